@@ -1,0 +1,50 @@
+# One front door. `make up` runs the platform; `make test` runs the whole suite.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install up down test test-fast lint fmt bench schemas clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[local,dev]'
+	touch $(STAMP)
+
+## Run the platform on its embedded defaults (or DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS).
+up: install
+	$(BIN)/python -m deploy.local up
+
+down:
+	@if [ -x $(BIN)/python ]; then $(BIN)/python -m deploy.local down; else echo "nothing to stop"; fi
+
+## Lint, then every test (unit, integration, end-to-end) against real Postgres and a real broker.
+test: install lint
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: install
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+fmt: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+## End-to-end latency and sustained rate; prints a table, writes bench-results/latency.json.
+bench: install
+	$(BIN)/python -m tests.bench.latency $(BENCH_ARGS)
+
+## Refresh the committed JSON-Schema snapshots of the event contracts (additive changes only).
+schemas: install
+	$(BIN)/python -m shared.events.snapshots --write
+
+clean: down
+	rm -rf .run bench-results .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Deployment: the local runner (deploy.local), Kubernetes manifests and sizing notes."""

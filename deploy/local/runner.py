@@ -1,0 +1,337 @@
+"""Runs the whole platform on one machine and keeps it running until Ctrl-C or `down`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from deploy.local.processes import (
+    Child,
+    embedded_postgres,
+    tansu_broker,
+    wait_for_port_free,
+    wait_for_port_open,
+    wait_for_postgres,
+)
+from shared.db import ensure_database, with_database
+from shared.kafka import ensure_topics
+
+log = logging.getLogger("jiesu.runner")
+
+SERVICES = ("intake", "dispatch", "notify", "reporting")
+DEMO_CITY = Path(__file__).with_name("demo_city.yaml")
+SINK_SECRET = "whsec_ZGV2LW9ubHktbG9jYWwtc2luay1zZWNyZXQ="  # base64("dev-only-local-sink-secret")
+
+
+@dataclass
+class StackConfig:
+    state_dir: Path = Path(".run")
+    database_url: str | None = None  # a server to use instead of the embedded one
+    kafka_bootstrap: str | None = None  # a broker to use instead of the embedded one
+    pg_port: int = 55432
+    broker_port: int = 9092
+    port_base: int = 8001
+    sink_port: int = 8009
+    db_prefix: str = "jiesu"
+    seed: bool = True
+    durable: bool = True
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_environment(cls, **overrides: object) -> StackConfig:
+        config = cls(
+            database_url=os.environ.get("DATABASE_URL") or None,
+            kafka_bootstrap=os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None,
+        )
+        for name, value in overrides.items():
+            if value is not None:
+                setattr(config, name, value)
+        return config
+
+    def port(self, service: str) -> int:
+        return self.port_base + SERVICES.index(service)
+
+    @property
+    def state_file(self) -> Path:
+        return self.state_dir / "stack.json"
+
+
+class Stack:
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.logs = config.state_dir / "logs"
+        self.postgres: Child | None = None
+        self.broker: Child | None = None
+        self.sink: Child | None = None
+        self.services: dict[str, Child] = {}
+        self.server_url = config.database_url or (
+            f"postgresql://postgres@127.0.0.1:{config.pg_port}/postgres"
+        )
+        self.bootstrap = config.kafka_bootstrap or f"127.0.0.1:{config.broker_port}"
+        self.broker_restarts = 0
+        self.service_restarts: dict[str, int] = dict.fromkeys(SERVICES, 0)
+        self.ready = False
+
+    # -- starting -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.config.state_dir.mkdir(parents=True, exist_ok=True)
+        self.logs.mkdir(exist_ok=True)
+        self._write_state()
+        await self._start_postgres()
+        for service in SERVICES:
+            await ensure_database(self._database_url(service))
+        await self._start_broker()
+        self._start_sink()
+        await self._start_services()
+        if self.config.seed:
+            await self.seed()
+        self.ready = True
+        self._write_state()
+
+    async def _start_postgres(self) -> None:
+        if self.config.database_url is None:
+            log.info("starting embedded Postgres on 127.0.0.1:%d", self.config.pg_port)
+            self.postgres = embedded_postgres(
+                self.config.state_dir.resolve() / "pgdata",
+                self.config.pg_port,
+                self.logs / "postgres.log",
+                durable=self.config.durable,
+            )
+            await wait_for_port_free(self.config.pg_port)
+            self.postgres.start()
+        await wait_for_postgres(self.server_url)
+
+    async def _start_broker(self) -> None:
+        if self.config.kafka_bootstrap is None:
+            log.info("starting embedded Tansu broker on 127.0.0.1:%d", self.config.broker_port)
+            await wait_for_port_free(self.config.broker_port)
+            self.broker = tansu_broker(self.config.broker_port, self.logs / "broker.log")
+            self.broker.start()
+            await wait_for_port_open(self.config.broker_port)
+        await ensure_topics(self.bootstrap)
+
+    def _start_sink(self) -> None:
+        self.sink = Child(
+            "webhook-sink",
+            [
+                sys.executable,
+                "-m",
+                "deploy.local.webhook_sink",
+                "--port",
+                str(self.config.sink_port),
+                "--secret",
+                SINK_SECRET,
+                "--log-file",
+                str(self.logs / "webhooks.jsonl"),
+            ],
+            self.logs / "webhook-sink.log",
+        )
+        self.sink.start()
+
+    def _database_url(self, service: str) -> str:
+        return with_database(self.server_url, f"{self.config.db_prefix}_{service}")
+
+    def _service_env(self, service: str) -> dict[str, str]:
+        prefix = service.upper()
+        env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+            f"{prefix}_DATABASE_URL": self._database_url(service),
+            f"{prefix}_PORT": str(self.config.port(service)),
+            "NOTIFY_WEBHOOK_URL": f"http://127.0.0.1:{self.config.sink_port}/webhooks",
+            "NOTIFY_WEBHOOK_SECRET": SINK_SECRET,
+            **self.config.extra_env,
+        }
+        env.pop("DATABASE_URL", None)
+        return env
+
+    def _service_child(self, service: str) -> Child:
+        return Child(
+            service,
+            [sys.executable, "-m", f"services.{service}.main"],
+            self.logs / f"{service}.log",
+            env=self._service_env(service),
+        )
+
+    async def _start_services(self) -> None:
+        for service in SERVICES:
+            await wait_for_port_free(self.config.port(service))
+            child = self._service_child(service)
+            child.start()
+            self.services[service] = child
+        self._write_state()
+        await asyncio.gather(*(self.wait_ready(service) for service in SERVICES))
+
+    async def wait_ready(self, service: str, timeout: float = 90.0) -> None:
+        url = f"http://127.0.0.1:{self.config.port(service)}/readyz"
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient(timeout=2) as client:
+            while True:
+                child = self.services[service]
+                if not child.alive():
+                    raise RuntimeError(f"{service} exited during start-up; see {child.log_file}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get(url)).status_code == 200:
+                        log.info("%s is ready", service)
+                        return
+                if time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"{service} not ready after {timeout:.0f}s; see {child.log_file}"
+                    )
+                await asyncio.sleep(0.3)
+
+    async def seed(self) -> None:
+        url = f"http://127.0.0.1:{self.config.port('dispatch')}/admin/city"
+        async with httpx.AsyncClient(timeout=30) as client:
+            response = await client.put(
+                url,
+                content=DEMO_CITY.read_bytes(),
+                headers={"content-type": "application/yaml"},
+            )
+        response.raise_for_status()
+        body = response.json()
+        log.info(
+            "demo city %s: catalogue version %s%s",
+            DEMO_CITY.name,
+            body.get("catalogue_version"),
+            "" if body.get("changed") else " (already loaded)",
+        )
+
+    # -- supervising ----------------------------------------------------------------------
+
+    async def supervise(self, stop: asyncio.Event) -> None:
+        """Restart what dies. A dead embedded broker comes back empty, so the services are
+        stopped first, the topics recreated, then the services started again: their relays
+        notice the lost records and re-drive, their inboxes absorb the repeats."""
+        backoff = dict.fromkeys(SERVICES, 0.0)
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.5)
+            if stop.is_set():
+                return
+            if self.postgres is not None and not self.postgres.alive():
+                log.warning("Postgres exited; restarting it")
+                await wait_for_port_free(self.config.pg_port)
+                self.postgres.start()
+                await wait_for_postgres(self.server_url)
+            if self.broker is not None and not self.broker.alive():
+                await self._recover_broker()
+                continue
+            for service, child in self.services.items():
+                if child.alive():
+                    continue
+                self.service_restarts[service] += 1
+                log.warning(
+                    "%s exited (code %s); restarting it",
+                    service,
+                    child.process and child.process.returncode,
+                )
+                await asyncio.sleep(backoff[service])
+                backoff[service] = min(backoff[service] * 2 or 0.5, 10.0)
+                await wait_for_port_free(self.config.port(service))
+                child.start()
+                self._write_state()
+            if self.sink is not None and not self.sink.alive():
+                self.sink.start()
+
+    async def _recover_broker(self) -> None:
+        assert self.broker is not None
+        self.broker_restarts += 1
+        log.warning("the broker exited; it will come back empty. Stopping services first")
+        await asyncio.gather(*(child.stop() for child in self.services.values()))
+        await self._start_broker()
+        self._write_state()
+        await self._start_services()
+        log.warning("broker and services are back; relays re-drive what the broker lost")
+
+    # -- stopping -------------------------------------------------------------------------
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(child.stop() for child in self.services.values()))
+        for child in (self.sink, self.broker, self.postgres):
+            if child is not None:
+                await child.stop(timeout=30)
+        with contextlib.suppress(FileNotFoundError):
+            self.config.state_file.unlink()
+
+    def _write_state(self) -> None:
+        children = {name: child.pid for name, child in self.services.items()}
+        for child in (self.postgres, self.broker, self.sink):
+            if child is not None:
+                children[child.name] = child.pid
+        state = {
+            "runner_pid": os.getpid(),
+            "ready": self.ready,
+            "children": children,
+            "urls": self.urls(),
+            "database_url": self.server_url,
+            "kafka_bootstrap_servers": self.bootstrap,
+            "broker_restarts": self.broker_restarts,
+            "service_restarts": self.service_restarts,
+        }
+        tmp = self.config.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2))
+        tmp.replace(self.config.state_file)
+
+    def urls(self) -> dict[str, str]:
+        urls = {s: f"http://127.0.0.1:{self.config.port(s)}" for s in SERVICES}
+        urls["webhook-sink"] = f"http://127.0.0.1:{self.config.sink_port}/webhooks"
+        return urls
+
+
+async def run(config: StackConfig) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    stack = Stack(config)
+    try:
+        starting = asyncio.create_task(stack.start())
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():
+            starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await starting
+            return 130
+        starting.result()
+        print_banner(stack)
+        await stack.supervise(stop)
+        return 0
+    except Exception as error:
+        log.error("start-up failed: %s", error)
+        return 1
+    finally:
+        log.info("stopping everything")
+        await stack.stop()
+        log.info("stopped")
+
+
+def print_banner(stack: Stack) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Jiesu 接诉 is running · 平台已启动")
+    table.add_column("服务 Service")
+    table.add_column("URL")
+    table.add_column("API docs")
+    for name, url in stack.urls().items():
+        table.add_row(name, url, f"{url}/docs" if name in SERVICES else "")
+    console = Console()
+    console.print(table)
+    console.print(f"Postgres: {stack.server_url}")
+    console.print(f"Kafka:    {stack.bootstrap}")
+    console.print(f"Logs:     {stack.logs}/")
+    console.print("Ctrl-C or `make down` stops everything.  Ctrl-C 或 `make down` 停止全部。")

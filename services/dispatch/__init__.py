@@ -1,0 +1,1 @@
+"""Dispatch: routes complaints to the units that must act (派单) and follows their work orders."""

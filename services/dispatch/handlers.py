@@ -1,0 +1,50 @@
+"""Dispatch's reactions to complaint events; one dict routes each event type to its handler."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from functools import partial
+
+from services.dispatch import domain, store
+from shared.consumer import Handler, HandlerContext
+from shared.events import ComplaintFiled, Event, ResponderRole, WorkOrderIssued
+
+
+class NoCityModel(RuntimeError):
+    """No city model is loaded yet: the complaint waits (retries, then the DLQ for a redrive)."""
+
+
+async def issue_work_orders(
+    event: ComplaintFiled, ctx: HandlerContext, *, city: store.CityModelCache
+) -> None:
+    model = await city.current(ctx.conn)
+    if model is None:
+        raise NoCityModel("no city model loaded: PUT /admin/city first")
+    decision = domain.route(model, event.category, event.area_code)
+    issued_at = datetime.now(UTC)
+    assignments = [(ResponderRole.LEAD, decision.lead)]
+    assignments += [(ResponderRole.CO, unit) for unit in decision.co]
+    for role, responder in assignments:
+        order = WorkOrderIssued(
+            work_order_id=uuid.uuid4(),
+            complaint_id=event.complaint_id,
+            responder_id=responder.id,
+            responder_name=responder.name,
+            responder_kind=responder.kind.value,
+            role=role,
+            category=event.category,
+            area_code=event.area_code,
+            rule_id=decision.rule_id,
+            catalogue_version=model.version,
+            reason=decision.reason,
+            priority=decision.priority.value,
+            due_at=decision.due_at(issued_at),
+            issued_at=issued_at,
+        )
+        await ctx.append(f"workorder-{order.work_order_id}", [order], 0)
+        await store.insert_work_order(ctx.conn, order)
+
+
+def build_handlers(city: store.CityModelCache) -> dict[type[Event], Handler]:
+    return {ComplaintFiled: partial(issue_work_orders, city=city)}

@@ -1,0 +1,1 @@
+"""Intake: the front door. Takes residents' demands from every channel and publishes complaint events."""

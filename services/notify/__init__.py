@@ -1,0 +1,1 @@
+"""Notify: tells residents, responders and subscribers what happened, once per event, recipient and channel."""

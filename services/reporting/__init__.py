@@ -1,0 +1,1 @@
+"""Reporting: read models built from every topic; owns nothing but rebuildable projections."""

@@ -1,0 +1,50 @@
+"""Reporting's projections: one small block per event, each also adding the event to the timeline."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from services.reporting import domain, store
+from shared.consumer import Handler, HandlerContext
+from shared.events import (
+    ComplaintFiled,
+    Event,
+    NotificationDelivered,
+    NotificationFailed,
+    WorkOrderIssued,
+)
+
+
+async def _timeline(ctx: HandlerContext, complaint_id: UUID, summary: str) -> None:
+    envelope = ctx.envelope
+    await store.add_timeline(
+        ctx.conn, envelope.id, complaint_id, envelope.type, envelope.time, envelope.source, summary
+    )
+
+
+async def project_filed(event: ComplaintFiled, ctx: HandlerContext) -> None:
+    await store.record_filed(ctx.conn, event)
+    await _timeline(ctx, event.complaint_id, domain.summarise_filed(event))
+
+
+async def project_work_order(event: WorkOrderIssued, ctx: HandlerContext) -> None:
+    await store.record_work_order(ctx.conn, event)
+    await _timeline(ctx, event.complaint_id, domain.summarise_issued(event))
+
+
+async def project_delivered(event: NotificationDelivered, ctx: HandlerContext) -> None:
+    await store.record_notification(ctx.conn, event)
+    await _timeline(ctx, event.complaint_id, domain.summarise_delivered(event))
+
+
+async def project_failed(event: NotificationFailed, ctx: HandlerContext) -> None:
+    await store.record_notification(ctx.conn, event)
+    await _timeline(ctx, event.complaint_id, domain.summarise_failed(event))
+
+
+HANDLERS: dict[type[Event], Handler] = {
+    ComplaintFiled: project_filed,
+    WorkOrderIssued: project_work_order,
+    NotificationDelivered: project_delivered,
+    NotificationFailed: project_failed,
+}

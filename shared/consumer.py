@@ -1,0 +1,239 @@
+"""Idempotent consumers: the handler's writes and the inbox row commit together; failures retry, then go to the DLQ."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import asyncpg
+import faust
+from aiokafka import AIOKafkaProducer
+
+from shared.db import Connection
+from shared.envelope import Envelope, Headers, from_kafka
+from shared.events import Event, UndecodableEvent, UnknownEventType
+from shared.eventstore import EventStore, RecordedEvent
+from shared.metrics import CONSUMER_MESSAGES, CONSUMER_RETRIES
+from shared.settings import ServiceSettings
+from shared.topics import dlq
+
+log = logging.getLogger(__name__)
+
+DLQ_HEADERS = (
+    "dlq_original_topic",
+    "dlq_original_partition",
+    "dlq_original_offset",
+    "dlq_error",
+    "dlq_attempts",
+    "dlq_consumer",
+    "dlq_failed_at",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumedRecord:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: Headers
+
+
+@dataclass(frozen=True, slots=True)
+class HandlerContext:
+    """What a handler gets besides its event: the open transaction and the cause of its writes."""
+
+    conn: Connection
+    envelope: Envelope
+    store: EventStore
+
+    async def append(
+        self, stream: str, events: Sequence[Event], expected_position: int | None
+    ) -> list[RecordedEvent]:
+        return await self.store.append(
+            self.conn, stream, events, self.envelope.follow(), expected_position
+        )
+
+
+Handler = Callable[[Any, HandlerContext], Awaitable[None]]
+
+
+class DeadLetters(Protocol):
+    async def publish(
+        self, record: ConsumedRecord, consumer: str, error: str, attempts: int
+    ) -> None: ...
+
+
+class KafkaDeadLetters:
+    """Sends a record to `<topic>.dlq` with headers saying where it came from and why it failed."""
+
+    def __init__(self, producer: AIOKafkaProducer) -> None:
+        self.producer = producer
+
+    async def publish(
+        self, record: ConsumedRecord, consumer: str, error: str, attempts: int
+    ) -> None:
+        headers = [(name, value) for name, value in record.headers if name not in DLQ_HEADERS]
+        headers += [
+            ("dlq_original_topic", record.topic.encode()),
+            ("dlq_original_partition", str(record.partition).encode()),
+            ("dlq_original_offset", str(record.offset).encode()),
+            ("dlq_error", error[:2000].encode()),
+            ("dlq_attempts", str(attempts).encode()),
+            ("dlq_consumer", consumer.encode()),
+            ("dlq_failed_at", datetime.now(UTC).isoformat().encode()),
+        ]
+        await self.producer.send_and_wait(
+            dlq(record.topic), record.value, key=record.key, headers=headers
+        )
+
+
+class IdempotentConsumer:
+    """Exactly-once effects on top of at-least-once delivery, for one consumer name."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        pool: asyncpg.Pool,
+        store: EventStore,
+        handlers: Mapping[type[Event], Handler],
+        dead_letters: DeadLetters,
+        max_attempts: int = 5,
+        backoff_initial_s: float = 0.2,
+        backoff_max_s: float = 5.0,
+    ) -> None:
+        self.name = name
+        self.pool = pool
+        self.store = store
+        self.handlers = handlers
+        self.dead_letters = dead_letters
+        self.max_attempts = max_attempts
+        self.backoff_initial_s = backoff_initial_s
+        self.backoff_max_s = backoff_max_s
+
+    async def handle(self, record: ConsumedRecord) -> str:
+        """Handle one record; returns handled, duplicate, skipped or dead_lettered."""
+        outcome = await self._handle(record)
+        CONSUMER_MESSAGES.labels(self.name, outcome).inc()
+        return outcome
+
+    async def _handle(self, record: ConsumedRecord) -> str:
+        try:
+            envelope = from_kafka(record.headers, record.value)
+        except UnknownEventType:
+            return "skipped"  # a type this consumer does not know: skipped on purpose, counted
+        except UndecodableEvent as error:
+            # Retrying cannot make a malformed record parse; it goes to the DLQ at once.
+            await self._dead_letter(record, f"undecodable: {error}", attempts=1)
+            return "dead_lettered"
+        handler = self.handlers.get(type(envelope.event))
+        if handler is None:
+            return "skipped"
+        delay = self.backoff_initial_s
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                return "handled" if await self._handle_once(envelope, handler) else "duplicate"
+            except Exception as error:
+                if attempt == self.max_attempts:
+                    log.error(
+                        "%s: %s %s failed %d times, dead-lettering: %r",
+                        self.name,
+                        envelope.type,
+                        envelope.id,
+                        attempt,
+                        error,
+                    )
+                    await self._dead_letter(record, f"{type(error).__name__}: {error}", attempt)
+                    return "dead_lettered"
+                CONSUMER_RETRIES.labels(self.name).inc()
+                log.warning(
+                    "%s: %s %s failed (attempt %d/%d), retrying in %.2fs: %r",
+                    self.name,
+                    envelope.type,
+                    envelope.id,
+                    attempt,
+                    self.max_attempts,
+                    delay,
+                    error,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.backoff_max_s)
+        raise AssertionError("unreachable")
+
+    async def _handle_once(self, envelope: Envelope, handler: Handler) -> bool:
+        async with self.pool.acquire() as conn, conn.transaction():
+            first_time = await conn.fetchval(
+                "INSERT INTO inbox (consumer, event_id) VALUES ($1, $2) "
+                "ON CONFLICT DO NOTHING RETURNING true",
+                self.name,
+                envelope.id,
+            )
+            if not first_time:
+                return False
+            await handler(envelope.event, HandlerContext(conn, envelope, self.store))
+            return True
+
+    async def _dead_letter(self, record: ConsumedRecord, error: str, attempts: int) -> None:
+        # The partition may only move on once the record is safely in the DLQ.
+        delay = self.backoff_initial_s
+        while True:
+            try:
+                await self.dead_letters.publish(record, self.name, error, attempts)
+                return
+            except Exception as publish_error:
+                log.warning("%s: DLQ publish failed, retrying: %r", self.name, publish_error)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.backoff_max_s)
+
+
+def faust_broker_urls(bootstrap_servers: str) -> list[str]:
+    return [
+        f"kafka://{server.strip()}" for server in bootstrap_servers.split(",") if server.strip()
+    ]
+
+
+def make_faust_app(app_id: str, settings: ServiceSettings) -> faust.App:
+    """A faust app that only runs agents: durable state lives in Postgres, not in faust tables."""
+    return faust.App(
+        app_id,
+        broker=faust_broker_urls(settings.kafka_bootstrap_servers),
+        web_enabled=False,
+        topic_disable_leader=True,
+        topic_allow_declare=False,
+        producer_enable_idempotence=settings.kafka_idempotent_producer,
+        producer_acks=-1,
+        broker_session_timeout=settings.kafka_session_timeout_s,
+        broker_rebalance_timeout=settings.kafka_session_timeout_s,
+        broker_heartbeat_interval=1.0,
+        broker_commit_interval=1.0,
+        consumer_auto_offset_reset="earliest",
+        loop=asyncio.get_running_loop(),
+    )
+
+
+def attach_consumer(app: faust.App, consumer: IdempotentConsumer, topics: Sequence[str]) -> None:
+    """A thin agent: raw record in, the idempotent consumer does the rest."""
+    topic = app.topic(*topics, key_serializer="raw", value_serializer="raw")
+
+    async def consume(stream: Any) -> None:
+        async for event in stream.events():
+            message = event.message
+            headers = message.headers
+            await consumer.handle(
+                ConsumedRecord(
+                    topic=message.topic,
+                    partition=message.partition,
+                    offset=message.offset,
+                    key=event.key,
+                    value=event.value,
+                    headers=list(headers.items() if isinstance(headers, Mapping) else headers),
+                )
+            )
+
+    app.agent(topic, name=consumer.name)(consume)

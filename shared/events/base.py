@@ -1,0 +1,84 @@
+"""Base class, registry and the one parse function (with upcasting) for every event contract."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class UnknownEventType(LookupError):
+    """The wire type names no contract this build knows (a newer producer, or a typo)."""
+
+
+class UndecodableEvent(ValueError):
+    """The payload cannot become a contract: bad JSON, a version from the future, a failed validation."""
+
+
+class Event(BaseModel):
+    """An immutable fact. Subclasses set `event_type` (the wire type) and `version` explicitly."""
+
+    # Unknown fields are ignored so that an additive change by a producer never breaks an
+    # older consumer; a breaking change bumps `version` and adds an upcaster instead.
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    event_type: ClassVar[str] = ""
+    version: ClassVar[int] = 1
+    upcasters: ClassVar[dict[int, Upcaster]]
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        if not cls.event_type:
+            raise TypeError(f"{cls.__name__} must set event_type explicitly")
+        if cls.event_type in REGISTRY:
+            raise TypeError(f"wire type {cls.event_type!r} is registered twice")
+        cls.upcasters = {}
+        REGISTRY[cls.event_type] = cls
+
+    @property
+    def subject(self) -> str | None:
+        """The complaint this fact is about: the Kafka key and CloudEvents `subject`."""
+        complaint_id = getattr(self, "complaint_id", None)
+        return str(complaint_id) if complaint_id is not None else None
+
+
+REGISTRY: dict[str, type[Event]] = {}
+
+
+def upcaster(event_class: type[Event], from_version: int) -> Callable[[Upcaster], Upcaster]:
+    """Register a function turning `from_version` data into `from_version + 1` data."""
+
+    if from_version >= event_class.version:
+        raise ValueError(f"{event_class.event_type} is only at version {event_class.version}")
+
+    def register(function: Upcaster) -> Upcaster:
+        event_class.upcasters[from_version] = function
+        return function
+
+    return register
+
+
+def parse_event(event_type: str, version: int, data: dict[str, Any]) -> Event:
+    """Turn wire data of any known version into the newest shape of its contract."""
+    try:
+        event_class = REGISTRY[event_type]
+    except KeyError:
+        raise UnknownEventType(event_type) from None
+    if version > event_class.version:
+        raise UndecodableEvent(
+            f"{event_type} v{version} is newer than this build's v{event_class.version}"
+        )
+    while version < event_class.version:
+        try:
+            data = event_class.upcasters[version](data)
+        except KeyError:
+            raise UndecodableEvent(f"no upcaster for {event_type} v{version}") from None
+        version += 1
+    try:
+        return event_class.model_validate(data)
+    except ValidationError as error:
+        raise UndecodableEvent(f"{event_type} v{version}: {error}") from error

@@ -1,0 +1,169 @@
+"""A Postgres event store: append with an expected position, read a stream, tail everything in commit order."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from shared.db import Connection
+from shared.envelope import Causation, Envelope, KafkaMessage, kafka_message
+from shared.events import Event, parse_event
+
+SCHEMA = Path(__file__).with_name("eventstore.sql")
+NOTIFY_CHANNEL = "jiesu_events"
+
+# Appends take this transaction-scoped lock just before inserting and hold it until commit.
+# Why: a bigserial value is drawn at insert time but becomes visible at commit, so two
+# concurrent writers can commit out of global_position order, and a reader tailing
+# "global_position > last seen" would skip the one that commits late, for ever. With the lock
+# only one appending transaction is between "draw positions" and "commit" at any moment, so
+# positions become visible in increasing order and tailing by position is exact. The cost is
+# that appends in one service database are serialised for the length of a commit.
+_APPEND_LOCK = 0x6A6965_5F617070
+
+
+class ConcurrencyError(Exception):
+    """The stream moved on since it was read: reload, decide again, append again."""
+
+    def __init__(self, stream: str, expected: int, actual: int) -> None:
+        super().__init__(f"stream {stream!r} is at position {actual}, expected {expected}")
+        self.stream = stream
+        self.expected = expected
+        self.actual = actual
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    """A stored event as written: raw data in its stored version, parsed on demand."""
+
+    global_position: int
+    stream: str
+    position: int
+    type: str
+    version: int
+    data: dict[str, Any]
+    metadata: dict[str, Any]
+    id: UUID
+    recorded_at: datetime
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> RecordedEvent:
+        return cls(**dict(row))
+
+    @property
+    def subject(self) -> str | None:
+        subject = self.metadata.get("subject")
+        return str(subject) if subject is not None else None
+
+    def to_envelope(self) -> Envelope:
+        """The event in its newest shape (upcast), with its CloudEvents attributes."""
+        causation = self.metadata.get("causation_id")
+        return Envelope(
+            event=parse_event(self.type, self.version, self.data),
+            id=self.id,
+            source=self.metadata["source"],
+            time=self.recorded_at,
+            correlation_id=UUID(self.metadata["correlation_id"]),
+            causation_id=UUID(causation) if causation else None,
+        )
+
+    def to_kafka(self) -> KafkaMessage:
+        """Published as stored, keyed by complaint id (or by stream for events about no complaint)."""
+        causation = self.metadata.get("causation_id")
+        return kafka_message(
+            event_id=self.id,
+            source=self.metadata["source"],
+            event_type=self.type,
+            version=self.version,
+            time=self.recorded_at,
+            subject=self.subject,
+            correlation_id=UUID(self.metadata["correlation_id"]),
+            causation_id=UUID(causation) if causation else None,
+            data=json.dumps(self.data, ensure_ascii=False).encode(),
+            key=self.subject or self.stream,
+        )
+
+
+_COLUMNS = "global_position, stream, position, type, version, data, metadata, id, recorded_at"
+
+
+class EventStore:
+    """One service's store. Every method takes the connection, so appends join the caller's transaction."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    async def append(
+        self,
+        conn: Connection,
+        stream: str,
+        events: Sequence[Event],
+        causation: Causation,
+        expected_position: int | None,
+    ) -> list[RecordedEvent]:
+        """Append after `expected_position` events (0 = the stream must be new; None = no check)."""
+        if not conn.is_in_transaction():
+            raise RuntimeError("append must run inside a transaction")
+        if not events:
+            return []
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _APPEND_LOCK)
+        current = await conn.fetchval(
+            "SELECT coalesce(max(position) + 1, 0) FROM events WHERE stream = $1", stream
+        )
+        if expected_position is not None and expected_position != current:
+            raise ConcurrencyError(stream, expected_position, current)
+        metadata = [
+            json.dumps(
+                {
+                    "source": self.source,
+                    "subject": event.subject,
+                    "correlation_id": str(causation.correlation_id),
+                    "causation_id": str(causation.causation_id) if causation.causation_id else None,
+                }
+            )
+            for event in events
+        ]
+        rows = await conn.fetch(
+            f"""
+            INSERT INTO events (stream, position, type, version, data, metadata, id)
+            SELECT $1, position, type, version, data::jsonb, metadata::jsonb, id
+            FROM unnest($2::int[], $3::text[], $4::int[], $5::text[], $6::text[], $7::uuid[])
+                 AS e(position, type, version, data, metadata, id)
+            ORDER BY position
+            RETURNING {_COLUMNS}
+            """,
+            stream,
+            list(range(current, current + len(events))),
+            [event.event_type for event in events],
+            [event.version for event in events],
+            [json.dumps(event.model_dump(mode="json"), ensure_ascii=False) for event in events],
+            metadata,
+            [uuid.uuid4() for _ in events],
+        )
+        # Delivered at commit only; a wake-up hint for relays, never the source of truth.
+        await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
+        return sorted((RecordedEvent.from_row(row) for row in rows), key=lambda e: e.position)
+
+    async def read_stream(self, conn: Connection, stream: str) -> list[RecordedEvent]:
+        rows = await conn.fetch(
+            f"SELECT {_COLUMNS} FROM events WHERE stream = $1 ORDER BY position", stream
+        )
+        return [RecordedEvent.from_row(row) for row in rows]
+
+    async def read_all(self, conn: Connection, after: int, limit: int = 500) -> list[RecordedEvent]:
+        """Events with a global position above `after`, in commit order."""
+        rows = await conn.fetch(
+            f"SELECT {_COLUMNS} FROM events WHERE global_position > $1 "
+            "ORDER BY global_position LIMIT $2",
+            after,
+            limit,
+        )
+        return [RecordedEvent.from_row(row) for row in rows]

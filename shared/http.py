@@ -1,0 +1,104 @@
+"""HTTP conventions of every service: RFC 9457 problem+json errors and the ops endpoints."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+_TITLES = {
+    400: "请求有误 Bad request",
+    401: "未认证 Unauthenticated",
+    403: "无权访问 Forbidden",
+    404: "未找到 Not found",
+    405: "方法不允许 Method not allowed",
+    409: "状态冲突 Conflict",
+    413: "请求过大 Payload too large",
+    415: "不支持的媒体类型 Unsupported media type",
+    422: "请求参数有误 Invalid request",
+    429: "请求过于频繁 Too many requests",
+    500: "服务器内部错误 Internal server error",
+    503: "服务暂不可用 Service unavailable",
+}
+
+
+class Problem(Exception):
+    """Raise from a route to answer with problem+json."""
+
+    def __init__(
+        self, status: int, detail: str, *, title: str | None = None, **extensions: Any
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.title = title or _TITLES.get(status, "Error")
+        self.extensions = extensions
+
+
+def problem_response(
+    status: int,
+    detail: str,
+    *,
+    title: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extensions: Any,
+) -> JSONResponse:
+    body = {
+        "type": "about:blank",
+        "title": title or _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        **extensions,
+    }
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _field_name(location: tuple[Any, ...]) -> str:
+    parts = [str(part) for part in location]
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(_: Request, error: Problem) -> JSONResponse:
+        return problem_response(error.status, error.detail, title=error.title, **error.extensions)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:
+        errors = [
+            {
+                "field": _field_name(tuple(item.get("loc", ()))),
+                "location": str(item.get("loc", ("body",))[0]),
+                "message": item.get("msg", ""),
+                "type": item.get("type", ""),
+            }
+            for item in error.errors()
+        ]
+        detail = "；".join(f"字段 {e['field']}: {e['message']}" for e in errors)
+        return problem_response(422, detail, errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        return problem_response(
+            error.status_code, str(error.detail), headers=getattr(error, "headers", None)
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem_response(500, "服务器内部错误，请稍后重试 An internal error occurred")
+
+
+def metrics_response() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,184 @@
+"""The outbox relay: publishes a service's stored events to its topic, in commit order, at least once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+
+from shared.db import connect
+from shared.eventstore import NOTIFY_CHANNEL, EventStore
+from shared.kafka import ensure_topics, log_is_shorter, make_offsets_reader, make_producer
+from shared.metrics import RELAY_POSITION, RELAY_PUBLISHED, RELAY_REDRIVES
+from shared.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+class OutboxRelay:
+    """Tails the store by global position and checkpoints what the broker acknowledged.
+
+    Duplicates are possible (a crash between publish and checkpoint re-sends a batch); the
+    consumers' inboxes absorb them. Loss is not: the checkpoint only moves after acks, and if
+    the broker ever reports a partition shorter than what it acknowledged (the embedded broker
+    restarted empty, or a topic was deleted), the relay re-drives from the beginning.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        pool: asyncpg.Pool,
+        store: EventStore,
+        topic: str,
+        settings: ServiceSettings,
+    ) -> None:
+        self.name = name
+        self.pool = pool
+        self.store = store
+        self.topic = topic
+        self.settings = settings
+        self.position = 0
+        self.acked: dict[int, int] = {}
+        self.connected = False
+        self._wake = asyncio.Event()
+
+    async def run(self) -> None:
+        """Publish until cancelled, reconnecting after any failure."""
+        delay = 0.5
+        while True:
+            try:
+                await self._run_connected()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                self.connected = False
+                log.warning("relay %s: %s; retrying in %.1fs", self.name, error, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+            else:
+                delay = 0.5
+
+    async def _run_connected(self) -> None:
+        bootstrap = self.settings.kafka_bootstrap_servers
+        producer = make_producer(self.settings)
+        reader = make_offsets_reader(bootstrap)
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+        listener: asyncpg.Connection | None = None
+        try:
+            await producer.start()
+            await reader.start()
+            await admin.start()
+            listener = await connect(self.settings.database_url)
+            await listener.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
+            await self._load_state()
+            self.connected = True
+            last_check = 0.0
+            while True:
+                if time.monotonic() - last_check >= self.settings.relay_loss_check_interval_s:
+                    await self._detect_loss(admin, reader)
+                    last_check = time.monotonic()
+                # Clear before reading: a commit that lands after the read still wakes the wait.
+                self._wake.clear()
+                published = await self._publish_batch(producer)
+                if published < self.settings.relay_batch_size:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(
+                            self._wake.wait(), self.settings.relay_poll_interval_s
+                        )
+        finally:
+            self.connected = False
+            if listener is not None:
+                await listener.close()
+            await producer.stop()
+            await reader.stop()
+            await admin.close()
+
+    async def _load_state(self) -> None:
+        async with self.pool.acquire() as conn:
+            self.position = (
+                await conn.fetchval(
+                    "SELECT position FROM relay_checkpoints WHERE relay = $1", self.name
+                )
+                or 0
+            )
+            rows = await conn.fetch(
+                "SELECT partition, next_offset FROM relay_offsets WHERE relay = $1", self.name
+            )
+        self.acked = {row["partition"]: row["next_offset"] for row in rows}
+        RELAY_POSITION.labels(self.name).set(self.position)
+
+    async def _save_state(self) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                """
+                INSERT INTO relay_checkpoints (relay, position) VALUES ($1, $2)
+                ON CONFLICT (relay) DO UPDATE SET position = $2, updated_at = now()
+                """,
+                self.name,
+                self.position,
+            )
+            await conn.execute("DELETE FROM relay_offsets WHERE relay = $1", self.name)
+            await conn.executemany(
+                "INSERT INTO relay_offsets (relay, partition, next_offset) VALUES ($1, $2, $3)",
+                [(self.name, partition, offset) for partition, offset in self.acked.items()],
+            )
+        RELAY_POSITION.labels(self.name).set(self.position)
+
+    async def _publish_batch(self, producer: AIOKafkaProducer) -> int:
+        async with self.pool.acquire() as conn:
+            batch = await self.store.read_all(conn, self.position, self.settings.relay_batch_size)
+        if not batch:
+            return 0
+        pending = []
+        for recorded in batch:
+            message = recorded.to_kafka()
+            pending.append(
+                await producer.send(
+                    self.topic, message.value, key=message.key, headers=message.headers
+                )
+            )
+        went_back = False
+        for metadata in await asyncio.gather(*pending):
+            # Offsets only grow in a healthy log: a smaller one means the log started again.
+            went_back |= metadata.offset < self.acked.get(metadata.partition, 0)
+            self.acked[metadata.partition] = max(
+                self.acked.get(metadata.partition, 0), metadata.offset + 1
+            )
+        if went_back:
+            await self._redrive()
+            return len(batch)
+        self.position = batch[-1].global_position
+        await self._save_state()
+        RELAY_PUBLISHED.labels(self.name).inc(len(batch))
+        return len(batch)
+
+    async def _detect_loss(self, admin: AIOKafkaAdminClient, reader: AIOKafkaConsumer) -> None:
+        if self.topic not in set(await admin.list_topics()):
+            log.warning("relay %s: topic %s is gone; recreating it", self.name, self.topic)
+            await ensure_topics(self.settings.kafka_bootstrap_servers)
+            lost = True
+        else:
+            lost = False
+            for partition, next_offset in self.acked.items():
+                if await log_is_shorter(reader, self.topic, partition, next_offset):
+                    lost = True
+                    break
+        if lost and (self.position or self.acked):
+            await self._redrive()
+
+    async def _redrive(self) -> None:
+        log.warning(
+            "relay %s: the broker lost acknowledged records of %s; re-driving from the start",
+            self.name,
+            self.topic,
+        )
+        RELAY_REDRIVES.labels(self.name).inc()
+        self.position = 0
+        self.acked = {}
+        await self._save_state()

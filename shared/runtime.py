@@ -1,0 +1,199 @@
+"""What every service process runs beside its routes: pool, schema, topics, relay, faust agents, workers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import faust
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import JSONResponse, Response
+
+from shared.consumer import (
+    Handler,
+    IdempotentConsumer,
+    KafkaDeadLetters,
+    attach_consumer,
+    make_faust_app,
+)
+from shared.db import apply_schema, create_pool, ensure_database
+from shared.events import Event
+from shared.eventstore import SCHEMA as EVENTSTORE_SCHEMA
+from shared.eventstore import EventStore
+from shared.http import install_problem_handlers, metrics_response
+from shared.kafka import ensure_topics, make_producer
+from shared.relay import OutboxRelay
+from shared.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+Worker = Callable[["ServiceRuntime"], Awaitable[None]]
+
+
+class ServiceRuntime:
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        schema: Sequence[Path] = (),
+        publishes: str | None = None,
+        consumes: Sequence[str] = (),
+        handlers: Mapping[type[Event], Handler] | None = None,
+        workers: Mapping[str, Worker] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.name = settings.service_name
+        self.schema = list(schema)
+        self.publishes = publishes
+        self.consumes = list(consumes)
+        self.handlers = dict(handlers or {})
+        self.workers = dict(workers or {})
+        self.store = EventStore(source=f"/jiesu/{self.name}")
+        self.relay: OutboxRelay | None = None
+        self.faust_app: faust.App | None = None
+        self.consumer: IdempotentConsumer | None = None
+        self._pool: asyncpg.Pool | None = None
+        self._dlq_producer: Any = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.state: dict[str, Any] = {}
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError(f"{self.name} runtime is not started")
+        return self._pool
+
+    async def start(self) -> None:
+        settings = self.settings
+        await ensure_database(settings.database_url)
+        self._pool = await create_pool(settings.database_url, max_size=settings.db_pool_size)
+        await apply_schema(self._pool, EVENTSTORE_SCHEMA, *self.schema)
+        # Before any client of ours asks for metadata: the embedded broker would otherwise
+        # auto-create a topic with its own partition count.
+        await ensure_topics(settings.kafka_bootstrap_servers)
+        if self.publishes:
+            self.relay = OutboxRelay(
+                name=f"{self.name}-relay",
+                pool=self._pool,
+                store=self.store,
+                topic=self.publishes,
+                settings=settings,
+            )
+            self._spawn("relay", self.relay.run)
+        if self.consumes:
+            self._dlq_producer = make_producer(settings)
+            await self._dlq_producer.start()
+            self.consumer = IdempotentConsumer(
+                name=self.name,
+                pool=self._pool,
+                store=self.store,
+                handlers=self.handlers,
+                dead_letters=KafkaDeadLetters(self._dlq_producer),
+                max_attempts=settings.consumer_max_attempts,
+                backoff_initial_s=settings.consumer_backoff_initial_s,
+                backoff_max_s=settings.consumer_backoff_max_s,
+            )
+            self.faust_app = make_faust_app(f"jiesu-{self.name}", settings)
+            attach_consumer(self.faust_app, self.consumer, self.consumes)
+            await self.faust_app.start()
+        for name, worker in self.workers.items():
+            self._spawn(name, lambda worker=worker: worker(self))  # type: ignore[misc]
+
+    def _spawn(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
+        async def supervised() -> None:
+            while True:
+                try:
+                    await run()
+                    return
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("%s: %s crashed; restarting in 1s", self.name, name)
+                    await asyncio.sleep(1.0)
+
+        self._tasks.append(asyncio.create_task(supervised(), name=f"{self.name}:{name}"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        if self.faust_app is not None:
+            await self.faust_app.stop()
+        if self._dlq_producer is not None:
+            await self._dlq_producer.stop()
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def readiness(self) -> dict[str, bool]:
+        checks: dict[str, bool] = {}
+        try:
+            async with self.pool.acquire(timeout=2) as conn:
+                checks["database"] = await conn.fetchval("SELECT true", timeout=2)
+        except Exception:
+            checks["database"] = False
+        if self.relay is not None:
+            checks["broker"] = self.relay.connected
+        if self.faust_app is not None:
+            consumer = self.faust_app.consumer
+            checks["consumer_assigned"] = bool(consumer.assignment()) and not (
+                self.faust_app.rebalancing
+            )
+        return checks
+
+    @asynccontextmanager
+    async def lifespan(self, _: FastAPI) -> AsyncIterator[None]:
+        await self.start()
+        try:
+            yield
+        finally:
+            await self.stop()
+
+
+def ops_router(runtime: ServiceRuntime) -> APIRouter:
+    router = APIRouter(tags=["运维 Operations"])
+
+    @router.get("/healthz", summary="进程存活 Liveness")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": runtime.name}
+
+    @router.get("/readyz", summary="就绪检查 Readiness (DB, broker, consumer assignment)")
+    async def readyz() -> JSONResponse:
+        checks = await runtime.readiness()
+        ready = all(checks.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    @router.get("/metrics", summary="Prometheus 指标 Metrics", response_class=Response)
+    async def metrics() -> Response:
+        return metrics_response()
+
+    return router
+
+
+def create_service_app(
+    runtime: ServiceRuntime, *, title: str, description: str, routers: Sequence[APIRouter]
+) -> FastAPI:
+    app = FastAPI(title=title, description=description, version="0.1.0", lifespan=runtime.lifespan)
+    app.state.runtime = runtime
+    install_problem_handlers(app)
+    app.include_router(ops_router(runtime))
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    for noisy in ("faust", "mode", "aiokafka"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

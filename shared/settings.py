@@ -1,0 +1,59 @@
+"""Settings every service shares; each service subclasses with its own env prefix (INTAKE_, ...)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.db import with_database
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    service_name: str = "service"
+    environment: Literal["development", "test", "production"] = Field(
+        "development", validation_alias=AliasChoices("JIESU_ENV")
+    )
+    # The service's own database. When unset: DATABASE_URL's server, database jiesu_<service>.
+    database_url: str = ""
+    server_database_url: str = Field(
+        "postgresql://postgres@127.0.0.1:5432/postgres",
+        validation_alias=AliasChoices("DATABASE_URL"),
+    )
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:9092", validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS")
+    )
+    # Tansu answers InitProducerId with an error, so idempotence is off unless the broker is
+    # Apache Kafka (production turns it on).
+    kafka_idempotent_producer: bool = Field(
+        False, validation_alias=AliasChoices("KAFKA_IDEMPOTENT_PRODUCER")
+    )
+    # Short group timeouts let a restarted worker re-join quickly (the embedded broker waits
+    # for the old member otherwise).
+    kafka_session_timeout_s: float = Field(
+        6.0, validation_alias=AliasChoices("KAFKA_SESSION_TIMEOUT_S")
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    db_pool_size: int = 10
+
+    relay_batch_size: int = 500
+    relay_poll_interval_s: float = 1.0
+    relay_loss_check_interval_s: float = 3.0
+
+    consumer_max_attempts: int = 5
+    consumer_backoff_initial_s: float = 0.2
+    consumer_backoff_max_s: float = 5.0
+
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _default_database(self) -> ServiceSettings:
+        if not self.database_url:
+            self.database_url = with_database(
+                self.server_database_url, f"jiesu_{self.service_name}"
+            )
+        return self

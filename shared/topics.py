@@ -1,0 +1,34 @@
+"""Every topic name, in one place, with its partition count. Topics are never auto-created."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    name: str
+    partitions: int
+
+
+COMPLAINT_EVENTS = "complaint.events"
+DISPATCH_EVENTS = "dispatch.events"
+NOTIFICATION_EVENTS = "notification.events"
+
+EVENT_TOPICS = (COMPLAINT_EVENTS, DISPATCH_EVENTS, NOTIFICATION_EVENTS)
+
+# Scale-out is by partitions: a consumer group can use at most this many workers per topic.
+EVENT_PARTITIONS = 8
+DLQ_PARTITIONS = 1
+
+
+def dlq(topic: str) -> str:
+    """The dead-letter topic of an event topic."""
+    return f"{topic}.dlq"
+
+
+ALL_TOPICS: tuple[TopicSpec, ...] = tuple(
+    spec
+    for topic in EVENT_TOPICS
+    for spec in (TopicSpec(topic, EVENT_PARTITIONS), TopicSpec(dlq(topic), DLQ_PARTITIONS))
+)

@@ -1,0 +1,71 @@
+"""Real infrastructure for the suite: Postgres and a Kafka-protocol broker, started when not given.
+
+DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS point the tests at existing servers; otherwise an
+embedded Postgres and an embedded Tansu broker are started for the session.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from deploy.local.processes import (
+    embedded_postgres,
+    free_port,
+    tansu_broker,
+    wait_for_port_open,
+    wait_for_postgres,
+)
+from shared.db import apply_schema, create_pool, drop_database, ensure_database, with_database
+from shared.eventstore import SCHEMA
+
+
+@pytest.fixture(scope="session")
+async def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    given = os.environ.get("DATABASE_URL")
+    if given:
+        yield given
+        return
+    port = free_port()
+    home = tmp_path_factory.mktemp("postgres")
+    server = embedded_postgres(home / "data", port, home / "postgres.log", durable=False)
+    server.start()
+    url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    await wait_for_postgres(url)
+    yield url
+    await server.stop()
+
+
+@pytest.fixture(scope="session")
+async def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    given = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if given:
+        yield given
+        return
+    port = free_port()
+    broker = tansu_broker(port, tmp_path_factory.mktemp("broker") / "broker.log")
+    broker.start()
+    await wait_for_port_open(port)
+    yield f"127.0.0.1:{port}"
+    await broker.stop()
+
+
+@pytest.fixture
+async def database_url(pg_server_url: str) -> AsyncIterator[str]:
+    """A fresh database with the event-store schema, dropped afterwards."""
+    url = with_database(pg_server_url, f"t_{uuid.uuid4().hex[:12]}")
+    await ensure_database(url)
+    yield url
+    await drop_database(url)
+
+
+@pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(database_url, max_size=30)
+    await apply_schema(pool, SCHEMA)
+    yield pool
+    await pool.close()

@@ -1,0 +1,64 @@
+"""Small helpers for tests that talk to the real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.structs import ConsumerRecord
+
+from shared.kafka import ensure_topics
+from shared.settings import ServiceSettings
+from shared.topics import TopicSpec, dlq
+
+
+async def new_topic(bootstrap: str, partitions: int = 4) -> str:
+    name = f"test.{uuid.uuid4().hex[:10]}"
+    await ensure_topics(bootstrap, [TopicSpec(name, partitions), TopicSpec(dlq(name), 1)])
+    return name
+
+
+def settings_for(database_url: str, bootstrap: str, **overrides: object) -> ServiceSettings:
+    fields: dict[str, object] = {
+        "service_name": "test",
+        "database_url": database_url,
+        "kafka_bootstrap_servers": bootstrap,
+        "relay_poll_interval_s": 0.2,
+        "relay_loss_check_interval_s": 0.5,
+        "consumer_backoff_initial_s": 0.01,
+        "consumer_backoff_max_s": 0.05,
+    }
+    return ServiceSettings(**(fields | overrides))  # type: ignore[arg-type]
+
+
+async def read_topic(
+    bootstrap: str, topic: str, expected: int, timeout: float = 30.0
+) -> list[ConsumerRecord]:
+    """Every record of `topic` from the beginning, waiting until at least `expected` arrived."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = await _partitions(consumer, topic)
+        consumer.assign([TopicPartition(topic, p) for p in partitions])
+        await consumer.seek_to_beginning()
+        records: list[ConsumerRecord] = []
+        deadline = time.monotonic() + timeout
+        while len(records) < expected and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            for messages in batch.values():
+                records += messages
+        return records
+    finally:
+        await consumer.stop()
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
+    for _ in range(50):
+        partitions = consumer.partitions_for_topic(topic)
+        if partitions:
+            return set(partitions)
+        await consumer._client.force_metadata_update()
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"topic {topic} has no partitions")

@@ -1,0 +1,218 @@
+"""The idempotent consumer: inbox, retries and the dead-letter topic, with a real faust agent."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from shared.consumer import (
+    DLQ_HEADERS,
+    ConsumedRecord,
+    HandlerContext,
+    IdempotentConsumer,
+    KafkaDeadLetters,
+    attach_consumer,
+    make_faust_app,
+)
+from shared.envelope import Envelope, to_kafka
+from shared.events import ComplaintFiled
+from shared.eventstore import EventStore
+from shared.kafka import make_producer
+from shared.topics import dlq
+from tests import examples
+from tests.integration.kafka_helpers import new_topic, read_topic, settings_for
+
+pytestmark = pytest.mark.integration
+
+EFFECTS = "CREATE TABLE effects (complaint_id uuid NOT NULL, case_number text NOT NULL)"
+
+
+class RecordingDeadLetters:
+    def __init__(self) -> None:
+        self.records: list[tuple[ConsumedRecord, str, int]] = []
+
+    async def publish(
+        self, record: ConsumedRecord, consumer: str, error: str, attempts: int
+    ) -> None:
+        self.records.append((record, error, attempts))
+
+
+async def record_effect(event: ComplaintFiled, ctx: HandlerContext) -> None:
+    # No unique key on purpose: only the inbox stands between a redelivery and a second row.
+    await ctx.conn.execute(
+        "INSERT INTO effects (complaint_id, case_number) VALUES ($1, $2)",
+        event.complaint_id,
+        event.case_number,
+    )
+    if event.case_number == "ALWAYS-FAILS":
+        raise RuntimeError("the handler cannot cope with this one")
+
+
+def _record(
+    event: ComplaintFiled, topic: str = "complaint.events", offset: int = 0
+) -> ConsumedRecord:
+    envelope = Envelope(
+        event=event,
+        id=uuid.uuid4(),
+        source="/jiesu/intake",
+        time=event.filed_at,
+        correlation_id=uuid.uuid4(),
+    )
+    message = to_kafka(envelope)
+    return ConsumedRecord(topic, 0, offset, message.key, message.value, message.headers)
+
+
+@pytest.fixture
+async def effects_pool(pool):
+    async with pool.acquire() as conn:
+        await conn.execute(EFFECTS)
+    return pool
+
+
+def _consumer(pool, dead_letters, handler=record_effect, **options) -> IdempotentConsumer:
+    return IdempotentConsumer(
+        name="test-consumer",
+        pool=pool,
+        store=EventStore("/jiesu/test"),
+        handlers={ComplaintFiled: handler},
+        dead_letters=dead_letters,
+        max_attempts=options.get("max_attempts", 3),
+        backoff_initial_s=0.01,
+        backoff_max_s=0.02,
+    )
+
+
+async def _effects(pool) -> int:
+    async with pool.acquire() as conn:
+        return await conn.fetchval("SELECT count(*) FROM effects")
+
+
+async def test_a_redelivered_message_has_its_effect_once(effects_pool):
+    consumer = _consumer(effects_pool, RecordingDeadLetters())
+    record = _record(examples.complaint_filed())
+    assert await consumer.handle(record) == "handled"
+    assert await consumer.handle(record) == "duplicate"
+    assert await _effects(effects_pool) == 1
+
+
+async def test_concurrent_redeliveries_of_one_message_have_one_effect(effects_pool):
+    consumer = _consumer(effects_pool, RecordingDeadLetters())
+    record = _record(examples.complaint_filed())
+    outcomes = await asyncio.gather(*(consumer.handle(record) for _ in range(8)))
+    assert sorted(outcomes) == ["duplicate"] * 7 + ["handled"]
+    assert await _effects(effects_pool) == 1
+
+
+async def test_a_transient_failure_is_retried_and_its_partial_writes_rolled_back(effects_pool):
+    failures = [RuntimeError("database hiccup")]
+
+    async def flaky(event: ComplaintFiled, ctx: HandlerContext) -> None:
+        await record_effect(event, ctx)
+        if failures:
+            raise failures.pop()
+
+    consumer = _consumer(effects_pool, RecordingDeadLetters(), handler=flaky)
+    assert await consumer.handle(_record(examples.complaint_filed())) == "handled"
+    assert await _effects(effects_pool) == 1
+
+
+async def test_a_handler_that_keeps_failing_dead_letters_after_its_attempts(effects_pool):
+    dead = RecordingDeadLetters()
+    consumer = _consumer(effects_pool, dead, max_attempts=3)
+    record = _record(examples.complaint_filed(case_number="ALWAYS-FAILS"))
+    assert await consumer.handle(record) == "dead_lettered"
+    [(dead_record, error, attempts)] = dead.records
+    assert dead_record == record and attempts == 3 and "cannot cope" in error
+    assert await _effects(effects_pool) == 0
+    # It was not marked handled, so a redrive from the DLQ gets a real second chance.
+    assert await consumer.handle(record) == "dead_lettered"
+
+
+async def test_unknown_types_are_skipped_and_malformed_records_dead_lettered_at_once(effects_pool):
+    dead = RecordingDeadLetters()
+    consumer = _consumer(effects_pool, dead)
+    good = _record(examples.complaint_filed())
+    unknown = ConsumedRecord(
+        good.topic,
+        0,
+        1,
+        good.key,
+        good.value,
+        [(k, b"SomethingElseHappened" if k == "ce_type" else v) for k, v in good.headers],
+    )
+    assert await consumer.handle(unknown) == "skipped"
+    broken = ConsumedRecord(good.topic, 0, 2, good.key, b"{oops", good.headers)
+    assert await consumer.handle(broken) == "dead_lettered"
+    assert dead.records[0][2] == 1 and "undecodable" in dead.records[0][1]
+
+
+async def test_a_poison_record_lands_in_the_dlq_and_later_records_still_flow(
+    effects_pool, database_url, kafka_bootstrap
+):
+    topic = await new_topic(kafka_bootstrap, partitions=2)
+    settings = settings_for(database_url, kafka_bootstrap)
+    dlq_producer = make_producer(settings)
+    await dlq_producer.start()
+    consumer = IdempotentConsumer(
+        name="poison-test",
+        pool=effects_pool,
+        store=EventStore("/jiesu/test"),
+        handlers={ComplaintFiled: record_effect},
+        dead_letters=KafkaDeadLetters(dlq_producer),
+        max_attempts=3,
+        backoff_initial_s=0.01,
+        backoff_max_s=0.02,
+    )
+    app = make_faust_app(f"test-{uuid.uuid4().hex[:8]}", settings)
+    attach_consumer(app, consumer, [topic])
+    key = str(uuid.uuid4())  # one key: everything on one partition, behind the poison
+    before = examples.complaint_filed(case_number="BEFORE")
+    failing = examples.complaint_filed(case_number="ALWAYS-FAILS")
+    after = examples.complaint_filed(case_number="AFTER")
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, enable_idempotence=False)
+    await producer.start()
+    try:
+        await app.start()
+        for event in (before,):
+            message = _record(event, topic)
+            await producer.send_and_wait(
+                topic, message.value, key=key.encode(), headers=message.headers
+            )
+        await producer.send_and_wait(
+            topic, b"\xff not json", key=key.encode(), headers=[("ce_type", b"ComplaintFiled")]
+        )
+        for event in (failing, after):
+            message = _record(event, topic)
+            await producer.send_and_wait(
+                topic, message.value, key=key.encode(), headers=message.headers
+            )
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            async with effects_pool.acquire() as conn:
+                handled = {
+                    r["case_number"] for r in await conn.fetch("SELECT case_number FROM effects")
+                }
+            if "AFTER" in handled:
+                break
+            await asyncio.sleep(0.2)
+        assert handled == {"BEFORE", "AFTER"}
+
+        dead = await read_topic(kafka_bootstrap, dlq(topic), expected=2)
+        assert len(dead) == 2
+        for record in dead:
+            headers = {k: v.decode() for k, v in record.headers}
+            assert set(DLQ_HEADERS) <= set(headers)
+            assert headers["dlq_original_topic"] == topic
+            assert int(headers["dlq_original_offset"]) in (1, 2)
+            assert headers["dlq_consumer"] == "poison-test"
+        attempts = sorted(int(dict(r.headers)["dlq_attempts"]) for r in dead)
+        assert attempts == [1, 3]  # undecodable: at once; failing handler: after its 3 attempts
+    finally:
+        await app.stop()
+        await producer.stop()
+        await dlq_producer.stop()

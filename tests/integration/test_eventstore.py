@@ -1,0 +1,135 @@
+"""The event-store contract, on a real Postgres."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+
+import asyncpg
+import pytest
+
+from shared.envelope import Causation
+from shared.eventstore import ConcurrencyError, EventStore
+from tests import examples
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def store() -> EventStore:
+    return EventStore(source="/jiesu/test")
+
+
+async def _append(pool, store, stream, events, expected):
+    async with pool.acquire() as conn, conn.transaction():
+        return await store.append(conn, stream, events, Causation.start(), expected)
+
+
+async def test_appended_events_read_back_in_order_with_their_envelope(pool, store):
+    filed = examples.complaint_filed()
+    issued = examples.work_order_issued(filed.complaint_id)
+    recorded = await _append(pool, store, "s-1", [filed, issued], 0)
+    assert [r.position for r in recorded] == [0, 1]
+    async with pool.acquire() as conn:
+        history = await store.read_stream(conn, "s-1")
+    assert [r.to_envelope().event for r in history] == [filed, issued]
+    envelope = history[0].to_envelope()
+    assert envelope.source == "/jiesu/test"
+    assert envelope.subject == str(filed.complaint_id)
+    assert history[1].global_position > history[0].global_position
+
+
+async def test_appending_at_a_stale_position_is_a_concurrency_error_and_writes_nothing(pool, store):
+    await _append(pool, store, "s-2", [examples.complaint_filed()], 0)
+    with pytest.raises(ConcurrencyError) as error:
+        await _append(pool, store, "s-2", [examples.complaint_filed()], 0)
+    assert (error.value.expected, error.value.actual) == (0, 1)
+    with pytest.raises(ConcurrencyError):
+        await _append(pool, store, "s-2", [examples.complaint_filed()], 5)
+    async with pool.acquire() as conn:
+        assert len(await store.read_stream(conn, "s-2")) == 1
+
+
+async def test_no_expected_position_appends_wherever_the_stream_is(pool, store):
+    await _append(pool, store, "s-3", [examples.complaint_filed()], None)
+    recorded = await _append(pool, store, "s-3", [examples.complaint_filed()], None)
+    assert recorded[0].position == 1
+
+
+async def test_append_refuses_to_run_outside_a_transaction(pool, store):
+    async with pool.acquire() as conn:
+        with pytest.raises(RuntimeError):
+            await store.append(conn, "s-4", [examples.complaint_filed()], Causation.start(), 0)
+
+
+async def test_read_all_returns_events_after_a_position_in_commit_order(pool, store):
+    for i in range(5):
+        await _append(pool, store, f"s-5-{i}", [examples.complaint_filed()], 0)
+    async with pool.acquire() as conn:
+        everything = await store.read_all(conn, 0, 100)
+        after_two = await store.read_all(conn, everything[1].global_position, 2)
+    assert [e.global_position for e in after_two] == [e.global_position for e in everything[2:4]]
+
+
+async def test_ten_writers_racing_on_one_stream_version_exactly_one_wins(pool, store):
+    await _append(pool, store, "race", [examples.complaint_filed()], 0)
+    start = asyncio.Event()
+
+    async def writer() -> bool:
+        await start.wait()
+        try:
+            await _append(pool, store, "race", [examples.complaint_filed()], 1)
+        except ConcurrencyError:
+            return False
+        return True
+
+    tasks = [asyncio.create_task(writer()) for _ in range(10)]
+    start.set()
+    results = await asyncio.gather(*tasks)
+    assert results.count(True) == 1
+    async with pool.acquire() as conn:
+        assert [e.position for e in await store.read_stream(conn, "race")] == [0, 1]
+
+
+async def test_a_reader_tailing_by_position_sees_every_event_of_16_concurrent_writers_exactly_once(
+    pool: asyncpg.Pool, store: EventStore
+):
+    """Writers hold their transactions open for random times after appending, so commits
+    happen out of the order positions were drawn in: the case a naive tailer loses events in."""
+    writers, per_writer = 16, 25
+    written: list[uuid.UUID] = []
+    done = asyncio.Event()
+
+    async def writer(index: int) -> None:
+        rng = random.Random(index)
+        for n in range(per_writer):
+            async with pool.acquire() as conn, conn.transaction():
+                [recorded] = await store.append(
+                    conn, f"w{index}-{n}", [examples.complaint_filed()], Causation.start(), 0
+                )
+                await asyncio.sleep(rng.random() * 0.01)
+            written.append(recorded.id)
+
+    async def reader() -> list[uuid.UUID]:
+        seen: list[uuid.UUID] = []
+        position = 0
+        while True:
+            finished = done.is_set()
+            async with pool.acquire() as conn:
+                batch = await store.read_all(conn, position, 50)
+            seen += [event.id for event in batch]
+            if batch:
+                position = batch[-1].global_position
+            elif finished:
+                return seen
+            else:
+                await asyncio.sleep(0.001)
+
+    reading = asyncio.create_task(reader())
+    await asyncio.gather(*(writer(i) for i in range(writers)))
+    done.set()
+    seen = await reading
+    assert len(written) == writers * per_writer
+    assert len(seen) == len(set(seen)), "an event was read twice"
+    assert set(seen) == set(written), f"{len(set(written) - set(seen))} events were skipped"

@@ -1,0 +1,70 @@
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from pydantic import ValidationError
+
+from services.intake import domain
+from tests import examples
+
+
+def test_a_mobile_number_is_masked_to_its_first_three_and_last_four_digits():
+    assert domain.mask_phone("13812345678") == "138****5678"
+    assert domain.mask_phone("+86 138-1234-5678") == "138****5678"
+
+
+def test_other_numbers_keep_only_their_last_four_digits():
+    assert domain.mask_phone("0531-87654321") == "****4321"
+
+
+def test_the_resident_reference_is_stable_per_phone_and_reveals_nothing():
+    first = domain.resident_ref("13812345678", "pepper")
+    assert first == domain.resident_ref("+86 138 1234 5678", "pepper")
+    assert first != domain.resident_ref("13812345679", "pepper")
+    assert first != domain.resident_ref("13812345678", "other pepper")
+    assert "5678" not in first
+
+
+def test_case_numbers_use_the_date_in_china():
+    late_evening_utc = datetime(2026, 11, 23, 20, 30, tzinfo=UTC)
+    assert domain.case_number(42, late_evening_utc) == "JS-20261124-000042"
+
+
+def test_filing_produces_one_event_carrying_no_plain_phone_number():
+    command = domain.FileComplaint.model_validate(examples.complaint_request(0))
+    complaint_id = uuid.uuid4()
+    [event] = domain.file_complaint(
+        command,
+        complaint_id=complaint_id,
+        number="JS-20261124-000001",
+        resident="R-x",
+        filed_at=datetime.now(UTC),
+    )
+    assert event.complaint_id == complaint_id
+    assert command.contact.phone not in event.model_dump_json()
+    assert event.masked_phone is not None and "****" in event.masked_phone
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"text": ""}, "text"),
+        ({"area_code": "3701"}, "area_code"),
+        ({"channel": "fax"}, "channel"),
+        ({"latitude": 36.28}, None),
+        ({"latitude": 91, "longitude": 116.4}, "latitude"),
+        ({"contact": {"phone": "call me"}}, "contact.phone"),
+        ({"unexpected": 1}, "unexpected"),
+    ],
+)
+def test_invalid_demands_are_refused_naming_the_field(change, field):
+    with pytest.raises(ValidationError) as error:
+        domain.FileComplaint.model_validate(examples.complaint_request(0) | change)
+    if field is not None:
+        locations = [".".join(str(p) for p in e["loc"]) for e in error.value.errors()]
+        assert field in locations
+
+
+def test_area_codes_go_down_to_the_unit():
+    body = examples.complaint_request(0, area_code="370124001001-G01-B02-U1")
+    assert domain.FileComplaint.model_validate(body).area_code.endswith("-U1")
