@@ -1,0 +1,199 @@
+"""End to end: complaints filed over HTTP reach the case read model with their work orders and
+both notifications, none missing and none doubled, also while processes die."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+import uuid
+from collections import Counter
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from tests import examples
+from tests.e2e.conftest import RunningStack
+
+pytestmark = pytest.mark.e2e
+
+COMPLAINTS = 100
+
+
+async def file_complaints(
+    stack: RunningStack, count: int, marker: str, *, on_progress=None
+) -> list[dict[str, Any]]:
+    """File `count` complaints, 10 at a time, retrying each with its Idempotency-Key until accepted."""
+    url = stack.url("intake") + "/complaints"
+    limit = asyncio.Semaphore(10)
+    filed: list[dict[str, Any]] = []
+
+    async def file_one(client: httpx.AsyncClient, index: int) -> None:
+        body = examples.complaint_request(index)
+        body["address"] = f"{body['address']}（{marker}-{index}）"
+        key = f"{marker}-{index}"
+        deadline = time.monotonic() + 120
+        async with limit:
+            while True:
+                try:
+                    response = await client.post(url, json=body, headers={"Idempotency-Key": key})
+                    if response.status_code == 201:
+                        filed.append({**response.json(), "key": key, "request": body})
+                        if on_progress is not None:
+                            await on_progress(len(filed))
+                        return
+                    assert response.status_code >= 500, response.text
+                except httpx.TransportError:
+                    pass  # the service is restarting: retry, the key makes it safe
+                assert time.monotonic() < deadline, f"complaint {key} was never accepted"
+                await asyncio.sleep(0.5)
+
+    async with httpx.AsyncClient(timeout=10) as client:
+        await asyncio.gather(*(file_one(client, i) for i in range(count)))
+    return filed
+
+
+def _complete(case: dict[str, Any]) -> bool:
+    notified = {
+        (n["audience"], n["recipient"]) for n in case["notifications"] if n["status"] == "delivered"
+    }
+    residents = [n for n in notified if n[0] == "resident"]
+    orders = case["work_orders"]
+    return (
+        case["status"] == "dispatched"
+        and bool(orders)
+        and len(residents) == 1
+        and all(("responder", order["responder_id"]) in notified for order in orders)
+    )
+
+
+async def wait_for_cases(stack: RunningStack, ids: list[str], timeout: float) -> dict[str, dict]:
+    base = stack.url("reporting")
+    cases: dict[str, dict] = {}
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(timeout=10) as client:
+        while True:
+            pending = [i for i in ids if i not in cases or not _complete(cases[i])]
+            if not pending:
+                return cases
+            if time.monotonic() > deadline:
+                missing = [i for i in pending if i not in cases]
+                raise AssertionError(
+                    f"{len(pending)} of {len(ids)} cases incomplete after {timeout:.0f}s "
+                    f"({len(missing)} missing entirely)\n{stack.log_tail('runner')}"
+                )
+            for chunk in range(0, len(pending), 20):
+                responses = await asyncio.gather(
+                    *(client.get(f"{base}/cases/{i}") for i in pending[chunk : chunk + 20]),
+                    return_exceptions=True,
+                )
+                for complaint_id, response in zip(
+                    pending[chunk : chunk + 20], responses, strict=True
+                ):
+                    if isinstance(response, httpx.Response) and response.status_code == 200:
+                        cases[complaint_id] = response.json()
+            await asyncio.sleep(0.3)
+
+
+async def assert_none_missing_none_doubled(
+    stack: RunningStack, filed: list[dict[str, Any]], cases: dict[str, dict], marker: str
+) -> None:
+    assert len(filed) == COMPLAINTS
+    assert len({f["complaint_id"] for f in filed}) == COMPLAINTS
+    assert len({f["case_number"] for f in filed}) == COMPLAINTS
+    for complaint_id, case in cases.items():
+        types = Counter(entry["type"] for entry in case["timeline"])
+        assert types["ComplaintFiled"] == 1, complaint_id
+        responders = [order["responder_id"] for order in case["work_orders"]]
+        assert len(responders) == len(set(responders)), (
+            f"a responder got two orders: {complaint_id}"
+        )
+        assert types["WorkOrderIssued"] == len(responders)
+        recipients = Counter((n["audience"], n["recipient"]) for n in case["notifications"])
+        assert all(count == 1 for count in recipients.values()), f"doubled notice: {recipients}"
+        assert len(recipients) == 1 + len(responders)
+
+    # The stores agree: one filing per request in intake, one case per filing in reporting.
+    intake = await asyncpg.connect(stack.database_url("intake"))
+    reporting = await asyncpg.connect(stack.database_url("reporting"))
+    try:
+        filings = await intake.fetchval(
+            "SELECT count(*) FROM events WHERE type = 'ComplaintFiled' AND data->>'address' LIKE $1",
+            f"%（{marker}-%",
+        )
+        projected = await reporting.fetchval(
+            "SELECT count(*) FROM cases WHERE address LIKE $1", f"%（{marker}-%"
+        )
+    finally:
+        await intake.close()
+        await reporting.close()
+    assert filings == COMPLAINTS
+    assert projected == COMPLAINTS
+
+    # And the gateway received each message exactly once.
+    async with httpx.AsyncClient(timeout=10) as client:
+        received = (await client.get(stack.url("webhook-sink"), params={"limit": 100000})).json()
+    ours = {f["complaint_id"] for f in filed}
+    per_case = Counter(m["complaint_id"] for m in received if m["complaint_id"] in ours)
+    for complaint_id, case in cases.items():
+        assert per_case[complaint_id] == len(case["notifications"]), complaint_id
+
+
+async def test_a_hundred_complaints_reach_the_case_read_model_with_orders_and_notifications(stack):
+    marker = f"e2e-{uuid.uuid4().hex[:6]}"
+    filed = await file_complaints(stack, COMPLAINTS, marker)
+    cases = await wait_for_cases(stack, [f["complaint_id"] for f in filed], timeout=90)
+    await assert_none_missing_none_doubled(stack, filed, cases, marker)
+
+    first = cases[filed[0]["complaint_id"]]
+    assert first["case_number"] == filed[0]["case_number"]
+    assert first["lead_responder"]["name"]
+    assert first["timeline"][0]["type"] == "ComplaintFiled"
+    async with httpx.AsyncClient(timeout=10) as client:
+        page = (
+            await client.get(
+                stack.url("reporting") + "/cases",
+                params={"area_code": "370124001001", "status": "dispatched", "limit": 5},
+            )
+        ).json()
+    assert page["total"] >= 1 and len(page["items"]) <= 5
+    assert all(item["area_code"].startswith("370124001001") for item in page["items"])
+
+
+async def test_nothing_is_lost_or_doubled_while_dispatch_is_killed_and_restarted(stack):
+    marker = f"kill-dispatch-{uuid.uuid4().hex[:6]}"
+    victim = stack.pid("dispatch")
+    killed = asyncio.Event()
+
+    async def kill_midway(count: int) -> None:
+        if count >= 30 and not killed.is_set():
+            killed.set()
+            os.kill(victim, signal.SIGKILL)
+
+    filed = await file_complaints(stack, COMPLAINTS, marker, on_progress=kill_midway)
+    assert killed.is_set()
+    cases = await wait_for_cases(stack, [f["complaint_id"] for f in filed], timeout=150)
+    await assert_none_missing_none_doubled(stack, filed, cases, marker)
+    assert stack.pid("dispatch") != victim
+    assert stack.state()["service_restarts"]["dispatch"] >= 1
+
+
+async def test_nothing_is_lost_or_doubled_while_the_broker_is_killed_and_restarted_empty(stack):
+    marker = f"kill-broker-{uuid.uuid4().hex[:6]}"
+    victim = stack.pid("broker")
+    restarts_before = stack.state()["broker_restarts"]
+    killed = asyncio.Event()
+
+    async def kill_midway(count: int) -> None:
+        if count >= 30 and not killed.is_set():
+            killed.set()
+            os.kill(victim, signal.SIGKILL)
+
+    filed = await file_complaints(stack, COMPLAINTS, marker, on_progress=kill_midway)
+    assert killed.is_set()
+    cases = await wait_for_cases(stack, [f["complaint_id"] for f in filed], timeout=180)
+    await assert_none_missing_none_doubled(stack, filed, cases, marker)
+    assert stack.state()["broker_restarts"] == restarts_before + 1
