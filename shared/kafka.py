@@ -41,7 +41,11 @@ def make_offsets_reader(bootstrap_servers: str) -> AIOKafkaConsumer:
     )
 
 
-async def ensure_topics(bootstrap_servers: str, specs: Iterable[TopicSpec] = ALL_TOPICS) -> None:
+async def ensure_topics(
+    bootstrap_servers: str,
+    specs: Iterable[TopicSpec] = ALL_TOPICS,
+    replication_factor: int = 1,
+) -> None:
     """Create missing topics with their partition counts; refuse topics with too few partitions."""
     specs = list(specs)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10000)
@@ -51,7 +55,7 @@ async def ensure_topics(bootstrap_servers: str, specs: Iterable[TopicSpec] = ALL
         missing = [spec for spec in specs if spec.name not in existing]
         if missing:
             response = await admin.create_topics(
-                [NewTopic(spec.name, spec.partitions, 1) for spec in missing]
+                [NewTopic(spec.name, spec.partitions, replication_factor) for spec in missing]
             )
             for name, code, message in response.topic_errors:
                 if code not in (0, _TOPIC_ALREADY_EXISTS):
@@ -98,3 +102,19 @@ async def log_is_shorter(
         return False
     highwater = reader.highwater(tp)
     return highwater is not None and highwater < next_offset
+
+
+def main() -> None:
+    """`python -m shared.kafka`: create every topic (the production topic-init job)."""
+    import asyncio
+    import os
+
+    logging.basicConfig(level=logging.INFO)
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    replicas = int(os.environ.get("KAFKA_REPLICATION_FACTOR", "1"))
+    asyncio.run(ensure_topics(bootstrap, replication_factor=replicas))
+    print(f"topics ready on {bootstrap}: {', '.join(spec.name for spec in ALL_TOPICS)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
 
@@ -46,7 +47,13 @@ class OutboxRelay:
         self.position = 0
         self.acked: dict[int, int] = {}
         self.connected = False
+        self.standby = False
         self._wake = asyncio.Event()
+        # One active relay per store: replicas wait on this session lock and take over when
+        # the holder's connection dies.
+        self._leader_key = int.from_bytes(
+            hashlib.sha256(name.encode()).digest()[:8], "big", signed=True
+        )
 
     async def run(self) -> None:
         """Publish until cancelled, reconnecting after any failure."""
@@ -71,10 +78,14 @@ class OutboxRelay:
         admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
         listener: asyncpg.Connection | None = None
         try:
+            listener = await connect(self.settings.database_url)
+            while not await listener.fetchval("SELECT pg_try_advisory_lock($1)", self._leader_key):
+                self.standby = True
+                await asyncio.sleep(self.settings.relay_poll_interval_s * 2)
+            self.standby = False
             await producer.start()
             await reader.start()
             await admin.start()
-            listener = await connect(self.settings.database_url)
             await listener.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
             await self._load_state()
             self.connected = True
@@ -161,7 +172,10 @@ class OutboxRelay:
     async def _detect_loss(self, admin: AIOKafkaAdminClient, reader: AIOKafkaConsumer) -> None:
         if self.topic not in set(await admin.list_topics()):
             log.warning("relay %s: topic %s is gone; recreating it", self.name, self.topic)
-            await ensure_topics(self.settings.kafka_bootstrap_servers)
+            await ensure_topics(
+                self.settings.kafka_bootstrap_servers,
+                replication_factor=self.settings.kafka_replication_factor,
+            )
             lost = True
         else:
             lost = False

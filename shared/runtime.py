@@ -75,7 +75,10 @@ class ServiceRuntime:
         await apply_schema(self._pool, EVENTSTORE_SCHEMA, *self.schema)
         # Before any client of ours asks for metadata: the embedded broker would otherwise
         # auto-create a topic with its own partition count.
-        await ensure_topics(settings.kafka_bootstrap_servers)
+        await ensure_topics(
+            settings.kafka_bootstrap_servers,
+            replication_factor=settings.kafka_replication_factor,
+        )
         if self.publishes:
             self.relay = OutboxRelay(
                 name=f"{self.name}-relay",
@@ -139,7 +142,7 @@ class ServiceRuntime:
         except Exception:
             checks["database"] = False
         if self.relay is not None:
-            checks["broker"] = self.relay.connected
+            checks["broker"] = self.relay.connected or self.relay.standby
         if self.faust_app is not None:
             consumer = self.faust_app.consumer
             checks["consumer_assigned"] = bool(consumer.assignment()) and not (

@@ -11,7 +11,9 @@ from shared.db import with_database
 
 
 class ServiceSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_file=".env", env_ignore_empty=True, extra="ignore", populate_by_name=True
+    )
 
     service_name: str = "service"
     environment: Literal["development", "test", "production"] = Field(
@@ -35,6 +37,15 @@ class ServiceSettings(BaseSettings):
     # for the old member otherwise).
     kafka_session_timeout_s: float = Field(
         6.0, validation_alias=AliasChoices("KAFKA_SESSION_TIMEOUT_S")
+    )
+    # How long a consumer's fetch may wait for records. Apache Kafka answers as soon as records
+    # arrive, so 500 suits it; the embedded Tansu waits the full time, so keep it short there.
+    kafka_fetch_max_wait_ms: int = Field(
+        25, validation_alias=AliasChoices("KAFKA_FETCH_MAX_WAIT_MS")
+    )
+    # Replicas of each topic when a service creates it (3 on the production cluster).
+    kafka_replication_factor: int = Field(
+        1, validation_alias=AliasChoices("KAFKA_REPLICATION_FACTOR")
     )
     host: str = "127.0.0.1"
     port: int = 8000

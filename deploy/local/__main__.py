@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from dotenv import load_dotenv
+
 from deploy.local.runner import StackConfig, run
 
 
@@ -85,6 +87,7 @@ def main() -> int:
     if args.command == "status":
         return status(args.state_dir)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    load_dotenv(".env", override=False)  # DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS may live there
     config = StackConfig.from_environment(
         state_dir=args.state_dir,
         seed=not args.no_seed,

@@ -8,7 +8,9 @@ from shared.settings import ServiceSettings
 
 
 class DispatchSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="DISPATCH_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="DISPATCH_", env_file=".env", env_ignore_empty=True, extra="ignore"
+    )
 
     service_name: str = "dispatch"
     port: int = 8002

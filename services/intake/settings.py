@@ -11,7 +11,9 @@ _DEV_PREFIX = "dev-only-"
 
 
 class IntakeSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="INTAKE_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="INTAKE_", env_file=".env", env_ignore_empty=True, extra="ignore"
+    )
 
     service_name: str = "intake"
     port: int = 8001

@@ -11,7 +11,9 @@ DEV_SECRET = "whsec_ZGV2LW9ubHktd2ViaG9vay1zZWNyZXQtY2hhbmdlLW1l"  # base64("dev
 
 
 class NotifySettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="NOTIFY_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="NOTIFY_", env_file=".env", env_ignore_empty=True, extra="ignore"
+    )
 
     service_name: str = "notify"
     port: int = 8003

@@ -25,6 +25,7 @@ class TimelineEntry(BaseModel):
     event_id: UUID
     type: str
     occurred_at: datetime
+    projected_at: datetime
     source: str
     summary: str
 

@@ -55,4 +55,8 @@ CREATE TABLE IF NOT EXISTS case_timeline (
     source       text        NOT NULL,
     summary      text        NOT NULL
 );
+-- When reporting projected it: projected_at - occurred_at is the pipeline's lag.
+-- (Schema files run at every start: changes are added as idempotent ALTERs.)
+ALTER TABLE case_timeline
+    ADD COLUMN IF NOT EXISTS projected_at timestamptz NOT NULL DEFAULT clock_timestamp();
 CREATE INDEX IF NOT EXISTS case_timeline_complaint ON case_timeline (complaint_id, occurred_at);

@@ -208,7 +208,7 @@ async def get_case(conn: Connection, complaint_id: UUID) -> dict[str, Any] | Non
     case["timeline"] = [
         dict(r)
         for r in await conn.fetch(
-            "SELECT event_id, type, occurred_at, source, summary FROM case_timeline "
+            "SELECT event_id, type, occurred_at, projected_at, source, summary FROM case_timeline "
             "WHERE complaint_id = $1 ORDER BY occurred_at, event_id",
             complaint_id,
         )

@@ -216,3 +216,52 @@ async def test_a_poison_record_lands_in_the_dlq_and_later_records_still_flow(
         await app.stop()
         await producer.stop()
         await dlq_producer.stop()
+
+
+async def test_dead_letters_can_be_listed_and_redriven_to_their_topic(kafka_bootstrap):
+    from shared.dlq import read_dead_letters, redrive
+
+    topic = await new_topic(kafka_bootstrap, partitions=1)
+    settings = settings_for("postgresql://unused/none", kafka_bootstrap)
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        dead = KafkaDeadLetters(producer)
+        record = _record(examples.complaint_filed(), topic, offset=41)
+        await dead.publish(record, "dispatch", "RuntimeError: no city model loaded", 5)
+    finally:
+        await producer.stop()
+
+    letters, reader = await read_dead_letters(kafka_bootstrap, topic)
+    await reader.stop()
+    [letter] = letters
+    summary = letter.summary()
+    assert summary["from"] == f"{topic}[0]@41"
+    assert summary["attempts"] == "5" and "city model" in summary["error"]
+
+    assert await redrive(kafka_bootstrap, letters) == 1
+    [back] = await read_topic(kafka_bootstrap, topic, expected=1)
+    headers = dict(back.headers)
+    assert back.value == record.value and back.key == record.key
+    assert not set(DLQ_HEADERS) & set(headers)
+    assert headers["ce_id"] == dict(record.headers)["ce_id"]
+
+
+async def test_a_batch_commits_once_and_skips_duplicates_within_and_across_batches(effects_pool):
+    consumer = _consumer(effects_pool, RecordingDeadLetters())
+    records = [_record(examples.complaint_filed(), offset=i) for i in range(5)]
+    outcomes = await consumer.handle_batch([*records, records[1]])
+    assert outcomes == ["handled"] * 5 + ["duplicate"]
+    assert await consumer.handle_batch(records[:2]) == ["duplicate", "duplicate"]
+    assert await _effects(effects_pool) == 5
+
+
+async def test_a_failing_record_makes_its_batch_fall_back_to_one_by_one(effects_pool):
+    dead = RecordingDeadLetters()
+    consumer = _consumer(effects_pool, dead)
+    good = [_record(examples.complaint_filed(), offset=i) for i in range(3)]
+    poison = _record(examples.complaint_filed(case_number="ALWAYS-FAILS"), offset=3)
+    outcomes = await consumer.handle_batch([good[0], poison, good[1], good[2]])
+    assert outcomes == ["handled", "dead_lettered", "handled", "handled"]
+    assert await _effects(effects_pool) == 3
+    assert len(dead.records) == 1

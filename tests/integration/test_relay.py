@@ -133,3 +133,36 @@ async def test_relay_re_drives_everything_when_the_broker_restarts_empty(
         assert relay.position > 0
     finally:
         await broker.stop()
+
+
+async def test_only_one_relay_per_store_publishes_and_a_standby_takes_over(
+    pool, database_url, kafka_bootstrap
+):
+    store = EventStore("/jiesu/test")
+    topic = await new_topic(kafka_bootstrap)
+    settings = settings_for(database_url, kafka_bootstrap)
+    leader = OutboxRelay(name="one", pool=pool, store=store, topic=topic, settings=settings)
+    standby = OutboxRelay(name="one", pool=pool, store=store, topic=topic, settings=settings)
+    leading = asyncio.create_task(leader.run())
+    await _until(lambda: leader.connected)
+    async with running(standby):
+        await _until(lambda: standby.standby)
+        first = await _append_interleaved(pool, store, complaints=2, per_complaint=2)
+        assert len(await read_topic(kafka_bootstrap, topic, expected=4)) == 4
+        assert not standby.connected
+
+        leading.cancel()  # the leader goes away; its session lock goes with its connection
+        with contextlib.suppress(asyncio.CancelledError):
+            await leading
+        await _until(lambda: standby.connected)
+        second = await _append_interleaved(pool, store, complaints=1, per_complaint=3)
+        records = await read_topic(kafka_bootstrap, topic, expected=7, timeout=15)
+    assert _by_key(records, first_occurrences=True) == {**first, **second}
+    assert len(records) == 7, "the standby re-sent what the leader had checkpointed"
+
+
+async def _until(condition, timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition never became true"
+        await asyncio.sleep(0.05)

@@ -1,0 +1,328 @@
+"""End-to-end latency and sustained rate of the skeleton chain.
+
+Starts the platform with the local runner (durable embedded Postgres, embedded broker, or
+DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS), then for each rate files complaints over HTTP on a
+fixed schedule (open loop) for a fixed time, and measures for every complaint the time from
+submitting it to the moment the case read model shows its work orders and every notification
+(the projection time reporting records). Baselines measured in the same run: one broker hop
+(produce → consume on the same broker) and the intake POST itself.
+
+Run: make bench   (or python -m tests.bench.latency --rates 10,25,50 --seconds 15 --repeats 3)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from rich.console import Console
+from rich.table import Table
+
+from deploy.local.processes import free_port, port_is_free
+from shared.db import with_database
+from shared.kafka import ensure_topics
+from shared.topics import TopicSpec
+from tests import examples
+
+REPO = Path(__file__).resolve().parents[2]
+console = Console()
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+class Stack:
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+        self.db_prefix = f"bench_{uuid.uuid4().hex[:6]}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> dict[str, Any]:
+        base = free_port()
+        while not all(port_is_free(base + i) for i in range(4)):
+            base = free_port()
+        argv = [
+            sys.executable,
+            "-m",
+            "deploy.local",
+            "--state-dir",
+            str(self.state_dir),
+            "up",
+            "--port-base",
+            str(base),
+            "--sink-port",
+            str(free_port()),
+            "--broker-port",
+            str(free_port()),
+            "--pg-port",
+            str(free_port()),
+            "--db-prefix",
+            self.db_prefix,
+        ]
+        log = open(self.state_dir / "runner.log", "wb")  # noqa: SIM115 - lives as long as the stack
+        self.process = subprocess.Popen(argv, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 180
+        state_file = self.state_dir / "stack.json"
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit((self.state_dir / "runner.log").read_text())
+            if state_file.exists():
+                state: dict[str, Any] = json.loads(state_file.read_text())
+                if state.get("ready"):
+                    return state
+            time.sleep(0.3)
+        raise SystemExit("the platform did not start in 180 s")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=90)
+
+
+async def broker_hop_ms(bootstrap: str, samples: int = 200) -> list[float]:
+    """Produce one record and wait for a consumer to see it, one at a time."""
+    topic = f"bench.hop.{uuid.uuid4().hex[:6]}"
+    await ensure_topics(bootstrap, [TopicSpec(topic, 1)])
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False, acks="all")
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="latest")
+    await producer.start()
+    await consumer.start()
+    try:
+        await asyncio.sleep(1.0)
+        await consumer.seek_to_end()
+        results = []
+        for _ in range(samples):
+            started = time.perf_counter()
+            await producer.send_and_wait(topic, b"x")
+            await consumer.getone()
+            results.append((time.perf_counter() - started) * 1000)
+        return results
+    finally:
+        await producer.stop()
+        await consumer.stop()
+
+
+async def run_rate(
+    urls: dict[str, str], reporting_db: str, rate: float, seconds: float, marker: str
+) -> dict[str, Any]:
+    total = int(rate * seconds)
+    submitted: list[dict[str, Any]] = []
+    post_ms: list[float] = []
+    errors = 0
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=100)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+
+        async def submit(index: int) -> None:
+            nonlocal errors
+            body = examples.complaint_request(index)
+            body["address"] += f"（{marker}-{index}）"
+            sent_at = time.time()
+            started = time.perf_counter()
+            response = await client.post(
+                urls["intake"] + "/complaints",
+                json=body,
+                headers={"Idempotency-Key": f"{marker}-{index}"},
+            )
+            post_ms.append((time.perf_counter() - started) * 1000)
+            if response.status_code != 201:
+                errors += 1
+                return
+            submitted.append(
+                {"id": response.json()["complaint_id"], "sent_at": sent_at, "index": index}
+            )
+
+        start = time.perf_counter()
+        tasks = []
+        for index in range(total):
+            delay = start + index / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(submit(index)))
+        await asyncio.gather(*tasks)
+
+    # Completion is read from reporting's own tables once the load is over, one query a
+    # second: polling the API during the load would compete for the same two cores. The
+    # latency does not depend on when we look: it ends at reporting's projection time.
+    latencies: dict[str, float] = {}
+    completed_at: dict[str, float] = {}
+    sent = {s["id"]: s["sent_at"] for s in submitted}
+    conn = await asyncpg.connect(reporting_db)
+    try:
+        deadline = time.monotonic() + 120
+        while len(latencies) < len(sent) and time.monotonic() < deadline:
+            waiting = [uuid.UUID(i) for i in sent if i not in latencies]
+            for row in await conn.fetch(COMPLETE_CASES, waiting):
+                cid = str(row["complaint_id"])
+                completed_at[cid] = row["shown_at"].timestamp()
+                latencies[cid] = (completed_at[cid] - sent[cid]) * 1000
+            if len(latencies) < len(sent):
+                await asyncio.sleep(1.0)
+    finally:
+        await conn.close()
+    pending = [i for i in sent if i not in latencies]
+
+    ordered = [
+        latencies[s["id"]]
+        for s in sorted(submitted, key=lambda s: s["index"])
+        if s["id"] in latencies
+    ]
+    third = max(1, len(ordered) // 3)
+    first_third, last_third = (
+        statistics.median(ordered[:third]),
+        statistics.median(ordered[-third:]),
+    )
+    span = max(completed_at.values()) - min(s["sent_at"] for s in submitted) if completed_at else 0
+    return {
+        "rate_target": rate,
+        "submitted": total,
+        "accepted": len(submitted),
+        "errors": errors,
+        "completed": len(latencies),
+        "incomplete": len(pending),
+        "p50_ms": percentile(ordered, 50),
+        "p95_ms": percentile(ordered, 95),
+        "p99_ms": percentile(ordered, 99),
+        "post_p50_ms": percentile(post_ms, 50),
+        "post_p95_ms": percentile(post_ms, 95),
+        "sustained_per_s": len(latencies) / span if span else 0.0,
+        "lag_growth": last_third / first_third if first_third else float("nan"),
+    }
+
+
+# A case is complete when it shows its work orders and a delivered notification for the
+# resident and for every responder; it was shown when the last of those was projected.
+COMPLETE_CASES = """
+SELECT c.complaint_id, max(t.projected_at) AS shown_at
+FROM cases c
+JOIN case_timeline t ON t.complaint_id = c.complaint_id
+    AND t.type IN ('WorkOrderIssued', 'NotificationDelivered')
+WHERE c.complaint_id = ANY($1::uuid[])
+  AND EXISTS (SELECT 1 FROM case_work_orders w WHERE w.complaint_id = c.complaint_id)
+  AND (SELECT count(*) FROM case_notifications n
+       WHERE n.complaint_id = c.complaint_id AND n.status = 'delivered')
+      = 1 + (SELECT count(*) FROM case_work_orders w WHERE w.complaint_id = c.complaint_id)
+GROUP BY c.complaint_id
+"""
+
+
+def median_of(runs: list[dict[str, Any]], key: str) -> float:
+    return statistics.median(run[key] for run in runs)
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="jiesu-bench-") as tmp:
+        stack = Stack(Path(tmp))
+        console.print("starting the platform …")
+        state = stack.start()
+        try:
+            urls = state["urls"]
+            reporting_db = with_database(state["database_url"], f"{stack.db_prefix}_reporting")
+            hop = await broker_hop_ms(state["kafka_bootstrap_servers"])
+            hop_p50 = percentile(hop, 50)
+            console.print(f"baseline: broker hop p50 {hop_p50:.2f} ms")
+            results: dict[str, Any] = {"rates": {}, "baseline": {"broker_hop_p50_ms": hop_p50}}
+            for rate in args.rates:
+                runs = []
+                for repeat in range(args.repeats):
+                    console.print(f"rate {rate}/s, run {repeat + 1}/{args.repeats} …")
+                    runs.append(
+                        await run_rate(
+                            urls, reporting_db, rate, args.seconds, f"b{uuid.uuid4().hex[:6]}"
+                        )
+                    )
+                    await asyncio.sleep(2)
+                results["rates"][str(rate)] = {
+                    "runs": runs,
+                    "median": {
+                        key: median_of(runs, key)
+                        for key in (
+                            "p50_ms",
+                            "p95_ms",
+                            "p99_ms",
+                            "post_p50_ms",
+                            "sustained_per_s",
+                            "lag_growth",
+                        )
+                    },
+                }
+            return results
+        finally:
+            stack.stop()
+
+
+def report(results: dict[str, Any], args: argparse.Namespace) -> None:
+    hop = results["baseline"]["broker_hop_p50_ms"]
+    table = Table(
+        title=f"submit → case complete, medians of {args.repeats} runs × {args.seconds:.0f} s"
+    )
+    for column in (
+        "rate /s",
+        "sustained /s",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "POST p50 ms",
+        "lag growth",
+        "p50 ÷ broker hop",
+    ):
+        table.add_column(column, justify="right")
+    for rate, data in results["rates"].items():
+        m = data["median"]
+        table.add_row(
+            rate,
+            f"{m['sustained_per_s']:.1f}",
+            f"{m['p50_ms']:.0f}",
+            f"{m['p95_ms']:.0f}",
+            f"{m['p99_ms']:.0f}",
+            f"{m['post_p50_ms']:.1f}",
+            f"{m['lag_growth']:.2f}",
+            f"{m['p50_ms'] / hop:.0f}×",
+        )
+    console.print(table)
+    console.print(f"baseline broker hop (produce → consume) p50: {hop:.2f} ms")
+    console.print(
+        "lag growth = median latency of the last third ÷ the first third (≈1: no growing lag)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--rates", default="10,25,50", type=lambda s: [float(x) for x in s.split(",")]
+    )
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=REPO / "bench-results" / "latency.json")
+    args = parser.parse_args()
+    results = asyncio.run(main_async(args))
+    results["settings"] = {"rates": args.rates, "seconds": args.seconds, "repeats": args.repeats}
+    results["machine"] = {"cpus": os.cpu_count()}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2))
+    report(results, args)
+    console.print(f"written: {args.out}")
+
+
+if __name__ == "__main__":
+    main()
