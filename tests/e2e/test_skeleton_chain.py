@@ -163,16 +163,22 @@ async def test_a_hundred_complaints_reach_the_case_read_model_with_orders_and_no
     assert all(item["area_code"].startswith("370124001001") for item in page["items"])
 
 
+def sigkill_after(pid: int, accepted: int) -> tuple[asyncio.Event, Any]:
+    """A progress callback that SIGKILLs `pid` once `accepted` complaints were accepted."""
+    killed = asyncio.Event()
+
+    async def on_progress(count: int) -> None:
+        if count >= accepted and not killed.is_set():
+            killed.set()
+            os.kill(pid, signal.SIGKILL)
+
+    return killed, on_progress
+
+
 async def test_nothing_is_lost_or_doubled_while_dispatch_is_killed_and_restarted(stack):
     marker = f"kill-dispatch-{uuid.uuid4().hex[:6]}"
     victim = stack.pid("dispatch")
-    killed = asyncio.Event()
-
-    async def kill_midway(count: int) -> None:
-        if count >= 30 and not killed.is_set():
-            killed.set()
-            os.kill(victim, signal.SIGKILL)
-
+    killed, kill_midway = sigkill_after(victim, accepted=30)
     filed = await file_complaints(stack, COMPLAINTS, marker, on_progress=kill_midway)
     assert killed.is_set()
     cases = await wait_for_cases(stack, [f["complaint_id"] for f in filed], timeout=150)
@@ -183,15 +189,8 @@ async def test_nothing_is_lost_or_doubled_while_dispatch_is_killed_and_restarted
 
 async def test_nothing_is_lost_or_doubled_while_the_broker_is_killed_and_restarted_empty(stack):
     marker = f"kill-broker-{uuid.uuid4().hex[:6]}"
-    victim = stack.pid("broker")
     restarts_before = stack.state()["broker_restarts"]
-    killed = asyncio.Event()
-
-    async def kill_midway(count: int) -> None:
-        if count >= 30 and not killed.is_set():
-            killed.set()
-            os.kill(victim, signal.SIGKILL)
-
+    killed, kill_midway = sigkill_after(stack.pid("broker"), accepted=30)
     filed = await file_complaints(stack, COMPLAINTS, marker, on_progress=kill_midway)
     assert killed.is_set()
     cases = await wait_for_cases(stack, [f["complaint_id"] for f in filed], timeout=180)

@@ -36,7 +36,8 @@ def settings_for(database_url: str, bootstrap: str, **overrides: object) -> Serv
 async def read_topic(
     bootstrap: str, topic: str, expected: int, timeout: float = 30.0
 ) -> list[ConsumerRecord]:
-    """Every record of `topic` from the beginning, waiting until at least `expected` arrived."""
+    """Every record of `topic` from the beginning, waiting until `expected` distinct events
+    (by `ce_id`) arrived: an at-least-once log may hold some of them twice."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
@@ -44,11 +45,13 @@ async def read_topic(
         consumer.assign([TopicPartition(topic, p) for p in partitions])
         await consumer.seek_to_beginning()
         records: list[ConsumerRecord] = []
+        distinct: set[bytes] = set()
         deadline = time.monotonic() + timeout
-        while len(records) < expected and time.monotonic() < deadline:
+        while len(distinct) < expected and time.monotonic() < deadline:
             batch = await consumer.getmany(timeout_ms=500)
             for messages in batch.values():
                 records += messages
+                distinct.update(dict(m.headers).get("ce_id", b"%d" % m.offset) for m in messages)
         return records
     finally:
         await consumer.stop()
