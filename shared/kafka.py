@@ -73,15 +73,6 @@ async def ensure_topics(
         await admin.close()
 
 
-async def topic_exists(bootstrap_servers: str, topic: str) -> bool:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10000)
-    await admin.start()
-    try:
-        return topic in set(await admin.list_topics())
-    finally:
-        await admin.close()
-
-
 async def log_is_shorter(
     reader: AIOKafkaConsumer, topic: str, partition: int, next_offset: int
 ) -> bool:
