@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -125,19 +125,34 @@ class IdempotentConsumer:
         CONSUMER_MESSAGES.labels(self.name, outcome).inc()
         return outcome
 
-    async def _handle(self, record: ConsumedRecord) -> str:
+    def _route(self, record: ConsumedRecord) -> tuple[Envelope, Handler] | None:
+        """The record's envelope and handler; None when this consumer has nothing to do with it
+        (a type it does not know or does not handle: skipped on purpose, and counted).
+        Raises UndecodableEvent for a malformed record."""
         try:
             envelope = from_kafka(record.headers, record.value)
         except UnknownEventType:
-            return "skipped"  # a type this consumer does not know: skipped on purpose, counted
+            return None
+        handler = self.handlers.get(type(envelope.event))
+        return (envelope, handler) if handler is not None else None
+
+    def _delays(self) -> Iterator[float]:
+        delay = self.backoff_initial_s
+        while True:
+            yield delay
+            delay = min(delay * 2, self.backoff_max_s)
+
+    async def _handle(self, record: ConsumedRecord) -> str:
+        try:
+            routed = self._route(record)
         except UndecodableEvent as error:
             # Retrying cannot make a malformed record parse; it goes to the DLQ at once.
             await self._dead_letter(record, f"undecodable: {error}", attempts=1)
             return "dead_lettered"
-        handler = self.handlers.get(type(envelope.event))
-        if handler is None:
+        if routed is None:
             return "skipped"
-        delay = self.backoff_initial_s
+        envelope, handler = routed
+        delays = self._delays()
         for attempt in range(1, self.max_attempts + 1):
             try:
                 return "handled" if await self._handle_once(envelope, handler) else "duplicate"
@@ -154,6 +169,7 @@ class IdempotentConsumer:
                     await self._dead_letter(record, f"{type(error).__name__}: {error}", attempt)
                     return "dead_lettered"
                 CONSUMER_RETRIES.labels(self.name).inc()
+                delay = next(delays)
                 log.warning(
                     "%s: %s %s failed (attempt %d/%d), retrying in %.2fs: %r",
                     self.name,
@@ -165,7 +181,6 @@ class IdempotentConsumer:
                     error,
                 )
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, self.backoff_max_s)
         raise AssertionError("unreachable")
 
     async def _handle_once(self, envelope: Envelope, handler: Handler) -> bool:
@@ -193,20 +208,15 @@ class IdempotentConsumer:
         records are handled one by one, with retries and the DLQ, so a poison record never
         holds back or takes down the rest of its batch.
         """
-        if len(records) == 1:
-            return [await self.handle(records[0])]
         outcomes: list[str] = ["skipped"] * len(records)
         batch: list[tuple[int, Envelope, Handler]] = []
         for index, record in enumerate(records):
             try:
-                envelope = from_kafka(record.headers, record.value)
-            except UnknownEventType:
-                continue
+                routed = self._route(record)
             except UndecodableEvent:
                 return [await self.handle(record) for record in records]  # rare: the slow path
-            handler = self.handlers.get(type(envelope.event))
-            if handler is not None:
-                batch.append((index, envelope, handler))
+            if routed is not None:
+                batch.append((index, *routed))
         try:
             async with self.pool.acquire() as conn, conn.transaction():
                 for index, envelope, handler in batch:
@@ -221,15 +231,13 @@ class IdempotentConsumer:
 
     async def _dead_letter(self, record: ConsumedRecord, error: str, attempts: int) -> None:
         # The partition may only move on once the record is safely in the DLQ.
-        delay = self.backoff_initial_s
-        while True:
+        for delay in self._delays():
             try:
                 await self.dead_letters.publish(record, self.name, error, attempts)
                 return
             except Exception as publish_error:
                 log.warning("%s: DLQ publish failed, retrying: %r", self.name, publish_error)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, self.backoff_max_s)
 
 
 class _ShortPollConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):

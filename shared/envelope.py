@@ -64,7 +64,8 @@ class KafkaMessage:
 
 
 def encode_data(event: Event) -> bytes:
-    return json.dumps(event.model_dump(mode="json"), ensure_ascii=False).encode()
+    """An event's JSON payload, as it is stored and as it travels."""
+    return event.model_dump_json().encode()
 
 
 def kafka_message(

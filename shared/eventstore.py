@@ -14,7 +14,7 @@ from uuid import UUID
 import asyncpg
 
 from shared.db import Connection
-from shared.envelope import Causation, Envelope, KafkaMessage, kafka_message
+from shared.envelope import Causation, Envelope, KafkaMessage, encode_data, kafka_message
 from shared.events import Event, parse_event
 
 SCHEMA = Path(__file__).with_name("eventstore.sql")
@@ -144,7 +144,7 @@ class EventStore:
             list(range(current, current + len(events))),
             [event.event_type for event in events],
             [event.version for event in events],
-            [json.dumps(event.model_dump(mode="json"), ensure_ascii=False) for event in events],
+            [encode_data(event).decode() for event in events],
             metadata,
             [uuid.uuid4() for _ in events],
         )

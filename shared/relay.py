@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import logging
 import time
+from collections.abc import Iterable
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -64,12 +65,9 @@ class OutboxRelay:
             except asyncio.CancelledError:
                 raise
             except Exception as error:
-                self.connected = False
                 log.warning("relay %s: %s; retrying in %.1fs", self.name, error, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
-            else:
-                delay = 0.5
 
     async def _run_connected(self) -> None:
         bootstrap = self.settings.kafka_bootstrap_servers
@@ -124,7 +122,10 @@ class OutboxRelay:
         self.acked = {row["partition"]: row["next_offset"] for row in rows}
         RELAY_POSITION.labels(self.name).set(self.position)
 
-    async def _save_state(self) -> None:
+    async def _save_state(self, position: int, partitions: Iterable[int]) -> None:
+        """Checkpoint `position` and the acknowledged offsets of `partitions`; `self.position`
+        moves only once that has committed."""
+        touched = sorted(set(partitions))
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(
                 """
@@ -132,14 +133,21 @@ class OutboxRelay:
                 ON CONFLICT (relay) DO UPDATE SET position = $2, updated_at = now()
                 """,
                 self.name,
-                self.position,
+                position,
             )
-            await conn.execute("DELETE FROM relay_offsets WHERE relay = $1", self.name)
-            await conn.executemany(
-                "INSERT INTO relay_offsets (relay, partition, next_offset) VALUES ($1, $2, $3)",
-                [(self.name, partition, offset) for partition, offset in self.acked.items()],
-            )
-        RELAY_POSITION.labels(self.name).set(self.position)
+            if touched:
+                await conn.execute(
+                    """
+                    INSERT INTO relay_offsets (relay, partition, next_offset)
+                    SELECT $1, p, o FROM unnest($2::int[], $3::bigint[]) AS t(p, o)
+                    ON CONFLICT (relay, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset
+                    """,
+                    self.name,
+                    touched,
+                    [self.acked[p] for p in touched],
+                )
+        self.position = position
+        RELAY_POSITION.labels(self.name).set(position)
 
     async def _publish_batch(self, producer: AIOKafkaProducer) -> int:
         async with self.pool.acquire() as conn:
@@ -155,7 +163,8 @@ class OutboxRelay:
                 )
             )
         went_back = False
-        for metadata in await asyncio.gather(*pending):
+        results = await asyncio.gather(*pending)
+        for metadata in results:
             # Offsets only grow in a healthy log: a smaller one means the log started again.
             went_back |= metadata.offset < self.acked.get(metadata.partition, 0)
             self.acked[metadata.partition] = max(
@@ -164,8 +173,9 @@ class OutboxRelay:
         if went_back:
             await self._redrive()
             return len(batch)
-        self.position = batch[-1].global_position
-        await self._save_state()
+        await self._save_state(
+            batch[-1].global_position, (metadata.partition for metadata in results)
+        )
         RELAY_PUBLISHED.labels(self.name).inc(len(batch))
         return len(batch)
 
@@ -195,4 +205,11 @@ class OutboxRelay:
         RELAY_REDRIVES.labels(self.name).inc()
         self.position = 0
         self.acked = {}
-        await self._save_state()
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("DELETE FROM relay_offsets WHERE relay = $1", self.name)
+            await conn.execute(
+                "INSERT INTO relay_checkpoints (relay, position) VALUES ($1, 0) "
+                "ON CONFLICT (relay) DO UPDATE SET position = 0, updated_at = now()",
+                self.name,
+            )
+        RELAY_POSITION.labels(self.name).set(0)

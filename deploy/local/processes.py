@@ -54,7 +54,11 @@ async def wait_for_port_free(port: int, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not port_is_free(port):
         if time.monotonic() > deadline:
-            raise TimeoutError(f"port {port} is still in use after {timeout:.0f}s")
+            raise TimeoutError(
+                f"port {port} is still in use after {timeout:.0f}s: is another instance running? "
+                "(`make down` stops one started here; or point DATABASE_URL / "
+                "KAFKA_BOOTSTRAP_SERVERS at servers you run yourself)"
+            )
         await asyncio.sleep(0.2)
 
 

@@ -19,7 +19,7 @@ import httpx
 
 from services.notify import domain, store
 from services.notify.settings import NotifySettings
-from shared.db import Connection, connect
+from shared.db import connect
 from shared.envelope import Causation
 from shared.events import Audience, NotificationDelivered, NotificationFailed
 from shared.runtime import ServiceRuntime
@@ -86,43 +86,33 @@ async def deliver_one(
         "template": row["template"],
         "attempt": row["attempts"],
     }
+    outcome: NotificationDelivered | NotificationFailed
     try:
         await channel.send(row["notification_id"], payload)
+        outcome = NotificationDelivered(**common, delivered_at=datetime.now(UTC))
     except Exception as error:
         now = datetime.now(UTC)
-        retry_at = (
-            now + backoff(settings, row["attempts"])
-            if row["attempts"] < settings.delivery_max_attempts
-            else None
-        )
-        message = f"{type(error).__name__}: {error}"
+        message = f"{type(error).__name__}: {error}"[:500]
         log.warning(
             "notification %s attempt %d failed: %s",
             row["notification_id"],
             row["attempts"],
             message,
         )
-        outcome: NotificationDelivered | NotificationFailed = NotificationFailed(
-            **common, error=message[:500], retry_at=retry_at, failed_at=now
+        more = row["attempts"] < settings.delivery_max_attempts
+        outcome = NotificationFailed(
+            **common,
+            error=message,
+            retry_at=now + backoff(settings, row["attempts"]) if more else None,
+            failed_at=now,
         )
-        async with runtime.pool.acquire() as conn, conn.transaction():
-            await store.mark_failed(conn, row["notification_id"], message[:500], retry_at)
-            await _record(runtime, conn, row, outcome)
-        return
-    outcome = NotificationDelivered(**common, delivered_at=datetime.now(UTC))
+    # The outcome follows the event that asked for the message: same conversation, caused by it.
+    causation = Causation(row["correlation_id"] or row["event_id"], row["event_id"])
     async with runtime.pool.acquire() as conn, conn.transaction():
-        await store.mark_delivered(conn, row["notification_id"])
-        await _record(runtime, conn, row, outcome)
-
-
-async def _record(
-    runtime: ServiceRuntime,
-    conn: Connection,
-    row: asyncpg.Record,
-    outcome: NotificationDelivered | NotificationFailed,
-) -> None:
-    stream = f"notification-{row['notification_id']}"
-    await runtime.store.append(conn, stream, [outcome], Causation.start(), None)
+        await store.record_outcome(conn, outcome)
+        await runtime.store.append(
+            conn, f"notification-{row['notification_id']}", [outcome], causation, None
+        )
 
 
 async def run_deliveries(runtime: ServiceRuntime) -> None:

@@ -10,15 +10,11 @@ WEBHOOK = "webhook"
 
 
 async def send_receipt(event: ComplaintFiled, ctx: HandlerContext) -> None:
-    await store.add_deliveries(
-        ctx.conn, ctx.envelope.id, WEBHOOK, domain.receipt_for_resident(event)
-    )
+    await store.add_deliveries(ctx.conn, ctx.envelope, WEBHOOK, domain.receipt_for_resident(event))
 
 
 async def send_work_order_notice(event: WorkOrderIssued, ctx: HandlerContext) -> None:
-    await store.add_deliveries(
-        ctx.conn, ctx.envelope.id, WEBHOOK, domain.notice_for_responder(event)
-    )
+    await store.add_deliveries(ctx.conn, ctx.envelope, WEBHOOK, domain.notice_for_responder(event))
 
 
 HANDLERS: dict[type[Event], Handler] = {

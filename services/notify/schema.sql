@@ -18,5 +18,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     updated_at      timestamptz NOT NULL DEFAULT now(),
     UNIQUE (event_id, recipient, channel)
 );
+-- The causing event's conversation, so outcome events follow it (correlation and causation).
+ALTER TABLE deliveries ADD COLUMN IF NOT EXISTS correlation_id uuid;
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (next_attempt_at) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS deliveries_complaint ON deliveries (complaint_id);

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -11,23 +10,26 @@ import asyncpg
 
 from services.notify.domain import Message
 from shared.db import Connection
+from shared.envelope import Envelope
+from shared.events import NotificationDelivered, NotificationFailed
 
 WAKE_CHANNEL = "jiesu_deliveries"
 
 
 async def add_deliveries(
-    conn: Connection, event_id: UUID, channel: str, messages: list[Message]
+    conn: Connection, cause: Envelope, channel: str, messages: list[Message]
 ) -> None:
     for message in messages:
         await conn.execute(
             """
-            INSERT INTO deliveries (notification_id, event_id, complaint_id, audience, recipient,
-                                    channel, template, payload)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            INSERT INTO deliveries (notification_id, event_id, correlation_id, complaint_id,
+                                    audience, recipient, channel, template, payload)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
             ON CONFLICT (event_id, recipient, channel) DO NOTHING
             """,
             uuid.uuid4(),
-            event_id,
+            cause.id,
+            cause.correlation_id,
             message.complaint_id,
             message.audience.value,
             message.recipient,
@@ -59,25 +61,24 @@ async def claim_due(conn: Connection, limit: int, lease_s: float) -> list[asyncp
     )
 
 
-async def mark_delivered(conn: Connection, notification_id: UUID) -> None:
-    await conn.execute(
-        "UPDATE deliveries SET status = 'delivered', last_error = NULL, updated_at = now() "
-        "WHERE notification_id = $1",
-        notification_id,
-    )
-
-
-async def mark_failed(
-    conn: Connection, notification_id: UUID, error: str, retry_at: datetime | None
+async def record_outcome(
+    conn: Connection, outcome: NotificationDelivered | NotificationFailed
 ) -> None:
+    """Delivered; or failed, pending again at `retry_at`, or abandoned when there is none."""
+    if isinstance(outcome, NotificationDelivered):
+        status, error, retry_at = "delivered", None, None
+    else:
+        status = "pending" if outcome.retry_at else "abandoned"
+        error, retry_at = outcome.error, outcome.retry_at
     await conn.execute(
         """
         UPDATE deliveries
-        SET status = CASE WHEN $3::timestamptz IS NULL THEN 'abandoned' ELSE 'pending' END,
-            next_attempt_at = coalesce($3, next_attempt_at), last_error = $2, updated_at = now()
+        SET status = $2, last_error = $3, next_attempt_at = coalesce($4, next_attempt_at),
+            updated_at = now()
         WHERE notification_id = $1
         """,
-        notification_id,
+        outcome.notification_id,
+        status,
         error,
         retry_at,
     )

@@ -88,6 +88,11 @@ async def test_relay_wakes_on_commit_and_resumes_from_its_checkpoint(
         await _append_interleaved(pool, store, complaints=2, per_complaint=3)
         # The poll interval is 30 s: only the NOTIFY wake-up can deliver these in time.
         assert len(await read_topic(kafka_bootstrap, topic, expected=6, timeout=10)) == 6
+        # Published is not yet checkpointed: stop only once the checkpoint is written, or the
+        # restart below would rightly re-send (at least once).
+        async with pool.acquire() as conn:
+            last = await conn.fetchval("SELECT max(global_position) FROM events")
+        await _until(lambda: relay.position == last)
     more = await _append_interleaved(pool, store, complaints=1, per_complaint=4)
     restarted = OutboxRelay(name="r", pool=pool, store=store, topic=topic, settings=settings)
     async with running(restarted):
