@@ -194,14 +194,16 @@ async def get_case(conn: Connection, complaint_id: UUID) -> dict[str, Any] | Non
     case["work_orders"] = [
         dict(r)
         for r in await conn.fetch(
-            "SELECT * FROM case_work_orders WHERE complaint_id = $1 ORDER BY role DESC, issued_at",
+            "SELECT * FROM case_work_orders WHERE complaint_id = $1 "
+            "ORDER BY role DESC, issued_at, work_order_id",
             complaint_id,
         )
     ]
     case["notifications"] = [
         dict(r)
         for r in await conn.fetch(
-            "SELECT * FROM case_notifications WHERE complaint_id = $1 ORDER BY updated_at",
+            "SELECT * FROM case_notifications WHERE complaint_id = $1 "
+            "ORDER BY updated_at, notification_id",
             complaint_id,
         )
     ]

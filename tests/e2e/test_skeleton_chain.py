@@ -142,11 +142,43 @@ async def assert_none_missing_none_doubled(
         assert per_case[complaint_id] == len(case["notifications"]), complaint_id
 
 
+async def assert_one_conversation_per_complaint(stack: RunningStack, ids: list[str]) -> None:
+    """From filing to notification, every event about a complaint shares the filing's
+    correlation id and names the event that caused it."""
+    events: list[asyncpg.Record] = []
+    for service in ("intake", "dispatch", "notify"):
+        conn = await asyncpg.connect(stack.database_url(service))
+        try:
+            events += await conn.fetch(
+                "SELECT id, type, data->>'complaint_id' AS complaint_id, "
+                "metadata->>'correlation_id' AS correlation, metadata->>'causation_id' AS cause "
+                "FROM events WHERE data->>'complaint_id' = ANY($1::text[])",
+                ids,
+            )
+        finally:
+            await conn.close()
+    by_complaint: dict[str, list[asyncpg.Record]] = {}
+    for event in events:
+        by_complaint.setdefault(event["complaint_id"], []).append(event)
+    assert set(by_complaint) == set(ids)
+    for complaint_id, history in by_complaint.items():
+        [filing] = [e for e in history if e["type"] == "ComplaintFiled"]
+        orders = {str(e["id"]) for e in history if e["type"] == "WorkOrderIssued"}
+        assert {e["correlation"] for e in history} == {filing["correlation"]}, complaint_id
+        assert filing["cause"] is None
+        for event in history:
+            if event["type"] == "WorkOrderIssued":
+                assert event["cause"] == str(filing["id"])
+            elif event["type"].startswith("Notification"):
+                assert event["cause"] in orders | {str(filing["id"])}
+
+
 async def test_a_hundred_complaints_reach_the_case_read_model_with_orders_and_notifications(stack):
     marker = f"e2e-{uuid.uuid4().hex[:6]}"
     filed = await file_complaints(stack, COMPLAINTS, marker)
     cases = await wait_for_cases(stack, [f["complaint_id"] for f in filed], timeout=90)
     await assert_none_missing_none_doubled(stack, filed, cases, marker)
+    await assert_one_conversation_per_complaint(stack, [f["complaint_id"] for f in filed])
 
     first = cases[filed[0]["complaint_id"]]
     assert first["case_number"] == filed[0]["case_number"]
