@@ -38,9 +38,10 @@ fmt: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-## End-to-end latency and sustained rate; prints a table, writes bench-results/latency.json.
+## End-to-end latency and rate, then event-store and relay rates; tables + bench-results/*.json.
 bench: install
 	$(BIN)/python -m tests.bench.latency $(BENCH_ARGS)
+	$(BIN)/python -m tests.bench.store
 
 ## Refresh the committed JSON-Schema snapshots of the event contracts (additive changes only).
 schemas: install

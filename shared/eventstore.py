@@ -114,7 +114,7 @@ class EventStore:
             raise RuntimeError("append must run inside a transaction")
         if not events:
             return []
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", _APPEND_LOCK)
+        await self._order_commits(conn)
         current = await conn.fetchval(
             "SELECT coalesce(max(position) + 1, 0) FROM events WHERE stream = $1", stream
         )
@@ -151,6 +151,10 @@ class EventStore:
         # Delivered at commit only; a wake-up hint for relays, never the source of truth.
         await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
         return sorted((RecordedEvent.from_row(row) for row in rows), key=lambda e: e.position)
+
+    async def _order_commits(self, conn: Connection) -> None:
+        """Hold the append lock until commit (see _APPEND_LOCK for why)."""
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _APPEND_LOCK)
 
     async def read_stream(self, conn: Connection, stream: str) -> list[RecordedEvent]:
         rows = await conn.fetch(

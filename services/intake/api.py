@@ -75,11 +75,10 @@ async def file_complaint(
         ) from None
     async with runtime.pool.acquire() as conn, conn.transaction():
         if idempotency_key is not None:
-            earlier = await store.claim_idempotency_key(
-                conn, idempotency_key, _request_hash(command)
-            )
+            request_hash = _request_hash(command)
+            earlier = await store.claim_idempotency_key(conn, idempotency_key, request_hash)
             if earlier is not None:
-                if earlier.request_hash != _request_hash(command):
+                if earlier.request_hash != request_hash:
                     raise Problem(
                         422,
                         "该 Idempotency-Key 已用于另一请求 This Idempotency-Key was used for a different request",
