@@ -45,6 +45,7 @@ class ServiceRuntime:
         consumes: Sequence[str] = (),
         handlers: Mapping[type[Event], Handler] | None = None,
         workers: Mapping[str, Worker] | None = None,
+        on_start: Sequence[Worker] = (),
     ) -> None:
         self.settings = settings
         self.name = settings.service_name
@@ -53,6 +54,7 @@ class ServiceRuntime:
         self.consumes = list(consumes)
         self.handlers = dict(handlers or {})
         self.workers = dict(workers or {})
+        self.on_start = list(on_start)
         self.store = EventStore(source=f"/jiesu/{self.name}")
         self.relay: OutboxRelay | None = None
         self.faust_app: faust.App | None = None
@@ -73,6 +75,8 @@ class ServiceRuntime:
         await ensure_database(settings.database_url)
         self._pool = await create_pool(settings.database_url, max_size=settings.db_pool_size)
         await apply_schema(self._pool, EVENTSTORE_SCHEMA, *self.schema)
+        for prepare in self.on_start:
+            await prepare(self)
         # Before any client of ours asks for metadata: the embedded broker would otherwise
         # auto-create a topic with its own partition count.
         await ensure_topics(

@@ -62,7 +62,7 @@ SITUATIONS = [
         "东关小区5号楼2单元",
         "楼道里有很重的燃气味，请马上派人查看",
     ),
-    (None, "370124002001", "锦水园社区", "社区花园石桌松动，存在安全隐患"),
+    ("other", "370124002001", "锦水园社区", "社区花园石桌松动，存在安全隐患"),
 ]
 
 _phones = itertools.count(13800000000)
@@ -80,8 +80,19 @@ def complaint_request(index: int = 0, **overrides: Any) -> dict[str, Any]:
     }
     if category:
         body["category"] = category
+        body["type"] = "help"
+    if category == "roof-leak":
+        body["attributes"] = {"floor": 6, "leak_location": "roof"}
     body.update(overrides)
     return body
+
+
+STAFF_KEY = {"X-API-Key": "dev-key-staff"}
+ADMIN_KEY = {"X-API-Key": "dev-key-admin"}
+
+
+def channel_key(channel: str) -> dict[str, str]:
+    return {"X-API-Key": f"dev-key-{channel}"}
 
 
 def complaint_filed(**overrides: Any) -> ComplaintFiled:
@@ -136,3 +147,24 @@ def notification_delivered(complaint_id: uuid.UUID, **overrides: Any) -> Notific
     }
     fields.update(overrides)
     return NotificationDelivered(**fields)
+
+
+def filing(**overrides: Any) -> Any:
+    """What intake decides at filing besides the command (see services.intake.domain.Filing)."""
+    from services.intake.domain import Filing
+    from shared.events import ComplaintType
+
+    fields: dict[str, Any] = {
+        "complaint_id": uuid.uuid4(),
+        "case_number": "JS-20261124-000001",
+        "resident_ref": "R-0123456789abcdef0123",
+        "filed_at": datetime.now(UTC),
+        "type": ComplaintType.HELP,
+        "type_confidence": 0.9,
+        "category": "roof-leak",
+        "confidence": 0.9,
+        "classified_by": "auto",
+        "needs_triage": False,
+    }
+    fields.update(overrides)
+    return Filing(**fields)

@@ -193,21 +193,28 @@ class Stack:
                 await asyncio.sleep(0.3)
 
     async def seed(self) -> None:
-        url = f"http://127.0.0.1:{self.config.port('dispatch')}/admin/city"
+        """Load the demo city into dispatch (routing) and intake (areas, categories)."""
+        admin_key = os.environ.get("JIESU_ADMIN_KEY", "dev-key-admin")
+        targets = [
+            ("dispatch", "/admin/city", {}),
+            ("intake", "/admin/catalogue", {"X-API-Key": admin_key}),
+        ]
         async with httpx.AsyncClient(timeout=30) as client:
-            response = await client.put(
-                url,
-                content=DEMO_CITY.read_bytes(),
-                headers={"content-type": "application/yaml"},
-            )
-        response.raise_for_status()
-        body = response.json()
-        log.info(
-            "demo city %s: catalogue version %s%s",
-            DEMO_CITY.name,
-            body.get("catalogue_version"),
-            "" if body.get("changed") else " (already loaded)",
-        )
+            for service, path, headers in targets:
+                response = await client.put(
+                    f"http://127.0.0.1:{self.config.port(service)}{path}",
+                    content=DEMO_CITY.read_bytes(),
+                    headers={"content-type": "application/yaml", **headers},
+                )
+                response.raise_for_status()
+                body = response.json()
+                log.info(
+                    "demo city %s → %s: version %s%s",
+                    DEMO_CITY.name,
+                    service,
+                    body.get("catalogue_version"),
+                    "" if body.get("changed") else " (already loaded)",
+                )
 
     # -- supervising ----------------------------------------------------------------------
 
@@ -331,6 +338,10 @@ def print_banner(stack: Stack) -> None:
         table.add_row(name, url, f"{url}/docs" if name in SERVICES else "")
     console = Console()
     console.print(table)
+    console.print(
+        "开发用密钥 Development keys: dev-key-<channel> (hotline, wechat, app, walk_in, "
+        "grid_patrol, property_app, open311), dev-key-staff, dev-key-admin"
+    )
     console.print(f"Postgres: {stack.server_url}")
     console.print(f"Kafka:    {stack.bootstrap}")
     console.print(f"Logs:     {stack.logs}/")

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-import yaml
 from fastapi import APIRouter, Query, Request
-from pydantic import ValidationError
 
 from services.dispatch import domain, store
 from shared.envelope import Causation
 from shared.events import CityModelLoaded
 from shared.eventstore import ConcurrencyError
-from shared.http import Problem
+from shared.http import Problem, parse_document
 from shared.runtime import ServiceRuntime
 
 router = APIRouter()
@@ -24,26 +21,6 @@ router = APIRouter()
 def _runtime(request: Request) -> ServiceRuntime:
     runtime: ServiceRuntime = request.app.state.runtime
     return runtime
-
-
-def _parse_city(raw: bytes, content_type: str) -> domain.CityFile:
-    try:
-        body = yaml.safe_load(raw) if "yaml" in content_type else json.loads(raw)
-    except (yaml.YAMLError, ValueError) as error:
-        raise Problem(400, f"无法解析城市模型文件 Cannot parse the city file: {error}") from None
-    try:
-        return domain.CityFile.model_validate(body)
-    except ValidationError as error:
-        errors = [
-            {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
-            for e in error.errors()
-        ]
-        raise Problem(
-            422,
-            "城市模型有误 The city model is invalid: "
-            + "；".join(f"{e['field']}: {e['message']}" for e in errors),
-            errors=errors,
-        ) from None
 
 
 @router.put(
@@ -62,7 +39,9 @@ def _parse_city(raw: bytes, content_type: str) -> domain.CityFile:
 )
 async def load_city(request: Request) -> dict[str, Any]:
     runtime = _runtime(request)
-    city = _parse_city(await request.body(), request.headers.get("content-type", ""))
+    city = parse_document(
+        await request.body(), request.headers.get("content-type", ""), domain.CityFile, "城市模型"
+    )
     async with runtime.pool.acquire() as conn, conn.transaction():
         latest = await store.latest_city(conn)
         if latest is not None and latest["checksum"] == city.checksum():

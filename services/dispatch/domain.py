@@ -54,7 +54,8 @@ PLACEHOLDER = re.compile(r"^@(" + "|".join(kind.value for kind in ResponderKind)
 
 
 class AreaIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # An area may also carry its centre for intake's use; dispatch routes by code alone.
+    model_config = ConfigDict(extra="ignore")
     code: str = Field(pattern=AREA_CODE)
     name: str = Field(min_length=1)
     level: AreaLevel
@@ -70,7 +71,8 @@ class ResponderIn(BaseModel):
 
 
 class CategoryIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # A category also carries intake's parts (keywords, Open311 questions); dispatch ignores them.
+    model_config = ConfigDict(extra="ignore")
     code: str = Field(pattern=r"^[a-z][a-z0-9-]{1,40}$")
     name: str = Field(min_length=1)
     priority: PriorityTier = PriorityTier.GENERAL

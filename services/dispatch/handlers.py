@@ -8,7 +8,15 @@ from functools import partial
 
 from services.dispatch import domain, store
 from shared.consumer import Handler, HandlerContext
-from shared.events import ComplaintFiled, Event, ResponderRole, WorkOrderIssued
+from shared.events import (
+    ComplaintClassified,
+    ComplaintReclassified,
+    ComplaintRedoRequested,
+    ComplaintStatus,
+    Event,
+    ResponderRole,
+    WorkOrderIssued,
+)
 
 
 class NoCityModel(RuntimeError):
@@ -16,25 +24,52 @@ class NoCityModel(RuntimeError):
 
 
 async def issue_work_orders(
-    event: ComplaintFiled, ctx: HandlerContext, *, city: store.CityModelCache
+    event: ComplaintClassified | ComplaintReclassified,
+    ctx: HandlerContext,
+    *,
+    city: store.CityModelCache,
+) -> None:
+    """First dispatch, once intake has a classification nobody needs to look at again."""
+    # Intake holds back what a person must look at first (low confidence, consultations);
+    # re-routing a complaint that already has work orders is a later step of dispatch.
+    if event.status is not ComplaintStatus.CLASSIFIED:
+        return
+    if await store.work_orders_of(ctx.conn, event.complaint_id):
+        return
+    await _route(ctx, city, event.complaint_id, event.category, event.area_code)
+
+
+async def reissue_work_orders(
+    event: ComplaintRedoRequested, ctx: HandlerContext, *, city: store.CityModelCache
+) -> None:
+    """重办: the resident was not satisfied, so the demand is routed and handled again."""
+    await _route(ctx, city, event.complaint_id, event.category, event.area_code)
+
+
+async def _route(
+    ctx: HandlerContext,
+    city: store.CityModelCache,
+    complaint_id: uuid.UUID,
+    category: str | None,
+    area_code: str,
 ) -> None:
     model = await city.current(ctx.conn)
     if model is None:
         raise NoCityModel("no city model loaded: PUT /admin/city first")
-    decision = domain.route(model, event.category, event.area_code)
+    decision = domain.route(model, category, area_code)
     issued_at = datetime.now(UTC)
     assignments = [(ResponderRole.LEAD, decision.lead)]
     assignments += [(ResponderRole.CO, unit) for unit in decision.co]
     for role, responder in assignments:
         order = WorkOrderIssued(
             work_order_id=uuid.uuid4(),
-            complaint_id=event.complaint_id,
+            complaint_id=complaint_id,
             responder_id=responder.id,
             responder_name=responder.name,
             responder_kind=responder.kind.value,
             role=role,
-            category=event.category,
-            area_code=event.area_code,
+            category=category,
+            area_code=area_code,
             rule_id=decision.rule_id,
             catalogue_version=model.version,
             reason=decision.reason,
@@ -47,4 +82,9 @@ async def issue_work_orders(
 
 
 def build_handlers(city: store.CityModelCache) -> dict[type[Event], Handler]:
-    return {ComplaintFiled: partial(issue_work_orders, city=city)}
+    first = partial(issue_work_orders, city=city)
+    return {
+        ComplaintClassified: first,
+        ComplaintReclassified: first,
+        ComplaintRedoRequested: partial(reissue_work_orders, city=city),
+    }

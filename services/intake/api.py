@@ -1,24 +1,33 @@
-"""Intake's HTTP routes."""
+"""Intake's HTTP routes: filing, the complaint's life, triage, privacy, the catalogue and lookup."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from services.intake import domain, store
+from services.intake import domain, service, store
+from services.intake.access import ApiKey, Role, require
+from services.intake.catalogue import Catalogue, CatalogueFile
+from services.intake.privacy import resident_ref
 from services.intake.settings import IntakeSettings
+from shared.db import Connection
 from shared.envelope import Causation
-from shared.http import Problem
+from shared.events import Event, IntakeCatalogueLoaded, ResidentErased
+from shared.eventstore import ConcurrencyError
+from shared.http import Problem, parse_document
 from shared.runtime import ServiceRuntime
 
-router = APIRouter(tags=["诉求受理 Complaints"])
+router = APIRouter()
+COMPLAINTS = "诉求受理 Complaints"
+CATALOGUE_STREAM = "intake-catalogue"
+STAFF = "工作人员 Staff"
 
 IdempotencyKey = Annotated[
     str | None,
@@ -26,105 +35,168 @@ IdempotencyKey = Annotated[
         alias="Idempotency-Key",
         min_length=1,
         max_length=200,
-        description="重试同一请求时使用相同的键 Same key on retry → same complaint",
+        description="重试同一请求时使用相同的键 Same key on retry → same result",
     ),
 ]
+ChannelKey = Annotated[ApiKey, require(Role.CHANNEL)]
+StaffKey = Annotated[ApiKey, require(Role.STAFF)]
+AdminKey = Annotated[ApiKey, require(Role.ADMIN)]
+REFUSALS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "缺少或无效的 API Key (problem+json)"},
+    403: {"description": "无权执行 Not allowed for this key (problem+json)"},
+    404: {"description": "未找到 Not found (problem+json)"},
+    409: {"description": "当前状态不允许 Not allowed in the current status (problem+json)"},
+    422: {"description": "请求参数有误 Invalid request (problem+json)"},
+    429: {"description": "请求过于频繁 Rate limited; see Retry-After (problem+json)"},
+}
 
 
-class ComplaintAccepted(BaseModel):
-    complaint_id: uuid.UUID
-    case_number: str
-    status: str
-    filed_at: datetime
-    resident_ref: str
-    masked_phone: str | None
-
-
-def _request_hash(command: domain.FileComplaint) -> str:
-    canonical = json.dumps(command.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _created(body: dict[str, Any], replayed: bool = False) -> JSONResponse:
-    headers = {"Location": f"/complaints/{body['complaint_id']}"}
-    if replayed:
-        headers["Idempotent-Replayed"] = "true"
-    return JSONResponse(body, status_code=201, headers=headers)
-
-
-@router.post(
-    "/complaints",
-    status_code=201,
-    response_model=ComplaintAccepted,
-    summary="受理诉求 File a complaint",
-    responses={422: {"description": "请求参数有误 Invalid request (problem+json)"}},
-)
-async def file_complaint(
-    command: domain.FileComplaint,
-    request: Request,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+def runtime_of(request: Request) -> ServiceRuntime:
     runtime: ServiceRuntime = request.app.state.runtime
-    settings: IntakeSettings = runtime.settings  # type: ignore[assignment]
+    return runtime
+
+
+def intake_of(request: Request) -> service.Intake:
+    intake: service.Intake = runtime_of(request).state["intake"]
+    return intake
+
+
+async def _catalogue(request: Request) -> Catalogue:
+    async with runtime_of(request).pool.acquire() as conn:
+        return await intake_of(request).catalogue(conn)
+
+
+def causation_of(request: Request) -> Causation:
     correlation = request.headers.get("X-Correlation-ID")
     try:
-        causation = Causation.start(uuid.UUID(correlation) if correlation else None)
+        return Causation.start(uuid.UUID(correlation) if correlation else None)
     except ValueError:
         raise Problem(
             422, "X-Correlation-ID 须为 UUID must be a UUID", field="X-Correlation-ID"
         ) from None
+
+
+async def idempotent(
+    conn: Connection,
+    key: ApiKey,
+    idempotency_key: str | None,
+    scope: str,
+    payload: Any,
+    produce: Callable[[], Awaitable[tuple[int, dict[str, Any]]]],
+) -> JSONResponse:
+    """Run `produce` once per (API key, scope, Idempotency-Key); a retry gets the first answer.
+
+    Runs inside the caller's transaction, so the stored answer commits with the change itself.
+    """
+    if idempotency_key is None:
+        status, body = await produce()
+        return JSONResponse(body, status_code=status)
+    scoped = f"{key.key_id}:{scope}:{idempotency_key}"
+    digest = service.request_hash(payload)
+    earlier = await store.claim_idempotency_key(conn, scoped, digest)
+    if earlier is not None:
+        if earlier.request_hash != digest:
+            raise Problem(
+                422,
+                "该 Idempotency-Key 已用于另一请求 This Idempotency-Key was used for a different request",
+                field="Idempotency-Key",
+            )
+        return JSONResponse(
+            earlier.response,
+            status_code=earlier.status_code,
+            headers={"Idempotent-Replayed": "true"},
+        )
+    status, body = await produce()
+    await store.record_response(conn, scoped, status, body)
+    return JSONResponse(body, status_code=status)
+
+
+async def _view(conn: Connection, complaint_id: uuid.UUID) -> dict[str, Any]:
+    view = await store.find_view(conn, complaint_id=complaint_id)
+    assert view is not None
+    return service.view_json(view)
+
+
+# --- filing ---------------------------------------------------------------------------------
+
+
+@router.post(
+    "/complaints",
+    tags=[COMPLAINTS],
+    status_code=201,
+    summary="受理诉求 File a complaint",
+    responses={**REFUSALS, 201: {"description": "已受理，事务已提交 Accepted and committed"}},
+)
+async def file_complaint(
+    command: domain.FileComplaint,
+    request: Request,
+    key: ChannelKey,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    if key.role is Role.CHANNEL and key.channel is not command.channel:
+        raise Problem(
+            403,
+            f"该密钥只能用于「{key.channel}」渠道 This key files for channel {key.channel} only",
+            field="channel",
+        )
+    runtime, intake, causation = runtime_of(request), intake_of(request), causation_of(request)
+
+    async def produce() -> tuple[int, dict[str, Any]]:
+        filed = await intake.file(conn, command, causation)
+        return 201, await _view(conn, filed.complaint_id)
+
     async with runtime.pool.acquire() as conn, conn.transaction():
-        if idempotency_key is not None:
-            request_hash = _request_hash(command)
-            earlier = await store.claim_idempotency_key(conn, idempotency_key, request_hash)
-            if earlier is not None:
-                if earlier.request_hash != request_hash:
-                    raise Problem(
-                        422,
-                        "该 Idempotency-Key 已用于另一请求 This Idempotency-Key was used for a different request",
-                        field="Idempotency-Key",
-                    )
-                return _created(earlier.response, replayed=True)
-        complaint_id = uuid.uuid4()
-        filed_at = datetime.now(UTC)
-        number = domain.case_number(await store.next_case_sequence(conn), filed_at)
-        resident = domain.resident_ref(command.contact.phone, settings.resident_pepper)
-        events = domain.file_complaint(
-            command, complaint_id=complaint_id, number=number, resident=resident, filed_at=filed_at
+        response = await idempotent(
+            conn, key, idempotency_key, "file", command.model_dump(mode="json"), produce
         )
-        await store.store_contact(
-            conn, settings.master_key_bytes, resident, complaint_id, command.contact
-        )
-        await runtime.store.append(conn, f"complaint-{complaint_id}", events, causation, 0)
-        body = ComplaintAccepted(
-            complaint_id=complaint_id,
-            case_number=number,
-            status="filed",
-            filed_at=filed_at,
-            resident_ref=resident,
-            masked_phone=events[0].masked_phone,
-        ).model_dump(mode="json")
-        if idempotency_key is not None:
-            await store.record_response(conn, idempotency_key, 201, body)
     # Only now, after the commit, is the complaint acknowledged: a 201 is never lost.
-    return _created(body)
+    if response.status_code == 201:
+        body = json.loads(bytes(response.body))
+        response.headers["Location"] = f"/complaints/{body['complaint_id']}"
+    return response
 
 
 @router.get(
-    "/complaints/{complaint_id}",
-    summary="查询诉求（受理方视图）Complaint as intake holds it",
-    responses={404: {"description": "未找到 Not found"}},
+    "/complaints/{ref}",
+    tags=[COMPLAINTS],
+    summary="查询诉求（含办理进度）A complaint with its progress, by id or case number",
+    responses=REFUSALS,
 )
-async def get_complaint(complaint_id: uuid.UUID, request: Request) -> dict[str, Any]:
-    runtime: ServiceRuntime = request.app.state.runtime
+async def get_complaint(ref: str, request: Request, key: ChannelKey) -> dict[str, Any]:
+    async with runtime_of(request).pool.acquire() as conn:
+        complaint_id = await service.resolve_ref(conn, ref)
+        view = await _view(conn, complaint_id)
+        updates = await store.updates_of(conn, complaint_id)
+    if key.role is Role.CHANNEL and view["channel"] != key.channel:
+        raise Problem(404, f"诉求 {ref} 不存在 No such complaint")
+    return {**view, "progress": [_update_json(u) for u in updates]}
+
+
+def _update_json(update: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "status": update["status"],
+        "status_label": domain.STATUS_LABELS[domain.S(update["status"])],
+        "description": update["description"],
+        "at": update["updated_at"].isoformat(),
+    }
+
+
+@router.get(
+    "/complaints/{ref}/events",
+    tags=[STAFF],
+    summary="诉求事件流 The complaint's event stream",
+    responses=REFUSALS,
+)
+async def complaint_events(ref: str, request: Request, _: StaffKey) -> dict[str, Any]:
+    runtime = runtime_of(request)
     async with runtime.pool.acquire() as conn:
-        history = await runtime.store.read_stream(conn, f"complaint-{complaint_id}")
-    if not history:
-        raise Problem(404, f"诉求 {complaint_id} 不存在 No such complaint")
+        complaint_id = await service.resolve_ref(conn, ref)
+        history = await runtime.store.read_stream(conn, store.stream_of(complaint_id))
     return {
         "complaint_id": str(complaint_id),
         "events": [
             {
+                "id": str(recorded.id),
                 "type": recorded.type,
                 "position": recorded.position,
                 "recorded_at": recorded.recorded_at.isoformat(),
@@ -132,4 +204,392 @@ async def get_complaint(complaint_id: uuid.UUID, request: Request) -> dict[str, 
             }
             for recorded in history
         ],
+    }
+
+
+# --- the complaint's life -------------------------------------------------------------------
+
+
+async def _act(
+    request: Request,
+    key: ApiKey,
+    ref: str,
+    idempotency_key: str | None,
+    action: str,
+    payload: BaseModel,
+    decide: Callable[[domain.Complaint, Connection], Any],
+) -> JSONResponse:
+    runtime = runtime_of(request)
+    causation = causation_of(request)
+
+    async def produce() -> tuple[int, dict[str, Any]]:
+        complaint_id = await service.resolve_ref(conn, ref)
+        if key.role is Role.CHANNEL:
+            view = await store.find_view(conn, complaint_id=complaint_id)
+            if view is None or view["channel"] != key.channel:
+                raise Problem(404, f"诉求 {ref} 不存在 No such complaint")
+        changed = await service.change(
+            conn, runtime.store, complaint_id, lambda state: decide(state, conn), causation
+        )
+        return 200, await _view(conn, changed.complaint_id)
+
+    async with runtime.pool.acquire() as conn, conn.transaction():
+        return await idempotent(
+            conn, key, idempotency_key, f"{action}:{ref}", payload.model_dump(mode="json"), produce
+        )
+
+
+def _actor(key: ApiKey) -> str:
+    return f"{key.role.value}:{key.name}"
+
+
+@router.post(
+    "/complaints/{ref}/reclassify",
+    tags=[STAFF],
+    summary="人工分类 / 重新分类 Classify from triage or correct a classification",
+    responses=REFUSALS,
+)
+async def reclassify(
+    ref: str,
+    command: domain.Reclassify,
+    request: Request,
+    key: StaffKey,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    catalogue = await _catalogue(request)
+    if command.category not in catalogue.categories:
+        raise Problem(422, f"未知的诉求类别 {command.category} Unknown category", field="category")
+    return await _act(
+        request,
+        key,
+        ref,
+        idempotency_key,
+        "reclassify",
+        command,
+        lambda s, _: domain.reclassify(s, command, _actor(key), service.now()),
+    )
+
+
+@router.post(
+    "/complaints/{ref}/merge",
+    tags=[STAFF],
+    summary="并案 Merge into another complaint as a duplicate",
+    responses=REFUSALS,
+)
+async def merge(
+    ref: str,
+    command: domain.Merge,
+    request: Request,
+    key: StaffKey,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    runtime = runtime_of(request)
+
+    async def decide(state: domain.Complaint, conn: Connection) -> list[Event]:
+        target_id = await service.resolve_ref(conn, command.into)
+        target = await store.load(conn, runtime.store, target_id)
+        merged_in = await store.merged_into_count(conn, state.complaint_id)
+        assert target is not None
+        return domain.merge(state, target, merged_in, command.reason, _actor(key), service.now())
+
+    return await _act(request, key, ref, idempotency_key, "merge", command, decide)
+
+
+def _command(
+    action: str,
+    summary: str,
+    model: type[BaseModel],
+    decide: Callable[[domain.Complaint, Any, str, datetime], list[Event]],
+    role: Role = Role.STAFF,
+) -> None:
+    """POST /complaints/{ref}/<action>: a command on one complaint, decided by `decide`."""
+
+    async def route(
+        ref: str,
+        command: Any,
+        request: Request,
+        idempotency_key: IdempotencyKey = None,
+        # A default, not an Annotated type: the role is local, and annotations are strings here.
+        key: ApiKey = require(role),  # type: ignore[assignment]
+    ) -> JSONResponse:
+        return await _act(
+            request,
+            key,
+            ref,
+            idempotency_key,
+            action,
+            command,
+            lambda s, _: decide(s, command, _actor(key), service.now()),
+        )
+
+    route.__name__ = action
+    route.__annotations__["command"] = model  # the body's model, for validation and OpenAPI
+    router.post(f"/complaints/{{ref}}/{action}", tags=[STAFF], summary=summary, responses=REFUSALS)(
+        route
+    )
+
+
+def _with_reason(
+    decide: Callable[[domain.Complaint, str, str, datetime], list[Event]],
+) -> Callable[[domain.Complaint, domain.Reason, str, datetime], list[Event]]:
+    return lambda state, command, actor, now: decide(state, command.reason, actor, now)
+
+
+_command(
+    "answer",
+    "直接办结（咨询类）Answer a consultation on the spot",
+    domain.AnswerOnSpot,
+    domain.answer_on_spot,
+)
+_command("callback", "回访 Record a callback to the resident", domain.CallBack, domain.call_back)
+_command("unmerge", "取消并案 Undo a merge", domain.Reason, _with_reason(domain.unmerge))
+_command(
+    "keep",
+    "确认非重复 Keep a suspected duplicate as its own complaint",
+    domain.Reason,
+    _with_reason(domain.keep_separate),
+)
+_command(
+    "withdraw",
+    "撤回诉求 Withdraw (by the resident's channel or staff)",
+    domain.Reason,
+    _with_reason(domain.withdraw),
+    role=Role.CHANNEL,
+)
+_command(
+    "redo",
+    "重办 Handle again after an unsatisfied callback",
+    domain.Reason,
+    _with_reason(domain.request_redo),
+)
+_command("close", "办结 Close the case", domain.Reason, _with_reason(domain.close))
+
+
+# --- triage ---------------------------------------------------------------------------------
+
+
+@router.get(
+    "/triage",
+    tags=[STAFF],
+    summary="待人工处理队列：低置信度分类、咨询与疑似重复 Triage queue",
+    responses=REFUSALS,
+)
+async def triage(
+    request: Request,
+    _: StaffKey,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    async with runtime_of(request).pool.acquire() as conn:
+        total, rows = await store.triage_queue(conn, limit, offset)
+    items = []
+    for row in rows:
+        item = service.view_json(row)
+        item["reasons"] = [
+            reason
+            for reason, applies in (
+                ("low_confidence", row["status"] == "triage" and row["type"] != "consultation"),
+                ("consultation", row["status"] == "triage" and row["type"] == "consultation"),
+                ("likely_duplicate", row["duplicate_pending"]),
+            )
+            if applies
+        ]
+        items.append(item)
+    return {"total": total, "limit": limit, "offset": offset, "items": items}
+
+
+class ClassifyText(BaseModel):
+    text: str = Field(min_length=1, max_length=2000)
+
+
+@router.post(
+    "/classify",
+    tags=[STAFF],
+    summary="试分类（不受理）Classify a text without filing it",
+    responses=REFUSALS,
+)
+async def classify(command: ClassifyText, request: Request, _: StaffKey) -> dict[str, Any]:
+    intake = intake_of(request)
+    catalogue = await _catalogue(request)
+    result = service.catalogue_classifier(catalogue).classify(command.text)
+    settings = intake.settings
+    return {
+        "type": result.type.value,
+        "type_label": domain.TYPE_LABELS[result.type],
+        "type_confidence": round(result.type_confidence, 4),
+        "category": result.category,
+        "category_name": catalogue.categories[result.category].name
+        if result.category in catalogue.categories
+        else None,
+        "confidence": round(result.confidence, 4),
+        "alternatives": [
+            {"category": c, "confidence": round(p, 4)} for c, p in result.alternatives
+        ],
+        "needs_triage": result.confidence < settings.classify_threshold
+        or result.type_confidence < settings.type_threshold,
+    }
+
+
+# --- privacy --------------------------------------------------------------------------------
+
+
+@router.get(
+    "/complaints/{ref}/contact",
+    tags=[STAFF],
+    summary="查看诉求人联系方式（解密）The resident's contact, decrypted",
+    responses={**REFUSALS, 410: {"description": "已按居民请求删除 Erased"}},
+)
+async def contact(ref: str, request: Request, _: StaffKey) -> dict[str, Any]:
+    runtime = runtime_of(request)
+    settings: IntakeSettings = runtime.settings  # type: ignore[assignment]
+    async with runtime.pool.acquire() as conn:
+        complaint_id = await service.resolve_ref(conn, ref)
+        try:
+            found = await store.read_contact(conn, settings.master_key_bytes, complaint_id)
+        except store.ContactErased:
+            raise Problem(
+                410, "诉求人已要求删除个人信息，联系方式不可再读取 The contact was erased"
+            ) from None
+    if found is None:
+        raise Problem(404, f"诉求 {ref} 没有联系方式 No contact stored")
+    return found.model_dump()
+
+
+class Erasure(BaseModel):
+    phone: str | None = Field(None, pattern=domain.PHONE_PATTERN, description="诉求人电话")
+    resident_ref: str | None = Field(None, pattern=r"^R-[0-9a-f]{20}$")
+
+
+@router.post(
+    "/residents/erasure",
+    tags=[STAFF],
+    summary="删除居民个人信息（加密粉碎）Erase a resident's contact (crypto-shredding)",
+    responses=REFUSALS,
+)
+async def erase(
+    command: Erasure, request: Request, key: StaffKey, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
+    runtime = runtime_of(request)
+    settings: IntakeSettings = runtime.settings  # type: ignore[assignment]
+    if (command.phone is None) == (command.resident_ref is None):
+        raise Problem(422, "须且只能提供 phone 或 resident_ref 之一 Give phone or resident_ref")
+    resident = command.resident_ref or resident_ref(command.phone or "", settings.resident_pepper)
+
+    async def produce() -> tuple[int, dict[str, Any]]:
+        count = await store.erase_resident(conn, resident)
+        event = ResidentErased(resident_ref=resident, complaints=count, erased_at=datetime.now(UTC))
+        await runtime.store.append(
+            conn, f"resident-{resident}", [event], causation_of(request), None
+        )
+        return 200, {"resident_ref": resident, "contacts_erased": count}
+
+    async with runtime.pool.acquire() as conn, conn.transaction():
+        return await idempotent(
+            conn, key, idempotency_key, "erase", {"resident": resident}, produce
+        )
+
+
+# --- the catalogue --------------------------------------------------------------------------
+
+
+@router.put(
+    "/admin/catalogue",
+    tags=["城市目录 Catalogue"],
+    summary="载入区划与诉求类别目录 Load areas and the category catalogue (the city file, YAML or JSON)",
+    responses=REFUSALS,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": CatalogueFile.model_json_schema()},
+                "application/yaml": {"schema": {"type": "string"}},
+            },
+        }
+    },
+)
+async def load_catalogue(request: Request, _: AdminKey) -> dict[str, Any]:
+    runtime = runtime_of(request)
+    catalogue = parse_document(
+        await request.body(), request.headers.get("content-type", ""), CatalogueFile, "目录"
+    )
+    async with runtime.pool.acquire() as conn, conn.transaction():
+        latest = await store.latest_catalogue(conn)
+        if latest is not None and latest["checksum"] == catalogue.checksum():
+            return {"changed": False, "catalogue_version": latest["version"]}
+        version = await store.save_catalogue(conn, catalogue)
+        loaded_before = len(await runtime.store.read_stream(conn, CATALOGUE_STREAM))
+        event = IntakeCatalogueLoaded(
+            catalogue_version=version,
+            checksum=catalogue.checksum(),
+            city_name=catalogue.city,
+            areas=len(catalogue.areas),
+            categories=len(catalogue.categories),
+            loaded_at=datetime.now(UTC),
+        )
+        try:
+            await runtime.store.append(
+                conn, CATALOGUE_STREAM, [event], causation_of(request), loaded_before
+            )
+        except ConcurrencyError:
+            raise Problem(409, "目录正被同时修改，请重试 Another load is in progress") from None
+    return {"changed": True, **event.model_dump(mode="json")}
+
+
+@router.get(
+    "/admin/catalogue",
+    tags=["城市目录 Catalogue"],
+    summary="当前目录 The current catalogue",
+    responses=REFUSALS,
+)
+async def current_catalogue(request: Request, _: ChannelKey) -> dict[str, Any]:
+    catalogue = await _catalogue(request)
+    return {"catalogue_version": catalogue.version, **catalogue.file.model_dump(mode="json")}
+
+
+# --- the resident's own view ----------------------------------------------------------------
+
+
+@router.get(
+    "/lookup",
+    tags=["居民查询 Residents"],
+    summary="居民凭受理编号和手机尾号查询办理进度 Look up progress by case number and phone tail",
+    responses={
+        404: {"description": "编号或尾号不符 No match (problem+json)"},
+        429: {"description": "查询过于频繁 Rate limited; see Retry-After"},
+    },
+)
+async def lookup(
+    request: Request,
+    case_number: Annotated[str, Query(pattern=r"^JS-\d{8}-\d{6,}$", description="受理编号")],
+    phone_tail: Annotated[str, Query(pattern=r"^\d{4}$", description="手机号后四位")],
+) -> dict[str, Any]:
+    runtime = runtime_of(request)
+    settings: IntakeSettings = runtime.settings  # type: ignore[assignment]
+    client = request.client.host if request.client else "unknown"
+    # Four digits are guessable: each address gets a few tries a minute, whatever the case.
+    await runtime.state["limiter"].check(f"lookup:{client}", settings.lookup_rate_per_minute)
+    async with runtime.pool.acquire() as conn:
+        view = await store.find_view(conn, case_number=case_number)
+        matches = view is not None and (view["masked_phone"] or "").endswith(phone_tail)
+        if not matches or view is None:
+            raise Problem(404, "未找到该编号，或手机尾号不符 No complaint matches")
+        updates = await store.updates_of(conn, view["complaint_id"])
+        catalogue = await intake_of(request).catalogue(conn)
+    category = catalogue.categories.get(view["category"] or "")
+    areas = catalogue.lineage(view["area_code"])
+    community = next((a.name for a in areas if a.level == "community"), None)
+    return {
+        "case_number": view["case_number"],
+        "status": view["status"],
+        "status_label": domain.STATUS_LABELS[domain.S(view["status"])],
+        "status_note": view["status_note"],
+        "type_label": domain.TYPE_LABELS[domain.ComplaintType(view["type"])]
+        if view["type"]
+        else None,
+        "category": category.name if category else None,
+        "community": community,
+        "lead_responder": view["lead_responder"],
+        "due_at": view["due_at"].isoformat() if view["due_at"] else None,
+        "filed_at": view["filed_at"].isoformat(),
+        "progress": [_update_json(u) for u in updates],
     }

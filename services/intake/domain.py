@@ -1,55 +1,135 @@
-"""Intake's pure decisions: what a valid demand is and which events filing it produces."""
+"""Intake's pure decisions: the complaint aggregate (decide → events, evolve ← events).
+
+Commands are checked against the complaint's status; an illegal one raises `IllegalTransition`
+with a sentence a person understands (HTTP 409). Facts mirrored from dispatch are never
+refused: when they no longer apply (the resident withdrew meanwhile) they produce nothing.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from shared.events import Channel, ComplaintFiled
+from services.intake.privacy import mask_phone, redact_text
+from shared.events import (
+    CaseResolved,
+    Channel,
+    ComplaintAnswered,
+    ComplaintCallbackRecorded,
+    ComplaintClassified,
+    ComplaintClosed,
+    ComplaintDispatched,
+    ComplaintFiled,
+    ComplaintMerged,
+    ComplaintReclassified,
+    ComplaintRedoRequested,
+    ComplaintResolved,
+    ComplaintSigned,
+    ComplaintStatus,
+    ComplaintType,
+    ComplaintUnmerged,
+    ComplaintWithdrawn,
+    DuplicateCandidate,
+    DuplicateDismissed,
+    DuplicateSuspected,
+    Event,
+    ResponderRole,
+    WorkOrderIssued,
+    WorkOrderSigned,
+)
 
 CHINA = ZoneInfo("Asia/Shanghai")
+S = ComplaintStatus
 
 # A 12-digit statistical division code (统计用区划代码) down to the community, then optional
 # local codes for grid (网格), building (楼栋) and unit (单元), e.g. 370124001001-G01-B03-U2.
 AREA_CODE_PATTERN = r"^\d{12}(-[A-Z0-9]{1,8}){0,3}$"
-MOBILE_PATTERN = re.compile(r"^1[3-9]\d{9}$")
+CATEGORY_PATTERN = r"^[a-z][a-z0-9-]{1,40}$"
 PHONE_PATTERN = r"^\+?[\d\- ]{5,20}$"
 
+STATUS_LABELS: dict[ComplaintStatus, str] = {
+    S.FILED: "已受理",
+    S.TRIAGE: "待人工分类",
+    S.CLASSIFIED: "已分类待派单",
+    S.ANSWERED: "已直接办结",
+    S.DISPATCHED: "已派单",
+    S.SIGNED: "已签收",
+    S.RESOLVED: "已办理反馈",
+    S.CALLED_BACK: "已回访",
+    S.REDO: "重办中",
+    S.MERGED: "已并案",
+    S.WITHDRAWN: "已撤回",
+    S.CLOSED: "已办结",
+}
+TYPE_LABELS: dict[ComplaintType, str] = {
+    ComplaintType.CONSULTATION: "咨询",
+    ComplaintType.HELP: "求助",
+    ComplaintType.COMPLAINT: "投诉",
+    ComplaintType.REPORT: "举报",
+    ComplaintType.SUGGESTION: "建议",
+    ComplaintType.PRAISE: "表扬",
+}
+# Still open and not yet handled: the states in which the demand itself can still change.
+IN_HAND = frozenset({S.FILED, S.TRIAGE, S.CLASSIFIED, S.DISPATCHED, S.SIGNED, S.REDO})
+# Finished, in the sense of Open311's `closed`.
+FINISHED = frozenset({S.ANSWERED, S.MERGED, S.WITHDRAWN, S.CLOSED})
 
-class Contact(BaseModel):
-    """Who to call back. Kept only in intake's encrypted vault."""
 
+class IllegalTransition(Exception):
+    """The command does not apply to the complaint as it stands (HTTP 409)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Commands
+# ---------------------------------------------------------------------------------------------
+
+
+class _Command(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Contact(_Command):
+    """Who to call back. Kept only in intake's encrypted vault."""
 
     name: str | None = Field(None, max_length=50, description="诉求人姓名 Resident's name")
     phone: str = Field(pattern=PHONE_PATTERN, description="联系电话 Phone number")
 
 
-class FileComplaint(BaseModel):
+class FileComplaint(_Command):
     """A resident's demand (诉求) as a channel submits it."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
     channel: Channel = Field(description="受理渠道 Channel")
-    text: str = Field(min_length=2, max_length=5000, description="诉求内容 What the resident says")
+    text: str = Field(min_length=2, max_length=2000, description="诉求内容 What the resident says")
+    type: ComplaintType | None = Field(None, description="诉求类型 Type, if the channel knows it")
     category: str | None = Field(
-        None,
-        pattern=r"^[a-z][a-z0-9-]{1,40}$",
-        description="诉求类别代码 Category code from the catalogue, if known",
+        None, pattern=CATEGORY_PATTERN, description="诉求类别代码 Category code, if known"
     )
     area_code: str = Field(
         pattern=AREA_CODE_PATTERN,
         description="区划代码 Area code (community[-grid[-building[-unit]]])",
     )
     address: str = Field(min_length=1, max_length=200, description="详细地址 Address")
-    latitude: float | None = Field(None, ge=-90, le=90, description="纬度 WGS-84 latitude")
-    longitude: float | None = Field(None, ge=-180, le=180, description="经度 WGS-84 longitude")
+    latitude: float | None = Field(None, ge=-90, le=90, description="纬度 Latitude")
+    longitude: float | None = Field(None, ge=-180, le=180, description="经度 Longitude")
+    datum: str = Field(
+        "wgs84",
+        pattern="^(wgs84|gcj02|bd09)$",
+        description="坐标系 Datum of the coordinates: wgs84, gcj02 (高德/腾讯) or bd09 (百度)",
+    )
+    attributes: dict[str, Any] = Field(
+        default_factory=dict,
+        max_length=50,
+        description="附加信息 Answers to the category's questions",
+    )
+    media_urls: list[str] = Field(
+        default_factory=list, max_length=9, description="图片/视频链接 Media links"
+    )
     contact: Contact
 
     @model_validator(mode="after")
@@ -59,51 +139,552 @@ class FileComplaint(BaseModel):
         return self
 
 
-def normalise_phone(phone: str) -> str:
-    digits = re.sub(r"[^\d]", "", phone)
-    return digits[2:] if digits.startswith("86") and len(digits) == 13 else digits
+class Reclassify(_Command):
+    type: ComplaintType = Field(description="诉求类型 Type")
+    category: str = Field(pattern=CATEGORY_PATTERN, description="诉求类别代码 Category code")
+    reason: str = Field("人工分类", min_length=1, max_length=500, description="原因 Reason")
 
 
-def mask_phone(phone: str) -> str:
-    """138****5678 for a mobile number; keep only the last four digits otherwise."""
-    digits = normalise_phone(phone)
-    if MOBILE_PATTERN.match(digits):
-        return f"{digits[:3]}****{digits[-4:]}"
-    return f"****{digits[-4:]}" if len(digits) > 4 else "****"
+class AnswerOnSpot(_Command):
+    answer: str = Field(min_length=2, max_length=2000, description="答复内容 The answer given")
 
 
-def resident_ref(phone: str, pepper: str) -> str:
-    """A stable pseudonym for the resident: the same phone gives the same reference."""
-    digest = hmac.new(pepper.encode(), normalise_phone(phone).encode(), hashlib.sha256)
-    return f"R-{digest.hexdigest()[:20]}"
+class Merge(_Command):
+    into: str = Field(
+        min_length=1, max_length=64, description="主诉求的编号或 ID Case number or id to merge into"
+    )
+    reason: str = Field("重复诉求并案", min_length=1, max_length=500)
+
+
+class Reason(_Command):
+    reason: str = Field(min_length=1, max_length=500, description="原因 Reason")
+
+
+class CallBack(_Command):
+    contacted: bool = Field(description="是否联系上诉求人 Was the resident reached?")
+    resolved: bool | None = Field(None, description="问题是否解决 Resolved?")
+    satisfied: bool | None = Field(None, description="是否满意 Satisfied?")
+    comment: str | None = Field(None, max_length=1000, description="回访记录 Notes")
+
+    @model_validator(mode="after")
+    def _answers_when_contacted(self) -> CallBack:
+        if self.contacted and (self.resolved is None or self.satisfied is None):
+            raise ValueError("联系上诉求人时须填写 resolved 与 satisfied (required when contacted)")
+        if not self.contacted and (self.resolved is not None or self.satisfied is not None):
+            raise ValueError("未联系上时不能填写评价 (no ratings without contact)")
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
+# State
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Complaint:
+    """A complaint as intake knows it: the fold of its stream, also what the view table holds."""
+
+    complaint_id: UUID
+    case_number: str
+    status: ComplaintStatus
+    channel: Channel
+    text: str
+    area_code: str
+    address: str
+    latitude: float | None
+    longitude: float | None
+    resident_ref: str
+    masked_phone: str | None
+    filed_at: datetime
+    updated_at: datetime
+    attributes: dict[str, Any] = field(default_factory=dict)
+    media_urls: tuple[str, ...] = ()
+    type: ComplaintType | None = None
+    category: str | None = None
+    confidence: float | None = None
+    needs_triage: bool = False
+    duplicate_candidates: tuple[DuplicateCandidate, ...] = ()
+    duplicate_pending: bool = False
+    merged_into: UUID | None = None
+    status_before_merge: ComplaintStatus | None = None
+    lead_work_order_id: UUID | None = None
+    lead_responder: str | None = None
+    due_at: datetime | None = None
+    callback_attempts: int = 0
+    last_callback: ComplaintCallbackRecorded | None = None
+    redo_count: int = 0
+    note: str = ""
+    version: int = 0
+
+    @property
+    def label(self) -> str:
+        return STATUS_LABELS[self.status]
+
+
+def _filed(_: Complaint | None, e: ComplaintFiled) -> Complaint:
+    return Complaint(
+        complaint_id=e.complaint_id,
+        case_number=e.case_number,
+        status=e.status,
+        channel=e.channel,
+        text=e.text,
+        area_code=e.area_code,
+        address=e.address,
+        latitude=e.latitude,
+        longitude=e.longitude,
+        resident_ref=e.resident_ref,
+        masked_phone=e.masked_phone,
+        filed_at=e.filed_at,
+        updated_at=e.filed_at,
+        attributes=dict(e.attributes),
+        media_urls=tuple(e.media_urls),
+        category=e.category,
+    )
+
+
+def _classified(s: Complaint, e: ComplaintClassified) -> Complaint:
+    return replace(
+        s, type=e.type, category=e.category, confidence=e.confidence, needs_triage=e.needs_triage
+    )
+
+
+def _reclassified(s: Complaint, e: ComplaintReclassified) -> Complaint:
+    return replace(s, type=e.type, category=e.category, confidence=1.0, needs_triage=False)
+
+
+def _suspected(s: Complaint, e: DuplicateSuspected) -> Complaint:
+    return replace(s, duplicate_candidates=tuple(e.candidates), duplicate_pending=True)
+
+
+def _merged(s: Complaint, e: ComplaintMerged) -> Complaint:
+    return replace(
+        s,
+        merged_into=e.into_complaint_id,
+        status_before_merge=e.previous_status,
+        duplicate_pending=False,
+    )
+
+
+def _unmerged(s: Complaint, e: ComplaintUnmerged) -> Complaint:
+    return replace(s, merged_into=None, status_before_merge=None)
+
+
+def _dispatched(s: Complaint, e: ComplaintDispatched) -> Complaint:
+    return replace(
+        s, lead_work_order_id=e.work_order_id, lead_responder=e.responder_name, due_at=e.due_at
+    )
+
+
+def _called_back(s: Complaint, e: ComplaintCallbackRecorded) -> Complaint:
+    return replace(s, callback_attempts=s.callback_attempts + 1, last_callback=e)
+
+
+def _redo(s: Complaint, e: ComplaintRedoRequested) -> Complaint:
+    return replace(s, redo_count=e.redo_count, last_callback=None, due_at=None)
+
+
+def _unchanged(s: Complaint, _: Event) -> Complaint:
+    return s
+
+
+_EVOLVE: dict[type[Event], Callable[[Any, Any], Complaint]] = {
+    ComplaintFiled: _filed,
+    ComplaintClassified: _classified,
+    ComplaintReclassified: _reclassified,
+    DuplicateSuspected: _suspected,
+    DuplicateDismissed: lambda s, e: replace(s, duplicate_pending=False),
+    ComplaintMerged: _merged,
+    ComplaintUnmerged: _unmerged,
+    ComplaintAnswered: _unchanged,
+    ComplaintWithdrawn: _unchanged,
+    ComplaintDispatched: _dispatched,
+    ComplaintSigned: _unchanged,
+    ComplaintResolved: _unchanged,
+    ComplaintCallbackRecorded: _called_back,
+    ComplaintRedoRequested: _redo,
+    ComplaintClosed: _unchanged,
+}
+
+
+def evolve(state: Complaint | None, event: Event) -> Complaint:
+    if state is None and not isinstance(event, ComplaintFiled):
+        raise ValueError(
+            f"a complaint stream must start with ComplaintFiled, not {event.event_type}"
+        )
+    new = _EVOLVE[type(event)](state, event)
+    at: datetime = getattr(event, "occurred_at", None) or event.filed_at  # type: ignore[attr-defined]
+    return replace(
+        new,
+        status=event.status,  # type: ignore[attr-defined]
+        updated_at=at,
+        note=describe(event),
+        version=(state.version if state else 0) + 1,
+    )
+
+
+def fold(events: Iterable[Event]) -> Complaint | None:
+    state: Complaint | None = None
+    for event in events:
+        state = evolve(state, event)
+    return state
+
+
+# ---------------------------------------------------------------------------------------------
+# Decisions
+# ---------------------------------------------------------------------------------------------
+
+
+def _refuse(state: Complaint, action: str, hint: str = "") -> IllegalTransition:
+    return IllegalTransition(
+        f"诉求 {state.case_number} 当前状态为「{state.label}」，不能{action}。{hint}".rstrip()
+    )
+
+
+def _require(state: Complaint, allowed: frozenset[ComplaintStatus], action: str) -> None:
+    if state.status not in allowed:
+        raise _refuse(state, action)
+
+
+@dataclass(frozen=True, slots=True)
+class Filing:
+    """What intake knows when a complaint is filed, besides the command itself."""
+
+    complaint_id: UUID
+    case_number: str
+    resident_ref: str
+    filed_at: datetime
+    type: ComplaintType
+    type_confidence: float
+    category: str
+    confidence: float
+    classified_by: str
+    needs_triage: bool
+    latitude: float | None = None
+    longitude: float | None = None
+    duplicates: tuple[DuplicateCandidate, ...] = ()
+
+
+def file_complaint(command: FileComplaint, filing: Filing) -> list[Event]:
+    # Consultations wait for a person too: they are answered on the spot or reclassified.
+    to_triage = filing.needs_triage or filing.type is ComplaintType.CONSULTATION
+    status = S.TRIAGE if to_triage else S.CLASSIFIED
+    events: list[Event] = [
+        ComplaintFiled(
+            complaint_id=filing.complaint_id,
+            case_number=filing.case_number,
+            channel=command.channel,
+            text=redact_text(command.text),
+            category=command.category,
+            area_code=command.area_code,
+            address=redact_text(command.address),
+            latitude=filing.latitude,
+            longitude=filing.longitude,
+            source_datum=command.datum if command.latitude is not None else None,
+            resident_ref=filing.resident_ref,
+            masked_phone=mask_phone(command.contact.phone),
+            filed_at=filing.filed_at,
+            attributes=command.attributes,
+            media_urls=command.media_urls,
+        ),
+        ComplaintClassified(
+            complaint_id=filing.complaint_id,
+            status=status,
+            type=filing.type,
+            category=filing.category,
+            confidence=round(filing.confidence, 4),
+            type_confidence=round(filing.type_confidence, 4),
+            classified_by=filing.classified_by,
+            needs_triage=to_triage,
+            area_code=command.area_code,
+            occurred_at=filing.filed_at,
+        ),
+    ]
+    if filing.duplicates:
+        events.append(
+            DuplicateSuspected(
+                complaint_id=filing.complaint_id,
+                status=status,
+                candidates=list(filing.duplicates),
+                occurred_at=filing.filed_at,
+            )
+        )
+    return events
+
+
+def reclassify(state: Complaint, command: Reclassify, actor: str, now: datetime) -> list[Event]:
+    _require(state, IN_HAND, "重新分类")
+    status: ComplaintStatus = S.CLASSIFIED if state.status in {S.FILED, S.TRIAGE} else state.status
+    if command.type is ComplaintType.CONSULTATION and status is S.CLASSIFIED:
+        status = S.TRIAGE  # a consultation stays with the operator until answered
+    return [
+        ComplaintReclassified(
+            complaint_id=state.complaint_id,
+            status=status,
+            type=command.type,
+            category=command.category,
+            previous_type=state.type,
+            previous_category=state.category,
+            area_code=state.area_code,
+            reason=command.reason,
+            actor=actor,
+            occurred_at=now,
+        )
+    ]
+
+
+def answer_on_spot(
+    state: Complaint, command: AnswerOnSpot, actor: str, now: datetime
+) -> list[Event]:
+    _require(state, frozenset({S.TRIAGE, S.CLASSIFIED}), "直接办结")
+    if state.type is not ComplaintType.CONSULTATION:
+        raise _refuse(
+            state,
+            "直接办结",
+            "只有咨询类诉求可以直接办结；如确属咨询，请先重新分类。"
+            " Only consultations can be answered on the spot.",
+        )
+    return [
+        ComplaintAnswered(
+            complaint_id=state.complaint_id,
+            status=S.ANSWERED,
+            answer=command.answer,
+            actor=actor,
+            occurred_at=now,
+        )
+    ]
+
+
+def merge(
+    state: Complaint,
+    target: Complaint,
+    merged_into_this: int,
+    reason: str,
+    actor: str,
+    now: datetime,
+) -> list[Event]:
+    _require(state, IN_HAND, "并案")
+    if target.complaint_id == state.complaint_id:
+        raise IllegalTransition(
+            f"诉求 {state.case_number} 不能并入自身。A complaint cannot be merged into itself."
+        )
+    if target.status in {S.MERGED, S.WITHDRAWN, S.CLOSED, S.ANSWERED}:
+        raise IllegalTransition(
+            f"目标诉求 {target.case_number} 当前状态为「{target.label}」，不能再并入其他诉求。"
+            " The target complaint is no longer open."
+        )
+    if merged_into_this:
+        raise _refuse(
+            state,
+            "并案",
+            f"已有 {merged_into_this} 件诉求并入本诉求，请将它们直接并入 {target.case_number}。",
+        )
+    return [
+        ComplaintMerged(
+            complaint_id=state.complaint_id,
+            status=S.MERGED,
+            into_complaint_id=target.complaint_id,
+            into_case_number=target.case_number,
+            previous_status=state.status,
+            reason=reason,
+            actor=actor,
+            occurred_at=now,
+        )
+    ]
+
+
+def unmerge(state: Complaint, reason: str, actor: str, now: datetime) -> list[Event]:
+    _require(state, frozenset({S.MERGED}), "取消并案")
+    assert state.merged_into is not None and state.status_before_merge is not None
+    return [
+        ComplaintUnmerged(
+            complaint_id=state.complaint_id,
+            status=state.status_before_merge,
+            from_complaint_id=state.merged_into,
+            reason=reason,
+            actor=actor,
+            occurred_at=now,
+        )
+    ]
+
+
+def keep_separate(state: Complaint, reason: str, actor: str, now: datetime) -> list[Event]:
+    _require(state, IN_HAND, "确认非重复")
+    if not state.duplicate_pending:
+        raise _refuse(
+            state,
+            "确认非重复",
+            "它没有待确认的疑似重复。It has no suspected duplicates to decide on.",
+        )
+    return [
+        DuplicateDismissed(
+            complaint_id=state.complaint_id,
+            status=state.status,
+            reason=reason,
+            actor=actor,
+            occurred_at=now,
+        )
+    ]
+
+
+def withdraw(state: Complaint, reason: str, actor: str, now: datetime) -> list[Event]:
+    _require(state, IN_HAND, "撤回")
+    return [
+        ComplaintWithdrawn(
+            complaint_id=state.complaint_id,
+            status=S.WITHDRAWN,
+            reason=reason,
+            actor=actor,
+            occurred_at=now,
+        )
+    ]
+
+
+def call_back(state: Complaint, command: CallBack, actor: str, now: datetime) -> list[Event]:
+    _require(state, frozenset({S.RESOLVED, S.ANSWERED, S.CALLED_BACK}), "回访")
+    status = S.CALLED_BACK if command.contacted else state.status
+    return [
+        ComplaintCallbackRecorded(
+            complaint_id=state.complaint_id,
+            status=status,
+            contacted=command.contacted,
+            resolved=command.resolved,
+            satisfied=command.satisfied,
+            comment=command.comment,
+            actor=actor,
+            occurred_at=now,
+        )
+    ]
+
+
+def request_redo(state: Complaint, reason: str, actor: str, now: datetime) -> list[Event]:
+    _require(state, frozenset({S.CALLED_BACK}), "重办")
+    callback = state.last_callback
+    if callback is not None and callback.resolved and callback.satisfied:
+        raise _refuse(state, "重办", "回访结果为已解决且满意。The resident was satisfied.")
+    return [
+        ComplaintRedoRequested(
+            complaint_id=state.complaint_id,
+            status=S.REDO,
+            type=state.type,
+            category=state.category,
+            area_code=state.area_code,
+            redo_count=state.redo_count + 1,
+            reason=reason,
+            actor=actor,
+            occurred_at=now,
+        )
+    ]
+
+
+def close(state: Complaint, reason: str, actor: str, now: datetime) -> list[Event]:
+    _require(state, frozenset({S.RESOLVED, S.ANSWERED, S.CALLED_BACK}), "办结")
+    if state.status is S.RESOLVED and state.callback_attempts == 0:
+        raise _refuse(state, "办结", "办结前须先回访诉求人。Call the resident back before closing.")
+    return [
+        ComplaintClosed(
+            complaint_id=state.complaint_id,
+            status=S.CLOSED,
+            reason=reason,
+            actor=actor,
+            occurred_at=now,
+        )
+    ]
+
+
+# Mirrors of dispatch's facts: [] when they no longer apply, never an error.
+
+
+def mirror_issued(state: Complaint, order: WorkOrderIssued) -> list[Event]:
+    if order.role is not ResponderRole.LEAD or state.status not in {S.CLASSIFIED, S.REDO, S.TRIAGE}:
+        return []
+    return [
+        ComplaintDispatched(
+            complaint_id=state.complaint_id,
+            status=S.DISPATCHED,
+            work_order_id=order.work_order_id,
+            responder_id=order.responder_id,
+            responder_name=order.responder_name,
+            due_at=order.due_at,
+            occurred_at=order.issued_at,
+        )
+    ]
+
+
+def mirror_signed(state: Complaint, signed: WorkOrderSigned) -> list[Event]:
+    if state.status is not S.DISPATCHED or signed.work_order_id != state.lead_work_order_id:
+        return []
+    return [
+        ComplaintSigned(
+            complaint_id=state.complaint_id,
+            status=S.SIGNED,
+            work_order_id=signed.work_order_id,
+            responder_name=signed.responder_name,
+            occurred_at=signed.signed_at,
+        )
+    ]
+
+
+def mirror_resolved(state: Complaint, resolved: CaseResolved) -> list[Event]:
+    if state.status not in {S.DISPATCHED, S.SIGNED}:
+        return []
+    return [
+        ComplaintResolved(
+            complaint_id=state.complaint_id,
+            status=S.RESOLVED,
+            report=resolved.report,
+            occurred_at=resolved.resolved_at,
+        )
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# What a person reads about each step (status notes, the resident's progress page)
+# ---------------------------------------------------------------------------------------------
+
+
+def describe(event: Event) -> str:
+    match event:
+        case ComplaintFiled():
+            return f"诉求已受理，编号 {event.case_number}"
+        case ComplaintClassified(needs_triage=True):
+            return "已受理，等待工作人员分类"
+        case ComplaintClassified():
+            return f"已分类为「{TYPE_LABELS[event.type]}」，等待派单"
+        case ComplaintReclassified():
+            return f"工作人员已分类为「{TYPE_LABELS[event.type]}」"
+        case ComplaintAnswered():
+            return f"已直接答复：{event.answer}"
+        case DuplicateSuspected():
+            numbers = "、".join(c.case_number for c in event.candidates)
+            return f"疑似与 {numbers} 重复，待工作人员确认"
+        case DuplicateDismissed():
+            return "经确认不属于重复诉求"
+        case ComplaintMerged():
+            return f"已与诉求 {event.into_case_number} 并案办理"
+        case ComplaintUnmerged():
+            return "已取消并案，单独办理"
+        case ComplaintWithdrawn():
+            return "诉求人已撤回诉求"
+        case ComplaintDispatched():
+            due = event.due_at.astimezone(CHINA)
+            return f"已派单至{event.responder_name}，办理时限 {due:%Y-%m-%d %H:%M}"
+        case ComplaintSigned():
+            return f"{event.responder_name}已签收，正在办理"
+        case ComplaintResolved():
+            return f"承办单位已办理反馈：{event.report}"
+        case ComplaintCallbackRecorded(contacted=False):
+            return "回访未能联系上诉求人"
+        case ComplaintCallbackRecorded():
+            verdict = "满意" if event.satisfied else "不满意"
+            solved = "已解决" if event.resolved else "未解决"
+            return f"已回访：{solved}，{verdict}"
+        case ComplaintRedoRequested():
+            return f"诉求人不满意，已重新办理（第 {event.redo_count} 次重办）"
+        case ComplaintClosed():
+            return "诉求已办结"
+    return event.event_type
 
 
 def case_number(sequence: int, filed_at: datetime) -> str:
     """Human-readable and unique: JS-<date in China>-<sequence>."""
     return f"JS-{filed_at.astimezone(CHINA):%Y%m%d}-{sequence:06d}"
-
-
-def file_complaint(
-    command: FileComplaint,
-    *,
-    complaint_id: UUID,
-    number: str,
-    resident: str,
-    filed_at: datetime,
-) -> list[ComplaintFiled]:
-    return [
-        ComplaintFiled(
-            complaint_id=complaint_id,
-            case_number=number,
-            channel=command.channel,
-            text=command.text,
-            category=command.category,
-            area_code=command.area_code,
-            address=command.address,
-            latitude=command.latitude,
-            longitude=command.longitude,
-            resident_ref=resident,
-            masked_phone=mask_phone(command.contact.phone),
-            filed_at=filed_at,
-        )
-    ]

@@ -25,3 +25,75 @@ CREATE TABLE IF NOT EXISTS contacts (
     ciphertext   bytea       NOT NULL,
     created_at   timestamptz NOT NULL DEFAULT now()
 );
+
+-- The city's areas and categories as intake validates and classifies by them (newest wins).
+CREATE TABLE IF NOT EXISTS catalogues (
+    version   serial PRIMARY KEY,
+    checksum  text        NOT NULL,
+    body      jsonb       NOT NULL,
+    loaded_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- Every complaint's current state (the fold of its stream), written in the same transaction
+-- as its events: the triage queue, duplicate search, Open311 and the resident's lookup read it.
+CREATE TABLE IF NOT EXISTS complaints (
+    complaint_id         uuid PRIMARY KEY,
+    case_number          text        NOT NULL UNIQUE,
+    channel              text        NOT NULL,
+    status               text        NOT NULL,
+    type                 text,
+    category             text,
+    confidence           double precision,
+    needs_triage         boolean     NOT NULL DEFAULT false,
+    area_code            text        NOT NULL,
+    grid_code            text,
+    building_code        text,
+    address              text        NOT NULL,
+    latitude             double precision,
+    longitude            double precision,
+    text                 text        NOT NULL,
+    attributes           jsonb       NOT NULL DEFAULT '{}',
+    media_urls           jsonb       NOT NULL DEFAULT '[]',
+    resident_ref         text        NOT NULL,
+    masked_phone         text,
+    duplicate_pending    boolean     NOT NULL DEFAULT false,
+    duplicate_candidates jsonb       NOT NULL DEFAULT '[]',
+    merged_into          uuid,
+    lead_responder       text,
+    due_at               timestamptz,
+    status_note          text        NOT NULL DEFAULT '',
+    filed_at             timestamptz NOT NULL,
+    updated_at           timestamptz NOT NULL,
+    version              integer     NOT NULL
+);
+CREATE INDEX IF NOT EXISTS complaints_place ON complaints (category, substr(area_code, 1, 12), filed_at);
+CREATE INDEX IF NOT EXISTS complaints_triage ON complaints (filed_at) WHERE status = 'triage' OR duplicate_pending;
+CREATE INDEX IF NOT EXISTS complaints_updated ON complaints (updated_at);
+CREATE INDEX IF NOT EXISTS complaints_filed ON complaints (filed_at);
+CREATE INDEX IF NOT EXISTS complaints_merged_into ON complaints (merged_into) WHERE merged_into IS NOT NULL;
+
+-- One row per step a person can read about: Open311's servicerequestupdates feed and the
+-- resident's progress page.
+CREATE TABLE IF NOT EXISTS complaint_updates (
+    update_id    bigserial PRIMARY KEY,
+    event_id     uuid        NOT NULL UNIQUE,
+    complaint_id uuid        NOT NULL,
+    event_type   text        NOT NULL,
+    status       text        NOT NULL,
+    description  text        NOT NULL,
+    updated_at   timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS complaint_updates_by_complaint ON complaint_updates (complaint_id, update_id);
+CREATE INDEX IF NOT EXISTS complaint_updates_by_time ON complaint_updates (updated_at);
+
+-- Channel and staff API keys; only a hash of each key is kept.
+CREATE TABLE IF NOT EXISTS api_keys (
+    key_id          text PRIMARY KEY,
+    key_hash        text        NOT NULL UNIQUE,
+    name            text        NOT NULL,
+    role            text        NOT NULL,
+    channel         text,
+    rate_per_minute integer     NOT NULL,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    revoked_at      timestamptz
+);

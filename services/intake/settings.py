@@ -21,6 +21,25 @@ class IntakeSettings(ServiceSettings):
     resident_pepper: str = f"{_DEV_PREFIX}pepper-change-me"
     # Master key (32 bytes, hex) wrapping each resident's contact data key in the vault.
     vault_master_key: str = f"{_DEV_PREFIX}" + "0" * 55
+    # In development, fixed keys `dev-key-<channel>`, `dev-key-staff` and `dev-key-admin` are
+    # created at start so curl examples work; production refuses them.
+    dev_keys: bool | None = None  # default: on in development, off in production
+    dev_key_rate_per_minute: int = 6000
+    # A classification below these confidences goes to a person (GET /triage).
+    classify_threshold: float = 0.6
+    type_threshold: float = 0.45
+    # A complaint of the same category at the same building/grid, or within the radius, filed
+    # within the window before it, is offered as a likely duplicate.
+    duplicate_window_days: float = 14.0
+    duplicate_radius_m: float = 50.0
+    # Requests larger than this are refused (413) before they are parsed.
+    max_body_bytes: int = 64 * 1024
+    # Public lookups by case number and phone tail, per client address and minute.
+    lookup_rate_per_minute: int = 10
+    # Anonymous Open311 reads (services, requests, updates) per client address and minute.
+    open311_reads_per_minute: int = 600
+    # limits storage URI: memory:// counts per replica; redis://host:6379 shares the count.
+    rate_limit_storage: str = "memory://"
 
     @model_validator(mode="after")
     def _no_dev_secrets_in_production(self) -> IntakeSettings:
@@ -30,6 +49,11 @@ class IntakeSettings(ServiceSettings):
                     raise ValueError(
                         f"INTAKE_{name.upper()} must be set to a real secret in production"
                     )
+            if self.dev_keys:
+                raise ValueError("INTAKE_DEV_KEYS must be false in production")
+            self.dev_keys = False
+        elif self.dev_keys is None:
+            self.dev_keys = True
         return self
 
     @property

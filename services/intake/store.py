@@ -1,17 +1,23 @@
-"""Intake's SQL: idempotency keys, case numbers and the encrypted contact vault."""
+"""Intake's SQL: complaint streams and their view, the contact vault, keys, idempotency, catalogue."""
 
 from __future__ import annotations
 
 import json
 import os
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from services.intake.domain import Contact
+from services.intake.catalogue import CatalogueFile
+from services.intake.domain import Complaint, Contact, fold
+from services.intake.duplicates import Place
 from shared.db import Connection
+from shared.events import Event, parse_event
+from shared.eventstore import EventStore, RecordedEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,3 +99,209 @@ async def store_contact(
         nonce,
         AESGCM(data_key).encrypt(nonce, plaintext, complaint_id.bytes),
     )
+
+
+class ContactErased(LookupError):
+    """The resident's key was destroyed: the contact can no longer be read (PIPL erasure)."""
+
+
+async def read_contact(conn: Connection, master_key: bytes, complaint_id: UUID) -> Contact | None:
+    row = await conn.fetchrow(
+        "SELECT c.nonce, c.ciphertext, c.resident_ref, k.wrapped_key FROM contacts c "
+        "LEFT JOIN resident_keys k USING (resident_ref) WHERE c.complaint_id = $1",
+        complaint_id,
+    )
+    if row is None:
+        return None
+    if row["wrapped_key"] is None:
+        raise ContactErased(complaint_id)
+    wrapped = row["wrapped_key"]
+    data_key = AESGCM(master_key).decrypt(wrapped[:12], wrapped[12:], row["resident_ref"].encode())
+    try:
+        plaintext = AESGCM(data_key).decrypt(row["nonce"], row["ciphertext"], complaint_id.bytes)
+    except InvalidTag:
+        raise ContactErased(complaint_id) from None
+    return Contact.model_validate_json(plaintext)
+
+
+async def erase_resident(conn: Connection, resident: str) -> int:
+    """Destroy the resident's data key; returns how many contacts became unreadable."""
+    await conn.execute("DELETE FROM resident_keys WHERE resident_ref = $1", resident)
+    count: int = await conn.fetchval(
+        "SELECT count(*) FROM contacts WHERE resident_ref = $1", resident
+    )
+    return count
+
+
+# --- the complaint aggregate and its view -----------------------------------------------------
+
+
+def stream_of(complaint_id: UUID) -> str:
+    return f"complaint-{complaint_id}"
+
+
+def parse(recorded: RecordedEvent) -> Event:
+    return parse_event(recorded.type, recorded.version, recorded.data)
+
+
+async def load(conn: Connection, events: EventStore, complaint_id: UUID) -> Complaint | None:
+    history = await events.read_stream(conn, stream_of(complaint_id))
+    return fold(parse(recorded) for recorded in history)
+
+
+_VIEW_COLUMNS = (
+    "complaint_id, case_number, channel, status, type, category, confidence, needs_triage, "
+    "area_code, grid_code, building_code, address, latitude, longitude, text, attributes, "
+    "media_urls, resident_ref, masked_phone, duplicate_pending, duplicate_candidates, "
+    "merged_into, lead_responder, due_at, status_note, filed_at, updated_at, version"
+)
+
+
+async def save_view(
+    conn: Connection, state: Complaint, grid: str | None = None, building: str | None = None
+) -> None:
+    await conn.execute(
+        f"INSERT INTO complaints ({_VIEW_COLUMNS}) VALUES "
+        "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,"
+        "$24,$25,$26,$27,$28) "
+        "ON CONFLICT (complaint_id) DO UPDATE SET status = EXCLUDED.status, type = EXCLUDED.type, "
+        "category = EXCLUDED.category, confidence = EXCLUDED.confidence, "
+        "needs_triage = EXCLUDED.needs_triage, duplicate_pending = EXCLUDED.duplicate_pending, "
+        "duplicate_candidates = EXCLUDED.duplicate_candidates, merged_into = EXCLUDED.merged_into, "
+        "lead_responder = EXCLUDED.lead_responder, due_at = EXCLUDED.due_at, "
+        "status_note = EXCLUDED.status_note, updated_at = EXCLUDED.updated_at, "
+        "version = EXCLUDED.version",
+        state.complaint_id,
+        state.case_number,
+        state.channel.value,
+        state.status.value,
+        state.type.value if state.type else None,
+        state.category,
+        state.confidence,
+        state.needs_triage,
+        state.area_code,
+        grid,
+        building,
+        state.address,
+        state.latitude,
+        state.longitude,
+        state.text,
+        state.attributes,
+        list(state.media_urls),
+        state.resident_ref,
+        state.masked_phone,
+        state.duplicate_pending,
+        [c.model_dump(mode="json") for c in state.duplicate_candidates],
+        state.merged_into,
+        state.lead_responder,
+        state.due_at,
+        state.note,
+        state.filed_at,
+        state.updated_at,
+        state.version,
+    )
+
+
+async def add_updates(
+    conn: Connection, complaint_id: UUID, recorded: list[RecordedEvent], notes: list[str]
+) -> None:
+    await conn.executemany(
+        "INSERT INTO complaint_updates (event_id, complaint_id, event_type, status, description, "
+        "updated_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING",
+        [
+            (r.id, complaint_id, r.type, r.data["status"], note, r.recorded_at)
+            for r, note in zip(recorded, notes, strict=True)
+        ],
+    )
+
+
+async def find_view(
+    conn: Connection, *, complaint_id: UUID | None = None, case_number: str | None = None
+) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        f"SELECT {_VIEW_COLUMNS} FROM complaints WHERE complaint_id = $1 OR case_number = $2",
+        complaint_id,
+        case_number,
+    )
+    return dict(row) if row else None
+
+
+async def updates_of(conn: Connection, complaint_id: UUID) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT update_id, event_type, status, description, updated_at FROM complaint_updates "
+        "WHERE complaint_id = $1 ORDER BY update_id",
+        complaint_id,
+    )
+    return [dict(row) for row in rows]
+
+
+async def places_near(
+    conn: Connection,
+    category: str,
+    community: str,
+    since: datetime,
+    box: tuple[float, float, float, float] | None,
+) -> list[Place]:
+    """Open complaints of `category` filed since `since` in the community or inside `box`."""
+    rows = await conn.fetch(
+        "SELECT complaint_id, case_number, category, building_code, grid_code, latitude, longitude "
+        "FROM complaints WHERE category = $1 AND filed_at >= $2 "
+        "AND status NOT IN ('merged', 'withdrawn', 'closed', 'answered') "
+        "AND (substr(area_code, 1, 12) = $3 OR ($4::float8 IS NOT NULL AND latitude BETWEEN $4 AND $5 "
+        "AND longitude BETWEEN $6 AND $7)) ORDER BY filed_at DESC LIMIT 200",
+        category,
+        since,
+        community,
+        *(box or (None, None, None, None)),
+    )
+    return [
+        Place(
+            complaint_id=row["complaint_id"],
+            case_number=row["case_number"],
+            category=row["category"],
+            building=row["building_code"],
+            grid=row["grid_code"],
+            latitude=row["latitude"],
+            longitude=row["longitude"],
+        )
+        for row in rows
+    ]
+
+
+async def merged_into_count(conn: Connection, complaint_id: UUID) -> int:
+    count: int = await conn.fetchval(
+        "SELECT count(*) FROM complaints WHERE merged_into = $1 AND status = 'merged'", complaint_id
+    )
+    return count
+
+
+async def triage_queue(
+    conn: Connection, limit: int, offset: int
+) -> tuple[int, list[dict[str, Any]]]:
+    where = "WHERE status = 'triage' OR (duplicate_pending AND status NOT IN ('merged','withdrawn','closed','answered'))"
+    total: int = await conn.fetchval(f"SELECT count(*) FROM complaints {where}")
+    rows = await conn.fetch(
+        f"SELECT {_VIEW_COLUMNS} FROM complaints {where} ORDER BY filed_at, case_number "
+        "LIMIT $1 OFFSET $2",
+        limit,
+        offset,
+    )
+    return total, [dict(row) for row in rows]
+
+
+# --- the catalogue -------------------------------------------------------------------------------
+
+
+async def latest_catalogue(conn: Connection) -> Any:
+    return await conn.fetchrow(
+        "SELECT version, checksum, loaded_at FROM catalogues ORDER BY version DESC LIMIT 1"
+    )
+
+
+async def save_catalogue(conn: Connection, catalogue: CatalogueFile) -> int:
+    version: int = await conn.fetchval(
+        "INSERT INTO catalogues (checksum, body) VALUES ($1, $2) RETURNING version",
+        catalogue.checksum(),
+        catalogue.model_dump(mode="json"),
+    )
+    return version

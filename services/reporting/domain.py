@@ -53,3 +53,26 @@ def summarise_failed(event: NotificationFailed) -> str:
     who = "诉求人" if event.audience == "resident" else "承办单位"
     later = "，将重试" if event.retry_at else "，已放弃"
     return f"通知{who}失败（第 {event.attempt} 次）：{event.error}{later}"
+
+
+# Intake's lifecycle steps as the timeline names them (the full board is built from these later).
+LIFECYCLE_LABELS = {
+    "ComplaintClassified": "已分类",
+    "ComplaintReclassified": "人工重新分类",
+    "ComplaintAnswered": "直接办结",
+    "DuplicateSuspected": "疑似重复",
+    "DuplicateDismissed": "确认非重复",
+    "ComplaintMerged": "并案",
+    "ComplaintUnmerged": "取消并案",
+    "ComplaintWithdrawn": "诉求人撤回",
+    "ComplaintDispatched": "受理方确认已派单",
+    "ComplaintSigned": "承办单位已签收",
+    "ComplaintResolved": "承办单位已反馈",
+    "ComplaintCallbackRecorded": "回访",
+    "ComplaintRedoRequested": "重办",
+    "ComplaintClosed": "办结",
+}
+
+
+def summarise_lifecycle(event_type: str, status: str) -> str:
+    return f"{LIFECYCLE_LABELS.get(event_type, event_type)}（状态 {status}）"

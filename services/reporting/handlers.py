@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from services.reporting import domain, store
 from shared.consumer import Handler, HandlerContext
 from shared.events import (
+    ComplaintAnswered,
+    ComplaintCallbackRecorded,
+    ComplaintClassified,
+    ComplaintClosed,
+    ComplaintDispatched,
     ComplaintFiled,
+    ComplaintMerged,
+    ComplaintReclassified,
+    ComplaintRedoRequested,
+    ComplaintResolved,
+    ComplaintSigned,
+    ComplaintUnmerged,
+    ComplaintWithdrawn,
+    DuplicateDismissed,
+    DuplicateSuspected,
     Event,
     NotificationDelivered,
     NotificationFailed,
@@ -42,7 +57,30 @@ async def project_failed(event: NotificationFailed, ctx: HandlerContext) -> None
     await _timeline(ctx, event.complaint_id, domain.summarise_failed(event))
 
 
+async def project_lifecycle(event: Any, ctx: HandlerContext) -> None:
+    summary = domain.summarise_lifecycle(event.event_type, event.status.value)
+    await _timeline(ctx, event.complaint_id, summary)
+
+
+LIFECYCLE: tuple[type[Event], ...] = (
+    ComplaintClassified,
+    ComplaintReclassified,
+    ComplaintAnswered,
+    DuplicateSuspected,
+    DuplicateDismissed,
+    ComplaintMerged,
+    ComplaintUnmerged,
+    ComplaintWithdrawn,
+    ComplaintDispatched,
+    ComplaintSigned,
+    ComplaintResolved,
+    ComplaintCallbackRecorded,
+    ComplaintRedoRequested,
+    ComplaintClosed,
+)
+
 HANDLERS: dict[type[Event], Handler] = {
+    **dict.fromkeys(LIFECYCLE, project_lifecycle),
     ComplaintFiled: project_filed,
     WorkOrderIssued: project_work_order,
     NotificationDelivered: project_delivered,

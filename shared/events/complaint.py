@@ -1,10 +1,17 @@
-"""Events owned by intake, published on `complaint.events`."""
+"""Events owned by intake, published on `complaint.events`.
+
+Every lifecycle event carries `status`, the complaint's status after it, so that a consumer
+never has to re-derive intake's state machine (a merge and its undoing restore an earlier one).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.events.base import Event
 
@@ -21,6 +28,34 @@ class Channel(StrEnum):
     OPEN311 = "open311"  # Open311 客户端
 
 
+class ComplaintType(StrEnum):
+    """What kind of demand it is (诉求类型)."""
+
+    CONSULTATION = "consultation"  # 咨询
+    HELP = "help"  # 求助
+    COMPLAINT = "complaint"  # 投诉
+    REPORT = "report"  # 举报
+    SUGGESTION = "suggestion"  # 建议
+    PRAISE = "praise"  # 表扬
+
+
+class ComplaintStatus(StrEnum):
+    """Where a complaint is in its life (诉求状态)."""
+
+    FILED = "filed"  # 已受理
+    TRIAGE = "triage"  # 待人工分类
+    CLASSIFIED = "classified"  # 已分类，待派单
+    ANSWERED = "answered"  # 直接办结
+    DISPATCHED = "dispatched"  # 已派单
+    SIGNED = "signed"  # 已签收
+    RESOLVED = "resolved"  # 已办理反馈
+    CALLED_BACK = "called_back"  # 已回访
+    REDO = "redo"  # 重办
+    MERGED = "merged"  # 已并案
+    WITHDRAWN = "withdrawn"  # 已撤回
+    CLOSED = "closed"  # 已办结
+
+
 class ComplaintFiled(Event):
     """A resident's demand (诉求) was accepted and given a case number."""
 
@@ -30,13 +65,256 @@ class ComplaintFiled(Event):
     complaint_id: UUID
     case_number: str
     channel: Channel
+    # Phone and ID numbers typed into the text are masked before the event is written.
     text: str
     category: str | None = None
     area_code: str
     address: str
-    latitude: float | None = None
+    latitude: float | None = None  # WGS-84, whatever datum the channel sent
     longitude: float | None = None
     # Pseudonymous: the contact itself stays in intake's vault (public topics carry no PII).
     resident_ref: str
     masked_phone: str | None = None
     filed_at: datetime
+    status: ComplaintStatus = ComplaintStatus.FILED
+    source_datum: str | None = None  # wgs84 | gcj02 | bd09: what the coordinates came in as
+    attributes: dict[str, Any] = Field(default_factory=dict)  # Open311 attribute[CODE] answers
+    media_urls: list[str] = Field(default_factory=list)
+
+
+class ComplaintClassified(Event):
+    """Type and category were decided at filing, by the classifier or given by the channel."""
+
+    event_type = "ComplaintClassified"
+    version = 1
+
+    complaint_id: UUID
+    status: ComplaintStatus
+    type: ComplaintType
+    category: str
+    confidence: float
+    type_confidence: float
+    classified_by: str  # auto | channel
+    # Below the confidence threshold: a person decides (GET /triage) before anything is dispatched.
+    needs_triage: bool
+    area_code: str
+    occurred_at: datetime
+
+
+class ComplaintReclassified(Event):
+    """A staff member set type and category (from triage, or correcting an earlier decision)."""
+
+    event_type = "ComplaintReclassified"
+    version = 1
+
+    complaint_id: UUID
+    status: ComplaintStatus
+    type: ComplaintType
+    category: str
+    previous_type: ComplaintType | None
+    previous_category: str | None
+    area_code: str
+    reason: str
+    actor: str
+    occurred_at: datetime
+
+
+class ComplaintAnswered(Event):
+    """A consultation was answered directly (直接办结); nothing is dispatched."""
+
+    event_type = "ComplaintAnswered"
+    version = 1
+
+    complaint_id: UUID
+    status: ComplaintStatus
+    answer: str
+    actor: str
+    occurred_at: datetime
+
+
+class DuplicateCandidate(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    complaint_id: UUID
+    case_number: str
+    reason: str  # same_building | same_grid | nearby
+    distance_m: float | None = None
+
+
+class DuplicateSuspected(Event):
+    """Open complaints about the same place and category were found; staff merge or keep."""
+
+    event_type = "DuplicateSuspected"
+    version = 1
+
+    complaint_id: UUID
+    status: ComplaintStatus
+    candidates: list[DuplicateCandidate]
+    occurred_at: datetime
+
+
+class DuplicateDismissed(Event):
+    """Staff looked at the suspected duplicates and kept the complaint on its own."""
+
+    event_type = "DuplicateDismissed"
+    version = 1
+
+    complaint_id: UUID
+    status: ComplaintStatus
+    reason: str
+    actor: str
+    occurred_at: datetime
+
+
+class ComplaintMerged(Event):
+    """Merged into another complaint as a duplicate (并案); the other one carries the work."""
+
+    event_type = "ComplaintMerged"
+    version = 1
+
+    complaint_id: UUID
+    status: ComplaintStatus
+    into_complaint_id: UUID
+    into_case_number: str
+    previous_status: ComplaintStatus
+    reason: str
+    actor: str
+    occurred_at: datetime
+
+
+class ComplaintUnmerged(Event):
+    """A merge was undone; the complaint returns to the status it had before."""
+
+    event_type = "ComplaintUnmerged"
+    version = 1
+
+    complaint_id: UUID
+    status: ComplaintStatus
+    from_complaint_id: UUID
+    reason: str
+    actor: str
+    occurred_at: datetime
+
+
+class ComplaintWithdrawn(Event):
+    """The resident withdrew the demand (撤回)."""
+
+    event_type = "ComplaintWithdrawn"
+    version = 1
+
+    complaint_id: UUID
+    status: ComplaintStatus
+    reason: str
+    actor: str
+    occurred_at: datetime
+
+
+class ComplaintDispatched(Event):
+    """Mirrored from dispatch: the lead unit has a work order (已派单)."""
+
+    event_type = "ComplaintDispatched"
+    version = 1
+
+    complaint_id: UUID
+    status: ComplaintStatus
+    work_order_id: UUID
+    responder_id: str
+    responder_name: str
+    due_at: datetime
+    occurred_at: datetime
+
+
+class ComplaintSigned(Event):
+    """Mirrored from dispatch: the lead unit signed for the work order (已签收)."""
+
+    event_type = "ComplaintSigned"
+    version = 1
+
+    complaint_id: UUID
+    status: ComplaintStatus
+    work_order_id: UUID
+    responder_name: str
+    occurred_at: datetime
+
+
+class ComplaintResolved(Event):
+    """Mirrored from dispatch: the lead reported and every co-responder finished (已反馈)."""
+
+    event_type = "ComplaintResolved"
+    version = 1
+
+    complaint_id: UUID
+    status: ComplaintStatus
+    report: str
+    occurred_at: datetime
+
+
+class ComplaintCallbackRecorded(Event):
+    """The resident was called back (回访); `contacted` false records a failed attempt."""
+
+    event_type = "ComplaintCallbackRecorded"
+    version = 1
+
+    complaint_id: UUID
+    status: ComplaintStatus
+    contacted: bool
+    resolved: bool | None
+    satisfied: bool | None
+    comment: str | None
+    actor: str
+    occurred_at: datetime
+
+
+class ComplaintRedoRequested(Event):
+    """The resident was not satisfied: the demand is handled again (重办); dispatch re-routes it."""
+
+    event_type = "ComplaintRedoRequested"
+    version = 1
+
+    complaint_id: UUID
+    status: ComplaintStatus
+    type: ComplaintType | None
+    category: str | None
+    area_code: str
+    redo_count: int
+    reason: str
+    actor: str
+    occurred_at: datetime
+
+
+class ComplaintClosed(Event):
+    """The case is closed (办结)."""
+
+    event_type = "ComplaintClosed"
+    version = 1
+
+    complaint_id: UUID
+    status: ComplaintStatus
+    reason: str
+    actor: str
+    occurred_at: datetime
+
+
+class ResidentErased(Event):
+    """A resident's contact key was destroyed (PIPL erasure); their complaints stay, unreadable contact."""
+
+    event_type = "ResidentErased"
+    version = 1
+
+    resident_ref: str
+    complaints: int
+    erased_at: datetime
+
+
+class IntakeCatalogueLoaded(Event):
+    """Intake loaded the city's areas and category catalogue (what it validates and classifies by)."""
+
+    event_type = "IntakeCatalogueLoaded"
+    version = 1
+
+    catalogue_version: int
+    checksum: str
+    city_name: str
+    areas: int
+    categories: int
+    loaded_at: datetime

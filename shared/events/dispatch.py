@@ -49,3 +49,30 @@ class WorkOrderIssued(Event):
     priority: str
     due_at: datetime
     issued_at: datetime
+
+
+class WorkOrderSigned(Event):
+    """The responder signed for the work order (签收)."""
+
+    event_type = "WorkOrderSigned"
+    version = 1
+
+    work_order_id: UUID
+    complaint_id: UUID
+    responder_id: str
+    responder_name: str
+    role: ResponderRole
+    signed_at: datetime
+
+
+class CaseResolved(Event):
+    """The lead reported back (反馈) and every co-responder finished: the case is handled."""
+
+    event_type = "CaseResolved"
+    version = 1
+
+    complaint_id: UUID
+    lead_work_order_id: UUID
+    lead_responder_id: str
+    report: str
+    resolved_at: datetime

@@ -140,7 +140,7 @@ async def run_rate(
             response = await client.post(
                 urls["intake"] + "/complaints",
                 json=body,
-                headers={"Idempotency-Key": f"{marker}-{index}"},
+                headers={"Idempotency-Key": f"{marker}-{index}", **examples.STAFF_KEY},
             )
             post_ms.append((time.perf_counter() - started) * 1000)
             if response.status_code != 201:

@@ -39,7 +39,9 @@ async def file_complaints(
         async with limit:
             while True:
                 try:
-                    response = await client.post(url, json=body, headers={"Idempotency-Key": key})
+                    response = await client.post(
+                        url, json=body, headers={"Idempotency-Key": key, **examples.STAFF_KEY}
+                    )
                     if response.status_code == 201:
                         filed.append({**response.json(), "key": key, "request": body})
                         if on_progress is not None:
@@ -166,9 +168,13 @@ async def assert_one_conversation_per_complaint(stack: RunningStack, ids: list[s
         orders = {str(e["id"]) for e in history if e["type"] == "WorkOrderIssued"}
         assert {e["correlation"] for e in history} == {filing["correlation"]}, complaint_id
         assert filing["cause"] is None
+        [classified] = [e for e in history if e["type"] == "ComplaintClassified"]
+        assert classified["cause"] is None  # written with the filing, in the same request
         for event in history:
             if event["type"] == "WorkOrderIssued":
-                assert event["cause"] == str(filing["id"])
+                assert event["cause"] == str(classified["id"])
+            elif event["type"] == "ComplaintDispatched":
+                assert event["cause"] in orders  # intake mirrors the lead order
             elif event["type"].startswith("Notification"):
                 assert event["cause"] in orders | {str(filing["id"])}
 

@@ -1,27 +1,26 @@
-import uuid
 from datetime import UTC, datetime
 
 import pytest
 from pydantic import ValidationError
 
-from services.intake import domain
+from services.intake import domain, privacy
 from tests import examples
 
 
 def test_a_mobile_number_is_masked_to_its_first_three_and_last_four_digits():
-    assert domain.mask_phone("13812345678") == "138****5678"
-    assert domain.mask_phone("+86 138-1234-5678") == "138****5678"
+    assert privacy.mask_phone("13812345678") == "138****5678"
+    assert privacy.mask_phone("+86 138-1234-5678") == "138****5678"
 
 
 def test_other_numbers_keep_only_their_last_four_digits():
-    assert domain.mask_phone("0531-87654321") == "****4321"
+    assert privacy.mask_phone("0531-87654321") == "****4321"
 
 
 def test_the_resident_reference_is_stable_per_phone_and_reveals_nothing():
-    first = domain.resident_ref("13812345678", "pepper")
-    assert first == domain.resident_ref("+86 138 1234 5678", "pepper")
-    assert first != domain.resident_ref("13812345679", "pepper")
-    assert first != domain.resident_ref("13812345678", "other pepper")
+    first = privacy.resident_ref("13812345678", "pepper")
+    assert first == privacy.resident_ref("+86 138 1234 5678", "pepper")
+    assert first != privacy.resident_ref("13812345679", "pepper")
+    assert first != privacy.resident_ref("13812345678", "other pepper")
     assert "5678" not in first
 
 
@@ -30,19 +29,15 @@ def test_case_numbers_use_the_date_in_china():
     assert domain.case_number(42, late_evening_utc) == "JS-20261124-000042"
 
 
-def test_filing_produces_one_event_carrying_no_plain_phone_number():
-    command = domain.FileComplaint.model_validate(examples.complaint_request(0))
-    complaint_id = uuid.uuid4()
-    [event] = domain.file_complaint(
-        command,
-        complaint_id=complaint_id,
-        number="JS-20261124-000001",
-        resident="R-x",
-        filed_at=datetime.now(UTC),
+def test_filing_carries_no_plain_phone_number_even_one_typed_into_the_text():
+    command = domain.FileComplaint.model_validate(
+        examples.complaint_request(0, text="楼顶漏水，请联系我 138 1234 5678 或 0531-87654321")
     )
-    assert event.complaint_id == complaint_id
-    assert command.contact.phone not in event.model_dump_json()
-    assert event.masked_phone is not None and "****" in event.masked_phone
+    events = domain.file_complaint(command, examples.filing())
+    dumped = "".join(e.model_dump_json() for e in events)
+    assert command.contact.phone not in dumped
+    assert "138 1234 5678" not in dumped and "87654321" not in dumped
+    assert "138****5678" in dumped
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,267 @@
+"""The city's areas and category catalogue as intake uses them: to validate, classify and ask.
+
+A city supplies one file (the same YAML that dispatch loads); intake reads its `areas` and
+`categories` and ignores the rest. A category may carry classifier keywords and the questions
+(Open311 attributes) residents answer when they file under it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from services.intake.domain import AREA_CODE_PATTERN, CATEGORY_PATTERN
+from services.intake.geo import Point, distance_m
+from shared.db import Connection
+
+Datatype = Literal["string", "number", "datetime", "text", "singlevaluelist", "multivaluelist"]
+LEVELS = ("district", "street", "community", "grid", "building", "unit")
+
+
+class AttributeValue(BaseModel):
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
+    key: str = Field(min_length=1, max_length=60)
+    name: str = Field(min_length=1, max_length=200)
+
+
+class Attribute(BaseModel):
+    """A question asked when filing under a category (Open311 service definition attribute)."""
+
+    model_config = ConfigDict(extra="forbid")
+    code: str = Field(pattern=r"^[A-Za-z0-9_-]{1,40}$")
+    variable: bool = True
+    datatype: Datatype
+    required: bool = False
+    datatype_description: str | None = None
+    order: int | None = None
+    description: str = Field(min_length=1, max_length=500)
+    values: list[AttributeValue] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _lists_have_values(self) -> Attribute:
+        if self.datatype.endswith("valuelist") and not self.values:
+            raise ValueError(f"attribute {self.code}: a {self.datatype} needs values")
+        return self
+
+
+class Area(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: str = Field(pattern=AREA_CODE_PATTERN)
+    name: str = Field(min_length=1)
+    level: Literal["district", "street", "community", "grid", "building", "unit"]
+    parent: str | None = None
+    # An optional centre (WGS-84): lets a client that sends only coordinates be placed.
+    latitude: float | None = Field(None, ge=-90, le=90)
+    longitude: float | None = Field(None, ge=-180, le=180)
+
+    def aliases(self) -> list[str]:
+        """The name, and the name inside or before brackets: 第一网格（玫城丽都小区） → 玫城丽都小区."""
+        names = {self.name}
+        if "（" in self.name:
+            before, _, inside = self.name.partition("（")
+            names |= {before, inside.rstrip("）")}
+        return [n for n in names if len(n) >= 2]
+
+
+class Category(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: str = Field(pattern=CATEGORY_PATTERN)
+    name: str = Field(min_length=1)
+    priority: str = "general"
+    group: str | None = None
+    description: str | None = None
+    keywords: list[str] = Field(default_factory=list)
+    attributes: list[Attribute] = Field(default_factory=list)
+
+
+class CatalogueFile(BaseModel):
+    """Intake's part of a city file; responders and dispatch rules are dispatch's business."""
+
+    model_config = ConfigDict(extra="ignore")
+    city: str = Field(min_length=1)
+    areas: list[Area] = Field(min_length=1)
+    categories: list[Category] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CatalogueFile:
+        codes = {area.code for area in self.areas}
+        problems = [
+            f"area {a.code}: unknown parent {a.parent}"
+            for a in self.areas
+            if a.parent is not None and a.parent not in codes
+        ]
+        if len(codes) != len(self.areas):
+            problems.append("area codes must be unique")
+        if len({c.code for c in self.categories}) != len(self.categories):
+            problems.append("category codes must be unique")
+        for category in self.categories:
+            attribute_codes = [a.code for a in category.attributes]
+            if len(set(attribute_codes)) != len(attribute_codes):
+                problems.append(f"category {category.code}: attribute codes must be unique")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def checksum(self) -> str:
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """One loaded version, indexed for lookups."""
+
+    file: CatalogueFile
+    version: int
+    areas: dict[str, Area] = field(init=False)
+    categories: dict[str, Category] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "areas", {a.code: a for a in self.file.areas})
+        object.__setattr__(self, "categories", {c.code: c for c in self.file.categories})
+
+    def keywords(self) -> dict[str, list[str]]:
+        return {c.code: c.keywords for c in self.file.categories if c.keywords}
+
+    def place(self, area_code: str, level: str) -> str | None:
+        """The area at `level` containing `area_code` (its grid, its building), if it is that deep."""
+        area: Area | None = self.areas.get(area_code)
+        while area is not None:
+            if area.level == level:
+                return area.code
+            area = self.areas.get(area.parent) if area.parent else None
+        return None
+
+    def locate(
+        self,
+        *,
+        address_id: str | None = None,
+        address: str | None = None,
+        point: Point | None = None,
+        within_m: float = 2000.0,
+    ) -> str | None:
+        """The narrowest known area for an area code, an address naming a place, or a point."""
+        if address_id:
+            return address_id if address_id in self.areas else None
+        if address:
+            named = [
+                (LEVELS.index(area.level), len(alias), area.code)
+                for area in self.file.areas
+                for alias in area.aliases()
+                if alias in address
+            ]
+            if named:
+                return max(named)[2]
+        if point is not None:
+            placed = [
+                (distance_m(point, Point(area.latitude, area.longitude)), area.code)
+                for area in self.file.areas
+                if area.latitude is not None and area.longitude is not None
+            ]
+            if placed and (nearest := min(placed))[0] <= within_m:
+                return nearest[1]
+        return None
+
+    def public_place(self, area_code: str) -> tuple[str, str]:
+        """Where a complaint is, as far as the public may know: down to the building, no unit or room."""
+        chain = [a for a in self.lineage(area_code) if a.level not in ("unit", "district")]
+        if not chain:
+            return area_code, area_code
+        if chain[0].level == "building":
+            chain = [a for a in chain if a.level != "grid"]  # 玫城丽都2号楼 already says where
+        names = [_short(a) for a in reversed(chain)]
+        return chain[0].code, "".join(names)
+
+    def lineage(self, area_code: str) -> list[Area]:
+        """The area and everything above it, narrowest first."""
+        chain: list[Area] = []
+        area = self.areas.get(area_code)
+        while area is not None:
+            chain.append(area)
+            area = self.areas.get(area.parent) if area.parent else None
+        return chain
+
+
+def _short(area: Area) -> str:
+    """第一网格（玫城丽都小区） → 玫城丽都小区: the name residents use."""
+    inside = area.name.partition("（")[2].rstrip("）")
+    return inside or area.name
+
+
+def check_answers(category: Category, answers: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Answers to a category's questions, normalised, and what is wrong with them."""
+    known = {a.code: a for a in category.attributes}
+    problems = [
+        f"attribute[{code}]: 此类别没有该问题 unknown for this service"
+        for code in answers
+        if code not in known
+    ]
+    clean: dict[str, Any] = {}
+    for attribute in category.attributes:
+        value = answers.get(attribute.code)
+        if value in (None, "", []):
+            if attribute.required and attribute.variable:
+                problems.append(
+                    f"attribute[{attribute.code}]: 必填 is required ({attribute.description})"
+                )
+            continue
+        try:
+            clean[attribute.code] = _normalise(attribute, value)
+        except ValueError as error:
+            problems.append(f"attribute[{attribute.code}]: {error}")
+    return clean, problems
+
+
+def _normalise(attribute: Attribute, value: Any) -> Any:
+    keys = {v.key for v in attribute.values}
+    match attribute.datatype:
+        case "number":
+            try:
+                return float(value)
+            except (TypeError, ValueError):
+                raise ValueError("须为数字 must be a number") from None
+        case "datetime":
+            try:
+                return datetime.fromisoformat(str(value)).isoformat()
+            except ValueError:
+                raise ValueError("须为 ISO 8601 时间 must be an ISO 8601 datetime") from None
+        case "singlevaluelist":
+            if isinstance(value, list):
+                if len(value) != 1:
+                    raise ValueError("只能选择一项 exactly one value")
+                value = value[0]
+            if str(value) not in keys:
+                raise ValueError(f"须为 {sorted(keys)} 之一 must be one of them")
+            return str(value)
+        case "multivaluelist":
+            chosen = [str(v) for v in (value if isinstance(value, list) else [value])]
+            if unknown := [v for v in chosen if v not in keys]:
+                raise ValueError(f"未知选项 unknown values {unknown}")
+            return chosen
+        case _:
+            text = str(value)
+            limit = 2000 if attribute.datatype == "text" else 200
+            if len(text) > limit:
+                raise ValueError(f"最长 {limit} 字 at most {limit} characters")
+            return text
+
+
+class CatalogueCache:
+    """The newest catalogue, re-read only when its version changes (several replicas may load)."""
+
+    def __init__(self) -> None:
+        self._catalogue: Catalogue | None = None
+
+    async def current(self, conn: Connection) -> Catalogue | None:
+        version = await conn.fetchval("SELECT max(version) FROM catalogues")
+        if version is None:
+            return None
+        if self._catalogue is None or self._catalogue.version != version:
+            body = await conn.fetchval("SELECT body FROM catalogues WHERE version = $1", version)
+            self._catalogue = Catalogue(CatalogueFile.model_validate(body), version)
+        return self._catalogue

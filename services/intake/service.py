@@ -1,0 +1,281 @@
+"""Intake's application layer: get → decide → save, shared by the HTTP routes and the handlers.
+
+Every change appends the complaint's new events with an expected position and rewrites its
+view row in the same transaction; a concurrent writer makes the append fail, and the command
+is decided again on the fresh state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any
+from uuid import UUID
+
+from services.intake import domain, store
+from services.intake.catalogue import Catalogue, CatalogueCache, check_answers
+from services.intake.classifier import Classifier, load_examples, load_keywords
+from services.intake.duplicates import Place, likely_duplicates
+from services.intake.geo import Datum, Point, to_wgs84
+from services.intake.privacy import resident_ref
+from services.intake.settings import IntakeSettings
+from shared.db import Connection
+from shared.envelope import Causation
+from shared.events import Event
+from shared.eventstore import ConcurrencyError, EventStore
+from shared.http import Problem
+
+Decision = Callable[[domain.Complaint], list[Event]]
+_ATTEMPTS = 5
+
+
+@cache
+def classifier_for(keywords: tuple[tuple[str, tuple[str, ...]], ...]) -> Classifier:
+    """Trained on the packaged labelled set plus the city's keywords; one per keyword set."""
+    merged = load_keywords()
+    for code, words in keywords:
+        merged[code] = sorted({*merged.get(code, []), *words})
+    return Classifier.train((e for e in load_examples() if e.split == "train"), keywords=merged)
+
+
+def catalogue_classifier(catalogue: Catalogue) -> Classifier:
+    return classifier_for(tuple(sorted((k, tuple(v)) for k, v in catalogue.keywords().items())))
+
+
+def request_hash(payload: Any) -> str:
+    canonical = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def save(
+    conn: Connection,
+    events_store: EventStore,
+    state: domain.Complaint | None,
+    new_events: list[Event],
+    causation: Causation,
+    *,
+    grid: str | None = None,
+    building: str | None = None,
+) -> domain.Complaint | None:
+    """Append `new_events` after `state` and rewrite the view; None when there was nothing to do."""
+    if not new_events:
+        return None
+    complaint_id: UUID = new_events[0].complaint_id  # type: ignore[attr-defined]
+    recorded = await events_store.append(
+        conn, store.stream_of(complaint_id), new_events, causation, state.version if state else 0
+    )
+    after = state
+    notes = []
+    for event in new_events:
+        after = domain.evolve(after, event)
+        notes.append(after.note)
+    assert after is not None
+    await store.save_view(conn, after, grid=grid, building=building)
+    await store.add_updates(conn, complaint_id, recorded, notes)
+    return after
+
+
+async def resolve_ref(conn: Connection, ref: str) -> UUID:
+    """A complaint named by its id or its case number."""
+    try:
+        complaint_id: UUID | None = UUID(ref)
+        case = None
+    except ValueError:
+        complaint_id, case = None, ref
+    view = await store.find_view(conn, complaint_id=complaint_id, case_number=case)
+    if view is None:
+        raise Problem(404, f"诉求 {ref} 不存在 No such complaint")
+    found: UUID = view["complaint_id"]
+    return found
+
+
+async def change(
+    conn: Connection,
+    events_store: EventStore,
+    complaint_id: UUID,
+    decide: Callable[[domain.Complaint], Awaitable[list[Event]] | list[Event]],
+    causation: Causation,
+) -> domain.Complaint:
+    """Decide on the newest state and save, retrying on a concurrent change (one savepoint each)."""
+    for attempt in range(_ATTEMPTS):
+        state = await store.load(conn, events_store, complaint_id)
+        if state is None:
+            raise Problem(404, f"诉求 {complaint_id} 不存在 No such complaint")
+        try:
+            decided = decide(state)
+            new_events = await decided if not isinstance(decided, list) else decided
+        except domain.IllegalTransition as refusal:
+            raise Problem(409, str(refusal), current_status=state.status.value) from None
+        try:
+            async with conn.transaction():
+                saved = await save(conn, events_store, state, new_events, causation)
+            return saved or state
+        except ConcurrencyError:
+            if attempt == _ATTEMPTS - 1:
+                raise Problem(409, "诉求正被同时修改，请重试 Changed concurrently; retry") from None
+    raise AssertionError("unreachable")
+
+
+@dataclass(frozen=True, slots=True)
+class Intake:
+    """What filing needs besides the request: settings, the catalogue and the event store."""
+
+    settings: IntakeSettings
+    catalogues: CatalogueCache
+    events: EventStore
+
+    async def catalogue(self, conn: Connection) -> Catalogue:
+        catalogue = await self.catalogues.current(conn)
+        if catalogue is None:
+            raise Problem(
+                503,
+                "城市目录尚未载入，暂不能受理 No catalogue loaded yet: PUT /admin/catalogue first",
+            )
+        return catalogue
+
+    async def file(
+        self, conn: Connection, command: domain.FileComplaint, causation: Causation
+    ) -> domain.Complaint:
+        """Validate against the catalogue, classify, look for duplicates, and record it all."""
+        catalogue = await self.catalogue(conn)
+        if command.area_code not in catalogue.areas:
+            raise Problem(
+                422,
+                f"未知的区划代码 {command.area_code} Unknown area code",
+                errors=[{"field": "area_code", "message": "unknown area code 未知区划代码"}],
+            )
+        attributes = command.attributes
+        if command.category is not None:
+            category = catalogue.categories.get(command.category)
+            if category is None:
+                raise Problem(
+                    422,
+                    f"未知的诉求类别 {command.category} Unknown category",
+                    errors=[{"field": "category", "message": "unknown category 未知类别"}],
+                )
+            attributes, problems = check_answers(category, command.attributes)
+            if problems:
+                raise Problem(
+                    422,
+                    "附加信息有误 Invalid attributes: " + "；".join(problems),
+                    errors=[{"field": "attributes", "message": p} for p in problems],
+                )
+        command = command.model_copy(update={"attributes": attributes})
+        now = datetime.now(UTC)
+        point = None
+        if command.latitude is not None and command.longitude is not None:
+            point = to_wgs84(Point(command.latitude, command.longitude), Datum(command.datum))
+        guess = catalogue_classifier(catalogue).classify(command.text)
+        category_code = command.category or guess.category
+        confidence = 1.0 if command.category else guess.confidence
+        type_confidence = 1.0 if command.type else guess.type_confidence
+        needs_triage = (
+            confidence < self.settings.classify_threshold
+            or type_confidence < self.settings.type_threshold
+            or category_code not in catalogue.categories
+        )
+        complaint_id = uuid.uuid4()
+        grid = catalogue.place(command.area_code, "grid")
+        building = catalogue.place(command.area_code, "building")
+        place = Place(
+            complaint_id,
+            "",
+            category_code,
+            building,
+            grid,
+            point.latitude if point else None,
+            point.longitude if point else None,
+        )
+        earlier = await store.places_near(
+            conn,
+            category_code,
+            command.area_code[:12],
+            now - timedelta(days=self.settings.duplicate_window_days),
+            _box(point, self.settings.duplicate_radius_m),
+        )
+        filing = domain.Filing(
+            complaint_id=complaint_id,
+            case_number=domain.case_number(await store.next_case_sequence(conn), now),
+            resident_ref=resident_ref(command.contact.phone, self.settings.resident_pepper),
+            filed_at=now,
+            type=command.type or guess.type,
+            type_confidence=type_confidence,
+            category=category_code,
+            confidence=confidence,
+            classified_by="channel" if command.category else "auto",
+            needs_triage=needs_triage,
+            latitude=place.latitude,
+            longitude=place.longitude,
+            duplicates=tuple(likely_duplicates(place, earlier, self.settings.duplicate_radius_m)),
+        )
+        await store.store_contact(
+            conn, self.settings.master_key_bytes, filing.resident_ref, complaint_id, command.contact
+        )
+        saved = await save(
+            conn,
+            self.events,
+            None,
+            domain.file_complaint(command, filing),
+            causation,
+            grid=grid,
+            building=building,
+        )
+        assert saved is not None
+        return saved
+
+
+def _box(point: Point | None, radius_m: float) -> tuple[float, float, float, float] | None:
+    """A latitude/longitude box around `point` a little larger than the radius (pre-filter only)."""
+    if point is None:
+        return None
+    import math
+
+    dlat = radius_m / 111_000 * 1.2
+    dlon = dlat / max(0.1, math.cos(math.radians(point.latitude)))
+    return (
+        point.latitude - dlat,
+        point.latitude + dlat,
+        point.longitude - dlon,
+        point.longitude + dlon,
+    )
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def view_json(view: dict[str, Any]) -> dict[str, Any]:
+    """A view row as the API shows it to channels and staff."""
+    return {
+        "complaint_id": str(view["complaint_id"]),
+        "case_number": view["case_number"],
+        "status": view["status"],
+        "status_label": domain.STATUS_LABELS[domain.S(view["status"])],
+        "status_note": view["status_note"],
+        "channel": view["channel"],
+        "type": view["type"],
+        "category": view["category"],
+        "confidence": view["confidence"],
+        "needs_triage": view["needs_triage"],
+        "area_code": view["area_code"],
+        "address": view["address"],
+        "latitude": view["latitude"],
+        "longitude": view["longitude"],
+        "text": view["text"],
+        "attributes": view["attributes"],
+        "media_urls": view["media_urls"],
+        "resident_ref": view["resident_ref"],
+        "masked_phone": view["masked_phone"],
+        "likely_duplicates": view["duplicate_candidates"] if view["duplicate_pending"] else [],
+        "merged_into": str(view["merged_into"]) if view["merged_into"] else None,
+        "lead_responder": view["lead_responder"],
+        "due_at": view["due_at"].isoformat() if view["due_at"] else None,
+        "filed_at": view["filed_at"].isoformat(),
+        "updated_at": view["updated_at"].isoformat(),
+        "version": view["version"],
+    }

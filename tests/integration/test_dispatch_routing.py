@@ -1,0 +1,98 @@
+"""Dispatch routes what intake has classified: not what waits in triage, once, and again on redo."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import yaml
+
+from deploy.local.runner import DEMO_CITY
+from services.dispatch import handlers, store
+from services.dispatch.domain import CityFile
+from shared.consumer import HandlerContext
+from shared.db import apply_schema
+from shared.envelope import Envelope
+from shared.events import (
+    ComplaintClassified,
+    ComplaintReclassified,
+    ComplaintRedoRequested,
+    ComplaintStatus,
+    ComplaintType,
+    Event,
+)
+from shared.eventstore import EventStore
+
+SCHEMA = Path(handlers.__file__).with_name("schema.sql")
+AREA = "370124001001-G01-B02-U1"
+
+
+async def deliver(pool, event: Event) -> list[dict]:
+    cache = store.CityModelCache()
+    routes = handlers.build_handlers(cache)
+    envelope = Envelope(event, uuid.uuid4(), "/jiesu/intake", datetime.now(UTC), uuid.uuid4())
+    async with pool.acquire() as conn, conn.transaction():
+        await routes[type(event)](
+            event, HandlerContext(conn, envelope, EventStore("/jiesu/dispatch"))
+        )
+        return await store.work_orders_of(conn, event.complaint_id)  # type: ignore[attr-defined]
+
+
+def classified(complaint_id: uuid.UUID, status: ComplaintStatus) -> ComplaintClassified:
+    return ComplaintClassified(
+        complaint_id=complaint_id,
+        status=status,
+        type=ComplaintType.HELP,
+        category="roof-leak",
+        confidence=0.9,
+        type_confidence=0.9,
+        classified_by="auto",
+        needs_triage=status is ComplaintStatus.TRIAGE,
+        area_code=AREA,
+        occurred_at=datetime.now(UTC),
+    )
+
+
+async def test_only_what_needs_no_person_is_dispatched_and_only_once(pool):
+    await apply_schema(pool, SCHEMA)
+    async with pool.acquire() as conn, conn.transaction():
+        await store.save_city(conn, CityFile.model_validate(yaml.safe_load(DEMO_CITY.read_text())))
+    waiting, ready = uuid.uuid4(), uuid.uuid4()
+    assert await deliver(pool, classified(waiting, ComplaintStatus.TRIAGE)) == []
+    orders = await deliver(pool, classified(ready, ComplaintStatus.CLASSIFIED))
+    assert [(o["role"], o["responder_id"]) for o in orders] == [
+        ("lead", "property-meicheng"),
+        ("co", "committee-huixianshan"),
+    ]
+    assert len(await deliver(pool, classified(ready, ComplaintStatus.CLASSIFIED))) == 2
+
+    # Staff classify the waiting one from triage: now it is routed, by its new category.
+    staff = ComplaintReclassified(
+        complaint_id=waiting,
+        status=ComplaintStatus.CLASSIFIED,
+        type=ComplaintType.COMPLAINT,
+        category="parking",
+        previous_type=ComplaintType.HELP,
+        previous_category="roof-leak",
+        area_code=AREA,
+        reason="人工分类",
+        actor="staff:王",
+        occurred_at=datetime.now(UTC),
+    )
+    orders = await deliver(pool, staff)
+    assert orders[0]["rule_id"] == "R09" and orders[0]["responder_id"] == "property-meicheng"
+
+    # 重办: a redo is routed again, on top of the first round's orders.
+    redo = ComplaintRedoRequested(
+        complaint_id=ready,
+        status=ComplaintStatus.REDO,
+        type=ComplaintType.HELP,
+        category="roof-leak",
+        area_code=AREA,
+        redo_count=1,
+        reason="雨后仍漏",
+        actor="staff:王",
+        occurred_at=datetime.now(UTC),
+    )
+    assert len(await deliver(pool, redo)) == 4

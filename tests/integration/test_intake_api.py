@@ -1,0 +1,430 @@
+"""Intake's front door over real HTTP, Postgres and broker: filing, the whole life, triage, safety."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from services.intake import access
+from services.intake.access import Role
+from shared.envelope import Causation, Envelope, to_kafka
+from shared.events import CaseResolved, Channel, WorkOrderSigned
+from shared.topics import COMPLAINT_EVENTS, DISPATCH_EVENTS
+from tests import examples
+from tests.integration.conftest import IntakeServer
+from tests.integration.kafka_helpers import read_topic
+
+STAFF = examples.STAFF_KEY
+
+
+def unique_text(base: str) -> str:
+    return f"{base}（{uuid.uuid4().hex[:6]}）"
+
+
+async def act(server: IntakeServer, ref: str, action: str, body: dict[str, Any]) -> httpx.Response:
+    async with server.client(**STAFF) as client:
+        return await client.post(f"/complaints/{ref}/{action}", json=body)
+
+
+async def publish(server: IntakeServer, *events: Any) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=server.settings.kafka_bootstrap_servers)
+    await producer.start()
+    try:
+        for event in events:
+            envelope = Envelope(
+                event=event,
+                id=uuid.uuid4(),
+                source="/jiesu/dispatch",
+                time=datetime.now(UTC),
+                correlation_id=Causation.start().correlation_id,
+            )
+            message = to_kafka(envelope)
+            await producer.send_and_wait(
+                DISPATCH_EVENTS, message.value, key=message.key, headers=message.headers
+            )
+    finally:
+        await producer.stop()
+
+
+async def wait_for_status(
+    server: IntakeServer, ref: str, status: str, timeout: float = 30
+) -> dict[str, Any]:
+    async with server.client(**STAFF) as client:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            body = (await client.get(f"/complaints/{ref}")).json()
+            if body["status"] == status:
+                return body
+            assert asyncio.get_running_loop().time() < deadline, body
+            await asyncio.sleep(0.1)
+
+
+# --- filing --------------------------------------------------------------------------------
+
+
+async def test_a_filed_complaint_is_classified_and_answered_only_after_commit(intake_server):
+    body = examples.complaint_request(0, type=None, category=None, attributes={})
+    async with intake_server.client(**examples.channel_key(body["channel"])) as client:
+        response = await client.post("/complaints", json=body)
+    assert response.status_code == 201, response.text
+    filed = response.json()
+    assert response.headers["Location"] == f"/complaints/{filed['complaint_id']}"
+    assert filed["case_number"].startswith("JS-")
+    assert filed["category"] == "roof-leak" and filed["confidence"] > 0
+    assert filed["masked_phone"].count("*") == 4
+    async with intake_server.runtime.pool.acquire() as conn:
+        types = await conn.fetch(
+            "SELECT type FROM events WHERE stream = $1 ORDER BY position",
+            f"complaint-{filed['complaint_id']}",
+        )
+    assert [r["type"] for r in types][:2] == ["ComplaintFiled", "ComplaintClassified"]
+
+
+async def test_unknown_area_codes_and_categories_are_422(intake_server):
+    async with intake_server.client(**STAFF) as client:
+        unknown_area = await client.post(
+            "/complaints", json=examples.complaint_request(1, area_code="370124999999")
+        )
+        unknown_category = await client.post(
+            "/complaints", json=examples.complaint_request(1, category="ufo-sighting")
+        )
+    assert unknown_area.status_code == 422
+    assert unknown_area.headers["content-type"].startswith("application/problem+json")
+    assert unknown_area.json()["errors"][0]["field"] == "area_code"
+    assert (
+        unknown_category.status_code == 422 and "ufo-sighting" in unknown_category.json()["detail"]
+    )
+
+
+async def test_answers_to_the_categorys_questions_are_validated(intake_server):
+    async with intake_server.client(**STAFF) as client:
+        missing = await client.post(
+            "/complaints", json=examples.complaint_request(0, attributes={"rooms": ["garage"]})
+        )
+    assert missing.status_code == 422
+    fields = " ".join(e["message"] for e in missing.json()["errors"])
+    assert "attribute[floor]" in fields and "attribute[rooms]" in fields
+
+
+async def test_gcj02_coordinates_are_stored_as_wgs84(intake_server):
+    gcj = {"latitude": 36.29319, "longitude": 116.44801, "datum": "gcj02"}
+    filed = await intake_server.file(2, **gcj)
+    assert abs(filed["latitude"] - gcj["latitude"]) > 1e-4  # moved by the datum shift
+    assert 36.28 < filed["latitude"] < 36.30 and 116.43 < filed["longitude"] < 116.45
+
+
+# --- safety of the door ---------------------------------------------------------------------
+
+
+async def test_without_a_valid_key_the_door_stays_shut(intake_server):
+    body = examples.complaint_request(1)
+    async with intake_server.client() as client:
+        none = await client.post("/complaints", json=body)
+        wrong = await client.post("/complaints", json=body, headers={"X-API-Key": "guess"})
+    assert none.status_code == 401 and wrong.status_code == 401
+    assert none.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_a_channel_key_files_only_for_its_own_channel_and_cannot_triage(intake_server):
+    body = examples.complaint_request(1, channel="wechat")
+    async with intake_server.client(**examples.channel_key("hotline")) as client:
+        refused = await client.post("/complaints", json=body)
+        triage = await client.get("/triage")
+    assert refused.status_code == 403 and "hotline" in refused.json()["detail"]
+    assert triage.status_code == 403
+
+
+async def test_a_key_over_its_rate_gets_429_with_retry_after(intake_server):
+    async with intake_server.runtime.pool.acquire() as conn:
+        _, secret = await access.create_key(
+            conn, name="慢速测试", role=Role.CHANNEL, channel=Channel.APP, rate_per_minute=3
+        )
+    async with intake_server.client(**{"X-API-Key": secret}) as client:
+        answers = [(await client.get("/admin/catalogue")).status_code for _ in range(4)]
+        refused = await client.get("/admin/catalogue")
+    assert answers[:3] == [200, 200, 200] and answers[3] == 429
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert refused.json()["status"] == 429
+
+
+async def test_oversized_bodies_are_413_and_overlong_text_is_422(intake_server):
+    async with intake_server.client(**STAFF) as client:
+        huge = await client.post(
+            "/complaints",
+            content=json.dumps({"text": "漏" * 70_000}).encode(),
+            headers={"content-type": "application/json"},
+        )
+        long_text = await client.post(
+            "/complaints", json=examples.complaint_request(1, text="漏" * 2001)
+        )
+    assert huge.status_code == 413 and huge.json()["status"] == 413
+    assert long_text.status_code == 422 and long_text.json()["errors"][0]["field"] == "text"
+
+
+async def test_the_same_idempotency_key_gives_the_same_complaint_even_concurrently(intake_server):
+    body = examples.complaint_request(3)
+    headers = {"Idempotency-Key": f"retry-{uuid.uuid4()}"}
+    async with intake_server.client(**STAFF) as client:
+        answers = await asyncio.gather(
+            *(client.post("/complaints", json=body, headers=headers) for _ in range(5))
+        )
+        other = await client.post(
+            "/complaints", json={**body, "text": "另一件事情，换了内容"}, headers=headers
+        )
+    assert {a.status_code for a in answers} == {201}
+    assert len({a.json()["complaint_id"] for a in answers}) == 1
+    assert other.status_code == 422 and other.json()["field"] == "Idempotency-Key"
+
+
+# --- the whole life ---------------------------------------------------------------------------
+
+
+async def test_dispatch_facts_move_the_complaint_through_its_life_to_closed(intake_server):
+    filed = await intake_server.file(0, text=unique_text("顶楼漏雨，墙皮脱落"))
+    ref = filed["complaint_id"]
+    order = examples.work_order_issued(uuid.UUID(ref))
+    await publish(intake_server, order)
+    dispatched = await wait_for_status(intake_server, ref, "dispatched")
+    assert dispatched["lead_responder"] == "玫城丽都物业服务中心" and dispatched["due_at"]
+    await publish(
+        intake_server,
+        WorkOrderSigned(
+            work_order_id=order.work_order_id,
+            complaint_id=order.complaint_id,
+            responder_id=order.responder_id,
+            responder_name=order.responder_name,
+            role=order.role,
+            signed_at=order.issued_at,
+        ),
+    )
+    await wait_for_status(intake_server, ref, "signed")
+    await publish(
+        intake_server,
+        CaseResolved(
+            complaint_id=order.complaint_id,
+            lead_work_order_id=order.work_order_id,
+            lead_responder_id=order.responder_id,
+            report="已更换楼顶防水卷材",
+            resolved_at=order.issued_at,
+        ),
+    )
+    await wait_for_status(intake_server, ref, "resolved")
+    early = await act(intake_server, ref, "close", {"reason": "想直接办结"})
+    assert early.status_code == 409 and "回访" in early.json()["detail"]
+    unhappy = await act(
+        intake_server, ref, "callback", {"contacted": True, "resolved": False, "satisfied": False}
+    )
+    assert unhappy.json()["status"] == "called_back"
+    redo = await act(intake_server, ref, "redo", {"reason": "雨后仍漏"})
+    assert redo.json()["status"] == "redo"
+    await publish(intake_server, examples.work_order_issued(uuid.UUID(ref)))
+    await wait_for_status(intake_server, ref, "dispatched")
+    async with intake_server.client(**STAFF) as client:
+        shown = (await client.get(f"/complaints/{filed['case_number']}")).json()
+    steps = [p["status"] for p in shown["progress"]]
+    assert steps[:2] == ["classified", "classified"] or steps[0] == "filed"
+    assert {"dispatched", "signed", "resolved", "called_back", "redo"} <= set(steps)
+    withdrawn = await act(intake_server, ref, "withdraw", {"reason": "已私下解决"})
+    assert withdrawn.json()["status"] == "withdrawn"
+    again = await act(intake_server, ref, "withdraw", {"reason": "再撤一次"})
+    assert again.status_code == 409
+    assert again.json()["current_status"] == "withdrawn" and "已撤回" in again.json()["detail"]
+
+
+async def test_low_confidence_complaints_wait_in_triage_until_staff_classify_them(intake_server):
+    text = unique_text("你好，有个事情想反映一下")
+    filed = await intake_server.file(9, text=text, type=None, category=None)
+    assert filed["status"] == "triage" and filed["needs_triage"]
+    async with intake_server.client(**STAFF) as client:
+        queue = (await client.get("/triage", params={"limit": 200})).json()
+        mine = [i for i in queue["items"] if i["complaint_id"] == filed["complaint_id"]]
+        assert mine and "low_confidence" in mine[0]["reasons"]
+        classified = await client.post(
+            f"/complaints/{filed['case_number']}/reclassify",
+            json={"type": "help", "category": "sanitation", "reason": "电话核实为垃圾清运问题"},
+        )
+        assert classified.status_code == 200 and classified.json()["status"] == "classified"
+        queue = (await client.get("/triage", params={"limit": 200})).json()
+    assert filed["complaint_id"] not in {i["complaint_id"] for i in queue["items"]}
+
+
+async def test_a_consultation_is_answered_on_the_spot(intake_server):
+    filed = await intake_server.file(
+        3,
+        text=unique_text("请问不动产权证需要带哪些材料去哪里办理"),
+        type="consultation",
+        category=None,
+    )
+    assert filed["status"] == "triage"
+    answered = await act(
+        intake_server,
+        filed["complaint_id"],
+        "answer",
+        {"answer": "携带身份证和购房合同到县政务服务中心不动产窗口办理"},
+    )
+    assert answered.status_code == 200 and answered.json()["status"] == "answered"
+
+
+async def test_a_repeat_about_the_same_building_is_offered_then_merged_and_unmerged(intake_server):
+    area = "370124002001-G01-B01"  # 锦水园小区8号楼
+    first = await intake_server.file(4, area_code=area, category="elevator")
+    second = await intake_server.file(4, area_code=area, category="elevator")
+    offered = second["likely_duplicates"]
+    assert first["complaint_id"] in {c["complaint_id"] for c in offered}
+    assert {c["reason"] for c in offered} == {"same_building"}
+    merged = await act(
+        intake_server, second["complaint_id"], "merge", {"into": first["case_number"]}
+    )
+    assert (
+        merged.json()["status"] == "merged"
+        and merged.json()["merged_into"] == first["complaint_id"]
+    )
+    into_merged = await act(
+        intake_server, first["complaint_id"], "merge", {"into": second["case_number"]}
+    )
+    assert into_merged.status_code == 409
+    unmerged = await act(
+        intake_server, second["complaint_id"], "unmerge", {"reason": "不同单元的电梯"}
+    )
+    assert unmerged.json()["status"] == "classified"
+    assert unmerged.json()["likely_duplicates"] == []  # unmerging was the staff's decision
+    third = await intake_server.file(4, area_code=area, category="elevator")
+    assert len(third["likely_duplicates"]) == 2
+    kept = await act(intake_server, third["complaint_id"], "keep", {"reason": "不同单元"})
+    assert kept.status_code == 200 and kept.json()["likely_duplicates"] == []
+
+
+async def test_complaints_in_other_categories_or_outside_the_window_are_not_duplicates(
+    intake_server,
+):
+    area = "370124002002-G02-B01"
+    await intake_server.file(6, area_code=area, category="street-lights")
+    other = await intake_server.file(6, area_code=area, category="sanitation")
+    assert other["likely_duplicates"] == []
+
+
+# --- privacy ----------------------------------------------------------------------------------
+
+
+async def test_erasure_destroys_the_key_and_keeps_the_history(intake_server):
+    phone = "13912340000"
+    filed = await intake_server.file(5, contact={"name": "赵阿姨", "phone": phone})
+    async with intake_server.client(**STAFF) as client:
+        before = await client.get(f"/complaints/{filed['complaint_id']}/contact")
+        assert before.json() == {"name": "赵阿姨", "phone": phone}
+        erased = await client.post("/residents/erasure", json={"phone": phone})
+        assert erased.status_code == 200 and erased.json()["contacts_erased"] >= 1
+        after = await client.get(f"/complaints/{filed['complaint_id']}/contact")
+        history = await client.get(f"/complaints/{filed['complaint_id']}")
+    assert after.status_code == 410
+    assert history.status_code == 200 and history.json()["case_number"] == filed["case_number"]
+    async with intake_server.runtime.pool.acquire() as conn:
+        stored = await conn.fetch(
+            "SELECT ciphertext FROM contacts WHERE complaint_id = $1",
+            uuid.UUID(filed["complaint_id"]),
+        )
+        dumped = await conn.fetchval("SELECT string_agg(data::text, '') FROM events")
+    assert all(phone.encode() not in row["ciphertext"] for row in stored)
+    assert phone not in dumped
+
+
+# --- the resident's lookup -------------------------------------------------------------------
+
+
+async def test_a_resident_finds_their_case_by_number_and_phone_tail(intake_server):
+    filed = await intake_server.file(6, contact={"phone": "13700001234"})
+    async with intake_server.client() as client:
+        found = await client.get(
+            "/lookup", params={"case_number": filed["case_number"], "phone_tail": "1234"}
+        )
+        wrong_tail = await client.get(
+            "/lookup", params={"case_number": filed["case_number"], "phone_tail": "9999"}
+        )
+    assert found.status_code == 200, found.text
+    page = found.json()
+    assert page["status"] == filed["status"] and page["category"] == "路灯照明"
+    assert page["community"] == "翠屏社区" and page["progress"]
+    assert "text" not in page and "masked_phone" not in page
+    assert wrong_tail.status_code == 404
+
+
+async def test_guessing_phone_tails_is_rate_limited(intake_server, monkeypatch):
+    monkeypatch.setattr(intake_server.settings, "lookup_rate_per_minute", 3)
+    monkeypatch.setitem(intake_server.runtime.state, "limiter", access.RateLimiter())
+    async with intake_server.client() as client:
+        codes = [
+            (
+                await client.get(
+                    "/lookup",
+                    params={"case_number": "JS-20000101-000001", "phone_tail": f"{i:04d}"},
+                )
+            ).status_code
+            for i in range(4)
+        ]
+    assert codes == [404, 404, 404, 429]
+
+
+@pytest.mark.parametrize("path", ["/triage", "/admin/catalogue"])
+async def test_staff_and_admin_routes_refuse_anonymous_callers(intake_server, path):
+    async with intake_server.client() as client:
+        assert (await client.get(path)).status_code == 401
+
+
+async def test_no_plain_phone_number_reaches_the_topic(intake_server):
+    phone = "13566667777"
+    filed = await intake_server.file(
+        0, contact={"name": "钱先生", "phone": phone}, text=f"顶楼漏水，急！电话{phone}，微信同号"
+    )
+    async with intake_server.client(**STAFF) as client:
+        await client.post("/residents/erasure", json={"phone": phone})
+    async with intake_server.runtime.pool.acquire() as conn:
+        published = await conn.fetchval("SELECT count(*) FROM events")
+    records = await read_topic(
+        intake_server.settings.kafka_bootstrap_servers, COMPLAINT_EVENTS, published
+    )
+    mine = [r for r in records if r.key == filed["complaint_id"].encode()]
+    assert {dict(r.headers)["ce_type"] for r in mine} >= {b"ComplaintFiled", b"ComplaintClassified"}
+    everything = b"".join(r.value + b"".join(v for _, v in r.headers) for r in records)
+    assert phone.encode() not in everything
+    assert b"135****7777" in everything
+
+
+async def test_a_key_issued_on_the_command_line_opens_the_door_until_revoked(intake_server):
+    env = {**os.environ, "INTAKE_DATABASE_URL": intake_server.database_url}
+
+    async def cli(*args: str) -> str:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "services.intake.access",
+            *args,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await process.communicate()
+        assert process.returncode == 0, err.decode()
+        return out.decode()
+
+    key_id, secret, _ = (
+        await cli("create", "--name", "微信公众号", "--role", "channel", "--channel", "wechat")
+    ).split("\t")
+    assert secret.startswith("js_")
+    body = examples.complaint_request(7, channel="wechat")
+    async with intake_server.client(**{"X-API-Key": secret}) as client:
+        assert (await client.post("/complaints", json=body)).status_code == 201
+        assert key_id in await cli("list")
+        assert "revoked" in await cli("revoke", key_id)
+        intake_server.runtime.state[
+            "keys"
+        ]._seen.clear()  # revocation applies within the key cache's TTL
+        assert (await client.post("/complaints", json=body)).status_code == 401

@@ -1,0 +1,274 @@
+"""Every transition of the complaint aggregate, legal and illegal, as pure decide/evolve."""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.intake import domain
+from services.intake.domain import IllegalTransition
+from shared.events import (
+    CaseResolved,
+    ComplaintStatus,
+    ComplaintType,
+    DuplicateCandidate,
+    ResponderRole,
+    WorkOrderSigned,
+)
+from tests import examples
+
+S = ComplaintStatus
+NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+
+
+def filed(**filing: object) -> domain.Complaint:
+    command = domain.FileComplaint.model_validate(examples.complaint_request(0))
+    state = domain.fold(domain.file_complaint(command, examples.filing(**filing)))
+    assert state is not None
+    return state
+
+
+def apply(state: domain.Complaint, events: list) -> domain.Complaint:
+    for event in events:
+        state = domain.evolve(state, event)
+    return state
+
+
+def dispatched() -> domain.Complaint:
+    state = filed()
+    order = examples.work_order_issued(state.complaint_id)
+    return apply(state, domain.mirror_issued(state, order))
+
+
+def resolved() -> domain.Complaint:
+    state = dispatched()
+    return apply(state, domain.mirror_resolved(state, case_resolved(state)))
+
+
+def case_resolved(state: domain.Complaint) -> CaseResolved:
+    assert state.lead_work_order_id is not None
+    return CaseResolved(
+        complaint_id=state.complaint_id,
+        lead_work_order_id=state.lead_work_order_id,
+        lead_responder_id="property-meicheng",
+        report="已修复楼顶防水层",
+        resolved_at=NOW,
+    )
+
+
+def called_back(satisfied: bool) -> domain.Complaint:
+    state = resolved()
+    callback = domain.CallBack(contacted=True, resolved=satisfied, satisfied=satisfied)
+    return apply(state, domain.call_back(state, callback, "staff:王", NOW))
+
+
+def test_a_confident_classification_is_ready_for_dispatch():
+    state = filed()
+    assert state.status is S.CLASSIFIED
+    assert state.type is ComplaintType.HELP and state.category == "roof-leak"
+    assert state.version == 2  # filed + classified
+
+
+def test_low_confidence_sends_the_complaint_to_triage():
+    assert filed(needs_triage=True, confidence=0.3).status is S.TRIAGE
+
+
+def test_a_consultation_waits_for_a_person_to_answer_it():
+    state = filed(type=ComplaintType.CONSULTATION)
+    assert state.status is S.TRIAGE
+    answered = apply(
+        state,
+        domain.answer_on_spot(
+            state, domain.AnswerOnSpot(answer="可到社区服务站办理"), "staff:王", NOW
+        ),
+    )
+    assert answered.status is S.ANSWERED
+
+
+def test_only_consultations_can_be_answered_on_the_spot():
+    state = filed()
+    with pytest.raises(IllegalTransition, match="只有咨询类诉求"):
+        domain.answer_on_spot(state, domain.AnswerOnSpot(answer="好的"), "staff:王", NOW)
+
+
+def test_staff_classify_from_triage_and_the_complaint_becomes_dispatchable():
+    state = filed(needs_triage=True, confidence=0.2)
+    command = domain.Reclassify(type=ComplaintType.COMPLAINT, category="parking", reason="人工判断")
+    [event] = domain.reclassify(state, command, "staff:王", NOW)
+    assert event.status is S.CLASSIFIED and event.previous_category == "roof-leak"
+    assert apply(state, [event]).category == "parking"
+
+
+def test_reclassifying_as_a_consultation_keeps_it_with_the_operator():
+    state = filed(needs_triage=True)
+    command = domain.Reclassify(type=ComplaintType.CONSULTATION, category="other")
+    assert domain.reclassify(state, command, "staff:王", NOW)[0].status is S.TRIAGE
+
+
+def test_reclassifying_after_dispatch_keeps_the_status():
+    state = dispatched()
+    command = domain.Reclassify(type=ComplaintType.COMPLAINT, category="elevator")
+    assert domain.reclassify(state, command, "staff:王", NOW)[0].status is S.DISPATCHED
+
+
+def test_the_lead_work_order_dispatches_the_complaint_and_a_co_order_does_not():
+    state = filed()
+    co = examples.work_order_issued(state.complaint_id, role=ResponderRole.CO)
+    assert domain.mirror_issued(state, co) == []
+    after = dispatched()
+    assert after.status is S.DISPATCHED and after.lead_responder == "玫城丽都物业服务中心"
+    assert after.due_at is not None
+
+
+def test_signing_by_the_lead_unit_is_mirrored_and_a_stray_signature_is_not():
+    state = dispatched()
+    assert state.lead_work_order_id is not None
+    signed = WorkOrderSigned(
+        work_order_id=state.lead_work_order_id,
+        complaint_id=state.complaint_id,
+        responder_id="property-meicheng",
+        responder_name="玫城丽都物业服务中心",
+        role=ResponderRole.LEAD,
+        signed_at=NOW,
+    )
+    assert apply(state, domain.mirror_signed(state, signed)).status is S.SIGNED
+    stray = signed.model_copy(update={"work_order_id": uuid.uuid4()})
+    assert domain.mirror_signed(state, stray) == []
+
+
+def test_facts_from_dispatch_about_a_withdrawn_complaint_change_nothing():
+    state = filed()
+    state = apply(state, domain.withdraw(state, "问题已自行解决", "channel:app", NOW))
+    assert state.status is S.WITHDRAWN
+    assert domain.mirror_issued(state, examples.work_order_issued(state.complaint_id)) == []
+
+
+def test_resolution_then_callback_then_close():
+    state = called_back(satisfied=True)
+    assert state.status is S.CALLED_BACK
+    closed = apply(state, domain.close(state, "回访满意", "staff:王", NOW))
+    assert closed.status is S.CLOSED
+
+
+def test_a_failed_callback_attempt_keeps_the_status_and_then_allows_closing():
+    state = resolved()
+    attempt = domain.CallBack(contacted=False)
+    with pytest.raises(IllegalTransition, match="办结前须先回访"):
+        domain.close(state, "x", "staff:王", NOW)
+    state = apply(state, domain.call_back(state, attempt, "staff:王", NOW))
+    assert state.status is S.RESOLVED and state.callback_attempts == 1
+    assert domain.close(state, "三次回访未接通", "staff:王", NOW)[0].status is S.CLOSED
+
+
+def test_an_unsatisfied_resident_gets_the_demand_redone_and_dispatch_sees_it():
+    state = called_back(satisfied=False)
+    [redo] = domain.request_redo(state, "漏水仍未修好", "staff:王", NOW)
+    assert redo.status is S.REDO and redo.redo_count == 1 and redo.category == "roof-leak"
+    state = apply(state, [redo])
+    order = examples.work_order_issued(state.complaint_id)
+    assert apply(state, domain.mirror_issued(state, order)).status is S.DISPATCHED
+
+
+def test_a_satisfied_resident_cannot_be_redone():
+    state = called_back(satisfied=True)
+    with pytest.raises(IllegalTransition, match="满意"):
+        domain.request_redo(state, "x", "staff:王", NOW)
+
+
+def test_merge_and_unmerge_restore_the_earlier_status():
+    target, duplicate = dispatched(), filed()
+    [merged] = domain.merge(duplicate, target, 0, "同一楼顶漏水", "staff:王", NOW)
+    state = apply(duplicate, [merged])
+    assert state.status is S.MERGED and state.merged_into == target.complaint_id
+    [unmerged] = domain.unmerge(state, "不是同一问题", "staff:王", NOW)
+    assert apply(state, [unmerged]).status is S.CLASSIFIED
+
+
+def test_merging_into_itself_into_a_closed_complaint_or_into_a_merged_chain_is_refused():
+    state, other = filed(), filed()
+    with pytest.raises(IllegalTransition, match="自身"):
+        domain.merge(state, state, 0, "x", "staff", NOW)
+    gone = apply(other, domain.withdraw(other, "撤回", "staff", NOW))
+    with pytest.raises(IllegalTransition, match="不能再并入"):
+        domain.merge(state, gone, 0, "x", "staff", NOW)
+    with pytest.raises(IllegalTransition, match="已有 2 件诉求并入"):
+        domain.merge(state, other, 2, "x", "staff", NOW)
+
+
+def test_a_suspected_duplicate_is_kept_separately_only_once():
+    candidate = DuplicateCandidate(
+        complaint_id=uuid.uuid4(), case_number="JS-20261124-000009", reason="same_building"
+    )
+    state = filed(duplicates=(candidate,))
+    assert state.duplicate_pending
+    state = apply(state, domain.keep_separate(state, "不同住户", "staff", NOW))
+    assert not state.duplicate_pending
+    with pytest.raises(IllegalTransition, match="没有待确认"):
+        domain.keep_separate(state, "again", "staff", NOW)
+
+
+ILLEGAL = [
+    ("withdraw a closed complaint", lambda: domain.withdraw(closed(), "x", "a", NOW), "已办结"),
+    (
+        "reclassify a resolved one",
+        lambda: domain.reclassify(
+            resolved(), domain.Reclassify(type=ComplaintType.HELP, category="other"), "a", NOW
+        ),
+        "已办理反馈",
+    ),
+    (
+        "call back before resolution",
+        lambda: domain.call_back(dispatched(), domain.CallBack(contacted=False), "a", NOW),
+        "已派单",
+    ),
+    (
+        "redo before a callback",
+        lambda: domain.request_redo(resolved(), "x", "a", NOW),
+        "已办理反馈",
+    ),
+    ("close a dispatched one", lambda: domain.close(dispatched(), "x", "a", NOW), "已派单"),
+    (
+        "unmerge what was never merged",
+        lambda: domain.unmerge(filed(), "x", "a", NOW),
+        "已分类待派单",
+    ),
+    (
+        "merge a resolved one",
+        lambda: domain.merge(resolved(), filed(), 0, "x", "a", NOW),
+        "已办理反馈",
+    ),
+    (
+        "answer a withdrawn one",
+        lambda: domain.answer_on_spot(withdrawn(), domain.AnswerOnSpot(answer="好的"), "a", NOW),
+        "已撤回",
+    ),
+]
+
+
+def closed() -> domain.Complaint:
+    state = called_back(satisfied=True)
+    return apply(state, domain.close(state, "满意", "a", NOW))
+
+
+def withdrawn() -> domain.Complaint:
+    state = filed()
+    return apply(state, domain.withdraw(state, "x", "a", NOW))
+
+
+@pytest.mark.parametrize(("name", "attempt", "status_words"), ILLEGAL, ids=[i[0] for i in ILLEGAL])
+def test_illegal_transitions_are_refused_with_the_case_number_and_status(
+    name, attempt, status_words
+):
+    with pytest.raises(IllegalTransition) as refusal:
+        attempt()
+    message = str(refusal.value)
+    assert "JS-20261124-000001" in message and status_words in message
+
+
+def test_every_event_is_described_for_people():
+    state = called_back(satisfied=False)
+    assert "不满意" in state.note
+    due = datetime(2026, 11, 24, 1, 0, tzinfo=UTC) + timedelta(days=7)
+    order = examples.work_order_issued(state.complaint_id, due_at=due)
+    [event] = domain.mirror_issued(filed(), order)
+    assert "2026-12-01 09:00" in domain.describe(event)  # shown in China time
