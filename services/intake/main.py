@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import uvicorn
@@ -15,7 +16,7 @@ from services.intake.catalogue import CatalogueCache
 from services.intake.handlers import HANDLERS
 from services.intake.open311 import error_response as open311_error
 from services.intake.open311 import router as open311_router
-from services.intake.service import Intake
+from services.intake.service import Intake, catalogue_classifier
 from services.intake.settings import IntakeSettings
 from shared.events import Channel
 from shared.http import problem_response
@@ -97,6 +98,15 @@ async def create_dev_keys(runtime: ServiceRuntime) -> None:
             )
 
 
+async def warm_classifier(runtime: ServiceRuntime) -> None:
+    """Train before the first complaint arrives, not while it waits."""
+    intake: Intake = runtime.state["intake"]
+    async with runtime.pool.acquire() as conn:
+        catalogue = await intake.catalogues.current(conn)
+    if catalogue is not None:
+        await asyncio.to_thread(catalogue_classifier, catalogue)
+
+
 def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     settings = settings or IntakeSettings()
     runtime = ServiceRuntime(
@@ -105,7 +115,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         publishes=COMPLAINT_EVENTS,
         consumes=[DISPATCH_EVENTS],
         handlers=HANDLERS,
-        on_start=[create_dev_keys],
+        on_start=[create_dev_keys, warm_classifier],
     )
     catalogues = CatalogueCache()
     runtime.state["intake"] = Intake(settings, catalogues, runtime.store)
