@@ -5,10 +5,14 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
+from shared.envelope import Causation, Envelope, to_kafka
+from shared.events import Event
 from shared.kafka import ensure_topics
 from shared.settings import ServiceSettings
 from shared.topics import TopicSpec, dlq
@@ -65,3 +69,26 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
         await consumer._client.force_metadata_update()
         await asyncio.sleep(0.1)
     raise AssertionError(f"topic {topic} has no partitions")
+
+
+async def publish_events(
+    bootstrap: str, topic: str, events: Iterable[Event], source: str = "/jiesu/dispatch"
+) -> None:
+    """Each event in its CloudEvents envelope, as a service's relay would publish it."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        for event in events:
+            envelope = Envelope(
+                event=event,
+                id=uuid.uuid4(),
+                source=source,
+                time=datetime.now(UTC),
+                correlation_id=Causation.start().correlation_id,
+            )
+            message = to_kafka(envelope)
+            await producer.send_and_wait(
+                topic, message.value, key=message.key, headers=message.headers
+            )
+    finally:
+        await producer.stop()

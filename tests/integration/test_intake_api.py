@@ -7,21 +7,18 @@ import json
 import os
 import sys
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from services.intake import access
 from services.intake.access import Role
-from shared.envelope import Causation, Envelope, to_kafka
 from shared.events import CaseResolved, Channel, WorkOrderSigned
 from shared.topics import COMPLAINT_EVENTS, DISPATCH_EVENTS
 from tests import examples
 from tests.integration.conftest import IntakeServer
-from tests.integration.kafka_helpers import read_topic
+from tests.integration.kafka_helpers import publish_events, read_topic
 
 STAFF = examples.STAFF_KEY
 
@@ -36,23 +33,8 @@ async def act(server: IntakeServer, ref: str, action: str, body: dict[str, Any])
 
 
 async def publish(server: IntakeServer, *events: Any) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=server.settings.kafka_bootstrap_servers)
-    await producer.start()
-    try:
-        for event in events:
-            envelope = Envelope(
-                event=event,
-                id=uuid.uuid4(),
-                source="/jiesu/dispatch",
-                time=datetime.now(UTC),
-                correlation_id=Causation.start().correlation_id,
-            )
-            message = to_kafka(envelope)
-            await producer.send_and_wait(
-                DISPATCH_EVENTS, message.value, key=message.key, headers=message.headers
-            )
-    finally:
-        await producer.stop()
+    """Publish as dispatch would, onto the topic intake consumes."""
+    await publish_events(server.settings.kafka_bootstrap_servers, DISPATCH_EVENTS, events)
 
 
 async def wait_for_status(

@@ -14,15 +14,14 @@ import httpx
 import jsonschema
 import pytest
 import xmltodict
-from aiokafka import AIOKafkaProducer
 
 from services.intake import access, open311
 from services.intake.domain import CHINA
 from services.intake.geo import Point, gcj02_to_bd09, wgs84_to_gcj02
-from shared.envelope import Causation, Envelope, to_kafka
 from shared.topics import DISPATCH_EVENTS
 from tests import examples
 from tests.integration.conftest import IntakeServer
+from tests.integration.kafka_helpers import publish_events
 
 BASE = "/open311/v2"
 KEY = "dev-key-open311"
@@ -578,23 +577,8 @@ async def test_a_dispatched_request_names_its_agency_and_when_it_is_due(intake_s
 
 
 async def publish(server: IntakeServer, *events: Any) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=server.settings.kafka_bootstrap_servers)
-    await producer.start()
-    try:
-        for event in events:
-            envelope = Envelope(
-                event=event,
-                id=uuid.uuid4(),
-                source="/jiesu/dispatch",
-                time=datetime.now(UTC),
-                correlation_id=Causation.start().correlation_id,
-            )
-            message = to_kafka(envelope)
-            await producer.send_and_wait(
-                DISPATCH_EVENTS, message.value, key=message.key, headers=message.headers
-            )
-    finally:
-        await producer.stop()
+    """Publish as dispatch would, onto the topic intake consumes."""
+    await publish_events(server.settings.kafka_bootstrap_servers, DISPATCH_EVENTS, events)
 
 
 async def test_unknown_resources_and_formats_never_answer_problem_json(intake_server):
