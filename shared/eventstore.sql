@@ -34,3 +34,13 @@ CREATE TABLE IF NOT EXISTS relay_offsets (
     next_offset bigint  NOT NULL,
     PRIMARY KEY (relay, partition)
 );
+
+-- Answers to HTTP writes sent with an Idempotency-Key (shared/idempotency.py), committed with
+-- the change they answer.
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    key          text PRIMARY KEY,
+    request_hash text        NOT NULL,
+    status_code  integer     NOT NULL,
+    response     jsonb       NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now()
+);

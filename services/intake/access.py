@@ -9,21 +9,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
-import math
-import secrets
-import time
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
 
-from fastapi import Depends, Header, Request
-from limits import RateLimitItemPerMinute
-from limits.aio.storage import MemoryStorage, Storage
-from limits.aio.strategies import MovingWindowRateLimiter
-from limits.storage import storage_from_string
+from fastapi import Depends, Request
 
+from shared.apikeys import (
+    KeyCache,
+    XApiKey,
+    authenticate,
+    hash_key,
+    key_id_of,
+    new_secret,
+    presented_secret,
+)
 from shared.db import Connection, apply_schema, create_pool, ensure_database
 from shared.events import Channel
 from shared.eventstore import SCHEMA as EVENTSTORE_SCHEMA
@@ -56,10 +56,6 @@ class ApiKey:
         return role in _GRANTS[self.role]
 
 
-def hash_key(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
 async def create_key(
     conn: Connection,
     *,
@@ -72,8 +68,8 @@ async def create_key(
     """Issue a key; the secret is returned once and never stored."""
     if role is Role.CHANNEL and channel is None:
         raise ValueError("a channel key needs its channel")
-    secret = secret or f"js_{secrets.token_urlsafe(32)}"
-    key_id = f"k_{hash_key(secret)[:12]}"
+    secret = secret or new_secret()
+    key_id = key_id_of(secret)
     await conn.execute(
         "INSERT INTO api_keys (key_id, key_hash, name, role, channel, rate_per_minute) "
         "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (key_id) DO NOTHING",
@@ -87,110 +83,38 @@ async def create_key(
     return ApiKey(key_id, name, role, channel, rate_per_minute), secret
 
 
-class KeyRing:
-    """Looks keys up by hash; remembers answers briefly so a revocation takes effect within `ttl_s`."""
-
-    def __init__(self, ttl_s: float = 10.0) -> None:
-        self.ttl_s = ttl_s
-        self._seen: dict[str, tuple[float, ApiKey | None]] = {}
-
-    async def find(self, conn: Connection, secret: str) -> ApiKey | None:
-        digest = hash_key(secret)
-        cached = self._seen.get(digest)
-        if cached is not None and time.monotonic() - cached[0] < self.ttl_s:
-            return cached[1]
-        row = await conn.fetchrow(
-            "SELECT key_id, name, role, channel, rate_per_minute FROM api_keys "
-            "WHERE key_hash = $1 AND revoked_at IS NULL",
-            digest,
-        )
-        key = (
-            ApiKey(
-                row["key_id"],
-                row["name"],
-                Role(row["role"]),
-                Channel(row["channel"]) if row["channel"] else None,
-                row["rate_per_minute"],
-            )
-            if row
-            else None
-        )
-        if len(self._seen) > 10_000:
-            self._seen.clear()
-        self._seen[digest] = (time.monotonic(), key)
-        return key
+async def _find(conn: Connection, digest: str) -> ApiKey | None:
+    row = await conn.fetchrow(
+        "SELECT key_id, name, role, channel, rate_per_minute FROM api_keys "
+        "WHERE key_hash = $1 AND revoked_at IS NULL",
+        digest,
+    )
+    if row is None:
+        return None
+    return ApiKey(
+        row["key_id"],
+        row["name"],
+        Role(row["role"]),
+        Channel(row["channel"]) if row["channel"] else None,
+        row["rate_per_minute"],
+    )
 
 
-class RateLimiter:
-    """A moving one-minute window per key (and per client for the public lookup).
-
-    In memory by default, so each intake replica counts on its own; point
-    INTAKE_RATE_LIMIT_STORAGE at redis:// to share the count across replicas.
-    """
-
-    def __init__(self, storage: Storage | None = None) -> None:
-        self._limiter = MovingWindowRateLimiter(storage or MemoryStorage())
-
-    @classmethod
-    def from_uri(cls, uri: str) -> RateLimiter:
-        storage = storage_from_string(uri if uri.startswith("async+") else f"async+{uri}")
-        assert isinstance(storage, Storage)
-        return cls(storage)
-
-    async def check(self, identity: str, per_minute: int) -> None:
-        item = RateLimitItemPerMinute(per_minute)
-        if await self._limiter.hit(item, identity):
-            return
-        stats = await self._limiter.get_window_stats(item, identity)
-        retry_after = max(1, math.ceil(stats.reset_time - time.time()))
-        raise Problem(
-            429,
-            f"请求过于频繁，请 {retry_after} 秒后再试 Rate limit of {per_minute}/min exceeded; "
-            f"retry in {retry_after} s",
-            headers={"Retry-After": str(retry_after)},
-            retry_after=retry_after,
-        )
+def key_ring() -> KeyCache[ApiKey]:
+    return KeyCache(_find)
 
 
-def presented_secret(request: Request, x_api_key: str | None) -> str | None:
-    if x_api_key:
-        return x_api_key
-    authorization = request.headers.get("Authorization", "")
-    scheme, _, token = authorization.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
-
-
-async def authenticate(request: Request, secret: str | None) -> ApiKey:
-    """The caller's key, after counting the request against its rate limit."""
-    runtime = request.app.state.runtime
-    if secret is None:
-        raise Problem(
-            401,
-            "缺少 API Key：请在 X-API-Key 请求头中提供 Missing API key (X-API-Key header)",
-            headers={"WWW-Authenticate": 'Bearer realm="jiesu-intake"'},
-        )
-    async with runtime.pool.acquire() as conn:
-        key = await runtime.state["keys"].find(conn, secret)
-    if key is None:
-        raise Problem(
-            401,
-            "API Key 无效或已吊销 Unknown or revoked API key",
-            headers={"WWW-Authenticate": 'Bearer realm="jiesu-intake"'},
-        )
-    await runtime.state["limiter"].check(f"key:{key.key_id}", key.rate_per_minute)
-    return key
+async def authenticate_key(request: Request, secret: str | None) -> ApiKey:
+    """The caller's intake key, after counting the request against its rate limit."""
+    state = request.app.state.runtime.state
+    return await authenticate(request, secret, state["keys"], state["limiter"], "jiesu-intake")
 
 
 def require(role: Role) -> object:
     """A FastAPI dependency: an authenticated key allowed to act as `role`."""
 
-    async def dependency(
-        request: Request,
-        x_api_key: Annotated[
-            str | None, Header(alias="X-API-Key", description="接入密钥 API key")
-        ] = None,
-    ) -> ApiKey:
-        key = await authenticate(request, presented_secret(request, x_api_key))
+    async def dependency(request: Request, x_api_key: XApiKey = None) -> ApiKey:
+        key = await authenticate_key(request, presented_secret(request, x_api_key))
         if not key.may(role):
             raise Problem(
                 403,

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -17,11 +17,13 @@ from services.intake.access import ApiKey, Role, require
 from services.intake.catalogue import Catalogue, CatalogueFile
 from services.intake.privacy import resident_ref
 from services.intake.settings import IntakeSettings
+from shared import idempotency
 from shared.db import Connection
 from shared.envelope import Causation
 from shared.events import Event, IntakeCatalogueLoaded, ResidentErased
 from shared.eventstore import ConcurrencyError
 from shared.http import Problem, parse_document
+from shared.idempotency import IdempotencyKey
 from shared.runtime import ServiceRuntime
 
 router = APIRouter()
@@ -29,15 +31,6 @@ COMPLAINTS = "诉求受理 Complaints"
 CATALOGUE_STREAM = "intake-catalogue"
 STAFF = "工作人员 Staff"
 
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=200,
-        description="重试同一请求时使用相同的键 Same key on retry → same result",
-    ),
-]
 ChannelKey = Annotated[ApiKey, require(Role.CHANNEL)]
 StaffKey = Annotated[ApiKey, require(Role.STAFF)]
 AdminKey = Annotated[ApiKey, require(Role.ADMIN)]
@@ -84,31 +77,9 @@ async def idempotent(
     payload: Any,
     produce: Callable[[], Awaitable[tuple[int, dict[str, Any]]]],
 ) -> JSONResponse:
-    """Run `produce` once per (API key, scope, Idempotency-Key); a retry gets the first answer.
-
-    Runs inside the caller's transaction, so the stored answer commits with the change itself.
-    """
-    if idempotency_key is None:
-        status, body = await produce()
-        return JSONResponse(body, status_code=status)
-    scoped = f"{key.key_id}:{scope}:{idempotency_key}"
-    digest = service.request_hash(payload)
-    earlier = await store.claim_idempotency_key(conn, scoped, digest)
-    if earlier is not None:
-        if earlier.request_hash != digest:
-            raise Problem(
-                422,
-                "该 Idempotency-Key 已用于另一请求 This Idempotency-Key was used for a different request",
-                field="Idempotency-Key",
-            )
-        return JSONResponse(
-            earlier.response,
-            status_code=earlier.status_code,
-            headers={"Idempotent-Replayed": "true"},
-        )
-    status, body = await produce()
-    await store.record_response(conn, scoped, status, body)
-    return JSONResponse(body, status_code=status)
+    """Run `produce` once per (API key, scope, Idempotency-Key); a retry gets the first answer."""
+    scoped = f"{key.key_id}:{scope}:{idempotency_key}" if idempotency_key else None
+    return await idempotency.idempotent(conn, scoped, payload, produce)
 
 
 async def _view(conn: Connection, complaint_id: uuid.UUID) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from services.intake.open311 import error_response as open311_error
 from services.intake.open311 import router as open311_router
 from services.intake.service import Intake, catalogue_classifier
 from services.intake.settings import IntakeSettings
+from shared.apikeys import RateLimiter
 from shared.events import Channel
 from shared.http import problem_response
 from shared.runtime import ServiceRuntime, configure_logging, create_service_app
@@ -119,8 +120,8 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     )
     catalogues = CatalogueCache()
     runtime.state["intake"] = Intake(settings, catalogues, runtime.store)
-    runtime.state["keys"] = access.KeyRing()
-    runtime.state["limiter"] = access.RateLimiter.from_uri(settings.rate_limit_storage)
+    runtime.state["keys"] = access.key_ring()
+    runtime.state["limiter"] = RateLimiter.from_uri(settings.rate_limit_storage)
     app = create_service_app(
         runtime,
         title="Jiesu 接诉 · 诉求受理 Intake",

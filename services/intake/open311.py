@@ -19,10 +19,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from services.intake import domain, store
-from services.intake.access import ApiKey, Role, authenticate, presented_secret
+from services.intake.access import ApiKey, Role, authenticate_key
 from services.intake.api import causation_of, idempotent, intake_of, runtime_of
 from services.intake.catalogue import Catalogue
 from services.intake.geo import Datum, Point, to_wgs84
+from shared.apikeys import presented_secret
 from shared.events import Channel
 from shared.http import Problem
 
@@ -278,7 +279,7 @@ async def _key(request: Request, form: FormData) -> ApiKey:
     if secret is None:
         raise _bad("缺少 api_key Missing api_key -- can't proceed with create_request", status=403)
     try:
-        key = await authenticate(request, secret)  # counts against the key's rate (429)
+        key = await authenticate_key(request, secret)  # counts against the key's rate (429)
     except Problem as problem:
         if problem.status != 401:
             raise

@@ -7,8 +7,6 @@ is decided again on the fresh state.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -45,11 +43,6 @@ def classifier_for(keywords: tuple[tuple[str, tuple[str, ...]], ...]) -> Classif
 
 def catalogue_classifier(catalogue: Catalogue) -> Classifier:
     return classifier_for(tuple(sorted((k, tuple(v)) for k, v in catalogue.keywords().items())))
-
-
-def request_hash(payload: Any) -> str:
-    canonical = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 async def save(

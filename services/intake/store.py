@@ -1,10 +1,9 @@
-"""Intake's SQL: complaint streams and their view, the contact vault, keys, idempotency, catalogue."""
+"""Intake's SQL: complaint streams and their view, the contact vault, keys, catalogue."""
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -18,47 +17,6 @@ from services.intake.duplicates import Place
 from shared.db import Connection
 from shared.events import Event, parse_event
 from shared.eventstore import EventStore, RecordedEvent
-
-
-@dataclass(frozen=True, slots=True)
-class StoredResponse:
-    request_hash: str
-    status_code: int
-    response: dict[str, Any]
-
-
-async def claim_idempotency_key(
-    conn: Connection, key: str, request_hash: str
-) -> StoredResponse | None:
-    """Claim `key` inside the caller's transaction; return the earlier answer if it was used.
-
-    A concurrent request with the same key blocks on the primary key until the first commits,
-    then sees its answer: one complaint, however many retries.
-    """
-    claimed = await conn.fetchval(
-        "INSERT INTO idempotency_keys (key, request_hash, status_code, response) "
-        "VALUES ($1, $2, 0, '{}') ON CONFLICT (key) DO NOTHING RETURNING true",
-        key,
-        request_hash,
-    )
-    if claimed:
-        return None
-    row = await conn.fetchrow(
-        "SELECT request_hash, status_code, response FROM idempotency_keys WHERE key = $1", key
-    )
-    assert row is not None  # the conflicting row committed before our insert gave up
-    return StoredResponse(row["request_hash"], row["status_code"], row["response"])
-
-
-async def record_response(
-    conn: Connection, key: str, status_code: int, response: dict[str, Any]
-) -> None:
-    await conn.execute(
-        "UPDATE idempotency_keys SET status_code = $2, response = $3 WHERE key = $1",
-        key,
-        status_code,
-        response,
-    )
 
 
 async def next_case_sequence(conn: Connection) -> int:

@@ -14,6 +14,7 @@ import pytest
 
 from services.intake import access
 from services.intake.access import Role
+from shared.apikeys import RateLimiter
 from shared.events import CaseResolved, Channel, WorkOrderSigned
 from shared.topics import COMPLAINT_EVENTS, DISPATCH_EVENTS
 from tests import examples
@@ -341,7 +342,7 @@ async def test_a_resident_finds_their_case_by_number_and_phone_tail(intake_serve
 
 async def test_guessing_phone_tails_is_rate_limited(intake_server, monkeypatch):
     monkeypatch.setattr(intake_server.settings, "lookup_rate_per_minute", 3)
-    monkeypatch.setitem(intake_server.runtime.state, "limiter", access.RateLimiter())
+    monkeypatch.setitem(intake_server.runtime.state, "limiter", RateLimiter())
     async with intake_server.client() as client:
         codes = [
             (

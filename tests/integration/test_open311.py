@@ -15,9 +15,10 @@ import jsonschema
 import pytest
 import xmltodict
 
-from services.intake import access, open311
+from services.intake import open311
 from services.intake.domain import CHINA
 from services.intake.geo import Point, gcj02_to_bd09, wgs84_to_gcj02
+from shared.apikeys import RateLimiter
 from shared.topics import DISPATCH_EVENTS
 from tests import examples
 from tests.integration.conftest import IntakeServer
@@ -597,7 +598,7 @@ async def test_unknown_resources_and_formats_never_answer_problem_json(intake_se
 
 async def test_anonymous_reads_are_rate_limited_per_client(intake_server, monkeypatch):
     monkeypatch.setattr(intake_server.settings, "open311_reads_per_minute", 2)
-    monkeypatch.setitem(intake_server.runtime.state, "limiter", access.RateLimiter())
+    monkeypatch.setitem(intake_server.runtime.state, "limiter", RateLimiter())
     async with intake_server.client() as client:
         answers = [await client.get(f"{BASE}/services.json") for _ in range(3)]
     assert [a.status_code for a in answers] == [200, 200, 429]

@@ -1,0 +1,135 @@
+"""What every service's door shares: API keys stored only as hashes, a short-lived lookup cache,
+and a moving-window rate limit per key. Each service keeps its own key table and roles."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Generic, Protocol, TypeVar
+
+from fastapi import Header, Request
+from limits import RateLimitItemPerMinute
+from limits.aio.storage import MemoryStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import storage_from_string
+
+from shared.db import Connection
+from shared.http import Problem
+
+XApiKey = Annotated[str | None, Header(alias="X-API-Key", description="接入密钥 API key")]
+
+
+class Keyed(Protocol):
+    @property
+    def key_id(self) -> str: ...
+
+    @property
+    def rate_per_minute(self) -> int: ...
+
+
+Key = TypeVar("Key", bound=Keyed)
+
+
+def hash_key(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_secret() -> str:
+    return f"js_{secrets.token_urlsafe(32)}"
+
+
+def key_id_of(secret: str) -> str:
+    """A public name for a key, derived from it: safe to log and to show in lists."""
+    return f"k_{hash_key(secret)[:12]}"
+
+
+class KeyCache(Generic[Key]):
+    """Looks keys up by hash; remembers answers briefly so a revocation takes effect within `ttl_s`."""
+
+    def __init__(
+        self,
+        lookup: Callable[[Connection, str], Awaitable[Key | None]],
+        ttl_s: float = 10.0,
+    ) -> None:
+        self.lookup = lookup
+        self.ttl_s = ttl_s
+        self._seen: dict[str, tuple[float, Key | None]] = {}
+
+    async def find(self, conn: Connection, secret: str) -> Key | None:
+        digest = hash_key(secret)
+        cached = self._seen.get(digest)
+        if cached is not None and time.monotonic() - cached[0] < self.ttl_s:
+            return cached[1]
+        key = await self.lookup(conn, digest)
+        if len(self._seen) > 10_000:
+            self._seen.clear()
+        self._seen[digest] = (time.monotonic(), key)
+        return key
+
+    def forget(self) -> None:
+        self._seen.clear()
+
+
+class RateLimiter:
+    """A moving one-minute window per identity (a key, or a client address for public reads).
+
+    In memory by default, so each replica counts on its own; a redis:// storage URI shares the
+    count across replicas.
+    """
+
+    def __init__(self, storage: Storage | None = None) -> None:
+        self._limiter = MovingWindowRateLimiter(storage or MemoryStorage())
+
+    @classmethod
+    def from_uri(cls, uri: str) -> RateLimiter:
+        storage = storage_from_string(uri if uri.startswith("async+") else f"async+{uri}")
+        assert isinstance(storage, Storage)
+        return cls(storage)
+
+    async def check(self, identity: str, per_minute: int) -> None:
+        item = RateLimitItemPerMinute(per_minute)
+        if await self._limiter.hit(item, identity):
+            return
+        stats = await self._limiter.get_window_stats(item, identity)
+        retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+        raise Problem(
+            429,
+            f"请求过于频繁，请 {retry_after} 秒后再试 Rate limit of {per_minute}/min exceeded; "
+            f"retry in {retry_after} s",
+            headers={"Retry-After": str(retry_after)},
+            retry_after=retry_after,
+        )
+
+
+def presented_secret(request: Request, x_api_key: str | None) -> str | None:
+    if x_api_key:
+        return x_api_key
+    authorization = request.headers.get("Authorization", "")
+    scheme, _, token = authorization.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+async def authenticate(
+    request: Request,
+    secret: str | None,
+    keys: KeyCache[Key],
+    limiter: RateLimiter,
+    realm: str,
+) -> Key:
+    """The caller's key, after counting the request against its rate limit."""
+    challenge = {"WWW-Authenticate": f'Bearer realm="{realm}"'}
+    if secret is None:
+        raise Problem(
+            401,
+            "缺少 API Key：请在 X-API-Key 请求头中提供 Missing API key (X-API-Key header)",
+            headers=challenge,
+        )
+    async with request.app.state.runtime.pool.acquire() as conn:
+        key = await keys.find(conn, secret)
+    if key is None:
+        raise Problem(401, "API Key 无效或已吊销 Unknown or revoked API key", headers=challenge)
+    await limiter.check(f"key:{key.key_id}", key.rate_per_minute)
+    return key
