@@ -10,7 +10,10 @@ from typing import Any
 from shared.events import (
     Audience,
     Channel,
+    ComplaintClassified,
     ComplaintFiled,
+    ComplaintStatus,
+    ComplaintType,
     NotificationDelivered,
     ResponderRole,
     WorkOrderIssued,
@@ -110,6 +113,29 @@ def complaint_filed(**overrides: Any) -> ComplaintFiled:
     }
     fields.update(overrides)
     return ComplaintFiled(**fields)
+
+
+def complaint_classified(
+    complaint_id: uuid.UUID | None = None,
+    category: str = "roof-leak",
+    area_code: str = SITUATIONS[0][1],
+    **overrides: Any,
+) -> ComplaintClassified:
+    """What intake publishes once it knows what a complaint is about (dispatch routes on it)."""
+    fields: dict[str, Any] = {
+        "complaint_id": complaint_id or uuid.uuid4(),
+        "status": ComplaintStatus.CLASSIFIED,
+        "type": ComplaintType.HELP,
+        "category": category,
+        "confidence": 0.93,
+        "type_confidence": 0.9,
+        "classified_by": "auto",
+        "needs_triage": False,
+        "area_code": area_code,
+        "occurred_at": datetime.now(UTC),
+    }
+    fields.update(overrides)
+    return ComplaintClassified(**fields)
 
 
 def work_order_issued(complaint_id: uuid.UUID | None = None, **overrides: Any) -> WorkOrderIssued:

@@ -196,7 +196,7 @@ class Stack:
         """Load the demo city into dispatch (routing) and intake (areas, categories)."""
         admin_key = os.environ.get("JIESU_ADMIN_KEY", "dev-key-admin")
         targets = [
-            ("dispatch", "/admin/city", {}),
+            ("dispatch", "/admin/city", {"X-API-Key": admin_key}),
             ("intake", "/admin/catalogue", {"X-API-Key": admin_key}),
         ]
         async with httpx.AsyncClient(timeout=30) as client:
@@ -340,7 +340,8 @@ def print_banner(stack: Stack) -> None:
     console.print(table)
     console.print(
         "开发用密钥 Development keys: dev-key-<channel> (hotline, wechat, app, walk_in, "
-        "grid_patrol, property_app, open311), dev-key-staff, dev-key-admin"
+        "grid_patrol, property_app, open311), dev-key-staff, dev-key-admin; dispatch also "
+        "dev-key-supervisor and dev-key-<unit id> per unit (e.g. dev-key-property-meicheng)"
     )
     console.print(f"Postgres: {stack.server_url}")
     console.print(f"Kafka:    {stack.bootstrap}")

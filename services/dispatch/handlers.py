@@ -2,89 +2,103 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
-from functools import partial
+from collections.abc import Callable
+from uuid import UUID
 
 from services.dispatch import domain, store
+from services.dispatch.service import Dispatch, now
 from shared.consumer import Handler, HandlerContext
 from shared.events import (
     ComplaintClassified,
+    ComplaintClosed,
+    ComplaintMerged,
     ComplaintReclassified,
     ComplaintRedoRequested,
     ComplaintStatus,
+    ComplaintUnmerged,
+    ComplaintWithdrawn,
     Event,
-    ResponderRole,
-    WorkOrderIssued,
 )
 
+S = ComplaintStatus
+# Statuses in which intake expects someone to be handling the complaint.
+IN_HAND = frozenset({S.CLASSIFIED, S.DISPATCHED, S.SIGNED, S.REDO})
 
-class NoCityModel(RuntimeError):
-    """No city model is loaded yet: the complaint waits (retries, then the DLQ for a redrive)."""
+Decide = Callable[[domain.Case | None, domain.Rules], list[Event]]
 
 
-async def issue_work_orders(
-    event: ComplaintClassified | ComplaintReclassified,
-    ctx: HandlerContext,
-    *,
-    city: store.CityModelCache,
+async def _on_case(
+    ctx: HandlerContext, dispatch: Dispatch, complaint_id: UUID, decide: Decide
 ) -> None:
-    """First dispatch, once intake has a classification nobody needs to look at again."""
-    # Intake holds back what a person must look at first (low confidence, consultations);
-    # re-routing a complaint that already has work orders is a later step of dispatch.
-    if event.status is not ComplaintStatus.CLASSIFIED:
-        return
-    if await store.work_orders_of(ctx.conn, event.complaint_id):
-        return
-    await _route(ctx, city, event.complaint_id, event.category, event.area_code)
+    case, _ = await store.load_case(ctx.conn, dispatch.events, complaint_id)
+    rules = await dispatch.rules(ctx.conn)  # NoCityModel: retried, then the DLQ for a redrive
+    await dispatch.save_case(ctx.conn, case, decide(case, rules), ctx.envelope.follow())
 
 
-async def reissue_work_orders(
-    event: ComplaintRedoRequested, ctx: HandlerContext, *, city: store.CityModelCache
-) -> None:
-    """重办: the resident was not satisfied, so the demand is routed and handled again."""
-    await _route(ctx, city, event.complaint_id, event.category, event.area_code)
+def build_handlers(dispatch: Dispatch) -> dict[type[Event], Handler]:
+    async def classified(event: ComplaintClassified, ctx: HandlerContext) -> None:
+        # Intake holds back what a person must look at first (low confidence, consultations).
+        if event.status is S.CLASSIFIED:
+            await _on_case(
+                ctx,
+                dispatch,
+                event.complaint_id,
+                lambda case, rules: domain.first_dispatch(
+                    case, event.complaint_id, event.category, event.area_code, rules, now()
+                ),
+            )
 
+    async def reclassified(event: ComplaintReclassified, ctx: HandlerContext) -> None:
+        """From triage it is the first dispatch; after dispatch, the case follows its new category."""
+        if event.status in IN_HAND:
+            await _on_case(
+                ctx,
+                dispatch,
+                event.complaint_id,
+                lambda case, rules: domain.reclassified(
+                    case, event.complaint_id, event.category, event.area_code, rules, now()
+                ),
+            )
 
-async def _route(
-    ctx: HandlerContext,
-    city: store.CityModelCache,
-    complaint_id: uuid.UUID,
-    category: str | None,
-    area_code: str,
-) -> None:
-    model = await city.current(ctx.conn)
-    if model is None:
-        raise NoCityModel("no city model loaded: PUT /admin/city first")
-    decision = domain.route(model, category, area_code)
-    issued_at = datetime.now(UTC)
-    assignments = [(ResponderRole.LEAD, decision.lead)]
-    assignments += [(ResponderRole.CO, unit) for unit in decision.co]
-    for role, responder in assignments:
-        order = WorkOrderIssued(
-            work_order_id=uuid.uuid4(),
-            complaint_id=complaint_id,
-            responder_id=responder.id,
-            responder_name=responder.name,
-            responder_kind=responder.kind.value,
-            role=role,
-            category=category,
-            area_code=area_code,
-            rule_id=decision.rule_id,
-            catalogue_version=model.version,
-            reason=decision.reason,
-            priority=decision.priority.value,
-            due_at=decision.due_at(issued_at),
-            issued_at=issued_at,
+    async def redo(event: ComplaintRedoRequested, ctx: HandlerContext) -> None:
+        await _on_case(
+            ctx,
+            dispatch,
+            event.complaint_id,
+            lambda case, rules: domain.redo(
+                case, event.complaint_id, event.category, event.area_code, rules, now()
+            ),
         )
-        await ctx.append(f"workorder-{order.work_order_id}", [order], 0)
-        await store.insert_work_order(ctx.conn, order)
 
+    def stop(reason: Callable[[Event], str]) -> Handler:
+        async def cancel(event: Event, ctx: HandlerContext) -> None:
+            case, _ = await store.load_case(ctx.conn, dispatch.events, event.complaint_id)  # type: ignore[attr-defined]
+            await dispatch.save_case(
+                ctx.conn, case, domain.cancel(case, reason(event), now()), ctx.envelope.follow()
+            )
 
-def build_handlers(city: store.CityModelCache) -> dict[type[Event], Handler]:
-    first = partial(issue_work_orders, city=city)
+        return cancel
+
+    async def unmerged(event: ComplaintUnmerged, ctx: HandlerContext) -> None:
+        """Its own again: routed anew if nobody holds it (its orders stopped at the merge)."""
+        if event.status in IN_HAND:
+            case, _ = await store.load_case(ctx.conn, dispatch.events, event.complaint_id)
+            if case is None:
+                return  # never routed (its classification waits in the DLQ for a city model)
+            rules = await dispatch.rules(ctx.conn)
+            first = domain.first_dispatch(
+                case, case.complaint_id, case.category, case.area_code, rules, now()
+            )
+            await dispatch.save_case(ctx.conn, case, first, ctx.envelope.follow())
+
     return {
-        ComplaintClassified: first,
-        ComplaintReclassified: first,
-        ComplaintRedoRequested: partial(reissue_work_orders, city=city),
+        ComplaintClassified: classified,
+        ComplaintReclassified: reclassified,
+        ComplaintRedoRequested: redo,
+        ComplaintWithdrawn: stop(lambda e: "诉求人已撤回诉求 The resident withdrew it"),
+        ComplaintMerged: stop(
+            lambda e: f"已并入诉求 {e.into_case_number} 办理 Merged into {e.into_case_number}"  # type: ignore[attr-defined]
+        ),
+        ComplaintClosed: stop(lambda e: "诉求已办结 The complaint is closed"),
+        ComplaintUnmerged: unmerged,
     }

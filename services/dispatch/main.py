@@ -5,34 +5,74 @@ from __future__ import annotations
 from pathlib import Path
 
 import uvicorn
+import yaml
 from fastapi import FastAPI
 
+from services.dispatch import access, store
+from services.dispatch.admin_api import router as admin_router
 from services.dispatch.api import router
+from services.dispatch.deadlines import CalendarYear
 from services.dispatch.handlers import build_handlers
+from services.dispatch.service import Dispatch
 from services.dispatch.settings import DispatchSettings
-from services.dispatch.store import CityModelCache
+from services.dispatch.timers import run_timers
+from shared.apikeys import RateLimiter
 from shared.runtime import ServiceRuntime, configure_logging, create_service_app
 from shared.topics import COMPLAINT_EVENTS, DISPATCH_EVENTS
 
 SCHEMA = Path(__file__).with_name("schema.sql")
+PACKAGED_CALENDARS = sorted(Path(__file__).with_name("data").glob("calendar-*.yaml"))
+
+
+async def load_packaged_calendars(runtime: ServiceRuntime) -> None:
+    """The holiday schedules shipped with the code, for years nobody has loaded yet."""
+    settings: DispatchSettings = runtime.settings  # type: ignore[assignment]
+    if not settings.packaged_calendars:
+        return
+    dispatch: Dispatch = runtime.state["dispatch"]
+    async with runtime.pool.acquire() as conn, conn.transaction():
+        await conn.execute("LOCK TABLE calendars IN EXCLUSIVE MODE")  # two workers starting at once
+        loaded = {row["year"] for row in await store.calendar_years(conn)}
+        for path in PACKAGED_CALENDARS:
+            year = CalendarYear.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+            if year.year not in loaded:
+                await dispatch.load_calendar(conn, year, "system:packaged")
+
+
+async def create_dev_keys(runtime: ServiceRuntime) -> None:
+    """Fixed keys for local use only (the settings refuse them in production)."""
+    settings: DispatchSettings = runtime.settings  # type: ignore[assignment]
+    if settings.dev_keys:
+        dispatch: Dispatch = runtime.state["dispatch"]
+        async with runtime.pool.acquire() as conn:
+            model = await dispatch.city.current(conn)
+            await access.create_dev_keys(conn, model, settings.dev_key_rate_per_minute)
 
 
 def create_app(settings: DispatchSettings | None = None) -> FastAPI:
     settings = settings or DispatchSettings()
-    city = CityModelCache()
     runtime = ServiceRuntime(
         settings,
         schema=[SCHEMA],
         publishes=DISPATCH_EVENTS,
         consumes=[COMPLAINT_EVENTS],
-        handlers=build_handlers(city),
+        on_start=[load_packaged_calendars, create_dev_keys],
+        workers={"timers": run_timers} if settings.run_timers else {},
     )
-    runtime.state["city"] = city
+    dispatch = Dispatch(runtime.store, store.CityModelCache(), store.CalendarCache())
+    runtime.handlers = build_handlers(dispatch)
+    runtime.state["dispatch"] = dispatch
+    runtime.state["keys"] = access.key_ring()
+    runtime.state["limiter"] = RateLimiter.from_uri(settings.rate_limit_storage)
     return create_service_app(
         runtime,
         title="Jiesu 接诉 · 派单 Dispatch",
-        description="按派单目录把诉求派给承办单位。Routes complaints to the units that must act.",
-        routers=[router],
+        description=(
+            "按派单目录把诉求派给承办单位，限时签收、联系、办理、反馈；退单改派或街道裁定，超期逐级升级，"
+            "吹哨报到，社区议事。 Routes complaints to the units that must act and follows their work "
+            "orders under time limits: returns, arbitration, escalation, the whistle and deliberation."
+        ),
+        routers=[router, admin_router],
     )
 
 

@@ -1,17 +1,31 @@
-"""Dispatch's SQL: city model versions and the work-order table."""
+"""Dispatch's SQL: city model and calendar snapshots, case and agenda views, durable timers."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-import asyncpg
-
-from services.dispatch.domain import CityFile, CityModel
+from services.dispatch import agenda, domain
+from services.dispatch.city import CityFile, CityModel
+from services.dispatch.deadlines import CalendarYear, ClockName, WorkCalendar
 from shared.db import Connection
-from shared.events import WorkOrderIssued
+from shared.eventstore import EventStore, RecordedEvent
 
 CITY_STREAM = "city-model"
+CALENDAR_STREAM = "calendar"
+
+
+def case_stream(complaint_id: UUID) -> str:
+    return f"case-{complaint_id}"
+
+
+def agenda_stream(item_id: UUID) -> str:
+    return f"agenda-{item_id}"
+
+
+# --- the city model and the calendar ---------------------------------------------------------
 
 
 class CityModelCache:
@@ -30,43 +44,433 @@ class CityModelCache:
         return self._model
 
 
-async def latest_city(conn: Connection) -> asyncpg.Record | None:
-    return await conn.fetchrow(
+class CalendarCache:
+    """The loaded years, re-read when a year is (re)loaded."""
+
+    def __init__(self) -> None:
+        self._calendar = WorkCalendar()
+        self._stamp: Any = None
+
+    async def current(self, conn: Connection) -> WorkCalendar:
+        row = await conn.fetchrow("SELECT count(*), max(loaded_at) FROM calendars")
+        stamp = tuple(row) if row else None
+        if stamp != self._stamp:
+            rows = await conn.fetch("SELECT body FROM calendars ORDER BY year")
+            self._calendar = WorkCalendar.of([CalendarYear.model_validate(r["body"]) for r in rows])
+            self._stamp = stamp
+        return self._calendar
+
+
+async def latest_city(conn: Connection) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
         "SELECT version, checksum, loaded_at, body FROM city_models ORDER BY version DESC LIMIT 1"
     )
+    return dict(row) if row else None
 
 
-async def save_city(conn: Connection, city: CityFile) -> int:
-    version: int = await conn.fetchval(
-        "INSERT INTO city_models (checksum, body) VALUES ($1, $2) RETURNING version",
+async def save_city(conn: Connection, version: int, city: CityFile) -> None:
+    """The new version becomes the snapshot; older bodies live on only in the events."""
+    await conn.execute(
+        "INSERT INTO city_models (version, checksum, body) VALUES ($1, $2, $3)",
+        version,
         city.checksum(),
-        city.model_dump(mode="json"),
+        city.body(),
     )
-    return version
+    await conn.execute("DELETE FROM city_models WHERE version < $1", version)
 
 
-async def insert_work_order(conn: Connection, order: WorkOrderIssued) -> None:
+async def save_calendar(conn: Connection, year: CalendarYear) -> None:
+    await conn.execute(
+        "INSERT INTO calendars (year, body) VALUES ($1, $2) "
+        "ON CONFLICT (year) DO UPDATE SET body = excluded.body, loaded_at = now()",
+        year.year,
+        year.model_dump(mode="json", by_alias=True),
+    )
+
+
+async def calendar_years(conn: Connection) -> list[dict[str, Any]]:
+    rows = await conn.fetch("SELECT year, body, loaded_at FROM calendars ORDER BY year")
+    return [dict(r) for r in rows]
+
+
+# --- cases -------------------------------------------------------------------------------------
+
+
+async def load_case(
+    conn: Connection, events: EventStore, complaint_id: UUID
+) -> tuple[domain.Case | None, list[RecordedEvent]]:
+    history = await events.read_stream(conn, case_stream(complaint_id))
+    return domain.fold(r.to_envelope().event for r in history), history
+
+
+async def save_case_view(conn: Connection, case: domain.Case) -> None:
+    lead = case.lead
     await conn.execute(
         """
-        INSERT INTO work_orders (work_order_id, complaint_id, responder_id, role, status,
-                                 priority, rule_id, catalogue_version, due_at, issued_at)
-        VALUES ($1, $2, $3, $4, 'issued', $5, $6, $7, $8, $9)
+        INSERT INTO cases (complaint_id, area_code, category, status, round, level,
+                           lead_responder_id, arbitrator_id, deliberation_item, updated_at, version)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+        ON CONFLICT (complaint_id) DO UPDATE SET
+            area_code = excluded.area_code, category = excluded.category,
+            status = excluded.status, round = excluded.round, level = excluded.level,
+            lead_responder_id = excluded.lead_responder_id,
+            arbitrator_id = excluded.arbitrator_id,
+            deliberation_item = excluded.deliberation_item,
+            updated_at = excluded.updated_at, version = excluded.version
         """,
-        order.work_order_id,
-        order.complaint_id,
-        order.responder_id,
-        order.role.value,
-        order.priority,
-        order.rule_id,
-        order.catalogue_version,
-        order.due_at,
-        order.issued_at,
+        case.complaint_id,
+        case.area_code,
+        case.category,
+        case.status,
+        case.round,
+        case.level.name.lower(),
+        lead.responder.id if lead else None,
+        case.arbitration.arbitrator_id if case.arbitration else None,
+        case.deliberation,
+        case.updated_at,
+        case.version,
     )
+    await conn.executemany(
+        """
+        INSERT INTO work_orders (work_order_id, complaint_id, responder_id, role, status, priority,
+                                 rule_id, catalogue_version, due_at, issued_at, purpose,
+                                 area_code, breached, updated_at, data)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+        ON CONFLICT (work_order_id) DO UPDATE SET
+            status = excluded.status, due_at = excluded.due_at, breached = excluded.breached,
+            updated_at = excluded.updated_at, data = excluded.data
+        """,
+        [
+            (
+                order.work_order_id,
+                case.complaint_id,
+                order.responder.id,
+                order.role.value,
+                order.status.value,
+                order.priority,
+                order.rule_id,
+                order.catalogue_version,
+                _feedback_due(order),
+                order.issued_at,
+                order.purpose.value,
+                order.area_code,
+                order.breached,
+                order.updated_at,
+                order_json(order, case),
+            )
+            for order in case.orders
+        ],
+    )
+
+
+def _feedback_due(order: domain.WorkOrder) -> datetime:
+    clock = order.clock(ClockName.FEEDBACK) or (order.clocks[-1] if order.clocks else None)
+    return clock.due_at if clock else order.issued_at
+
+
+def order_json(order: domain.WorkOrder, case: domain.Case) -> dict[str, Any]:
+    """A work order as the responder API shows it (stored with the view row)."""
+    return {
+        "work_order_id": str(order.work_order_id),
+        "complaint_id": str(case.complaint_id),
+        "responder": {
+            "id": order.responder.id,
+            "name": order.responder.name,
+            "kind": order.responder.kind.value,
+        },
+        "role": order.role.value,
+        "role_label": "主办" if order.role is domain.LEAD else "协办",
+        "purpose": order.purpose.value,
+        "purpose_label": domain.PURPOSE_LABELS[order.purpose],
+        "status": order.status.value,
+        "status_label": domain.ORDER_LABELS[order.status],
+        "category": order.category,
+        "area_code": order.area_code,
+        "priority": order.priority,
+        "task": order.task,
+        "routing": {
+            "rule_id": order.rule_id,
+            "catalogue_version": order.catalogue_version,
+            "reason": order.reason,
+        },
+        "clocks": [
+            {
+                "name": clock.name.value,
+                "due_at": clock.due_at.isoformat(),
+                "warn_at": clock.warn_at.isoformat(),
+                "stopped_at": clock.stopped_at.isoformat() if clock.stopped_at else None,
+                "suspended": clock.suspended,
+                "warned": clock.warned_for is not None,
+                "breached": clock.breached_for is not None,
+            }
+            for clock in order.clocks
+        ],
+        "extension": (
+            {
+                "requested_due_at": order.extension.requested_due_at.isoformat(),
+                "reason": order.extension.reason,
+                "requested_at": order.extension.requested_at.isoformat(),
+            }
+            if order.extension
+            else None
+        ),
+        "extensions_granted": order.extensions_granted,
+        "urged": order.urged,
+        "report": order.report,
+        "returned_reason": order.returned_reason,
+        "round": order.round,
+        "issued_at": order.issued_at.isoformat(),
+        "updated_at": order.updated_at.isoformat(),
+    }
 
 
 async def work_orders_of(conn: Connection, complaint_id: UUID) -> list[dict[str, Any]]:
     rows = await conn.fetch(
-        "SELECT * FROM work_orders WHERE complaint_id = $1 ORDER BY role DESC, issued_at",
+        "SELECT * FROM work_orders WHERE complaint_id = $1 ORDER BY issued_at, role DESC",
         complaint_id,
     )
     return [dict(row) for row in rows]
+
+
+async def find_order(conn: Connection, work_order_id: UUID) -> dict[str, Any] | None:
+    row = await conn.fetchrow("SELECT * FROM work_orders WHERE work_order_id = $1", work_order_id)
+    return dict(row) if row else None
+
+
+async def list_orders(
+    conn: Connection,
+    *,
+    responder_id: str | None,
+    area_patterns: list[str] | None,
+    status: str | None,
+    complaint_id: UUID | None,
+    purpose: str | None,
+    overdue: bool | None,
+    limit: int,
+    offset: int,
+) -> list[dict[str, Any]]:
+    """Orders one caller may see: its own (responder_id), or those in its areas (LIKE patterns)."""
+    clauses, args = ["true"], []
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    if responder_id is not None and area_patterns is not None:
+        clauses.append(
+            f"(responder_id = {arg(responder_id)} OR area_code LIKE ANY ({arg(area_patterns)}))"
+        )
+    elif responder_id is not None:
+        clauses.append(f"responder_id = {arg(responder_id)}")
+    elif area_patterns is not None:
+        clauses.append(f"area_code LIKE ANY ({arg(area_patterns)})")
+    if status is not None:
+        clauses.append(f"status = {arg(status)}")
+    if complaint_id is not None:
+        clauses.append(f"complaint_id = {arg(complaint_id)}")
+    if purpose is not None:
+        clauses.append(f"purpose = {arg(purpose)}")
+    if overdue is not None:
+        clauses.append(f"breached = {arg(overdue)}")
+    rows = await conn.fetch(
+        f"SELECT data FROM work_orders WHERE {' AND '.join(clauses)} "
+        f"ORDER BY issued_at DESC, work_order_id LIMIT {arg(limit)} OFFSET {arg(offset)}",
+        *args,
+    )
+    return [row["data"] for row in rows]
+
+
+async def pending_arbitrations(
+    conn: Connection, arbitrator_id: str | None, area_patterns: list[str] | None
+) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT * FROM cases WHERE arbitrator_id IS NOT NULL AND ("
+        "($1::text IS NULL AND $2::text[] IS NULL) "
+        "OR arbitrator_id = $1 OR area_code LIKE ANY ($2::text[])) "
+        "ORDER BY updated_at",
+        arbitrator_id,
+        area_patterns,
+    )
+    return [dict(r) for r in rows]
+
+
+# --- durable timers -------------------------------------------------------------------------
+
+
+async def sync_timers(
+    conn: Connection, before: set[domain.Timer], after: set[domain.Timer]
+) -> None:
+    """Add the timers a change needs and drop those it ended.
+
+    Neither statement ever waits for a timer poller: the delete skips rows a poller holds
+    (the poller finds them stale when it looks and drops them itself), and the insert only
+    adds rows that did not exist before this change. That keeps a command from queueing
+    behind a poller that in turn waits for the event store's append lock.
+    """
+    gone, new = before - after, after - before
+    if gone:
+        await conn.execute(
+            """
+            DELETE FROM timers WHERE ctid IN (
+                SELECT t.ctid FROM timers t
+                JOIN unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[])
+                     AS g(work_order_id, clock, kind, due_at) USING (work_order_id, clock, kind, due_at)
+                FOR UPDATE OF t SKIP LOCKED)
+            """,
+            *_columns(gone),
+        )
+    if new:
+        await conn.executemany(
+            "INSERT INTO timers (work_order_id, clock, kind, due_at, fire_at, complaint_id) "
+            "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            [
+                (t.work_order_id, t.clock.value, t.kind, t.due_at, t.fire_at, t.complaint_id)
+                for t in new
+            ],
+        )
+
+
+def _columns(timers: Iterable[domain.Timer]) -> tuple[list[Any], ...]:
+    rows = list(timers)
+    return (
+        [t.work_order_id for t in rows],
+        [t.clock.value for t in rows],
+        [t.kind for t in rows],
+        [t.due_at for t in rows],
+    )
+
+
+async def claim_due_timers(conn: Connection, now: datetime, limit: int) -> list[domain.Timer]:
+    """Due timers no other worker holds, locked until the caller's transaction ends."""
+    rows = await conn.fetch(
+        "SELECT * FROM timers WHERE fire_at <= $1 ORDER BY fire_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+        now,
+        limit,
+    )
+    return [
+        domain.Timer(
+            r["complaint_id"],
+            r["work_order_id"],
+            ClockName(r["clock"]),
+            r["kind"],
+            r["due_at"],
+            r["fire_at"],
+        )
+        for r in rows
+    ]
+
+
+async def drop_timers(conn: Connection, timers: Iterable[domain.Timer]) -> None:
+    rows = list(timers)
+    if rows:
+        await conn.execute(
+            "DELETE FROM timers WHERE (work_order_id, clock, kind, due_at) IN "
+            "(SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[]))",
+            *_columns(rows),
+        )
+
+
+async def next_fire_at(conn: Connection) -> datetime | None:
+    value: datetime | None = await conn.fetchval("SELECT min(fire_at) FROM timers")
+    return value
+
+
+# --- the deliberation agenda ------------------------------------------------------------------
+
+
+async def load_item(
+    conn: Connection, events: EventStore, item_id: UUID
+) -> agenda.AgendaItem | None:
+    history = await events.read_stream(conn, agenda_stream(item_id))
+    return agenda.fold(r.to_envelope().event for r in history)
+
+
+def item_json(item: agenda.AgendaItem) -> dict[str, Any]:
+    return {
+        "item_id": str(item.item_id),
+        "complaint_id": str(item.complaint_id),
+        "community_code": item.community_code,
+        "community_name": item.community_name,
+        "district_code": item.district_code,
+        "level": item.level.value,
+        "level_label": agenda.LEVEL_LABELS[item.level],
+        "stage": item.stage.value,
+        "stage_label": agenda.STAGE_LABELS[item.stage],
+        "title": item.title,
+        "reason": item.reason,
+        "topic": item.topic,
+        "parties": list(item.parties),
+        "meetings": [
+            {
+                "level": m.level,
+                "held_at": m.held_at.isoformat(),
+                "participants": m.participants,
+                "minutes": m.minutes,
+                "settled": m.settled,
+            }
+            for m in item.meetings
+        ],
+        "decision": item.decision,
+        "assignments": [a.model_dump(mode="json") for a in item.assignments],
+        "verdict": item.verdict,
+        "satisfied": item.satisfied,
+        "history": [
+            {
+                "level": level,
+                "stage": stage,
+                "label": agenda.STAGE_LABELS[agenda.Stage(stage)],
+                "at": at.isoformat(),
+            }
+            for level, stage, at in item.history
+        ],
+        "opened_at": item.opened_at.isoformat(),
+        "updated_at": item.updated_at.isoformat(),
+    }
+
+
+async def save_item_view(conn: Connection, item: agenda.AgendaItem) -> None:
+    await conn.execute(
+        """
+        INSERT INTO agenda_items (item_id, complaint_id, community_code, district_code, level,
+                                  stage, updated_at, data)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+        ON CONFLICT (item_id) DO UPDATE SET
+            district_code = excluded.district_code, level = excluded.level,
+            stage = excluded.stage, updated_at = excluded.updated_at, data = excluded.data
+        """,
+        item.item_id,
+        item.complaint_id,
+        item.community_code,
+        item.district_code,
+        item.level.value,
+        item.stage.value,
+        item.updated_at,
+        item_json(item),
+    )
+
+
+async def list_items(
+    conn: Connection,
+    *,
+    level: str | None,
+    area_patterns: list[str] | None,
+    stage: str | None,
+    limit: int,
+    offset: int,
+) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        """
+        SELECT data FROM agenda_items
+        WHERE ($1::text IS NULL OR level = $1)
+          AND ($2::text[] IS NULL OR community_code LIKE ANY ($2::text[])
+               OR district_code LIKE ANY ($2::text[]))
+          AND ($3::text IS NULL OR stage = $3)
+        ORDER BY updated_at DESC LIMIT $4 OFFSET $5
+        """,
+        level,
+        area_patterns,
+        stage,
+        limit,
+        offset,
+    )
+    return [row["data"] for row in rows]

@@ -595,7 +595,12 @@ def close(state: Complaint, reason: str, actor: str, now: datetime) -> list[Even
 
 
 def mirror_issued(state: Complaint, order: WorkOrderIssued) -> list[Event]:
-    if order.role is not ResponderRole.LEAD or state.status not in {S.CLASSIFIED, S.REDO, S.TRIAGE}:
+    """A new lead: the first dispatch, a redo, or a re-route (after a return, an arbitration
+    or a reclassification) while the complaint is already dispatched."""
+    waiting = {S.CLASSIFIED, S.REDO, S.TRIAGE, S.DISPATCHED, S.SIGNED}
+    if order.role is not ResponderRole.LEAD or state.status not in waiting:
+        return []
+    if order.work_order_id == state.lead_work_order_id:
         return []
     return [
         ComplaintDispatched(

@@ -1,23 +1,31 @@
-"""A running intake service (real HTTP server, real Postgres, real broker) for the intake tests."""
+"""Running services for the integration tests: real HTTP servers, real Postgres, real brokers."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
 import uvicorn
+import yaml
 
-from deploy.local.processes import free_port
+from deploy.local.processes import free_port, tansu_broker, wait_for_port_open
 from deploy.local.runner import DEMO_CITY
+from services.dispatch.main import create_app as create_dispatch_app
+from services.dispatch.settings import DispatchSettings
 from services.intake.main import create_app
 from services.intake.settings import IntakeSettings
 from shared.db import drop_database, with_database
+from shared.events import Event
 from shared.runtime import ServiceRuntime
+from shared.topics import COMPLAINT_EVENTS
 from tests import examples
+from tests.integration.kafka_helpers import publish_events
 
 
 @dataclass
@@ -74,4 +82,81 @@ async def intake_server(pg_server_url: str, kafka_bootstrap: str) -> AsyncIterat
     yield running
     server.should_exit = True
     await serving
+    await drop_database(database_url)
+
+
+@dataclass
+class DispatchServer:
+    """A dispatch service on its own broker (so its work orders reach no other test's intake)."""
+
+    url: str
+    database_url: str
+    bootstrap: str
+    runtime: ServiceRuntime
+
+    def client(self, key: str = "dev-key-admin") -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.url, headers={"X-API-Key": key}, timeout=30)
+
+    async def tell(self, *events: Event) -> None:
+        """Publish complaint events as intake's relay would."""
+        await publish_events(self.bootstrap, COMPLAINT_EVENTS, events, source="/jiesu/intake")
+
+    async def wait_for_case(
+        self,
+        complaint_id: uuid.UUID,
+        until: Callable[[dict[str, Any]], bool] = lambda case: True,
+        timeout: float = 30.0,
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        last: dict[str, Any] = {}
+        async with self.client() as client:
+            while time.monotonic() < deadline:
+                response = await client.get(f"/cases/{complaint_id}")
+                if response.status_code == 200:
+                    last = response.json()
+                    if until(last):
+                        return last
+                await asyncio.sleep(0.1)
+        raise AssertionError(f"case {complaint_id} never got there; last seen: {last}")
+
+
+@pytest.fixture(scope="module")
+async def dispatch_server(
+    request: pytest.FixtureRequest, pg_server_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[DispatchServer]:
+    """One dispatch per test module, with the module's CITY (default: the demo city) loaded."""
+    port = free_port()
+    broker = tansu_broker(port, tmp_path_factory.mktemp("dispatch-broker") / "broker.log")
+    broker.start()
+    await wait_for_port_open(port)
+    bootstrap = f"127.0.0.1:{port}"
+    database_url = with_database(pg_server_url, f"t_dispatch_{uuid.uuid4().hex[:10]}")
+    settings = DispatchSettings(
+        database_url=database_url,
+        kafka_bootstrap_servers=bootstrap,
+        port=free_port(),
+        relay_poll_interval_s=0.2,
+        consumer_backoff_initial_s=0.01,
+        consumer_backoff_max_s=0.05,
+        timer_poll_interval_s=0.2,
+    )
+    app = create_dispatch_app(settings)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_level="warning")
+    )
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not serving.done(), "dispatch did not start"
+        await asyncio.sleep(0.05)
+    running = DispatchServer(
+        f"http://127.0.0.1:{settings.port}", database_url, bootstrap, app.state.runtime
+    )
+    city = getattr(request.module, "CITY", None) or yaml.safe_load(DEMO_CITY.read_text())
+    async with running.client() as client:
+        response = await client.put("/admin/city", json=city)
+        assert response.status_code == 200, response.text
+    yield running
+    server.should_exit = True
+    await serving
+    await broker.stop()
     await drop_database(database_url)

@@ -10,7 +10,7 @@ import yaml
 
 from deploy.local.runner import DEMO_CITY
 from services.dispatch import handlers, store
-from services.dispatch.domain import CityFile
+from services.dispatch.service import Dispatch
 from shared.consumer import HandlerContext
 from shared.db import apply_schema
 from shared.envelope import Envelope
@@ -28,14 +28,14 @@ SCHEMA = Path(handlers.__file__).with_name("schema.sql")
 AREA = "370124001001-G01-B02-U1"
 
 
+DISPATCH = Dispatch(EventStore("/jiesu/dispatch"), store.CityModelCache(), store.CalendarCache())
+ROUTES = handlers.build_handlers(DISPATCH)
+
+
 async def deliver(pool, event: Event) -> list[dict]:
-    cache = store.CityModelCache()
-    routes = handlers.build_handlers(cache)
     envelope = Envelope(event, uuid.uuid4(), "/jiesu/intake", datetime.now(UTC), uuid.uuid4())
     async with pool.acquire() as conn, conn.transaction():
-        await routes[type(event)](
-            event, HandlerContext(conn, envelope, EventStore("/jiesu/dispatch"))
-        )
+        await ROUTES[type(event)](event, HandlerContext(conn, envelope, DISPATCH.events))
         return await store.work_orders_of(conn, event.complaint_id)  # type: ignore[attr-defined]
 
 
@@ -57,7 +57,7 @@ def classified(complaint_id: uuid.UUID, status: ComplaintStatus) -> ComplaintCla
 async def test_only_what_needs_no_person_is_dispatched_and_only_once(pool):
     await apply_schema(pool, SCHEMA)
     async with pool.acquire() as conn, conn.transaction():
-        await store.save_city(conn, CityFile.model_validate(yaml.safe_load(DEMO_CITY.read_text())))
+        await DISPATCH.new_city_version(conn, yaml.safe_load(DEMO_CITY.read_text()), "test", "demo")
     waiting, ready = uuid.uuid4(), uuid.uuid4()
     assert await deliver(pool, classified(waiting, ComplaintStatus.TRIAGE)) == []
     orders = await deliver(pool, classified(ready, ComplaintStatus.CLASSIFIED))
@@ -95,4 +95,7 @@ async def test_only_what_needs_no_person_is_dispatched_and_only_once(pool):
         actor="staff:王",
         occurred_at=datetime.now(UTC),
     )
-    assert len(await deliver(pool, redo)) == 4
+    orders = await deliver(pool, redo)
+    assert len(orders) == 4
+    assert [o["status"] for o in orders[:2]] == ["cancelled", "cancelled"], "the first round closed"
+    assert {o["purpose"] for o in orders[2:]} == {"redo"}

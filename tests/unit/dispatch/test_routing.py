@@ -5,7 +5,9 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from services.dispatch.domain import CityFile, CityModel, PriorityTier, ResponderKind, route
+from services.dispatch.city import CityFile, CityModel, ResponderKind, route
+from services.dispatch.deadlines import PriorityTier
+from services.dispatch.domain import LEAD, Purpose, Rules
 
 DEMO = Path(__file__).resolve().parents[3] / "deploy" / "local" / "demo_city.yaml"
 
@@ -71,15 +73,24 @@ def test_an_area_code_the_model_does_not_list_is_placed_by_its_shape(model):
 
 def test_the_priority_tier_sets_the_feedback_deadline(model):
     issued = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    rules = Rules(model)
+
+    def feedback_due(category: str, area: str) -> datetime:
+        decision = route(model, category, area)
+        clocks = rules.clocks(
+            priority=decision.priority,
+            category=category,
+            purpose=Purpose.DISPATCH,
+            role=LEAD,
+            start=issued,
+        )
+        return next(c.due_at for c in clocks if c.name == "feedback")
+
     gas = route(model, "gas-leak", "370124001002-G01-B02")
     assert gas.priority == PriorityTier.EMERGENCY
-    assert gas.due_at(issued) == issued + timedelta(hours=2)
-    assert route(model, "water-supply", "370124001002").due_at(issued) == issued + timedelta(
-        hours=24
-    )
-    assert route(model, "property-certificate", "370124001001").due_at(
-        issued
-    ) == issued + timedelta(days=15)
+    assert feedback_due("gas-leak", "370124001002-G01-B02") == issued + timedelta(hours=2)
+    assert feedback_due("water-supply", "370124001002") == issued + timedelta(hours=24)
+    assert feedback_due("property-certificate", "370124001001") == issued + timedelta(days=15)
 
 
 def test_co_responders_that_cannot_be_found_are_left_out(model):

@@ -120,6 +120,20 @@ def test_the_lead_work_order_dispatches_the_complaint_and_a_co_order_does_not():
     assert after.due_at is not None
 
 
+def test_a_new_lead_after_a_return_moves_the_complaint_to_the_new_unit_once():
+    state = dispatched()
+    rerouted = examples.work_order_issued(
+        state.complaint_id,
+        responder_id="street-yushan",
+        responder_name="榆山街道办事处",
+        purpose="reroute",
+    )
+    after = apply(state, domain.mirror_issued(state, rerouted))
+    assert after.status is S.DISPATCHED and after.lead_responder == "榆山街道办事处"
+    assert after.lead_work_order_id == rerouted.work_order_id
+    assert domain.mirror_issued(after, rerouted) == []
+
+
 def test_signing_by_the_lead_unit_is_mirrored_and_a_stray_signature_is_not():
     state = dispatched()
     assert state.lead_work_order_id is not None

@@ -1,0 +1,275 @@
+"""Deliberation (议事): an agenda item's pure decisions, through "四方五步" —
+收集问题 → 确定议题 → 协商议事 → 分流落实 → 监督评审 — in the community, and, when the community
+cannot settle it, again at the district's joint meeting (大党委联席会议).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from services.dispatch.domain import IllegalTransition, occurred_at
+from shared.events import (
+    AgendaAssignment,
+    AgendaDecided,
+    AgendaItemOpened,
+    AgendaItemRaised,
+    AgendaReviewed,
+    AgendaTopicSet,
+    DeliberationHeld,
+    Event,
+)
+
+
+class Stage(StrEnum):
+    COLLECTED = "collected"  # 收集问题
+    TOPIC_SET = "topic_set"  # 确定议题
+    UNSETTLED = "unsettled"  # 协商未果
+    DELIBERATED = "deliberated"  # 协商议事（达成一致）
+    ASSIGNED = "assigned"  # 分流落实
+    REVIEWED = "reviewed"  # 监督评审（结束）
+
+
+STAGE_LABELS = {
+    Stage.COLLECTED: "收集问题",
+    Stage.TOPIC_SET: "确定议题",
+    Stage.UNSETTLED: "协商未果",
+    Stage.DELIBERATED: "协商议事",
+    Stage.ASSIGNED: "分流落实",
+    Stage.REVIEWED: "监督评审",
+}
+
+
+class AgendaLevel(StrEnum):
+    COMMUNITY = "community"  # 社区议事会
+    DISTRICT = "district"  # 区县"大党委"联席会议
+
+
+LEVEL_LABELS = {AgendaLevel.COMMUNITY: "社区议事会", AgendaLevel.DISTRICT: "区县大党委联席会议"}
+
+
+@dataclass(frozen=True, slots=True)
+class AgendaItem:
+    item_id: UUID
+    complaint_id: UUID
+    community_code: str
+    community_name: str
+    title: str
+    reason: str
+    level: AgendaLevel
+    stage: Stage
+    opened_at: datetime
+    updated_at: datetime
+    district_code: str | None = None
+    topic: str | None = None
+    parties: tuple[str, ...] = ()
+    meetings: tuple[DeliberationHeld, ...] = ()
+    decision: str | None = None
+    assignments: tuple[AgendaAssignment, ...] = ()
+    verdict: str | None = None
+    satisfied: bool | None = None
+    history: tuple[tuple[str, str, datetime], ...] = ()  # (level, stage, when)
+    version: int = 0
+
+
+def _opened(_: AgendaItem | None, e: AgendaItemOpened) -> AgendaItem:
+    return AgendaItem(
+        item_id=e.item_id,
+        complaint_id=e.complaint_id,
+        community_code=e.community_code,
+        community_name=e.community_name,
+        title=e.title,
+        reason=e.reason,
+        level=AgendaLevel.COMMUNITY,
+        stage=Stage.COLLECTED,
+        opened_at=e.opened_at,
+        updated_at=e.opened_at,
+    )
+
+
+def _held(item: AgendaItem, e: DeliberationHeld) -> AgendaItem:
+    return replace(
+        item,
+        stage=Stage.DELIBERATED if e.settled else Stage.UNSETTLED,
+        meetings=(*item.meetings, e),
+    )
+
+
+def _raised(item: AgendaItem, e: AgendaItemRaised) -> AgendaItem:
+    return replace(
+        item,
+        level=AgendaLevel(e.to_level),
+        stage=Stage.COLLECTED,
+        district_code=e.district_code,
+        topic=None,
+        parties=(),
+    )
+
+
+_EVOLVE: dict[type[Event], Callable[[Any, Any], AgendaItem]] = {
+    AgendaItemOpened: _opened,
+    AgendaTopicSet: lambda i, e: replace(
+        i, stage=Stage.TOPIC_SET, topic=e.topic, parties=tuple(e.parties)
+    ),
+    DeliberationHeld: _held,
+    AgendaDecided: lambda i, e: replace(
+        i, stage=Stage.ASSIGNED, decision=e.decision, assignments=tuple(e.assignments)
+    ),
+    AgendaReviewed: lambda i, e: replace(
+        i, stage=Stage.REVIEWED, verdict=e.verdict, satisfied=e.satisfied
+    ),
+    AgendaItemRaised: _raised,
+}
+AGENDA_EVENTS = tuple(_EVOLVE)
+
+
+def evolve(item: AgendaItem | None, event: Event) -> AgendaItem:
+    if item is None and not isinstance(event, AgendaItemOpened):
+        raise ValueError(f"an agenda stream starts with AgendaItemOpened, not {event.event_type}")
+    after = _EVOLVE[type(event)](item, event)
+    at = occurred_at(event)
+    return replace(
+        after,
+        updated_at=at,
+        history=(*after.history, (after.level.value, after.stage.value, at)),
+        version=(item.version if item else 0) + 1,
+    )
+
+
+def fold(events: Iterable[Event]) -> AgendaItem | None:
+    item: AgendaItem | None = None
+    for event in events:
+        item = evolve(item, event)
+    return item
+
+
+def _require(item: AgendaItem, allowed: set[Stage], action: str) -> None:
+    if item.stage not in allowed:
+        raise IllegalTransition(
+            f"议事项「{item.title}」当前在「{LEVEL_LABELS[item.level]} · {STAGE_LABELS[item.stage]}」阶段，"
+            f"不能{action}。"
+        )
+
+
+def open_item(
+    item_id: UUID,
+    complaint_id: UUID,
+    community_code: str,
+    community_name: str,
+    title: str,
+    reason: str,
+    actor: str,
+    now: datetime,
+) -> list[Event]:
+    return [
+        AgendaItemOpened(
+            item_id=item_id,
+            complaint_id=complaint_id,
+            community_code=community_code,
+            community_name=community_name,
+            title=title,
+            reason=reason,
+            actor=actor,
+            opened_at=now,
+        )
+    ]
+
+
+def set_topic(
+    item: AgendaItem, topic: str, parties: list[str], actor: str, now: datetime
+) -> list[Event]:
+    _require(item, {Stage.COLLECTED, Stage.TOPIC_SET, Stage.UNSETTLED}, "确定议题")
+    return [
+        AgendaTopicSet(
+            item_id=item.item_id,
+            complaint_id=item.complaint_id,
+            level=item.level.value,
+            topic=topic,
+            parties=parties,
+            actor=actor,
+            set_at=now,
+        )
+    ]
+
+
+def hold(
+    item: AgendaItem,
+    participants: list[str],
+    minutes: str,
+    settled: bool,
+    actor: str,
+    now: datetime,
+) -> list[Event]:
+    _require(item, {Stage.TOPIC_SET, Stage.UNSETTLED}, "协商议事")
+    return [
+        DeliberationHeld(
+            item_id=item.item_id,
+            complaint_id=item.complaint_id,
+            level=item.level.value,
+            participants=participants,
+            minutes=minutes,
+            settled=settled,
+            actor=actor,
+            held_at=now,
+        )
+    ]
+
+
+def decide(
+    item: AgendaItem, decision: str, assignments: list[AgendaAssignment], actor: str, now: datetime
+) -> list[Event]:
+    _require(item, {Stage.DELIBERATED}, "分流落实")
+    return [
+        AgendaDecided(
+            item_id=item.item_id,
+            complaint_id=item.complaint_id,
+            level=item.level.value,
+            decision=decision,
+            assignments=assignments,
+            actor=actor,
+            decided_at=now,
+        )
+    ]
+
+
+def review(
+    item: AgendaItem, verdict: str, satisfied: bool, actor: str, now: datetime
+) -> list[Event]:
+    _require(item, {Stage.ASSIGNED}, "监督评审")
+    return [
+        AgendaReviewed(
+            item_id=item.item_id,
+            complaint_id=item.complaint_id,
+            level=item.level.value,
+            verdict=verdict,
+            satisfied=satisfied,
+            actor=actor,
+            reviewed_at=now,
+        )
+    ]
+
+
+def raise_to_district(
+    item: AgendaItem, district_code: str, reason: str, actor: str, now: datetime
+) -> list[Event]:
+    if item.level is AgendaLevel.DISTRICT:
+        raise IllegalTransition(
+            f"议事项「{item.title}」已在区县大党委联席会议议程上 Already on the district agenda"
+        )
+    _require(item, {Stage.COLLECTED, Stage.TOPIC_SET, Stage.UNSETTLED}, "提交区县大党委联席会议")
+    return [
+        AgendaItemRaised(
+            item_id=item.item_id,
+            complaint_id=item.complaint_id,
+            from_level=item.level.value,
+            to_level=AgendaLevel.DISTRICT.value,
+            district_code=district_code,
+            reason=reason,
+            actor=actor,
+            raised_at=now,
+        )
+    ]

@@ -1,0 +1,561 @@
+"""The city model: areas, responders, categories, the dispatch catalogue (派单目录) and time limits.
+
+Pure: parsing (YAML/JSON documents and CSV sections), validation, the changes between two
+versions (each version is recorded as events), and the index used for routing.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+from dataclasses import dataclass
+from enum import IntEnum, StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from services.dispatch.deadlines import PriorityTier, TimeLimits
+
+AREA_CODE = r"^\d{12}(-[A-Z0-9]{1,8}){0,3}$"
+RESPONDER_ID = r"^[a-z0-9][a-z0-9-]{1,60}$"
+CATEGORY_CODE = r"^[a-z][a-z0-9-]{1,40}$"
+
+
+class AreaLevel(StrEnum):
+    DISTRICT = "district"  # 区/县
+    STREET = "street"  # 街道/镇
+    COMMUNITY = "community"  # 社区
+    GRID = "grid"  # 网格
+    BUILDING = "building"  # 楼栋
+    UNIT = "unit"  # 单元
+
+
+class ResponderKind(StrEnum):
+    DISTRICT_GOVERNMENT = "district_government"  # 区县政府 (兜底)
+    STREET_OFFICE = "street_office"  # 街道办事处
+    DEPARTMENT = "department"  # 区县职能部门
+    UTILITY = "utility"  # 供水/供电/燃气/供热
+    PROPERTY_COMPANY = "property_company"  # 物业
+    OWNERS_COMMITTEE = "owners_committee"  # 业委会
+    COMMUNITY_COMMITTEE = "community_committee"  # 社区两委/居委会
+    GRID_WORKER = "grid_worker"  # 网格员
+    SOCIAL_ORGANISATION = "social_organisation"  # 志愿者/社会组织
+
+
+KIND_LABELS = {
+    ResponderKind.DISTRICT_GOVERNMENT: "区县政府",
+    ResponderKind.STREET_OFFICE: "街道办事处",
+    ResponderKind.DEPARTMENT: "区县职能部门",
+    ResponderKind.UTILITY: "公用事业单位",
+    ResponderKind.PROPERTY_COMPANY: "物业服务企业",
+    ResponderKind.OWNERS_COMMITTEE: "业主委员会",
+    ResponderKind.COMMUNITY_COMMITTEE: "社区居委会",
+    ResponderKind.GRID_WORKER: "网格员",
+    ResponderKind.SOCIAL_ORGANISATION: "社会组织",
+}
+
+
+class Level(IntEnum):
+    """The escalation ladder: a breach moves a case one rung up (社区 → 街道 → 区县部门 → 区县政府)."""
+
+    COMMUNITY = 0
+    STREET = 1
+    DEPARTMENT = 2
+    DISTRICT = 3
+
+    @property
+    def label(self) -> str:
+        return ("社区", "街道", "区县部门", "区县政府")[self.value]
+
+
+LEVEL_OF_KIND = {
+    ResponderKind.DISTRICT_GOVERNMENT: Level.DISTRICT,
+    ResponderKind.STREET_OFFICE: Level.STREET,
+    ResponderKind.DEPARTMENT: Level.DEPARTMENT,
+    ResponderKind.UTILITY: Level.DEPARTMENT,
+}  # every other kind works at the community level
+
+# A rule's lead may name a unit, or a kind of unit found by walking up from the complaint's area.
+PLACEHOLDER = re.compile(r"^@(" + "|".join(kind.value for kind in ResponderKind) + r")$")
+
+
+class AreaIn(BaseModel):
+    # An area may also carry its centre for intake's use; dispatch routes by code alone.
+    model_config = ConfigDict(extra="ignore")
+    code: str = Field(
+        pattern=AREA_CODE, description="区划代码 12-digit code[-grid[-building[-unit]]]"
+    )
+    name: str = Field(min_length=1)
+    level: AreaLevel
+    parent: str | None = None
+
+
+class ResponderIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(pattern=RESPONDER_ID)
+    name: str = Field(min_length=1)
+    kind: ResponderKind
+    areas: list[str] = Field(min_length=1, description="所服务的区域 Areas this unit serves")
+
+
+class CategoryIn(BaseModel):
+    # A category also carries intake's parts (keywords, Open311 questions); dispatch ignores them.
+    model_config = ConfigDict(extra="ignore")
+    code: str = Field(pattern=CATEGORY_CODE)
+    name: str = Field(min_length=1)
+    priority: PriorityTier = PriorityTier.GENERAL
+
+
+class RuleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(min_length=1, max_length=40)
+    category: str
+    scope: str = Field(
+        description="规则覆盖的区域（含其下级）Area the rule covers, with everything below"
+    )
+    lead: str = Field(description="主办单位 id，或 @kind 取最近的该类单位 Responder id or @kind")
+    co: list[str] = Field(default_factory=list, description="协办单位 Co-responders")
+    priority: PriorityTier | None = None
+    escalate_to: str | None = Field(
+        None, description="超期升级到的区县部门 Department a breach escalates to"
+    )
+
+
+class CompoundIn(BaseModel):
+    """Who manages a residential compound (小区): its property company and owners' committee."""
+
+    model_config = ConfigDict(extra="forbid")
+    area: str = Field(pattern=AREA_CODE)
+    property_company: str | None = None
+    owners_committee: str | None = None
+
+
+SECTIONS: dict[str, tuple[str, type[BaseModel]]] = {
+    "areas": ("code", AreaIn),
+    "responders": ("id", ResponderIn),
+    "categories": ("code", CategoryIn),
+    "catalogue": ("id", RuleIn),
+}
+SETTINGS = ("city", "time_limits")
+
+
+class CityFile(BaseModel):
+    """A city's model as it supplies it (YAML or JSON), or as dispatch holds one version of it."""
+
+    model_config = ConfigDict(extra="forbid")
+    city: str = Field(min_length=1)
+    areas: list[AreaIn] = Field(min_length=1)
+    responders: list[ResponderIn] = Field(min_length=1)
+    categories: list[CategoryIn] = Field(min_length=1)
+    catalogue: list[RuleIn] = Field(default_factory=list)
+    time_limits: TimeLimits = Field(default_factory=TimeLimits)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _compounds_name_their_managers(cls, data: Any) -> Any:
+        """A `compounds` list is another way of saying which units serve which compound."""
+        if isinstance(data, dict) and "compounds" in data:
+            data = dict(data)
+            data["responders"] = assign_compounds(
+                data.get("responders") or [],
+                [CompoundIn.model_validate(c) for c in data.pop("compounds") or []],
+            )
+        return data
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> CityFile:
+        problems = []
+        for section, (key, _) in SECTIONS.items():
+            keys = [getattr(item, key) for item in getattr(self, section)]
+            if len(set(keys)) != len(keys):
+                twice = sorted({k for k in keys if keys.count(k) > 1})
+                problems.append(f"{section}: duplicate {key} {', '.join(twice)}")
+        codes = {area.code for area in self.areas}
+        problems += [
+            f"area {a.code}: unknown parent {a.parent}"
+            for a in self.areas
+            if a.parent is not None and a.parent not in codes
+        ]
+        responders = {r.id: r for r in self.responders}
+        categories = {c.code for c in self.categories}
+        for r in self.responders:
+            problems += [f"responder {r.id}: unknown area {c}" for c in r.areas if c not in codes]
+        for rule in self.catalogue:
+            if rule.category not in categories:
+                problems.append(f"rule {rule.id}: unknown category {rule.category}")
+            if rule.scope not in codes:
+                problems.append(f"rule {rule.id}: unknown scope area {rule.scope}")
+            for unit in [rule.lead, *rule.co]:
+                if unit not in responders and not PLACEHOLDER.match(unit):
+                    problems.append(f"rule {rule.id}: unknown responder {unit}")
+            target = responders.get(rule.escalate_to or "")
+            if rule.escalate_to and (
+                target is None or LEVEL_OF_KIND.get(target.kind) is not Level.DEPARTMENT
+            ):
+                problems.append(
+                    f"rule {rule.id}: escalate_to {rule.escalate_to} is not a department"
+                )
+        for code in self.time_limits.categories:
+            if code not in categories:
+                problems.append(f"time_limits: unknown category {code}")
+        if not any(r.kind == ResponderKind.DISTRICT_GOVERNMENT for r in self.responders):
+            problems.append("a district_government responder is required (兜底)")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def body(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def checksum(self) -> str:
+        canonical = json.dumps(self.body(), sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def assign_compounds(responders: list[Any], compounds: list[CompoundIn]) -> list[dict[str, Any]]:
+    """Each compound's area goes to the named property company / owners' committee, and leaves
+    any other unit of that kind (物业更换: a compound has one property company at a time)."""
+    units = [dict(r) if isinstance(r, dict) else r.model_dump(mode="json") for r in responders]
+    by_id = {unit["id"]: unit for unit in units}
+    for compound in compounds:
+        for kind, unit_id in (
+            (ResponderKind.PROPERTY_COMPANY, compound.property_company),
+            (ResponderKind.OWNERS_COMMITTEE, compound.owners_committee),
+        ):
+            if unit_id is None:
+                continue
+            if unit_id not in by_id:
+                raise ValueError(f"compound {compound.area}: unknown responder {unit_id}")
+            if by_id[unit_id]["kind"] != kind.value:
+                raise ValueError(f"compound {compound.area}: {unit_id} is not a {kind.value}")
+            for unit in units:
+                if (
+                    unit["kind"] == kind.value
+                    and unit["id"] != unit_id
+                    and compound.area in unit["areas"]
+                ):
+                    unit["areas"] = [a for a in unit["areas"] if a != compound.area]
+            chosen = by_id[unit_id]
+            if compound.area not in chosen["areas"]:
+                chosen["areas"] = [*chosen["areas"], compound.area]
+    return [unit for unit in units if unit["areas"]]
+
+
+# ---------------------------------------------------------------------------------------------
+# CSV sections, as a city's own spreadsheets export them
+# ---------------------------------------------------------------------------------------------
+
+CSV_COLUMNS = {
+    "areas": ("code", "name", "level", "parent"),
+    "responders": ("id", "name", "kind", "areas"),
+    "compounds": ("area", "property_company", "owners_committee"),
+    "categories": ("code", "name", "priority"),
+    "catalogue": ("id", "category", "scope", "lead", "co", "priority", "escalate_to"),
+}
+CSV_REQUIRED = {
+    "areas": ("code", "name", "level"),
+    "responders": ("id", "name", "kind", "areas"),
+    "compounds": ("area",),
+    "categories": ("code", "name"),
+    "catalogue": ("id", "category", "scope", "lead"),
+}
+# Cells holding several values, separated by ; | or whitespace.
+CSV_LISTS = {("responders", "areas"), ("catalogue", "co")}
+
+
+def read_csv(section: str, text: str) -> list[dict[str, Any]]:
+    """A CSV section as rows ready for validation (header names and cells trimmed)."""
+    if section not in CSV_COLUMNS:
+        raise ValueError(
+            f"没有名为 {section} 的表 Unknown section; one of {', '.join(CSV_COLUMNS)}"
+        )
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    header = [name.strip() for name in next(reader, [])]
+    missing = [c for c in CSV_REQUIRED[section] if c not in header]
+    if missing:
+        raise ValueError(f"{section}.csv 缺少列 missing columns: {', '.join(missing)}")
+    rows = []
+    for cells in reader:
+        cleaned: dict[str, Any] = {}
+        for name, value in zip(header, cells, strict=False):
+            if not name or not value.strip():
+                continue
+            if (section, name) in CSV_LISTS:
+                cleaned[name] = [v for v in re.split(r"[;|\s]+", value.strip()) if v]
+            else:
+                cleaned[name] = value.strip()
+        if cleaned:
+            rows.append(cleaned)
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# Versions as changes: what a new version changes, and a version rebuilt from its changes
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    section: str  # areas | responders | categories | catalogue | settings
+    op: str  # put | remove | order (value: the section's keys in their new order)
+    key: str
+    value: Any = None
+
+
+def changes_between(old: dict[str, Any] | None, new: dict[str, Any]) -> list[Change]:
+    """Every item that differs between two bodies, in a stable order, and a section's new order
+    when it moved (the order matters: the first unit of a kind serving an area is chosen)."""
+    old = old or {}
+    changes = [
+        Change("settings", "put", name, new[name])
+        for name in SETTINGS
+        if old.get(name) != new.get(name)
+    ]
+    for section, (key, _) in SECTIONS.items():
+        before = {item[key]: item for item in old.get(section, [])}
+        after = {item[key]: item for item in new.get(section, [])}
+        changes += [
+            Change(section, "put", k, item) for k, item in after.items() if before.get(k) != item
+        ]
+        changes += [Change(section, "remove", k) for k in before if k not in after]
+        as_applied = [k for k in before if k in after] + [k for k in after if k not in before]
+        if as_applied != list(after):
+            changes.append(Change(section, "order", section, list(after)))
+    return changes
+
+
+def apply_changes(body: dict[str, Any] | None, changes: list[Change]) -> dict[str, Any]:
+    """The body after `changes` (not validated: the caller validates the result)."""
+    result: dict[str, Any] = {name: (body or {}).get(name) for name in SETTINGS}
+    items = {
+        section: {item[key]: item for item in (body or {}).get(section, [])}
+        for section, (key, _) in SECTIONS.items()
+    }
+    for change in changes:
+        if change.section == "settings":
+            result[change.key] = change.value
+        elif change.op == "put":
+            items[change.section][change.key] = change.value
+        elif change.op == "order":
+            present = items[change.section]
+            items[change.section] = {k: present[k] for k in change.value if k in present} | present
+        else:
+            items[change.section].pop(change.key, None)
+    for section in SECTIONS:
+        result[section] = list(items[section].values())
+    return {k: v for k, v in result.items() if v is not None}
+
+
+# ---------------------------------------------------------------------------------------------
+# The loaded model, indexed for routing
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Responder:
+    id: str
+    name: str
+    kind: ResponderKind
+
+    @property
+    def level(self) -> Level:
+        return LEVEL_OF_KIND.get(self.kind, Level.COMMUNITY)
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingDecision:
+    lead: Responder
+    co: tuple[Responder, ...]
+    rule_id: str | None
+    priority: PriorityTier
+    reason: str
+
+
+class CityModel:
+    """One version of the model, indexed for routing."""
+
+    def __init__(self, city: CityFile, version: int) -> None:
+        self.version = version
+        self.file = city
+        self.name = city.city
+        self.time_limits = city.time_limits
+        self.parents = {a.code: a.parent for a in city.areas}
+        self.area_names = {a.code: a.name for a in city.areas}
+        self.area_levels = {a.code: a.level for a in city.areas}
+        self.responders = {r.id: Responder(r.id, r.name, r.kind) for r in city.responders}
+        self.served = {r.id: tuple(r.areas) for r in city.responders}
+        self.serving: dict[tuple[str, ResponderKind], list[Responder]] = {}
+        for r in city.responders:
+            for code in r.areas:
+                self.serving.setdefault((code, r.kind), []).append(self.responders[r.id])
+        self.rules = {(rule.category, rule.scope): rule for rule in city.catalogue}
+        self.rules_by_id = {rule.id: rule for rule in city.catalogue}
+        self.categories = {c.code: c for c in city.categories}
+
+    def ancestors(self, area_code: str) -> list[str]:
+        """The area and every area above it, narrowest first.
+
+        A code the model does not list (a new building, a grid not yet loaded) is placed by its
+        own shape: local suffixes are dropped, then the community, street and district parts.
+        """
+        code: str | None = area_code
+        while code is not None and code not in self.parents:
+            code = _enclosing_code(code)
+        chain = []
+        while code is not None:
+            chain.append(code)
+            code = self.parents.get(code)
+        return chain
+
+    def within(self, area_code: str, scope: str) -> bool:
+        """Whether `area_code` is `scope` or lies below it."""
+        return scope in self.ancestors(area_code) or area_code.startswith(scope + "-")
+
+    def enclosing(self, area_code: str, level: AreaLevel) -> str | None:
+        return next(
+            (c for c in self.ancestors(area_code) if self.area_levels.get(c) == level), None
+        )
+
+    def nearest(
+        self, area_code: str, kind: ResponderKind, exclude: frozenset[str] = frozenset()
+    ) -> Responder | None:
+        for code in self.ancestors(area_code):
+            for unit in self.serving.get((code, kind), ()):
+                if unit.id not in exclude:
+                    return unit
+        return None
+
+    def resolve(
+        self, unit: str, area_code: str, exclude: frozenset[str] = frozenset()
+    ) -> Responder | None:
+        match = PLACEHOLDER.match(unit)
+        if match:
+            return self.nearest(area_code, ResponderKind(match.group(1)), exclude)
+        found = self.responders.get(unit)
+        return found if found is not None and found.id not in exclude else None
+
+    def government(self, area_code: str) -> Responder:
+        """The district government over the area (兜底), or the model's first one."""
+        return self.nearest(area_code, ResponderKind.DISTRICT_GOVERNMENT) or next(
+            r for r in self.responders.values() if r.kind == ResponderKind.DISTRICT_GOVERNMENT
+        )
+
+    def priority_of(self, category: str | None) -> PriorityTier:
+        known = self.categories.get(category or "")
+        return known.priority if known else PriorityTier.GENERAL
+
+    def escalation_target(
+        self, area_code: str, rule_id: str | None, above: Level
+    ) -> tuple[Level, Responder] | None:
+        """The first rung above `above` that has a unit: the street office, the rule's
+        department (escalate_to), the district government. None at the top of the ladder."""
+        rule = self.rules_by_id.get(rule_id or "")
+        for level in Level:
+            if level <= above:
+                continue
+            unit: Responder | None = None
+            if level is Level.STREET:
+                unit = self.nearest(area_code, ResponderKind.STREET_OFFICE)
+            elif level is Level.DEPARTMENT and rule is not None and rule.escalate_to:
+                unit = self.responders.get(rule.escalate_to)
+            elif level is Level.DISTRICT:
+                unit = self.government(area_code)
+            if unit is not None:
+                return level, unit
+        return None
+
+
+def like_patterns(scope: str) -> list[str]:
+    """SQL LIKE patterns matching `scope` and every code below it.
+
+    Division codes nest by digit groups (省2 市2 县2 乡镇3 村居3), so a street's communities
+    share its code without the trailing zero groups: 370124001000 → 370124001%.
+    """
+    if "-" in scope:
+        return [scope, scope + "-%"]
+    stem = scope
+    for width in (3, 3, 2, 2):
+        if len(stem) > width and stem.endswith("0" * width):
+            stem = stem[:-width]
+        else:
+            break
+    return [stem + "%"]
+
+
+def _enclosing_code(code: str) -> str | None:
+    if "-" in code:
+        return code.rsplit("-", 1)[0]
+    if len(code) == 12 and code.isdigit():
+        if code[9:] != "000":
+            return code[:9] + "000"
+        if code[6:9] != "000":
+            return code[:6] + "000000"
+    return None
+
+
+def route(
+    model: CityModel,
+    category: str | None,
+    area_code: str,
+    exclude: frozenset[str] = frozenset(),
+) -> RoutingDecision:
+    """Category × area → lead and co-responders. The narrowest rule whose lead can be found wins.
+
+    `exclude` holds units that returned the case (退单): they are passed over. No rule (or no
+    lead to be found) → the street office; no street office → the district government (兜底),
+    so no complaint is ever left without an owner.
+    """
+    known = model.categories.get(category) if category else None
+    priority = model.priority_of(category)
+    passed_over = "，已排除退单单位" if exclude else ""
+    if known is not None:
+        for code in model.ancestors(area_code):
+            rule = model.rules.get((known.code, code))
+            if rule is None:
+                continue
+            lead = model.resolve(rule.lead, area_code, exclude)
+            if lead is None:
+                continue  # a broader rule may still name someone
+            co = tuple(
+                dict.fromkeys(
+                    unit
+                    for unit in (model.resolve(u, area_code) for u in rule.co)
+                    if unit is not None and unit != lead
+                )
+            )
+            return RoutingDecision(
+                lead=lead,
+                co=co,
+                rule_id=rule.id,
+                priority=rule.priority or priority,
+                reason=(
+                    f"派单目录规则 {rule.id}（{known.name} @ "
+                    f"{model.area_names.get(code, code)}），目录版本 {model.version}{passed_over} "
+                    f"Catalogue rule {rule.id}, version {model.version}"
+                ),
+            )
+    street = model.nearest(area_code, ResponderKind.STREET_OFFICE, exclude)
+    if street is not None:
+        return RoutingDecision(
+            lead=street,
+            co=(),
+            rule_id=None,
+            priority=priority,
+            reason=(
+                f"无匹配派单规则，派至属地街道{passed_over}（目录版本 {model.version}） "
+                "No catalogue rule: sent to the street office"
+            ),
+        )
+    return RoutingDecision(
+        lead=model.government(area_code),
+        co=(),
+        rule_id=None,
+        priority=priority,
+        reason=(
+            f"无责任单位，由区县政府兜底（目录版本 {model.version}） "
+            "Nobody responsible: the district government takes it"
+        ),
+    )

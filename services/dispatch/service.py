@@ -1,0 +1,279 @@
+"""Dispatch's application layer: get → decide → save for cases and agenda items, and new
+versions of the city model and calendar. Shared by the HTTP routes, the handlers and the timers.
+
+Every change appends with an expected position and rewrites the views and timers in the same
+transaction; a concurrent writer makes the append fail and the command is decided again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from services.dispatch import agenda, domain, store
+from services.dispatch.city import (
+    Change,
+    CityFile,
+    apply_changes,
+    changes_between,
+)
+from services.dispatch.deadlines import CalendarYear
+from shared.db import Connection
+from shared.envelope import Causation
+from shared.events import (
+    CalendarLoaded,
+    CityChange,
+    CityModelChanged,
+    CityModelLoaded,
+    Event,
+)
+from shared.eventstore import ConcurrencyError, EventStore, RecordedEvent
+from shared.http import Problem
+
+_ATTEMPTS = 5
+# A new city version's changes travel in parts of this many items (one Kafka message each).
+CITY_PART_SIZE = 500
+# City-model versions are numbered one after another: loads are serialised by this lock.
+_CITY_LOCK = 0x6A6965_63697479
+
+
+class NoCityModel(RuntimeError):
+    """No city model is loaded yet: the complaint waits (retries, then the DLQ for a redrive)."""
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def conversation(history: list[RecordedEvent]) -> Causation:
+    """A person's command on a case joins the complaint's conversation (one per complaint)."""
+    if history:
+        return Causation(correlation_id=UUID(history[0].metadata["correlation_id"]))
+    return Causation.start()
+
+
+@dataclass(frozen=True, slots=True)
+class Dispatch:
+    events: EventStore
+    city: store.CityModelCache
+    calendars: store.CalendarCache
+
+    async def rules(self, conn: Connection) -> domain.Rules:
+        model = await self.city.current(conn)
+        if model is None:
+            raise NoCityModel("no city model loaded: PUT /admin/city first")
+        return domain.Rules(model, await self.calendars.current(conn))
+
+    # --- cases ------------------------------------------------------------------------------
+
+    async def save_case(
+        self,
+        conn: Connection,
+        before: domain.Case | None,
+        new_events: list[Event],
+        causation: Causation,
+    ) -> domain.Case | None:
+        """Append `new_events` after `before`; rewrite the timers and the views."""
+        if not new_events:
+            return before
+        after = domain.fold(new_events, before)
+        assert after is not None
+        # Timers first, the append after: the append lock is then the last thing this
+        # transaction waits for (see store.sync_timers).
+        await store.sync_timers(conn, domain.timers(before), domain.timers(after))
+        await self.events.append(
+            conn,
+            store.case_stream(after.complaint_id),
+            new_events,
+            causation,
+            before.version if before else 0,
+        )
+        await store.save_case_view(conn, after)
+        return after
+
+    async def change_case(
+        self,
+        conn: Connection,
+        complaint_id: UUID,
+        decide: Callable[[domain.Case, domain.Rules], list[Event]],
+        causation: Causation | None = None,
+    ) -> domain.Case:
+        """A person's command: decide on the newest state, save, retry on a concurrent change."""
+        for attempt in range(_ATTEMPTS):
+            case, history = await store.load_case(conn, self.events, complaint_id)
+            if case is None:
+                raise Problem(404, f"诉求 {complaint_id} 没有派单记录 No dispatch case for it")
+            rules = await self.rules(conn)
+            try:
+                new_events = decide(case, rules)
+            except domain.IllegalTransition as refusal:
+                raise Problem(409, str(refusal), current_status=case.status) from None
+            try:
+                async with conn.transaction():
+                    saved = await self.save_case(
+                        conn, case, new_events, causation or conversation(history)
+                    )
+                assert saved is not None
+                return saved
+            except ConcurrencyError:
+                if attempt == _ATTEMPTS - 1:
+                    raise Problem(
+                        409, "派单正被同时修改，请重试 Changed concurrently; retry"
+                    ) from None
+        raise AssertionError("unreachable")
+
+    # --- agenda items -----------------------------------------------------------------------
+
+    async def save_item(
+        self,
+        conn: Connection,
+        before: agenda.AgendaItem | None,
+        new_events: list[Event],
+        causation: Causation,
+    ) -> agenda.AgendaItem:
+        item = before
+        for event in new_events:
+            item = agenda.evolve(item, event)
+        assert item is not None
+        await self.events.append(
+            conn,
+            store.agenda_stream(item.item_id),
+            new_events,
+            causation,
+            before.version if before else 0,
+        )
+        await store.save_item_view(conn, item)
+        return item
+
+    async def change_item(
+        self,
+        conn: Connection,
+        item_id: UUID,
+        decide: Callable[
+            [agenda.AgendaItem, domain.Case, domain.Rules], tuple[list[Event], list[Event]]
+        ],
+    ) -> agenda.AgendaItem:
+        """An agenda step; it may also change the case (a decision issues work orders)."""
+        for attempt in range(_ATTEMPTS):
+            item = await store.load_item(conn, self.events, item_id)
+            if item is None:
+                raise Problem(404, f"议事项 {item_id} 不存在 No such agenda item")
+            case, history = await store.load_case(conn, self.events, item.complaint_id)
+            assert case is not None
+            rules = await self.rules(conn)
+            try:
+                item_events, case_events = decide(item, case, rules)
+            except domain.IllegalTransition as refusal:
+                raise Problem(409, str(refusal), current_stage=item.stage.value) from None
+            causation = conversation(history)
+            try:
+                async with conn.transaction():
+                    await self.save_case(conn, case, case_events, causation)
+                    return await self.save_item(conn, item, item_events, causation)
+            except ConcurrencyError:
+                if attempt == _ATTEMPTS - 1:
+                    raise Problem(
+                        409, "议事项正被同时修改，请重试 Changed concurrently; retry"
+                    ) from None
+        raise AssertionError("unreachable")
+
+    # --- the city model ---------------------------------------------------------------------
+
+    async def new_city_version(
+        self, conn: Connection, body: dict[str, Any], actor: str, reason: str
+    ) -> dict[str, Any]:
+        """Validate `body` as the whole city and record what changed as a new version."""
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _CITY_LOCK)
+        latest = await store.latest_city(conn)
+        city = CityFile.model_validate(body)
+        if latest is not None and latest["checksum"] == city.checksum():
+            return {
+                "changed": False,
+                "catalogue_version": latest["version"],
+                "checksum": latest["checksum"],
+            }
+        version = (latest["version"] if latest else 0) + 1
+        changes = changes_between(latest["body"] if latest else None, city.body())
+        at = now()
+        parts = [changes[i : i + CITY_PART_SIZE] for i in range(0, len(changes), CITY_PART_SIZE)]
+        events: list[Event] = [
+            CityModelChanged(
+                catalogue_version=version,
+                part=index + 1,
+                parts=len(parts),
+                changes=[
+                    CityChange(section=c.section, op=c.op, key=c.key, value=c.value) for c in part
+                ],
+                actor=actor,
+                reason=reason,
+                changed_at=at,
+            )
+            for index, part in enumerate(parts)
+        ]
+        loaded = CityModelLoaded(
+            catalogue_version=version,
+            checksum=city.checksum(),
+            city_name=city.city,
+            areas=len(city.areas),
+            responders=len(city.responders),
+            rules=len(city.catalogue),
+            loaded_at=at,
+            changes=len(changes),
+            actor=actor,
+            reason=reason,
+        )
+        await self.events.append(
+            conn, store.CITY_STREAM, [*events, loaded], Causation.start(), None
+        )
+        await store.save_city(conn, version, city)
+        return {"changed": True, **loaded.model_dump(mode="json")}
+
+    async def change_city(
+        self, conn: Connection, changes: list[Change], actor: str, reason: str
+    ) -> dict[str, Any]:
+        """Put or remove single items (an area, a unit, a rule) as a new version."""
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _CITY_LOCK)
+        latest = await store.latest_city(conn)
+        if latest is None:
+            raise Problem(404, "尚未载入城市模型 No city model loaded yet")
+        return await self.new_city_version(
+            conn, apply_changes(latest["body"], changes), actor, reason
+        )
+
+    async def city_at(self, conn: Connection, version: int) -> dict[str, Any] | None:
+        """The city model as it was at `version`, rebuilt from its change events."""
+        body: dict[str, Any] | None = None
+        found = False
+        for recorded in await self.events.read_stream(conn, store.CITY_STREAM):
+            event = recorded.to_envelope().event
+            if isinstance(event, CityModelChanged) and event.catalogue_version <= version:
+                body = apply_changes(
+                    body, [Change(c.section, c.op, c.key, c.value) for c in event.changes]
+                )
+            if isinstance(event, CityModelLoaded) and event.catalogue_version == version:
+                found = True
+        return body if found else None
+
+    async def city_history(self, conn: Connection) -> list[dict[str, Any]]:
+        versions = []
+        for recorded in await self.events.read_stream(conn, store.CITY_STREAM):
+            if recorded.type == CityModelLoaded.event_type:
+                versions.append(recorded.data | {"recorded_at": recorded.recorded_at.isoformat()})
+        return versions
+
+    # --- the calendar -----------------------------------------------------------------------
+
+    async def load_calendar(self, conn: Connection, year: CalendarYear, actor: str) -> None:
+        event = CalendarLoaded(
+            year=year.year,
+            holidays=[h.model_dump(mode="json", by_alias=True) for h in year.holidays],
+            workdays=[w.model_dump(mode="json") for w in year.workdays],
+            source=year.source,
+            actor=actor,
+            loaded_at=now(),
+        )
+        await self.events.append(conn, store.CALENDAR_STREAM, [event], Causation.start(), None)
+        await store.save_calendar(conn, year)

@@ -1,0 +1,109 @@
+"""The SLA clocks' poller: due timers become warnings and breaches, each exactly once.
+
+Timer rows are derived from the cases (`domain.timers`) and written with every case change.
+A poller claims due rows with FOR UPDATE SKIP LOCKED, so several dispatch workers share the
+work without waiting on each other; for each case it decides on the newest state, appends the
+events and deletes the rows in one transaction. A worker killed half way rolls back and its
+rows are claimed again; a row whose clock stopped meanwhile decides nothing and is dropped.
+The case's expected position makes a concurrent command and a firing exclude each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from uuid import UUID
+
+from prometheus_client import Counter
+
+from services.dispatch import domain, store
+from services.dispatch.service import Dispatch, NoCityModel, now
+from shared.db import Connection
+from shared.envelope import Causation
+from shared.eventstore import ConcurrencyError, RecordedEvent
+from shared.runtime import ServiceRuntime
+
+log = logging.getLogger(__name__)
+TIMERS_FIRED = Counter(
+    "jiesu_dispatch_timer_events_total",
+    "Warnings, breaches and escalations the clocks fired",
+    ["type"],
+)
+
+
+def _cause(history: list[RecordedEvent], work_order_id: UUID) -> Causation:
+    """A clock's events follow the WorkOrderIssued that started it (same conversation)."""
+    for recorded in history:
+        if recorded.type == "WorkOrderIssued" and recorded.data["work_order_id"] == str(
+            work_order_id
+        ):
+            return Causation(UUID(recorded.metadata["correlation_id"]), recorded.id)
+    return Causation.start()
+
+
+async def fire_due(conn: Connection, dispatch: Dispatch, batch: int = 100) -> int:
+    """Fire what is due now; returns how many timer rows were settled."""
+    settled = 0
+    async with conn.transaction():
+        claimed = await store.claim_due_timers(conn, now(), batch)
+        if not claimed:
+            return 0
+        by_case: dict[UUID, list[domain.Timer]] = defaultdict(list)
+        for timer in claimed:
+            by_case[timer.complaint_id].append(timer)
+        rules = await dispatch.rules(conn)
+        for complaint_id, due in by_case.items():
+            try:
+                async with conn.transaction():  # a savepoint per case
+                    settled += await _fire_case(conn, dispatch, rules, complaint_id, due)
+            except ConcurrencyError:
+                # A command changed the case meanwhile; its rows wait for the next round.
+                log.info("timers: case %s changed while firing; retrying later", complaint_id)
+    log.info("timers: settled %d of %d due timers", settled, len(claimed))
+    return settled
+
+
+async def _fire_case(
+    conn: Connection,
+    dispatch: Dispatch,
+    rules: domain.Rules,
+    complaint_id: UUID,
+    due: list[domain.Timer],
+) -> int:
+    case, history = await store.load_case(conn, dispatch.events, complaint_id)
+    moment = now()
+    state = case
+    for timer in sorted(due, key=lambda t: t.fire_at):
+        if state is None:
+            break
+        fired = domain.fire(state, timer, moment, rules)
+        if fired:
+            state = await dispatch.save_case(
+                conn, state, fired, _cause(history, timer.work_order_id)
+            )
+            for event in fired:
+                TIMERS_FIRED.labels(event.event_type).inc()
+    # What was claimed and is no longer wanted (fired, or stale) goes now; the rest stays.
+    await store.drop_timers(conn, [t for t in due if t not in domain.timers(state)])
+    return len(due)
+
+
+async def run_timers(runtime: ServiceRuntime) -> None:
+    """The worker loop: fire what is due, then sleep until the next row is due (at most the poll)."""
+    dispatch: Dispatch = runtime.state["dispatch"]
+    poll_s: float = runtime.settings.timer_poll_interval_s  # type: ignore[attr-defined]
+    batch: int = runtime.settings.timer_batch_size  # type: ignore[attr-defined]
+    while True:
+        async with runtime.pool.acquire() as conn:
+            try:
+                settled = await fire_due(conn, dispatch, batch)
+            except NoCityModel:
+                settled = 0
+            if settled >= batch:
+                continue  # more may be due right now
+            upcoming = await store.next_fire_at(conn)
+        wait = poll_s
+        if upcoming is not None:
+            wait = min(poll_s, max(0.01, (upcoming - now()).total_seconds()))
+        await asyncio.sleep(wait)

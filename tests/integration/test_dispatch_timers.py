@@ -1,0 +1,178 @@
+"""SLA timers fire exactly once with two dispatch workers running, one of them killed mid-way
+and started again: every warning and breach of every clock is on record once, every case
+climbed the ladder once per rung."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from deploy.local.processes import free_port, tansu_broker, wait_for_port_open
+from deploy.local.runner import DEMO_CITY
+from services.dispatch import domain, store
+from services.dispatch.main import SCHEMA
+from services.dispatch.service import Dispatch, now
+from shared.db import apply_schema, create_pool, drop_database, ensure_database, with_database
+from shared.envelope import Causation
+from shared.eventstore import SCHEMA as EVENTSTORE_SCHEMA
+from shared.eventstore import EventStore
+
+REPO = Path(__file__).resolve().parents[2]
+CASES = 60
+# (category, area, rungs climbed): a community unit's breaches reach the street, then the
+# district; a department's reach the district government only.
+KINDS = [("roof-leak", "370124001001-G01-B02-U1", 2), ("road-damage", "370124002001-G01", 1)]
+DRILL = {
+    "warn_at": 0.5,
+    "tiers": {"general": {"sign": "3s", "contact": "5s", "feedback": "7s"}},
+    "escalation": {"sign": "3s", "feedback": "5s"},
+}
+
+
+class Worker:
+    """One dispatch process (HTTP, consumer, relay and the timer poller), as deployed."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.env, self.log, self.port = env, log, free_port()
+        with open(log, "ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "services.dispatch.main"],
+                cwd=REPO,
+                env=env | {"DISPATCH_PORT": str(self.port)},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+    async def ready(self) -> None:
+        deadline = time.monotonic() + 60
+        async with httpx.AsyncClient() as client:
+            while True:
+                assert self.process.poll() is None, self.log.read_text(errors="replace")[-3000:]
+                assert time.monotonic() < deadline, "worker did not start"
+                try:
+                    if (
+                        await client.get(f"http://127.0.0.1:{self.port}/readyz")
+                    ).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.2)
+
+    def kill(self) -> None:
+        os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+@pytest.fixture
+async def drill(pg_server_url, tmp_path):
+    port = free_port()
+    broker = tansu_broker(port, tmp_path / "broker.log")
+    broker.start()
+    await wait_for_port_open(port)
+    database_url = with_database(pg_server_url, f"t_timers_{uuid.uuid4().hex[:10]}")
+    await ensure_database(database_url)
+    pool = await create_pool(database_url, max_size=5)
+    await apply_schema(pool, EVENTSTORE_SCHEMA, SCHEMA)
+    dispatch = Dispatch(
+        EventStore("/jiesu/dispatch"), store.CityModelCache(), store.CalendarCache()
+    )
+    city = yaml.safe_load(DEMO_CITY.read_text()) | {"time_limits": DRILL}
+    async with pool.acquire() as conn, conn.transaction():
+        await dispatch.new_city_version(conn, city, "test", "drill timescale")
+    env = {
+        **os.environ,
+        "DISPATCH_DATABASE_URL": database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{port}",
+        "DISPATCH_TIMER_POLL_INTERVAL_S": "0.1",
+        "DISPATCH_TIMER_BATCH_SIZE": "20",
+        "DISPATCH_DEV_KEYS": "false",
+    }
+    yield dispatch, pool, env
+    await pool.close()
+    await broker.stop()
+    await drop_database(database_url)
+
+
+async def fired(pool) -> int:
+    async with pool.acquire() as conn:
+        count: int = await conn.fetchval(
+            "SELECT count(*) FROM events WHERE type IN ('SlaWarned', 'SlaBreached')"
+        )
+        return count
+
+
+async def test_timers_fire_exactly_once_across_two_workers_and_a_kill(drill, tmp_path):
+    dispatch, pool, env = drill
+    logs = [tmp_path / "worker-a.log", tmp_path / "worker-b.log"]
+    workers = [Worker(env, log) for log in logs]
+    try:
+        await asyncio.gather(*(w.ready() for w in workers))
+        complaints = []
+        async with pool.acquire() as conn:
+            rules = await dispatch.rules(conn)
+            for index in range(CASES):
+                category, area, _ = KINDS[index % len(KINDS)]
+                complaint_id = uuid.uuid4()
+                events = domain.first_dispatch(None, complaint_id, category, area, rules, now())
+                async with conn.transaction():
+                    await dispatch.save_case(conn, None, events, Causation.start())
+                complaints.append((complaint_id, KINDS[index % len(KINDS)][2]))
+                await asyncio.sleep(0.02)  # spread the deadlines over a second or so
+
+        # Kill one worker while the clocks are firing, then start it again.
+        deadline = time.monotonic() + 30
+        while await fired(pool) < CASES * 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        before_kill = await fired(pool)
+        workers[0].kill()
+        await asyncio.sleep(1.0)
+        workers[0] = Worker(env, logs[0])
+        await workers[0].ready()
+
+        deadline = time.monotonic() + 90
+        async with pool.acquire() as conn:
+            while await conn.fetchval("SELECT count(*) FROM timers") > 0:
+                assert time.monotonic() < deadline, "timers still waiting"
+                await asyncio.sleep(0.2)
+        total = await fired(pool)
+        assert 0 < before_kill < total, "the kill happened while the clocks were firing"
+    finally:
+        for worker in workers:
+            worker.stop()
+
+    async with pool.acquire() as conn:
+        for complaint_id, rungs in complaints:
+            case, history = await store.load_case(conn, dispatch.events, complaint_id)
+            assert case is not None
+            firings = Counter(
+                (r.type, r.data["work_order_id"], r.data["clock"], r.data["due_at"])
+                for r in history
+                if r.type in ("SlaWarned", "SlaBreached")
+            )
+            assert firings and max(firings.values()) == 1, f"a clock fired twice: {firings}"
+            for order in case.orders:
+                for clock in order.clocks:
+                    assert clock.warned and clock.breached, (order.responder.id, clock.name)
+            climbed = [r.data["to_level"] for r in history if r.type == "CaseEscalated"]
+            assert len(climbed) == len(set(climbed)) == rungs, climbed
+    for log in logs:
+        assert "settled" in log.read_text(errors="replace"), f"{log.name} fired nothing"
