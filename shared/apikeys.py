@@ -3,20 +3,25 @@ and a moving-window rate limit per key. Each service keeps its own key table and
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import hashlib
 import math
 import secrets
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, Generic, Protocol, TypeVar
 
+import asyncpg
 from fastapi import Header, Request
 from limits import RateLimitItemPerMinute
 from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
-from shared.db import Connection
+from shared.db import Connection, apply_schema, create_pool, ensure_database
+from shared.eventstore import SCHEMA as EVENTSTORE_SCHEMA
 from shared.http import Problem
 
 XApiKey = Annotated[str | None, Header(alias="X-API-Key", description="接入密钥 API key")]
@@ -133,3 +138,60 @@ async def authenticate(
         raise Problem(401, "API Key 无效或已吊销 Unknown or revoked API key", headers=challenge)
     await limiter.check(f"key:{key.key_id}", key.rate_per_minute)
     return key
+
+
+KeyCreator = Callable[[Connection, argparse.Namespace], Awaitable[tuple[str, str]]]
+
+
+def key_cli(
+    description: str,
+    *,
+    database_url: Callable[[], str],
+    schema: Path,
+    roles: list[str],
+    create_arguments: Callable[[argparse.ArgumentParser], object],
+    create: KeyCreator,
+    scope_of: Callable[[asyncpg.Record], str],
+) -> None:
+    """The `create | list | revoke` command every service's key table gets."""
+    parser = argparse.ArgumentParser(description=description)
+    commands = parser.add_subparsers(dest="command", required=True)
+    creating = commands.add_parser("create")
+    creating.add_argument("--name", required=True)
+    creating.add_argument("--role", choices=roles, required=True)
+    creating.add_argument("--rate", type=int, default=600, help="requests per minute")
+    create_arguments(creating)
+    commands.add_parser("list")
+    revoke = commands.add_parser("revoke")
+    revoke.add_argument("key_id")
+    args = parser.parse_args()
+
+    async def run() -> None:
+        url = database_url()
+        await ensure_database(url)
+        pool = await create_pool(url, max_size=1)
+        # The key table may not exist yet if the service never started against this database.
+        await apply_schema(pool, EVENTSTORE_SCHEMA, schema)
+        try:
+            async with pool.acquire() as conn:
+                if args.command == "create":
+                    key_id, secret = await create(conn, args)
+                    print(f"{key_id}\t{secret}\t(只显示一次 shown once)")
+                elif args.command == "revoke":
+                    done = await conn.execute(
+                        "UPDATE api_keys SET revoked_at = now() "
+                        "WHERE key_id = $1 AND revoked_at IS NULL",
+                        args.key_id,
+                    )
+                    print("revoked" if done.endswith("1") else "no such active key")
+                else:
+                    for row in await conn.fetch("SELECT * FROM api_keys ORDER BY created_at"):
+                        state = "revoked" if row["revoked_at"] else "active"
+                        print(
+                            f"{row['key_id']}\t{row['role']}\t{scope_of(row)}\t"
+                            f"{row['rate_per_minute']}/min\t{state}\t{row['name']}"
+                        )
+        finally:
+            await pool.close()
+
+    asyncio.run(run())

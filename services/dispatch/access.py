@@ -12,7 +12,6 @@ to issue one (and `list`, `revoke KEY_ID`); the secret is shown once and only it
 from __future__ import annotations
 
 import argparse
-import asyncio
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -25,12 +24,12 @@ from shared.apikeys import (
     XApiKey,
     authenticate,
     hash_key,
+    key_cli,
     key_id_of,
     new_secret,
     presented_secret,
 )
-from shared.db import Connection, apply_schema, create_pool, ensure_database
-from shared.eventstore import SCHEMA as EVENTSTORE_SCHEMA
+from shared.db import Connection
 from shared.http import Problem
 
 
@@ -200,55 +199,35 @@ def require(*roles: Role) -> object:
     return Depends(dependency)
 
 
-async def _cli(args: argparse.Namespace) -> None:
-    from services.dispatch.settings import DispatchSettings
+async def _create_from(conn: Connection, args: argparse.Namespace) -> tuple[str, str]:
+    key, secret = await create_key(
+        conn,
+        name=args.name,
+        role=Role(args.role),
+        responder_id=args.responder,
+        scope=args.scope,
+        rate_per_minute=args.rate,
+    )
+    return key.key_id, secret
 
-    database_url = DispatchSettings().database_url
-    await ensure_database(database_url)
-    pool = await create_pool(database_url, max_size=1)
-    await apply_schema(pool, EVENTSTORE_SCHEMA, Path(__file__).with_name("schema.sql"))
-    try:
-        async with pool.acquire() as conn:
-            if args.command == "create":
-                key, secret = await create_key(
-                    conn,
-                    name=args.name,
-                    role=Role(args.role),
-                    responder_id=args.responder,
-                    scope=args.scope,
-                    rate_per_minute=args.rate,
-                )
-                print(f"{key.key_id}\t{secret}\t(只显示一次 shown once)")
-            elif args.command == "revoke":
-                done = await conn.execute(
-                    "UPDATE api_keys SET revoked_at = now() WHERE key_id = $1 AND revoked_at IS NULL",
-                    args.key_id,
-                )
-                print("revoked" if done.endswith("1") else "no such active key")
-            else:
-                for row in await conn.fetch("SELECT * FROM api_keys ORDER BY created_at"):
-                    state = "revoked" if row["revoked_at"] else "active"
-                    print(
-                        f"{row['key_id']}\t{row['role']}\t{row['responder_id'] or row['scope'] or '-'}\t"
-                        f"{row['rate_per_minute']}/min\t{state}\t{row['name']}"
-                    )
-    finally:
-        await pool.close()
+
+def _create_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--responder", help="unit id (responder keys)")
+    parser.add_argument("--scope", help="area code a supervisor key covers (default: the city)")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="管理派单密钥 Manage dispatch API keys")
-    commands = parser.add_subparsers(dest="command", required=True)
-    create = commands.add_parser("create")
-    create.add_argument("--name", required=True)
-    create.add_argument("--role", choices=[r.value for r in Role], required=True)
-    create.add_argument("--responder", help="unit id (responder keys)")
-    create.add_argument("--scope", help="area code a supervisor key covers (default: the city)")
-    create.add_argument("--rate", type=int, default=600, help="requests per minute")
-    commands.add_parser("list")
-    revoke = commands.add_parser("revoke")
-    revoke.add_argument("key_id")
-    asyncio.run(_cli(parser.parse_args()))
+    from services.dispatch.settings import DispatchSettings
+
+    key_cli(
+        "管理派单密钥 Manage dispatch API keys",
+        database_url=lambda: DispatchSettings().database_url,
+        schema=Path(__file__).with_name("schema.sql"),
+        roles=[r.value for r in Role],
+        create_arguments=_create_arguments,
+        create=_create_from,
+        scope_of=lambda row: row["responder_id"] or row["scope"] or "-",
+    )
 
 
 if __name__ == "__main__":

@@ -12,7 +12,20 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from services.dispatch.domain import IllegalTransition, occurred_at
+from services.dispatch.city import Responder
+from services.dispatch.deadlines import ClockName, PriorityTier
+from services.dispatch.domain import (
+    CO,
+    Case,
+    IllegalTransition,
+    Purpose,
+    Rules,
+    issue_on,
+    occurred_at,
+    open_case,
+    then,
+)
+from services.dispatch.orders import completion
 from shared.events import (
     AgendaAssignment,
     AgendaDecided,
@@ -20,7 +33,9 @@ from shared.events import (
     AgendaItemRaised,
     AgendaReviewed,
     AgendaTopicSet,
+    DeliberationConcluded,
     DeliberationHeld,
+    DeliberationRequested,
     Event,
 )
 
@@ -273,3 +288,75 @@ def raise_to_district(
             raised_at=now,
         )
     ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Deliberation (议事) as the case sees it
+# ---------------------------------------------------------------------------------------------
+
+
+def send_to_deliberation(
+    case: Case, item_id: UUID, community_code: str, reason: str, actor: str, now: datetime
+) -> list[Event]:
+    open_case(case, "提交议事")
+    if case.deliberation is not None:
+        raise IllegalTransition(f"诉求 {case.complaint_id} 已在议事中 Already on an agenda")
+    return [
+        DeliberationRequested(
+            complaint_id=case.complaint_id,
+            item_id=item_id,
+            community_code=community_code,
+            reason=reason,
+            actor=actor,
+            sent_at=now,
+        )
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Duty:
+    """What a deliberation decision asks of one unit."""
+
+    responder: Responder
+    task: str
+    due_at: datetime | None = None
+
+
+def conclude_deliberation(
+    case: Case, item_id: UUID, decision: str, duties: list[Duty], now: datetime, rules: Rules
+) -> list[Event]:
+    """议事清单 → 履职清单: each duty becomes a work order; the lead's clock runs again."""
+    if case.deliberation != item_id:
+        raise IllegalTransition(f"诉求 {case.complaint_id} 不在该议事项中 Not on this agenda item")
+    orders: list[Event] = [
+        issue_on(
+            case,
+            rules,
+            responder=duty.responder,
+            role=CO,
+            purpose=Purpose.DELIBERATION,
+            reason=f"议事决定：{decision} Assigned by the deliberation",
+            now=now,
+            task=duty.task,
+            feedback_due=duty.due_at,
+        )
+        for duty in duties
+    ]
+    lead = case.lead if case.lead and case.lead.is_open else None
+    feedback = None
+    if lead is not None:
+        steps = rules.model.time_limits.for_order(
+            PriorityTier(case.priority), case.category, lead.purpose.value
+        )
+        if steps.feedback:
+            feedback = rules.clock(ClockName.FEEDBACK, now, steps.feedback)
+    concluded = DeliberationConcluded(
+        complaint_id=case.complaint_id,
+        item_id=item_id,
+        decision=decision,
+        lead_work_order_id=lead.work_order_id if lead else None,
+        clock=feedback,
+        concluded_at=now,
+    )
+    events = [*orders, concluded]
+    return events + completion(then(case, events), now)

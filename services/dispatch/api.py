@@ -7,7 +7,7 @@ office, the district government and supervisor keys also act on the cases in the
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
@@ -16,13 +16,14 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.dispatch import agenda, domain, store
+from services.dispatch import domain, orders, store, supervision
 from services.dispatch.access import Caller, Role, require
-from services.dispatch.city import AreaLevel, ResponderKind, like_patterns
-from services.dispatch.deadlines import Duration, deadline
-from services.dispatch.service import Dispatch, conversation, now
+from services.dispatch.city import ResponderKind
+from services.dispatch.deadlines import Duration
+from services.dispatch.service import Dispatch, now
+from shared.db import Connection
 from shared.envelope import Causation
-from shared.events import AgendaAssignment, Event
+from shared.events import Event
 from shared.http import Problem
 from shared.idempotency import IdempotencyKey, idempotent
 from shared.runtime import ServiceRuntime
@@ -43,93 +44,57 @@ REFUSALS: dict[int | str, dict[str, Any]] = {
 }
 
 
-class _Body(BaseModel):
+class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-class Note(_Body):
+class Note(Body):
     note: str = Field(min_length=1, max_length=1000, description="说明 What was done or said")
 
 
-class OptionalNote(_Body):
+class OptionalNote(Body):
     note: str | None = Field(None, max_length=1000, description="说明 Note")
 
 
-class Reason(_Body):
+class Reason(Body):
     reason: str = Field(min_length=1, max_length=1000, description="理由 Reason")
 
 
-class Report(_Body):
+class Report(Body):
     report: str = Field(min_length=2, max_length=4000, description="办理结果 What was done (反馈)")
 
 
-class ReturnOrder(_Body):
+class ReturnOrder(Body):
     reason: str = Field(min_length=2, max_length=1000, description="退单理由 Why it is not yours")
     suggested_responder_id: str | None = Field(None, description="建议承办单位 Who should take it")
 
 
-class RequestExtension(_Body):
+class RequestExtension(Body):
     extend_by: Duration = Field(description="延长多久 How much longer, e.g. 3d, 2wd, 12h")
     reason: str = Field(min_length=2, max_length=1000)
 
 
-class Whistle(_Body):
+class Whistle(Body):
     departments: list[str] = Field(min_length=1, max_length=20, description="被吹哨的部门 id")
     reason: str = Field(min_length=2, max_length=1000)
 
 
-class Arbitrate(_Body):
+class Arbitrate(Body):
     responder_id: str = Field(description="裁定的主办单位 The unit that must lead")
     reason: str = Field(min_length=2, max_length=1000)
 
 
-class SendToDeliberation(_Body):
-    title: str | None = Field(
-        None, max_length=200, description="议题名称 Title (default: the category)"
-    )
-    reason: str = Field(min_length=2, max_length=1000)
-
-
-class SetTopic(_Body):
-    topic: str = Field(min_length=2, max_length=500, description="议题 The topic")
-    parties: list[str] = Field(default_factory=list, max_length=50, description="参与议事的各方")
-
-
-class HoldMeeting(_Body):
-    participants: list[str] = Field(min_length=1, max_length=100, description="参会人员/单位")
-    minutes: str = Field(min_length=2, max_length=8000, description="会议纪要 Minutes")
-    settled: bool = Field(description="是否达成一致 Did the parties agree?")
-
-
-class Duty(_Body):
-    responder_id: str
-    task: str = Field(min_length=2, max_length=1000, description="履职事项 What the unit must do")
-    within: Duration | None = Field(None, description="限期，如 30d、10wd Time allowed")
-
-
-class Decide(_Body):
-    decision: str = Field(min_length=2, max_length=4000, description="议定事项 The decision")
-    assignments: list[Duty] = Field(
-        default_factory=list, max_length=50, description="分流落实到各单位"
-    )
-
-
-class Review(_Body):
-    verdict: str = Field(min_length=2, max_length=4000, description="评审意见 The verdict")
-    satisfied: bool
-
-
-def _dispatch(request: Request) -> Dispatch:
+def dispatch_of(request: Request) -> Dispatch:
     dispatch: Dispatch = request.app.state.runtime.state["dispatch"]
     return dispatch
 
 
-def _runtime(request: Request) -> ServiceRuntime:
+def runtime_of(request: Request) -> ServiceRuntime:
     runtime: ServiceRuntime = request.app.state.runtime
     return runtime
 
 
-def _causation(request: Request) -> Causation | None:
+def causation_of(request: Request) -> Causation | None:
     correlation = request.headers.get("X-Correlation-ID")
     if correlation is None:
         return None  # the complaint's own conversation
@@ -141,8 +106,21 @@ def _causation(request: Request) -> Causation | None:
         ) from None
 
 
-def _scoped(caller: Caller, action: str, key: str | None) -> str | None:
-    return f"{caller.key.key_id}:{action}:{key}" if key else None
+async def once(
+    request: Request,
+    caller: Caller,
+    scope: str,
+    idempotency_key: str | None,
+    payload: BaseModel,
+    produce: Callable[[Connection], Awaitable[tuple[int, dict[str, Any]]]],
+) -> JSONResponse:
+    """`produce` in one transaction, once per (key, scope, Idempotency-Key): a retry gets the
+    first answer, and the answer commits with the change."""
+    scoped = f"{caller.key.key_id}:{scope}:{idempotency_key}" if idempotency_key else None
+    async with runtime_of(request).pool.acquire() as conn, conn.transaction():
+        return await idempotent(
+            conn, scoped, payload.model_dump(mode="json"), lambda: produce(conn)
+        )
 
 
 def live(order: dict[str, Any], at: datetime) -> dict[str, Any]:
@@ -204,20 +182,20 @@ def case_json(case: domain.Case, rules: domain.Rules) -> dict[str, Any]:
     }
 
 
-def _visible(caller: Caller, case: domain.Case, rules: domain.Rules) -> bool:
+def visible(caller: Caller, case: domain.Case, rules: domain.Rules) -> bool:
     return caller.supervises(rules.model, case.area_code) or any(
         caller.holds(o.responder.id) for o in case.orders
     )
 
 
-def _hidden(what: str) -> Problem:
+def hidden(what: str) -> Problem:
     return Problem(404, f"{what}不存在，或不属于你单位 Not found, or not yours to see")
 
 
 def _order_of(case: domain.Case, work_order_id: UUID) -> domain.WorkOrder:
     order = case.order(work_order_id)
     if order is None:
-        raise _hidden("工单")
+        raise hidden("工单")
     return order
 
 
@@ -235,12 +213,12 @@ async def _on_order(
     allowed: Callable[[Caller, domain.Case, domain.WorkOrder, domain.Rules], None],
 ) -> JSONResponse:
     """Load the order's case, check the caller may act, decide, save; once per Idempotency-Key."""
-    runtime, dispatch, causation = _runtime(request), _dispatch(request), _causation(request)
+    dispatch, causation = dispatch_of(request), causation_of(request)
 
-    async def produce() -> tuple[int, dict[str, Any]]:
+    async def produce(conn: Connection) -> tuple[int, dict[str, Any]]:
         row = await store.find_order(conn, work_order_id)
         if row is None:
-            raise _hidden("工单")
+            raise hidden("工单")
 
         def checked(case: domain.Case, rules: domain.Rules) -> list[Event]:
             order = _order_of(case, work_order_id)
@@ -250,13 +228,9 @@ async def _on_order(
         case = await dispatch.change_case(conn, row["complaint_id"], checked, causation)
         return 200, _order_view(case, work_order_id)
 
-    async with runtime.pool.acquire() as conn, conn.transaction():
-        return await idempotent(
-            conn,
-            _scoped(caller, f"{action}:{work_order_id}", idempotency_key),
-            payload.model_dump(mode="json"),
-            produce,
-        )
+    return await once(
+        request, caller, f"{action}:{work_order_id}", idempotency_key, payload, produce
+    )
 
 
 def _holder(
@@ -264,12 +238,12 @@ def _holder(
 ) -> None:
     if caller.holds(order.responder.id):
         return
-    if _visible(caller, case, rules):
+    if visible(caller, case, rules):
         raise Problem(
             403,
             f"该工单由{order.responder.name}承办，只有承办单位可以操作 Only {order.responder.name} acts on it",
         )
-    raise _hidden("工单")
+    raise hidden("工单")
 
 
 def _supervisor(
@@ -283,9 +257,9 @@ def _supervisor(
         raise Problem(403, "不能审批或督办本单位自己的工单 A unit cannot supervise its own order")
     if caller.supervises(rules.model, case.area_code):
         return
-    if _visible(caller, case, rules):
+    if visible(caller, case, rules):
         raise Problem(403, "只有属地街道、区县政府或督办人员可以操作 Supervisors of the area only")
-    raise _hidden("工单")
+    raise hidden("工单")
 
 
 def _urger(caller: Caller, case: domain.Case, order: domain.WorkOrder, rules: domain.Rules) -> None:
@@ -302,7 +276,7 @@ OrderDecision = Callable[[domain.Case, domain.WorkOrder, domain.Rules, Any, Call
 
 
 def _order_route(
-    path: str, summary: str, body: type[_Body], allowed: Callable[..., None]
+    path: str, summary: str, body: type[Body], allowed: Callable[..., None]
 ) -> Callable[[OrderDecision], OrderDecision]:
     """Declare POST /work-orders/{id}/<path> for a decision `(case, order, rules, body, caller)`."""
 
@@ -347,28 +321,28 @@ Rules = domain.Rules
 def sign_order(
     case: Case, order: Order, rules: Rules, command: OptionalNote, caller: Caller
 ) -> list[Event]:
-    return domain.sign(case, order, caller.actor, command.note, now())
+    return orders.sign(case, order, caller.actor, command.note, now())
 
 
 @_order_route("contact", "联系诉求人 Record contacting the resident", Note, _holder)
 def contact_resident(
     case: Case, order: Order, rules: Rules, command: Note, caller: Caller
 ) -> list[Event]:
-    return domain.contact(case, order, caller.actor, command.note, now())
+    return orders.contact(case, order, caller.actor, command.note, now())
 
 
 @_order_route("start", "开始办理 Start the work on site", Note, _holder)
 def start_work(
     case: Case, order: Order, rules: Rules, command: Note, caller: Caller
 ) -> list[Event]:
-    return domain.start(case, order, caller.actor, command.note, now())
+    return orders.start(case, order, caller.actor, command.note, now())
 
 
 @_order_route("extension", "申请延期 Ask for more time", RequestExtension, _holder)
 def request_extension(
     case: Case, order: Order, rules: Rules, command: RequestExtension, caller: Caller
 ) -> list[Event]:
-    return domain.request_extension(
+    return orders.request_extension(
         case, order, command.extend_by, command.reason, caller.actor, now(), rules
     )
 
@@ -377,14 +351,14 @@ def request_extension(
 def resolve_order(
     case: Case, order: Order, rules: Rules, command: Report, caller: Caller
 ) -> list[Event]:
-    return domain.resolve(case, order, command.report, caller.actor, now())
+    return orders.resolve(case, order, command.report, caller.actor, now())
 
 
 @_order_route("return", "退单 Return: not this unit's business", ReturnOrder, _holder)
 def return_order(
     case: Case, order: Order, rules: Rules, command: ReturnOrder, caller: Caller
 ) -> list[Event]:
-    return domain.return_order(
+    return orders.return_order(
         case, order, command.reason, command.suggested_responder_id, caller.actor, now(), rules
     )
 
@@ -393,21 +367,21 @@ def return_order(
 def approve_extension(
     case: Case, order: Order, rules: Rules, command: Reason, caller: Caller
 ) -> list[Event]:
-    return domain.approve_extension(case, order, command.reason, caller.actor, now(), rules)
+    return supervision.approve_extension(case, order, command.reason, caller.actor, now(), rules)
 
 
 @_order_route("extension/refuse", "驳回延期 Refuse the extension", Reason, _supervisor)
 def refuse_extension(
     case: Case, order: Order, rules: Rules, command: Reason, caller: Caller
 ) -> list[Event]:
-    return domain.refuse_extension(case, order, command.reason, caller.actor, now())
+    return supervision.refuse_extension(case, order, command.reason, caller.actor, now())
 
 
 @_order_route("urge", "催办 Urge the unit on", Note, _urger)
 def urge_order(
     case: Case, order: Order, rules: Rules, command: Note, caller: Caller
 ) -> list[Event]:
-    return domain.urge(case, order, command.note, caller.actor, now())
+    return supervision.urge(case, order, command.note, caller.actor, now())
 
 
 @router.get(
@@ -436,7 +410,7 @@ async def list_work_orders(
 ) -> dict[str, Any]:
     """A unit sees its own orders; supervisors see every order in their areas."""
     responder_id, patterns = _seen_by(caller)
-    async with _runtime(request).pool.acquire() as conn:
+    async with runtime_of(request).pool.acquire() as conn:
         rows = await store.list_orders(
             conn,
             responder_id=responder_id,
@@ -464,12 +438,12 @@ def _seen_by(caller: Caller) -> tuple[str | None, list[str] | None]:
 async def _visible_case(
     request: Request, caller: Caller, complaint_id: UUID
 ) -> tuple[domain.Case, domain.Rules]:
-    dispatch = _dispatch(request)
-    async with _runtime(request).pool.acquire() as conn:
+    dispatch = dispatch_of(request)
+    async with runtime_of(request).pool.acquire() as conn:
         case, _ = await store.load_case(conn, dispatch.events, complaint_id)
         rules = await dispatch.rules(conn)
-    if case is None or not _visible(caller, case, rules):
-        raise _hidden("派单案件")
+    if case is None or not visible(caller, case, rules):
+        raise hidden("派单案件")
     return case, rules
 
 
@@ -482,14 +456,14 @@ async def _visible_case(
 async def get_work_order(
     work_order_id: UUID, request: Request, caller: AnyCaller
 ) -> dict[str, Any]:
-    async with _runtime(request).pool.acquire() as conn:
+    async with runtime_of(request).pool.acquire() as conn:
         row = await store.find_order(conn, work_order_id)
     if row is None:
-        raise _hidden("工单")
+        raise hidden("工单")
     case, rules = await _visible_case(request, caller, row["complaint_id"])
     order = _order_of(case, work_order_id)
     if not (caller.holds(order.responder.id) or caller.supervises(rules.model, case.area_code)):
-        raise _hidden("工单")
+        raise hidden("工单")
     return _order_view(case, work_order_id)
 
 
@@ -504,8 +478,8 @@ async def explain_work_order(
 ) -> dict[str, Any]:
     view = await get_work_order(work_order_id, request, caller)
     routing = view["routing"]
-    async with _runtime(request).pool.acquire() as conn:
-        body = await _dispatch(request).city_at(conn, routing["catalogue_version"])
+    async with runtime_of(request).pool.acquire() as conn:
+        body = await dispatch_of(request).city_at(conn, routing["catalogue_version"])
     rule = next(
         (r for r in (body or {}).get("catalogue", []) if r["id"] == routing["rule_id"]), None
     )
@@ -541,8 +515,10 @@ async def get_case(complaint_id: UUID, request: Request, caller: AnyCaller) -> d
 )
 async def case_events(complaint_id: UUID, request: Request, caller: AnyCaller) -> dict[str, Any]:
     await _visible_case(request, caller, complaint_id)
-    async with _runtime(request).pool.acquire() as conn:
-        history = await _dispatch(request).events.read_stream(conn, store.case_stream(complaint_id))
+    async with runtime_of(request).pool.acquire() as conn:
+        history = await dispatch_of(request).events.read_stream(
+            conn, store.case_stream(complaint_id)
+        )
     return {
         "complaint_id": str(complaint_id),
         "events": [
@@ -567,24 +543,20 @@ async def _on_case(
     payload: BaseModel,
     decide: Callable[[domain.Case, domain.Rules], list[Event]],
 ) -> JSONResponse:
-    runtime, dispatch, causation = _runtime(request), _dispatch(request), _causation(request)
+    dispatch, causation = dispatch_of(request), causation_of(request)
 
-    async def produce() -> tuple[int, dict[str, Any]]:
+    async def produce(conn: Connection) -> tuple[int, dict[str, Any]]:
         def checked(case: domain.Case, rules: domain.Rules) -> list[Event]:
-            if not _visible(caller, case, rules):
-                raise _hidden("派单案件")
+            if not visible(caller, case, rules):
+                raise hidden("派单案件")
             return decide(case, rules)
 
         case = await dispatch.change_case(conn, complaint_id, checked, causation)
         return 200, case_json(case, await dispatch.rules(conn))
 
-    async with runtime.pool.acquire() as conn, conn.transaction():
-        return await idempotent(
-            conn,
-            _scoped(caller, f"{action}:{complaint_id}", idempotency_key),
-            payload.model_dump(mode="json"),
-            produce,
-        )
+    return await once(
+        request, caller, f"{action}:{complaint_id}", idempotency_key, payload, produce
+    )
 
 
 def _must_supervise(caller: Caller, case: domain.Case, rules: domain.Rules, what: str) -> None:
@@ -609,7 +581,7 @@ async def supervise_case(
 ) -> JSONResponse:
     def decide(case: domain.Case, rules: domain.Rules) -> list[Event]:
         _must_supervise(caller, case, rules, "督办")
-        return domain.supervise(case, command.note, caller.actor, now())
+        return supervision.supervise(case, command.note, caller.actor, now())
 
     return await _on_case(
         request, caller, complaint_id, idempotency_key, "supervise", command, decide
@@ -641,7 +613,7 @@ async def blow_whistle(
             raise Problem(
                 403, f"{street.name}只能为本街道的案件吹哨 A street whistles for its own cases"
             )
-        return domain.blow_whistle(
+        return supervision.blow_whistle(
             case, street, command.departments, command.reason, caller.actor, now(), rules
         )
 
@@ -675,7 +647,7 @@ async def arbitrate_case(
         arbitrator = (
             rules.model.responders.get(pending.arbitrator_id) if pending else None
         ) or rules.model.government(case.area_code)
-        return domain.arbitrate(
+        return supervision.arbitrate(
             case, arbitrator, command.responder_id, command.reason, caller.actor, now(), rules
         )
 
@@ -692,7 +664,7 @@ async def arbitrate_case(
 )
 async def arbitration_queue(request: Request, caller: AnyCaller) -> dict[str, Any]:
     arbitrator, patterns = _seen_by(caller)
-    async with _runtime(request).pool.acquire() as conn:
+    async with runtime_of(request).pool.acquire() as conn:
         rows = await store.pending_arbitrations(conn, arbitrator, patterns)
     return {
         "cases": [
@@ -706,336 +678,3 @@ async def arbitration_queue(request: Request, caller: AnyCaller) -> dict[str, An
             for r in rows
         ]
     }
-
-
-# --- deliberation (议事) -----------------------------------------------------------------------
-
-
-def _agenda_actor(caller: Caller, item: agenda.AgendaItem, rules: domain.Rules) -> None:
-    """The community's committee for its agenda, the district government for the district's;
-    supervisors of the area for both."""
-    model = rules.model
-    place = (
-        item.community_code
-        if item.level is agenda.AgendaLevel.COMMUNITY
-        else (item.district_code or "")
-    )
-    if caller.supervises(model, place):
-        return
-    unit = caller.responder
-    if (
-        item.level is agenda.AgendaLevel.COMMUNITY
-        and unit is not None
-        and unit.kind is ResponderKind.COMMUNITY_COMMITTEE
-        and any(model.within(item.community_code, a) for a in model.served[unit.id])
-    ):
-        return
-    raise Problem(
-        403,
-        f"只有{item.community_name}居委会、属地街道或督办人员可以推进该议事项 Not this key's agenda",
-    )
-
-
-@router.post(
-    "/cases/{complaint_id}/deliberation",
-    tags=[AGENDA],
-    status_code=201,
-    summary="提交社区议事 Put the case on its community's agenda (议事清单)",
-    responses=REFUSALS,
-)
-async def send_to_deliberation(
-    complaint_id: UUID,
-    command: SendToDeliberation,
-    request: Request,
-    caller: AnyCaller,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
-    runtime, dispatch = _runtime(request), _dispatch(request)
-
-    async def produce() -> tuple[int, dict[str, Any]]:
-        item_id = uuid.uuid4()
-        opened: list[Event] = []
-
-        def decide(case: domain.Case, rules: domain.Rules) -> list[Event]:
-            model = rules.model
-            lead = case.lead
-            community = model.enclosing(case.area_code, AreaLevel.COMMUNITY)
-            if community is None:
-                raise Problem(
-                    409, "该诉求所在区域不属于任何社区，无法提交社区议事 No community here"
-                )
-            is_lead = lead is not None and caller.holds(lead.responder.id)
-            unit = caller.responder
-            committee = (
-                unit is not None
-                and unit.kind is ResponderKind.COMMUNITY_COMMITTEE
-                and any(model.within(case.area_code, a) for a in model.served[unit.id])
-            )
-            if not (is_lead or committee or caller.supervises(model, case.area_code)):
-                if not _visible(caller, case, rules):
-                    raise _hidden("派单案件")
-                raise Problem(403, "只有主办单位、社区居委会或督办人员可以提交议事 Not allowed")
-            title = command.title or (
-                model.categories[case.category].name
-                if case.category in model.categories
-                else "社区议题"
-            )
-            opened[:] = agenda.open_item(
-                item_id,
-                case.complaint_id,
-                community,
-                model.area_names[community],
-                title,
-                command.reason,
-                caller.actor,
-                now(),
-            )
-            return domain.send_to_deliberation(
-                case, item_id, community, command.reason, caller.actor, now()
-            )
-
-        causation = _causation(request)
-        await dispatch.change_case(conn, complaint_id, decide, causation)
-        if causation is None:
-            _, history = await store.load_case(conn, dispatch.events, complaint_id)
-            causation = conversation(history)
-        item = await dispatch.save_item(conn, None, opened, causation)
-        return 201, store.item_json(item)
-
-    async with runtime.pool.acquire() as conn, conn.transaction():
-        return await idempotent(
-            conn,
-            _scoped(caller, f"deliberation:{complaint_id}", idempotency_key),
-            command.model_dump(mode="json"),
-            produce,
-        )
-
-
-@router.get(
-    "/agenda",
-    tags=[AGENDA],
-    summary="议事清单 Agenda items (community and district)",
-    responses=REFUSALS,
-)
-async def list_agenda(
-    request: Request,
-    caller: AnyCaller,
-    level: Annotated[
-        str | None,
-        Query(pattern="^(community|district)$", description="社区议事会 / 区县大党委联席会议"),
-    ] = None,
-    area_code: Annotated[str | None, Query(description="区域（社区、街道、区县）Area")] = None,
-    stage: Annotated[
-        str | None, Query(description="collected/topic_set/unsettled/deliberated/assigned/reviewed")
-    ] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
-) -> dict[str, Any]:
-    patterns = like_patterns(area_code) if area_code else None
-    async with _runtime(request).pool.acquire() as conn:
-        rows = await store.list_items(
-            conn, level=level, area_patterns=patterns, stage=stage, limit=limit, offset=offset
-        )
-    return {"items": rows, "limit": limit, "offset": offset}
-
-
-@router.get(
-    "/agenda/{item_id}", tags=[AGENDA], summary="议事项 One agenda item", responses=REFUSALS
-)
-async def get_agenda_item(item_id: UUID, request: Request, caller: AnyCaller) -> dict[str, Any]:
-    async with _runtime(request).pool.acquire() as conn:
-        item = await store.load_item(conn, _dispatch(request).events, item_id)
-    if item is None:
-        raise Problem(404, f"议事项 {item_id} 不存在 No such agenda item")
-    return store.item_json(item)
-
-
-async def _on_item(
-    request: Request,
-    caller: Caller,
-    item_id: UUID,
-    idempotency_key: str | None,
-    action: str,
-    payload: BaseModel,
-    decide: Callable[
-        [agenda.AgendaItem, domain.Case, domain.Rules], tuple[list[Event], list[Event]]
-    ],
-) -> JSONResponse:
-    runtime, dispatch = _runtime(request), _dispatch(request)
-
-    async def produce() -> tuple[int, dict[str, Any]]:
-        def checked(
-            item: agenda.AgendaItem, case: domain.Case, rules: domain.Rules
-        ) -> tuple[list[Event], list[Event]]:
-            _agenda_actor(caller, item, rules)
-            return decide(item, case, rules)
-
-        item = await dispatch.change_item(conn, item_id, checked)
-        return 200, store.item_json(item)
-
-    async with runtime.pool.acquire() as conn, conn.transaction():
-        return await idempotent(
-            conn,
-            _scoped(caller, f"{action}:{item_id}", idempotency_key),
-            payload.model_dump(mode="json"),
-            produce,
-        )
-
-
-@router.post(
-    "/agenda/{item_id}/topic",
-    tags=[AGENDA],
-    summary="确定议题 Set the topic and the parties",
-    responses=REFUSALS,
-)
-async def set_topic(
-    item_id: UUID,
-    command: SetTopic,
-    request: Request,
-    caller: AnyCaller,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
-    return await _on_item(
-        request,
-        caller,
-        item_id,
-        idempotency_key,
-        "topic",
-        command,
-        lambda item, case, rules: (
-            agenda.set_topic(item, command.topic, command.parties, caller.actor, now()),
-            [],
-        ),
-    )
-
-
-@router.post(
-    "/agenda/{item_id}/meetings",
-    tags=[AGENDA],
-    summary="协商议事 Record a meeting and whether it agreed",
-    responses=REFUSALS,
-)
-async def hold_meeting(
-    item_id: UUID,
-    command: HoldMeeting,
-    request: Request,
-    caller: AnyCaller,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
-    return await _on_item(
-        request,
-        caller,
-        item_id,
-        idempotency_key,
-        "meeting",
-        command,
-        lambda item, case, rules: (
-            agenda.hold(
-                item, command.participants, command.minutes, command.settled, caller.actor, now()
-            ),
-            [],
-        ),
-    )
-
-
-@router.post(
-    "/agenda/{item_id}/decision",
-    tags=[AGENDA],
-    summary="分流落实 Decide, and give each unit its work order (议事清单 → 履职清单)",
-    responses=REFUSALS,
-)
-async def decide_item(
-    item_id: UUID,
-    command: Decide,
-    request: Request,
-    caller: AnyCaller,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
-    def decide(
-        item: agenda.AgendaItem, case: domain.Case, rules: domain.Rules
-    ) -> tuple[list[Event], list[Event]]:
-        at = now()
-        duties = []
-        for duty in command.assignments:
-            unit = rules.model.responders.get(duty.responder_id)
-            if unit is None:
-                raise Problem(
-                    422, f"单位 {duty.responder_id} 不存在 Unknown responder", field="assignments"
-                )
-            due = (
-                deadline(at, duty.within, rules.calendar, rules.model.time_limits.days)
-                if duty.within
-                else None
-            )
-            duties.append(domain.Duty(unit, duty.task, due))
-        agenda.decide(
-            item, command.decision, [], caller.actor, at
-        )  # the stage check, before any order
-        case_events = domain.conclude_deliberation(
-            case, item.item_id, command.decision, duties, at, rules
-        )
-        issued = [e for e in case_events if e.event_type == "WorkOrderIssued"]
-        assignments = [
-            AgendaAssignment(
-                responder_id=e.responder_id,  # type: ignore[attr-defined]
-                responder_name=e.responder_name,  # type: ignore[attr-defined]
-                task=e.task or "",  # type: ignore[attr-defined]
-                due_at=e.due_at,  # type: ignore[attr-defined]
-                work_order_id=e.work_order_id,  # type: ignore[attr-defined]
-            )
-            for e in issued
-        ]
-        return agenda.decide(item, command.decision, assignments, caller.actor, at), case_events
-
-    return await _on_item(request, caller, item_id, idempotency_key, "decision", command, decide)
-
-
-@router.post(
-    "/agenda/{item_id}/review",
-    tags=[AGENDA],
-    summary="监督评审 Review what was done",
-    responses=REFUSALS,
-)
-async def review_item(
-    item_id: UUID,
-    command: Review,
-    request: Request,
-    caller: AnyCaller,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
-    return await _on_item(
-        request,
-        caller,
-        item_id,
-        idempotency_key,
-        "review",
-        command,
-        lambda item, case, rules: (
-            agenda.review(item, command.verdict, command.satisfied, caller.actor, now()),
-            [],
-        ),
-    )
-
-
-@router.post(
-    "/agenda/{item_id}/raise",
-    tags=[AGENDA],
-    summary="提交区县大党委联席会议 Raise an unsettled item to the district's joint meeting",
-    responses=REFUSALS,
-)
-async def raise_item(
-    item_id: UUID,
-    command: Reason,
-    request: Request,
-    caller: AnyCaller,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
-    def decide(
-        item: agenda.AgendaItem, case: domain.Case, rules: domain.Rules
-    ) -> tuple[list[Event], list[Event]]:
-        district = rules.model.enclosing(item.community_code, AreaLevel.DISTRICT)
-        if district is None:
-            raise Problem(409, "找不到该社区所属区县 No district above this community")
-        return agenda.raise_to_district(item, district, command.reason, caller.actor, now()), []
-
-    return await _on_item(request, caller, item_id, idempotency_key, "raise", command, decide)

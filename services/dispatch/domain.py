@@ -1,4 +1,4 @@
-"""Dispatch's pure decisions: the case (派单案件) aggregate — decide → events, evolve ← events.
+"""The case (派单案件) aggregate: its state, evolve ← events, and what every decision shares.
 
 A case is one complaint as dispatch follows it: its work orders (lead, co-responders, whistled
 departments, supervising units, units a deliberation assigns), their clocks, returns and
@@ -22,10 +22,8 @@ from services.dispatch.city import (
     Responder,
     ResponderKind,
     RoutingDecision,
-    route,
 )
 from services.dispatch.deadlines import (
-    CLOCK_LABELS,
     ClockName,
     PriorityTier,
     WorkCalendar,
@@ -549,7 +547,37 @@ def issue(
     )
 
 
-def _orders_for(
+def issue_on(
+    case: Case,
+    rules: Rules,
+    *,
+    responder: Responder,
+    role: ResponderRole,
+    purpose: Purpose,
+    reason: str,
+    now: datetime,
+    task: str | None = None,
+    feedback_due: datetime | None = None,
+) -> WorkOrderIssued:
+    """Another order on a case already open: its category, area, priority and round."""
+    return issue(
+        rules,
+        complaint_id=case.complaint_id,
+        responder=responder,
+        role=role,
+        purpose=purpose,
+        category=case.category,
+        area_code=case.area_code,
+        priority=PriorityTier(case.priority),
+        reason=reason,
+        now=now,
+        round=case.round,
+        task=task,
+        feedback_due=feedback_due,
+    )
+
+
+def orders_for(
     rules: Rules,
     decision: RoutingDecision,
     *,
@@ -583,547 +611,14 @@ def _orders_for(
     ]
 
 
-def _then(case: Case | None, events: list[Event]) -> Case:
+def then(case: Case | None, events: list[Event]) -> Case:
     after = fold(events, case)
     assert after is not None
     return after
 
 
 # ---------------------------------------------------------------------------------------------
-# Decisions on complaint events (what intake tells dispatch)
-# ---------------------------------------------------------------------------------------------
-
-
-def first_dispatch(
-    case: Case | None,
-    complaint_id: UUID,
-    category: str | None,
-    area_code: str,
-    rules: Rules,
-    now: datetime,
-) -> list[Event]:
-    """Route a complaint nobody is handling yet; nothing if someone already is."""
-    if case is not None and (case.open_orders or case.arbitration or case.resolved_at):
-        return []
-    decision = route(rules.model, category, area_code)
-    return _orders_for(
-        rules,
-        decision,
-        complaint_id=complaint_id,
-        category=category,
-        area_code=area_code,
-        purpose=Purpose.DISPATCH if case is None else Purpose.REROUTE,
-        now=now,
-        round=case.round if case else 1,
-    )
-
-
-def redo(
-    case: Case | None,
-    complaint_id: UUID,
-    category: str | None,
-    area_code: str,
-    rules: Rules,
-    now: datetime,
-) -> list[Event]:
-    """重办: the resident was not satisfied; a new round is routed and handled again."""
-    events: list[Event] = (
-        _cancel_open(case, "诉求重办，上一轮工单关闭 Redo: the earlier round closes", now)
-        if case
-        else []
-    )
-    decision = route(rules.model, category, area_code)
-    return events + _orders_for(
-        rules,
-        decision,
-        complaint_id=complaint_id,
-        category=category,
-        area_code=area_code,
-        purpose=Purpose.REDO,
-        now=now,
-        round=(case.round + 1) if case else 1,
-    )
-
-
-def reclassified(
-    case: Case | None,
-    complaint_id: UUID,
-    category: str | None,
-    area_code: str,
-    rules: Rules,
-    now: datetime,
-) -> list[Event]:
-    """A new category after dispatch sends the case to whoever the catalogue names for it."""
-    if case is None or not case.orders:
-        return first_dispatch(case, complaint_id, category, area_code, rules, now)
-    if (
-        case.resolved_at
-        or case.cancelled
-        or (category == case.category and area_code == case.area_code)
-    ):
-        return []
-    label = (
-        rules.model.categories[category].name if category in rules.model.categories else category
-    )
-    events = _cancel_open(case, f"诉求重新分类为「{label}」，按新类别改派 Reclassified", now)
-    decision = route(rules.model, category, area_code)
-    return events + _orders_for(
-        rules,
-        decision,
-        complaint_id=complaint_id,
-        category=category,
-        area_code=area_code,
-        purpose=Purpose.REROUTE,
-        now=now,
-        round=case.round,
-    )
-
-
-def cancel(case: Case | None, reason: str, now: datetime) -> list[Event]:
-    """The complaint was withdrawn or merged: every open order (and arbitration) stops."""
-    if case is None or case.cancelled:
-        return []
-    events = _cancel_open(case, reason, now)
-    if events or case.arbitration or case.deliberation:
-        events.append(
-            CaseCancelled(complaint_id=case.complaint_id, reason=reason, cancelled_at=now)
-        )
-    return events
-
-
-def _cancel_open(case: Case, reason: str, now: datetime) -> list[Event]:
-    return [
-        WorkOrderCancelled(
-            work_order_id=o.work_order_id,
-            complaint_id=case.complaint_id,
-            responder_id=o.responder.id,
-            reason=reason,
-            cancelled_at=now,
-        )
-        for o in case.open_orders
-    ]
-
-
-# ---------------------------------------------------------------------------------------------
-# Decisions of the unit holding a work order
-# ---------------------------------------------------------------------------------------------
-
-
-def _refuse(order: WorkOrder, action: str, hint: str = "") -> IllegalTransition:
-    return IllegalTransition(
-        f"工单 {order.work_order_id} 当前状态为「{ORDER_LABELS[order.status]}」，不能{action}。{hint}".rstrip()
-    )
-
-
-def _require(
-    order: WorkOrder, allowed: frozenset[OrderStatus], action: str, hint: str = ""
-) -> None:
-    if order.status not in allowed:
-        raise _refuse(order, action, hint)
-
-
-def sign(case: Case, order: WorkOrder, actor: str, note: str | None, now: datetime) -> list[Event]:
-    _require(order, frozenset({OrderStatus.ISSUED}), "签收")
-    return [
-        WorkOrderSigned(
-            work_order_id=order.work_order_id,
-            complaint_id=case.complaint_id,
-            responder_id=order.responder.id,
-            responder_name=order.responder.name,
-            role=order.role,
-            signed_at=now,
-            actor=actor,
-            note=note,
-        )
-    ]
-
-
-def contact(case: Case, order: WorkOrder, actor: str, note: str, now: datetime) -> list[Event]:
-    _require(
-        order,
-        frozenset({OrderStatus.SIGNED}),
-        "联系诉求人",
-        "须先签收。Sign first." if order.status is OrderStatus.ISSUED else "",
-    )
-    return [
-        WorkOrderContacted(
-            work_order_id=order.work_order_id,
-            complaint_id=case.complaint_id,
-            responder_id=order.responder.id,
-            note=note,
-            actor=actor,
-            contacted_at=now,
-        )
-    ]
-
-
-def start(case: Case, order: WorkOrder, actor: str, note: str, now: datetime) -> list[Event]:
-    allowed = (
-        {OrderStatus.CONTACTED}
-        if order.role is LEAD
-        else {OrderStatus.SIGNED, OrderStatus.CONTACTED}
-    )
-    hint = (
-        "主办单位须先联系诉求人。The lead contacts the resident first."
-        if order.role is LEAD
-        else "须先签收。Sign first."
-    )
-    _require(order, frozenset(allowed), "开始办理", hint)
-    return [
-        WorkOrderStarted(
-            work_order_id=order.work_order_id,
-            complaint_id=case.complaint_id,
-            responder_id=order.responder.id,
-            note=note,
-            actor=actor,
-            started_at=now,
-        )
-    ]
-
-
-def request_extension(
-    case: Case, order: WorkOrder, extra: str, reason: str, actor: str, now: datetime, rules: Rules
-) -> list[Event]:
-    _require(
-        order,
-        WORKING,
-        "申请延期",
-        "须先签收。Sign first." if order.status is OrderStatus.ISSUED else "",
-    )
-    feedback = order.clock(ClockName.FEEDBACK)
-    if feedback is None or not feedback.running:
-        raise _refuse(
-            order, "申请延期", "它没有正在计时的办理时限。Its feedback clock is not running."
-        )
-    if order.extension is not None:
-        raise _refuse(order, "申请延期", "已有一项延期申请待审批。An extension request is pending.")
-    if now >= feedback.due_at:
-        raise _refuse(order, "申请延期", "办理时限已过，须在到期前申请。Ask before the deadline.")
-    limits = rules.model.time_limits
-    return [
-        ExtensionRequested(
-            work_order_id=order.work_order_id,
-            complaint_id=case.complaint_id,
-            responder_id=order.responder.id,
-            current_due_at=feedback.due_at,
-            requested_due_at=deadline(feedback.due_at, extra, rules.calendar, limits.days),
-            reason=reason,
-            actor=actor,
-            requested_at=now,
-        )
-    ]
-
-
-def resolve(case: Case, order: WorkOrder, report: str, actor: str, now: datetime) -> list[Event]:
-    if order.role is LEAD:
-        hint = "主办单位须先联系诉求人。The lead contacts the resident before reporting."
-        _require(
-            order, frozenset({OrderStatus.CONTACTED, OrderStatus.IN_PROGRESS}), "办理反馈", hint
-        )
-    else:
-        _require(order, WORKING, "办理反馈", "须先签收。Sign first.")
-    events: list[Event] = [
-        WorkOrderResolved(
-            work_order_id=order.work_order_id,
-            complaint_id=case.complaint_id,
-            responder_id=order.responder.id,
-            responder_name=order.responder.name,
-            role=order.role,
-            report=report,
-            actor=actor,
-            resolved_at=now,
-        )
-    ]
-    return events + _completion(_then(case, events), now)
-
-
-def return_order(
-    case: Case,
-    order: WorkOrder,
-    reason: str,
-    suggested: str | None,
-    actor: str,
-    now: datetime,
-    rules: Rules,
-) -> list[Event]:
-    """退单: not this unit's business. The lead's return is re-routed by the catalogue (passing
-    over every unit that returned it) or, after too many returns, arbitrated by the street."""
-    _require(
-        order,
-        frozenset({OrderStatus.ISSUED, OrderStatus.SIGNED, OrderStatus.CONTACTED}),
-        "退单",
-        "开始办理后不能退单。An order in hand cannot be returned.",
-    )
-    if order.purpose not in RETURNABLE:
-        raise _refuse(
-            order, "退单", f"「{PURPOSE_LABELS[order.purpose]}」工单不能退单。It binds the unit."
-        )
-    if order.responder.kind is ResponderKind.DISTRICT_GOVERNMENT:
-        raise _refuse(
-            order,
-            "退单",
-            "区县政府兜底，不能退单。The district government takes what nobody else does.",
-        )
-    if suggested is not None and suggested not in rules.model.responders:
-        raise IllegalTransition(f"建议的承办单位 {suggested} 不存在 Unknown responder")
-    events: list[Event] = [
-        WorkOrderReturned(
-            work_order_id=order.work_order_id,
-            complaint_id=case.complaint_id,
-            responder_id=order.responder.id,
-            responder_name=order.responder.name,
-            role=order.role,
-            reason=reason,
-            suggested_responder_id=suggested,
-            actor=actor,
-            returned_at=now,
-        )
-    ]
-    after = _then(case, events)
-    if order.role is not LEAD:
-        return events + _completion(after, now)
-    return events + _after_lead_return(after, order, now, rules)
-
-
-def _after_lead_return(case: Case, returned: WorkOrder, now: datetime, rules: Rules) -> list[Event]:
-    limits = rules.model.time_limits
-    decision = route(rules.model, case.category, case.area_code, case.returned_by)
-    nobody = decision.lead.kind is ResponderKind.DISTRICT_GOVERNMENT
-    if case.returns < limits.returns_before_arbitration and not nobody:
-        reroute = replace(decision, reason=f"退单后改派：{decision.reason}")
-        return _orders_for(
-            rules,
-            reroute,
-            complaint_id=case.complaint_id,
-            category=case.category,
-            area_code=case.area_code,
-            purpose=Purpose.REROUTE,
-            now=now,
-            round=case.round,
-            with_co=False,  # the co-responders already have their orders
-        )
-    street = rules.model.nearest(case.area_code, ResponderKind.STREET_OFFICE, case.returned_by)
-    arbitrator = street or rules.model.government(case.area_code)
-    why = (
-        "多次退单"
-        if case.returns >= limits.returns_before_arbitration
-        else "派单目录无其他责任单位"
-    )
-    return [
-        ArbitrationRequested(
-            complaint_id=case.complaint_id,
-            arbitrator_id=arbitrator.id,
-            arbitrator_name=arbitrator.name,
-            returned_work_order_id=returned.work_order_id,
-            reason=f"{why}，提请{arbitrator.name}裁定 {'Returned too often' if case.returns >= limits.returns_before_arbitration else 'Nobody else in the catalogue'}: arbitration",
-            requested_at=now,
-        )
-    ]
-
-
-def _completion(case: Case, now: datetime) -> list[Event]:
-    """CaseResolved once the lead reported and every other unit that must act has finished."""
-    lead = case.lead
-    if case.resolved_at or case.cancelled or case.arbitration or case.deliberation:
-        return []
-    if lead is None or lead.status is not OrderStatus.RESOLVED:
-        return []
-    waiting = [o for o in case.open_orders if o.role is CO and o.purpose is not Purpose.ESCALATION]
-    if waiting:
-        return []
-    closing = [
-        WorkOrderCancelled(
-            work_order_id=o.work_order_id,
-            complaint_id=case.complaint_id,
-            responder_id=o.responder.id,
-            reason="诉求已办理反馈，督办单随之关闭 The case is resolved",
-            cancelled_at=now,
-        )
-        for o in case.open_orders
-    ]
-    return [
-        CaseResolved(
-            complaint_id=case.complaint_id,
-            lead_work_order_id=lead.work_order_id,
-            lead_responder_id=lead.responder.id,
-            report=lead.report or "",
-            resolved_at=now,
-        ),
-        *closing,
-    ]
-
-
-# ---------------------------------------------------------------------------------------------
-# Decisions of supervisors: extensions, urging, supervision, the whistle, arbitration
-# ---------------------------------------------------------------------------------------------
-
-
-def _open_case(case: Case, action: str) -> None:
-    if case.cancelled or case.resolved_at:
-        raise IllegalTransition(
-            f"诉求 {case.complaint_id} 的派单已{CASE_LABELS[case.status]}，不能{action}。"
-        )
-
-
-def approve_extension(
-    case: Case, order: WorkOrder, reason: str, actor: str, now: datetime, rules: Rules
-) -> list[Event]:
-    request = order.extension
-    if request is None or not order.is_open:
-        raise _refuse(order, "批准延期", "没有待审批的延期申请。No extension request is pending.")
-    limits = rules.model.time_limits
-    return [
-        ExtensionApproved(
-            work_order_id=order.work_order_id,
-            complaint_id=case.complaint_id,
-            responder_id=order.responder.id,
-            previous_due_at=request.current_due_at,
-            clock=OrderClock(
-                name=ClockName.FEEDBACK.value,
-                due_at=request.requested_due_at,
-                warn_at=warn_time(now, request.requested_due_at, limits.warn_at),
-            ),
-            reason=reason,
-            actor=actor,
-            approved_at=now,
-        )
-    ]
-
-
-def refuse_extension(
-    case: Case, order: WorkOrder, reason: str, actor: str, now: datetime
-) -> list[Event]:
-    if order.extension is None or not order.is_open:
-        raise _refuse(order, "驳回延期", "没有待审批的延期申请。No extension request is pending.")
-    return [
-        ExtensionRefused(
-            work_order_id=order.work_order_id,
-            complaint_id=case.complaint_id,
-            responder_id=order.responder.id,
-            reason=reason,
-            actor=actor,
-            refused_at=now,
-        )
-    ]
-
-
-def urge(case: Case, order: WorkOrder, note: str, actor: str, now: datetime) -> list[Event]:
-    if not order.is_open:
-        raise _refuse(order, "催办")
-    return [
-        WorkOrderUrged(
-            work_order_id=order.work_order_id,
-            complaint_id=case.complaint_id,
-            responder_id=order.responder.id,
-            note=note,
-            actor=actor,
-            urged_at=now,
-        )
-    ]
-
-
-def supervise(case: Case, note: str, actor: str, now: datetime) -> list[Event]:
-    _open_case(case, "督办")
-    return [
-        CaseSupervised(complaint_id=case.complaint_id, note=note, actor=actor, supervised_at=now)
-    ]
-
-
-def blow_whistle(
-    case: Case,
-    street: Responder,
-    departments: list[str],
-    reason: str,
-    actor: str,
-    now: datetime,
-    rules: Rules,
-) -> list[Event]:
-    """吹哨报到: each department named gets an order it must sign (report) within the limit."""
-    _open_case(case, "吹哨")
-    holding = {o.responder.id for o in case.open_orders}
-    units = []
-    for department in dict.fromkeys(departments):
-        unit = rules.model.responders.get(department)
-        if unit is None:
-            raise IllegalTransition(f"单位 {department} 不存在 Unknown responder")
-        if unit.level is not Level.DEPARTMENT:
-            raise IllegalTransition(
-                f"{unit.name} 不是区县职能部门或公用事业单位，不能被吹哨 Only departments answer a whistle"
-            )
-        if unit.id in holding:
-            raise IllegalTransition(
-                f"{unit.name} 已有本案在办工单 Already holds an open order here"
-            )
-        units.append(unit)
-    events: list[Event] = [
-        WhistleBlown(
-            complaint_id=case.complaint_id,
-            street_id=street.id,
-            department_ids=[u.id for u in units],
-            reason=reason,
-            actor=actor,
-            blown_at=now,
-        )
-    ]
-    for unit in units:
-        events.append(
-            issue(
-                rules,
-                complaint_id=case.complaint_id,
-                responder=unit,
-                role=CO,
-                purpose=Purpose.WHISTLE,
-                category=case.category,
-                area_code=case.area_code,
-                priority=PriorityTier(case.priority),
-                reason=f"{street.name}吹哨：{reason}（街呼县应，限时报到） Whistle by {street.name}",
-                now=now,
-                round=case.round,
-            )
-        )
-    return events
-
-
-def arbitrate(
-    case: Case,
-    arbitrator: Responder,
-    responder_id: str,
-    reason: str,
-    actor: str,
-    now: datetime,
-    rules: Rules,
-) -> list[Event]:
-    if case.arbitration is None:
-        raise IllegalTransition(f"诉求 {case.complaint_id} 没有待裁定的退单 Nothing to arbitrate")
-    unit = rules.model.responders.get(responder_id)
-    if unit is None:
-        raise IllegalTransition(f"单位 {responder_id} 不存在 Unknown responder")
-    decided = ArbitrationDecided(
-        complaint_id=case.complaint_id,
-        arbitrator_id=arbitrator.id,
-        responder_id=unit.id,
-        reason=reason,
-        actor=actor,
-        decided_at=now,
-    )
-    order = issue(
-        rules,
-        complaint_id=case.complaint_id,
-        responder=unit,
-        role=LEAD,
-        purpose=Purpose.ARBITRATION,
-        category=case.category,
-        area_code=case.area_code,
-        priority=PriorityTier(case.priority),
-        reason=f"{arbitrator.name}裁定：{reason} Arbitrated by {arbitrator.name}",
-        now=now,
-        round=case.round,
-    )
-    return [decided, order]
-
-
-# ---------------------------------------------------------------------------------------------
-# Clocks: a due timer becomes a warning or a breach, once; a breach climbs the ladder
+# Clocks: the durable timers a case needs
 # ---------------------------------------------------------------------------------------------
 
 
@@ -1173,144 +668,24 @@ def timers(case: Case | None) -> set[Timer]:
     return wanted
 
 
-def fire(case: Case, timer: Timer, now: datetime, rules: Rules) -> list[Event]:
-    """What a due timer means now; nothing if the step was done or the deadline moved meanwhile."""
-    if timer not in timers(case):
-        return []
-    order = case.order(timer.work_order_id)
-    assert order is not None
-    common: dict[str, Any] = {
-        "work_order_id": order.work_order_id,
-        "complaint_id": case.complaint_id,
-        "responder_id": order.responder.id,
-        "responder_name": order.responder.name,
-        "role": order.role,
-        "clock": timer.clock.value,
-        "due_at": timer.due_at,
-    }
-    if timer.kind == "warning":
-        return [SlaWarned(**common, warned_at=now)]
-    breached: list[Event] = [SlaBreached(**common, breached_at=now)]
-    return breached + _escalate(_then(case, breached), order, timer.clock, now, rules)
-
-
-def _escalate(
-    case: Case, order: WorkOrder, clock: ClockName, now: datetime, rules: Rules
-) -> list[Event]:
-    """A breach by the lead or by a supervising unit moves the case one rung up the ladder."""
-    if order.role is not LEAD and order.purpose is not Purpose.ESCALATION:
-        return []
-    if case.resolved_at or case.cancelled:
-        return []
-    above = max(case.level, order.responder.level)
-    lead = case.lead
-    target = rules.model.escalation_target(case.area_code, lead.rule_id if lead else None, above)
-    if target is None:
-        return []  # the top of the ladder: the breach stands on record for the supervisors
-    level, unit = target
-    supervising = issue(
-        rules,
-        complaint_id=case.complaint_id,
-        responder=unit,
-        role=CO,
-        purpose=Purpose.ESCALATION,
-        category=case.category,
-        area_code=case.area_code,
-        priority=PriorityTier(case.priority),
-        reason=(
-            f"{order.responder.name}{CLOCK_LABELS[clock]}超期，升级至{level.label}（{unit.name}）督办 "
-            f"Breach of the {clock.value} limit: escalated to the {level.name.lower()} level"
-        ),
-        now=now,
-        round=case.round,
-    )
-    return [
-        CaseEscalated(
-            complaint_id=case.complaint_id,
-            from_level=above.name.lower(),
-            to_level=level.name.lower(),
-            responder_id=unit.id,
-            responder_name=unit.name,
-            work_order_id=supervising.work_order_id,
-            cause_work_order_id=order.work_order_id,
-            clock=clock.value,
-            escalated_at=now,
-        ),
-        supervising,
-    ]
-
-
 # ---------------------------------------------------------------------------------------------
-# Deliberation (议事) as the case sees it
+# Refusals every decision module uses
 # ---------------------------------------------------------------------------------------------
 
 
-def send_to_deliberation(
-    case: Case, item_id: UUID, community_code: str, reason: str, actor: str, now: datetime
-) -> list[Event]:
-    _open_case(case, "提交议事")
-    if case.deliberation is not None:
-        raise IllegalTransition(f"诉求 {case.complaint_id} 已在议事中 Already on an agenda")
-    return [
-        DeliberationRequested(
-            complaint_id=case.complaint_id,
-            item_id=item_id,
-            community_code=community_code,
-            reason=reason,
-            actor=actor,
-            sent_at=now,
-        )
-    ]
-
-
-@dataclass(frozen=True, slots=True)
-class Duty:
-    """What a deliberation decision asks of one unit."""
-
-    responder: Responder
-    task: str
-    due_at: datetime | None = None
-
-
-def conclude_deliberation(
-    case: Case, item_id: UUID, decision: str, duties: list[Duty], now: datetime, rules: Rules
-) -> list[Event]:
-    """议事清单 → 履职清单: each duty becomes a work order; the lead's clock runs again."""
-    if case.deliberation != item_id:
-        raise IllegalTransition(f"诉求 {case.complaint_id} 不在该议事项中 Not on this agenda item")
-    orders: list[Event] = [
-        issue(
-            rules,
-            complaint_id=case.complaint_id,
-            responder=duty.responder,
-            role=CO,
-            purpose=Purpose.DELIBERATION,
-            category=case.category,
-            area_code=case.area_code,
-            priority=PriorityTier(case.priority),
-            reason=f"议事决定：{decision} Assigned by the deliberation",
-            now=now,
-            round=case.round,
-            task=duty.task,
-            feedback_due=duty.due_at,
-        )
-        for duty in duties
-    ]
-    lead = case.lead if case.lead and case.lead.is_open else None
-    feedback = None
-    if lead is not None:
-        steps = rules.model.time_limits.for_order(
-            PriorityTier(case.priority), case.category, lead.purpose.value
-        )
-        if steps.feedback:
-            feedback = rules.clock(ClockName.FEEDBACK, now, steps.feedback)
-    concluded = DeliberationConcluded(
-        complaint_id=case.complaint_id,
-        item_id=item_id,
-        decision=decision,
-        lead_work_order_id=lead.work_order_id if lead else None,
-        clock=feedback,
-        concluded_at=now,
+def refuse(order: WorkOrder, action: str, hint: str = "") -> IllegalTransition:
+    return IllegalTransition(
+        f"工单 {order.work_order_id} 当前状态为「{ORDER_LABELS[order.status]}」，不能{action}。{hint}".rstrip()
     )
-    events = [*orders, concluded]
-    return events + _completion(_then(case, events), now)
+
+
+def require(order: WorkOrder, allowed: frozenset[OrderStatus], action: str, hint: str = "") -> None:
+    if order.status not in allowed:
+        raise refuse(order, action, hint)
+
+
+def open_case(case: Case, action: str) -> None:
+    if case.cancelled or case.resolved_at:
+        raise IllegalTransition(
+            f"诉求 {case.complaint_id} 的派单已{CASE_LABELS[case.status]}，不能{action}。"
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from uuid import UUID
 
-from services.dispatch import domain, store
+from services.dispatch import domain, orders, store
 from services.dispatch.service import Dispatch, now
 from shared.consumer import Handler, HandlerContext
 from shared.events import (
@@ -43,7 +43,7 @@ def build_handlers(dispatch: Dispatch) -> dict[type[Event], Handler]:
                 ctx,
                 dispatch,
                 event.complaint_id,
-                lambda case, rules: domain.first_dispatch(
+                lambda case, rules: orders.first_dispatch(
                     case, event.complaint_id, event.category, event.area_code, rules, now()
                 ),
             )
@@ -55,7 +55,7 @@ def build_handlers(dispatch: Dispatch) -> dict[type[Event], Handler]:
                 ctx,
                 dispatch,
                 event.complaint_id,
-                lambda case, rules: domain.reclassified(
+                lambda case, rules: orders.reclassified(
                     case, event.complaint_id, event.category, event.area_code, rules, now()
                 ),
             )
@@ -65,7 +65,7 @@ def build_handlers(dispatch: Dispatch) -> dict[type[Event], Handler]:
             ctx,
             dispatch,
             event.complaint_id,
-            lambda case, rules: domain.redo(
+            lambda case, rules: orders.redo(
                 case, event.complaint_id, event.category, event.area_code, rules, now()
             ),
         )
@@ -74,7 +74,7 @@ def build_handlers(dispatch: Dispatch) -> dict[type[Event], Handler]:
         async def cancel(event: Event, ctx: HandlerContext) -> None:
             case, _ = await store.load_case(ctx.conn, dispatch.events, event.complaint_id)  # type: ignore[attr-defined]
             await dispatch.save_case(
-                ctx.conn, case, domain.cancel(case, reason(event), now()), ctx.envelope.follow()
+                ctx.conn, case, orders.cancel(case, reason(event), now()), ctx.envelope.follow()
             )
 
         return cancel
@@ -86,7 +86,7 @@ def build_handlers(dispatch: Dispatch) -> dict[type[Event], Handler]:
             if case is None:
                 return  # never routed (its classification waits in the DLQ for a city model)
             rules = await dispatch.rules(ctx.conn)
-            first = domain.first_dispatch(
+            first = orders.first_dispatch(
                 case, case.complaint_id, case.category, case.area_code, rules, now()
             )
             await dispatch.save_case(ctx.conn, case, first, ctx.envelope.follow())

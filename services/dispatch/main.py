@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from services.dispatch import access, store
 from services.dispatch.admin_api import router as admin_router
+from services.dispatch.agenda_api import router as agenda_router
 from services.dispatch.api import router
 from services.dispatch.deadlines import CalendarYear
 from services.dispatch.handlers import build_handlers
@@ -72,7 +73,7 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
             "吹哨报到，社区议事。 Routes complaints to the units that must act and follows their work "
             "orders under time limits: returns, arbitration, escalation, the whistle and deliberation."
         ),
-        routers=[router, admin_router],
+        routers=[router, agenda_router, admin_router],
     )
 
 

@@ -17,7 +17,7 @@ from uuid import UUID
 
 from prometheus_client import Counter
 
-from services.dispatch import domain, store
+from services.dispatch import domain, store, supervision
 from services.dispatch.service import Dispatch, NoCityModel, now
 from shared.db import Connection
 from shared.envelope import Causation
@@ -77,7 +77,7 @@ async def _fire_case(
     for timer in sorted(due, key=lambda t: t.fire_at):
         if state is None:
             break
-        fired = domain.fire(state, timer, moment, rules)
+        fired = supervision.fire(state, timer, moment, rules)
         if fired:
             state = await dispatch.save_case(
                 conn, state, fired, _cause(history, timer.work_order_id)

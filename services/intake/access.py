@@ -8,7 +8,6 @@ to issue one (and `list`, `revoke KEY_ID`).
 from __future__ import annotations
 
 import argparse
-import asyncio
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -20,13 +19,13 @@ from shared.apikeys import (
     XApiKey,
     authenticate,
     hash_key,
+    key_cli,
     key_id_of,
     new_secret,
     presented_secret,
 )
-from shared.db import Connection, apply_schema, create_pool, ensure_database
+from shared.db import Connection
 from shared.events import Channel
-from shared.eventstore import SCHEMA as EVENTSTORE_SCHEMA
 from shared.http import Problem
 
 
@@ -126,54 +125,29 @@ def require(role: Role) -> object:
     return Depends(dependency)
 
 
-async def _cli(args: argparse.Namespace) -> None:
-    from services.intake.settings import IntakeSettings
-
-    database_url = IntakeSettings().database_url
-    await ensure_database(database_url)
-    pool = await create_pool(database_url, max_size=1)
-    # The key table may not exist yet if intake never started against this database.
-    await apply_schema(pool, EVENTSTORE_SCHEMA, Path(__file__).with_name("schema.sql"))
-    try:
-        async with pool.acquire() as conn:
-            if args.command == "create":
-                key, secret = await create_key(
-                    conn,
-                    name=args.name,
-                    role=Role(args.role),
-                    channel=Channel(args.channel) if args.channel else None,
-                    rate_per_minute=args.rate,
-                )
-                print(f"{key.key_id}\t{secret}\t(只显示一次 shown once)")
-            elif args.command == "revoke":
-                done = await conn.execute(
-                    "UPDATE api_keys SET revoked_at = now() WHERE key_id = $1 AND revoked_at IS NULL",
-                    args.key_id,
-                )
-                print("revoked" if done.endswith("1") else "no such active key")
-            else:
-                for row in await conn.fetch("SELECT * FROM api_keys ORDER BY created_at"):
-                    state = "revoked" if row["revoked_at"] else "active"
-                    print(
-                        f"{row['key_id']}\t{row['role']}\t{row['channel'] or '-'}\t"
-                        f"{row['rate_per_minute']}/min\t{state}\t{row['name']}"
-                    )
-    finally:
-        await pool.close()
+async def _create_from(conn: Connection, args: argparse.Namespace) -> tuple[str, str]:
+    key, secret = await create_key(
+        conn,
+        name=args.name,
+        role=Role(args.role),
+        channel=Channel(args.channel) if args.channel else None,
+        rate_per_minute=args.rate,
+    )
+    return key.key_id, secret
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="管理接入密钥 Manage intake API keys")
-    commands = parser.add_subparsers(dest="command", required=True)
-    create = commands.add_parser("create")
-    create.add_argument("--name", required=True)
-    create.add_argument("--role", choices=[r.value for r in Role], required=True)
-    create.add_argument("--channel", choices=[c.value for c in Channel])
-    create.add_argument("--rate", type=int, default=600, help="requests per minute")
-    commands.add_parser("list")
-    revoke = commands.add_parser("revoke")
-    revoke.add_argument("key_id")
-    asyncio.run(_cli(parser.parse_args()))
+    from services.intake.settings import IntakeSettings
+
+    key_cli(
+        "管理接入密钥 Manage intake API keys",
+        database_url=lambda: IntakeSettings().database_url,
+        schema=Path(__file__).with_name("schema.sql"),
+        roles=[r.value for r in Role],
+        create_arguments=lambda p: p.add_argument("--channel", choices=[c.value for c in Channel]),
+        create=_create_from,
+        scope_of=lambda row: row["channel"] or "-",
+    )
 
 
 if __name__ == "__main__":

@@ -3,6 +3,9 @@ its own, the whole life of a case, returns, arbitration, the whistle, extensions
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 import uuid
 from typing import Any
 
@@ -390,3 +393,47 @@ async def test_a_new_category_reroutes_and_a_withdrawal_stops_everything(dispatc
             await conn.fetchval("SELECT count(*) FROM timers WHERE complaint_id = $1", complaint)
             == 0
         )
+
+
+async def test_a_unit_key_issued_on_the_command_line_acts_for_that_unit_until_revoked(
+    dispatch_server,
+):
+    server = dispatch_server
+    env = {**os.environ, "DISPATCH_DATABASE_URL": server.database_url}
+
+    async def cli(*args: str) -> str:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "services.dispatch.access",
+            *args,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await process.communicate()
+        assert process.returncode == 0, err.decode()
+        return out.decode()
+
+    key_id, secret, _ = (
+        await cli(
+            "create",
+            "--name",
+            "东关物业",
+            "--role",
+            "responder",
+            "--responder",
+            "property-dongguan",
+        )
+    ).split("\t")
+    case = await routed(server, "elevator", "370124001002-G01-B02")
+    async with server.client(secret) as client:
+        listed = (
+            await client.get("/work-orders", params={"complaint_id": case["complaint_id"]})
+        ).json()
+        assert [o["responder"]["id"] for o in listed["work_orders"]] == ["property-dongguan"]
+    assert "property-dongguan" in await cli("list")
+    assert "revoked" in await cli("revoke", key_id)
+    server.runtime.state["keys"].forget()  # a revocation applies within the key cache's TTL
+    async with server.client(secret) as client:
+        assert (await client.get("/work-orders")).status_code == 401

@@ -20,7 +20,7 @@ import yaml
 
 from deploy.local.processes import free_port, tansu_broker, wait_for_port_open
 from deploy.local.runner import DEMO_CITY
-from services.dispatch import domain, store
+from services.dispatch import orders, store
 from services.dispatch.main import SCHEMA
 from services.dispatch.service import Dispatch, now
 from shared.db import apply_schema, create_pool, drop_database, ensure_database, with_database
@@ -132,7 +132,7 @@ async def test_timers_fire_exactly_once_across_two_workers_and_a_kill(drill, tmp
             for index in range(CASES):
                 category, area, _ = KINDS[index % len(KINDS)]
                 complaint_id = uuid.uuid4()
-                events = domain.first_dispatch(None, complaint_id, category, area, rules, now())
+                events = orders.first_dispatch(None, complaint_id, category, area, rules, now())
                 async with conn.transaction():
                     await dispatch.save_case(conn, None, events, Causation.start())
                 complaints.append((complaint_id, KINDS[index % len(KINDS)][2]))

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from services.dispatch import domain
+from services.dispatch import domain, orders
 from services.dispatch.city import CityFile, CityModel
 from services.dispatch.deadlines import CalendarYear, WorkCalendar
 from shared.events import Event
@@ -59,4 +59,4 @@ def dispatched(
 ) -> domain.Case:
     rules = rules or rules_for()
     complaint_id = uuid.uuid4()
-    return apply(None, domain.first_dispatch(None, complaint_id, category, area, rules, at))
+    return apply(None, orders.first_dispatch(None, complaint_id, category, area, rules, at))

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.dispatch import domain
+from services.dispatch import agenda, domain, orders, supervision
 from services.dispatch.city import Level, ResponderKind
 from services.dispatch.deadlines import ClockName
 from services.dispatch.domain import CO, LEAD, IllegalTransition, OrderStatus, Purpose
@@ -41,17 +41,17 @@ def co_of(case: domain.Case) -> domain.WorkOrder:
 
 def handled(case: domain.Case, order: domain.WorkOrder, at: datetime = NOW) -> domain.Case:
     """Sign, contact (the lead), start and report."""
-    case = apply(case, domain.sign(case, order, "responder:x", None, at))
+    case = apply(case, orders.sign(case, order, "responder:x", None, at))
     order = case.order(order.work_order_id)
     assert order is not None
     if order.role is LEAD:
-        case = apply(case, domain.contact(case, order, "responder:x", "电话联系李女士", at))
+        case = apply(case, orders.contact(case, order, "responder:x", "电话联系李女士", at))
         order = case.order(order.work_order_id)
         assert order is not None
-    case = apply(case, domain.start(case, order, "responder:x", "已到现场", at))
+    case = apply(case, orders.start(case, order, "responder:x", "已到现场", at))
     order = case.order(order.work_order_id)
     assert order is not None
-    return apply(case, domain.resolve(case, order, "屋面已做防水", "responder:x", at))
+    return apply(case, orders.resolve(case, order, "屋面已做防水", "responder:x", at))
 
 
 # --- first dispatch -----------------------------------------------------------------------------
@@ -71,7 +71,7 @@ def test_a_leak_is_dispatched_to_the_property_company_with_three_clocks_and_the_
 
 def test_a_second_classification_does_not_dispatch_again():
     case = dispatched()
-    assert domain.first_dispatch(case, case.complaint_id, "roof-leak", AREA, RULES, NOW) == []
+    assert orders.first_dispatch(case, case.complaint_id, "roof-leak", AREA, RULES, NOW) == []
 
 
 def test_each_clock_warns_before_it_runs_out():
@@ -91,8 +91,8 @@ def test_the_case_is_resolved_only_when_the_lead_reported_and_every_co_responder
     assert lead_of(case).status is OrderStatus.RESOLVED
     assert case.resolved_at is None, "the community committee has not finished"
     co = co_of(case)
-    case = apply(case, domain.sign(case, co, "responder:committee", None, NOW))
-    events = domain.resolve(
+    case = apply(case, orders.sign(case, co, "responder:committee", None, NOW))
+    events = orders.resolve(
         case, case.order(co.work_order_id), "已协调业主", "responder:committee", NOW
     )  # type: ignore[arg-type]
     assert [type(e) for e in events] == [type(events[0]), CaseResolved]
@@ -103,15 +103,15 @@ def test_the_case_is_resolved_only_when_the_lead_reported_and_every_co_responder
 @pytest.mark.parametrize(
     ("prepare", "action", "message"),
     [
-        ([], lambda c, o: domain.contact(c, o, "x", "n", NOW), "须先签收"),
-        ([], lambda c, o: domain.resolve(c, o, "报告内容", "x", NOW), "先联系诉求人"),
-        (["sign"], lambda c, o: domain.sign(c, o, "x", None, NOW), "已签收"),
-        (["sign"], lambda c, o: domain.start(c, o, "x", "n", NOW), "先联系诉求人"),
-        (["sign"], lambda c, o: domain.resolve(c, o, "报告内容", "x", NOW), "先联系诉求人"),
-        (["sign", "contact", "start"], lambda c, o: domain.contact(c, o, "x", "n", NOW), "办理中"),
+        ([], lambda c, o: orders.contact(c, o, "x", "n", NOW), "须先签收"),
+        ([], lambda c, o: orders.resolve(c, o, "报告内容", "x", NOW), "先联系诉求人"),
+        (["sign"], lambda c, o: orders.sign(c, o, "x", None, NOW), "已签收"),
+        (["sign"], lambda c, o: orders.start(c, o, "x", "n", NOW), "先联系诉求人"),
+        (["sign"], lambda c, o: orders.resolve(c, o, "报告内容", "x", NOW), "先联系诉求人"),
+        (["sign", "contact", "start"], lambda c, o: orders.contact(c, o, "x", "n", NOW), "办理中"),
         (
             ["sign", "contact", "start"],
-            lambda c, o: domain.return_order(c, o, "不归我管", None, "x", NOW, RULES),
+            lambda c, o: orders.return_order(c, o, "不归我管", None, "x", NOW, RULES),
             "开始办理后不能退单",
         ),
     ],
@@ -119,9 +119,9 @@ def test_the_case_is_resolved_only_when_the_lead_reported_and_every_co_responder
 def test_a_step_out_of_order_is_refused_with_a_sentence(prepare, action, message):
     case = dispatched()
     steps = {
-        "sign": lambda c, o: domain.sign(c, o, "x", None, NOW),
-        "contact": lambda c, o: domain.contact(c, o, "x", "电话联系", NOW),
-        "start": lambda c, o: domain.start(c, o, "x", "到场", NOW),
+        "sign": lambda c, o: orders.sign(c, o, "x", None, NOW),
+        "contact": lambda c, o: orders.contact(c, o, "x", "电话联系", NOW),
+        "start": lambda c, o: orders.start(c, o, "x", "到场", NOW),
     }
     for step in prepare:
         case = apply(case, steps[step](case, lead_of(case)))
@@ -132,8 +132,8 @@ def test_a_step_out_of_order_is_refused_with_a_sentence(prepare, action, message
 def test_a_co_responder_may_start_and_report_without_contacting_the_resident():
     case = dispatched()
     co = co_of(case)
-    case = apply(case, domain.sign(case, co, "x", None, NOW))
-    case = apply(case, domain.start(case, case.order(co.work_order_id), "x", "协调中", NOW))  # type: ignore[arg-type]
+    case = apply(case, orders.sign(case, co, "x", None, NOW))
+    case = apply(case, orders.start(case, case.order(co.work_order_id), "x", "协调中", NOW))  # type: ignore[arg-type]
     assert case.order(co.work_order_id).status is OrderStatus.IN_PROGRESS  # type: ignore[union-attr]
 
 
@@ -142,7 +142,7 @@ def test_a_co_responder_may_start_and_report_without_contacting_the_resident():
 
 def test_a_returned_lead_is_rerouted_by_the_catalogue_passing_over_the_unit_that_returned():
     case = dispatched()
-    events = domain.return_order(
+    events = orders.return_order(
         case, lead_of(case), "屋面属开发商保修", "dept-housing", "x", NOW, RULES
     )
     returned, reissued = events
@@ -159,9 +159,9 @@ def test_a_returned_lead_is_rerouted_by_the_catalogue_passing_over_the_unit_that
 def test_after_too_many_returns_the_case_goes_to_arbitration_and_the_ruling_binds():
     case = dispatched()
     case = apply(
-        case, domain.return_order(case, lead_of(case), "非物业职责", None, "x", NOW, RULES)
+        case, orders.return_order(case, lead_of(case), "非物业职责", None, "x", NOW, RULES)
     )
-    events = domain.return_order(
+    events = orders.return_order(
         case, lead_of(case), "应由住建局办理", "dept-housing", "x", NOW, RULES
     )
     assert isinstance(events[-1], ArbitrationRequested)
@@ -171,7 +171,7 @@ def test_after_too_many_returns_the_case_goes_to_arbitration_and_the_ruling_bind
     assert case.status == "arbitration"
     assert {t.work_order_id for t in domain.timers(case)} == {co_of(case).work_order_id}
     arbitrator = RULES.model.responders["gov-pingyin"]
-    ruled = domain.arbitrate(
+    ruled = supervision.arbitrate(
         case, arbitrator, "dept-housing", "屋面维修基金由住建局协调", "x", NOW, RULES
     )
     case = apply(case, ruled)
@@ -179,13 +179,13 @@ def test_after_too_many_returns_the_case_goes_to_arbitration_and_the_ruling_bind
     assert lead.responder.id == "dept-housing" and lead.purpose is Purpose.ARBITRATION
     assert case.status == "open"
     with pytest.raises(IllegalTransition, match="街道裁定"):
-        domain.return_order(case, lead, "还是不归我们", None, "x", NOW, RULES)
+        orders.return_order(case, lead, "还是不归我们", None, "x", NOW, RULES)
 
 
 def test_arbitration_cannot_be_asked_for_when_nothing_was_returned():
     case = dispatched()
     with pytest.raises(IllegalTransition, match="没有待裁定"):
-        domain.arbitrate(
+        supervision.arbitrate(
             case, RULES.model.responders["street-yushan"], "dept-housing", "x", "x", NOW, RULES
         )
 
@@ -195,29 +195,29 @@ def test_the_district_government_cannot_return_what_it_takes_as_the_last_resort(
     lead = lead_of(case)
     assert lead.responder.kind is ResponderKind.DISTRICT_GOVERNMENT
     with pytest.raises(IllegalTransition, match="兜底"):
-        domain.return_order(case, lead, "不归我管", None, "x", NOW, RULES)
+        orders.return_order(case, lead, "不归我管", None, "x", NOW, RULES)
 
 
 def test_a_co_responder_s_return_is_recorded_and_the_case_can_still_resolve():
     case = dispatched()
     case = apply(
-        case, domain.return_order(case, co_of(case), "非居委会职责", None, "x", NOW, RULES)
+        case, orders.return_order(case, co_of(case), "非居委会职责", None, "x", NOW, RULES)
     )
     assert case.returns == 0, "only the lead's returns count towards arbitration"
-    events = domain.resolve(*_contacted_lead(case), report="已修复", actor="x", now=NOW)
+    events = orders.resolve(*_contacted_lead(case), report="已修复", actor="x", now=NOW)
     assert isinstance(events[-1], CaseResolved)
 
 
 def _contacted_lead(case: domain.Case) -> tuple[domain.Case, domain.WorkOrder]:
-    case = apply(case, domain.sign(case, lead_of(case), "x", None, NOW))
-    case = apply(case, domain.contact(case, lead_of(case), "x", "电话联系", NOW))
+    case = apply(case, orders.sign(case, lead_of(case), "x", None, NOW))
+    case = apply(case, orders.contact(case, lead_of(case), "x", "电话联系", NOW))
     return case, lead_of(case)
 
 
 def test_a_suggested_unit_must_exist():
     case = dispatched()
     with pytest.raises(IllegalTransition, match="不存在"):
-        domain.return_order(case, lead_of(case), "不归我管", "nobody-here", "x", NOW, RULES)
+        orders.return_order(case, lead_of(case), "不归我管", "nobody-here", "x", NOW, RULES)
 
 
 # --- extensions -----------------------------------------------------------------------------
@@ -226,15 +226,15 @@ def test_a_suggested_unit_must_exist():
 def test_an_extension_is_asked_for_once_and_approval_moves_the_feedback_deadline():
     case = dispatched()
     with pytest.raises(IllegalTransition, match="须先签收"):
-        domain.request_extension(case, lead_of(case), "3d", "等待材料", "x", NOW, RULES)
-    case = apply(case, domain.sign(case, lead_of(case), "x", None, NOW))
-    [asked] = domain.request_extension(case, lead_of(case), "3d", "需业主大会表决", "x", NOW, RULES)
+        orders.request_extension(case, lead_of(case), "3d", "等待材料", "x", NOW, RULES)
+    case = apply(case, orders.sign(case, lead_of(case), "x", None, NOW))
+    [asked] = orders.request_extension(case, lead_of(case), "3d", "需业主大会表决", "x", NOW, RULES)
     assert isinstance(asked, ExtensionRequested)
     assert asked.requested_due_at == asked.current_due_at + timedelta(days=3)
     case = apply(case, [asked])
     with pytest.raises(IllegalTransition, match="待审批"):
-        domain.request_extension(case, lead_of(case), "1d", "再延一天", "x", NOW, RULES)
-    case = apply(case, domain.approve_extension(case, lead_of(case), "同意", "x", NOW, RULES))
+        orders.request_extension(case, lead_of(case), "1d", "再延一天", "x", NOW, RULES)
+    case = apply(case, supervision.approve_extension(case, lead_of(case), "同意", "x", NOW, RULES))
     feedback = lead_of(case).clock(ClockName.FEEDBACK)
     assert feedback is not None and feedback.due_at == asked.requested_due_at
     assert lead_of(case).extensions_granted == 1
@@ -249,18 +249,18 @@ def test_an_extension_is_asked_for_once_and_approval_moves_the_feedback_deadline
 
 def test_a_refused_extension_leaves_the_deadline_and_a_late_one_cannot_be_asked():
     case = dispatched()
-    case = apply(case, domain.sign(case, lead_of(case), "x", None, NOW))
+    case = apply(case, orders.sign(case, lead_of(case), "x", None, NOW))
     due = lead_of(case).clock(ClockName.FEEDBACK).due_at  # type: ignore[union-attr]
-    case = apply(case, domain.request_extension(case, lead_of(case), "2wd", "x", "x", NOW, RULES))
-    case = apply(case, domain.refuse_extension(case, lead_of(case), "理由不充分", "x", NOW))
+    case = apply(case, orders.request_extension(case, lead_of(case), "2wd", "x", "x", NOW, RULES))
+    case = apply(case, supervision.refuse_extension(case, lead_of(case), "理由不充分", "x", NOW))
     assert lead_of(case).clock(ClockName.FEEDBACK).due_at == due  # type: ignore[union-attr]
     assert lead_of(case).extension is None
     with pytest.raises(IllegalTransition, match="到期前"):
-        domain.request_extension(
+        orders.request_extension(
             case, lead_of(case), "1d", "x", "x", due + timedelta(seconds=1), RULES
         )
     with pytest.raises(IllegalTransition, match="没有待审批"):
-        domain.approve_extension(case, lead_of(case), "x", "x", NOW, RULES)
+        supervision.approve_extension(case, lead_of(case), "x", "x", NOW, RULES)
 
 
 # --- clocks and the escalation ladder -------------------------------------------------------
@@ -277,13 +277,13 @@ def _timer(case: domain.Case, order: domain.WorkOrder, clock: ClockName, kind: s
 def test_a_warning_fires_once_and_a_stopped_clock_fires_nothing():
     case = dispatched()
     warning = _timer(case, lead_of(case), ClockName.SIGN, "warning")
-    [warned] = domain.fire(case, warning, warning.fire_at, RULES)
+    [warned] = supervision.fire(case, warning, warning.fire_at, RULES)
     assert isinstance(warned, SlaWarned) and warned.clock == "sign"
     case = apply(case, [warned])
-    assert domain.fire(case, warning, warning.fire_at, RULES) == []
+    assert supervision.fire(case, warning, warning.fire_at, RULES) == []
     breach = _timer(case, lead_of(case), ClockName.SIGN, "breach")
-    case = apply(case, domain.sign(case, lead_of(case), "x", None, NOW))
-    assert domain.fire(case, breach, breach.fire_at, RULES) == []
+    case = apply(case, orders.sign(case, lead_of(case), "x", None, NOW))
+    assert supervision.fire(case, breach, breach.fire_at, RULES) == []
     assert all(
         t.clock is not ClockName.SIGN
         for t in domain.timers(case)
@@ -294,7 +294,7 @@ def test_a_warning_fires_once_and_a_stopped_clock_fires_nothing():
 def test_breaches_climb_the_ladder_from_the_community_to_the_street_to_the_district():
     case = dispatched()
     breach = _timer(case, lead_of(case), ClockName.SIGN, "breach")
-    events = domain.fire(case, breach, breach.fire_at, RULES)
+    events = supervision.fire(case, breach, breach.fire_at, RULES)
     assert [type(e) for e in events] == [SlaBreached, CaseEscalated, WorkOrderIssued]
     escalated, supervising = events[1], events[2]
     assert escalated.to_level == "street" and escalated.responder_id == "street-yushan"  # type: ignore[attr-defined]
@@ -305,39 +305,45 @@ def test_breaches_climb_the_ladder_from_the_community_to_the_street_to_the_distr
     street_order = case.order(supervising.work_order_id)  # type: ignore[attr-defined]
     assert street_order is not None
     breach = _timer(case, street_order, ClockName.SIGN, "breach")
-    events = domain.fire(case, breach, breach.fire_at, RULES)
+    events = supervision.fire(case, breach, breach.fire_at, RULES)
     assert events[1].to_level == "district" and events[1].responder_id == "gov-pingyin"  # type: ignore[attr-defined]
     case = apply(case, events)
     # The top of the ladder: a further breach is recorded, nothing climbs.
     contact = _timer(case, lead_of(case), ClockName.CONTACT, "breach")
-    assert [type(e) for e in domain.fire(case, contact, contact.fire_at, RULES)] == [SlaBreached]
+    assert [type(e) for e in supervision.fire(case, contact, contact.fire_at, RULES)] == [
+        SlaBreached
+    ]
 
 
 def test_a_rule_s_escalation_department_is_the_rung_between_the_street_and_the_government():
     rules = rules_for(escalate={"R01": "dept-housing"})
     case = dispatched(rules=rules)
     case = apply(
-        case, domain.fire(case, _timer(case, lead_of(case), ClockName.SIGN, "breach"), NOW, rules)
+        case,
+        supervision.fire(case, _timer(case, lead_of(case), ClockName.SIGN, "breach"), NOW, rules),
     )
     street_order = next(o for o in case.open_orders if o.purpose is Purpose.ESCALATION)
-    events = domain.fire(case, _timer(case, street_order, ClockName.SIGN, "breach"), NOW, rules)
+    events = supervision.fire(
+        case, _timer(case, street_order, ClockName.SIGN, "breach"), NOW, rules
+    )
     assert events[1].to_level == "department" and events[1].responder_id == "dept-housing"  # type: ignore[attr-defined]
 
 
 def test_a_co_responder_s_breach_is_recorded_without_escalating():
     case = dispatched()
     breach = _timer(case, co_of(case), ClockName.SIGN, "breach")
-    assert [type(e) for e in domain.fire(case, breach, breach.fire_at, RULES)] == [SlaBreached]
+    assert [type(e) for e in supervision.fire(case, breach, breach.fire_at, RULES)] == [SlaBreached]
 
 
 def test_resolving_the_case_closes_the_supervising_orders():
     case = dispatched()
     case = apply(
-        case, domain.fire(case, _timer(case, lead_of(case), ClockName.SIGN, "breach"), NOW, RULES)
+        case,
+        supervision.fire(case, _timer(case, lead_of(case), ClockName.SIGN, "breach"), NOW, RULES),
     )
-    case = apply(case, domain.return_order(case, co_of(case), "不归居委会", None, "x", NOW, RULES))
+    case = apply(case, orders.return_order(case, co_of(case), "不归居委会", None, "x", NOW, RULES))
     case, lead = _contacted_lead(case)
-    events = domain.resolve(case, lead, "已修复", "x", NOW)
+    events = orders.resolve(case, lead, "已修复", "x", NOW)
     assert isinstance(events[1], CaseResolved)
     assert [type(e) for e in events[2:]] == [WorkOrderCancelled]
     assert domain.timers(apply(case, events)) == set()
@@ -349,18 +355,18 @@ def test_resolving_the_case_closes_the_supervising_orders():
 def test_a_whistle_gives_each_department_an_order_to_sign_within_thirty_minutes():
     case = dispatched()
     street = RULES.model.responders["street-yushan"]
-    events = domain.blow_whistle(
+    events = supervision.blow_whistle(
         case, street, ["dept-housing", "dept-urban"], "楼顶违建致漏水", "x", NOW, RULES
     )
-    orders = [e for e in events if isinstance(e, WorkOrderIssued)]
-    assert [o.responder_id for o in orders] == ["dept-housing", "dept-urban"]
-    assert all(o.purpose == "whistle" and o.role is CO for o in orders)
-    sign = next(c for c in orders[0].clocks if c.name == "sign")
+    whistled = [e for e in events if isinstance(e, WorkOrderIssued)]
+    assert [o.responder_id for o in whistled] == ["dept-housing", "dept-urban"]
+    assert all(o.purpose == "whistle" and o.role is CO for o in whistled)
+    sign = next(c for c in whistled[0].clocks if c.name == "sign")
     assert sign.due_at == NOW + timedelta(minutes=30)
     case = apply(case, events)
     case, lead = _contacted_lead(case)
-    case = apply(case, domain.return_order(case, co_of(case), "x", None, "x", NOW, RULES))
-    resolved = domain.resolve(case, lead, "已修复", "x", NOW)
+    case = apply(case, orders.return_order(case, co_of(case), "x", None, "x", NOW, RULES))
+    resolved = orders.resolve(case, lead, "已修复", "x", NOW)
     assert not any(isinstance(e, CaseResolved) for e in resolved), (
         "the departments have not reported"
     )
@@ -373,7 +379,7 @@ def test_a_whistle_gives_each_department_an_order_to_sign_within_thirty_minutes(
 def test_only_departments_answer_a_whistle(departments, message):
     case = dispatched()
     with pytest.raises(IllegalTransition, match=message):
-        domain.blow_whistle(
+        supervision.blow_whistle(
             case, RULES.model.responders["street-yushan"], departments, "x", "x", NOW, RULES
         )
 
@@ -381,7 +387,7 @@ def test_only_departments_answer_a_whistle(departments, message):
 def test_a_department_already_on_the_case_is_not_whistled_twice():
     case = dispatched("gas-leak", "370124001002-G01-B02")  # util-gas leads, dept-fire co
     with pytest.raises(IllegalTransition, match="已有本案在办工单"):
-        domain.blow_whistle(
+        supervision.blow_whistle(
             case, RULES.model.responders["street-yushan"], ["dept-fire"], "x", "x", NOW, RULES
         )
 
@@ -391,29 +397,29 @@ def test_a_department_already_on_the_case_is_not_whistled_twice():
 
 def test_a_new_category_after_dispatch_cancels_the_open_orders_and_routes_again():
     case = dispatched()
-    events = domain.reclassified(case, case.complaint_id, "parking", AREA, RULES, NOW)
+    events = orders.reclassified(case, case.complaint_id, "parking", AREA, RULES, NOW)
     cancelled = [e for e in events if isinstance(e, WorkOrderCancelled)]
     issued = [e for e in events if isinstance(e, WorkOrderIssued)]
     assert len(cancelled) == 2 and issued[0].rule_id == "R09" and issued[0].purpose == "reroute"
     assert (
-        domain.reclassified(apply(case, events), case.complaint_id, "parking", AREA, RULES, NOW)
+        orders.reclassified(apply(case, events), case.complaint_id, "parking", AREA, RULES, NOW)
         == []
     )
 
 
 def test_withdrawing_stops_every_order_and_every_clock():
     case = dispatched()
-    events = domain.cancel(case, "诉求人撤回", NOW)
+    events = orders.cancel(case, "诉求人撤回", NOW)
     assert isinstance(events[-1], CaseCancelled)
     case = apply(case, events)
     assert case.status == "cancelled" and domain.timers(case) == set()
-    assert domain.cancel(case, "again", NOW) == []
+    assert orders.cancel(case, "again", NOW) == []
 
 
 def test_a_redo_starts_a_new_round_from_the_catalogue():
     case = dispatched()
-    case = apply(case, domain.return_order(case, lead_of(case), "x", None, "x", NOW, RULES))
-    events = domain.redo(case, case.complaint_id, "roof-leak", AREA, RULES, NOW)
+    case = apply(case, orders.return_order(case, lead_of(case), "x", None, "x", NOW, RULES))
+    events = orders.redo(case, case.complaint_id, "roof-leak", AREA, RULES, NOW)
     case = apply(case, events)
     assert case.round == 2 and case.returned_by == frozenset() and case.level is Level.COMMUNITY
     assert (
@@ -430,7 +436,7 @@ def test_deliberation_pauses_the_lead_s_feedback_clock_and_its_decision_assigns_
     case, lead = _contacted_lead(case)
     item = uuid.uuid4()
     case = apply(
-        case, domain.send_to_deliberation(case, item, "370124001001", "需业主共同出资", "x", NOW)
+        case, agenda.send_to_deliberation(case, item, "370124001001", "需业主共同出资", "x", NOW)
     )
     assert case.status == "deliberation"
     assert not any(
@@ -438,14 +444,14 @@ def test_deliberation_pauses_the_lead_s_feedback_clock_and_its_decision_assigns_
         for t in domain.timers(case)
     )
     with pytest.raises(IllegalTransition, match="已在议事中"):
-        domain.send_to_deliberation(case, uuid.uuid4(), "370124001001", "x", "x", NOW)
+        agenda.send_to_deliberation(case, uuid.uuid4(), "370124001001", "x", "x", NOW)
     later = NOW + timedelta(days=20)
-    duty = domain.Duty(
+    duty = agenda.Duty(
         RULES.model.responders["owners-meicheng"],
         "召开业主大会表决维修资金",
         later + timedelta(days=10),
     )
-    events = domain.conclude_deliberation(case, item, "维修资金由业主分摊", [duty], later, RULES)
+    events = agenda.conclude_deliberation(case, item, "维修资金由业主分摊", [duty], later, RULES)
     order = events[0]
     assert isinstance(order, WorkOrderIssued) and order.purpose == "deliberation"
     assert order.task == "召开业主大会表决维修资金" and order.due_at == later + timedelta(days=10)
@@ -454,7 +460,7 @@ def test_deliberation_pauses_the_lead_s_feedback_clock_and_its_decision_assigns_
     assert (
         feedback is not None and feedback.running and feedback.due_at == later + timedelta(days=7)
     )
-    resolved = domain.resolve(case, lead_of(case), "已修复", "x", later)
+    resolved = orders.resolve(case, lead_of(case), "已修复", "x", later)
     assert not any(isinstance(e, CaseResolved) for e in resolved), (
         "the owners' committee must finish"
     )

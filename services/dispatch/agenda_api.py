@@ -1,0 +1,393 @@
+"""Dispatch's HTTP routes for deliberation (议事): a case put on its community's agenda, the
+agenda's five steps, and an item raised to the district's joint meeting (大党委联席会议)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from services.dispatch import agenda, domain, store
+from services.dispatch.access import Caller
+from services.dispatch.api import (
+    REFUSALS,
+    AnyCaller,
+    Body,
+    Reason,
+    causation_of,
+    dispatch_of,
+    hidden,
+    once,
+    runtime_of,
+    visible,
+)
+from services.dispatch.city import AreaLevel, ResponderKind, like_patterns
+from services.dispatch.deadlines import Duration, deadline
+from services.dispatch.service import conversation, now
+from shared.db import Connection
+from shared.events import AgendaAssignment, Event
+from shared.http import Problem
+from shared.idempotency import IdempotencyKey
+
+router = APIRouter()
+AGENDA = "议事 Deliberation"
+
+
+class SendToDeliberation(Body):
+    title: str | None = Field(
+        None, max_length=200, description="议题名称 Title (default: the category)"
+    )
+    reason: str = Field(min_length=2, max_length=1000)
+
+
+class SetTopic(Body):
+    topic: str = Field(min_length=2, max_length=500, description="议题 The topic")
+    parties: list[str] = Field(default_factory=list, max_length=50, description="参与议事的各方")
+
+
+class HoldMeeting(Body):
+    participants: list[str] = Field(min_length=1, max_length=100, description="参会人员/单位")
+    minutes: str = Field(min_length=2, max_length=8000, description="会议纪要 Minutes")
+    settled: bool = Field(description="是否达成一致 Did the parties agree?")
+
+
+class Duty(Body):
+    responder_id: str
+    task: str = Field(min_length=2, max_length=1000, description="履职事项 What the unit must do")
+    within: Duration | None = Field(None, description="限期，如 30d、10wd Time allowed")
+
+
+class Decide(Body):
+    decision: str = Field(min_length=2, max_length=4000, description="议定事项 The decision")
+    assignments: list[Duty] = Field(
+        default_factory=list, max_length=50, description="分流落实到各单位"
+    )
+
+
+class Review(Body):
+    verdict: str = Field(min_length=2, max_length=4000, description="评审意见 The verdict")
+    satisfied: bool
+
+
+def _agenda_actor(caller: Caller, item: agenda.AgendaItem, rules: domain.Rules) -> None:
+    """The community's committee for its agenda, the district government for the district's;
+    supervisors of the area for both."""
+    model = rules.model
+    place = (
+        item.community_code
+        if item.level is agenda.AgendaLevel.COMMUNITY
+        else (item.district_code or "")
+    )
+    if caller.supervises(model, place):
+        return
+    unit = caller.responder
+    if (
+        item.level is agenda.AgendaLevel.COMMUNITY
+        and unit is not None
+        and unit.kind is ResponderKind.COMMUNITY_COMMITTEE
+        and any(model.within(item.community_code, a) for a in model.served[unit.id])
+    ):
+        return
+    raise Problem(
+        403,
+        f"只有{item.community_name}居委会、属地街道或督办人员可以推进该议事项 Not this key's agenda",
+    )
+
+
+@router.post(
+    "/cases/{complaint_id}/deliberation",
+    tags=[AGENDA],
+    status_code=201,
+    summary="提交社区议事 Put the case on its community's agenda (议事清单)",
+    responses=REFUSALS,
+)
+async def send_to_deliberation(
+    complaint_id: UUID,
+    command: SendToDeliberation,
+    request: Request,
+    caller: AnyCaller,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    dispatch = dispatch_of(request)
+
+    async def produce(conn: Connection) -> tuple[int, dict[str, Any]]:
+        item_id = uuid.uuid4()
+        opened: list[Event] = []
+
+        def decide(case: domain.Case, rules: domain.Rules) -> list[Event]:
+            model = rules.model
+            lead = case.lead
+            community = model.enclosing(case.area_code, AreaLevel.COMMUNITY)
+            if community is None:
+                raise Problem(
+                    409, "该诉求所在区域不属于任何社区，无法提交社区议事 No community here"
+                )
+            is_lead = lead is not None and caller.holds(lead.responder.id)
+            unit = caller.responder
+            committee = (
+                unit is not None
+                and unit.kind is ResponderKind.COMMUNITY_COMMITTEE
+                and any(model.within(case.area_code, a) for a in model.served[unit.id])
+            )
+            if not (is_lead or committee or caller.supervises(model, case.area_code)):
+                if not visible(caller, case, rules):
+                    raise hidden("派单案件")
+                raise Problem(403, "只有主办单位、社区居委会或督办人员可以提交议事 Not allowed")
+            title = command.title or (
+                model.categories[case.category].name
+                if case.category in model.categories
+                else "社区议题"
+            )
+            opened[:] = agenda.open_item(
+                item_id,
+                case.complaint_id,
+                community,
+                model.area_names[community],
+                title,
+                command.reason,
+                caller.actor,
+                now(),
+            )
+            return agenda.send_to_deliberation(
+                case, item_id, community, command.reason, caller.actor, now()
+            )
+
+        causation = causation_of(request)
+        await dispatch.change_case(conn, complaint_id, decide, causation)
+        if causation is None:
+            _, history = await store.load_case(conn, dispatch.events, complaint_id)
+            causation = conversation(history)
+        item = await dispatch.save_item(conn, None, opened, causation)
+        return 201, store.item_json(item)
+
+    scope = f"deliberation:{complaint_id}"
+    return await once(request, caller, scope, idempotency_key, command, produce)
+
+
+@router.get(
+    "/agenda",
+    tags=[AGENDA],
+    summary="议事清单 Agenda items (community and district)",
+    responses=REFUSALS,
+)
+async def list_agenda(
+    request: Request,
+    caller: AnyCaller,
+    level: Annotated[
+        str | None,
+        Query(pattern="^(community|district)$", description="社区议事会 / 区县大党委联席会议"),
+    ] = None,
+    area_code: Annotated[str | None, Query(description="区域（社区、街道、区县）Area")] = None,
+    stage: Annotated[
+        str | None, Query(description="collected/topic_set/unsettled/deliberated/assigned/reviewed")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    patterns = like_patterns(area_code) if area_code else None
+    async with runtime_of(request).pool.acquire() as conn:
+        rows = await store.list_items(
+            conn, level=level, area_patterns=patterns, stage=stage, limit=limit, offset=offset
+        )
+    return {"items": rows, "limit": limit, "offset": offset}
+
+
+@router.get(
+    "/agenda/{item_id}", tags=[AGENDA], summary="议事项 One agenda item", responses=REFUSALS
+)
+async def get_agenda_item(item_id: UUID, request: Request, caller: AnyCaller) -> dict[str, Any]:
+    async with runtime_of(request).pool.acquire() as conn:
+        item = await store.load_item(conn, dispatch_of(request).events, item_id)
+    if item is None:
+        raise Problem(404, f"议事项 {item_id} 不存在 No such agenda item")
+    return store.item_json(item)
+
+
+async def _on_item(
+    request: Request,
+    caller: Caller,
+    item_id: UUID,
+    idempotency_key: str | None,
+    action: str,
+    payload: BaseModel,
+    decide: Callable[
+        [agenda.AgendaItem, domain.Case, domain.Rules], tuple[list[Event], list[Event]]
+    ],
+) -> JSONResponse:
+    dispatch = dispatch_of(request)
+
+    async def produce(conn: Connection) -> tuple[int, dict[str, Any]]:
+        def checked(
+            item: agenda.AgendaItem, case: domain.Case, rules: domain.Rules
+        ) -> tuple[list[Event], list[Event]]:
+            _agenda_actor(caller, item, rules)
+            return decide(item, case, rules)
+
+        item = await dispatch.change_item(conn, item_id, checked)
+        return 200, store.item_json(item)
+
+    return await once(request, caller, f"{action}:{item_id}", idempotency_key, payload, produce)
+
+
+@router.post(
+    "/agenda/{item_id}/topic",
+    tags=[AGENDA],
+    summary="确定议题 Set the topic and the parties",
+    responses=REFUSALS,
+)
+async def set_topic(
+    item_id: UUID,
+    command: SetTopic,
+    request: Request,
+    caller: AnyCaller,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    return await _on_item(
+        request,
+        caller,
+        item_id,
+        idempotency_key,
+        "topic",
+        command,
+        lambda item, case, rules: (
+            agenda.set_topic(item, command.topic, command.parties, caller.actor, now()),
+            [],
+        ),
+    )
+
+
+@router.post(
+    "/agenda/{item_id}/meetings",
+    tags=[AGENDA],
+    summary="协商议事 Record a meeting and whether it agreed",
+    responses=REFUSALS,
+)
+async def hold_meeting(
+    item_id: UUID,
+    command: HoldMeeting,
+    request: Request,
+    caller: AnyCaller,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    return await _on_item(
+        request,
+        caller,
+        item_id,
+        idempotency_key,
+        "meeting",
+        command,
+        lambda item, case, rules: (
+            agenda.hold(
+                item, command.participants, command.minutes, command.settled, caller.actor, now()
+            ),
+            [],
+        ),
+    )
+
+
+@router.post(
+    "/agenda/{item_id}/decision",
+    tags=[AGENDA],
+    summary="分流落实 Decide, and give each unit its work order (议事清单 → 履职清单)",
+    responses=REFUSALS,
+)
+async def decide_item(
+    item_id: UUID,
+    command: Decide,
+    request: Request,
+    caller: AnyCaller,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    def decide(
+        item: agenda.AgendaItem, case: domain.Case, rules: domain.Rules
+    ) -> tuple[list[Event], list[Event]]:
+        at = now()
+        duties = []
+        for duty in command.assignments:
+            unit = rules.model.responders.get(duty.responder_id)
+            if unit is None:
+                raise Problem(
+                    422, f"单位 {duty.responder_id} 不存在 Unknown responder", field="assignments"
+                )
+            due = (
+                deadline(at, duty.within, rules.calendar, rules.model.time_limits.days)
+                if duty.within
+                else None
+            )
+            duties.append(agenda.Duty(unit, duty.task, due))
+        agenda.decide(
+            item, command.decision, [], caller.actor, at
+        )  # the stage check, before any order
+        case_events = agenda.conclude_deliberation(
+            case, item.item_id, command.decision, duties, at, rules
+        )
+        issued = [e for e in case_events if e.event_type == "WorkOrderIssued"]
+        assignments = [
+            AgendaAssignment(
+                responder_id=e.responder_id,  # type: ignore[attr-defined]
+                responder_name=e.responder_name,  # type: ignore[attr-defined]
+                task=e.task or "",  # type: ignore[attr-defined]
+                due_at=e.due_at,  # type: ignore[attr-defined]
+                work_order_id=e.work_order_id,  # type: ignore[attr-defined]
+            )
+            for e in issued
+        ]
+        return agenda.decide(item, command.decision, assignments, caller.actor, at), case_events
+
+    return await _on_item(request, caller, item_id, idempotency_key, "decision", command, decide)
+
+
+@router.post(
+    "/agenda/{item_id}/review",
+    tags=[AGENDA],
+    summary="监督评审 Review what was done",
+    responses=REFUSALS,
+)
+async def review_item(
+    item_id: UUID,
+    command: Review,
+    request: Request,
+    caller: AnyCaller,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    return await _on_item(
+        request,
+        caller,
+        item_id,
+        idempotency_key,
+        "review",
+        command,
+        lambda item, case, rules: (
+            agenda.review(item, command.verdict, command.satisfied, caller.actor, now()),
+            [],
+        ),
+    )
+
+
+@router.post(
+    "/agenda/{item_id}/raise",
+    tags=[AGENDA],
+    summary="提交区县大党委联席会议 Raise an unsettled item to the district's joint meeting",
+    responses=REFUSALS,
+)
+async def raise_item(
+    item_id: UUID,
+    command: Reason,
+    request: Request,
+    caller: AnyCaller,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    def decide(
+        item: agenda.AgendaItem, case: domain.Case, rules: domain.Rules
+    ) -> tuple[list[Event], list[Event]]:
+        district = rules.model.enclosing(item.community_code, AreaLevel.DISTRICT)
+        if district is None:
+            raise Problem(409, "找不到该社区所属区县 No district above this community")
+        return agenda.raise_to_district(item, district, command.reason, caller.actor, now()), []
+
+    return await _on_item(request, caller, item_id, idempotency_key, "raise", command, decide)

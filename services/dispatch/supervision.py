@@ -1,0 +1,260 @@
+"""Decisions of supervisors and of the clocks: extensions granted or refused, urging (催办),
+supervision (督办), the whistle (吹哨报到), arbitration (裁定), and due timers becoming
+warnings and breaches — a breach climbing the escalation ladder. Pure: events out."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from services.dispatch.city import Level, Responder
+from services.dispatch.deadlines import CLOCK_LABELS, ClockName, warn_time
+from services.dispatch.domain import (
+    CO,
+    LEAD,
+    Case,
+    IllegalTransition,
+    Purpose,
+    Rules,
+    Timer,
+    WorkOrder,
+    issue_on,
+    open_case,
+    refuse,
+    then,
+    timers,
+)
+from shared.events import (
+    ArbitrationDecided,
+    CaseEscalated,
+    CaseSupervised,
+    Event,
+    ExtensionApproved,
+    ExtensionRefused,
+    OrderClock,
+    SlaBreached,
+    SlaWarned,
+    WhistleBlown,
+    WorkOrderUrged,
+)
+
+# ---------------------------------------------------------------------------------------------
+# Decisions of supervisors: extensions, urging, supervision, the whistle, arbitration
+# ---------------------------------------------------------------------------------------------
+
+
+def approve_extension(
+    case: Case, order: WorkOrder, reason: str, actor: str, now: datetime, rules: Rules
+) -> list[Event]:
+    request = order.extension
+    if request is None or not order.is_open:
+        raise refuse(order, "批准延期", "没有待审批的延期申请。No extension request is pending.")
+    limits = rules.model.time_limits
+    return [
+        ExtensionApproved(
+            work_order_id=order.work_order_id,
+            complaint_id=case.complaint_id,
+            responder_id=order.responder.id,
+            previous_due_at=request.current_due_at,
+            clock=OrderClock(
+                name=ClockName.FEEDBACK.value,
+                due_at=request.requested_due_at,
+                warn_at=warn_time(now, request.requested_due_at, limits.warn_at),
+            ),
+            reason=reason,
+            actor=actor,
+            approved_at=now,
+        )
+    ]
+
+
+def refuse_extension(
+    case: Case, order: WorkOrder, reason: str, actor: str, now: datetime
+) -> list[Event]:
+    if order.extension is None or not order.is_open:
+        raise refuse(order, "驳回延期", "没有待审批的延期申请。No extension request is pending.")
+    return [
+        ExtensionRefused(
+            work_order_id=order.work_order_id,
+            complaint_id=case.complaint_id,
+            responder_id=order.responder.id,
+            reason=reason,
+            actor=actor,
+            refused_at=now,
+        )
+    ]
+
+
+def urge(case: Case, order: WorkOrder, note: str, actor: str, now: datetime) -> list[Event]:
+    if not order.is_open:
+        raise refuse(order, "催办")
+    return [
+        WorkOrderUrged(
+            work_order_id=order.work_order_id,
+            complaint_id=case.complaint_id,
+            responder_id=order.responder.id,
+            note=note,
+            actor=actor,
+            urged_at=now,
+        )
+    ]
+
+
+def supervise(case: Case, note: str, actor: str, now: datetime) -> list[Event]:
+    open_case(case, "督办")
+    return [
+        CaseSupervised(complaint_id=case.complaint_id, note=note, actor=actor, supervised_at=now)
+    ]
+
+
+def blow_whistle(
+    case: Case,
+    street: Responder,
+    departments: list[str],
+    reason: str,
+    actor: str,
+    now: datetime,
+    rules: Rules,
+) -> list[Event]:
+    """吹哨报到: each department named gets an order it must sign (report) within the limit."""
+    open_case(case, "吹哨")
+    holding = {o.responder.id for o in case.open_orders}
+    units = []
+    for department in dict.fromkeys(departments):
+        unit = rules.model.responders.get(department)
+        if unit is None:
+            raise IllegalTransition(f"单位 {department} 不存在 Unknown responder")
+        if unit.level is not Level.DEPARTMENT:
+            raise IllegalTransition(
+                f"{unit.name} 不是区县职能部门或公用事业单位，不能被吹哨 Only departments answer a whistle"
+            )
+        if unit.id in holding:
+            raise IllegalTransition(
+                f"{unit.name} 已有本案在办工单 Already holds an open order here"
+            )
+        units.append(unit)
+    events: list[Event] = [
+        WhistleBlown(
+            complaint_id=case.complaint_id,
+            street_id=street.id,
+            department_ids=[u.id for u in units],
+            reason=reason,
+            actor=actor,
+            blown_at=now,
+        )
+    ]
+    for unit in units:
+        events.append(
+            issue_on(
+                case,
+                rules,
+                responder=unit,
+                role=CO,
+                purpose=Purpose.WHISTLE,
+                reason=f"{street.name}吹哨：{reason}（街呼县应，限时报到） Whistle by {street.name}",
+                now=now,
+            )
+        )
+    return events
+
+
+def arbitrate(
+    case: Case,
+    arbitrator: Responder,
+    responder_id: str,
+    reason: str,
+    actor: str,
+    now: datetime,
+    rules: Rules,
+) -> list[Event]:
+    if case.arbitration is None:
+        raise IllegalTransition(f"诉求 {case.complaint_id} 没有待裁定的退单 Nothing to arbitrate")
+    unit = rules.model.responders.get(responder_id)
+    if unit is None:
+        raise IllegalTransition(f"单位 {responder_id} 不存在 Unknown responder")
+    decided = ArbitrationDecided(
+        complaint_id=case.complaint_id,
+        arbitrator_id=arbitrator.id,
+        responder_id=unit.id,
+        reason=reason,
+        actor=actor,
+        decided_at=now,
+    )
+    order = issue_on(
+        case,
+        rules,
+        responder=unit,
+        role=LEAD,
+        purpose=Purpose.ARBITRATION,
+        reason=f"{arbitrator.name}裁定：{reason} Arbitrated by {arbitrator.name}",
+        now=now,
+    )
+    return [decided, order]
+
+
+# ---------------------------------------------------------------------------------------------
+# Clocks: a due timer becomes a warning or a breach, once; a breach climbs the ladder
+# ---------------------------------------------------------------------------------------------
+
+
+def fire(case: Case, timer: Timer, now: datetime, rules: Rules) -> list[Event]:
+    """What a due timer means now; nothing if the step was done or the deadline moved meanwhile."""
+    if timer not in timers(case):
+        return []
+    order = case.order(timer.work_order_id)
+    assert order is not None
+    common: dict[str, Any] = {
+        "work_order_id": order.work_order_id,
+        "complaint_id": case.complaint_id,
+        "responder_id": order.responder.id,
+        "responder_name": order.responder.name,
+        "role": order.role,
+        "clock": timer.clock.value,
+        "due_at": timer.due_at,
+    }
+    if timer.kind == "warning":
+        return [SlaWarned(**common, warned_at=now)]
+    breached: list[Event] = [SlaBreached(**common, breached_at=now)]
+    return breached + _escalate(then(case, breached), order, timer.clock, now, rules)
+
+
+def _escalate(
+    case: Case, order: WorkOrder, clock: ClockName, now: datetime, rules: Rules
+) -> list[Event]:
+    """A breach by the lead or by a supervising unit moves the case one rung up the ladder."""
+    if order.role is not LEAD and order.purpose is not Purpose.ESCALATION:
+        return []
+    if case.resolved_at or case.cancelled:
+        return []
+    above = max(case.level, order.responder.level)
+    lead = case.lead
+    target = rules.model.escalation_target(case.area_code, lead.rule_id if lead else None, above)
+    if target is None:
+        return []  # the top of the ladder: the breach stands on record for the supervisors
+    level, unit = target
+    supervising = issue_on(
+        case,
+        rules,
+        responder=unit,
+        role=CO,
+        purpose=Purpose.ESCALATION,
+        reason=(
+            f"{order.responder.name}{CLOCK_LABELS[clock]}超期，升级至{level.label}（{unit.name}）督办 "
+            f"Breach of the {clock.value} limit: escalated to the {level.name.lower()} level"
+        ),
+        now=now,
+    )
+    return [
+        CaseEscalated(
+            complaint_id=case.complaint_id,
+            from_level=above.name.lower(),
+            to_level=level.name.lower(),
+            responder_id=unit.id,
+            responder_name=unit.name,
+            work_order_id=supervising.work_order_id,
+            cause_work_order_id=order.work_order_id,
+            clock=clock.value,
+            escalated_at=now,
+        ),
+        supervising,
+    ]
