@@ -7,10 +7,10 @@ transaction; a concurrent writer makes the append fail and the command is decide
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from services.dispatch import agenda, domain, store
@@ -34,6 +34,7 @@ from shared.eventstore import ConcurrencyError, EventStore, RecordedEvent
 from shared.http import Problem
 
 _ATTEMPTS = 5
+T = TypeVar("T")
 # A new city version's changes travel in parts of this many items (one Kafka message each).
 CITY_PART_SIZE = 500
 # City-model versions are numbered one after another: loads are serialised by this lock.
@@ -102,7 +103,8 @@ class Dispatch:
         causation: Causation | None = None,
     ) -> domain.Case:
         """A person's command: decide on the newest state, save, retry on a concurrent change."""
-        for attempt in range(_ATTEMPTS):
+
+        async def attempt() -> domain.Case:
             case, history = await store.load_case(conn, self.events, complaint_id)
             if case is None:
                 raise Problem(404, f"诉求 {complaint_id} 没有派单记录 No dispatch case for it")
@@ -111,19 +113,13 @@ class Dispatch:
                 new_events = decide(case, rules)
             except domain.IllegalTransition as refusal:
                 raise Problem(409, str(refusal), current_status=case.status) from None
-            try:
-                async with conn.transaction():
-                    saved = await self.save_case(
-                        conn, case, new_events, causation or conversation(history)
-                    )
-                assert saved is not None
-                return saved
-            except ConcurrencyError:
-                if attempt == _ATTEMPTS - 1:
-                    raise Problem(
-                        409, "派单正被同时修改，请重试 Changed concurrently; retry"
-                    ) from None
-        raise AssertionError("unreachable")
+            saved = await self.save_case(conn, case, new_events, causation or conversation(history))
+            assert saved is not None
+            return saved
+
+        return await _retrying(
+            conn, attempt, "派单正被同时修改，请重试 Changed concurrently; retry"
+        )
 
     # --- agenda items -----------------------------------------------------------------------
 
@@ -157,7 +153,8 @@ class Dispatch:
         ],
     ) -> agenda.AgendaItem:
         """An agenda step; it may also change the case (a decision issues work orders)."""
-        for attempt in range(_ATTEMPTS):
+
+        async def attempt() -> agenda.AgendaItem:
             item = await store.load_item(conn, self.events, item_id)
             if item is None:
                 raise Problem(404, f"议事项 {item_id} 不存在 No such agenda item")
@@ -169,16 +166,12 @@ class Dispatch:
             except domain.IllegalTransition as refusal:
                 raise Problem(409, str(refusal), current_stage=item.stage.value) from None
             causation = conversation(history)
-            try:
-                async with conn.transaction():
-                    await self.save_case(conn, case, case_events, causation)
-                    return await self.save_item(conn, item, item_events, causation)
-            except ConcurrencyError:
-                if attempt == _ATTEMPTS - 1:
-                    raise Problem(
-                        409, "议事项正被同时修改，请重试 Changed concurrently; retry"
-                    ) from None
-        raise AssertionError("unreachable")
+            await self.save_case(conn, case, case_events, causation)
+            return await self.save_item(conn, item, item_events, causation)
+
+        return await _retrying(
+            conn, attempt, "议事项正被同时修改，请重试 Changed concurrently; retry"
+        )
 
     # --- the city model ---------------------------------------------------------------------
 
@@ -277,3 +270,15 @@ class Dispatch:
         )
         await self.events.append(conn, store.CALENDAR_STREAM, [event], Causation.start(), None)
         await store.save_calendar(conn, year)
+
+
+async def _retrying(conn: Connection, attempt: Callable[[], Awaitable[T]], conflict: str) -> T:
+    """Run `attempt` in a savepoint; a concurrent append makes it run again on fresh state."""
+    for round_ in range(_ATTEMPTS):
+        try:
+            async with conn.transaction():
+                return await attempt()
+        except ConcurrencyError:
+            if round_ == _ATTEMPTS - 1:
+                raise Problem(409, conflict) from None
+    raise AssertionError("unreachable")

@@ -437,3 +437,29 @@ async def test_a_unit_key_issued_on_the_command_line_acts_for_that_unit_until_re
     server.runtime.state["keys"].forget()  # a revocation applies within the key cache's TTL
     async with server.client(secret) as client:
         assert (await client.get("/work-orders")).status_code == 401
+
+
+async def test_supervisors_urge_and_supervise_in_their_own_areas(dispatch_server):
+    server = dispatch_server
+    case = await routed(server, "neighbour-dispute", "370124002001-G01-B02")  # 锦水街道
+    order = lead(case)
+    assert order["responder"]["id"] == "committee-jinshuiyuan"
+    urge = f"/work-orders/{order['work_order_id']}/urge"
+    await act(server, "dev-key-street-yushan", urge, {"note": "请尽快处理"}, expect=404)
+    await act(server, "dev-key-committee-jinshuiyuan", urge, {"note": "自己催自己"}, expect=403)
+    urged = await act(server, "dev-key-street-jinshui", urge, {"note": "居民多次来电，请今日联系"})
+    assert urged["urged"] == 1
+    supervised = await act(
+        server,
+        "dev-key-supervisor",
+        f"/cases/{case['complaint_id']}/supervise",
+        {"note": "列为督办件"},
+    )
+    assert supervised["supervised"] == 1
+    await act(
+        server,
+        "dev-key-grid-jinshuiyuan-1",
+        f"/cases/{case['complaint_id']}/supervise",
+        {"note": "x"},
+        expect=403,
+    )
