@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from services.dispatch import access, store
 from services.dispatch.access import Caller, Role, require
+from services.dispatch.api import dispatch_of, runtime_of
 from services.dispatch.city import (
     AREA_CODE,
     CSV_COLUMNS,
@@ -25,11 +26,9 @@ from services.dispatch.city import (
     route,
 )
 from services.dispatch.deadlines import CalendarYear, TimeLimits
-from services.dispatch.service import Dispatch
 from services.dispatch.settings import DispatchSettings
 from shared.db import Connection
 from shared.http import Problem
-from shared.runtime import ServiceRuntime
 
 router = APIRouter()
 CITY = "城市模型 City model"
@@ -43,16 +42,6 @@ DOCUMENT_TYPES = {
     "application/yaml": {"schema": {"type": "string"}},
     "text/csv": {"schema": {"type": "string"}},
 }
-
-
-def _runtime(request: Request) -> ServiceRuntime:
-    runtime: ServiceRuntime = request.app.state.runtime
-    return runtime
-
-
-def _dispatch(request: Request) -> Dispatch:
-    dispatch: Dispatch = _runtime(request).state["dispatch"]
-    return dispatch
 
 
 def _invalid(error: ValidationError | ValueError, what: str) -> Problem:
@@ -83,7 +72,7 @@ async def _new_version(
     request: Request, conn: Connection, caller: Caller, body: dict[str, Any], reason: str
 ) -> dict[str, Any]:
     try:
-        result = await _dispatch(request).new_city_version(conn, body, caller.actor, reason)
+        result = await dispatch_of(request).new_city_version(conn, body, caller.actor, reason)
     except (ValidationError, ValueError) as error:
         raise _invalid(error, "城市模型") from None
     await _dev_keys(request, conn)
@@ -91,11 +80,11 @@ async def _new_version(
 
 
 async def _dev_keys(request: Request, conn: Connection) -> None:
-    settings: DispatchSettings = _runtime(request).settings  # type: ignore[assignment]
+    settings: DispatchSettings = runtime_of(request).settings  # type: ignore[assignment]
     if settings.dev_keys:
-        model = await _dispatch(request).city.current(conn)
+        model = await dispatch_of(request).city.current(conn)
         await access.create_dev_keys(conn, model, settings.dev_key_rate_per_minute)
-        _runtime(request).state["keys"].forget()
+        runtime_of(request).state["keys"].forget()
 
 
 @router.put(
@@ -134,7 +123,7 @@ async def load_city(
     request: Request, caller: AdminKey, reason: ChangeReason = "载入城市模型"
 ) -> dict[str, Any]:
     content_type = request.headers.get("content-type", "")
-    async with _runtime(request).pool.acquire() as conn, conn.transaction():
+    async with runtime_of(request).pool.acquire() as conn, conn.transaction():
         if content_type.startswith("multipart/form-data"):
             body = await _sections_from_form(request, conn)
         else:
@@ -183,7 +172,7 @@ def _with_section(body: dict[str, Any], section: str, rows: list[dict[str, Any]]
     "/admin/city", tags=[CITY], summary="当前城市模型 The current city model", responses={404: {}}
 )
 async def current_city(request: Request, _: AnyKey) -> dict[str, Any]:
-    async with _runtime(request).pool.acquire() as conn:
+    async with runtime_of(request).pool.acquire() as conn:
         latest = await store.latest_city(conn)
     if latest is None:
         raise Problem(404, "尚未载入城市模型 No city model loaded yet")
@@ -196,11 +185,26 @@ async def current_city(request: Request, _: AnyKey) -> dict[str, Any]:
 
 
 @router.get(
+    "/admin/city/export",
+    tags=[CITY],
+    summary="导出城市文件 The current model as one city file (intake's PUT /admin/catalogue takes it)",
+    responses={404: {}},
+)
+async def export_city(request: Request, _: AnyKey) -> dict[str, Any]:
+    async with runtime_of(request).pool.acquire() as conn:
+        latest = await store.latest_city(conn)
+    if latest is None:
+        raise Problem(404, "尚未载入城市模型 No city model loaded yet")
+    body: dict[str, Any] = latest["body"]
+    return body
+
+
+@router.get(
     "/admin/city/versions", tags=[CITY], summary="版本历史 Every version: when, by whom, why"
 )
 async def city_versions(request: Request, _: AnyKey) -> dict[str, Any]:
-    async with _runtime(request).pool.acquire() as conn:
-        return {"versions": await _dispatch(request).city_history(conn)}
+    async with runtime_of(request).pool.acquire() as conn:
+        return {"versions": await dispatch_of(request).city_history(conn)}
 
 
 @router.get(
@@ -210,8 +214,8 @@ async def city_versions(request: Request, _: AnyKey) -> dict[str, Any]:
     responses={404: {}},
 )
 async def city_version(version: int, request: Request, _: AnyKey) -> dict[str, Any]:
-    async with _runtime(request).pool.acquire() as conn:
-        body = await _dispatch(request).city_at(conn, version)
+    async with runtime_of(request).pool.acquire() as conn:
+        body = await dispatch_of(request).city_at(conn, version)
     if body is None:
         raise Problem(404, f"没有第 {version} 版 No such version")
     return {"catalogue_version": version, "city": body}
@@ -235,7 +239,7 @@ async def replace_section(
             f"没有名为 {section} 的一节 No such section; one of {', '.join((*CSV_COLUMNS, 'time_limits'))}",
         )
     data = _parse(await request.body(), request.headers.get("content-type", ""), section)
-    async with _runtime(request).pool.acquire() as conn, conn.transaction():
+    async with runtime_of(request).pool.acquire() as conn, conn.transaction():
         latest = await store.latest_city(conn)
         if latest is None:
             raise Problem(404, "尚未载入城市模型：请先整份载入 Load a whole city first")
@@ -283,7 +287,7 @@ async def remove_item(
     section: str, key: str, request: Request, caller: AdminKey, reason: ChangeReason = "删除一项"
 ) -> dict[str, Any]:
     _section_key(section)
-    async with _runtime(request).pool.acquire() as conn:
+    async with runtime_of(request).pool.acquire() as conn:
         latest = await store.latest_city(conn)
     field = SECTIONS[section][0]
     if latest is None or not any(i[field] == key for i in latest["body"].get(section, [])):
@@ -300,9 +304,9 @@ def _section_key(section: str) -> str:
 async def _change(
     request: Request, caller: Caller, changes: list[Change], reason: str
 ) -> dict[str, Any]:
-    async with _runtime(request).pool.acquire() as conn, conn.transaction():
+    async with runtime_of(request).pool.acquire() as conn, conn.transaction():
         try:
-            result = await _dispatch(request).change_city(conn, changes, caller.actor, reason)
+            result = await dispatch_of(request).change_city(conn, changes, caller.actor, reason)
         except (ValidationError, ValueError) as error:
             raise _invalid(error, "城市模型") from None
         await _dev_keys(request, conn)
@@ -314,7 +318,7 @@ async def _change(
 
 @router.get("/admin/calendar", tags=[CITY], summary="节假日安排 Loaded holiday calendars")
 async def calendars(request: Request, _: AnyKey) -> dict[str, Any]:
-    async with _runtime(request).pool.acquire() as conn:
+    async with runtime_of(request).pool.acquire() as conn:
         years = await store.calendar_years(conn)
     return {
         "years": [row["body"] | {"loaded_at": row["loaded_at"].isoformat()} for row in years],
@@ -343,8 +347,8 @@ async def load_calendar(year: int, request: Request, caller: AdminKey) -> dict[s
         raise Problem(
             422, f"文件中的年份 {calendar.year} 与路径 {year} 不一致 Year mismatch", field="year"
         )
-    async with _runtime(request).pool.acquire() as conn, conn.transaction():
-        await _dispatch(request).load_calendar(conn, calendar, caller.actor)
+    async with runtime_of(request).pool.acquire() as conn, conn.transaction():
+        await dispatch_of(request).load_calendar(conn, calendar, caller.actor)
     return calendar.model_dump(mode="json", by_alias=True)
 
 
@@ -361,8 +365,8 @@ async def preview_routing(
     area_code: str = Query(pattern=AREA_CODE, description="区划代码 Area code"),
     category: str | None = Query(None, description="类别代码 Category code"),
 ) -> dict[str, Any]:
-    async with _runtime(request).pool.acquire() as conn:
-        model: CityModel | None = await _dispatch(request).city.current(conn)
+    async with runtime_of(request).pool.acquire() as conn:
+        model: CityModel | None = await dispatch_of(request).city.current(conn)
     if model is None:
         raise Problem(404, "尚未载入城市模型 No city model loaded yet")
     decision = route(model, category, area_code)

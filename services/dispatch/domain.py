@@ -62,7 +62,14 @@ LEAD, CO = ResponderRole.LEAD, ResponderRole.CO
 
 
 class IllegalTransition(Exception):
-    """The command does not apply to the case or order as it stands (HTTP 409)."""
+    """The command does not apply to the case or order as it stands (HTTP 409).
+
+    `order_status` names the work order's status when the refusal is about one order.
+    """
+
+    def __init__(self, message: str, order_status: str | None = None) -> None:
+        super().__init__(message)
+        self.order_status = order_status
 
 
 class OrderStatus(StrEnum):
@@ -675,7 +682,8 @@ def timers(case: Case | None) -> set[Timer]:
 
 def refuse(order: WorkOrder, action: str, hint: str = "") -> IllegalTransition:
     return IllegalTransition(
-        f"工单 {order.work_order_id} 当前状态为「{ORDER_LABELS[order.status]}」，不能{action}。{hint}".rstrip()
+        f"工单 {order.work_order_id} 当前状态为「{ORDER_LABELS[order.status]}」，不能{action}。{hint}".rstrip(),
+        order.status.value,
     )
 
 

@@ -112,7 +112,10 @@ class Dispatch:
             try:
                 new_events = decide(case, rules)
             except domain.IllegalTransition as refusal:
-                raise Problem(409, str(refusal), current_status=case.status) from None
+                extra: dict[str, Any] = {"current_status": case.status}
+                if refusal.order_status:
+                    extra["order_status"] = refusal.order_status
+                raise Problem(409, str(refusal), **extra) from None
             saved = await self.save_case(conn, case, new_events, causation or conversation(history))
             assert saved is not None
             return saved

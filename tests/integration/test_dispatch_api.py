@@ -69,7 +69,8 @@ async def test_a_case_is_routed_signed_returned_rerouted_escalated_and_resolved(
     signed = await act(server, "dev-key-property-meicheng", f"{order}/sign", {"note": "已接单"})
     assert signed["status"] == "signed" and signed["clocks"][0]["running"] is False
     refused = await act(server, "dev-key-property-meicheng", f"{order}/sign", expect=409)
-    assert "已签收" in refused["detail"] and refused["current_status"] == "open"
+    assert "已签收" in refused["detail"] and refused["order_status"] == "signed"
+    assert refused["current_status"] == "open", "the case is still being handled"
 
     returned = await act(
         server,
