@@ -38,10 +38,11 @@ fmt: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-## End-to-end latency and rate, then event-store and relay rates; tables + bench-results/*.json.
+## End-to-end latency and rate, event-store and relay rates, SLA timer firing; tables + bench-results/*.json.
 bench: install
 	$(BIN)/python -m tests.bench.latency $(BENCH_ARGS)
 	$(BIN)/python -m tests.bench.store
+	$(BIN)/python -m tests.bench.timers
 
 ## Refresh the committed JSON-Schema snapshots of the event contracts (additive changes only).
 schemas: install

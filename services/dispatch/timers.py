@@ -21,6 +21,7 @@ from services.dispatch import domain, store, supervision
 from services.dispatch.service import Dispatch, NoCityModel, now
 from shared.db import Connection
 from shared.envelope import Causation
+from shared.events import Event
 from shared.eventstore import ConcurrencyError, RecordedEvent
 from shared.runtime import ServiceRuntime
 
@@ -74,14 +75,22 @@ async def _fire_case(
     case, history = await store.load_case(conn, dispatch.events, complaint_id)
     moment = now()
     state = case
-    for timer in sorted(due, key=lambda t: t.fire_at):
-        if state is None:
-            break
-        fired = supervision.fire(state, timer, moment, rules)
-        if fired:
-            state = await dispatch.save_case(
-                conn, state, fired, _cause(history, timer.work_order_id)
+    # One append per order: its warnings, breaches and escalation follow the same cause.
+    for work_order_id in dict.fromkeys(
+        t.work_order_id for t in sorted(due, key=lambda t: t.fire_at)
+    ):
+        fired: list[Event] = []
+        for timer in sorted(
+            (t for t in due if t.work_order_id == work_order_id), key=lambda t: t.fire_at
+        ):
+            if state is None:
+                break
+            events = supervision.fire(
+                domain.then(state, fired) if fired else state, timer, moment, rules
             )
+            fired += events
+        if fired and state is not None:
+            state = await dispatch.save_case(conn, state, fired, _cause(history, work_order_id))
             for event in fired:
                 TIMERS_FIRED.labels(event.event_type).inc()
     # What was claimed and is no longer wanted (fired, or stale) goes now; the rest stays.
