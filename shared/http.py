@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import yaml
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -17,6 +17,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+
+# Paging: Postgres takes a bigint OFFSET, but nobody pages past two billion rows.
+Offset = Annotated[int, Query(ge=0, le=2**31 - 1, description="跳过的条数 Rows to skip")]
 
 _TITLES = {
     400: "请求有误 Bad request",

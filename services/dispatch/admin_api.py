@@ -7,7 +7,7 @@ import json
 from typing import Annotated, Any
 
 import yaml
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import ValidationError
 
 from services.dispatch import access, store
@@ -138,7 +138,11 @@ async def _sections_from_form(request: Request, conn: Connection) -> dict[str, A
     latest = await store.latest_city(conn)
     body: dict[str, Any] = dict(latest["body"]) if latest else {}
     for name, value in form.multi_items():
-        text = (await value.read()).decode("utf-8-sig") if hasattr(value, "read") else str(value)
+        raw = await value.read() if hasattr(value, "read") else str(value).encode()
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise Problem(422, f"{name} 须为 UTF-8 文本 must be UTF-8 text", field=name) from None
         if name == "city":
             body["city"] = text.strip()
         elif name == "time_limits":
@@ -332,15 +336,17 @@ async def calendars(request: Request, _: AnyKey) -> dict[str, Any]:
     summary="载入某年节假日与调休 Load a year's holidays and make-up workdays (YAML, JSON or CSV)",
     openapi_extra={"requestBody": {"required": True, "content": DOCUMENT_TYPES}},
 )
-async def load_calendar(year: int, request: Request, caller: AdminKey) -> dict[str, Any]:
+async def load_calendar(
+    year: Annotated[int, Path(ge=2000, le=2100)], request: Request, caller: AdminKey
+) -> dict[str, Any]:
     data = _parse(await request.body(), request.headers.get("content-type", ""), "节假日安排")
+    if not isinstance(data, str | dict):
+        raise Problem(422, "节假日安排须为一个对象或 CSV An object or CSV, please")
     try:
         if isinstance(data, str):
             calendar = CalendarYear.from_csv(data, year)
         else:
-            calendar = CalendarYear.model_validate(
-                (data or {}) | {"year": (data or {}).get("year", year)}
-            )
+            calendar = CalendarYear.model_validate({"year": year} | data)
     except (ValidationError, ValueError) as error:
         raise _invalid(error, "节假日安排") from None
     if calendar.year != year:

@@ -26,12 +26,12 @@ from services.dispatch.api import (
     runtime_of,
     visible,
 )
-from services.dispatch.city import AreaLevel, ResponderKind, like_patterns
+from services.dispatch.city import AREA_CODE, AreaLevel, ResponderKind, like_patterns
 from services.dispatch.deadlines import Duration, deadline
 from services.dispatch.service import conversation, now
 from shared.db import Connection
 from shared.events import AgendaAssignment, Event
-from shared.http import Problem
+from shared.http import Offset, Problem
 from shared.idempotency import IdempotencyKey
 
 router = APIRouter()
@@ -182,12 +182,14 @@ async def list_agenda(
         str | None,
         Query(pattern="^(community|district)$", description="社区议事会 / 区县大党委联席会议"),
     ] = None,
-    area_code: Annotated[str | None, Query(description="区域（社区、街道、区县）Area")] = None,
+    area_code: Annotated[
+        str | None, Query(pattern=AREA_CODE, description="区域（社区、街道、区县）Area")
+    ] = None,
     stage: Annotated[
         str | None, Query(description="collected/topic_set/unsettled/deliberated/assigned/reviewed")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     patterns = like_patterns(area_code) if area_code else None
     async with runtime_of(request).pool.acquire() as conn:

@@ -24,7 +24,7 @@ from services.dispatch.service import Dispatch, now
 from shared.db import Connection
 from shared.envelope import Causation
 from shared.events import Event
-from shared.http import Problem
+from shared.http import Offset, Problem
 from shared.idempotency import IdempotencyKey, idempotent
 from shared.runtime import ServiceRuntime
 
@@ -406,7 +406,7 @@ async def list_work_orders(
         bool | None, Query(description="只看（或排除）超期工单 Only (or no) breached orders")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     """A unit sees its own orders; supervisors see every order in their areas."""
     responder_id, patterns = _seen_by(caller)

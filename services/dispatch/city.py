@@ -272,13 +272,16 @@ def read_csv(section: str, text: str) -> list[dict[str, Any]]:
         raise ValueError(
             f"没有名为 {section} 的表 Unknown section; one of {', '.join(CSV_COLUMNS)}"
         )
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
-    header = [name.strip() for name in next(reader, [])]
+    try:
+        lines = list(csv.reader(io.StringIO(text.lstrip("\ufeff"), newline="")))
+    except csv.Error as error:
+        raise ValueError(f"{section}.csv 格式有误 Malformed CSV: {error}") from None
+    header = [name.strip() for name in (lines[0] if lines else [])]
     missing = [c for c in CSV_REQUIRED[section] if c not in header]
     if missing:
         raise ValueError(f"{section}.csv 缺少列 missing columns: {', '.join(missing)}")
     rows = []
-    for cells in reader:
+    for cells in lines[1:]:
         cleaned: dict[str, Any] = {}
         for name, value in zip(header, cells, strict=False):
             if not name or not value.strip():

@@ -204,7 +204,11 @@ class CalendarYear(BaseModel):
     @classmethod
     def from_csv(cls, text: str, year: int | None = None) -> CalendarYear:
         """Rows of date,kind,name; kind is holiday/休 or workday/班."""
-        rows = [r for r in csv.DictReader(io.StringIO(text.lstrip("\ufeff"))) if any(r.values())]
+        try:
+            reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""))
+            rows = [r for r in reader if any(r.values())]
+        except csv.Error as error:
+            raise ValueError(f"CSV 格式有误 Malformed CSV: {error}") from None
         holidays: list[HolidayIn] = []
         workdays: list[WorkdayIn] = []
         for row in rows:
@@ -222,7 +226,9 @@ class CalendarYear(BaseModel):
         found = {d.first.year for d in holidays} | {w.date.year for w in workdays}
         if year is None and len(found) != 1:
             raise ValueError("一个日历文件只含一年 A calendar file holds exactly one year")
-        return cls(year=year or found.pop(), holidays=holidays, workdays=workdays)
+        return cls(
+            year=year if year is not None else found.pop(), holidays=holidays, workdays=workdays
+        )
 
 
 def _days(first: date, last: date) -> list[date]:

@@ -22,7 +22,7 @@ from shared.db import Connection
 from shared.envelope import Causation
 from shared.events import Event, IntakeCatalogueLoaded, ResidentErased
 from shared.eventstore import ConcurrencyError
-from shared.http import Problem, parse_document
+from shared.http import Offset, Problem, parse_document
 from shared.idempotency import IdempotencyKey
 from shared.runtime import ServiceRuntime
 
@@ -349,7 +349,7 @@ async def triage(
     request: Request,
     _: StaffKey,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     async with runtime_of(request).pool.acquire() as conn:
         total, rows = await store.triage_queue(conn, limit, offset)

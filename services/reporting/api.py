@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
 from services.reporting import domain, store
-from shared.http import Problem
+from shared.http import Offset, Problem
 from shared.runtime import ServiceRuntime
 
 router = APIRouter(tags=["案件 Cases"])
@@ -130,7 +130,7 @@ async def list_cases(
     filed_from: Annotated[datetime | None, Query(description="受理时间起 (含)")] = None,
     filed_to: Annotated[datetime | None, Query(description="受理时间止 (不含)")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> CasePage:
     case_filter = store.CaseFilter(
         status=status.value if status else None,
