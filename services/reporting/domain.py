@@ -76,3 +76,58 @@ LIFECYCLE_LABELS = {
 
 def summarise_lifecycle(event_type: str, status: str) -> str:
     return f"{LIFECYCLE_LABELS.get(event_type, event_type)}（状态 {status}）"
+
+
+# Dispatch's steps on a case, as the timeline names them (全程留痕).
+DISPATCH_LABELS = {
+    "WorkOrderSigned": "已签收",
+    "WorkOrderContacted": "已联系诉求人",
+    "WorkOrderStarted": "开始办理",
+    "ExtensionRequested": "申请延期",
+    "ExtensionApproved": "批准延期",
+    "ExtensionRefused": "驳回延期",
+    "WorkOrderResolved": "办理反馈",
+    "WorkOrderReturned": "退单",
+    "WorkOrderCancelled": "工单撤销",
+    "WorkOrderUrged": "催办",
+    "CaseResolved": "各承办单位均已办结",
+    "CaseCancelled": "派单终止",
+    "ArbitrationRequested": "提请裁定",
+    "ArbitrationDecided": "裁定承办单位",
+    "SlaWarned": "时限预警",
+    "SlaBreached": "超期",
+    "CaseEscalated": "超期升级督办",
+    "WhistleBlown": "吹哨报到",
+    "CaseSupervised": "督办",
+    "DeliberationRequested": "提交社区议事",
+    "DeliberationConcluded": "议事决定",
+    "AgendaItemOpened": "议事：收集问题",
+    "AgendaTopicSet": "议事：确定议题",
+    "DeliberationHeld": "议事：协商议事",
+    "AgendaDecided": "议事：分流落实",
+    "AgendaReviewed": "议事：监督评审",
+    "AgendaItemRaised": "议事：提交区县大党委联席会议",
+}
+_CLOCKS = {"sign": "签收", "contact": "联系诉求人", "feedback": "办理反馈"}
+
+
+def summarise_dispatch(event: Any) -> str:
+    """The step, who, and the words that matter (a reason, a report, a clock)."""
+    label = DISPATCH_LABELS.get(event.event_type, event.event_type)
+    who = getattr(event, "responder_name", None) or getattr(event, "responder_id", None)
+    detail = next(
+        (
+            str(getattr(event, name))
+            for name in ("report", "reason", "note", "decision", "topic", "verdict", "minutes")
+            if getattr(event, name, None)
+        ),
+        "",
+    )
+    clock = _CLOCKS.get(getattr(event, "clock", None) or "")
+    parts = [
+        label,
+        f"（{who}）" if who else "",
+        f"：{clock}时限" if clock else "",
+        f"：{detail}" if detail else "",
+    ]
+    return "".join(parts)

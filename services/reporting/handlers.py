@@ -8,6 +8,7 @@ from uuid import UUID
 from services.reporting import domain, store
 from shared.consumer import Handler, HandlerContext
 from shared.events import (
+    REGISTRY,
     ComplaintAnswered,
     ComplaintCallbackRecorded,
     ComplaintClassified,
@@ -57,6 +58,10 @@ async def project_failed(event: NotificationFailed, ctx: HandlerContext) -> None
     await _timeline(ctx, event.complaint_id, domain.summarise_failed(event))
 
 
+async def project_dispatch_step(event: Any, ctx: HandlerContext) -> None:
+    await _timeline(ctx, event.complaint_id, domain.summarise_dispatch(event))
+
+
 async def project_lifecycle(event: Any, ctx: HandlerContext) -> None:
     summary = domain.summarise_lifecycle(event.event_type, event.status.value)
     await _timeline(ctx, event.complaint_id, summary)
@@ -81,6 +86,7 @@ LIFECYCLE: tuple[type[Event], ...] = (
 
 HANDLERS: dict[type[Event], Handler] = {
     **dict.fromkeys(LIFECYCLE, project_lifecycle),
+    **{REGISTRY[name]: project_dispatch_step for name in domain.DISPATCH_LABELS},
     ComplaintFiled: project_filed,
     WorkOrderIssued: project_work_order,
     NotificationDelivered: project_delivered,

@@ -17,3 +17,51 @@ def test_timeline_summaries_are_in_chinese_and_name_the_essentials():
     assert filed.case_number in summarise_filed(filed)
     issued = examples.work_order_issued()
     assert issued.responder_name in summarise_issued(issued) and "主办" in summarise_issued(issued)
+
+
+def test_every_step_dispatch_takes_on_a_case_has_words_on_the_timeline():
+    from services.reporting.domain import DISPATCH_LABELS
+    from services.reporting.handlers import HANDLERS
+    from shared.events import REGISTRY, WorkOrderIssued
+
+    dispatch_events = {
+        c
+        for c in REGISTRY.values()
+        if c.__module__ == "shared.events.dispatch" and "complaint_id" in c.model_fields
+    }
+    missing = {c.event_type for c in dispatch_events - {WorkOrderIssued}} - set(DISPATCH_LABELS)
+    assert not missing, f"no timeline words for {missing}"
+    assert all(c in HANDLERS for c in dispatch_events)
+
+
+def test_a_breach_and_a_return_read_as_sentences():
+    import uuid
+    from datetime import UTC, datetime
+
+    from services.reporting.domain import summarise_dispatch
+    from shared.events import ResponderRole, SlaBreached, WorkOrderReturned
+
+    now = datetime.now(UTC)
+    breached = SlaBreached(
+        work_order_id=uuid.uuid4(),
+        complaint_id=uuid.uuid4(),
+        responder_id="street-yushan",
+        responder_name="榆山街道办事处",
+        role=ResponderRole.LEAD,
+        clock="sign",
+        due_at=now,
+        breached_at=now,
+    )
+    assert summarise_dispatch(breached) == "超期（榆山街道办事处）：签收时限"
+    returned = WorkOrderReturned(
+        work_order_id=uuid.uuid4(),
+        complaint_id=uuid.uuid4(),
+        responder_id="property-meicheng",
+        responder_name="玫城丽都物业服务中心",
+        role=ResponderRole.LEAD,
+        reason="非物业职责",
+        suggested_responder_id=None,
+        actor="x",
+        returned_at=now,
+    )
+    assert summarise_dispatch(returned) == "退单（玫城丽都物业服务中心）：非物业职责"
