@@ -137,6 +137,7 @@ async def _sections_from_form(request: Request, conn: Connection) -> dict[str, A
     form = await request.form()
     latest = await store.latest_city(conn)
     body: dict[str, Any] = dict(latest["body"]) if latest else {}
+    compounds: str | None = None
     for name, value in form.multi_items():
         raw = await value.read() if hasattr(value, "read") else str(value).encode()
         try:
@@ -147,10 +148,14 @@ async def _sections_from_form(request: Request, conn: Connection) -> dict[str, A
             body["city"] = text.strip()
         elif name == "time_limits":
             body["time_limits"] = _parse(text.encode(), "yaml", "时限设置")
+        elif name == "compounds":
+            compounds = text  # after the responders, whatever the order of the fields
         elif name in CSV_COLUMNS:
             body = _with_section(body, name, _csv_rows(name, text))
         else:
             raise Problem(422, f"未知的表单项 {name} Unknown form field", field=name)
+    if compounds is not None:
+        body = _with_section(body, "compounds", _csv_rows("compounds", compounds))
     return body
 
 

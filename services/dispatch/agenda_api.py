@@ -74,6 +74,25 @@ class Review(Body):
     satisfied: bool
 
 
+def _committee_of(caller: Caller, community_code: str, rules: domain.Rules) -> bool:
+    unit = caller.responder
+    return (
+        unit is not None
+        and unit.kind is ResponderKind.COMMUNITY_COMMITTEE
+        and any(rules.model.within(community_code, a) for a in rules.model.served[unit.id])
+    )
+
+
+def _agenda_scope(caller: Caller, rules: domain.Rules) -> list[str] | None:
+    """LIKE patterns of the agendas a caller may read (None: all of them)."""
+    if caller.is_admin:
+        return None
+    unit = caller.responder
+    if unit is not None and unit.kind is ResponderKind.COMMUNITY_COMMITTEE:
+        return [p for area in rules.model.served[unit.id] for p in like_patterns(area)]
+    return caller.area_patterns()
+
+
 def _agenda_actor(caller: Caller, item: agenda.AgendaItem, rules: domain.Rules) -> None:
     """The community's committee for its agenda, the district government for the district's;
     supervisors of the area for both."""
@@ -85,12 +104,8 @@ def _agenda_actor(caller: Caller, item: agenda.AgendaItem, rules: domain.Rules) 
     )
     if caller.supervises(model, place):
         return
-    unit = caller.responder
-    if (
-        item.level is agenda.AgendaLevel.COMMUNITY
-        and unit is not None
-        and unit.kind is ResponderKind.COMMUNITY_COMMITTEE
-        and any(model.within(item.community_code, a) for a in model.served[unit.id])
+    if item.level is agenda.AgendaLevel.COMMUNITY and _committee_of(
+        caller, item.community_code, rules
     ):
         return
     raise Problem(
@@ -127,7 +142,7 @@ async def send_to_deliberation(
                 raise Problem(
                     409, "该诉求所在区域不属于任何社区，无法提交社区议事 No community here"
                 )
-            is_lead = lead is not None and caller.holds(lead.responder.id)
+            is_lead = lead is not None and lead.is_open and caller.holds(lead.responder.id)
             unit = caller.responder
             committee = (
                 unit is not None
@@ -191,10 +206,18 @@ async def list_agenda(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Offset = 0,
 ) -> dict[str, Any]:
+    """Supervisors read the agendas of their areas, a community committee its community's."""
     patterns = like_patterns(area_code) if area_code else None
     async with runtime_of(request).pool.acquire() as conn:
+        scope = _agenda_scope(caller, await dispatch_of(request).rules(conn))
         rows = await store.list_items(
-            conn, level=level, area_patterns=patterns, stage=stage, limit=limit, offset=offset
+            conn,
+            level=level,
+            area_patterns=patterns,
+            scope_patterns=scope,
+            stage=stage,
+            limit=limit,
+            offset=offset,
         )
     return {"items": rows, "limit": limit, "offset": offset}
 
@@ -203,10 +226,25 @@ async def list_agenda(
     "/agenda/{item_id}", tags=[AGENDA], summary="议事项 One agenda item", responses=REFUSALS
 )
 async def get_agenda_item(item_id: UUID, request: Request, caller: AnyCaller) -> dict[str, Any]:
+    dispatch = dispatch_of(request)
     async with runtime_of(request).pool.acquire() as conn:
-        item = await store.load_item(conn, dispatch_of(request).events, item_id)
-    if item is None:
+        item = await store.load_item(conn, dispatch.events, item_id)
+        rules = await dispatch.rules(conn)
+        case, _ = (
+            await store.load_case(conn, dispatch.events, item.complaint_id) if item else (None, [])
+        )
+    if item is None or case is None:
         raise Problem(404, f"议事项 {item_id} 不存在 No such agenda item")
+    readable = (
+        caller.supervises(rules.model, item.community_code)
+        or (item.district_code is not None and caller.supervises(rules.model, item.district_code))
+        or _committee_of(caller, item.community_code, rules)
+        or visible(caller, case, rules)
+    )
+    if not readable:
+        raise Problem(
+            404, f"议事项 {item_id} 不存在，或不在你的辖区 Not found, or not yours to see"
+        )
     return store.item_json(item)
 
 

@@ -182,9 +182,14 @@ def case_json(case: domain.Case, rules: domain.Rules) -> dict[str, Any]:
     }
 
 
+# A unit that returned its order, or whose order was withdrawn, is no longer part of the case.
+_GONE = frozenset({domain.OrderStatus.RETURNED, domain.OrderStatus.CANCELLED})
+
+
 def visible(caller: Caller, case: domain.Case, rules: domain.Rules) -> bool:
+    """Supervisors of the area see the case; units see it while they have a part in it."""
     return caller.supervises(rules.model, case.area_code) or any(
-        caller.holds(o.responder.id) for o in case.orders
+        caller.holds(o.responder.id) and o.status not in _GONE for o in case.orders
     )
 
 
@@ -637,11 +642,20 @@ async def arbitrate_case(
 ) -> JSONResponse:
     def decide(case: domain.Case, rules: domain.Rules) -> list[Event]:
         pending = case.arbitration
-        named = (
-            pending is not None
-            and caller.responder is not None
-            and caller.responder.id == pending.arbitrator_id
-        )
+        unit = caller.responder
+        named = pending is not None and unit is not None and unit.id == pending.arbitrator_id
+        # A unit that returned the case does not rule on it, even if it supervises the area
+        # (a street that returned it leaves the ruling to the district).
+        if not named and (unit is not None and unit.id in case.returned_by):
+            raise Problem(
+                403, f"{unit.name}已退单，由{pending.arbitrator_name if pending else '上级'}裁定"
+            )
+        if not named and not (
+            caller.is_admin or (unit is None or unit.kind is ResponderKind.DISTRICT_GOVERNMENT)
+        ):
+            raise Problem(
+                403, "只有被提请裁定的单位、区县政府或督办人员可以裁定 Not this key's ruling"
+            )
         if not named:
             _must_supervise(caller, case, rules, "裁定")
         arbitrator = (

@@ -83,8 +83,8 @@ PLACEHOLDER = re.compile(r"^@(" + "|".join(kind.value for kind in ResponderKind)
 
 
 class AreaIn(BaseModel):
-    # An area may also carry its centre for intake's use; dispatch routes by code alone.
-    model_config = ConfigDict(extra="ignore")
+    # An area may also carry its centre for intake's use: kept (and exported), not routed on.
+    model_config = ConfigDict(extra="allow")
     code: str = Field(
         pattern=AREA_CODE, description="区划代码 12-digit code[-grid[-building[-unit]]]"
     )
@@ -102,8 +102,9 @@ class ResponderIn(BaseModel):
 
 
 class CategoryIn(BaseModel):
-    # A category also carries intake's parts (keywords, Open311 questions); dispatch ignores them.
-    model_config = ConfigDict(extra="ignore")
+    # A category also carries intake's parts (keywords, Open311 questions): kept and exported
+    # with the model so one city file serves both services, but not used for routing.
+    model_config = ConfigDict(extra="allow")
     code: str = Field(pattern=CATEGORY_CODE)
     name: str = Field(min_length=1)
     priority: PriorityTier = PriorityTier.GENERAL
@@ -218,7 +219,7 @@ class CityFile(BaseModel):
 def assign_compounds(responders: list[Any], compounds: list[CompoundIn]) -> list[dict[str, Any]]:
     """Each compound's area goes to the named property company / owners' committee, and leaves
     any other unit of that kind (物业更换: a compound has one property company at a time)."""
-    units = [dict(r) if isinstance(r, dict) else r.model_dump(mode="json") for r in responders]
+    units = [ResponderIn.model_validate(r).model_dump(mode="json") for r in responders]
     by_id = {unit["id"]: unit for unit in units}
     for compound in compounds:
         for kind, unit_id in (
@@ -241,7 +242,13 @@ def assign_compounds(responders: list[Any], compounds: list[CompoundIn]) -> list
             chosen = by_id[unit_id]
             if compound.area not in chosen["areas"]:
                 chosen["areas"] = [*chosen["areas"], compound.area]
-    return [unit for unit in units if unit["areas"]]
+    left = [unit["id"] for unit in units if not unit["areas"]]
+    if left:
+        raise ValueError(
+            f"{', '.join(left)} 将不再服务任何区域：请另行指定或删除该单位 would serve no area; "
+            "give it another area or remove it"
+        )
+    return units
 
 
 # ---------------------------------------------------------------------------------------------

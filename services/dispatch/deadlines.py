@@ -29,11 +29,19 @@ def _check_duration(text: str) -> str:
             "wd（工作日）、cd（自然日），如 30m、2h、7d、5wd "
             "Use a number and a unit: s, m, h, d, wd or cd"
         )
-    if match.group(2) in ("d", "wd", "cd") and not float(match.group(1)).is_integer():
+    amount, unit = float(match.group(1)), match.group(2)
+    if unit in ("d", "wd", "cd") and not amount.is_integer():
         raise ValueError(f"时长「{text}」：天数须为整数 Days must be whole")
-    if float(match.group(1)) <= 0:
+    if amount <= 0:
         raise ValueError(f"时长「{text}」须大于零 must be positive")
+    if amount * _SECONDS[unit] > _LONGEST_S:
+        raise ValueError(f"时长「{text}」超过 5 年 is longer than five years")
     return text
+
+
+# Working days are a little under five a week; a limit is at most five years in any unit.
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "cd": 86400, "wd": 86400 * 7 / 5}
+_LONGEST_S = 5 * 366 * 86400
 
 
 Duration = Annotated[str, AfterValidator(_check_duration)]

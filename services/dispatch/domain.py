@@ -35,6 +35,7 @@ from shared.events import (
     ArbitrationRequested,
     CaseCancelled,
     CaseEscalated,
+    CaseReclassified,
     CaseResolved,
     CaseSupervised,
     DeliberationConcluded,
@@ -201,6 +202,7 @@ class Case:
     returns: int = 0
     arbitration: ArbitrationRequested | None = None
     level: Level = Level.COMMUNITY
+    rule_id: str | None = None  # the catalogue rule of this round's routing (its escalate_to)
     deliberation: UUID | None = None
     resolved_at: datetime | None = None
     cancelled: str | None = None
@@ -269,9 +271,13 @@ def _stop(order: WorkOrder, names: Iterable[ClockName], at: datetime) -> tuple[C
 
 
 def _replace_clock(
-    order: WorkOrder, clock: OrderClock, suspended: bool = False
+    order: WorkOrder, clock: OrderClock, suspended: bool | None = None
 ) -> tuple[Clock, ...]:
+    """The order with one clock set anew (its pause kept unless `suspended` says otherwise)."""
     name = ClockName(clock.name)
+    previous = order.clock(name)
+    if suspended is None:
+        suspended = previous.suspended if previous else False
     fresh = Clock(name, clock.due_at, clock.warn_at, suspended=suspended)
     kept = [c for c in order.clocks if c.name is not name]
     return (*kept, fresh)
@@ -288,9 +294,20 @@ def _issued(case: Case | None, e: WorkOrderIssued) -> Case:
             returns=0,
             arbitration=None,
             level=Level.COMMUNITY,
+            rule_id=None,
             resolved_at=None,
         )
     responder = Responder(e.responder_id, e.responder_name, ResponderKind(e.responder_kind))
+    clocks = tuple(
+        # A lead who takes over while the case is on an agenda waits for its decision too.
+        Clock(
+            ClockName(c.name),
+            c.due_at,
+            c.warn_at,
+            suspended=bool(case.deliberation) and e.role is LEAD and c.name == ClockName.FEEDBACK,
+        )
+        for c in e.clocks
+    )
     order = WorkOrder(
         work_order_id=e.work_order_id,
         responder=responder,
@@ -306,7 +323,7 @@ def _issued(case: Case | None, e: WorkOrderIssued) -> Case:
         round=e.round,
         issued_at=e.issued_at,
         updated_at=e.issued_at,
-        clocks=tuple(Clock(ClockName(c.name), c.due_at, c.warn_at) for c in e.clocks),
+        clocks=clocks,
         task=e.task,
     )
     case = replace(case, orders=(*case.orders, order), cancelled=None)
@@ -318,8 +335,22 @@ def _issued(case: Case | None, e: WorkOrderIssued) -> Case:
             area_code=e.area_code,
             priority=e.priority,
             level=max(case.level, responder.level),
+            rule_id=e.rule_id or case.rule_id,
         )
     return case
+
+
+def _case_reclassified(case: Case, e: CaseReclassified) -> Case:
+    return replace(
+        case,
+        category=e.category,
+        area_code=e.area_code,
+        returned_by=frozenset(),
+        returns=0,
+        arbitration=None,
+        level=Level.COMMUNITY,
+        rule_id=None,
+    )
 
 
 def _signed(o: WorkOrder, e: WorkOrderSigned) -> WorkOrder:
@@ -405,7 +436,9 @@ def _deliberation_concluded(case: Case, e: DeliberationConcluded) -> Case:
     lead = case.order(e.lead_work_order_id) if e.lead_work_order_id else None
     if lead is None or e.clock is None:
         return case
-    return _with_order(case, replace(lead, clocks=_replace_clock(lead, e.clock)))
+    # The clock restarts from the decision: an extension asked for the old deadline lapses.
+    restarted = replace(lead, clocks=_replace_clock(lead, e.clock, suspended=False), extension=None)
+    return _with_order(case, restarted)
 
 
 _EVOLVE: dict[type[Event], Callable[[Any, Any], Case]] = {
@@ -424,6 +457,7 @@ _EVOLVE: dict[type[Event], Callable[[Any, Any], Case]] = {
     SlaBreached: _on_order(_clock_marked("breached_for")),
     CaseResolved: lambda c, e: replace(c, resolved_at=e.resolved_at),
     CaseCancelled: lambda c, e: replace(c, cancelled=e.reason, arbitration=None, deliberation=None),
+    CaseReclassified: _case_reclassified,
     ArbitrationRequested: lambda c, e: replace(c, arbitration=e),
     ArbitrationDecided: lambda c, e: replace(c, arbitration=None),
     CaseEscalated: lambda c, e: replace(c, level=Level[e.to_level.upper()]),
@@ -637,8 +671,9 @@ class Timer:
     work_order_id: UUID
     clock: ClockName
     kind: str  # warning | breach
-    due_at: datetime  # the deadline it is about
-    fire_at: datetime
+    due_at: datetime  # the deadline it is about: with the three above, what a timer is
+    # When to look: derived from the deadline, and put off after a failure, so not identity.
+    fire_at: datetime = field(compare=False)
 
 
 def timers(case: Case | None) -> set[Timer]:

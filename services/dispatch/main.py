@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import uvicorn
@@ -18,9 +19,11 @@ from services.dispatch.service import Dispatch
 from services.dispatch.settings import DispatchSettings
 from services.dispatch.timers import run_timers
 from shared.apikeys import RateLimiter
+from shared.http import RefuseNul
 from shared.runtime import ServiceRuntime, configure_logging, create_service_app
 from shared.topics import COMPLAINT_EVENTS, DISPATCH_EVENTS
 
+log = logging.getLogger(__name__)
 SCHEMA = Path(__file__).with_name("schema.sql")
 PACKAGED_CALENDARS = sorted(Path(__file__).with_name("data").glob("calendar-*.yaml"))
 
@@ -40,6 +43,14 @@ async def load_packaged_calendars(runtime: ServiceRuntime) -> None:
                 await dispatch.load_calendar(conn, year, "system:packaged")
 
 
+async def record_city_baseline(runtime: ServiceRuntime) -> None:
+    """A city model loaded by an earlier release gets its items recorded as events once."""
+    dispatch: Dispatch = runtime.state["dispatch"]
+    async with runtime.pool.acquire() as conn, conn.transaction():
+        if await dispatch.record_baseline(conn):
+            log.info("recorded the city model loaded earlier, item by item")
+
+
 async def create_dev_keys(runtime: ServiceRuntime) -> None:
     """Fixed keys for local use only (the settings refuse them in production)."""
     settings: DispatchSettings = runtime.settings  # type: ignore[assignment]
@@ -57,7 +68,7 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
         schema=[SCHEMA],
         publishes=DISPATCH_EVENTS,
         consumes=[COMPLAINT_EVENTS],
-        on_start=[load_packaged_calendars, create_dev_keys],
+        on_start=[load_packaged_calendars, record_city_baseline, create_dev_keys],
         workers={"timers": run_timers} if settings.run_timers else {},
     )
     dispatch = Dispatch(runtime.store, store.CityModelCache(), store.CalendarCache())
@@ -65,7 +76,7 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
     runtime.state["dispatch"] = dispatch
     runtime.state["keys"] = access.key_ring()
     runtime.state["limiter"] = RateLimiter.from_uri(settings.rate_limit_storage)
-    return create_service_app(
+    app = create_service_app(
         runtime,
         title="Jiesu 接诉 · 派单 Dispatch",
         description=(
@@ -75,6 +86,8 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
         ),
         routers=[router, agenda_router, admin_router],
     )
+    app.add_middleware(RefuseNul)
+    return app
 
 
 def main() -> None:

@@ -31,6 +31,7 @@ from services.dispatch.domain import (
 from shared.events import (
     ArbitrationRequested,
     CaseCancelled,
+    CaseReclassified,
     CaseResolved,
     Event,
     ExtensionRequested,
@@ -117,7 +118,18 @@ def reclassified(
     label = (
         rules.model.categories[category].name if category in rules.model.categories else category
     )
-    events = _cancel_open(case, f"诉求重新分类为「{label}」，按新类别改派 Reclassified", now)
+    reason = f"诉求重新分类为「{label}」，按新类别改派 Reclassified"
+    events: list[Event] = _cancel_open(case, reason, now)
+    events.append(
+        CaseReclassified(
+            complaint_id=complaint_id,
+            category=category,
+            previous_category=case.category,
+            area_code=area_code,
+            reason=reason,
+            reclassified_at=now,
+        )
+    )
     decision = route(rules.model, category, area_code)
     return events + orders_for(
         rules,

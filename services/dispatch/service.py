@@ -193,6 +193,28 @@ class Dispatch:
             }
         version = (latest["version"] if latest else 0) + 1
         changes = changes_between(latest["body"] if latest else None, city.body())
+        removed = [c.key for c in changes if c.section == "responders" and c.op == "remove"]
+        busy = await store.units_with_open_orders(conn, removed)
+        if busy:
+            raise Problem(
+                409,
+                f"{', '.join(busy)} 仍有在办工单，不能删除：请先办结或改派 Units still hold open "
+                "work orders",
+                responders=busy,
+            )
+        loaded = await self._append_version(conn, version, city, changes, actor, reason)
+        await store.save_city(conn, version, city)
+        return {"changed": True, **loaded.model_dump(mode="json")}
+
+    async def _append_version(
+        self,
+        conn: Connection,
+        version: int,
+        city: CityFile,
+        changes: list[Change],
+        actor: str,
+        reason: str,
+    ) -> CityModelLoaded:
         at = now()
         parts = [changes[i : i + CITY_PART_SIZE] for i in range(0, len(changes), CITY_PART_SIZE)]
         events: list[Event] = [
@@ -224,8 +246,34 @@ class Dispatch:
         await self.events.append(
             conn, store.CITY_STREAM, [*events, loaded], Causation.start(), None
         )
-        await store.save_city(conn, version, city)
-        return {"changed": True, **loaded.model_dump(mode="json")}
+        return loaded
+
+    async def record_baseline(self, conn: Connection) -> bool:
+        """A model loaded before versions were recorded item by item gets its items as events,
+        so that later versions' changes and explanations build on it. True if it did."""
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _CITY_LOCK)
+        latest = await store.latest_city(conn)
+        if latest is None:
+            return False
+        recorded = await conn.fetchval(
+            "SELECT 1 FROM events WHERE stream = $1 AND type = $2 "
+            "AND (data->>'catalogue_version')::int = $3 LIMIT 1",
+            store.CITY_STREAM,
+            CityModelChanged.event_type,
+            latest["version"],
+        )
+        if recorded:
+            return False
+        changes = changes_between(None, latest["body"])
+        await self._append_version(
+            conn,
+            latest["version"],
+            CityFile.model_validate(latest["body"]),
+            changes,
+            "system:upgrade",
+            "此前载入的城市模型逐项记录 The model loaded before, item by item",
+        )
+        return True
 
     async def change_city(
         self, conn: Connection, changes: list[Change], actor: str, reason: str

@@ -39,8 +39,12 @@ class CityModelCache:
         if version is None:
             return None
         if self._model is None or self._model.version != version:
-            body = await conn.fetchval("SELECT body FROM city_models WHERE version = $1", version)
-            self._model = CityModel(CityFile.model_validate(body), version)
+            # One statement for both: a new load deletes the older body meanwhile.
+            row = await conn.fetchrow(
+                "SELECT version, body FROM city_models ORDER BY version DESC LIMIT 1"
+            )
+            assert row is not None
+            self._model = CityModel(CityFile.model_validate(row["body"]), row["version"])
         return self._model
 
 
@@ -232,6 +236,18 @@ async def work_orders_of(conn: Connection, complaint_id: UUID) -> list[dict[str,
     return [dict(row) for row in rows]
 
 
+async def units_with_open_orders(conn: Connection, responder_ids: list[str]) -> list[str]:
+    if not responder_ids:
+        return []
+    rows = await conn.fetch(
+        "SELECT DISTINCT responder_id FROM work_orders WHERE responder_id = ANY($1) "
+        "AND status = ANY($2) ORDER BY responder_id",
+        responder_ids,
+        [status.value for status in domain.OPEN],
+    )
+    return [row["responder_id"] for row in rows]
+
+
 async def find_order(conn: Connection, work_order_id: UUID) -> dict[str, Any] | None:
     row = await conn.fetchrow("SELECT * FROM work_orders WHERE work_order_id = $1", work_order_id)
     return dict(row) if row else None
@@ -250,7 +266,8 @@ async def list_orders(
     offset: int,
 ) -> list[dict[str, Any]]:
     """Orders one caller may see: its own (responder_id), or those in its areas (LIKE patterns)."""
-    clauses, args = ["true"], []
+    # Orders written before the case streams existed have no view data; they are not listed.
+    clauses, args = ["data <> '{}'::jsonb"], []
 
     def arg(value: Any) -> str:
         args.append(value)
@@ -370,6 +387,17 @@ async def drop_timers(conn: Connection, timers: Iterable[domain.Timer]) -> None:
         )
 
 
+async def postpone_timers(conn: Connection, timers: Iterable[domain.Timer], seconds: float) -> None:
+    rows = list(timers)
+    await conn.execute(
+        "UPDATE timers SET fire_at = now() + make_interval(secs => $5) "
+        "WHERE (work_order_id, clock, kind, due_at) IN "
+        "(SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[]))",
+        *_columns(rows),
+        seconds,
+    )
+
+
 async def next_fire_at(conn: Connection) -> datetime | None:
     value: datetime | None = await conn.fetchval("SELECT min(fire_at) FROM timers")
     return value
@@ -454,21 +482,27 @@ async def list_items(
     *,
     level: str | None,
     area_patterns: list[str] | None,
+    scope_patterns: list[str] | None,
     stage: str | None,
     limit: int,
     offset: int,
 ) -> list[dict[str, Any]]:
+    """Items at `area_patterns` (the filter asked for) within `scope_patterns` (what the caller
+    may read); None is no restriction."""
     rows = await conn.fetch(
         """
         SELECT data FROM agenda_items
         WHERE ($1::text IS NULL OR level = $1)
           AND ($2::text[] IS NULL OR community_code LIKE ANY ($2::text[])
                OR district_code LIKE ANY ($2::text[]))
-          AND ($3::text IS NULL OR stage = $3)
-        ORDER BY updated_at DESC LIMIT $4 OFFSET $5
+          AND ($3::text[] IS NULL OR community_code LIKE ANY ($3::text[])
+               OR district_code LIKE ANY ($3::text[]))
+          AND ($4::text IS NULL OR stage = $4)
+        ORDER BY updated_at DESC LIMIT $5 OFFSET $6
         """,
         level,
         area_patterns,
+        scope_patterns,
         stage,
         limit,
         offset,

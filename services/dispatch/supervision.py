@@ -49,6 +49,15 @@ def approve_extension(
     request = order.extension
     if request is None or not order.is_open:
         raise refuse(order, "批准延期", "没有待审批的延期申请。No extension request is pending.")
+    feedback = order.clock(ClockName.FEEDBACK)
+    if feedback is None or not feedback.running:
+        raise refuse(
+            order, "批准延期", "办理时限已暂停（议事中）。The clock is paused for deliberation."
+        )
+    if feedback.due_at != request.current_due_at:
+        raise refuse(
+            order, "批准延期", "办理时限已变更，请重新申请。The deadline moved; ask again."
+        )
     limits = rules.model.time_limits
     return [
         ExtensionApproved(
@@ -227,8 +236,7 @@ def _escalate(
     if case.resolved_at or case.cancelled:
         return []
     above = max(case.level, order.responder.level)
-    lead = case.lead
-    target = rules.model.escalation_target(case.area_code, lead.rule_id if lead else None, above)
+    target = rules.model.escalation_target(case.area_code, case.rule_id, above)
     if target is None:
         return []  # the top of the ladder: the breach stands on record for the supervisors
     level, unit = target

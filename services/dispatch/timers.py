@@ -26,6 +26,8 @@ from shared.eventstore import ConcurrencyError, RecordedEvent
 from shared.runtime import ServiceRuntime
 
 log = logging.getLogger(__name__)
+RETRY_S = 60
+TIMER_FAILURES = Counter("jiesu_dispatch_timer_failures_total", "Cases whose due timers failed")
 TIMERS_FIRED = Counter(
     "jiesu_dispatch_timer_events_total",
     "Warnings, breaches and escalations the clocks fired",
@@ -61,6 +63,12 @@ async def fire_due(conn: Connection, dispatch: Dispatch, batch: int = 100) -> in
             except ConcurrencyError:
                 # A command changed the case meanwhile; its rows wait for the next round.
                 log.info("timers: case %s changed while firing; retrying later", complaint_id)
+            except Exception:
+                # One case that cannot be decided must not hold up every other clock: its rows
+                # are put off (and it is logged each time) while the others fire.
+                log.exception("timers: case %s failed; trying again in %ss", complaint_id, RETRY_S)
+                TIMER_FAILURES.inc()
+                await store.postpone_timers(conn, due, RETRY_S)
     log.info("timers: settled %d of %d due timers", settled, len(claimed))
     return settled
 

@@ -92,6 +92,7 @@ DISPATCH_LABELS = {
     "WorkOrderUrged": "催办",
     "CaseResolved": "各承办单位均已办结",
     "CaseCancelled": "派单终止",
+    "CaseReclassified": "按新类别重新派单",
     "ArbitrationRequested": "提请裁定",
     "ArbitrationDecided": "裁定承办单位",
     "SlaWarned": "时限预警",

@@ -270,6 +270,21 @@ class CaseResolved(Event):
     resolved_at: datetime
 
 
+class CaseReclassified(Event):
+    """Intake changed what the complaint is about: its routing starts afresh (the old
+    category's returns, arbitration and escalation no longer apply)."""
+
+    event_type = "CaseReclassified"
+    version = 1
+
+    complaint_id: UUID
+    category: str | None
+    previous_category: str | None
+    area_code: str
+    reason: str
+    reclassified_at: datetime
+
+
 class CaseCancelled(Event):
     """The complaint was withdrawn or merged: nothing more is asked of anyone (until it reopens)."""
 

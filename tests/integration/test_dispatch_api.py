@@ -464,3 +464,71 @@ async def test_supervisors_urge_and_supervise_in_their_own_areas(dispatch_server
         {"note": "x"},
         expect=403,
     )
+
+
+async def test_a_street_that_returned_a_case_does_not_rule_on_it(dispatch_server):
+    server = dispatch_server
+    case = await routed(server, "sanitation", "370124001002-G01-B02")
+    complaint = uuid.UUID(case["complaint_id"])
+    await act(
+        server,
+        "dev-key-dept-urban",
+        f"/work-orders/{lead(case)['work_order_id']}/return",
+        {"reason": "属小区内部保洁"},
+    )
+    case = await server.wait_for_case(complaint)
+    await act(
+        server,
+        "dev-key-street-yushan",
+        f"/work-orders/{lead(case)['work_order_id']}/return",
+        {"reason": "应由物业负责"},
+    )
+    case = await server.wait_for_case(complaint, lambda c: c["status"] == "arbitration")
+    ruling = {"responder_id": "dept-urban", "reason": "仍由城管办理"}
+    refused = await act(
+        server, "dev-key-street-yushan", f"/cases/{complaint}/arbitrate", ruling, expect=403
+    )
+    assert "已退单" in refused["detail"]
+    # A unit that returned its order is no longer part of the case.
+    async with server.client("dev-key-dept-urban") as client:
+        assert (await client.get(f"/cases/{complaint}")).status_code == 404
+
+
+async def test_an_agenda_is_read_by_its_community_and_supervisors_only(dispatch_server):
+    server = dispatch_server
+    case = await routed(server, "neighbour-dispute", "370124001001-G02-B01")
+    item = await act(
+        server,
+        "dev-key-committee-huixianshan",
+        f"/cases/{case['complaint_id']}/deliberation",
+        {"reason": "楼上楼下噪音纠纷，需邻里协商"},
+        expect=201,
+    )
+    for key, expected in [
+        ("dev-key-committee-huixianshan", 200),
+        ("dev-key-street-yushan", 200),
+        ("dev-key-supervisor", 200),
+        ("dev-key-committee-jinshuiyuan", 404),
+        ("dev-key-property-jinshuiyuan", 404),
+    ]:
+        async with server.client(key) as client:
+            got = await client.get(f"/agenda/{item['item_id']}")
+            listed = (await client.get("/agenda", params={"area_code": "370124001001"})).json()[
+                "items"
+            ]
+        assert got.status_code == expected, key
+        assert (item["item_id"] in [i["item_id"] for i in listed]) is (expected == 200), key
+
+
+async def test_a_nul_character_is_refused_before_it_reaches_the_database(dispatch_server):
+    server = dispatch_server
+    case = await routed(server, "elevator", "370124002001-G01-B02")
+    path = f"/work-orders/{lead(case)['work_order_id']}/contact"
+    async with server.client("dev-key-property-jinshuiyuan") as client:
+        await client.post(f"/work-orders/{lead(case)['work_order_id']}/sign", json={})
+        body = await client.post(
+            path, content=b'{"note": "ok\\u0000"}', headers={"content-type": "application/json"}
+        )
+        query = await client.get("/work-orders", params={"status": "issued\x00"})
+    assert body.status_code == query.status_code == 422
+    assert "NUL" in body.json()["detail"]

@@ -123,3 +123,60 @@ async def test_a_year_of_holidays_loads_from_csv_and_refuses_a_weekday_make_up_d
             "/admin/calendar/2028", content=rows, headers={"content-type": "text/csv"}
         )
         assert wrong_year.status_code == 422
+
+
+async def test_what_intake_needs_travels_with_the_model_and_compounds_may_come_first(
+    dispatch_server: DispatchServer,
+):
+    city = yaml.safe_load(DEMO_CITY.read_text())
+    async with dispatch_server.client() as client:
+        await client.put("/admin/city", json=city)
+        exported = (await client.get("/admin/city/export")).json()
+        leak = next(c for c in exported["categories"] if c["code"] == "roof-leak")
+        assert leak["keywords"] == ["漏雨", "返潮"] and len(leak["attributes"]) == 5
+        assert CatalogueFile.model_validate(exported).areas[3].latitude == 36.293
+        # Compounds sent before the responders still apply to them (物业更换 in one upload).
+        rows = ["id,name,kind,areas"]
+        for unit in city["responders"]:
+            areas = unit["areas"] + (
+                ["370124001001-G02"] if unit["id"] == "property-meicheng" else []
+            )
+            rows.append(f"{unit['id']},{unit['name']},{unit['kind']},{';'.join(areas)}")
+        files = [
+            (
+                "compounds",
+                (
+                    "compounds.csv",
+                    b"area,property_company\n370124001001-G01,property-dongguan\n",
+                    "text/csv",
+                ),
+            ),
+            ("responders", ("responders.csv", "\n".join(rows).encode(), "text/csv")),
+        ]
+        loaded = await client.put("/admin/city", files=files)
+        assert loaded.status_code == 200, loaded.text
+        body = (await client.get("/admin/city/export")).json()
+        served = {r["id"]: r["areas"] for r in body["responders"]}
+        assert served["property-meicheng"] == ["370124001001-G02"]
+        assert "370124001001-G01" in served["property-dongguan"]
+        await client.put("/admin/city", json=city)
+
+
+async def test_a_unit_with_open_orders_is_not_removed_from_the_city(
+    dispatch_server: DispatchServer,
+):
+    server = dispatch_server
+    async with server.client() as client:
+        await client.put("/admin/city", json=yaml.safe_load(DEMO_CITY.read_text()))
+    complaint = uuid.uuid4()
+    await server.tell(
+        examples.complaint_classified(complaint, "neighbour-dispute", "370124002001-G01-B02")
+    )
+    await server.wait_for_case(complaint, lambda c: bool(c["work_orders"]))
+    async with server.client() as client:
+        # The grid worker is a co-responder, named by no rule: only its open order holds it.
+        refused = await client.delete("/admin/city/responders/grid-jinshuiyuan-1")
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["responders"] == ["grid-jinshuiyuan-1"]
+        async with server.client("dev-key-grid-jinshuiyuan-1") as unit:
+            assert (await unit.get("/work-orders")).status_code == 200, "its key still works"

@@ -12,6 +12,7 @@ import sys
 import time
 import uuid
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -23,6 +24,7 @@ from deploy.local.runner import DEMO_CITY
 from services.dispatch import orders, store
 from services.dispatch.main import SCHEMA
 from services.dispatch.service import Dispatch, now
+from services.dispatch.timers import fire_due
 from shared.db import apply_schema, create_pool, drop_database, ensure_database, with_database
 from shared.envelope import Causation
 from shared.eventstore import SCHEMA as EVENTSTORE_SCHEMA
@@ -176,3 +178,39 @@ async def test_timers_fire_exactly_once_across_two_workers_and_a_kill(drill, tmp
             assert len(climbed) == len(set(climbed)) == rungs, climbed
     for log in logs:
         assert "settled" in log.read_text(errors="replace"), f"{log.name} fired nothing"
+
+
+async def test_a_case_that_cannot_be_decided_does_not_hold_up_the_other_clocks(pool):
+    await apply_schema(pool, SCHEMA)
+    dispatch = Dispatch(
+        EventStore("/jiesu/dispatch"), store.CityModelCache(), store.CalendarCache()
+    )
+    async with pool.acquire() as conn, conn.transaction():
+        await dispatch.new_city_version(conn, yaml.safe_load(DEMO_CITY.read_text()), "test", "")
+    past = now() - timedelta(days=10)
+    broken, healthy = uuid.uuid4(), uuid.uuid4()
+    async with pool.acquire() as conn:
+        rules = await dispatch.rules(conn)
+        for complaint_id in (broken, healthy):
+            events = orders.first_dispatch(
+                None, complaint_id, "roof-leak", KINDS[0][1], rules, past
+            )
+            async with conn.transaction():
+                await dispatch.save_case(conn, None, events, Causation.start())
+        # A record this build cannot read (say, written by a newer release) in one case.
+        await conn.execute(
+            "INSERT INTO events (stream, position, type, version, data, metadata, id) "
+            "VALUES ($1, 99, 'SomethingFromTheFuture', 1, '{}', '{}', $2)",
+            store.case_stream(broken),
+            uuid.uuid4(),
+        )
+        while await fire_due(conn, dispatch, batch=100):
+            pass
+        fired = await conn.fetch(
+            "SELECT DISTINCT data->>'complaint_id' AS complaint FROM events WHERE type = 'SlaBreached'"
+        )
+        waiting = await conn.fetchval(
+            "SELECT min(fire_at) - now() FROM timers WHERE complaint_id = $1", broken
+        )
+    assert [row["complaint"] for row in fired] == [str(healthy)]
+    assert waiting is not None and waiting > timedelta(seconds=30), "the broken case is put off"

@@ -483,3 +483,90 @@ def test_an_order_issued_at_any_time_is_due_in_china_time_when_days_are_working_
     assert feedback is not None
     # 7 working days: 8, 9, 10 (the make-up Saturday), 12, 13, 14, 15 October.
     assert feedback.due_at == datetime(2026, 10, 15, 7, 0, tzinfo=UTC)
+
+
+# --- what the review found (each failed before its mend) -------------------------------------
+
+
+def _two_returns(case: domain.Case) -> domain.Case:
+    case = apply(
+        case, orders.return_order(case, lead_of(case), "非物业职责", None, "x", NOW, RULES)
+    )
+    return apply(
+        case, orders.return_order(case, lead_of(case), "非街道职责", None, "x", NOW, RULES)
+    )
+
+
+def test_a_new_category_while_arbitration_waits_routes_afresh_and_the_case_can_resolve():
+    case = _two_returns(dispatched())
+    assert case.status == "arbitration"
+    case = apply(case, orders.reclassified(case, case.complaint_id, "parking", AREA, RULES, NOW))
+    assert case.arbitration is None and case.returns == 0 and case.returned_by == frozenset()
+    for order in list(case.open_orders):
+        case = handled(case, case.order(order.work_order_id))  # type: ignore[arg-type]
+    assert case.status == "resolved"
+
+
+def test_a_new_category_starts_the_ladder_again():
+    case = dispatched()
+    breach = _timer(case, lead_of(case), ClockName.SIGN, "breach")
+    case = apply(case, supervision.fire(case, breach, NOW, RULES))
+    assert case.level is Level.STREET
+    case = apply(case, orders.reclassified(case, case.complaint_id, "parking", AREA, RULES, NOW))
+    assert case.level is Level.COMMUNITY
+    breach = _timer(case, lead_of(case), ClockName.SIGN, "breach")
+    events = supervision.fire(case, breach, NOW, RULES)
+    assert [type(e) for e in events] == [SlaBreached, CaseEscalated, WorkOrderIssued]
+
+
+def test_an_extension_is_not_approved_while_the_clock_waits_for_deliberation_nor_after_it():
+    case = dispatched()
+    case, lead = _contacted_lead(case)
+    case = apply(case, orders.request_extension(case, lead, "3d", "需业主表决", "x", NOW, RULES))
+    item = uuid.uuid4()
+    case = apply(case, agenda.send_to_deliberation(case, item, "370124001001", "x", "x", NOW))
+    with pytest.raises(IllegalTransition, match="暂停"):
+        supervision.approve_extension(case, lead_of(case), "同意", "x", NOW, RULES)
+    case = apply(case, agenda.conclude_deliberation(case, item, "先维修后分摊", [], NOW, RULES))
+    assert lead_of(case).extension is None, "the restarted clock supersedes the request"
+    assert lead_of(case).clock(ClockName.FEEDBACK).running  # type: ignore[union-attr]
+
+
+def test_a_lead_that_takes_over_during_deliberation_waits_for_the_decision_too():
+    case = dispatched()
+    case = apply(
+        case, agenda.send_to_deliberation(case, uuid.uuid4(), "370124001001", "x", "x", NOW)
+    )
+    case = apply(
+        case, orders.return_order(case, lead_of(case), "非物业职责", None, "x", NOW, RULES)
+    )
+    feedback = lead_of(case).clock(ClockName.FEEDBACK)
+    assert lead_of(case).responder.id == "street-yushan"
+    assert feedback is not None and feedback.suspended
+
+
+def test_an_arbitrated_lead_still_escalates_by_the_rule_s_department():
+    rules = rules_for(escalate={"R01": "dept-housing"})
+    case = _two_returns(dispatched(rules=rules))
+    ruled = supervision.arbitrate(
+        case, rules.model.responders["gov-pingyin"], "street-yushan", "由街道办理", "x", NOW, rules
+    )
+    case = apply(case, ruled)
+    breach = _timer(case, lead_of(case), ClockName.SIGN, "breach")
+    events = supervision.fire(case, breach, NOW, rules)
+    assert events[1].to_level == "department" and events[1].responder_id == "dept-housing"  # type: ignore[attr-defined]
+
+
+def test_a_timer_is_the_same_timer_whenever_it_is_looked_at():
+    case = dispatched()
+    timer = _timer(case, lead_of(case), ClockName.SIGN, "breach")
+    later = domain.Timer(
+        timer.complaint_id,
+        timer.work_order_id,
+        timer.clock,
+        timer.kind,
+        timer.due_at,
+        NOW + timedelta(hours=9),
+    )
+    assert later in domain.timers(case), "a timer put off after a failure still fires"
+    assert supervision.fire(case, later, NOW, RULES)

@@ -300,18 +300,34 @@ def test_a_csv_row_with_a_bad_value_is_refused_when_the_city_is_validated():
 # --- compounds (小区) and their managers -------------------------------------------------------
 
 
+def _meicheng_also_serves_the_old_town(city_data):
+    responders = copy.deepcopy(city_data["responders"])
+    for unit in responders:
+        if unit["id"] == "property-meicheng":
+            unit["areas"] = [*unit["areas"], "370124001001-G02"]
+    return {**city_data, "responders": responders}
+
+
 def test_a_compound_given_to_a_new_property_company_leaves_the_old_one(city_data):
     compounds = [{"area": "370124001001-G01", "property_company": "property-dongguan"}]
-    city = CityFile.model_validate({**city_data, "compounds": compounds})
+    city = CityFile.model_validate(
+        {**_meicheng_also_serves_the_old_town(city_data), "compounds": compounds}
+    )
     served = {r.id: r.areas for r in city.responders}
     assert served["property-dongguan"] == ["370124001002-G01", "370124001001-G01"]
-    # 玫城丽都物业 served only that compound, so it is no longer one of the city's units.
-    assert "property-meicheng" not in served
+    assert served["property-meicheng"] == ["370124001001-G02"]
+
+
+def test_a_unit_a_compound_change_would_leave_without_any_area_is_not_dropped_silently(city_data):
+    compounds = [{"area": "370124001001-G01", "property_company": "property-dongguan"}]
+    with pytest.raises(ValidationError, match=r"property-meicheng.*would serve no area"):
+        CityFile.model_validate({**city_data, "compounds": compounds})
 
 
 def test_after_a_change_of_property_company_a_leak_goes_to_the_new_one(city_data):
     compounds = [{"area": "370124001001-G01", "property_company": "property-dongguan"}]
-    model = CityModel(CityFile.model_validate({**city_data, "compounds": compounds}), version=4)
+    body = {**_meicheng_also_serves_the_old_town(city_data), "compounds": compounds}
+    model = CityModel(CityFile.model_validate(body), version=4)
     decision = route(model, "roof-leak", LEAK_UNIT)
     assert decision.lead.id == "property-dongguan"
     assert decision.rule_id == "R01"
@@ -319,7 +335,9 @@ def test_after_a_change_of_property_company_a_leak_goes_to_the_new_one(city_data
 
 def test_a_compound_s_owners_committee_replaces_the_old_one(city_data):
     compounds = [{"area": "370124001001-G01", "owners_committee": "owners-cuiping"}]
-    model = CityModel(CityFile.model_validate({**city_data, "compounds": compounds}), version=4)
+    responders = [r for r in city_data["responders"] if r["id"] != "owners-meicheng"]
+    body = {**city_data, "responders": responders, "compounds": compounds}
+    model = CityModel(CityFile.model_validate(body), version=4)
     decision = route(model, "property-service", LEAK_UNIT)
     assert decision.lead.id == "property-meicheng"  # the property company is left alone
     assert [unit.id for unit in decision.co] == ["owners-cuiping"]
@@ -359,11 +377,12 @@ def test_a_compound_s_property_company_must_be_a_property_company(city_data):
 
 
 def test_assigning_compounds_leaves_the_given_responders_untouched(city_data):
-    responders = copy.deepcopy(city_data["responders"])
+    given = _meicheng_also_serves_the_old_town(city_data)["responders"]
+    responders = copy.deepcopy(given)
     assign_compounds(
         responders, [CompoundIn(area="370124001001-G01", property_company="property-dongguan")]
     )
-    assert responders == city_data["responders"]
+    assert responders == given
 
 
 def test_assigning_compounds_accepts_validated_responders():

@@ -520,3 +520,15 @@ def test_returns_before_arbitration_are_between_one_and_ten():
 def test_time_limits_refuse_a_setting_they_do_not_know():
     with pytest.raises(ValidationError):
         TimeLimits.model_validate({"holidays": "cn"})
+
+
+@pytest.mark.parametrize("limit", ["99999999d", "2000wd", "50000h", "1900cd"])
+def test_a_limit_longer_than_five_years_is_refused(limit):
+    with pytest.raises(ValidationError, match="five years"):
+        StepLimits(feedback=limit)
+
+
+def test_a_limit_of_five_years_in_working_days_is_computed_quickly():
+    start = datetime(2026, 9, 30, 7, 0, tzinfo=UTC)
+    due = deadline(start, "1300wd", WorkCalendar())
+    assert due.year == 2031
