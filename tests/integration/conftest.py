@@ -6,6 +6,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +14,7 @@ import httpx
 import pytest
 import uvicorn
 import yaml
+from fastapi import FastAPI
 
 from deploy.local.processes import free_port, tansu_broker, wait_for_port_open
 from deploy.local.runner import DEMO_CITY
@@ -49,39 +51,46 @@ class IntakeServer:
         return body
 
 
+FAST = {
+    "relay_poll_interval_s": 0.2,
+    "consumer_backoff_initial_s": 0.01,
+    "consumer_backoff_max_s": 0.05,
+}
+
+
+@asynccontextmanager
+async def serving(app: FastAPI, port: int) -> AsyncIterator[str]:
+    """The app on a real HTTP server in this process (its lifespan starts the runtime)."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not task.done(), "the service did not start"
+        await asyncio.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
 @pytest.fixture(scope="session")
 async def intake_server(pg_server_url: str, kafka_bootstrap: str) -> AsyncIterator[IntakeServer]:
     """One intake for the session, the demo city's catalogue loaded; tests use their own data."""
     database_url = with_database(pg_server_url, f"t_intake_{uuid.uuid4().hex[:10]}")
     settings = IntakeSettings(
-        database_url=database_url,
-        kafka_bootstrap_servers=kafka_bootstrap,
-        port=free_port(),
-        relay_poll_interval_s=0.2,
-        consumer_backoff_initial_s=0.01,
-        consumer_backoff_max_s=0.05,
+        database_url=database_url, kafka_bootstrap_servers=kafka_bootstrap, port=free_port(), **FAST
     )
     app = create_app(settings)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_level="warning")
-    )
-    serving = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not serving.done(), "intake did not start"
-        await asyncio.sleep(0.05)
-    running = IntakeServer(
-        f"http://127.0.0.1:{settings.port}", database_url, app.state.runtime, settings
-    )
-    async with running.client(**examples.ADMIN_KEY) as client:
-        response = await client.put(
-            "/admin/catalogue",
-            content=DEMO_CITY.read_bytes(),
-            headers={"content-type": "application/yaml"},
-        )
-        assert response.status_code == 200, response.text
-    yield running
-    server.should_exit = True
-    await serving
+    async with serving(app, settings.port) as url:
+        running = IntakeServer(url, database_url, app.state.runtime, settings)
+        async with running.client(**examples.ADMIN_KEY) as client:
+            response = await client.put(
+                "/admin/catalogue",
+                content=DEMO_CITY.read_bytes(),
+                headers={"content-type": "application/yaml"},
+            )
+            assert response.status_code == 200, response.text
+        yield running
     await drop_database(database_url)
 
 
@@ -135,28 +144,16 @@ async def dispatch_server(
         database_url=database_url,
         kafka_bootstrap_servers=bootstrap,
         port=free_port(),
-        relay_poll_interval_s=0.2,
-        consumer_backoff_initial_s=0.01,
-        consumer_backoff_max_s=0.05,
         timer_poll_interval_s=0.2,
+        **FAST,
     )
     app = create_dispatch_app(settings)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_level="warning")
-    )
-    serving = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not serving.done(), "dispatch did not start"
-        await asyncio.sleep(0.05)
-    running = DispatchServer(
-        f"http://127.0.0.1:{settings.port}", database_url, bootstrap, app.state.runtime
-    )
-    city = getattr(request.module, "CITY", None) or yaml.safe_load(DEMO_CITY.read_text())
-    async with running.client() as client:
-        response = await client.put("/admin/city", json=city)
-        assert response.status_code == 200, response.text
-    yield running
-    server.should_exit = True
-    await serving
+    async with serving(app, settings.port) as url:
+        running = DispatchServer(url, database_url, bootstrap, app.state.runtime)
+        city = getattr(request.module, "CITY", None) or yaml.safe_load(DEMO_CITY.read_text())
+        async with running.client() as client:
+            response = await client.put("/admin/city", json=city)
+            assert response.status_code == 200, response.text
+        yield running
     await broker.stop()
     await drop_database(database_url)

@@ -3,9 +3,6 @@ its own, the whole life of a case, returns, arbitration, the whistle, extensions
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 import uuid
 from typing import Any
 
@@ -15,6 +12,7 @@ from deploy.local.runner import DEMO_CITY
 from shared.events import ComplaintReclassified, ComplaintStatus, ComplaintType, ComplaintWithdrawn
 from shared.topics import DISPATCH_EVENTS
 from tests import examples
+from tests.integration.cli import run_cli
 from tests.integration.conftest import DispatchServer
 from tests.integration.kafka_helpers import read_topic
 
@@ -400,21 +398,10 @@ async def test_a_unit_key_issued_on_the_command_line_acts_for_that_unit_until_re
     dispatch_server,
 ):
     server = dispatch_server
-    env = {**os.environ, "DISPATCH_DATABASE_URL": server.database_url}
+    env = {"DISPATCH_DATABASE_URL": server.database_url}
 
     async def cli(*args: str) -> str:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "services.dispatch.access",
-            *args,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await process.communicate()
-        assert process.returncode == 0, err.decode()
-        return out.decode()
+        return await run_cli("services.dispatch.access", *args, env=env)
 
     key_id, secret, _ = (
         await cli(

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
 import uuid
 from typing import Any
 
@@ -18,6 +16,7 @@ from shared.apikeys import RateLimiter
 from shared.events import CaseResolved, Channel, WorkOrderSigned
 from shared.topics import COMPLAINT_EVENTS, DISPATCH_EVENTS
 from tests import examples
+from tests.integration.cli import run_cli
 from tests.integration.conftest import IntakeServer
 from tests.integration.kafka_helpers import publish_events, read_topic
 
@@ -382,21 +381,10 @@ async def test_no_plain_phone_number_reaches_the_topic(intake_server):
 
 
 async def test_a_key_issued_on_the_command_line_opens_the_door_until_revoked(intake_server):
-    env = {**os.environ, "INTAKE_DATABASE_URL": intake_server.database_url}
+    env = {"INTAKE_DATABASE_URL": intake_server.database_url}
 
     async def cli(*args: str) -> str:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "services.intake.access",
-            *args,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await process.communicate()
-        assert process.returncode == 0, err.decode()
-        return out.decode()
+        return await run_cli("services.intake.access", *args, env=env)
 
     key_id, secret, _ = (
         await cli("create", "--name", "微信公众号", "--role", "channel", "--channel", "wechat")
