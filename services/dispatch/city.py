@@ -453,6 +453,13 @@ class CityModel:
             r for r in self.responders.values() if r.kind == ResponderKind.DISTRICT_GOVERNMENT
         )
 
+    def supervisors_of(self, area_code: str, but: str) -> list[str]:
+        """Who supervises the area (its street office, then the district government)."""
+        street = self.nearest(area_code, ResponderKind.STREET_OFFICE)
+        units = [street.id] if street else []
+        units.append(self.government(area_code).id)
+        return [unit for unit in dict.fromkeys(units) if unit != but]
+
     def priority_of(self, category: str | None) -> PriorityTier:
         known = self.categories.get(category or "")
         return known.priority if known else PriorityTier.GENERAL

@@ -204,6 +204,8 @@ def contact(case: Case, order: WorkOrder, actor: str, note: str, now: datetime) 
             note=note,
             actor=actor,
             contacted_at=now,
+            role=order.role,
+            responder_name=order.responder.name,
         )
     ]
 
@@ -328,6 +330,7 @@ def return_order(
             suggested_responder_id=suggested,
             actor=actor,
             returned_at=now,
+            supervisor_ids=rules.model.supervisors_of(case.area_code, but=order.responder.id),
         )
     ]
     after = then(case, events)

@@ -223,7 +223,8 @@ def fire(case: Case, timer: Timer, now: datetime, rules: Rules) -> list[Event]:
     }
     if timer.kind == "warning":
         return [SlaWarned(**common, warned_at=now)]
-    breached: list[Event] = [SlaBreached(**common, breached_at=now)]
+    supervisors = rules.model.supervisors_of(case.area_code, but=order.responder.id)
+    breached: list[Event] = [SlaBreached(**common, breached_at=now, supervisor_ids=supervisors)]
     return breached + _escalate(then(case, breached), order, timer.clock, now, rules)
 
 
@@ -263,6 +264,7 @@ def _escalate(
             cause_work_order_id=order.work_order_id,
             clock=clock.value,
             escalated_at=now,
+            from_responder_id=order.responder.id,
         ),
         supervising,
     ]

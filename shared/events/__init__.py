@@ -69,7 +69,13 @@ from shared.events.dispatch import (
     WorkOrderStarted,
     WorkOrderUrged,
 )
-from shared.events.notification import Audience, NotificationDelivered, NotificationFailed
+from shared.events.notification import (
+    Audience,
+    NotificationAbandoned,
+    NotificationDelivered,
+    NotificationFailed,
+    NotificationRedriven,
+)
 
 __all__ = [
     "REGISTRY",
@@ -118,8 +124,10 @@ __all__ = [
     "ExtensionRefused",
     "ExtensionRequested",
     "IntakeCatalogueLoaded",
+    "NotificationAbandoned",
     "NotificationDelivered",
     "NotificationFailed",
+    "NotificationRedriven",
     "OrderClock",
     "ResidentErased",
     "ResponderRole",

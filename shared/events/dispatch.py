@@ -149,6 +149,8 @@ class WorkOrderContacted(Event):
     note: str
     actor: str
     contacted_at: datetime
+    role: ResponderRole | None = None
+    responder_name: str | None = None
 
 
 class WorkOrderStarted(Event):
@@ -242,6 +244,7 @@ class WorkOrderReturned(Event):
     suggested_responder_id: str | None
     actor: str
     returned_at: datetime
+    supervisor_ids: list[str] = Field(default_factory=list)
 
 
 class WorkOrderCancelled(Event):
@@ -354,6 +357,8 @@ class SlaBreached(Event):
     clock: str
     due_at: datetime
     breached_at: datetime
+    # Who should hear of it: the street office and the district government over the area.
+    supervisor_ids: list[str] = Field(default_factory=list)
 
 
 class CaseEscalated(Event):
@@ -371,6 +376,7 @@ class CaseEscalated(Event):
     cause_work_order_id: UUID
     clock: str
     escalated_at: datetime
+    from_responder_id: str | None = None  # the unit whose breach climbed the ladder
 
 
 class WhistleBlown(Event):
