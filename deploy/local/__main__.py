@@ -74,7 +74,8 @@ def main() -> int:
     up = commands.add_parser("up", help="start everything and supervise it (foreground)")
     up.add_argument("--no-seed", action="store_true", help="do not load the demo city")
     up.add_argument("--port-base", type=int, help="intake's port; the others follow (default 8001)")
-    up.add_argument("--sink-port", type=int, help="the local webhook sink's port (default 8009)")
+    up.add_argument("--sink-port", type=int, help="the local gateways' HTTP port (default 8009)")
+    up.add_argument("--smtp-port", type=int, help="the local SMTP server's port (default 8025)")
     up.add_argument("--broker-port", type=int, help="embedded broker port (default 9092)")
     up.add_argument("--pg-port", type=int, help="embedded Postgres port (default 55432)")
     up.add_argument("--db-prefix", help="service databases are <prefix>_<service> (default jiesu)")
@@ -93,6 +94,7 @@ def main() -> int:
         seed=not args.no_seed,
         port_base=args.port_base,
         sink_port=args.sink_port,
+        smtp_port=args.smtp_port,
         broker_port=args.broker_port,
         pg_port=args.pg_port,
         db_prefix=args.db_prefix,

@@ -30,7 +30,11 @@ log = logging.getLogger("jiesu.runner")
 
 SERVICES = ("intake", "dispatch", "notify", "reporting")
 DEMO_CITY = Path(__file__).with_name("demo_city.yaml")
+DEMO_DIRECTORY = Path(__file__).with_name("demo_directory.yaml")
 SINK_SECRET = "whsec_ZGV2LW9ubHktbG9jYWwtc2luay1zZWNyZXQ="  # base64("dev-only-local-sink-secret")
+GATEWAY_KEY = "dev-only-local-gateway-key"
+# What the local sink subscribes to as a downstream system would (the webhook channel).
+SINK_EVENTS = ["CaseResolved", "SlaBreached", "CaseEscalated", "ComplaintClosed"]
 
 
 @dataclass
@@ -42,6 +46,7 @@ class StackConfig:
     broker_port: int = 9092
     port_base: int = 8001
     sink_port: int = 8009
+    smtp_port: int = 8025
     db_prefix: str = "jiesu"
     seed: bool = True
     durable: bool = True
@@ -130,10 +135,14 @@ class Stack:
                 "deploy.local.webhook_sink",
                 "--port",
                 str(self.config.sink_port),
+                "--smtp-port",
+                str(self.config.smtp_port),
                 "--secret",
                 SINK_SECRET,
+                "--gateway-key",
+                GATEWAY_KEY,
                 "--log-file",
-                str(self.logs / "webhooks.jsonl"),
+                str(self.logs / "messages.jsonl"),
             ],
             self.logs / "webhook-sink.log",
         )
@@ -150,8 +159,12 @@ class Stack:
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
             f"{prefix}_DATABASE_URL": self._database_url(service),
             f"{prefix}_PORT": str(self.config.port(service)),
-            "NOTIFY_WEBHOOK_URL": f"http://127.0.0.1:{self.config.sink_port}/webhooks",
-            "NOTIFY_WEBHOOK_SECRET": SINK_SECRET,
+            "NOTIFY_SMS_GATEWAY_URL": f"http://127.0.0.1:{self.config.sink_port}/sms",
+            "NOTIFY_WECHAT_GATEWAY_URL": f"http://127.0.0.1:{self.config.sink_port}/wechat",
+            "NOTIFY_SMS_API_KEY": GATEWAY_KEY,
+            "NOTIFY_WECHAT_API_KEY": GATEWAY_KEY,
+            "NOTIFY_SMTP_PORT": str(self.config.smtp_port),
+            "NOTIFY_INTAKE_URL": f"http://127.0.0.1:{self.config.port('intake')}",
             **self.config.extra_env,
         }
         env.pop("DATABASE_URL", None)
@@ -193,27 +206,46 @@ class Stack:
                 await asyncio.sleep(0.3)
 
     async def seed(self) -> None:
-        """Load the demo city into dispatch (routing) and intake (areas, categories)."""
+        """Load the demo city into dispatch (routing) and intake (areas, categories), the demo
+        directory into notify, and subscribe the local sink as a downstream system."""
         admin_key = os.environ.get("JIESU_ADMIN_KEY", "dev-key-admin")
-        targets = [
-            ("dispatch", "/admin/city", {"X-API-Key": admin_key}),
-            ("intake", "/admin/catalogue", {"X-API-Key": admin_key}),
+        headers = {"X-API-Key": admin_key, "content-type": "application/yaml"}
+        loads = [
+            ("dispatch", "put", "/admin/city", DEMO_CITY.read_bytes(), headers),
+            ("intake", "put", "/admin/catalogue", DEMO_CITY.read_bytes(), headers),
+            ("notify", "put", "/directory", DEMO_DIRECTORY.read_bytes(), headers),
+            (
+                "notify",
+                "put",
+                "/subscriptions/local-sink",
+                json.dumps(
+                    {
+                        "url": f"http://127.0.0.1:{self.config.sink_port}/webhooks",
+                        "secret": SINK_SECRET,
+                        "event_types": SINK_EVENTS,
+                        "description": "本地网关 the local sink",
+                    }
+                ).encode(),
+                {"X-API-Key": admin_key, "content-type": "application/json"},
+            ),
         ]
         async with httpx.AsyncClient(timeout=30) as client:
-            for service, path, headers in targets:
-                response = await client.put(
+            for service, method, path, body, sent in loads:
+                response = await client.request(
+                    method,
                     f"http://127.0.0.1:{self.config.port(service)}{path}",
-                    content=DEMO_CITY.read_bytes(),
-                    headers={"content-type": "application/yaml", **headers},
+                    content=body,
+                    headers=sent,
                 )
                 response.raise_for_status()
-                body = response.json()
+                answer = response.json()
                 log.info(
-                    "demo city %s → %s: version %s%s",
-                    DEMO_CITY.name,
+                    "seeded %s %s%s",
                     service,
-                    body.get("catalogue_version"),
-                    "" if body.get("changed") else " (already loaded)",
+                    path,
+                    f": version {answer['catalogue_version']}"
+                    if "catalogue_version" in answer
+                    else "",
                 )
 
     # -- supervising ----------------------------------------------------------------------
@@ -294,7 +326,7 @@ class Stack:
 
     def urls(self) -> dict[str, str]:
         urls = {s: f"http://127.0.0.1:{self.config.port(s)}" for s in SERVICES}
-        urls["webhook-sink"] = f"http://127.0.0.1:{self.config.sink_port}/webhooks"
+        urls["webhook-sink"] = f"http://127.0.0.1:{self.config.sink_port}/messages"
         return urls
 
 

@@ -1,21 +1,30 @@
-"""A local stand-in for the SMS/WeChat gateway: verifies Standard Webhooks signatures and keeps what it got.
+"""A local stand-in for the SMS and WeChat gateways, a webhook subscriber and an SMTP server.
 
-Run by the local runner on port 8009: GET /webhooks lists what arrived (newest first).
+Run by the local runner on port 8009 (HTTP) and 8025 (SMTP). It checks what a real endpoint
+would (the gateway key, the Standard Webhooks signature), treats the idempotency key of every
+message as a real gateway does (a retry is not a new message), and keeps what arrived:
+GET /messages lists it (newest first; ?kind=sms|wechat|webhook|email, ?complaint_id=…).
+`--latency-s` and `--error-rate` make the SMS gateway slow and flaky, for the benchmarks.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import hashlib
 import hmac
 import json
+import random
 import time
 from collections import deque
+from email import message_from_bytes
+from email.policy import default as email_policy
 from pathlib import Path
 from typing import Any
 
 import uvicorn
+from aiosmtpd.controller import Controller
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -35,33 +44,100 @@ def verify(secret: str, headers: dict[str, str], body: bytes) -> bool:
     return any(hmac.compare_digest(expected, signature) for signature in offered)
 
 
-def create_app(secret: str, log_file: Path | None) -> FastAPI:
-    app = FastAPI(title="本地消息网关 Local webhook sink")
-    received: deque[dict[str, Any]] = deque(maxlen=5000)
-    seen: set[str] = set()
+class Inbox:
+    """What arrived, once per idempotency key, newest first (and appended to a log file)."""
+
+    def __init__(self, log_file: Path | None) -> None:
+        self.items: deque[dict[str, Any]] = deque(maxlen=200_000)
+        self.seen: set[str] = set()
+        self.log_file = log_file
+
+    def keep(self, kind: str, key: str, entry: dict[str, Any]) -> bool:
+        if f"{kind}:{key}" in self.seen:
+            return False
+        self.seen.add(f"{kind}:{key}")
+        record = {"kind": kind, "key": key, "received_at": time.time(), **entry}
+        self.items.appendleft(record)
+        if self.log_file is not None:
+            with self.log_file.open("a", encoding="utf-8") as out:
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        return True
+
+
+class _Mailbox:
+    def __init__(self, inbox: Inbox) -> None:
+        self.inbox = inbox
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        mail = message_from_bytes(envelope.content, policy=email_policy)
+        body = mail.get_body(preferencelist=("plain",))
+        self.inbox.keep(
+            "email",
+            str(mail.get("Message-ID", "")),
+            {
+                "to": list(envelope.rcpt_tos),
+                "subject": str(mail.get("Subject", "")),
+                "text": body.get_content() if body is not None else "",
+                "complaint_id": str(mail.get("X-Jiesu-Complaint", "")),
+            },
+        )
+        return "250 OK"
+
+
+def create_app(
+    secret: str,
+    gateway_key: str,
+    inbox: Inbox,
+    latency_s: float = 0.0,
+    error_rate: float = 0.0,
+) -> FastAPI:
+    app = FastAPI(title="本地消息网关 Local gateways and subscriber")
 
     @app.post("/webhooks")
-    async def receive(request: Request) -> JSONResponse:
+    async def webhook(request: Request) -> JSONResponse:
         body = await request.body()
         headers = {k.lower(): v for k, v in request.headers.items()}
         if not verify(secret, headers, body):
             return JSONResponse({"error": "bad signature"}, status_code=401)
-        message_id = headers["webhook-id"]
-        if (
-            message_id in seen
-        ):  # the webhook id is the idempotency key: a retry is not a new message
-            return JSONResponse({"status": "duplicate"})
-        seen.add(message_id)
-        entry = {"webhook_id": message_id, "received_at": time.time(), **json.loads(body)}
-        received.appendleft(entry)
-        if log_file is not None:
-            with log_file.open("a", encoding="utf-8") as out:
-                out.write(json.dumps(entry, ensure_ascii=False) + "\n")
-        return JSONResponse({"status": "accepted"})
+        payload = json.loads(body)
+        fresh = inbox.keep(
+            "webhook", headers["webhook-id"], {"complaint_id": payload.get("subject"), **payload}
+        )
+        return JSONResponse({"status": "accepted" if fresh else "duplicate"})
 
-    @app.get("/webhooks")
-    async def listing(recipient: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-        items = [e for e in received if recipient is None or e.get("recipient") == recipient]
+    def gateway(kind: str, slow: bool) -> Any:
+        async def receive(request: Request) -> JSONResponse:
+            if request.headers.get("authorization") != f"Bearer {gateway_key}":
+                return JSONResponse({"error": "bad key"}, status_code=401)
+            if slow and latency_s:
+                await asyncio.sleep(latency_s)
+            if slow and random.random() < error_rate:
+                return JSONResponse(
+                    {"error": "gateway busy"}, status_code=503, headers={"Retry-After": "1"}
+                )
+            payload = await request.json()
+            reference = payload.get("reference", {})
+            key = request.headers.get("idempotency-key") or reference.get("notification_id", "")
+            fresh = inbox.keep(
+                kind, key, {"complaint_id": reference.get("complaint_id"), **payload}
+            )
+            return JSONResponse({"status": "accepted" if fresh else "duplicate"})
+
+        return receive
+
+    app.post("/sms")(gateway("sms", slow=True))
+    app.post("/wechat")(gateway("wechat", slow=False))
+
+    @app.get("/messages")
+    async def listing(
+        kind: str | None = None, complaint_id: str | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        items = [
+            e
+            for e in inbox.items
+            if (kind is None or e["kind"] == kind)
+            and (complaint_id is None or e.get("complaint_id") == complaint_id)
+        ]
         return items[:limit]
 
     return app
@@ -70,15 +146,25 @@ def create_app(secret: str, log_file: Path | None) -> FastAPI:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=8009)
-    parser.add_argument("--secret", required=True)
+    parser.add_argument("--smtp-port", type=int, default=8025)
+    parser.add_argument("--secret", required=True, help="the webhook subscription's secret")
+    parser.add_argument("--gateway-key", required=True, help="the SMS/WeChat gateways' API key")
     parser.add_argument("--log-file", type=Path)
+    parser.add_argument("--latency-s", type=float, default=0.0)
+    parser.add_argument("--error-rate", type=float, default=0.0)
     args = parser.parse_args()
-    uvicorn.run(
-        create_app(args.secret, args.log_file),
-        host="127.0.0.1",
-        port=args.port,
-        log_level="warning",
-    )
+    inbox = Inbox(args.log_file)
+    smtp = Controller(_Mailbox(inbox), hostname="127.0.0.1", port=args.smtp_port)
+    smtp.start()
+    try:
+        uvicorn.run(
+            create_app(args.secret, args.gateway_key, inbox, args.latency_s, args.error_rate),
+            host="127.0.0.1",
+            port=args.port,
+            log_level="warning",
+        )
+    finally:
+        smtp.stop()
 
 
 if __name__ == "__main__":

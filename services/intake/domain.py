@@ -99,6 +99,11 @@ class Contact(_Command):
 
     name: str | None = Field(None, max_length=50, description="诉求人姓名 Resident's name")
     phone: str = Field(pattern=PHONE_PATTERN, description="联系电话 Phone number")
+    wechat_openid: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9_-]{6,64}$",
+        description="微信 openid（经微信受理时）Where WeChat progress messages go",
+    )
 
 
 class FileComplaint(_Command):

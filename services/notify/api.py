@@ -1,20 +1,318 @@
-"""Notify's HTTP routes."""
+"""Notify's HTTP routes: notifications, webhook subscriptions, the directory, dead letters and
+the live stream (SSE)."""
 
 from __future__ import annotations
 
-from typing import Any
+import json
+import uuid
+from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Request
+import yaml
+from fastapi import APIRouter, Header, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
+from sse_starlette.sse import EventSourceResponse
 
-from services.notify import store
+from services.notify import delivery, store
+from services.notify.access import ApiKey, Role, require
+from services.notify.live import LiveFeed
+from shared.events import REGISTRY
+from shared.http import Offset, Problem
 from shared.runtime import ServiceRuntime
 
-router = APIRouter(tags=["通知 Notifications"])
+router = APIRouter()
+NOTIFICATIONS = "通知 Notifications"
+SUBSCRIPTIONS = "订阅 Webhook subscriptions"
+DIRECTORY = "通讯录 Directory"
+OpsKey = Annotated[ApiKey, require(Role.OPS)]
+AdminKey = Annotated[ApiKey, require(Role.ADMIN)]
+AREA = r"^\d{12}(-[A-Z0-9]{1,8}){0,3}$"
+# What a subscription may ask for: the events that are about a complaint.
+SUBSCRIBABLE = sorted(
+    name
+    for name, event_class in REGISTRY.items()
+    if event_class.__module__ in ("shared.events.complaint", "shared.events.dispatch")
+    and "complaint_id" in event_class.model_fields
+)
 
 
-@router.get("/notifications", summary="某诉求的通知 Notifications of a complaint")
-async def list_notifications(request: Request, complaint_id: UUID) -> list[dict[str, Any]]:
+def _runtime(request: Request) -> ServiceRuntime:
     runtime: ServiceRuntime = request.app.state.runtime
-    async with runtime.pool.acquire() as conn:
+    return runtime
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Subscription(_Body):
+    url: HttpUrl = Field(description="接收地址 Where to POST (Standard Webhooks)")
+    event_types: list[str] = Field(
+        default_factory=list, description="事件类型，空为全部 Types; none = all"
+    )
+    area_code: str | None = Field(None, pattern=AREA, description="区域（含下级）Area and below")
+    description: str = Field("", max_length=200)
+    secret: str | None = Field(
+        None,
+        pattern=r"^whsec_[A-Za-z0-9+/=]{24,}$",
+        description="签名密钥，不填则生成 Signing secret",
+    )
+
+    def unknown_types(self) -> list[str]:
+        return [t for t in self.event_types if t not in SUBSCRIBABLE]
+
+
+def _public(row: dict[str, Any], secret: bool = False) -> dict[str, Any]:
+    shown = {k: v for k, v in row.items() if k != "secret" or secret}
+    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in shown.items()}
+
+
+async def _put_subscription(
+    request: Request, subscription_id: str, body: Subscription
+) -> dict[str, Any]:
+    unknown = body.unknown_types()
+    if unknown:
+        raise Problem(
+            422,
+            f"未知的事件类型 Unknown event types: {', '.join(unknown)}",
+            errors=[{"field": "event_types", "message": f"one of {', '.join(SUBSCRIBABLE)}"}],
+        )
+    async with _runtime(request).pool.acquire() as conn:
+        row = await store.put_subscription(
+            conn,
+            subscription_id,
+            str(body.url),
+            body.secret or store.new_secret(),
+            body.event_types,
+            body.area_code,
+            body.description,
+        )
+    return _public(row, secret=True)
+
+
+@router.post(
+    "/subscriptions",
+    tags=[SUBSCRIPTIONS],
+    status_code=201,
+    summary="新建订阅 Subscribe a downstream system (the secret is shown once)",
+)
+async def create_subscription(body: Subscription, request: Request, _: AdminKey) -> dict[str, Any]:
+    return await _put_subscription(request, f"sub_{uuid.uuid4().hex[:12]}", body)
+
+
+@router.put(
+    "/subscriptions/{subscription_id}",
+    tags=[SUBSCRIPTIONS],
+    summary="建立或替换订阅 Put a subscription under a chosen id (re-enables it)",
+)
+async def put_subscription(
+    subscription_id: Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{1,60}$")],
+    body: Subscription,
+    request: Request,
+    _: AdminKey,
+) -> dict[str, Any]:
+    return await _put_subscription(request, subscription_id, body)
+
+
+@router.get("/subscriptions", tags=[SUBSCRIPTIONS], summary="订阅列表 Subscriptions")
+async def list_subscriptions(request: Request, _: AdminKey) -> dict[str, Any]:
+    async with _runtime(request).pool.acquire() as conn:
+        rows = await store.subscriptions(conn)
+    return {"subscriptions": [_public(r) for r in rows], "event_types": SUBSCRIBABLE}
+
+
+@router.delete(
+    "/subscriptions/{subscription_id}", tags=[SUBSCRIPTIONS], summary="删除订阅 Unsubscribe"
+)
+async def delete_subscription(
+    subscription_id: str, request: Request, _: AdminKey
+) -> dict[str, Any]:
+    async with _runtime(request).pool.acquire() as conn:
+        if not await store.delete_subscription(conn, subscription_id):
+            raise Problem(404, f"没有订阅 {subscription_id} No such subscription")
+    return {"deleted": subscription_id}
+
+
+@router.post(
+    "/subscriptions/{subscription_id}/enable",
+    tags=[SUBSCRIPTIONS],
+    summary="重新启用 Enable again (after the endpoint answered 410 Gone)",
+)
+async def enable_subscription(
+    subscription_id: str, request: Request, _: AdminKey
+) -> dict[str, Any]:
+    async with _runtime(request).pool.acquire() as conn:
+        if not await store.set_subscription_status(conn, subscription_id, "active", None):
+            raise Problem(404, f"没有订阅 {subscription_id} No such subscription")
+        row = await store.subscription(conn, subscription_id)
+    assert row is not None
+    return _public(row)
+
+
+# --- the directory (通讯录) ---------------------------------------------------------------------
+
+
+class Entry(_Body):
+    id: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9-]{1,60}$", description="单位 id（与派单一致）Unit id"
+    )
+    name: str = Field(min_length=1, max_length=100)
+    sms: str | None = Field(None, pattern=r"^\+?[\d\- ]{5,20}$", description="短信号码")
+    email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    wechat_openid: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{6,64}$")
+
+
+@router.put(
+    "/directory",
+    tags=[DIRECTORY],
+    summary="载入通讯录 Load the directory (JSON or YAML list: id, name, sms, email, wechat_openid)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {"type": "array", "items": Entry.model_json_schema()}
+                },
+                "application/yaml": {"schema": {"type": "string"}},
+            },
+        }
+    },
+)
+async def load_directory(request: Request, _: AdminKey) -> dict[str, Any]:
+    raw = await request.body()
+    try:
+        data = (
+            yaml.safe_load(raw)
+            if "yaml" in request.headers.get("content-type", "")
+            else json.loads(raw)
+        )
+    except (yaml.YAMLError, ValueError) as error:
+        raise Problem(400, f"无法解析通讯录 Cannot parse it: {error}") from None
+    if not isinstance(data, list):
+        raise Problem(422, "通讯录须为列表 The directory is a list of entries")
+    try:
+        entries = [Entry.model_validate(item) for item in data]
+    except ValidationError as error:
+        raise Problem(422, f"通讯录有误 Invalid entry: {error.errors()[0]['msg']}") from None
+    async with _runtime(request).pool.acquire() as conn, conn.transaction():
+        for entry in entries:
+            await store.put_address(
+                conn, entry.id, entry.name, entry.sms, entry.email, entry.wechat_openid
+            )
+    return {"loaded": len(entries)}
+
+
+@router.put(
+    "/directory/{recipient_id}", tags=[DIRECTORY], summary="新增或修改一个单位 Put one entry"
+)
+async def put_entry(
+    recipient_id: str, entry: Entry, request: Request, _: AdminKey
+) -> dict[str, Any]:
+    if entry.id != recipient_id:
+        raise Problem(422, "路径与内容中的 id 不一致 Path and body disagree", field="id")
+    async with _runtime(request).pool.acquire() as conn:
+        await store.put_address(
+            conn, entry.id, entry.name, entry.sms, entry.email, entry.wechat_openid
+        )
+    return entry.model_dump()
+
+
+@router.get("/directory", tags=[DIRECTORY], summary="通讯录 The directory")
+async def list_directory(request: Request, _: AdminKey) -> dict[str, Any]:
+    async with _runtime(request).pool.acquire() as conn:
+        return {"entries": [_public(r) for r in await store.directory(conn)]}
+
+
+@router.delete(
+    "/directory/{recipient_id}", tags=[DIRECTORY], summary="删除一个单位 Remove an entry"
+)
+async def delete_entry(recipient_id: str, request: Request, _: AdminKey) -> dict[str, Any]:
+    async with _runtime(request).pool.acquire() as conn:
+        if not await store.delete_address(conn, recipient_id):
+            raise Problem(404, f"通讯录中没有 {recipient_id} Not in the directory")
+    return {"deleted": recipient_id}
+
+
+# --- notifications and dead letters ---------------------------------------------------------------
+
+
+@router.get(
+    "/notifications", tags=[NOTIFICATIONS], summary="某诉求的通知 Notifications of a complaint"
+)
+async def list_notifications(
+    request: Request, complaint_id: UUID, _: OpsKey
+) -> list[dict[str, Any]]:
+    async with _runtime(request).pool.acquire() as conn:
         return await store.deliveries_of(conn, complaint_id)
+
+
+@router.get("/backlog", tags=[NOTIFICATIONS], summary="待发送与死信数 What waits, by channel")
+async def backlog(request: Request, _: OpsKey) -> dict[str, Any]:
+    async with _runtime(request).pool.acquire() as conn:
+        return {"channels": await store.backlog(conn)}
+
+
+@router.get("/dead-letters", tags=[NOTIFICATIONS], summary="死信 Abandoned messages")
+async def list_dead_letters(
+    request: Request,
+    _: OpsKey,
+    channel: Annotated[str | None, Query(pattern=r"^[a-z_]{2,20}$")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Offset = 0,
+) -> dict[str, Any]:
+    async with _runtime(request).pool.acquire() as conn:
+        rows = await store.dead_letters(conn, channel, limit, offset)
+    return {"dead_letters": rows, "limit": limit, "offset": offset}
+
+
+class Redrive(_Body):
+    notification_ids: list[UUID] | None = Field(None, max_length=1000)
+    channel: str | None = Field(None, pattern=r"^[a-z_]{2,20}$")
+    all: bool = False
+
+
+@router.post(
+    "/dead-letters/redrive", tags=[NOTIFICATIONS], summary="重发死信 Send abandoned messages again"
+)
+async def redrive(body: Redrive, request: Request, key: AdminKey) -> dict[str, Any]:
+    if not (body.notification_ids or body.channel or body.all):
+        raise Problem(422, "请指定 notification_ids、channel 或 all Name what to redrive")
+    runtime = _runtime(request)
+    async with runtime.pool.acquire() as conn, conn.transaction():
+        count = await delivery.redrive(
+            conn, runtime.store, body.notification_ids, body.channel, key.actor
+        )
+    return {"redriven": count}
+
+
+# --- the live stream --------------------------------------------------------------------------
+
+
+@router.get(
+    "/stream",
+    tags=[NOTIFICATIONS],
+    summary="实时状态流 Live status changes (Server-Sent Events), by area and type",
+    response_class=EventSourceResponse,
+)
+async def stream(
+    request: Request,
+    _: OpsKey,
+    area_code: Annotated[str | None, Query(pattern=AREA, description="区域（含下级）Area")] = None,
+    types: Annotated[
+        str | None, Query(max_length=2000, description="事件类型，逗号分隔 Types")
+    ] = None,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+) -> EventSourceResponse:
+    feed: LiveFeed = _runtime(request).state["live"]
+    wanted = frozenset(t for t in (types or "").split(",") if t)
+    after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
+
+    async def events() -> Any:
+        async for entry in feed.stream(area_code, wanted, after):
+            yield {
+                "id": str(entry["id"]),
+                "event": entry["type"],
+                "data": json.dumps(entry, ensure_ascii=False),
+            }
+
+    return EventSourceResponse(events(), ping=15)

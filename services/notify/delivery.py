@@ -1,145 +1,259 @@
-"""The delivery worker and the webhook channel (Standard Webhooks signatures)."""
+"""The delivery workers: per channel, a bounded pool claims due messages and sends them.
+
+Each channel has its own workers, so a slow or failing gateway holds up only its own channel;
+what waits, waits in Postgres (claimed a few at a time), never in memory. Every attempt and
+outcome is an event (`NotificationDelivered`, `NotificationFailed`, `NotificationAbandoned`).
+"""
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hashlib
-import hmac
-import json
 import logging
-import time
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 import httpx
+from prometheus_client import Counter, Gauge
 
 from services.notify import domain, store
+from services.notify.channels import (
+    Channel,
+    Contacts,
+    EmailChannel,
+    Gone,
+    Outbound,
+    Retry,
+    SmsChannel,
+    UnaddressedChannel,
+    Undeliverable,
+    WebhookChannel,
+    WechatChannel,
+)
+from services.notify.domain import UNADDRESSED
 from services.notify.settings import NotifySettings
-from shared.db import connect
+from shared.db import Connection, connect
 from shared.envelope import Causation
-from shared.events import Audience, NotificationDelivered, NotificationFailed
+from shared.events import (
+    Audience,
+    Event,
+    NotificationAbandoned,
+    NotificationDelivered,
+    NotificationFailed,
+    NotificationRedriven,
+)
+from shared.eventstore import EventStore
 from shared.runtime import ServiceRuntime
 
 log = logging.getLogger(__name__)
+ATTEMPTS = Counter(
+    "jiesu_notify_attempts_total",
+    "Delivery attempts by channel and outcome",
+    ["channel", "outcome"],
+)
+IN_FLIGHT = Gauge("jiesu_notify_in_flight", "Messages being sent now, by channel", ["channel"])
 
 
-def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
-    """`v1,<base64 HMAC-SHA256 of "id.timestamp.body">` as the Standard Webhooks scheme says."""
-    key = base64.b64decode(secret.removeprefix("whsec_"))
-    signed = f"{message_id}.{timestamp}.".encode() + body
-    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+def build_channels(client: httpx.AsyncClient, settings: NotifySettings) -> dict[str, Channel]:
+    contacts = Contacts(client, settings)
+    channels: list[Channel] = [
+        WebhookChannel(client),
+        SmsChannel(client, settings, contacts),
+        WechatChannel(client, settings, contacts),
+        EmailChannel(settings, contacts),
+        UnaddressedChannel(),
+    ]
+    return {channel.name: channel for channel in channels}
 
 
-class WebhookChannel:
-    name = "webhook"
-
-    def __init__(self, client: httpx.AsyncClient, url: str, secret: str) -> None:
-        self.client = client
-        self.url = url
-        self.secret = secret
-
-    async def send(self, notification_id: UUID, payload: dict[str, Any]) -> None:
-        """Raises on anything but a 2xx. The notification id is the receiver's idempotency key."""
-        body = json.dumps(payload, ensure_ascii=False).encode()
-        timestamp = int(time.time())
-        headers = {
-            "content-type": "application/json",
-            "webhook-id": str(notification_id),
-            "webhook-timestamp": str(timestamp),
-            "webhook-signature": sign(self.secret, str(notification_id), timestamp, body),
-        }
-        response = await self.client.post(self.url, content=body, headers=headers)
-        if response.status_code >= 300:
-            raise RuntimeError(f"HTTP {response.status_code} from {self.url}")
-
-
-def backoff(settings: NotifySettings, attempt: int) -> timedelta:
-    seconds = settings.delivery_backoff_initial_s * 2 ** (attempt - 1)
-    return timedelta(seconds=min(seconds, settings.delivery_backoff_max_s))
+def next_attempt(settings: NotifySettings, attempt: int, asked_s: float | None) -> datetime | None:
+    """When attempt `attempt + 1` is due, or None when the schedule is used up. An endpoint's
+    Retry-After is honoured when it asks for longer than the schedule."""
+    delays = settings.retry_delays_s
+    if attempt > len(delays):
+        return None
+    wait = max(delays[attempt - 1], asked_s or 0.0)
+    return datetime.now(UTC) + timedelta(seconds=wait)
 
 
 async def deliver_one(
-    runtime: ServiceRuntime, channel: WebhookChannel, row: asyncpg.Record
-) -> None:
+    runtime: ServiceRuntime, channels: Mapping[str, Channel], row: asyncpg.Record
+) -> str:
+    """Send one claimed message; record its outcome (row and events) in one transaction."""
     settings: NotifySettings = runtime.settings  # type: ignore[assignment]
-    audience = Audience(row["audience"])
-    payload = {
-        "notification_id": str(row["notification_id"]),
-        "complaint_id": str(row["complaint_id"]),
-        "audience": audience.value,
-        "recipient": row["recipient"],
-        "template": row["template"],
-        "locale": settings.locale,
-        "message": domain.render(row["template"], settings.locale, row["payload"]),
-        "data": row["payload"],
-    }
-    common = {
-        "notification_id": row["notification_id"],
-        "complaint_id": row["complaint_id"],
-        "audience": audience,
-        "recipient": row["recipient"],
+    channel = channels[row["channel"]]
+    message = Outbound(
+        notification_id=row["notification_id"],
+        complaint_id=row["complaint_id"],
+        audience=Audience(row["audience"]),
+        recipient=row["recipient"],
+        template=row["template"],
+        data=row["payload"],
+        endpoint=row["endpoint"],
+        attempt=row["attempts"],
+    )
+    common: dict[str, Any] = {
+        "notification_id": message.notification_id,
+        "complaint_id": message.complaint_id,
+        "audience": message.audience,
+        "recipient": message.recipient,
         "channel": channel.name,
-        "template": row["template"],
-        "attempt": row["attempts"],
+        "template": message.template,
     }
-    outcome: NotificationDelivered | NotificationFailed
+    now = datetime.now(UTC)
+    events: list[Event] = []
+    disable: str | None = None
+    retry_at: datetime | None = None
     try:
-        await channel.send(row["notification_id"], payload)
-        outcome = NotificationDelivered(**common, delivered_at=datetime.now(UTC))
-    except Exception as error:
-        now = datetime.now(UTC)
-        message = f"{type(error).__name__}: {error}"[:500]
+        async with runtime.pool.acquire() as conn:
+            IN_FLIGHT.labels(channel.name).inc()
+            try:
+                await channel.send(conn, message)
+            finally:
+                IN_FLIGHT.labels(channel.name).dec()
+        outcome, error = "delivered", None
+        events.append(NotificationDelivered(**common, attempt=message.attempt, delivered_at=now))
+    except Undeliverable as refusal:  # nothing to try again: straight to the dead letters
+        outcome, error = "abandoned", str(refusal)
+        events.append(_abandoned(common, message.attempt, error, now))
+    except Exception as failure:
+        error = (
+            str(failure)
+            if isinstance(failure, Retry | Gone)
+            else f"{type(failure).__name__}: {failure}"
+        )[:500]
+        if isinstance(failure, Gone):
+            disable = message.endpoint
+        else:
+            asked = failure.after_s if isinstance(failure, Retry) else None
+            retry_at = next_attempt(settings, message.attempt, asked)
         log.warning(
-            "notification %s attempt %d failed: %s",
-            row["notification_id"],
-            row["attempts"],
-            message,
+            "notification %s (%s) attempt %d failed: %s",
+            message.notification_id,
+            channel.name,
+            message.attempt,
+            error,
         )
-        more = row["attempts"] < settings.delivery_max_attempts
-        outcome = NotificationFailed(
-            **common,
-            error=message,
-            retry_at=now + backoff(settings, row["attempts"]) if more else None,
-            failed_at=now,
+        events.append(
+            NotificationFailed(
+                **common, attempt=message.attempt, error=error, retry_at=retry_at, failed_at=now
+            )
         )
+        outcome = "failed" if retry_at else "abandoned"
+        if retry_at is None:
+            reason = (
+                f"{message.attempt} 次尝试后放弃 Gave up after {message.attempt} attempts: {error}"
+            )
+            events.append(_abandoned(common, message.attempt, reason, now))
+    status = {"delivered": "delivered", "failed": "pending", "abandoned": "abandoned"}[outcome]
+    ATTEMPTS.labels(channel.name, outcome).inc()
     # The outcome follows the event that asked for the message: same conversation, caused by it.
     causation = Causation(row["correlation_id"] or row["event_id"], row["event_id"])
     async with runtime.pool.acquire() as conn, conn.transaction():
-        await store.record_outcome(conn, outcome)
+        await store.record_outcome(conn, message.notification_id, status, error, retry_at)
+        if disable:
+            await store.set_subscription_status(conn, disable, "disabled", error)
         await runtime.store.append(
-            conn, f"notification-{row['notification_id']}", [outcome], causation, None
+            conn, f"notification-{message.notification_id}", events, causation, None
         )
+    return outcome
+
+
+def _abandoned(
+    common: dict[str, Any], attempts: int, reason: str, at: datetime
+) -> NotificationAbandoned:
+    return NotificationAbandoned(**common, attempts=attempts, reason=reason[:500], abandoned_at=at)
+
+
+async def run_channel(
+    runtime: ServiceRuntime, channels: Mapping[str, Channel], name: str, wake: asyncio.Event
+) -> None:
+    """`channel_concurrency` workers of one channel, each claiming one due message at a time."""
+    settings: NotifySettings = runtime.settings  # type: ignore[assignment]
+
+    async def worker() -> None:
+        while True:
+            wake.clear()  # before looking: a wake-up while we look is not lost
+            async with runtime.pool.acquire() as conn:
+                claimed = await store.claim(
+                    conn, name, 1, settings.endpoint_concurrency, settings.delivery_lease_s
+                )
+            if claimed:
+                await deliver_one(runtime, channels, claimed[0])
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), settings.delivery_poll_interval_s)
+
+    await asyncio.gather(*(worker() for _ in range(settings.channel_concurrency)))
 
 
 async def run_deliveries(runtime: ServiceRuntime) -> None:
-    """Claims due deliveries and sends them, woken by new deliveries and by a poll."""
+    """Every channel's workers, woken by new deliveries (LISTEN/NOTIFY) and by a poll."""
     settings: NotifySettings = runtime.settings  # type: ignore[assignment]
-    wake = asyncio.Event()
-    limit = asyncio.Semaphore(settings.delivery_concurrency)
     listener = await connect(settings.database_url)
-    await listener.add_listener(store.WAKE_CHANNEL, lambda *_: wake.set())
-    async with httpx.AsyncClient(timeout=settings.webhook_timeout_s) as client:
-        channel = WebhookChannel(client, settings.webhook_url, settings.webhook_secret)
+    async with httpx.AsyncClient(timeout=settings.gateway_timeout_s) as client:
+        channels = build_channels(client, settings)
+        wakes = {name: asyncio.Event() for name in channels}
 
-        async def bounded(row: asyncpg.Record) -> None:
-            async with limit:
-                await deliver_one(runtime, channel, row)
+        def wake_all(*_: object) -> None:
+            for event in wakes.values():
+                event.set()
 
+        await listener.add_listener(store.WAKE_CHANNEL, wake_all)
         try:
-            while True:
-                wake.clear()
-                async with runtime.pool.acquire() as conn:
-                    due = await store.claim_due(
-                        conn, settings.delivery_batch, settings.delivery_lease_s
-                    )
-                if due:
-                    await asyncio.gather(*(bounded(row) for row in due))
-                    continue
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), settings.delivery_poll_interval_s)
+            await asyncio.gather(
+                *(run_channel(runtime, channels, name, wakes[name]) for name in channels)
+            )
         finally:
             await listener.close()
+
+
+async def redrive(
+    conn: Connection,
+    events: EventStore,
+    notification_ids: list[UUID] | None,
+    channel: str | None,
+    actor: str,
+) -> int:
+    """Send abandoned messages again (an operator's call, recorded as NotificationRedriven).
+
+    A message kept because its unit had no address goes out by the channels the directory
+    names now (new deliveries of the same event); the kept one is closed.
+    """
+    taken = await store.take_dead_letters(conn, notification_ids, channel)
+    now = datetime.now(UTC)
+    for row in taken:
+        if row["channel"] == UNADDRESSED:
+            address = await store.address(conn, row["recipient"])
+            if address is None:
+                continue  # still nowhere to send it
+            message = domain.Message(
+                row["complaint_id"],
+                Audience(row["audience"]),
+                row["recipient"],
+                row["template"],
+                row["payload"],
+            )
+            facts = domain.Facts(row["complaint_id"])
+            planned = [
+                store.Planned(message, c) for c in domain.channels_for(message, facts, address)
+            ]
+            await store.add_deliveries_for(conn, row["event_id"], row["correlation_id"], planned)
+            await store.record_outcome(conn, row["notification_id"], "redriven")
+        else:
+            await store.requeue(conn, row["notification_id"])
+        event = NotificationRedriven(
+            notification_id=row["notification_id"],
+            complaint_id=row["complaint_id"],
+            channel=row["channel"],
+            actor=actor,
+            redriven_at=now,
+        )
+        causation = Causation(row["correlation_id"] or row["event_id"], row["event_id"])
+        await events.append(
+            conn, f"notification-{row['notification_id']}", [event], causation, None
+        )
+    return len(taken)

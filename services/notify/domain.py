@@ -1,8 +1,17 @@
-"""Notify's pure decisions: who hears what about an event, and in which words."""
+"""Notify's pure decisions: who hears what about an event, by which channels, in which words.
+
+A resident is addressed by their complaint (`resident:<complaint id>`): the channel adapters
+fetch the contact from intake's vault at the moment of sending, so no phone number is ever
+stored here, and a resident is only ever told about their own complaint.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -11,11 +20,52 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from shared.events import Audience, ComplaintFiled, ResponderRole, WorkOrderIssued
+from shared.events import (
+    ArbitrationRequested,
+    Audience,
+    CaseEscalated,
+    CaseSupervised,
+    ComplaintAnswered,
+    ComplaintDispatched,
+    ComplaintFiled,
+    ComplaintRedoRequested,
+    ComplaintResolved,
+    ComplaintSigned,
+    Event,
+    ResponderRole,
+    SlaBreached,
+    SlaWarned,
+    WorkOrderContacted,
+    WorkOrderIssued,
+    WorkOrderReturned,
+    WorkOrderUrged,
+)
 
 TEMPLATES = Path(__file__).with_name("templates.yaml")
 CHINA = ZoneInfo("Asia/Shanghai")
 ROLE_LABELS = {ResponderRole.LEAD: "主办", ResponderRole.CO: "协办"}
+CLOCK_LABELS = {"sign": "签收", "contact": "联系诉求人", "feedback": "办理反馈"}
+LEVEL_LABELS = {
+    "community": "社区",
+    "street": "街道",
+    "department": "区县部门",
+    "district": "区县政府",
+}
+# A namespace for notification ids: the same (event, recipient, channel) is always the same id,
+# so an outbound call's idempotency key survives any replay.
+_NOTIFICATIONS = uuid.UUID("6a696573-752d-6e6f-7469-667900000001")
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What notify has seen of a complaint (no personal data)."""
+
+    complaint_id: UUID
+    case_number: str | None = None
+    area_code: str | None = None
+    intake_channel: str | None = None
+    lead_work_order_id: UUID | None = None
+    lead_responder_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,44 +77,268 @@ class Message:
     data: dict[str, Any] = field(default_factory=dict)
 
 
+def resident(complaint_id: UUID) -> str:
+    return f"resident:{complaint_id}"
+
+
+def notification_id(event_id: UUID, recipient: str, channel: str) -> UUID:
+    return uuid.uuid5(_NOTIFICATIONS, f"{event_id}/{recipient}/{channel}")
+
+
 @cache
-def templates() -> dict[str, dict[str, str]]:
-    loaded: dict[str, dict[str, str]] = yaml.safe_load(TEMPLATES.read_text(encoding="utf-8"))
+def templates() -> dict[str, dict[str, Any]]:
+    loaded: dict[str, dict[str, Any]] = yaml.safe_load(TEMPLATES.read_text(encoding="utf-8"))
     return loaded
 
 
-def render(template: str, locale: str, data: dict[str, Any]) -> str:
-    texts = templates()[template]
-    return texts.get(locale, texts["zh-CN"]).format(**data)
+def render(template: str, locale: str, data: dict[str, Any], part: str = "text") -> str:
+    """A template's words in `locale` (zh-CN when it has none); a field it lacks reads as empty."""
+    texts = templates()[template][part]
+    text: str = texts.get(locale, texts["zh-CN"])
+    return text.format_map(defaultdict(str, {k: v for k, v in data.items() if v is not None}))
 
 
-def receipt_for_resident(event: ComplaintFiled) -> list[Message]:
-    """Only the resident's own case: a resident is never sent another resident's data."""
-    return [
-        Message(
-            complaint_id=event.complaint_id,
-            audience=Audience.RESIDENT,
-            recipient=event.resident_ref,
-            template="complaint_receipt",
-            data={"case_number": event.case_number, "masked_phone": event.masked_phone},
-        )
+def _when(moment: datetime) -> str:
+    return f"{moment.astimezone(CHINA):%Y-%m-%d %H:%M}"
+
+
+def learn(facts: Facts | None, event: Event) -> Facts | None:
+    """Facts after `event`; None when the event tells nothing about its complaint."""
+    complaint_id: UUID | None = getattr(event, "complaint_id", None)
+    if complaint_id is None:
+        return facts
+    known = facts or Facts(complaint_id)
+    match event:
+        case ComplaintFiled():
+            return replace(
+                known,
+                case_number=event.case_number,
+                area_code=event.area_code,
+                intake_channel=event.channel.value,
+            )
+        case WorkOrderIssued(role=ResponderRole.LEAD):
+            return replace(
+                known,
+                area_code=known.area_code or event.area_code,
+                lead_work_order_id=event.work_order_id,
+                lead_responder_id=event.responder_id,
+            )
+        case WorkOrderIssued():
+            return replace(known, area_code=known.area_code or event.area_code)
+    return known
+
+
+# --- who hears what ----------------------------------------------------------------------------
+
+
+def _resident(
+    template: str, **fields: Callable[[Any], Any]
+) -> Callable[[Any, Facts], list[Message]]:
+    def decide(e: Any, f: Facts) -> list[Message]:
+        data = {"case_number": f.case_number, **{name: get(e) for name, get in fields.items()}}
+        return [
+            Message(e.complaint_id, Audience.RESIDENT, resident(e.complaint_id), template, data)
+        ]
+
+    return decide
+
+
+def _issued(e: WorkOrderIssued, f: Facts) -> list[Message]:
+    template = {
+        "whistle": "whistle_order",
+        "escalation": "escalation_order",
+        "deliberation": "deliberation_order",
+    }.get(e.purpose, "work_order_issued")
+    sign = next((c.due_at for c in e.clocks if c.name == "sign"), None)
+    data = {
+        "case_number": f.case_number,
+        "complaint_id": str(e.complaint_id),
+        "work_order_id": str(e.work_order_id),
+        "responder_name": e.responder_name,
+        "role_label": ROLE_LABELS[e.role],
+        "category_label": e.category or "未分类",
+        "due_at": _when(e.due_at),
+        "sign_due_at": _when(sign) if sign else "",
+        "reason": e.reason,
+        "task": e.task,
+    }
+    return [Message(e.complaint_id, Audience.RESPONDER, e.responder_id, template, data)]
+
+
+def _contacted(e: WorkOrderContacted, f: Facts) -> list[Message]:
+    is_lead = e.role is ResponderRole.LEAD or (
+        e.role is None and e.work_order_id == f.lead_work_order_id
+    )
+    if not is_lead:
+        return []
+    return _resident(
+        "complaint_contacted", responder_name=lambda e: e.responder_name or "承办单位"
+    )(e, f)
+
+
+def _clock(e: SlaWarned | SlaBreached) -> dict[str, Any]:
+    return {
+        "complaint_id": str(e.complaint_id),
+        "responder_name": e.responder_name,
+        "clock_label": CLOCK_LABELS.get(e.clock, e.clock),
+        "due_at": _when(e.due_at),
+    }
+
+
+def _warned(e: SlaWarned, f: Facts) -> list[Message]:
+    data = {"case_number": f.case_number, **_clock(e)}
+    return [Message(e.complaint_id, Audience.RESPONDER, e.responder_id, "deadline_warning", data)]
+
+
+def _breached(e: SlaBreached, f: Facts) -> list[Message]:
+    data = {"case_number": f.case_number, **_clock(e)}
+    to_unit = Message(e.complaint_id, Audience.RESPONDER, e.responder_id, "deadline_breached", data)
+    return [to_unit] + [
+        Message(e.complaint_id, Audience.SUPERVISOR, unit, "breach_for_supervisor", data)
+        for unit in e.supervisor_ids
     ]
 
 
-def notice_for_responder(event: WorkOrderIssued) -> list[Message]:
+def _escalated(e: CaseEscalated, f: Facts) -> list[Message]:
+    if not e.from_responder_id:
+        return []
+    data = {
+        "case_number": f.case_number,
+        "complaint_id": str(e.complaint_id),
+        "to_level": LEVEL_LABELS.get(e.to_level, e.to_level),
+        "responder_name": e.responder_name,
+        "clock_label": CLOCK_LABELS.get(e.clock, e.clock),
+    }
+    return [Message(e.complaint_id, Audience.RESPONDER, e.from_responder_id, "escalated", data)]
+
+
+def _returned(e: WorkOrderReturned, f: Facts) -> list[Message]:
+    data = {
+        "case_number": f.case_number,
+        "complaint_id": str(e.complaint_id),
+        "responder_name": e.responder_name,
+        "reason": e.reason,
+    }
     return [
-        Message(
-            complaint_id=event.complaint_id,
-            audience=Audience.RESPONDER,
-            recipient=event.responder_id,
-            template="work_order_issued",
-            data={
-                "complaint_id": str(event.complaint_id),
-                "work_order_id": str(event.work_order_id),
-                "responder_name": event.responder_name,
-                "role_label": ROLE_LABELS[event.role],
-                "category_label": event.category or "未分类",
-                "due_at": f"{event.due_at.astimezone(CHINA):%Y-%m-%d %H:%M}",
-            },
-        )
+        Message(e.complaint_id, Audience.SUPERVISOR, unit, "order_returned", data)
+        for unit in e.supervisor_ids
     ]
+
+
+def _arbitration(e: ArbitrationRequested, f: Facts) -> list[Message]:
+    data = {"case_number": f.case_number, "complaint_id": str(e.complaint_id), "reason": e.reason}
+    return [
+        Message(e.complaint_id, Audience.SUPERVISOR, e.arbitrator_id, "arbitration_needed", data)
+    ]
+
+
+def _urged(e: WorkOrderUrged, f: Facts) -> list[Message]:
+    data = {"case_number": f.case_number, "complaint_id": str(e.complaint_id), "note": e.note}
+    return [Message(e.complaint_id, Audience.RESPONDER, e.responder_id, "urged", data)]
+
+
+def _supervised(e: CaseSupervised, f: Facts) -> list[Message]:
+    if f.lead_responder_id is None:
+        return []
+    data = {"case_number": f.case_number, "complaint_id": str(e.complaint_id), "note": e.note}
+    return [Message(e.complaint_id, Audience.RESPONDER, f.lead_responder_id, "supervised", data)]
+
+
+DECISIONS: dict[type[Event], Callable[[Any, Facts], list[Message]]] = {
+    ComplaintFiled: _resident("complaint_receipt"),
+    ComplaintDispatched: _resident(
+        "complaint_dispatched",
+        responder_name=lambda e: e.responder_name,
+        due_at=lambda e: _when(e.due_at),
+    ),
+    ComplaintSigned: _resident("complaint_signed", responder_name=lambda e: e.responder_name),
+    WorkOrderContacted: _contacted,
+    ComplaintResolved: _resident("complaint_resolved", report=lambda e: e.report),
+    ComplaintRedoRequested: _resident("complaint_redo", redo_count=lambda e: e.redo_count),
+    ComplaintAnswered: _resident("complaint_answered", answer=lambda e: e.answer),
+    WorkOrderIssued: _issued,
+    SlaWarned: _warned,
+    SlaBreached: _breached,
+    CaseEscalated: _escalated,
+    WorkOrderReturned: _returned,
+    ArbitrationRequested: _arbitration,
+    WorkOrderUrged: _urged,
+    CaseSupervised: _supervised,
+}
+
+
+def messages_for(event: Event, facts: Facts) -> list[Message]:
+    decide = DECISIONS.get(type(event))
+    return decide(event, facts) if decide else []
+
+
+# --- by which channels ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """A unit's entry in the directory (通讯录)."""
+
+    sms: str | None = None
+    email: str | None = None
+    wechat_openid: str | None = None
+
+
+UNADDRESSED = "unaddressed"  # a unit with no channel in the directory: kept for an operator
+
+
+def channels_for(message: Message, facts: Facts, address: Address | None) -> list[str]:
+    """Residents get an SMS (and a WeChat message when they came in by WeChat); units get every
+    channel their directory entry names."""
+    if message.audience is Audience.RESIDENT:
+        return ["sms", "wechat"] if facts.intake_channel == "wechat" else ["sms"]
+    found = [
+        name
+        for name, value in (
+            ("sms", address and address.sms),
+            ("email", address and address.email),
+            ("wechat", address and address.wechat_openid),
+        )
+        if value
+    ]
+    return found or [UNADDRESSED]
+
+
+# --- what subscribers and the live stream see ----------------------------------------------------
+
+
+def matches(
+    event_types: list[str], area_code: str | None, event_type: str, event_area: str | None
+) -> bool:
+    """A subscription's filters: no types means every type; an area covers everything below it."""
+    if event_types and event_type not in event_types:
+        return False
+    if area_code:
+        return bool(event_area) and (event_area == area_code or _below(event_area or "", area_code))
+    return True
+
+
+def _below(code: str, scope: str) -> bool:
+    if code.startswith(scope + "-"):
+        return True
+    stem = scope
+    for width in (3, 3, 2, 2):  # 370124001000 covers 370124001xxx
+        if len(stem) > width and stem.endswith("0" * width):
+            stem = stem[:-width]
+        else:
+            break
+    return stem != scope and code.startswith(stem)
+
+
+def live_entry(event: Event, facts: Facts) -> dict[str, Any]:
+    """One status change as a dashboard shows it."""
+    status = getattr(event, "status", None)
+    return {
+        "complaint_id": str(facts.complaint_id),
+        "case_number": facts.case_number,
+        "area_code": facts.area_code,
+        "type": event.event_type,
+        "status": status.value if status is not None else None,
+        "responder_id": getattr(event, "responder_id", None),
+        "responder_name": getattr(event, "responder_name", None),
+    }

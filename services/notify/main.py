@@ -7,14 +7,39 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
+from services.notify import access
 from services.notify.api import router
 from services.notify.delivery import run_deliveries
 from services.notify.handlers import HANDLERS
+from services.notify.live import LiveFeed
 from services.notify.settings import NotifySettings
+from shared.apikeys import RateLimiter
+from shared.http import RefuseNul
 from shared.runtime import ServiceRuntime, configure_logging, create_service_app
 from shared.topics import COMPLAINT_EVENTS, DISPATCH_EVENTS, NOTIFICATION_EVENTS
 
 SCHEMA = Path(__file__).with_name("schema.sql")
+
+
+async def create_dev_keys(runtime: ServiceRuntime) -> None:
+    """Fixed keys for local use only (the settings refuse them in production)."""
+    settings: NotifySettings = runtime.settings  # type: ignore[assignment]
+    if settings.dev_keys:
+        async with runtime.pool.acquire() as conn:
+            for role in access.Role:
+                await access.create_key(
+                    conn,
+                    name=f"dev {role.value}",
+                    role=role,
+                    rate_per_minute=settings.dev_key_rate_per_minute,
+                    secret=f"dev-key-{role.value}",
+                )
+
+
+async def run_live_feed(runtime: ServiceRuntime) -> None:
+    feed: LiveFeed = runtime.state["live"]
+    feed.pool = runtime.pool
+    await feed.run()
 
 
 def create_app(settings: NotifySettings | None = None) -> FastAPI:
@@ -25,14 +50,29 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
         publishes=NOTIFICATION_EVENTS,
         consumes=[COMPLAINT_EVENTS, DISPATCH_EVENTS],
         handlers=HANDLERS,
-        workers={"deliveries": run_deliveries},
+        workers={"deliveries": run_deliveries, "live": run_live_feed},
+        on_start=[create_dev_keys],
     )
-    return create_service_app(
+    runtime.state["keys"] = access.key_ring()
+    runtime.state["limiter"] = RateLimiter.from_uri(settings.rate_limit_storage)
+    runtime.state["live"] = LiveFeed(
+        pool=None,  # type: ignore[arg-type]  # the runtime's pool, once it is started
+        database_url=settings.database_url,
+        poll_s=settings.live_poll_interval_s,
+        queue_size=settings.live_queue_size,
+    )
+    app = create_service_app(
         runtime,
         title="Jiesu 接诉 · 通知 Notify",
-        description="向居民、承办单位和订阅方推送进展。Pushes status updates to residents, responders and subscribers.",
+        description=(
+            "向居民、承办单位、督办和订阅方推送进展：短信、微信模板消息、邮件、Webhook 与实时流。"
+            " Pushes status updates to residents, units, supervisors and subscribers: SMS,"
+            " WeChat template messages, email, Standard Webhooks and a live SSE stream."
+        ),
         routers=[router],
     )
+    app.add_middleware(RefuseNul)
+    return app
 
 
 def main() -> None:

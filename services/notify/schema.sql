@@ -20,5 +20,64 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 -- The causing event's conversation, so outcome events follow it (correlation and causation).
 ALTER TABLE deliveries ADD COLUMN IF NOT EXISTS correlation_id uuid;
-CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (next_attempt_at) WHERE status = 'pending';
+-- Where it goes within its channel (a subscription, a gateway): claims are capped per
+-- endpoint, so one slow endpoint cannot take every worker of its channel.
+ALTER TABLE deliveries ADD COLUMN IF NOT EXISTS endpoint text NOT NULL DEFAULT '';
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (channel, next_attempt_at) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS deliveries_complaint ON deliveries (complaint_id);
+CREATE INDEX IF NOT EXISTS deliveries_abandoned ON deliveries (channel) WHERE status = 'abandoned';
+
+-- What notify knows of a complaint from the events it has seen (no personal data).
+CREATE TABLE IF NOT EXISTS complaint_facts (
+    complaint_id       uuid PRIMARY KEY,
+    case_number        text,
+    area_code          text,
+    intake_channel     text,
+    lead_work_order_id uuid,
+    lead_responder_id  text,
+    updated_at         timestamptz NOT NULL DEFAULT now()
+);
+
+-- Downstream systems' webhook subscriptions (Standard Webhooks), filtered by event type and area.
+CREATE TABLE IF NOT EXISTS subscriptions (
+    subscription_id text PRIMARY KEY,
+    url             text        NOT NULL,
+    secret          text        NOT NULL,
+    event_types     text[]      NOT NULL DEFAULT '{}',
+    area_code       text,
+    description     text        NOT NULL DEFAULT '',
+    status          text        NOT NULL DEFAULT 'active',
+    disabled_reason text,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    updated_at      timestamptz NOT NULL DEFAULT now()
+);
+
+-- How to reach each unit (通讯录): the channels a responder's or supervisor's messages take.
+CREATE TABLE IF NOT EXISTS directory (
+    recipient_id  text PRIMARY KEY,
+    name          text        NOT NULL,
+    sms           text,
+    email         text,
+    wechat_openid text,
+    updated_at    timestamptz NOT NULL DEFAULT now()
+);
+
+-- Status changes for the live stream (SSE), in commit order (see store.add_live_updates).
+CREATE TABLE IF NOT EXISTS live_updates (
+    id           bigserial PRIMARY KEY,
+    complaint_id uuid        NOT NULL,
+    area_code    text        NOT NULL DEFAULT '',
+    type         text        NOT NULL,
+    data         jsonb       NOT NULL,
+    at           timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS api_keys (
+    key_id          text PRIMARY KEY,
+    key_hash        text        NOT NULL UNIQUE,
+    name            text        NOT NULL,
+    role            text        NOT NULL,
+    rate_per_minute integer     NOT NULL,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    revoked_at      timestamptz
+);

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from pydantic import model_validator
+import re
+
+from pydantic import field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
 
-DEV_SECRET = "whsec_ZGV2LW9ubHktd2ViaG9vay1zZWNyZXQtY2hhbmdlLW1l"  # base64("dev-only-webhook-secret-change-me")
+_DEV = "dev-only-"
+_SPAN = re.compile(r"^(\d+(?:\.\d+)?)(s|m|h)$")
+
+
+def seconds(span: str) -> float:
+    amount, unit = _SPAN.match(span.strip()).groups()  # type: ignore[union-attr]
+    return float(amount) * {"s": 1, "m": 60, "h": 3600}[unit]
 
 
 class NotifySettings(ServiceSettings):
@@ -17,24 +25,65 @@ class NotifySettings(ServiceSettings):
 
     service_name: str = "notify"
     port: int = 8003
-    # Where the webhook channel posts (a gateway or a downstream system).
-    webhook_url: str = "http://127.0.0.1:8009/webhooks"
-    # Standard Webhooks secret: "whsec_" + base64 key.
-    webhook_secret: str = DEV_SECRET
-    webhook_timeout_s: float = 10.0
-    delivery_max_attempts: int = 8
-    delivery_backoff_initial_s: float = 1.0
-    delivery_backoff_max_s: float = 300.0
-    delivery_lease_s: float = 30.0
-    delivery_batch: int = 50
-    delivery_concurrency: int = 16
-    delivery_poll_interval_s: float = 1.0
     locale: str = "zh-CN"
+    # Intake, asked for a resident's contact at the moment a message goes out (a staff key).
+    intake_url: str = "http://127.0.0.1:8001"
+    intake_key: str = "dev-key-staff"
+    # Gateways (the local runner points them at its sink on 8009, SMTP on 8025).
+    sms_gateway_url: str = "http://127.0.0.1:8009/sms"
+    sms_api_key: str = f"{_DEV}sms-key"
+    sms_sign_name: str = "接诉即办"
+    wechat_gateway_url: str = "http://127.0.0.1:8009/wechat"
+    wechat_api_key: str = f"{_DEV}wechat-key"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    smtp_from: str = "接诉即办 <noreply@jiesu.local>"
+    smtp_domain: str = "jiesu.local"
+    gateway_timeout_s: float = 10.0
+    # After each failed attempt, the wait before the next one (then the message is abandoned
+    # to the dead-letter list): immediately, then over about a day, as Standard Webhooks does.
+    retry_schedule: str = "5s,5m,30m,2h,5h,10h,10h"
+    # Workers per channel, each sending one message at a time, and at most this many messages
+    # in flight to one endpoint (one subscriber), so a slow one cannot take every worker.
+    channel_concurrency: int = 16
+    endpoint_concurrency: int = 4
+    delivery_lease_s: float = 60.0
+    delivery_poll_interval_s: float = 1.0
+    # In development, fixed keys `dev-key-admin` and `dev-key-ops` exist; production refuses them.
+    dev_keys: bool | None = None
+    dev_key_rate_per_minute: int = 6000
+    rate_limit_storage: str = "memory://"
+    # The live stream (SSE): how often it looks for new status changes, how many a slow client
+    # may fall behind before it is told to reconnect (and catch up from Last-Event-ID).
+    live_poll_interval_s: float = 0.5
+    live_queue_size: int = 1000
+
+    @field_validator("retry_schedule")
+    @classmethod
+    def _spans(cls, value: str) -> str:
+        spans = [s for s in value.split(",") if s.strip()]
+        if not spans or not all(_SPAN.match(s.strip()) for s in spans):
+            raise ValueError("NOTIFY_RETRY_SCHEDULE: comma-separated spans such as 5s,5m,2h")
+        return value
+
+    @property
+    def retry_delays_s(self) -> list[float]:
+        return [seconds(s) for s in self.retry_schedule.split(",") if s.strip()]
 
     @model_validator(mode="after")
-    def _no_dev_secret_in_production(self) -> NotifySettings:
-        if self.environment == "production" and self.webhook_secret == DEV_SECRET:
-            raise ValueError("NOTIFY_WEBHOOK_SECRET must be set to a real secret in production")
-        if not self.webhook_secret.startswith("whsec_"):
-            raise ValueError("NOTIFY_WEBHOOK_SECRET must look like whsec_<base64>")
+    def _no_dev_secrets_in_production(self) -> NotifySettings:
+        if self.environment == "production":
+            for name in ("sms_api_key", "wechat_api_key"):
+                if getattr(self, name).startswith(_DEV):
+                    raise ValueError(f"NOTIFY_{name.upper()} must be set in production")
+            if self.intake_key.startswith("dev-key-"):
+                raise ValueError("NOTIFY_INTAKE_KEY must be a real intake staff key in production")
+            if self.dev_keys:
+                raise ValueError("NOTIFY_DEV_KEYS must be false in production")
+            self.dev_keys = False
+        elif self.dev_keys is None:
+            self.dev_keys = True
         return self

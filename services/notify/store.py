@@ -1,75 +1,155 @@
-"""Notify's SQL: delivery records, claimed by workers with leases."""
+"""Notify's SQL: delivery records claimed by channel workers, what it knows of complaints,
+subscriptions, the directory, the live stream and the dead-letter list."""
 
 from __future__ import annotations
 
-import uuid
+import base64
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 
-from services.notify.domain import Message
+from services.notify import domain
 from shared.db import Connection
 from shared.envelope import Envelope
-from shared.events import NotificationDelivered, NotificationFailed
 
 WAKE_CHANNEL = "jiesu_deliveries"
+LIVE_CHANNEL = "jiesu_live"
+# Live updates are numbered by a sequence, which is drawn at insert and visible at commit: the
+# same trap as the event store's positions (see shared/eventstore.py). This lock, held to
+# commit, makes ids visible in order, so a reader tailing "id > last" skips none.
+_LIVE_LOCK = 0x6A6965_6C697665
 
 
-async def add_deliveries(
-    conn: Connection, cause: Envelope, channel: str, messages: list[Message]
-) -> None:
-    for message in messages:
-        await conn.execute(
-            """
-            INSERT INTO deliveries (notification_id, event_id, correlation_id, complaint_id,
-                                    audience, recipient, channel, template, payload)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-            ON CONFLICT (event_id, recipient, channel) DO NOTHING
-            """,
-            uuid.uuid4(),
-            cause.id,
-            cause.correlation_id,
-            message.complaint_id,
-            message.audience.value,
-            message.recipient,
-            channel,
-            message.template,
-            message.data,
-        )
-    await conn.execute("SELECT pg_notify($1, '')", WAKE_CHANNEL)
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """One message on one channel, to be inserted as a delivery."""
+
+    message: domain.Message
+    channel: str
+    endpoint: str = ""
 
 
-async def claim_due(conn: Connection, limit: int, lease_s: float) -> list[asyncpg.Record]:
-    """Take due deliveries for `lease_s` seconds; a crashed worker's claims simply expire."""
+# --- what notify knows of a complaint ----------------------------------------------------------
+
+
+async def facts(conn: Connection, complaint_id: UUID) -> domain.Facts | None:
+    row = await conn.fetchrow("SELECT * FROM complaint_facts WHERE complaint_id = $1", complaint_id)
+    if row is None:
+        return None
+    return domain.Facts(
+        complaint_id=row["complaint_id"],
+        case_number=row["case_number"],
+        area_code=row["area_code"],
+        intake_channel=row["intake_channel"],
+        lead_work_order_id=row["lead_work_order_id"],
+        lead_responder_id=row["lead_responder_id"],
+    )
+
+
+async def save_facts(conn: Connection, facts: domain.Facts) -> None:
+    await conn.execute(
+        """
+        INSERT INTO complaint_facts (complaint_id, case_number, area_code, intake_channel,
+                                     lead_work_order_id, lead_responder_id)
+        VALUES ($1, $2, $3, $4, $5, $6)
+        ON CONFLICT (complaint_id) DO UPDATE SET
+            case_number = excluded.case_number, area_code = excluded.area_code,
+            intake_channel = excluded.intake_channel,
+            lead_work_order_id = excluded.lead_work_order_id,
+            lead_responder_id = excluded.lead_responder_id, updated_at = now()
+        """,
+        facts.complaint_id,
+        facts.case_number,
+        facts.area_code,
+        facts.intake_channel,
+        facts.lead_work_order_id,
+        facts.lead_responder_id,
+    )
+
+
+# --- deliveries -------------------------------------------------------------------------------
+
+
+async def add_deliveries(conn: Connection, cause: Envelope, planned: list[Planned]) -> int:
+    """Insert each message once per (event, recipient, channel); returns how many were new."""
+    return await add_deliveries_for(conn, cause.id, cause.correlation_id, planned)
+
+
+async def add_deliveries_for(
+    conn: Connection, event_id: UUID, correlation_id: UUID | None, planned: list[Planned]
+) -> int:
+    if not planned:
+        return 0
+    rows = await conn.fetch(
+        """
+        INSERT INTO deliveries (notification_id, event_id, correlation_id, complaint_id,
+                                audience, recipient, channel, endpoint, template, payload)
+        SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[],
+                             $6::text[], $7::text[], $8::text[], $9::text[], $10::jsonb[])
+        ON CONFLICT (event_id, recipient, channel) DO NOTHING
+        RETURNING notification_id
+        """,
+        [domain.notification_id(event_id, p.message.recipient, p.channel) for p in planned],
+        [event_id] * len(planned),
+        [correlation_id] * len(planned),
+        [p.message.complaint_id for p in planned],
+        [p.message.audience.value for p in planned],
+        [p.message.recipient for p in planned],
+        [p.channel for p in planned],
+        [p.endpoint for p in planned],
+        [p.message.template for p in planned],
+        [p.message.data for p in planned],
+    )
+    if rows:
+        await conn.execute("SELECT pg_notify($1, '')", WAKE_CHANNEL)
+    return len(rows)
+
+
+async def claim(
+    conn: Connection, channel: str, limit: int, per_endpoint: int, lease_s: float
+) -> list[asyncpg.Record]:
+    """Take due deliveries of one channel for `lease_s` seconds (a crashed worker's claims
+    simply expire), leaving alone endpoints that already have `per_endpoint` in flight."""
     return await conn.fetch(
         """
-        UPDATE deliveries d
-        SET next_attempt_at = now() + make_interval(secs => $2), attempts = d.attempts + 1
-        FROM (
+        WITH busy AS (
+            SELECT endpoint FROM deliveries
+            WHERE channel = $1 AND status = 'sending' AND next_attempt_at > now() AND endpoint <> ''
+            GROUP BY endpoint HAVING count(*) >= $3
+        ), due AS (
             SELECT notification_id FROM deliveries
-            WHERE status = 'pending' AND next_attempt_at <= now()
+            WHERE channel = $1
+              AND (status = 'pending' OR (status = 'sending' AND next_attempt_at <= now()))
+              AND next_attempt_at <= now()
+              AND endpoint NOT IN (SELECT endpoint FROM busy)
             ORDER BY next_attempt_at
-            LIMIT $1
+            LIMIT $2
             FOR UPDATE SKIP LOCKED
-        ) due
-        WHERE d.notification_id = due.notification_id
+        )
+        UPDATE deliveries d
+        SET status = 'sending', next_attempt_at = now() + make_interval(secs => $4),
+            attempts = d.attempts + 1, updated_at = now()
+        FROM due WHERE d.notification_id = due.notification_id
         RETURNING d.*
         """,
+        channel,
         limit,
+        per_endpoint,
         lease_s,
     )
 
 
 async def record_outcome(
-    conn: Connection, outcome: NotificationDelivered | NotificationFailed
+    conn: Connection,
+    notification_id: UUID,
+    status: str,
+    error: str | None = None,
+    retry_at: datetime | None = None,
 ) -> None:
-    """Delivered; or failed, pending again at `retry_at`, or abandoned when there is none."""
-    if isinstance(outcome, NotificationDelivered):
-        status, error, retry_at = "delivered", None, None
-    else:
-        status = "pending" if outcome.retry_at else "abandoned"
-        error, retry_at = outcome.error, outcome.retry_at
     await conn.execute(
         """
         UPDATE deliveries
@@ -77,7 +157,7 @@ async def record_outcome(
             updated_at = now()
         WHERE notification_id = $1
         """,
-        outcome.notification_id,
+        notification_id,
         status,
         error,
         retry_at,
@@ -86,9 +166,215 @@ async def record_outcome(
 
 async def deliveries_of(conn: Connection, complaint_id: UUID) -> list[dict[str, Any]]:
     rows = await conn.fetch(
-        "SELECT notification_id, audience, recipient, channel, template, status, attempts, "
-        "last_error, created_at, updated_at FROM deliveries WHERE complaint_id = $1 "
-        "ORDER BY created_at",
+        "SELECT notification_id, audience, recipient, channel, endpoint, template, status, "
+        "attempts, last_error, created_at, updated_at FROM deliveries WHERE complaint_id = $1 "
+        "ORDER BY created_at, channel, recipient",
         complaint_id,
     )
     return [dict(row) for row in rows]
+
+
+async def backlog(conn: Connection) -> dict[str, dict[str, int]]:
+    rows = await conn.fetch(
+        "SELECT channel, status, count(*) AS n FROM deliveries "
+        "WHERE status <> 'delivered' GROUP BY channel, status"
+    )
+    out: dict[str, dict[str, int]] = {}
+    for row in rows:
+        out.setdefault(row["channel"], {})[row["status"]] = row["n"]
+    return out
+
+
+# --- the dead-letter list ---------------------------------------------------------------------
+
+
+async def dead_letters(
+    conn: Connection, channel: str | None, limit: int, offset: int
+) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT notification_id, event_id, complaint_id, audience, recipient, channel, endpoint, "
+        "template, attempts, last_error, updated_at FROM deliveries "
+        "WHERE status = 'abandoned' AND ($1::text IS NULL OR channel = $1) "
+        "ORDER BY updated_at DESC LIMIT $2 OFFSET $3",
+        channel,
+        limit,
+        offset,
+    )
+    return [dict(row) for row in rows]
+
+
+async def take_dead_letters(
+    conn: Connection, notification_ids: list[UUID] | None, channel: str | None
+) -> list[asyncpg.Record]:
+    """Abandoned deliveries to send again (all of a channel, or the ones named), locked."""
+    return await conn.fetch(
+        "SELECT * FROM deliveries WHERE status = 'abandoned' "
+        "AND ($1::uuid[] IS NULL OR notification_id = ANY($1)) "
+        "AND ($2::text IS NULL OR channel = $2) FOR UPDATE",
+        notification_ids,
+        channel,
+    )
+
+
+async def requeue(conn: Connection, notification_id: UUID) -> None:
+    await conn.execute(
+        "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = now(), "
+        "last_error = NULL, updated_at = now() WHERE notification_id = $1",
+        notification_id,
+    )
+    await conn.execute("SELECT pg_notify($1, '')", WAKE_CHANNEL)
+
+
+# --- subscriptions ---------------------------------------------------------------------------
+
+
+def new_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+async def put_subscription(
+    conn: Connection,
+    subscription_id: str,
+    url: str,
+    secret: str,
+    event_types: list[str],
+    area_code: str | None,
+    description: str,
+) -> dict[str, Any]:
+    row = await conn.fetchrow(
+        """
+        INSERT INTO subscriptions (subscription_id, url, secret, event_types, area_code, description)
+        VALUES ($1, $2, $3, $4, $5, $6)
+        ON CONFLICT (subscription_id) DO UPDATE SET
+            url = excluded.url, secret = excluded.secret, event_types = excluded.event_types,
+            area_code = excluded.area_code, description = excluded.description,
+            status = 'active', disabled_reason = NULL, updated_at = now()
+        RETURNING *
+        """,
+        subscription_id,
+        url,
+        secret,
+        event_types,
+        area_code,
+        description,
+    )
+    assert row is not None
+    return dict(row)
+
+
+async def subscription(conn: Connection, subscription_id: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        "SELECT * FROM subscriptions WHERE subscription_id = $1", subscription_id
+    )
+    return dict(row) if row else None
+
+
+async def subscriptions(conn: Connection) -> list[dict[str, Any]]:
+    rows = await conn.fetch("SELECT * FROM subscriptions ORDER BY created_at")
+    return [dict(row) for row in rows]
+
+
+async def delete_subscription(conn: Connection, subscription_id: str) -> bool:
+    done = await conn.execute(
+        "DELETE FROM subscriptions WHERE subscription_id = $1", subscription_id
+    )
+    return done.endswith("1")
+
+
+async def set_subscription_status(
+    conn: Connection, subscription_id: str, status: str, reason: str | None
+) -> bool:
+    done = await conn.execute(
+        "UPDATE subscriptions SET status = $2, disabled_reason = $3, updated_at = now() "
+        "WHERE subscription_id = $1",
+        subscription_id,
+        status,
+        reason,
+    )
+    return done.endswith("1")
+
+
+async def matching_subscriptions(
+    conn: Connection, event_type: str, area_code: str | None
+) -> list[str]:
+    rows = await conn.fetch(
+        "SELECT subscription_id, event_types, area_code FROM subscriptions WHERE status = 'active'"
+    )
+    return [
+        row["subscription_id"]
+        for row in rows
+        if domain.matches(list(row["event_types"]), row["area_code"], event_type, area_code)
+    ]
+
+
+# --- the directory (通讯录) --------------------------------------------------------------------
+
+
+async def address(conn: Connection, recipient: str) -> domain.Address | None:
+    row = await conn.fetchrow("SELECT * FROM directory WHERE recipient_id = $1", recipient)
+    if row is None:
+        return None
+    return domain.Address(sms=row["sms"], email=row["email"], wechat_openid=row["wechat_openid"])
+
+
+async def put_address(
+    conn: Connection,
+    recipient: str,
+    name: str,
+    sms: str | None,
+    email: str | None,
+    wechat_openid: str | None,
+) -> None:
+    await conn.execute(
+        """
+        INSERT INTO directory (recipient_id, name, sms, email, wechat_openid)
+        VALUES ($1, $2, $3, $4, $5)
+        ON CONFLICT (recipient_id) DO UPDATE SET
+            name = excluded.name, sms = excluded.sms, email = excluded.email,
+            wechat_openid = excluded.wechat_openid, updated_at = now()
+        """,
+        recipient,
+        name,
+        sms,
+        email,
+        wechat_openid,
+    )
+
+
+async def directory(conn: Connection) -> list[dict[str, Any]]:
+    rows = await conn.fetch("SELECT * FROM directory ORDER BY recipient_id")
+    return [dict(row) for row in rows]
+
+
+async def delete_address(conn: Connection, recipient: str) -> bool:
+    done = await conn.execute("DELETE FROM directory WHERE recipient_id = $1", recipient)
+    return done.endswith("1")
+
+
+# --- the live stream ------------------------------------------------------------------------
+
+
+async def add_live_update(conn: Connection, entry: dict[str, Any], at: datetime) -> None:
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", _LIVE_LOCK)
+    await conn.execute(
+        "INSERT INTO live_updates (complaint_id, area_code, type, data, at) VALUES ($1, $2, $3, $4, $5)",
+        UUID(entry["complaint_id"]),
+        entry.get("area_code") or "",
+        entry["type"],
+        entry,
+        at,
+    )
+    await conn.execute("SELECT pg_notify($1, '')", LIVE_CHANNEL)
+
+
+async def live_since(conn: Connection, after: int, limit: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT id, area_code, type, data, at FROM live_updates WHERE id > $1 ORDER BY id LIMIT $2",
+        after,
+        limit,
+    )
+
+
+async def last_live_id(conn: Connection) -> int:
+    value: int = await conn.fetchval("SELECT coalesce(max(id), 0) FROM live_updates")
+    return value

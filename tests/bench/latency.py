@@ -71,6 +71,8 @@ class Stack:
             str(base),
             "--sink-port",
             str(free_port()),
+            "--smtp-port",
+            str(free_port()),
             "--broker-port",
             str(free_port()),
             "--pg-port",

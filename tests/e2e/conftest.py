@@ -82,7 +82,7 @@ async def stack(
         "DATABASE_URL": pg_server_url,
         # Short leases and backoffs so interrupted deliveries are retried within the test.
         "NOTIFY_DELIVERY_LEASE_S": "5",
-        "NOTIFY_DELIVERY_BACKOFF_INITIAL_S": "0.5",
+        "NOTIFY_RETRY_SCHEDULE": "0.5s,1s,2s,4s,8s,15s",
     }
     env.pop("KAFKA_BOOTSTRAP_SERVERS", None)  # the stack's own broker, so tests can kill it
     argv = [
@@ -95,6 +95,8 @@ async def stack(
         "--port-base",
         str(_free_port_block(len(SERVICES))),
         "--sink-port",
+        str(free_port()),
+        "--smtp-port",
         str(free_port()),
         "--broker-port",
         str(free_port()),

@@ -302,7 +302,7 @@ async def test_erasure_destroys_the_key_and_keeps_the_history(intake_server):
     filed = await intake_server.file(5, contact={"name": "赵阿姨", "phone": phone})
     async with intake_server.client(**STAFF) as client:
         before = await client.get(f"/complaints/{filed['complaint_id']}/contact")
-        assert before.json() == {"name": "赵阿姨", "phone": phone}
+        assert before.json() == {"name": "赵阿姨", "phone": phone, "wechat_openid": None}
         erased = await client.post("/residents/erasure", json={"phone": phone})
         assert erased.status_code == 200 and erased.json()["contacts_erased"] >= 1
         after = await client.get(f"/complaints/{filed['complaint_id']}/contact")

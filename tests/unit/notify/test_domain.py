@@ -1,35 +1,238 @@
+"""Who hears what, by which channels, in which words; and the Standard Webhooks signature."""
+
+from __future__ import annotations
+
 import base64
 import hashlib
 import hmac
+import json
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from services.notify import domain
-from services.notify.delivery import sign
+from services.notify.channels import retry_after, sign
+from shared.events import (
+    ArbitrationRequested,
+    Audience,
+    CaseEscalated,
+    Channel,
+    ComplaintDispatched,
+    ComplaintResolved,
+    ComplaintStatus,
+    OrderClock,
+    ResponderRole,
+    SlaBreached,
+    SlaWarned,
+    WorkOrderContacted,
+    WorkOrderReturned,
+)
 from tests import examples
 
-
-def test_the_receipt_tells_the_resident_only_about_their_own_case():
-    event = examples.complaint_filed()
-    [message] = domain.receipt_for_resident(event)
-    assert message.recipient == event.resident_ref
-    assert message.data == {"case_number": event.case_number, "masked_phone": event.masked_phone}
-    assert event.text not in str(message.data)
+NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
 
 
-def test_the_responder_notice_names_the_order_and_its_deadline():
-    event = examples.work_order_issued()
-    [message] = domain.notice_for_responder(event)
-    assert message.recipient == event.responder_id
+def facts_after(*events):
+    facts = None
+    for event in events:
+        facts = domain.learn(facts, event)
+    return facts
+
+
+def test_the_receipt_goes_to_the_resident_of_that_complaint_only():
+    filed = examples.complaint_filed()
+    [message] = domain.messages_for(filed, facts_after(filed))
+    assert message.audience is Audience.RESIDENT
+    assert message.recipient == f"resident:{filed.complaint_id}"
+    assert message.data == {"case_number": filed.case_number}
+    assert filed.text not in json.dumps(message.data, ensure_ascii=False)
+    assert "已受理" in domain.render(message.template, "zh-CN", message.data)
+
+
+def test_the_resident_hears_of_dispatch_signing_contact_resolution_and_redo():
+    filed = examples.complaint_filed()
+    order = examples.work_order_issued(filed.complaint_id)
+    facts = facts_after(filed, order)
+    dispatched = ComplaintDispatched(
+        complaint_id=filed.complaint_id,
+        status=ComplaintStatus.DISPATCHED,
+        work_order_id=order.work_order_id,
+        responder_id=order.responder_id,
+        responder_name=order.responder_name,
+        due_at=order.due_at,
+        occurred_at=NOW,
+    )
+    contacted = WorkOrderContacted(
+        work_order_id=order.work_order_id,
+        complaint_id=filed.complaint_id,
+        responder_id=order.responder_id,
+        note="电话联系",
+        actor="x",
+        contacted_at=NOW,
+    )
+    resolved = ComplaintResolved(
+        complaint_id=filed.complaint_id,
+        status=ComplaintStatus.RESOLVED,
+        report="屋面已修复",
+        occurred_at=NOW,
+    )
+    texts = {}
+    for event in (dispatched, contacted, resolved):
+        [message] = domain.messages_for(event, facts)
+        assert message.recipient == domain.resident(filed.complaint_id)
+        texts[message.template] = domain.render(message.template, "zh-CN", message.data)
+    assert order.responder_name in texts["complaint_dispatched"]
+    assert (
+        "请您对办理结果进行评价" in texts["complaint_resolved"]
+        and "屋面已修复" in texts["complaint_resolved"]
+    )
+    assert filed.case_number in texts["complaint_contacted"]
+    co_contact = contacted.model_copy(
+        update={"work_order_id": uuid.uuid4(), "role": ResponderRole.CO}
+    )
+    assert domain.messages_for(co_contact, facts) == [], "only the lead speaks for the case"
+
+
+def test_units_hear_of_orders_warnings_breaches_and_escalation_supervisors_of_breaches_returns_and_rulings():
+    filed = examples.complaint_filed()
+    order = examples.work_order_issued(filed.complaint_id)
+    facts = facts_after(filed, order)
+    common = {
+        "work_order_id": order.work_order_id,
+        "complaint_id": filed.complaint_id,
+        "responder_id": "property-meicheng",
+        "responder_name": "玫城丽都物业服务中心",
+        "role": ResponderRole.LEAD,
+        "clock": "sign",
+        "due_at": NOW,
+    }
+    warned = SlaWarned(**common, warned_at=NOW)
+    breached = SlaBreached(
+        **common, breached_at=NOW, supervisor_ids=["street-yushan", "gov-pingyin"]
+    )
+    escalated = CaseEscalated(
+        complaint_id=filed.complaint_id,
+        from_level="community",
+        to_level="street",
+        responder_id="street-yushan",
+        responder_name="榆山街道办事处",
+        work_order_id=uuid.uuid4(),
+        cause_work_order_id=order.work_order_id,
+        clock="sign",
+        escalated_at=NOW,
+        from_responder_id="property-meicheng",
+    )
+    returned = WorkOrderReturned(
+        work_order_id=order.work_order_id,
+        complaint_id=filed.complaint_id,
+        responder_id="property-meicheng",
+        responder_name="玫城丽都物业服务中心",
+        role=ResponderRole.LEAD,
+        reason="非物业职责",
+        suggested_responder_id=None,
+        actor="x",
+        returned_at=NOW,
+        supervisor_ids=["street-yushan"],
+    )
+    arbitration = ArbitrationRequested(
+        complaint_id=filed.complaint_id,
+        arbitrator_id="street-yushan",
+        arbitrator_name="榆山街道办事处",
+        returned_work_order_id=order.work_order_id,
+        reason="多次退单",
+        requested_at=NOW,
+    )
+    heard = {
+        event.event_type: [
+            (m.audience, m.recipient, m.template) for m in domain.messages_for(event, facts)
+        ]
+        for event in (order, warned, breached, escalated, returned, arbitration)
+    }
+    assert heard["WorkOrderIssued"] == [
+        (Audience.RESPONDER, "property-meicheng", "work_order_issued")
+    ]
+    assert heard["SlaWarned"] == [(Audience.RESPONDER, "property-meicheng", "deadline_warning")]
+    assert heard["SlaBreached"] == [
+        (Audience.RESPONDER, "property-meicheng", "deadline_breached"),
+        (Audience.SUPERVISOR, "street-yushan", "breach_for_supervisor"),
+        (Audience.SUPERVISOR, "gov-pingyin", "breach_for_supervisor"),
+    ]
+    assert heard["CaseEscalated"] == [(Audience.RESPONDER, "property-meicheng", "escalated")]
+    assert heard["WorkOrderReturned"] == [(Audience.SUPERVISOR, "street-yushan", "order_returned")]
+    assert heard["ArbitrationRequested"] == [
+        (Audience.SUPERVISOR, "street-yushan", "arbitration_needed")
+    ]
+
+
+def test_a_whistled_department_is_told_to_report_within_its_sign_limit():
+    order = examples.work_order_issued(
+        responder_id="dept-urban",
+        responder_name="平阴县城市管理局",
+        role=ResponderRole.CO,
+        purpose="whistle",
+        reason="榆山街道办事处吹哨：北门违建",
+        clocks=[OrderClock(name="sign", due_at=NOW + timedelta(minutes=30), warn_at=NOW)],
+    )
+    [message] = domain.messages_for(order, facts_after(order))
     text = domain.render(message.template, "zh-CN", message.data)
-    assert event.responder_name in text and "主办" in text
+    assert message.template == "whistle_order" and "吹哨报到" in text and "09:30" in text
 
 
-def test_templates_render_in_chinese_and_english():
-    data = {"case_number": "JS-20261124-000001", "masked_phone": None}
+def test_residents_get_sms_and_wechat_when_they_came_by_wechat_and_units_their_directory_channels():
+    filed = examples.complaint_filed(channel=Channel.WECHAT)
+    [receipt] = domain.messages_for(filed, facts_after(filed))
+    assert domain.channels_for(receipt, facts_after(filed), None) == ["sms", "wechat"]
+    hotline = examples.complaint_filed()
+    assert domain.channels_for(receipt, facts_after(hotline), None) == ["sms"]
+    unit = domain.Message(filed.complaint_id, Audience.RESPONDER, "dept-urban", "work_order_issued")
+    address = domain.Address(sms="13905310004", email="urban@example.cn")
+    assert domain.channels_for(unit, facts_after(filed), address) == ["sms", "email"]
+    assert domain.channels_for(unit, facts_after(filed), None) == [domain.UNADDRESSED]
+
+
+def test_a_notification_is_the_same_whenever_its_event_is_seen_again():
+    event_id = uuid.uuid4()
+    assert domain.notification_id(event_id, "dept-urban", "sms") == domain.notification_id(
+        event_id, "dept-urban", "sms"
+    )
+    assert domain.notification_id(event_id, "dept-urban", "sms") != domain.notification_id(
+        event_id, "dept-urban", "email"
+    )
+
+
+def test_templates_render_in_chinese_and_english_and_tolerate_a_missing_field():
+    data = {"case_number": "JS-20261124-000001"}
     assert "已受理" in domain.render("complaint_receipt", "zh-CN", data)
     assert "received" in domain.render("complaint_receipt", "en", data)
     assert domain.render("complaint_receipt", "fr", data) == domain.render(
         "complaint_receipt", "zh-CN", data
     )
+    assert "编号 。" in domain.render("complaint_receipt", "zh-CN", {}), (
+        "unknown yet: empty, not an error"
+    )
+    for name, template in domain.templates().items():
+        assert {"zh-CN", "en"} <= set(template["text"]) and {"zh-CN", "en"} <= set(
+            template["subject"]
+        ), name
+
+
+@pytest.mark.parametrize(
+    ("types", "scope", "event_type", "area", "expected"),
+    [
+        ([], None, "CaseResolved", None, True),
+        (["CaseResolved"], None, "SlaBreached", "370124001001", False),
+        ([], "370124001000", "CaseResolved", "370124001001-G01-B02", True),
+        ([], "370124001000", "CaseResolved", "370124002001", False),
+        ([], "370124001001-G01", "CaseResolved", "370124001001-G01-B02", True),
+        ([], "370124001001-G01", "CaseResolved", "370124001001-G010", False),
+        ([], "370124000000", "CaseResolved", None, False),
+    ],
+)
+def test_a_subscription_s_filters(types, scope, event_type, area, expected):
+    assert domain.matches(types, scope, event_type, area) is expected
 
 
 def test_signatures_match_the_standard_webhooks_reference_vector():
@@ -39,9 +242,33 @@ def test_signatures_match_the_standard_webhooks_reference_vector():
     assert signature == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
 
 
+def test_an_independent_standard_webhooks_implementation_accepts_our_signatures():
+    secret = "whsec_" + base64.b64encode(b"a secret of thirty-two bytes!!!!").decode()
+    body = json.dumps(
+        {"type": "CaseResolved", "data": {"报告": "已修复"}}, ensure_ascii=False
+    ).encode()
+    now = int(time.time())
+    headers = {
+        "webhook-id": "3f2a",
+        "webhook-timestamp": str(now),
+        "webhook-signature": sign(secret, "3f2a", now, body),
+    }
+    assert Webhook(secret).verify(body, headers)["data"]["报告"] == "已修复"
+    tampered = body.replace("已修复".encode(), "未修复".encode())
+    with pytest.raises(WebhookVerificationError):
+        Webhook(secret).verify(tampered, headers)
+
+
 def test_signatures_verify_with_a_plain_hmac():
     key = b"another key"
     secret = "whsec_" + base64.b64encode(key).decode()
     signature = sign(secret, "id-1", 1700000000, b"{}")
     expected = hmac.new(key, b"id-1.1700000000.{}", hashlib.sha256).digest()
     assert signature == "v1," + base64.b64encode(expected).decode()
+
+
+def test_retry_after_reads_seconds_and_dates():
+    assert retry_after("120") == 120
+    assert retry_after(None) is None and retry_after("soon") is None
+    later = (datetime.now(UTC) + timedelta(seconds=90)).strftime("%a, %d %b %Y %H:%M:%S GMT")
+    assert 80 <= (retry_after(later) or 0) <= 91

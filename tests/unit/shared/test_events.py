@@ -19,7 +19,9 @@ def test_every_event_wire_type_equals_its_class_name():
 
 def test_events_are_named_in_the_past_tense():
     for wire_type in REGISTRY:
-        assert wire_type.endswith(("ed", "Withdrawn", "Blown", "Held", "Set", "Redriven")), wire_type
+        assert wire_type.endswith(("ed", "Withdrawn", "Blown", "Held", "Set", "Redriven")), (
+            wire_type
+        )
 
 
 def test_events_are_immutable():

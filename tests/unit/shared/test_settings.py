@@ -43,7 +43,7 @@ def test_production_refuses_development_secrets(monkeypatch):
     monkeypatch.setenv("JIESU_ENV", "production")
     with pytest.raises(ValidationError, match="INTAKE_RESIDENT_PEPPER"):
         IntakeSettings()
-    with pytest.raises(ValidationError, match="NOTIFY_WEBHOOK_SECRET"):
+    with pytest.raises(ValidationError, match="NOTIFY_SMS_API_KEY"):
         NotifySettings()
     monkeypatch.setenv("INTAKE_RESIDENT_PEPPER", "a-real-pepper-from-the-vault")
     monkeypatch.setenv("INTAKE_VAULT_MASTER_KEY", "ab" * 32)

@@ -1,0 +1,126 @@
+"""Who may use notify's API: admin keys manage subscriptions, the directory and dead letters;
+ops keys read notifications and watch the live stream. Run
+`python -m services.notify.access create --name 运维大屏 --role ops` to issue one (and `list`,
+`revoke KEY_ID`); the secret is shown once and only its hash is kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from fastapi import Depends, Query, Request
+
+from shared.apikeys import (
+    KeyCache,
+    XApiKey,
+    authenticate,
+    hash_key,
+    key_cli,
+    key_id_of,
+    new_secret,
+    presented_secret,
+)
+from shared.db import Connection
+from shared.http import Problem
+
+
+class Role(StrEnum):
+    OPS = "ops"  # 运维/指挥中心：看通知、看实时流
+    ADMIN = "admin"  # 平台管理员：订阅、通讯录、死信
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    key_id: str
+    name: str
+    role: Role
+    rate_per_minute: int
+
+    @property
+    def actor(self) -> str:
+        return f"{self.role.value}:{self.name}"
+
+
+async def create_key(
+    conn: Connection,
+    *,
+    name: str,
+    role: Role,
+    rate_per_minute: int = 600,
+    secret: str | None = None,
+) -> tuple[ApiKey, str]:
+    secret = secret or new_secret()
+    key = ApiKey(key_id_of(secret), name, role, rate_per_minute)
+    await conn.execute(
+        "INSERT INTO api_keys (key_id, key_hash, name, role, rate_per_minute) "
+        "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key_id) DO NOTHING",
+        key.key_id,
+        hash_key(secret),
+        name,
+        role.value,
+        rate_per_minute,
+    )
+    return key, secret
+
+
+async def _find(conn: Connection, digest: str) -> ApiKey | None:
+    row = await conn.fetchrow(
+        "SELECT key_id, name, role, rate_per_minute FROM api_keys "
+        "WHERE key_hash = $1 AND revoked_at IS NULL",
+        digest,
+    )
+    return (
+        ApiKey(row["key_id"], row["name"], Role(row["role"]), row["rate_per_minute"])
+        if row
+        else None
+    )
+
+
+def key_ring() -> KeyCache[ApiKey]:
+    return KeyCache(_find)
+
+
+def require(role: Role) -> object:
+    """The caller's key (header, bearer token, or `api_key` for a browser's EventSource)."""
+
+    async def dependency(
+        request: Request,
+        x_api_key: XApiKey = None,
+        api_key: str | None = Query(None, include_in_schema=False),
+    ) -> ApiKey:
+        state = request.app.state.runtime.state
+        secret = presented_secret(request, x_api_key) or api_key
+        key = await authenticate(request, secret, state["keys"], state["limiter"], "jiesu-notify")
+        if role is Role.ADMIN and key.role is not Role.ADMIN:
+            raise Problem(403, f"密钥「{key.name}」无权执行此操作 An admin key is needed")
+        return key
+
+    return Depends(dependency)
+
+
+async def _create_from(conn: Connection, args: argparse.Namespace) -> tuple[str, str]:
+    key, secret = await create_key(
+        conn, name=args.name, role=Role(args.role), rate_per_minute=args.rate
+    )
+    return key.key_id, secret
+
+
+def main() -> None:
+    from services.notify.settings import NotifySettings
+
+    key_cli(
+        "管理通知服务密钥 Manage notify API keys",
+        database_url=lambda: NotifySettings().database_url,
+        schema=Path(__file__).with_name("schema.sql"),
+        roles=[r.value for r in Role],
+        create_arguments=lambda parser: None,
+        create=_create_from,
+        scope_of=lambda row: "-",
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,298 @@
+"""The channels messages go out by, each behind one small interface: send one message, or raise.
+
+Every outbound call carries the notification id (one per event, recipient and channel) as its
+idempotency key: `webhook-id` for webhooks, `Idempotency-Key` for the SMS and WeChat gateways,
+`Message-ID` for email. A retry after a crash is therefore the same message, not a new one.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import hashlib
+import hmac
+import json
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from typing import Any, Protocol
+from uuid import UUID
+
+import aiosmtplib
+import httpx
+
+from services.notify import domain, store
+from services.notify.settings import NotifySettings
+from shared.db import Connection
+from shared.events import Audience
+
+
+class Retry(Exception):
+    """This attempt failed; try again later (`after_s`: what the endpoint asked for)."""
+
+    def __init__(self, reason: str, after_s: float | None = None) -> None:
+        super().__init__(reason)
+        self.after_s = after_s
+
+
+class Gone(Exception):
+    """The endpoint answered 410 Gone: it is disabled and the message kept for an operator."""
+
+
+class Undeliverable(Exception):
+    """Nothing to retry: no address, or the resident's contact was erased."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outbound:
+    """A delivery as a channel sees it."""
+
+    notification_id: UUID
+    complaint_id: UUID
+    audience: Audience
+    recipient: str
+    template: str
+    data: dict[str, Any]
+    endpoint: str
+    attempt: int
+
+    def text(self, locale: str, part: str = "text") -> str:
+        return domain.render(self.template, locale, self.data, part)
+
+
+class Channel(Protocol):
+    name: str
+
+    async def send(self, conn: Connection, message: Outbound) -> None: ...
+
+
+def retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value.strip())
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def check(response: httpx.Response, what: str) -> None:
+    """2xx is delivered; 410 is gone; anything else is tried again (429/503 when they say)."""
+    if 200 <= response.status_code < 300:
+        return
+    if response.status_code == 410:
+        raise Gone(f"{what} answered 410 Gone")
+    after = (
+        retry_after(response.headers.get("retry-after"))
+        if response.status_code in (429, 503)
+        else None
+    )
+    raise Retry(f"{what} answered HTTP {response.status_code}", after)
+
+
+async def _post(client: httpx.AsyncClient, url: str, what: str, **kwargs: Any) -> None:
+    try:
+        response = await client.post(url, **kwargs)
+    except httpx.HTTPError as error:
+        raise Retry(f"{what}: {type(error).__name__}: {error}") from None
+    check(response, what)
+
+
+class Contacts:
+    """Where to reach someone: a resident through intake's vault (asked at the moment of
+    sending and never stored here), a unit through notify's directory."""
+
+    def __init__(self, client: httpx.AsyncClient, settings: NotifySettings) -> None:
+        self.client = client
+        self.settings = settings
+
+    async def resident(self, complaint_id: UUID) -> dict[str, Any]:
+        url = f"{self.settings.intake_url}/complaints/{complaint_id}/contact"
+        try:
+            response = await self.client.get(url, headers={"X-API-Key": self.settings.intake_key})
+        except httpx.HTTPError as error:
+            raise Retry(f"intake contact: {type(error).__name__}: {error}") from None
+        if response.status_code == 410:
+            raise Undeliverable("诉求人已删除个人信息 The resident's contact was erased")
+        if response.status_code == 404:
+            raise Undeliverable("没有诉求人的联系方式 No contact for this complaint")
+        check(response, "intake contact")
+        found: dict[str, Any] = response.json()
+        return found
+
+    async def unit(self, conn: Connection, recipient: str) -> domain.Address:
+        address = await store.address(conn, recipient)
+        if address is None:
+            raise Undeliverable(f"通讯录中没有 {recipient} No directory entry for {recipient}")
+        return address
+
+    async def field(
+        self, conn: Connection, message: Outbound, resident_field: str, unit_field: str
+    ) -> str:
+        if message.audience is Audience.RESIDENT:
+            value = (await self.resident(message.complaint_id)).get(resident_field)
+        else:
+            value = getattr(await self.unit(conn, message.recipient), unit_field)
+        if not value:
+            raise Undeliverable(
+                f"{message.recipient} 没有 {unit_field} No {unit_field} for {message.recipient}"
+            )
+        return str(value)
+
+
+def _reference(message: Outbound) -> dict[str, str]:
+    return {
+        "notification_id": str(message.notification_id),
+        "complaint_id": str(message.complaint_id),
+    }
+
+
+class SmsChannel:
+    """An SMS gateway over HTTP (短信网关): the text, signed with the platform's sign name."""
+
+    name = "sms"
+
+    def __init__(
+        self, client: httpx.AsyncClient, settings: NotifySettings, contacts: Contacts
+    ) -> None:
+        self.client, self.settings, self.contacts = client, settings, contacts
+
+    async def send(self, conn: Connection, message: Outbound) -> None:
+        phone = await self.contacts.field(conn, message, "phone", "sms")
+        body = {
+            "to": phone,
+            "sign_name": self.settings.sms_sign_name,
+            "template": message.template,
+            "text": message.text(self.settings.locale),
+            "reference": _reference(message),
+        }
+        await _post(
+            self.client,
+            self.settings.sms_gateway_url,
+            "SMS gateway",
+            json=body,
+            headers={
+                "Authorization": f"Bearer {self.settings.sms_api_key}",
+                "Idempotency-Key": str(message.notification_id),
+            },
+        )
+
+
+class WechatChannel:
+    """WeChat template messages (公众号模板消息) through a gateway over HTTP."""
+
+    name = "wechat"
+
+    def __init__(
+        self, client: httpx.AsyncClient, settings: NotifySettings, contacts: Contacts
+    ) -> None:
+        self.client, self.settings, self.contacts = client, settings, contacts
+
+    async def send(self, conn: Connection, message: Outbound) -> None:
+        openid = await self.contacts.field(conn, message, "wechat_openid", "wechat_openid")
+        body = {
+            "touser": openid,
+            "template_id": domain.templates()[message.template].get("wechat", ""),
+            "data": {"content": {"value": message.text(self.settings.locale)}},
+            "reference": _reference(message),
+        }
+        await _post(
+            self.client,
+            self.settings.wechat_gateway_url,
+            "WeChat gateway",
+            json=body,
+            headers={
+                "Authorization": f"Bearer {self.settings.wechat_api_key}",
+                "Idempotency-Key": str(message.notification_id),
+            },
+        )
+
+
+class EmailChannel:
+    """Email over SMTP (units only: residents' email is not collected)."""
+
+    name = "email"
+
+    def __init__(self, settings: NotifySettings, contacts: Contacts) -> None:
+        self.settings, self.contacts = settings, contacts
+
+    async def send(self, conn: Connection, message: Outbound) -> None:
+        if message.audience is Audience.RESIDENT:
+            raise Undeliverable("诉求人不通过邮件联系 Residents are not emailed")
+        to = await self.contacts.field(conn, message, "email", "email")
+        mail = EmailMessage()
+        mail["From"] = self.settings.smtp_from
+        mail["To"] = to
+        mail["Subject"] = message.text(self.settings.locale, "subject")
+        mail["Message-ID"] = f"<{message.notification_id}@{self.settings.smtp_domain}>"
+        mail["X-Jiesu-Complaint"] = str(message.complaint_id)
+        mail.set_content(message.text(self.settings.locale))
+        try:
+            await aiosmtplib.send(
+                mail,
+                hostname=self.settings.smtp_host,
+                port=self.settings.smtp_port,
+                username=self.settings.smtp_username or None,
+                password=self.settings.smtp_password or None,
+                start_tls=self.settings.smtp_starttls,
+                timeout=self.settings.gateway_timeout_s,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as error:
+            raise Undeliverable(f"SMTP refused {to}: {error}") from None
+        except (aiosmtplib.SMTPException, OSError) as error:
+            raise Retry(f"SMTP: {type(error).__name__}: {error}") from None
+
+
+def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
+    """`v1,<base64 HMAC-SHA256 of "id.timestamp.body">` as the Standard Webhooks scheme says."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+
+
+class WebhookChannel:
+    """Standard Webhooks to a subscription's URL, signed with its secret."""
+
+    name = "webhook"
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+
+    async def send(self, conn: Connection, message: Outbound) -> None:
+        subscription = await store.subscription(conn, message.endpoint)
+        if subscription is None:
+            raise Undeliverable(f"订阅 {message.endpoint} 已删除 The subscription was deleted")
+        if subscription["status"] != "active":
+            raise Undeliverable(f"订阅 {message.endpoint} 已停用 The subscription is disabled")
+        body = json.dumps(message.data, ensure_ascii=False).encode()
+        timestamp = int(time.time())
+        headers = {
+            "content-type": "application/json",
+            "webhook-id": str(message.notification_id),
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": sign(
+                subscription["secret"], str(message.notification_id), timestamp, body
+            ),
+        }
+        await _post(
+            self.client,
+            subscription["url"],
+            f"subscriber {message.endpoint}",
+            content=body,
+            headers=headers,
+        )
+
+
+class UnaddressedChannel:
+    """A unit the directory does not know: kept as a dead letter until someone adds it."""
+
+    name = domain.UNADDRESSED
+
+    async def send(self, conn: Connection, message: Outbound) -> None:
+        raise Undeliverable(
+            f"通讯录中没有 {message.recipient} 的联系方式 No channel for {message.recipient}"
+        )
