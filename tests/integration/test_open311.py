@@ -274,7 +274,7 @@ async def test_a_post_is_filed_and_reads_back_with_its_answers(intake_server):
         "details": "雨大时\n卧室也渗水",
     }
     assert native["media_urls"] == fields["media_url"]
-    assert contact == {"name": "李君", "phone": "13912345678"}
+    assert contact == {"name": "李君", "phone": "13912345678", "wechat_openid": None}
     # Identifiers we have no use for never reach an event.
     assert not any(
         secret in json.dumps(events, ensure_ascii=False)
