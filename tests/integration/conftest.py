@@ -22,11 +22,15 @@ from services.dispatch.main import create_app as create_dispatch_app
 from services.dispatch.settings import DispatchSettings
 from services.intake.main import create_app
 from services.intake.settings import IntakeSettings
+from services.notify.main import create_app as create_notify_app
+from services.notify.settings import NotifySettings
 from shared.db import drop_database, with_database
 from shared.events import Event
 from shared.runtime import ServiceRuntime
-from shared.topics import COMPLAINT_EVENTS
+from shared.topics import COMPLAINT_EVENTS, DISPATCH_EVENTS
 from tests import examples
+from tests.integration.gateways import Gateways, smtp_server
+from tests.integration.gateways import create_app as create_gateways
 from tests.integration.kafka_helpers import publish_events
 
 
@@ -155,5 +159,80 @@ async def dispatch_server(
             response = await client.put("/admin/city", json=city)
             assert response.status_code == 200, response.text
         yield running
+    await broker.stop()
+    await drop_database(database_url)
+
+
+@dataclass
+class NotifyServer:
+    """Notify on its own broker, sending to real local gateways, subscribers and SMTP."""
+
+    url: str
+    database_url: str
+    bootstrap: str
+    runtime: ServiceRuntime
+    gateways: Gateways
+    gateway_url: str
+
+    def client(self, key: str = "dev-key-admin") -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.url, headers={"X-API-Key": key}, timeout=30)
+
+    async def tell(self, *events: Event) -> list[uuid.UUID]:
+        """Publish events as intake's or dispatch's relay would; returns their envelope ids."""
+        ids = []
+        for event in events:
+            topic = DISPATCH_EVENTS if event.__module__.endswith("dispatch") else COMPLAINT_EVENTS
+            ids += await publish_events(self.bootstrap, topic, [event], source="/jiesu/test")
+        return ids
+
+    async def until(self, check: Callable[[], Any], timeout: float = 20.0, what: str = "") -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            result = check()
+            if asyncio.iscoroutine(result):
+                result = await result
+            if result:
+                return result
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what or check}")
+            await asyncio.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+async def notify_server(
+    pg_server_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[NotifyServer]:
+    port = free_port()
+    broker = tansu_broker(port, tmp_path_factory.mktemp("notify-broker") / "broker.log")
+    broker.start()
+    await wait_for_port_open(port)
+    gateways = Gateways()
+    smtp_port = free_port()
+    smtp = smtp_server(gateways, smtp_port)
+    gateway_port = free_port()
+    database_url = with_database(pg_server_url, f"t_notify_{uuid.uuid4().hex[:10]}")
+    async with serving(create_gateways(gateways), gateway_port) as gateway_url:
+        settings = NotifySettings(
+            database_url=database_url,
+            kafka_bootstrap_servers=f"127.0.0.1:{port}",
+            port=free_port(),
+            intake_url=gateway_url,
+            sms_gateway_url=f"{gateway_url}/sms",
+            wechat_gateway_url=f"{gateway_url}/wechat",
+            smtp_port=smtp_port,
+            retry_schedule="0.2s,0.4s,0.8s,1s,1s,1s",
+            delivery_lease_s=3,
+            delivery_poll_interval_s=0.2,
+            channel_concurrency=4,
+            endpoint_concurrency=2,
+            live_poll_interval_s=0.1,
+            **FAST,
+        )
+        app = create_notify_app(settings)
+        async with serving(app, settings.port) as url:
+            yield NotifyServer(
+                url, database_url, f"127.0.0.1:{port}", app.state.runtime, gateways, gateway_url
+            )
+    smtp.stop()
     await broker.stop()
     await drop_database(database_url)

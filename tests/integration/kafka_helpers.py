@@ -72,16 +72,23 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
 
 
 async def publish_events(
-    bootstrap: str, topic: str, events: Iterable[Event], source: str = "/jiesu/dispatch"
-) -> None:
-    """Each event in its CloudEvents envelope, as a service's relay would publish it."""
+    bootstrap: str,
+    topic: str,
+    events: Iterable[Event],
+    source: str = "/jiesu/dispatch",
+    ids: Iterable[uuid.UUID] | None = None,
+) -> list[uuid.UUID]:
+    """Each event in its CloudEvents envelope, as a service's relay would publish it (with the
+    given envelope ids, to publish the same event again); returns the ids."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()
+    given = iter(ids or ())
+    sent = []
     try:
         for event in events:
             envelope = Envelope(
                 event=event,
-                id=uuid.uuid4(),
+                id=next(given, None) or uuid.uuid4(),
                 source=source,
                 time=datetime.now(UTC),
                 correlation_id=Causation.start().correlation_id,
@@ -90,5 +97,7 @@ async def publish_events(
             await producer.send_and_wait(
                 topic, message.value, key=message.key, headers=message.headers
             )
+            sent.append(envelope.id)
     finally:
         await producer.stop()
+    return sent
