@@ -139,6 +139,7 @@ async def test_every_audience_hears_by_every_channel(notify_server: NotifyServer
     for r in server.gateways.of("sms"):
         if r["json"]["to"] == "13812345678":
             assert r["json"]["reference"]["complaint_id"] == str(complaint)
+
     async def recorded() -> list[dict] | None:
         rows = await deliveries(server, complaint)
         return rows if {r["status"] for r in rows} == {"delivered"} else None
