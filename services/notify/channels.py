@@ -20,11 +20,11 @@ from typing import Any, Protocol
 from uuid import UUID
 
 import aiosmtplib
+import asyncpg
 import httpx
 
 from services.notify import domain, store
 from services.notify.settings import NotifySettings
-from shared.db import Connection
 from shared.events import Audience
 
 
@@ -64,7 +64,11 @@ class Outbound:
 class Channel(Protocol):
     name: str
 
-    async def send(self, conn: Connection, message: Outbound) -> None: ...
+    async def send(self, pool: asyncpg.Pool, message: Outbound) -> None:
+        """Deliver or raise. Takes the pool, not a connection: a connection is borrowed only for
+        a lookup and never held across the outbound call (a slow gateway must not starve the
+        other channels, or the consumer, of connections)."""
+        ...
 
 
 def retry_after(value: str | None) -> float | None:
@@ -124,19 +128,20 @@ class Contacts:
         found: dict[str, Any] = response.json()
         return found
 
-    async def unit(self, conn: Connection, recipient: str) -> domain.Address:
-        address = await store.address(conn, recipient)
+    async def unit(self, pool: asyncpg.Pool, recipient: str) -> domain.Address:
+        async with pool.acquire() as conn:
+            address = await store.address(conn, recipient)
         if address is None:
             raise Undeliverable(f"通讯录中没有 {recipient} No directory entry for {recipient}")
         return address
 
     async def field(
-        self, conn: Connection, message: Outbound, resident_field: str, unit_field: str
+        self, pool: asyncpg.Pool, message: Outbound, resident_field: str, unit_field: str
     ) -> str:
         if message.audience is Audience.RESIDENT:
             value = (await self.resident(message.complaint_id)).get(resident_field)
         else:
-            value = getattr(await self.unit(conn, message.recipient), unit_field)
+            value = getattr(await self.unit(pool, message.recipient), unit_field)
         if not value:
             raise Undeliverable(
                 f"{message.recipient} 没有 {unit_field} No {unit_field} for {message.recipient}"
@@ -161,8 +166,8 @@ class SmsChannel:
     ) -> None:
         self.client, self.settings, self.contacts = client, settings, contacts
 
-    async def send(self, conn: Connection, message: Outbound) -> None:
-        phone = await self.contacts.field(conn, message, "phone", "sms")
+    async def send(self, pool: asyncpg.Pool, message: Outbound) -> None:
+        phone = await self.contacts.field(pool, message, "phone", "sms")
         body = {
             "to": phone,
             "sign_name": self.settings.sms_sign_name,
@@ -192,8 +197,8 @@ class WechatChannel:
     ) -> None:
         self.client, self.settings, self.contacts = client, settings, contacts
 
-    async def send(self, conn: Connection, message: Outbound) -> None:
-        openid = await self.contacts.field(conn, message, "wechat_openid", "wechat_openid")
+    async def send(self, pool: asyncpg.Pool, message: Outbound) -> None:
+        openid = await self.contacts.field(pool, message, "wechat_openid", "wechat_openid")
         body = {
             "touser": openid,
             "template_id": domain.templates()[message.template].get("wechat", ""),
@@ -220,10 +225,10 @@ class EmailChannel:
     def __init__(self, settings: NotifySettings, contacts: Contacts) -> None:
         self.settings, self.contacts = settings, contacts
 
-    async def send(self, conn: Connection, message: Outbound) -> None:
+    async def send(self, pool: asyncpg.Pool, message: Outbound) -> None:
         if message.audience is Audience.RESIDENT:
             raise Undeliverable("诉求人不通过邮件联系 Residents are not emailed")
-        to = await self.contacts.field(conn, message, "email", "email")
+        to = await self.contacts.field(pool, message, "email", "email")
         mail = EmailMessage()
         mail["From"] = self.settings.smtp_from
         mail["To"] = to
@@ -262,8 +267,9 @@ class WebhookChannel:
     def __init__(self, client: httpx.AsyncClient) -> None:
         self.client = client
 
-    async def send(self, conn: Connection, message: Outbound) -> None:
-        subscription = await store.subscription(conn, message.endpoint)
+    async def send(self, pool: asyncpg.Pool, message: Outbound) -> None:
+        async with pool.acquire() as conn:
+            subscription = await store.subscription(conn, message.endpoint)
         if subscription is None:
             raise Undeliverable(f"订阅 {message.endpoint} 已删除 The subscription was deleted")
         if subscription["status"] != "active":
@@ -292,7 +298,7 @@ class UnaddressedChannel:
 
     name = domain.UNADDRESSED
 
-    async def send(self, conn: Connection, message: Outbound) -> None:
+    async def send(self, pool: asyncpg.Pool, message: Outbound) -> None:
         raise Undeliverable(
             f"通讯录中没有 {message.recipient} 的联系方式 No channel for {message.recipient}"
         )

@@ -108,12 +108,11 @@ async def deliver_one(
     disable: str | None = None
     retry_at: datetime | None = None
     try:
-        async with runtime.pool.acquire() as conn:
-            IN_FLIGHT.labels(channel.name).inc()
-            try:
-                await channel.send(conn, message)
-            finally:
-                IN_FLIGHT.labels(channel.name).dec()
+        IN_FLIGHT.labels(channel.name).inc()
+        try:
+            await channel.send(runtime.pool, message)
+        finally:
+            IN_FLIGHT.labels(channel.name).dec()
         outcome, error = "delivered", None
         events.append(NotificationDelivered(**common, attempt=message.attempt, delivered_at=now))
     except Undeliverable as refusal:  # nothing to try again: straight to the dead letters

@@ -251,6 +251,21 @@ async def test_nothing_is_lost_or_doubled_while_dispatch_is_killed_and_restarted
     assert stack.state()["service_restarts"]["dispatch"] >= 1
 
 
+async def test_nothing_is_lost_or_doubled_while_notify_is_killed_in_the_middle_of_sending(stack):
+    """Notify dies with messages claimed, some already accepted by the gateway and not yet
+    recorded: after the restart each goes out again under the same idempotency key, so the
+    gateway still holds each message once, and none is missing."""
+    marker = f"kill-notify-{uuid.uuid4().hex[:6]}"
+    victim = stack.pid("notify")
+    killed, kill_midway = sigkill_after(victim, accepted=30)
+    filed = await file_complaints(stack, COMPLAINTS, marker, on_progress=kill_midway)
+    assert killed.is_set()
+    cases = await wait_for_cases(stack, [f["complaint_id"] for f in filed], timeout=150)
+    await assert_none_missing_none_doubled(stack, filed, cases, marker)
+    assert stack.pid("notify") != victim
+    assert stack.state()["service_restarts"]["notify"] >= 1
+
+
 async def test_nothing_is_lost_or_doubled_while_the_broker_is_killed_and_restarted_empty(stack):
     marker = f"kill-broker-{uuid.uuid4().hex[:6]}"
     restarts_before = stack.state()["broker_restarts"]
