@@ -386,6 +386,14 @@ async def test_a_slow_failing_gateway_holds_up_neither_email_nor_memory_and_its_
         what="emails",
     )
     emails_done = asyncio.get_running_loop().time() - started
+    # While SMS senders wait 2 s on the gateway, they hold no database connection.
+    pool = server.runtime.pool
+    await server.until(lambda: server.gateways.in_flight.get("sms", 0) >= 3, what="SMS in flight")
+    busy = []
+    for _ in range(20):
+        busy.append(pool.get_size() - pool.get_idle_size())
+        await asyncio.sleep(0.05)
+    assert max(busy) < server.runtime.settings.channel_concurrency, busy  # type: ignore[attr-defined]
     sms_so_far = len(
         [
             r
