@@ -585,6 +585,7 @@ def issue(
         clocks=clocks,
         round=round,
         task=task,
+        category_name=known.name if (known := rules.model.categories.get(category or "")) else None,
     )
 
 

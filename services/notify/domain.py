@@ -156,7 +156,7 @@ def _issued(e: WorkOrderIssued, f: Facts) -> list[Message]:
         "work_order_id": str(e.work_order_id),
         "responder_name": e.responder_name,
         "role_label": ROLE_LABELS[e.role],
-        "category_label": e.category or "未分类",
+        "category_label": e.category_name or e.category or "未分类",
         "due_at": _when(e.due_at),
         "sign_due_at": _when(sign) if sign else "",
         "reason": e.reason,

@@ -119,6 +119,7 @@ class WorkOrderIssued(Event):
     clocks: list[OrderClock] = Field(default_factory=list)
     round: int = 1
     task: str | None = None  # what a deliberation decision asks of the unit
+    category_name: str | None = None  # the category as people call it (房屋漏水)
 
 
 class WorkOrderSigned(Event):
