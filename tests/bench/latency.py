@@ -60,6 +60,12 @@ class Stack:
         base = free_port()
         while not all(port_is_free(base + i) for i in range(4)):
             base = free_port()
+        others: list[int] = []
+        while len(others) < 4:  # sink, SMTP, broker, Postgres: distinct, outside the block
+            port = free_port()
+            if port not in range(base, base + 4) and port not in others:
+                others.append(port)
+        sink, smtp, broker, pg = others
         argv = [
             sys.executable,
             "-m",
@@ -70,13 +76,13 @@ class Stack:
             "--port-base",
             str(base),
             "--sink-port",
-            str(free_port()),
+            str(sink),
             "--smtp-port",
-            str(free_port()),
+            str(smtp),
             "--broker-port",
-            str(free_port()),
+            str(broker),
             "--pg-port",
-            str(free_port()),
+            str(pg),
             "--db-prefix",
             self.db_prefix,
         ]
@@ -210,8 +216,8 @@ async def run_rate(
     }
 
 
-# A case is complete when it shows its work orders and a delivered notification for the
-# resident and for every responder; it was shown when the last of those was projected.
+# A case is complete when it shows its work orders, the resident's receipt delivered and a
+# delivered notice for every unit with an order; it was shown when the last was projected.
 COMPLETE_CASES = """
 SELECT c.complaint_id, max(t.projected_at) AS shown_at
 FROM cases c
@@ -219,9 +225,15 @@ JOIN case_timeline t ON t.complaint_id = c.complaint_id
     AND t.type IN ('WorkOrderIssued', 'NotificationDelivered')
 WHERE c.complaint_id = ANY($1::uuid[])
   AND EXISTS (SELECT 1 FROM case_work_orders w WHERE w.complaint_id = c.complaint_id)
-  AND (SELECT count(*) FROM case_notifications n
-       WHERE n.complaint_id = c.complaint_id AND n.status = 'delivered')
-      = 1 + (SELECT count(*) FROM case_work_orders w WHERE w.complaint_id = c.complaint_id)
+  AND EXISTS (SELECT 1 FROM case_notifications n
+              WHERE n.complaint_id = c.complaint_id AND n.template = 'complaint_receipt'
+                AND n.status = 'delivered')
+  AND NOT EXISTS (
+      SELECT 1 FROM case_work_orders w
+      WHERE w.complaint_id = c.complaint_id
+        AND NOT EXISTS (SELECT 1 FROM case_notifications n
+                        WHERE n.complaint_id = w.complaint_id AND n.recipient = w.responder_id
+                          AND n.status = 'delivered'))
 GROUP BY c.complaint_id
 """
 

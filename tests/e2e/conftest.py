@@ -63,6 +63,16 @@ def _free_port_block(size: int) -> int:
     raise RuntimeError("no block of free ports")
 
 
+def _free_ports_outside(block: range, count: int) -> list[int]:
+    """Free ports, distinct, none inside the services' block (a later bind would collide)."""
+    found: list[int] = []
+    while len(found) < count:
+        port = free_port()
+        if port not in block and port not in found:
+            found.append(port)
+    return found
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -85,6 +95,8 @@ async def stack(
         "NOTIFY_RETRY_SCHEDULE": "0.5s,1s,2s,4s,8s,15s",
     }
     env.pop("KAFKA_BOOTSTRAP_SERVERS", None)  # the stack's own broker, so tests can kill it
+    base = _free_port_block(len(SERVICES))
+    sink, smtp, broker = _free_ports_outside(range(base, base + len(SERVICES)), 3)
     argv = [
         sys.executable,
         "-m",
@@ -93,13 +105,13 @@ async def stack(
         str(state_dir),
         "up",
         "--port-base",
-        str(_free_port_block(len(SERVICES))),
+        str(base),
         "--sink-port",
-        str(free_port()),
+        str(sink),
         "--smtp-port",
-        str(free_port()),
+        str(smtp),
         "--broker-port",
-        str(free_port()),
+        str(broker),
         "--db-prefix",
         prefix,
     ]
