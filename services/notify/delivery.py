@@ -170,38 +170,55 @@ def _abandoned(
 async def run_channel(
     runtime: ServiceRuntime, channels: Mapping[str, Channel], name: str, wake: asyncio.Event
 ) -> None:
-    """`channel_concurrency` workers of one channel, each claiming one due message at a time."""
+    """One claimer per channel: it claims as many due messages as there are free senders (at
+    most `channel_concurrency`) in one query, sends each in its own task, and looks again when
+    a sender finishes, when a delivery for this channel arrives, or at the poll."""
     settings: NotifySettings = runtime.settings  # type: ignore[assignment]
+    sending: set[asyncio.Task[str]] = set()
 
-    async def worker() -> None:
+    def finished(task: asyncio.Task[str]) -> None:
+        sending.discard(task)
+        wake.set()  # a sender is free: look for more
+        if not task.cancelled() and task.exception() is not None:
+            log.error("delivery of a %s message failed: %r", name, task.exception())
+
+    try:
         while True:
             wake.clear()  # before looking: a wake-up while we look is not lost
-            async with runtime.pool.acquire() as conn:
-                claimed = await store.claim(
-                    conn, name, 1, settings.endpoint_concurrency, settings.delivery_lease_s
-                )
-            if claimed:
-                await deliver_one(runtime, channels, claimed[0])
-                continue
+            free = settings.channel_concurrency - len(sending)
+            if free > 0:
+                async with runtime.pool.acquire() as conn:
+                    claimed = await store.claim(
+                        conn, name, free, settings.endpoint_concurrency, settings.delivery_lease_s
+                    )
+                for row in claimed:
+                    task = asyncio.create_task(deliver_one(runtime, channels, row))
+                    sending.add(task)
+                    task.add_done_callback(finished)
+                if len(claimed) == free:
+                    continue  # there may be more due: look again as soon as a sender is free
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), settings.delivery_poll_interval_s)
-
-    await asyncio.gather(*(worker() for _ in range(settings.channel_concurrency)))
+    finally:
+        for task in sending:
+            task.cancel()
 
 
 async def run_deliveries(runtime: ServiceRuntime) -> None:
-    """Every channel's workers, woken by new deliveries (LISTEN/NOTIFY) and by a poll."""
+    """Every channel's claimer, woken by new deliveries of its channel (LISTEN/NOTIFY, the
+    payload names the channels) and by a poll."""
     settings: NotifySettings = runtime.settings  # type: ignore[assignment]
     listener = await connect(settings.database_url)
     async with httpx.AsyncClient(timeout=settings.gateway_timeout_s) as client:
         channels = build_channels(client, settings)
         wakes = {name: asyncio.Event() for name in channels}
 
-        def wake_all(*_: object) -> None:
-            for event in wakes.values():
-                event.set()
+        def wake(_conn: object, _pid: int, _channel: str, payload: object) -> None:
+            for name in str(payload).split(",") if payload else wakes:
+                if name in wakes:
+                    wakes[name].set()
 
-        await listener.add_listener(store.WAKE_CHANNEL, wake_all)
+        await listener.add_listener(store.WAKE_CHANNEL, wake)
         try:
             await asyncio.gather(
                 *(run_channel(runtime, channels, name, wakes[name]) for name in channels)

@@ -105,7 +105,8 @@ async def add_deliveries_for(
         [p.message.data for p in planned],
     )
     if rows:
-        await conn.execute("SELECT pg_notify($1, '')", WAKE_CHANNEL)
+        channels = ",".join(sorted({p.channel for p in planned}))
+        await conn.execute("SELECT pg_notify($1, $2)", WAKE_CHANNEL, channels)
     return len(rows)
 
 
