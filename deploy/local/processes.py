@@ -40,6 +40,17 @@ def free_port() -> int:
         return port
 
 
+def free_ports(count: int, avoid: range = range(0)) -> list[int]:
+    """`count` distinct free ports, none in `avoid` (free ports are handed out one at a time,
+    so two calls may return the same one)."""
+    found: list[int] = []
+    while len(found) < count:
+        port = free_port()
+        if port not in avoid and port not in found:
+            found.append(port)
+    return found
+
+
 def port_is_free(port: int) -> bool:
     with socket.socket() as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

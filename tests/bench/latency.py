@@ -32,7 +32,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from rich.console import Console
 from rich.table import Table
 
-from deploy.local.processes import free_port, port_is_free
+from deploy.local.processes import free_port, free_ports, port_is_free
 from shared.db import with_database
 from shared.kafka import ensure_topics
 from shared.topics import TopicSpec
@@ -60,12 +60,7 @@ class Stack:
         base = free_port()
         while not all(port_is_free(base + i) for i in range(4)):
             base = free_port()
-        others: list[int] = []
-        while len(others) < 4:  # sink, SMTP, broker, Postgres: distinct, outside the block
-            port = free_port()
-            if port not in range(base, base + 4) and port not in others:
-                others.append(port)
-        sink, smtp, broker, pg = others
+        sink, smtp, broker, pg = free_ports(4, avoid=range(base, base + 4))
         argv = [
             sys.executable,
             "-m",

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from deploy.local.processes import free_port, port_is_free
+from deploy.local.processes import free_port, free_ports, port_is_free
 from deploy.local.runner import SERVICES
 from shared.db import drop_database, with_database
 
@@ -63,16 +63,6 @@ def _free_port_block(size: int) -> int:
     raise RuntimeError("no block of free ports")
 
 
-def _free_ports_outside(block: range, count: int) -> list[int]:
-    """Free ports, distinct, none inside the services' block (a later bind would collide)."""
-    found: list[int] = []
-    while len(found) < count:
-        port = free_port()
-        if port not in block and port not in found:
-            found.append(port)
-    return found
-
-
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -96,7 +86,7 @@ async def stack(
     }
     env.pop("KAFKA_BOOTSTRAP_SERVERS", None)  # the stack's own broker, so tests can kill it
     base = _free_port_block(len(SERVICES))
-    sink, smtp, broker = _free_ports_outside(range(base, base + len(SERVICES)), 3)
+    sink, smtp, broker = free_ports(3, avoid=range(base, base + len(SERVICES)))
     argv = [
         sys.executable,
         "-m",
