@@ -38,6 +38,9 @@ class Envelope:
     time: datetime
     correlation_id: UUID
     causation_id: UUID | None = None
+    # The event's position in its own stream (CloudEvents extension `streamposition`): a
+    # consumer that keeps "the latest" of something compares these, never arrival order.
+    sequence: int | None = None
 
     @property
     def type(self) -> str:
@@ -80,6 +83,7 @@ def kafka_message(
     causation_id: UUID | None,
     data: bytes,
     key: str | None = None,
+    sequence: int | None = None,
 ) -> KafkaMessage:
     """The binary-mode record; the key defaults to the subject so one complaint stays in order."""
     attributes = {
@@ -96,6 +100,8 @@ def kafka_message(
         attributes["ce_subject"] = subject
     if causation_id is not None:
         attributes["ce_causationid"] = str(causation_id)
+    if sequence is not None:
+        attributes["ce_streamposition"] = str(sequence)
     key = key if key is not None else subject
     return KafkaMessage(
         key=key.encode() if key is not None else None,
@@ -116,6 +122,7 @@ def to_kafka(envelope: Envelope, key: str | None = None) -> KafkaMessage:
         causation_id=envelope.causation_id,
         data=encode_data(envelope.event),
         key=key,
+        sequence=envelope.sequence,
     )
 
 
@@ -142,6 +149,8 @@ def from_kafka(headers: Headers | dict[str, bytes], value: bytes) -> Envelope:
         correlation_id = UUID(attributes.get("ce_correlationid") or attributes["ce_id"])
         causation = attributes.get("ce_causationid")
         time = datetime.fromisoformat(attributes["ce_time"].replace("Z", "+00:00"))
+        position = attributes.get("ce_streamposition")
+        sequence = int(position) if position else None
     except ValueError as error:
         raise UndecodableEvent(str(error)) from error
     if not isinstance(data, dict):
@@ -153,4 +162,5 @@ def from_kafka(headers: Headers | dict[str, bytes], value: bytes) -> Envelope:
         time=time,
         correlation_id=correlation_id,
         causation_id=UUID(causation) if causation else None,
+        sequence=sequence,
     )

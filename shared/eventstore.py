@@ -73,6 +73,7 @@ class RecordedEvent:
             time=self.recorded_at,
             correlation_id=UUID(self.metadata["correlation_id"]),
             causation_id=UUID(causation) if causation else None,
+            sequence=self.position,
         )
 
     def to_kafka(self) -> KafkaMessage:
@@ -89,6 +90,7 @@ class RecordedEvent:
             causation_id=UUID(causation) if causation else None,
             data=json.dumps(self.data, ensure_ascii=False).encode(),
             key=self.subject or self.stream,
+            sequence=self.position,
         )
 
 

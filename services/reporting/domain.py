@@ -6,33 +6,127 @@ from enum import StrEnum
 from typing import Any
 
 from shared.events import (
+    ComplaintAnswered,
+    ComplaintCallbackRecorded,
+    ComplaintClassified,
+    ComplaintClosed,
+    ComplaintDispatched,
     ComplaintFiled,
+    ComplaintMerged,
+    ComplaintReclassified,
+    ComplaintRedoRequested,
+    ComplaintResolved,
+    ComplaintSigned,
+    ComplaintUnmerged,
+    ComplaintWithdrawn,
+    DuplicateDismissed,
+    DuplicateSuspected,
+    Event,
+    NotificationAbandoned,
     NotificationDelivered,
     NotificationFailed,
+    NotificationRedriven,
     ResponderRole,
     WorkOrderIssued,
 )
 
 
 class CaseStatus(StrEnum):
+    """A case's status: intake's, moved on by what dispatch already knows."""
+
     PENDING = "pending"  # 事件未齐 (a later event arrived before the filing)
-    FILED = "filed"  # 已受理
-    DISPATCHED = "dispatched"  # 已派单
+    FILED = "filed"
+    TRIAGE = "triage"
+    CLASSIFIED = "classified"
+    ANSWERED = "answered"
+    DISPATCHED = "dispatched"
+    SIGNED = "signed"
+    RESOLVED = "resolved"
+    CALLED_BACK = "called_back"
+    REDO = "redo"
+    MERGED = "merged"
+    WITHDRAWN = "withdrawn"
+    CLOSED = "closed"
 
 
 STATUS_LABELS = {
     CaseStatus.PENDING: "处理中",
     CaseStatus.FILED: "已受理",
+    CaseStatus.TRIAGE: "待人工分类",
+    CaseStatus.CLASSIFIED: "已分类，待派单",
+    CaseStatus.ANSWERED: "直接办结",
     CaseStatus.DISPATCHED: "已派单",
+    CaseStatus.SIGNED: "已签收",
+    CaseStatus.RESOLVED: "已办理反馈",
+    CaseStatus.CALLED_BACK: "已回访",
+    CaseStatus.REDO: "重办",
+    CaseStatus.MERGED: "已并案",
+    CaseStatus.WITHDRAWN: "已撤回",
+    CaseStatus.CLOSED: "已办结",
 }
+# Open311 knows open and closed only (as intake's Open311 door says it).
+CLOSED = frozenset({"answered", "resolved", "called_back", "merged", "withdrawn", "closed"})
+ENDED = frozenset({"answered", "merged", "withdrawn", "closed"})
+_BEFORE_DISPATCH = frozenset({CaseStatus.FILED, CaseStatus.TRIAGE, CaseStatus.CLASSIFIED})
 
 
 def case_status(case: dict[str, Any]) -> CaseStatus:
-    if case.get("lead_responder_id"):
+    """Intake's status; when dispatch's events came first, what they already show."""
+    status = CaseStatus(case["status"]) if case.get("status") else None
+    lead = bool(case.get("lead_responder_id"))
+    if status is None:
+        if lead:
+            return CaseStatus.DISPATCHED
+        return CaseStatus.FILED if case.get("filed_at") else CaseStatus.PENDING
+    if lead and status in _BEFORE_DISPATCH:
         return CaseStatus.DISPATCHED
-    if case.get("filed_at"):
-        return CaseStatus.FILED
-    return CaseStatus.PENDING
+    return status
+
+
+class Stage(StrEnum):
+    """Where an open matter stands on the public board 督办墙."""
+
+    WAITING = "waiting"  # 待派单
+    TO_SIGN = "to_sign"  # 待签收
+    HANDLING = "handling"  # 办理中
+    DELIBERATING = "deliberating"  # 议事中（办理时限暂停）
+    REPORTED = "reported"  # 已反馈，待回访
+    REDO = "redo"  # 重办
+
+
+STAGE_LABELS = {
+    Stage.WAITING: "待派单",
+    Stage.TO_SIGN: "待签收",
+    Stage.HANDLING: "办理中",
+    Stage.DELIBERATING: "议事中（办理时限暂停）",
+    Stage.REPORTED: "已反馈，待回访",
+    Stage.REDO: "重办中",
+}
+
+
+def board_stage(row: dict[str, Any]) -> Stage:
+    if row.get("deliberating"):
+        return Stage.DELIBERATING
+    if row.get("dispatch_state") == "resolved" or row.get("status") in ("resolved", "called_back"):
+        return Stage.REPORTED
+    if not row.get("lead_work_order_id"):
+        return Stage.WAITING
+    if row.get("status") == "redo" and not row.get("signed_at"):
+        return Stage.REDO
+    if not row.get("signed_at"):
+        return Stage.TO_SIGN
+    return Stage.HANDLING
+
+
+def overdue_text(seconds: float) -> str:
+    """剩余 2天3小时 / 超期 5小时 (the board's words for the time left)."""
+    left = abs(int(seconds))
+    days, rest = divmod(left, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    parts = (f"{days}天" if days else "") + (f"{hours}小时" if hours else "")
+    parts = parts or f"{minutes}分钟"
+    return f"剩余{parts}" if seconds >= 0 else f"超期{parts}"
 
 
 def summarise_filed(event: ComplaintFiled) -> str:
@@ -44,15 +138,31 @@ def summarise_issued(event: WorkOrderIssued) -> str:
     return f"派单至 {event.responder_name}（{role}）：{event.reason}"
 
 
-def summarise_delivered(event: NotificationDelivered) -> str:
-    who = "诉求人" if event.audience == "resident" else "承办单位"
-    return f"已通知{who}（{event.channel}，第 {event.attempt} 次）"
+AUDIENCE_LABELS = {
+    "resident": "诉求人",
+    "responder": "承办单位",
+    "supervisor": "督办单位",
+    "subscriber": "订阅方",
+}
 
 
-def summarise_failed(event: NotificationFailed) -> str:
-    who = "诉求人" if event.audience == "resident" else "承办单位"
-    later = "，将重试" if event.retry_at else "，已放弃"
-    return f"通知{who}失败（第 {event.attempt} 次）：{event.error}{later}"
+def summarise_notification(
+    event: NotificationDelivered
+    | NotificationFailed
+    | NotificationAbandoned
+    | NotificationRedriven,
+) -> str:
+    if isinstance(event, NotificationRedriven):
+        return f"通知已重新发送（{event.channel}，操作人 {event.actor}）"
+    who = AUDIENCE_LABELS.get(event.audience.value, event.audience.value)
+    if isinstance(event, NotificationDelivered):
+        return f"已通知{who}（{event.channel}，第 {event.attempt} 次）"
+    if isinstance(event, NotificationFailed):
+        later = "，将重试" if event.retry_at else "，已放弃"
+        return f"通知{who}失败（第 {event.attempt} 次）：{event.error}{later}"
+    return (
+        f"通知{who}未能送达，转入待处理（{event.channel}，共 {event.attempts} 次）：{event.reason}"
+    )
 
 
 # Intake's lifecycle steps as the timeline names them (the full board is built from these later).
@@ -72,6 +182,24 @@ LIFECYCLE_LABELS = {
     "ComplaintRedoRequested": "重办",
     "ComplaintClosed": "办结",
 }
+
+
+LIFECYCLE: tuple[type[Event], ...] = (
+    ComplaintClassified,
+    ComplaintReclassified,
+    ComplaintAnswered,
+    DuplicateSuspected,
+    DuplicateDismissed,
+    ComplaintMerged,
+    ComplaintUnmerged,
+    ComplaintWithdrawn,
+    ComplaintDispatched,
+    ComplaintSigned,
+    ComplaintResolved,
+    ComplaintCallbackRecorded,
+    ComplaintRedoRequested,
+    ComplaintClosed,
+)
 
 
 def summarise_lifecycle(event_type: str, status: str) -> str:

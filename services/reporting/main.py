@@ -2,31 +2,89 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import logging
 
 import uvicorn
 from fastapi import FastAPI
 
-from services.reporting.api import router
+from services.reporting import replay
+from services.reporting.api import routers
 from services.reporting.handlers import HANDLERS
+from services.reporting.measures import load_config
+from services.reporting.projections import MODELS, SCHEMA_DIR
 from services.reporting.settings import ReportingSettings
+from shared.db import apply_schema
+from shared.http import RefuseNul
 from shared.runtime import ServiceRuntime, configure_logging, create_service_app
 from shared.topics import EVENT_TOPICS
 
-SCHEMA = Path(__file__).with_name("schema.sql")
+log = logging.getLogger(__name__)
+
+
+async def prepare_models(runtime: ServiceRuntime) -> None:
+    """Create the read models; a model whose shape changed since it was built starts empty and
+    is rebuilt from the event stores in the background (`backfill`)."""
+    await apply_schema(runtime.pool, SCHEMA_DIR / "models.sql")
+    async with runtime.pool.acquire() as conn:
+        built = {
+            r["name"]: r["version"]
+            for r in await conn.fetch("SELECT name, version FROM read_models")
+        }
+        stale = [m for m in MODELS.values() if built.get(m.name) != m.version]
+        async with conn.transaction():
+            for model in stale:
+                for table in model.tables:
+                    await conn.execute(f"DROP TABLE IF EXISTS {table} CASCADE")
+                await conn.execute(
+                    "INSERT INTO read_models (name, version) VALUES ($1, $2) "
+                    "ON CONFLICT (name) DO UPDATE SET version = EXCLUDED.version, rebuilt_at = NULL",
+                    model.name,
+                    model.version,
+                )
+    await apply_schema(runtime.pool, *(model.schema for model in MODELS.values()))
+    runtime.state["backfill"] = [m.name for m in stale if built.get(m.name) is not None]
+    runtime.state["measures"] = load_config(runtime.settings.measures_file)  # type: ignore[attr-defined]
+
+
+async def backfill(runtime: ServiceRuntime) -> None:
+    names = runtime.state.get("backfill") or []
+    settings: ReportingSettings = runtime.settings  # type: ignore[assignment]
+    if not names or not settings.backfill_on_start:
+        return
+    log.warning("reporting: read models %s changed shape; rebuilding them from the stores", names)
+    result = await replay.rebuild(
+        settings.database_url,
+        settings.store_urls(),
+        names,
+        batch_size=settings.replay_batch_size,
+        in_place=True,
+    )
+    log.warning(
+        "reporting: rebuilt %s from %d events in %.1f s", names, result.events, result.seconds
+    )
 
 
 def create_app(settings: ReportingSettings | None = None) -> FastAPI:
     settings = settings or ReportingSettings()
     runtime = ServiceRuntime(
-        settings, schema=[SCHEMA], consumes=list(EVENT_TOPICS), handlers=HANDLERS
+        settings,
+        consumes=list(EVENT_TOPICS),
+        handlers=HANDLERS,
+        on_start=[prepare_models],
+        workers={"backfill": backfill},
     )
-    return create_service_app(
+    app = create_service_app(
         runtime,
         title="Jiesu 接诉 · 统计与公开 Reporting",
-        description="由事件流构建读模型。Read models built from the event streams.",
-        routers=[router],
+        description=(
+            "由事件流构建的读模型：督办墙、案件、统计指标、月度排名、热点与未诉先办、议事清单。"
+            "Read models built from the event streams: the public board, cases, measures, "
+            "monthly rankings, hot spots and proactive governance, deliberation agendas."
+        ),
+        routers=routers,
     )
+    app.add_middleware(RefuseNul)
+    return app
 
 
 def main() -> None:

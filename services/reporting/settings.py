@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from pydantic import model_validator
 from pydantic_settings import SettingsConfigDict
 
+from shared.db import with_database
 from shared.settings import ServiceSettings
+
+SOURCES = ("intake", "dispatch", "notify")
 
 
 class ReportingSettings(ServiceSettings):
@@ -14,3 +20,24 @@ class ReportingSettings(ServiceSettings):
 
     service_name: str = "reporting"
     port: int = 8004
+    # The event stores a replay reads (never Kafka's retention). Read-only use: reporting
+    # reads their `events` tables and nothing else. Unset: jiesu_<service> on DATABASE_URL's server.
+    intake_store_url: str = ""
+    dispatch_store_url: str = ""
+    notify_store_url: str = ""
+    # Formulas, weights and ranking rules (services/reporting/measures.yaml documents them).
+    measures_file: Path = Path(__file__).with_name("measures.yaml")
+    # Rebuild a model whose shape changed at start, from the stores, in the background.
+    backfill_on_start: bool = True
+    replay_batch_size: int = 5000
+
+    @model_validator(mode="after")
+    def _default_sources(self) -> ReportingSettings:
+        for source in SOURCES:
+            if not getattr(self, f"{source}_store_url"):
+                url = with_database(self.server_database_url, f"jiesu_{source}")
+                setattr(self, f"{source}_store_url", url)
+        return self
+
+    def store_urls(self) -> dict[str, str]:
+        return {source: getattr(self, f"{source}_store_url") for source in SOURCES}

@@ -1,4 +1,4 @@
-"""Reporting's SQL: upserts that commute, and the case queries."""
+"""Reporting's queries over its read models: cases, the public board, the agenda."""
 
 from __future__ import annotations
 
@@ -7,129 +7,38 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from services.reporting.areas import sql_within
 from shared.db import Connection
-from shared.events import ComplaintFiled, NotificationDelivered, NotificationFailed, WorkOrderIssued
 
 
-async def add_timeline(
-    conn: Connection,
-    event_id: UUID,
-    complaint_id: UUID,
-    event_type: str,
-    occurred_at: datetime,
-    source: str,
-    summary: str,
-) -> None:
-    await conn.execute(
-        "INSERT INTO case_timeline (event_id, complaint_id, type, occurred_at, source, summary) "
-        "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING",
-        event_id,
-        complaint_id,
-        event_type,
-        occurred_at,
-        source,
-        summary,
-    )
+class Where:
+    """A WHERE clause built from optional filters, with numbered parameters."""
 
+    def __init__(self, *fixed: str, args: list[Any] | None = None) -> None:
+        self.clauses = list(fixed)
+        self.args: list[Any] = list(args or [])
 
-async def record_filed(conn: Connection, event: ComplaintFiled) -> None:
-    await conn.execute(
-        """
-        INSERT INTO cases (complaint_id, case_number, channel, category, area_code, address,
-                           masked_phone, filed_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-        ON CONFLICT (complaint_id) DO UPDATE SET
-            case_number = EXCLUDED.case_number, channel = EXCLUDED.channel,
-            category = EXCLUDED.category, area_code = EXCLUDED.area_code,
-            address = EXCLUDED.address, masked_phone = EXCLUDED.masked_phone,
-            filed_at = EXCLUDED.filed_at, updated_at = now()
-        """,
-        event.complaint_id,
-        event.case_number,
-        event.channel.value,
-        event.category,
-        event.area_code,
-        event.address,
-        event.masked_phone,
-        event.filed_at,
-    )
+    def param(self, value: Any) -> str:
+        self.args.append(value)
+        return f"${len(self.args)}"
 
+    def add(self, sql: str, value: Any) -> None:
+        """`sql` with `{}` where the value goes; nothing when the value is None or empty."""
+        if value is None or value == "":
+            return
+        self.clauses.append(sql.format(self.param(value)))
 
-async def record_work_order(conn: Connection, event: WorkOrderIssued) -> None:
-    await conn.execute(
-        """
-        INSERT INTO case_work_orders (work_order_id, complaint_id, responder_id, responder_name,
-            responder_kind, role, priority, rule_id, reason, due_at, issued_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-        ON CONFLICT (work_order_id) DO NOTHING
-        """,
-        event.work_order_id,
-        event.complaint_id,
-        event.responder_id,
-        event.responder_name,
-        event.responder_kind,
-        event.role.value,
-        event.priority,
-        event.rule_id,
-        event.reason,
-        event.due_at,
-        event.issued_at,
-    )
-    if event.role == "lead":
-        await conn.execute(
-            """
-            INSERT INTO cases (complaint_id, lead_responder_id, lead_responder_name, dispatched_at)
-            VALUES ($1, $2, $3, $4)
-            ON CONFLICT (complaint_id) DO UPDATE SET
-                lead_responder_id = EXCLUDED.lead_responder_id,
-                lead_responder_name = EXCLUDED.lead_responder_name,
-                dispatched_at = EXCLUDED.dispatched_at, updated_at = now()
-            """,
-            event.complaint_id,
-            event.responder_id,
-            event.responder_name,
-            event.issued_at,
-        )
+    def within(self, area: str | None) -> None:
+        if area:
+            self.clauses.append(sql_within(self.param(area)))
 
+    @property
+    def sql(self) -> str:
+        return (" WHERE " + " AND ".join(self.clauses)) if self.clauses else ""
 
-async def record_notification(
-    conn: Connection, event: NotificationDelivered | NotificationFailed
-) -> None:
-    if isinstance(event, NotificationDelivered):
-        status, error, at = "delivered", None, event.delivered_at
-    else:
-        status = "retrying" if event.retry_at else "abandoned"
-        error, at = event.error, event.failed_at
-    # A delivered notification stays delivered, whatever attempt is replayed after it.
-    await conn.execute(
-        """
-        INSERT INTO case_notifications (notification_id, complaint_id, audience, recipient,
-            channel, template, status, attempts, last_error, updated_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-        ON CONFLICT (notification_id) DO UPDATE SET
-            status = CASE WHEN case_notifications.status = 'delivered' THEN 'delivered'
-                          WHEN EXCLUDED.attempts >= case_notifications.attempts THEN EXCLUDED.status
-                          ELSE case_notifications.status END,
-            last_error = CASE WHEN EXCLUDED.attempts >= case_notifications.attempts
-                              THEN EXCLUDED.last_error ELSE case_notifications.last_error END,
-            attempts = greatest(case_notifications.attempts, EXCLUDED.attempts),
-            updated_at = greatest(case_notifications.updated_at, EXCLUDED.updated_at)
-        """,
-        event.notification_id,
-        event.complaint_id,
-        event.audience.value,
-        event.recipient,
-        event.channel,
-        event.template,
-        status,
-        event.attempt,
-        error,
-        at,
-    )
-    # Make sure the case exists even if its filing has not arrived yet.
-    await conn.execute(
-        "INSERT INTO cases (complaint_id) VALUES ($1) ON CONFLICT DO NOTHING", event.complaint_id
-    )
+    def page(self, limit: int | None, offset: int) -> str:
+        limit_sql = f" LIMIT {self.param(limit)}" if limit is not None else ""
+        return f"{limit_sql} OFFSET {self.param(offset)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,57 +46,58 @@ class CaseFilter:
     status: str | None = None
     area_code: str | None = None
     category: str | None = None
+    type: str | None = None
     channel: str | None = None
     responder_id: str | None = None
     filed_from: datetime | None = None
     filed_to: datetime | None = None
 
-    def where(self) -> tuple[str, list[Any]]:
-        clauses: list[str] = []
-        args: list[Any] = []
-
-        def add(sql: str, value: Any) -> None:
-            args.append(value)
-            clauses.append(sql.format(f"${len(args)}"))
-
-        if self.status == "dispatched":
-            clauses.append("lead_responder_id IS NOT NULL")
-        elif self.status == "filed":
-            clauses.append("lead_responder_id IS NULL AND filed_at IS NOT NULL")
-        elif self.status == "pending":
-            clauses.append("lead_responder_id IS NULL AND filed_at IS NULL")
-        if self.area_code:
-            add("area_code LIKE {} || '%'", self.area_code)
-        if self.category:
-            add("category = {}", self.category)
-        if self.channel:
-            add("channel = {}", self.channel)
-        if self.responder_id:
-            add("lead_responder_id = {}", self.responder_id)
-        if self.filed_from:
-            add("filed_at >= {}", self.filed_from)
-        if self.filed_to:
-            add("filed_at < {}", self.filed_to)
-        return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
+    def where(self) -> Where:
+        where = Where()
+        if self.status == "pending":
+            where.clauses.append(
+                "c.status IS NULL AND c.filed_at IS NULL AND c.lead_responder_id IS NULL"
+            )
+        elif self.status == "dispatched":
+            where.clauses.append(
+                "c.lead_responder_id IS NOT NULL AND coalesce(c.status, 'dispatched') "
+                "IN ('filed', 'triage', 'classified', 'dispatched')"
+            )
+        elif self.status in ("filed", "triage", "classified"):
+            where.add("c.status = {} AND c.lead_responder_id IS NULL", self.status)
+        else:
+            where.add("c.status = {}", self.status)
+        where.within(self.area_code)
+        where.add("c.category = {}", self.category)
+        where.add("c.type = {}", self.type)
+        where.add("c.channel = {}", self.channel)
+        where.add("c.lead_responder_id = {}", self.responder_id)
+        where.add("c.filed_at >= {}", self.filed_from)
+        where.add("c.filed_at < {}", self.filed_to)
+        return where
 
 
 async def find_cases(
-    conn: Connection, case_filter: CaseFilter, limit: int, offset: int
+    conn: Connection, case_filter: CaseFilter, limit: int | None, offset: int
 ) -> tuple[int, list[dict[str, Any]]]:
-    where, args = case_filter.where()
-    total: int = await conn.fetchval(f"SELECT count(*) FROM cases{where}", *args)
+    where = case_filter.where()
+    total: int = await conn.fetchval(f"SELECT count(*) FROM cases c{where.sql}", *where.args)
+    page = where.page(limit, offset)
     rows = await conn.fetch(
-        f"SELECT * FROM cases{where} ORDER BY filed_at DESC NULLS LAST, complaint_id "
-        f"LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}",
-        *args,
-        limit,
-        offset,
+        f"SELECT c.*, w.due_at AS lead_due_at FROM cases c "
+        f"LEFT JOIN case_work_orders w ON w.work_order_id = c.lead_work_order_id{where.sql} "
+        f"ORDER BY c.filed_at DESC NULLS LAST, c.complaint_id{page}",
+        *where.args,
     )
     return total, [dict(row) for row in rows]
 
 
 async def get_case(conn: Connection, complaint_id: UUID) -> dict[str, Any] | None:
-    row = await conn.fetchrow("SELECT * FROM cases WHERE complaint_id = $1", complaint_id)
+    row = await conn.fetchrow(
+        "SELECT c.*, w.due_at AS lead_due_at FROM cases c LEFT JOIN case_work_orders w "
+        "ON w.work_order_id = c.lead_work_order_id WHERE c.complaint_id = $1",
+        complaint_id,
+    )
     if row is None:
         return None
     case = dict(row)
@@ -195,7 +105,7 @@ async def get_case(conn: Connection, complaint_id: UUID) -> dict[str, Any] | Non
         dict(r)
         for r in await conn.fetch(
             "SELECT * FROM case_work_orders WHERE complaint_id = $1 "
-            "ORDER BY role DESC, issued_at, work_order_id",
+            "ORDER BY issued_at NULLS LAST, role DESC, work_order_id",
             complaint_id,
         )
     ]
@@ -216,3 +126,107 @@ async def get_case(conn: Connection, complaint_id: UUID) -> dict[str, Any] | Non
         )
     ]
     return case
+
+
+# --- the public board 督办墙 ---------------------------------------------------------------
+
+# Open: not ended at intake (answered, merged, withdrawn, closed) and not stopped by dispatch.
+OPEN_MATTER = (
+    "c.filed_at IS NOT NULL AND coalesce(c.status, '') NOT IN ('answered', 'merged', 'withdrawn', 'closed')"
+    " AND coalesce(c.dispatch_state, '') <> 'cancelled'"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class BoardFilter:
+    area: str | None = None
+    responder_id: str | None = None
+    category: str | None = None
+    overdue: bool | None = None
+    escalated: bool | None = None
+    reported: bool | None = None  # include matters reported and waiting for the callback
+
+
+async def board(
+    conn: Connection, board_filter: BoardFilter, as_of: datetime, limit: int | None, offset: int
+) -> tuple[int, list[dict[str, Any]]]:
+    where = Where(OPEN_MATTER)
+    now = where.param(as_of)
+    where.within(board_filter.area)
+    where.add("c.lead_responder_id = {}", board_filter.responder_id)
+    where.add("c.category = {}", board_filter.category)
+    waiting_callback = "(c.dispatch_state = 'resolved' OR c.status IN ('resolved', 'called_back'))"
+    if not board_filter.reported:
+        where.clauses.append(f"NOT {waiting_callback}")
+    late = f"(w.due_at < {now} AND NOT coalesce(c.deliberating, false) AND NOT {waiting_callback})"
+    if board_filter.overdue is not None:
+        where.clauses.append(late if board_filter.overdue else f"NOT coalesce({late}, false)")
+    if board_filter.escalated is not None:
+        where.clauses.append(
+            "c.escalation_level IS NOT NULL"
+            if board_filter.escalated
+            else "c.escalation_level IS NULL"
+        )
+    base = (
+        "FROM cases c LEFT JOIN case_work_orders w ON w.work_order_id = c.lead_work_order_id "
+        "LEFT JOIN responders r ON r.id = c.lead_responder_id "
+        "LEFT JOIN areas a ON a.code = c.area_code "
+        "LEFT JOIN areas p ON p.code = c.place_code "
+        "LEFT JOIN areas s ON s.code = c.street_code "
+        "LEFT JOIN areas m ON m.code = c.community_code "
+        "LEFT JOIN categories k ON k.code = c.category"
+    )
+    total: int = await conn.fetchval(f"SELECT count(*) {base}{where.sql}", *where.args)
+    page = where.page(limit, offset)
+    rows = await conn.fetch(
+        f"""
+        SELECT c.complaint_id, c.case_number, c.category, coalesce(k.name, c.category_name) AS category_name,
+               c.status, c.dispatch_state, c.filed_at, c.area_code, c.street_code, c.community_code,
+               coalesce(a.name, p.name, m.name) AS place_name, s.name AS street_name,
+               m.name AS community_name, c.lead_work_order_id, c.lead_responder_id,
+               c.lead_responder_name, c.lead_responder_kind, r.person AS responsible_person,
+               w.signed_by, w.signed_at, w.issued_at AS dispatched_at, w.due_at, w.extended,
+               c.escalation_level, c.escalated_to, c.deliberating, c.redo_count,
+               c.last_urged_at, c.last_supervised_at,
+               extract(epoch FROM w.due_at - {now})::float8 AS seconds_left
+        {base}{where.sql}
+        ORDER BY coalesce({late}, false) DESC, w.due_at NULLS LAST, c.filed_at, c.complaint_id{page}
+        """,
+        *where.args,
+    )
+    return total, [dict(row) for row in rows]
+
+
+# --- the agenda 议事清单 --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AgendaFilter:
+    level: str | None = None
+    community_code: str | None = None
+    district_code: str | None = None
+    stage: str | None = None
+    open: bool | None = None
+
+
+async def agenda(
+    conn: Connection, agenda_filter: AgendaFilter, limit: int | None, offset: int
+) -> tuple[int, list[dict[str, Any]]]:
+    where = Where("i.opened_at IS NOT NULL")
+    where.add("i.level = {}", agenda_filter.level)
+    where.add("i.community_code = {}", agenda_filter.community_code)
+    where.add("i.district_code = {}", agenda_filter.district_code)
+    where.add("i.stage = {}", agenda_filter.stage)
+    if agenda_filter.open is not None:
+        where.clauses.append(
+            "i.stage <> 'reviewed'" if agenda_filter.open else "i.stage = 'reviewed'"
+        )
+    total: int = await conn.fetchval(f"SELECT count(*) FROM agenda_items i{where.sql}", *where.args)
+    page = where.page(limit, offset)
+    rows = await conn.fetch(
+        f"SELECT i.*, c.case_number, d.name AS district_name FROM agenda_items i "
+        f"LEFT JOIN cases c USING (complaint_id) LEFT JOIN areas d ON d.code = i.district_code"
+        f"{where.sql} ORDER BY i.stage = 'reviewed', i.stage_at DESC, i.item_id{page}",
+        *where.args,
+    )
+    return total, [dict(row) for row in rows]

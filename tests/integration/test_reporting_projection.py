@@ -5,22 +5,20 @@ from __future__ import annotations
 import itertools
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from services.reporting import store
 from services.reporting.handlers import HANDLERS
 from shared.consumer import HandlerContext
-from shared.db import apply_schema
 from shared.envelope import Envelope
 from shared.events import Audience, NotificationFailed, ResponderRole
 from shared.eventstore import EventStore
 from tests import examples
+from tests.integration.test_reporting_replay import prepare_reporting
 
 pytestmark = pytest.mark.integration
 
-SCHEMA = Path(__file__).resolve().parents[2] / "services" / "reporting" / "schema.sql"
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
 
@@ -65,26 +63,28 @@ def _one_complaint() -> dict[str, list[Envelope]]:
         delivered_at=T0 + timedelta(seconds=2),
     )
 
-    def envelope(event, seconds: int, source: str) -> Envelope:
+    def envelope(event, seconds: int, source: str, sequence: int = 0) -> Envelope:
+        """`sequence`: the event's position in its own stream (the relay sends it along)."""
         return Envelope(
             event=event,
             id=uuid.uuid4(),
             source=source,
             time=T0 + timedelta(seconds=seconds),
             correlation_id=cid,
+            sequence=sequence,
         )
 
     return {
         "complaint.events": [envelope(filed, 0, "/jiesu/intake")],
         "dispatch.events": [
-            envelope(lead, 1, "/jiesu/dispatch"),
-            envelope(co, 1, "/jiesu/dispatch"),
+            envelope(lead, 1, "/jiesu/dispatch", 0),
+            envelope(co, 1, "/jiesu/dispatch", 1),
         ],
         "notification.events": [
             envelope(receipt, 2, "/jiesu/notify"),
             envelope(co_notice, 2, "/jiesu/notify"),
             envelope(failed, 3, "/jiesu/notify"),
-            envelope(delivered, 5, "/jiesu/notify"),
+            envelope(delivered, 5, "/jiesu/notify", 1),
         ],
     }
 
@@ -111,7 +111,7 @@ def _comparable(case: dict) -> dict:
 
 
 async def test_the_case_is_the_same_whatever_order_the_topics_interleave_in(pool):
-    await apply_schema(pool, SCHEMA)
+    await prepare_reporting(pool)
     topics = _one_complaint()
     complaint_id = topics["complaint.events"][0].event.complaint_id
     results = []

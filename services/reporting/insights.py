@@ -1,0 +1,281 @@
+"""Hot spots 热点, recurring problems as 未诉先办 candidates, and 每月一题 suggestions."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from services.reporting.measures import _EXCLUDED, DIMENSIONS, MeasuresConfig
+from services.reporting.store import Where
+from shared.db import Connection
+
+_VALID = f"c.filed_at IS NOT NULL AND c.category IS NOT NULL AND NOT {_EXCLUDED}"
+
+
+def _monday(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def _slope(series: list[int]) -> float:
+    """Least-squares change per week."""
+    n = len(series)
+    if n < 2:
+        return 0.0
+    mean_x = (n - 1) / 2
+    mean_y = sum(series) / n
+    num = sum((x - mean_x) * (y - mean_y) for x, y in enumerate(series))
+    den = sum((x - mean_x) ** 2 for x in range(n))
+    return round(num / den, 3)
+
+
+async def hotspots(
+    conn: Connection,
+    config: MeasuresConfig,
+    level: str,
+    as_of: datetime,
+    weeks: int | None = None,
+    area: str | None = None,
+    category: str | None = None,
+) -> list[dict[str, Any]]:
+    """Category × area counts for each of the last `weeks` weeks (Monday to Sunday, China time)."""
+    weeks = weeks or config.insights.hotspot_weeks
+    tz = ZoneInfo(config.timezone)
+    last_monday = _monday(as_of.astimezone(tz).date())
+    first_monday = last_monday - timedelta(weeks=weeks - 1)
+    start = datetime.combine(first_monday, datetime.min.time(), tz)
+    column = DIMENSIONS[level][0]
+    where = Where(
+        _VALID,
+        "c.filed_at >= $2",
+        "c.filed_at <= $3",
+        f"{column} IS NOT NULL",
+        args=[config.timezone, start, as_of],
+    )
+    where.within(area)
+    where.add("c.category = {}", category)
+    rows = await conn.fetch(
+        f"""
+        SELECT {column} AS area, c.category,
+               date_trunc('week', c.filed_at AT TIME ZONE $1)::date AS week, count(*) AS n
+        FROM cases c{where.sql} GROUP BY 1, 2, 3
+        """,
+        *where.args,
+    )
+    series: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0] * weeks)
+    for row in rows:
+        index = (row["week"] - first_monday).days // 7
+        if 0 <= index < weeks:
+            series[(row["area"], row["category"])][index] += row["n"]
+    names = await _area_names(conn, {a for a, _ in series})
+    categories = await _category_names(conn, {c for _, c in series})
+    out: list[dict[str, Any]] = []
+    for (code, cat), counts in series.items():
+        previous = counts[:-1]
+        baseline = sum(previous) / len(previous) if previous else 0.0
+        out.append(
+            {
+                "area": code,
+                "area_name": names.get(code),
+                "level": level,
+                "category": cat,
+                "category_name": categories.get(cat),
+                "total": sum(counts),
+                "this_week": counts[-1],
+                "weekly": counts,
+                "weeks_from": first_monday.isoformat(),
+                "trend": _slope(counts),
+                "change_vs_average": round(counts[-1] - baseline, 2),
+            }
+        )
+    out.sort(key=lambda h: (-h["total"], -h["trend"], h["area"], h["category"]))
+    return out
+
+
+def _season_year(day: date, months: list[int]) -> int:
+    """A season that runs over New Year (供暖季 Nov–Mar) belongs to the year it began in."""
+    first = months[0]
+    wraps = any(m < first for m in months)
+    return day.year - 1 if wraps and day.month < first else day.year
+
+
+async def recurring(
+    conn: Connection,
+    config: MeasuresConfig,
+    as_of: datetime,
+    area: str | None = None,
+    category: str | None = None,
+) -> list[dict[str, Any]]:
+    """Places (a building, else a grid) where the same category comes back: again and again,
+    or in the same season of different years. Each comes with its evidence."""
+    rules = config.insights.recurring
+    tz = ZoneInfo(config.timezone)
+    where = Where(
+        _VALID,
+        "c.place_code IS NOT NULL",
+        "c.filed_at >= $1",
+        "c.filed_at <= $2",
+        args=[as_of - timedelta(days=rules.lookback_days), as_of],
+    )
+    where.within(area)
+    where.add("c.category = {}", category)
+    rows = await conn.fetch(
+        f"""
+        SELECT place_code, category, complaint_id, case_number, filed_at, area_code,
+               street_code, community_code
+        FROM (
+            SELECT c.*, count(*) OVER (PARTITION BY c.place_code, c.category) AS n
+            FROM cases c{where.sql}
+        ) c WHERE n >= 2 ORDER BY place_code, category, filed_at
+        """,
+        *where.args,
+    )
+    groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
+    for row in rows:
+        groups[(row["place_code"], row["category"])].append(row)
+    names = await _area_names(
+        conn, {p for p, _ in groups} | {r["community_code"] for r in rows if r["community_code"]}
+    )
+    categories = await _category_names(conn, {c for _, c in groups})
+    out = []
+    for (place, cat), cases in groups.items():
+        local_days = [r["filed_at"].astimezone(tz).date() for r in cases]
+        months = sorted({d.strftime("%Y-%m") for d in local_days})
+        reasons = []
+        if len(cases) >= rules.min_cases and len(months) >= rules.min_periods:
+            reasons.append(f"{len(months)} 个月内反复出现 {len(cases)} 次")
+        for season, season_months in rules.seasons.items():
+            years = sorted(
+                {_season_year(d, season_months) for d in local_days if d.month in season_months}
+            )
+            if len(years) >= 2:
+                reasons.append(f"连续{len(years)}年{season}出现（{'、'.join(map(str, years))}）")
+        if not reasons:
+            continue
+        out.append(
+            {
+                "place": place,
+                "place_name": names.get(place),
+                "community_name": names.get(cases[0]["community_code"]),
+                "category": cat,
+                "category_name": categories.get(cat),
+                "cases": len(cases),
+                "months": months,
+                "first_at": cases[0]["filed_at"],
+                "last_at": cases[-1]["filed_at"],
+                "reasons": reasons,
+                "suggestion": f"建议未诉先办：在{names.get(place) or place}主动排查{categories.get(cat) or cat}问题",
+                "evidence": [
+                    {
+                        "case_number": r["case_number"],
+                        "complaint_id": r["complaint_id"],
+                        "filed_at": r["filed_at"],
+                    }
+                    for r in cases[-20:]
+                ],
+            }
+        )
+    out.sort(key=lambda r: (-r["cases"], r["place"], r["category"]))
+    return out
+
+
+def _month_start(month: str, tz: ZoneInfo, shift: int = 0) -> datetime:
+    year, number = map(int, month.split("-"))
+    index = year * 12 + number - 1 + shift
+    return datetime(index // 12, index % 12 + 1, 1, tzinfo=tz)
+
+
+async def monthly_topics(
+    conn: Connection, config: MeasuresConfig, month: str
+) -> list[dict[str, Any]]:
+    """每月一题 suggestions: the month's fastest-rising categories against the months before."""
+    rules = config.insights.monthly_topic
+    tz = ZoneInfo(config.timezone)
+    start, end = _month_start(month, tz), _month_start(month, tz, 1)
+    base_start = _month_start(month, tz, -rules.baseline_months)
+    rows = await conn.fetch(
+        f"""
+        SELECT c.category, count(*) FILTER (WHERE c.filed_at >= $2) AS this_month,
+               count(*) FILTER (WHERE c.filed_at < $2) AS before,
+               count(DISTINCT c.street_code) FILTER (WHERE c.filed_at >= $2) AS streets
+        FROM cases c WHERE {_VALID} AND c.filed_at >= $1 AND c.filed_at < $3
+        GROUP BY c.category
+        """,
+        base_start.astimezone(UTC),
+        start.astimezone(UTC),
+        end.astimezone(UTC),
+    )
+    categories = await _category_names(conn, {r["category"] for r in rows})
+    out = []
+    for row in rows:
+        baseline = row["before"] / rules.baseline_months
+        rise = row["this_month"] - baseline
+        if row["this_month"] < rules.min_cases or rise <= 0:
+            continue
+        out.append(
+            {
+                "category": row["category"],
+                "category_name": categories.get(row["category"]),
+                "month": month,
+                "cases": row["this_month"],
+                "baseline": round(baseline, 2),
+                "rise": round(rise, 2),
+                "growth": round(rise / baseline, 3) if baseline else None,
+                "streets": row["streets"],
+            }
+        )
+    out.sort(key=lambda t: (-t["rise"], -t["cases"], t["category"]))
+    top = out[: rules.suggestions]
+    for topic in top:
+        topic["areas"] = await _top_areas(conn, topic["category"], start, end)
+    return top
+
+
+async def _top_areas(
+    conn: Connection, category: str, start: datetime, end: datetime
+) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        f"""
+        SELECT c.street_code AS code, count(*) AS n FROM cases c
+        WHERE {_VALID} AND c.category = $1 AND c.filed_at >= $2 AND c.filed_at < $3
+          AND c.street_code IS NOT NULL
+        GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 3
+        """,
+        category,
+        start,
+        end,
+    )
+    names = await _area_names(conn, {r["code"] for r in rows})
+    return [
+        {"street": r["code"], "street_name": names.get(r["code"]), "cases": r["n"]} for r in rows
+    ]
+
+
+async def _area_names(conn: Connection, codes: set[str]) -> dict[str, str]:
+    if not codes:
+        return {}
+    rows = await conn.fetch(
+        "SELECT code, name FROM areas WHERE code = ANY($1::text[])", list(codes)
+    )
+    return {r["code"]: r["name"] for r in rows}
+
+
+async def _category_names(conn: Connection, codes: set[str]) -> dict[str, str]:
+    """The city model's name for each category, else what its work orders called it."""
+    if not codes:
+        return {}
+    rows = await conn.fetch(
+        "SELECT code, name FROM categories WHERE code = ANY($1::text[])", list(codes)
+    )
+    names = {r["code"]: r["name"] for r in rows}
+    missing = [code for code in codes if code not in names]
+    if missing:
+        rows = await conn.fetch(
+            "SELECT DISTINCT ON (category) category, category_name FROM cases "
+            "WHERE category = ANY($1::text[]) AND category_name IS NOT NULL "
+            "ORDER BY category, lead_seq DESC",
+            missing,
+        )
+        names.update({r["category"]: r["category_name"] for r in rows})
+    return names

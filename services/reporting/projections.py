@@ -1,0 +1,526 @@
+"""Every read model as a projection: an event in, commuting upserts out (no reads, no order).
+
+`MODELS` names each read model's tables and its projection per event type; the live consumer
+(handlers.py) and the replay (replay.py) run the same functions, so a rebuilt model cannot
+drift from the live one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from services.reporting import domain
+from services.reporting.areas import enclosing
+from services.reporting.upsert import NO_SEQUENCE, Upsert
+from shared.envelope import Envelope
+from shared.events import (
+    REGISTRY,
+    AgendaDecided,
+    AgendaItemOpened,
+    AgendaItemRaised,
+    AgendaReviewed,
+    AgendaTopicSet,
+    CaseCancelled,
+    CaseEscalated,
+    CaseReclassified,
+    CaseResolved,
+    CaseSupervised,
+    CityModelChanged,
+    ComplaintAnswered,
+    ComplaintCallbackRecorded,
+    ComplaintClassified,
+    ComplaintClosed,
+    ComplaintFiled,
+    ComplaintReclassified,
+    ComplaintRedoRequested,
+    DeliberationConcluded,
+    DeliberationHeld,
+    DeliberationRequested,
+    Event,
+    ExtensionApproved,
+    NotificationAbandoned,
+    NotificationDelivered,
+    NotificationFailed,
+    NotificationRedriven,
+    OrderClock,
+    SlaBreached,
+    WorkOrderCancelled,
+    WorkOrderContacted,
+    WorkOrderIssued,
+    WorkOrderResolved,
+    WorkOrderReturned,
+    WorkOrderSigned,
+    WorkOrderStarted,
+    WorkOrderUrged,
+)
+
+Project = Callable[[Any, Envelope], list[Upsert]]
+SCHEMA_DIR = Path(__file__).with_name("schema")
+
+
+def _seq(envelope: Envelope) -> int:
+    return envelope.sequence if envelope.sequence is not None else NO_SEQUENCE
+
+
+def _case(complaint_id: UUID, **policies: Any) -> Upsert:
+    return Upsert("cases", {"complaint_id": complaint_id}, **policies)
+
+
+def _order(work_order_id: UUID, **policies: Any) -> Upsert:
+    return Upsert("case_work_orders", {"work_order_id": work_order_id}, **policies)
+
+
+def _place(area_code: str | None) -> dict[str, Any]:
+    levels = enclosing(area_code)
+    return {
+        "area_code": area_code,
+        "district_code": levels.district,
+        "street_code": levels.street,
+        "community_code": levels.community,
+        "grid_code": levels.grid,
+        "place_code": levels.place,
+    }
+
+
+# --- model "cases": complaints and work orders ---------------------------------------------
+
+
+def _filed(e: ComplaintFiled, env: Envelope) -> list[Upsert]:
+    s = _seq(env)
+    registers: dict[str, tuple[int, Mapping[str, Any]]] = {
+        "area_seq": (s, _place(e.area_code)),
+        "status_seq": (s, {"status": e.status.value, "status_at": e.filed_at}),
+    }
+    if e.category:
+        registers["category_seq"] = (s, {"category": e.category})
+    once = {
+        "case_number": e.case_number,
+        "channel": e.channel.value,
+        "text": e.text,
+        "address": e.address,
+        "latitude": e.latitude,
+        "longitude": e.longitude,
+        "masked_phone": e.masked_phone,
+        "filed_at": e.filed_at,
+    }
+    return [_case(e.complaint_id, once=once, registers=registers)]
+
+
+def _lifecycle(e: Any, env: Envelope) -> list[Upsert]:
+    """Every intake step after the filing: the status, and what the step itself decides."""
+    s = _seq(env)
+    registers: dict[str, tuple[int, Mapping[str, Any]]] = {
+        "status_seq": (s, {"status": e.status.value, "status_at": e.occurred_at})
+    }
+    once: dict[str, Any] = {}
+    greatest: dict[str, Any] = {}
+    if isinstance(e, ComplaintClassified | ComplaintReclassified | ComplaintRedoRequested):
+        if e.type is not None:
+            registers["type_seq"] = (s, {"type": e.type.value})
+        if e.category is not None:
+            registers["category_seq"] = (s, {"category": e.category})
+        registers["area_seq"] = (s, _place(e.area_code))
+    if isinstance(e, ComplaintRedoRequested):
+        greatest["redo_count"] = e.redo_count
+    elif isinstance(e, ComplaintAnswered):
+        once["answered_at"] = e.occurred_at
+    elif isinstance(e, ComplaintClosed):
+        greatest["closed_at"] = e.occurred_at
+    elif isinstance(e, ComplaintCallbackRecorded) and e.contacted:
+        rating = {
+            "rated_at": e.occurred_at,
+            "rated_resolved": e.resolved,
+            "rated_satisfied": e.satisfied,
+            "rating_comment": e.comment,
+        }
+        registers["rating_seq"] = (s, rating)
+    return [_case(e.complaint_id, once=once, greatest=greatest, registers=registers)]
+
+
+_CLOCK_COLUMNS = {"sign": "sign", "contact": "contact", "feedback": "feedback"}
+
+
+def _clock(clock: OrderClock, s: int) -> dict[str, tuple[int, Mapping[str, Any]]]:
+    name = _CLOCK_COLUMNS.get(clock.name)
+    if name is None:
+        return {}
+    column = "due_at" if name == "feedback" else f"{name}_due_at"
+    return {f"{name}_seq": (s, {column: clock.due_at})}
+
+
+def _issued(e: WorkOrderIssued, env: Envelope) -> list[Upsert]:
+    s = _seq(env)
+    registers: dict[str, tuple[int, Mapping[str, Any]]] = {
+        "feedback_seq": (s, {"due_at": e.due_at})
+    }
+    for clock in e.clocks:
+        registers.update(_clock(clock, s))
+    once = {
+        "complaint_id": e.complaint_id,
+        "responder_id": e.responder_id,
+        "responder_name": e.responder_name,
+        "responder_kind": e.responder_kind,
+        "role": e.role.value,
+        "purpose": e.purpose,
+        "round": e.round,
+        "priority": e.priority,
+        "category": e.category,
+        "area_code": e.area_code,
+        "rule_id": e.rule_id,
+        "reason": e.reason,
+        "task": e.task,
+        "issued_at": e.issued_at,
+    }
+    writes = [_order(e.work_order_id, once=once, registers=registers)]
+    if e.role == "lead":
+        lead = {
+            "lead_work_order_id": e.work_order_id,
+            "lead_responder_id": e.responder_id,
+            "lead_responder_name": e.responder_name,
+            "lead_responder_kind": e.responder_kind,
+            "category_name": e.category_name,
+        }
+        state = {"dispatch_state": "open", "dispatch_state_at": e.issued_at}
+        writes.append(
+            _case(
+                e.complaint_id,
+                least={"dispatched_at": e.issued_at},
+                registers={"lead_seq": (s, lead), "dispatch_state_seq": (s, state)},
+            )
+        )
+    return writes
+
+
+def _step(column: str, at: str, **extra: str) -> Project:
+    """A work order's step: the event sets its own columns once."""
+
+    def project(e: Any, env: Envelope) -> list[Upsert]:
+        once = {"complaint_id": e.complaint_id, column: getattr(e, at)}
+        once.update({target: getattr(e, source) for target, source in extra.items()})
+        return [_order(e.work_order_id, once=once)]
+
+    return project
+
+
+def _extended(e: ExtensionApproved, env: Envelope) -> list[Upsert]:
+    once = {"complaint_id": e.complaint_id, "extended": True}
+    return [_order(e.work_order_id, once=once, registers=_clock(e.clock, _seq(env)))]
+
+
+def _breached(e: SlaBreached, env: Envelope) -> list[Upsert]:
+    return [
+        _order(
+            e.work_order_id,
+            once={"complaint_id": e.complaint_id},
+            least={"first_breached_at": e.breached_at},
+        )
+    ]
+
+
+def _urged(e: WorkOrderUrged, env: Envelope) -> list[Upsert]:
+    return [
+        _order(
+            e.work_order_id,
+            once={"complaint_id": e.complaint_id},
+            greatest={"urged_at": e.urged_at},
+        ),
+        _case(e.complaint_id, greatest={"last_urged_at": e.urged_at}),
+    ]
+
+
+def _case_state(state: str, at: str, report: str | None = None) -> Project:
+    def project(e: Any, env: Envelope) -> list[Upsert]:
+        when: datetime = getattr(e, at)
+        columns: dict[str, Any] = {"dispatch_state": state, "dispatch_state_at": when}
+        registers: dict[str, tuple[int, Mapping[str, Any]]] = {
+            "dispatch_state_seq": (_seq(env), columns)
+        }
+        greatest: dict[str, Any] = {}
+        if report:
+            greatest["resolved_at"] = when
+            registers["resolved_seq"] = (_seq(env), {"resolution_report": getattr(e, report)})
+        if isinstance(e, CaseReclassified):  # a new category starts a new ladder
+            registers["escalation_seq"] = (
+                _seq(env),
+                {"escalation_level": None, "escalated_to": None},
+            )
+        return [_case(e.complaint_id, greatest=greatest, registers=registers)]
+
+    return project
+
+
+def _escalated(e: CaseEscalated, env: Envelope) -> list[Upsert]:
+    ladder = {"escalation_level": e.to_level, "escalated_to": e.responder_name}
+    return [_case(e.complaint_id, registers={"escalation_seq": (_seq(env), ladder)})]
+
+
+def _supervised(e: CaseSupervised, env: Envelope) -> list[Upsert]:
+    return [_case(e.complaint_id, greatest={"last_supervised_at": e.supervised_at})]
+
+
+def _deliberation(e: DeliberationRequested | DeliberationConcluded, env: Envelope) -> list[Upsert]:
+    on_agenda = isinstance(e, DeliberationRequested)
+    columns = {"deliberating": on_agenda, "agenda_item_id": e.item_id}
+    writes = [_case(e.complaint_id, registers={"deliberation_seq": (_seq(env), columns)})]
+    if isinstance(e, DeliberationConcluded) and e.clock and e.lead_work_order_id:
+        once = {"complaint_id": e.complaint_id}
+        writes.append(_order(e.lead_work_order_id, once=once, registers=_clock(e.clock, _seq(env))))
+    return writes
+
+
+CASES: dict[type[Event], Project] = {
+    ComplaintFiled: _filed,
+    **dict.fromkeys(domain.LIFECYCLE, _lifecycle),
+    WorkOrderIssued: _issued,
+    WorkOrderSigned: _step("signed_at", "signed_at", signed_by="actor"),
+    WorkOrderContacted: _step("contacted_at", "contacted_at"),
+    WorkOrderStarted: _step("started_at", "started_at"),
+    WorkOrderResolved: _step("resolved_at", "resolved_at", report="report"),
+    WorkOrderReturned: _step("returned_at", "returned_at", return_reason="reason"),
+    WorkOrderCancelled: _step("cancelled_at", "cancelled_at"),
+    ExtensionApproved: _extended,
+    SlaBreached: _breached,
+    WorkOrderUrged: _urged,
+    CaseResolved: _case_state("resolved", "resolved_at", report="report"),
+    CaseCancelled: _case_state("cancelled", "cancelled_at"),
+    CaseReclassified: _case_state("open", "reclassified_at"),
+    CaseEscalated: _escalated,
+    CaseSupervised: _supervised,
+    DeliberationRequested: _deliberation,
+    DeliberationConcluded: _deliberation,
+}
+
+
+# --- model "timeline": every step in words, and each notification's state -----------------
+
+
+def _line(e: Any, env: Envelope, summary: str) -> Upsert:
+    once = {
+        "complaint_id": e.complaint_id,
+        "type": env.type,
+        "occurred_at": env.time,
+        "source": env.source,
+        "summary": summary,
+    }
+    return Upsert("case_timeline", {"event_id": env.id}, once=once)
+
+
+def _words(summarise: Callable[[Any], str]) -> Project:
+    return lambda e, env: [_line(e, env, summarise(e))]
+
+
+def _notification(e: Any, env: Envelope) -> list[Upsert]:
+    if isinstance(e, NotificationDelivered):
+        outcome, error, at, attempts = "delivered", None, e.delivered_at, e.attempt
+    elif isinstance(e, NotificationFailed):
+        outcome = "retrying" if e.retry_at else "abandoned"
+        error, at, attempts = e.error, e.failed_at, e.attempt
+    elif isinstance(e, NotificationAbandoned):
+        outcome, error, at, attempts = "abandoned", e.reason, e.abandoned_at, e.attempts
+    else:
+        outcome, error, at, attempts = "redriven", None, e.redriven_at, None
+    once: dict[str, Any] = {"complaint_id": e.complaint_id, "channel": e.channel}
+    if not isinstance(e, NotificationRedriven):
+        once.update(audience=e.audience.value, recipient=e.recipient, template=e.template)
+    greatest: dict[str, Any] = {"updated_at": at}
+    if attempts is not None:
+        greatest["attempts"] = attempts
+    outcome_register = {"outcome_seq": (_seq(env), {"status": outcome, "last_error": error})}
+    row = Upsert(
+        "case_notifications",
+        {"notification_id": e.notification_id},
+        once=once,
+        greatest=greatest,
+        registers=outcome_register,
+    )
+    return [row, _line(e, env, domain.summarise_notification(e))]
+
+
+TIMELINE: dict[type[Event], Project] = {
+    ComplaintFiled: _words(domain.summarise_filed),
+    WorkOrderIssued: _words(domain.summarise_issued),
+    **dict.fromkeys(
+        domain.LIFECYCLE, _words(lambda e: domain.summarise_lifecycle(e.event_type, e.status.value))
+    ),
+    **{REGISTRY[name]: _words(domain.summarise_dispatch) for name in domain.DISPATCH_LABELS},
+    **dict.fromkeys(
+        (NotificationDelivered, NotificationFailed, NotificationAbandoned, NotificationRedriven),
+        _notification,
+    ),
+}
+
+
+# --- model "agenda": 议事清单 and the district's joint meeting ------------------------------
+
+
+def _item(item_id: UUID, complaint_id: UUID, **policies: Any) -> Upsert:
+    once = {"complaint_id": complaint_id, **policies.pop("once", {})}
+    return Upsert("agenda_items", {"item_id": item_id}, once=once, **policies)
+
+
+def _stage(
+    stage: str, level: str, at: datetime, s: int
+) -> dict[str, tuple[int, Mapping[str, Any]]]:
+    return {"stage_seq": (s, {"stage": stage, "level": level, "stage_at": at})}
+
+
+def _agenda(e: Any, env: Envelope) -> list[Upsert]:
+    s = _seq(env)
+    if isinstance(e, AgendaItemOpened):
+        once = {
+            "community_code": e.community_code,
+            "community_name": e.community_name,
+            "title": e.title,
+            "reason": e.reason,
+            "opened_by": e.actor,
+            "opened_at": e.opened_at,
+        }
+        return [
+            _item(
+                e.item_id,
+                e.complaint_id,
+                once=once,
+                registers=_stage("collected", "community", e.opened_at, s),
+            )
+        ]
+    if isinstance(e, AgendaTopicSet):
+        registers = _stage("topic_set", e.level, e.set_at, s)
+        registers["topic_seq"] = (s, {"topic": e.topic, "parties": e.parties})
+    elif isinstance(e, DeliberationHeld):
+        registers = _stage("deliberated" if e.settled else "unsettled", e.level, e.held_at, s)
+        held = {
+            "minutes": e.minutes,
+            "settled": e.settled,
+            "participants": e.participants,
+            "held_at": e.held_at,
+        }
+        registers["held_seq"] = (s, held)
+    elif isinstance(e, AgendaDecided):
+        registers = _stage("assigned", e.level, e.decided_at, s)
+        assignments = [a.model_dump(mode="json") for a in e.assignments]
+        decided = {"decision": e.decision, "assignments": assignments, "decided_at": e.decided_at}
+        registers["decided_seq"] = (s, decided)
+    elif isinstance(e, AgendaReviewed):
+        registers = _stage("reviewed", e.level, e.reviewed_at, s)
+        reviewed = {
+            "verdict": e.verdict,
+            "review_satisfied": e.satisfied,
+            "reviewed_at": e.reviewed_at,
+        }
+        registers["reviewed_seq"] = (s, reviewed)
+    else:  # AgendaItemRaised: the district takes it from the first step, its topic open again
+        registers = _stage("collected", e.to_level, e.raised_at, s)
+        registers["topic_seq"] = (s, {"topic": None, "parties": None})
+        once = {
+            "district_code": e.district_code,
+            "raised_at": e.raised_at,
+            "raise_reason": e.reason,
+        }
+        return [_item(e.item_id, e.complaint_id, once=once, registers=registers)]
+    return [_item(e.item_id, e.complaint_id, registers=registers)]
+
+
+AGENDA: dict[type[Event], Project] = dict.fromkeys(
+    (
+        AgendaItemOpened,
+        AgendaTopicSet,
+        DeliberationHeld,
+        AgendaDecided,
+        AgendaReviewed,
+        AgendaItemRaised,
+    ),
+    _agenda,
+)
+
+
+# --- model "city": names of areas and units -------------------------------------------------
+
+_CITY_SECTIONS = {
+    "areas": ("areas", "code"),
+    "responders": ("responders", "id"),
+    "categories": ("categories", "code"),
+}
+_PARTS = 1_000_000  # changes per event, at most: orders one event's changes after the last
+
+
+def _city(e: CityModelChanged, env: Envelope) -> list[Upsert]:
+    writes = []
+    for index, change in enumerate(e.changes):
+        if change.section not in _CITY_SECTIONS:
+            continue
+        table, key = _CITY_SECTIONS[change.section]
+        value = change.value if isinstance(change.value, dict) else {}
+        if change.op == "remove":
+            columns: dict[str, Any] = {"removed": True}
+        elif table == "areas":
+            columns = {
+                "name": value.get("name"),
+                "level": value.get("level"),
+                "parent": value.get("parent"),
+                "removed": False,
+            }
+        elif table == "categories":
+            columns = {
+                "name": value.get("name"),
+                "category_group": value.get("group"),
+                "priority": value.get("priority"),
+                "removed": False,
+            }
+        else:
+            columns = {
+                "name": value.get("name"),
+                "kind": value.get("kind"),
+                "person": value.get("person"),
+                "areas": value.get("areas") or [],
+                "removed": False,
+            }
+        seq = max(_seq(env), 0) * _PARTS + index
+        writes.append(Upsert(table, {key: change.key}, registers={"change_seq": (seq, columns)}))
+    return writes
+
+
+CITY: dict[type[Event], Project] = {CityModelChanged: _city}
+
+
+@dataclass(frozen=True, slots=True)
+class Model:
+    name: str
+    label: str
+    version: int  # bump when the tables' shape changes: the model is then rebuilt
+    tables: tuple[str, ...]
+    projections: Mapping[type[Event], Project]
+
+    @property
+    def schema(self) -> Path:
+        return SCHEMA_DIR / f"{self.name}.sql"
+
+
+MODELS: dict[str, Model] = {
+    model.name: model
+    for model in (
+        Model(
+            "cases",
+            "案件与工单（督办墙、统计指标、排名、热点）",
+            2,
+            ("cases", "case_work_orders"),
+            CASES,
+        ),
+        Model("timeline", "全程时间线与通知", 2, ("case_timeline", "case_notifications"), TIMELINE),
+        Model("agenda", "议事清单", 1, ("agenda_items",), AGENDA),
+        Model("city", "区域、承办单位与类别名称", 1, ("areas", "responders", "categories"), CITY),
+    )
+}
+
+
+def project(envelope: Envelope, models: Mapping[str, Model] = MODELS) -> list[Upsert]:
+    writes: list[Upsert] = []
+    for model in models.values():
+        projection = model.projections.get(type(envelope.event))
+        if projection is not None:
+            writes += projection(envelope.event, envelope)
+    return writes

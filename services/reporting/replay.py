@@ -1,0 +1,350 @@
+"""Rebuild read models from the event stores (never from Kafka's retention).
+
+    python -m services.reporting.replay --all            # every read model
+    python -m services.reporting.replay cases agenda     # just these
+    python -m services.reporting.replay --list           # the models and their last rebuild
+
+A rebuild fills fresh tables in a schema of its own while the service keeps serving and
+consuming; then, holding the live tables' locks, it applies what the stores gained meanwhile and
+swaps the new tables in, in one transaction. Because every projection is a commuting upsert
+(upsert.py), a batch's writes run grouped by statement, and events the live consumer applies
+twice come to the same rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import asyncpg
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+from services.reporting.projections import MODELS, SCHEMA_DIR, Model, project
+from services.reporting.settings import ReportingSettings
+from shared.db import Connection, connect
+from shared.events import UnknownEventType
+from shared.eventstore import RecordedEvent
+
+_COLUMNS = "global_position, stream, position, type, version, data, metadata, id, recorded_at"
+Advance = Callable[[int], None]
+
+
+@dataclass
+class Rebuilt:
+    models: list[str]
+    events: int = 0
+    seconds: float = 0.0
+    per_source: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds if self.seconds else 0.0
+
+
+async def _read(conn: Connection, after: int, limit: int) -> list[RecordedEvent]:
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM events WHERE global_position > $1 ORDER BY global_position LIMIT $2",
+        after,
+        limit,
+    )
+    return [RecordedEvent.from_row(row) for row in rows]
+
+
+async def _batches(conn: Connection, after: int, size: int) -> AsyncIterator[list[RecordedEvent]]:
+    """A store's events in commit order, reading the next batch while the last one is written."""
+    pending = asyncio.ensure_future(_read(conn, after, size))
+    while True:
+        batch = await pending
+        if not batch:
+            return
+        pending = asyncio.ensure_future(_read(conn, batch[-1].global_position, size))
+        yield batch
+
+
+def _writes(batch: Sequence[RecordedEvent], models: Mapping[str, Model]) -> dict[str, list[tuple]]:
+    types = {t.event_type for model in models.values() for t in model.projections}
+    grouped: dict[str, list[tuple]] = {}
+    for recorded in batch:
+        if recorded.type not in types:
+            continue
+        try:
+            envelope = recorded.to_envelope()
+        except UnknownEventType:
+            continue
+        for write in project(envelope, models):
+            grouped.setdefault(write.sql, []).append(write.args)
+    return grouped
+
+
+async def _apply(conn: Connection, grouped: Mapping[str, list[tuple]]) -> None:
+    for attempt in range(5):
+        try:
+            async with conn.transaction():
+                for sql, rows in grouped.items():
+                    await conn.executemany(sql, rows)
+            return
+        except asyncpg.DeadlockDetectedError:  # in place, beside the live consumer: try again
+            if attempt == 4:
+                raise
+            await asyncio.sleep(0.1 * (attempt + 1))
+
+
+async def _heads(sources: Mapping[str, Connection]) -> dict[str, int]:
+    return {
+        name: int(await conn.fetchval("SELECT count(*) FROM events"))
+        for name, conn in sources.items()
+    }
+
+
+async def _drain(
+    sources: Mapping[str, Connection],
+    target: Connection,
+    models: Mapping[str, Model],
+    after: dict[str, int],
+    batch_size: int,
+    advance: Advance,
+) -> int:
+    events = 0
+    for name, conn in sources.items():
+        async for batch in _batches(conn, after[name], batch_size):
+            await _apply(target, _writes(batch, models))
+            after[name] = batch[-1].global_position
+            events += len(batch)
+            advance(len(batch))
+    return events
+
+
+async def _create(target: Connection, schema: str, models: Mapping[str, Model]) -> None:
+    await target.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    await target.execute(f'SET search_path TO "{schema}"')
+    for model in models.values():
+        await target.execute(model.schema.read_text(encoding="utf-8"))
+
+
+async def rebuild(
+    reporting_url: str,
+    store_urls: Mapping[str, str],
+    names: Sequence[str],
+    *,
+    batch_size: int = 5000,
+    in_place: bool = False,
+    on_total: Callable[[int], None] = lambda total: None,
+    advance: Advance = lambda n: None,
+) -> Rebuilt:
+    """Rebuild `names` from the stores. `in_place` fills the live tables as they are (used when
+    a model's tables were just created empty); otherwise new tables are swapped in at the end."""
+    models = {name: MODELS[name] for name in names}
+    started = time.perf_counter()
+    result = Rebuilt(models=list(models))
+    target = await connect(reporting_url)
+    sources = {name: await connect(url) for name, url in store_urls.items()}
+    schema = "public" if in_place else f"rebuild_{os.getpid()}"
+    try:
+        await target.execute((SCHEMA_DIR / "models.sql").read_text(encoding="utf-8"))
+        heads = await _heads(sources)
+        on_total(sum(heads.values()))
+        if in_place:
+            await target.execute("SET search_path TO public")
+        else:
+            await target.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            await _create(target, schema, models)
+        after = dict.fromkeys(sources, 0)
+        result.events = await _drain(sources, target, models, after, batch_size, advance)
+        if not in_place:
+            result.events += await _swap(
+                target, sources, schema, models, after, batch_size, advance
+            )
+        result.per_source = {name: after[name] for name in sources}
+        result.seconds = time.perf_counter() - started
+        await target.execute("SET search_path TO public")
+        for model in models.values():
+            await target.execute(
+                """
+                INSERT INTO read_models (name, version, rebuilt_at, events, seconds)
+                VALUES ($1, $2, now(), $3, $4)
+                ON CONFLICT (name) DO UPDATE SET version = EXCLUDED.version,
+                    rebuilt_at = EXCLUDED.rebuilt_at, events = EXCLUDED.events,
+                    seconds = EXCLUDED.seconds
+                """,
+                model.name,
+                model.version,
+                result.events,
+                result.seconds,
+            )
+    finally:
+        if not in_place:
+            await target.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await target.close()
+        for conn in sources.values():
+            await conn.close()
+    return result
+
+
+async def _swap(
+    target: Connection,
+    sources: Mapping[str, Connection],
+    schema: str,
+    models: Mapping[str, Model],
+    after: dict[str, int],
+    batch_size: int,
+    advance: Advance,
+) -> int:
+    """Catch up and swap, with the live tables locked: the live consumer waits (and retries)."""
+    tables = [table for model in models.values() for table in model.tables]
+    await target.execute("SET search_path TO public")
+    async with target.transaction():
+        existing = [
+            t
+            for t in tables
+            if await target.fetchval("SELECT to_regclass($1) IS NOT NULL", f"public.{t}")
+        ]
+        if existing:
+            await target.execute(
+                f"LOCK TABLE {', '.join(f'public.{t}' for t in existing)} IN ACCESS EXCLUSIVE MODE"
+            )
+        await target.execute(f'SET LOCAL search_path TO "{schema}"')
+        caught_up = 0
+        for name, conn in sources.items():
+            async for batch in _batches(conn, after[name], batch_size):
+                for sql, rows in _writes(batch, models).items():
+                    await target.executemany(sql, rows)
+                after[name] = batch[-1].global_position
+                caught_up += len(batch)
+                advance(len(batch))
+        for table in tables:
+            await target.execute(f"DROP TABLE IF EXISTS public.{table} CASCADE")
+            await target.execute(f'ALTER TABLE "{schema}".{table} SET SCHEMA public')
+    return caught_up
+
+
+class _Rate(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:,.0f} 事件/秒" if speed else "– 事件/秒", style="cyan")
+
+
+async def _run(settings: ReportingSettings, names: list[str], console: Console) -> Rebuilt:
+    label = "、".join(names)
+    if console.is_terminal:
+        progress = Progress(
+            TextColumn(f"重建 {label}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            _Rate(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+        )
+        with progress:
+            task = progress.add_task("rebuild", total=None)
+            return await rebuild(
+                settings.database_url,
+                settings.store_urls(),
+                names,
+                batch_size=settings.replay_batch_size,
+                on_total=lambda total: progress.update(task, total=total),
+                advance=lambda n: progress.advance(task, n),
+            )
+    # Not a terminal (a log, CI): a line every tenth of the way.
+    state = {"total": 0, "done": 0, "next": 0.0, "started": time.perf_counter()}
+
+    def on_total(total: int) -> None:
+        state["total"] = total
+        console.print(f"重建 {label}：共 {total:,} 个事件 (events in the stores)")
+
+    def advance(n: int) -> None:
+        state["done"] += n
+        total = state["total"] or 1
+        if state["done"] / total >= state["next"]:
+            elapsed = time.perf_counter() - state["started"]
+            rate = state["done"] / elapsed if elapsed else 0.0
+            console.print(
+                f"  {state['done']:,}/{state['total']:,} ({state['done'] / total:.0%})  {rate:,.0f} 事件/秒"
+            )
+            state["next"] += 0.1
+
+    return await rebuild(
+        settings.database_url,
+        settings.store_urls(),
+        names,
+        batch_size=settings.replay_batch_size,
+        on_total=on_total,
+        advance=advance,
+    )
+
+
+async def _list(settings: ReportingSettings, console: Console) -> None:
+    conn = await connect(settings.database_url)
+    try:
+        rows = {r["name"]: r for r in await conn.fetch("SELECT * FROM read_models")}
+    except asyncpg.UndefinedTableError:
+        rows = {}
+    finally:
+        await conn.close()
+    for model in MODELS.values():
+        row = rows.get(model.name)
+        when = (
+            f"重建于 {row['rebuilt_at']:%Y-%m-%d %H:%M:%S}，{row['events']:,} 个事件，{row['seconds']:.1f} 秒"
+            if row and row["rebuilt_at"]
+            else "尚未重建 never rebuilt"
+        )
+        console.print(
+            f"{model.name:<10} v{model.version}  {model.label}  [{', '.join(model.tables)}]  {when}"
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m services.reporting.replay",
+        description="从事件库重建读模型 Rebuild read models from the event stores.",
+    )
+    parser.add_argument("models", nargs="*", metavar="MODEL", help=f"one of: {', '.join(MODELS)}")
+    parser.add_argument("--all", action="store_true", help="every read model 全部读模型")
+    parser.add_argument("--list", action="store_true", help="list the models 列出读模型")
+    args = parser.parse_args(argv)
+    console = Console(stderr=False, highlight=False)
+    settings = ReportingSettings()
+    if args.list:
+        asyncio.run(_list(settings, console))
+        return 0
+    unknown = [name for name in args.models if name not in MODELS]
+    if unknown or not (args.models or args.all):
+        parser.print_usage(sys.stderr)
+        what = (
+            f"没有读模型 {', '.join(unknown)} (no such model)"
+            if unknown
+            else "请指定读模型或 --all"
+        )
+        print(f"{what}；可选: {', '.join(MODELS)}", file=sys.stderr)
+        return 2
+    names = list(MODELS) if args.all else list(dict.fromkeys(args.models))
+    try:
+        result = asyncio.run(_run(settings, names, console))
+    except (OSError, asyncpg.PostgresError) as error:
+        print(f"重建失败 rebuild failed: {error}", file=sys.stderr)
+        return 1
+    console.print(
+        f"重建完成 rebuilt {', '.join(result.models)}: {result.events:,} 个事件 events in "
+        f"{result.seconds:.1f} s, {result.rate:,.0f} 事件/秒 events/s"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

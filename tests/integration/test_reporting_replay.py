@@ -1,0 +1,264 @@
+"""Reporting's read models give one answer whatever order the topics interleave in, and a
+rebuild from the event stores equals what the live consumer built, row for row."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import pytest
+
+from services.reporting.handlers import HANDLERS, apply
+from services.reporting.projections import MODELS, SCHEMA_DIR, project
+from shared.consumer import ConsumedRecord, IdempotentConsumer
+from shared.db import apply_schema, create_pool, drop_database, ensure_database, with_database
+from shared.envelope import Causation, Envelope
+from shared.eventstore import SCHEMA as EVENTSTORE_SCHEMA
+from shared.eventstore import EventStore
+from tests import histories
+from tests.integration.cli import run_cli
+
+pytestmark = pytest.mark.integration
+
+
+async def _fresh(pg_server_url: str, name: str) -> str:
+    url = with_database(pg_server_url, f"t_{name}_{uuid.uuid4().hex[:8]}")
+    await ensure_database(url)
+    return url
+
+
+async def prepare_reporting(pool: asyncpg.Pool) -> None:
+    await apply_schema(
+        pool, EVENTSTORE_SCHEMA, SCHEMA_DIR / "models.sql", *(m.schema for m in MODELS.values())
+    )
+
+
+async def snapshot(conn: Any) -> dict[str, list[tuple]]:
+    """Every read-model table, sorted, without the column that records when it was projected."""
+    tables: dict[str, list[tuple]] = {}
+    for model in MODELS.values():
+        for table in model.tables:
+            rows = await conn.fetch(f"SELECT * FROM {table}")
+            tables[table] = sorted(
+                tuple((k, repr(v)) for k, v in dict(r).items() if k != "projected_at") for r in rows
+            )
+    return tables
+
+
+def envelopes(history: histories.History) -> dict[str, list[Envelope]]:
+    """Each topic's envelopes in its store's commit order, numbered as the stores number them."""
+    out: dict[str, list[Envelope]] = {}
+    for store in histories.STORES:
+        out[histories.TOPIC_OF[store]] = [
+            Envelope(
+                event=event,
+                id=uuid.uuid5(uuid.NAMESPACE_URL, f"{stream.name}/{index}"),
+                source=f"/jiesu/{store}",
+                time=stream.events[index][0],
+                correlation_id=uuid.uuid5(uuid.NAMESPACE_URL, stream.key),
+                sequence=index,
+            )
+            for stream, index, event in histories.iter_records(history, store)
+        ]
+    return out
+
+
+def interleave(topics: dict[str, list[Any]], rng: random.Random) -> list[Any]:
+    """A random arrival order that keeps each topic's own order."""
+    cursors = dict.fromkeys(topics, 0)
+    labels = [name for name, items in topics.items() for _ in items]
+    rng.shuffle(labels)
+    arrival = []
+    for name in labels:
+        arrival.append(topics[name][cursors[name]])
+        cursors[name] += 1
+    return arrival
+
+
+def with_duplicates(arrival: list[Any], rng: random.Random, share: float) -> list[Any]:
+    """Some messages delivered again later, as a redelivery after a crash would."""
+    out = list(arrival)
+    for item in rng.sample(arrival, int(len(arrival) * share)):
+        out.insert(rng.randrange(out.index(item) + 1, len(out) + 1), item)
+    return out
+
+
+async def test_every_read_model_is_the_same_whatever_order_the_topics_interleave_in(pool):
+    await prepare_reporting(pool)
+    history = histories.generate(40, seed=11)
+    topics = envelopes(history)
+    rng = random.Random(5)
+    orders = {
+        "topic by topic": [e for name in topics for e in topics[name]],
+        "topics reversed": [e for name in reversed(list(topics)) for e in topics[name]],
+        **{f"shuffle {i}": interleave(topics, rng) for i in range(3)},
+        "shuffle with redeliveries": with_duplicates(interleave(topics, rng), rng, 0.2),
+    }
+    results = {}
+    async with pool.acquire() as conn:
+        for name, arrival in orders.items():
+            transaction = conn.transaction()
+            await transaction.start()
+            try:
+                for envelope in arrival:
+                    await apply(conn, project(envelope))
+                results[name] = await snapshot(conn)
+            finally:
+                await transaction.rollback()
+    first = results["topic by topic"]
+    for name, result in results.items():
+        for table in first:
+            assert result[table] == first[table], f"{name}: {table} differs"
+    # And the answer is about the history: every complaint has its row and every event its line.
+    assert len(first["cases"]) == 40
+    with_complaint = sum(
+        1 for stream in history.streams if stream.name != "city-model" for _ in stream.events
+    )
+    assert len(first["case_timeline"]) == with_complaint
+    assert len(first["areas"]) == len(histories.CITY["areas"])
+
+
+@dataclass
+class Stores:
+    urls: dict[str, str]
+    pools: dict[str, asyncpg.Pool]
+
+
+@pytest.fixture
+async def stores(pg_server_url: str) -> AsyncIterator[Stores]:
+    urls = {name: await _fresh(pg_server_url, name) for name in histories.STORES}
+    pools = {name: await create_pool(url) for name, url in urls.items()}
+    for p in pools.values():
+        await apply_schema(p, EVENTSTORE_SCHEMA)
+    yield Stores(urls, pools)
+    for p in pools.values():
+        await p.close()
+    for url in urls.values():
+        await drop_database(url)
+
+
+async def write_history(stores: Stores, history: histories.History) -> None:
+    """The history appended to the three real event stores, as the services would."""
+    for store in histories.STORES:
+        event_store = EventStore(f"/jiesu/{store}")
+        async with stores.pools[store].acquire() as conn:
+            for stream, index, event in histories.iter_records(history, store):
+                async with conn.transaction():
+                    await event_store.append(
+                        conn,
+                        stream.name,
+                        [event],
+                        Causation.start(uuid.uuid5(uuid.NAMESPACE_URL, stream.key)),
+                        index,
+                    )
+
+
+async def kafka_records(stores: Stores) -> dict[str, list[ConsumedRecord]]:
+    """Every stored event as its relay publishes it (binary-mode CloudEvents, stream position)."""
+    out: dict[str, list[ConsumedRecord]] = {}
+    for store in histories.STORES:
+        topic = histories.TOPIC_OF[store]
+        event_store = EventStore(f"/jiesu/{store}")
+        async with stores.pools[store].acquire() as conn:
+            recorded = await event_store.read_all(conn, 0, limit=1_000_000)
+        out[topic] = []
+        for offset, event in enumerate(recorded):
+            message = event.to_kafka()
+            out[topic].append(
+                ConsumedRecord(topic, 0, offset, message.key, message.value, message.headers)
+            )
+    return out
+
+
+class NoDeadLetters:
+    async def publish(
+        self, record: ConsumedRecord, consumer: str, error: str, attempts: int
+    ) -> None:
+        raise AssertionError(f"{consumer} dead-lettered a record: {error}")
+
+
+async def test_a_rebuild_from_the_event_stores_equals_the_live_models_row_for_row(
+    pg_server_url: str, stores: Stores
+):
+    history = histories.generate(60, seed=23)
+    await write_history(stores, history)
+    reporting_url = await _fresh(pg_server_url, "reporting")
+    pool = await create_pool(reporting_url)
+    try:
+        await prepare_reporting(pool)
+        consumer = IdempotentConsumer(
+            name="reporting",
+            pool=pool,
+            store=EventStore("/jiesu/reporting"),
+            handlers=HANDLERS,
+            dead_letters=NoDeadLetters(),
+            max_attempts=3,
+            backoff_initial_s=0.01,
+        )
+        rng = random.Random(3)
+        arrival = with_duplicates(interleave(await kafka_records(stores), rng), rng, 0.15)
+        outcomes: dict[str, int] = {}
+        for record in arrival:
+            outcome = await consumer.handle(record)
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        # every event of the history is one reporting handles; each redelivery is a duplicate
+        assert {type(e) for s in history.streams for _, e in s.events} <= set(HANDLERS)
+        assert outcomes == {"handled": history.events, "duplicate": len(arrival) - history.events}
+        async with pool.acquire() as conn:
+            live = await snapshot(conn)
+        assert len(live["cases"]) == 60
+
+        env = {
+            "REPORTING_DATABASE_URL": reporting_url,
+            "REPORTING_INTAKE_STORE_URL": stores.urls["intake"],
+            "REPORTING_DISPATCH_STORE_URL": stores.urls["dispatch"],
+            "REPORTING_NOTIFY_STORE_URL": stores.urls["notify"],
+            "REPORTING_REPLAY_BATCH_SIZE": "300",
+        }
+        out = await run_cli("services.reporting.replay", "--all", env=env)
+        assert "重建完成" in out and "事件/秒" in out, out
+        assert f"{history.events:,} 个事件" in out, out
+        async with pool.acquire() as conn:
+            rebuilt = await snapshot(conn)
+            # the rebuilt tables are the live ones now, and nothing is left of the rebuild
+            schemas = await conn.fetch(
+                "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'rebuild_%'"
+            )
+        assert not schemas
+        for table in live:
+            assert rebuilt[table] == live[table], f"{table} differs after the rebuild"
+
+        # One model alone, while the others stay as they are.
+        async with pool.acquire() as conn:
+            await conn.execute("DELETE FROM agenda_items")
+        out = await run_cli("services.reporting.replay", "agenda", env=env)
+        assert "rebuilt agenda" in out
+        async with pool.acquire() as conn:
+            assert await snapshot(conn) == live
+        listing = await run_cli("services.reporting.replay", "--list", env=env)
+        assert "agenda" in listing and "重建于" in listing
+    finally:
+        await pool.close()
+        await drop_database(reporting_url)
+
+
+async def test_the_replay_command_refuses_an_unknown_model_and_says_which_there_are(pg_server_url):
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services.reporting.replay",
+        "boards",
+        env={**os.environ, "DATABASE_URL": pg_server_url},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await process.communicate()
+    assert process.returncode == 2
+    assert "没有读模型 boards" in err.decode() and "cases" in err.decode()
