@@ -139,12 +139,8 @@ def city_stream(at: datetime) -> Stream:
     """The demo city as dispatch records a version of it."""
     stream = Stream("dispatch", "city-model", "city-model")
     changes = [CityChange(section="areas", op="put", key=a["code"], value=a) for a in CITY["areas"]]
-    persons = {"street-yushan": "王晓东", "dept-municipal": "李建华"}
     changes += [
-        CityChange(
-            section="responders", op="put", key=r["id"], value={**r, "person": persons.get(r["id"])}
-        )
-        for r in CITY["responders"]
+        CityChange(section="responders", op="put", key=r["id"], value=r) for r in CITY["responders"]
     ]
     changes += [
         CityChange(section="categories", op="put", key=c["code"], value=c)

@@ -99,6 +99,11 @@ class ResponderIn(BaseModel):
     name: str = Field(min_length=1)
     kind: ResponderKind
     areas: list[str] = Field(min_length=1, description="所服务的区域 Areas this unit serves")
+    person: str | None = Field(
+        None,
+        max_length=40,
+        description="责任人，在督办墙上公示 The unit's named head, shown on the public board",
+    )
 
 
 class CategoryIn(BaseModel):
@@ -257,7 +262,7 @@ def assign_compounds(responders: list[Any], compounds: list[CompoundIn]) -> list
 
 CSV_COLUMNS = {
     "areas": ("code", "name", "level", "parent"),
-    "responders": ("id", "name", "kind", "areas"),
+    "responders": ("id", "name", "kind", "areas", "person"),
     "compounds": ("area", "property_company", "owners_committee"),
     "categories": ("code", "name", "priority"),
     "catalogue": ("id", "category", "scope", "lead", "co", "priority", "escalate_to"),

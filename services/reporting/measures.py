@@ -301,7 +301,8 @@ def _cube_sql(group_by: list[str], where: CubeFilter, tz_param: str) -> tuple[st
     """$1 is the moment overdue is judged at; $2 the time zone; filters follow."""
     month = f"to_char(c.filed_at AT TIME ZONE {tz_param}, 'YYYY-MM')"
     args: list[Any] = []
-    common: list[str] = ["c.filed_at IS NOT NULL"]
+    # (the time zone is named even when no month is, so that every query takes the same $2)
+    common: list[str] = ["c.filed_at IS NOT NULL", f"{tz_param}::text IS NOT NULL"]
     case_only: list[str] = []
     order_only: list[str] = ["o.issued_at IS NOT NULL", "o.purpose IS DISTINCT FROM 'escalation'"]
 

@@ -120,21 +120,56 @@ async def _drain(
     batch_size: int,
     advance: Advance,
 ) -> int:
+    """Every source's events applied to `target`. Reading and projecting the next batch (Python)
+    runs while the database writes the last one."""
+    queue: asyncio.Queue[tuple[str, int, int, dict[str, list[tuple]]] | None] = asyncio.Queue(2)
+
+    async def produce() -> None:
+        for name, conn in sources.items():
+            async for batch in _batches(conn, after[name], batch_size):
+                grouped = _writes(batch, models)
+                await queue.put((name, batch[-1].global_position, len(batch), grouped))
+        await queue.put(None)
+
+    producer = asyncio.create_task(produce())
     events = 0
-    for name, conn in sources.items():
-        async for batch in _batches(conn, after[name], batch_size):
-            await _apply(target, _writes(batch, models))
-            after[name] = batch[-1].global_position
-            events += len(batch)
-            advance(len(batch))
+    try:
+        while (item := await queue.get()) is not None:
+            name, position, count, grouped = item
+            await _apply(target, grouped)
+            after[name] = position
+            events += count
+            advance(count)
+    finally:
+        if not producer.done():
+            producer.cancel()
+        await asyncio.gather(producer, return_exceptions=True)
+    await producer  # a reader's error is the rebuild's error
     return events
+
+
+def _statements(model: Model) -> tuple[list[str], list[str]]:
+    """A model's DDL split into tables first and secondary indexes after (built once, on the
+    filled tables, rather than kept up row by row)."""
+    lines = model.schema.read_text(encoding="utf-8").splitlines()
+    text = "\n".join(line.split("--", 1)[0] for line in lines)  # (no literal in our DDL has --)
+    statements = [s.strip() for s in text.split(";") if s.strip()]
+    indexes = [s for s in statements if s.upper().startswith("CREATE INDEX")]
+    return [s for s in statements if s not in indexes], indexes
 
 
 async def _create(target: Connection, schema: str, models: Mapping[str, Model]) -> None:
     await target.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
     await target.execute(f'SET search_path TO "{schema}"')
     for model in models.values():
-        await target.execute(model.schema.read_text(encoding="utf-8"))
+        for statement in _statements(model)[0]:
+            await target.execute(statement)
+
+
+async def _index(target: Connection, models: Mapping[str, Model]) -> None:
+    for model in models.values():
+        for statement in _statements(model)[1]:
+            await target.execute(statement)
 
 
 async def rebuild(
@@ -164,9 +199,14 @@ async def rebuild(
         else:
             await target.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
             await _create(target, schema, models)
+            # The new tables are rebuilt again if the machine fails: no need to wait for each
+            # batch's commit to reach the disk (the swap itself commits durably).
+            await target.execute("SET synchronous_commit = off")
         after = dict.fromkeys(sources, 0)
         result.events = await _drain(sources, target, models, after, batch_size, advance)
         if not in_place:
+            await _index(target, models)
+            await target.execute("SET synchronous_commit = on")
             result.events += await _swap(
                 target, sources, schema, models, after, batch_size, advance
             )

@@ -152,6 +152,7 @@ async def board(
 ) -> tuple[int, list[dict[str, Any]]]:
     where = Where(OPEN_MATTER)
     now = where.param(as_of)
+    where.clauses.append(f"{now}::timestamptz IS NOT NULL")  # the count names it too
     where.within(board_filter.area)
     where.add("c.lead_responder_id = {}", board_filter.responder_id)
     where.add("c.category = {}", board_filter.category)

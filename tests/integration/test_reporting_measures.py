@@ -1,0 +1,303 @@
+"""Every formula on hand-computed examples: the measures cube, the monthly ranking, the board.
+
+Eight matters, most filed in November 2026 (China time), worked out by hand below."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+
+import pytest
+
+from services.reporting import measures, store
+from services.reporting.measures import CubeFilter, load_config
+from services.reporting.settings import ReportingSettings
+from shared.events import ComplaintType, ResponderRole
+from tests.integration.test_reporting_replay import prepare_reporting
+from tests.reporting_story import Story, city, project_all
+
+pytestmark = pytest.mark.integration
+
+CONFIG = load_config(ReportingSettings().measures_file)
+AS_OF = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+YUSHAN, JINSHUI = "370124001000", "370124002000"
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def november() -> list[Story]:
+    # A — 榆山 · 玫城丽都2号楼 · roof leak. Filed 01:30 on 1 Nov China time (17:30 UTC on 31 Oct).
+    # Lead and co-responder sign, contact and report on time; rated resolved and satisfied.
+    a = Story("A", "370124001001-G01-B02", "roof-leak", at("2026-10-31T17:30"))
+    lead = a.order("property-meicheng", at("2026-10-31T17:31"))
+    co = a.order("committee-huixianshan", at("2026-10-31T17:31"), role=ResponderRole.CO)
+    a.sign(lead, at("2026-10-31T17:50"))
+    a.sign(co, at("2026-10-31T18:00"))
+    a.contact(lead, at("2026-11-01T01:00"))
+    a.resolve(co, at("2026-11-01T10:00"))
+    a.resolve(lead, at("2026-11-02T17:00"))
+    a.case_resolved(lead, at("2026-11-02T17:31"))  # 48 h after dispatch
+    a.callback(at("2026-11-03T02:00"), resolved=True, satisfied=True)
+
+    # B — 榆山 · 玫城丽都 grid · parking. Signed an hour late, reported three days late;
+    # rated resolved but not satisfied, so redone.
+    b = Story("B", "370124001001-G01", "parking", at("2026-11-05T09:59"), ComplaintType.COMPLAINT)
+    lead = b.order("dept-urban", at("2026-11-05T10:00"))
+    b.sign(lead, at("2026-11-05T13:00"))  # sign due 12:00
+    b.contact(lead, at("2026-11-05T14:00"))
+    b.resolve(lead, at("2026-11-15T09:00"))  # due 12 Nov 10:00
+    b.case_resolved(lead, at("2026-11-15T10:00"))  # 240 h after dispatch
+    b.callback(at("2026-11-16T02:00"), resolved=True, satisfied=False)
+    b.redo(at("2026-11-16T02:05"))
+
+    # C — 榆山 · 东关小区3号楼 · sanitation. 城管局 returns it unsigned; the street takes it,
+    # signs and contacts on time, and is past its deadline (17 Nov) on 28 Nov.
+    c = Story("C", "370124001002-G01-B01", "sanitation", at("2026-11-10T08:00"))
+    first = c.order("dept-urban", at("2026-11-10T08:01"))
+    c.give_back(first, at("2026-11-10T09:00"))
+    lead = c.order("street-yushan", at("2026-11-10T09:01"), purpose="reroute")
+    c.sign(lead, at("2026-11-10T10:00"), actor="responder:榆山街道值班员")
+    c.contact(lead, at("2026-11-10T12:00"))
+
+    # D — a consultation answered on the spot; E — a duplicate merged: in no denominator.
+    d = Story(
+        "D",
+        "370124001001",
+        "property-certificate",
+        at("2026-11-12T01:00"),
+        ComplaintType.CONSULTATION,
+    )
+    d.answer(at("2026-11-12T01:05"))
+    e = Story("E", "370124001001-G01", "parking", at("2026-11-13T01:00"))
+    e.merge(at("2026-11-13T01:10"))
+
+    # F — 锦水 · 锦水园小区 · road damage. Contacted a day late, reported on time; rated
+    # neither resolved nor satisfied.
+    f = Story("F", "370124002001-G01", "road-damage", at("2026-11-08T06:00"))
+    lead = f.order("dept-municipal", at("2026-11-08T06:01"))
+    f.sign(lead, at("2026-11-08T07:00"))
+    f.contact(lead, at("2026-11-09T08:00"))  # contact due 8 Nov 18:01
+    f.resolve(lead, at("2026-11-10T05:00"))
+    f.case_resolved(lead, at("2026-11-10T06:01"))  # 48 h
+    f.callback(at("2026-11-11T02:00"), resolved=False, satisfied=False)
+
+    # G — 锦水 · 翠屏巷 · street lights. The water company (no named head) signs and contacts on
+    # time; its deadline, 2 Dec 01:01, is still ahead on 28 Nov.
+    g = Story("G", "370124002002-G02", "street-lights", at("2026-11-25T01:00"))
+    lead = g.order("util-water", at("2026-11-25T01:01"))
+    g.sign(lead, at("2026-11-25T02:00"), actor="responder:供水张师傅")
+    g.contact(lead, at("2026-11-25T03:00"))
+
+    # H — filed at 23:00 on 31 Oct China time: October's, not November's.
+    h = Story("H", "370124001001", "roof-leak", at("2026-10-31T15:00"))
+    h.order("property-meicheng", at("2026-10-31T15:01"))
+    return [a, b, c, d, e, f, g, h]
+
+
+async def seed(conn, stories: list[Story], shuffle: bool = True) -> None:
+    envelopes = [*city(at("2026-10-01T00:00")), *(e for s in stories for e in s.envelopes)]
+    if shuffle:  # the answer may not depend on arrival order
+        random.Random(1).shuffle(envelopes)
+    await project_all(conn, envelopes)
+
+
+# Worked out by hand from the stories above.
+YUSHAN_COUNTS = {
+    "filed": 5, "valid": 3, "consultations": 1, "invalid": 1,
+    "rated": 2, "rated_resolved": 2, "rated_satisfaction": 2, "rated_satisfied": 1,
+    "resolved_cases": 2, "redone": 1, "handling_hours": 288.0, "handled": 2,
+    # orders: A lead, A co, B lead, C's returned first order, C's street order
+    "orders": 5, "signed_on_time": 3, "returned": 1, "lead_orders": 3, "responded": 2,
+    "orders_kept": 4, "orders_due": 4, "completed_on_time": 2, "overdue": 2,
+}  # fmt: skip
+YUSHAN_VALUES = {
+    "volume": 5,
+    "response_rate": 0.6667,  # A and C's street order; B signed late
+    "resolution_rate": 1.0,
+    "satisfaction_rate": 0.5,
+    "on_time_sign_rate": 0.6,
+    "on_time_completion_rate": 0.5,  # A's two orders on time; B late, C past due
+    "return_rate": 0.2,
+    "redo_rate": 0.5,
+    "overdue_rate": 0.5,  # B (signed late) and C (past due) of four kept orders
+    "avg_handling_hours": 144.0,
+}
+JINSHUI_VALUES = {
+    "volume": 2,
+    "response_rate": 0.5,  # F contacted late
+    "resolution_rate": 0.0,
+    "satisfaction_rate": 0.0,
+    "on_time_sign_rate": 1.0,
+    "on_time_completion_rate": 1.0,  # G is not due yet
+    "return_rate": 0.0,
+    "redo_rate": 0.0,
+    "overdue_rate": 0.5,
+    "avg_handling_hours": 48.0,
+}
+
+
+async def test_the_measures_of_each_street_are_the_ones_worked_out_by_hand(pool):
+    await prepare_reporting(pool)
+    async with pool.acquire() as conn:
+        await seed(conn, november())
+        rows = await measures.cube(
+            conn, CONFIG, ["street"], CubeFilter(month_from="2026-11", month_to="2026-11"), AS_OF
+        )
+    by_street = {r["key"]["street"]: r for r in rows}
+    assert set(by_street) == {YUSHAN, JINSHUI}
+    assert by_street[YUSHAN]["key"]["street_name"] == "榆山街道"
+    assert by_street[YUSHAN]["counts"] == YUSHAN_COUNTS
+    assert by_street[YUSHAN]["values"] == YUSHAN_VALUES
+    assert by_street[JINSHUI]["values"] == JINSHUI_VALUES
+    # 100 × (0.30 × 0.6667 + 0.35 × 1.0 + 0.35 × 0.5) and 100 × (0.30 × 0.5)
+    assert by_street[YUSHAN]["composite_score"] == 72.5
+    assert by_street[JINSHUI]["composite_score"] == 15.0
+
+
+async def test_months_are_china_time_and_every_dimension_splits_the_same_totals(pool):
+    await prepare_reporting(pool)
+    async with pool.acquire() as conn:
+        await seed(conn, november())
+        by_month = await measures.cube(conn, CONFIG, ["month"], CubeFilter(), AS_OF)
+        totals = {}
+        for dim in ("district", "community", "grid", "responder", "category", "type", "channel"):
+            rows = await measures.cube(conn, CONFIG, [dim], CubeFilter(month_from="2026-11"), AS_OF)
+            totals[dim] = sum(r["counts"]["filed"] for r in rows)
+        by_type = await measures.cube(
+            conn, CONFIG, ["type"], CubeFilter(month_from="2026-11"), AS_OF
+        )
+        by_grid = await measures.cube(
+            conn,
+            CONFIG,
+            ["grid"],
+            CubeFilter(month_from="2026-11", area_code="370124001001"),
+            AS_OF,
+        )
+    assert {r["key"]["month"]: r["counts"]["filed"] for r in by_month} == {
+        "2026-10": 1,
+        "2026-11": 7,
+    }
+    assert totals == {
+        "district": 7,
+        "community": 7,
+        "grid": 7,
+        "responder": 7,
+        "category": 7,
+        "type": 7,
+        "channel": 7,
+    }
+    consultations = next(r for r in by_type if r["key"]["type"] == "consultation")
+    assert (
+        consultations["counts"]["valid"] == 0 and consultations["values"]["response_rate"] is None
+    )
+    # 会仙山社区's grids: A's building lies in G01, B and E are on G01, D has no grid
+    assert {r["key"]["grid"]: r["counts"]["filed"] for r in by_grid} == {
+        "370124001001-G01": 3,
+        None: 1,
+    }
+
+
+async def test_the_monthly_ranking_marks_governance_and_the_red_and_black_lists(pool):
+    await prepare_reporting(pool)
+    async with pool.acquire() as conn:
+        await seed(conn, november())
+        streets = await measures.ranking(conn, CONFIG, "streets", "2026-11", AS_OF)
+        departments = await measures.ranking(conn, CONFIG, "departments", "2026-11", AS_OF)
+        october = await measures.ranking(conn, CONFIG, "streets", "2026-10", AS_OF)
+    assert [(e["rank"], e["unit_name"], e["composite_score"]) for e in streets["entries"]] == [
+        (1, "榆山街道", 72.5),
+        (2, "锦水街道", 15.0),
+    ]
+    flags = [(e["governance"], e["red_list"], e["black_list"]) for e in streets["entries"]]
+    assert flags == [(False, True, False), (True, False, True)]
+    # Departments and utilities, by the orders they received and the cases they led:
+    # 供水 responded on time to its one order (no rating yet: the response rate alone counts);
+    # 城管局 let B's signing slip and returned C, but B was rated resolved: 100 × 0.35;
+    # 市政 contacted F late and F was rated unresolved and unsatisfied: 0.
+    assert [(e["unit"], e["composite_score"]) for e in departments["entries"]] == [
+        ("util-water", 100.0),
+        ("dept-urban", 35.0),
+        ("dept-municipal", 0.0),
+    ]
+    assert [e["unit"] for e in departments["entries"] if e["governance"]] == ["dept-municipal"]
+    assert departments["entries"][1]["values"]["response_rate"] == 0.0
+    assert departments["entries"][1]["values"]["return_rate"] == 0.5
+    # October has H only: not rated, not signed — its response rate is 0 and it is ranked alone
+    assert [(e["unit"], e["composite_score"]) for e in october["entries"]] == [(YUSHAN, 0.0)]
+
+
+async def test_the_weights_are_configuration(pool):
+    await prepare_reporting(pool)
+    config = CONFIG.model_copy(deep=True)
+    config.composite.weights = {"satisfaction_rate": 1.0, "return_rate": 1.0}
+    async with pool.acquire() as conn:
+        await seed(conn, november())
+        rows = await measures.cube(
+            conn, config, ["street"], CubeFilter(month_from="2026-11"), AS_OF
+        )
+    scores = {r["key"]["street"]: r["composite_score"] for r in rows}
+    # a lower-is-better rate counts as 1 − rate: 榆山 (0.5 + 0.8) / 2, 锦水 (0.0 + 1.0) / 2
+    assert scores == {YUSHAN: 65.0, JINSHUI: 50.0}
+
+
+async def test_the_board_shows_open_matters_with_their_unit_person_and_time_left(pool):
+    await prepare_reporting(pool)
+    async with pool.acquire() as conn:
+        await seed(conn, november())
+        total, rows = await store.board(conn, store.BoardFilter(), AS_OF, 50, 0)
+        by_area = {
+            area: [
+                r["case_number"]
+                for r in (await store.board(conn, store.BoardFilter(area=area), AS_OF, 50, 0))[1]
+            ]
+            for area in (
+                "370124000000",
+                YUSHAN,
+                JINSHUI,
+                "370124001002",
+                "370124001002-G01",
+                "370124002002-G02",
+            )
+        }
+        overdue = (await store.board(conn, store.BoardFilter(overdue=True), AS_OF, 50, 0))[1]
+        reported = (await store.board(conn, store.BoardFilter(reported=True), AS_OF, 50, 0))[1]
+    # Open and in work: H (never signed, due 7 Nov) and C (due 17 Nov) are overdue and come
+    # first, by deadline; then G. A, B and F have reported back; D and E are not open.
+    assert total == 3
+    assert [r["case_number"] for r in rows] == ["H", "C", "G"]
+    h, c, g = rows
+    assert c["lead_responder_name"] == "榆山街道办事处" and c["responsible_person"] == "王晓东"
+    assert c["seconds_left"] == pytest.approx(-(AS_OF - at("2026-11-17T09:01")).total_seconds())
+    assert g["responsible_person"] is None and g["signed_by"] == "responder:供水张师傅"
+    assert g["seconds_left"] == pytest.approx((at("2026-12-02T01:01") - AS_OF).total_seconds())
+    assert g["place_name"] == "翠屏社区第二网格（平房片区）" and g["street_name"] == "锦水街道"
+    assert by_area == {
+        "370124000000": ["H", "C", "G"],
+        YUSHAN: ["H", "C"],
+        JINSHUI: ["G"],
+        "370124001002": ["C"],
+        "370124001002-G01": ["C"],
+        "370124002002-G02": ["G"],
+    }
+    assert [r["case_number"] for r in overdue] == ["H", "C"]
+    assert {r["case_number"] for r in reported} == {"A", "B", "C", "F", "G", "H"}
+    assert h["seconds_left"] < 0 and h["signed_at"] is None
+
+
+async def test_reporting_rates_count_a_late_open_order_as_overdue_only_once_due(pool):
+    await prepare_reporting(pool)
+    stories = november()
+    async with pool.acquire() as conn:
+        await seed(conn, stories)
+        before = await measures.cube(
+            conn, CONFIG, [], CubeFilter(area_code=JINSHUI), at("2026-11-26T00:00")
+        )
+        after = await measures.cube(
+            conn, CONFIG, [], CubeFilter(area_code=JINSHUI), at("2026-12-03T00:00")
+        )
+    # G is due on 2 Dec: not due (nor overdue) on 26 Nov, both a week later
+    assert (before[0]["counts"]["orders_due"], before[0]["counts"]["overdue"]) == (1, 1)
+    assert (after[0]["counts"]["orders_due"], after[0]["counts"]["overdue"]) == (2, 2)
+    assert after[0]["values"]["on_time_completion_rate"] == 0.5

@@ -1,0 +1,104 @@
+"""Reporting's pure parts: area levels from codes, the upserts' SQL, the board's words."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.reporting import domain
+from services.reporting.areas import enclosing
+from services.reporting.measures import COUNTS, load_config
+from services.reporting.settings import ReportingSettings
+from services.reporting.upsert import Upsert
+
+
+def test_levels_are_read_from_the_statistical_code_and_local_segments():
+    building = enclosing("370124001001-G01-B02-U1")
+    assert (building.district, building.street, building.community) == (
+        "370124000000",
+        "370124001000",
+        "370124001001",
+    )
+    assert building.grid == "370124001001-G01" and building.place == "370124001001-G01-B02"
+    street = enclosing("370124001000")
+    assert (street.street, street.community, street.grid, street.place) == (
+        "370124001000",
+        None,
+        None,
+        None,
+    )
+    assert enclosing("370124001002-G01").place == "370124001002-G01"
+    assert enclosing("X-1").district is None and enclosing(None).place is None
+
+
+def test_an_upsert_takes_a_register_only_from_a_later_position():
+    write = Upsert(
+        "cases",
+        {"complaint_id": 1},
+        once={"case_number": "A"},
+        greatest={"redo_count": 1},
+        registers={"status_seq": (4, {"status": "signed", "status_at": 2})},
+    )
+    assert write.args == (1, "A", 1, "signed", 2, 4)
+    sql = write.sql
+    assert sql.startswith(
+        "INSERT INTO cases (complaint_id, case_number, redo_count, status, status_at, status_seq)"
+    )
+    assert "case_number = coalesce(cases.case_number, EXCLUDED.case_number)" in sql
+    assert "redo_count = greatest(cases.redo_count, EXCLUDED.redo_count)" in sql
+    assert (
+        "status = CASE WHEN (cases.status_seq IS NULL OR EXCLUDED.status_seq > cases.status_seq) "
+        "THEN EXCLUDED.status ELSE cases.status END" in sql
+    )
+    assert Upsert("t", {"k": 1}).sql.endswith("ON CONFLICT (k) DO NOTHING")
+
+
+@pytest.mark.parametrize(
+    ("seconds", "words"),
+    [
+        (3 * 86400 + 13 * 3600 + 60, "剩余3天13小时"),
+        (-(11 * 86400 + 2 * 3600 + 59 * 60), "超期11天2小时"),
+        (59 * 60, "剩余59分钟"),
+        (-30, "超期0分钟"),
+    ],
+)
+def test_the_board_says_how_long_is_left_or_how_long_overdue(seconds, words):
+    assert domain.overdue_text(seconds) == words
+
+
+def test_a_matter_stands_at_the_stage_its_facts_say():
+    assert domain.board_stage({}) is domain.Stage.WAITING
+    assert domain.board_stage({"lead_work_order_id": 1}) is domain.Stage.TO_SIGN
+    assert domain.board_stage({"lead_work_order_id": 1, "signed_at": 1}) is domain.Stage.HANDLING
+    assert (
+        domain.board_stage({"lead_work_order_id": 1, "deliberating": True})
+        is domain.Stage.DELIBERATING
+    )
+    assert (
+        domain.board_stage({"lead_work_order_id": 1, "dispatch_state": "resolved"})
+        is domain.Stage.REPORTED
+    )
+    assert domain.board_stage({"lead_work_order_id": 1, "status": "redo"}) is domain.Stage.REDO
+
+
+def test_the_shipped_measures_name_only_known_counts_and_weigh_the_three_rates():
+    config = load_config(ReportingSettings().measures_file)
+    for measure in config.measures.values():
+        for count in (measure.count, measure.numerator, measure.denominator):
+            assert count is None or count in COUNTS
+    assert config.composite.weights == {
+        "response_rate": 0.3,
+        "resolution_rate": 0.35,
+        "satisfaction_rate": 0.35,
+    }
+    assert set(config.rankings.groups()) == {"streets", "departments"}
+
+
+def test_a_measures_file_naming_an_unknown_count_is_refused(tmp_path):
+    bad = tmp_path / "measures.yaml"
+    bad.write_text(
+        "measures: {x: {name: 某率, en: x, numerator: nothing, denominator: orders}}\n"
+        "composite: {weights: {x: 1}}\nrankings: {}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ValueError, match="unknown counts"):
+        load_config(bad)
