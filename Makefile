@@ -45,6 +45,7 @@ bench: install
 	$(BIN)/python -m tests.bench.store
 	$(BIN)/python -m tests.bench.timers
 	$(BIN)/python -m tests.bench.notify
+	$(BIN)/python -m tests.bench.rebuild
 
 ## Refresh the committed JSON-Schema snapshots of the event contracts (additive changes only).
 schemas: install

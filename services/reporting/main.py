@@ -52,13 +52,17 @@ async def backfill(runtime: ServiceRuntime) -> None:
     if not names or not settings.backfill_on_start:
         return
     log.warning("reporting: read models %s changed shape; rebuilding them from the stores", names)
-    result = await replay.rebuild(
-        settings.database_url,
-        settings.store_urls(),
-        names,
-        batch_size=settings.replay_batch_size,
-        in_place=True,
-    )
+    try:
+        result = await replay.rebuild(
+            settings.database_url,
+            settings.store_urls(),
+            names,
+            batch_size=settings.replay_batch_size,
+            in_place=True,
+        )
+    except replay.RebuildRunning:
+        log.warning("reporting: a rebuild is already running; it will fill %s", names)
+        return
     log.warning(
         "reporting: rebuilt %s from %d events in %.1f s", names, result.events, result.seconds
     )

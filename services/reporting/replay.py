@@ -41,8 +41,13 @@ from shared.db import Connection, connect
 from shared.events import UnknownEventType
 from shared.eventstore import RecordedEvent
 
+REBUILD_LOCK = 0x6A6965_7265706C  # "jie" "repl"
 _COLUMNS = "global_position, stream, position, type, version, data, metadata, id, recorded_at"
 Advance = Callable[[int], None]
+
+
+class RebuildRunning(Exception):
+    pass
 
 
 @dataclass
@@ -191,13 +196,20 @@ async def rebuild(
     sources = {name: await connect(url) for name, url in store_urls.items()}
     schema = "public" if in_place else f"rebuild_{os.getpid()}"
     try:
+        # One rebuild at a time (held until this connection closes, even if the process dies).
+        if not await target.fetchval("SELECT pg_try_advisory_lock($1)", REBUILD_LOCK):
+            raise RebuildRunning("已有重建在进行 another rebuild of these read models is running")
+        # What a rebuild killed before its swap left behind (nobody else holds the lock).
+        for (stale,) in await target.fetch(
+            "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'rebuild\\_%'"
+        ):
+            await target.execute(f'DROP SCHEMA IF EXISTS "{stale}" CASCADE')
         await target.execute((SCHEMA_DIR / "models.sql").read_text(encoding="utf-8"))
         heads = await _heads(sources)
         on_total(sum(heads.values()))
         if in_place:
             await target.execute("SET search_path TO public")
         else:
-            await target.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
             await _create(target, schema, models)
             # The new tables are rebuilt again if the machine fails: no need to wait for each
             # batch's commit to reach the disk (the swap itself commits durably).
@@ -376,7 +388,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = list(MODELS) if args.all else list(dict.fromkeys(args.models))
     try:
         result = asyncio.run(_run(settings, names, console))
-    except (OSError, asyncpg.PostgresError) as error:
+    except (OSError, asyncpg.PostgresError, RebuildRunning) as error:
         print(f"重建失败 rebuild failed: {error}", file=sys.stderr)
         return 1
     console.print(

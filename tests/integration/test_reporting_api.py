@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from deploy.local.processes import free_ports
+from deploy.local.processes import free_ports, tansu_broker, wait_for_port_open
 from services.reporting.main import create_app
 from services.reporting.settings import ReportingSettings
 from shared.db import connect, drop_database, with_database
@@ -32,12 +32,20 @@ class Reporting:
 
 
 @pytest.fixture(scope="module")
-async def reporting(pg_server_url: str, kafka_bootstrap: str) -> AsyncIterator[Reporting]:
+async def reporting(
+    pg_server_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Reporting]:
+    """Reporting on a broker of its own (nothing else's events reach it), its tables seeded
+    with the hand-worked November and two agenda items."""
+    broker_port, port = free_ports(2)
+    broker = tansu_broker(broker_port, tmp_path_factory.mktemp("reporting-broker") / "broker.log")
+    broker.start()
+    await wait_for_port_open(broker_port)
     database_url = with_database(pg_server_url, f"t_reporting_api_{uuid.uuid4().hex[:8]}")
     settings = ReportingSettings(
         database_url=database_url,
-        kafka_bootstrap_servers=kafka_bootstrap,
-        port=free_ports(1)[0],
+        kafka_bootstrap_servers=f"127.0.0.1:{broker_port}",
+        port=port,
         **FAST,
     )
     stories = november()
@@ -49,6 +57,7 @@ async def reporting(pg_server_url: str, kafka_bootstrap: str) -> AsyncIterator[R
         finally:
             await conn.close()
         yield Reporting(url, stories)
+    await broker.stop()
     await drop_database(database_url)
 
 

@@ -262,3 +262,62 @@ async def test_the_replay_command_refuses_an_unknown_model_and_says_which_there_
     _, err = await process.communicate()
     assert process.returncode == 2
     assert "没有读模型 boards" in err.decode() and "cases" in err.decode()
+
+
+async def test_a_rebuild_killed_halfway_leaves_the_live_models_as_they_were_and_runs_again(
+    pg_server_url: str, stores: Stores
+):
+    history = histories.generate(400, seed=31)
+    await write_history(stores, history)
+    reporting_url = await _fresh(pg_server_url, "reporting")
+    pool = await create_pool(reporting_url)
+    env = {
+        **os.environ,
+        "REPORTING_DATABASE_URL": reporting_url,
+        "REPORTING_INTAKE_STORE_URL": stores.urls["intake"],
+        "REPORTING_DISPATCH_STORE_URL": stores.urls["dispatch"],
+        "REPORTING_NOTIFY_STORE_URL": stores.urls["notify"],
+        "REPORTING_REPLAY_BATCH_SIZE": "200",
+    }
+    try:
+        await prepare_reporting(pool)
+        # the live models hold the first half of the intake store only
+        async with pool.acquire() as conn:
+            for envelope in envelopes(history)["complaint.events"][:500]:
+                await apply(conn, project(envelope))
+            before = await snapshot(conn)
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "services.reporting.replay", "--all", env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        # SIGKILL it once the new tables hold some rows, before the swap
+        async with pool.acquire() as conn:
+            for _ in range(400):
+                schema = await conn.fetchval(
+                    "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'rebuild_%'"
+                )
+                if (
+                    schema
+                    and await conn.fetchval(
+                        "SELECT to_regclass($1) IS NOT NULL", f"{schema}.case_timeline"
+                    )
+                    and await conn.fetchval(f'SELECT count(*) FROM "{schema}".case_timeline') > 0
+                ):
+                    break
+                await asyncio.sleep(0.02)
+            process.kill()
+            await process.wait()
+            assert schema, "the rebuild never started"
+            assert await snapshot(conn) == before  # the live tables are untouched
+        out = await run_cli("services.reporting.replay", "--all", env=env)
+        assert "重建完成" in out
+        async with pool.acquire() as conn:
+            left = await conn.fetch(
+                "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'rebuild_%'"
+            )
+            cases = await conn.fetchval("SELECT count(*) FROM cases")
+        assert not left, "the killed run's tables were left behind"
+        assert cases == 400
+    finally:
+        await pool.close()
+        await drop_database(reporting_url)
