@@ -19,7 +19,7 @@ else:
     Connection = asyncpg.Connection
 
 # Two workers of one service may start at once; they must not race on CREATE TABLE.
-_SCHEMA_LOCK = 0x6A6965_5F736368
+SCHEMA_LOCK = 0x6A6965_5F736368
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -81,6 +81,6 @@ async def drop_database(url: str) -> None:
 async def apply_schema(pool: asyncpg.Pool, *files: Path) -> None:
     """Run idempotent DDL files in order, serialised across processes by an advisory lock."""
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", _SCHEMA_LOCK)
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", SCHEMA_LOCK)
         for file in files:
             await conn.execute(file.read_text(encoding="utf-8"))

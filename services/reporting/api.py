@@ -39,7 +39,8 @@ AreaCode = Annotated[
         description="区域代码，任意层级（区县/街道/社区/网格/楼栋） An area at any level",
     ),
 ]
-Month = Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="月份 YYYY-MM")]
+MONTH = r"^(19[7-9]\d|2[01]\d\d)-(0[1-9]|1[0-2])$"  # 1970-01 … 2199-12
+Month = Annotated[str, Query(pattern=MONTH, description="月份 YYYY-MM")]
 CSV = {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "CSV（format=csv）"}
 
 cases_router = APIRouter(tags=["案件 Cases"])
@@ -63,6 +64,8 @@ def _config(request: Request) -> MeasuresConfig:
 def _as_of(value: datetime | None) -> datetime:
     if value is None:
         return datetime.now(UTC)
+    if not 1970 <= value.year <= 2199:
+        raise Problem(422, "as_of 须在 1970 至 2199 年之间 as_of must lie between 1970 and 2199")
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
@@ -460,8 +463,8 @@ async def get_measures(
             description="逗号分隔：district, street, community, grid, responder, category, type, channel, month",
         ),
     ] = "month",
-    month_from: Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")] = None,
-    month_to: Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")] = None,
+    month_from: Annotated[str | None, Query(pattern=MONTH, description="起始月份（含）")] = None,
+    month_to: Annotated[str | None, Query(pattern=MONTH, description="截止月份（含）")] = None,
     area_code: AreaCode = None,
     category: Annotated[str | None, Query(max_length=40)] = None,
     type: Annotated[str | None, Query(max_length=20)] = None,

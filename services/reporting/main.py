@@ -13,7 +13,7 @@ from services.reporting.handlers import HANDLERS
 from services.reporting.measures import load_config
 from services.reporting.projections import MODELS, SCHEMA_DIR
 from services.reporting.settings import ReportingSettings
-from shared.db import apply_schema
+from shared.db import SCHEMA_LOCK, apply_schema
 from shared.http import RefuseNul
 from shared.runtime import ServiceRuntime, configure_logging, create_service_app
 from shared.topics import EVENT_TOPICS
@@ -25,24 +25,31 @@ async def prepare_models(runtime: ServiceRuntime) -> None:
     """Create the read models; a model whose shape changed since it was built starts empty and
     is rebuilt from the event stores in the background (`backfill`)."""
     await apply_schema(runtime.pool, SCHEMA_DIR / "models.sql")
-    async with runtime.pool.acquire() as conn:
+    async with runtime.pool.acquire() as conn, conn.transaction():
+        # Two workers starting at once: one decides, the other then finds the versions current.
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", SCHEMA_LOCK)
         built = {
             r["name"]: r["version"]
             for r in await conn.fetch("SELECT name, version FROM read_models")
         }
         stale = [m for m in MODELS.values() if built.get(m.name) != m.version]
-        async with conn.transaction():
-            for model in stale:
-                for table in model.tables:
-                    await conn.execute(f"DROP TABLE IF EXISTS {table} CASCADE")
-                await conn.execute(
-                    "INSERT INTO read_models (name, version) VALUES ($1, $2) "
-                    "ON CONFLICT (name) DO UPDATE SET version = EXCLUDED.version, rebuilt_at = NULL",
-                    model.name,
-                    model.version,
-                )
+        had_rows: list[str] = []  # models whose tables this database already held
+        for model in stale:
+            for table in model.tables:
+                if await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", table):
+                    if model.name not in had_rows:
+                        had_rows.append(model.name)
+                    await conn.execute(f"DROP TABLE {table} CASCADE")
+            await conn.execute(
+                "INSERT INTO read_models (name, version) VALUES ($1, $2) "
+                "ON CONFLICT (name) DO UPDATE SET version = EXCLUDED.version, rebuilt_at = NULL",
+                model.name,
+                model.version,
+            )
     await apply_schema(runtime.pool, *(model.schema for model in MODELS.values()))
-    runtime.state["backfill"] = [m.name for m in stale if built.get(m.name) is not None]
+    # A database that held read models (of any shape) is not new: every model that changed is
+    # filled from the stores. A new database fills from the bus as events come.
+    runtime.state["backfill"] = [m.name for m in stale] if had_rows else []
     runtime.state["measures"] = load_config(runtime.settings.measures_file)  # type: ignore[attr-defined]
 
 

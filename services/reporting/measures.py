@@ -393,7 +393,10 @@ async def cube(
     names = await _names(conn, group_by, rows)
     out = []
     for row in rows:
-        counts = {c: float(row[c]) if c == "handling_hours" else int(row[c]) for c in COUNTS}
+        # (an empty selection still gives one row when nothing is grouped: its sums are NULL)
+        counts = {
+            c: float(row[c] or 0) if c == "handling_hours" else int(row[c] or 0) for c in COUNTS
+        }
         key: dict[str, str | None] = {}
         for dim in group_by:
             key[dim] = row[dim]

@@ -119,19 +119,19 @@ def _lifecycle(e: Any, env: Envelope) -> list[Upsert]:
     }
     once: dict[str, Any] = {}
     greatest: dict[str, Any] = {}
-    if isinstance(e, ComplaintClassified | ComplaintReclassified | ComplaintRedoRequested):
+    if type(e) in (ComplaintClassified, ComplaintReclassified, ComplaintRedoRequested):
         if e.type is not None:
             registers["type_seq"] = (s, {"type": e.type.value})
         if e.category is not None:
             registers["category_seq"] = (s, {"category": e.category})
         registers["area_seq"] = (s, _place(e.area_code))
-    if isinstance(e, ComplaintRedoRequested):
+    if type(e) is ComplaintRedoRequested:
         greatest["redo_count"] = e.redo_count
-    elif isinstance(e, ComplaintAnswered):
+    elif type(e) is ComplaintAnswered:
         once["answered_at"] = e.occurred_at
-    elif isinstance(e, ComplaintClosed):
+    elif type(e) is ComplaintClosed:
         greatest["closed_at"] = e.occurred_at
-    elif isinstance(e, ComplaintCallbackRecorded) and e.contacted:
+    elif type(e) is ComplaintCallbackRecorded and e.contacted:
         rating = {
             "rated_at": e.occurred_at,
             "rated_resolved": e.resolved,
@@ -244,7 +244,7 @@ def _case_state(state: str, at: str, report: str | None = None) -> Project:
         if report:
             greatest["resolved_at"] = when
             registers["resolved_seq"] = (_seq(env), {"resolution_report": getattr(e, report)})
-        if isinstance(e, CaseReclassified):  # a new category starts a new ladder
+        if type(e) is CaseReclassified:  # a new category starts a new ladder
             registers["escalation_seq"] = (
                 _seq(env),
                 {"escalation_level": None, "escalated_to": None},
@@ -264,10 +264,10 @@ def _supervised(e: CaseSupervised, env: Envelope) -> list[Upsert]:
 
 
 def _deliberation(e: DeliberationRequested | DeliberationConcluded, env: Envelope) -> list[Upsert]:
-    on_agenda = isinstance(e, DeliberationRequested)
+    on_agenda = type(e) is DeliberationRequested
     columns = {"deliberating": on_agenda, "agenda_item_id": e.item_id}
     writes = [_case(e.complaint_id, registers={"deliberation_seq": (_seq(env), columns)})]
-    if isinstance(e, DeliberationConcluded) and e.clock and e.lead_work_order_id:
+    if type(e) is DeliberationConcluded and e.clock and e.lead_work_order_id:
         once = {"complaint_id": e.complaint_id}
         writes.append(_order(e.lead_work_order_id, once=once, registers=_clock(e.clock, _seq(env))))
     return writes
@@ -315,17 +315,17 @@ def _words(summarise: Callable[[Any], str]) -> Project:
 
 
 def _notification(e: Any, env: Envelope) -> list[Upsert]:
-    if isinstance(e, NotificationDelivered):
+    if type(e) is NotificationDelivered:
         outcome, error, at, attempts = "delivered", None, e.delivered_at, e.attempt
-    elif isinstance(e, NotificationFailed):
+    elif type(e) is NotificationFailed:
         outcome = "retrying" if e.retry_at else "abandoned"
         error, at, attempts = e.error, e.failed_at, e.attempt
-    elif isinstance(e, NotificationAbandoned):
+    elif type(e) is NotificationAbandoned:
         outcome, error, at, attempts = "abandoned", e.reason, e.abandoned_at, e.attempts
     else:
         outcome, error, at, attempts = "redriven", None, e.redriven_at, None
     once: dict[str, Any] = {"complaint_id": e.complaint_id, "channel": e.channel}
-    if not isinstance(e, NotificationRedriven):
+    if type(e) is not NotificationRedriven:
         once.update(audience=e.audience.value, recipient=e.recipient, template=e.template)
     greatest: dict[str, Any] = {"updated_at": at}
     if attempts is not None:
@@ -371,7 +371,7 @@ def _stage(
 
 def _agenda(e: Any, env: Envelope) -> list[Upsert]:
     s = _seq(env)
-    if isinstance(e, AgendaItemOpened):
+    if type(e) is AgendaItemOpened:
         once = {
             "community_code": e.community_code,
             "community_name": e.community_name,
@@ -388,10 +388,10 @@ def _agenda(e: Any, env: Envelope) -> list[Upsert]:
                 registers=_stage("collected", "community", e.opened_at, s),
             )
         ]
-    if isinstance(e, AgendaTopicSet):
+    if type(e) is AgendaTopicSet:
         registers = _stage("topic_set", e.level, e.set_at, s)
         registers["topic_seq"] = (s, {"topic": e.topic, "parties": e.parties})
-    elif isinstance(e, DeliberationHeld):
+    elif type(e) is DeliberationHeld:
         registers = _stage("deliberated" if e.settled else "unsettled", e.level, e.held_at, s)
         held = {
             "minutes": e.minutes,
@@ -400,12 +400,12 @@ def _agenda(e: Any, env: Envelope) -> list[Upsert]:
             "held_at": e.held_at,
         }
         registers["held_seq"] = (s, held)
-    elif isinstance(e, AgendaDecided):
+    elif type(e) is AgendaDecided:
         registers = _stage("assigned", e.level, e.decided_at, s)
         assignments = [a.model_dump(mode="json") for a in e.assignments]
         decided = {"decision": e.decision, "assignments": assignments, "decided_at": e.decided_at}
         registers["decided_seq"] = (s, decided)
-    elif isinstance(e, AgendaReviewed):
+    elif type(e) is AgendaReviewed:
         registers = _stage("reviewed", e.level, e.reviewed_at, s)
         reviewed = {
             "verdict": e.verdict,
@@ -455,33 +455,37 @@ def _city(e: CityModelChanged, env: Envelope) -> list[Upsert]:
             continue
         table, key = _CITY_SECTIONS[change.section]
         value = change.value if isinstance(change.value, dict) else {}
-        if change.op == "remove":
-            columns: dict[str, Any] = {"removed": True}
-        elif table == "areas":
-            columns = {
-                "name": value.get("name"),
-                "level": value.get("level"),
-                "parent": value.get("parent"),
-                "removed": False,
-            }
-        elif table == "categories":
-            columns = {
-                "name": value.get("name"),
-                "category_group": value.get("group"),
-                "priority": value.get("priority"),
-                "removed": False,
-            }
-        else:
-            columns = {
-                "name": value.get("name"),
-                "kind": value.get("kind"),
-                "person": value.get("person"),
-                "areas": value.get("areas") or [],
-                "removed": False,
-            }
         seq = max(_seq(env), 0) * _PARTS + index
-        writes.append(Upsert(table, {key: change.key}, registers={"change_seq": (seq, columns)}))
+        # Whether it is in the model, and what it is called, are registers of their own: a
+        # removal keeps the name that reports of its old matters still use.
+        registers: dict[str, tuple[int, Mapping[str, Any]]] = {
+            "removed_seq": (seq, {"removed": change.op == "remove"})
+        }
+        if change.op != "remove":
+            registers["change_seq"] = (seq, _city_columns(table, value))
+        writes.append(Upsert(table, {key: change.key}, registers=registers))
     return writes
+
+
+def _city_columns(table: str, value: dict[str, Any]) -> dict[str, Any]:
+    if table == "areas":
+        return {
+            "name": value.get("name"),
+            "level": value.get("level"),
+            "parent": value.get("parent"),
+        }
+    if table == "categories":
+        return {
+            "name": value.get("name"),
+            "category_group": value.get("group"),
+            "priority": value.get("priority"),
+        }
+    return {
+        "name": value.get("name"),
+        "kind": value.get("kind"),
+        "person": value.get("person"),
+        "areas": value.get("areas") or [],
+    }
 
 
 CITY: dict[type[Event], Project] = {CityModelChanged: _city}
@@ -512,7 +516,7 @@ MODELS: dict[str, Model] = {
         ),
         Model("timeline", "全程时间线与通知", 2, ("case_timeline", "case_notifications"), TIMELINE),
         Model("agenda", "议事清单", 1, ("agenda_items",), AGENDA),
-        Model("city", "区域、承办单位与类别名称", 1, ("areas", "responders", "categories"), CITY),
+        Model("city", "区域、承办单位与类别名称", 2, ("areas", "responders", "categories"), CITY),
     )
 }
 

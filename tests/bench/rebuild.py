@@ -53,45 +53,7 @@ async def fill(url: str, history: histories.History) -> dict[str, str]:
         pool = await create_pool(database, max_size=2)
         await apply_schema(pool, eventstore.SCHEMA)
         await pool.close()
-        conn = await asyncpg.connect(database)
-        try:
-            rows = [
-                (
-                    stream.name,
-                    index,
-                    event.event_type,
-                    event.version,
-                    event.model_dump_json(),
-                    json.dumps(
-                        {
-                            "source": f"/jiesu/{store}",
-                            "subject": event.subject,
-                            "correlation_id": str(uuid.uuid5(uuid.NAMESPACE_URL, stream.key)),
-                            "causation_id": None,
-                        }
-                    ),
-                    uuid.uuid4(),
-                    stream.events[index][0],
-                )
-                for stream, index, event in histories.iter_records(history, store)
-            ]
-            await conn.copy_records_to_table(
-                "events",
-                records=rows,
-                columns=[
-                    "stream",
-                    "position",
-                    "type",
-                    "version",
-                    "data",
-                    "metadata",
-                    "id",
-                    "recorded_at",
-                ],
-            )
-            await conn.execute("ANALYZE events")
-        finally:
-            await conn.close()
+        await histories.copy_store(database, history, store)
         urls[store] = database
     return urls
 

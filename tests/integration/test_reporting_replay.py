@@ -321,3 +321,145 @@ async def test_a_rebuild_killed_halfway_leaves_the_live_models_as_they_were_and_
     finally:
         await pool.close()
         await drop_database(reporting_url)
+
+
+def split(history: histories.History, first: int) -> tuple[histories.History, histories.History]:
+    """The city and the first `first` complaints; the other complaints."""
+    keys: list[str] = []
+    for stream in history.streams:
+        if stream.key != "city-model" and stream.key not in keys:
+            keys.append(stream.key)
+    early = {"city-model", *keys[:first]}
+    return (
+        histories.History([s for s in history.streams if s.key in early]),
+        histories.History([s for s in history.streams if s.key not in early]),
+    )
+
+
+async def test_the_live_consumer_keeps_writing_while_a_rebuild_runs_and_swaps_and_nothing_is_lost(
+    pg_server_url: str, stores: Stores, tmp_path
+):
+    """Half the complaints are in the stores; the rebuild starts; the other half is appended and
+    consumed live meanwhile (before, during and after the swap). The result is what one
+    projection of everything gives."""
+    history = histories.generate(1500, seed=41)
+    before, during = split(history, 1200)
+    for store in histories.STORES:
+        await histories.copy_store(stores.urls[store], before, store)
+    reporting_url = await _fresh(pg_server_url, "reporting")
+    expected_url = await _fresh(pg_server_url, "expected")
+    pool, expected_pool = await create_pool(reporting_url), await create_pool(expected_url)
+    env = {
+        "REPORTING_DATABASE_URL": reporting_url,
+        "REPORTING_INTAKE_STORE_URL": stores.urls["intake"],
+        "REPORTING_DISPATCH_STORE_URL": stores.urls["dispatch"],
+        "REPORTING_NOTIFY_STORE_URL": stores.urls["notify"],
+        "REPORTING_REPLAY_BATCH_SIZE": "500",
+    }
+    try:
+        await prepare_reporting(pool)
+        await prepare_reporting(expected_pool)
+        consumer = IdempotentConsumer(
+            name="reporting",
+            pool=pool,
+            store=EventStore("/jiesu/reporting"),
+            handlers=HANDLERS,
+            dead_letters=NoDeadLetters(),
+            max_attempts=20,
+            backoff_initial_s=0.05,
+            backoff_max_s=0.5,
+        )
+        # the live tables start with the early half's intake events only
+        for envelope in envelopes(before)["complaint.events"]:
+            async with pool.acquire() as conn:
+                await apply(conn, project(envelope))
+        rebuild = asyncio.create_task(run_cli("services.reporting.replay", "--all", env=env))
+
+        async def append_and_consume() -> None:
+            for store in histories.STORES:
+                event_store = EventStore(f"/jiesu/{store}")
+                async with stores.pools[store].acquire() as conn:
+                    for stream, index, event in histories.iter_records(during, store):
+                        async with conn.transaction():
+                            [recorded] = await event_store.append(
+                                conn, stream.name, [event], Causation.start(), index
+                            )
+                        message = recorded.to_kafka()
+                        record = ConsumedRecord(
+                            store, 0, 0, message.key, message.value, message.headers
+                        )
+                        assert await consumer.handle(record) == "handled"
+
+        await asyncio.gather(rebuild, append_and_consume())
+        assert "重建完成" in rebuild.result()
+        for store in histories.STORES:  # the expected answer: every stored event, once
+            async with stores.pools[store].acquire() as conn:
+                stored = await EventStore("/x").read_all(conn, 0, limit=1_000_000)
+            async with expected_pool.acquire() as conn:
+                for event in stored:
+                    await apply(conn, project(event.to_envelope()))
+        async with pool.acquire() as conn, expected_pool.acquire() as other:
+            got, want = await snapshot(conn), await snapshot(other)
+        assert len(want["cases"]) == 1500
+        for table in want:
+            assert got[table] == want[table], f"{table} differs"
+    finally:
+        await pool.close()
+        await expected_pool.close()
+        await drop_database(reporting_url)
+        await drop_database(expected_url)
+
+
+async def test_reporting_rebuilds_at_start_a_model_an_older_release_built(
+    pg_server_url: str, stores: Stores, tmp_path_factory: pytest.TempPathFactory
+):
+    """The tables of an older shape (no read_models row) are dropped, and every model is filled
+    from the stores in the background while the service is already up."""
+    from deploy.local.processes import free_ports, tansu_broker, wait_for_port_open
+    from services.reporting.main import create_app
+    from services.reporting.settings import ReportingSettings
+    from tests.integration.conftest import FAST, serving
+
+    history = histories.generate(80, seed=43)
+    for store in histories.STORES:
+        await histories.copy_store(stores.urls[store], history, store)
+    reporting_url = await _fresh(pg_server_url, "reporting")
+    conn = await asyncpg.connect(reporting_url)
+    await conn.execute(  # the previous release's case table
+        "CREATE TABLE cases (complaint_id uuid PRIMARY KEY, case_number text, filed_at timestamptz,"
+        " updated_at timestamptz NOT NULL DEFAULT now())"
+    )
+    await conn.execute(
+        "INSERT INTO cases (complaint_id, case_number) VALUES ($1, 'OLD')", uuid.uuid4()
+    )
+    await conn.close()
+    broker_port, port = free_ports(2)
+    broker = tansu_broker(broker_port, tmp_path_factory.mktemp("upgrade-broker") / "broker.log")
+    broker.start()
+    await wait_for_port_open(broker_port)
+    settings = ReportingSettings(
+        database_url=reporting_url,
+        kafka_bootstrap_servers=f"127.0.0.1:{broker_port}",
+        port=port,
+        intake_store_url=stores.urls["intake"],
+        dispatch_store_url=stores.urls["dispatch"],
+        notify_store_url=stores.urls["notify"],
+        **FAST,
+    )
+    try:
+        async with serving(create_app(settings), port) as url:
+            import httpx
+
+            async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+                for _ in range(200):
+                    models = {m["name"]: m for m in (await client.get("/read-models")).json()}
+                    if models["cases"]["rebuilt_at"]:
+                        break
+                    await asyncio.sleep(0.1)
+                page = (await client.get("/cases", params={"limit": 1})).json()
+        assert models["cases"]["rebuilt_at"] and models["cases"]["events"] == history.events
+        assert models["agenda"]["rebuilt_at"] and models["city"]["rebuilt_at"]
+        assert page["total"] == 80  # the old row is gone, the stores' cases are there
+    finally:
+        await broker.stop()
+        await drop_database(reporting_url)

@@ -6,6 +6,7 @@ CREATE TABLE IF NOT EXISTS areas (
     level      text,
     parent     text,
     removed    boolean,
+    removed_seq bigint,
     change_seq bigint
 );
 CREATE TABLE IF NOT EXISTS responders (
@@ -15,6 +16,7 @@ CREATE TABLE IF NOT EXISTS responders (
     person     text,      -- 负责人: the named person on the public board
     areas      jsonb,
     removed    boolean,
+    removed_seq bigint,
     change_seq bigint
 );
 CREATE TABLE IF NOT EXISTS categories (
@@ -23,5 +25,6 @@ CREATE TABLE IF NOT EXISTS categories (
     category_group text,
     priority   text,
     removed    boolean,
+    removed_seq bigint,
     change_seq bigint
 );
