@@ -225,8 +225,8 @@ async def rebuild(
         result.per_source = {name: after[name] for name in sources}
         result.seconds = time.perf_counter() - started
         await target.execute("SET search_path TO public")
-        for model in models.values():
-            await target.execute(
+        async with target.transaction():  # every rebuilt model is recorded at once
+            await target.executemany(
                 """
                 INSERT INTO read_models (name, version, rebuilt_at, events, seconds)
                 VALUES ($1, $2, now(), $3, $4)
@@ -234,10 +234,7 @@ async def rebuild(
                     rebuilt_at = EXCLUDED.rebuilt_at, events = EXCLUDED.events,
                     seconds = EXCLUDED.seconds
                 """,
-                model.name,
-                model.version,
-                result.events,
-                result.seconds,
+                [(m.name, m.version, result.events, result.seconds) for m in models.values()],
             )
     finally:
         if not in_place:
