@@ -66,6 +66,7 @@ async def backfill(runtime: ServiceRuntime) -> None:
             names,
             batch_size=settings.replay_batch_size,
             in_place=True,
+            workers=settings.rebuild_workers(),
         )
     except replay.RebuildRunning:
         log.warning("reporting: a rebuild is already running; it will fill %s", names)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
 import time
@@ -62,23 +63,49 @@ class Rebuilt:
         return self.events / self.seconds if self.seconds else 0.0
 
 
-async def _read(conn: Connection, after: int, limit: int) -> list[RecordedEvent]:
+@dataclass(frozen=True, slots=True)
+class Slice:
+    """Which of a store's events a reader takes: up to `until` (inclusive), and of the
+    complaints, those whose hash falls in part `part` of `parts` (a complaint's events, and the
+    rows they build, stay with one reader)."""
+
+    until: int | None = None
+    part: int = 0
+    parts: int = 1
+
+    def where(self) -> str:
+        clauses = []
+        if self.until is not None:
+            clauses.append(f"global_position <= {int(self.until)}")
+        if self.parts > 1:
+            key = "coalesce(metadata->>'subject', stream)"
+            clauses.append(f"abs(hashtext({key}) % {int(self.parts)}) = {int(self.part)}")
+        return "".join(f" AND {c}" for c in clauses)
+
+
+EVERYTHING = Slice()
+
+
+async def _read(conn: Connection, after: int, limit: int, part: Slice) -> list[RecordedEvent]:
     rows = await conn.fetch(
-        f"SELECT {_COLUMNS} FROM events WHERE global_position > $1 ORDER BY global_position LIMIT $2",
+        f"SELECT {_COLUMNS} FROM events WHERE global_position > $1{part.where()} "
+        "ORDER BY global_position LIMIT $2",
         after,
         limit,
     )
     return [RecordedEvent.from_row(row) for row in rows]
 
 
-async def _batches(conn: Connection, after: int, size: int) -> AsyncIterator[list[RecordedEvent]]:
+async def _batches(
+    conn: Connection, after: int, size: int, part: Slice = EVERYTHING
+) -> AsyncIterator[list[RecordedEvent]]:
     """A store's events in commit order, reading the next batch while the last one is written."""
-    pending = asyncio.ensure_future(_read(conn, after, size))
+    pending = asyncio.ensure_future(_read(conn, after, size, part))
     while True:
         batch = await pending
         if not batch:
             return
-        pending = asyncio.ensure_future(_read(conn, batch[-1].global_position, size))
+        pending = asyncio.ensure_future(_read(conn, batch[-1].global_position, size, part))
         yield batch
 
 
@@ -124,6 +151,7 @@ async def _drain(
     after: dict[str, int],
     batch_size: int,
     advance: Advance,
+    slices: Mapping[str, Slice] | None = None,
 ) -> int:
     """Every source's events applied to `target`. Reading and projecting the next batch (Python)
     runs while the database writes the last one."""
@@ -131,7 +159,8 @@ async def _drain(
 
     async def produce() -> None:
         for name, conn in sources.items():
-            async for batch in _batches(conn, after[name], batch_size):
+            part = (slices or {}).get(name, EVERYTHING)
+            async for batch in _batches(conn, after[name], batch_size, part):
                 grouped = _writes(batch, models)
                 await queue.put((name, batch[-1].global_position, len(batch), grouped))
         await queue.put(None)
@@ -184,11 +213,13 @@ async def rebuild(
     *,
     batch_size: int = 5000,
     in_place: bool = False,
+    workers: int = 1,
     on_total: Callable[[int], None] = lambda total: None,
     advance: Advance = lambda n: None,
 ) -> Rebuilt:
     """Rebuild `names` from the stores. `in_place` fills the live tables as they are (used when
-    a model's tables were just created empty); otherwise new tables are swapped in at the end."""
+    a model's tables were just created empty); otherwise new tables are swapped in at the end.
+    `workers` processes share the complaints between them (the projections are Python-bound)."""
     models = {name: MODELS[name] for name in names}
     started = time.perf_counter()
     result = Rebuilt(models=list(models))
@@ -215,7 +246,19 @@ async def rebuild(
             # batch's commit to reach the disk (the swap itself commits durably).
             await target.execute("SET synchronous_commit = off")
         after = dict.fromkeys(sources, 0)
-        result.events = await _drain(sources, target, models, after, batch_size, advance)
+        if workers > 1:
+            tops = {
+                name: int(
+                    await conn.fetchval("SELECT coalesce(max(global_position), 0) FROM events")
+                )
+                for name, conn in sources.items()
+            }
+            urls = {"reporting": reporting_url, **store_urls}
+            job = _Job(urls, schema, list(models), tops, batch_size)
+            result.events = await _parallel(job, workers, advance)
+            after = dict(tops)
+        else:
+            result.events = await _drain(sources, target, models, after, batch_size, advance)
         if not in_place:
             await _index(target, models)
             await target.execute("SET synchronous_commit = on")
@@ -282,13 +325,108 @@ async def _swap(
     return caught_up
 
 
+@dataclass(frozen=True, slots=True)
+class _Job:
+    urls: Mapping[str, str]  # reporting and each store
+    schema: str
+    models: list[str]
+    tops: Mapping[str, int]  # each store's last position when the rebuild began
+    batch_size: int
+
+
+async def _parallel(job: _Job, workers: int, advance: Advance) -> int:
+    """`workers` processes, each projecting its share of the complaints into the new tables."""
+    env = {
+        **os.environ,
+        "REPORTING_DATABASE_URL": job.urls["reporting"],
+        **{
+            f"REPORTING_{name.upper()}_STORE_URL": url
+            for name, url in job.urls.items()
+            if name != "reporting"
+        },
+    }
+    args = [
+        "--into",
+        job.schema,
+        "--until",
+        json.dumps(dict(job.tops)),
+        "--batch",
+        str(job.batch_size),
+    ]
+    processes = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "services.reporting.replay",
+            "--worker",
+            f"{part}/{workers}",
+            *args,
+            *job.models,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        for part in range(workers)
+    ]
+
+    async def follow(process: asyncio.subprocess.Process) -> int:
+        assert process.stdout is not None and process.stderr is not None
+        done = 0
+        async for line in process.stdout:
+            if line.startswith(b"progress "):
+                count = int(line.split()[1])
+                done += count
+                advance(count)
+        errors = await process.stderr.read()
+        if await process.wait() != 0:
+            raise RuntimeError(f"重建进程失败 a rebuild worker failed: {errors.decode()[-2000:]}")
+        return done
+
+    try:
+        return sum(await asyncio.gather(*(follow(p) for p in processes)))
+    finally:
+        for process in processes:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+
+
+async def _work(settings: ReportingSettings, args: argparse.Namespace) -> None:
+    """One worker's share: complaints whose hash is part k of N, up to the rebuild's start."""
+    part, parts = (int(x) for x in args.worker.split("/"))
+    tops = json.loads(args.until)
+    models = {name: MODELS[name] for name in args.models}
+    parent = os.getppid()
+    target = await connect(settings.database_url)
+    urls = settings.store_urls()
+    sources = {name: await connect(urls[name]) for name in tops}
+    try:
+        await target.execute(f'SET search_path TO "{args.into}"')
+        await target.execute("SET synchronous_commit = off")
+
+        def advance(count: int) -> None:
+            if os.getppid() != parent:  # the rebuild that started us is gone
+                raise SystemExit(1)
+            print(f"progress {count}", flush=True)
+
+        slices = {name: Slice(until=tops[name], part=part, parts=parts) for name in tops}
+        after = dict.fromkeys(tops, 0)
+        await _drain(sources, target, models, after, args.batch, advance, slices)
+    finally:
+        await target.close()
+        for conn in sources.values():
+            await conn.close()
+
+
 class _Rate(ProgressColumn):
     def render(self, task: Task) -> Text:
         speed = task.finished_speed or task.speed
         return Text(f"{speed:,.0f} 事件/秒" if speed else "– 事件/秒", style="cyan")
 
 
-async def _run(settings: ReportingSettings, names: list[str], console: Console) -> Rebuilt:
+async def _run(
+    settings: ReportingSettings, names: list[str], console: Console, workers: int
+) -> Rebuilt:
     label = "、".join(names)
     if console.is_terminal:
         progress = Progress(
@@ -307,6 +445,7 @@ async def _run(settings: ReportingSettings, names: list[str], console: Console) 
                 settings.store_urls(),
                 names,
                 batch_size=settings.replay_batch_size,
+                workers=workers,
                 on_total=lambda total: progress.update(task, total=total),
                 advance=lambda n: progress.advance(task, n),
             )
@@ -333,6 +472,7 @@ async def _run(settings: ReportingSettings, names: list[str], console: Console) 
         settings.store_urls(),
         names,
         batch_size=settings.replay_batch_size,
+        workers=workers,
         on_total=on_total,
         advance=advance,
     )
@@ -366,9 +506,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("models", nargs="*", metavar="MODEL", help=f"one of: {', '.join(MODELS)}")
     parser.add_argument("--all", action="store_true", help="every read model 全部读模型")
     parser.add_argument("--list", action="store_true", help="list the models 列出读模型")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes sharing the work (default REPORTING_REPLAY_WORKERS) 并行进程数",
+    )
+    # (a worker's own options, set by the rebuild that starts it)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--into", help=argparse.SUPPRESS)
+    parser.add_argument("--until", help=argparse.SUPPRESS)
+    parser.add_argument("--batch", type=int, default=5000, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     console = Console(stderr=False, highlight=False)
     settings = ReportingSettings()
+    if args.worker:
+        asyncio.run(_work(settings, args))
+        return 0
+    if args.workers is not None and not 1 <= args.workers <= 64:
+        print("--workers 须在 1 到 64 之间 must be 1–64", file=sys.stderr)
+        return 2
     if args.list:
         asyncio.run(_list(settings, console))
         return 0
@@ -383,9 +540,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{what}；可选: {', '.join(MODELS)}", file=sys.stderr)
         return 2
     names = list(MODELS) if args.all else list(dict.fromkeys(args.models))
+    workers = args.workers or settings.rebuild_workers()
     try:
-        result = asyncio.run(_run(settings, names, console))
-    except (OSError, asyncpg.PostgresError, RebuildRunning) as error:
+        result = asyncio.run(_run(settings, names, console, workers))
+    except (OSError, asyncpg.PostgresError, RebuildRunning, RuntimeError) as error:
         print(f"重建失败 rebuild failed: {error}", file=sys.stderr)
         return 1
     console.print(

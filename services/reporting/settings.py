@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import model_validator
@@ -30,6 +31,12 @@ class ReportingSettings(ServiceSettings):
     # Rebuild a model whose shape changed at start, from the stores, in the background.
     backfill_on_start: bool = True
     replay_batch_size: int = 5000
+    # Processes a rebuild shares the complaints between (the projections are Python-bound).
+    # 0: one per CPU, at most 4 (measured on 2 cores: 2 workers 1.8x one, 3 no better).
+    replay_workers: int = 0
+
+    def rebuild_workers(self) -> int:
+        return self.replay_workers or min(4, os.cpu_count() or 1)
 
     @model_validator(mode="after")
     def _default_sources(self) -> ReportingSettings:

@@ -153,17 +153,22 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             results: dict[str, Any] = {
                 "events": history.events,
                 "complaints": complaints,
-                "rebuild": [],
+                "rebuild": {str(w): [] for w in args.workers},
                 "read_parse": [],
                 "live": [],
             }
             for repeat in range(args.repeats):
-                console.print(f"rebuild --all, run {repeat + 1}/{args.repeats} …")
-                done = await rebuild(reporting, urls, list(MODELS), batch_size=args.batch)
-                results["rebuild"].append(done.rate)
-                console.print(
-                    f"  {done.events:,} events in {done.seconds:.1f} s: {done.rate:,.0f}/s"
-                )
+                for workers in args.workers:
+                    console.print(
+                        f"rebuild --all, {workers} worker(s), run {repeat + 1}/{args.repeats} …"
+                    )
+                    done = await rebuild(
+                        reporting, urls, list(MODELS), batch_size=args.batch, workers=workers
+                    )
+                    results["rebuild"][str(workers)].append(done.rate)
+                    console.print(
+                        f"  {done.events:,} events in {done.seconds:.1f} s: {done.rate:,.0f}/s"
+                    )
                 results["read_parse"].append(await read_and_parse(urls, args.batch))
                 results["live"].append(await live_path(url, urls, args.live_sample))
             conn = await asyncpg.connect(reporting)
@@ -173,8 +178,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 for table in model.tables
             }
             await conn.close()
-            for name in ("rebuild", "read_parse", "live"):
+            for name in ("read_parse", "live"):
                 results[f"median_{name}_per_s"] = statistics.median(results[name])
+            results["median_rebuild_per_s"] = {
+                w: statistics.median(rates) for w, rates in results["rebuild"].items()
+            }
             return results
         finally:
             await postgres.stop()
@@ -187,6 +195,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch", type=int, default=5000)
+    parser.add_argument("--workers", default="1,2", type=lambda s: [int(x) for x in s.split(",")])
     parser.add_argument("--live-sample", type=int, default=15000)
     parser.add_argument("--out", type=Path, default=REPO / "bench-results" / "rebuild.json")
     args = parser.parse_args()
@@ -194,20 +203,17 @@ def main() -> None:
     table = Table(
         title=f"read-model rebuild, {results['events']:,} events, medians of {args.repeats} runs"
     )
-    for column in ("what", "events per second", "rebuild ÷ this"):
+    for column in ("what", "events per second", "ratio (1 worker ÷ baseline)"):
         table.add_column(column, justify="right")
-    rebuild_rate = results["median_rebuild_per_s"]
-    table.add_row("rebuild --all (every model)", f"{rebuild_rate:,.0f}", "1.00")
-    table.add_row(
-        "baseline: read + parse only",
-        f"{results['median_read_parse_per_s']:,.0f}",
-        f"{rebuild_rate / results['median_read_parse_per_s']:.2f}",
-    )
-    table.add_row(
-        "baseline: live consumer, one by one",
-        f"{results['median_live_per_s']:,.0f}",
-        f"{rebuild_rate / results['median_live_per_s']:.2f}",
-    )
+    rates = results["median_rebuild_per_s"]
+    single = rates[str(args.workers[0])]
+    for workers, rate in rates.items():
+        table.add_row(f"rebuild --all, {workers} worker(s)", f"{rate:,.0f}", f"{rate / single:.2f}")
+    for label, key in (
+        ("baseline: read + parse only", "median_read_parse_per_s"),
+        ("baseline: live consumer, one by one", "median_live_per_s"),
+    ):
+        table.add_row(label, f"{results[key]:,.0f}", f"{single / results[key]:.2f}")
     console.print(table)
     console.print("rows: " + ", ".join(f"{t} {n:,}" for t, n in results["rows"].items()))
     args.out.parent.mkdir(parents=True, exist_ok=True)
