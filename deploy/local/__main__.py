@@ -8,6 +8,7 @@ import contextlib
 import json
 import logging
 import os
+import shlex
 import signal
 import sys
 import time
@@ -67,6 +68,27 @@ def status(state_dir: Path) -> int:
     return 0
 
 
+def env(state_dir: Path) -> int:
+    """The running platform's settings as shell exports, for the command-line tools:
+    eval "$(python -m deploy.local env)" and then e.g. python -m services.reporting.replay --all"""
+    state_file = state_dir / "stack.json"
+    if not state_file.exists():
+        print("没有正在运行的平台 Nothing is running: start it with make up.", file=sys.stderr)
+        return 1
+    state = json.loads(state_file.read_text())
+    exports = {
+        "DATABASE_URL": state["database_url"],
+        "KAFKA_BOOTSTRAP_SERVERS": state["kafka_bootstrap_servers"],
+    }
+    for service, url in state.get("databases", {}).items():
+        exports[f"{service.upper()}_DATABASE_URL"] = url
+        if service != "reporting":
+            exports[f"REPORTING_{service.upper()}_STORE_URL"] = url
+    for name, value in exports.items():
+        print(f"export {name}={shlex.quote(value)}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy.local", description=__doc__)
     parser.add_argument("--state-dir", type=Path, default=Path(".run"))
@@ -82,7 +104,10 @@ def main() -> int:
     up.add_argument("--fast-unsafe-db", action="store_true", help="fsync off (tests only)")
     commands.add_parser("down", help="stop everything `up` started")
     commands.add_parser("status", help="what is running")
+    commands.add_parser("env", help="the running platform's settings as shell exports")
     args = parser.parse_args()
+    if args.command == "env":
+        return env(args.state_dir)
     if args.command == "down":
         return down(args.state_dir)
     if args.command == "status":

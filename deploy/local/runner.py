@@ -165,6 +165,11 @@ class Stack:
             "NOTIFY_WECHAT_API_KEY": GATEWAY_KEY,
             "NOTIFY_SMTP_PORT": str(self.config.smtp_port),
             "NOTIFY_INTAKE_URL": f"http://127.0.0.1:{self.config.port('intake')}",
+            # the event stores reporting rebuilds from
+            **{
+                f"REPORTING_{store.upper()}_STORE_URL": self._database_url(store)
+                for store in ("intake", "dispatch", "notify")
+            },
             **self.config.extra_env,
         }
         env.pop("DATABASE_URL", None)
@@ -316,6 +321,7 @@ class Stack:
             "children": children,
             "urls": self.urls(),
             "database_url": self.server_url,
+            "databases": {service: self._database_url(service) for service in SERVICES},
             "kafka_bootstrap_servers": self.bootstrap,
             "broker_restarts": self.broker_restarts,
             "service_restarts": self.service_restarts,

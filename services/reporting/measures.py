@@ -31,6 +31,16 @@ _KEPT = "(NOT " + _EXCLUDED + ")"
 # An order counts unless dispatch withdrew it before the unit signed (reclassified, withdrawn).
 _ORDER = "(NOT (o.cancelled_at IS NOT NULL AND o.signed_at IS NULL AND o.returned_at IS NULL))"
 _KEPT_ORDER = f"({_ORDER} AND o.returned_at IS NULL)"
+# Whether it was signed in time is known once it is signed or returned, or its time is up.
+_SIGNING_SETTLED = (
+    "(o.signed_at IS NOT NULL OR o.returned_at IS NOT NULL OR o.sign_due_at IS NULL"
+    " OR o.sign_due_at <= $1)"
+)
+# Whether the lead responded in time is known once it contacted, or either time is up.
+_RESPONSE_SETTLED = (
+    "(o.contacted_at IS NOT NULL OR o.sign_due_at <= $1 OR o.contact_due_at <= $1"
+    " OR o.contact_due_at IS NULL)"
+)
 _SIGNED_ON_TIME = (
     "(o.signed_at IS NOT NULL AND (o.sign_due_at IS NULL OR o.signed_at <= o.sign_due_at))"
 )
@@ -125,6 +135,12 @@ ORDER_COUNTS = (
         "派出的工单（升级督办单除外；签收前被系统撤销的不计）",
     ),
     Count(
+        "orders_to_sign",
+        "应签收工单量",
+        f"count(*) FILTER (WHERE {_ORDER} AND {_SIGNING_SETTLED})",
+        "已签收、已退回或签收时限已到的工单（时限未到且未签收的尚不计入）",
+    ),
+    Count(
         "signed_on_time",
         "按时签收",
         f"count(*) FILTER (WHERE {_ORDER} AND {_SIGNED_ON_TIME})",
@@ -139,8 +155,8 @@ ORDER_COUNTS = (
     Count(
         "lead_orders",
         "主办工单量",
-        f"count(*) FILTER (WHERE {_KEPT_ORDER} AND o.role = 'lead')",
-        "未退回的主办工单",
+        f"count(*) FILTER (WHERE {_KEPT_ORDER} AND o.role = 'lead' AND {_RESPONSE_SETTLED})",
+        "未退回、已联系诉求人或签收/联系时限已到的主办工单",
     ),
     Count(
         "responded",
@@ -162,7 +178,7 @@ ORDER_COUNTS = (
         "在办理时限内反馈",
     ),
     Count(
-        "overdue",
+        "overdue_orders",
         "超期工单",
         f"count(*) FILTER (WHERE {_KEPT_ORDER} AND {_LATE})",
         "签收、联系或反馈任一时限超期（议事期间暂停）",

@@ -518,7 +518,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--until", help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=int, default=5000, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    console = Console(stderr=False, highlight=False)
+    console = Console(stderr=False, highlight=False, soft_wrap=True)
     settings = ReportingSettings()
     if args.worker:
         asyncio.run(_work(settings, args))

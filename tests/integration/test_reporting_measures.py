@@ -109,8 +109,8 @@ YUSHAN_COUNTS = {
     "rated": 2, "rated_resolved": 2, "rated_satisfaction": 2, "rated_satisfied": 1,
     "resolved_cases": 2, "redone": 1, "handling_hours": 288.0, "handled": 2,
     # orders: A lead, A co, B lead, C's returned first order, C's street order
-    "orders": 5, "signed_on_time": 3, "returned": 1, "lead_orders": 3, "responded": 2,
-    "orders_kept": 4, "orders_due": 4, "completed_on_time": 2, "overdue": 2,
+    "orders": 5, "orders_to_sign": 5, "signed_on_time": 3, "returned": 1, "lead_orders": 3, "responded": 2,
+    "orders_kept": 4, "orders_due": 4, "completed_on_time": 2, "overdue_orders": 2,
 }  # fmt: skip
 YUSHAN_VALUES = {
     "volume": 5,
@@ -298,6 +298,27 @@ async def test_reporting_rates_count_a_late_open_order_as_overdue_only_once_due(
             conn, CONFIG, [], CubeFilter(area_code=JINSHUI), at("2026-12-03T00:00")
         )
     # G is due on 2 Dec: not due (nor overdue) on 26 Nov, both a week later
-    assert (before[0]["counts"]["orders_due"], before[0]["counts"]["overdue"]) == (1, 1)
-    assert (after[0]["counts"]["orders_due"], after[0]["counts"]["overdue"]) == (2, 2)
+    assert (before[0]["counts"]["orders_due"], before[0]["counts"]["overdue_orders"]) == (1, 1)
+    assert (after[0]["counts"]["orders_due"], after[0]["counts"]["overdue_orders"]) == (2, 2)
     assert after[0]["values"]["on_time_completion_rate"] == 0.5
+
+
+async def test_an_order_still_within_its_limits_is_in_no_rate_yet(pool):
+    """Filed half an hour before AS_OF, not signed yet (sign due in 2 h): it counts as
+    dispatched, but neither as signed late nor as a missed response."""
+    await prepare_reporting(pool)
+    fresh = Story("I", "370124002001-G01", "road-damage", at("2026-11-28T11:30"))
+    fresh.order("dept-municipal", at("2026-11-28T11:31"))
+    async with pool.acquire() as conn:
+        await seed(conn, [*november(), fresh])
+        [row] = await measures.cube(conn, CONFIG, [], CubeFilter(area_code=JINSHUI), AS_OF)
+        [later] = await measures.cube(
+            conn, CONFIG, [], CubeFilter(area_code=JINSHUI), at("2026-11-28T14:00")
+        )
+    counts = row["counts"]
+    assert (counts["orders"], counts["orders_to_sign"], counts["lead_orders"]) == (3, 2, 2)
+    assert row["values"]["on_time_sign_rate"] == 1.0 and row["values"]["response_rate"] == 0.5
+    # two hours later its signing time is up: now it is late, and a missed response
+    assert (later["counts"]["orders_to_sign"], later["counts"]["lead_orders"]) == (3, 3)
+    assert later["values"]["on_time_sign_rate"] == 0.6667
+    assert later["values"]["response_rate"] == 0.3333
