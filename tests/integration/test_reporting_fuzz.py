@@ -7,6 +7,7 @@ tests) and two agenda items, and schemathesis sends what the schema allows and w
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Iterator
 
 import pytest
@@ -41,7 +42,11 @@ def reporting_process(
 ) -> Iterator[str]:
     home = tmp_path_factory.mktemp("fuzz-reporting")
     with service_process("reporting", pg_server_url, home) as (url, database_url):
+        # (asyncpg draws from `random` when it connects; hypothesis would take that for the
+        # test's own randomness)
+        state = random.getstate()
         asyncio.run(_seed(database_url))
+        random.setstate(state)
         yield url
 
 
