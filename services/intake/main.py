@@ -20,7 +20,7 @@ from services.intake.service import Intake, catalogue_classifier
 from services.intake.settings import IntakeSettings
 from shared.apikeys import RateLimiter
 from shared.events import Channel
-from shared.http import problem_response
+from shared.http import RefuseNul, problem_response
 from shared.runtime import ServiceRuntime, configure_logging, create_service_app
 from shared.topics import COMPLAINT_EVENTS, DISPATCH_EVENTS
 
@@ -130,6 +130,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         " and publishes complaint events; speaks Open311 GeoReport v2.",
         routers=[router, open311_router],
     )
+    app.add_middleware(RefuseNul)  # (inside the body limit: it reads the whole body)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app
 

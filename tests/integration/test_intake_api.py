@@ -399,3 +399,17 @@ async def test_a_key_issued_on_the_command_line_opens_the_door_until_revoked(int
             "keys"
         ]._seen.clear()  # revocation applies within the key cache's TTL
         assert (await client.post("/complaints", json=body)).status_code == 401
+
+
+async def test_a_nul_character_is_refused_before_it_reaches_the_database(intake_server):
+    request = examples.complaint_request(0)
+    body = json.dumps({**request, "text": request["text"] + "\u0000"})
+    async with intake_server.client(**examples.STAFF_KEY) as client:
+        filed = await client.post(
+            "/complaints", content=body.encode(), headers={"content-type": "application/json"}
+        )
+        looked_up = await client.get(
+            "/lookup", params={"case_number": "JS\x00", "phone_tail": "5678"}
+        )
+    assert filed.status_code == looked_up.status_code == 422
+    assert "NUL" in filed.json()["detail"]
