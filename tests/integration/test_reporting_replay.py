@@ -130,6 +130,14 @@ class Stores:
     urls: dict[str, str]
     pools: dict[str, asyncpg.Pool]
 
+    def replay_env(self, reporting_url: str, batch: int) -> dict[str, str]:
+        """What the replay command needs to rebuild `reporting_url` from these stores."""
+        return {
+            "REPORTING_DATABASE_URL": reporting_url,
+            **{f"REPORTING_{name.upper()}_STORE_URL": url for name, url in self.urls.items()},
+            "REPORTING_REPLAY_BATCH_SIZE": str(batch),
+        }
+
 
 @pytest.fixture
 async def stores(pg_server_url: str) -> AsyncIterator[Stores]:
@@ -215,13 +223,7 @@ async def test_a_rebuild_from_the_event_stores_equals_the_live_models_row_for_ro
             live = await snapshot(conn)
         assert len(live["cases"]) == 60
 
-        env = {
-            "REPORTING_DATABASE_URL": reporting_url,
-            "REPORTING_INTAKE_STORE_URL": stores.urls["intake"],
-            "REPORTING_DISPATCH_STORE_URL": stores.urls["dispatch"],
-            "REPORTING_NOTIFY_STORE_URL": stores.urls["notify"],
-            "REPORTING_REPLAY_BATCH_SIZE": "300",
-        }
+        env = stores.replay_env(reporting_url, batch=300)
         # three worker processes share the complaints (the projections commute, so any split
         # gives the same rows)
         out = await run_cli("services.reporting.replay", "--all", "--workers", "3", env=env)
@@ -273,14 +275,7 @@ async def test_a_rebuild_killed_halfway_leaves_the_live_models_as_they_were_and_
     await write_history(stores, history)
     reporting_url = await _fresh(pg_server_url, "reporting")
     pool = await create_pool(reporting_url)
-    env = {
-        **os.environ,
-        "REPORTING_DATABASE_URL": reporting_url,
-        "REPORTING_INTAKE_STORE_URL": stores.urls["intake"],
-        "REPORTING_DISPATCH_STORE_URL": stores.urls["dispatch"],
-        "REPORTING_NOTIFY_STORE_URL": stores.urls["notify"],
-        "REPORTING_REPLAY_BATCH_SIZE": "200",
-    }
+    env = {**os.environ, **stores.replay_env(reporting_url, batch=200)}
     try:
         await prepare_reporting(pool)
         # the live models hold the first half of the intake store only
@@ -351,13 +346,7 @@ async def test_the_live_consumer_keeps_writing_while_a_rebuild_runs_and_swaps_an
     reporting_url = await _fresh(pg_server_url, "reporting")
     expected_url = await _fresh(pg_server_url, "expected")
     pool, expected_pool = await create_pool(reporting_url), await create_pool(expected_url)
-    env = {
-        "REPORTING_DATABASE_URL": reporting_url,
-        "REPORTING_INTAKE_STORE_URL": stores.urls["intake"],
-        "REPORTING_DISPATCH_STORE_URL": stores.urls["dispatch"],
-        "REPORTING_NOTIFY_STORE_URL": stores.urls["notify"],
-        "REPORTING_REPLAY_BATCH_SIZE": "500",
-    }
+    env = stores.replay_env(reporting_url, batch=500)
     try:
         await prepare_reporting(pool)
         await prepare_reporting(expected_pool)
