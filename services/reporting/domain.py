@@ -66,7 +66,6 @@ STATUS_LABELS = {
 }
 # Open311 knows open and closed only (as intake's Open311 door says it).
 CLOSED = frozenset({"answered", "resolved", "called_back", "merged", "withdrawn", "closed"})
-ENDED = frozenset({"answered", "merged", "withdrawn", "closed"})
 _BEFORE_DISPATCH = frozenset({CaseStatus.FILED, CaseStatus.TRIAGE, CaseStatus.CLASSIFIED})
 
 

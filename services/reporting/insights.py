@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from services.reporting import names as naming
 from services.reporting.measures import _EXCLUDED, DIMENSIONS, MeasuresConfig
 from services.reporting.store import Where
 from shared.db import Connection
@@ -68,8 +69,8 @@ async def hotspots(
         index = (row["week"] - first_monday).days // 7
         if 0 <= index < weeks:
             series[(row["area"], row["category"])][index] += row["n"]
-    names = await _area_names(conn, {a for a, _ in series})
-    categories = await _category_names(conn, {c for _, c in series})
+    names = await naming.areas(conn, {a for a, _ in series})
+    categories = await naming.categories(conn, {c for _, c in series})
     out: list[dict[str, Any]] = []
     for (code, cat), counts in series.items():
         previous = counts[:-1]
@@ -134,10 +135,10 @@ async def recurring(
     groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
     for row in rows:
         groups[(row["place_code"], row["category"])].append(row)
-    names = await _area_names(
+    names = await naming.areas(
         conn, {p for p, _ in groups} | {r["community_code"] for r in rows if r["community_code"]}
     )
-    categories = await _category_names(conn, {c for _, c in groups})
+    categories = await naming.categories(conn, {c for _, c in groups})
     out = []
     for (place, cat), cases in groups.items():
         local_days = [r["filed_at"].astimezone(tz).date() for r in cases]
@@ -206,7 +207,7 @@ async def monthly_topics(
         start.astimezone(UTC),
         end.astimezone(UTC),
     )
-    categories = await _category_names(conn, {r["category"] for r in rows})
+    categories = await naming.categories(conn, {r["category"] for r in rows})
     out = []
     for row in rows:
         baseline = row["before"] / rules.baseline_months
@@ -246,36 +247,7 @@ async def _top_areas(
         start,
         end,
     )
-    names = await _area_names(conn, {r["code"] for r in rows})
+    names = await naming.areas(conn, {r["code"] for r in rows})
     return [
         {"street": r["code"], "street_name": names.get(r["code"]), "cases": r["n"]} for r in rows
     ]
-
-
-async def _area_names(conn: Connection, codes: set[str]) -> dict[str, str]:
-    if not codes:
-        return {}
-    rows = await conn.fetch(
-        "SELECT code, name FROM areas WHERE code = ANY($1::text[])", list(codes)
-    )
-    return {r["code"]: r["name"] for r in rows}
-
-
-async def _category_names(conn: Connection, codes: set[str]) -> dict[str, str]:
-    """The city model's name for each category, else what its work orders called it."""
-    if not codes:
-        return {}
-    rows = await conn.fetch(
-        "SELECT code, name FROM categories WHERE code = ANY($1::text[])", list(codes)
-    )
-    names = {r["code"]: r["name"] for r in rows}
-    missing = [code for code in codes if code not in names]
-    if missing:
-        rows = await conn.fetch(
-            "SELECT DISTINCT ON (category) category, category_name FROM cases "
-            "WHERE category = ANY($1::text[]) AND category_name IS NOT NULL "
-            "ORDER BY category, lead_seq DESC",
-            missing,
-        )
-        names.update({r["category"]: r["category_name"] for r in rows})
-    return names

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from services.reporting import names
 from services.reporting.areas import sql_within
 from shared.db import Connection
 
@@ -431,28 +432,11 @@ async def cube(
 
 
 async def _names(conn: Connection, group_by: list[str], rows: list[Any]) -> dict[str, str]:
-    codes = {row[d] for d in group_by if d in AREA_DIMENSIONS for row in rows if row[d]}
-    ids = {row["responder"] for row in rows if "responder" in group_by and row["responder"]}
-    names: dict[str, str] = {}
-    if codes:
-        for r in await conn.fetch(
-            "SELECT code, name FROM areas WHERE code = ANY($1::text[])", list(codes)
-        ):
-            names[r["code"]] = r["name"]
-    if ids:
-        for r in await conn.fetch(
-            "SELECT id, name FROM responders WHERE id = ANY($1::text[])", list(ids)
-        ):
-            names[r["id"]] = r["name"]
-        missing = [i for i in ids if i not in names]
-        if missing:  # a unit not in the city model (yet): the name its orders carried
-            for r in await conn.fetch(
-                "SELECT DISTINCT ON (responder_id) responder_id, responder_name FROM case_work_orders "
-                "WHERE responder_id = ANY($1::text[]) AND responder_name IS NOT NULL",
-                missing,
-            ):
-                names[r["responder_id"]] = r["responder_name"]
-    return names
+    codes = [row[d] for d in group_by if d in AREA_DIMENSIONS for row in rows]
+    found = await names.areas(conn, codes)
+    if "responder" in group_by:
+        found.update(await names.responders(conn, (row["responder"] for row in rows)))
+    return found
 
 
 # --- the monthly ranking ----------------------------------------------------------------------

@@ -142,15 +142,13 @@ def _lifecycle(e: Any, env: Envelope) -> list[Upsert]:
     return [_case(e.complaint_id, once=once, greatest=greatest, registers=registers)]
 
 
-_CLOCK_COLUMNS = {"sign": "sign", "contact": "contact", "feedback": "feedback"}
+_CLOCK_COLUMNS = {"sign": "sign_due_at", "contact": "contact_due_at", "feedback": "due_at"}
 
 
 def _clock(clock: OrderClock, s: int) -> dict[str, tuple[int, Mapping[str, Any]]]:
-    name = _CLOCK_COLUMNS.get(clock.name)
-    if name is None:
-        return {}
-    column = "due_at" if name == "feedback" else f"{name}_due_at"
-    return {f"{name}_seq": (s, {column: clock.due_at})}
+    """A clock's deadline as its own register (an unknown clock sets nothing)."""
+    column = _CLOCK_COLUMNS.get(clock.name)
+    return {f"{clock.name}_seq": (s, {column: clock.due_at})} if column else {}
 
 
 def _issued(e: WorkOrderIssued, env: Envelope) -> list[Upsert]:

@@ -20,7 +20,7 @@ import os
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import asyncpg
 from rich.console import Console
@@ -56,7 +56,6 @@ class Rebuilt:
     models: list[str]
     events: int = 0
     seconds: float = 0.0
-    per_source: dict[str, int] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
@@ -265,7 +264,6 @@ async def rebuild(
             result.events += await _swap(
                 target, sources, schema, models, after, batch_size, advance
             )
-        result.per_source = {name: after[name] for name in sources}
         result.seconds = time.perf_counter() - started
         await target.execute("SET search_path TO public")
         async with target.transaction():  # every rebuilt model is recorded at once
