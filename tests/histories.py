@@ -163,6 +163,69 @@ def city_stream(at: datetime) -> Stream:
     return stream
 
 
+# A work order's steps, as the unit holding `order` takes them.
+
+
+def signed(order: WorkOrderIssued, at: datetime, actor: str, note: str | None = None) -> Event:
+    return WorkOrderSigned(
+        work_order_id=order.work_order_id,
+        complaint_id=order.complaint_id,
+        responder_id=order.responder_id,
+        responder_name=order.responder_name,
+        role=order.role,
+        signed_at=at,
+        actor=actor,
+        note=note,
+    )
+
+
+def contacted(order: WorkOrderIssued, at: datetime, actor: str, note: str) -> Event:
+    return WorkOrderContacted(
+        work_order_id=order.work_order_id,
+        complaint_id=order.complaint_id,
+        responder_id=order.responder_id,
+        responder_name=order.responder_name,
+        role=order.role,
+        note=note,
+        actor=actor,
+        contacted_at=at,
+    )
+
+
+def resolved(order: WorkOrderIssued, at: datetime, actor: str, report: str) -> Event:
+    return WorkOrderResolved(
+        work_order_id=order.work_order_id,
+        complaint_id=order.complaint_id,
+        responder_id=order.responder_id,
+        responder_name=order.responder_name,
+        role=order.role,
+        report=report,
+        actor=actor,
+        resolved_at=at,
+    )
+
+
+def returned(
+    order: WorkOrderIssued,
+    at: datetime,
+    actor: str,
+    reason: str,
+    supervisors: list[str] | None = None,
+) -> Event:
+    return WorkOrderReturned(
+        work_order_id=order.work_order_id,
+        complaint_id=order.complaint_id,
+        responder_id=order.responder_id,
+        responder_name=order.responder_name,
+        role=order.role,
+        reason=reason,
+        suggested_responder_id=None,
+        actor=actor,
+        returned_at=at,
+        supervisor_ids=supervisors or [],
+    )
+
+
 class _Complaint:
     def __init__(self, rng: random.Random, index: int, filed_at: datetime) -> None:
         self.rng = rng
@@ -407,17 +470,8 @@ class _Complaint:
             at = self.later(60, 3000)
             self.case.add(
                 at,
-                WorkOrderReturned(
-                    work_order_id=lead.work_order_id,
-                    complaint_id=self.id,
-                    responder_id=lead.responder_id,
-                    responder_name=lead.responder_name,
-                    role=ResponderRole.LEAD,
-                    reason="非本单位职责",
-                    suggested_responder_id=None,
-                    actor=f"responder:{lead.responder_name}",
-                    returned_at=at,
-                    supervisor_ids=["street-yushan"],
+                returned(
+                    lead, at, f"responder:{lead.responder_name}", "非本单位职责", ["street-yushan"]
                 ),
             )
             lead = self.order(
@@ -463,40 +517,15 @@ class _Complaint:
                 lead.clocks[0].due_at - timedelta(seconds=1),
             )
         at = self.later(1, 10)
-        self.case.add(
-            at,
-            WorkOrderSigned(
-                work_order_id=lead.work_order_id,
-                complaint_id=self.id,
-                responder_id=lead.responder_id,
-                responder_name=lead.responder_name,
-                role=ResponderRole.LEAD,
-                signed_at=at,
-                actor=f"responder:{lead.responder_name}张工",
-                note="已接单",
-            ),
+        self.case.add(at, signed(lead, at, f"responder:{lead.responder_name}张工", "已接单"))
+        self.lifecycle(
+            ComplaintSigned,
+            ComplaintStatus.SIGNED,
+            work_order_id=lead.work_order_id,
+            responder_name=lead.responder_name,
         )
-        if True:
-            self.lifecycle(
-                ComplaintSigned,
-                ComplaintStatus.SIGNED,
-                work_order_id=lead.work_order_id,
-                responder_name=lead.responder_name,
-            )
         at = self.later(60, 4 * 3600)
-        self.case.add(
-            at,
-            WorkOrderContacted(
-                work_order_id=lead.work_order_id,
-                complaint_id=self.id,
-                responder_id=lead.responder_id,
-                note="已电话联系诉求人",
-                actor="responder:张工",
-                contacted_at=at,
-                role=ResponderRole.LEAD,
-                responder_name=lead.responder_name,
-            ),
-        )
+        self.case.add(at, contacted(lead, at, "responder:张工", "已电话联系诉求人"))
         if rng.random() < 0.05:  # many parties must agree: the community deliberates
             self.deliberate(lead)
         if rng.random() < 0.1:
@@ -550,46 +579,11 @@ class _Complaint:
             )
         for co in cos:
             at = self.later(1, 600)
-            self.case.add(
-                at,
-                WorkOrderSigned(
-                    work_order_id=co.work_order_id,
-                    complaint_id=self.id,
-                    responder_id=co.responder_id,
-                    responder_name=co.responder_name,
-                    role=ResponderRole.CO,
-                    signed_at=at,
-                    actor=f"responder:{co.responder_name}",
-                ),
-            )
+            self.case.add(at, signed(co, at, f"responder:{co.responder_name}"))
             at = self.later(1, 600)
-            self.case.add(
-                at,
-                WorkOrderResolved(
-                    work_order_id=co.work_order_id,
-                    complaint_id=self.id,
-                    responder_id=co.responder_id,
-                    responder_name=co.responder_name,
-                    role=ResponderRole.CO,
-                    report="已配合完成",
-                    actor="responder:co",
-                    resolved_at=at,
-                ),
-            )
+            self.case.add(at, resolved(co, at, "responder:co", "已配合完成"))
         at = self.later(60, 3600)
-        self.case.add(
-            at,
-            WorkOrderResolved(
-                work_order_id=lead.work_order_id,
-                complaint_id=self.id,
-                responder_id=lead.responder_id,
-                responder_name=lead.responder_name,
-                role=ResponderRole.LEAD,
-                report="已维修完毕，居民确认",
-                actor="responder:张工",
-                resolved_at=at,
-            ),
-        )
+        self.case.add(at, resolved(lead, at, "responder:张工", "已维修完毕，居民确认"))
         at = self.later(1, 5)
         self.case.add(
             at,

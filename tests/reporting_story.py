@@ -31,13 +31,9 @@ from shared.events import (
     Event,
     OrderClock,
     ResponderRole,
-    WorkOrderContacted,
     WorkOrderIssued,
-    WorkOrderResolved,
-    WorkOrderReturned,
-    WorkOrderSigned,
 )
-from tests.histories import CATEGORIES, UNITS, city_stream
+from tests.histories import CATEGORIES, UNITS, city_stream, contacted, resolved, returned, signed
 
 H = timedelta(hours=1)
 
@@ -153,70 +149,16 @@ class Story:
         return Order(event)
 
     def sign(self, order: Order, at: datetime, actor: str = "responder:张工") -> None:
-        e = order.event
-        self.emit(
-            "dispatch",
-            WorkOrderSigned(
-                work_order_id=e.work_order_id,
-                complaint_id=self.id,
-                responder_id=e.responder_id,
-                responder_name=e.responder_name,
-                role=e.role,
-                signed_at=at,
-                actor=actor,
-            ),
-            at,
-        )
+        self.emit("dispatch", signed(order.event, at, actor), at)
 
     def contact(self, order: Order, at: datetime) -> None:
-        e = order.event
-        self.emit(
-            "dispatch",
-            WorkOrderContacted(
-                work_order_id=e.work_order_id,
-                complaint_id=self.id,
-                responder_id=e.responder_id,
-                note="已电话联系",
-                actor="responder:张工",
-                contacted_at=at,
-            ),
-            at,
-        )
+        self.emit("dispatch", contacted(order.event, at, "responder:张工", "已电话联系"), at)
 
     def resolve(self, order: Order, at: datetime) -> None:
-        e = order.event
-        self.emit(
-            "dispatch",
-            WorkOrderResolved(
-                work_order_id=e.work_order_id,
-                complaint_id=self.id,
-                responder_id=e.responder_id,
-                responder_name=e.responder_name,
-                role=e.role,
-                report="已处理",
-                actor="responder:张工",
-                resolved_at=at,
-            ),
-            at,
-        )
+        self.emit("dispatch", resolved(order.event, at, "responder:张工", "已处理"), at)
 
     def give_back(self, order: Order, at: datetime) -> None:
-        e = order.event
-        self.emit(
-            "dispatch",
-            WorkOrderReturned(
-                work_order_id=e.work_order_id,
-                complaint_id=self.id,
-                responder_id=e.responder_id,
-                responder_name=e.responder_name,
-                role=e.role,
-                reason="非本单位职责",
-                suggested_responder_id=None,
-                actor="responder:x",
-                returned_at=at,
-            ),
-            at,
-        )
+        self.emit("dispatch", returned(order.event, at, "responder:x", "非本单位职责"), at)
 
     def case_resolved(self, order: Order, at: datetime) -> None:
         event = CaseResolved(

@@ -205,13 +205,19 @@ async def test_hot_spots_and_proactive_governance_over_http(reporting: Reporting
         ).json()
         topics = (await client.get("/proactive/monthly-topics", params={"month": "2026-11"})).json()
         bad = await client.get("/hotspots", params={"level": "planet"})
-    assert hot["total"] == sum(1 for _ in hot["items"]) and all(
-        len(h["weekly"]) == 6 for h in hot["items"]
-    )
-    assert {(h["area_name"], h["category"]) for h in hot["items"]} >= {("榆山街道", "parking")}
+    # every valid matter of the last six weeks by street: A and H (roof), B, C; F, G
+    assert {(h["area_name"], h["category"], h["total"]) for h in hot["items"]} == {
+        ("榆山街道", "roof-leak", 2),
+        ("榆山街道", "parking", 1),
+        ("榆山街道", "sanitation", 1),
+        ("锦水街道", "road-damage", 1),
+        ("锦水街道", "street-lights", 1),
+    }
+    assert hot["total"] == 5 and all(len(h["weekly"]) == 6 for h in hot["items"])
     assert exported and "逐周/weekly" in exported[0]
     assert recurring["items"] == []  # one month of matters: nothing recurs yet
-    assert topics["month"] == "2026-11" and isinstance(topics["items"], list)
+    # no category reaches three valid matters in November: nothing to suggest
+    assert topics["month"] == "2026-11" and topics["items"] == [] and topics["total"] == 0
     assert bad.status_code == 422
 
 
