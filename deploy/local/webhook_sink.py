@@ -3,7 +3,8 @@
 Run by the local runner on port 8009 (HTTP) and 8025 (SMTP). It checks what a real endpoint
 would (the gateway key, the Standard Webhooks signature), treats the idempotency key of every
 message as a real gateway does (a retry is not a new message), and keeps what arrived:
-GET /messages lists it (newest first; ?kind=sms|wechat|webhook|email, ?complaint_id=…).
+GET /messages lists it (newest first; ?kind=sms|wechat|webhook|email, ?complaint_id=…, ?limit=)
+with how many matched and what the in-memory window has dropped.
 `--latency-s` and `--error-rate` make the SMS gateway slow and flaky, for the benchmarks.
 """
 
@@ -16,12 +17,13 @@ import hashlib
 import hmac
 import json
 import random
+import threading
 import time
 from collections import deque
 from email import message_from_bytes
 from email.policy import default as email_policy
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import uvicorn
 from aiosmtpd.controller import Controller
@@ -29,6 +31,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 TOLERANCE_S = 300
+WINDOW = 200_000  # entries kept in memory for the listing
 
 
 def verify(secret: str, headers: dict[str, str], body: bytes) -> bool:
@@ -45,23 +48,89 @@ def verify(secret: str, headers: dict[str, str], body: bytes) -> bool:
 
 
 class Inbox:
-    """What arrived, once per idempotency key, newest first (and appended to a log file)."""
+    """What arrived, once per idempotency key, newest first, in a window of the newest `window`
+    entries. The log file, kept open, has them all; a restarted sink reads it back, so that it
+    lists what arrived before and still knows a retry of an earlier message for what it is.
 
-    def __init__(self, log_file: Path | None) -> None:
-        self.items: deque[dict[str, Any]] = deque(maxlen=200_000)
-        self.seen: set[str] = set()
-        self.log_file = log_file
+    SMTP arrivals are kept on aiosmtpd's own thread while HTTP arrivals and listings run on
+    uvicorn's loop, so one lock guards the window: without it a listing that iterates while a
+    mail is kept fails with "deque mutated during iteration".
+    """
+
+    def __init__(self, log_file: Path | None, window: int = WINDOW) -> None:
+        self.window = window
+        self._items: deque[dict[str, Any]] = deque(maxlen=window)
+        self._seen: set[str] = set()  # every key ever kept: a late retry is still a duplicate
+        self._received = 0
+        self._lock = threading.Lock()
+        self._log: TextIO | None = None
+        if log_file is not None:
+            self._read_back(log_file)
+            # Line-buffered: each record reaches the file as it is kept, without reopening it.
+            self._log = log_file.open("a", encoding="utf-8", buffering=1)
+
+    def _read_back(self, log_file: Path) -> None:
+        if not log_file.exists():
+            return
+        text = log_file.read_text(encoding="utf-8")
+        for line in text.splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line torn by a kill
+            self._seen.add(f"{record['kind']}:{record['key']}")
+            self._received += 1
+            self._items.appendleft(record)
+        if text and not text.endswith("\n"):
+            with log_file.open("a", encoding="utf-8") as out:
+                out.write("\n")  # the next record starts on a line of its own
 
     def keep(self, kind: str, key: str, entry: dict[str, Any]) -> bool:
-        if f"{kind}:{key}" in self.seen:
-            return False
-        self.seen.add(f"{kind}:{key}")
         record = {"kind": kind, "key": key, "received_at": time.time(), **entry}
-        self.items.appendleft(record)
-        if self.log_file is not None:
-            with self.log_file.open("a", encoding="utf-8") as out:
-                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        line = json.dumps(record, ensure_ascii=False) + "\n"
+        with self._lock:
+            if f"{kind}:{key}" in self._seen:
+                return False
+            self._seen.add(f"{kind}:{key}")
+            self._received += 1
+            self._items.appendleft(record)
+            if self._log is not None:
+                self._log.write(line)
         return True
+
+    def listing(self, kind: str | None, complaint_id: str | None, limit: int) -> dict[str, Any]:
+        """The newest `limit` entries that match, how many match in all, and what the window
+        dropped."""
+        with self._lock:
+            matching = [
+                e
+                for e in self._items
+                if (kind is None or e["kind"] == kind)
+                and (complaint_id is None or e.get("complaint_id") == complaint_id)
+            ]
+            received, kept = self._received, len(self._items)
+        dropped = received - kept
+        listed: dict[str, Any] = {
+            "received": received,
+            "kept": kept,
+            "dropped": dropped,
+            "matching": len(matching),
+            "messages": matching[:limit],
+        }
+        if dropped:
+            kept_where = "（完整记录见日志文件 the log file has them all）" if self._log else ""
+            listed["note"] = (
+                f"内存中只保留最近 {self.window} 条，更早的 {dropped} 条已丢弃{kept_where}。"
+                f"Only the newest {self.window} messages are kept in memory; "
+                f"{dropped} older ones were dropped."
+            )
+        return listed
+
+    def close(self) -> None:
+        with self._lock:
+            if self._log is not None:
+                self._log.close()
+                self._log = None
 
 
 class _Mailbox:
@@ -131,14 +200,8 @@ def create_app(
     @app.get("/messages")
     async def listing(
         kind: str | None = None, complaint_id: str | None = None, limit: int = 50
-    ) -> list[dict[str, Any]]:
-        items = [
-            e
-            for e in inbox.items
-            if (kind is None or e["kind"] == kind)
-            and (complaint_id is None or e.get("complaint_id") == complaint_id)
-        ]
-        return items[:limit]
+    ) -> dict[str, Any]:
+        return inbox.listing(kind, complaint_id, max(limit, 0))
 
     return app
 
@@ -152,8 +215,9 @@ def main() -> None:
     parser.add_argument("--log-file", type=Path)
     parser.add_argument("--latency-s", type=float, default=0.0)
     parser.add_argument("--error-rate", type=float, default=0.0)
+    parser.add_argument("--window", type=int, default=WINDOW, help="messages kept in memory")
     args = parser.parse_args()
-    inbox = Inbox(args.log_file)
+    inbox = Inbox(args.log_file, args.window)
     smtp = Controller(_Mailbox(inbox), hostname="127.0.0.1", port=args.smtp_port)
     smtp.start()
     try:
@@ -165,6 +229,7 @@ def main() -> None:
         )
     finally:
         smtp.stop()
+        inbox.close()
 
 
 if __name__ == "__main__":

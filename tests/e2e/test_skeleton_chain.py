@@ -116,7 +116,7 @@ async def settled(
         while True:
             received = (
                 await client.get(stack.url("webhook-sink"), params={"limit": 200000})
-            ).json()
+            ).json()["messages"]
             per_case = Counter(m["complaint_id"] for m in received if m["complaint_id"] in cases)
             behind = [i for i, case in cases.items() if per_case[i] != delivered(case)]
             if not behind or time.monotonic() > deadline:

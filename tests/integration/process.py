@@ -20,6 +20,22 @@ from shared.db import with_database
 REPO = Path(__file__).resolve().parents[2]
 
 
+def wait_until_answering(
+    process: subprocess.Popen[bytes], url: str, log_file: Path, timeout_s: float
+) -> None:
+    """Until `url` answers 200; fails with the log's tail if the process exits first."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        assert process.poll() is None, log_file.read_text(errors="replace")[-3000:]
+        assert time.monotonic() < deadline, f"{url} did not answer in {timeout_s} s"
+        try:
+            if httpx.get(url).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+
+
 @contextmanager
 def service_process(service: str, pg_server_url: str, home: Path) -> Iterator[tuple[str, str]]:
     """`python -m services.<service>.main` on a fresh database; yields (its URL, its database
@@ -46,16 +62,7 @@ def service_process(service: str, pg_server_url: str, home: Path) -> Iterator[tu
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, log_file.read_text()[-3000:]
-            assert time.monotonic() < deadline, f"{service} did not start"
-            try:
-                if httpx.get(f"{url}/readyz").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
+        wait_until_answering(process, f"{url}/readyz", log_file, 60)
         yield url, database_url
     finally:
         process.terminate()
