@@ -122,37 +122,80 @@ class EventStore:
         )
         if expected_position is not None and expected_position != current:
             raise ConcurrencyError(stream, expected_position, current)
-        metadata = [
-            json.dumps(
-                {
-                    "source": self.source,
-                    "subject": event.subject,
-                    "correlation_id": str(causation.correlation_id),
-                    "causation_id": str(causation.causation_id) if causation.causation_id else None,
-                }
+        return await self._insert(conn, [(stream, current, events, causation)])
+
+    async def append_streams(
+        self, conn: Connection, appends: Sequence[tuple[str, Sequence[Event], Causation]]
+    ) -> list[RecordedEvent]:
+        """Append to many streams at once, each at its end (no expected position): one lock,
+        one read of the heads and one insert for a whole batch, e.g. a batch of outcomes."""
+        if not conn.is_in_transaction():
+            raise RuntimeError("append must run inside a transaction")
+        appends = [a for a in appends if a[1]]
+        if not appends:
+            return []
+        await self._order_commits(conn)
+        heads: dict[str, int] = {
+            row["stream"]: row["head"]
+            for row in await conn.fetch(
+                "SELECT stream, max(position) + 1 AS head FROM events "
+                "WHERE stream = ANY($1::text[]) GROUP BY stream",
+                list({stream for stream, _, _ in appends}),
             )
-            for event in events
-        ]
+        }
+        rows = []
+        for stream, events, causation in appends:
+            rows.append((stream, heads.get(stream, 0), events, causation))
+            heads[stream] = heads.get(stream, 0) + len(events)
+        return await self._insert(conn, rows)
+
+    async def _insert(
+        self, conn: Connection, appends: Sequence[tuple[str, int, Sequence[Event], Causation]]
+    ) -> list[RecordedEvent]:
+        """Insert each (stream, first position, events, causation) in one statement."""
+        streams, positions, types, versions, data, metadata = [], [], [], [], [], []
+        for stream, first, events, causation in appends:
+            for offset, event in enumerate(events):
+                streams.append(stream)
+                positions.append(first + offset)
+                types.append(event.event_type)
+                versions.append(event.version)
+                data.append(encode_data(event).decode())
+                metadata.append(
+                    json.dumps(
+                        {
+                            "source": self.source,
+                            "subject": event.subject,
+                            "correlation_id": str(causation.correlation_id),
+                            "causation_id": (
+                                str(causation.causation_id) if causation.causation_id else None
+                            ),
+                        }
+                    )
+                )
         rows = await conn.fetch(
             f"""
             INSERT INTO events (stream, position, type, version, data, metadata, id)
-            SELECT $1, position, type, version, data::jsonb, metadata::jsonb, id
-            FROM unnest($2::int[], $3::text[], $4::int[], $5::text[], $6::text[], $7::uuid[])
-                 AS e(position, type, version, data, metadata, id)
-            ORDER BY position
+            SELECT stream, position, type, version, data::jsonb, metadata::jsonb, id
+            FROM unnest($1::text[], $2::int[], $3::text[], $4::int[], $5::text[], $6::text[],
+                        $7::uuid[]) WITH ORDINALITY
+                 AS e(stream, position, type, version, data, metadata, id, ord)
+            ORDER BY ord
             RETURNING {_COLUMNS}
             """,
-            stream,
-            list(range(current, current + len(events))),
-            [event.event_type for event in events],
-            [event.version for event in events],
-            [encode_data(event).decode() for event in events],
+            streams,
+            positions,
+            types,
+            versions,
+            data,
             metadata,
-            [uuid.uuid4() for _ in events],
+            [uuid.uuid4() for _ in streams],
         )
         # Delivered at commit only; a wake-up hint for relays, never the source of truth.
         await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
-        return sorted((RecordedEvent.from_row(row) for row in rows), key=lambda e: e.position)
+        return sorted(
+            (RecordedEvent.from_row(row) for row in rows), key=lambda e: e.global_position
+        )
 
     async def _order_commits(self, conn: Connection) -> None:
         """Hold the append lock until commit (see _APPEND_LOCK for why)."""

@@ -8,20 +8,22 @@ idempotency key: `webhook-id` for webhooks, `Idempotency-Key` for the SMS and We
 from __future__ import annotations
 
 import base64
+import contextlib
 import email.utils
 import hashlib
 import hmac
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any, Protocol
 from uuid import UUID
 
+import aiohttp
 import aiosmtplib
 import asyncpg
-import httpx
 
 from services.notify import domain, store
 from services.notify.settings import NotifySettings
@@ -84,48 +86,48 @@ def retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-def check(response: httpx.Response, what: str) -> None:
+def check(status: int, headers: Mapping[str, str], what: str) -> None:
     """2xx is delivered; 410 is gone; anything else is tried again (429/503 when they say)."""
-    if 200 <= response.status_code < 300:
+    if 200 <= status < 300:
         return
-    if response.status_code == 410:
+    if status == 410:
         raise Gone(f"{what} answered 410 Gone")
-    after = (
-        retry_after(response.headers.get("retry-after"))
-        if response.status_code in (429, 503)
-        else None
-    )
-    raise Retry(f"{what} answered HTTP {response.status_code}", after)
+    after = retry_after(headers.get("retry-after")) if status in (429, 503) else None
+    raise Retry(f"{what} answered HTTP {status}", after)
 
 
-async def _post(client: httpx.AsyncClient, url: str, what: str, **kwargs: Any) -> None:
+async def _post(session: aiohttp.ClientSession, url: str, what: str, **kwargs: Any) -> None:
     try:
-        response = await client.post(url, **kwargs)
-    except httpx.HTTPError as error:
+        async with session.post(url, **kwargs) as response:
+            await response.read()
+            check(response.status, response.headers, what)
+    except (aiohttp.ClientError, TimeoutError) as error:
         raise Retry(f"{what}: {type(error).__name__}: {error}") from None
-    check(response, what)
 
 
 class Contacts:
     """Where to reach someone: a resident through intake's vault (asked at the moment of
     sending and never stored here), a unit through notify's directory."""
 
-    def __init__(self, client: httpx.AsyncClient, settings: NotifySettings) -> None:
-        self.client = client
+    def __init__(self, session: aiohttp.ClientSession, settings: NotifySettings) -> None:
+        self.session = session
         self.settings = settings
 
     async def resident(self, complaint_id: UUID) -> dict[str, Any]:
         url = f"{self.settings.intake_url}/complaints/{complaint_id}/contact"
         try:
-            response = await self.client.get(url, headers={"X-API-Key": self.settings.intake_key})
-        except httpx.HTTPError as error:
+            async with self.session.get(
+                url, headers={"X-API-Key": self.settings.intake_key}
+            ) as response:
+                body = await response.read()
+        except (aiohttp.ClientError, TimeoutError) as error:
             raise Retry(f"intake contact: {type(error).__name__}: {error}") from None
-        if response.status_code == 410:
+        if response.status == 410:
             raise Undeliverable("诉求人已删除个人信息 The resident's contact was erased")
-        if response.status_code == 404:
+        if response.status == 404:
             raise Undeliverable("没有诉求人的联系方式 No contact for this complaint")
-        check(response, "intake contact")
-        found: dict[str, Any] = response.json()
+        check(response.status, response.headers, "intake contact")
+        found: dict[str, Any] = json.loads(body)
         return found
 
     async def unit(self, pool: asyncpg.Pool, recipient: str) -> domain.Address:
@@ -162,9 +164,9 @@ class SmsChannel:
     name = "sms"
 
     def __init__(
-        self, client: httpx.AsyncClient, settings: NotifySettings, contacts: Contacts
+        self, session: aiohttp.ClientSession, settings: NotifySettings, contacts: Contacts
     ) -> None:
-        self.client, self.settings, self.contacts = client, settings, contacts
+        self.session, self.settings, self.contacts = session, settings, contacts
 
     async def send(self, pool: asyncpg.Pool, message: Outbound) -> None:
         phone = await self.contacts.field(pool, message, "phone", "sms")
@@ -176,7 +178,7 @@ class SmsChannel:
             "reference": _reference(message),
         }
         await _post(
-            self.client,
+            self.session,
             self.settings.sms_gateway_url,
             "SMS gateway",
             json=body,
@@ -193,9 +195,9 @@ class WechatChannel:
     name = "wechat"
 
     def __init__(
-        self, client: httpx.AsyncClient, settings: NotifySettings, contacts: Contacts
+        self, session: aiohttp.ClientSession, settings: NotifySettings, contacts: Contacts
     ) -> None:
-        self.client, self.settings, self.contacts = client, settings, contacts
+        self.session, self.settings, self.contacts = session, settings, contacts
 
     async def send(self, pool: asyncpg.Pool, message: Outbound) -> None:
         openid = await self.contacts.field(pool, message, "wechat_openid", "wechat_openid")
@@ -206,7 +208,7 @@ class WechatChannel:
             "reference": _reference(message),
         }
         await _post(
-            self.client,
+            self.session,
             self.settings.wechat_gateway_url,
             "WeChat gateway",
             json=body,
@@ -222,8 +224,10 @@ class EmailChannel:
 
     name = "email"
 
-    def __init__(self, settings: NotifySettings, contacts: Contacts) -> None:
-        self.settings, self.contacts = settings, contacts
+    def __init__(
+        self, settings: NotifySettings, contacts: Contacts, connections: SmtpConnections
+    ) -> None:
+        self.settings, self.contacts, self.connections = settings, contacts, connections
 
     async def send(self, pool: asyncpg.Pool, message: Outbound) -> None:
         if message.audience is Audience.RESIDENT:
@@ -237,19 +241,59 @@ class EmailChannel:
         mail["X-Jiesu-Complaint"] = str(message.complaint_id)
         mail.set_content(message.text(self.settings.locale))
         try:
-            await aiosmtplib.send(
-                mail,
-                hostname=self.settings.smtp_host,
-                port=self.settings.smtp_port,
-                username=self.settings.smtp_username or None,
-                password=self.settings.smtp_password or None,
-                start_tls=self.settings.smtp_starttls,
-                timeout=self.settings.gateway_timeout_s,
-            )
+            await self.connections.send(mail)
         except aiosmtplib.SMTPRecipientsRefused as error:
             raise Undeliverable(f"SMTP refused {to}: {error}") from None
         except (aiosmtplib.SMTPException, OSError) as error:
             raise Retry(f"SMTP: {type(error).__name__}: {error}") from None
+
+
+class SmtpConnections:
+    """SMTP sessions kept open between mails, one per concurrent sender: a mail costs its
+    MAIL/RCPT/DATA exchange, not a connection, a greeting and a QUIT as well. A kept session
+    the server has since closed is opened again once, at once."""
+
+    def __init__(self, settings: NotifySettings) -> None:
+        self.settings = settings
+        self._idle: list[aiosmtplib.SMTP] = []
+
+    async def send(self, mail: EmailMessage) -> None:
+        reused = bool(self._idle)
+        client = self._idle.pop() if reused else await self._open()
+        try:
+            await client.send_message(mail)
+        except aiosmtplib.SMTPServerDisconnected:
+            client.close()
+            if not reused:
+                raise
+            client = await self._open()  # the kept session had gone stale
+            try:
+                await client.send_message(mail)
+            except BaseException:
+                client.close()
+                raise
+        except BaseException:
+            client.close()
+            raise
+        self._idle.append(client)
+
+    async def _open(self) -> aiosmtplib.SMTP:
+        client = aiosmtplib.SMTP(
+            hostname=self.settings.smtp_host,
+            port=self.settings.smtp_port,
+            username=self.settings.smtp_username or None,
+            password=self.settings.smtp_password or None,
+            start_tls=self.settings.smtp_starttls,
+            timeout=self.settings.gateway_timeout_s,
+        )
+        await client.connect()
+        return client
+
+    async def close(self) -> None:
+        while self._idle:
+            client = self._idle.pop()
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+                await client.quit()
 
 
 def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
@@ -264,8 +308,8 @@ class WebhookChannel:
 
     name = "webhook"
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
-        self.client = client
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self.session = session
 
     async def send(self, pool: asyncpg.Pool, message: Outbound) -> None:
         async with pool.acquire() as conn:
@@ -285,10 +329,10 @@ class WebhookChannel:
             ),
         }
         await _post(
-            self.client,
+            self.session,
             subscription["url"],
             f"subscriber {message.endpoint}",
-            content=body,
+            data=body,
             headers=headers,
         )
 

@@ -23,7 +23,11 @@ ALTER TABLE deliveries ADD COLUMN IF NOT EXISTS correlation_id uuid;
 -- Where it goes within its channel (a subscription, a gateway): claims are capped per
 -- endpoint, so one slow endpoint cannot take every worker of its channel.
 ALTER TABLE deliveries ADD COLUMN IF NOT EXISTS endpoint text NOT NULL DEFAULT '';
-CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (channel, next_attempt_at) WHERE status = 'pending';
+-- What a claim looks at: the open deliveries (due, or sending with a lease that may expire),
+-- never the delivered history, which grows with every message ever sent.
+DROP INDEX IF EXISTS deliveries_due;
+CREATE INDEX IF NOT EXISTS deliveries_open ON deliveries (channel, next_attempt_at)
+    WHERE status IN ('pending', 'sending');
 CREATE INDEX IF NOT EXISTS deliveries_complaint ON deliveries (complaint_id);
 CREATE INDEX IF NOT EXISTS deliveries_abandoned ON deliveries (channel) WHERE status = 'abandoned';
 

@@ -124,7 +124,7 @@ async def claim(
         ), due AS (
             SELECT notification_id FROM deliveries
             WHERE channel = $1
-              AND (status = 'pending' OR (status = 'sending' AND next_attempt_at <= now()))
+              AND status IN ('pending', 'sending')  -- a sending one is due when its lease ends
               AND next_attempt_at <= now()
               AND endpoint NOT IN (SELECT endpoint FROM busy)
             ORDER BY next_attempt_at
@@ -162,6 +162,26 @@ async def record_outcome(
         status,
         error,
         retry_at,
+    )
+
+
+async def record_outcomes(
+    conn: Connection, outcomes: list[tuple[UUID, str, str | None, datetime | None]]
+) -> None:
+    """Many outcomes in one statement: (notification id, status, error, retry at)."""
+    await conn.execute(
+        """
+        UPDATE deliveries d
+        SET status = o.status, last_error = o.error,
+            next_attempt_at = coalesce(o.retry_at, d.next_attempt_at), updated_at = now()
+        FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[])
+             AS o(notification_id, status, error, retry_at)
+        WHERE d.notification_id = o.notification_id
+        """,
+        [o[0] for o in outcomes],
+        [o[1] for o in outcomes],
+        [o[2] for o in outcomes],
+        [o[3] for o in outcomes],
     )
 
 

@@ -28,6 +28,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from rich.console import Console
 from rich.table import Table
@@ -39,6 +40,7 @@ from shared.topics import TopicSpec
 from tests import examples
 
 REPO = Path(__file__).resolve().parents[2]
+IDLE_S = 10.0  # the platform at rest, measured before the load
 console = Console()
 
 
@@ -48,6 +50,70 @@ def percentile(values: list[float], q: float) -> float:
         return float("nan")
     index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
     return ordered[index]
+
+
+def role(process: psutil.Process, db_prefix: str) -> str:
+    """Which part of the platform a process is: a service, the gateways, the broker, a Postgres
+    backend by the service whose database it serves, or the rest of Postgres."""
+    try:
+        argv = process.cmdline()
+    except psutil.Error:
+        return "gone"
+    line = " ".join(argv)
+    if process.name() == "postgres" or line.startswith("postgres"):
+        for word in line.split():
+            if word.startswith(f"{db_prefix}_"):
+                return f"pg {word.removeprefix(f'{db_prefix}_')}"
+        return "pg server"
+    for service in ("intake", "dispatch", "notify", "reporting"):
+        if f"services.{service}" in line:
+            return service
+    if "webhook_sink" in line:
+        return "gateways"
+    if "tansu" in line or "calfkit" in line:
+        return "broker"
+    if "deploy.local" in line:
+        return "runner"
+    return "other"
+
+
+class CpuMeter:
+    """CPU seconds (user + system) of every process of the platform, read from the kernel's
+    own accounting, so that a window's CPU can be shared out per complaint and per part."""
+
+    def __init__(self, root_pid: int, db_prefix: str) -> None:
+        self.root = psutil.Process(root_pid)
+        self.db_prefix = db_prefix
+        self.roles: dict[int, str] = {}
+
+    def sample(self) -> dict[int, float]:
+        seconds: dict[int, float] = {}
+        for process in [*self.root.children(recursive=True), psutil.Process()]:
+            try:
+                times = process.cpu_times()
+            except psutil.Error:
+                continue
+            if process.pid not in self.roles or self.roles[process.pid] == "pg server":
+                self.roles[process.pid] = (
+                    "harness" if process.pid == os.getpid() else role(process, self.db_prefix)
+                )
+            seconds[process.pid] = times.user + times.system
+        return seconds
+
+    def by_role(self, before: dict[int, float], after: dict[int, float]) -> dict[str, float]:
+        spent: dict[str, float] = {}
+        for pid, total in after.items():
+            name = self.roles.get(pid, "other")
+            spent[name] = spent.get(name, 0.0) + total - before.get(pid, 0.0)
+        return spent
+
+
+async def commits(conn: asyncpg.Connection, db_prefix: str) -> dict[str, int]:
+    rows = await conn.fetch(
+        "SELECT datname, xact_commit FROM pg_stat_database WHERE datname LIKE $1",
+        f"{db_prefix}_%",
+    )
+    return {r["datname"].removeprefix(f"{db_prefix}_"): r["xact_commit"] for r in rows}
 
 
 class Stack:
@@ -125,9 +191,17 @@ async def broker_hop_ms(bootstrap: str, samples: int = 200) -> list[float]:
 
 
 async def run_rate(
-    urls: dict[str, str], reporting_db: str, rate: float, seconds: float, marker: str
+    urls: dict[str, str],
+    reporting_db: str,
+    meter: CpuMeter,
+    rate: float,
+    seconds: float,
+    marker: str,
 ) -> dict[str, Any]:
     total = int(rate * seconds)
+    conn = await asyncpg.connect(reporting_db)
+    cpu_before, commits_before = meter.sample(), await commits(conn, meter.db_prefix)
+    window_start = time.monotonic()
     submitted: list[dict[str, Any]] = []
     post_ms: list[float] = []
     errors = 0
@@ -168,7 +242,6 @@ async def run_rate(
     latencies: dict[str, float] = {}
     completed_at: dict[str, float] = {}
     sent = {s["id"]: s["sent_at"] for s in submitted}
-    conn = await asyncpg.connect(reporting_db)
     try:
         deadline = time.monotonic() + 120
         while len(latencies) < len(sent) and time.monotonic() < deadline:
@@ -178,9 +251,18 @@ async def run_rate(
                 completed_at[cid] = row["shown_at"].timestamp()
                 latencies[cid] = (completed_at[cid] - sent[cid]) * 1000
             if len(latencies) < len(sent):
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(0.5)
+        cpu_after, commits_after = meter.sample(), await commits(conn, meter.db_prefix)
+        window_s = time.monotonic() - window_start
     finally:
         await conn.close()
+    done = max(1, len(latencies))
+    cpu_ms = {
+        name: spent * 1000 / done for name, spent in meter.by_role(cpu_before, cpu_after).items()
+    }
+    commits_per = {
+        db: (commits_after[db] - commits_before.get(db, 0)) / done for db in commits_after
+    }
     pending = [i for i in sent if i not in latencies]
 
     ordered = [
@@ -208,6 +290,12 @@ async def run_rate(
         "post_p95_ms": percentile(post_ms, 95),
         "sustained_per_s": len(latencies) / span if span else 0.0,
         "lag_growth": last_third / first_third if first_third else float("nan"),
+        "window_s": window_s,
+        "cpu_ms_per_complaint": cpu_ms,
+        "platform_cpu_ms_per_complaint": sum(
+            ms for name, ms in cpu_ms.items() if name not in ("harness", "gateways", "runner")
+        ),
+        "commits_per_complaint": commits_per,
     }
 
 
@@ -248,14 +336,33 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             hop = await broker_hop_ms(state["kafka_bootstrap_servers"])
             hop_p50 = percentile(hop, 50)
             console.print(f"baseline: broker hop p50 {hop_p50:.2f} ms")
-            results: dict[str, Any] = {"rates": {}, "baseline": {"broker_hop_p50_ms": hop_p50}}
+            assert stack.process is not None
+            meter = CpuMeter(stack.process.pid, stack.db_prefix)
+            await asyncio.sleep(3)  # the seeding's echoes settle
+            idle_before = meter.sample()
+            await asyncio.sleep(IDLE_S)
+            idle = {
+                name: spent / IDLE_S
+                for name, spent in meter.by_role(idle_before, meter.sample()).items()
+            }
+            console.print(f"idle: {sum(idle.values()) * 100:.0f} % of a core")
+            results: dict[str, Any] = {
+                "rates": {},
+                "baseline": {"broker_hop_p50_ms": hop_p50},
+                "idle_cores": idle,
+            }
             for rate in args.rates:
                 runs = []
                 for repeat in range(args.repeats):
                     console.print(f"rate {rate}/s, run {repeat + 1}/{args.repeats} …")
                     runs.append(
                         await run_rate(
-                            urls, reporting_db, rate, args.seconds, f"b{uuid.uuid4().hex[:6]}"
+                            urls,
+                            reporting_db,
+                            meter,
+                            rate,
+                            args.seconds,
+                            f"b{uuid.uuid4().hex[:6]}",
                         )
                     )
                     await asyncio.sleep(2)
@@ -270,7 +377,18 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                             "post_p50_ms",
                             "sustained_per_s",
                             "lag_growth",
+                            "platform_cpu_ms_per_complaint",
                         )
+                    },
+                    "cpu_ms_per_complaint": {
+                        name: statistics.median(
+                            r["cpu_ms_per_complaint"].get(name, 0.0) for r in runs
+                        )
+                        for name in runs[0]["cpu_ms_per_complaint"]
+                    },
+                    "commits_per_complaint": {
+                        db: statistics.median(r["commits_per_complaint"].get(db, 0.0) for r in runs)
+                        for db in runs[0]["commits_per_complaint"]
                     },
                 }
             return results
@@ -307,6 +425,37 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
             f"{m['p50_ms'] / hop:.0f}×",
         )
     console.print(table)
+    rates = list(results["rates"])
+    cpu = Table(title="CPU ms per complaint by process (medians; pg X: X's Postgres backends)")
+    for column in ("process", *(f"at {rate}/s" for rate in rates)):
+        cpu.add_column(column, justify="right")
+    roles = sorted(
+        {name for data in results["rates"].values() for name in data["cpu_ms_per_complaint"]}
+    )
+    for name in roles:
+        cpu.add_row(
+            name,
+            *(f"{results['rates'][r]['cpu_ms_per_complaint'].get(name, 0.0):.1f}" for r in rates),
+        )
+    cpu.add_row(
+        "platform",
+        *(f"{results['rates'][r]['median']['platform_cpu_ms_per_complaint']:.1f}" for r in rates),
+    )
+    cpu.add_row(
+        "commits",
+        *(f"{sum(results['rates'][r]['commits_per_complaint'].values()):.1f}" for r in rates),
+    )
+    console.print(cpu)
+    idle = results["idle_cores"]
+    console.print(
+        f"idle: {sum(idle.values()) * 100:.1f} % of a core ("
+        + ", ".join(f"{k} {v * 100:.1f} %" for k, v in sorted(idle.items()) if v >= 0.001)
+        + ")"
+    )
+    console.print(
+        "platform = every process but the harness, the gateway stand-in and the runner; "
+        "the window runs from the first submission to the last complaint complete"
+    )
     console.print(f"baseline broker hop (produce → consume) p50: {hop:.2f} ms")
     console.print(
         "lag growth = median latency of the last third ÷ the first third (≈1: no growing lag)"

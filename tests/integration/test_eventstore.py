@@ -57,6 +57,22 @@ async def test_no_expected_position_appends_wherever_the_stream_is(pool, store):
     assert recorded[0].position == 1
 
 
+async def test_appending_to_many_streams_at_once_puts_each_at_its_end_in_the_given_order(
+    pool, store
+):
+    await _append(pool, store, "m-1", [examples.complaint_filed()], 0)
+    a, b, c = (examples.complaint_filed() for _ in range(3))
+    batch = [("m-2", [a], Causation.start()), ("m-1", [b, c], Causation.start()), ("m-3", [], None)]
+    async with pool.acquire() as conn, conn.transaction():
+        recorded = await store.append_streams(conn, batch)  # type: ignore[arg-type]
+    assert [(r.stream, r.position) for r in recorded] == [("m-2", 0), ("m-1", 1), ("m-1", 2)]
+    assert recorded[0].global_position < recorded[1].global_position < recorded[2].global_position
+    async with pool.acquire() as conn:
+        assert [r.to_envelope().event for r in await store.read_stream(conn, "m-1")][1:] == [b, c]
+        with pytest.raises(RuntimeError):
+            await store.append_streams(conn, batch)  # type: ignore[arg-type]
+
+
 async def test_append_refuses_to_run_outside_a_transaction(pool, store):
     async with pool.acquire() as conn:
         with pytest.raises(RuntimeError):

@@ -11,10 +11,15 @@ import statistics
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from typing import Any
 
 import httpx
 from standardwebhooks.webhooks import Webhook
 
+from deploy.local.processes import free_port
+from services.notify.channels import SmtpConnections
+from services.notify.settings import NotifySettings
 from shared.events import (
     Channel,
     ComplaintResolved,
@@ -26,7 +31,7 @@ from shared.topics import COMPLAINT_EVENTS, DISPATCH_EVENTS
 from tests import examples
 from tests.integration.cli import run_cli
 from tests.integration.conftest import NotifyServer
-from tests.integration.gateways import Behaviour
+from tests.integration.gateways import Behaviour, Gateways, smtp_server
 from tests.integration.kafka_helpers import publish_events
 
 AREA = "370124001001-G01-B02-U1"
@@ -478,3 +483,43 @@ async def test_subscriptions_refuse_unknown_event_types_and_need_an_admin_key(
         assert (
             await client.post("/subscriptions", json={"url": "https://x.example/h"})
         ).status_code == 403
+
+
+def _mail(n: int) -> EmailMessage:
+    mail = EmailMessage()
+    mail["From"], mail["To"], mail["Subject"] = "noreply@jiesu.local", UNIT["email"], f"新工单 {n}"
+    mail["Message-ID"] = f"<mail-{n}@jiesu.local>"
+    mail["X-Jiesu-Complaint"] = str(uuid.uuid4())
+    mail.set_content("请于2小时内签收。")
+    return mail
+
+
+async def test_smtp_sessions_are_kept_and_one_the_server_closed_is_opened_again():
+    gateways, port = Gateways(), free_port()
+    server = smtp_server(gateways, port)
+    connections = SmtpConnections(NotifySettings(smtp_port=port, database_url="postgresql://-"))
+    opened = 0
+    open_session = connections._open
+
+    async def counted() -> Any:
+        nonlocal opened
+        opened += 1
+        return await open_session()
+
+    connections._open = counted  # type: ignore[method-assign]
+    try:
+        await asyncio.gather(*(connections.send(_mail(n)) for n in (1, 2)))
+        kept = list(connections._idle)
+        assert len(kept) == 2  # one session per concurrent sender
+        await connections.send(_mail(3))
+        assert set(connections._idle) == set(kept)  # the next mail went on a kept session
+        server.stop()  # the server goes away and comes back: the kept sessions are dead
+        server = smtp_server(gateways, port)
+        await connections.send(_mail(4))
+        assert opened == 3  # two at first, one again when a kept one was found closed
+        assert [m["message_id"] for m in gateways.emails] == [
+            f"<mail-{n}@jiesu.local>" for n in (1, 2, 3, 4)
+        ]
+    finally:
+        await connections.close()
+        server.stop()
