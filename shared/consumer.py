@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,6 +14,7 @@ import aiokafka
 import asyncpg
 import faust
 from aiokafka import AIOKafkaProducer
+from aiokafka.consumer.fetcher import Fetcher
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from shared.db import Connection
@@ -240,13 +242,70 @@ class IdempotentConsumer:
                 await asyncio.sleep(delay)
 
 
+class _PacedFetcher(Fetcher):
+    """aiokafka's fetcher, asking the broker to wait `busy_ms` for records while they flow and
+    `idle_ms` once none came for `idle_after_s`.
+
+    Why: the embedded Tansu does not answer a fetch over several partitions when records arrive,
+    only when its wait is up, so a consumer must ask often to pass records on quickly (25 ms:
+    40 fetches a second per consumer). At rest that asking was most of the platform's idle CPU,
+    the broker's and each service's. Once records flow again, the next fetch is short; the
+    first record after a quiet spell waits at most `idle_ms`.
+    """
+
+    busy_ms: int
+    idle_ms: int
+    idle_after_s: float
+    last_records: float
+
+    @property  # read by every fetch request the fetcher builds
+    def _fetch_max_wait_ms(self) -> int:
+        quiet = time.monotonic() - self.last_records >= self.idle_after_s
+        return self.idle_ms if quiet else self.busy_ms
+
+    @_fetch_max_wait_ms.setter
+    def _fetch_max_wait_ms(self, value: int) -> None:
+        self.busy_ms = value
+
+    async def _proc_fetch_request(self, assignment: Any, node_id: Any, request: Any) -> bool:
+        woken: bool = await super()._proc_fetch_request(assignment, node_id, request)
+        if woken:  # records (or an error to raise) for the consumer
+            self.last_records = time.monotonic()
+        return woken
+
+    @classmethod
+    def pace(cls, fetcher: Fetcher, busy_ms: int, idle_ms: int, idle_after_s: float) -> None:
+        """Turn a started fetcher into a paced one (its fetch loop is already running and reads
+        the wait anew for every request)."""
+        fetcher.__class__ = cls
+        assert isinstance(fetcher, cls)
+        fetcher.busy_ms, fetcher.idle_ms, fetcher.idle_after_s = busy_ms, idle_ms, idle_after_s
+        fetcher.last_records = time.monotonic()
+
+
+class _PacedConsumer(aiokafka.AIOKafkaConsumer):
+    busy_ms: int = 25
+    idle_ms: int = 25
+    idle_after_s: float = 2.0
+
+    async def start(self) -> None:
+        await super().start()
+        _PacedFetcher.pace(self._fetcher, self.busy_ms, self.idle_ms, self.idle_after_s)
+
+
 class _ShortPollConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     def _create_worker_consumer(self, transport: Any) -> aiokafka.AIOKafkaConsumer:
         consumer = super()._create_worker_consumer(transport)
         # faust fixes fetch_max_wait_ms at 1500. The embedded Tansu does not answer a waiting
         # fetch when records arrive, so every hop would sit out the rest of that wait (measured:
-        # ~0.5-1.2 s per hop at 1500 ms, under 15 ms at 25 ms). aiokafka reads it in start().
-        consumer._fetch_max_wait_ms = getattr(self.app, "fetch_max_wait_ms", 500)
+        # ~0.5-1.2 s per hop at 1500 ms, under 15 ms at 25 ms). The paced consumer asks for the
+        # short wait while records flow and the long one at rest (see _PacedFetcher).
+        consumer.__class__ = _PacedConsumer
+        assert isinstance(consumer, _PacedConsumer)
+        consumer.busy_ms = getattr(self.app, "fetch_max_wait_ms", 500)
+        consumer._fetch_max_wait_ms = consumer.busy_ms  # what start() gives the fetcher
+        consumer.idle_ms = max(consumer.busy_ms, getattr(self.app, "fetch_idle_wait_ms", 500))
+        consumer.idle_after_s = getattr(self.app, "fetch_idle_after_s", 2.0)
         return consumer
 
 
@@ -263,6 +322,8 @@ class ServiceFaustApp(faust.App):
     """faust with a configurable consumer fetch wait."""
 
     fetch_max_wait_ms: int = 500
+    fetch_idle_wait_ms: int = 500
+    fetch_idle_after_s: float = 2.0
 
     def _new_transport(self) -> _Transport:
         return _Transport(self.conf.broker_consumer, self)
@@ -292,6 +353,8 @@ def make_faust_app(app_id: str, settings: ServiceSettings) -> faust.App:
         loop=asyncio.get_running_loop(),
     )
     app.fetch_max_wait_ms = settings.kafka_fetch_max_wait_ms
+    app.fetch_idle_wait_ms = settings.kafka_fetch_idle_wait_ms
+    app.fetch_idle_after_s = settings.kafka_fetch_idle_after_s
     return app
 
 

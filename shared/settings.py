@@ -43,6 +43,14 @@ class ServiceSettings(BaseSettings):
     kafka_fetch_max_wait_ms: int = Field(
         25, validation_alias=AliasChoices("KAFKA_FETCH_MAX_WAIT_MS")
     )
+    # ...and at rest: once no record came for KAFKA_FETCH_IDLE_AFTER_S, a consumer asks this
+    # rarely (the first record after a quiet spell waits at most this long per hop).
+    kafka_fetch_idle_wait_ms: int = Field(
+        500, validation_alias=AliasChoices("KAFKA_FETCH_IDLE_WAIT_MS")
+    )
+    kafka_fetch_idle_after_s: float = Field(
+        2.0, validation_alias=AliasChoices("KAFKA_FETCH_IDLE_AFTER_S")
+    )
     # Replicas of each topic when a service creates it (3 on the production cluster).
     kafka_replication_factor: int = Field(
         1, validation_alias=AliasChoices("KAFKA_REPLICATION_FACTOR")

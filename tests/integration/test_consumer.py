@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from shared.consumer import (
     DLQ_HEADERS,
@@ -15,6 +16,7 @@ from shared.consumer import (
     HandlerContext,
     IdempotentConsumer,
     KafkaDeadLetters,
+    _PacedFetcher,
     attach_consumer,
     make_faust_app,
 )
@@ -265,3 +267,38 @@ async def test_a_failing_record_makes_its_batch_fall_back_to_one_by_one(effects_
     assert outcomes == ["handled", "dead_lettered", "handled", "handled"]
     assert await _effects(effects_pool) == 3
     assert len(dead.records) == 1
+
+
+class _CountingFetcher(_PacedFetcher):
+    requests = 0
+
+    async def _proc_fetch_request(self, assignment: Any, node_id: Any, request: Any) -> bool:
+        _CountingFetcher.requests += 1
+        return await super()._proc_fetch_request(assignment, node_id, request)
+
+
+async def test_a_consumer_at_rest_asks_rarely_and_often_again_once_records_flow(kafka_bootstrap):
+    topic = await new_topic(kafka_bootstrap, partitions=4)
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest", fetch_max_wait_ms=25
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, enable_idempotence=False)
+    await consumer.start()
+    await producer.start()
+    try:
+        fetcher = consumer._fetcher
+        _CountingFetcher.pace(fetcher, busy_ms=25, idle_ms=400, idle_after_s=0.5)
+        assert fetcher._fetch_max_wait_ms == 25  # just started: as if records flowed
+        await asyncio.sleep(1.0)
+        assert fetcher._fetch_max_wait_ms == 400
+        before = _CountingFetcher.requests
+        await asyncio.sleep(2.0)
+        assert _CountingFetcher.requests - before <= 8  # at 25 ms it would be about 80
+        sent = time.monotonic()
+        await producer.send_and_wait(topic, b"after a quiet spell", key=b"k")
+        record = await asyncio.wait_for(consumer.getone(), 5)
+        assert record.value == b"after a quiet spell" and time.monotonic() - sent < 1.0
+        assert fetcher._fetch_max_wait_ms == 25  # records flow: short waits again
+    finally:
+        await producer.stop()
+        await consumer.stop()
