@@ -56,6 +56,7 @@ ATTEMPTS = Counter(
     "Delivery attempts by channel and outcome",
     ["channel", "outcome"],
 )
+RECORD_ATTEMPTS = 6  # about 6 s of retries before a batch is left to its leases
 IN_FLIGHT = Gauge("jiesu_notify_in_flight", "Messages being sent now, by channel", ["channel"])
 
 
@@ -164,8 +165,8 @@ async def send_one(
                 f"{message.attempt} 次尝试后放弃 Gave up after {message.attempt} attempts: {error}"
             )
             events.append(_abandoned(common, message.attempt, reason, now))
-    ATTEMPTS.labels(channel.name, outcome).inc()
     status = {"delivered": "delivered", "failed": "pending", "abandoned": "abandoned"}[outcome]
+    ATTEMPTS.labels(channel.name, outcome).inc()
     # The outcome follows the event that asked for the message: same conversation, caused by it.
     causation = Causation(row["correlation_id"] or row["event_id"], row["event_id"])
     return Outcome(message.notification_id, status, error, retry_at, disable, events, causation)
@@ -185,6 +186,8 @@ class Recorder:
     A message stays `sending` until its outcome commits; if the process dies first, its lease
     runs out and it is sent again with the same idempotency key (as before batching)."""
 
+    retry_base_s = 0.1
+
     def __init__(self, runtime: ServiceRuntime, batch_size: int = 500) -> None:
         self.runtime = runtime
         self.batch_size = batch_size
@@ -195,15 +198,18 @@ class Recorder:
             batch = [await self.queue.get()]
             while len(batch) < self.batch_size and not self.queue.empty():
                 batch.append(self.queue.get_nowait())
-            delay = 0.1
-            while True:
+            for attempt in range(1, RECORD_ATTEMPTS + 1):
                 try:
                     await self.record(batch)
                     break
-                except (OSError, asyncpg.PostgresError) as error:
-                    log.warning("recording %d outcomes failed (%s); retrying", len(batch), error)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 5.0)
+                except Exception as error:
+                    if attempt == RECORD_ATTEMPTS:
+                        # Left `sending`: when their leases run out they are claimed and sent
+                        # again, under the same idempotency keys.
+                        log.error("%d outcomes not recorded: %r", len(batch), error)
+                        break
+                    log.warning("recording %d outcomes failed (%r); retrying", len(batch), error)
+                    await asyncio.sleep(self.retry_base_s * 2**attempt)
 
     async def record(self, batch: list[Outcome]) -> None:
         async with self.runtime.pool.acquire() as conn, conn.transaction():

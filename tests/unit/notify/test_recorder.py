@@ -1,0 +1,65 @@
+"""The outcome recorder: what finished meanwhile goes into one transaction; a failed one is
+tried again, and a batch that keeps failing is left to its leases, never holding up the next."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from services.notify.delivery import RECORD_ATTEMPTS, Outcome, Recorder
+from shared.envelope import Causation
+
+
+def outcome() -> Outcome:
+    return Outcome(uuid.uuid4(), "delivered", None, None, None, [], Causation.start())
+
+
+class FlakyRecorder(Recorder):
+    retry_base_s = 0.0
+
+    def __init__(self, failures: int) -> None:
+        super().__init__(runtime=None)  # type: ignore[arg-type]
+        self.failures = failures
+        self.tries: list[int] = []
+        self.recorded: list[list[Outcome]] = []
+
+    async def record(self, batch: list[Outcome]) -> None:
+        self.tries.append(len(batch))
+        if self.failures:
+            self.failures -= 1
+            raise OSError("the database went away")
+        self.recorded.append(batch)
+
+
+async def run_until(recorder: FlakyRecorder, tries: int, *outcomes: Outcome) -> None:
+    """Queue `outcomes` at once, run the recorder until it has made `tries` transactions."""
+    for o in outcomes:
+        recorder.queue.put_nowait(o)
+    task = asyncio.create_task(recorder.run())
+    async with asyncio.timeout(5):
+        while len(recorder.tries) < tries:
+            await asyncio.sleep(0)
+    task.cancel()
+
+
+async def test_what_finished_meanwhile_is_recorded_in_one_transaction():
+    recorder = FlakyRecorder(failures=0)
+    three = [outcome() for _ in range(3)]
+    await run_until(recorder, 1, *three)
+    assert recorder.recorded == [three]
+
+
+async def test_a_failed_transaction_is_tried_again_with_the_same_batch():
+    recorder = FlakyRecorder(failures=2)
+    two = [outcome(), outcome()]
+    await run_until(recorder, 3, *two)
+    assert recorder.tries == [2, 2, 2] and recorder.recorded == [two]
+
+
+async def test_a_batch_that_keeps_failing_is_left_to_its_leases_and_the_next_goes_on():
+    recorder = FlakyRecorder(failures=RECORD_ATTEMPTS)
+    first = outcome()
+    await run_until(recorder, RECORD_ATTEMPTS, first)
+    later = outcome()
+    await run_until(recorder, RECORD_ATTEMPTS + 1, later)
+    assert len(recorder.tries) == RECORD_ATTEMPTS + 1 and recorder.recorded == [[later]]
