@@ -88,15 +88,20 @@ class LocalWindow:
     window and counts what is left: a few microseconds, no thread."""
 
     WINDOW_S = 60.0
+    CROWD = 10_000  # identities before the idle ones are forgotten
 
     def __init__(self) -> None:
         self._hits: dict[str, deque[float]] = {}
+        self._swept_at = float("-inf")
 
     def hit(self, identity: str, per_minute: int, now: float) -> float | None:
         """None if the hit is allowed (and counted); else the seconds until one is."""
         hits = self._hits.get(identity)
         if hits is None:
-            if len(self._hits) >= 10_000:
+            # At most one sweep a second: a crowd of active callers (many client addresses)
+            # must not make every newcomer walk the whole table.
+            if len(self._hits) >= self.CROWD and now - self._swept_at >= 1.0:
+                self._swept_at = now
                 self._forget_idle(now)
             hits = self._hits[identity] = deque()
         while hits and hits[0] <= now - self.WINDOW_S:

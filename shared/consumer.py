@@ -8,7 +8,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import aiokafka
 import asyncpg
@@ -285,13 +285,24 @@ class _PacedFetcher(Fetcher):
 
 
 class _PacedConsumer(aiokafka.AIOKafkaConsumer):
-    busy_ms: int = 25
-    idle_ms: int = 25
-    idle_after_s: float = 2.0
+    busy_ms: int
+    idle_ms: int
+    idle_after_s: float
 
     async def start(self) -> None:
         await super().start()
         _PacedFetcher.pace(self._fetcher, self.busy_ms, self.idle_ms, self.idle_after_s)
+
+
+def pace(
+    consumer: aiokafka.AIOKafkaConsumer, busy_ms: int, idle_ms: int, idle_after_s: float
+) -> None:
+    """Make a consumer not yet started fetch with `busy_ms` waits while records flow and
+    `idle_ms` after `idle_after_s` without any (see _PacedFetcher)."""
+    consumer.__class__ = _PacedConsumer
+    assert isinstance(consumer, _PacedConsumer)
+    consumer.busy_ms, consumer.idle_ms, consumer.idle_after_s = busy_ms, idle_ms, idle_after_s
+    consumer._fetch_max_wait_ms = busy_ms  # what start() gives the fetcher
 
 
 class _ShortPollConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -300,13 +311,10 @@ class _ShortPollConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         # faust fixes fetch_max_wait_ms at 1500. The embedded Tansu does not answer a waiting
         # fetch when records arrive, so every hop would sit out the rest of that wait (measured:
         # ~0.5-1.2 s per hop at 1500 ms, under 15 ms at 25 ms). The paced consumer asks for the
-        # short wait while records flow and the long one at rest (see _PacedFetcher).
-        consumer.__class__ = _PacedConsumer
-        assert isinstance(consumer, _PacedConsumer)
-        consumer.busy_ms = getattr(self.app, "fetch_max_wait_ms", 500)
-        consumer._fetch_max_wait_ms = consumer.busy_ms  # what start() gives the fetcher
-        consumer.idle_ms = max(consumer.busy_ms, getattr(self.app, "fetch_idle_wait_ms", 500))
-        consumer.idle_after_s = getattr(self.app, "fetch_idle_after_s", 2.0)
+        # short wait while records flow and the long one at rest.
+        app = cast(ServiceFaustApp, self.app)
+        busy_ms = app.fetch_max_wait_ms
+        pace(consumer, busy_ms, max(busy_ms, app.fetch_idle_wait_ms), app.fetch_idle_after_s)
         return consumer
 
 

@@ -135,18 +135,20 @@ class EventStore:
         if not appends:
             return []
         await self._order_commits(conn)
+        # Each head as append reads it (max over the unique index, read backwards), not a
+        # GROUP BY that would read every event of every stream named.
         heads: dict[str, int] = {
             row["stream"]: row["head"]
             for row in await conn.fetch(
-                "SELECT stream, max(position) + 1 AS head FROM events "
-                "WHERE stream = ANY($1::text[]) GROUP BY stream",
+                "SELECT s.stream, coalesce((SELECT max(position) + 1 FROM events e "
+                "WHERE e.stream = s.stream), 0) AS head FROM unnest($1::text[]) AS s(stream)",
                 list({stream for stream, _, _ in appends}),
             )
         }
         rows = []
         for stream, events, causation in appends:
-            rows.append((stream, heads.get(stream, 0), events, causation))
-            heads[stream] = heads.get(stream, 0) + len(events)
+            rows.append((stream, heads[stream], events, causation))
+            heads[stream] += len(events)
         return await self._insert(conn, rows)
 
     async def _insert(

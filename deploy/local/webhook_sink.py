@@ -72,16 +72,17 @@ class Inbox:
     def _read_back(self, log_file: Path) -> None:
         if not log_file.exists():
             return
-        text = log_file.read_text(encoding="utf-8")
-        for line in text.splitlines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line torn by a kill
-            self._seen.add(f"{record['kind']}:{record['key']}")
-            self._received += 1
-            self._items.appendleft(record)
-        if text and not text.endswith("\n"):
+        line = "\n"
+        with log_file.open(encoding="utf-8") as logged:
+            for line in logged:
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a line torn by a kill
+                self._seen.add(f"{record['kind']}:{record['key']}")
+                self._received += 1
+                self._items.appendleft(record)
+        if not line.endswith("\n"):
             with log_file.open("a", encoding="utf-8") as out:
                 out.write("\n")  # the next record starts on a line of its own
 
@@ -101,24 +102,27 @@ class Inbox:
     def listing(self, kind: str | None, complaint_id: str | None, limit: int) -> dict[str, Any]:
         """The newest `limit` entries that match, how many match in all, and what the window
         dropped."""
+        messages: list[dict[str, Any]] = []
+        matching = 0
         with self._lock:
-            matching = [
-                e
-                for e in self._items
-                if (kind is None or e["kind"] == kind)
-                and (complaint_id is None or e.get("complaint_id") == complaint_id)
-            ]
-            received, kept = self._received, len(self._items)
+            for e in self._items:
+                if (kind is None or e["kind"] == kind) and (
+                    complaint_id is None or e.get("complaint_id") == complaint_id
+                ):
+                    matching += 1
+                    if len(messages) < limit:
+                        messages.append(e)
+            received, kept, logged = self._received, len(self._items), self._log is not None
         dropped = received - kept
         listed: dict[str, Any] = {
             "received": received,
             "kept": kept,
             "dropped": dropped,
-            "matching": len(matching),
-            "messages": matching[:limit],
+            "matching": matching,
+            "messages": messages,
         }
         if dropped:
-            kept_where = "（完整记录见日志文件 the log file has them all）" if self._log else ""
+            kept_where = "（完整记录见日志文件 the log file has them all）" if logged else ""
             listed["note"] = (
                 f"内存中只保留最近 {self.window} 条，更早的 {dropped} 条已丢弃{kept_where}。"
                 f"Only the newest {self.window} messages are kept in memory; "

@@ -258,20 +258,18 @@ class SmtpConnections:
         self._idle: list[aiosmtplib.SMTP] = []
 
     async def send(self, mail: EmailMessage) -> None:
-        reused = bool(self._idle)
-        client = self._idle.pop() if reused else await self._open()
+        if self._idle:
+            kept = self._idle.pop()
+            try:
+                await self._send_on(kept, mail)
+                return
+            except aiosmtplib.SMTPServerDisconnected:
+                pass  # the kept session had gone stale: once more, on a new one
+        await self._send_on(await self._open(), mail)
+
+    async def _send_on(self, client: aiosmtplib.SMTP, mail: EmailMessage) -> None:
         try:
             await client.send_message(mail)
-        except aiosmtplib.SMTPServerDisconnected:
-            client.close()
-            if not reused:
-                raise
-            client = await self._open()  # the kept session had gone stale
-            try:
-                await client.send_message(mail)
-            except BaseException:
-                client.close()
-                raise
         except BaseException:
             client.close()
             raise

@@ -144,27 +144,6 @@ async def claim(
     )
 
 
-async def record_outcome(
-    conn: Connection,
-    notification_id: UUID,
-    status: str,
-    error: str | None = None,
-    retry_at: datetime | None = None,
-) -> None:
-    await conn.execute(
-        """
-        UPDATE deliveries
-        SET status = $2, last_error = $3, next_attempt_at = coalesce($4, next_attempt_at),
-            updated_at = now()
-        WHERE notification_id = $1
-        """,
-        notification_id,
-        status,
-        error,
-        retry_at,
-    )
-
-
 async def record_outcomes(
     conn: Connection, outcomes: list[tuple[UUID, str, str | None, datetime | None]]
 ) -> None:

@@ -19,6 +19,7 @@ from shared.consumer import (
     _PacedFetcher,
     attach_consumer,
     make_faust_app,
+    pace,
 )
 from shared.envelope import Envelope, to_kafka
 from shared.events import ComplaintFiled
@@ -269,31 +270,35 @@ async def test_a_failing_record_makes_its_batch_fall_back_to_one_by_one(effects_
     assert len(dead.records) == 1
 
 
-class _CountingFetcher(_PacedFetcher):
-    requests = 0
+async def test_a_consumer_at_rest_asks_rarely_and_often_again_once_records_flow(
+    kafka_bootstrap, monkeypatch
+):
+    fetches = 0
+    fetch = _PacedFetcher._proc_fetch_request
 
-    async def _proc_fetch_request(self, assignment: Any, node_id: Any, request: Any) -> bool:
-        _CountingFetcher.requests += 1
-        return await super()._proc_fetch_request(assignment, node_id, request)
+    async def counted(self: _PacedFetcher, *args: Any) -> bool:
+        nonlocal fetches
+        fetches += 1
+        return await fetch(self, *args)
 
-
-async def test_a_consumer_at_rest_asks_rarely_and_often_again_once_records_flow(kafka_bootstrap):
+    monkeypatch.setattr(_PacedFetcher, "_proc_fetch_request", counted)
     topic = await new_topic(kafka_bootstrap, partitions=4)
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest", fetch_max_wait_ms=25
+        topic, bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest"
     )
+    pace(consumer, busy_ms=25, idle_ms=400, idle_after_s=0.5)  # as the services' consumers are
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, enable_idempotence=False)
     await consumer.start()
     await producer.start()
     try:
         fetcher = consumer._fetcher
-        _CountingFetcher.pace(fetcher, busy_ms=25, idle_ms=400, idle_after_s=0.5)
+        assert isinstance(fetcher, _PacedFetcher)
         assert fetcher._fetch_max_wait_ms == 25  # just started: as if records flowed
         await asyncio.sleep(1.0)
         assert fetcher._fetch_max_wait_ms == 400
-        before = _CountingFetcher.requests
+        before = fetches
         await asyncio.sleep(2.0)
-        assert _CountingFetcher.requests - before <= 8  # at 25 ms it would be about 80
+        assert fetches - before <= 8  # at 25 ms it would be about 80
         sent = time.monotonic()
         await producer.send_and_wait(topic, b"after a quiet spell", key=b"k")
         record = await asyncio.wait_for(consumer.getone(), 5)

@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 
 from deploy.local.processes import free_ports
+from deploy.local.webhook_sink import Inbox
 from tests.integration.process import REPO, wait_until_answering
 
 SECRET = "whsec_ZGV2LW9ubHktbG9jYWwtc2luay1zZWNyZXQ="
@@ -160,3 +161,24 @@ async def test_the_listing_says_when_its_window_dropped_older_messages(tmp_path:
     assert listed["messages"][0]["kind"] == "email"  # newest first
     assert (mails["matching"], mails["messages"]) == (20, [])
     assert len(sink.log_file.read_text().splitlines()) == 150  # the log keeps them all
+
+
+def test_a_restarted_sink_reads_its_log_back_past_a_line_torn_by_a_kill(tmp_path: Path):
+    log_file = tmp_path / "messages.jsonl"
+    earlier_messages(log_file, 3)
+    with log_file.open("a", encoding="utf-8") as out:
+        out.write('{"kind": "sms", "key": "torn')  # the sink was killed mid-write
+    inbox = Inbox(log_file)
+    assert not inbox.keep("sms", "earlier-1", {})  # a retry of an earlier message
+    assert inbox.keep("sms", "after", {})
+    inbox.close()
+    lines = log_file.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 5 and json.loads(lines[-1])["key"] == "after"
+    listed = Inbox(log_file).listing(None, None, 10)  # and once more after another restart
+    assert listed["received"] == 4
+    assert [m["key"] for m in listed["messages"]] == [
+        "after",
+        "earlier-2",
+        "earlier-1",
+        "earlier-0",
+    ]

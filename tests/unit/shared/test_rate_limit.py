@@ -27,6 +27,24 @@ def test_a_full_table_forgets_identities_idle_for_a_window():
     assert set(window._hits) == {"ip:late", "ip:later"}
 
 
+def test_a_crowd_of_active_callers_is_swept_at_most_once_a_second():
+    window = LocalWindow()
+    for i in range(LocalWindow.CROWD):
+        window.hit(f"ip:{i}", 5, 0.0)
+    sweeps = 0
+    forget = window._forget_idle
+
+    def counted(now: float) -> None:
+        nonlocal sweeps
+        sweeps += 1
+        forget(now)
+
+    window._forget_idle = counted  # type: ignore[method-assign]
+    for i in range(100):
+        window.hit(f"newcomer:{i}", 5, 10.0 + i / 100)  # 100 newcomers within one second
+    assert sweeps == 1 and len(window._hits) == LocalWindow.CROWD + 100
+
+
 @pytest.mark.parametrize("uri", ["memory://", "async+memory://"])
 async def test_the_limiter_refuses_with_a_429_and_retry_after(uri):
     limiter = RateLimiter.from_uri(uri)
