@@ -65,6 +65,9 @@ class HandlerContext:
 
 
 Handler = Callable[[Any, HandlerContext], Awaitable[None]]
+# A whole batch's new envelopes at once, in stream order, in the batch's transaction: for a
+# consumer whose writes commute and can be grouped by statement (reporting's upserts).
+BatchHandler = Callable[[Sequence[Envelope], Connection], Awaitable[None]]
 
 
 class DeadLetters(Protocol):
@@ -111,11 +114,13 @@ class IdempotentConsumer:
         max_attempts: int = 5,
         backoff_initial_s: float = 0.2,
         backoff_max_s: float = 5.0,
+        batch_handler: BatchHandler | None = None,
     ) -> None:
         self.name = name
         self.pool = pool
         self.store = store
         self.handlers = handlers
+        self.batch_handler = batch_handler
         self.dead_letters = dead_letters
         self.max_attempts = max_attempts
         self.backoff_initial_s = backoff_initial_s
@@ -199,8 +204,21 @@ class IdempotentConsumer:
         )
         if not first_time:
             return False
-        await handler(envelope.event, HandlerContext(conn, envelope, self.store))
+        if self.batch_handler is not None:
+            await self.batch_handler([envelope], conn)
+        else:
+            await handler(envelope.event, HandlerContext(conn, envelope, self.store))
         return True
+
+    async def _claim(self, conn: Connection, envelopes: Sequence[Envelope]) -> set[Any]:
+        """Inbox rows for a whole batch in one statement; the ids seen for the first time."""
+        rows = await conn.fetch(
+            "INSERT INTO inbox (consumer, event_id) SELECT $1, unnest($2::uuid[]) "
+            "ON CONFLICT DO NOTHING RETURNING event_id",
+            self.name,
+            [envelope.id for envelope in envelopes],
+        )
+        return {row["event_id"] for row in rows}
 
     async def handle_batch(self, records: Sequence[ConsumedRecord]) -> list[str]:
         """Handle records of one stream in order, committing them in a single transaction.
@@ -221,9 +239,21 @@ class IdempotentConsumer:
                 batch.append((index, *routed))
         try:
             async with self.pool.acquire() as conn, conn.transaction():
+                fresh = await self._claim(conn, [envelope for _, envelope, _ in batch])
+                todo: list[tuple[Envelope, Handler]] = []
                 for index, envelope, handler in batch:
-                    handled = await self._apply(conn, envelope, handler)
-                    outcomes[index] = "handled" if handled else "duplicate"
+                    if envelope.id in fresh:
+                        fresh.discard(envelope.id)  # a second copy in the batch is a duplicate
+                        todo.append((envelope, handler))
+                        outcomes[index] = "handled"
+                    else:
+                        outcomes[index] = "duplicate"
+                if self.batch_handler is not None:
+                    if todo:
+                        await self.batch_handler([envelope for envelope, _ in todo], conn)
+                else:
+                    for envelope, handler in todo:
+                        await handler(envelope.event, HandlerContext(conn, envelope, self.store))
         except Exception as error:
             log.info("%s: a batch of %d failed (%r); one by one", self.name, len(records), error)
             return [await self.handle(record) for record in records]

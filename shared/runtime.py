@@ -15,6 +15,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse, Response
 
 from shared.consumer import (
+    BatchHandler,
     Handler,
     IdempotentConsumer,
     KafkaDeadLetters,
@@ -44,6 +45,7 @@ class ServiceRuntime:
         publishes: str | None = None,
         consumes: Sequence[str] = (),
         handlers: Mapping[type[Event], Handler] | None = None,
+        batch_handler: BatchHandler | None = None,
         workers: Mapping[str, Worker] | None = None,
         on_start: Sequence[Worker] = (),
     ) -> None:
@@ -53,6 +55,7 @@ class ServiceRuntime:
         self.publishes = publishes
         self.consumes = list(consumes)
         self.handlers = dict(handlers or {})
+        self.batch_handler = batch_handler
         self.workers = dict(workers or {})
         self.on_start = list(on_start)
         self.store = EventStore(source=f"/jiesu/{self.name}")
@@ -100,6 +103,7 @@ class ServiceRuntime:
                 pool=self._pool,
                 store=self.store,
                 handlers=self.handlers,
+                batch_handler=self.batch_handler,
                 dead_letters=KafkaDeadLetters(self._dlq_producer),
                 max_attempts=settings.consumer_max_attempts,
                 backoff_initial_s=settings.consumer_backoff_initial_s,

@@ -337,13 +337,16 @@ async def sync_timers(
             *_columns(gone),
         )
     if new:
-        await conn.executemany(
-            "INSERT INTO timers (work_order_id, clock, kind, due_at, fire_at, complaint_id) "
-            "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-            [
-                (t.work_order_id, t.clock.value, t.kind, t.due_at, t.fire_at, t.complaint_id)
-                for t in new
-            ],
+        await conn.execute(
+            """
+            INSERT INTO timers (work_order_id, clock, kind, due_at, fire_at, complaint_id)
+            SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[],
+                                 $5::timestamptz[], $6::uuid[])
+            ON CONFLICT DO NOTHING
+            """,
+            *_columns(rows := list(new)),
+            [t.fire_at for t in rows],
+            [t.complaint_id for t in rows],
         )
 
 

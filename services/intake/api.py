@@ -503,6 +503,7 @@ async def load_catalogue(request: Request, _: AdminKey) -> dict[str, Any]:
             )
         except ConcurrencyError:
             raise Problem(409, "目录正被同时修改，请重试 Another load is in progress") from None
+    intake_of(request).catalogues.forget()
     return {"changed": True, **event.model_dump(mode="json")}
 
 

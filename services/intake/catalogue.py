@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -252,16 +254,28 @@ def _normalise(attribute: Attribute, value: Any) -> Any:
 
 
 class CatalogueCache:
-    """The newest catalogue, re-read only when its version changes (several replicas may load)."""
+    """The newest catalogue, re-read only when its version changes (several replicas may load).
 
-    def __init__(self) -> None:
+    The version is looked up at most every `max_age_s`, not on every complaint: a load through
+    this replica is seen at once (`forget`), one through another within `max_age_s`.
+    """
+
+    def __init__(self, max_age_s: float = 1.0) -> None:
         self._catalogue: Catalogue | None = None
+        self._checked_at = -math.inf
+        self.max_age_s = max_age_s
+
+    def forget(self) -> None:
+        self._checked_at = -math.inf
 
     async def current(self, conn: Connection) -> Catalogue | None:
+        if self._catalogue is not None and time.monotonic() - self._checked_at < self.max_age_s:
+            return self._catalogue
         version = await conn.fetchval("SELECT max(version) FROM catalogues")
         if version is None:
             return None
         if self._catalogue is None or self._catalogue.version != version:
             body = await conn.fetchval("SELECT body FROM catalogues WHERE version = $1", version)
             self._catalogue = Catalogue(CatalogueFile.model_validate(body), version)
+        self._checked_at = time.monotonic()
         return self._catalogue

@@ -4,19 +4,23 @@ in `domain` (who hears what) and by the subscriptions (who asked for what)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from services.notify import domain, store
 from shared.consumer import Handler, HandlerContext
+from shared.db import Connection
+from shared.envelope import Envelope
 from shared.events import REGISTRY, Audience, Event
 
 # What a dashboard follows live: the complaint's status changes and dispatch's steps.
 LIVE_SOURCES = ("shared.events.complaint", "shared.events.dispatch")
 
 
-def _subscriber_payload(event: Event, ctx: HandlerContext) -> dict[str, Any]:
+def _subscriber_payload(event: Event, envelope: Envelope) -> dict[str, Any]:
     """The event as a downstream system receives it (CloudEvents attributes and its data)."""
-    envelope = ctx.envelope
     return {
         "specversion": "1.0",
         "id": str(envelope.id),
@@ -30,39 +34,66 @@ def _subscriber_payload(event: Event, ctx: HandlerContext) -> dict[str, Any]:
     }
 
 
-async def on_event(event: Event, ctx: HandlerContext) -> None:
-    complaint_id = getattr(event, "complaint_id", None)
-    if complaint_id is None:
+async def on_batch(envelopes: Sequence[Envelope], conn: Connection) -> None:
+    """A batch's events in stream order, with a fixed number of statements for the whole batch:
+    the facts of its complaints, the directory entries and the subscriptions read once each, the
+    facts written back, the deliveries and the live updates inserted in one statement each."""
+    relevant = [e for e in envelopes if getattr(e.event, "complaint_id", None) is not None]
+    if not relevant:
         return
-    conn = ctx.conn
-    before = await store.facts(conn, complaint_id)
-    facts = domain.learn(before, event)
-    assert facts is not None
-    if facts != before:
-        await store.save_facts(conn, facts)
-    planned: list[store.Planned] = []
-    for message in domain.messages_for(event, facts):
-        address = (
-            None
-            if message.audience is Audience.RESIDENT
-            else await store.address(conn, message.recipient)
-        )
-        planned += [store.Planned(message, c) for c in domain.channels_for(message, facts, address)]
-    area = getattr(event, "area_code", None) or facts.area_code
-    subscribers = await store.matching_subscriptions(conn, event.event_type, area)
-    if subscribers:
-        payload = _subscriber_payload(event, ctx)
-        for subscription_id in subscribers:
-            message = domain.Message(
-                complaint_id,
-                Audience.SUBSCRIBER,
-                f"subscription:{subscription_id}",
-                "event",
-                payload,
+    known = await store.facts_of(conn, {e.event.complaint_id for e in relevant})  # type: ignore[attr-defined]
+    changed: dict[UUID, domain.Facts] = {}
+    learned: list[tuple[Envelope, domain.Facts, list[domain.Message]]] = []
+    for envelope in relevant:
+        complaint_id: UUID = envelope.event.complaint_id  # type: ignore[attr-defined]
+        before = known.get(complaint_id)
+        facts = domain.learn(before, envelope.event)
+        assert facts is not None
+        if facts != before:
+            known[complaint_id] = changed[complaint_id] = facts
+        learned.append((envelope, facts, domain.messages_for(envelope.event, facts)))
+    if changed:
+        await store.save_all_facts(conn, changed.values())
+    units = {
+        m.recipient
+        for _, _, messages in learned
+        for m in messages
+        if m.audience is not Audience.RESIDENT
+    }
+    directory = await store.addresses(conn, units) if units else {}
+    active = await store.active_subscriptions(conn)
+    planned: list[tuple[UUID, UUID | None, store.Planned]] = []
+    live: list[tuple[dict[str, Any], datetime]] = []
+    for envelope, facts, messages in learned:
+        event, cause = envelope.event, (envelope.id, envelope.correlation_id)
+        for message in messages:
+            address = (
+                None if message.audience is Audience.RESIDENT else directory.get(message.recipient)
             )
-            planned.append(store.Planned(message, "webhook", subscription_id))
-    await store.add_deliveries(conn, ctx.envelope, planned)
-    await store.add_live_update(conn, domain.live_entry(event, facts), ctx.envelope.time)
+            planned += [
+                (*cause, store.Planned(message, channel))
+                for channel in domain.channels_for(message, facts, address)
+            ]
+        area = getattr(event, "area_code", None) or facts.area_code
+        subscribers = store.matching(active, event.event_type, area)
+        if subscribers:
+            payload = _subscriber_payload(event, envelope)
+            for subscription_id in subscribers:
+                message = domain.Message(
+                    facts.complaint_id,
+                    Audience.SUBSCRIBER,
+                    f"subscription:{subscription_id}",
+                    "event",
+                    payload,
+                )
+                planned.append((*cause, store.Planned(message, "webhook", subscription_id)))
+        live.append((domain.live_entry(event, facts), envelope.time))
+    await store.add_all_deliveries(conn, planned)
+    await store.add_live_updates(conn, live)
+
+
+async def on_event(event: Event, ctx: HandlerContext) -> None:
+    await on_batch([ctx.envelope], ctx.conn)
 
 
 HANDLERS: dict[type[Event], Handler] = {

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from services.notify import access
 from services.notify.api import router
 from services.notify.delivery import run_deliveries
-from services.notify.handlers import HANDLERS
+from services.notify.handlers import HANDLERS, on_batch
 from services.notify.live import LiveFeed
 from services.notify.settings import NotifySettings
 from shared.apikeys import RateLimiter
@@ -50,6 +50,7 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
         publishes=NOTIFICATION_EVENTS,
         consumes=[COMPLAINT_EVENTS, DISPATCH_EVENTS],
         handlers=HANDLERS,
+        batch_handler=on_batch,
         workers={"deliveries": run_deliveries, "live": run_live_feed},
         on_start=[create_dev_keys],
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -38,8 +39,10 @@ class Planned:
 
 async def facts(conn: Connection, complaint_id: UUID) -> domain.Facts | None:
     row = await conn.fetchrow("SELECT * FROM complaint_facts WHERE complaint_id = $1", complaint_id)
-    if row is None:
-        return None
+    return None if row is None else _facts(row)
+
+
+def _facts(row: asyncpg.Record) -> domain.Facts:
     return domain.Facts(
         complaint_id=row["complaint_id"],
         case_number=row["case_number"],
@@ -50,8 +53,20 @@ async def facts(conn: Connection, complaint_id: UUID) -> domain.Facts | None:
     )
 
 
+async def facts_of(conn: Connection, complaint_ids: Iterable[UUID]) -> dict[UUID, domain.Facts]:
+    """What is known of each of these complaints, in one query (those unknown are left out)."""
+    rows = await conn.fetch(
+        "SELECT * FROM complaint_facts WHERE complaint_id = ANY($1::uuid[])", list(complaint_ids)
+    )
+    return {row["complaint_id"]: _facts(row) for row in rows}
+
+
 async def save_facts(conn: Connection, facts: domain.Facts) -> None:
-    await conn.execute(
+    await save_all_facts(conn, [facts])
+
+
+async def save_all_facts(conn: Connection, changed: Iterable[domain.Facts]) -> None:
+    await conn.executemany(
         """
         INSERT INTO complaint_facts (complaint_id, case_number, area_code, intake_channel,
                                      lead_work_order_id, lead_responder_id)
@@ -62,12 +77,17 @@ async def save_facts(conn: Connection, facts: domain.Facts) -> None:
             lead_work_order_id = excluded.lead_work_order_id,
             lead_responder_id = excluded.lead_responder_id, updated_at = now()
         """,
-        facts.complaint_id,
-        facts.case_number,
-        facts.area_code,
-        facts.intake_channel,
-        facts.lead_work_order_id,
-        facts.lead_responder_id,
+        [
+            (
+                facts.complaint_id,
+                facts.case_number,
+                facts.area_code,
+                facts.intake_channel,
+                facts.lead_work_order_id,
+                facts.lead_responder_id,
+            )
+            for facts in changed
+        ],
     )
 
 
@@ -82,6 +102,14 @@ async def add_deliveries(conn: Connection, cause: Envelope, planned: list[Planne
 async def add_deliveries_for(
     conn: Connection, event_id: UUID, correlation_id: UUID | None, planned: list[Planned]
 ) -> int:
+    return await add_all_deliveries(conn, [(event_id, correlation_id, p) for p in planned])
+
+
+async def add_all_deliveries(
+    conn: Connection, planned: list[tuple[UUID, UUID | None, Planned]]
+) -> int:
+    """Deliveries of several events in one insert: (cause's event id, correlation id, message
+    on a channel) each; one wake-up for the channel workers. Returns how many were new."""
     if not planned:
         return 0
     rows = await conn.fetch(
@@ -93,19 +121,19 @@ async def add_deliveries_for(
         ON CONFLICT (event_id, recipient, channel) DO NOTHING
         RETURNING notification_id
         """,
-        [domain.notification_id(event_id, p.message.recipient, p.channel) for p in planned],
-        [event_id] * len(planned),
-        [correlation_id] * len(planned),
-        [p.message.complaint_id for p in planned],
-        [p.message.audience.value for p in planned],
-        [p.message.recipient for p in planned],
-        [p.channel for p in planned],
-        [p.endpoint for p in planned],
-        [p.message.template for p in planned],
-        [p.message.data for p in planned],
+        [domain.notification_id(e, p.message.recipient, p.channel) for e, _, p in planned],
+        [e for e, _, _ in planned],
+        [c for _, c, _ in planned],
+        [p.message.complaint_id for _, _, p in planned],
+        [p.message.audience.value for _, _, p in planned],
+        [p.message.recipient for _, _, p in planned],
+        [p.channel for _, _, p in planned],
+        [p.endpoint for _, _, p in planned],
+        [p.message.template for _, _, p in planned],
+        [p.message.data for _, _, p in planned],
     )
     if rows:
-        channels = ",".join(sorted({p.channel for p in planned}))
+        channels = ",".join(sorted({p.channel for _, _, p in planned}))
         await conn.execute("SELECT pg_notify($1, $2)", WAKE_CHANNEL, channels)
     return len(rows)
 
@@ -294,27 +322,46 @@ async def set_subscription_status(
     return done.endswith("1")
 
 
+async def active_subscriptions(conn: Connection) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT subscription_id, event_types, area_code FROM subscriptions WHERE status = 'active'"
+    )
+
+
+def matching(active: list[asyncpg.Record], event_type: str, area_code: str | None) -> list[str]:
+    return [
+        row["subscription_id"]
+        for row in active
+        if domain.matches(list(row["event_types"]), row["area_code"], event_type, area_code)
+    ]
+
+
 async def matching_subscriptions(
     conn: Connection, event_type: str, area_code: str | None
 ) -> list[str]:
-    rows = await conn.fetch(
-        "SELECT subscription_id, event_types, area_code FROM subscriptions WHERE status = 'active'"
-    )
-    return [
-        row["subscription_id"]
-        for row in rows
-        if domain.matches(list(row["event_types"]), row["area_code"], event_type, area_code)
-    ]
+    return matching(await active_subscriptions(conn), event_type, area_code)
 
 
 # --- the directory (通讯录) --------------------------------------------------------------------
 
 
 async def address(conn: Connection, recipient: str) -> domain.Address | None:
-    row = await conn.fetchrow("SELECT * FROM directory WHERE recipient_id = $1", recipient)
-    if row is None:
-        return None
-    return domain.Address(sms=row["sms"], email=row["email"], wechat_openid=row["wechat_openid"])
+    return (await addresses(conn, [recipient])).get(recipient)
+
+
+async def addresses(conn: Connection, recipients: Iterable[str]) -> dict[str, domain.Address]:
+    """The directory entries of these recipients, in one query (those without one left out)."""
+    rows = await conn.fetch(
+        "SELECT recipient_id, sms, email, wechat_openid FROM directory "
+        "WHERE recipient_id = ANY($1::text[])",
+        list(recipients),
+    )
+    return {
+        row["recipient_id"]: domain.Address(
+            sms=row["sms"], email=row["email"], wechat_openid=row["wechat_openid"]
+        )
+        for row in rows
+    }
 
 
 async def put_address(
@@ -355,14 +402,29 @@ async def delete_address(conn: Connection, recipient: str) -> bool:
 
 
 async def add_live_update(conn: Connection, entry: dict[str, Any], at: datetime) -> None:
+    await add_live_updates(conn, [(entry, at)])
+
+
+async def add_live_updates(
+    conn: Connection, entries: list[tuple[dict[str, Any], datetime]]
+) -> None:
+    """Entries in the given order, under the live lock (see _LIVE_LOCK), with one wake-up."""
+    if not entries:
+        return
     await conn.execute("SELECT pg_advisory_xact_lock($1)", _LIVE_LOCK)
     await conn.execute(
-        "INSERT INTO live_updates (complaint_id, area_code, type, data, at) VALUES ($1, $2, $3, $4, $5)",
-        UUID(entry["complaint_id"]),
-        entry.get("area_code") or "",
-        entry["type"],
-        entry,
-        at,
+        """
+        INSERT INTO live_updates (complaint_id, area_code, type, data, at)
+        SELECT complaint_id, area_code, type, data, at
+        FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::timestamptz[])
+            WITH ORDINALITY AS e(complaint_id, area_code, type, data, at, n)
+        ORDER BY n
+        """,
+        [UUID(entry["complaint_id"]) for entry, _ in entries],
+        [entry.get("area_code") or "" for entry, _ in entries],
+        [entry["type"] for entry, _ in entries],
+        [entry for entry, _ in entries],
+        [at for _, at in entries],
     )
     await conn.execute("SELECT pg_notify($1, '')", LIVE_CHANNEL)
 

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from services.reporting import replay
 from services.reporting.api import routers
-from services.reporting.handlers import HANDLERS
+from services.reporting.handlers import HANDLERS, handle_batch
 from services.reporting.measures import load_config
 from services.reporting.projections import MODELS, SCHEMA_DIR
 from services.reporting.settings import ReportingSettings
@@ -82,6 +82,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         settings,
         consumes=list(EVENT_TOPICS),
         handlers=HANDLERS,
+        batch_handler=handle_batch,
         on_start=[prepare_models],
         workers={"backfill": backfill},
     )

@@ -36,6 +36,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from services.reporting.handlers import Grouped, group, write
 from services.reporting.projections import MODELS, SCHEMA_DIR, Model, project
 from services.reporting.settings import ReportingSettings
 from shared.db import Connection, connect
@@ -108,9 +109,9 @@ async def _batches(
         yield batch
 
 
-def _writes(batch: Sequence[RecordedEvent], models: Mapping[str, Model]) -> dict[str, list[tuple]]:
+def _writes(batch: Sequence[RecordedEvent], models: Mapping[str, Model]) -> Grouped:
     types = {t.event_type for model in models.values() for t in model.projections}
-    grouped: dict[str, list[tuple]] = {}
+    grouped: Grouped = {}
     for recorded in batch:
         if recorded.type not in types:
             continue
@@ -118,17 +119,15 @@ def _writes(batch: Sequence[RecordedEvent], models: Mapping[str, Model]) -> dict
             envelope = recorded.to_envelope()
         except UnknownEventType:
             continue
-        for write in project(envelope, models):
-            grouped.setdefault(write.sql, []).append(write.args)
+        group(project(envelope, models), grouped)
     return grouped
 
 
-async def _apply(conn: Connection, grouped: Mapping[str, list[tuple]]) -> None:
+async def _apply(conn: Connection, grouped: Grouped) -> None:
     for attempt in range(5):
         try:
             async with conn.transaction():
-                for sql, rows in grouped.items():
-                    await conn.executemany(sql, rows)
+                await write(conn, grouped)
             return
         except asyncpg.DeadlockDetectedError:  # in place, beside the live consumer: try again
             if attempt == 4:

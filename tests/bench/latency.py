@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
 import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from rich.console import Console
@@ -38,6 +37,7 @@ from shared.db import with_database
 from shared.kafka import ensure_topics
 from shared.topics import TopicSpec
 from tests import examples
+from tests.bench.loadgen import KeepAliveClient
 
 REPO = Path(__file__).resolve().parents[2]
 IDLE_S = 10.0  # the platform at rest, measured before the load
@@ -114,6 +114,62 @@ async def commits(conn: asyncpg.Connection, db_prefix: str) -> dict[str, int]:
         f"{db_prefix}_%",
     )
     return {r["datname"].removeprefix(f"{db_prefix}_"): r["xact_commit"] for r in rows}
+
+
+class Statements:
+    """Statements per complaint by database and the most frequent ones, from pg_stat_statements
+    (the embedded server preloads it; elsewhere the counts are left out when it is missing)."""
+
+    def __init__(self, conn: asyncpg.Connection | None, db_prefix: str) -> None:
+        self.conn = conn
+        self.db_prefix = db_prefix
+
+    @classmethod
+    async def open(cls, server_url: str, db_prefix: str) -> Statements:
+        conn = await asyncpg.connect(with_database(server_url, "postgres"))
+        try:
+            await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            await conn.execute("SELECT pg_stat_statements_reset()")
+        except asyncpg.PostgresError as error:
+            console.print(f"statement counts left out: {error}")
+            await conn.close()
+            return cls(None, db_prefix)
+        return cls(conn, db_prefix)
+
+    async def reset(self) -> None:
+        if self.conn is not None:
+            await self.conn.execute("SELECT pg_stat_statements_reset()")
+
+    async def per_complaint(self, done: int) -> dict[str, Any]:
+        if self.conn is None:
+            return {}
+        rows = await self.conn.fetch(
+            """
+            SELECT d.datname, s.query, s.calls
+            FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+            WHERE d.datname LIKE $1
+            """,
+            f"{self.db_prefix}_%",
+        )
+        by_db: dict[str, float] = {}
+        top: list[tuple[float, str, str]] = []
+        for row in rows:
+            query = " ".join(row["query"].split())
+            if "pg_stat_database" in query or "max(t.projected_at)" in query:
+                continue  # the bench's own queries
+            db = row["datname"].removeprefix(f"{self.db_prefix}_")
+            calls = row["calls"] / done
+            by_db[db] = by_db.get(db, 0.0) + calls
+            top.append((calls, db, query[:110]))
+        top.sort(reverse=True)
+        return {
+            "by_database": by_db,
+            "top": [{"calls": c, "database": d, "query": q} for c, d, q in top[:40]],
+        }
+
+    async def close(self) -> None:
+        if self.conn is not None:
+            await self.conn.close()
 
 
 class Stack:
@@ -194,13 +250,14 @@ async def run_rate(
     urls: dict[str, str],
     reporting_db: str,
     meter: CpuMeter,
+    counts: Statements,
     rate: float,
     seconds: float,
     marker: str,
 ) -> dict[str, Any]:
     conn = await asyncpg.connect(reporting_db)
     try:
-        return await _run_rate(conn, urls, meter, rate, seconds, marker)
+        return await _run_rate(conn, urls, meter, counts, rate, seconds, marker)
     finally:
         await conn.close()
 
@@ -209,6 +266,7 @@ async def _run_rate(
     conn: asyncpg.Connection,
     urls: dict[str, str],
     meter: CpuMeter,
+    counts: Statements,
     rate: float,
     seconds: float,
     marker: str,
@@ -217,14 +275,15 @@ async def _run_rate(
     # The bench's own queries (the completion polls below) run on reporting's database: their
     # backend counts as the harness, and their commits are taken off reporting's.
     meter.roles[conn.get_server_pid()] = "harness"
+    await counts.reset()
     cpu_before, commits_before = meter.sample(), await commits(conn, meter.db_prefix)
     own_commits = 1
     window_start = time.monotonic()
     submitted: list[dict[str, Any]] = []
     post_ms: list[float] = []
     errors = 0
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=100)
-    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+    client = KeepAliveClient(urls["intake"])
+    try:
 
         async def submit(index: int) -> None:
             nonlocal errors
@@ -232,18 +291,16 @@ async def _run_rate(
             body["address"] += f"（{marker}-{index}）"
             sent_at = time.time()
             started = time.perf_counter()
-            response = await client.post(
-                urls["intake"] + "/complaints",
-                json=body,
-                headers={"Idempotency-Key": f"{marker}-{index}", **examples.STAFF_KEY},
+            status, answer = await client.post_json(
+                "/complaints",
+                body,
+                {"Idempotency-Key": f"{marker}-{index}", **examples.STAFF_KEY},
             )
             post_ms.append((time.perf_counter() - started) * 1000)
-            if response.status_code != 201:
+            if status != 201:
                 errors += 1
                 return
-            submitted.append(
-                {"id": response.json()["complaint_id"], "sent_at": sent_at, "index": index}
-            )
+            submitted.append({"id": answer["complaint_id"], "sent_at": sent_at, "index": index})
 
         start = time.perf_counter()
         tasks = []
@@ -253,6 +310,8 @@ async def _run_rate(
                 await asyncio.sleep(delay)
             tasks.append(asyncio.create_task(submit(index)))
         await asyncio.gather(*tasks)
+    finally:
+        await client.aclose()
 
     # Completion is read from reporting's own tables once the load is over, two queries a
     # second: polling the API during the load would compete for the same two cores. The
@@ -271,6 +330,7 @@ async def _run_rate(
         if len(latencies) < len(sent):
             await asyncio.sleep(0.5)
     cpu_after, commits_after = meter.sample(), await commits(conn, meter.db_prefix)
+    statements = await counts.per_complaint(max(1, len(latencies)))
     window_s = time.monotonic() - window_start
     done = max(1, len(latencies))
     cpu_ms = {
@@ -313,6 +373,7 @@ async def _run_rate(
             ms for name, ms in cpu_ms.items() if name not in ("harness", "gateways", "runner")
         ),
         "commits_per_complaint": commits_per,
+        "statements_per_complaint": statements,
     }
 
 
@@ -355,6 +416,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             console.print(f"baseline: broker hop p50 {hop_p50:.2f} ms")
             assert stack.process is not None
             meter = CpuMeter(stack.process.pid, stack.db_prefix)
+            counts = await Statements.open(state["database_url"], stack.db_prefix)
+            if counts.conn is not None:
+                meter.roles[counts.conn.get_server_pid()] = "harness"
             await asyncio.sleep(3)  # the seeding's echoes settle
             idle_before = meter.sample()
             await asyncio.sleep(IDLE_S)
@@ -377,6 +441,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                             urls,
                             reporting_db,
                             meter,
+                            counts,
                             rate,
                             args.seconds,
                             f"b{uuid.uuid4().hex[:6]}",
@@ -407,7 +472,17 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                         db: statistics.median(r["commits_per_complaint"].get(db, 0.0) for r in runs)
                         for db in runs[0]["commits_per_complaint"]
                     },
+                    "statements_per_complaint": {
+                        db: statistics.median(
+                            r["statements_per_complaint"].get("by_database", {}).get(db, 0.0)
+                            for r in runs
+                        )
+                        for db in runs[0]["statements_per_complaint"].get("by_database", {})
+                    },
+                    # The most frequent statements of the last run, to see what to batch next.
+                    "top_statements": runs[-1]["statements_per_complaint"].get("top", []),
                 }
+            await counts.close()
             return results
         finally:
             stack.stop()
@@ -462,7 +537,25 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
         "commits",
         *(f"{sum(results['rates'][r]['commits_per_complaint'].values()):.1f}" for r in rates),
     )
+    cpu.add_row(
+        "statements",
+        *(f"{sum(results['rates'][r]['statements_per_complaint'].values()):.1f}" for r in rates),
+    )
     console.print(cpu)
+    last = results["rates"][rates[-1]]
+    if last["statements_per_complaint"]:
+        console.print(
+            f"statements per complaint at {rates[-1]}/s: "
+            + ", ".join(
+                f"{db} {n:.1f}" for db, n in sorted(last["statements_per_complaint"].items())
+            )
+        )
+        top = Table(title="most frequent statements (per complaint, last run)")
+        for column in ("calls", "database", "statement"):
+            top.add_column(column, justify="right" if column == "calls" else "left")
+        for row in last["top_statements"][:15]:
+            top.add_row(f"{row['calls']:.2f}", row["database"], row["query"])
+        console.print(top)
     idle = results["idle_cores"]
     console.print(
         f"idle: {sum(idle.values()) * 100:.1f} % of a core ("

@@ -259,6 +259,32 @@ async def test_a_batch_commits_once_and_skips_duplicates_within_and_across_batch
     assert await _effects(effects_pool) == 5
 
 
+async def test_a_batch_handler_gets_each_new_event_once_in_order_in_one_call(effects_pool):
+    calls: list[list[uuid.UUID]] = []
+
+    async def record_all(envelopes, conn) -> None:
+        calls.append([e.id for e in envelopes])
+        for envelope in envelopes:
+            await record_effect(envelope.event, HandlerContext(conn, envelope, EventStore("/t")))
+
+    consumer = IdempotentConsumer(
+        name="test-batch-consumer",
+        pool=effects_pool,
+        store=EventStore("/jiesu/test"),
+        handlers={ComplaintFiled: record_effect},
+        batch_handler=record_all,
+        dead_letters=RecordingDeadLetters(),
+    )
+    records = [_record(examples.complaint_filed(), offset=i) for i in range(4)]
+    ids = [dict(r.headers)["ce_id"].decode() for r in records]
+    assert await consumer.handle_batch(records[:2]) == ["handled", "handled"]
+    outcomes = await consumer.handle_batch([records[1], records[2], records[2], records[3]])
+    assert outcomes == ["duplicate", "handled", "duplicate", "handled"]
+    assert await consumer.handle_batch(records[:1]) == ["duplicate"]  # nothing new: no call
+    assert [[str(i) for i in call] for call in calls] == [ids[:2], ids[2:]]
+    assert await _effects(effects_pool) == 4
+
+
 async def test_a_failing_record_makes_its_batch_fall_back_to_one_by_one(effects_pool):
     dead = RecordingDeadLetters()
     consumer = _consumer(effects_pool, dead)
