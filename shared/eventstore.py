@@ -33,8 +33,9 @@ _APPEND_LOCK = 0x6A6965_5F617070
 class ConcurrencyError(Exception):
     """The stream moved on since it was read: reload, decide again, append again."""
 
-    def __init__(self, stream: str, expected: int, actual: int) -> None:
-        super().__init__(f"stream {stream!r} is at position {actual}, expected {expected}")
+    def __init__(self, stream: str, expected: int, actual: int | None) -> None:
+        at = "exists already" if actual is None else f"is at position {actual}"
+        super().__init__(f"stream {stream!r} {at}, expected {expected}")
         self.stream = stream
         self.expected = expected
         self.actual = actual
@@ -117,6 +118,14 @@ class EventStore:
         if not events:
             return []
         await self._order_commits(conn)
+        if expected_position == 0:
+            # A new stream: no head to read; the unique (stream, position) says if it exists.
+            try:
+                return await self._insert(conn, [(stream, 0, events, causation)])
+            except asyncpg.UniqueViolationError as error:
+                if error.constraint_name != "events_stream_position_key":
+                    raise
+                raise ConcurrencyError(stream, 0, None) from None
         current = await conn.fetchval(
             "SELECT coalesce(max(position) + 1, 0) FROM events WHERE stream = $1", stream
         )
@@ -193,15 +202,16 @@ class EventStore:
             metadata,
             [uuid.uuid4() for _ in streams],
         )
-        # Delivered at commit only; a wake-up hint for relays, never the source of truth.
-        await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
         return sorted(
             (RecordedEvent.from_row(row) for row in rows), key=lambda e: e.global_position
         )
 
     async def _order_commits(self, conn: Connection) -> None:
-        """Hold the append lock until commit (see _APPEND_LOCK for why)."""
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", _APPEND_LOCK)
+        """Hold the append lock until commit (see _APPEND_LOCK for why), and wake the relays
+        then: a notification is delivered at commit only, a hint, never the source of truth."""
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock($1), pg_notify($2, '')", _APPEND_LOCK, NOTIFY_CHANNEL
+        )
 
     async def read_stream(self, conn: Connection, stream: str) -> list[RecordedEvent]:
         rows = await conn.fetch(

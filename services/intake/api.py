@@ -114,7 +114,7 @@ async def file_complaint(
 
     async def produce() -> tuple[int, dict[str, Any]]:
         filed = await intake.file(conn, command, causation)
-        return 201, await _view(conn, filed.complaint_id)
+        return 201, service.view_json(filed.view)
 
     async with runtime.pool.acquire() as conn, conn.transaction():
         response = await idempotent(
@@ -424,6 +424,37 @@ async def contact(ref: str, request: Request, _: StaffKey) -> dict[str, Any]:
     if found is None:
         raise Problem(404, f"诉求 {ref} 没有联系方式 No contact stored")
     return found.model_dump()
+
+
+class ContactLookup(BaseModel):
+    complaint_ids: list[uuid.UUID] = Field(
+        min_length=1, max_length=500, description="诉求编号（UUID）Complaint ids"
+    )
+
+
+@router.post(
+    "/contacts/lookup",
+    tags=[STAFF],
+    summary="批量查看诉求人联系方式（解密）Several residents' contacts, decrypted, at once",
+    description=(
+        "通知服务按批发送时一次取回本批诉求人的联系方式。"
+        " What the notification service asks once per batch of messages: `contacts` by complaint"
+        " id, and the ids whose contact was `erased` or is `missing`."
+    ),
+    responses=REFUSALS,
+)
+async def contacts(lookup: ContactLookup, request: Request, _: StaffKey) -> dict[str, Any]:
+    runtime = runtime_of(request)
+    settings: IntakeSettings = runtime.settings  # type: ignore[assignment]
+    async with runtime.pool.acquire() as conn:
+        found = await store.read_contacts(conn, settings.master_key_bytes, lookup.complaint_ids)
+    return {
+        "contacts": {
+            str(cid): c.model_dump() for cid, c in found.items() if not isinstance(c, Exception)
+        },
+        "erased": [str(cid) for cid, c in found.items() if isinstance(c, store.ContactErased)],
+        "missing": [str(cid) for cid in dict.fromkeys(lookup.complaint_ids) if cid not in found],
+    }
 
 
 class Erasure(BaseModel):

@@ -335,7 +335,7 @@ async def create_request(request: Request, fmt: str) -> Response:
             raise _bad(*_messages(error)) from None
 
         async def produce() -> tuple[int, dict[str, Any]]:
-            filed = await intake.file(conn, command, causation)
+            filed = (await intake.file(conn, command, causation)).state
             return 200, {"case_number": filed.case_number, "label": filed.label}
 
         fields = [[k, v] for k, v in form.multi_items() if k != "api_key" and isinstance(v, str)]

@@ -45,6 +45,14 @@ def catalogue_classifier(catalogue: Catalogue) -> Classifier:
     return classifier_for(tuple(sorted((k, tuple(v)) for k, v in catalogue.keywords().items())))
 
 
+@dataclass(frozen=True, slots=True)
+class Saved:
+    """A complaint after a change, and its view row as stored."""
+
+    state: domain.Complaint
+    view: dict[str, Any]
+
+
 async def save(
     conn: Connection,
     events_store: EventStore,
@@ -54,7 +62,7 @@ async def save(
     *,
     grid: str | None = None,
     building: str | None = None,
-) -> domain.Complaint | None:
+) -> Saved | None:
     """Append `new_events` after `state` and rewrite the view; None when there was nothing to do."""
     if not new_events:
         return None
@@ -68,9 +76,9 @@ async def save(
         after = domain.evolve(after, event)
         notes.append(after.note)
     assert after is not None
-    await store.save_view(conn, after, grid=grid, building=building)
+    view = await store.save_view(conn, after, grid=grid, building=building)
     await store.add_updates(conn, complaint_id, recorded, notes)
-    return after
+    return Saved(after, view)
 
 
 async def resolve_ref(conn: Connection, ref: str) -> UUID:
@@ -107,7 +115,7 @@ async def change(
         try:
             async with conn.transaction():
                 saved = await save(conn, events_store, state, new_events, causation)
-            return saved or state
+            return saved.state if saved else state
         except ConcurrencyError:
             if attempt == _ATTEMPTS - 1:
                 raise Problem(409, "诉求正被同时修改，请重试 Changed concurrently; retry") from None
@@ -133,7 +141,7 @@ class Intake:
 
     async def file(
         self, conn: Connection, command: domain.FileComplaint, causation: Causation
-    ) -> domain.Complaint:
+    ) -> Saved:
         """Validate against the catalogue, classify, look for duplicates, and record it all."""
         catalogue = await self.catalogue(conn)
         if command.area_code not in catalogue.areas:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -64,21 +66,36 @@ class ContactErased(LookupError):
 
 
 async def read_contact(conn: Connection, master_key: bytes, complaint_id: UUID) -> Contact | None:
-    row = await conn.fetchrow(
-        "SELECT c.nonce, c.ciphertext, c.resident_ref, k.wrapped_key FROM contacts c "
-        "LEFT JOIN resident_keys k USING (resident_ref) WHERE c.complaint_id = $1",
-        complaint_id,
+    found = (await read_contacts(conn, master_key, [complaint_id])).get(complaint_id)
+    if isinstance(found, ContactErased):
+        raise found
+    return found
+
+
+async def read_contacts(
+    conn: Connection, master_key: bytes, complaint_ids: Sequence[UUID]
+) -> dict[UUID, Contact | ContactErased]:
+    """The contacts of several complaints in one query: each decrypted, or ContactErased for
+    those whose resident's key was destroyed; complaints without a contact are left out."""
+    rows = await conn.fetch(
+        "SELECT c.complaint_id, c.nonce, c.ciphertext, c.resident_ref, k.wrapped_key "
+        "FROM contacts c LEFT JOIN resident_keys k USING (resident_ref) "
+        "WHERE c.complaint_id = ANY($1::uuid[])",
+        list(complaint_ids),
     )
-    if row is None:
-        return None
-    if row["wrapped_key"] is None:
-        raise ContactErased(complaint_id)
+    return {row["complaint_id"]: _decrypt(master_key, row) for row in rows}
+
+
+def _decrypt(master_key: bytes, row: asyncpg.Record) -> Contact | ContactErased:
+    complaint_id: UUID = row["complaint_id"]
     wrapped = row["wrapped_key"]
+    if wrapped is None:
+        return ContactErased(complaint_id)
     data_key = AESGCM(master_key).decrypt(wrapped[:12], wrapped[12:], row["resident_ref"].encode())
     try:
         plaintext = AESGCM(data_key).decrypt(row["nonce"], row["ciphertext"], complaint_id.bytes)
     except InvalidTag:
-        raise ContactErased(complaint_id) from None
+        return ContactErased(complaint_id)
     return Contact.model_validate_json(plaintext)
 
 
@@ -117,8 +134,9 @@ _VIEW_COLUMNS = (
 
 async def save_view(
     conn: Connection, state: Complaint, grid: str | None = None, building: str | None = None
-) -> None:
-    await conn.execute(
+) -> dict[str, Any]:
+    """Write the complaint's view row and return it as stored (what the API shows)."""
+    row = await conn.fetchrow(
         f"INSERT INTO complaints ({_VIEW_COLUMNS}) VALUES "
         "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,"
         "$24,$25,$26,$27,$28) "
@@ -128,7 +146,7 @@ async def save_view(
         "duplicate_candidates = EXCLUDED.duplicate_candidates, merged_into = EXCLUDED.merged_into, "
         "lead_responder = EXCLUDED.lead_responder, due_at = EXCLUDED.due_at, "
         "status_note = EXCLUDED.status_note, updated_at = EXCLUDED.updated_at, "
-        "version = EXCLUDED.version",
+        f"version = EXCLUDED.version RETURNING {_VIEW_COLUMNS}",
         state.complaint_id,
         state.case_number,
         state.channel.value,
@@ -158,6 +176,8 @@ async def save_view(
         state.updated_at,
         state.version,
     )
+    assert row is not None
+    return dict(row)
 
 
 async def add_updates(

@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -58,6 +58,10 @@ class Outbound:
     data: dict[str, Any]
     endpoint: str
     attempt: int
+    # Looked up for the whole claimed batch: the resident's contact (or why there is none) and
+    # the unit's directory entry; None when not looked up, and then asked for one by one.
+    contact: dict[str, Any] | str | None = None
+    address: domain.Address | None = None
 
     def text(self, locale: str, part: str = "text") -> str:
         return domain.render(self.template, locale, self.data, part)
@@ -105,6 +109,10 @@ async def _post(session: aiohttp.ClientSession, url: str, what: str, **kwargs: A
         raise Retry(f"{what}: {type(error).__name__}: {error}") from None
 
 
+ERASED = "诉求人已删除个人信息 The resident's contact was erased"
+MISSING = "没有诉求人的联系方式 No contact for this complaint"
+
+
 class Contacts:
     """Where to reach someone: a resident through intake's vault (asked at the moment of
     sending and never stored here), a unit through notify's directory."""
@@ -123,11 +131,34 @@ class Contacts:
         except (aiohttp.ClientError, TimeoutError) as error:
             raise Retry(f"intake contact: {type(error).__name__}: {error}") from None
         if response.status == 410:
-            raise Undeliverable("诉求人已删除个人信息 The resident's contact was erased")
+            raise Undeliverable(ERASED)
         if response.status == 404:
-            raise Undeliverable("没有诉求人的联系方式 No contact for this complaint")
+            raise Undeliverable(MISSING)
         check(response.status, response.headers, "intake contact")
         found: dict[str, Any] = json.loads(body)
+        return found
+
+    async def residents(self, complaint_ids: Iterable[UUID]) -> dict[UUID, dict[str, Any] | str]:
+        """Several residents' contacts in one request to intake: each contact, or the reason
+        there is none (erased or missing)."""
+        ids = [str(cid) for cid in dict.fromkeys(complaint_ids)]
+        url = f"{self.settings.intake_url}/contacts/lookup"
+        try:
+            async with self.session.post(
+                url, json={"complaint_ids": ids}, headers={"X-API-Key": self.settings.intake_key}
+            ) as response:
+                body = await response.read()
+        except (aiohttp.ClientError, TimeoutError) as error:
+            raise Retry(f"intake contacts: {type(error).__name__}: {error}") from None
+        check(response.status, response.headers, "intake contacts")
+        answer = json.loads(body)
+        found: dict[UUID, dict[str, Any] | str] = {
+            UUID(cid): contact for cid, contact in answer["contacts"].items()
+        }
+        for cid in answer["erased"]:
+            found[UUID(cid)] = ERASED
+        for cid in answer["missing"]:
+            found[UUID(cid)] = MISSING
         return found
 
     async def unit(self, pool: asyncpg.Pool, recipient: str) -> domain.Address:
@@ -141,9 +172,15 @@ class Contacts:
         self, pool: asyncpg.Pool, message: Outbound, resident_field: str, unit_field: str
     ) -> str:
         if message.audience is Audience.RESIDENT:
-            value = (await self.resident(message.complaint_id)).get(resident_field)
+            contact = message.contact
+            if isinstance(contact, str):
+                raise Undeliverable(contact)
+            if contact is None:
+                contact = await self.resident(message.complaint_id)
+            value = contact.get(resident_field)
         else:
-            value = getattr(await self.unit(pool, message.recipient), unit_field)
+            address = message.address or await self.unit(pool, message.recipient)
+            value = getattr(address, unit_field)
         if not value:
             raise Undeliverable(
                 f"{message.recipient} 没有 {unit_field} No {unit_field} for {message.recipient}"

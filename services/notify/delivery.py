@@ -61,9 +61,12 @@ IN_FLIGHT = Gauge("jiesu_notify_in_flight", "Messages being sent now, by channel
 
 
 def build_channels(
-    session: aiohttp.ClientSession, smtp: SmtpConnections, settings: NotifySettings
+    session: aiohttp.ClientSession,
+    smtp: SmtpConnections,
+    settings: NotifySettings,
+    contacts: Contacts | None = None,
 ) -> dict[str, Channel]:
-    contacts = Contacts(session, settings)
+    contacts = contacts or Contacts(session, settings)
     channels: list[Channel] = [
         WebhookChannel(session),
         SmsChannel(session, settings, contacts),
@@ -97,8 +100,47 @@ class Outcome:
     causation: Causation
 
 
+@dataclass(frozen=True, slots=True)
+class Known:
+    """What was looked up for a claimed batch at once: residents' contacts (or why there is
+    none) by complaint, units' directory entries by recipient."""
+
+    residents: Mapping[UUID, dict[str, Any] | str]
+    units: Mapping[str, domain.Address]
+
+
+NOTHING_KNOWN = Known({}, {})
+
+
+async def units_of(conn: Connection, claimed: list[asyncpg.Record]) -> Known:
+    """The directory entries of a claimed batch's units, on the claim's connection."""
+    units = {r["recipient"] for r in claimed if r["audience"] not in UNLISTED}
+    return Known({}, await store.addresses(conn, units) if units else {})
+
+
+async def with_residents(contacts: Contacts, known: Known, claimed: list[asyncpg.Record]) -> Known:
+    """The batch's residents' contacts in one request to intake (no connection held meanwhile);
+    if it fails, each message asks on its own, and retries as it would."""
+    residents = [r["complaint_id"] for r in claimed if r["audience"] == Audience.RESIDENT.value]
+    if not residents:
+        return known
+    try:
+        return Known(await contacts.residents(residents), known.units)
+    except Exception as error:
+        log.warning("looking up %d contacts failed (%s); one by one", len(residents), error)
+        return known
+
+
+# Channels that address people (by contact or directory) and audiences not in the directory.
+ADDRESSED = frozenset({"sms", "wechat", "email"})
+UNLISTED = frozenset({Audience.RESIDENT.value, Audience.SUBSCRIBER.value})
+
+
 async def send_one(
-    runtime: ServiceRuntime, channels: Mapping[str, Channel], row: asyncpg.Record
+    runtime: ServiceRuntime,
+    channels: Mapping[str, Channel],
+    row: asyncpg.Record,
+    known: Known = NOTHING_KNOWN,
 ) -> Outcome:
     """Send one claimed message and say what came of it (recorded by the `Recorder`)."""
     settings: NotifySettings = runtime.settings  # type: ignore[assignment]
@@ -112,6 +154,8 @@ async def send_one(
         data=row["payload"],
         endpoint=row["endpoint"],
         attempt=row["attempts"],
+        contact=known.residents.get(row["complaint_id"]),
+        address=known.units.get(row["recipient"]),
     )
     common: dict[str, Any] = {
         "notification_id": message.notification_id,
@@ -234,6 +278,7 @@ async def run_channel(
     name: str,
     wake: asyncio.Event,
     recorder: Recorder,
+    contacts: Contacts,
 ) -> None:
     """One claimer per channel: it claims as many due messages as there are free senders (at
     most `channel_concurrency`) in one query, sends each in its own task, hands what came of it
@@ -257,12 +302,18 @@ async def run_channel(
             wake.clear()  # before looking: a wake-up while we look is not lost
             free = settings.channel_concurrency - len(sending)
             if free > 0:
+                addressed = name in ADDRESSED
+                known = NOTHING_KNOWN
                 async with runtime.pool.acquire() as conn:
                     claimed = await store.claim(
                         conn, name, free, settings.endpoint_concurrency, settings.delivery_lease_s
                     )
+                    if claimed and addressed:
+                        known = await units_of(conn, claimed)
+                if claimed and addressed:
+                    known = await with_residents(contacts, known, claimed)
                 for row in claimed:
-                    task = asyncio.create_task(send_one(runtime, channels, row))
+                    task = asyncio.create_task(send_one(runtime, channels, row, known))
                     sending.add(task)
                     task.add_done_callback(finished)
                 if len(claimed) == free:
@@ -286,7 +337,8 @@ async def run_deliveries(runtime: ServiceRuntime) -> None:
     timeout = aiohttp.ClientTimeout(total=settings.gateway_timeout_s)
     smtp = SmtpConnections(settings)
     async with aiohttp.ClientSession(timeout=timeout, trust_env=True) as session:
-        channels = build_channels(session, smtp, settings)
+        contacts = Contacts(session, settings)
+        channels = build_channels(session, smtp, settings, contacts)
         wakes = {name: asyncio.Event() for name in channels}
 
         def wake(_conn: object, _pid: int, _channel: str, payload: object) -> None:
@@ -298,7 +350,10 @@ async def run_deliveries(runtime: ServiceRuntime) -> None:
         try:
             await asyncio.gather(
                 recorder.run(),
-                *(run_channel(runtime, channels, name, wakes[name], recorder) for name in channels),
+                *(
+                    run_channel(runtime, channels, name, wakes[name], recorder, contacts)
+                    for name in channels
+                ),
             )
         finally:
             await listener.close()

@@ -32,6 +32,8 @@ class Gateways:
     emails: list[dict[str, Any]] = field(default_factory=list)
     behaviour: dict[str, Behaviour] = field(default_factory=dict)
     contacts: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # None: erased
+    lookups: list[list[str]] = field(default_factory=list)  # the complaint ids of each request
+    one_by_one: int = 0  # contacts asked for one at a time
     in_flight: dict[str, int] = field(default_factory=dict)
     peak_in_flight: dict[str, int] = field(default_factory=dict)
 
@@ -88,8 +90,23 @@ def create_app(gateways: Gateways) -> FastAPI:
     async def hook(name: str, request: Request) -> JSONResponse:
         return await answer(f"webhook:{name}", request, request.headers.get("webhook-id", ""))
 
+    @app.post("/contacts/lookup")
+    async def lookup(request: Request) -> JSONResponse:
+        ids = (await request.json())["complaint_ids"]
+        gateways.lookups.append(ids)
+        known = {i: gateways.contacts[i] for i in ids if i in gateways.contacts}
+        return JSONResponse(
+            {
+                "contacts": {i: c for i, c in known.items() if c is not None},
+                "erased": [i for i, c in known.items() if c is None],
+                "missing": [i for i in ids if i not in known],
+            }
+        )
+
     @app.get("/complaints/{complaint_id}/contact")
     async def contact(complaint_id: str) -> JSONResponse:
+        gateways.lookups.append([complaint_id])
+        gateways.one_by_one += 1
         if complaint_id not in gateways.contacts:
             return JSONResponse({"detail": "no contact"}, status_code=404)
         found = gateways.contacts[complaint_id]

@@ -297,6 +297,27 @@ async def test_complaints_in_other_categories_or_outside_the_window_are_not_dupl
 # --- privacy ----------------------------------------------------------------------------------
 
 
+async def test_contacts_are_looked_up_many_at_once_by_staff_only(intake_server):
+    kept = await intake_server.file(5, contact={"name": "王师傅", "phone": "13912340001"})
+    gone = await intake_server.file(6, contact={"name": "赵阿姨", "phone": "13912340002"})
+    unknown = str(uuid.uuid4())
+    ids = [kept["complaint_id"], gone["complaint_id"], unknown]
+    async with intake_server.client(**STAFF) as client:
+        await client.post("/residents/erasure", json={"phone": "13912340002"})
+        answer = await client.post("/contacts/lookup", json={"complaint_ids": ids})
+    assert answer.status_code == 200
+    assert answer.json() == {
+        "contacts": {
+            kept["complaint_id"]: {"name": "王师傅", "phone": "13912340001", "wechat_openid": None}
+        },
+        "erased": [gone["complaint_id"]],
+        "missing": [unknown],
+    }
+    async with intake_server.client(**examples.channel_key("wechat")) as client:
+        refused = await client.post("/contacts/lookup", json={"complaint_ids": ids})
+    assert refused.status_code == 403
+
+
 async def test_erasure_destroys_the_key_and_keeps_the_history(intake_server):
     phone = "13912340000"
     filed = await intake_server.file(5, contact={"name": "赵阿姨", "phone": phone})

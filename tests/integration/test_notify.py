@@ -158,6 +158,9 @@ async def test_every_audience_hears_by_every_channel(notify_server: NotifyServer
         "supervisor",
         "subscriber",
     }
+    # the resident's contact was asked for with each claimed batch, never message by message
+    assert server.gateways.one_by_one == 0
+    assert [ids for ids in server.gateways.lookups if str(complaint) in ids]
 
 
 def sent(server: NotifyServer, complaint_id: uuid.UUID) -> Counter[str]:
