@@ -15,6 +15,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse, Response
 
 from shared.consumer import (
+    BatchConsumer,
     BatchHandler,
     Handler,
     IdempotentConsumer,
@@ -61,6 +62,7 @@ class ServiceRuntime:
         self.store = EventStore(source=f"/jiesu/{self.name}")
         self.relay: OutboxRelay | None = None
         self.faust_app: faust.App | None = None
+        self.batches: BatchConsumer | None = None
         self.consumer: IdempotentConsumer | None = None
         self._pool: asyncpg.Pool | None = None
         self._dlq_producer: Any = None
@@ -109,9 +111,15 @@ class ServiceRuntime:
                 backoff_initial_s=settings.consumer_backoff_initial_s,
                 backoff_max_s=settings.consumer_backoff_max_s,
             )
-            self.faust_app = make_faust_app(f"jiesu-{self.name}", settings)
-            attach_consumer(self.faust_app, self.consumer, self.consumes)
-            await self.faust_app.start()
+            if settings.kafka_consumer_engine == "faust":
+                self.faust_app = make_faust_app(f"jiesu-{self.name}", settings)
+                attach_consumer(self.faust_app, self.consumer, self.consumes)
+                await self.faust_app.start()
+            else:
+                self.batches = BatchConsumer(
+                    self.consumer, self.consumes, settings, group_id=f"jiesu-{self.name}"
+                )
+                await self.batches.start()
         for name, worker in self.workers.items():
             self._spawn(name, lambda worker=worker: worker(self))  # type: ignore[misc]
 
@@ -136,6 +144,9 @@ class ServiceRuntime:
         self._tasks.clear()
         if self.faust_app is not None:
             await self.faust_app.stop()
+        if self.batches is not None:
+            await self.batches.stop()
+            self.batches = None
         if self._dlq_producer is not None:
             await self._dlq_producer.stop()
         if self._pool is not None:
@@ -156,6 +167,8 @@ class ServiceRuntime:
             checks["consumer_assigned"] = bool(consumer.assignment()) and not (
                 self.faust_app.rebalancing
             )
+        if self.batches is not None:
+            checks["consumer_assigned"] = self.batches.assigned()
         return checks
 
     @asynccontextmanager

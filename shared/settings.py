@@ -51,6 +51,13 @@ class ServiceSettings(BaseSettings):
     kafka_fetch_idle_after_s: float = Field(
         2.0, validation_alias=AliasChoices("KAFKA_FETCH_IDLE_AFTER_S")
     )
+    # What takes records off the bus for the idempotent consumer: "aiokafka" (getmany, a
+    # partition's records a batch, offsets committed after it) or "faust" (an agent; faust's
+    # consumer runs on a thread of its own and hands records over one by one). Both use the
+    # group jiesu-<service>, so a switch carries on from the same committed offsets.
+    kafka_consumer_engine: Literal["aiokafka", "faust"] = Field(
+        "aiokafka", validation_alias=AliasChoices("KAFKA_CONSUMER_ENGINE")
+    )
     # Replicas of each topic when a service creates it (3 on the production cluster).
     kafka_replication_factor: int = Field(
         1, validation_alias=AliasChoices("KAFKA_REPLICATION_FACTOR")

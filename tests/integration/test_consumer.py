@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from shared.consumer import (
     DLQ_HEADERS,
+    BatchConsumer,
     ConsumedRecord,
     HandlerContext,
     IdempotentConsumer,
@@ -153,8 +154,9 @@ async def test_unknown_types_are_skipped_and_malformed_records_dead_lettered_at_
     assert dead.records[0][2] == 1 and "undecodable" in dead.records[0][1]
 
 
+@pytest.mark.parametrize("engine", ["aiokafka", "faust"])
 async def test_a_poison_record_lands_in_the_dlq_and_later_records_still_flow(
-    effects_pool, database_url, kafka_bootstrap
+    effects_pool, database_url, kafka_bootstrap, engine
 ):
     topic = await new_topic(kafka_bootstrap, partitions=2)
     settings = settings_for(database_url, kafka_bootstrap)
@@ -170,8 +172,13 @@ async def test_a_poison_record_lands_in_the_dlq_and_later_records_still_flow(
         backoff_initial_s=0.01,
         backoff_max_s=0.02,
     )
-    app = make_faust_app(f"test-{uuid.uuid4().hex[:8]}", settings)
-    attach_consumer(app, consumer, [topic])
+    group = f"test-{uuid.uuid4().hex[:8]}"
+    app: Any
+    if engine == "faust":
+        app = make_faust_app(group, settings)
+        attach_consumer(app, consumer, [topic])
+    else:
+        app = BatchConsumer(consumer, [topic], settings, group_id=group)
     key = str(uuid.uuid4())  # one key: everything on one partition, behind the poison
     before = examples.complaint_filed(case_number="BEFORE")
     failing = examples.complaint_filed(case_number="ALWAYS-FAILS")

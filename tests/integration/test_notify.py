@@ -11,14 +11,13 @@ import statistics
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
 from typing import Any
 
 import httpx
 from standardwebhooks.webhooks import Webhook
 
 from deploy.local.processes import free_port
-from services.notify.channels import SmtpConnections
+from services.notify.channels import SmtpConnections, compose
 from services.notify.settings import NotifySettings
 from shared.events import (
     Channel,
@@ -488,13 +487,16 @@ async def test_subscriptions_refuse_unknown_event_types_and_need_an_admin_key(
         ).status_code == 403
 
 
-def _mail(n: int) -> EmailMessage:
-    mail = EmailMessage()
-    mail["From"], mail["To"], mail["Subject"] = "noreply@jiesu.local", UNIT["email"], f"新工单 {n}"
-    mail["Message-ID"] = f"<mail-{n}@jiesu.local>"
-    mail["X-Jiesu-Complaint"] = str(uuid.uuid4())
-    mail.set_content("请于2小时内签收。")
-    return mail
+def _mail(n: int) -> tuple[str, str, bytes]:
+    mail = compose(
+        sender="noreply@jiesu.local",
+        to=UNIT["email"],
+        subject=f"新工单 {n}",
+        message_id=f"<mail-{n}@jiesu.local>",
+        complaint_id=uuid.uuid4(),
+        text="请于2小时内签收。",
+    )
+    return "noreply@jiesu.local", UNIT["email"], mail
 
 
 async def test_smtp_sessions_are_kept_and_one_the_server_closed_is_opened_again():
@@ -511,14 +513,14 @@ async def test_smtp_sessions_are_kept_and_one_the_server_closed_is_opened_again(
 
     connections._open = counted  # type: ignore[method-assign]
     try:
-        await asyncio.gather(*(connections.send(_mail(n)) for n in (1, 2)))
+        await asyncio.gather(*(connections.send(*_mail(n)) for n in (1, 2)))
         kept = list(connections._idle)
         assert len(kept) == 2  # one session per concurrent sender
-        await connections.send(_mail(3))
+        await connections.send(*_mail(3))
         assert set(connections._idle) == set(kept)  # the next mail went on a kept session
         server.stop()  # the server goes away and comes back: the kept sessions are dead
         server = smtp_server(gateways, port)
-        await connections.send(_mail(4))
+        await connections.send(*_mail(4))
         assert opened == 3  # two at first, one again when a kept one was found closed
         # (1 and 2 went out at once, in either order)
         assert sorted(m["message_id"] for m in gateways.emails) == [
