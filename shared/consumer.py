@@ -13,9 +13,9 @@ from typing import Any, Protocol, cast
 import aiokafka
 import asyncpg
 import faust
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.consumer.fetcher import Fetcher
-from aiokafka.errors import CommitFailedError, IllegalStateError
+from aiokafka.errors import KafkaError
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from shared.db import Connection
@@ -66,9 +66,20 @@ class HandlerContext:
 
 
 Handler = Callable[[Any, HandlerContext], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchContext:
+    """What a batch handler gets besides its envelopes: the batch's transaction and the store
+    (each appended event follows its own envelope: `envelope.follow()`)."""
+
+    conn: Connection
+    store: EventStore
+
+
 # A whole batch's new envelopes at once, in stream order, in the batch's transaction: for a
-# consumer whose writes commute and can be grouped by statement (reporting's upserts).
-BatchHandler = Callable[[Sequence[Envelope], Connection], Awaitable[None]]
+# consumer that can do with a few statements per batch what it would do per event.
+BatchHandler = Callable[[Sequence[Envelope], BatchContext], Awaitable[None]]
 
 
 class DeadLetters(Protocol):
@@ -214,7 +225,7 @@ class IdempotentConsumer:
         if not first_time:
             return False
         if self.batch_handler is not None:
-            await self.batch_handler([envelope], conn)
+            await self.batch_handler([envelope], BatchContext(conn, self.store))
         else:
             await handler(envelope.event, HandlerContext(conn, envelope, self.store))
         return True
@@ -259,7 +270,9 @@ class IdempotentConsumer:
                         outcomes[index] = "duplicate"
                 if self.batch_handler is not None:
                     if todo:
-                        await self.batch_handler([envelope for envelope, _ in todo], conn)
+                        await self.batch_handler(
+                            [envelope for envelope, _ in todo], BatchContext(conn, self.store)
+                        )
                 else:
                     for envelope, handler in todo:
                         await handler(envelope.event, HandlerContext(conn, envelope, self.store))
@@ -408,9 +421,13 @@ def make_faust_app(app_id: str, settings: ServiceSettings) -> faust.App:
 
 class BatchConsumer:
     """The idempotent consumer fed by aiokafka directly, with no per-record machinery between:
-    each `getmany` is one batch (every partition's records in their order, one transaction),
-    and the offsets after it are committed once it has been handled. A crash or a rebalance
-    before the commit redelivers the batch, and the inbox skips what had committed."""
+    each `getmany` is one batch (every partition's records in their order, one transaction).
+
+    The offsets of handled batches are committed every `commit_interval_s` (as faust does) and
+    when partitions are taken away, not after every batch: an offset commit is a round trip to
+    the broker, which at low rates would come with every record. A crash or a rebalance before
+    the commit redelivers what came after it, and the inbox skips what had committed.
+    """
 
     def __init__(
         self,
@@ -420,12 +437,15 @@ class BatchConsumer:
         *,
         group_id: str,
         batch_size: int = 500,
+        commit_interval_s: float = 1.0,
     ) -> None:
         self.consumer = consumer
         self.batch_size = batch_size
+        self.commit_interval_s = commit_interval_s
+        self.handled: dict[TopicPartition, int] = {}  # the next offset, once handled
+        self._committed: dict[TopicPartition, int] = {}
         session_ms = int(settings.kafka_session_timeout_s * 1000)
         self.kafka = aiokafka.AIOKafkaConsumer(
-            *topics,
             bootstrap_servers=settings.kafka_bootstrap_servers,
             group_id=group_id,
             enable_auto_commit=False,
@@ -438,17 +458,45 @@ class BatchConsumer:
         busy_ms = settings.kafka_fetch_max_wait_ms
         idle_ms = max(busy_ms, settings.kafka_fetch_idle_wait_ms)
         pace(self.kafka, busy_ms, idle_ms, settings.kafka_fetch_idle_after_s)
-        self._task: asyncio.Task[None] | None = None
+        self.kafka.subscribe(list(topics), listener=_CommitOnRevoke(self))
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         await self.kafka.start()
-        self._task = asyncio.create_task(self._run(), name=f"{self.consumer.name}:consumer")
+        self._tasks = [
+            asyncio.create_task(self._run(), name=f"{self.consumer.name}:consumer"),
+            asyncio.create_task(self._commit_often(), name=f"{self.consumer.name}:commits"),
+        ]
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.commit()
         await self.kafka.stop()
+
+    async def commit(self) -> None:
+        """Commit what was handled since the last commit (of partitions still assigned)."""
+        assigned = self.kafka.assignment()
+        due = {
+            tp: offset
+            for tp, offset in self.handled.items()
+            if tp in assigned and self._committed.get(tp) != offset
+        }
+        if not due:
+            return
+        try:
+            await self.kafka.commit(due)
+            self._committed.update(due)
+        except KafkaError as error:  # CommitFailedError, IllegalStateError among them
+            # The partitions moved to another member meanwhile: it starts from the last
+            # committed offsets, and its inbox check skips what was handled here.
+            log.info("%s: offsets not committed (%r)", self.consumer.name, error)
+
+    async def _commit_often(self) -> None:
+        while True:
+            await asyncio.sleep(self.commit_interval_s)
+            await self.commit()
 
     def assigned(self) -> bool:
         return bool(self.kafka.assignment())
@@ -475,14 +523,23 @@ class BatchConsumer:
                     self.kafka.seek(partition, messages[0].offset)
                 await asyncio.sleep(1.0)
                 continue
-            try:
-                await self.kafka.commit(
-                    {partition: messages[-1].offset + 1 for partition, messages in fetched.items()}
-                )
-            except (CommitFailedError, IllegalStateError) as error:
-                # The partitions moved to another member meanwhile: it starts from the last
-                # committed offsets, and its inbox check skips what this batch handled.
-                log.info("%s: offsets not committed (%r)", self.consumer.name, error)
+            for partition, messages in fetched.items():
+                self.handled[partition] = messages[-1].offset + 1
+
+
+class _CommitOnRevoke(ConsumerRebalanceListener):
+    """Before partitions go to another member, commit what was handled of them."""
+
+    def __init__(self, batches: BatchConsumer) -> None:
+        self.batches = batches
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        await self.batches.commit()
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        for tp in assigned:  # positions come from the group's committed offsets again
+            self.batches.handled.pop(tp, None)
+            self.batches._committed.pop(tp, None)
 
 
 def _consumed(event: Any) -> ConsumedRecord:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -134,10 +134,15 @@ class EventStore:
         return await self._insert(conn, [(stream, current, events, causation)])
 
     async def append_streams(
-        self, conn: Connection, appends: Sequence[tuple[str, Sequence[Event], Causation]]
+        self,
+        conn: Connection,
+        appends: Sequence[tuple[str, Sequence[Event], Causation]],
+        expected: Mapping[str, int] | None = None,
     ) -> list[RecordedEvent]:
-        """Append to many streams at once, each at its end (no expected position): one lock,
-        one read of the heads and one insert for a whole batch, e.g. a batch of outcomes."""
+        """Append to many streams at once, each at its end: one lock, one read of the heads and
+        one insert for a whole batch, e.g. a batch of outcomes. A stream may come several
+        times (its appends follow each other in the given order). With `expected`, the streams
+        it names must be at those positions, or nothing is appended (ConcurrencyError)."""
         if not conn.is_in_transaction():
             raise RuntimeError("append must run inside a transaction")
         appends = [a for a in appends if a[1]]
@@ -154,6 +159,9 @@ class EventStore:
                 list({stream for stream, _, _ in appends}),
             )
         }
+        for stream, position in (expected or {}).items():
+            if heads.get(stream, 0) != position:
+                raise ConcurrencyError(stream, position, heads.get(stream, 0))
         rows = []
         for stream, events, causation in appends:
             rows.append((stream, heads[stream], events, causation))
@@ -218,6 +226,20 @@ class EventStore:
             f"SELECT {_COLUMNS} FROM events WHERE stream = $1 ORDER BY position", stream
         )
         return [RecordedEvent.from_row(row) for row in rows]
+
+    async def read_streams(
+        self, conn: Connection, streams: Sequence[str]
+    ) -> dict[str, list[RecordedEvent]]:
+        """Several streams in one query, each in order (streams with no events left out)."""
+        rows = await conn.fetch(
+            f"SELECT {_COLUMNS} FROM events WHERE stream = ANY($1::text[]) "
+            "ORDER BY stream, position",
+            list(streams),
+        )
+        found: dict[str, list[RecordedEvent]] = {}
+        for row in rows:
+            found.setdefault(row["stream"], []).append(RecordedEvent.from_row(row))
+        return found
 
     async def read_all(self, conn: Connection, after: int, limit: int = 500) -> list[RecordedEvent]:
         """Events with a global position above `after`, in commit order."""

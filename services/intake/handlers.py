@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
+from uuid import UUID
 
 from services.intake import domain, service, store
-from shared.consumer import Handler, HandlerContext
+from shared.consumer import BatchContext, Handler, HandlerContext
+from shared.envelope import Causation, Envelope
 from shared.events import CaseResolved, Event, WorkOrderIssued, WorkOrderSigned
 
+Decide = Callable[[domain.Complaint, Any], list[Event]]
 
-def _mirror(decide: Callable[[domain.Complaint, Any], list[Event]]) -> Handler:
+DECISIONS: dict[type[Event], Decide] = {
+    WorkOrderIssued: domain.mirror_issued,
+    WorkOrderSigned: domain.mirror_signed,
+    CaseResolved: domain.mirror_resolved,
+}
+
+
+def _mirror(decide: Decide) -> Handler:
     async def mirror(event: Any, ctx: HandlerContext) -> None:
         state = await store.load(ctx.conn, ctx.store, event.complaint_id)
         if state is None:
@@ -21,8 +31,41 @@ def _mirror(decide: Callable[[domain.Complaint, Any], list[Event]]) -> Handler:
     return mirror
 
 
+async def mirror_batch(envelopes: Sequence[Envelope], ctx: BatchContext) -> None:
+    """A batch's facts with a few statements for the whole batch: its complaints loaded in one
+    read, every new event appended in one append that checks each stream is where it was read
+    (a concurrent change makes the batch go one by one, each retried on fresh state), the
+    changed views rewritten and the residents' updates inserted together."""
+    complaint_ids = list(dict.fromkeys(e.event.complaint_id for e in envelopes))  # type: ignore[attr-defined]
+    states = await store.load_all(ctx.conn, ctx.store, complaint_ids)
+    loaded = {cid: state.version for cid, state in states.items()}
+    appends: list[tuple[str, list[Event], Causation]] = []
+    updates: list[tuple[UUID, str]] = []
+    changed: dict[UUID, domain.Complaint] = {}
+    for envelope in envelopes:
+        complaint_id: UUID = envelope.event.complaint_id  # type: ignore[attr-defined]
+        state = states.get(complaint_id)
+        if state is None:
+            continue  # not a complaint of ours
+        new_events = DECISIONS[type(envelope.event)](state, envelope.event)
+        for event in new_events:
+            state = domain.evolve(state, event)
+            updates.append((complaint_id, state.note))
+        if new_events:
+            states[complaint_id] = changed[complaint_id] = state
+            appends.append((store.stream_of(complaint_id), new_events, envelope.follow()))
+    if not appends:
+        return
+    recorded = await ctx.store.append_streams(
+        ctx.conn, appends, expected={store.stream_of(cid): loaded[cid] for cid in changed}
+    )
+    await store.save_views(ctx.conn, changed.values())
+    await store.add_all_updates(
+        ctx.conn,
+        [(cid, r, note) for (cid, note), r in zip(updates, recorded, strict=True)],
+    )
+
+
 HANDLERS: dict[type[Event], Handler] = {
-    WorkOrderIssued: _mirror(domain.mirror_issued),
-    WorkOrderSigned: _mirror(domain.mirror_signed),
-    CaseResolved: _mirror(domain.mirror_resolved),
+    event_type: _mirror(decide) for event_type, decide in DECISIONS.items()
 }

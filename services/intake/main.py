@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.intake import access
 from services.intake.api import router
 from services.intake.catalogue import CatalogueCache
-from services.intake.handlers import HANDLERS
+from services.intake.handlers import HANDLERS, mirror_batch
 from services.intake.open311 import error_response as open311_error
 from services.intake.open311 import router as open311_router
 from services.intake.service import Intake, catalogue_classifier
@@ -116,6 +116,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         publishes=COMPLAINT_EVENTS,
         consumes=[DISPATCH_EVENTS],
         handlers=HANDLERS,
+        batch_handler=mirror_batch,
         on_start=[create_dev_keys, warm_classifier],
     )
     catalogues = CatalogueCache()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -124,6 +124,19 @@ async def load(conn: Connection, events: EventStore, complaint_id: UUID) -> Comp
     return fold(parse(recorded) for recorded in history)
 
 
+async def load_all(
+    conn: Connection, events: EventStore, complaint_ids: Iterable[UUID]
+) -> dict[UUID, Complaint]:
+    """Several complaints in one read (those with no stream here are left out)."""
+    names = {stream_of(cid): cid for cid in complaint_ids}
+    states: dict[UUID, Complaint] = {}
+    for stream, history in (await events.read_streams(conn, list(names))).items():
+        state = fold(parse(recorded) for recorded in history)
+        if state is not None:
+            states[names[stream]] = state
+    return states
+
+
 _VIEW_COLUMNS = (
     "complaint_id, case_number, channel, status, type, category, confidence, needs_triage, "
     "area_code, grid_code, building_code, address, latitude, longitude, text, attributes, "
@@ -132,21 +145,24 @@ _VIEW_COLUMNS = (
 )
 
 
-async def save_view(
-    conn: Connection, state: Complaint, grid: str | None = None, building: str | None = None
-) -> dict[str, Any]:
-    """Write the complaint's view row and return it as stored (what the API shows)."""
-    row = await conn.fetchrow(
-        f"INSERT INTO complaints ({_VIEW_COLUMNS}) VALUES "
-        "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,"
-        "$24,$25,$26,$27,$28) "
-        "ON CONFLICT (complaint_id) DO UPDATE SET status = EXCLUDED.status, type = EXCLUDED.type, "
-        "category = EXCLUDED.category, confidence = EXCLUDED.confidence, "
-        "needs_triage = EXCLUDED.needs_triage, duplicate_pending = EXCLUDED.duplicate_pending, "
-        "duplicate_candidates = EXCLUDED.duplicate_candidates, merged_into = EXCLUDED.merged_into, "
-        "lead_responder = EXCLUDED.lead_responder, due_at = EXCLUDED.due_at, "
-        "status_note = EXCLUDED.status_note, updated_at = EXCLUDED.updated_at, "
-        f"version = EXCLUDED.version RETURNING {_VIEW_COLUMNS}",
+_VIEW_UPSERT = (
+    f"INSERT INTO complaints ({_VIEW_COLUMNS}) VALUES "
+    "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,"
+    "$24,$25,$26,$27,$28) "
+    "ON CONFLICT (complaint_id) DO UPDATE SET status = EXCLUDED.status, type = EXCLUDED.type, "
+    "category = EXCLUDED.category, confidence = EXCLUDED.confidence, "
+    "needs_triage = EXCLUDED.needs_triage, duplicate_pending = EXCLUDED.duplicate_pending, "
+    "duplicate_candidates = EXCLUDED.duplicate_candidates, merged_into = EXCLUDED.merged_into, "
+    "lead_responder = EXCLUDED.lead_responder, due_at = EXCLUDED.due_at, "
+    "status_note = EXCLUDED.status_note, updated_at = EXCLUDED.updated_at, "
+    "version = EXCLUDED.version"
+)
+
+
+def _view_args(
+    state: Complaint, grid: str | None = None, building: str | None = None
+) -> tuple[Any, ...]:
+    return (
         state.complaint_id,
         state.case_number,
         state.channel.value,
@@ -176,19 +192,42 @@ async def save_view(
         state.updated_at,
         state.version,
     )
+
+
+async def save_view(
+    conn: Connection, state: Complaint, grid: str | None = None, building: str | None = None
+) -> dict[str, Any]:
+    """Write the complaint's view row and return it as stored (what the API shows)."""
+    row = await conn.fetchrow(
+        f"{_VIEW_UPSERT} RETURNING {_VIEW_COLUMNS}", *_view_args(state, grid, building)
+    )
     assert row is not None
     return dict(row)
+
+
+async def save_views(conn: Connection, states: Iterable[Complaint]) -> None:
+    """Rewrite the view rows of complaints that exist already (their place stays as filed)."""
+    await conn.executemany(_VIEW_UPSERT, [_view_args(state) for state in states])
 
 
 async def add_updates(
     conn: Connection, complaint_id: UUID, recorded: list[RecordedEvent], notes: list[str]
 ) -> None:
+    await add_all_updates(
+        conn, [(complaint_id, r, note) for r, note in zip(recorded, notes, strict=True)]
+    )
+
+
+async def add_all_updates(
+    conn: Connection, updates: Sequence[tuple[UUID, RecordedEvent, str]]
+) -> None:
+    """What residents see of each recorded event: (its complaint, the event, its note)."""
     await conn.executemany(
         "INSERT INTO complaint_updates (event_id, complaint_id, event_type, status, description, "
         "updated_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING",
         [
             (r.id, complaint_id, r.type, r.data["status"], note, r.recorded_at)
-            for r, note in zip(recorded, notes, strict=True)
+            for complaint_id, r, note in updates
         ],
     )
 

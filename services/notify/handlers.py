@@ -10,8 +10,7 @@ from typing import Any
 from uuid import UUID
 
 from services.notify import domain, store
-from shared.consumer import Handler, HandlerContext
-from shared.db import Connection
+from shared.consumer import BatchContext, Handler, HandlerContext
 from shared.envelope import Envelope
 from shared.events import REGISTRY, Audience, Event
 
@@ -34,10 +33,11 @@ def _subscriber_payload(event: Event, envelope: Envelope) -> dict[str, Any]:
     }
 
 
-async def on_batch(envelopes: Sequence[Envelope], conn: Connection) -> None:
+async def on_batch(envelopes: Sequence[Envelope], ctx: BatchContext) -> None:
     """A batch's events in stream order, with a fixed number of statements for the whole batch:
     the facts of its complaints, the directory entries and the subscriptions read once each, the
     facts written back, the deliveries and the live updates inserted in one statement each."""
+    conn = ctx.conn
     relevant = [e for e in envelopes if getattr(e.event, "complaint_id", None) is not None]
     if not relevant:
         return
@@ -93,7 +93,7 @@ async def on_batch(envelopes: Sequence[Envelope], conn: Connection) -> None:
 
 
 async def on_event(event: Event, ctx: HandlerContext) -> None:
-    await on_batch([ctx.envelope], ctx.conn)
+    await on_batch([ctx.envelope], BatchContext(ctx.conn, ctx.store))
 
 
 HANDLERS: dict[type[Event], Handler] = {

@@ -8,7 +8,7 @@ from typing import Any
 
 from services.reporting.projections import MODELS, Model, project
 from services.reporting.upsert import Upsert
-from shared.consumer import Handler, HandlerContext
+from shared.consumer import BatchContext, Handler, HandlerContext
 from shared.db import Connection
 from shared.envelope import Envelope
 from shared.events import Event
@@ -37,8 +37,8 @@ async def apply(conn: Connection, writes: Iterable[Upsert]) -> None:
     await write(conn, group(writes))
 
 
-async def handle_batch(
-    envelopes: Sequence[Envelope], conn: Connection, models: Mapping[str, Model] = MODELS
+async def project_all(
+    conn: Connection, envelopes: Sequence[Envelope], models: Mapping[str, Model] = MODELS
 ) -> None:
     grouped: Grouped = {}
     for envelope in envelopes:
@@ -46,8 +46,12 @@ async def handle_batch(
     await write(conn, grouped)
 
 
+async def handle_batch(envelopes: Sequence[Envelope], ctx: BatchContext) -> None:
+    await project_all(ctx.conn, envelopes)
+
+
 async def handle(event: Any, ctx: HandlerContext) -> None:
-    await handle_batch([ctx.envelope], ctx.conn)
+    await project_all(ctx.conn, [ctx.envelope])
 
 
 HANDLERS: dict[type[Event], Handler] = {

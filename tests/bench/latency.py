@@ -28,14 +28,20 @@ from typing import Any
 
 import asyncpg
 import psutil
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from rich.console import Console
 from rich.table import Table
 
 from deploy.local.processes import free_port, free_ports, port_is_free
 from shared.db import with_database
 from shared.kafka import ensure_topics
-from shared.topics import TopicSpec
+from shared.topics import (
+    COMPLAINT_EVENTS,
+    DISPATCH_EVENTS,
+    EVENT_TOPICS,
+    NOTIFICATION_EVENTS,
+    TopicSpec,
+)
 from tests import examples
 from tests.bench.loadgen import KeepAliveClient
 
@@ -172,6 +178,43 @@ class Statements:
             await self.conn.close()
 
 
+# Which consumer groups read each topic (intake mirrors dispatch; dispatch routes complaints;
+# notify hears both; reporting projects all three).
+READERS = {
+    COMPLAINT_EVENTS: ("dispatch", "notify", "reporting"),
+    DISPATCH_EVENTS: ("intake", "notify", "reporting"),
+    NOTIFICATION_EVENTS: ("reporting",),
+}
+
+
+async def topic_ends(bootstrap: str) -> dict[str, int]:
+    """How many records each event topic holds (the sum of its partitions' end offsets)."""
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await reader.start()
+    try:
+        await reader.topics()  # metadata of every topic, for partitions_for_topic
+        ends: dict[str, int] = {}
+        for topic in EVENT_TOPICS:
+            partitions = [
+                TopicPartition(topic, p) for p in reader.partitions_for_topic(topic) or ()
+            ]
+            offsets = await reader.end_offsets(partitions) if partitions else {}
+            ends[topic] = sum(offsets.values())
+        return ends
+    finally:
+        await reader.stop()
+
+
+def records_per_complaint(
+    before: dict[str, int], after: dict[str, int], done: int
+) -> dict[str, float]:
+    """Records published per complaint by topic, and records consumed (each topic's records
+    times the groups that read it)."""
+    published = {topic: (after[topic] - before.get(topic, 0)) / done for topic in after}
+    consumed = sum(n * len(READERS.get(topic, ())) for topic, n in published.items())
+    return {**published, "consumed": consumed}
+
+
 class Stack:
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = state_dir
@@ -209,7 +252,13 @@ class Stack:
         state_file = self.state_dir / "stack.json"
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise SystemExit((self.state_dir / "runner.log").read_text())
+                # The state directory goes with the bench: say now what each process said last.
+                tails = [
+                    f"--- {log.name} ---\n"
+                    + "\n".join(log.read_text(errors="replace").splitlines()[-30:])
+                    for log in sorted((self.state_dir / "logs").glob("*.log"))
+                ]
+                raise SystemExit("\n".join([(self.state_dir / "runner.log").read_text(), *tails]))
             if state_file.exists():
                 state: dict[str, Any] = json.loads(state_file.read_text())
                 if state.get("ready"):
@@ -251,13 +300,14 @@ async def run_rate(
     reporting_db: str,
     meter: CpuMeter,
     counts: Statements,
+    bootstrap: str,
     rate: float,
     seconds: float,
     marker: str,
 ) -> dict[str, Any]:
     conn = await asyncpg.connect(reporting_db)
     try:
-        return await _run_rate(conn, urls, meter, counts, rate, seconds, marker)
+        return await _run_rate(conn, urls, meter, counts, bootstrap, rate, seconds, marker)
     finally:
         await conn.close()
 
@@ -267,6 +317,7 @@ async def _run_rate(
     urls: dict[str, str],
     meter: CpuMeter,
     counts: Statements,
+    bootstrap: str,
     rate: float,
     seconds: float,
     marker: str,
@@ -276,6 +327,7 @@ async def _run_rate(
     # backend counts as the harness, and their commits are taken off reporting's.
     meter.roles[conn.get_server_pid()] = "harness"
     await counts.reset()
+    ends_before = await topic_ends(bootstrap)
     cpu_before, commits_before = meter.sample(), await commits(conn, meter.db_prefix)
     own_commits = 1
     window_start = time.monotonic()
@@ -331,6 +383,9 @@ async def _run_rate(
             await asyncio.sleep(0.5)
     cpu_after, commits_after = meter.sample(), await commits(conn, meter.db_prefix)
     statements = await counts.per_complaint(max(1, len(latencies)))
+    records = records_per_complaint(
+        ends_before, await topic_ends(bootstrap), max(1, len(latencies))
+    )
     window_s = time.monotonic() - window_start
     done = max(1, len(latencies))
     cpu_ms = {
@@ -374,6 +429,7 @@ async def _run_rate(
         ),
         "commits_per_complaint": commits_per,
         "statements_per_complaint": statements,
+        "records_per_complaint": records,
     }
 
 
@@ -442,6 +498,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                             reporting_db,
                             meter,
                             counts,
+                            state["kafka_bootstrap_servers"],
                             rate,
                             args.seconds,
                             f"b{uuid.uuid4().hex[:6]}",
@@ -478,6 +535,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                             for r in runs
                         )
                         for db in runs[0]["statements_per_complaint"].get("by_database", {})
+                    },
+                    "records_per_complaint": {
+                        name: statistics.median(r["records_per_complaint"][name] for r in runs)
+                        for name in runs[0]["records_per_complaint"]
                     },
                     # The most frequent statements of the last run, to see what to batch next.
                     "top_statements": runs[-1]["statements_per_complaint"].get("top", []),
@@ -541,8 +602,20 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
         "statements",
         *(f"{sum(results['rates'][r]['statements_per_complaint'].values()):.1f}" for r in rates),
     )
+    cpu.add_row(
+        "records consumed",
+        *(f"{results['rates'][r]['records_per_complaint']['consumed']:.1f}" for r in rates),
+    )
     console.print(cpu)
     last = results["rates"][rates[-1]]
+    console.print(
+        f"records published per complaint at {rates[-1]}/s: "
+        + ", ".join(
+            f"{name} {n:.1f}"
+            for name, n in last["records_per_complaint"].items()
+            if name != "consumed"
+        )
+    )
     if last["statements_per_complaint"]:
         console.print(
             f"statements per complaint at {rates[-1]}/s: "

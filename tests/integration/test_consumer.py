@@ -269,10 +269,10 @@ async def test_a_batch_commits_once_and_skips_duplicates_within_and_across_batch
 async def test_a_batch_handler_gets_each_new_event_once_in_order_in_one_call(effects_pool):
     calls: list[list[uuid.UUID]] = []
 
-    async def record_all(envelopes, conn) -> None:
+    async def record_all(envelopes, ctx) -> None:
         calls.append([e.id for e in envelopes])
         for envelope in envelopes:
-            await record_effect(envelope.event, HandlerContext(conn, envelope, EventStore("/t")))
+            await record_effect(envelope.event, HandlerContext(ctx.conn, envelope, ctx.store))
 
     consumer = IdempotentConsumer(
         name="test-batch-consumer",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -12,7 +13,10 @@ import pytest
 
 from services.intake import access
 from services.intake.access import Role
+from services.intake.handlers import HANDLERS, mirror_batch
 from shared.apikeys import RateLimiter
+from shared.consumer import ConsumedRecord, IdempotentConsumer
+from shared.envelope import Causation, Envelope, to_kafka
 from shared.events import CaseResolved, Channel, WorkOrderSigned
 from shared.topics import COMPLAINT_EVENTS, DISPATCH_EVENTS
 from tests import examples
@@ -170,35 +174,37 @@ async def test_the_same_idempotency_key_gives_the_same_complaint_even_concurrent
 # --- the whole life ---------------------------------------------------------------------------
 
 
+def _facts_of(filed: dict[str, Any]) -> list[Any]:
+    """A lead order issued, signed and resolved, as dispatch would publish them."""
+    order = examples.work_order_issued(uuid.UUID(str(filed["complaint_id"])))
+    signed = WorkOrderSigned(
+        work_order_id=order.work_order_id,
+        complaint_id=order.complaint_id,
+        responder_id=order.responder_id,
+        responder_name=order.responder_name,
+        role=order.role,
+        signed_at=order.issued_at,
+    )
+    resolved = CaseResolved(
+        complaint_id=order.complaint_id,
+        lead_work_order_id=order.work_order_id,
+        lead_responder_id=order.responder_id,
+        report="已更换楼顶防水卷材",
+        resolved_at=order.issued_at,
+    )
+    return [order, signed, resolved]
+
+
 async def test_dispatch_facts_move_the_complaint_through_its_life_to_closed(intake_server):
     filed = await intake_server.file(0, text=unique_text("顶楼漏雨，墙皮脱落"))
     ref = filed["complaint_id"]
-    order = examples.work_order_issued(uuid.UUID(ref))
+    order, signed, resolved = _facts_of(filed)
     await publish(intake_server, order)
     dispatched = await wait_for_status(intake_server, ref, "dispatched")
     assert dispatched["lead_responder"] == "玫城丽都物业服务中心" and dispatched["due_at"]
-    await publish(
-        intake_server,
-        WorkOrderSigned(
-            work_order_id=order.work_order_id,
-            complaint_id=order.complaint_id,
-            responder_id=order.responder_id,
-            responder_name=order.responder_name,
-            role=order.role,
-            signed_at=order.issued_at,
-        ),
-    )
+    await publish(intake_server, signed)
     await wait_for_status(intake_server, ref, "signed")
-    await publish(
-        intake_server,
-        CaseResolved(
-            complaint_id=order.complaint_id,
-            lead_work_order_id=order.work_order_id,
-            lead_responder_id=order.responder_id,
-            report="已更换楼顶防水卷材",
-            resolved_at=order.issued_at,
-        ),
-    )
+    await publish(intake_server, resolved)
     await wait_for_status(intake_server, ref, "resolved")
     early = await act(intake_server, ref, "close", {"reason": "想直接办结"})
     assert early.status_code == 409 and "回访" in early.json()["detail"]
@@ -220,6 +226,77 @@ async def test_dispatch_facts_move_the_complaint_through_its_life_to_closed(inta
     again = await act(intake_server, ref, "withdraw", {"reason": "再撤一次"})
     assert again.status_code == 409
     assert again.json()["current_status"] == "withdrawn" and "已撤回" in again.json()["detail"]
+
+
+def _consumed(event: Any, offset: int) -> ConsumedRecord:
+    envelope = Envelope(
+        event=event,
+        id=uuid.uuid4(),
+        source="/jiesu/dispatch",
+        time=datetime.now(UTC),
+        correlation_id=uuid.uuid4(),
+    )
+    message = to_kafka(envelope)
+    return ConsumedRecord(DISPATCH_EVENTS, 0, offset, message.key, message.value, message.headers)
+
+
+def _mirror_consumer(server: IntakeServer) -> IdempotentConsumer:
+    return IdempotentConsumer(
+        name=f"mirror-test-{uuid.uuid4().hex[:6]}",
+        pool=server.runtime.pool,
+        store=server.runtime.store,
+        handlers=HANDLERS,
+        batch_handler=mirror_batch,
+        dead_letters=None,  # type: ignore[arg-type]  # nothing here may fail
+        backoff_initial_s=0.01,
+    )
+
+
+async def _steps(server: IntakeServer, ref: object) -> list[str]:
+    async with server.client(**STAFF) as client:
+        shown = (await client.get(f"/complaints/{ref}")).json()
+    return [p["status"] for p in shown["progress"]]
+
+
+async def test_a_batch_of_dispatch_facts_moves_each_complaint_once_per_fact(intake_server):
+    first = await intake_server.file(0, text=unique_text("顶楼漏雨，墙皮脱落"))
+    second = await intake_server.file(1, text=unique_text("楼道灯坏了好几天"))
+    records = [_consumed(fact, n) for n, fact in enumerate(_facts_of(first) + _facts_of(second))]
+    consumer = _mirror_consumer(intake_server)
+    # redeliveries in the same batch are duplicates; the six facts are handled in one call
+    outcomes = await consumer.handle_batch([*records, records[0], records[4]])
+    assert outcomes == ["handled"] * 6 + ["duplicate"] * 2
+    for filed in (first, second):
+        steps = await _steps(intake_server, filed["complaint_id"])
+        assert steps[-3:] == ["dispatched", "signed", "resolved"]
+        assert steps.count("dispatched") == steps.count("signed") == 1
+
+
+async def test_a_batch_that_meets_a_concurrent_change_is_decided_again_one_by_one(
+    intake_server, monkeypatch
+):
+    from services.intake import handlers, service, store
+
+    filed = await intake_server.file(0, text=unique_text("顶楼漏雨，墙皮脱落"))
+    issued, signed, resolved = _facts_of(filed)
+    load_all = store.load_all
+
+    async def load_then_change(conn, events, complaint_ids):
+        states = await load_all(conn, events, complaint_ids)
+        # meanwhile, on another connection, the order is mirrored and committed
+        async with intake_server.runtime.pool.acquire() as other, other.transaction():
+            state = await store.load(other, events, issued.complaint_id)
+            decided = handlers.DECISIONS[type(issued)](state, issued)
+            await service.save(other, events, state, decided, Causation.start())
+        return states
+
+    monkeypatch.setattr(store, "load_all", load_then_change)
+    consumer = _mirror_consumer(intake_server)
+    records = [_consumed(fact, n) for n, fact in enumerate((issued, signed, resolved))]
+    assert await consumer.handle_batch(records) == ["handled"] * 3
+    steps = await _steps(intake_server, filed["complaint_id"])
+    assert steps[-3:] == ["dispatched", "signed", "resolved"]
+    assert steps.count("dispatched") == 1  # the batch's own copy was not appended again
 
 
 async def test_low_confidence_complaints_wait_in_triage_until_staff_classify_them(intake_server):
