@@ -67,7 +67,8 @@ class ServiceSettings(BaseSettings):
     db_pool_size: int = 10
 
     relay_batch_size: int = 500
-    relay_poll_interval_s: float = 1.0
+    # Each commit wakes the relay (LISTEN/NOTIFY); this is the longest it waits without one.
+    relay_poll_interval_s: float = 5.0
     relay_loss_check_interval_s: float = 3.0
 
     consumer_max_attempts: int = 5

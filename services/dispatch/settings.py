@@ -23,7 +23,7 @@ class DispatchSettings(ServiceSettings):
     rate_limit_storage: str = "memory://"
     # The SLA clocks: how often a worker looks for due timers at most, and how many it claims
     # at once. Every dispatch worker polls; SKIP LOCKED shares the rows between them.
-    timer_poll_interval_s: float = 1.0
+    timer_poll_interval_s: float = 5.0
     timer_batch_size: int = 100
     run_timers: bool = True
     # Load the packaged holiday calendars (data/calendar-*.yaml) for years not yet loaded.

@@ -98,6 +98,7 @@ class Outcome:
     disable: str | None  # an endpoint that answered 410
     events: list[Event]
     causation: Causation
+    channel: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +214,9 @@ async def send_one(
     ATTEMPTS.labels(channel.name, outcome).inc()
     # The outcome follows the event that asked for the message: same conversation, caused by it.
     causation = Causation(row["correlation_id"] or row["event_id"], row["event_id"])
-    return Outcome(message.notification_id, status, error, retry_at, disable, events, causation)
+    return Outcome(
+        message.notification_id, status, error, retry_at, disable, events, causation, channel.name
+    )
 
 
 def _abandoned(
@@ -232,10 +235,17 @@ class Recorder:
 
     retry_base_s = 0.1
 
-    def __init__(self, runtime: ServiceRuntime, batch_size: int = 500) -> None:
+    def __init__(
+        self,
+        runtime: ServiceRuntime,
+        batch_size: int = 500,
+        wakes: Mapping[str, asyncio.Event] | None = None,
+    ) -> None:
         self.runtime = runtime
         self.batch_size = batch_size
         self.queue: asyncio.Queue[Outcome] = asyncio.Queue()
+        # A recorded retry is due sooner than the lease its claimer may be sleeping until.
+        self.wakes = wakes or {}
 
     async def run(self) -> None:
         while True:
@@ -245,6 +255,9 @@ class Recorder:
             for attempt in range(1, RECORD_ATTEMPTS + 1):
                 try:
                     await self.record(batch)
+                    for channel in {o.channel for o in batch if o.status == "pending"}:
+                        if channel in self.wakes:
+                            self.wakes[channel].set()
                     break
                 except Exception as error:
                     if attempt == RECORD_ATTEMPTS:
@@ -301,6 +314,7 @@ async def run_channel(
         while True:
             wake.clear()  # before looking: a wake-up while we look is not lost
             free = settings.channel_concurrency - len(sending)
+            claimed: list[asyncpg.Record] = []
             if free > 0:
                 addressed = name in ADDRESSED
                 known = NOTHING_KNOWN
@@ -318,8 +332,17 @@ async def run_channel(
                     task.add_done_callback(finished)
                 if len(claimed) == free:
                     continue  # there may be more due: look again as soon as a sender is free
+            wait = settings.delivery_poll_interval_s
+            if free > 0 and not claimed:
+                # Nothing due now: sleep until the soonest open delivery is (a retry, a lease's
+                # end), or until a new one, a recorded retry or a free sender wakes us.
+                async with runtime.pool.acquire() as conn:
+                    upcoming = await store.next_due(conn, name)
+                if upcoming is not None:
+                    ahead = (upcoming - datetime.now(UTC)).total_seconds()
+                    wait = min(wait, max(0.01, ahead))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), settings.delivery_poll_interval_s)
+                await asyncio.wait_for(wake.wait(), wait)
     finally:
         for task in sending:
             task.cancel()
@@ -330,7 +353,6 @@ async def run_deliveries(runtime: ServiceRuntime) -> None:
     payload names the channels) and by a poll, and the recorder of their outcomes."""
     settings: NotifySettings = runtime.settings  # type: ignore[assignment]
     listener = await connect(settings.database_url)
-    recorder = Recorder(runtime)
     # aiohttp rather than httpx: under load, py-spy found httpx's client (its connection pool's
     # checks and anyio wrappers included) in about a quarter of notify's samples.
     # trust_env: proxies from the environment, as httpx took them.
@@ -340,6 +362,7 @@ async def run_deliveries(runtime: ServiceRuntime) -> None:
         contacts = Contacts(session, settings)
         channels = build_channels(session, smtp, settings, contacts)
         wakes = {name: asyncio.Event() for name in channels}
+        recorder = Recorder(runtime, wakes=wakes)
 
         def wake(_conn: object, _pid: int, _channel: str, payload: object) -> None:
             for name in str(payload).split(",") if payload else wakes:

@@ -51,14 +51,17 @@ class NotifySettings(ServiceSettings):
     channel_concurrency: int = 16
     endpoint_concurrency: int = 4
     delivery_lease_s: float = 60.0
-    delivery_poll_interval_s: float = 1.0
+    # The longest a claimer sleeps: it sleeps until the soonest retry or lease end, and new
+    # deliveries, recorded retries and free senders wake it.
+    delivery_poll_interval_s: float = 10.0
     # In development, fixed keys `dev-key-admin` and `dev-key-ops` exist; production refuses them.
     dev_keys: bool | None = None
     dev_key_rate_per_minute: int = 6000
     rate_limit_storage: str = "memory://"
-    # The live stream (SSE): how often it looks for new status changes, how many a slow client
-    # may fall behind before it is told to reconnect (and catch up from Last-Event-ID).
-    live_poll_interval_s: float = 0.5
+    # The live stream (SSE): the longest it waits for new status changes (each commit wakes it),
+    # how many a slow client may fall behind before it is told to reconnect (and catch up from
+    # Last-Event-ID).
+    live_poll_interval_s: float = 5.0
     live_queue_size: int = 1000
 
     @field_validator("retry_schedule")

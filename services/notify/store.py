@@ -172,6 +172,16 @@ async def claim(
     )
 
 
+async def next_due(conn: Connection, channel: str) -> datetime | None:
+    """When the soonest open delivery of a channel is due (a retry's time, a lease's end)."""
+    due: datetime | None = await conn.fetchval(
+        "SELECT min(next_attempt_at) FROM deliveries "
+        "WHERE channel = $1 AND status IN ('pending', 'sending')",
+        channel,
+    )
+    return due
+
+
 async def record_outcomes(
     conn: Connection, outcomes: list[tuple[UUID, str, str | None, datetime | None]]
 ) -> None:

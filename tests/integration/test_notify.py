@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import statistics
+import time
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -235,6 +236,17 @@ async def test_a_gone_endpoint_is_disabled_and_a_busy_one_is_given_the_time_it_a
     notify_server: NotifyServer,
 ):
     server = notify_server
+    # A claimer sleeps until the soonest retry, not until its poll: with a 30 s poll the busy
+    # endpoint's retry must still go out about when it asked for.
+    settings = server.runtime.settings
+    poll_before, settings.delivery_poll_interval_s = settings.delivery_poll_interval_s, 30.0
+    try:
+        await _gone_and_busy(server)
+    finally:
+        settings.delivery_poll_interval_s = poll_before
+
+
+async def _gone_and_busy(server: NotifyServer) -> None:
     await subscribe(server, "gone", event_types=["ComplaintResolved"])
     await subscribe(server, "busy", event_types=["ComplaintResolved"])
     server.gateways.behaviour["webhook:gone"] = Behaviour(status=410)
@@ -271,7 +283,9 @@ async def test_a_gone_endpoint_is_disabled_and_a_busy_one_is_given_the_time_it_a
         )
     assert wait >= timedelta(seconds=1.9), "Retry-After: 2 is longer than the schedule's 0.2 s"
     server.gateways.behaviour["webhook:busy"] = Behaviour()
+    asked_at = time.monotonic()
     await server.until(lambda: server.gateways.accepted("webhook:busy"), what="busy to accept")
+    assert time.monotonic() - asked_at < 10, "the retry waited for the poll, not for its time"
     # Enabled again, a later event reaches it.
     async with server.client() as client:
         assert (await client.post("/subscriptions/gone/enable")).json()["status"] == "active"
