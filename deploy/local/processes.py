@@ -7,6 +7,7 @@ import contextlib
 import ctypes
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -33,11 +34,25 @@ def _die_with_parent(sig: int) -> Callable[[], None]:
     return preexec
 
 
+def _ephemeral_start() -> int:
+    """Where the kernel's range for outgoing connections begins (Linux: 32768 by default)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A port free now to listen on, below the ephemeral range. A port the kernel hands out
+    for a bind to port 0 comes from that range, so any outgoing connection (a client of the
+    processes just started) may take it before our server binds it: the bench once saw
+    dispatch exit at start-up with "address already in use" that way."""
+    top = _ephemeral_start()
+    for _ in range(1000):
+        port = random.randrange(10_000, top)
+        if port_is_free(port):
+            return port
+    raise RuntimeError(f"no free port between 10000 and {top}")
 
 
 def free_ports(count: int, avoid: range = range(0)) -> list[int]:
