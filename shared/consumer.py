@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, cast
@@ -216,12 +216,7 @@ class IdempotentConsumer:
 
     async def _apply(self, conn: Connection, envelope: Envelope, handler: Handler) -> bool:
         """Inbox row and effects in the caller's transaction; False if already handled."""
-        first_time = await conn.fetchval(
-            "INSERT INTO inbox (consumer, event_id) VALUES ($1, $2) "
-            "ON CONFLICT DO NOTHING RETURNING true",
-            self.name,
-            envelope.id,
-        )
+        first_time = bool(await self._claim(conn, [envelope]))
         if not first_time:
             return False
         if self.batch_handler is not None:
@@ -493,6 +488,13 @@ class BatchConsumer:
             # committed offsets, and its inbox check skips what was handled here.
             log.info("%s: offsets not committed (%r)", self.consumer.name, error)
 
+    def forget(self, partitions: Iterable[TopicPartition]) -> None:
+        """Partitions (re)assigned start from the group's committed offsets: what this member
+        handled of them before is no longer its to commit."""
+        for tp in partitions:
+            self.handled.pop(tp, None)
+            self._committed.pop(tp, None)
+
     async def _commit_often(self) -> None:
         while True:
             await asyncio.sleep(self.commit_interval_s)
@@ -537,9 +539,7 @@ class _CommitOnRevoke(ConsumerRebalanceListener):
         await self.batches.commit()
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
-        for tp in assigned:  # positions come from the group's committed offsets again
-            self.batches.handled.pop(tp, None)
-            self.batches._committed.pop(tp, None)
+        self.batches.forget(assigned)
 
 
 def _consumed(event: Any) -> ConsumedRecord:

@@ -51,9 +51,9 @@ class ServiceSettings(BaseSettings):
     kafka_fetch_idle_after_s: float = Field(
         2.0, validation_alias=AliasChoices("KAFKA_FETCH_IDLE_AFTER_S")
     )
-    # What takes records off the bus for the idempotent consumer: "aiokafka" (getmany, a
-    # partition's records a batch, offsets committed after it) or "faust" (an agent; faust's
-    # consumer runs on a thread of its own and hands records over one by one). Both use the
+    # What takes records off the bus for the idempotent consumer: "aiokafka" (each getmany one
+    # batch, handled offsets committed every second) or "faust" (an agent; faust's consumer
+    # runs on a thread of its own and hands records over one by one). Both use the
     # group jiesu-<service>, so a switch carries on from the same committed offsets.
     kafka_consumer_engine: Literal["aiokafka", "faust"] = Field(
         "aiokafka", validation_alias=AliasChoices("KAFKA_CONSUMER_ENGINE")

@@ -337,6 +337,7 @@ async def sync_timers(
             *_columns(gone),
         )
     if new:
+        rows = list(new)
         await conn.execute(
             """
             INSERT INTO timers (work_order_id, clock, kind, due_at, fire_at, complaint_id)
@@ -344,7 +345,7 @@ async def sync_timers(
                                  $5::timestamptz[], $6::uuid[])
             ON CONFLICT DO NOTHING
             """,
-            *_columns(rows := list(new)),
+            *_columns(rows),
             [t.fire_at for t in rows],
             [t.complaint_id for t in rows],
         )

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -113,23 +115,25 @@ class Known:
 NOTHING_KNOWN = Known({}, {})
 
 
-async def units_of(conn: Connection, claimed: list[asyncpg.Record]) -> Known:
+async def units_of(conn: Connection, claimed: list[asyncpg.Record]) -> dict[str, domain.Address]:
     """The directory entries of a claimed batch's units, on the claim's connection."""
     units = {r["recipient"] for r in claimed if r["audience"] not in UNLISTED}
-    return Known({}, await store.addresses(conn, units) if units else {})
+    return await store.addresses(conn, units) if units else {}
 
 
-async def with_residents(contacts: Contacts, known: Known, claimed: list[asyncpg.Record]) -> Known:
+async def residents_of(
+    contacts: Contacts, claimed: list[asyncpg.Record]
+) -> dict[UUID, dict[str, Any] | str]:
     """The batch's residents' contacts in one request to intake (no connection held meanwhile);
     if it fails, each message asks on its own, and retries as it would."""
     residents = [r["complaint_id"] for r in claimed if r["audience"] == Audience.RESIDENT.value]
     if not residents:
-        return known
+        return {}
     try:
-        return Known(await contacts.residents(residents), known.units)
+        return await contacts.residents(residents)
     except Exception as error:
         log.warning("looking up %d contacts failed (%s); one by one", len(residents), error)
-        return known
+        return {}
 
 
 # Channels that address people (by contact or directory) and audiences not in the directory.
@@ -244,8 +248,10 @@ class Recorder:
         self.runtime = runtime
         self.batch_size = batch_size
         self.queue: asyncio.Queue[Outcome] = asyncio.Queue()
-        # A recorded retry is due sooner than the lease its claimer may be sleeping until.
+        # A recorded retry is due sooner than the lease its claimer may be sleeping until: the
+        # channel is woken and told to read its soonest due time again.
         self.wakes = wakes or {}
+        self.retried: set[str] = set()
 
     async def run(self) -> None:
         while True:
@@ -256,6 +262,7 @@ class Recorder:
                 try:
                     await self.record(batch)
                     for channel in {o.channel for o in batch if o.status == "pending"}:
+                        self.retried.add(channel)
                         if channel in self.wakes:
                             self.wakes[channel].set()
                     break
@@ -299,6 +306,9 @@ async def run_channel(
     arrives, or at the poll."""
     settings: NotifySettings = runtime.settings  # type: ignore[assignment]
     sending: set[asyncio.Task[Outcome]] = set()
+    # When the soonest open delivery is due (monotonic), as last read; read again once it has
+    # come or a retry was recorded, not after every empty claim.
+    due_at = -math.inf
 
     def finished(task: asyncio.Task[Outcome]) -> None:
         sending.discard(task)
@@ -314,33 +324,36 @@ async def run_channel(
         while True:
             wake.clear()  # before looking: a wake-up while we look is not lost
             free = settings.channel_concurrency - len(sending)
-            claimed: list[asyncpg.Record] = []
+            wait = settings.delivery_poll_interval_s
             if free > 0:
                 addressed = name in ADDRESSED
-                known = NOTHING_KNOWN
+                units: dict[str, domain.Address] = {}
                 async with runtime.pool.acquire() as conn:
                     claimed = await store.claim(
                         conn, name, free, settings.endpoint_concurrency, settings.delivery_lease_s
                     )
                     if claimed and addressed:
-                        known = await units_of(conn, claimed)
-                if claimed and addressed:
-                    known = await with_residents(contacts, known, claimed)
+                        units = await units_of(conn, claimed)
+                    elif not claimed and (time.monotonic() >= due_at or name in recorder.retried):
+                        # Nothing due now: sleep until the soonest open delivery is (a retry,
+                        # a lease's end), or until a new one, a recorded retry or a free
+                        # sender wakes us.
+                        recorder.retried.discard(name)
+                        upcoming = await store.next_due(conn, name)
+                        ahead = wait
+                        if upcoming is not None:
+                            ahead = min(wait, (upcoming - datetime.now(UTC)).total_seconds())
+                        due_at = time.monotonic() + ahead
+                if not claimed:
+                    wait = min(wait, max(0.01, due_at - time.monotonic()))
+                residents = await residents_of(contacts, claimed) if addressed else {}
+                known = Known(residents, units)
                 for row in claimed:
                     task = asyncio.create_task(send_one(runtime, channels, row, known))
                     sending.add(task)
                     task.add_done_callback(finished)
                 if len(claimed) == free:
                     continue  # there may be more due: look again as soon as a sender is free
-            wait = settings.delivery_poll_interval_s
-            if free > 0 and not claimed:
-                # Nothing due now: sleep until the soonest open delivery is (a retry, a lease's
-                # end), or until a new one, a recorded retry or a free sender wakes us.
-                async with runtime.pool.acquire() as conn:
-                    upcoming = await store.next_due(conn, name)
-                if upcoming is not None:
-                    ahead = (upcoming - datetime.now(UTC)).total_seconds()
-                    wait = min(wait, max(0.01, ahead))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), wait)
     finally:

@@ -15,7 +15,6 @@ import asyncpg
 
 from services.notify import domain
 from shared.db import Connection
-from shared.envelope import Envelope
 
 WAKE_CHANNEL = "jiesu_deliveries"
 LIVE_CHANNEL = "jiesu_live"
@@ -37,11 +36,6 @@ class Planned:
 # --- what notify knows of a complaint ----------------------------------------------------------
 
 
-async def facts(conn: Connection, complaint_id: UUID) -> domain.Facts | None:
-    row = await conn.fetchrow("SELECT * FROM complaint_facts WHERE complaint_id = $1", complaint_id)
-    return None if row is None else _facts(row)
-
-
 def _facts(row: asyncpg.Record) -> domain.Facts:
     return domain.Facts(
         complaint_id=row["complaint_id"],
@@ -59,10 +53,6 @@ async def facts_of(conn: Connection, complaint_ids: Iterable[UUID]) -> dict[UUID
         "SELECT * FROM complaint_facts WHERE complaint_id = ANY($1::uuid[])", list(complaint_ids)
     )
     return {row["complaint_id"]: _facts(row) for row in rows}
-
-
-async def save_facts(conn: Connection, facts: domain.Facts) -> None:
-    await save_all_facts(conn, [facts])
 
 
 async def save_all_facts(conn: Connection, changed: Iterable[domain.Facts]) -> None:
@@ -92,11 +82,6 @@ async def save_all_facts(conn: Connection, changed: Iterable[domain.Facts]) -> N
 
 
 # --- deliveries -------------------------------------------------------------------------------
-
-
-async def add_deliveries(conn: Connection, cause: Envelope, planned: list[Planned]) -> int:
-    """Insert each message once per (event, recipient, channel); returns how many were new."""
-    return await add_deliveries_for(conn, cause.id, cause.correlation_id, planned)
 
 
 async def add_deliveries_for(
@@ -346,12 +331,6 @@ def matching(active: list[asyncpg.Record], event_type: str, area_code: str | Non
     ]
 
 
-async def matching_subscriptions(
-    conn: Connection, event_type: str, area_code: str | None
-) -> list[str]:
-    return matching(await active_subscriptions(conn), event_type, area_code)
-
-
 # --- the directory (通讯录) --------------------------------------------------------------------
 
 
@@ -411,17 +390,16 @@ async def delete_address(conn: Connection, recipient: str) -> bool:
 # --- the live stream ------------------------------------------------------------------------
 
 
-async def add_live_update(conn: Connection, entry: dict[str, Any], at: datetime) -> None:
-    await add_live_updates(conn, [(entry, at)])
-
-
 async def add_live_updates(
     conn: Connection, entries: list[tuple[dict[str, Any], datetime]]
 ) -> None:
     """Entries in the given order, under the live lock (see _LIVE_LOCK), with one wake-up."""
     if not entries:
         return
-    await conn.execute("SELECT pg_advisory_xact_lock($1)", _LIVE_LOCK)
+    # The wake-up is delivered at commit, so it can go with the lock.
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock($1), pg_notify($2, '')", _LIVE_LOCK, LIVE_CHANNEL
+    )
     await conn.execute(
         """
         INSERT INTO live_updates (complaint_id, area_code, type, data, at)
@@ -436,7 +414,6 @@ async def add_live_updates(
         [entry for entry, _ in entries],
         [at for _, at in entries],
     )
-    await conn.execute("SELECT pg_notify($1, '')", LIVE_CHANNEL)
 
 
 async def live_since(conn: Connection, after: int, limit: int) -> list[asyncpg.Record]:

@@ -311,8 +311,7 @@ async def _swap(
         caught_up = 0
         for name, conn in sources.items():
             async for batch in _batches(conn, after[name], batch_size):
-                for sql, rows in _writes(batch, models).items():
-                    await target.executemany(sql, rows)
+                await write(target, _writes(batch, models))
                 after[name] = batch[-1].global_position
                 caught_up += len(batch)
                 advance(len(batch))

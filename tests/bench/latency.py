@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -295,33 +296,29 @@ async def broker_hop_ms(bootstrap: str, samples: int = 200) -> list[float]:
         await consumer.stop()
 
 
-async def run_rate(
-    urls: dict[str, str],
-    reporting_db: str,
-    meter: CpuMeter,
-    counts: Statements,
-    bootstrap: str,
-    rate: float,
-    seconds: float,
-    marker: str,
-) -> dict[str, Any]:
-    conn = await asyncpg.connect(reporting_db)
+@dataclass(frozen=True)
+class Probes:
+    """What a run reads the platform with besides its clock."""
+
+    urls: dict[str, str]
+    reporting_db: str
+    bootstrap: str
+    meter: CpuMeter
+    counts: Statements
+
+
+async def run_rate(probes: Probes, rate: float, seconds: float, marker: str) -> dict[str, Any]:
+    conn = await asyncpg.connect(probes.reporting_db)
     try:
-        return await _run_rate(conn, urls, meter, counts, bootstrap, rate, seconds, marker)
+        return await _run_rate(conn, probes, rate, seconds, marker)
     finally:
         await conn.close()
 
 
 async def _run_rate(
-    conn: asyncpg.Connection,
-    urls: dict[str, str],
-    meter: CpuMeter,
-    counts: Statements,
-    bootstrap: str,
-    rate: float,
-    seconds: float,
-    marker: str,
+    conn: asyncpg.Connection, probes: Probes, rate: float, seconds: float, marker: str
 ) -> dict[str, Any]:
+    meter, counts, bootstrap = probes.meter, probes.counts, probes.bootstrap
     total = int(rate * seconds)
     # The bench's own queries (the completion polls below) run on reporting's database: their
     # backend counts as the harness, and their commits are taken off reporting's.
@@ -334,7 +331,7 @@ async def _run_rate(
     submitted: list[dict[str, Any]] = []
     post_ms: list[float] = []
     errors = 0
-    client = KeepAliveClient(urls["intake"])
+    client = KeepAliveClient(probes.urls["intake"])
     try:
 
         async def submit(index: int) -> None:
@@ -428,7 +425,8 @@ async def _run_rate(
             ms for name, ms in cpu_ms.items() if name not in ("harness", "gateways", "runner")
         ),
         "commits_per_complaint": commits_per,
-        "statements_per_complaint": statements,
+        "statements_per_complaint": statements.get("by_database", {}),
+        "top_statements": statements.get("top", []),
         "records_per_complaint": records,
     }
 
@@ -459,11 +457,19 @@ def median_of(runs: list[dict[str, Any]], key: str) -> float:
     return statistics.median(run[key] for run in runs)
 
 
+def medians_by_name(runs: list[dict[str, Any]], key: str) -> dict[str, float]:
+    """For a per-process or per-database figure: each name's median over the runs."""
+    return {
+        name: statistics.median(run[key].get(name, 0.0) for run in runs) for name in runs[0][key]
+    }
+
+
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="jiesu-bench-") as tmp:
         stack = Stack(Path(tmp))
         console.print("starting the platform …")
         state = stack.start()
+        counts = Statements(None, stack.db_prefix)  # opened below; closing it is then safe
         try:
             urls = state["urls"]
             reporting_db = with_database(state["database_url"], f"{stack.db_prefix}_reporting")
@@ -475,6 +481,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             counts = await Statements.open(state["database_url"], stack.db_prefix)
             if counts.conn is not None:
                 meter.roles[counts.conn.get_server_pid()] = "harness"
+            probes = Probes(urls, reporting_db, state["kafka_bootstrap_servers"], meter, counts)
             await asyncio.sleep(3)  # the seeding's echoes settle
             idle_before = meter.sample()
             await asyncio.sleep(IDLE_S)
@@ -492,18 +499,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 runs = []
                 for repeat in range(args.repeats):
                     console.print(f"rate {rate}/s, run {repeat + 1}/{args.repeats} …")
-                    runs.append(
-                        await run_rate(
-                            urls,
-                            reporting_db,
-                            meter,
-                            counts,
-                            state["kafka_bootstrap_servers"],
-                            rate,
-                            args.seconds,
-                            f"b{uuid.uuid4().hex[:6]}",
-                        )
-                    )
+                    marker = f"b{uuid.uuid4().hex[:6]}"
+                    runs.append(await run_rate(probes, rate, args.seconds, marker))
                     await asyncio.sleep(2)
                 results["rates"][str(rate)] = {
                     "runs": runs,
@@ -519,33 +516,21 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                             "platform_cpu_ms_per_complaint",
                         )
                     },
-                    "cpu_ms_per_complaint": {
-                        name: statistics.median(
-                            r["cpu_ms_per_complaint"].get(name, 0.0) for r in runs
+                    **{
+                        key: medians_by_name(runs, key)
+                        for key in (
+                            "cpu_ms_per_complaint",
+                            "commits_per_complaint",
+                            "statements_per_complaint",
+                            "records_per_complaint",
                         )
-                        for name in runs[0]["cpu_ms_per_complaint"]
-                    },
-                    "commits_per_complaint": {
-                        db: statistics.median(r["commits_per_complaint"].get(db, 0.0) for r in runs)
-                        for db in runs[0]["commits_per_complaint"]
-                    },
-                    "statements_per_complaint": {
-                        db: statistics.median(
-                            r["statements_per_complaint"].get("by_database", {}).get(db, 0.0)
-                            for r in runs
-                        )
-                        for db in runs[0]["statements_per_complaint"].get("by_database", {})
-                    },
-                    "records_per_complaint": {
-                        name: statistics.median(r["records_per_complaint"][name] for r in runs)
-                        for name in runs[0]["records_per_complaint"]
                     },
                     # The most frequent statements of the last run, to see what to batch next.
-                    "top_statements": runs[-1]["statements_per_complaint"].get("top", []),
+                    "top_statements": runs[-1]["top_statements"],
                 }
-            await counts.close()
             return results
         finally:
+            await counts.close()
             stack.stop()
 
 
