@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,21 +21,12 @@ from shared.events import Event, parse_event
 SCHEMA = Path(__file__).with_name("eventstore.sql")
 NOTIFY_CHANNEL = "jiesu_events"
 
-# Appends take this transaction-scoped lock just before inserting and hold it until commit.
-# Why: a bigserial value is drawn at insert time but becomes visible at commit, so two
-# concurrent writers can commit out of global_position order, and a reader tailing
-# "global_position > last seen" would skip the one that commits late, for ever. With the lock
-# only one appending transaction is between "draw positions" and "commit" at any moment, so
-# positions become visible in increasing order and tailing by position is exact. The cost is
-# that appends in one service database are serialised for the length of a commit.
-_APPEND_LOCK = 0x6A6965_5F617070
-
 
 class ConcurrencyError(Exception):
     """The stream moved on since it was read: reload, decide again, append again."""
 
     def __init__(self, stream: str, expected: int, actual: int | None) -> None:
-        at = "exists already" if actual is None else f"is at position {actual}"
+        at = "has moved on" if actual is None else f"is at position {actual}"
         super().__init__(f"stream {stream!r} {at}, expected {expected}")
         self.stream = stream
         self.expected = expected
@@ -99,7 +91,13 @@ _COLUMNS = "global_position, stream, position, type, version, data, metadata, id
 
 
 class EventStore:
-    """One service's store. Every method takes the connection, so appends join the caller's transaction."""
+    """One service's store. Every method takes the connection, so appends join the caller's transaction.
+
+    Appends are not serialised: concurrent transactions draw global positions and commit in
+    any order. Readers that tail the store in position order read only up to a `Horizon`, the
+    position below which no transaction is still in flight, so they never pass a gap that a
+    late commit would fill.
+    """
 
     def __init__(self, source: str) -> None:
         self.source = source
@@ -113,25 +111,11 @@ class EventStore:
         expected_position: int | None,
     ) -> list[RecordedEvent]:
         """Append after `expected_position` events (0 = the stream must be new; None = no check)."""
-        if not conn.is_in_transaction():
-            raise RuntimeError("append must run inside a transaction")
-        if not events:
-            return []
-        await self._order_commits(conn)
-        if expected_position == 0:
-            # A new stream: no head to read; the unique (stream, position) says if it exists.
-            try:
-                return await self._insert(conn, [(stream, 0, events, causation)])
-            except asyncpg.UniqueViolationError as error:
-                if error.constraint_name != "events_stream_position_key":
-                    raise
-                raise ConcurrencyError(stream, 0, None) from None
-        current = await conn.fetchval(
-            "SELECT coalesce(max(position) + 1, 0) FROM events WHERE stream = $1", stream
+        if expected_position is None:
+            return await self.append_streams(conn, [(stream, events, causation)])
+        return await self.append_streams(
+            conn, [(stream, events, causation)], expected={stream: expected_position}
         )
-        if expected_position is not None and expected_position != current:
-            raise ConcurrencyError(stream, expected_position, current)
-        return await self._insert(conn, [(stream, current, events, causation)])
 
     async def append_streams(
         self,
@@ -139,87 +123,75 @@ class EventStore:
         appends: Sequence[tuple[str, Sequence[Event], Causation]],
         expected: Mapping[str, int] | None = None,
     ) -> list[RecordedEvent]:
-        """Append to many streams at once, each at its end: one lock, one read of the heads and
-        one insert for a whole batch, e.g. a batch of outcomes. A stream may come several
-        times (its appends follow each other in the given order). With `expected`, the streams
-        it names must be at those positions, or nothing is appended (ConcurrencyError)."""
+        """Append to many streams in one statement, each at its end, e.g. a batch of outcomes.
+        A stream may come several times (its appends follow each other in the given order).
+        The streams `expected` names must be at those positions, or nothing is appended
+        (ConcurrencyError, also when a concurrent transaction appends to one of them first);
+        the others are locked for this transaction, so their appends queue instead. A stream is
+        appended to either always with an expected position or always without one."""
         if not conn.is_in_transaction():
             raise RuntimeError("append must run inside a transaction")
         appends = [a for a in appends if a[1]]
         if not appends:
             return []
-        await self._order_commits(conn)
-        # Each head as append reads it (max over the unique index, read backwards), not a
-        # GROUP BY that would read every event of every stream named.
-        heads: dict[str, int] = {
+        expected = expected or {}
+        unchecked = sorted({stream for stream, _, _ in appends if stream not in expected})
+        if unchecked:
+            # Before the insert, in a statement of its own: the insert's snapshot is then
+            # taken after the lock, so it sees the head the previous holder committed.
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(s, 0)) FROM unnest($1::text[]) AS s",
+                unchecked,
+            )
+        rows: dict[str, list[Any]] = {name: [] for name in _ROW_FIELDS}
+        offsets: dict[str, int] = {}
+        for stream, events, causation in appends:
+            metadata = {
+                "source": self.source,
+                "correlation_id": str(causation.correlation_id),
+                "causation_id": str(causation.causation_id) if causation.causation_id else None,
+            }
+            for event in events:
+                rows["stream"].append(stream)
+                rows["nth"].append(offsets.get(stream, 0))
+                offsets[stream] = offsets.get(stream, 0) + 1
+                rows["type"].append(event.event_type)
+                rows["version"].append(event.version)
+                rows["data"].append(encode_data(event).decode())
+                rows["metadata"].append(json.dumps({**metadata, "subject": event.subject}))
+                rows["id"].append(uuid.uuid4())
+        streams = list(offsets)
+        try:
+            recorded = await conn.fetch(
+                _APPEND,
+                *rows.values(),
+                streams,
+                [expected.get(stream) for stream in streams],
+                NOTIFY_CHANNEL,
+            )
+        except asyncpg.UniqueViolationError as error:
+            if error.constraint_name != "events_stream_position_key":
+                raise
+            # A concurrent transaction appended to a checked stream first (it committed while
+            # this insert waited on the unique index).
+            stream = next(iter(expected), appends[0][0])
+            raise ConcurrencyError(stream, expected.get(stream, 0), None) from None
+        if not recorded:
+            heads = await self._heads(conn, list(expected))
+            stream = next(s for s, at in expected.items() if heads[s] != at)
+            raise ConcurrencyError(stream, expected[stream], heads[stream])
+        return sorted(
+            (RecordedEvent.from_row(row) for row in recorded), key=lambda e: e.global_position
+        )
+
+    async def _heads(self, conn: Connection, streams: Sequence[str]) -> dict[str, int]:
+        return {
             row["stream"]: row["head"]
             for row in await conn.fetch(
-                "SELECT s.stream, coalesce((SELECT max(position) + 1 FROM events e "
-                "WHERE e.stream = s.stream), 0) AS head FROM unnest($1::text[]) AS s(stream)",
-                list({stream for stream, _, _ in appends}),
+                f"SELECT s.stream, {_HEAD} AS head FROM unnest($1::text[]) AS s(stream)",
+                list(streams),
             )
         }
-        for stream, position in (expected or {}).items():
-            if heads.get(stream, 0) != position:
-                raise ConcurrencyError(stream, position, heads.get(stream, 0))
-        rows = []
-        for stream, events, causation in appends:
-            rows.append((stream, heads[stream], events, causation))
-            heads[stream] += len(events)
-        return await self._insert(conn, rows)
-
-    async def _insert(
-        self, conn: Connection, appends: Sequence[tuple[str, int, Sequence[Event], Causation]]
-    ) -> list[RecordedEvent]:
-        """Insert each (stream, first position, events, causation) in one statement."""
-        streams, positions, types, versions, data, metadata = [], [], [], [], [], []
-        for stream, first, events, causation in appends:
-            for offset, event in enumerate(events):
-                streams.append(stream)
-                positions.append(first + offset)
-                types.append(event.event_type)
-                versions.append(event.version)
-                data.append(encode_data(event).decode())
-                metadata.append(
-                    json.dumps(
-                        {
-                            "source": self.source,
-                            "subject": event.subject,
-                            "correlation_id": str(causation.correlation_id),
-                            "causation_id": (
-                                str(causation.causation_id) if causation.causation_id else None
-                            ),
-                        }
-                    )
-                )
-        rows = await conn.fetch(
-            f"""
-            INSERT INTO events (stream, position, type, version, data, metadata, id)
-            SELECT stream, position, type, version, data::jsonb, metadata::jsonb, id
-            FROM unnest($1::text[], $2::int[], $3::text[], $4::int[], $5::text[], $6::text[],
-                        $7::uuid[]) WITH ORDINALITY
-                 AS e(stream, position, type, version, data, metadata, id, ord)
-            ORDER BY ord
-            RETURNING {_COLUMNS}
-            """,
-            streams,
-            positions,
-            types,
-            versions,
-            data,
-            metadata,
-            [uuid.uuid4() for _ in streams],
-        )
-        return sorted(
-            (RecordedEvent.from_row(row) for row in rows), key=lambda e: e.global_position
-        )
-
-    async def _order_commits(self, conn: Connection) -> None:
-        """Hold the append lock until commit (see _APPEND_LOCK for why), and wake the relays
-        then: a notification is delivered at commit only, a hint, never the source of truth."""
-        await conn.execute(
-            "SELECT pg_advisory_xact_lock($1), pg_notify($2, '')", _APPEND_LOCK, NOTIFY_CHANNEL
-        )
 
     async def read_stream(self, conn: Connection, stream: str) -> list[RecordedEvent]:
         rows = await conn.fetch(
@@ -241,12 +213,110 @@ class EventStore:
             found.setdefault(row["stream"], []).append(RecordedEvent.from_row(row))
         return found
 
-    async def read_all(self, conn: Connection, after: int, limit: int = 500) -> list[RecordedEvent]:
-        """Events with a global position above `after`, in commit order."""
+    async def read_all(
+        self, conn: Connection, after: int, limit: int = 500, until: int | None = None
+    ) -> list[RecordedEvent]:
+        """Events with a global position above `after` (and at most `until`), in position
+        order. Tailing readers pass a Horizon's `settled` as `until`: above it, a position
+        may still be taken by a transaction that commits later."""
         rows = await conn.fetch(
             f"SELECT {_COLUMNS} FROM events WHERE global_position > $1 "
+            "AND global_position <= coalesce($3, global_position) "
             "ORDER BY global_position LIMIT $2",
             after,
             limit,
+            until,
         )
         return [RecordedEvent.from_row(row) for row in rows]
+
+
+_ROW_FIELDS = ("stream", "nth", "type", "version", "data", "metadata", "id")
+
+# A stream's next position as the statement's snapshot sees it: max over the unique index,
+# read backwards, not a GROUP BY that would read every event of the stream.
+_HEAD = "coalesce((SELECT max(x.position) + 1 FROM events x WHERE x.stream = s.stream), 0)"
+
+# One statement appends a whole batch. Each stream's head is read in it; if any checked stream
+# is not where its caller read it, nothing is inserted (no rows come back). `ok` gives the
+# transaction its id before any position is drawn (positions are drawn as the joined rows are
+# inserted, and no row joins before `ok` is known; the id is used in the filter, or the planner
+# drops it): so a transaction holding a position always shows in the list of running
+# transactions a Horizon reads. pg_notify wakes the relays at commit: a hint, never the source
+# of truth.
+_APPEND = f"""
+WITH heads AS (
+    SELECT s.stream, s.expected, {_HEAD} AS head
+    FROM unnest($8::text[], $9::int[]) AS s(stream, expected)
+), ok AS (
+    SELECT bool_and(expected IS NULL OR expected = head) AS ok,
+           pg_current_xact_id() AS xid, pg_notify($10, '') AS woken
+    FROM heads
+)
+INSERT INTO events (stream, position, type, version, data, metadata, id)
+SELECT e.stream, h.head + e.nth, e.type, e.version, e.data::jsonb, e.metadata::jsonb, e.id
+FROM unnest($1::text[], $2::int[], $3::text[], $4::int[], $5::text[], $6::text[], $7::uuid[])
+     WITH ORDINALITY AS e(stream, nth, type, version, data, metadata, id, ord)
+JOIN heads h ON h.stream = e.stream
+CROSS JOIN ok
+WHERE ok.ok AND ok.xid IS NOT NULL
+ORDER BY e.ord
+RETURNING {_COLUMNS}
+"""
+
+# The newest position a reader can see, and the transactions of this database that hold an id
+# now (the reader's own left out). A position at or below `top` that the reader cannot see yet
+# belongs to one of them (see _APPEND). Backends' ids are readable for sessions of the same
+# role, or with pg_read_all_stats.
+_PROBE = """
+SELECT (SELECT coalesce(max({column}), 0) FROM {table}) AS top,
+       array(SELECT a.backend_xid::text FROM pg_stat_get_activity(NULL) AS a
+             WHERE a.datid = (SELECT oid FROM pg_database WHERE datname = current_database())
+               AND a.backend_xid IS NOT NULL AND a.pid <> pg_backend_pid()) AS running
+"""
+
+
+@dataclass(slots=True)
+class Horizon:
+    """How far a reader can tail a store by position without skipping a late commit.
+
+    Works for any table whose positions come from a sequence, if each inserting transaction
+    has its id before it draws one (pg_current_xact_id() in an earlier statement or, as in
+    _APPEND, in the same statement ahead of the rows). Each probe notes the newest visible
+    position and the transactions in flight. Once all of
+    those have ended (committed or rolled back), every position up to that newest one is final:
+    `settled` moves there. A probe settles a later probe's earlier ones, so a reader that
+    probes each time it reads needs one statement more per read, and waits only for the
+    transactions that were in flight when it looked.
+    """
+
+    table: str = "events"
+    column: str = "global_position"  # drawn from a sequence by a transaction that has an id
+    settled: int = 0
+    seen: int = 0  # the newest position the last probe saw
+    pending: list[tuple[int, frozenset[str]]] = field(default_factory=list)
+    max_pending: int = 16
+
+    async def advance(self, conn: Connection) -> int:
+        """Probe once; the settled position after it."""
+        row = await conn.fetchrow(_PROBE.format(table=self.table, column=self.column))
+        assert row is not None
+        running = frozenset(row["running"])
+        self.seen = row["top"]
+        still = []
+        for top, holders in [*self.pending, (row["top"], running)]:
+            if holders.isdisjoint(running):
+                self.settled = max(self.settled, top)
+            elif top > self.settled:
+                still.append((top, holders))
+        # Enough to settle on: dropping the newest probes only makes the reader wait longer.
+        self.pending = still[: self.max_pending]
+        return self.settled
+
+    async def reach(self, conn: Connection, pause_s: float = 0.005) -> int:
+        """Settle everything visible now: probe until the first probe's transactions ended."""
+        await self.advance(conn)
+        target = self.seen
+        while self.settled < target:
+            await asyncio.sleep(pause_s)
+            await self.advance(conn)
+        return self.settled

@@ -14,16 +14,20 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.db import connect
-from shared.eventstore import NOTIFY_CHANNEL, EventStore
+from shared.eventstore import NOTIFY_CHANNEL, EventStore, Horizon
 from shared.kafka import ensure_topics, log_is_shorter, make_offsets_reader, make_producer
 from shared.metrics import RELAY_POSITION, RELAY_PUBLISHED, RELAY_REDRIVES
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
+_SETTLE_S = 0.01  # how soon to look again while transactions seen in flight may still end
+
 
 class OutboxRelay:
-    """Tails the store by global position and checkpoints what the broker acknowledged.
+    """Tails the store by global position up to its horizon (see Horizon: appends commit in
+    any order, so the relay never reads past a position a transaction may still commit) and
+    checkpoints what the broker acknowledged.
 
     Duplicates are possible (a crash between publish and checkpoint re-sends a batch); the
     consumers' inboxes absorb them. Loss is not: the checkpoint only moves after acks, and if
@@ -47,6 +51,8 @@ class OutboxRelay:
         self.settings = settings
         self.position = 0
         self.acked: dict[int, int] = {}
+        self.horizon = Horizon()
+        self.redrives = 0
         self.connected = False
         self.standby = False
         self._wake = asyncio.Event()
@@ -96,10 +102,13 @@ class OutboxRelay:
                 self._wake.clear()
                 published = await self._publish_batch(producer)
                 if published < self.settings.relay_batch_size:
+                    # Transactions in flight when the horizon was probed may not notify when
+                    # they end (not every transaction appends): look again soon while any is.
+                    wait = (
+                        _SETTLE_S if self.horizon.pending else self.settings.relay_poll_interval_s
+                    )
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(
-                            self._wake.wait(), self.settings.relay_poll_interval_s
-                        )
+                        await asyncio.wait_for(self._wake.wait(), wait)
         finally:
             self.connected = False
             if listener is not None:
@@ -151,7 +160,12 @@ class OutboxRelay:
 
     async def _publish_batch(self, producer: AIOKafkaProducer) -> int:
         async with self.pool.acquire() as conn:
-            batch = await self.store.read_all(conn, self.position, self.settings.relay_batch_size)
+            settled = await self.horizon.advance(conn)
+            if settled <= self.position:
+                return 0
+            batch = await self.store.read_all(
+                conn, self.position, self.settings.relay_batch_size, until=settled
+            )
         if not batch:
             return 0
         pending = []
@@ -203,6 +217,7 @@ class OutboxRelay:
             self.topic,
         )
         RELAY_REDRIVES.labels(self.name).inc()
+        self.redrives += 1
         self.position = 0
         self.acked = {}
         async with self.pool.acquire() as conn, conn.transaction():

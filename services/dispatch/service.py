@@ -82,8 +82,7 @@ class Dispatch:
             return before
         after = domain.fold(new_events, before)
         assert after is not None
-        # Timers first, the append after: the append lock is then the last thing this
-        # transaction waits for (see store.sync_timers).
+        # Timers first (they never wait, see store.sync_timers), the append after.
         await store.sync_timers(conn, domain.timers(before), domain.timers(after))
         await self.events.append(
             conn,

@@ -322,7 +322,7 @@ async def sync_timers(
     Neither statement ever waits for a timer poller: the delete skips rows a poller holds
     (the poller finds them stale when it looks and drops them itself), and the insert only
     adds rows that did not exist before this change. That keeps a command from queueing
-    behind a poller that in turn waits for the event store's append lock.
+    behind a poller that is firing timers.
     """
     gone, new = before - after, after - before
     if gone:

@@ -1,6 +1,7 @@
 """The live stream of status changes for dashboards (Server-Sent Events), filterable by area.
 
-One tailer per process reads `live_updates` in commit order and hands each row to the clients
+One tailer per process reads `live_updates` in id order, up to its horizon (no id a transaction
+still open may commit later), and hands each row to the clients
 that want it. A client's queue is bounded: one that falls too far behind is told to reconnect,
 and picks up where it left off with `Last-Event-ID`, read from the table, so a slow dashboard
 never grows the process's memory and never misses a change.
@@ -20,9 +21,11 @@ import asyncpg
 
 from services.notify import domain, store
 from shared.db import connect
+from shared.eventstore import Horizon
 
 log = logging.getLogger(__name__)
 _REPLAY_LIMIT = 1000
+_SETTLE_S = 0.01  # how soon to look again while transactions seen in flight may still end
 
 
 @dataclass(eq=False)
@@ -46,6 +49,7 @@ class LiveFeed:
     queue_size: int
     listeners: set[Listener] = field(default_factory=set)
     last_id: int = 0
+    horizon: Horizon = field(default_factory=lambda: Horizon(*store.LIVE_HORIZON))
 
     async def run(self) -> None:
         wake = asyncio.Event()
@@ -53,17 +57,19 @@ class LiveFeed:
         await connection.add_listener(store.LIVE_CHANNEL, lambda *_: wake.set())
         try:
             async with self.pool.acquire() as conn:
-                self.last_id = await store.last_live_id(conn)
+                self.last_id = await self.horizon.reach(conn)
             while True:
                 wake.clear()
                 async with self.pool.acquire() as conn:
-                    rows = await store.live_since(conn, self.last_id, 500)
+                    settled = await self.horizon.advance(conn)
+                    rows = await store.live_since(conn, self.last_id, settled, 500)
                 for row in rows:
                     self._hand_out(_entry(row))
                     self.last_id = row["id"]
                 if len(rows) < 500:
+                    wait = _SETTLE_S if self.horizon.pending else self.poll_s
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(wake.wait(), self.poll_s)
+                        await asyncio.wait_for(wake.wait(), wait)
         finally:
             await connection.close()
 
@@ -82,23 +88,25 @@ class LiveFeed:
         """Entries for one client: what it missed since `last_event_id`, then what comes."""
         listener = Listener(area_code, types, asyncio.Queue(self.queue_size))
         self.listeners.add(listener)
+        seen = 0
         try:
             if last_event_id is not None:
                 async with self.pool.acquire() as conn:
-                    missed = await store.live_since(conn, last_event_id, _REPLAY_LIMIT)
+                    missed = await store.live_since(
+                        conn, last_event_id, self.horizon.settled, _REPLAY_LIMIT
+                    )
                 seen = last_event_id
                 for row in missed:
                     entry = _entry(row)
                     if listener.wants(entry):
                         yield entry
                     seen = row["id"]
-                # What the tailer handed out meanwhile may repeat the replay: skip it.
-                while not listener.queue.empty():
-                    entry = listener.queue.get_nowait()
-                    if entry["id"] > seen:
-                        yield entry
             while not listener.overflowed:
-                yield await listener.queue.get()
+                entry = await listener.queue.get()
+                # What the tailer hands out after a replay may repeat it: skip that.
+                if entry["id"] > seen:
+                    seen = entry["id"]
+                    yield entry
         finally:
             self.listeners.discard(listener)
 

@@ -19,9 +19,9 @@ from shared.db import Connection
 WAKE_CHANNEL = "jiesu_deliveries"
 LIVE_CHANNEL = "jiesu_live"
 # Live updates are numbered by a sequence, which is drawn at insert and visible at commit: the
-# same trap as the event store's positions (see shared/eventstore.py). This lock, held to
-# commit, makes ids visible in order, so a reader tailing "id > last" skips none.
-_LIVE_LOCK = 0x6A6965_6C697665
+# same trap as the event store's positions (see shared/eventstore.py), met the same way: the
+# tailer reads up to a Horizon over this table, and each insert has its transaction's id first.
+LIVE_HORIZON = ("live_updates", "id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -393,19 +393,17 @@ async def delete_address(conn: Connection, recipient: str) -> bool:
 async def add_live_updates(
     conn: Connection, entries: list[tuple[dict[str, Any], datetime]]
 ) -> None:
-    """Entries in the given order, under the live lock (see _LIVE_LOCK), with one wake-up."""
+    """Entries in the given order, with one wake-up (delivered at commit)."""
     if not entries:
         return
-    # The wake-up is delivered at commit, so it can go with the lock.
-    await conn.execute(
-        "SELECT pg_advisory_xact_lock($1), pg_notify($2, '')", _LIVE_LOCK, LIVE_CHANNEL
-    )
     await conn.execute(
         """
+        WITH t AS (SELECT pg_current_xact_id() AS xid, pg_notify($6, '') AS woken)
         INSERT INTO live_updates (complaint_id, area_code, type, data, at)
         SELECT complaint_id, area_code, type, data, at
         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::timestamptz[])
-            WITH ORDINALITY AS e(complaint_id, area_code, type, data, at, n)
+            WITH ORDINALITY AS e(complaint_id, area_code, type, data, at, n), t
+        WHERE t.xid IS NOT NULL
         ORDER BY n
         """,
         [UUID(entry["complaint_id"]) for entry, _ in entries],
@@ -413,17 +411,15 @@ async def add_live_updates(
         [entry["type"] for entry, _ in entries],
         [entry for entry, _ in entries],
         [at for _, at in entries],
+        LIVE_CHANNEL,
     )
 
 
-async def live_since(conn: Connection, after: int, limit: int) -> list[asyncpg.Record]:
+async def live_since(conn: Connection, after: int, until: int, limit: int) -> list[asyncpg.Record]:
     return await conn.fetch(
-        "SELECT id, area_code, type, data, at FROM live_updates WHERE id > $1 ORDER BY id LIMIT $2",
+        "SELECT id, area_code, type, data, at FROM live_updates WHERE id > $1 AND id <= $2 "
+        "ORDER BY id LIMIT $3",
         after,
+        until,
         limit,
     )
-
-
-async def last_live_id(conn: Connection) -> int:
-    value: int = await conn.fetchval("SELECT coalesce(max(id), 0) FROM live_updates")
-    return value

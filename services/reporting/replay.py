@@ -41,7 +41,7 @@ from services.reporting.projections import MODELS, SCHEMA_DIR, Model, project
 from services.reporting.settings import ReportingSettings
 from shared.db import Connection, connect
 from shared.events import UnknownEventType
-from shared.eventstore import RecordedEvent
+from shared.eventstore import Horizon, RecordedEvent
 
 REBUILD_LOCK = 0x6A6965_7265706C  # "jie" "repl"
 _COLUMNS = "global_position, stream, position, type, version, data, metadata, id, recorded_at"
@@ -243,20 +243,19 @@ async def rebuild(
             # The new tables are rebuilt again if the machine fails: no need to wait for each
             # batch's commit to reach the disk (the swap itself commits durably).
             await target.execute("SET synchronous_commit = off")
-        after = dict.fromkeys(sources, 0)
+        # Each store up to what had committed by now, and nothing past a position that a
+        # transaction still open may commit later (the catch-up at the swap reads on from it).
+        tops = {name: await Horizon().reach(conn) for name, conn in sources.items()}
         if workers > 1:
-            tops = {
-                name: int(
-                    await conn.fetchval("SELECT coalesce(max(global_position), 0) FROM events")
-                )
-                for name, conn in sources.items()
-            }
             urls = {"reporting": reporting_url, **store_urls}
             job = _Job(urls, schema, list(models), tops, batch_size)
             result.events = await _parallel(job, workers, advance)
-            after = dict(tops)
         else:
-            result.events = await _drain(sources, target, models, after, batch_size, advance)
+            slices = {name: Slice(until=top) for name, top in tops.items()}
+            result.events = await _drain(
+                sources, target, models, dict.fromkeys(sources, 0), batch_size, advance, slices
+            )
+        after = dict(tops)
         if not in_place:
             await _index(target, models)
             await target.execute("SET synchronous_commit = on")
@@ -310,7 +309,10 @@ async def _swap(
         await target.execute(f'SET LOCAL search_path TO "{schema}"')
         caught_up = 0
         for name, conn in sources.items():
-            async for batch in _batches(conn, after[name], batch_size):
+            # Whatever the live consumer applied before the lock had committed by now: it is
+            # at or below the horizon reached here.
+            until = Slice(until=await Horizon().reach(conn))
+            async for batch in _batches(conn, after[name], batch_size, until):
                 await write(target, _writes(batch, models))
                 after[name] = batch[-1].global_position
                 caught_up += len(batch)

@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from shared.envelope import Causation
-from shared.eventstore import ConcurrencyError, EventStore
+from shared.eventstore import ConcurrencyError, EventStore, Horizon
 from tests import examples
 
 pytestmark = pytest.mark.integration
@@ -44,8 +44,7 @@ async def test_appending_at_a_stale_position_is_a_concurrency_error_and_writes_n
     await _append(pool, store, "s-2", [examples.complaint_filed()], 0)
     with pytest.raises(ConcurrencyError) as error:
         await _append(pool, store, "s-2", [examples.complaint_filed()], 0)
-    # a new stream's append reads no head: it only learns that the stream exists
-    assert (error.value.expected, error.value.actual) == (0, None)
+    assert (error.value.expected, error.value.actual) == (0, 1)
     with pytest.raises(ConcurrencyError) as error:
         await _append(pool, store, "s-2", [examples.complaint_filed()], 5)
     assert (error.value.expected, error.value.actual) == (5, 1)
@@ -110,11 +109,56 @@ async def test_ten_writers_racing_on_one_stream_version_exactly_one_wins(pool, s
         assert [e.position for e in await store.read_stream(conn, "race")] == [0, 1]
 
 
+async def test_the_horizon_stops_below_a_position_whose_transaction_is_still_open(pool, store):
+    """A late commit: the first writer draws a position and holds its transaction open while a
+    second draws a higher one and commits. Reading past the visible end would pass the gap for
+    ever; the horizon stays below it until the first writer ends."""
+    horizon = Horizon()
+    async with pool.acquire() as conn:
+        start = await horizon.reach(conn)
+    async with pool.acquire() as slow:
+        tx = slow.transaction()
+        await tx.start()
+        [late] = await store.append(
+            slow, "late", [examples.complaint_filed()], Causation.start(), 0
+        )
+        [early] = await _append(pool, store, "early", [examples.complaint_filed()], 0)
+        assert late.global_position < early.global_position
+        async with pool.acquire() as conn:
+            # what a reader without a horizon would take, and then never look back at
+            unbounded = await store.read_all(conn, start, 100)
+            assert [e.id for e in unbounded] == [early.id]
+            assert await horizon.advance(conn) < late.global_position
+            assert await store.read_all(conn, start, 100, until=horizon.settled) == []
+        await tx.commit()
+    async with pool.acquire() as conn:
+        assert await horizon.advance(conn) >= early.global_position
+        read = await store.read_all(conn, start, 100, until=horizon.settled)
+    assert [e.id for e in read] == [late.id, early.id]
+
+
+async def test_a_rolled_back_append_leaves_a_gap_the_horizon_moves_past(pool, store):
+    horizon = Horizon()
+    async with pool.acquire() as conn:
+        start = await horizon.reach(conn)
+    with pytest.raises(RuntimeError):
+        async with pool.acquire() as conn, conn.transaction():
+            await store.append(conn, "gone", [examples.complaint_filed()], Causation.start(), 0)
+            raise RuntimeError("rolled back")
+    [kept] = await _append(pool, store, "kept", [examples.complaint_filed()], 0)
+    async with pool.acquire() as conn:
+        assert await horizon.reach(conn) >= kept.global_position
+        assert [e.id for e in await store.read_all(conn, start, 100, until=horizon.settled)] == [
+            kept.id
+        ]
+
+
 async def test_a_reader_tailing_by_position_sees_every_event_of_16_concurrent_writers_exactly_once(
     pool: asyncpg.Pool, store: EventStore
 ):
     """Writers hold their transactions open for random times after appending, so commits
-    happen out of the order positions were drawn in: the case a naive tailer loses events in."""
+    happen out of the order positions were drawn in: the case a tailer that reads past the
+    horizon loses events in."""
     writers, per_writer = 16, 25
     written: list[uuid.UUID] = []
     done = asyncio.Event()
@@ -132,10 +176,15 @@ async def test_a_reader_tailing_by_position_sees_every_event_of_16_concurrent_wr
     async def reader() -> list[uuid.UUID]:
         seen: list[uuid.UUID] = []
         position = 0
+        horizon = Horizon()
         while True:
             finished = done.is_set()
             async with pool.acquire() as conn:
-                batch = await store.read_all(conn, position, 50)
+                if finished:
+                    await horizon.reach(conn)
+                else:
+                    await horizon.advance(conn)
+                batch = await store.read_all(conn, position, 50, until=horizon.settled)
             seen += [event.id for event in batch]
             if batch:
                 position = batch[-1].global_position
