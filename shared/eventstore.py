@@ -229,6 +229,44 @@ class EventStore:
         )
         return [RecordedEvent.from_row(row) for row in rows]
 
+    async def read_published(
+        self, conn: Connection, after: int, limit: int, until: int
+    ) -> list[tuple[int, KafkaMessage]]:
+        """What the relay publishes, with each event's global position: the stored JSON goes
+        on as Postgres prints it, never parsed and encoded again."""
+        rows = await conn.fetch(
+            """
+            SELECT global_position, stream, position, type, version, data::text AS data,
+                   metadata->>'source' AS source, metadata->>'subject' AS subject,
+                   metadata->>'correlation_id' AS correlation_id,
+                   metadata->>'causation_id' AS causation_id, id, recorded_at
+            FROM events WHERE global_position > $1 AND global_position <= $3
+            ORDER BY global_position LIMIT $2
+            """,
+            after,
+            limit,
+            until,
+        )
+        return [
+            (
+                row["global_position"],
+                kafka_message(
+                    event_id=row["id"],
+                    source=row["source"],
+                    event_type=row["type"],
+                    version=row["version"],
+                    time=row["recorded_at"],
+                    subject=row["subject"],
+                    correlation_id=row["correlation_id"],
+                    causation_id=row["causation_id"],
+                    data=row["data"].encode(),
+                    key=row["subject"] or row["stream"],
+                    sequence=row["position"],
+                ),
+            )
+            for row in rows
+        ]
+
 
 _ROW_FIELDS = ("stream", "nth", "type", "version", "data", "metadata", "id")
 

@@ -163,19 +163,15 @@ class OutboxRelay:
             settled = await self.horizon.advance(conn)
             if settled <= self.position:
                 return 0
-            batch = await self.store.read_all(
-                conn, self.position, self.settings.relay_batch_size, until=settled
+            batch = await self.store.read_published(
+                conn, self.position, self.settings.relay_batch_size, settled
             )
         if not batch:
             return 0
-        pending = []
-        for recorded in batch:
-            message = recorded.to_kafka()
-            pending.append(
-                await producer.send(
-                    self.topic, message.value, key=message.key, headers=message.headers
-                )
-            )
+        pending = [
+            await producer.send(self.topic, message.value, key=message.key, headers=message.headers)
+            for _, message in batch
+        ]
         went_back = False
         results = await asyncio.gather(*pending)
         for metadata in results:
@@ -187,9 +183,7 @@ class OutboxRelay:
         if went_back:
             await self._redrive()
             return len(batch)
-        await self._save_state(
-            batch[-1].global_position, (metadata.partition for metadata in results)
-        )
+        await self._save_state(batch[-1][0], (metadata.partition for metadata in results))
         RELAY_PUBLISHED.labels(self.name).inc(len(batch))
         return len(batch)
 

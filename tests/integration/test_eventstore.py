@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import uuid
 
@@ -10,6 +11,7 @@ import asyncpg
 import pytest
 
 from shared.envelope import Causation
+from shared.events import parse_event
 from shared.eventstore import ConcurrencyError, EventStore, Horizon
 from tests import examples
 
@@ -200,3 +202,17 @@ async def test_a_reader_tailing_by_position_sees_every_event_of_16_concurrent_wr
     assert len(written) == writers * per_writer
     assert len(seen) == len(set(seen)), "an event was read twice"
     assert set(seen) == set(written), f"{len(set(written) - set(seen))} events were skipped"
+
+
+async def test_what_the_relay_publishes_is_the_stored_event_without_parsing_it_again(pool, store):
+    filed = examples.complaint_filed()
+    [recorded] = await _append(pool, store, f"p-{filed.complaint_id}", [filed], 0)
+    async with pool.acquire() as conn:
+        [(position, message)] = await store.read_published(
+            conn, recorded.global_position - 1, 10, recorded.global_position
+        )
+    expected = recorded.to_kafka()
+    assert position == recorded.global_position
+    assert (message.key, message.headers) == (expected.key, expected.headers)
+    assert json.loads(message.value) == json.loads(expected.value)
+    assert parse_event(filed.event_type, filed.version, json.loads(message.value)) == filed
