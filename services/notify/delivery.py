@@ -12,6 +12,7 @@ import contextlib
 import logging
 import math
 import time
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -77,6 +78,13 @@ def build_channels(
         UnaddressedChannel(),
     ]
     return {channel.name: channel for channel in channels}
+
+
+def proxied() -> bool:
+    """Whether the environment names a proxy. Only then does the client trust the environment:
+    with trust_env, aiohttp looks up proxies and reads ~/.netrc in a thread for every request,
+    which py-spy found in a fifth of notify's busy samples under load."""
+    return bool(urllib.request.getproxies())
 
 
 def next_attempt(settings: NotifySettings, attempt: int, asked_s: float | None) -> datetime | None:
@@ -368,10 +376,9 @@ async def run_deliveries(runtime: ServiceRuntime) -> None:
     listener = await connect(settings.database_url)
     # aiohttp rather than httpx: under load, py-spy found httpx's client (its connection pool's
     # checks and anyio wrappers included) in about a quarter of notify's samples.
-    # trust_env: proxies from the environment, as httpx took them.
     timeout = aiohttp.ClientTimeout(total=settings.gateway_timeout_s)
     smtp = SmtpConnections(settings)
-    async with aiohttp.ClientSession(timeout=timeout, trust_env=True) as session:
+    async with aiohttp.ClientSession(timeout=timeout, trust_env=proxied()) as session:
         contacts = Contacts(session, settings)
         channels = build_channels(session, smtp, settings, contacts)
         wakes = {name: asyncio.Event() for name in channels}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from services.notify.delivery import RECORD_ATTEMPTS, Outcome, Recorder
+from services.notify.delivery import RECORD_ATTEMPTS, Outcome, Recorder, proxied
 from shared.envelope import Causation
 
 
@@ -63,3 +63,12 @@ async def test_a_batch_that_keeps_failing_is_left_to_its_leases_and_the_next_goe
     later = outcome()
     await run_until(recorder, RECORD_ATTEMPTS + 1, later)
     assert len(recorder.tries) == RECORD_ATTEMPTS + 1 and recorder.recorded == [[later]]
+
+
+def test_the_http_client_trusts_the_environment_only_when_it_names_a_proxy(monkeypatch):
+    for name in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("ALL_PROXY", raising=False)
+    assert not proxied()
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    assert proxied()
