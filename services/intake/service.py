@@ -199,7 +199,7 @@ class Intake:
             point.latitude if point else None,
             point.longitude if point else None,
         )
-        earlier = await store.places_near(
+        sequence, earlier = await store.sequence_and_places_near(
             conn,
             category_code,
             command.area_code[:12],
@@ -208,7 +208,7 @@ class Intake:
         )
         filing = domain.Filing(
             complaint_id=complaint_id,
-            case_number=domain.case_number(await store.next_case_sequence(conn), now),
+            case_number=domain.case_number(sequence, now),
             resident_ref=resident_ref(command.contact.phone, self.settings.resident_pepper),
             filed_at=now,
             type=complaint_type,

@@ -21,11 +21,6 @@ from shared.events import Event, parse_event
 from shared.eventstore import EventStore, RecordedEvent
 
 
-async def next_case_sequence(conn: Connection) -> int:
-    value: int = await conn.fetchval("SELECT nextval('case_number_seq')")
-    return value
-
-
 async def store_contact(
     conn: Connection,
     master_key: bytes,
@@ -34,19 +29,27 @@ async def store_contact(
     contact: Contact,
 ) -> None:
     """Encrypt the contact with the resident's data key (created on first use)."""
+    # One statement: the key as stored, or the candidate if there was none. (The select does
+    # not see the row the insert adds; the insert adds nothing when one exists.)
+    data_key = AESGCM.generate_key(bit_length=256)
+    nonce = os.urandom(12)
+    candidate = nonce + AESGCM(master_key).encrypt(nonce, data_key, resident.encode())
     wrapped = await conn.fetchval(
-        "SELECT wrapped_key FROM resident_keys WHERE resident_ref = $1", resident
+        """
+        WITH added AS (
+            INSERT INTO resident_keys (resident_ref, wrapped_key) VALUES ($1, $2)
+            ON CONFLICT (resident_ref) DO NOTHING RETURNING wrapped_key
+        )
+        SELECT wrapped_key FROM added
+        UNION ALL SELECT wrapped_key FROM resident_keys WHERE resident_ref = $1
+        LIMIT 1
+        """,
+        resident,
+        candidate,
     )
-    if wrapped is None:
-        data_key = AESGCM.generate_key(bit_length=256)
-        nonce = os.urandom(12)
-        candidate = nonce + AESGCM(master_key).encrypt(nonce, data_key, resident.encode())
+    if wrapped is None:  # another transaction added it meanwhile: it has committed by now
         wrapped = await conn.fetchval(
-            "INSERT INTO resident_keys (resident_ref, wrapped_key) VALUES ($1, $2) "
-            "ON CONFLICT (resident_ref) DO UPDATE SET resident_ref = EXCLUDED.resident_ref "
-            "RETURNING wrapped_key",
-            resident,
-            candidate,
+            "SELECT wrapped_key FROM resident_keys WHERE resident_ref = $1", resident
         )
     data_key = AESGCM(master_key).decrypt(wrapped[:12], wrapped[12:], resident.encode())
     nonce = os.urandom(12)
@@ -252,26 +255,28 @@ async def updates_of(conn: Connection, complaint_id: UUID) -> list[dict[str, Any
     return [dict(row) for row in rows]
 
 
-async def places_near(
+async def sequence_and_places_near(
     conn: Connection,
     category: str,
     community: str,
     since: datetime,
     box: tuple[float, float, float, float] | None,
-) -> list[Place]:
-    """Open complaints of `category` filed since `since` in the community or inside `box`."""
+) -> tuple[int, list[Place]]:
+    """The next case sequence number, and the open complaints of `category` filed since `since`
+    in the community or inside `box` (one statement for both)."""
     rows = await conn.fetch(
-        "SELECT complaint_id, case_number, category, building_code, grid_code, latitude, longitude "
-        "FROM complaints WHERE category = $1 AND filed_at >= $2 "
+        "SELECT one.sequence, p.* FROM (SELECT nextval('case_number_seq') AS sequence) AS one "
+        "LEFT JOIN LATERAL (SELECT complaint_id, case_number, category, building_code, grid_code, "
+        "latitude, longitude FROM complaints WHERE category = $1 AND filed_at >= $2 "
         "AND status NOT IN ('merged', 'withdrawn', 'closed', 'answered') "
         "AND (substr(area_code, 1, 12) = $3 OR ($4::float8 IS NOT NULL AND latitude BETWEEN $4 AND $5 "
-        "AND longitude BETWEEN $6 AND $7)) ORDER BY filed_at DESC LIMIT 200",
+        "AND longitude BETWEEN $6 AND $7)) ORDER BY filed_at DESC LIMIT 200) AS p ON true",
         category,
         since,
         community,
         *(box or (None, None, None, None)),
     )
-    return [
+    return rows[0]["sequence"], [
         Place(
             complaint_id=row["complaint_id"],
             case_number=row["case_number"],
@@ -282,6 +287,7 @@ async def places_near(
             longitude=row["longitude"],
         )
         for row in rows
+        if row["complaint_id"] is not None
     ]
 
 

@@ -1,4 +1,4 @@
-"""End-to-end latency and sustained rate of the skeleton chain.
+"""End-to-end latency and sustained rate of the skeleton chain, against the null pipeline.
 
 Starts the platform with the local runner (durable embedded Postgres, embedded broker, or
 DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS), then for each rate files complaints over HTTP on a
@@ -6,6 +6,14 @@ fixed schedule (open loop) for a fixed time, and measures for every complaint th
 submitting it to the moment the case read model shows its work orders and every notification
 (the projection time reporting records). Baselines measured in the same run: one broker hop
 (produce → consume on the same broker) and the intake POST itself.
+
+Then the same for the null pipeline (tests.bench.null: the same topology, events and records
+per complaint, with handlers that do no domain work), so that the rate and the CPU per
+complaint can be read as real ÷ null: what the services' own work costs beyond the machinery.
+The two never run at once: the real platform is started, measured at every rate and stopped,
+then the null pipeline is (on a Postgres and broker of its own), so neither measurement shares
+the cores with the other's polls at rest, and each platform starts only once. `--no-null`
+leaves the null pipeline out.
 
 Run: make bench   (or python -m tests.bench.latency --rates 10,25,50 --seconds 15 --repeats 3)
 """
@@ -23,9 +31,10 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 import psutil
@@ -34,6 +43,7 @@ from rich.console import Console
 from rich.table import Table
 
 from deploy.local.processes import free_port, free_ports, port_is_free
+from deploy.local.runner import SERVICES
 from shared.db import with_database
 from shared.kafka import ensure_topics
 from shared.topics import (
@@ -45,6 +55,7 @@ from shared.topics import (
 )
 from tests import examples
 from tests.bench.loadgen import KeepAliveClient
+from tests.bench.null import NullStack
 
 REPO = Path(__file__).resolve().parents[2]
 IDLE_S = 10.0  # the platform at rest, measured before the load
@@ -72,8 +83,8 @@ def role(process: psutil.Process, db_prefix: str) -> str:
             if word.startswith(f"{db_prefix}_"):
                 return f"pg {word.removeprefix(f'{db_prefix}_')}"
         return "pg server"
-    for service in ("intake", "dispatch", "notify", "reporting"):
-        if f"services.{service}" in line:
+    for service in SERVICES:
+        if f"services.{service}" in line or f"tests.bench.null serve {service}" in line:
             return service
     if "webhook_sink" in line:
         return "gateways"
@@ -162,8 +173,8 @@ class Statements:
         top: list[tuple[float, str, str]] = []
         for row in rows:
             query = " ".join(row["query"].split())
-            if "pg_stat_database" in query or "max(t.projected_at)" in query:
-                continue  # the bench's own queries
+            if "pg_stat_database" in query or "AS shown_at" in query:
+                continue  # the bench's own queries (the completion polls name their time so)
             db = row["datname"].removeprefix(f"{self.db_prefix}_")
             calls = row["calls"] / done
             by_db[db] = by_db.get(db, 0.0) + calls
@@ -216,61 +227,106 @@ def records_per_complaint(
     return {**published, "consumed": consumed}
 
 
+def stack_ports() -> dict[str, int]:
+    """Free ports for a stack, by the runner's option names: four in a row for the services,
+    then the gateways', the SMTP server's, the broker's and Postgres's."""
+    base = free_port()
+    while not all(port_is_free(base + i) for i in range(4)):
+        base = free_port()
+    sink, smtp, broker, pg = free_ports(4, avoid=range(base, base + 4))
+    return {
+        "port_base": base,
+        "sink_port": sink,
+        "smtp_port": smtp,
+        "broker_port": broker,
+        "pg_port": pg,
+    }
+
+
+def log_tails(state_dir: Path, lines: int = 30) -> str:
+    """What each process of a stack said last: its state directory goes with the bench."""
+    logs = [state_dir / "runner.log", *sorted((state_dir / "logs").glob("*.log"))]
+    return "\n".join(
+        f"--- {log.name} ---\n" + "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+        for log in logs
+        if log.exists()
+    )
+
+
+class Platform(Protocol):
+    """What the bench starts, measures and stops: the real platform or the null pipeline."""
+
+    label: str
+    state_dir: Path
+    db_prefix: str  # its databases are <prefix>_<service>
+
+    @property
+    def root_pid(self) -> int:
+        """The process every process of the platform descends from."""
+        ...
+
+    async def up(self) -> dict[str, Any]:
+        """Start; the runner's state (urls, database_url, kafka_bootstrap_servers)."""
+        ...
+
+    async def down(self) -> None: ...
+
+    async def complete(
+        self, conn: asyncpg.Connection, waiting: Mapping[str, int | None]
+    ) -> list[asyncpg.Record]:
+        """Of the waiting complaints (id → the events expected, where the platform says), those
+        complete, with the time each was shown (`shown_at`), from reporting's database."""
+        ...
+
+
 class Stack:
+    """The real platform, run by the local runner in a process of its own."""
+
+    label = "real"
+
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = state_dir
         self.db_prefix = f"bench_{uuid.uuid4().hex[:6]}"
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> dict[str, Any]:
-        base = free_port()
-        while not all(port_is_free(base + i) for i in range(4)):
-            base = free_port()
-        sink, smtp, broker, pg = free_ports(4, avoid=range(base, base + 4))
-        argv = [
-            sys.executable,
-            "-m",
-            "deploy.local",
-            "--state-dir",
-            str(self.state_dir),
-            "up",
-            "--port-base",
-            str(base),
-            "--sink-port",
-            str(sink),
-            "--smtp-port",
-            str(smtp),
-            "--broker-port",
-            str(broker),
-            "--pg-port",
-            str(pg),
-            "--db-prefix",
-            self.db_prefix,
-        ]
-        log = open(self.state_dir / "runner.log", "wb")  # noqa: SIM115 - lives as long as the stack
-        self.process = subprocess.Popen(argv, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    @property
+    def root_pid(self) -> int:
+        assert self.process is not None, "not started"
+        return self.process.pid
+
+    async def up(self) -> dict[str, Any]:
+        self._launch()
+        assert self.process is not None
         deadline = time.monotonic() + 180
         state_file = self.state_dir / "stack.json"
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                # The state directory goes with the bench: say now what each process said last.
-                tails = [
-                    f"--- {log.name} ---\n"
-                    + "\n".join(log.read_text(errors="replace").splitlines()[-30:])
-                    for log in sorted((self.state_dir / "logs").glob("*.log"))
-                ]
-                raise SystemExit("\n".join([(self.state_dir / "runner.log").read_text(), *tails]))
+                raise RuntimeError(f"the runner exited with {self.process.returncode}")
             if state_file.exists():
                 state: dict[str, Any] = json.loads(state_file.read_text())
                 if state.get("ready"):
                     return state
-            time.sleep(0.3)
-        raise SystemExit("the platform did not start in 180 s")
+            await asyncio.sleep(0.3)
+        raise RuntimeError("the platform did not start in 180 s")
 
-    def stop(self) -> None:
+    def _launch(self) -> None:
+        argv = [sys.executable, "-m", "deploy.local", "--state-dir", str(self.state_dir), "up"]
+        for option, port in stack_ports().items():
+            argv += [f"--{option.replace('_', '-')}", str(port)]
+        argv += ["--db-prefix", self.db_prefix]
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.state_dir / "runner.log", "wb")  # noqa: SIM115 - lives as long as the stack
+        self.process = subprocess.Popen(argv, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+
+    async def down(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-            self.process.wait(timeout=90)
+            await asyncio.to_thread(self.process.wait, 90)
+
+    async def complete(
+        self, conn: asyncpg.Connection, waiting: Mapping[str, int | None]
+    ) -> list[asyncpg.Record]:
+        return await conn.fetch(COMPLETE_CASES, [uuid.UUID(i) for i in waiting])
 
 
 async def broker_hop_ms(bootstrap: str, samples: int = 200) -> list[float]:
@@ -305,6 +361,7 @@ class Probes:
     bootstrap: str
     meter: CpuMeter
     counts: Statements
+    platform: Platform
 
 
 async def run_rate(probes: Probes, rate: float, seconds: float, marker: str) -> dict[str, Any]:
@@ -349,7 +406,14 @@ async def _run_rate(
             if status != 201:
                 errors += 1
                 return
-            submitted.append({"id": answer["complaint_id"], "sent_at": sent_at, "index": index})
+            submitted.append(
+                {
+                    "id": answer["complaint_id"],
+                    "sent_at": sent_at,
+                    "index": index,
+                    "events": answer.get("events"),  # what the null pipeline says it will send
+                }
+            )
 
         start = time.perf_counter()
         tasks = []
@@ -368,11 +432,12 @@ async def _run_rate(
     latencies: dict[str, float] = {}
     completed_at: dict[str, float] = {}
     sent = {s["id"]: s["sent_at"] for s in submitted}
+    expected = {s["id"]: s["events"] for s in submitted}
     deadline = time.monotonic() + 120
     while len(latencies) < len(sent) and time.monotonic() < deadline:
-        waiting = [uuid.UUID(i) for i in sent if i not in latencies]
+        waiting = {i: expected[i] for i in sent if i not in latencies}
         own_commits += 1
-        for row in await conn.fetch(COMPLETE_CASES, waiting):
+        for row in await probes.platform.complete(conn, waiting):
             cid = str(row["complaint_id"])
             completed_at[cid] = row["shown_at"].timestamp()
             latencies[cid] = (completed_at[cid] - sent[cid]) * 1000
@@ -464,143 +529,190 @@ def medians_by_name(runs: list[dict[str, Any]], key: str) -> dict[str, float]:
     }
 
 
+MEDIANS = (
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "post_p50_ms",
+    "sustained_per_s",
+    "lag_growth",
+    "platform_cpu_ms_per_complaint",
+)
+MEDIANS_BY_NAME = (
+    "cpu_ms_per_complaint",
+    "commits_per_complaint",
+    "statements_per_complaint",
+    "records_per_complaint",
+)
+
+
+def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "runs": runs,
+        "median": {key: median_of(runs, key) for key in MEDIANS},
+        **{key: medians_by_name(runs, key) for key in MEDIANS_BY_NAME},
+        # The most frequent statements of the last run, to see what to batch next.
+        "top_statements": runs[-1]["top_statements"],
+    }
+
+
+async def measure(platform: Platform, args: argparse.Namespace) -> dict[str, Any]:
+    """Start a platform, measure it at rest and at every rate, stop it."""
+    label = platform.label
+    console.print(f"starting the {label} platform …")
+    counts = Statements(None, platform.db_prefix)  # opened below; closing it is then safe
+    try:
+        try:
+            state = await platform.up()
+        except Exception as error:
+            raise SystemExit(f"{label}: {error}\n{log_tails(platform.state_dir)}") from None
+        bootstrap = state["kafka_bootstrap_servers"]
+        hop_p50 = percentile(await broker_hop_ms(bootstrap), 50)
+        console.print(f"{label}: baseline: broker hop p50 {hop_p50:.2f} ms")
+        meter = CpuMeter(platform.root_pid, platform.db_prefix)
+        counts = await Statements.open(state["database_url"], platform.db_prefix)
+        if counts.conn is not None:
+            meter.roles[counts.conn.get_server_pid()] = "harness"
+        reporting_db = with_database(state["database_url"], f"{platform.db_prefix}_reporting")
+        probes = Probes(state["urls"], reporting_db, bootstrap, meter, counts, platform)
+        await asyncio.sleep(3)  # the seeding's echoes settle
+        idle_before = meter.sample()
+        await asyncio.sleep(IDLE_S)
+        idle = {
+            name: spent / IDLE_S
+            for name, spent in meter.by_role(idle_before, meter.sample()).items()
+        }
+        console.print(f"{label}: idle: {sum(idle.values()) * 100:.0f} % of a core")
+        rates: dict[str, Any] = {}
+        for rate in args.rates:
+            runs = []
+            for repeat in range(args.repeats):
+                console.print(f"{label}: rate {rate}/s, run {repeat + 1}/{args.repeats} …")
+                marker = f"b{uuid.uuid4().hex[:6]}"
+                runs.append(await run_rate(probes, rate, args.seconds, marker))
+                await asyncio.sleep(2)
+            rates[str(rate)] = summarize(runs)
+        return {"rates": rates, "baseline": {"broker_hop_p50_ms": hop_p50}, "idle_cores": idle}
+    finally:
+        await counts.close()
+        await platform.down()
+
+
+def ratio(numerator: float, denominator: float) -> float:
+    return numerator / denominator if denominator else float("nan")
+
+
+def add_null(results: dict[str, Any], null: dict[str, Any]) -> None:
+    """The null pipeline's figures beside the real ones at each rate, and the ratios: rate real ÷
+    null (how much of the machinery's rate the platform keeps), CPU null ÷ real (the share of
+    the platform's CPU per complaint that the machinery alone takes)."""
+    results["null"] = {key: null[key] for key in ("baseline", "idle_cores")}
+    for rate, data in results["rates"].items():
+        data["null"] = null["rates"][rate]
+        real, bare = data["median"], data["null"]["median"]
+        real["null_sustained_per_s"] = bare["sustained_per_s"]
+        real["null_platform_cpu_ms_per_complaint"] = bare["platform_cpu_ms_per_complaint"]
+        real["rate_ratio_real_to_null"] = ratio(real["sustained_per_s"], bare["sustained_per_s"])
+        real["cpu_ratio_null_to_real"] = ratio(
+            bare["platform_cpu_ms_per_complaint"], real["platform_cpu_ms_per_complaint"]
+        )
+
+
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="jiesu-bench-") as tmp:
-        stack = Stack(Path(tmp))
-        console.print("starting the platform …")
-        state = stack.start()
-        counts = Statements(None, stack.db_prefix)  # opened below; closing it is then safe
-        try:
-            urls = state["urls"]
-            reporting_db = with_database(state["database_url"], f"{stack.db_prefix}_reporting")
-            hop = await broker_hop_ms(state["kafka_bootstrap_servers"])
-            hop_p50 = percentile(hop, 50)
-            console.print(f"baseline: broker hop p50 {hop_p50:.2f} ms")
-            assert stack.process is not None
-            meter = CpuMeter(stack.process.pid, stack.db_prefix)
-            counts = await Statements.open(state["database_url"], stack.db_prefix)
-            if counts.conn is not None:
-                meter.roles[counts.conn.get_server_pid()] = "harness"
-            probes = Probes(urls, reporting_db, state["kafka_bootstrap_servers"], meter, counts)
-            await asyncio.sleep(3)  # the seeding's echoes settle
-            idle_before = meter.sample()
-            await asyncio.sleep(IDLE_S)
-            idle = {
-                name: spent / IDLE_S
-                for name, spent in meter.by_role(idle_before, meter.sample()).items()
-            }
-            console.print(f"idle: {sum(idle.values()) * 100:.0f} % of a core")
-            results: dict[str, Any] = {
-                "rates": {},
-                "baseline": {"broker_hop_p50_ms": hop_p50},
-                "idle_cores": idle,
-            }
-            for rate in args.rates:
-                runs = []
-                for repeat in range(args.repeats):
-                    console.print(f"rate {rate}/s, run {repeat + 1}/{args.repeats} …")
-                    marker = f"b{uuid.uuid4().hex[:6]}"
-                    runs.append(await run_rate(probes, rate, args.seconds, marker))
-                    await asyncio.sleep(2)
-                results["rates"][str(rate)] = {
-                    "runs": runs,
-                    "median": {
-                        key: median_of(runs, key)
-                        for key in (
-                            "p50_ms",
-                            "p95_ms",
-                            "p99_ms",
-                            "post_p50_ms",
-                            "sustained_per_s",
-                            "lag_growth",
-                            "platform_cpu_ms_per_complaint",
-                        )
-                    },
-                    **{
-                        key: medians_by_name(runs, key)
-                        for key in (
-                            "cpu_ms_per_complaint",
-                            "commits_per_complaint",
-                            "statements_per_complaint",
-                            "records_per_complaint",
-                        )
-                    },
-                    # The most frequent statements of the last run, to see what to batch next.
-                    "top_statements": runs[-1]["top_statements"],
-                }
-            return results
-        finally:
-            await counts.close()
-            stack.stop()
+        results = await measure(Stack(Path(tmp) / "real"), args)
+        if not args.no_null:
+            add_null(results, await measure(NullStack(Path(tmp) / "null", stack_ports()), args))
+        return results
+
+
+def table_of(title: str, *columns: str) -> Table:
+    """A table of figures, right-aligned (names of databases and statements to the left)."""
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("database", "statement") else "right")
+    return table
+
+
+# The rate tables' columns that show a median: heading → (the median's key, its format).
+MEDIAN_COLUMNS = {
+    "sustained /s": ("sustained_per_s", ".1f"),
+    "p50 ms": ("p50_ms", ".0f"),
+    "p95 ms": ("p95_ms", ".0f"),
+    "p99 ms": ("p99_ms", ".0f"),
+    "POST p50 ms": ("post_p50_ms", ".1f"),
+    "lag growth": ("lag_growth", ".2f"),
+    "null /s": ("null_sustained_per_s", ".1f"),
+    "rate real ÷ null": ("rate_ratio_real_to_null", ".2f"),
+    "platform CPU ms": ("platform_cpu_ms_per_complaint", ".1f"),
+    "null CPU ms": ("null_platform_cpu_ms_per_complaint", ".1f"),
+    "CPU null ÷ real": ("cpu_ratio_null_to_real", ".2f"),
+}
+
+
+def by_rate(
+    title: str,
+    results: dict[str, Any],
+    medians: Sequence[str],
+    last: tuple[str, Callable[[dict[str, Any]], str]],
+) -> Table:
+    """A row per rate: the medians named (MEDIAN_COLUMNS), then the `last` column (a heading
+    and what it shows of the rate's figures)."""
+    table = table_of(title, "rate /s", *medians, last[0])
+    shown = [MEDIAN_COLUMNS[heading] for heading in medians]
+    for rate, data in results["rates"].items():
+        figures = (format(data["median"][key], spec) for key, spec in shown)
+        table.add_row(rate, *figures, last[1](data))
+    return table
 
 
 def report(results: dict[str, Any], args: argparse.Namespace) -> None:
     hop = results["baseline"]["broker_hop_p50_ms"]
-    table = Table(
-        title=f"submit → case complete, medians of {args.repeats} runs × {args.seconds:.0f} s"
-    )
-    for column in (
-        "rate /s",
-        "sustained /s",
-        "p50 ms",
-        "p95 ms",
-        "p99 ms",
-        "POST p50 ms",
-        "lag growth",
-        "p50 ÷ broker hop",
-    ):
-        table.add_column(column, justify="right")
-    for rate, data in results["rates"].items():
-        m = data["median"]
-        table.add_row(
-            rate,
-            f"{m['sustained_per_s']:.1f}",
-            f"{m['p50_ms']:.0f}",
-            f"{m['p95_ms']:.0f}",
-            f"{m['p99_ms']:.0f}",
-            f"{m['post_p50_ms']:.1f}",
-            f"{m['lag_growth']:.2f}",
-            f"{m['p50_ms'] / hop:.0f}×",
-        )
-    console.print(table)
-    rates = list(results["rates"])
-    cpu = Table(title="CPU ms per complaint by process (medians; pg X: X's Postgres backends)")
-    for column in ("process", *(f"at {rate}/s" for rate in rates)):
-        cpu.add_column(column, justify="right")
-    roles = sorted(
-        {name for data in results["rates"].values() for name in data["cpu_ms_per_complaint"]}
-    )
-    for name in roles:
-        cpu.add_row(
-            name,
-            *(f"{results['rates'][r]['cpu_ms_per_complaint'].get(name, 0.0):.1f}" for r in rates),
-        )
-    cpu.add_row(
-        "platform",
-        *(f"{results['rates'][r]['median']['platform_cpu_ms_per_complaint']:.1f}" for r in rates),
-    )
-    cpu.add_row(
-        "commits",
-        *(f"{sum(results['rates'][r]['commits_per_complaint'].values()):.1f}" for r in rates),
-    )
-    cpu.add_row(
-        "statements",
-        *(f"{sum(results['rates'][r]['statements_per_complaint'].values()):.1f}" for r in rates),
-    )
-    cpu.add_row(
-        "records consumed",
-        *(f"{results['rates'][r]['records_per_complaint']['consumed']:.1f}" for r in rates),
-    )
-    console.print(cpu)
-    last = results["rates"][rates[-1]]
     console.print(
-        f"records published per complaint at {rates[-1]}/s: "
-        + ", ".join(
-            f"{name} {n:.1f}"
-            for name, n in last["records_per_complaint"].items()
-            if name != "consumed"
+        by_rate(
+            f"submit → case complete, medians of {args.repeats} runs × {args.seconds:.0f} s",
+            results,
+            ["sustained /s", "p50 ms", "p95 ms", "p99 ms", "POST p50 ms", "lag growth"],
+            ("p50 ÷ broker hop", lambda data: f"{data['median']['p50_ms'] / hop:.0f}×"),
         )
     )
+    if "null" in results:
+        report_null(results)
+    # One column per rate, and beside it the null pipeline's where it was measured.
+    measured_at = [
+        (heading, measured)
+        for rate, data in results["rates"].items()
+        for heading, measured in ((f"at {rate}/s", data), (f"null at {rate}/s", data.get("null")))
+        if measured is not None
+    ]
+    cpu = table_of(
+        "CPU ms per complaint by process (medians; pg X: X's Postgres backends)",
+        "process",
+        *(heading for heading, _ in measured_at),
+    )
+    roles = sorted({name for _, data in measured_at for name in data["cpu_ms_per_complaint"]})
+    figures: list[tuple[str, Callable[[dict[str, Any]], float]]] = [
+        *((name, lambda d, name=name: d["cpu_ms_per_complaint"].get(name, 0.0)) for name in roles),
+        ("platform", lambda d: d["median"]["platform_cpu_ms_per_complaint"]),
+        ("commits", lambda d: sum(d["commits_per_complaint"].values())),
+        ("statements", lambda d: sum(d["statements_per_complaint"].values())),
+        ("records consumed", lambda d: d["records_per_complaint"]["consumed"]),
+    ]
+    for name, figure in figures:
+        cpu.add_row(name, *(f"{figure(data):.1f}" for _, data in measured_at))
+    console.print(cpu)
+    rates = list(results["rates"])
+    last = results["rates"][rates[-1]]
+    for label, measured in (("", last), ("null: ", last.get("null"))):
+        if measured is not None:
+            console.print(
+                f"{label}records published per complaint at {rates[-1]}/s: "
+                + ", ".join(
+                    f"{name} {n:.1f}"
+                    for name, n in measured["records_per_complaint"].items()
+                    if name != "consumed"
+                )
+            )
     if last["statements_per_complaint"]:
         console.print(
             f"statements per complaint at {rates[-1]}/s: "
@@ -608,18 +720,20 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
                 f"{db} {n:.1f}" for db, n in sorted(last["statements_per_complaint"].items())
             )
         )
-        top = Table(title="most frequent statements (per complaint, last run)")
-        for column in ("calls", "database", "statement"):
-            top.add_column(column, justify="right" if column == "calls" else "left")
+        top = table_of(
+            "most frequent statements (per complaint, last run)", "calls", "database", "statement"
+        )
         for row in last["top_statements"][:15]:
             top.add_row(f"{row['calls']:.2f}", row["database"], row["query"])
         console.print(top)
-    idle = results["idle_cores"]
-    console.print(
-        f"idle: {sum(idle.values()) * 100:.1f} % of a core ("
-        + ", ".join(f"{k} {v * 100:.1f} %" for k, v in sorted(idle.items()) if v >= 0.001)
-        + ")"
-    )
+    for label, measured in (("", results), ("null: ", results.get("null"))):
+        if measured is not None:
+            idle = measured["idle_cores"]
+            console.print(
+                f"{label}idle: {sum(idle.values()) * 100:.1f} % of a core ("
+                + ", ".join(f"{k} {v * 100:.1f} %" for k, v in sorted(idle.items()) if v >= 0.001)
+                + ")"
+            )
     console.print(
         "platform = every process but the harness, the gateway stand-in and the runner; "
         "the window runs from the first submission to the last complaint complete"
@@ -627,6 +741,29 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
     console.print(f"baseline broker hop (produce → consume) p50: {hop:.2f} ms")
     console.print(
         "lag growth = median latency of the last third ÷ the first third (≈1: no growing lag)"
+    )
+
+
+def report_null(results: dict[str, Any]) -> None:
+    console.print(
+        by_rate(
+            "real ÷ null pipeline (medians)",
+            results,
+            [
+                "sustained /s",
+                "null /s",
+                "rate real ÷ null",
+                "platform CPU ms",
+                "null CPU ms",
+                "CPU null ÷ real",
+            ],
+            ("null p50 ms", lambda data: f"{data['null']['median']['p50_ms']:.0f}"),
+        )
+    )
+    console.print(
+        "null = the same topology, events and records per complaint with handlers that do no "
+        "domain work; while it keeps up with the offered rate, its sustained rate is the "
+        "offered one and the rate ratio an upper bound"
     )
 
 
@@ -640,9 +777,17 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=REPO / "bench-results" / "latency.json")
+    parser.add_argument(
+        "--no-null", action="store_true", help="leave out the null pipeline (tests.bench.null)"
+    )
     args = parser.parse_args()
     results = asyncio.run(main_async(args))
-    results["settings"] = {"rates": args.rates, "seconds": args.seconds, "repeats": args.repeats}
+    results["settings"] = {
+        "rates": args.rates,
+        "seconds": args.seconds,
+        "repeats": args.repeats,
+        "null": not args.no_null,
+    }
     results["machine"] = {"cpus": os.cpu_count()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
