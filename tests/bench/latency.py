@@ -118,6 +118,20 @@ class CpuMeter:
             seconds[process.pid] = times.user + times.system
         return seconds
 
+    async def watch_memory(self, peaks: dict[str, float], every_s: float = 1.0) -> None:
+        """The highest resident set (MiB) each service's process reaches, until cancelled."""
+        while True:
+            for process in self.root.children(recursive=True):
+                name = self.roles.get(process.pid) or role(process, self.db_prefix)
+                if name not in SERVICES:
+                    continue
+                try:
+                    rss = process.memory_info().rss / 2**20
+                except psutil.Error:
+                    continue
+                peaks[name] = max(peaks.get(name, 0.0), rss)
+            await asyncio.sleep(every_s)
+
     def by_role(self, before: dict[int, float], after: dict[int, float]) -> dict[str, float]:
         spent: dict[str, float] = {}
         for pid, total in after.items():
@@ -383,6 +397,8 @@ async def _run_rate(
     await counts.reset()
     ends_before = await topic_ends(bootstrap)
     cpu_before, commits_before = meter.sample(), await commits(conn, meter.db_prefix)
+    peak_rss: dict[str, float] = {}
+    watching = asyncio.create_task(meter.watch_memory(peak_rss))
     own_commits = 1
     window_start = time.monotonic()
     submitted: list[dict[str, Any]] = []
@@ -444,6 +460,7 @@ async def _run_rate(
         if len(latencies) < len(sent):
             await asyncio.sleep(0.5)
     cpu_after, commits_after = meter.sample(), await commits(conn, meter.db_prefix)
+    watching.cancel()
     statements = await counts.per_complaint(max(1, len(latencies)))
     records = records_per_complaint(
         ends_before, await topic_ends(bootstrap), max(1, len(latencies))
@@ -493,6 +510,7 @@ async def _run_rate(
         "statements_per_complaint": statements.get("by_database", {}),
         "top_statements": statements.get("top", []),
         "records_per_complaint": records,
+        "peak_rss_mib": peak_rss,
     }
 
 
@@ -543,6 +561,7 @@ MEDIANS_BY_NAME = (
     "commits_per_complaint",
     "statements_per_complaint",
     "records_per_complaint",
+    "peak_rss_mib",
 )
 
 
@@ -712,6 +731,12 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
                     for name, n in measured["records_per_complaint"].items()
                     if name != "consumed"
                 )
+            )
+    for label, measured in (("", last), ("null: ", last.get("null"))):
+        if measured is not None and measured.get("peak_rss_mib"):
+            console.print(
+                f"{label}peak resident memory (MiB) at {rates[-1]}/s: "
+                + ", ".join(f"{name} {mib:.0f}" for name, mib in measured["peak_rss_mib"].items())
             )
     if last["statements_per_complaint"]:
         console.print(
