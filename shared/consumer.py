@@ -433,10 +433,14 @@ class BatchConsumer:
         group_id: str,
         batch_size: int = 500,
         commit_interval_s: float = 1.0,
+        durable: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.consumer = consumer
         self.batch_size = batch_size
         self.commit_interval_s = commit_interval_s
+        # Where the handler's commits do not wait for the disk: waited for before offsets are
+        # committed, so a batch lost in a database crash is fetched and handled again.
+        self.durable = durable
         self.handled: dict[TopicPartition, int] = {}  # the next offset, once handled
         self._committed: dict[TopicPartition, int] = {}
         session_ms = int(settings.kafka_session_timeout_s * 1000)
@@ -480,6 +484,8 @@ class BatchConsumer:
         }
         if not due:
             return
+        if self.durable is not None:
+            await self.durable()
         try:
             await self.kafka.commit(due)
             self._committed.update(due)
@@ -487,6 +493,10 @@ class BatchConsumer:
             # The partitions moved to another member meanwhile: it starts from the last
             # committed offsets, and its inbox check skips what was handled here.
             log.info("%s: offsets not committed (%r)", self.consumer.name, error)
+
+    def committed(self) -> dict[TopicPartition, int]:
+        """The next offset per partition, as this member last committed it."""
+        return dict(self._committed)
 
     def forget(self, partitions: Iterable[TopicPartition]) -> None:
         """Partitions (re)assigned start from the group's committed offsets: what this member

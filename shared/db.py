@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from pathlib import Path
@@ -40,7 +41,11 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     a transaction left open before it calls this."""
 
 
-async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+async def create_pool(
+    dsn: str, *, min_size: int = 1, max_size: int = 10, wait_for_disk: bool = True
+) -> asyncpg.Pool:
+    """`wait_for_disk=False`: commits return before their WAL reaches the disk (for databases
+    that hold only what can be rebuilt; see `wal_flushed` for what must then wait)."""
     pool = await asyncpg.create_pool(
         dsn,
         min_size=min_size,
@@ -48,9 +53,24 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asy
         init=_init_connection,
         reset=_keep_session,
         command_timeout=60,
+        server_settings={} if wait_for_disk else {"synchronous_commit": "off"},
     )
     assert pool is not None
     return pool
+
+
+async def wal_flushed(pool: asyncpg.Pool, poll_s: float = 0.02) -> None:
+    """Return once every commit made before the call is on disk. With asynchronous commits a
+    crash of the server loses the last few hundred milliseconds of commits (the WAL writer
+    flushes them within three wal_writer_delay); whatever tells the outside world that work is
+    done (a consumer's offsets) waits for this first."""
+    async with pool.acquire() as conn:
+        target = await conn.fetchval("SELECT pg_current_wal_insert_lsn()")
+    while True:
+        async with pool.acquire() as conn:
+            if await conn.fetchval("SELECT pg_current_wal_flush_lsn() >= $1", target):
+                return
+        await asyncio.sleep(poll_s)
 
 
 async def connect(dsn: str) -> asyncpg.Connection:

@@ -23,7 +23,7 @@ from shared.consumer import (
     attach_consumer,
     make_faust_app,
 )
-from shared.db import apply_schema, create_pool, ensure_database
+from shared.db import apply_schema, create_pool, ensure_database, wal_flushed
 from shared.events import Event
 from shared.eventstore import SCHEMA as EVENTSTORE_SCHEMA
 from shared.eventstore import EventStore
@@ -49,7 +49,12 @@ class ServiceRuntime:
         batch_handler: BatchHandler | None = None,
         workers: Mapping[str, Worker] | None = None,
         on_start: Sequence[Worker] = (),
+        rebuildable: bool = False,
     ) -> None:
+        """`rebuildable`: the database holds only what can be rebuilt from the event stores
+        (reporting's read models and inbox). Its commits then do not wait for the disk, and the
+        consumer's offsets wait for the WAL flush instead (faust commits offsets on its own,
+        so on that engine the commits wait as everywhere else)."""
         self.settings = settings
         self.name = settings.service_name
         self.schema = list(schema)
@@ -59,6 +64,7 @@ class ServiceRuntime:
         self.batch_handler = batch_handler
         self.workers = dict(workers or {})
         self.on_start = list(on_start)
+        self.rebuildable = rebuildable and settings.kafka_consumer_engine != "faust"
         self.store = EventStore(source=f"/jiesu/{self.name}")
         self.relay: OutboxRelay | None = None
         self.faust_app: faust.App | None = None
@@ -78,7 +84,11 @@ class ServiceRuntime:
     async def start(self) -> None:
         settings = self.settings
         await ensure_database(settings.database_url)
-        self._pool = await create_pool(settings.database_url, max_size=settings.db_pool_size)
+        self._pool = await create_pool(
+            settings.database_url,
+            max_size=settings.db_pool_size,
+            wait_for_disk=not self.rebuildable,
+        )
         await apply_schema(self._pool, EVENTSTORE_SCHEMA, *self.schema)
         for prepare in self.on_start:
             await prepare(self)
@@ -116,8 +126,13 @@ class ServiceRuntime:
                 attach_consumer(self.faust_app, self.consumer, self.consumes)
                 await self.faust_app.start()
             else:
+                pool = self._pool
                 self.batches = BatchConsumer(
-                    self.consumer, self.consumes, settings, group_id=f"jiesu-{self.name}"
+                    self.consumer,
+                    self.consumes,
+                    settings,
+                    group_id=f"jiesu-{self.name}",
+                    durable=(lambda: wal_flushed(pool)) if self.rebuildable else None,
                 )
                 await self.batches.start()
         for name, worker in self.workers.items():

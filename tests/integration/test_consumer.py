@@ -7,9 +7,11 @@ import time
 import uuid
 from typing import Any
 
+import psutil
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from deploy.local.processes import embedded_postgres, free_port, wait_for_postgres
 from shared.consumer import (
     DLQ_HEADERS,
     BatchConsumer,
@@ -22,9 +24,10 @@ from shared.consumer import (
     make_faust_app,
     pace,
 )
+from shared.db import apply_schema, create_pool, wal_flushed
 from shared.envelope import Envelope, to_kafka
 from shared.events import ComplaintFiled
-from shared.eventstore import EventStore
+from shared.eventstore import SCHEMA, EventStore
 from shared.kafka import make_producer
 from shared.topics import dlq
 from tests import examples
@@ -308,10 +311,12 @@ async def test_a_consumer_at_rest_asks_rarely_and_often_again_once_records_flow(
 ):
     fetches = 0
     fetch = _PacedFetcher._proc_fetch_request
+    ours: list[_PacedFetcher] = []
 
     async def counted(self: _PacedFetcher, *args: Any) -> bool:
+        # Only this consumer's: a paced consumer another test left running fetches too.
         nonlocal fetches
-        fetches += 1
+        fetches += self in ours
         return await fetch(self, *args)
 
     monkeypatch.setattr(_PacedFetcher, "_proc_fetch_request", counted)
@@ -326,6 +331,7 @@ async def test_a_consumer_at_rest_asks_rarely_and_often_again_once_records_flow(
     try:
         fetcher = consumer._fetcher
         assert isinstance(fetcher, _PacedFetcher)
+        ours.append(fetcher)
         assert fetcher._fetch_max_wait_ms == 25  # just started: as if records flowed
         await asyncio.sleep(1.0)
         assert fetcher._fetch_max_wait_ms == 400
@@ -340,3 +346,75 @@ async def test_a_consumer_at_rest_asks_rarely_and_often_again_once_records_flow(
     finally:
         await producer.stop()
         await consumer.stop()
+
+
+async def test_offsets_wait_for_the_wal_flush_so_a_database_crash_loses_no_handled_record(
+    tmp_path, kafka_bootstrap
+):
+    """A rebuildable database's commits do not wait for the disk. Here the WAL writer waits
+    2 s, so handled batches sit in memory that long, and the database is killed right after
+    the consumer's offsets are committed. Offsets wait for the flush: everything handled before
+    the kill survives it, and what did not is fetched again."""
+    port = free_port()
+    url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    postgres = embedded_postgres(
+        tmp_path / "pg", port, tmp_path / "pg.log", settings=["wal_writer_delay=2000ms"]
+    )
+    postgres.start()
+    topic, group = await new_topic(kafka_bootstrap), f"crash-{uuid.uuid4().hex[:6]}"
+    events = [examples.complaint_filed() for _ in range(30)]
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, enable_idempotence=False)
+    await producer.start()
+    for event in events:
+        message = _record(event, topic)
+        await producer.send(topic, message.value, key=message.key, headers=message.headers)
+    await producer.stop()
+
+    async def consume_until(count: int, committed: int) -> None:
+        """Consume with the gate until `count` effects exist and this member's commits cover
+        `committed` records."""
+        pool = await create_pool(url, wait_for_disk=False)
+        async with pool.acquire() as conn:
+            await conn.execute(EFFECTS.replace("TABLE", "TABLE IF NOT EXISTS"))
+        await apply_schema(pool, SCHEMA)
+        batches = BatchConsumer(
+            _consumer(pool, RecordingDeadLetters()),
+            [topic],
+            settings_for(url, kafka_bootstrap),
+            group_id=group,
+            commit_interval_s=0.05,
+            durable=lambda: wal_flushed(pool),
+        )
+        await batches.start()
+        try:
+            deadline = time.monotonic() + 30
+            while await _effects(pool) < count or sum(batches.committed().values()) < committed:
+                assert time.monotonic() < deadline, (
+                    f"the consumer did not catch up: {await _effects(pool)} effects, "
+                    f"offsets {batches.committed()}, handled {batches.handled}"
+                )
+                await asyncio.sleep(0.05)
+        finally:
+            await batches.stop()
+            await pool.close()
+
+    try:
+        await wait_for_postgres(url)
+        await consume_until(len(events), committed=len(events))
+        # Every Postgres process at once: nothing gets to write what it holds in memory.
+        assert postgres.process is not None
+        server = psutil.Process(postgres.process.pid)
+        for process in [*server.children(), server]:
+            process.kill()
+        postgres.process.wait()
+        postgres.start()
+        await wait_for_postgres(url)
+        # What the crash lost, the group fetches again: its offsets had waited for the flush.
+        await consume_until(len(events), committed=0)
+        pool = await create_pool(url)
+        try:
+            assert await _effects(pool) == len(events)
+        finally:
+            await pool.close()
+    finally:
+        await postgres.stop()
