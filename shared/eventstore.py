@@ -178,7 +178,8 @@ class EventStore:
             raise ConcurrencyError(stream, expected.get(stream, 0), None) from None
         if not recorded:
             heads = await self._heads(conn, list(expected))
-            stream = next(s for s, at in expected.items() if heads[s] != at)
+            # (One that was not where expected then; if all are by now, the first.)
+            stream = next((s for s, at in expected.items() if heads[s] != at), next(iter(expected)))
             raise ConcurrencyError(stream, expected[stream], heads[stream])
         return sorted(
             (RecordedEvent.from_row(row) for row in recorded), key=lambda e: e.global_position

@@ -130,7 +130,9 @@ async def load_city(
             body = _parse(await request.body(), content_type, "城市模型")
             if not isinstance(body, dict):
                 raise Problem(422, "城市模型须为一个对象 The city file must be an object")
-        return await _new_version(request, conn, caller, body, reason)
+        result = await _new_version(request, conn, caller, body, reason)
+    dispatch_of(request).forget()  # committed: every case from now on routes by it
+    return result
 
 
 async def _sections_from_form(request: Request, conn: Connection) -> dict[str, Any]:
@@ -263,7 +265,9 @@ async def replace_section(
             if not isinstance(rows, list):
                 raise Problem(422, f"{section} 须为列表或 CSV A list or CSV, please")
             body = _with_section(body, section, rows)
-        return await _new_version(request, conn, caller, body, reason)
+        result = await _new_version(request, conn, caller, body, reason)
+    dispatch_of(request).forget()
+    return result
 
 
 @router.put(
@@ -319,7 +323,8 @@ async def _change(
         except (ValidationError, ValueError) as error:
             raise _invalid(error, "城市模型") from None
         await _dev_keys(request, conn)
-        return result
+    dispatch_of(request).forget()
+    return result
 
 
 # --- the calendar -------------------------------------------------------------------------------
@@ -360,6 +365,7 @@ async def load_calendar(
         )
     async with runtime_of(request).pool.acquire() as conn, conn.transaction():
         await dispatch_of(request).load_calendar(conn, calendar, caller.actor)
+    dispatch_of(request).forget()
     return calendar.model_dump(mode="json", by_alias=True)
 
 

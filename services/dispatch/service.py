@@ -62,6 +62,12 @@ class Dispatch:
     city: store.CityModelCache
     calendars: store.CalendarCache
 
+    def forget(self) -> None:
+        """The city model or the calendar changed here: look again (see store._Checked). Once in
+        the changing transaction, so that it reads what it wrote, and once after its commit."""
+        self.city.forget()
+        self.calendars.forget()
+
     async def rules(self, conn: Connection) -> domain.Rules:
         model = await self.city.current(conn)
         if model is None:
@@ -203,6 +209,7 @@ class Dispatch:
             )
         loaded = await self._append_version(conn, version, city, changes, actor, reason)
         await store.save_city(conn, version, city)
+        self.forget()
         return {"changed": True, **loaded.model_dump(mode="json")}
 
     async def _append_version(
@@ -320,6 +327,7 @@ class Dispatch:
         )
         await self.events.append(conn, store.CALENDAR_STREAM, [event], Causation.start(), None)
         await store.save_calendar(conn, year)
+        self.forget()
 
 
 async def _retrying(conn: Connection, attempt: Callable[[], Awaitable[T]], conflict: str) -> T:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -28,13 +30,35 @@ def agenda_stream(item_id: UUID) -> str:
 # --- the city model and the calendar ---------------------------------------------------------
 
 
-class CityModelCache:
+class _Checked:
+    """Whether a cache looks at the database again: at most every `max_age_s`, not for every
+    case (two statements a complaint, measured). A load through this replica is seen at once
+    (`forget`), one through another within `max_age_s`."""
+
+    def __init__(self, max_age_s: float = 1.0) -> None:
+        self.max_age_s = max_age_s
+        self._checked_at = -math.inf
+
+    def forget(self) -> None:
+        self._checked_at = -math.inf
+
+    def fresh(self) -> bool:
+        return time.monotonic() - self._checked_at < self.max_age_s
+
+    def checked(self) -> None:
+        self._checked_at = time.monotonic()
+
+
+class CityModelCache(_Checked):
     """The newest city model, re-read only when its version changes (several workers may load)."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_age_s: float = 1.0) -> None:
+        super().__init__(max_age_s)
         self._model: CityModel | None = None
 
     async def current(self, conn: Connection) -> CityModel | None:
+        if self._model is not None and self.fresh():
+            return self._model
         version = await conn.fetchval("SELECT max(version) FROM city_models")
         if version is None:
             return None
@@ -45,23 +69,28 @@ class CityModelCache:
             )
             assert row is not None
             self._model = CityModel(CityFile.model_validate(row["body"]), row["version"])
+        self.checked()
         return self._model
 
 
-class CalendarCache:
+class CalendarCache(_Checked):
     """The loaded years, re-read when a year is (re)loaded."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_age_s: float = 1.0) -> None:
+        super().__init__(max_age_s)
         self._calendar = WorkCalendar()
         self._stamp: Any = None
 
     async def current(self, conn: Connection) -> WorkCalendar:
+        if self._stamp is not None and self.fresh():
+            return self._calendar
         row = await conn.fetchrow("SELECT count(*), max(loaded_at) FROM calendars")
         stamp = tuple(row) if row else None
         if stamp != self._stamp:
             rows = await conn.fetch("SELECT body FROM calendars ORDER BY year")
             self._calendar = WorkCalendar.of([CalendarYear.model_validate(r["body"]) for r in rows])
             self._stamp = stamp
+        self.checked()
         return self._calendar
 
 

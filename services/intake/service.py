@@ -30,6 +30,7 @@ from shared.http import Problem
 
 Decision = Callable[[domain.Complaint], list[Event]]
 _ATTEMPTS = 5
+DUPLICATES_KEPT = 5  # likely duplicates a new complaint names at most
 
 
 @cache
@@ -199,12 +200,17 @@ class Intake:
             point.latitude if point else None,
             point.longitude if point else None,
         )
+        radius = self.settings.duplicate_radius_m
+        # SQL finds and ranks the few likeliest (a hair past the radius, and a few more than
+        # are kept); likely_duplicates decides on those exactly.
         sequence, earlier = await store.sequence_and_places_near(
             conn,
-            category_code,
+            place,
             command.area_code[:12],
             now - timedelta(days=self.settings.duplicate_window_days),
-            _box(point, self.settings.duplicate_radius_m),
+            _box(point, radius),
+            radius,
+            limit=DUPLICATES_KEPT + 5,
         )
         filing = domain.Filing(
             complaint_id=complaint_id,
@@ -219,7 +225,7 @@ class Intake:
             needs_triage=needs_triage,
             latitude=place.latitude,
             longitude=place.longitude,
-            duplicates=tuple(likely_duplicates(place, earlier, self.settings.duplicate_radius_m)),
+            duplicates=tuple(likely_duplicates(place, earlier, radius, DUPLICATES_KEPT)),
         )
         await store.store_contact(
             conn, self.settings.master_key_bytes, filing.resident_ref, complaint_id, command.contact

@@ -255,26 +255,59 @@ async def updates_of(conn: Connection, complaint_id: UUID) -> list[dict[str, Any
     return [dict(row) for row in rows]
 
 
+# The haversine distance of services.intake.geo.distance_m, in SQL, from ($8, $9) to a row.
+_DISTANCE = (
+    "CASE WHEN $8::float8 IS NOT NULL AND c.latitude IS NOT NULL THEN "
+    "2 * 6371008.8 * asin(least(1, sqrt(sin(radians(c.latitude - $8) / 2) ^ 2 "
+    "+ cos(radians($8)) * cos(radians(c.latitude)) * sin(radians(c.longitude - $9) / 2) ^ 2))) END"
+)
+
+
 async def sequence_and_places_near(
     conn: Connection,
-    category: str,
+    new: Place,
     community: str,
     since: datetime,
     box: tuple[float, float, float, float] | None,
+    radius_m: float,
+    limit: int,
 ) -> tuple[int, list[Place]]:
-    """The next case sequence number, and the open complaints of `category` filed since `since`
-    in the community or inside `box` (one statement for both)."""
+    """The next case sequence number, and the open complaints of the new one's category filed
+    since `since` in the community or inside `box` that may repeat it (same building, within
+    `radius_m`, same grid), the likeliest `limit` of them, ranked as `likely_duplicates` ranks
+    them (which then decides, on these few): one statement for both."""
     rows = await conn.fetch(
-        "SELECT one.sequence, p.* FROM (SELECT nextval('case_number_seq') AS sequence) AS one "
-        "LEFT JOIN LATERAL (SELECT complaint_id, case_number, category, building_code, grid_code, "
-        "latitude, longitude FROM complaints WHERE category = $1 AND filed_at >= $2 "
-        "AND status NOT IN ('merged', 'withdrawn', 'closed', 'answered') "
-        "AND (substr(area_code, 1, 12) = $3 OR ($4::float8 IS NOT NULL AND latitude BETWEEN $4 AND $5 "
-        "AND longitude BETWEEN $6 AND $7)) ORDER BY filed_at DESC LIMIT 200) AS p ON true",
-        category,
+        f"""
+        SELECT one.sequence, p.* FROM (SELECT nextval('case_number_seq') AS sequence) AS one
+        LEFT JOIN LATERAL (
+            SELECT c.complaint_id, c.case_number, c.category, c.building_code, c.grid_code,
+                   c.latitude, c.longitude
+            FROM complaints c
+            CROSS JOIN LATERAL (SELECT {_DISTANCE} AS d) AS dist
+            CROSS JOIN LATERAL (
+                SELECT CASE WHEN c.building_code = $10 THEN 0
+                            WHEN dist.d <= $12 + 0.01 THEN 1
+                            WHEN c.grid_code = $11 THEN 2 END AS rank
+            ) AS r
+            WHERE c.category = $1 AND c.filed_at >= $2
+              AND c.status NOT IN ('merged', 'withdrawn', 'closed', 'answered')
+              AND (substr(c.area_code, 1, 12) = $3 OR ($4::float8 IS NOT NULL
+                   AND c.latitude BETWEEN $4 AND $5 AND c.longitude BETWEEN $6 AND $7))
+              AND r.rank IS NOT NULL
+            ORDER BY r.rank, coalesce(dist.d, 0), c.case_number
+            LIMIT $13
+        ) AS p ON true
+        """,
+        new.category,
         since,
         community,
         *(box or (None, None, None, None)),
+        new.latitude,
+        new.longitude,
+        new.building,
+        new.grid,
+        radius_m,
+        limit,
     )
     return rows[0]["sequence"], [
         Place(
