@@ -70,21 +70,34 @@ class RecordedEvent:
         )
 
     def to_kafka(self) -> KafkaMessage:
-        """Published as stored, keyed by complaint id (or by stream for events about no complaint)."""
-        causation = self.metadata.get("causation_id")
-        return kafka_message(
-            event_id=self.id,
-            source=self.metadata["source"],
-            event_type=self.type,
-            version=self.version,
-            time=self.recorded_at,
-            subject=self.subject,
-            correlation_id=UUID(self.metadata["correlation_id"]),
-            causation_id=UUID(causation) if causation else None,
-            data=json.dumps(self.data, ensure_ascii=False).encode(),
-            key=self.subject or self.stream,
-            sequence=self.position,
-        )
+        fields = {
+            **self.metadata,
+            "id": self.id,
+            "stream": self.stream,
+            "position": self.position,
+            "type": self.type,
+            "version": self.version,
+            "recorded_at": self.recorded_at,
+        }
+        return _published(fields, json.dumps(self.data, ensure_ascii=False).encode())
+
+
+def _published(fields: Mapping[str, Any] | asyncpg.Record, data: bytes) -> KafkaMessage:
+    """A stored event as published (its metadata's fields beside the row's), keyed by complaint
+    id, or by stream for events about no complaint."""
+    return kafka_message(
+        event_id=fields["id"],
+        source=fields["source"],
+        event_type=fields["type"],
+        version=fields["version"],
+        time=fields["recorded_at"],
+        subject=fields.get("subject"),
+        correlation_id=fields["correlation_id"],
+        causation_id=fields.get("causation_id"),
+        data=data,
+        key=fields.get("subject") or fields["stream"],
+        sequence=fields["position"],
+    )
 
 
 _COLUMNS = "global_position, stream, position, type, version, data, metadata, id, recorded_at"
@@ -248,25 +261,7 @@ class EventStore:
             limit,
             until,
         )
-        return [
-            (
-                row["global_position"],
-                kafka_message(
-                    event_id=row["id"],
-                    source=row["source"],
-                    event_type=row["type"],
-                    version=row["version"],
-                    time=row["recorded_at"],
-                    subject=row["subject"],
-                    correlation_id=row["correlation_id"],
-                    causation_id=row["causation_id"],
-                    data=row["data"].encode(),
-                    key=row["subject"] or row["stream"],
-                    sequence=row["position"],
-                ),
-            )
-            for row in rows
-        ]
+        return [(row["global_position"], _published(row, row["data"].encode())) for row in rows]
 
 
 _ROW_FIELDS = ("stream", "nth", "type", "version", "data", "metadata", "id")
@@ -350,6 +345,14 @@ class Horizon:
         # Enough to settle on: dropping the newest probes only makes the reader wait longer.
         self.pending = still[: self.max_pending]
         return self.settled
+
+    settle_s: float = 0.01
+
+    def next_look(self, poll_s: float) -> float:
+        """How long a tailer may sleep before it probes again: soon while a probe waits for
+        transactions that may end without notifying (not every transaction appends), else
+        until its poll (a commit's notification wakes it before)."""
+        return self.settle_s if self.pending else poll_s
 
     async def reach(self, conn: Connection, pause_s: float = 0.005) -> int:
         """Settle everything visible now: probe until the first probe's transactions ended."""

@@ -21,8 +21,6 @@ from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
-_SETTLE_S = 0.01  # how soon to look again while transactions seen in flight may still end
-
 
 class OutboxRelay:
     """Tails the store by global position up to its horizon (see Horizon: appends commit in
@@ -102,11 +100,7 @@ class OutboxRelay:
                 self._wake.clear()
                 published = await self._publish_batch(producer)
                 if published < self.settings.relay_batch_size:
-                    # Transactions in flight when the horizon was probed may not notify when
-                    # they end (not every transaction appends): look again soon while any is.
-                    wait = (
-                        _SETTLE_S if self.horizon.pending else self.settings.relay_poll_interval_s
-                    )
+                    wait = self.horizon.next_look(self.settings.relay_poll_interval_s)
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), wait)
         finally:

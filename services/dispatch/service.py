@@ -63,7 +63,7 @@ class Dispatch:
     calendars: store.CalendarCache
 
     def forget(self) -> None:
-        """The city model or the calendar changed here: look again (see store._Checked). Once in
+        """The city model or the calendar changed here: look again (see shared.cache.Freshness). Once in
         the changing transaction, so that it reads what it wrote, and once after its commit."""
         self.city.forget()
         self.calendars.forget()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -12,6 +10,7 @@ from uuid import UUID
 from services.dispatch import agenda, domain
 from services.dispatch.city import CityFile, CityModel
 from services.dispatch.deadlines import CalendarYear, ClockName, WorkCalendar
+from shared.cache import Freshness
 from shared.db import Connection
 from shared.eventstore import EventStore, RecordedEvent
 
@@ -30,26 +29,7 @@ def agenda_stream(item_id: UUID) -> str:
 # --- the city model and the calendar ---------------------------------------------------------
 
 
-class _Checked:
-    """Whether a cache looks at the database again: at most every `max_age_s`, not for every
-    case (two statements a complaint, measured). A load through this replica is seen at once
-    (`forget`), one through another within `max_age_s`."""
-
-    def __init__(self, max_age_s: float = 1.0) -> None:
-        self.max_age_s = max_age_s
-        self._checked_at = -math.inf
-
-    def forget(self) -> None:
-        self._checked_at = -math.inf
-
-    def fresh(self) -> bool:
-        return time.monotonic() - self._checked_at < self.max_age_s
-
-    def checked(self) -> None:
-        self._checked_at = time.monotonic()
-
-
-class CityModelCache(_Checked):
+class CityModelCache(Freshness):
     """The newest city model, re-read only when its version changes (several workers may load)."""
 
     def __init__(self, max_age_s: float = 1.0) -> None:
@@ -73,7 +53,7 @@ class CityModelCache(_Checked):
         return self._model
 
 
-class CalendarCache(_Checked):
+class CalendarCache(Freshness):
     """The loaded years, re-read when a year is (re)loaded."""
 
     def __init__(self, max_age_s: float = 1.0) -> None:

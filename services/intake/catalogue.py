@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -19,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.intake.domain import AREA_CODE_PATTERN, CATEGORY_PATTERN
 from services.intake.geo import Point, distance_m
+from shared.cache import Freshness
 from shared.db import Connection
 
 Datatype = Literal["string", "number", "datetime", "text", "singlevaluelist", "multivaluelist"]
@@ -253,23 +252,16 @@ def _normalise(attribute: Attribute, value: Any) -> Any:
             return text
 
 
-class CatalogueCache:
-    """The newest catalogue, re-read only when its version changes (several replicas may load).
-
-    The version is looked up at most every `max_age_s`, not on every complaint: a load through
-    this replica is seen at once (`forget`), one through another within `max_age_s`.
-    """
+class CatalogueCache(Freshness):
+    """The newest catalogue, re-read only when its version changes (several replicas may load),
+    its version looked up at most every `max_age_s` (Freshness)."""
 
     def __init__(self, max_age_s: float = 1.0) -> None:
+        super().__init__(max_age_s)
         self._catalogue: Catalogue | None = None
-        self._checked_at = -math.inf
-        self.max_age_s = max_age_s
-
-    def forget(self) -> None:
-        self._checked_at = -math.inf
 
     async def current(self, conn: Connection) -> Catalogue | None:
-        if self._catalogue is not None and time.monotonic() - self._checked_at < self.max_age_s:
+        if self._catalogue is not None and self.fresh():
             return self._catalogue
         version = await conn.fetchval("SELECT max(version) FROM catalogues")
         if version is None:
@@ -277,5 +269,5 @@ class CatalogueCache:
         if self._catalogue is None or self._catalogue.version != version:
             body = await conn.fetchval("SELECT body FROM catalogues WHERE version = $1", version)
             self._catalogue = Catalogue(CatalogueFile.model_validate(body), version)
-        self._checked_at = time.monotonic()
+        self.checked()
         return self._catalogue

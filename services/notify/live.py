@@ -25,7 +25,6 @@ from shared.eventstore import Horizon
 
 log = logging.getLogger(__name__)
 _REPLAY_LIMIT = 1000
-_SETTLE_S = 0.01  # how soon to look again while transactions seen in flight may still end
 
 
 @dataclass(eq=False)
@@ -67,9 +66,8 @@ class LiveFeed:
                     self._hand_out(_entry(row))
                     self.last_id = row["id"]
                 if len(rows) < 500:
-                    wait = _SETTLE_S if self.horizon.pending else self.poll_s
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(wake.wait(), wait)
+                        await asyncio.wait_for(wake.wait(), self.horizon.next_look(self.poll_s))
         finally:
             await connection.close()
 
