@@ -38,10 +38,11 @@ def settings_for(database_url: str, bootstrap: str, **overrides: object) -> Serv
 
 
 async def read_topic(
-    bootstrap: str, topic: str, expected: int, timeout: float = 30.0
+    bootstrap: str, topic: str, expected: int, timeout: float = 30.0, *, to_end: bool = False
 ) -> list[ConsumerRecord]:
     """Every record of `topic` from the beginning, waiting until `expected` distinct events
-    (by `ce_id`) arrived: an at-least-once log may hold some of them twice."""
+    (by `ce_id`) arrived: an at-least-once log may hold some of them twice. With `to_end`, on
+    until the end of every partition as it was then (later copies included)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
@@ -56,6 +57,13 @@ async def read_topic(
             for messages in batch.values():
                 records += messages
                 distinct.update(dict(m.headers).get("ce_id", b"%d" % m.offset) for m in messages)
+        if to_end:
+            ends = await consumer.end_offsets(list(consumer.assignment()))
+            while time.monotonic() < deadline and [
+                tp for tp, end in ends.items() if await consumer.position(tp) < end
+            ]:
+                batch = await consumer.getmany(timeout_ms=500)
+                records += [m for messages in batch.values() for m in messages]
         return records
     finally:
         await consumer.stop()

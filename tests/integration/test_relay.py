@@ -263,15 +263,21 @@ async def test_16_writers_racing_the_relay_lose_nothing_while_the_broker_restart
     try:
         async with running(relay):
             await asyncio.gather(restart_broker(), *(writer(i) for i in range(writers)))
-            total = sum(len(ids) for ids in expected.values())
-            records = await read_topic(
-                broker.bootstrap, broker.topic.name, expected=total, timeout=60
-            )
             async with pool.acquire() as conn:
                 last = await conn.fetchval("SELECT max(global_position) FROM events")
-            deadline = time.monotonic() + 30
-            while relay.position < last and time.monotonic() < deadline:
+            # The log is read once the relay has published everything and re-driven no more
+            # for a second (two loss checks): read during a re-drive, it ends partway through
+            # one pass, and the earliest events' last copies come from that pass.
+            settled_since, redrives = time.monotonic(), relay.redrives
+            while relay.position < last or time.monotonic() - settled_since < 1.0:
+                assert time.monotonic() - settled_since < 60, "the relay did not settle"
+                if relay.redrives != redrives or relay.position < last:
+                    settled_since, redrives = time.monotonic(), relay.redrives
                 await asyncio.sleep(0.05)
+            total = sum(len(ids) for ids in expected.values())
+            records = await read_topic(
+                broker.bootstrap, broker.topic.name, expected=total, timeout=60, to_end=True
+            )
         # Until the relay sees the log start again, it may put new events on it ahead of the
         # re-drive; from the re-drive on, each complaint's events come in order. So: every
         # event is there, and each complaint's last copies are in order.
