@@ -31,6 +31,11 @@ class OutboxRelay:
     consumers' inboxes absorb them. Loss is not: the checkpoint only moves after acks, and if
     the broker ever reports a partition shorter than what it acknowledged (the embedded broker
     restarted empty, or a topic was deleted), the relay re-drives from the beginning.
+
+    An empty broker must get its topics back before any producer reaches it (the local runner
+    stops the services first): the embedded Tansu, sent records for a topic it has not created
+    yet, can give the same offsets to two batches, and readers skip the later batch's records
+    as seen. No check of offsets tells such a log from a healthy one.
     """
 
     def __init__(

@@ -103,9 +103,13 @@ async def running(relay: OutboxRelay):
     try:
         yield task
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await _stopped(task)
+
+
+async def _stopped(task: asyncio.Task) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def test_relay_publishes_every_event_keyed_by_complaint_in_order(
@@ -217,7 +221,14 @@ async def test_16_writers_racing_the_relay_lose_nothing_while_the_broker_restart
 ):
     """Appends are not serialised: 16 writers hold their transactions open for random times,
     so positions commit out of order, while the relay tails them and the broker is killed and
-    restarted empty halfway. Every event reaches the log, and each complaint's in order."""
+    restarted empty halfway. Every event reaches the log, and each complaint's in order.
+
+    The restart follows the local runner: the relay stops before the broker comes back and
+    starts once the topic exists again. A producer that reaches a restarted Tansu before its
+    topic is created can be handed offsets the broker already gave to another batch (seen in
+    this test: a re-drive acknowledged at offsets 7.. of a partition whose log already held
+    0..16), and a reader then skips those records as seen; no check of offsets can tell that
+    log from a healthy one."""
     broker = await OwnBroker.start(tmp_path, TopicSpec("test.race", 4))
     store = EventStore("/jiesu/test")
     relay = broker.relay("race", pool, store, database_url)
@@ -250,9 +261,11 @@ async def test_16_writers_racing_the_relay_lose_nothing_while_the_broker_restart
                 halfway.set()
 
     async def restart_broker() -> None:
-        nonlocal recovered_at
+        nonlocal recovered_at, publishing
         await halfway.wait()
+        await _stopped(publishing)
         await broker.restart_empty()
+        publishing = asyncio.create_task(relay.run())
         # The writers go on until the relay has re-driven what the broker lost and caught up.
         async with pool.acquire() as conn:
             top = await conn.fetchval("SELECT max(global_position) FROM events")
@@ -260,31 +273,32 @@ async def test_16_writers_racing_the_relay_lose_nothing_while_the_broker_restart
         recovered_at = time.monotonic()
         recovered.set()
 
+    publishing = asyncio.create_task(relay.run())
     try:
-        async with running(relay):
-            await asyncio.gather(restart_broker(), *(writer(i) for i in range(writers)))
-            async with pool.acquire() as conn:
-                last = await conn.fetchval("SELECT max(global_position) FROM events")
-            # The log is read once the relay has published everything and re-driven no more
-            # for a second (two loss checks): read during a re-drive, it ends partway through
-            # one pass, and the earliest events' last copies come from that pass.
-            settled_since, redrives = time.monotonic(), relay.redrives
-            while relay.position < last or time.monotonic() - settled_since < 1.0:
-                assert time.monotonic() - settled_since < 60, "the relay did not settle"
-                if relay.redrives != redrives or relay.position < last:
-                    settled_since, redrives = time.monotonic(), relay.redrives
-                await asyncio.sleep(0.05)
-            total = sum(len(ids) for ids in expected.values())
-            records = await read_topic(
-                broker.bootstrap, broker.topic.name, expected=total, timeout=60, to_end=True
-            )
-        # Until the relay sees the log start again, it may put new events on it ahead of the
-        # re-drive; from the re-drive on, each complaint's events come in order. So: every
-        # event is there, and each complaint's last copies are in order.
+        await asyncio.gather(restart_broker(), *(writer(i) for i in range(writers)))
+        async with pool.acquire() as conn:
+            last = await conn.fetchval("SELECT max(global_position) FROM events")
+        # The log is read once the relay has published everything and re-driven no more
+        # for a second (two loss checks): read during a re-drive, it ends partway through
+        # one pass, and the earliest events' last copies come from that pass.
+        settled_since, redrives = time.monotonic(), relay.redrives
+        while relay.position < last or time.monotonic() - settled_since < 1.0:
+            assert time.monotonic() - settled_since < 60, "the relay did not settle"
+            if relay.redrives != redrives or relay.position < last:
+                settled_since, redrives = time.monotonic(), relay.redrives
+            await asyncio.sleep(0.05)
+        total = sum(len(ids) for ids in expected.values())
+        records = await read_topic(
+            broker.bootstrap, broker.topic.name, expected=total, timeout=60, to_end=True
+        )
+        # A re-drive may start again while the writers go on, so early events can be on the log
+        # more than once; from the last re-drive on, each complaint's events come in order. So:
+        # every event is there, and each complaint's last copies are in order.
         last_copies = {
             key: list(reversed(list(dict.fromkeys(reversed(ids)))))
             for key, ids in _by_key(records).items()
         }
         assert last_copies == expected
     finally:
+        await _stopped(publishing)
         await broker.stop()
