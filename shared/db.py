@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 from urllib.parse import urlsplit, urlunsplit
@@ -21,6 +22,8 @@ else:
 
 # Two workers of one service may start at once; they must not race on CREATE TABLE.
 SCHEMA_LOCK = 0x6A6965_5F736368
+
+log = logging.getLogger(__name__)
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -111,9 +114,22 @@ async def drop_database(url: str) -> None:
         await conn.close()
 
 
-async def apply_schema(pool: asyncpg.Pool, *files: Path) -> None:
-    """Run idempotent DDL files in order, serialised across processes by an advisory lock."""
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", SCHEMA_LOCK)
-        for file in files:
-            await conn.execute(file.read_text(encoding="utf-8"))
+async def apply_schema(pool: asyncpg.Pool, *files: Path, attempts: int = 6) -> None:
+    """Run idempotent DDL files in order, serialised across processes by an advisory lock.
+
+    A process that starts while others of its service work can deadlock with them: its DDL
+    takes table locks (even `IF NOT EXISTS` does) in the files' order, their transactions in
+    theirs. Postgres then aborts one side; if it is this one, the DDL runs again."""
+    texts = [file.read_text(encoding="utf-8") for file in files]
+    for attempt in range(1, attempts + 1):
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", SCHEMA_LOCK)
+                for text in texts:
+                    await conn.execute(text)
+            return
+        except asyncpg.DeadlockDetectedError:
+            if attempt == attempts:
+                raise
+            log.warning("applying the schema deadlocked with a running transaction; again")
+            await asyncio.sleep(0.05 * 2**attempt)
