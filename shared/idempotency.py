@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -43,27 +43,69 @@ async def claim(conn: Connection, key: str, digest: str) -> StoredResponse | Non
     A concurrent request with the same key blocks on the primary key until the first commits,
     then sees its answer: one effect, however many retries.
     """
+    return (await claim_all(conn, {key: digest})).get(key)
+
+
+async def claim_all(conn: Connection, digests: Mapping[str, str]) -> dict[str, StoredResponse]:
+    """Claim several keys (each with its request's digest) at once, as `claim` claims one;
+    returns the earlier answers of those that were used."""
+    keys = list(digests)
+    if not keys:
+        return {}
     claimed = await conn.fetchval(
-        "INSERT INTO idempotency_keys (key, request_hash, status_code, response) "
-        "VALUES ($1, $2, 0, '{}') ON CONFLICT (key) DO NOTHING RETURNING true",
-        key,
-        digest,
+        "WITH added AS (INSERT INTO idempotency_keys (key, request_hash, status_code, response) "
+        "SELECT key, request_hash, 0, '{}' FROM unnest($1::text[], $2::text[]) AS t(key, request_hash) "
+        "ON CONFLICT (key) DO NOTHING RETURNING key) SELECT array_agg(key) FROM added",
+        keys,
+        [digests[key] for key in keys],
     )
-    if claimed:
-        return None
-    row = await conn.fetchrow(
-        "SELECT request_hash, status_code, response FROM idempotency_keys WHERE key = $1", key
+    used = sorted(set(keys) - set(claimed or ()))
+    if not used:
+        return {}
+    # The conflicting rows committed before the insert gave up: a new statement sees them.
+    rows = await conn.fetch(
+        "SELECT key, request_hash, status_code, response FROM idempotency_keys "
+        "WHERE key = ANY($1::text[])",
+        used,
     )
-    assert row is not None  # the conflicting row committed before our insert gave up
-    return StoredResponse(row["request_hash"], row["status_code"], row["response"])
+    assert len(rows) == len(used)
+    return {
+        row["key"]: StoredResponse(row["request_hash"], row["status_code"], row["response"])
+        for row in rows
+    }
+
+
+async def release_all(conn: Connection, keys: Sequence[str]) -> None:
+    """Give back keys claimed in this transaction for requests that were refused after all."""
+    await conn.execute("DELETE FROM idempotency_keys WHERE key = ANY($1::text[])", list(keys))
 
 
 async def record(conn: Connection, key: str, status_code: int, response: dict[str, Any]) -> None:
-    await conn.execute(
-        "UPDATE idempotency_keys SET status_code = $2, response = $3 WHERE key = $1",
-        key,
-        status_code,
-        response,
+    await record_all(conn, [(key, status_code, response)])
+
+
+async def record_all(conn: Connection, answers: Sequence[tuple[str, int, dict[str, Any]]]) -> None:
+    """Store the answers (key, status, body) of claimed keys."""
+    if not answers:
+        return
+    await conn.executemany(
+        "UPDATE idempotency_keys SET status_code = $2, response = $3 WHERE key = $1", answers
+    )
+
+
+def replay(earlier: StoredResponse, digest: str) -> JSONResponse:
+    """The earlier answer to a request made again with its key, or 422 if the key was used for
+    a different request."""
+    if earlier.request_hash != digest:
+        raise Problem(
+            422,
+            "该 Idempotency-Key 已用于另一请求 This Idempotency-Key was used for a different request",
+            field="Idempotency-Key",
+        )
+    return JSONResponse(
+        earlier.response,
+        status_code=earlier.status_code,
+        headers={"Idempotent-Replayed": "true"},
     )
 
 
@@ -83,17 +125,7 @@ async def idempotent(
     digest = request_hash(payload)
     earlier = await claim(conn, scoped_key, digest)
     if earlier is not None:
-        if earlier.request_hash != digest:
-            raise Problem(
-                422,
-                "该 Idempotency-Key 已用于另一请求 This Idempotency-Key was used for a different request",
-                field="Idempotency-Key",
-            )
-        return JSONResponse(
-            earlier.response,
-            status_code=earlier.status_code,
-            headers={"Idempotent-Replayed": "true"},
-        )
+        return replay(earlier, digest)
     status, body = await produce()
     await record(conn, scoped_key, status, body)
     return JSONResponse(body, status_code=status)

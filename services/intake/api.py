@@ -110,18 +110,16 @@ async def file_complaint(
             f"该密钥只能用于「{key.channel}」渠道 This key files for channel {key.channel} only",
             field="channel",
         )
-    runtime, intake, causation = runtime_of(request), intake_of(request), causation_of(request)
-
-    async def produce() -> tuple[int, dict[str, Any]]:
-        filed = await intake.file(conn, command, causation)
-        return 201, service.view_json(filed.view)
-
-    async with runtime.pool.acquire() as conn, conn.transaction():
-        response = await idempotent(
-            conn, key, idempotency_key, "file", command.model_dump(mode="json"), produce
-        )
-    # Only now, after the commit, is the complaint acknowledged: a 201 is never lost.
-    if response.status_code == 201:
+    door: service.FilingDoor = runtime_of(request).state["filing"]
+    scoped = f"{key.key_id}:file:{idempotency_key}" if idempotency_key else None
+    # Answered only after the commit that holds the complaint: a 201 is never lost.
+    response = await door.file(
+        command,
+        causation_of(request),
+        scoped,
+        command.model_dump(mode="json") if scoped else None,
+    )
+    if response.status_code == 201 and "location" not in response.headers:  # a replayed 201
         body = json.loads(bytes(response.body))
         response.headers["Location"] = f"/complaints/{body['complaint_id']}"
     return response

@@ -16,7 +16,7 @@ from services.intake.catalogue import CatalogueCache
 from services.intake.handlers import HANDLERS, mirror_batch
 from services.intake.open311 import error_response as open311_error
 from services.intake.open311 import router as open311_router
-from services.intake.service import Intake, catalogue_classifier
+from services.intake.service import FilingDoor, Intake, catalogue_classifier
 from services.intake.settings import IntakeSettings
 from shared.apikeys import RateLimiter
 from shared.events import Channel
@@ -120,7 +120,9 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         on_start=[create_dev_keys, warm_classifier],
     )
     catalogues = CatalogueCache()
-    runtime.state["intake"] = Intake(settings, catalogues, runtime.store)
+    intake = Intake(settings, catalogues, runtime.store)
+    runtime.state["intake"] = intake
+    runtime.state["filing"] = FilingDoor(intake, lambda: runtime.pool)
     runtime.state["keys"] = access.key_ring()
     runtime.state["limiter"] = RateLimiter.from_uri(settings.rate_limit_storage)
     app = create_service_app(

@@ -7,13 +7,18 @@ is decided again on the fresh state.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 from uuid import UUID
+
+import asyncpg
+from fastapi.responses import JSONResponse
 
 from services.intake import domain, store
 from services.intake.catalogue import Catalogue, CatalogueCache, check_answers
@@ -22,12 +27,15 @@ from services.intake.duplicates import Place, likely_duplicates
 from services.intake.geo import Datum, Point, to_wgs84
 from services.intake.privacy import resident_ref
 from services.intake.settings import IntakeSettings
+from shared import idempotency
 from shared.db import Connection
 from shared.envelope import Causation
 from shared.events import Event
-from shared.eventstore import ConcurrencyError, EventStore
+from shared.eventstore import ConcurrencyError, EventStore, RecordedEvent
 from shared.http import Problem
+from shared.idempotency import request_hash
 
+log = logging.getLogger(__name__)
 Decision = Callable[[domain.Complaint], list[Event]]
 _ATTEMPTS = 5
 DUPLICATES_KEPT = 5  # likely duplicates a new complaint names at most
@@ -145,6 +153,12 @@ class Intake:
     ) -> Saved:
         """Validate against the catalogue, classify, look for duplicates, and record it all."""
         catalogue = await self.catalogue(conn)
+        [saved] = await self.file_all(conn, [(self.prepare(catalogue, command), causation)])
+        return saved
+
+    def prepare(self, catalogue: Catalogue, command: domain.FileComplaint) -> Prepared:
+        """What filing decides before it looks at the store: the command checked against the
+        catalogue (Problem 422 if it fails), classified, placed."""
         if command.area_code not in catalogue.areas:
             raise Problem(
                 422,
@@ -188,11 +202,10 @@ class Intake:
             or type_confidence < self.settings.type_threshold
             or category_code not in catalogue.categories
         )
-        complaint_id = uuid.uuid4()
         grid = catalogue.place(command.area_code, "grid")
         building = catalogue.place(command.area_code, "building")
         place = Place(
-            complaint_id,
+            uuid.uuid4(),
             "",
             category_code,
             building,
@@ -200,21 +213,9 @@ class Intake:
             point.latitude if point else None,
             point.longitude if point else None,
         )
-        radius = self.settings.duplicate_radius_m
-        # SQL finds and ranks the few likeliest (a hair past the radius, and a few more than
-        # are kept); likely_duplicates decides on those exactly.
-        sequence, earlier = await store.sequence_and_places_near(
-            conn,
-            place,
-            command.area_code[:12],
-            now - timedelta(days=self.settings.duplicate_window_days),
-            _box(point, radius),
-            radius,
-            limit=DUPLICATES_KEPT + 5,
-        )
         filing = domain.Filing(
-            complaint_id=complaint_id,
-            case_number=domain.case_number(sequence, now),
+            complaint_id=place.complaint_id,
+            case_number="",  # numbered when it is recorded
             resident_ref=resident_ref(command.contact.phone, self.settings.resident_pepper),
             filed_at=now,
             type=complaint_type,
@@ -225,22 +226,79 @@ class Intake:
             needs_triage=needs_triage,
             latitude=place.latitude,
             longitude=place.longitude,
-            duplicates=tuple(likely_duplicates(place, earlier, radius, DUPLICATES_KEPT)),
         )
-        await store.store_contact(
-            conn, self.settings.master_key_bytes, filing.resident_ref, complaint_id, command.contact
+        nearby = store.Nearby(
+            place,
+            command.area_code[:12],
+            now - timedelta(days=self.settings.duplicate_window_days),
+            _box(point, self.settings.duplicate_radius_m),
         )
-        saved = await save(
+        return Prepared(command, filing, nearby)
+
+    async def file_all(
+        self, conn: Connection, prepared: Sequence[tuple[Prepared, Causation]]
+    ) -> list[Saved]:
+        """Record several prepared filings in the caller's transaction, numbered in the given
+        order, with a handful of statements however many there are. Each names the likely
+        duplicates among the open complaints and the filings before it here, as it would
+        have had they been filed one after another."""
+        radius = self.settings.duplicate_radius_m
+        # SQL finds and ranks the few likeliest (a hair past the radius, and a few more than
+        # are kept); likely_duplicates decides on those exactly.
+        numbered = await store.sequences_and_places_near(
+            conn, [p.nearby for p, _ in prepared], radius, limit=DUPLICATES_KEPT + 5
+        )
+        filings: list[tuple[domain.FileComplaint, domain.Filing]] = []
+        placed: list[Place] = []
+        for (p, _), (sequence, earlier) in zip(prepared, numbered, strict=True):
+            place = p.nearby.place
+            duplicates = likely_duplicates(place, [*earlier, *placed], radius, DUPLICATES_KEPT)
+            case_number = domain.case_number(sequence, p.filing.filed_at)
+            placed.append(replace(place, case_number=case_number))
+            filing = replace(p.filing, case_number=case_number, duplicates=tuple(duplicates))
+            filings.append((p.command, filing))
+        await store.store_contacts(
             conn,
-            self.events,
-            None,
-            domain.file_complaint(command, filing),
-            causation,
-            grid=grid,
-            building=building,
+            self.settings.master_key_bytes,
+            [(f.resident_ref, f.complaint_id, c.contact) for c, f in filings],
         )
-        assert saved is not None
-        return saved
+        appends = [
+            (store.stream_of(f.complaint_id), domain.file_complaint(c, f), causation)
+            for (c, f), (_, causation) in zip(filings, prepared, strict=True)
+        ]
+        recorded = await self.events.append_streams(
+            conn, appends, expected={stream: 0 for stream, _, _ in appends}
+        )
+        by_stream: dict[str, list[RecordedEvent]] = {}
+        for stored in recorded:
+            by_stream.setdefault(stored.stream, []).append(stored)
+        states: list[domain.Complaint] = []
+        updates: list[tuple[UUID, RecordedEvent, str]] = []
+        for (stream, new_events, _), (_, filing) in zip(appends, filings, strict=True):
+            state = None
+            for event, stored in zip(new_events, by_stream[stream], strict=True):
+                state = domain.evolve(state, event)
+                updates.append((filing.complaint_id, stored, state.note))
+            assert state is not None
+            states.append(state)
+        views = await store.save_new_views(
+            conn,
+            [
+                (state, p.nearby.place.grid, p.nearby.place.building)
+                for state, (p, _) in zip(states, prepared, strict=True)
+            ],
+        )
+        await store.add_all_updates(conn, updates)
+        return [Saved(state, view) for state, view in zip(states, views, strict=True)]
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A filing decided as far as it can be before the store is read."""
+
+    command: domain.FileComplaint
+    filing: domain.Filing
+    nearby: store.Nearby
 
 
 def _box(point: Point | None, radius_m: float) -> tuple[float, float, float, float] | None:
@@ -293,3 +351,142 @@ def view_json(view: dict[str, Any]) -> dict[str, Any]:
         "updated_at": view["updated_at"].isoformat(),
         "version": view["version"],
     }
+
+
+@dataclass(eq=False, slots=True)
+class _Ticket:
+    """A filing at the door: the request, its scoped Idempotency-Key, and where its answer goes."""
+
+    command: domain.FileComplaint
+    causation: Causation
+    key: str | None
+    digest: str
+    answer: asyncio.Future[JSONResponse]
+
+
+class FilingDoor:
+    """Intake's front door: complaints that arrive while a transaction is committing wait and
+    are filed together in the next one (group commit), a handful of statements and one WAL
+    flush for all of them. Alone, a complaint goes straight in. Each caller's answer comes
+    only after the transaction that holds its complaint has committed, so a 201 is never lost.
+
+    Under load the door is where a queue forms (every hop behind it takes batches already),
+    so this is where waiting turns into bigger batches instead of more transactions.
+    """
+
+    def __init__(self, intake: Intake, pool: Callable[[], asyncpg.Pool], most: int = 64) -> None:
+        self.intake = intake
+        self.pool = pool
+        self.most = most
+        self.waiting: list[_Ticket] = []
+        self.draining: asyncio.Task[None] | None = None
+        self.groups = 0  # transactions committed, for the tests and the bench
+
+    async def file(
+        self,
+        command: domain.FileComplaint,
+        causation: Causation,
+        key: str | None = None,
+        payload: Any = None,
+    ) -> JSONResponse:
+        """File one complaint; the answer is what the route returns (201, or the earlier
+        answer to the same Idempotency-Key). Refusals are raised as Problem."""
+        digest = request_hash(payload) if key is not None else ""
+        answer: asyncio.Future[JSONResponse] = asyncio.get_running_loop().create_future()
+        self.waiting.append(_Ticket(command, causation, key, digest, answer))
+        if self.draining is None:
+            self.draining = asyncio.create_task(self._drain())
+        return await answer
+
+    async def _drain(self) -> None:
+        try:
+            while self.waiting:
+                await self._commit(self._next_group())
+        finally:
+            self.draining = None
+
+    def _next_group(self) -> list[_Ticket]:
+        """The oldest waiting filings, at most `most`; one per Idempotency-Key (a repeat waits
+        for the next group, where it finds the first one's answer)."""
+        group: list[_Ticket] = []
+        keys: set[str] = set()
+        later: list[_Ticket] = []
+        for ticket in self.waiting:
+            if ticket.answer.done():  # its caller went away before it was filed
+                continue
+            if len(group) == self.most or (ticket.key is not None and ticket.key in keys):
+                later.append(ticket)
+                continue
+            group.append(ticket)
+            if ticket.key is not None:
+                keys.add(ticket.key)
+        self.waiting = later
+        return group
+
+    async def _commit(self, group: list[_Ticket]) -> None:
+        if not group:
+            return
+        try:
+            async with self.pool().acquire() as conn, conn.transaction():
+                answers = await self._file(conn, group)
+        except Exception as error:
+            if len(group) == 1:
+                _settle(group[0], error)
+                return
+            # Each on its own, so that whatever failed fails only its own request.
+            log.warning("filing %d complaints together failed (%r); one by one", len(group), error)
+            for ticket in group:
+                await self._commit([ticket])
+            return
+        self.groups += 1
+        for ticket, answer in answers.items():
+            _settle(ticket, answer)
+
+    async def _file(
+        self, conn: Connection, group: list[_Ticket]
+    ) -> dict[_Ticket, JSONResponse | Exception]:
+        answers: dict[_Ticket, JSONResponse | Exception] = {}
+        # Keys first: a request made again gets its first answer even if the catalogue has
+        # changed since (it is not checked again).
+        keyed = {t.key: t for t in group if t.key is not None}
+        earlier = await idempotency.claim_all(conn, {k: t.digest for k, t in keyed.items()})
+        for key, stored in earlier.items():
+            ticket = keyed.pop(key)
+            try:
+                answers[ticket] = idempotency.replay(stored, ticket.digest)
+            except Problem as refusal:
+                answers[ticket] = refusal
+        catalogue = await self.intake.catalogue(conn)
+        prepared: dict[_Ticket, Prepared] = {}
+        for ticket in group:
+            if ticket in answers:
+                continue
+            try:
+                prepared[ticket] = self.intake.prepare(catalogue, ticket.command)
+            except Problem as refusal:
+                answers[ticket] = refusal
+        refused = [key for key, ticket in keyed.items() if ticket not in prepared]
+        if refused:
+            await idempotency.release_all(conn, refused)
+        filed = await self.intake.file_all(
+            conn, [(p, ticket.causation) for ticket, p in prepared.items()]
+        )
+        records: list[tuple[str, int, dict[str, Any]]] = []
+        for ticket, saved in zip(prepared, filed, strict=True):
+            body = view_json(saved.view)
+            answers[ticket] = JSONResponse(
+                body, status_code=201, headers={"Location": f"/complaints/{body['complaint_id']}"}
+            )
+            if ticket.key is not None:
+                records.append((ticket.key, 201, body))
+        await idempotency.record_all(conn, records)
+        return answers
+
+
+def _settle(ticket: _Ticket, answer: JSONResponse | BaseException) -> None:
+    if ticket.answer.done():
+        return
+    if isinstance(answer, BaseException):
+        ticket.answer.set_exception(answer)
+    else:
+        ticket.answer.set_result(answer)

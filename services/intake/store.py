@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -21,47 +22,59 @@ from shared.events import Event, parse_event
 from shared.eventstore import EventStore, RecordedEvent
 
 
-async def store_contact(
-    conn: Connection,
-    master_key: bytes,
-    resident: str,
-    complaint_id: UUID,
-    contact: Contact,
+async def store_contacts(
+    conn: Connection, master_key: bytes, contacts: Sequence[tuple[str, UUID, Contact]]
 ) -> None:
-    """Encrypt the contact with the resident's data key (created on first use)."""
-    # One statement: the key as stored, or the candidate if there was none. (The select does
-    # not see the row the insert adds; the insert adds nothing when one exists.)
-    data_key = AESGCM.generate_key(bit_length=256)
-    nonce = os.urandom(12)
-    candidate = nonce + AESGCM(master_key).encrypt(nonce, data_key, resident.encode())
-    wrapped = await conn.fetchval(
+    """Encrypt each (resident, complaint, contact) with the resident's data key, created on
+    first use: two statements for any number of filings."""
+    residents = list(dict.fromkeys(resident for resident, _, _ in contacts))
+    # A candidate key for every resident: the statement keeps the stored one where there is
+    # one (its select does not see the rows its insert adds; the insert adds nothing then).
+    candidates = [
+        _wrapped(master_key, resident, AESGCM.generate_key(bit_length=256))
+        for resident in residents
+    ]
+    rows = await conn.fetch(
         """
-        WITH added AS (
-            INSERT INTO resident_keys (resident_ref, wrapped_key) VALUES ($1, $2)
-            ON CONFLICT (resident_ref) DO NOTHING RETURNING wrapped_key
+        WITH input AS (
+            SELECT * FROM unnest($1::text[], $2::bytea[]) AS t(resident_ref, candidate)
+        ), added AS (
+            INSERT INTO resident_keys (resident_ref, wrapped_key)
+            SELECT resident_ref, candidate FROM input
+            ON CONFLICT (resident_ref) DO NOTHING RETURNING resident_ref, wrapped_key
         )
-        SELECT wrapped_key FROM added
-        UNION ALL SELECT wrapped_key FROM resident_keys WHERE resident_ref = $1
-        LIMIT 1
+        SELECT i.resident_ref, coalesce(a.wrapped_key, k.wrapped_key) AS wrapped_key
+        FROM input i LEFT JOIN added a USING (resident_ref) LEFT JOIN resident_keys k USING (resident_ref)
         """,
-        resident,
-        candidate,
+        residents,
+        candidates,
     )
-    if wrapped is None:  # another transaction added it meanwhile: it has committed by now
-        wrapped = await conn.fetchval(
-            "SELECT wrapped_key FROM resident_keys WHERE resident_ref = $1", resident
+    wrapped = {row["resident_ref"]: row["wrapped_key"] for row in rows}
+    missing = [resident for resident in residents if wrapped.get(resident) is None]
+    if missing:  # another transaction added them meanwhile: it has committed by now
+        rows = await conn.fetch(
+            "SELECT resident_ref, wrapped_key FROM resident_keys WHERE resident_ref = ANY($1::text[])",
+            missing,
         )
-    data_key = AESGCM(master_key).decrypt(wrapped[:12], wrapped[12:], resident.encode())
-    nonce = os.urandom(12)
-    plaintext = json.dumps(contact.model_dump(), ensure_ascii=False).encode()
-    await conn.execute(
+        wrapped.update((row["resident_ref"], row["wrapped_key"]) for row in rows)
+    sealed = []
+    for resident, complaint_id, contact in contacts:
+        key = wrapped[resident]
+        data_key = AESGCM(master_key).decrypt(key[:12], key[12:], resident.encode())
+        nonce = os.urandom(12)
+        plaintext = json.dumps(contact.model_dump(), ensure_ascii=False).encode()
+        ciphertext = AESGCM(data_key).encrypt(nonce, plaintext, complaint_id.bytes)
+        sealed.append((complaint_id, resident, nonce, ciphertext))
+    await conn.executemany(
         "INSERT INTO contacts (complaint_id, resident_ref, nonce, ciphertext) "
         "VALUES ($1, $2, $3, $4)",
-        complaint_id,
-        resident,
-        nonce,
-        AESGCM(data_key).encrypt(nonce, plaintext, complaint_id.bytes),
+        sealed,
     )
+
+
+def _wrapped(master_key: bytes, resident: str, data_key: bytes) -> bytes:
+    nonce = os.urandom(12)
+    return nonce + AESGCM(master_key).encrypt(nonce, data_key, resident.encode())
 
 
 class ContactErased(LookupError):
@@ -208,6 +221,19 @@ async def save_view(
     return dict(row)
 
 
+_VIEW_NAMES = tuple(name.strip() for name in _VIEW_COLUMNS.split(","))
+
+
+async def save_new_views(
+    conn: Connection, placed: Sequence[tuple[Complaint, str | None, str | None]]
+) -> list[dict[str, Any]]:
+    """Write the view rows of complaints just filed (each with its grid and building) and
+    return them as stored: a new row holds exactly what was written."""
+    rows = [_view_args(state, grid, building) for state, grid, building in placed]
+    await conn.executemany(_VIEW_UPSERT, rows)
+    return [dict(zip(_VIEW_NAMES, row, strict=True)) for row in rows]
+
+
 async def save_views(conn: Connection, states: Iterable[Complaint]) -> None:
     """Rewrite the view rows of complaints that exist already (their place stays as filed)."""
     await conn.executemany(_VIEW_UPSERT, [_view_args(state) for state in states])
@@ -255,73 +281,97 @@ async def updates_of(conn: Connection, complaint_id: UUID) -> list[dict[str, Any
     return [dict(row) for row in rows]
 
 
-# The haversine distance of services.intake.geo.distance_m, in SQL, from ($8, $9) to a row.
+# The haversine distance of services.intake.geo.distance_m, in SQL, from a filing (q) to a row.
 _DISTANCE = (
-    "CASE WHEN $8::float8 IS NOT NULL AND c.latitude IS NOT NULL THEN "
-    "2 * 6371008.8 * asin(least(1, sqrt(sin(radians(c.latitude - $8) / 2) ^ 2 "
-    "+ cos(radians($8)) * cos(radians(c.latitude)) * sin(radians(c.longitude - $9) / 2) ^ 2))) END"
+    "CASE WHEN q.latitude IS NOT NULL AND c.latitude IS NOT NULL THEN "
+    "2 * 6371008.8 * asin(least(1, sqrt(sin(radians(c.latitude - q.latitude) / 2) ^ 2 "
+    "+ cos(radians(q.latitude)) * cos(radians(c.latitude)) "
+    "* sin(radians(c.longitude - q.longitude) / 2) ^ 2))) END"
 )
 
 
-async def sequence_and_places_near(
-    conn: Connection,
-    new: Place,
-    community: str,
-    since: datetime,
-    box: tuple[float, float, float, float] | None,
-    radius_m: float,
-    limit: int,
-) -> tuple[int, list[Place]]:
-    """The next case sequence number, and the open complaints of the new one's category filed
-    since `since` in the community or inside `box` that may repeat it (same building, within
-    `radius_m`, same grid), the likeliest `limit` of them, ranked as `likely_duplicates` ranks
-    them (which then decides, on these few): one statement for both."""
+@dataclass(frozen=True, slots=True)
+class Nearby:
+    """Where to look for a new complaint's likely duplicates: its place, its community, the
+    earliest filing time that counts, and a latitude/longitude box around its point."""
+
+    place: Place
+    community: str
+    since: datetime
+    box: tuple[float, float, float, float] | None
+
+
+async def sequences_and_places_near(
+    conn: Connection, filings: Sequence[Nearby], radius_m: float, limit: int
+) -> list[tuple[int, list[Place]]]:
+    """For each filing, in order: its case sequence number (increasing in that order), and the
+    open complaints of its category filed since `since` in its community or inside its box
+    that may repeat it (same building, within `radius_m`, same grid), the likeliest `limit` of
+    them, ranked as `likely_duplicates` ranks them (which then decides, on these few): one
+    statement for any number of filings."""
+    boxes = [f.box or (None, None, None, None) for f in filings]
     rows = await conn.fetch(
         f"""
-        SELECT one.sequence, p.* FROM (SELECT nextval('case_number_seq') AS sequence) AS one
+        SELECT q.i, q.sequence, p.* FROM (
+            SELECT u.*, nextval('case_number_seq') AS sequence
+            FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::float8[], $5::float8[],
+                        $6::float8[], $7::float8[], $8::float8[], $9::float8[], $10::text[],
+                        $11::text[]) WITH ORDINALITY
+                 AS u(category, since, community, lat0, lat1, lon0, lon1, latitude, longitude,
+                      building, grid, i)
+        ) AS q
         LEFT JOIN LATERAL (
             SELECT c.complaint_id, c.case_number, c.category, c.building_code, c.grid_code,
                    c.latitude, c.longitude
             FROM complaints c
             CROSS JOIN LATERAL (SELECT {_DISTANCE} AS d) AS dist
             CROSS JOIN LATERAL (
-                SELECT CASE WHEN c.building_code = $10 THEN 0
+                SELECT CASE WHEN c.building_code = q.building THEN 0
                             WHEN dist.d <= $12 + 0.01 THEN 1
-                            WHEN c.grid_code = $11 THEN 2 END AS rank
+                            WHEN c.grid_code = q.grid THEN 2 END AS rank
             ) AS r
-            WHERE c.category = $1 AND c.filed_at >= $2
+            WHERE c.category = q.category AND c.filed_at >= q.since
               AND c.status NOT IN ('merged', 'withdrawn', 'closed', 'answered')
-              AND (substr(c.area_code, 1, 12) = $3 OR ($4::float8 IS NOT NULL
-                   AND c.latitude BETWEEN $4 AND $5 AND c.longitude BETWEEN $6 AND $7))
+              AND (substr(c.area_code, 1, 12) = q.community OR (q.lat0 IS NOT NULL
+                   AND c.latitude BETWEEN q.lat0 AND q.lat1
+                   AND c.longitude BETWEEN q.lon0 AND q.lon1))
               AND r.rank IS NOT NULL
             ORDER BY r.rank, coalesce(dist.d, 0), c.case_number
             LIMIT $13
         ) AS p ON true
         """,
-        new.category,
-        since,
-        community,
-        *(box or (None, None, None, None)),
-        new.latitude,
-        new.longitude,
-        new.building,
-        new.grid,
+        [f.place.category for f in filings],
+        [f.since for f in filings],
+        [f.community for f in filings],
+        [b[0] for b in boxes],
+        [b[1] for b in boxes],
+        [b[2] for b in boxes],
+        [b[3] for b in boxes],
+        [f.place.latitude for f in filings],
+        [f.place.longitude for f in filings],
+        [f.place.building for f in filings],
+        [f.place.grid for f in filings],
         radius_m,
         limit,
     )
-    return rows[0]["sequence"], [
-        Place(
-            complaint_id=row["complaint_id"],
-            case_number=row["case_number"],
-            category=row["category"],
-            building=row["building_code"],
-            grid=row["grid_code"],
-            latitude=row["latitude"],
-            longitude=row["longitude"],
-        )
-        for row in rows
-        if row["complaint_id"] is not None
-    ]
+    sequences: dict[int, int] = {}
+    near: dict[int, list[Place]] = {i: [] for i in range(1, len(filings) + 1)}
+    for row in rows:
+        sequences[row["i"]] = row["sequence"]
+        if row["complaint_id"] is not None:
+            near[row["i"]].append(
+                Place(
+                    complaint_id=row["complaint_id"],
+                    case_number=row["case_number"],
+                    category=row["category"],
+                    building=row["building_code"],
+                    grid=row["grid_code"],
+                    latitude=row["latitude"],
+                    longitude=row["longitude"],
+                )
+            )
+    # Case numbers follow the filings' order whatever order the rows were numbered in.
+    return list(zip(sorted(sequences.values()), (near[i] for i in sorted(near)), strict=True))
 
 
 async def merged_into_count(conn: Connection, complaint_id: UUID) -> int:

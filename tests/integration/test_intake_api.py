@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
 from services.intake import access
 from services.intake.access import Role
 from services.intake.handlers import HANDLERS, mirror_batch
+from services.intake.service import Intake
 from shared.apikeys import RateLimiter
 from shared.consumer import ConsumedRecord, IdempotentConsumer
 from shared.envelope import Causation, Envelope, to_kafka
@@ -169,6 +173,115 @@ async def test_the_same_idempotency_key_gives_the_same_complaint_even_concurrent
     assert {a.status_code for a in answers} == {201}
     assert len({a.json()["complaint_id"] for a in answers}) == 1
     assert other.status_code == 422 and other.json()["field"] == "Idempotency-Key"
+
+
+@contextlib.asynccontextmanager
+async def _door_held(server: IntakeServer) -> AsyncIterator[Any]:
+    """The filing door with its transaction held up: a test session locks the view table, so
+    the next group's insert waits, and what arrives meanwhile queues for the group after it."""
+    door = server.runtime.state["filing"]
+    conn = await asyncpg.connect(server.database_url)
+    try:
+        held = conn.transaction()
+        await held.start()
+        await conn.execute("LOCK TABLE complaints IN EXCLUSIVE MODE")
+        try:
+            yield door
+        finally:
+            await held.rollback()
+    finally:
+        await conn.close()
+
+
+async def _until_waiting(door: Any, count: int) -> None:
+    deadline = asyncio.get_running_loop().time() + 30
+    while len(door.waiting) < count:
+        assert asyncio.get_running_loop().time() < deadline, len(door.waiting)
+        await asyncio.sleep(0.01)
+
+
+async def test_filings_that_arrive_together_commit_together_each_with_its_own_answer(
+    intake_server,
+):
+    area = "370124002002-G02-B01"  # 翠屏花园; no other test files an elevator repeat there
+    repeat = {"Idempotency-Key": f"burst-{uuid.uuid4()}"}
+    refused = {"Idempotency-Key": f"refused-{uuid.uuid4()}"}
+    same = examples.complaint_request(4, area_code=area, category="elevator")
+    async with intake_server.client(**STAFF) as client:
+        async with _door_held(intake_server) as door:
+            groups = door.groups
+            first = asyncio.create_task(client.post("/complaints", json=same))
+            await _until_waiting(door, 0)
+            while door.draining is None or door.waiting:
+                await asyncio.sleep(0.01)
+            burst = [
+                client.post(
+                    "/complaints",
+                    json=examples.complaint_request(4, area_code=area, category="elevator"),
+                )
+                for _ in range(8)
+            ]
+            burst += [client.post("/complaints", json=same, headers=repeat) for _ in range(2)]
+            burst.append(
+                client.post(
+                    "/complaints",
+                    json=examples.complaint_request(0, area_code="999999999999"),
+                    headers=refused,
+                )
+            )
+            answers = asyncio.gather(*burst)
+            await _until_waiting(door, len(burst) - 1)  # the repeated key waits a group more
+        answers, first = await answers, await first
+        grouped = door.groups - groups
+        # The key of a refused filing is free again.
+        corrected = await client.post(
+            "/complaints", json=examples.complaint_request(0), headers=refused
+        )
+    assert first.status_code == 201, first.text
+    assert [a.status_code for a in answers] == [201] * 10 + [422]
+    assert corrected.status_code == 201, corrected.text
+    # One group held up, the burst in the next, the repeated key's second request in a third.
+    assert grouped == 3
+    filed = [first.json()] + [a.json() for a in answers[:8]]
+    assert len({f["complaint_id"] for f in filed}) == len({f["case_number"] for f in filed}) == 9
+    # Each names the ones numbered before it as likely repeats, those committed with it too.
+    filed.sort(key=lambda f: f["case_number"])
+    assert filed[0]["complaint_id"] == first.json()["complaint_id"]
+    offered = {c["complaint_id"] for c in filed[2]["likely_duplicates"]}
+    assert {filed[0]["complaint_id"], filed[1]["complaint_id"]} <= offered
+    once, again = answers[8], answers[9]
+    assert once.json()["complaint_id"] == again.json()["complaint_id"]
+    assert {once.headers.get("Idempotent-Replayed"), again.headers.get("Idempotent-Replayed")} == {
+        None,
+        "true",
+    }
+
+
+async def test_a_group_that_fails_is_filed_again_one_by_one(intake_server, monkeypatch):
+    original = Intake.file_all
+
+    async def fails_together(self, conn, prepared):
+        if len(prepared) > 1:
+            raise RuntimeError("a statement failed for the whole group")
+        return await original(self, conn, prepared)
+
+    monkeypatch.setattr(Intake, "file_all", fails_together)
+    async with intake_server.client(**STAFF) as client:
+        async with _door_held(intake_server) as door:
+            first = asyncio.create_task(
+                client.post("/complaints", json=examples.complaint_request(1))
+            )
+            while door.draining is None or door.waiting:
+                await asyncio.sleep(0.01)
+            groups = door.groups
+            answers = asyncio.gather(
+                *(client.post("/complaints", json=examples.complaint_request(1)) for _ in range(4))
+            )
+            await _until_waiting(door, 4)
+        answers, first = await answers, await first
+    assert [a.status_code for a in [first, *answers]] == [201] * 5
+    assert door.groups - groups == 5  # the one held up, then the four one by one
+    assert len({a.json()["complaint_id"] for a in answers}) == 4
 
 
 # --- the whole life ---------------------------------------------------------------------------

@@ -98,6 +98,7 @@ async def test_the_bounded_search_finds_what_the_exact_check_finds_among_every_o
         if r["status"] not in ("merged", "closed") and r["filed_at"] >= SINCE
     ]
     placed = [r for r in rows if r["latitude"] is not None]
+    filings: list[store.Nearby] = []
     for n in range(80):
         if n % 2:
             point = _near(rng, rng.uniform(0, 80)) if n % 5 else None
@@ -114,10 +115,13 @@ async def test_the_bounded_search_finds_what_the_exact_check_finds_among_every_o
             point[0] if point else None,
             point[1] if point else None,
         )
-        async with pool.acquire() as conn:
-            _, bounded = await store.sequence_and_places_near(
-                conn, new, COMMUNITY, SINCE, None, RADIUS_M, limit=10
-            )
-        assert likely_duplicates(new, bounded, RADIUS_M) == likely_duplicates(
-            new, every_open, RADIUS_M
+        filings.append(store.Nearby(new, COMMUNITY, SINCE, None))
+    # All 80 in one statement, as a group of filings is looked up: each gets its own few.
+    async with pool.acquire() as conn:
+        found = await store.sequences_and_places_near(conn, filings, RADIUS_M, limit=10)
+    sequences = [sequence for sequence, _ in found]
+    assert sequences == sorted(sequences) and len(set(sequences)) == len(filings)
+    for filing, (_, bounded) in zip(filings, found, strict=True):
+        assert likely_duplicates(filing.place, bounded, RADIUS_M) == likely_duplicates(
+            filing.place, every_open, RADIUS_M
         )
