@@ -19,6 +19,7 @@ from uuid import UUID
 
 import asyncpg
 from fastapi.responses import JSONResponse
+from prometheus_client import Histogram
 
 from services.intake import domain, store
 from services.intake.catalogue import Catalogue, CatalogueCache, check_answers
@@ -36,6 +37,11 @@ from shared.http import Problem
 from shared.idempotency import request_hash
 
 log = logging.getLogger(__name__)
+FILED_TOGETHER = Histogram(
+    "jiesu_intake_filings_per_commit",
+    "Complaints filed in one transaction at the front door",
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+)
 Decision = Callable[[domain.Complaint], list[Event]]
 _ATTEMPTS = 5
 DUPLICATES_KEPT = 5  # likely duplicates a new complaint names at most
@@ -439,6 +445,7 @@ class FilingDoor:
                 await self._commit([ticket])
             return
         self.groups += 1
+        FILED_TOGETHER.observe(len(group))
         for ticket, answer in answers.items():
             _settle(ticket, answer)
 
