@@ -71,10 +71,16 @@ Handler = Callable[[Any, HandlerContext], Awaitable[None]]
 @dataclass(frozen=True, slots=True)
 class BatchContext:
     """What a batch handler gets besides its envelopes: the batch's transaction and the store
-    (each appended event follows its own envelope: `envelope.follow()`)."""
+    (each appended event follows its own envelope: `envelope.follow()`).
+
+    `after_commit`, where the consumer gives one, takes callbacks it runs once the batch's
+    transaction has committed (never if it rolls back): what must not leave the process
+    before the batch is durable, such as handing new work to in-memory workers. None where
+    the path cannot promise that; then the handler leaves such work to be found later."""
 
     conn: Connection
     store: EventStore
+    after_commit: list[Callable[[], None]] | None = None
 
 
 # A whole batch's new envelopes at once, in stream order, in the batch's transaction: for a
@@ -252,6 +258,7 @@ class IdempotentConsumer:
                 return [await self.handle(record) for record in records]  # rare: the slow path
             if routed is not None:
                 batch.append((index, *routed))
+        committed: list[Callable[[], None]] = []
         try:
             async with self.pool.acquire() as conn, conn.transaction():
                 fresh = await self._claim(conn, [envelope for _, envelope, _ in batch])
@@ -266,7 +273,8 @@ class IdempotentConsumer:
                 if self.batch_handler is not None:
                     if todo:
                         await self.batch_handler(
-                            [envelope for envelope, _ in todo], BatchContext(conn, self.store)
+                            [envelope for envelope, _ in todo],
+                            BatchContext(conn, self.store, committed),
                         )
                 else:
                     for envelope, handler in todo:
@@ -274,6 +282,11 @@ class IdempotentConsumer:
         except Exception as error:
             log.info("%s: a batch of %d failed (%r); one by one", self.name, len(records), error)
             return [await self.handle(record) for record in records]
+        for callback in committed:
+            try:
+                callback()
+            except Exception:  # the batch is committed: what the callback did not do waits
+                log.exception("%s: an after-commit callback failed", self.name)
         for outcome in outcomes:
             CONSUMER_MESSAGES.labels(self.name, outcome).inc()
         return outcomes

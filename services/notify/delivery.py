@@ -13,7 +13,8 @@ import logging
 import math
 import time
 import urllib.request
-from collections.abc import Mapping
+from collections import defaultdict, deque
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -300,6 +301,67 @@ class Recorder:
             )
 
 
+class Handoff:
+    """New deliveries handed from the consumer to their channel's senders in memory: the
+    consumer inserts them already claimed (`sending`, with a lease) and gives them here once
+    its transaction has committed, so a message's first attempt costs no claim. The table
+    stays the truth: what a crash loses from here, or what waits here longer than half its
+    lease, is claimed again from the table when the lease runs out, like any other claim.
+
+    Only deliveries to a channel's gateway are handed over; a subscriber's endpoint keeps its
+    per-endpoint cap through the claim. Each channel takes at most `room` at a time, and none
+    while its table may hold due deliveries (a backlog is worked off in order, and what is new
+    joins it): the rest wait in the table as before."""
+
+    def __init__(self, room: int, lease_s: float) -> None:
+        self.room = room
+        self.lease_s = lease_s
+        self.queues: dict[str, deque[tuple[float, asyncpg.Record, domain.Address | None]]] = (
+            defaultdict(deque)
+        )
+        self.wakes: Mapping[str, asyncio.Event] = {}
+        # Channels whose table may hold due deliveries (new pending ones, a redrive): their
+        # claimer looks at the table although the handoff keeps it busy.
+        self.pending: set[str] = set()
+
+    def takes(self, planned: Sequence[store.Planned]) -> list[bool]:
+        """Which of these new deliveries the senders take at birth."""
+        free = {channel: self.room - len(queue) for channel, queue in self.queues.items()}
+        taken = []
+        for p in planned:
+            left = free.get(p.channel, self.room)
+            take = (
+                p.endpoint == ""
+                and p.channel in self.wakes
+                and p.channel not in self.pending
+                and left > 0
+            )
+            free[p.channel] = left - take
+            taken.append(take)
+        return taken
+
+    def give(self, rows: Sequence[asyncpg.Record], units: Mapping[str, domain.Address]) -> None:
+        now = time.monotonic()
+        for row in rows:
+            address = None if row["audience"] in UNLISTED else units.get(row["recipient"])
+            self.queues[row["channel"]].append((now, row, address))
+        for channel in {row["channel"] for row in rows}:
+            self.wakes[channel].set()
+
+    def take(self, channel: str, most: int) -> list[tuple[asyncpg.Record, domain.Address | None]]:
+        """Up to `most` of a channel's handed-over deliveries, oldest first; any that waited
+        past half their lease are left to the table (their lease runs out, then they are
+        claimed), so that a message is never in two senders' hands."""
+        queue = self.queues.get(channel)
+        taken: list[tuple[asyncpg.Record, domain.Address | None]] = []
+        stale = time.monotonic() - self.lease_s / 2
+        while queue and len(taken) < most:
+            given_at, row, address = queue.popleft()
+            if given_at >= stale:
+                taken.append((row, address))
+        return taken
+
+
 async def run_channel(
     runtime: ServiceRuntime,
     channels: Mapping[str, Channel],
@@ -307,16 +369,19 @@ async def run_channel(
     wake: asyncio.Event,
     recorder: Recorder,
     contacts: Contacts,
+    handoff: Handoff,
 ) -> None:
-    """One claimer per channel: it claims as many due messages as there are free senders (at
-    most `channel_concurrency`) in one query, sends each in its own task, hands what came of it
-    to the recorder, and looks again when a sender finishes, when a delivery for this channel
-    arrives, or at the poll."""
+    """One worker per channel with at most `channel_concurrency` senders: it sends what the
+    consumer handed over, claims due messages from the table in one query when there may be
+    some (new pending ones, a recorded retry, a lease or retry time come), sends each in its
+    own task, hands what came of it to the recorder, and looks again when a sender finishes,
+    when a delivery for this channel arrives, or at the poll."""
     settings: NotifySettings = runtime.settings  # type: ignore[assignment]
     sending: set[asyncio.Task[Outcome]] = set()
     # When the soonest open delivery is due (monotonic), as last read; read again once it has
     # come or a retry was recorded, not after every empty claim.
     due_at = -math.inf
+    handoff.pending.add(name)  # at start the table may hold anything: a crash's leftovers
 
     def finished(task: asyncio.Task[Outcome]) -> None:
         sending.discard(task)
@@ -335,32 +400,45 @@ async def run_channel(
             wait = settings.delivery_poll_interval_s
             if free > 0:
                 addressed = name in ADDRESSED
-                units: dict[str, domain.Address] = {}
-                async with runtime.pool.acquire() as conn:
-                    claimed = await store.claim(
-                        conn, name, free, settings.endpoint_concurrency, settings.delivery_lease_s
-                    )
-                    if claimed and addressed:
-                        units = await units_of(conn, claimed)
-                    elif not claimed and (time.monotonic() >= due_at or name in recorder.retried):
-                        # Nothing due now: sleep until the soonest open delivery is (a retry,
-                        # a lease's end), or until a new one, a recorded retry or a free
-                        # sender wakes us.
-                        recorder.retried.discard(name)
-                        upcoming = await store.next_due(conn, name)
-                        ahead = wait
-                        if upcoming is not None:
-                            ahead = min(wait, (upcoming - datetime.now(UTC)).total_seconds())
-                        due_at = time.monotonic() + ahead
-                if not claimed:
+                handed = handoff.take(name, free)
+                rows = [row for row, _ in handed]
+                units = {row["recipient"]: a for row, a in handed if a is not None}
+                claimed: list[asyncpg.Record] = []
+                due = time.monotonic() >= due_at or name in recorder.retried
+                if len(rows) < free and (due or name in handoff.pending):
+                    handoff.pending.discard(name)
+                    async with runtime.pool.acquire() as conn:
+                        claimed = await store.claim(
+                            conn,
+                            name,
+                            free - len(rows),
+                            settings.endpoint_concurrency,
+                            settings.delivery_lease_s,
+                        )
+                        if claimed and addressed:
+                            units.update(await units_of(conn, claimed))
+                        elif not claimed and due:
+                            # Nothing due now: sleep until the soonest open delivery is (a
+                            # retry, a lease's end), or until a new one, a recorded retry or a
+                            # free sender wakes us.
+                            recorder.retried.discard(name)
+                            upcoming = await store.next_due(conn, name)
+                            ahead = wait
+                            if upcoming is not None:
+                                ahead = min(wait, (upcoming - datetime.now(UTC)).total_seconds())
+                            due_at = time.monotonic() + ahead
+                    if len(claimed) == free - len(rows):
+                        handoff.pending.add(name)  # there may be more in the table
+                    rows += claimed
+                if not rows:
                     wait = min(wait, max(0.01, due_at - time.monotonic()))
-                residents = await residents_of(contacts, claimed) if addressed else {}
+                residents = await residents_of(contacts, rows) if addressed else {}
                 known = Known(residents, units)
-                for row in claimed:
+                for row in rows:
                     task = asyncio.create_task(send_one(runtime, channels, row, known))
                     sending.add(task)
                     task.add_done_callback(finished)
-                if len(claimed) == free:
+                if rows and len(rows) == free:
                     continue  # there may be more due: look again as soon as a sender is free
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), wait)
@@ -370,9 +448,11 @@ async def run_channel(
 
 
 async def run_deliveries(runtime: ServiceRuntime) -> None:
-    """Every channel's claimer, woken by new deliveries of its channel (LISTEN/NOTIFY, the
-    payload names the channels) and by a poll, and the recorder of their outcomes."""
+    """Every channel's worker, woken by deliveries handed over by the consumer, by new ones in
+    the table (LISTEN/NOTIFY, the payload names the channels) and by a poll, and the recorder
+    of their outcomes."""
     settings: NotifySettings = runtime.settings  # type: ignore[assignment]
+    handoff: Handoff = runtime.state["handoff"]
     listener = await connect(settings.database_url)
     # aiohttp rather than httpx: under load, py-spy found httpx's client (its connection pool's
     # checks and anyio wrappers included) in about a quarter of notify's samples.
@@ -387,18 +467,21 @@ async def run_deliveries(runtime: ServiceRuntime) -> None:
         def wake(_conn: object, _pid: int, _channel: str, payload: object) -> None:
             for name in str(payload).split(",") if payload else wakes:
                 if name in wakes:
+                    handoff.pending.add(name)
                     wakes[name].set()
 
         await listener.add_listener(store.WAKE_CHANNEL, wake)
+        handoff.wakes = wakes  # from now on the consumer hands new deliveries over
         try:
             await asyncio.gather(
                 recorder.run(),
                 *(
-                    run_channel(runtime, channels, name, wakes[name], recorder, contacts)
+                    run_channel(runtime, channels, name, wakes[name], recorder, contacts, handoff)
                     for name in channels
                 ),
             )
         finally:
+            handoff.wakes = {}
             await listener.close()
             await smtp.close()
 

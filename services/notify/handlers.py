@@ -10,6 +10,7 @@ from typing import Any
 from uuid import UUID
 
 from services.notify import domain, store
+from services.notify.delivery import Handoff
 from shared.consumer import BatchContext, Handler, HandlerContext
 from shared.envelope import Envelope
 from shared.events import REGISTRY, Audience, Event
@@ -33,10 +34,15 @@ def _subscriber_payload(event: Event, envelope: Envelope) -> dict[str, Any]:
     }
 
 
-async def on_batch(envelopes: Sequence[Envelope], ctx: BatchContext) -> None:
+async def on_batch(
+    envelopes: Sequence[Envelope], ctx: BatchContext, handoff: Handoff | None = None
+) -> None:
     """A batch's events in stream order, with a fixed number of statements for the whole batch:
     the facts of its complaints, the directory entries and the subscriptions read once each, the
-    facts written back, the deliveries and the live updates inserted in one statement each."""
+    facts written back, the deliveries and the live updates inserted in one statement each.
+
+    With a `handoff` and a consumer that runs callbacks after its commit, new deliveries are
+    inserted already claimed and given to the senders once the batch has committed."""
     conn = ctx.conn
     relevant = [e for e in envelopes if getattr(e.event, "complaint_id", None) is not None]
     if not relevant:
@@ -88,7 +94,14 @@ async def on_batch(envelopes: Sequence[Envelope], ctx: BatchContext) -> None:
                 )
                 planned.append((*cause, store.Planned(message, "webhook", subscription_id)))
         live.append((domain.live_entry(event, facts), envelope.time))
-    await store.add_all_deliveries(conn, planned)
+    if handoff is not None and ctx.after_commit is not None:
+        taken = handoff.takes([p for _, _, p in planned])
+        rows = await store.add_all_deliveries(conn, planned, taken, handoff.lease_s)
+        mine = [row for row in rows if row["status"] == "sending"]
+        if mine:
+            ctx.after_commit.append(lambda: handoff.give(mine, directory))
+    else:
+        await store.add_all_deliveries(conn, planned)
     await store.add_live_updates(conn, live)
 
 

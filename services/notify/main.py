@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import uvicorn
@@ -9,7 +10,7 @@ from fastapi import FastAPI
 
 from services.notify import access
 from services.notify.api import router
-from services.notify.delivery import run_deliveries
+from services.notify.delivery import Handoff, run_deliveries
 from services.notify.handlers import HANDLERS, on_batch
 from services.notify.live import LiveFeed
 from services.notify.settings import NotifySettings
@@ -44,16 +45,18 @@ async def run_live_feed(runtime: ServiceRuntime) -> None:
 
 def create_app(settings: NotifySettings | None = None) -> FastAPI:
     settings = settings or NotifySettings()
+    handoff = Handoff(room=2 * settings.channel_concurrency, lease_s=settings.delivery_lease_s)
     runtime = ServiceRuntime(
         settings,
         schema=[SCHEMA],
         publishes=NOTIFICATION_EVENTS,
         consumes=[COMPLAINT_EVENTS, DISPATCH_EVENTS],
         handlers=HANDLERS,
-        batch_handler=on_batch,
+        batch_handler=functools.partial(on_batch, handoff=handoff),
         workers={"deliveries": run_deliveries, "live": run_live_feed},
         on_start=[create_dev_keys],
     )
+    runtime.state["handoff"] = handoff
     runtime.state["keys"] = access.key_ring()
     runtime.state["limiter"] = RateLimiter.from_uri(settings.rate_limit_storage)
     runtime.state["live"] = LiveFeed(

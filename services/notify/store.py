@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -87,24 +87,35 @@ async def save_all_facts(conn: Connection, changed: Iterable[domain.Facts]) -> N
 async def add_deliveries_for(
     conn: Connection, event_id: UUID, correlation_id: UUID | None, planned: list[Planned]
 ) -> int:
-    return await add_all_deliveries(conn, [(event_id, correlation_id, p) for p in planned])
+    return len(await add_all_deliveries(conn, [(event_id, correlation_id, p) for p in planned]))
 
 
 async def add_all_deliveries(
-    conn: Connection, planned: list[tuple[UUID, UUID | None, Planned]]
-) -> int:
+    conn: Connection,
+    planned: list[tuple[UUID, UUID | None, Planned]],
+    taken: Sequence[bool] | None = None,
+    lease_s: float = 0.0,
+) -> list[asyncpg.Record]:
     """Deliveries of several events in one insert: (cause's event id, correlation id, message
-    on a channel) each; one wake-up for the channel workers. Returns how many were new."""
+    on a channel) each. Those `taken` are claimed at birth, for `lease_s` seconds, by the
+    caller's senders (as `claim` would claim them); the rest wait for the channel workers,
+    woken once. Returns the rows that were new (a redelivered event's are not)."""
     if not planned:
-        return 0
+        return []
     rows = await conn.fetch(
         """
         INSERT INTO deliveries (notification_id, event_id, correlation_id, complaint_id,
-                                audience, recipient, channel, endpoint, template, payload)
-        SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[],
-                             $6::text[], $7::text[], $8::text[], $9::text[], $10::jsonb[])
+                                audience, recipient, channel, endpoint, template, payload,
+                                status, attempts, next_attempt_at)
+        SELECT n, e, c, cid, a, r, ch, ep, t, p,
+               CASE WHEN taken THEN 'sending' ELSE 'pending' END,
+               CASE WHEN taken THEN 1 ELSE 0 END,
+               CASE WHEN taken THEN now() + make_interval(secs => $12) ELSE now() END
+        FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[],
+                    $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::bool[])
+             AS u(n, e, c, cid, a, r, ch, ep, t, p, taken)
         ON CONFLICT (event_id, recipient, channel) DO NOTHING
-        RETURNING notification_id
+        RETURNING *
         """,
         [domain.notification_id(e, p.message.recipient, p.channel) for e, _, p in planned],
         [e for e, _, _ in planned],
@@ -116,11 +127,13 @@ async def add_all_deliveries(
         [p.endpoint for _, _, p in planned],
         [p.message.template for _, _, p in planned],
         [p.message.data for _, _, p in planned],
+        list(taken) if taken is not None else [False] * len(planned),
+        lease_s,
     )
-    if rows:
-        channels = ",".join(sorted({p.channel for _, _, p in planned}))
-        await conn.execute("SELECT pg_notify($1, $2)", WAKE_CHANNEL, channels)
-    return len(rows)
+    waiting = sorted({row["channel"] for row in rows if row["status"] == "pending"})
+    if waiting:
+        await conn.execute("SELECT pg_notify($1, $2)", WAKE_CHANNEL, ",".join(waiting))
+    return rows
 
 
 async def claim(

@@ -18,6 +18,7 @@ import httpx
 from standardwebhooks.webhooks import Webhook
 
 from deploy.local.processes import free_port
+from services.notify import store as notify_store
 from services.notify.channels import SmtpConnections, compose
 from services.notify.settings import NotifySettings
 from shared.events import (
@@ -230,6 +231,66 @@ async def test_a_duplicate_and_a_full_replay_send_nothing_more(notify_server: No
     assert sent(server, complaint) == once  # each message reached its gateway exactly once
     assert len(server.gateways.requests) + len(server.gateways.emails) == before
     assert again == rows
+
+
+async def _delivered_once(
+    server: NotifyServer, filed: Any, order: Any
+) -> tuple[list[dict], Counter[str]]:
+    complaint = filed.complaint_id
+    resident_of(server, complaint)
+    [filed_id] = await publish_events(server.bootstrap, COMPLAINT_EVENTS, [filed], "/jiesu/intake")
+    [order_id] = await publish_events(server.bootstrap, DISPATCH_EVENTS, [order])
+    rows = await server.until(
+        lambda: settled(server, complaint, [filed_id, order_id]), what="every delivery settled"
+    )
+    assert rows and {r["status"] for r in rows} == {"delivered"}
+    return rows, sent(server, complaint)
+
+
+async def test_new_deliveries_go_to_their_senders_from_the_consumer_without_a_claim(
+    notify_server: NotifyServer, monkeypatch
+):
+    """The consumer inserts a batch's deliveries already claimed and hands them to the
+    senders once it has committed: their first attempt takes no claim from the table."""
+    server = notify_server
+    await directory(server, UNIT)
+    handoff = server.runtime.state["handoff"]
+    monkeypatch.setattr(handoff, "lease_s", 60.0)  # a slow machine must not time them out here
+    claimed: list[uuid.UUID] = []
+    claim = notify_store.claim
+
+    async def watched(*args: Any) -> list[Any]:
+        rows = await claim(*args)
+        claimed.extend(row["notification_id"] for row in rows)
+        return rows
+
+    monkeypatch.setattr(notify_store, "claim", watched)
+    filed = examples.complaint_filed()
+    rows, once = await _delivered_once(
+        server, filed, examples.work_order_issued(filed.complaint_id)
+    )
+    assert once == Counter({str(r["notification_id"]): 1 for r in rows})
+    assert {r["attempts"] for r in rows} == {1}
+    assert not {r["notification_id"] for r in rows} & {str(c) for c in claimed}
+
+
+async def test_deliveries_lost_with_the_process_before_their_hand_over_are_claimed_later(
+    notify_server: NotifyServer, monkeypatch
+):
+    """As if notify died right after the consumer's commit: the deliveries were claimed at
+    birth but never reached a sender. When their lease runs out they are claimed from the
+    table and sent, once each."""
+    server = notify_server
+    await directory(server, UNIT)
+    handoff = server.runtime.state["handoff"]
+    monkeypatch.setattr(handoff, "lease_s", 1.0)
+    monkeypatch.setattr(handoff, "give", lambda rows, units: None)  # lost with the process
+    filed = examples.complaint_filed()
+    rows, once = await _delivered_once(
+        server, filed, examples.work_order_issued(filed.complaint_id)
+    )
+    assert once == Counter({str(r["notification_id"]): 1 for r in rows})
+    assert {r["attempts"] for r in rows} == {2}  # the lost hand-over, then the claim
 
 
 async def test_a_gone_endpoint_is_disabled_and_a_busy_one_is_given_the_time_it_asks(
