@@ -192,20 +192,29 @@ async def settled(
     return rows if done else None
 
 
+async def _filed_and_ordered(
+    server: NotifyServer, filed: Any, order: Any
+) -> tuple[list[dict], list[uuid.UUID]]:
+    """A filing and its first order told; the complaint's deliveries once every message of
+    both events has settled (the unit's email and WeChat message go out on channels of their
+    own, after the SMS or before), and the events' ids."""
+    resident_of(server, filed.complaint_id)
+    ids = await publish_events(server.bootstrap, COMPLAINT_EVENTS, [filed], "/jiesu/intake")
+    ids += await publish_events(server.bootstrap, DISPATCH_EVENTS, [order])
+    rows = await server.until(
+        lambda: settled(server, filed.complaint_id, ids), what="every delivery settled"
+    )
+    assert rows and {r["status"] for r in rows} == {"delivered"}
+    return rows, ids
+
+
 async def test_a_duplicate_and_a_full_replay_send_nothing_more(notify_server: NotifyServer):
     server = notify_server
     await directory(server, UNIT)
     filed = examples.complaint_filed()
     order = examples.work_order_issued(filed.complaint_id)
     complaint = filed.complaint_id
-    resident_of(server, complaint)
-    [filed_id] = await publish_events(server.bootstrap, COMPLAINT_EVENTS, [filed], "/jiesu/intake")
-    [order_id] = await publish_events(server.bootstrap, DISPATCH_EVENTS, [order])
-    # Counted only once every message of both events has settled: the unit's email and WeChat
-    # message go out on channels of their own, after the SMS or before.
-    rows = await server.until(
-        lambda: settled(server, complaint, [filed_id, order_id]), what="every delivery settled"
-    )
+    rows, [filed_id, order_id] = await _filed_and_ordered(server, filed, order)
     assert sorted((r["recipient"], r["template"], r["channel"], r["status"]) for r in rows) == [
         (UNIT["id"], "work_order_issued", channel, "delivered")
         for channel in ("email", "sms", "wechat")
@@ -233,20 +242,6 @@ async def test_a_duplicate_and_a_full_replay_send_nothing_more(notify_server: No
     assert again == rows
 
 
-async def _delivered_once(
-    server: NotifyServer, filed: Any, order: Any
-) -> tuple[list[dict], Counter[str]]:
-    complaint = filed.complaint_id
-    resident_of(server, complaint)
-    [filed_id] = await publish_events(server.bootstrap, COMPLAINT_EVENTS, [filed], "/jiesu/intake")
-    [order_id] = await publish_events(server.bootstrap, DISPATCH_EVENTS, [order])
-    rows = await server.until(
-        lambda: settled(server, complaint, [filed_id, order_id]), what="every delivery settled"
-    )
-    assert rows and {r["status"] for r in rows} == {"delivered"}
-    return rows, sent(server, complaint)
-
-
 async def test_new_deliveries_go_to_their_senders_from_the_consumer_without_a_claim(
     notify_server: NotifyServer, monkeypatch
 ):
@@ -266,10 +261,10 @@ async def test_new_deliveries_go_to_their_senders_from_the_consumer_without_a_cl
 
     monkeypatch.setattr(notify_store, "claim", watched)
     filed = examples.complaint_filed()
-    rows, once = await _delivered_once(
+    rows, _ = await _filed_and_ordered(
         server, filed, examples.work_order_issued(filed.complaint_id)
     )
-    assert once == Counter({str(r["notification_id"]): 1 for r in rows})
+    assert sent(server, filed.complaint_id) == Counter({str(r["notification_id"]): 1 for r in rows})
     assert {r["attempts"] for r in rows} == {1}
     assert not {r["notification_id"] for r in rows} & {str(c) for c in claimed}
 
@@ -286,10 +281,10 @@ async def test_deliveries_lost_with_the_process_before_their_hand_over_are_claim
     monkeypatch.setattr(handoff, "lease_s", 1.0)
     monkeypatch.setattr(handoff, "give", lambda rows, units: None)  # lost with the process
     filed = examples.complaint_filed()
-    rows, once = await _delivered_once(
+    rows, _ = await _filed_and_ordered(
         server, filed, examples.work_order_issued(filed.complaint_id)
     )
-    assert once == Counter({str(r["notification_id"]): 1 for r in rows})
+    assert sent(server, filed.complaint_id) == Counter({str(r["notification_id"]): 1 for r in rows})
     assert {r["attempts"] for r in rows} == {2}  # the lost hand-over, then the claim
 
 
