@@ -38,14 +38,15 @@ fmt: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-## End-to-end latency and rate, event-store and relay rates, SLA timers, notify under a slow gateway;
-## tables + bench-results/*.json.
+## End-to-end latency and rate, event-store and relay rates, SLA timers, notify under a slow gateway,
+## filing against a grown store; tables + bench-results/*.json.
 bench: install
 	$(BIN)/python -m tests.bench.latency $(BENCH_ARGS)
 	$(BIN)/python -m tests.bench.store
 	$(BIN)/python -m tests.bench.timers
 	$(BIN)/python -m tests.bench.notify
 	$(BIN)/python -m tests.bench.rebuild
+	$(BIN)/python -m tests.bench.filing
 
 ## Refresh the committed JSON-Schema snapshots of the event contracts (additive changes only).
 schemas: install

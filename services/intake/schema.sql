@@ -58,6 +58,9 @@ CREATE TABLE IF NOT EXISTS complaints (
     version              integer     NOT NULL
 );
 CREATE INDEX IF NOT EXISTS complaints_place ON complaints (category, substr(area_code, 1, 12), filed_at);
+-- Likely duplicates across a community's border: the same category inside a small box.
+CREATE INDEX IF NOT EXISTS complaints_near ON complaints (category, latitude, longitude, filed_at)
+    WHERE latitude IS NOT NULL;
 CREATE INDEX IF NOT EXISTS complaints_triage ON complaints (filed_at) WHERE status = 'triage' OR duplicate_pending;
 CREATE INDEX IF NOT EXISTS complaints_updated ON complaints (updated_at);
 CREATE INDEX IF NOT EXISTS complaints_filed ON complaints (filed_at);

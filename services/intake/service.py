@@ -237,7 +237,7 @@ class Intake:
             place,
             command.area_code[:12],
             now - timedelta(days=self.settings.duplicate_window_days),
-            _box(point, self.settings.duplicate_radius_m),
+            box_around(point, self.settings.duplicate_radius_m),
         )
         return Prepared(command, filing, nearby)
 
@@ -307,7 +307,7 @@ class Prepared:
     nearby: store.Nearby
 
 
-def _box(point: Point | None, radius_m: float) -> tuple[float, float, float, float] | None:
+def box_around(point: Point | None, radius_m: float) -> tuple[float, float, float, float] | None:
     """A latitude/longitude box around `point` a little larger than the radius (pre-filter only)."""
     if point is None:
         return None

@@ -290,6 +290,12 @@ _DISTANCE = (
 )
 
 
+_PLACE_COLUMNS = (
+    "complaint_id, case_number, category, building_code, grid_code, latitude, longitude"
+)
+_OPEN = "status NOT IN ('merged', 'withdrawn', 'closed', 'answered')"
+
+
 @dataclass(frozen=True, slots=True)
 class Nearby:
     """Where to look for a new complaint's likely duplicates: its place, its community, the
@@ -323,19 +329,25 @@ async def sequences_and_places_near(
         LEFT JOIN LATERAL (
             SELECT c.complaint_id, c.case_number, c.category, c.building_code, c.grid_code,
                    c.latitude, c.longitude
-            FROM complaints c
+            FROM (
+                -- Two branches, each on an index of its own: an OR of them could use neither
+                -- and would read every open complaint of the category in the city.
+                SELECT {_PLACE_COLUMNS} FROM complaints
+                WHERE category = q.category AND substr(area_code, 1, 12) = q.community
+                  AND filed_at >= q.since AND {_OPEN}
+                UNION
+                SELECT {_PLACE_COLUMNS} FROM complaints
+                WHERE q.lat0 IS NOT NULL AND category = q.category
+                  AND latitude BETWEEN q.lat0 AND q.lat1 AND longitude BETWEEN q.lon0 AND q.lon1
+                  AND filed_at >= q.since AND {_OPEN}
+            ) AS c
             CROSS JOIN LATERAL (SELECT {_DISTANCE} AS d) AS dist
             CROSS JOIN LATERAL (
                 SELECT CASE WHEN c.building_code = q.building THEN 0
                             WHEN dist.d <= $12 + 0.01 THEN 1
                             WHEN c.grid_code = q.grid THEN 2 END AS rank
             ) AS r
-            WHERE c.category = q.category AND c.filed_at >= q.since
-              AND c.status NOT IN ('merged', 'withdrawn', 'closed', 'answered')
-              AND (substr(c.area_code, 1, 12) = q.community OR (q.lat0 IS NOT NULL
-                   AND c.latitude BETWEEN q.lat0 AND q.lat1
-                   AND c.longitude BETWEEN q.lon0 AND q.lon1))
-              AND r.rank IS NOT NULL
+            WHERE r.rank IS NOT NULL
             ORDER BY r.rank, coalesce(dist.d, 0), c.case_number
             LIMIT $13
         ) AS p ON true

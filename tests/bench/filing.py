@@ -1,0 +1,171 @@
+"""Filing against a grown store: what a complaint's case number and duplicate search cost
+when intake already holds many open complaints.
+
+The store is filled with open complaints of the last 30 days spread over a city (400
+communities of 5 grids and 10 buildings, 20 categories, points a few hundred metres apart),
+then new filings at random places of the same city are numbered and searched as the front
+door does: in groups of 20 (one statement per group) and alone. The baseline is the same
+measurement on the smallest store in the same run: a search that reads the whole city's
+complaints of a category grows with the store, one that reads a community's stays flat.
+
+Run: make bench   (or python -m tests.bench.filing --history 1000,100000 --repeats 3)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from deploy.local.processes import embedded_postgres, free_port, wait_for_postgres
+from services.intake import store
+from services.intake.duplicates import Place
+from services.intake.main import SCHEMA
+from services.intake.service import box_around
+from shared.db import apply_schema, create_pool, ensure_database, with_database
+from shared.eventstore import SCHEMA as EVENTSTORE_SCHEMA
+
+REPO = Path(__file__).resolve().parents[2]
+COMMUNITIES, CATEGORIES, RADIUS_M = 400, 20, 50.0
+console = Console()
+
+
+def _place(n: int) -> tuple[str, str, str, float, float]:
+    """Community, grid, building and a point of the n-th place of the made-up city."""
+    community = f"3701{n % COMMUNITIES:08d}"
+    grid = f"{community}-G0{n % 5}"
+    return community, grid, f"{grid}-B0{n % 10}", 36.0 + (n % COMMUNITIES) * 0.01, 116.5
+
+
+async def fill(conn: Any, count: int, now: datetime) -> None:
+    """`count` open complaints filed over the last 29 days, spread like `_place`."""
+    await conn.execute(
+        """
+        INSERT INTO complaints (complaint_id, case_number, channel, status, type, category,
+            confidence, needs_triage, area_code, grid_code, building_code, address, latitude,
+            longitude, text, resident_ref, masked_phone, filed_at, updated_at, version)
+        SELECT gen_random_uuid(), 'H-' || g, 'hotline', 'classified', 'complaint',
+               'cat' || ((g / $3) % $2), 1, false, c || '-G0' || (g % 5) || '-B0' || (g % 10),
+               c || '-G0' || (g % 5), c || '-G0' || (g % 5) || '-B0' || (g % 10), '',
+               36.0 + (g % $3) * 0.01 + random() * 0.004, 116.5 + random() * 0.004, '', 'r',
+               '138****0000', $4::timestamptz - random() * interval '29 days', $4, 1
+        FROM generate_series(1, $1) AS g, LATERAL (SELECT '3701' || lpad((g % $3)::text, 8, '0')) AS x(c)
+        """,
+        count,
+        CATEGORIES,
+        COMMUNITIES,
+        now,
+    )
+    await conn.execute("ANALYZE complaints")
+
+
+def filings(count: int, rng: random.Random, now: datetime) -> list[store.Nearby]:
+    nearby = []
+    for _ in range(count):
+        n = rng.randrange(1_000_000)
+        community, grid, building, latitude, longitude = _place(n)
+        point = (latitude + rng.random() * 0.004, longitude + rng.random() * 0.004)
+        category = f"cat{(n // COMMUNITIES) % CATEGORIES}"
+        place = Place(uuid.uuid4(), "", category, building, grid, *point)
+        box = box_around(place.point, RADIUS_M)
+        nearby.append(store.Nearby(place, community, now - timedelta(days=30), box))
+    return nearby
+
+
+async def search_ms(pool: Any, group: int, total: int, now: datetime) -> float:
+    """Milliseconds per filing to number and search `total` filings, `group` at a time."""
+    rng = random.Random(group)
+    started = time.perf_counter()
+    for _ in range(total // group):
+        async with pool.acquire() as conn:
+            await store.sequences_and_places_near(conn, filings(group, rng, now), RADIUS_M, 10)
+    return (time.perf_counter() - started) * 1000 / total
+
+
+async def measure(url: str, history: int) -> dict[str, Any]:
+    database = with_database(url, f"bench_filing_{uuid.uuid4().hex[:8]}")
+    await ensure_database(database)
+    pool = await create_pool(database, max_size=2)
+    try:
+        await apply_schema(pool, EVENTSTORE_SCHEMA, SCHEMA)
+        now = datetime.now(UTC)
+        async with pool.acquire() as conn:
+            await fill(conn, history, now)
+        await search_ms(pool, 20, 100, now)  # warm the caches and the plans
+        return {
+            "history": history,
+            "grouped_ms_per_filing": await search_ms(pool, 20, 400, now),
+            "alone_ms_per_filing": await search_ms(pool, 1, 200, now),
+        }
+    finally:
+        await pool.close()
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    sizes = [int(size) for size in args.history.split(",")]
+    with tempfile.TemporaryDirectory(prefix="jiesu-bench-filing-") as tmp:
+        home = Path(tmp)
+        port = free_port()
+        postgres = embedded_postgres(home / "pg", port, home / "pg.log", durable=True)
+        postgres.start()
+        try:
+            url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+            await wait_for_postgres(url)
+            runs = []
+            for repeat in range(args.repeats):
+                console.print(f"filing against history, run {repeat + 1}/{args.repeats} …")
+                runs.append([await measure(url, size) for size in sizes])
+        finally:
+            await postgres.stop()
+    medians = [
+        {
+            "history": size,
+            **{
+                key: statistics.median(run[i][key] for run in runs)
+                for key in ("grouped_ms_per_filing", "alone_ms_per_filing")
+            },
+        }
+        for i, size in enumerate(sizes)
+    ]
+    return {"runs": runs, "medians": medians}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--history", default="1000,100000", help="open complaints already held")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=REPO / "bench-results" / "filing.json")
+    args = parser.parse_args()
+    results = asyncio.run(main_async(args))
+    table = Table(title=f"numbering and duplicate search, medians of {args.repeats} runs")
+    for column in ("open complaints held", "ms per filing, 20 at once", "alone", "÷ smallest"):
+        table.add_column(column, justify="right")
+    base = results["medians"][0]
+    for row in results["medians"]:
+        table.add_row(
+            f"{row['history']:,}",
+            f"{row['grouped_ms_per_filing']:.2f}",
+            f"{row['alone_ms_per_filing']:.2f}",
+            f"{row['grouped_ms_per_filing'] / base['grouped_ms_per_filing']:.2f}",
+        )
+    console.print(table)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2))
+    console.print(f"written: {args.out}")
+
+
+if __name__ == "__main__":
+    main()
