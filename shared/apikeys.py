@@ -64,11 +64,18 @@ class KeyCache(Generic[Key]):
         self.ttl_s = ttl_s
         self._seen: dict[str, tuple[float, Key | None]] = {}
 
-    async def find(self, conn: Connection, secret: str) -> Key | None:
-        digest = hash_key(secret)
-        cached = self._seen.get(digest)
+    def remembered(self, secret: str) -> tuple[bool, Key | None]:
+        """(True, the key or None) if the answer for `secret` is fresh; else (False, None)."""
+        cached = self._seen.get(hash_key(secret))
         if cached is not None and time.monotonic() - cached[0] < self.ttl_s:
-            return cached[1]
+            return True, cached[1]
+        return False, None
+
+    async def find(self, conn: Connection, secret: str) -> Key | None:
+        known, key = self.remembered(secret)
+        if known:
+            return key
+        digest = hash_key(secret)
         key = await self.lookup(conn, digest)
         if len(self._seen) > 10_000:
             self._seen.clear()
@@ -179,8 +186,10 @@ async def authenticate(
             "缺少 API Key：请在 X-API-Key 请求头中提供 Missing API key (X-API-Key header)",
             headers=challenge,
         )
-    async with request.app.state.runtime.pool.acquire() as conn:
-        key = await keys.find(conn, secret)
+    known, key = keys.remembered(secret)
+    if not known:  # only then a connection: most requests come with a key seen just before
+        async with request.app.state.runtime.pool.acquire() as conn:
+            key = await keys.find(conn, secret)
     if key is None:
         raise Problem(401, "API Key 无效或已吊销 Unknown or revoked API key", headers=challenge)
     await limiter.check(f"key:{key.key_id}", key.rate_per_minute)
