@@ -370,6 +370,16 @@ def _columns(timers: Iterable[domain.Timer]) -> tuple[list[Any], ...]:
     )
 
 
+async def own_case_for_now(conn: Connection, complaint_id: UUID) -> bool:
+    """Whether this transaction may fire the case's clocks: no other poller's does (a lock on
+    the case until the transaction ends, taken without waiting)."""
+    owned: bool = await conn.fetchval(
+        "SELECT pg_try_advisory_xact_lock(hashtextextended('timers:' || $1::uuid, 0))",
+        complaint_id,
+    )
+    return owned
+
+
 async def claim_due_timers(conn: Connection, now: datetime, limit: int) -> list[domain.Timer]:
     """Due timers no other worker holds, locked until the caller's transaction ends."""
     rows = await conn.fetch(

@@ -57,6 +57,11 @@ async def fire_due(conn: Connection, dispatch: Dispatch, batch: int = 100) -> in
             by_case[timer.complaint_id].append(timer)
         rules = await dispatch.rules(conn)
         for complaint_id, due in by_case.items():
+            # Claims lock timer rows, so two pollers can hold different clocks of one case;
+            # appending to it in turn, each waiting for the other's case, they would deadlock.
+            # One poller fires a case; the other leaves its rows of it to the next round.
+            if not await store.own_case_for_now(conn, complaint_id):
+                continue
             try:
                 async with conn.transaction():  # a savepoint per case
                     settled += await _fire_case(conn, dispatch, rules, complaint_id, due)
