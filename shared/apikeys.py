@@ -73,8 +73,10 @@ class KeyCache(Generic[Key]):
 
     async def find(self, conn: Connection, secret: str) -> Key | None:
         known, key = self.remembered(secret)
-        if known:
-            return key
+        return key if known else await self.look_up(conn, secret)
+
+    async def look_up(self, conn: Connection, secret: str) -> Key | None:
+        """Ask the database, and remember the answer for `ttl_s`."""
         digest = hash_key(secret)
         key = await self.lookup(conn, digest)
         if len(self._seen) > 10_000:
@@ -189,7 +191,7 @@ async def authenticate(
     known, key = keys.remembered(secret)
     if not known:  # only then a connection: most requests come with a key seen just before
         async with request.app.state.runtime.pool.acquire() as conn:
-            key = await keys.find(conn, secret)
+            key = await keys.look_up(conn, secret)
     if key is None:
         raise Problem(401, "API Key 无效或已吊销 Unknown or revoked API key", headers=challenge)
     await limiter.check(f"key:{key.key_id}", key.rate_per_minute)

@@ -329,6 +329,8 @@ class Horizon:
     seen: int = 0  # the newest position the last probe saw
     pending: list[tuple[int, frozenset[str]]] = field(default_factory=list)
     max_pending: int = 16
+    # How soon to look again while transactions seen in flight may still end.
+    settle_s: float = 0.01
 
     async def advance(self, conn: Connection) -> int:
         """Probe once; the settled position after it."""
@@ -345,8 +347,6 @@ class Horizon:
         # Enough to settle on: dropping the newest probes only makes the reader wait longer.
         self.pending = still[: self.max_pending]
         return self.settled
-
-    settle_s: float = 0.01
 
     def next_look(self, poll_s: float) -> float:
         """How long a tailer may sleep before it probes again: soon while a probe waits for

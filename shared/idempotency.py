@@ -32,6 +32,12 @@ class StoredResponse:
     response: dict[str, Any]
 
 
+def scoped(caller: str, action: str, idempotency_key: str | None) -> str | None:
+    """An Idempotency-Key as stored: one caller's keys never meet another's, nor one action's
+    another's."""
+    return f"{caller}:{action}:{idempotency_key}" if idempotency_key else None
+
+
 def request_hash(payload: Any) -> str:
     canonical = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()

@@ -25,7 +25,7 @@ from shared.db import Connection
 from shared.envelope import Causation
 from shared.events import Event
 from shared.http import Offset, Problem
-from shared.idempotency import IdempotencyKey, idempotent
+from shared.idempotency import IdempotencyKey, idempotent, scoped
 from shared.runtime import ServiceRuntime
 
 router = APIRouter()
@@ -116,10 +116,10 @@ async def once(
 ) -> JSONResponse:
     """`produce` in one transaction, once per (key, scope, Idempotency-Key): a retry gets the
     first answer, and the answer commits with the change."""
-    scoped = f"{caller.key.key_id}:{scope}:{idempotency_key}" if idempotency_key else None
+    stored_as = scoped(caller.key.key_id, scope, idempotency_key)
     async with runtime_of(request).pool.acquire() as conn, conn.transaction():
         return await idempotent(
-            conn, scoped, payload.model_dump(mode="json"), lambda: produce(conn)
+            conn, stored_as, payload.model_dump(mode="json"), lambda: produce(conn)
         )
 
 

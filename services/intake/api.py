@@ -78,7 +78,7 @@ async def idempotent(
     produce: Callable[[], Awaitable[tuple[int, dict[str, Any]]]],
 ) -> JSONResponse:
     """Run `produce` once per (API key, scope, Idempotency-Key); a retry gets the first answer."""
-    scoped = f"{key.key_id}:{scope}:{idempotency_key}" if idempotency_key else None
+    scoped = idempotency.scoped(key.key_id, scope, idempotency_key)
     return await idempotency.idempotent(conn, scoped, payload, produce)
 
 
@@ -111,7 +111,7 @@ async def file_complaint(
             field="channel",
         )
     door: service.FilingDoor = runtime_of(request).state["filing"]
-    scoped = f"{key.key_id}:file:{idempotency_key}" if idempotency_key else None
+    scoped = idempotency.scoped(key.key_id, "file", idempotency_key)
     # Answered only after the commit that holds the complaint: a 201 is never lost.
     response = await door.file(
         command,

@@ -74,9 +74,6 @@ async def save(
     state: domain.Complaint | None,
     new_events: list[Event],
     causation: Causation,
-    *,
-    grid: str | None = None,
-    building: str | None = None,
 ) -> Saved | None:
     """Append `new_events` after `state` and rewrite the view; None when there was nothing to do."""
     if not new_events:
@@ -91,7 +88,7 @@ async def save(
         after = domain.evolve(after, event)
         notes.append(after.note)
     assert after is not None
-    view = await store.save_view(conn, after, grid=grid, building=building)
+    view = await store.save_view(conn, after)
     await store.add_updates(conn, complaint_id, recorded, notes)
     return Saved(after, view)
 

@@ -210,13 +210,10 @@ def _view_args(
     )
 
 
-async def save_view(
-    conn: Connection, state: Complaint, grid: str | None = None, building: str | None = None
-) -> dict[str, Any]:
-    """Write the complaint's view row and return it as stored (what the API shows)."""
-    row = await conn.fetchrow(
-        f"{_VIEW_UPSERT} RETURNING {_VIEW_COLUMNS}", *_view_args(state, grid, building)
-    )
+async def save_view(conn: Connection, state: Complaint) -> dict[str, Any]:
+    """Rewrite an existing complaint's view row (its place stays as filed) and return it as
+    stored (what the API shows)."""
+    row = await conn.fetchrow(f"{_VIEW_UPSERT} RETURNING {_VIEW_COLUMNS}", *_view_args(state))
     assert row is not None
     return dict(row)
 

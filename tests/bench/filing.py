@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import random
 import statistics
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -28,13 +26,13 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from deploy.local.processes import embedded_postgres, free_port, wait_for_postgres
 from services.intake import store
 from services.intake.duplicates import Place
 from services.intake.main import SCHEMA
 from services.intake.service import box_around
 from shared.db import apply_schema, create_pool, ensure_database, with_database
 from shared.eventstore import SCHEMA as EVENTSTORE_SCHEMA
+from tests.bench.common import own_postgres, write_results
 
 REPO = Path(__file__).resolve().parents[2]
 COMMUNITIES, CATEGORIES, RADIUS_M = 400, 20, 50.0
@@ -114,20 +112,11 @@ async def measure(url: str, history: int) -> dict[str, Any]:
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     sizes = [int(size) for size in args.history.split(",")]
-    with tempfile.TemporaryDirectory(prefix="jiesu-bench-filing-") as tmp:
-        home = Path(tmp)
-        port = free_port()
-        postgres = embedded_postgres(home / "pg", port, home / "pg.log", durable=True)
-        postgres.start()
-        try:
-            url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
-            await wait_for_postgres(url)
-            runs = []
-            for repeat in range(args.repeats):
-                console.print(f"filing against history, run {repeat + 1}/{args.repeats} …")
-                runs.append([await measure(url, size) for size in sizes])
-        finally:
-            await postgres.stop()
+    async with own_postgres("filing") as (url, _):
+        runs = []
+        for repeat in range(args.repeats):
+            console.print(f"filing against history, run {repeat + 1}/{args.repeats} …")
+            runs.append([await measure(url, size) for size in sizes])
     medians = [
         {
             "history": size,
@@ -162,9 +151,7 @@ def main() -> None:
             f"{row['grouped_ms_per_filing'] / base['grouped_ms_per_filing']:.2f}",
         )
     console.print(table)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2))
-    console.print(f"written: {args.out}")
+    write_results(args.out, results, console)
 
 
 if __name__ == "__main__":

@@ -54,6 +54,7 @@ from shared.topics import (
     TopicSpec,
 )
 from tests import examples
+from tests.bench.common import write_results
 from tests.bench.loadgen import KeepAliveClient
 from tests.bench.null import NullStack
 
@@ -814,10 +815,8 @@ def main() -> None:
         "null": not args.no_null,
     }
     results["machine"] = {"cpus": os.cpu_count()}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2))
     report(results, args)
-    console.print(f"written: {args.out}")
+    write_results(args.out, results, console)
 
 
 if __name__ == "__main__":

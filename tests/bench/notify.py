@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -33,16 +31,15 @@ from rich.table import Table
 
 from deploy.local.processes import (
     Child,
-    embedded_postgres,
     free_port,
     tansu_broker,
     wait_for_port_open,
-    wait_for_postgres,
 )
 from shared.db import drop_database, ensure_database, with_database
 from shared.kafka import ensure_topics
 from shared.topics import DISPATCH_EVENTS
 from tests import examples
+from tests.bench.common import own_postgres, write_results
 from tests.integration.kafka_helpers import publish_events
 
 REPO = Path(__file__).resolve().parents[2]
@@ -193,28 +190,17 @@ async def one_run(
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="jiesu-bench-notify-") as tmp:
-        home = Path(tmp)
-        port = free_port()
-        postgres = embedded_postgres(home / "pg", port, home / "pg.log", durable=True)
-        postgres.start()
-        try:
-            url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
-            await wait_for_postgres(url)
-            results: dict[str, Any] = {"fast": [], "slow": []}
-            for repeat in range(args.repeats):
-                console.print(f"notify, run {repeat + 1}/{args.repeats}: fast gateway …")
-                results["fast"].append(await one_run(url, home, args.orders, 0.0, 0.0))
-                console.print(f"notify, run {repeat + 1}/{args.repeats}: 2 s, 20 % errors …")
-                results["slow"].append(await one_run(url, home, args.orders, 2.0, 0.2))
-            for name in ("fast", "slow"):
-                runs = results[name]
-                results[f"median_{name}"] = {
-                    k: statistics.median(r[k] for r in runs) for k in runs[0]
-                }
-            return results
-        finally:
-            await postgres.stop()
+    async with own_postgres("notify") as (url, home):
+        results: dict[str, Any] = {"fast": [], "slow": []}
+        for repeat in range(args.repeats):
+            console.print(f"notify, run {repeat + 1}/{args.repeats}: fast gateway …")
+            results["fast"].append(await one_run(url, home, args.orders, 0.0, 0.0))
+            console.print(f"notify, run {repeat + 1}/{args.repeats}: 2 s, 20 % errors …")
+            results["slow"].append(await one_run(url, home, args.orders, 2.0, 0.2))
+        for name in ("fast", "slow"):
+            runs = results[name]
+            results[f"median_{name}"] = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+        return results
 
 
 def main() -> None:
@@ -251,9 +237,7 @@ def main() -> None:
         f"email under the slow SMS gateway: {slow['email_per_s'] / fast['email_per_s']:.2f}× the baseline; "
         f"peak RSS {slow['rss_peak_mib'] / fast['rss_peak_mib']:.2f}× the baseline's"
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2))
-    console.print(f"written: {args.out}")
+    write_results(args.out, results, console)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import json
 import statistics
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -29,7 +28,6 @@ import asyncpg
 from rich.console import Console
 from rich.table import Table
 
-from deploy.local.processes import embedded_postgres, free_port, wait_for_postgres
 from services.reporting.handlers import HANDLERS
 from services.reporting.projections import MODELS, SCHEMA_DIR
 from services.reporting.replay import rebuild
@@ -38,6 +36,7 @@ from shared.consumer import ConsumedRecord, IdempotentConsumer
 from shared.db import apply_schema, create_pool, ensure_database, with_database
 from shared.eventstore import EventStore, RecordedEvent
 from tests import histories
+from tests.bench.common import own_postgres, write_results
 
 REPO = Path(__file__).resolve().parents[2]
 console = Console()
@@ -124,68 +123,57 @@ async def live_path(url: str, urls: dict[str, str], sample: int) -> float:
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="jiesu-bench-rebuild-") as tmp:
-        home = Path(tmp)
-        port = free_port()
-        postgres = embedded_postgres(home / "pg", port, home / "pg.log", durable=True)
-        postgres.start()
-        try:
-            url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
-            await wait_for_postgres(url)
-            complaints = max(1, args.events // PER_COMPLAINT)
-            console.print(f"generating {complaints:,} complaints' histories …")
-            started = time.perf_counter()
+    async with own_postgres("rebuild") as (url, _):
+        complaints = max(1, args.events // PER_COMPLAINT)
+        console.print(f"generating {complaints:,} complaints' histories …")
+        started = time.perf_counter()
+        history = histories.generate(complaints, seed=2026, days=365)
+        while history.events < args.events:  # top up to the asked-for count
+            complaints += max(1, (args.events - history.events) // PER_COMPLAINT + 1)
             history = histories.generate(complaints, seed=2026, days=365)
-            while history.events < args.events:  # top up to the asked-for count
-                complaints += max(1, (args.events - history.events) // PER_COMPLAINT + 1)
-                history = histories.generate(complaints, seed=2026, days=365)
-            console.print(
-                f"  {history.events:,} events in {time.perf_counter() - started:.0f} s; filling the stores …"
-            )
-            urls = await fill(url, history)
-            reporting = with_database(url, f"bench_reporting_{uuid.uuid4().hex[:6]}")
-            await ensure_database(reporting)
-            pool = await create_pool(reporting, max_size=2)
-            await apply_schema(
-                pool, SCHEMA_DIR / "models.sql", *(m.schema for m in MODELS.values())
-            )
-            await pool.close()
-            results: dict[str, Any] = {
-                "events": history.events,
-                "complaints": complaints,
-                "rebuild": {str(w): [] for w in args.workers},
-                "read_parse": [],
-                "live": [],
-            }
-            for repeat in range(args.repeats):
-                for workers in args.workers:
-                    console.print(
-                        f"rebuild --all, {workers} worker(s), run {repeat + 1}/{args.repeats} …"
-                    )
-                    done = await rebuild(
-                        reporting, urls, list(MODELS), batch_size=args.batch, workers=workers
-                    )
-                    results["rebuild"][str(workers)].append(done.rate)
-                    console.print(
-                        f"  {done.events:,} events in {done.seconds:.1f} s: {done.rate:,.0f}/s"
-                    )
-                results["read_parse"].append(await read_and_parse(urls, args.batch))
-                results["live"].append(await live_path(url, urls, args.live_sample))
-            conn = await asyncpg.connect(reporting)
-            results["rows"] = {
-                table: await conn.fetchval(f"SELECT count(*) FROM {table}")
-                for model in MODELS.values()
-                for table in model.tables
-            }
-            await conn.close()
-            for name in ("read_parse", "live"):
-                results[f"median_{name}_per_s"] = statistics.median(results[name])
-            results["median_rebuild_per_s"] = {
-                w: statistics.median(rates) for w, rates in results["rebuild"].items()
-            }
-            return results
-        finally:
-            await postgres.stop()
+        console.print(
+            f"  {history.events:,} events in {time.perf_counter() - started:.0f} s; filling the stores …"
+        )
+        urls = await fill(url, history)
+        reporting = with_database(url, f"bench_reporting_{uuid.uuid4().hex[:6]}")
+        await ensure_database(reporting)
+        pool = await create_pool(reporting, max_size=2)
+        await apply_schema(pool, SCHEMA_DIR / "models.sql", *(m.schema for m in MODELS.values()))
+        await pool.close()
+        results: dict[str, Any] = {
+            "events": history.events,
+            "complaints": complaints,
+            "rebuild": {str(w): [] for w in args.workers},
+            "read_parse": [],
+            "live": [],
+        }
+        for repeat in range(args.repeats):
+            for workers in args.workers:
+                console.print(
+                    f"rebuild --all, {workers} worker(s), run {repeat + 1}/{args.repeats} …"
+                )
+                done = await rebuild(
+                    reporting, urls, list(MODELS), batch_size=args.batch, workers=workers
+                )
+                results["rebuild"][str(workers)].append(done.rate)
+                console.print(
+                    f"  {done.events:,} events in {done.seconds:.1f} s: {done.rate:,.0f}/s"
+                )
+            results["read_parse"].append(await read_and_parse(urls, args.batch))
+            results["live"].append(await live_path(url, urls, args.live_sample))
+        conn = await asyncpg.connect(reporting)
+        results["rows"] = {
+            table: await conn.fetchval(f"SELECT count(*) FROM {table}")
+            for model in MODELS.values()
+            for table in model.tables
+        }
+        await conn.close()
+        for name in ("read_parse", "live"):
+            results[f"median_{name}_per_s"] = statistics.median(results[name])
+        results["median_rebuild_per_s"] = {
+            w: statistics.median(rates) for w, rates in results["rebuild"].items()
+        }
+        return results
 
 
 def main() -> None:
@@ -216,9 +204,7 @@ def main() -> None:
         table.add_row(label, f"{results[key]:,.0f}", f"{single / results[key]:.2f}")
     console.print(table)
     console.print("rows: " + ", ".join(f"{t} {n:,}" for t, n in results["rows"].items()))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2))
-    console.print(f"written: {args.out}")
+    write_results(args.out, results, console)
 
 
 if __name__ == "__main__":

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
-import tempfile
 import threading
 import time
 import uuid
@@ -36,11 +34,9 @@ from rich.console import Console
 from rich.table import Table
 
 from deploy.local.processes import (
-    embedded_postgres,
     free_port,
     tansu_broker,
     wait_for_port_open,
-    wait_for_postgres,
 )
 from shared import eventstore
 from shared.db import apply_schema, create_pool, database_name, ensure_database, with_database
@@ -51,6 +47,7 @@ from shared.relay import OutboxRelay
 from shared.settings import ServiceSettings
 from shared.topics import TopicSpec
 from tests import examples
+from tests.bench.common import own_postgres, write_results
 
 REPO = Path(__file__).resolve().parents[2]
 PAGE = 500
@@ -233,17 +230,12 @@ async def relay_rate(url: str, bootstrap: str, events: int) -> float:
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="jiesu-bench-store-") as tmp:
-        home = Path(tmp)
-        pg_port, broker_port = free_port(), free_port()
-        postgres = embedded_postgres(home / "pg", pg_port, home / "pg.log", durable=True)
+    async with own_postgres("store") as (url, home):
+        broker_port = free_port()
         broker = tansu_broker(broker_port, home / "broker.log")
-        postgres.start()
         broker.start()
         try:
-            url = f"postgresql://postgres@127.0.0.1:{pg_port}/postgres"
             bootstrap = f"127.0.0.1:{broker_port}"
-            await wait_for_postgres(url)
             await wait_for_port_open(broker_port)
             results: dict[str, Any] = {
                 "baseline": f"eventsourcing {version('eventsourcing')} PostgresApplicationRecorder",
@@ -279,7 +271,6 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             return results
         finally:
             await broker.stop()
-            await postgres.stop()
 
 
 def main() -> None:
@@ -311,9 +302,7 @@ def main() -> None:
         )
     table.add_row("relay publish", f"{results['relay_median_per_s']:.0f}", "", "")
     console.print(table)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2))
-    console.print(f"written: {args.out}")
+    write_results(args.out, results, console)
 
 
 if __name__ == "__main__":

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
-import tempfile
 import time
 import uuid
 from datetime import timedelta
@@ -26,7 +24,6 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from deploy.local.processes import embedded_postgres, free_port, wait_for_postgres
 from deploy.local.runner import DEMO_CITY
 from services.dispatch import orders, store
 from services.dispatch.deadlines import CalendarYear
@@ -37,6 +34,7 @@ from shared.db import apply_schema, create_pool, ensure_database, with_database
 from shared.envelope import Causation
 from shared.eventstore import SCHEMA as EVENTSTORE_SCHEMA
 from shared.eventstore import EventStore
+from tests.bench.common import own_postgres, write_results
 from tests.bench.store import append_rate
 from tests.examples import SITUATIONS
 
@@ -97,33 +95,24 @@ async def firing_rate(url: str, cases: int, pollers: int) -> dict[str, float]:
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="jiesu-bench-timers-") as tmp:
-        home = Path(tmp)
-        port = free_port()
-        postgres = embedded_postgres(home / "pg", port, home / "pg.log", durable=True)
-        postgres.start()
-        try:
-            url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
-            await wait_for_postgres(url)
-            results: dict[str, Any] = {"cases": args.cases, "runs": []}
-            for repeat in range(args.repeats):
-                console.print(f"timers, run {repeat + 1}/{args.repeats} …")
-                run = {
-                    "baseline_appends_per_s": await append_rate(url, 1, 3.0, EventStore("/bench")),
-                    "one_poller": await firing_rate(url, args.cases, 1),
-                    "two_pollers": await firing_rate(url, args.cases, 2),
-                }
-                results["runs"].append(run)
-            for name in ("one_poller", "two_pollers"):
-                results[f"median_{name}_per_s"] = statistics.median(
-                    r[name]["per_s"] for r in results["runs"]
-                )
-            results["median_baseline_per_s"] = statistics.median(
-                r["baseline_appends_per_s"] for r in results["runs"]
+    async with own_postgres("timers") as (url, _):
+        results: dict[str, Any] = {"cases": args.cases, "runs": []}
+        for repeat in range(args.repeats):
+            console.print(f"timers, run {repeat + 1}/{args.repeats} …")
+            run = {
+                "baseline_appends_per_s": await append_rate(url, 1, 3.0, EventStore("/bench")),
+                "one_poller": await firing_rate(url, args.cases, 1),
+                "two_pollers": await firing_rate(url, args.cases, 2),
+            }
+            results["runs"].append(run)
+        for name in ("one_poller", "two_pollers"):
+            results[f"median_{name}_per_s"] = statistics.median(
+                r[name]["per_s"] for r in results["runs"]
             )
-            return results
-        finally:
-            await postgres.stop()
+        results["median_baseline_per_s"] = statistics.median(
+            r["baseline_appends_per_s"] for r in results["runs"]
+        )
+        return results
 
 
 def main() -> None:
@@ -152,9 +141,7 @@ def main() -> None:
     console.print(
         f"per run: {fired['due']} timers due, {fired['fired']} warnings and breaches fired"
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2))
-    console.print(f"written: {args.out}")
+    write_results(args.out, results, console)
 
 
 if __name__ == "__main__":
