@@ -1,13 +1,23 @@
-"""Dispatch's reactions to complaint events; one dict routes each event type to its handler."""
+"""Dispatch's reactions to complaint events: one dict says what each event type decides about
+its case, and a batch of events is decided and saved together.
+
+A batch reads every case it touches in one query, decides its events in order (an event sees
+what the ones before it decided), and saves all the cases with one timer sync, one append and
+one view upsert (`Dispatch.save_cases`). A concurrent change to one of its cases (a person's
+command, a timer) fails the batch; the consumer then takes its events one by one.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from services.dispatch import domain, orders, store
-from services.dispatch.service import Dispatch, now
-from shared.consumer import Handler, HandlerContext
+from services.dispatch.service import CaseChange, Dispatch, NoCityModel, now
+from shared.consumer import BatchContext, BatchHandler, Handler, HandlerContext
+from shared.envelope import Envelope
 from shared.events import (
     ComplaintClassified,
     ComplaintClosed,
@@ -24,81 +34,122 @@ S = ComplaintStatus
 # Statuses in which intake expects someone to be handling the complaint.
 IN_HAND = frozenset({S.CLASSIFIED, S.DISPATCHED, S.SIGNED, S.REDO})
 
-Decide = Callable[[domain.Case | None, domain.Rules], list[Event]]
+# What an event decides about its case, given the case so far and the routing rules (None
+# when no city model is loaded: a decision that routes raises NoCityModel, and the event is
+# retried, then kept in the DLQ for a redrive).
+Decide = Callable[[domain.Case | None, domain.Rules | None], list[Event]]
 
 
-async def _on_case(
-    ctx: HandlerContext, dispatch: Dispatch, complaint_id: UUID, decide: Decide
-) -> None:
-    case, _ = await store.load_case(ctx.conn, dispatch.events, complaint_id)
-    rules = await dispatch.rules(ctx.conn)  # NoCityModel: retried, then the DLQ for a redrive
-    await dispatch.save_case(ctx.conn, case, decide(case, rules), ctx.envelope.follow())
+@dataclass(frozen=True, slots=True)
+class Reaction:
+    complaint_id: UUID
+    decide: Decide
+
+
+def _routing(rules: domain.Rules | None) -> domain.Rules:
+    if rules is None:
+        raise NoCityModel("no city model loaded: PUT /admin/city first")
+    return rules
+
+
+def _classified(e: ComplaintClassified) -> Decide | None:
+    # Intake holds back what a person must look at first (low confidence, consultations).
+    if e.status is not S.CLASSIFIED:
+        return None
+    return lambda case, rules: orders.first_dispatch(
+        case, e.complaint_id, e.category, e.area_code, _routing(rules), now()
+    )
+
+
+def _reclassified(e: ComplaintReclassified) -> Decide | None:
+    """From triage it is the first dispatch; after dispatch, the case follows its new category."""
+    if e.status not in IN_HAND:
+        return None
+    return lambda case, rules: orders.reclassified(
+        case, e.complaint_id, e.category, e.area_code, _routing(rules), now()
+    )
+
+
+def _redo(e: ComplaintRedoRequested) -> Decide:
+    return lambda case, rules: orders.redo(
+        case, e.complaint_id, e.category, e.area_code, _routing(rules), now()
+    )
+
+
+def _unmerged(e: ComplaintUnmerged) -> Decide | None:
+    """Its own again: routed anew if nobody holds it (its orders stopped at the merge)."""
+    if e.status not in IN_HAND:
+        return None
+
+    def decide(case: domain.Case | None, rules: domain.Rules | None) -> list[Event]:
+        if case is None:
+            return []  # never routed (its classification waits in the DLQ for a city model)
+        return orders.first_dispatch(
+            case, case.complaint_id, case.category, case.area_code, _routing(rules), now()
+        )
+
+    return decide
+
+
+def _stop(reason: Callable[[Any], str]) -> Callable[[Any], Decide]:
+    def stopped(e: Any) -> Decide:
+        return lambda case, rules: orders.cancel(case, reason(e), now())
+
+    return stopped
+
+
+REACTIONS: dict[type[Event], Callable[[Any], Decide | None]] = {
+    ComplaintClassified: _classified,
+    ComplaintReclassified: _reclassified,
+    ComplaintRedoRequested: _redo,
+    ComplaintWithdrawn: _stop(lambda e: "诉求人已撤回诉求 The resident withdrew it"),
+    ComplaintMerged: _stop(
+        lambda e: f"已并入诉求 {e.into_case_number} 办理 Merged into {e.into_case_number}"
+    ),
+    ComplaintClosed: _stop(lambda e: "诉求已办结 The complaint is closed"),
+    ComplaintUnmerged: _unmerged,
+}
+
+
+def reaction(event: Event) -> Reaction | None:
+    react = REACTIONS.get(type(event))
+    decide = react(event) if react else None
+    return Reaction(event.complaint_id, decide) if decide else None  # type: ignore[attr-defined]
+
+
+async def on_batch(dispatch: Dispatch, envelopes: Sequence[Envelope], ctx: BatchContext) -> None:
+    todo = [(envelope, r) for envelope in envelopes if (r := reaction(envelope.event))]
+    if not todo:
+        return
+    streams = {r.complaint_id: store.case_stream(r.complaint_id) for _, r in todo}
+    histories = await ctx.store.read_streams(ctx.conn, list(streams.values()))
+    changes = {
+        complaint_id: CaseChange(
+            domain.fold(recorded.to_envelope().event for recorded in histories.get(stream, []))
+        )
+        for complaint_id, stream in streams.items()
+    }
+    try:
+        rules: domain.Rules | None = await dispatch.rules(ctx.conn)
+    except NoCityModel:
+        rules = None
+    for envelope, r in todo:
+        change = changes[r.complaint_id]
+        change.add(r.decide(change.after, rules), envelope.follow())
+    await dispatch.save_cases(ctx.conn, list(changes.values()))
+
+
+def build_batch_handler(dispatch: Dispatch) -> BatchHandler:
+    async def handle(envelopes: Sequence[Envelope], ctx: BatchContext) -> None:
+        await on_batch(dispatch, envelopes, ctx)
+
+    return handle
 
 
 def build_handlers(dispatch: Dispatch) -> dict[type[Event], Handler]:
-    async def classified(event: ComplaintClassified, ctx: HandlerContext) -> None:
-        # Intake holds back what a person must look at first (low confidence, consultations).
-        if event.status is S.CLASSIFIED:
-            await _on_case(
-                ctx,
-                dispatch,
-                event.complaint_id,
-                lambda case, rules: orders.first_dispatch(
-                    case, event.complaint_id, event.category, event.area_code, rules, now()
-                ),
-            )
+    """One event at a time (what the consumer routes on; the batch handler does the work)."""
 
-    async def reclassified(event: ComplaintReclassified, ctx: HandlerContext) -> None:
-        """From triage it is the first dispatch; after dispatch, the case follows its new category."""
-        if event.status in IN_HAND:
-            await _on_case(
-                ctx,
-                dispatch,
-                event.complaint_id,
-                lambda case, rules: orders.reclassified(
-                    case, event.complaint_id, event.category, event.area_code, rules, now()
-                ),
-            )
+    async def handle(event: Event, ctx: HandlerContext) -> None:
+        await on_batch(dispatch, [ctx.envelope], BatchContext(ctx.conn, ctx.store))
 
-    async def redo(event: ComplaintRedoRequested, ctx: HandlerContext) -> None:
-        await _on_case(
-            ctx,
-            dispatch,
-            event.complaint_id,
-            lambda case, rules: orders.redo(
-                case, event.complaint_id, event.category, event.area_code, rules, now()
-            ),
-        )
-
-    def stop(reason: Callable[[Event], str]) -> Handler:
-        async def cancel(event: Event, ctx: HandlerContext) -> None:
-            case, _ = await store.load_case(ctx.conn, dispatch.events, event.complaint_id)  # type: ignore[attr-defined]
-            await dispatch.save_case(
-                ctx.conn, case, orders.cancel(case, reason(event), now()), ctx.envelope.follow()
-            )
-
-        return cancel
-
-    async def unmerged(event: ComplaintUnmerged, ctx: HandlerContext) -> None:
-        """Its own again: routed anew if nobody holds it (its orders stopped at the merge)."""
-        if event.status in IN_HAND:
-            case, _ = await store.load_case(ctx.conn, dispatch.events, event.complaint_id)
-            if case is None:
-                return  # never routed (its classification waits in the DLQ for a city model)
-            rules = await dispatch.rules(ctx.conn)
-            first = orders.first_dispatch(
-                case, case.complaint_id, case.category, case.area_code, rules, now()
-            )
-            await dispatch.save_case(ctx.conn, case, first, ctx.envelope.follow())
-
-    return {
-        ComplaintClassified: classified,
-        ComplaintReclassified: reclassified,
-        ComplaintRedoRequested: redo,
-        ComplaintWithdrawn: stop(lambda e: "诉求人已撤回诉求 The resident withdrew it"),
-        ComplaintMerged: stop(
-            lambda e: f"已并入诉求 {e.into_case_number} 办理 Merged into {e.into_case_number}"  # type: ignore[attr-defined]
-        ),
-        ComplaintClosed: stop(lambda e: "诉求已办结 The complaint is closed"),
-        ComplaintUnmerged: unmerged,
-    }
+    return dict.fromkeys(REACTIONS, handle)

@@ -14,7 +14,7 @@ from services.dispatch.admin_api import router as admin_router
 from services.dispatch.agenda_api import router as agenda_router
 from services.dispatch.api import router
 from services.dispatch.deadlines import CalendarYear
-from services.dispatch.handlers import build_handlers
+from services.dispatch.handlers import build_batch_handler, build_handlers
 from services.dispatch.service import Dispatch
 from services.dispatch.settings import DispatchSettings
 from services.dispatch.timers import run_timers
@@ -73,6 +73,7 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
     )
     dispatch = Dispatch(runtime.store, store.CityModelCache(), store.CalendarCache())
     runtime.handlers = build_handlers(dispatch)
+    runtime.batch_handler = build_batch_handler(dispatch)
     runtime.state["dispatch"] = dispatch
     runtime.state["keys"] = access.key_ring()
     runtime.state["limiter"] = RateLimiter.from_uri(settings.rate_limit_storage)

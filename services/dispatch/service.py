@@ -7,8 +7,8 @@ transaction; a concurrent writer makes the append fail and the command is decide
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -56,6 +56,29 @@ def conversation(history: list[RecordedEvent]) -> Causation:
     return Causation.start()
 
 
+@dataclass(slots=True)
+class CaseChange:
+    """What one batch does to one case: its state when read, the appends in their order (each
+    with its cause) and the state they lead to."""
+
+    before: domain.Case | None
+    appends: list[tuple[list[Event], Causation]] = field(default_factory=list)
+    after: domain.Case | None = None
+
+    def __post_init__(self) -> None:
+        self.after = self.before
+
+    @property
+    def complaint_id(self) -> UUID:
+        assert self.after is not None
+        return self.after.complaint_id
+
+    def add(self, events: list[Event], causation: Causation) -> None:
+        if events:
+            self.after = domain.fold(events, self.after)
+            self.appends.append((events, causation))
+
+
 @dataclass(frozen=True, slots=True)
 class Dispatch:
     events: EventStore
@@ -86,19 +109,38 @@ class Dispatch:
         """Append `new_events` after `before`; rewrite the timers and the views."""
         if not new_events:
             return before
-        after = domain.fold(new_events, before)
-        assert after is not None
+        change = CaseChange(before)
+        change.add(new_events, causation)
+        await self.save_cases(conn, [change])
+        return change.after
+
+    async def save_cases(self, conn: Connection, changes: Sequence[CaseChange]) -> None:
+        """Save what a batch did to many cases at once: one timer sync, one append of every
+        case's events (each case at the position it was read at) and one view upsert."""
+        changes = [change for change in changes if change.appends]
+        if not changes:
+            return
         # Timers first (they never wait, see store.sync_timers), the append after.
-        await store.sync_timers(conn, domain.timers(before), domain.timers(after))
-        await self.events.append(
+        await store.sync_timers(
             conn,
-            store.case_stream(after.complaint_id),
-            new_events,
-            causation,
-            before.version if before else 0,
+            set().union(*(domain.timers(change.before) for change in changes)),
+            set().union(*(domain.timers(change.after) for change in changes)),
         )
-        await store.save_case_view(conn, after)
-        return after
+        await self.events.append_streams(
+            conn,
+            [
+                (store.case_stream(change.complaint_id), events, causation)
+                for change in changes
+                for events, causation in change.appends
+            ],
+            expected={
+                store.case_stream(change.complaint_id): change.before.version
+                if change.before
+                else 0
+                for change in changes
+            },
+        )
+        await store.save_case_views(conn, [change.after for change in changes if change.after])
 
     async def change_case(
         self,

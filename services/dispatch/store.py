@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -116,13 +116,17 @@ async def load_case(
     return domain.fold(r.to_envelope().event for r in history), history
 
 
-async def save_case_view(conn: Connection, case: domain.Case) -> None:
-    lead = case.lead
+async def save_case_views(conn: Connection, cases: Sequence[domain.Case]) -> None:
+    """Every case's row and its work orders' rows, two statements for any number of cases."""
+    if not cases:
+        return
     await conn.execute(
         """
         INSERT INTO cases (complaint_id, area_code, category, status, round, level,
                            lead_responder_id, arbitrator_id, deliberation_item, updated_at, version)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+        SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[],
+                             $6::text[], $7::text[], $8::text[], $9::uuid[], $10::timestamptz[],
+                             $11::int[])
         ON CONFLICT (complaint_id) DO UPDATE SET
             area_code = excluded.area_code, category = excluded.category,
             status = excluded.status, round = excluded.round, level = excluded.level,
@@ -131,29 +135,40 @@ async def save_case_view(conn: Connection, case: domain.Case) -> None:
             deliberation_item = excluded.deliberation_item,
             updated_at = excluded.updated_at, version = excluded.version
         """,
-        case.complaint_id,
-        case.area_code,
-        case.category,
-        case.status,
-        case.round,
-        case.level.name.lower(),
-        lead.responder.id if lead else None,
-        case.arbitration.arbitrator_id if case.arbitration else None,
-        case.deliberation,
-        case.updated_at,
-        case.version,
+        *_columns_of(
+            (
+                case.complaint_id,
+                case.area_code,
+                case.category,
+                case.status,
+                case.round,
+                case.level.name.lower(),
+                case.lead.responder.id if case.lead else None,
+                case.arbitration.arbitrator_id if case.arbitration else None,
+                case.deliberation,
+                case.updated_at,
+                case.version,
+            )
+            for case in cases
+        ),
     )
-    await conn.executemany(
+    orders = [(order, case) for case in cases for order in case.orders]
+    if not orders:
+        return
+    await conn.execute(
         """
         INSERT INTO work_orders (work_order_id, complaint_id, responder_id, role, status, priority,
                                  rule_id, catalogue_version, due_at, issued_at, purpose,
                                  area_code, breached, updated_at, data)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+        SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[],
+                             $6::text[], $7::text[], $8::int[], $9::timestamptz[],
+                             $10::timestamptz[], $11::text[], $12::text[], $13::bool[],
+                             $14::timestamptz[], $15::jsonb[])
         ON CONFLICT (work_order_id) DO UPDATE SET
             status = excluded.status, due_at = excluded.due_at, breached = excluded.breached,
             updated_at = excluded.updated_at, data = excluded.data
         """,
-        [
+        *_columns_of(
             (
                 order.work_order_id,
                 case.complaint_id,
@@ -171,9 +186,14 @@ async def save_case_view(conn: Connection, case: domain.Case) -> None:
                 order.updated_at,
                 order_json(order, case),
             )
-            for order in case.orders
-        ],
+            for order, case in orders
+        ),
     )
+
+
+def _columns_of(rows: Iterable[tuple[Any, ...]]) -> list[list[Any]]:
+    """Rows as the column arrays an `unnest` insert takes."""
+    return [list(column) for column in zip(*rows, strict=True)]
 
 
 def _feedback_due(order: domain.WorkOrder) -> datetime:
