@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 from uuid import UUID
 
-from shared.events import Event, UndecodableEvent, parse_event
+from shared.events import Event, UndecodableEvent, parse_event_json
 
 SPEC_VERSION = "1.0"
 CONTENT_TYPE = "application/json"
@@ -143,7 +141,6 @@ def from_kafka(headers: Headers | dict[str, bytes], value: bytes) -> Envelope:
     if attributes.get("ce_specversion") != SPEC_VERSION:
         raise UndecodableEvent(f"unsupported specversion {attributes.get('ce_specversion')!r}")
     try:
-        data: Any = json.loads(value)
         version = int(attributes.get("ce_eventversion", "1"))
         event_id = UUID(attributes["ce_id"])
         correlation_id = UUID(attributes.get("ce_correlationid") or attributes["ce_id"])
@@ -153,10 +150,8 @@ def from_kafka(headers: Headers | dict[str, bytes], value: bytes) -> Envelope:
         sequence = int(position) if position else None
     except ValueError as error:
         raise UndecodableEvent(str(error)) from error
-    if not isinstance(data, dict):
-        raise UndecodableEvent("payload is not a JSON object")
     return Envelope(
-        event=parse_event(attributes["ce_type"], version, data),
+        event=parse_event_json(attributes["ce_type"], version, value),
         id=event_id,
         source=attributes["ce_source"],
         time=time,

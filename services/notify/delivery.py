@@ -1,8 +1,9 @@
 """The delivery workers: per channel, a bounded pool claims due messages and sends them.
 
 Each channel has its own workers, so a slow or failing gateway holds up only its own channel;
-what waits, waits in Postgres (claimed a few at a time), never in memory. Every attempt and
-outcome is an event (`NotificationDelivered`, `NotificationFailed`, `NotificationAbandoned`).
+what waits, waits in Postgres (claimed a few at a time), never in memory. What came of every
+attempt is recorded: the outcomes of a complaint's messages that finish together are one
+`NotificationsRecorded` event in the complaint's outcome stream.
 """
 
 from __future__ import annotations
@@ -43,14 +44,7 @@ from services.notify.domain import UNADDRESSED
 from services.notify.settings import NotifySettings
 from shared.db import Connection, connect
 from shared.envelope import Causation
-from shared.events import (
-    Audience,
-    Event,
-    NotificationAbandoned,
-    NotificationDelivered,
-    NotificationFailed,
-    NotificationRedriven,
-)
+from shared.events import Audience, NotificationOutcome, NotificationsRecorded
 from shared.eventstore import EventStore
 from shared.runtime import ServiceRuntime
 
@@ -103,13 +97,32 @@ class Outcome:
     """What one attempt came to, to be recorded with the others that finished meanwhile."""
 
     notification_id: UUID
+    complaint_id: UUID
     status: str  # delivered | pending (to retry at retry_at) | abandoned
     error: str | None
     retry_at: datetime | None
     disable: str | None  # an endpoint that answered 410
-    events: list[Event]
+    recorded: NotificationOutcome
     causation: Causation
     channel: str = ""
+
+
+def recorded(
+    outcomes: Sequence[tuple[UUID, Causation, NotificationOutcome]],
+) -> list[tuple[str, list[NotificationsRecorded], Causation]]:
+    """Outcomes as the appends that record them: one event per complaint and cause (the
+    outcomes of one event's messages that finished together), in the complaint's stream."""
+    groups: dict[tuple[UUID, Causation], list[NotificationOutcome]] = {}
+    for complaint_id, causation, outcome in outcomes:
+        groups.setdefault((complaint_id, causation), []).append(outcome)
+    return [
+        (
+            store.outcome_stream(complaint_id),
+            [NotificationsRecorded(complaint_id=complaint_id, outcomes=items)],
+            causation,
+        )
+        for (complaint_id, causation), items in groups.items()
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,16 +186,16 @@ async def send_one(
     )
     common: dict[str, Any] = {
         "notification_id": message.notification_id,
-        "complaint_id": message.complaint_id,
         "audience": message.audience,
         "recipient": message.recipient,
         "channel": channel.name,
         "template": message.template,
+        "attempt": message.attempt,
     }
     now = datetime.now(UTC)
-    events: list[Event] = []
     disable: str | None = None
     retry_at: datetime | None = None
+    reason: str | None = None  # why it was abandoned, as the outcome says it
     try:
         IN_FLIGHT.labels(channel.name).inc()
         try:
@@ -190,10 +203,9 @@ async def send_one(
         finally:
             IN_FLIGHT.labels(channel.name).dec()
         outcome, error = "delivered", None
-        events.append(NotificationDelivered(**common, attempt=message.attempt, delivered_at=now))
     except Undeliverable as refusal:  # nothing to try again: straight to the dead letters
-        outcome, error = "abandoned", str(refusal)
-        events.append(_abandoned(common, message.attempt, error, now))
+        outcome, error = "abandoned", str(refusal)[:500]
+        reason = error
     except Exception as failure:
         error = (
             str(failure)
@@ -212,30 +224,28 @@ async def send_one(
             message.attempt,
             error,
         )
-        events.append(
-            NotificationFailed(
-                **common, attempt=message.attempt, error=error, retry_at=retry_at, failed_at=now
-            )
-        )
         outcome = "failed" if retry_at else "abandoned"
         if retry_at is None:
             reason = (
                 f"{message.attempt} 次尝试后放弃 Gave up after {message.attempt} attempts: {error}"
-            )
-            events.append(_abandoned(common, message.attempt, reason, now))
+            )[:500]
     status = {"delivered": "delivered", "failed": "pending", "abandoned": "abandoned"}[outcome]
     ATTEMPTS.labels(channel.name, outcome).inc()
     # The outcome follows the event that asked for the message: same conversation, caused by it.
     causation = Causation(row["correlation_id"] or row["event_id"], row["event_id"])
     return Outcome(
-        message.notification_id, status, error, retry_at, disable, events, causation, channel.name
+        message.notification_id,
+        message.complaint_id,
+        status,
+        error,
+        retry_at,
+        disable,
+        NotificationOutcome(
+            **common, outcome=outcome, error=reason or error, retry_at=retry_at, at=now
+        ),
+        causation,
+        channel.name,
     )
-
-
-def _abandoned(
-    common: dict[str, Any], attempts: int, reason: str, at: datetime
-) -> NotificationAbandoned:
-    return NotificationAbandoned(**common, attempts=attempts, reason=reason[:500], abandoned_at=at)
 
 
 class Recorder:
@@ -296,8 +306,7 @@ class Recorder:
                         conn, outcome.disable, "disabled", outcome.error
                     )
             await self.runtime.store.append_streams(
-                conn,
-                [(f"notification-{o.notification_id}", o.events, o.causation) for o in batch],
+                conn, recorded([(o.complaint_id, o.causation, o.recorded) for o in batch])
             )
 
 
@@ -493,13 +502,14 @@ async def redrive(
     channel: str | None,
     actor: str,
 ) -> int:
-    """Send abandoned messages again (an operator's call, recorded as NotificationRedriven).
+    """Send abandoned messages again (an operator's call, recorded as a `redriven` outcome).
 
     A message kept because its unit had no address goes out by the channels the directory
     names now (new deliveries of the same event); the kept one is closed.
     """
     taken = await store.take_dead_letters(conn, notification_ids, channel)
     now = datetime.now(UTC)
+    outcomes: list[tuple[UUID, Causation, NotificationOutcome]] = []
     for row in taken:
         if row["channel"] == UNADDRESSED:
             address = await store.address(conn, row["recipient"])
@@ -520,15 +530,18 @@ async def redrive(
             await store.record_outcomes(conn, [(row["notification_id"], "redriven", None, None)])
         else:
             await store.requeue(conn, row["notification_id"])
-        event = NotificationRedriven(
+        outcome = NotificationOutcome(
             notification_id=row["notification_id"],
-            complaint_id=row["complaint_id"],
+            outcome="redriven",
+            audience=Audience(row["audience"]),
+            recipient=row["recipient"],
             channel=row["channel"],
+            template=row["template"],
+            attempt=row["attempts"],
             actor=actor,
-            redriven_at=now,
+            at=now,
         )
         causation = Causation(row["correlation_id"] or row["event_id"], row["event_id"])
-        await events.append(
-            conn, f"notification-{row['notification_id']}", [event], causation, None
-        )
+        outcomes.append((row["complaint_id"], causation, outcome))
+    await events.append_streams(conn, recorded(outcomes))
     return len(taken)

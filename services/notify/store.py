@@ -36,6 +36,11 @@ class Planned:
 # --- what notify knows of a complaint ----------------------------------------------------------
 
 
+def outcome_stream(complaint_id: UUID) -> str:
+    """Where the outcomes of a complaint's messages are recorded, in order."""
+    return f"notifications-{complaint_id}"
+
+
 def _facts(row: asyncpg.Record) -> domain.Facts:
     return domain.Facts(
         complaint_id=row["complaint_id"],

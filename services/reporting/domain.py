@@ -25,6 +25,7 @@ from shared.events import (
     NotificationAbandoned,
     NotificationDelivered,
     NotificationFailed,
+    NotificationOutcome,
     NotificationRedriven,
     ResponderRole,
     WorkOrderIssued,
@@ -145,22 +146,58 @@ AUDIENCE_LABELS = {
 }
 
 
-def summarise_notification(
-    event: NotificationDelivered
-    | NotificationFailed
-    | NotificationAbandoned
-    | NotificationRedriven,
-) -> str:
-    if isinstance(event, NotificationRedriven):
-        return f"通知已重新发送（{event.channel}，操作人 {event.actor}）"
-    who = AUDIENCE_LABELS.get(event.audience.value, event.audience.value)
-    if isinstance(event, NotificationDelivered):
-        return f"已通知{who}（{event.channel}，第 {event.attempt} 次）"
-    if isinstance(event, NotificationFailed):
-        later = "，将重试" if event.retry_at else "，已放弃"
-        return f"通知{who}失败（第 {event.attempt} 次）：{event.error}{later}"
-    return (
-        f"通知{who}未能送达，转入待处理（{event.channel}，共 {event.attempts} 次）：{event.reason}"
+def summarise_notification(o: NotificationOutcome) -> str:
+    if o.outcome == "redriven":
+        return f"通知已重新发送（{o.channel}，操作人 {o.actor}）"
+    who = AUDIENCE_LABELS.get(o.audience.value, o.audience.value)
+    if o.outcome == "delivered":
+        return f"已通知{who}（{o.channel}，第 {o.attempt} 次）"
+    if o.outcome == "failed":
+        later = "，将重试" if o.retry_at else "，已放弃"
+        return f"通知{who}失败（第 {o.attempt} 次）：{o.error}{later}"
+    return f"通知{who}未能送达，转入待处理（{o.channel}，共 {o.attempt} 次）：{o.error}"
+
+
+def as_outcome(
+    e: NotificationDelivered | NotificationFailed | NotificationAbandoned | NotificationRedriven,
+) -> NotificationOutcome:
+    """A per-message event of the history before `NotificationsRecorded`, as its outcome."""
+    if isinstance(e, NotificationRedriven):
+        # Those named no audience, recipient, template or attempt (nothing reads them for a
+        # redrive): left empty, unvalidated.
+        return NotificationOutcome.model_construct(
+            notification_id=e.notification_id,
+            outcome="redriven",
+            audience=None,  # type: ignore[arg-type]
+            recipient="",
+            template="",
+            attempt=0,
+            channel=e.channel,
+            actor=e.actor,
+            at=e.redriven_at,
+        )
+    common = {
+        "notification_id": e.notification_id,
+        "audience": e.audience,
+        "recipient": e.recipient,
+        "channel": e.channel,
+        "template": e.template,
+    }
+    if isinstance(e, NotificationDelivered):
+        return NotificationOutcome(
+            **common, outcome="delivered", attempt=e.attempt, at=e.delivered_at
+        )
+    if isinstance(e, NotificationFailed):
+        return NotificationOutcome(
+            **common,
+            outcome="failed",
+            attempt=e.attempt,
+            error=e.error,
+            retry_at=e.retry_at,
+            at=e.failed_at,
+        )
+    return NotificationOutcome(
+        **common, outcome="abandoned", attempt=e.attempts, error=e.reason, at=e.abandoned_at
     )
 
 

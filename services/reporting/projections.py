@@ -7,6 +7,7 @@ drift from the live one.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -46,7 +47,9 @@ from shared.events import (
     NotificationAbandoned,
     NotificationDelivered,
     NotificationFailed,
+    NotificationOutcome,
     NotificationRedriven,
+    NotificationsRecorded,
     OrderClock,
     SlaBreached,
     WorkOrderCancelled,
@@ -312,31 +315,59 @@ def _words(summarise: Callable[[Any], str]) -> Project:
     return lambda e, env: [_line(e, env, summarise(e))]
 
 
-def _notification(e: Any, env: Envelope) -> list[Upsert]:
-    if type(e) is NotificationDelivered:
-        outcome, error, at, attempts = "delivered", None, e.delivered_at, e.attempt
-    elif type(e) is NotificationFailed:
-        outcome = "retrying" if e.retry_at else "abandoned"
-        error, at, attempts = e.error, e.failed_at, e.attempt
-    elif type(e) is NotificationAbandoned:
-        outcome, error, at, attempts = "abandoned", e.reason, e.abandoned_at, e.attempts
-    else:
-        outcome, error, at, attempts = "redriven", None, e.redriven_at, None
-    once: dict[str, Any] = {"complaint_id": e.complaint_id, "channel": e.channel}
-    if type(e) is not NotificationRedriven:
-        once.update(audience=e.audience.value, recipient=e.recipient, template=e.template)
-    greatest: dict[str, Any] = {"updated_at": at}
-    if attempts is not None:
-        greatest["attempts"] = attempts
-    outcome_register = {"outcome_seq": (_seq(env), {"status": outcome, "last_error": error})}
+# The outcomes in a complaint's stream come after any its message had in a stream of its own
+# (the per-message events before `NotificationsRecorded`), whatever their positions.
+AFTER_PER_MESSAGE = 1 << 30
+# A timeline line per message outcome, named as the per-message events were.
+OUTCOME_TYPES = {
+    "delivered": NotificationDelivered.event_type,
+    "failed": NotificationFailed.event_type,
+    "abandoned": NotificationAbandoned.event_type,
+    "redriven": NotificationRedriven.event_type,
+}
+
+
+def _outcome(
+    complaint_id: UUID, o: NotificationOutcome, seq: int, line: UUID, env: Envelope
+) -> list[Upsert]:
+    failed = "retrying" if o.retry_at else "abandoned"  # a failure with no retry gave up
+    status = failed if o.outcome == "failed" else o.outcome
+    once: dict[str, Any] = {"complaint_id": complaint_id, "channel": o.channel}
+    greatest: dict[str, Any] = {"updated_at": o.at}
+    if o.outcome != "redriven":
+        once.update(audience=o.audience.value, recipient=o.recipient, template=o.template)
+        greatest["attempts"] = o.attempt
+    error = None if o.outcome in ("delivered", "redriven") else o.error
     row = Upsert(
         "case_notifications",
-        {"notification_id": e.notification_id},
+        {"notification_id": o.notification_id},
         once=once,
         greatest=greatest,
-        registers=outcome_register,
+        registers={"outcome_seq": (seq, {"status": status, "last_error": error})},
     )
-    return [row, _line(e, env, domain.summarise_notification(e))]
+    said = {
+        "complaint_id": complaint_id,
+        "type": OUTCOME_TYPES[o.outcome],
+        "occurred_at": env.time,
+        "source": env.source,
+        "summary": domain.summarise_notification(o),
+    }
+    return [row, Upsert("case_timeline", {"event_id": line}, once=said)]
+
+
+def _notification(e: Any, env: Envelope) -> list[Upsert]:
+    return _outcome(e.complaint_id, domain.as_outcome(e), _seq(env), env.id, env)
+
+
+def _notifications(e: NotificationsRecorded, env: Envelope) -> list[Upsert]:
+    seq = AFTER_PER_MESSAGE + _seq(env)
+    return [
+        upsert
+        for o in e.outcomes
+        for upsert in _outcome(
+            e.complaint_id, o, seq, uuid.uuid5(env.id, str(o.notification_id)), env
+        )
+    ]
 
 
 TIMELINE: dict[type[Event], Project] = {
@@ -350,6 +381,7 @@ TIMELINE: dict[type[Event], Project] = {
         (NotificationDelivered, NotificationFailed, NotificationAbandoned, NotificationRedriven),
         _notification,
     ),
+    NotificationsRecorded: _notifications,
 }
 
 

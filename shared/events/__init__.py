@@ -6,6 +6,7 @@ from shared.events.base import (
     UndecodableEvent,
     UnknownEventType,
     parse_event,
+    parse_event_json,
     upcaster,
 )
 from shared.events.complaint import (
@@ -74,7 +75,9 @@ from shared.events.notification import (
     NotificationAbandoned,
     NotificationDelivered,
     NotificationFailed,
+    NotificationOutcome,
     NotificationRedriven,
+    NotificationsRecorded,
 )
 
 __all__ = [
@@ -127,7 +130,9 @@ __all__ = [
     "NotificationAbandoned",
     "NotificationDelivered",
     "NotificationFailed",
+    "NotificationOutcome",
     "NotificationRedriven",
+    "NotificationsRecorded",
     "OrderClock",
     "ResidentErased",
     "ResponderRole",
@@ -145,5 +150,6 @@ __all__ = [
     "WorkOrderStarted",
     "WorkOrderUrged",
     "parse_event",
+    "parse_event_json",
     "upcaster",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -80,5 +81,23 @@ def parse_event(event_type: str, version: int, data: dict[str, Any]) -> Event:
         version += 1
     try:
         return event_class.model_validate(data)
+    except ValidationError as error:
+        raise UndecodableEvent(f"{event_type} v{version}: {error}") from error
+
+
+def parse_event_json(event_type: str, version: int, raw: bytes) -> Event:
+    """`parse_event` of a JSON payload: one in the newest shape is validated straight from its
+    bytes (pydantic parses the JSON itself, about twice as fast as loading it first)."""
+    event_class = REGISTRY.get(event_type)
+    if event_class is None or version != event_class.version:
+        try:
+            data = json.loads(raw)
+        except ValueError as error:
+            raise UndecodableEvent(str(error)) from error
+        if not isinstance(data, dict):
+            raise UndecodableEvent("payload is not a JSON object")
+        return parse_event(event_type, version, data)
+    try:
+        return event_class.model_validate_json(raw)
     except ValidationError as error:
         raise UndecodableEvent(f"{event_type} v{version}: {error}") from error

@@ -1,11 +1,18 @@
-"""Events owned by notify, published on `notification.events`: each attempt and its outcome."""
+"""Events owned by notify, published on `notification.events`: what came of each attempt.
+
+Since `NotificationsRecorded`, the outcomes of a complaint's messages that finish together
+travel as one event (one record instead of one per message; most of a complaint's records
+were these). The per-message events before it stay readable: history holds them.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict
 
 from shared.events.base import Event, upcaster
 
@@ -80,6 +87,39 @@ class NotificationRedriven(Event):
     channel: str
     actor: str
     redriven_at: datetime
+
+
+class NotificationOutcome(BaseModel):
+    """One message's outcome: delivered; failed (tried again at `retry_at`); abandoned (kept
+    for an operator, `error` says why); redriven (an operator sent it back, `actor`)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    notification_id: UUID
+    outcome: Literal["delivered", "failed", "abandoned", "redriven"]
+    audience: Audience
+    recipient: str
+    channel: str
+    template: str
+    attempt: int
+    error: str | None = None
+    retry_at: datetime | None = None
+    actor: str | None = None
+    at: datetime
+
+
+class NotificationsRecorded(Event):
+    """What came of some of a complaint's messages, recorded together: one event per
+    complaint and recording batch, in the complaint's own stream (`notifications-<id>`), so a
+    message's outcomes are in order in its complaint's. Replaces the per-message events
+    `NotificationDelivered`, `NotificationFailed`, `NotificationAbandoned` and
+    `NotificationRedriven`, which notify no longer writes."""
+
+    event_type = "NotificationsRecorded"
+    version = 1
+
+    complaint_id: UUID
+    outcomes: list[NotificationOutcome]
 
 
 # v1 knew two audiences; their data is valid v2 data as it stands.

@@ -61,8 +61,8 @@ from shared.events import (
     DuplicateCandidate,
     DuplicateSuspected,
     Event,
-    NotificationAbandoned,
-    NotificationDelivered,
+    NotificationOutcome,
+    NotificationsRecorded,
     OrderClock,
     ResponderRole,
     WorkOrderIssued,
@@ -333,56 +333,50 @@ async def issue_work_orders(envelopes: Sequence[Envelope], ctx: BatchContext) ->
 # --- notify ----------------------------------------------------------------------------------
 
 
-Notice = NotificationDelivered | NotificationAbandoned
-
-
-def notice(
-    complaint_id: UUID, audience: Audience, recipient: str, channel: str, template: str
-) -> Notice:
+def notice(audience: Audience, recipient: str, channel: str, template: str) -> NotificationOutcome:
     """A delivered message, or one abandoned where the real platform abandons it: a unit with
     no directory entry has no channel, a resident of the demo has no WeChat openid."""
     if channel == UNADDRESSED:
-        reason = f"通讯录中没有 {recipient} No directory entry for {recipient}"
+        outcome, error = "abandoned", f"通讯录中没有 {recipient} No directory entry for {recipient}"
     elif audience is Audience.RESIDENT and channel == "wechat":
-        reason = f"{recipient} 没有 wechat_openid No wechat_openid for {recipient}"
-    else:
-        return examples.notification_delivered(
-            complaint_id, audience=audience, recipient=recipient, channel=channel, template=template
+        outcome, error = (
+            "abandoned",
+            f"{recipient} 没有 wechat_openid No wechat_openid for {recipient}",
         )
-    return NotificationAbandoned(
+    else:
+        outcome, error = "delivered", None
+    return NotificationOutcome(
         notification_id=uuid.uuid4(),
-        complaint_id=complaint_id,
+        outcome=outcome,
         audience=audience,
         recipient=recipient,
         channel=channel,
         template=template,
-        attempts=1,
-        reason=reason,
-        abandoned_at=datetime.now(UTC),
+        attempt=1,
+        error=error,
+        at=datetime.now(UTC),
     )
 
 
-Notices = Callable[[Any, dict[UUID, str]], list[Notice]]
+Notices = Callable[[Any, dict[UUID, str]], list[NotificationOutcome]]
 
 
 def _resident(template: str, remember: bool) -> Notices:
-    def notices(event: Any, intake_channels: dict[UUID, str]) -> list[Notice]:
+    def notices(event: Any, intake_channels: dict[UUID, str]) -> list[NotificationOutcome]:
         if remember:
             intake_channels[event.complaint_id] = event.channel
         recipient = f"resident:{event.complaint_id}"
         return [
-            notice(event.complaint_id, Audience.RESIDENT, recipient, channel, template)
+            notice(Audience.RESIDENT, recipient, channel, template)
             for channel in resident_channels(intake_channels.get(event.complaint_id, "sms"))
         ]
 
     return notices
 
 
-def _units(order: WorkOrderIssued, _: dict[UUID, str]) -> list[Notice]:
+def _units(order: WorkOrderIssued, _: dict[UUID, str]) -> list[NotificationOutcome]:
     return [
-        notice(
-            order.complaint_id, Audience.RESPONDER, order.responder_id, channel, "work_order_issued"
-        )
+        notice(Audience.RESPONDER, order.responder_id, channel, "work_order_issued")
         for channel in unit_channels(order.responder_id)
     ]
 
@@ -405,9 +399,12 @@ class Notifier:
         appends: list[tuple[str, Sequence[Event], Causation]] = []
         for envelope in envelopes:
             compose = NOTICES.get(type(envelope.event))
-            for message in compose(envelope.event, self.intake_channels) if compose else []:
-                stream = f"notification-{message.notification_id}"
-                appends.append((stream, [message], envelope.follow()))
+            outcomes = compose(envelope.event, self.intake_channels) if compose else []
+            if outcomes:  # the outcomes of one event's messages, recorded together
+                complaint_id = envelope.event.complaint_id  # type: ignore[attr-defined]
+                recorded = NotificationsRecorded(complaint_id=complaint_id, outcomes=outcomes)
+                stream = f"notifications-{complaint_id}"
+                appends.append((stream, [recorded], envelope.follow()))
         await ctx.store.append_streams(ctx.conn, appends)
 
 

@@ -376,14 +376,20 @@ async def test_abandoned_messages_wait_in_the_dead_letters_until_an_operator_red
     assert by_channel["unaddressed"]["attempts"] == 1
     assert len(for_complaint(server.gateways.of("sms"), order.complaint_id)) == RETRIES + 1
     async with server.runtime.pool.acquire() as conn:
-        types = [
-            r["type"]
+        recorded = [
+            (r["stream"], r["type"], outcome["outcome"], outcome["attempt"])
             for r in await conn.fetch(
-                "SELECT type FROM events WHERE data->>'complaint_id' = $1 ORDER BY global_position",
+                "SELECT stream, type, data FROM events WHERE data->>'complaint_id' = $1 "
+                "ORDER BY global_position",
                 str(order.complaint_id),
             )
+            for outcome in r["data"]["outcomes"]
         ]
-    assert types == ["NotificationFailed"] * (RETRIES + 1) + ["NotificationAbandoned"]
+    stream = f"notifications-{order.complaint_id}"
+    assert recorded == [
+        *((stream, "NotificationsRecorded", "failed", n) for n in range(1, RETRIES + 1)),
+        (stream, "NotificationsRecorded", "abandoned", RETRIES + 1),
+    ], "every attempt's outcome, in order, in the complaint's stream"
     # The gateway is mended and the unknown unit added; an operator redrives from the CLI.
     server.gateways.behaviour["sms"] = Behaviour()
     await directory(
@@ -403,6 +409,15 @@ async def test_abandoned_messages_wait_in_the_dead_letters_until_an_operator_red
         ),
         what="both delivered after the redrive",
     )
+    async with server.runtime.pool.acquire() as conn:
+        after = [
+            (outcome["outcome"], outcome.get("actor"))
+            for r in await conn.fetch(
+                "SELECT data FROM events WHERE stream = $1 ORDER BY position", stream
+            )
+            for outcome in r["data"]["outcomes"]
+        ][RETRIES + 1 :]
+    assert after[0][0] == "redriven" and after[0][1], "the operator's redrive is recorded"
     listing = await run_cli(
         "services.notify.deadletters", "list", env={"NOTIFY_DATABASE_URL": server.database_url}
     )

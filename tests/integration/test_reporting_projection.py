@@ -12,7 +12,13 @@ from services.reporting import store
 from services.reporting.handlers import HANDLERS
 from shared.consumer import HandlerContext
 from shared.envelope import Envelope
-from shared.events import Audience, NotificationFailed, ResponderRole
+from shared.events import (
+    Audience,
+    NotificationFailed,
+    NotificationOutcome,
+    NotificationsRecorded,
+    ResponderRole,
+)
 from shared.eventstore import EventStore
 from tests import examples
 from tests.integration.test_reporting_replay import prepare_reporting
@@ -143,3 +149,76 @@ async def test_the_case_is_the_same_whatever_order_the_topics_interleave_in(pool
     assert {n["status"] for n in notices.values()} == {"delivered"}
     assert first["timeline"][0]["type"] == "ComplaintFiled"
     assert len(first["timeline"]) == 7
+
+
+async def test_outcomes_recorded_together_read_like_the_per_message_events_before_them(pool):
+    """A message that failed while notify wrote one event per message, then was delivered in
+    a `NotificationsRecorded` (position 0 of the complaint's stream, below the old event's
+    position 1): delivered wins in either arrival order, and each outcome is a line."""
+    await prepare_reporting(pool)
+    filed = examples.complaint_filed(filed_at=T0)
+    cid = filed.complaint_id
+    notice_id, other_id = uuid.uuid4(), uuid.uuid4()
+    notice = {
+        "notification_id": notice_id,
+        "audience": Audience.RESPONDER,
+        "recipient": "property-meicheng",
+        "channel": "sms",
+        "template": "work_order_issued",
+    }
+    failed = NotificationFailed(
+        complaint_id=cid,
+        attempt=1,
+        error="HTTP 503",
+        retry_at=T0 + timedelta(seconds=4),
+        failed_at=T0 + timedelta(seconds=3),
+        **notice,
+    )
+    together = NotificationsRecorded(
+        complaint_id=cid,
+        outcomes=[
+            NotificationOutcome(
+                **notice, outcome="delivered", attempt=2, at=T0 + timedelta(seconds=5)
+            ),
+            NotificationOutcome(
+                **{**notice, "notification_id": other_id, "channel": "wechat"},
+                outcome="abandoned",
+                attempt=1,
+                error="没有 wechat_openid",
+                at=T0 + timedelta(seconds=5),
+            ),
+        ],
+    )
+
+    def envelope(event, seconds: int, sequence: int) -> Envelope:
+        return Envelope(
+            event,
+            uuid.uuid4(),
+            "/jiesu/notify",
+            T0 + timedelta(seconds=seconds),
+            cid,
+            sequence=sequence,
+        )
+
+    arrivals = [envelope(filed, 0, 0)], [envelope(failed, 3, 1), envelope(together, 5, 0)]
+    results = []
+    async with pool.acquire() as conn:
+        for outcomes in (arrivals[1], arrivals[1][::-1]):
+            transaction = conn.transaction()
+            await transaction.start()
+            try:
+                for env in [*arrivals[0], *outcomes]:
+                    handler = HANDLERS[type(env.event)]
+                    await handler(env.event, HandlerContext(conn, env, EventStore("/t")))
+                results.append(_comparable(await store.get_case(conn, cid)))
+            finally:
+                await transaction.rollback()
+    assert results[0] == results[1]
+    notices = {n["notification_id"]: n for n in results[0]["notifications"]}
+    assert notices[notice_id]["status"] == "delivered" and notices[notice_id]["attempts"] == 2
+    assert notices[other_id]["status"] == "abandoned"
+    assert notices[other_id]["last_error"] == "没有 wechat_openid"
+    lines = [line["type"] for line in results[0]["timeline"]]
+    assert sorted(lines) == sorted(
+        ["ComplaintFiled", "NotificationFailed", "NotificationDelivered", "NotificationAbandoned"]
+    )

@@ -5,13 +5,38 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime
 
-from services.notify.delivery import RECORD_ATTEMPTS, Outcome, Recorder, proxied
+from services.notify.delivery import RECORD_ATTEMPTS, Outcome, Recorder, proxied, recorded
 from shared.envelope import Causation
+from shared.events import Audience, NotificationOutcome
+
+
+def sent(recipient: str = "property-meicheng") -> NotificationOutcome:
+    return NotificationOutcome(
+        notification_id=uuid.uuid4(),
+        outcome="delivered",
+        audience=Audience.RESPONDER,
+        recipient=recipient,
+        channel="sms",
+        template="work_order_issued",
+        attempt=1,
+        at=datetime.now(UTC),
+    )
 
 
 def outcome() -> Outcome:
-    return Outcome(uuid.uuid4(), "delivered", None, None, None, [], Causation.start())
+    message = sent()
+    return Outcome(
+        message.notification_id,
+        uuid.uuid4(),
+        "delivered",
+        None,
+        None,
+        None,
+        message,
+        Causation.start(),
+    )
 
 
 class FlakyRecorder(Recorder):
@@ -63,6 +88,25 @@ async def test_a_batch_that_keeps_failing_is_left_to_its_leases_and_the_next_goe
     later = outcome()
     await run_until(recorder, RECORD_ATTEMPTS + 1, later)
     assert len(recorder.tries) == RECORD_ATTEMPTS + 1 and recorder.recorded == [[later]]
+
+
+def test_outcomes_are_one_event_per_complaint_and_cause_in_the_complaint_stream():
+    complaint, other = uuid.uuid4(), uuid.uuid4()
+    issued, filed = Causation.start(), Causation.start()
+    lead, co, receipt, elsewhere = sent(), sent("committee-huixianshan"), sent("R-1"), sent()
+    appends = recorded(
+        [
+            (complaint, issued, lead),
+            (other, issued, elsewhere),
+            (complaint, filed, receipt),
+            (complaint, issued, co),
+        ]
+    )
+    assert [(stream, [e.outcomes for e in events], cause) for stream, events, cause in appends] == [
+        (f"notifications-{complaint}", [[lead, co]], issued),
+        (f"notifications-{other}", [[elsewhere]], issued),
+        (f"notifications-{complaint}", [[receipt]], filed),
+    ]
 
 
 def test_the_http_client_trusts_the_environment_only_when_it_names_a_proxy(monkeypatch):
