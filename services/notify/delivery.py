@@ -110,19 +110,22 @@ class Outcome:
 def recorded(
     outcomes: Sequence[tuple[UUID, Causation, NotificationOutcome]],
 ) -> list[tuple[str, list[NotificationsRecorded], Causation]]:
-    """Outcomes as the appends that record them: one event per complaint and cause (the
-    outcomes of one event's messages that finished together), in the complaint's stream."""
-    groups: dict[tuple[UUID, Causation], list[NotificationOutcome]] = {}
+    """Outcomes as the appends that record them: one event per complaint (and conversation),
+    in the complaint's stream. Each outcome names the event that asked for its message; the
+    envelope's causation does too when they all answer the same one."""
+    groups: dict[tuple[UUID, UUID], list[tuple[Causation, NotificationOutcome]]] = {}
     for complaint_id, causation, outcome in outcomes:
-        groups.setdefault((complaint_id, causation), []).append(outcome)
-    return [
-        (
-            store.outcome_stream(complaint_id),
-            [NotificationsRecorded(complaint_id=complaint_id, outcomes=items)],
-            causation,
+        asked = outcome.model_copy(update={"requested_by": causation.causation_id})
+        groups.setdefault((complaint_id, causation.correlation_id), []).append((causation, asked))
+    appends = []
+    for (complaint_id, correlation_id), items in groups.items():
+        causes = {causation.causation_id for causation, _ in items}
+        cause = causes.pop() if len(causes) == 1 else None
+        event = NotificationsRecorded(complaint_id=complaint_id, outcomes=[o for _, o in items])
+        appends.append(
+            (store.outcome_stream(complaint_id), [event], Causation(correlation_id, cause))
         )
-        for (complaint_id, causation), items in groups.items()
-    ]
+    return appends
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,9 +266,11 @@ class Recorder:
         runtime: ServiceRuntime,
         batch_size: int = 500,
         wakes: Mapping[str, asyncio.Event] | None = None,
+        gather_s: float = 0.0,
     ) -> None:
         self.runtime = runtime
         self.batch_size = batch_size
+        self.gather_s = gather_s
         self.queue: asyncio.Queue[Outcome] = asyncio.Queue()
         # A recorded retry is due sooner than the lease its claimer may be sleeping until: the
         # channel is woken and told to read its soonest due time again.
@@ -275,6 +280,11 @@ class Recorder:
     async def run(self) -> None:
         while True:
             batch = [await self.queue.get()]
+            if self.gather_s:
+                # A complaint's messages (a unit's SMS and mail, the lead's and the co-units')
+                # finish within moments of each other: waiting that long records them as one
+                # event, not one each.
+                await asyncio.sleep(self.gather_s)
             while len(batch) < self.batch_size and not self.queue.empty():
                 batch.append(self.queue.get_nowait())
             for attempt in range(1, RECORD_ATTEMPTS + 1):
@@ -471,7 +481,7 @@ async def run_deliveries(runtime: ServiceRuntime) -> None:
         contacts = Contacts(session, settings)
         channels = build_channels(session, smtp, settings, contacts)
         wakes = {name: asyncio.Event() for name in channels}
-        recorder = Recorder(runtime, wakes=wakes)
+        recorder = Recorder(runtime, wakes=wakes, gather_s=settings.record_gather_s)
 
         def wake(_conn: object, _pid: int, _channel: str, payload: object) -> None:
             for name in str(payload).split(",") if payload else wakes:

@@ -51,6 +51,9 @@ class NotifySettings(ServiceSettings):
     channel_concurrency: int = 16
     endpoint_concurrency: int = 4
     delivery_lease_s: float = 60.0
+    # How long the outcome recorder waits after the first outcome for the ones finishing
+    # with it, so that a complaint's messages sent together are recorded as one event.
+    record_gather_s: float = 0.02
     # The longest a claimer sleeps: it sleeps until the soonest retry or lease end, and new
     # deliveries, recorded retries and free senders wake it.
     delivery_poll_interval_s: float = 10.0

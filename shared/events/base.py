@@ -85,7 +85,7 @@ def parse_event(event_type: str, version: int, data: dict[str, Any]) -> Event:
         raise UndecodableEvent(f"{event_type} v{version}: {error}") from error
 
 
-def parse_event_json(event_type: str, version: int, raw: bytes) -> Event:
+def parse_event_json(event_type: str, version: int, raw: bytes | str) -> Event:
     """`parse_event` of a JSON payload: one in the newest shape is validated straight from its
     bytes (pydantic parses the JSON itself, about twice as fast as loading it first)."""
     event_class = REGISTRY.get(event_type)

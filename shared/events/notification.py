@@ -106,11 +106,15 @@ class NotificationOutcome(BaseModel):
     retry_at: datetime | None = None
     actor: str | None = None
     at: datetime
+    # The event that asked for the message (a complaint's outcomes recorded together may
+    # answer several; the envelope's causation names one only when they all answer it).
+    requested_by: UUID | None = None
 
 
 class NotificationsRecorded(Event):
     """What came of some of a complaint's messages, recorded together: one event per
-    complaint and recording batch, in the complaint's own stream (`notifications-<id>`), so a
+    complaint and recording batch (messages that finish within moments of each other), in the
+    complaint's own stream (`notifications-<id>`), so a
     message's outcomes are in order in its complaint's. Replaces the per-message events
     `NotificationDelivered`, `NotificationFailed`, `NotificationAbandoned` and
     `NotificationRedriven`, which notify no longer writes."""

@@ -4,6 +4,7 @@ both notifications, none missing and none doubled, also while processes die."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import time
@@ -184,7 +185,8 @@ async def assert_one_conversation_per_complaint(stack: RunningStack, ids: list[s
         try:
             events += await conn.fetch(
                 "SELECT id, type, data->>'complaint_id' AS complaint_id, "
-                "metadata->>'correlation_id' AS correlation, metadata->>'causation_id' AS cause "
+                "metadata->>'correlation_id' AS correlation, metadata->>'causation_id' AS cause, "
+                "data->'outcomes' AS outcomes "
                 "FROM events WHERE data->>'complaint_id' = ANY($1::text[])",
                 ids,
             )
@@ -206,9 +208,13 @@ async def assert_one_conversation_per_complaint(stack: RunningStack, ids: list[s
                 assert event["cause"] == str(classified["id"])
             elif event["type"] == "ComplaintDispatched":
                 assert event["cause"] in orders  # intake mirrors the lead order
-            elif event["type"].startswith("Notification"):
-                # Caused by the complaint's own event it announces (a filing, an order, a step).
-                assert event["cause"] in {str(e["id"]) for e in history}
+            elif event["type"] == "NotificationsRecorded":
+                # Each outcome answers the complaint's own event its message announces (a
+                # filing, an order, a step); the envelope names it when they all answer one.
+                ids = {str(e["id"]) for e in history}
+                asked = {o["requested_by"] for o in json.loads(event["outcomes"])}
+                assert asked <= ids, complaint_id
+                assert event["cause"] == (asked.pop() if len(asked) == 1 else None)
 
 
 async def test_a_hundred_complaints_reach_the_case_read_model_with_orders_and_notifications(stack):

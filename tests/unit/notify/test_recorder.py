@@ -90,23 +90,31 @@ async def test_a_batch_that_keeps_failing_is_left_to_its_leases_and_the_next_goe
     assert len(recorder.tries) == RECORD_ATTEMPTS + 1 and recorder.recorded == [[later]]
 
 
-def test_outcomes_are_one_event_per_complaint_and_cause_in_the_complaint_stream():
+def test_a_complaints_outcomes_are_one_event_in_its_stream_each_naming_its_cause():
     complaint, other = uuid.uuid4(), uuid.uuid4()
-    issued, filed = Causation.start(), Causation.start()
+    conversation = uuid.uuid4()
+    issued, filed = Causation(conversation, uuid.uuid4()), Causation(conversation, uuid.uuid4())
+    elsewhere_cause = Causation(uuid.uuid4(), uuid.uuid4())
     lead, co, receipt, elsewhere = sent(), sent("committee-huixianshan"), sent("R-1"), sent()
     appends = recorded(
         [
             (complaint, issued, lead),
-            (other, issued, elsewhere),
+            (other, elsewhere_cause, elsewhere),
             (complaint, filed, receipt),
             (complaint, issued, co),
         ]
     )
-    assert [(stream, [e.outcomes for e in events], cause) for stream, events, cause in appends] == [
-        (f"notifications-{complaint}", [[lead, co]], issued),
-        (f"notifications-{other}", [[elsewhere]], issued),
-        (f"notifications-{complaint}", [[receipt]], filed),
+    assert [(stream, len(events), cause) for stream, events, cause in appends] == [
+        (f"notifications-{complaint}", 1, Causation(conversation, None)),
+        (f"notifications-{other}", 1, elsewhere_cause),
+    ], "one event per complaint; a cause on the envelope only when all its outcomes share it"
+    ours = appends[0][1][0].outcomes
+    assert [(o.notification_id, o.requested_by) for o in ours] == [
+        (lead.notification_id, issued.causation_id),
+        (receipt.notification_id, filed.causation_id),
+        (co.notification_id, issued.causation_id),
     ]
+    assert appends[1][1][0].outcomes[0].requested_by == elsewhere_cause.causation_id
 
 
 def test_the_http_client_trusts_the_environment_only_when_it_names_a_proxy(monkeypatch):
