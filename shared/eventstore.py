@@ -16,7 +16,7 @@ import asyncpg
 
 from shared.db import Connection
 from shared.envelope import Causation, Envelope, KafkaMessage, encode_data, kafka_message
-from shared.events import Event, parse_event
+from shared.events import Event, parse_event, parse_event_json
 
 SCHEMA = Path(__file__).with_name("eventstore.sql")
 NOTIFY_CHANNEL = "jiesu_events"
@@ -262,6 +262,29 @@ class EventStore:
             until,
         )
         return [(row["global_position"], _published(row, row["data"].encode())) for row in rows]
+
+
+# What a reader needs of a stored event for its envelope, the payload as text: parsed once,
+# by pydantic, from the text (not decoded to a dict first, nor its metadata at all).
+ENVELOPE_COLUMNS = (
+    "global_position, position, type, version, data::text AS data, "
+    "metadata->>'source' AS source, metadata->>'correlation_id' AS correlation_id, "
+    "metadata->>'causation_id' AS causation_id, id, recorded_at"
+)
+
+
+def envelope_of(row: asyncpg.Record) -> Envelope:
+    """The envelope of a row read with ENVELOPE_COLUMNS, its event in its newest shape."""
+    causation = row["causation_id"]
+    return Envelope(
+        event=parse_event_json(row["type"], row["version"], row["data"]),
+        id=row["id"],
+        source=row["source"],
+        time=row["recorded_at"],
+        correlation_id=UUID(row["correlation_id"]),
+        causation_id=UUID(causation) if causation else None,
+        sequence=row["position"],
+    )
 
 
 _ROW_FIELDS = ("stream", "nth", "type", "version", "data", "metadata", "id")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 
 class Level(StrEnum):
@@ -36,6 +37,7 @@ class Enclosing:
     place: str | None  # the building, else the grid, else the community: where a problem recurs
 
 
+@lru_cache(maxsize=65536)  # a city has far fewer places than events: each is parsed once
 def enclosing(code: str | None) -> Enclosing:
     if not code:
         return Enclosing(None, None, None, None, None)

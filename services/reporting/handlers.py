@@ -1,36 +1,69 @@
-"""Reporting's live consumer: a batch's commuting upserts, grouped by statement, in the inbox's
-transaction: one pipelined `executemany` per statement, as the rebuild writes."""
+"""Reporting's live consumer: a batch's commuting upserts, merged per row and grouped by
+statement, in the inbox's transaction: one multi-row statement per shape, as the rebuild
+writes."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from services.reporting.projections import MODELS, Model, project
-from services.reporting.upsert import Upsert
+from services.reporting.upsert import JSON_TYPES, Upsert, merged
 from shared.consumer import BatchContext, Handler, HandlerContext
 from shared.db import Connection
 from shared.envelope import Envelope
 from shared.events import Event
 
-Grouped = dict[str, list[tuple[Any, ...]]]
+# Upserts by statement shape, then by row (key values), each row's merged into one.
+Grouped = dict[tuple[Any, ...], dict[tuple[Any, ...], Upsert]]
 
 
 def group(writes: Iterable[Upsert], into: Grouped | None = None) -> Grouped:
-    """Writes by statement. The upserts commute, so running each statement's rows together
-    in any order gives the rows that running them one by one would."""
+    """Writes by statement and row. The upserts commute, so one merged upsert per row, and the
+    rows of a statement written together in any order, give the rows that running them one by
+    one would."""
     grouped: Grouped = {} if into is None else into
     for write in writes:
-        grouped.setdefault(write.sql, []).append(write.args)
+        rows = grouped.setdefault(write.shape, {})
+        key = tuple(write.key.values())
+        earlier = rows.get(key)
+        rows[key] = write if earlier is None else merged(earlier, write)
     return grouped
 
 
-async def write(conn: Connection, grouped: Mapping[str, list[tuple[Any, ...]]]) -> None:
-    for sql, rows in grouped.items():
-        if len(rows) == 1:
-            await conn.execute(sql, *rows[0])
-        else:
-            await conn.executemany(sql, rows)
+# Column types by table (the same in the live tables and a rebuild's), read once.
+_TYPES: dict[str, dict[str, str]] = {}
+
+
+async def column_types(conn: Connection, table: str, columns: Iterable[str]) -> dict[str, str]:
+    known = _TYPES.get(table, {})
+    if not all(column in known for column in columns):  # first use, or a column added since
+        rows = await conn.fetch(
+            "SELECT attname, format_type(atttypid, atttypmod) AS type FROM pg_attribute "
+            "WHERE attrelid = $1::text::regclass AND attnum > 0 AND NOT attisdropped",
+            table,
+        )
+        known = _TYPES[table] = {row["attname"]: row["type"] for row in rows}
+    return known
+
+
+async def write(conn: Connection, grouped: Grouped) -> None:
+    for rows in grouped.values():
+        writes = list(rows.values())
+        first = writes[0]
+        if len(writes) == 1:
+            await conn.execute(first.sql, *first.args)
+            continue
+        types = await column_types(conn, first.table, first.columns)
+        columns = zip(*(w.args for w in writes), strict=True)
+        arrays = [
+            [None if v is None else json.dumps(v, ensure_ascii=False) for v in values]
+            if types[name] in JSON_TYPES
+            else list(values)
+            for name, values in zip(first.columns, columns, strict=True)
+        ]
+        await conn.execute(first.sql_for_rows(types), *arrays)
 
 
 async def apply(conn: Connection, writes: Iterable[Upsert]) -> None:

@@ -41,10 +41,9 @@ from services.reporting.projections import MODELS, SCHEMA_DIR, Model, project
 from services.reporting.settings import ReportingSettings
 from shared.db import Connection, connect
 from shared.events import UnknownEventType
-from shared.eventstore import Horizon, RecordedEvent
+from shared.eventstore import ENVELOPE_COLUMNS, Horizon, envelope_of
 
 REBUILD_LOCK = 0x6A6965_7265706C  # "jie" "repl"
-_COLUMNS = "global_position, stream, position, type, version, data, metadata, id, recorded_at"
 Advance = Callable[[int], None]
 
 
@@ -86,37 +85,37 @@ class Slice:
 EVERYTHING = Slice()
 
 
-async def _read(conn: Connection, after: int, limit: int, part: Slice) -> list[RecordedEvent]:
-    rows = await conn.fetch(
-        f"SELECT {_COLUMNS} FROM events WHERE global_position > $1{part.where()} "
+async def _read(conn: Connection, after: int, limit: int, part: Slice) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await conn.fetch(
+        f"SELECT {ENVELOPE_COLUMNS} FROM events WHERE global_position > $1{part.where()} "
         "ORDER BY global_position LIMIT $2",
         after,
         limit,
     )
-    return [RecordedEvent.from_row(row) for row in rows]
+    return rows
 
 
 async def _batches(
     conn: Connection, after: int, size: int, part: Slice = EVERYTHING
-) -> AsyncIterator[list[RecordedEvent]]:
+) -> AsyncIterator[list[asyncpg.Record]]:
     """A store's events in commit order, reading the next batch while the last one is written."""
     pending = asyncio.ensure_future(_read(conn, after, size, part))
     while True:
         batch = await pending
         if not batch:
             return
-        pending = asyncio.ensure_future(_read(conn, batch[-1].global_position, size, part))
+        pending = asyncio.ensure_future(_read(conn, batch[-1]["global_position"], size, part))
         yield batch
 
 
-def _writes(batch: Sequence[RecordedEvent], models: Mapping[str, Model]) -> Grouped:
+def _writes(batch: Sequence[asyncpg.Record], models: Mapping[str, Model]) -> Grouped:
     types = {t.event_type for model in models.values() for t in model.projections}
     grouped: Grouped = {}
-    for recorded in batch:
-        if recorded.type not in types:
-            continue
+    for row in batch:
+        if row["type"] not in types:
+            continue  # skipped unparsed
         try:
-            envelope = recorded.to_envelope()
+            envelope = envelope_of(row)
         except UnknownEventType:
             continue
         group(project(envelope, models), grouped)
@@ -153,14 +152,14 @@ async def _drain(
 ) -> int:
     """Every source's events applied to `target`. Reading and projecting the next batch (Python)
     runs while the database writes the last one."""
-    queue: asyncio.Queue[tuple[str, int, int, dict[str, list[tuple]]] | None] = asyncio.Queue(2)
+    queue: asyncio.Queue[tuple[str, int, int, Grouped] | None] = asyncio.Queue(2)
 
     async def produce() -> None:
         for name, conn in sources.items():
             part = (slices or {}).get(name, EVERYTHING)
             async for batch in _batches(conn, after[name], batch_size, part):
                 grouped = _writes(batch, models)
-                await queue.put((name, batch[-1].global_position, len(batch), grouped))
+                await queue.put((name, batch[-1]["global_position"], len(batch), grouped))
         await queue.put(None)
 
     producer = asyncio.create_task(produce())
@@ -314,7 +313,7 @@ async def _swap(
             until = Slice(until=await Horizon().reach(conn))
             async for batch in _batches(conn, after[name], batch_size, until):
                 await write(target, _writes(batch, models))
-                after[name] = batch[-1].global_position
+                after[name] = batch[-1]["global_position"]
                 caught_up += len(batch)
                 advance(len(batch))
         for table in tables:

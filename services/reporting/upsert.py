@@ -24,6 +24,7 @@ from typing import Any
 
 # A stream position no event has: what an event without one (from an older relay) counts as.
 NO_SEQUENCE = -1
+JSON_TYPES = frozenset({"json", "jsonb"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,14 +39,32 @@ class Upsert:
 
     @property
     def sql(self) -> str:
-        return _statement(
+        return _statement(*self.shape)
+
+    def sql_for_rows(self, types: Mapping[str, str]) -> str:
+        """The statement for many rows of this shape, given the table's column types."""
+        return _statement(*self.shape, tuple(types[c] for c in self.columns))
+
+    @property
+    def shape(self) -> tuple[Any, ...]:
+        """What makes two upserts the same statement."""
+        registers = self.registers
+        return (
             self.table,
             tuple(self.key),
             tuple(self.once),
             tuple(self.least),
             tuple(self.greatest),
-            tuple((seq, tuple(columns)) for seq, (_, columns) in self.registers.items()),
+            tuple([(seq, tuple(registers[seq][1])) for seq in registers]) if registers else (),
         )
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The statement's columns, in the order of `args`."""
+        columns = [*self.key, *self.once, *self.least, *self.greatest]
+        for seq, (_, names) in self.registers.items():
+            columns += [*names, seq]
+        return tuple(columns)
 
     @property
     def args(self) -> tuple[Any, ...]:
@@ -64,7 +83,10 @@ def _statement(
     least: tuple[str, ...],
     greatest: tuple[str, ...],
     registers: tuple[tuple[str, tuple[str, ...]], ...],
+    types: tuple[str, ...] | None = None,
 ) -> str:
+    """The upsert's statement: for one row (`VALUES`), or, given its columns' types, for any
+    number (one array parameter per column)."""
     columns = [*key, *once, *least, *greatest]
     for seq, names in registers:
         columns += [*names, seq]
@@ -77,9 +99,43 @@ def _statement(
             f"{c} = CASE WHEN {newer} THEN EXCLUDED.{c} ELSE {table}.{c} END" for c in names
         ]
         updates.append(f"{seq} = greatest({table}.{seq}, EXCLUDED.{seq})")
-    placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+    if types is None:
+        rows = "VALUES (" + ", ".join(f"${i}" for i in range(1, len(columns) + 1)) + ")"
+    else:  # any number of rows: each column an array of its type, unnested; JSON columns
+        # travel as text (an array of JSON lists would be taken for a nested array)
+        arrays = ", ".join(
+            f"${i}::{'text' if t in JSON_TYPES else t}[]" for i, t in enumerate(types, 1)
+        )
+        values = ", ".join(
+            f"c{i}::{t}" if t in JSON_TYPES else f"c{i}" for i, t in enumerate(types, 1)
+        )
+        aliases = ", ".join(f"c{i}" for i in range(1, len(types) + 1))
+        rows = f"SELECT {values} FROM unnest({arrays}) AS r({aliases})"
     conflict = f"DO UPDATE SET {', '.join(updates)}" if updates else "DO NOTHING"
     return (
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders}) "
+        f"INSERT INTO {table} ({', '.join(columns)}) {rows} "
         f"ON CONFLICT ({', '.join(key)}) {conflict}"
+    )
+
+
+def _extreme(pick: Any, a: Any, b: Any) -> Any:
+    """SQL's least/greatest: NULLs are left out."""
+    return a if b is None else b if a is None else pick(a, b)
+
+
+def merged(first: Upsert, then: Upsert) -> Upsert:
+    """One upsert doing what `first` and then `then` do to the same row (same table, key and
+    columns), as each policy would: so a batch writes each row once, in one multi-row
+    statement (which may not touch a row twice)."""
+    registers = {
+        seq: (then.registers[seq] if then.registers[seq][0] > position else (position, columns))
+        for seq, (position, columns) in first.registers.items()
+    }
+    return Upsert(
+        first.table,
+        first.key,
+        once={c: v if v is not None else then.once[c] for c, v in first.once.items()},
+        least={c: _extreme(min, v, then.least[c]) for c, v in first.least.items()},
+        greatest={c: _extreme(max, v, then.greatest[c]) for c, v in first.greatest.items()},
+        registers=registers,
     )

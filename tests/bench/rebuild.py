@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import time
 import uuid
@@ -34,7 +33,7 @@ from services.reporting.replay import rebuild
 from shared import eventstore
 from shared.consumer import ConsumedRecord, IdempotentConsumer
 from shared.db import apply_schema, create_pool, ensure_database, with_database
-from shared.eventstore import EventStore, RecordedEvent
+from shared.eventstore import EventStore
 from tests import histories
 from tests.bench.common import own_postgres, write_results
 
@@ -62,21 +61,18 @@ async def read_and_parse(urls: dict[str, str], batch: int) -> float:
     events = 0
     for url in urls.values():
         conn = await asyncpg.connect(url)
-        await conn.set_type_codec(
-            "jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
-        )
         after = 0
-        while True:
+        while True:  # as the rebuild reads and parses (services.reporting.replay._read)
             rows = await conn.fetch(
-                "SELECT global_position, stream, position, type, version, data, metadata, id, "
-                "recorded_at FROM events WHERE global_position > $1 ORDER BY global_position LIMIT $2",
+                f"SELECT {eventstore.ENVELOPE_COLUMNS} FROM events WHERE global_position > $1 "
+                "ORDER BY global_position LIMIT $2",
                 after,
                 batch,
             )
             if not rows:
                 break
             for row in rows:
-                RecordedEvent.from_row(row).to_envelope()
+                eventstore.envelope_of(row)
             events += len(rows)
             after = rows[-1]["global_position"]
         await conn.close()

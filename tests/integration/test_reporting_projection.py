@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.reporting import store
-from services.reporting.handlers import HANDLERS
+from services.reporting.handlers import HANDLERS, project_all
 from shared.consumer import HandlerContext
 from shared.envelope import Envelope
 from shared.events import (
@@ -222,3 +222,30 @@ async def test_outcomes_recorded_together_read_like_the_per_message_events_befor
     assert sorted(lines) == sorted(
         ["ComplaintFiled", "NotificationFailed", "NotificationDelivered", "NotificationAbandoned"]
     )
+
+
+async def test_a_batch_merged_per_row_gives_the_case_that_one_by_one_gives(pool):
+    """The live consumer and the rebuild merge a batch's upserts per row and write each
+    statement's rows at once: any order of the batch gives the case the events one by one do."""
+    await prepare_reporting(pool)
+    topics = _one_complaint()
+    complaint_id = topics["complaint.events"][0].event.complaint_id
+    arrivals = list(itertools.islice(_interleavings(topics), 12))
+    async with pool.acquire() as conn:
+        transaction = conn.transaction()
+        await transaction.start()
+        try:
+            for envelope in arrivals[0]:
+                handler = HANDLERS[type(envelope.event)]
+                await handler(envelope.event, HandlerContext(conn, envelope, EventStore("/t")))
+            one_by_one = _comparable(await store.get_case(conn, complaint_id))
+        finally:
+            await transaction.rollback()
+        for arrival in arrivals:
+            transaction = conn.transaction()
+            await transaction.start()
+            try:
+                await project_all(conn, arrival)
+                assert _comparable(await store.get_case(conn, complaint_id)) == one_by_one
+            finally:
+                await transaction.rollback()

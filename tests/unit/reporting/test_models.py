@@ -8,7 +8,7 @@ from services.reporting import domain
 from services.reporting.areas import enclosing
 from services.reporting.measures import COUNTS, load_config
 from services.reporting.settings import ReportingSettings
-from services.reporting.upsert import Upsert
+from services.reporting.upsert import Upsert, merged
 
 
 def test_levels_are_read_from_the_statistical_code_and_local_segments():
@@ -50,6 +50,45 @@ def test_an_upsert_takes_a_register_only_from_a_later_position():
         "THEN EXCLUDED.status ELSE cases.status END" in sql
     )
     assert Upsert("t", {"k": 1}).sql.endswith("ON CONFLICT (k) DO NOTHING")
+
+
+def test_two_writes_to_one_row_merge_as_each_policy_applies_them():
+    def write(number, first, last, seq, status):
+        return Upsert(
+            "cases",
+            {"complaint_id": 1},
+            once={"case_number": number},
+            least={"dispatched_at": first},
+            greatest={"redo_count": last},
+            registers={"status_seq": (seq, {"status": status})},
+        )
+
+    early, late = write(None, 5, None, 3, "signed"), write("A", None, 2, 7, "resolved")
+    both = merged(early, late)
+    assert both.args == (1, "A", 5, 2, "resolved", 7)
+    assert merged(late, early).args == both.args, "in either order"
+    assert merged(write("A", 1, 1, 4, "x"), write("B", 2, 0, 4, "y")).args == (
+        1,
+        "A",
+        1,
+        1,
+        "x",
+        4,
+    ), "once: the first; a register at the same position stays"
+    types = {
+        "complaint_id": "uuid",
+        "case_number": "text",
+        "dispatched_at": "timestamptz",
+        "redo_count": "integer",
+        "status": "text",
+        "status_seq": "integer",
+    }
+    assert both.sql_for_rows(types).startswith(
+        "INSERT INTO cases (complaint_id, case_number, dispatched_at, redo_count, status, "
+        "status_seq) SELECT c1, c2, c3, c4, c5, c6 FROM unnest($1::uuid[], $2::text[], "
+        "$3::timestamptz[], $4::integer[], $5::text[], $6::integer[]) AS r(c1, c2, c3, c4, c5, c6) "
+        "ON CONFLICT (complaint_id) DO UPDATE"
+    )
 
 
 @pytest.mark.parametrize(
