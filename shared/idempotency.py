@@ -94,8 +94,13 @@ async def record_all(conn: Connection, answers: Sequence[tuple[str, int, dict[st
     """Store the answers (key, status, body) of claimed keys."""
     if not answers:
         return
-    await conn.executemany(
-        "UPDATE idempotency_keys SET status_code = $2, response = $3 WHERE key = $1", answers
+    await conn.execute(
+        "UPDATE idempotency_keys k SET status_code = a.status_code, response = a.response::jsonb "
+        "FROM unnest($1::text[], $2::int[], $3::text[]) AS a(key, status_code, response) "
+        "WHERE k.key = a.key",
+        [key for key, _, _ in answers],
+        [status for _, status, _ in answers],
+        [json.dumps(body, ensure_ascii=False) for _, _, body in answers],
     )
 
 

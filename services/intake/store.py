@@ -65,11 +65,12 @@ async def store_contacts(
         plaintext = json.dumps(contact.model_dump(), ensure_ascii=False).encode()
         ciphertext = AESGCM(data_key).encrypt(nonce, plaintext, complaint_id.bytes)
         sealed.append((complaint_id, resident, nonce, ciphertext))
-    await conn.executemany(
-        "INSERT INTO contacts (complaint_id, resident_ref, nonce, ciphertext) "
-        "VALUES ($1, $2, $3, $4)",
-        sealed,
-    )
+    if sealed:
+        await conn.execute(
+            "INSERT INTO contacts (complaint_id, resident_ref, nonce, ciphertext) "
+            "SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::bytea[])",
+            *(list(column) for column in zip(*sealed, strict=True)),
+        )
 
 
 def _wrapped(master_key: bytes, resident: str, data_key: bytes) -> bytes:
@@ -248,13 +249,20 @@ async def add_all_updates(
     conn: Connection, updates: Sequence[tuple[UUID, RecordedEvent, str]]
 ) -> None:
     """What residents see of each recorded event: (its complaint, the event, its note)."""
-    await conn.executemany(
+    if not updates:
+        return
+    await conn.execute(
         "INSERT INTO complaint_updates (event_id, complaint_id, event_type, status, description, "
-        "updated_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING",
-        [
-            (r.id, complaint_id, r.type, r.data["status"], note, r.recorded_at)
-            for complaint_id, r, note in updates
-        ],
+        "updated_at) SELECT u.event_id, u.complaint_id, u.event_type, u.status, u.description, "
+        "u.updated_at FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], "
+        "$6::timestamptz[]) WITH ORDINALITY AS u(event_id, complaint_id, event_type, status, "
+        "description, updated_at, n) ORDER BY u.n ON CONFLICT (event_id) DO NOTHING",
+        [r.id for _, r, _ in updates],
+        [complaint_id for complaint_id, _, _ in updates],
+        [r.type for _, r, _ in updates],
+        [r.data["status"] for _, r, _ in updates],
+        [note for _, _, note in updates],
+        [r.recorded_at for _, r, _ in updates],
     )
 
 

@@ -61,28 +61,33 @@ async def facts_of(conn: Connection, complaint_ids: Iterable[UUID]) -> dict[UUID
 
 
 async def save_all_facts(conn: Connection, changed: Iterable[domain.Facts]) -> None:
-    await conn.executemany(
+    """Each complaint's facts (each complaint at most once), in one statement."""
+    rows = [
+        (
+            facts.complaint_id,
+            facts.case_number,
+            facts.area_code,
+            facts.intake_channel,
+            facts.lead_work_order_id,
+            facts.lead_responder_id,
+        )
+        for facts in changed
+    ]
+    if not rows:
+        return
+    await conn.execute(
         """
         INSERT INTO complaint_facts (complaint_id, case_number, area_code, intake_channel,
                                      lead_work_order_id, lead_responder_id)
-        VALUES ($1, $2, $3, $4, $5, $6)
+        SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[],
+                             $6::text[])
         ON CONFLICT (complaint_id) DO UPDATE SET
             case_number = excluded.case_number, area_code = excluded.area_code,
             intake_channel = excluded.intake_channel,
             lead_work_order_id = excluded.lead_work_order_id,
             lead_responder_id = excluded.lead_responder_id, updated_at = now()
         """,
-        [
-            (
-                facts.complaint_id,
-                facts.case_number,
-                facts.area_code,
-                facts.intake_channel,
-                facts.lead_work_order_id,
-                facts.lead_responder_id,
-            )
-            for facts in changed
-        ],
+        *(list(column) for column in zip(*rows, strict=True)),
     )
 
 
