@@ -222,10 +222,11 @@ class Filings:
 
 def events_per_complaint(body: Mapping[str, Any], filed: int) -> int:
     """Every event a complaint leads to on the three topics: the `filed` events of its filing,
-    the dispatch mirrored, its work orders, the resident's two notices and the units'."""
+    the dispatch mirrored, its work orders, and the outcomes of the messages each of the
+    resident's two notices and each order asks for (one event per asking event)."""
     units = routes(body.get("category") or "other")
-    residents = resident_channels(body["channel"])
-    return filed + 1 + len(units) + 2 * len(residents) + sum(len(unit_channels(u)) for u in units)
+    residents = 1 if resident_channels(body["channel"]) else 0
+    return filed + 1 + len(units) + 2 * residents + sum(1 for u in units if unit_channels(u))
 
 
 def intake_routers() -> list[APIRouter]:
