@@ -11,6 +11,7 @@ import secrets
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Annotated, Generic, Protocol, TypeVar
 
@@ -71,14 +72,18 @@ class KeyCache(Generic[Key]):
             return True, cached[1]
         return False, None
 
-    async def find(self, conn: Connection, secret: str) -> Key | None:
+    async def find(
+        self, secret: str, connection: Callable[[], AbstractAsyncContextManager[Connection]]
+    ) -> Key | None:
+        """The key for `secret` (None: unknown or revoked). A connection is taken from
+        `connection` only when the answer is not remembered: most requests come with a key
+        seen moments before. The database's answer is remembered for `ttl_s`."""
         known, key = self.remembered(secret)
-        return key if known else await self.look_up(conn, secret)
-
-    async def look_up(self, conn: Connection, secret: str) -> Key | None:
-        """Ask the database, and remember the answer for `ttl_s`."""
+        if known:
+            return key
         digest = hash_key(secret)
-        key = await self.lookup(conn, digest)
+        async with connection() as conn:
+            key = await self.lookup(conn, digest)
         if len(self._seen) > 10_000:
             self._seen.clear()
         self._seen[digest] = (time.monotonic(), key)
@@ -188,10 +193,7 @@ async def authenticate(
             "缺少 API Key：请在 X-API-Key 请求头中提供 Missing API key (X-API-Key header)",
             headers=challenge,
         )
-    known, key = keys.remembered(secret)
-    if not known:  # only then a connection: most requests come with a key seen just before
-        async with request.app.state.runtime.pool.acquire() as conn:
-            key = await keys.look_up(conn, secret)
+    key = await keys.find(secret, request.app.state.runtime.pool.acquire)
     if key is None:
         raise Problem(401, "API Key 无效或已吊销 Unknown or revoked API key", headers=challenge)
     await limiter.check(f"key:{key.key_id}", key.rate_per_minute)

@@ -6,8 +6,9 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -42,6 +43,12 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     So the reset asyncpg runs on every release by default (advisory unlock, CLOSE ALL, UNLISTEN,
     RESET ALL: about two statements of every five we sent) is skipped; asyncpg still rolls back
     a transaction left open before it calls this."""
+
+
+def columns(rows: Iterable[Sequence[Any]]) -> list[list[Any]]:
+    """Rows as the column arrays a multi-row `INSERT … SELECT FROM unnest($1::t[], …)` takes:
+    one statement for any number of rows, where `executemany` binds and executes each."""
+    return [list(column) for column in zip(*rows, strict=True)]
 
 
 async def create_pool(

@@ -102,6 +102,14 @@ def _published(fields: Mapping[str, Any] | asyncpg.Record, data: bytes) -> Kafka
 
 _COLUMNS = "global_position, stream, position, type, version, data, metadata, id, recorded_at"
 
+# What a reader needs of a stored event for its envelope, the payload as text: parsed once,
+# by pydantic, from the text (not decoded to a dict first, nor its metadata at all).
+ENVELOPE_COLUMNS = (
+    "global_position, position, type, version, data::text AS data, "
+    "metadata->>'source' AS source, metadata->>'correlation_id' AS correlation_id, "
+    "metadata->>'causation_id' AS causation_id, id, recorded_at"
+)
+
 
 class EventStore:
     """One service's store. Every method takes the connection, so appends join the caller's transaction.
@@ -249,28 +257,14 @@ class EventStore:
         """What the relay publishes, with each event's global position: the stored JSON goes
         on as Postgres prints it, never parsed and encoded again."""
         rows = await conn.fetch(
-            """
-            SELECT global_position, stream, position, type, version, data::text AS data,
-                   metadata->>'source' AS source, metadata->>'subject' AS subject,
-                   metadata->>'correlation_id' AS correlation_id,
-                   metadata->>'causation_id' AS causation_id, id, recorded_at
-            FROM events WHERE global_position > $1 AND global_position <= $3
-            ORDER BY global_position LIMIT $2
-            """,
+            f"SELECT {ENVELOPE_COLUMNS}, stream, metadata->>'subject' AS subject FROM events "
+            "WHERE global_position > $1 AND global_position <= $3 "
+            "ORDER BY global_position LIMIT $2",
             after,
             limit,
             until,
         )
         return [(row["global_position"], _published(row, row["data"].encode())) for row in rows]
-
-
-# What a reader needs of a stored event for its envelope, the payload as text: parsed once,
-# by pydantic, from the text (not decoded to a dict first, nor its metadata at all).
-ENVELOPE_COLUMNS = (
-    "global_position, position, type, version, data::text AS data, "
-    "metadata->>'source' AS source, metadata->>'correlation_id' AS correlation_id, "
-    "metadata->>'causation_id' AS causation_id, id, recorded_at"
-)
 
 
 def envelope_of(row: asyncpg.Record) -> Envelope:

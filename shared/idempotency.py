@@ -55,7 +55,9 @@ async def claim(conn: Connection, key: str, digest: str) -> StoredResponse | Non
 async def claim_all(conn: Connection, digests: Mapping[str, str]) -> dict[str, StoredResponse]:
     """Claim several keys (each with its request's digest) at once, as `claim` claims one;
     returns the earlier answers of those that were used."""
-    keys = list(digests)
+    # In one order for every group: two groups claiming the same new keys never wait on each
+    # other crosswise (a deadlock would send both down the one-by-one path).
+    keys = sorted(digests)
     if not keys:
         return {}
     claimed = await conn.fetchval(

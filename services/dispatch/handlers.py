@@ -121,14 +121,8 @@ async def on_batch(dispatch: Dispatch, envelopes: Sequence[Envelope], ctx: Batch
     todo = [(envelope, r) for envelope in envelopes if (r := reaction(envelope.event))]
     if not todo:
         return
-    streams = {r.complaint_id: store.case_stream(r.complaint_id) for _, r in todo}
-    histories = await ctx.store.read_streams(ctx.conn, list(streams.values()))
-    changes = {
-        complaint_id: CaseChange(
-            domain.fold(recorded.to_envelope().event for recorded in histories.get(stream, []))
-        )
-        for complaint_id, stream in streams.items()
-    }
+    cases = await store.load_cases(ctx.conn, ctx.store, {r.complaint_id for _, r in todo})
+    changes = {complaint_id: CaseChange(case) for complaint_id, case in cases.items()}
     try:
         rules: domain.Rules | None = await dispatch.rules(ctx.conn)
     except NoCityModel:

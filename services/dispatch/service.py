@@ -63,7 +63,7 @@ class CaseChange:
 
     before: domain.Case | None
     appends: list[tuple[list[Event], Causation]] = field(default_factory=list)
-    after: domain.Case | None = None
+    after: domain.Case | None = field(init=False)
 
     def __post_init__(self) -> None:
         self.after = self.before

@@ -11,7 +11,7 @@ from services.dispatch import agenda, domain
 from services.dispatch.city import CityFile, CityModel
 from services.dispatch.deadlines import CalendarYear, ClockName, WorkCalendar
 from shared.cache import Freshness
-from shared.db import Connection
+from shared.db import Connection, columns
 from shared.eventstore import EventStore, RecordedEvent
 
 CITY_STREAM = "city-model"
@@ -116,6 +116,18 @@ async def load_case(
     return domain.fold(r.to_envelope().event for r in history), history
 
 
+async def load_cases(
+    conn: Connection, events: EventStore, complaint_ids: Iterable[UUID]
+) -> dict[UUID, domain.Case | None]:
+    """Many cases in one query (None for one with no stream yet)."""
+    streams = {complaint_id: case_stream(complaint_id) for complaint_id in complaint_ids}
+    histories = await events.read_streams(conn, list(streams.values()))
+    return {
+        complaint_id: domain.fold(r.to_envelope().event for r in histories.get(stream, []))
+        for complaint_id, stream in streams.items()
+    }
+
+
 async def save_case_views(conn: Connection, cases: Sequence[domain.Case]) -> None:
     """Every case's row and its work orders' rows, two statements for any number of cases."""
     if not cases:
@@ -135,7 +147,7 @@ async def save_case_views(conn: Connection, cases: Sequence[domain.Case]) -> Non
             deliberation_item = excluded.deliberation_item,
             updated_at = excluded.updated_at, version = excluded.version
         """,
-        *_columns_of(
+        *columns(
             (
                 case.complaint_id,
                 case.area_code,
@@ -168,7 +180,7 @@ async def save_case_views(conn: Connection, cases: Sequence[domain.Case]) -> Non
             status = excluded.status, due_at = excluded.due_at, breached = excluded.breached,
             updated_at = excluded.updated_at, data = excluded.data
         """,
-        *_columns_of(
+        *columns(
             (
                 order.work_order_id,
                 case.complaint_id,
@@ -189,11 +201,6 @@ async def save_case_views(conn: Connection, cases: Sequence[domain.Case]) -> Non
             for order, case in orders
         ),
     )
-
-
-def _columns_of(rows: Iterable[tuple[Any, ...]]) -> list[list[Any]]:
-    """Rows as the column arrays an `unnest` insert takes."""
-    return [list(column) for column in zip(*rows, strict=True)]
 
 
 def _feedback_due(order: domain.WorkOrder) -> datetime:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -113,16 +112,12 @@ async def file_complaint(
     door: service.FilingDoor = runtime_of(request).state["filing"]
     scoped = idempotency.scoped(key.key_id, "file", idempotency_key)
     # Answered only after the commit that holds the complaint: a 201 is never lost.
-    response = await door.file(
+    return await door.file(
         command,
         causation_of(request),
         scoped,
         command.model_dump(mode="json") if scoped else None,
     )
-    if response.status_code == 201 and "location" not in response.headers:  # a replayed 201
-        body = json.loads(bytes(response.body))
-        response.headers["Location"] = f"/complaints/{body['complaint_id']}"
-    return response
 
 
 @router.get(

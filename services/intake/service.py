@@ -432,6 +432,10 @@ class FilingDoor:
         try:
             async with self.pool().acquire() as conn, conn.transaction():
                 answers = await self._file(conn, group)
+        except Problem as refusal:  # one for the whole group (no catalogue): each gets it
+            for ticket in group:
+                _settle(ticket, refusal)
+            return
         except Exception as error:
             if len(group) == 1:
                 _settle(group[0], error)
@@ -457,7 +461,9 @@ class FilingDoor:
         for key, stored in earlier.items():
             ticket = keyed.pop(key)
             try:
-                answers[ticket] = idempotency.replay(stored, ticket.digest)
+                answers[ticket] = _located(
+                    idempotency.replay(stored, ticket.digest), stored.response
+                )
             except Problem as refusal:
                 answers[ticket] = refusal
         catalogue = await self.intake.catalogue(conn)
@@ -478,13 +484,18 @@ class FilingDoor:
         records: list[tuple[str, int, dict[str, Any]]] = []
         for ticket, saved in zip(prepared, filed, strict=True):
             body = view_json(saved.view)
-            answers[ticket] = JSONResponse(
-                body, status_code=201, headers={"Location": f"/complaints/{body['complaint_id']}"}
-            )
+            answers[ticket] = _located(JSONResponse(body, status_code=201), body)
             if ticket.key is not None:
                 records.append((ticket.key, 201, body))
         await idempotency.record_all(conn, records)
         return answers
+
+
+def _located(response: JSONResponse, body: dict[str, Any]) -> JSONResponse:
+    """A filing's 201, first or replayed, says where the complaint is."""
+    if response.status_code == 201:
+        response.headers["Location"] = f"/complaints/{body['complaint_id']}"
+    return response
 
 
 def _settle(ticket: _Ticket, answer: JSONResponse | BaseException) -> None:

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from services.intake.catalogue import CatalogueFile
 from services.intake.domain import Complaint, Contact, fold
 from services.intake.duplicates import Place
-from shared.db import Connection
+from shared.db import Connection, columns
 from shared.events import Event, parse_event
 from shared.eventstore import EventStore, RecordedEvent
 
@@ -27,7 +27,7 @@ async def store_contacts(
 ) -> None:
     """Encrypt each (resident, complaint, contact) with the resident's data key, created on
     first use: two statements for any number of filings."""
-    residents = list(dict.fromkeys(resident for resident, _, _ in contacts))
+    residents = sorted({resident for resident, _, _ in contacts})  # one lock order for all
     # A candidate key for every resident: the statement keeps the stored one where there is
     # one (its select does not see the rows its insert adds; the insert adds nothing then).
     candidates = [
@@ -69,7 +69,7 @@ async def store_contacts(
         await conn.execute(
             "INSERT INTO contacts (complaint_id, resident_ref, nonce, ciphertext) "
             "SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::bytea[])",
-            *(list(column) for column in zip(*sealed, strict=True)),
+            *columns(sealed),
         )
 
 

@@ -96,32 +96,28 @@ def next_attempt(settings: NotifySettings, attempt: int, asked_s: float | None) 
 class Outcome:
     """What one attempt came to, to be recorded with the others that finished meanwhile."""
 
-    notification_id: UUID
     complaint_id: UUID
-    status: str  # delivered | pending (to retry at retry_at) | abandoned
-    error: str | None
-    retry_at: datetime | None
+    correlation_id: UUID  # the conversation of the event that asked for the message
+    status: str  # the delivery row's: delivered | pending (to retry) | abandoned
+    error: str | None  # as the delivery row keeps it
     disable: str | None  # an endpoint that answered 410
-    recorded: NotificationOutcome
-    causation: Causation
-    channel: str = ""
+    recorded: NotificationOutcome  # as the event says it (naming the event that asked)
 
 
 def recorded(
-    outcomes: Sequence[tuple[UUID, Causation, NotificationOutcome]],
+    outcomes: Sequence[tuple[UUID, UUID, NotificationOutcome]],
 ) -> list[tuple[str, list[NotificationsRecorded], Causation]]:
-    """Outcomes as the appends that record them: one event per complaint (and conversation),
-    in the complaint's stream. Each outcome names the event that asked for its message; the
-    envelope's causation does too when they all answer the same one."""
-    groups: dict[tuple[UUID, UUID], list[tuple[Causation, NotificationOutcome]]] = {}
-    for complaint_id, causation, outcome in outcomes:
-        asked = outcome.model_copy(update={"requested_by": causation.causation_id})
-        groups.setdefault((complaint_id, causation.correlation_id), []).append((causation, asked))
+    """(complaint, conversation, outcome) as the appends that record them: one event per
+    complaint (and conversation), in the complaint's stream. Each outcome names the event that
+    asked for its message; the envelope's causation does too when they all answer one."""
+    groups: dict[tuple[UUID, UUID], list[NotificationOutcome]] = {}
+    for complaint_id, correlation_id, outcome in outcomes:
+        groups.setdefault((complaint_id, correlation_id), []).append(outcome)
     appends = []
     for (complaint_id, correlation_id), items in groups.items():
-        causes = {causation.causation_id for causation, _ in items}
+        causes = {o.requested_by for o in items}
         cause = causes.pop() if len(causes) == 1 else None
-        event = NotificationsRecorded(complaint_id=complaint_id, outcomes=[o for _, o in items])
+        event = NotificationsRecorded(complaint_id=complaint_id, outcomes=items)
         appends.append(
             (store.outcome_stream(complaint_id), [event], Causation(correlation_id, cause))
         )
@@ -194,6 +190,7 @@ async def send_one(
         "channel": channel.name,
         "template": message.template,
         "attempt": message.attempt,
+        "requested_by": row["event_id"],
     }
     now = datetime.now(UTC)
     disable: str | None = None
@@ -208,7 +205,6 @@ async def send_one(
         outcome, error = "delivered", None
     except Undeliverable as refusal:  # nothing to try again: straight to the dead letters
         outcome, error = "abandoned", str(refusal)[:500]
-        reason = error
     except Exception as failure:
         error = (
             str(failure)
@@ -235,19 +231,15 @@ async def send_one(
     status = {"delivered": "delivered", "failed": "pending", "abandoned": "abandoned"}[outcome]
     ATTEMPTS.labels(channel.name, outcome).inc()
     # The outcome follows the event that asked for the message: same conversation, caused by it.
-    causation = Causation(row["correlation_id"] or row["event_id"], row["event_id"])
     return Outcome(
-        message.notification_id,
         message.complaint_id,
+        row["correlation_id"] or row["event_id"],
         status,
         error,
-        retry_at,
         disable,
         NotificationOutcome(
             **common, outcome=outcome, error=reason or error, retry_at=retry_at, at=now
         ),
-        causation,
-        channel.name,
     )
 
 
@@ -290,7 +282,7 @@ class Recorder:
             for attempt in range(1, RECORD_ATTEMPTS + 1):
                 try:
                     await self.record(batch)
-                    for channel in {o.channel for o in batch if o.status == "pending"}:
+                    for channel in {o.recorded.channel for o in batch if o.status == "pending"}:
                         self.retried.add(channel)
                         if channel in self.wakes:
                             self.wakes[channel].set()
@@ -308,7 +300,10 @@ class Recorder:
         async with self.runtime.pool.acquire() as conn, conn.transaction():
             await store.record_outcomes(
                 conn,
-                [(o.notification_id, o.status, o.error, o.retry_at) for o in batch],
+                [
+                    (o.recorded.notification_id, o.status, o.error, o.recorded.retry_at)
+                    for o in batch
+                ],
             )
             for outcome in batch:
                 if outcome.disable:
@@ -316,7 +311,7 @@ class Recorder:
                         conn, outcome.disable, "disabled", outcome.error
                     )
             await self.runtime.store.append_streams(
-                conn, recorded([(o.complaint_id, o.causation, o.recorded) for o in batch])
+                conn, recorded([(o.complaint_id, o.correlation_id, o.recorded) for o in batch])
             )
 
 
@@ -359,11 +354,14 @@ class Handoff:
             taken.append(take)
         return taken
 
-    def give(self, rows: Sequence[asyncpg.Record], units: Mapping[str, domain.Address]) -> None:
-        now = time.monotonic()
+    def give(
+        self, rows: Sequence[asyncpg.Record], units: Mapping[str, domain.Address], leased_at: float
+    ) -> None:
+        """Hand over rows whose leases began no earlier than `leased_at` (monotonic, taken
+        before the insert that leased them: a slow batch's commit does not stretch them)."""
         for row in rows:
             address = None if row["audience"] in UNLISTED else units.get(row["recipient"])
-            self.queues[row["channel"]].append((now, row, address))
+            self.queues[row["channel"]].append((leased_at, row, address))
         for channel in {row["channel"] for row in rows}:
             self.wakes[channel].set()
 
@@ -519,7 +517,7 @@ async def redrive(
     """
     taken = await store.take_dead_letters(conn, notification_ids, channel)
     now = datetime.now(UTC)
-    outcomes: list[tuple[UUID, Causation, NotificationOutcome]] = []
+    outcomes: list[tuple[UUID, UUID, NotificationOutcome]] = []
     for row in taken:
         if row["channel"] == UNADDRESSED:
             address = await store.address(conn, row["recipient"])
@@ -550,8 +548,8 @@ async def redrive(
             attempt=row["attempts"],
             actor=actor,
             at=now,
+            requested_by=row["event_id"],
         )
-        causation = Causation(row["correlation_id"] or row["event_id"], row["event_id"])
-        outcomes.append((row["complaint_id"], causation, outcome))
+        outcomes.append((row["complaint_id"], row["correlation_id"] or row["event_id"], outcome))
     await events.append_streams(conn, recorded(outcomes))
     return len(taken)

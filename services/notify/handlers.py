@@ -4,6 +4,7 @@ in `domain` (who hears what) and by the subscriptions (who asked for what)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -96,10 +97,11 @@ async def on_batch(
         live.append((domain.live_entry(event, facts), envelope.time))
     if handoff is not None and ctx.after_commit is not None:
         taken = handoff.takes([p for _, _, p in planned])
+        leased_at = time.monotonic()
         rows = await store.add_all_deliveries(conn, planned, taken, handoff.lease_s)
         mine = [row for row in rows if row["status"] == "sending"]
         if mine:
-            ctx.after_commit.append(lambda: handoff.give(mine, directory))
+            ctx.after_commit.append(lambda: handoff.give(mine, directory, leased_at))
     else:
         await store.add_all_deliveries(conn, planned)
     await store.add_live_updates(conn, live)

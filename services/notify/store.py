@@ -14,7 +14,7 @@ from uuid import UUID
 import asyncpg
 
 from services.notify import domain
-from shared.db import Connection
+from shared.db import Connection, columns
 
 WAKE_CHANNEL = "jiesu_deliveries"
 LIVE_CHANNEL = "jiesu_live"
@@ -87,7 +87,7 @@ async def save_all_facts(conn: Connection, changed: Iterable[domain.Facts]) -> N
             lead_work_order_id = excluded.lead_work_order_id,
             lead_responder_id = excluded.lead_responder_id, updated_at = now()
         """,
-        *(list(column) for column in zip(*rows, strict=True)),
+        *columns(rows),
     )
 
 
@@ -120,7 +120,8 @@ async def add_all_deliveries(
         SELECT n, e, c, cid, a, r, ch, ep, t, p,
                CASE WHEN taken THEN 'sending' ELSE 'pending' END,
                CASE WHEN taken THEN 1 ELSE 0 END,
-               CASE WHEN taken THEN now() + make_interval(secs => $12) ELSE now() END
+               -- a lease from this statement on (the transaction may have begun long before)
+               CASE WHEN taken THEN clock_timestamp() + make_interval(secs => $12) ELSE now() END
         FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[],
                     $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::bool[])
              AS u(n, e, c, cid, a, r, ch, ep, t, p, taken)

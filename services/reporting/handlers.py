@@ -11,7 +11,7 @@ from typing import Any
 from services.reporting.projections import MODELS, Model, project
 from services.reporting.upsert import JSON_TYPES, Upsert, merged
 from shared.consumer import BatchContext, Handler, HandlerContext
-from shared.db import Connection
+from shared.db import Connection, columns
 from shared.envelope import Envelope
 from shared.events import Event
 
@@ -56,12 +56,11 @@ async def write(conn: Connection, grouped: Grouped) -> None:
             await conn.execute(first.sql, *first.args)
             continue
         types = await column_types(conn, first.table, first.columns)
-        columns = zip(*(w.args for w in writes), strict=True)
         arrays = [
             [None if v is None else json.dumps(v, ensure_ascii=False) for v in values]
             if types[name] in JSON_TYPES
-            else list(values)
-            for name, values in zip(first.columns, columns, strict=True)
+            else values
+            for name, values in zip(first.columns, columns(w.args for w in writes), strict=True)
         ]
         await conn.execute(first.sql_for_rows(types), *arrays)
 

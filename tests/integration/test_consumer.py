@@ -83,10 +83,11 @@ async def effects_pool(pool):
 
 def _consumer(pool, dead_letters, handler=record_effect, **options) -> IdempotentConsumer:
     return IdempotentConsumer(
-        name="test-consumer",
+        name=options.get("name", "test-consumer"),
         pool=pool,
         store=EventStore("/jiesu/test"),
         handlers={ComplaintFiled: handler},
+        batch_handler=options.get("batch_handler"),
         dead_letters=dead_letters,
         max_attempts=options.get("max_attempts", 3),
         backoff_initial_s=0.01,
@@ -278,13 +279,8 @@ async def test_a_batch_handler_gets_each_new_event_once_in_order_in_one_call(eff
         for envelope in envelopes:
             await record_effect(envelope.event, HandlerContext(ctx.conn, envelope, ctx.store))
 
-    consumer = IdempotentConsumer(
-        name="test-batch-consumer",
-        pool=effects_pool,
-        store=EventStore("/jiesu/test"),
-        handlers={ComplaintFiled: record_effect},
-        batch_handler=record_all,
-        dead_letters=RecordingDeadLetters(),
+    consumer = _consumer(
+        effects_pool, RecordingDeadLetters(), name="test-batch-consumer", batch_handler=record_all
     )
     records = [_record(examples.complaint_filed(), offset=i) for i in range(4)]
     ids = [dict(r.headers)["ce_id"].decode() for r in records]
@@ -294,6 +290,38 @@ async def test_a_batch_handler_gets_each_new_event_once_in_order_in_one_call(eff
     assert await consumer.handle_batch(records[:1]) == ["duplicate"]  # nothing new: no call
     assert [[str(i) for i in call] for call in calls] == [ids[:2], ids[2:]]
     assert await _effects(effects_pool) == 4
+
+
+async def test_after_commit_callbacks_run_once_their_batch_commits_and_never_after_a_rollback(
+    effects_pool,
+):
+    """What a batch hands out after its commit (notify's new deliveries to its senders) must
+    not leave for a batch that rolled back, nor for the one-by-one retry of its records (it
+    has no after-commit: its work waits in the table)."""
+    ran: list[list[str]] = []
+
+    async def hand_out(envelopes, ctx) -> None:
+        cases = [e.event.case_number for e in envelopes]
+        if ctx.after_commit is not None:  # asked for before the work that may fail
+            ctx.after_commit.append(lambda: ran.append(cases))
+        for envelope in envelopes:
+            await record_effect(envelope.event, HandlerContext(ctx.conn, envelope, ctx.store))
+
+    consumer = _consumer(
+        effects_pool,
+        RecordingDeadLetters(),
+        name="test-after-commit",
+        batch_handler=hand_out,
+        max_attempts=1,
+    )
+    good = [_record(examples.complaint_filed(case_number=f"OK-{i}"), offset=i) for i in range(2)]
+    assert await consumer.handle_batch(good) == ["handled", "handled"]
+    assert ran == [["OK-0", "OK-1"]]
+    poison = _record(examples.complaint_filed(case_number="ALWAYS-FAILS"), offset=2)
+    more = _record(examples.complaint_filed(case_number="OK-2"), offset=3)
+    assert await consumer.handle_batch([poison, more]) == ["dead_lettered", "handled"]
+    assert ran == [["OK-0", "OK-1"]], "neither the rolled-back batch nor its one-by-one retry"
+    assert await _effects(effects_pool) == 3
 
 
 async def test_a_failing_record_makes_its_batch_fall_back_to_one_by_one(effects_pool):
