@@ -22,7 +22,7 @@ from shared.db import Connection
 from shared.envelope import Envelope, Headers, from_kafka
 from shared.events import Event, UndecodableEvent, UnknownEventType
 from shared.eventstore import EventStore, RecordedEvent
-from shared.metrics import CONSUMER_MESSAGES, CONSUMER_RETRIES
+from shared.metrics import CONSUMER_BATCH_RECORDS, CONSUMER_MESSAGES, CONSUMER_RETRIES
 from shared.settings import ServiceSettings
 from shared.topics import dlq
 
@@ -249,6 +249,7 @@ class IdempotentConsumer:
         records are handled one by one, with retries and the DLQ, so a poison record never
         holds back or takes down the rest of its batch.
         """
+        CONSUMER_BATCH_RECORDS.labels(self.name).observe(len(records))
         outcomes: list[str] = ["skipped"] * len(records)
         batch: list[tuple[int, Envelope, Handler]] = []
         for index, record in enumerate(records):

@@ -1,6 +1,6 @@
 """Prometheus metrics of the shared machinery (each service process exposes them at /metrics)."""
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 RELAY_PUBLISHED = Counter(
     "jiesu_relay_published_total", "Events the outbox relay published", ["relay"]
@@ -18,4 +18,18 @@ CONSUMER_MESSAGES = Counter(
 )
 CONSUMER_RETRIES = Counter(
     "jiesu_consumer_retries_total", "Handler attempts that failed and were retried", ["consumer"]
+)
+
+_SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+CONSUMER_BATCH_RECORDS = Histogram(
+    "jiesu_consumer_batch_records",
+    "Records in each batch a consumer took off the bus (small batches: per-batch costs per record)",
+    ["consumer"],
+    buckets=_SIZES,
+)
+RELAY_BATCH_EVENTS = Histogram(
+    "jiesu_relay_batch_events",
+    "Events the outbox relay published in each round",
+    ["relay"],
+    buckets=_SIZES,
 )

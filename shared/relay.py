@@ -16,7 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from shared.db import connect
 from shared.eventstore import NOTIFY_CHANNEL, EventStore, Horizon
 from shared.kafka import ensure_topics, log_is_shorter, make_offsets_reader, make_producer
-from shared.metrics import RELAY_POSITION, RELAY_PUBLISHED, RELAY_REDRIVES
+from shared.metrics import RELAY_BATCH_EVENTS, RELAY_POSITION, RELAY_PUBLISHED, RELAY_REDRIVES
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -184,6 +184,7 @@ class OutboxRelay:
             return len(batch)
         await self._save_state(batch[-1][0], (metadata.partition for metadata in results))
         RELAY_PUBLISHED.labels(self.name).inc(len(batch))
+        RELAY_BATCH_EVENTS.labels(self.name).observe(len(batch))
         return len(batch)
 
     async def _detect_loss(self, admin: AIOKafkaAdminClient, reader: AIOKafkaConsumer) -> None:

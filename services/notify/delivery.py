@@ -142,19 +142,67 @@ async def units_of(conn: Connection, claimed: list[asyncpg.Record]) -> dict[str,
     return await store.addresses(conn, units) if units else {}
 
 
+class GatheredLookups:
+    """Residents' contacts asked for by every channel's senders, gathered: while one request
+    to intake is under way, what is asked meanwhile waits for the next, which carries all of
+    it. One request at a time, however many rounds of senders ask.
+
+    Why: a channel's worker used to wait for its round's lookup before it looked for more
+    work; under load a lookup took ≈ 20 ms (intake is busy too), so the SMS senders ran short
+    of work while new messages piled up (measured at 80/s: 6 messages per round, 285/s at
+    most, against 310/s arriving)."""
+
+    def __init__(self, contacts: Contacts) -> None:
+        self.contacts = contacts
+        self.asked: set[UUID] = set()
+        self.answer: asyncio.Future[dict[UUID, dict[str, Any] | str]] | None = None
+        self.one_at_a_time = asyncio.Lock()
+        self.asking: set[asyncio.Task[None]] = set()  # a running task must be referenced
+
+    async def residents(self, complaint_ids: Sequence[UUID]) -> dict[UUID, dict[str, Any] | str]:
+        """The contacts of these complaints' residents (or why there is none); {} for all of
+        them if the request fails (then each message asks on its own, and retries as it would)."""
+        if self.answer is None:
+            self.answer = asyncio.get_running_loop().create_future()
+            task = asyncio.create_task(self._ask())
+            self.asking.add(task)
+            task.add_done_callback(self.asking.discard)
+        answer = self.answer
+        self.asked.update(complaint_ids)
+        found = await asyncio.shield(answer)
+        return {cid: found[cid] for cid in complaint_ids if cid in found}
+
+    async def _ask(self) -> None:
+        async with self.one_at_a_time:
+            answer, asked = self.answer, self.asked
+            self.answer, self.asked = None, set()
+            assert answer is not None
+            try:
+                answer.set_result(await self.contacts.residents(asked))
+            except Exception as error:
+                log.warning("looking up %d contacts failed (%s); one by one", len(asked), error)
+                answer.set_result({})
+
+
 async def residents_of(
-    contacts: Contacts, claimed: list[asyncpg.Record]
+    lookups: GatheredLookups, claimed: Sequence[asyncpg.Record]
 ) -> dict[UUID, dict[str, Any] | str]:
-    """The batch's residents' contacts in one request to intake (no connection held meanwhile);
-    if it fails, each message asks on its own, and retries as it would."""
+    """The round's residents' contacts, asked together with other rounds' (no connection held
+    meanwhile)."""
     residents = [r["complaint_id"] for r in claimed if r["audience"] == Audience.RESIDENT.value]
-    if not residents:
-        return {}
-    try:
-        return await contacts.residents(residents)
-    except Exception as error:
-        log.warning("looking up %d contacts failed (%s); one by one", len(residents), error)
-        return {}
+    return await lookups.residents(residents) if residents else {}
+
+
+async def send_when_known(
+    runtime: ServiceRuntime,
+    channels: Mapping[str, Channel],
+    row: asyncpg.Record,
+    units: Mapping[str, domain.Address],
+    residents: asyncio.Task[dict[UUID, dict[str, Any] | str]] | None,
+) -> Outcome:
+    """Send one message once its round's residents' contacts are known."""
+    known = Known(await residents if residents is not None else {}, units)
+    return await send_one(runtime, channels, row, known)
 
 
 # Channels that address people (by contact or directory) and audiences not in the directory.
@@ -323,9 +371,15 @@ class Handoff:
     lease, is claimed again from the table when the lease runs out, like any other claim.
 
     Only deliveries to a channel's gateway are handed over; a subscriber's endpoint keeps its
-    per-endpoint cap through the claim. Each channel takes at most `room` at a time, and none
-    while its table may hold due deliveries (a backlog is worked off in order, and what is new
-    joins it): the rest wait in the table as before."""
+    per-endpoint cap through the claim. Each channel holds at most `room` at a time; what does
+    not fit waits in the table as before, and a sender takes from the table first whenever it
+    may hold due deliveries, so what waits there longest goes first.
+
+    Taking new deliveries even while the table holds some is what keeps the table out of the
+    way: when new ones joined the table instead (as before), one overflow put the channel on
+    claims for good under steady load, each new message waiting there until a sender claimed
+    it (measured at 80/s: 45 % of the messages inserted, claimed and updated again, the claim
+    ≈ 40 % of notify's database time)."""
 
     def __init__(self, room: int, lease_s: float) -> None:
         self.room = room
@@ -335,7 +389,7 @@ class Handoff:
         )
         self.wakes: Mapping[str, asyncio.Event] = {}
         # Channels whose table may hold due deliveries (new pending ones, a redrive): their
-        # claimer looks at the table although the handoff keeps it busy.
+        # senders claim from the table before they take what was handed over.
         self.pending: set[str] = set()
 
     def takes(self, planned: Sequence[store.Planned]) -> list[bool]:
@@ -344,12 +398,7 @@ class Handoff:
         taken = []
         for p in planned:
             left = free.get(p.channel, self.room)
-            take = (
-                p.endpoint == ""
-                and p.channel in self.wakes
-                and p.channel not in self.pending
-                and left > 0
-            )
+            take = p.endpoint == "" and p.channel in self.wakes and left > 0
             free[p.channel] = left - take
             taken.append(take)
         return taken
@@ -385,7 +434,7 @@ async def run_channel(
     name: str,
     wake: asyncio.Event,
     recorder: Recorder,
-    contacts: Contacts,
+    lookups: GatheredLookups,
     handoff: Handoff,
 ) -> None:
     """One worker per channel with at most `channel_concurrency` senders: it sends what the
@@ -417,24 +466,24 @@ async def run_channel(
             wait = settings.delivery_poll_interval_s
             if free > 0:
                 addressed = name in ADDRESSED
-                handed = handoff.take(name, free)
-                rows = [row for row, _ in handed]
-                units = {row["recipient"]: a for row, a in handed if a is not None}
-                claimed: list[asyncpg.Record] = []
+                rows: list[asyncpg.Record] = []
+                units: dict[str, domain.Address] = {}
                 due = time.monotonic() >= due_at or name in recorder.retried
-                if len(rows) < free and (due or name in handoff.pending):
+                if due or name in handoff.pending:
+                    # The table first: what waits there (an overflow, a retry, a crash's
+                    # leftovers) has waited longer than what was handed over.
                     handoff.pending.discard(name)
                     async with runtime.pool.acquire() as conn:
-                        claimed = await store.claim(
+                        rows = await store.claim(
                             conn,
                             name,
-                            free - len(rows),
+                            free,
                             settings.endpoint_concurrency,
                             settings.delivery_lease_s,
                         )
-                        if claimed and addressed:
-                            units.update(await units_of(conn, claimed))
-                        elif not claimed and due:
+                        if rows and addressed:
+                            units.update(await units_of(conn, rows))
+                        elif not rows and due:
                             # Nothing due now: sleep until the soonest open delivery is (a
                             # retry, a lease's end), or until a new one, a recorded retry or a
                             # free sender wakes us.
@@ -444,15 +493,22 @@ async def run_channel(
                             if upcoming is not None:
                                 ahead = min(wait, (upcoming - datetime.now(UTC)).total_seconds())
                             due_at = time.monotonic() + ahead
-                    if len(claimed) == free - len(rows):
+                    if len(rows) == free:
                         handoff.pending.add(name)  # there may be more in the table
-                    rows += claimed
+                handed = handoff.take(name, free - len(rows))
+                rows += [row for row, _ in handed]
+                units.update((row["recipient"], a) for row, a in handed if a is not None)
                 if not rows:
                     wait = min(wait, max(0.01, due_at - time.monotonic()))
-                residents = await residents_of(contacts, rows) if addressed else {}
-                known = Known(residents, units)
+                # The senders wait for the round's contacts; the worker does not, and looks
+                # for more work as soon as a sender is free.
+                residents = (
+                    asyncio.create_task(residents_of(lookups, rows)) if addressed and rows else None
+                )
                 for row in rows:
-                    task = asyncio.create_task(send_one(runtime, channels, row, known))
+                    task = asyncio.create_task(
+                        send_when_known(runtime, channels, row, units, residents)
+                    )
                     sending.add(task)
                     task.add_done_callback(finished)
                 if rows and len(rows) == free:
@@ -478,6 +534,7 @@ async def run_deliveries(runtime: ServiceRuntime) -> None:
     async with aiohttp.ClientSession(timeout=timeout, trust_env=proxied()) as session:
         contacts = Contacts(session, settings)
         channels = build_channels(session, smtp, settings, contacts)
+        lookups = GatheredLookups(contacts)
         wakes = {name: asyncio.Event() for name in channels}
         recorder = Recorder(runtime, wakes=wakes, gather_s=settings.record_gather_s)
 
@@ -493,7 +550,7 @@ async def run_deliveries(runtime: ServiceRuntime) -> None:
             await asyncio.gather(
                 recorder.run(),
                 *(
-                    run_channel(runtime, channels, name, wakes[name], recorder, contacts, handoff)
+                    run_channel(runtime, channels, name, wakes[name], recorder, lookups, handoff)
                     for name in channels
                 ),
             )

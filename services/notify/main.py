@@ -45,7 +45,7 @@ async def run_live_feed(runtime: ServiceRuntime) -> None:
 
 def create_app(settings: NotifySettings | None = None) -> FastAPI:
     settings = settings or NotifySettings()
-    handoff = Handoff(room=2 * settings.channel_concurrency, lease_s=settings.delivery_lease_s)
+    handoff = Handoff(room=4 * settings.channel_concurrency, lease_s=settings.delivery_lease_s)
     runtime = ServiceRuntime(
         settings,
         schema=[SCHEMA],
