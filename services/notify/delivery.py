@@ -372,8 +372,8 @@ class Handoff:
 
     Only deliveries to a channel's gateway are handed over; a subscriber's endpoint keeps its
     per-endpoint cap through the claim. Each channel holds at most `room` at a time; what does
-    not fit waits in the table as before, and a sender takes from the table first whenever it
-    may hold due deliveries, so what waits there longest goes first.
+    not fit waits in the table as before; while the table may hold due deliveries, the senders
+    take from it and from what was handed over in turns.
 
     Taking new deliveries even while the table holds some is what keeps the table out of the
     way: when new ones joined the table instead (as before), one overflow put the channel on
@@ -459,6 +459,35 @@ async def run_channel(
         else:
             recorder.queue.put_nowait(task.result())
 
+    async def claim(most: int, units: dict[str, domain.Address]) -> list[asyncpg.Record]:
+        """Up to `most` due deliveries from the table, their units' addresses into `units`."""
+        nonlocal due_at
+        due = time.monotonic() >= due_at or name in recorder.retried
+        handoff.pending.discard(name)
+        async with runtime.pool.acquire() as conn:
+            rows = await store.claim(
+                conn, name, most, settings.endpoint_concurrency, settings.delivery_lease_s
+            )
+            if rows and name in ADDRESSED:
+                units.update(await units_of(conn, rows))
+            elif not rows and due:
+                # Nothing due now: sleep until the soonest open delivery is (a retry, a
+                # lease's end), or until a new one, a recorded retry or a free sender wakes us.
+                recorder.retried.discard(name)
+                upcoming = await store.next_due(conn, name)
+                ahead = settings.delivery_poll_interval_s
+                if upcoming is not None:
+                    ahead = min(ahead, (upcoming - datetime.now(UTC)).total_seconds())
+                due_at = time.monotonic() + ahead
+        if len(rows) == most:
+            handoff.pending.add(name)  # there may be more in the table
+        return rows
+
+    # While both hold work, the table (an overflow, a retry, a crash's leftovers) and what was
+    # handed over take turns, round by round: neither waits for the other to empty. (With the
+    # table always first, an overload left handed-over messages waiting past half their lease,
+    # and then for the lease to run out: a minute.)
+    table_turn = True
     try:
         while True:
             wake.clear()  # before looking: a wake-up while we look is not lost
@@ -466,38 +495,20 @@ async def run_channel(
             wait = settings.delivery_poll_interval_s
             if free > 0:
                 addressed = name in ADDRESSED
-                rows: list[asyncpg.Record] = []
                 units: dict[str, domain.Address] = {}
-                due = time.monotonic() >= due_at or name in recorder.retried
-                if due or name in handoff.pending:
-                    # The table first: what waits there (an overflow, a retry, a crash's
-                    # leftovers) has waited longer than what was handed over.
-                    handoff.pending.discard(name)
-                    async with runtime.pool.acquire() as conn:
-                        rows = await store.claim(
-                            conn,
-                            name,
-                            free,
-                            settings.endpoint_concurrency,
-                            settings.delivery_lease_s,
-                        )
-                        if rows and addressed:
-                            units.update(await units_of(conn, rows))
-                        elif not rows and due:
-                            # Nothing due now: sleep until the soonest open delivery is (a
-                            # retry, a lease's end), or until a new one, a recorded retry or a
-                            # free sender wakes us.
-                            recorder.retried.discard(name)
-                            upcoming = await store.next_due(conn, name)
-                            ahead = wait
-                            if upcoming is not None:
-                                ahead = min(wait, (upcoming - datetime.now(UTC)).total_seconds())
-                            due_at = time.monotonic() + ahead
-                    if len(rows) == free:
-                        handoff.pending.add(name)  # there may be more in the table
+                may_claim = (
+                    time.monotonic() >= due_at
+                    or name in recorder.retried
+                    or name in handoff.pending
+                )
+                claim_first = may_claim and (table_turn or not handoff.queues.get(name))
+                rows = await claim(free, units) if claim_first else []
                 handed = handoff.take(name, free - len(rows))
                 rows += [row for row, _ in handed]
                 units.update((row["recipient"], a) for row, a in handed if a is not None)
+                if may_claim and not claim_first and len(rows) < free:
+                    rows += await claim(free - len(rows), units)
+                table_turn = not table_turn
                 if not rows:
                     wait = min(wait, max(0.01, due_at - time.monotonic()))
                 # The senders wait for the round's contacts; the worker does not, and looks

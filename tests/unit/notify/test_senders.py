@@ -4,13 +4,19 @@ contacts asked for together while a request to intake is under way."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 import uuid
+from collections.abc import AsyncIterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from services.notify import delivery as delivery_module
 from services.notify import domain, store
-from services.notify.delivery import GatheredLookups, Handoff
+from services.notify.delivery import GatheredLookups, Handoff, Recorder, run_channel
+from services.notify.settings import NotifySettings
 from shared.events import Audience
 
 
@@ -80,3 +86,98 @@ def test_new_deliveries_are_handed_over_while_there_is_room(table_has_some: bool
     ]
     assert handoff.takes([planned(endpoint="https://hooks.example.cn/a")]) == [False]
     assert handoff.takes([planned("wechat")]) == [False]  # no senders for it (yet)
+
+
+class Table:
+    """Notify's table as a channel's worker sees it: due deliveries, claimed oldest first."""
+
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        self.rows = rows
+
+    async def claim(self, conn: Any, channel: str, most: int, *_: Any) -> list[dict[str, Any]]:
+        taken, self.rows = self.rows[:most], self.rows[most:]
+        return taken
+
+    async def next_due(self, conn: Any, channel: str) -> None:
+        return None
+
+
+class Pool:
+    @contextlib.asynccontextmanager
+    async def acquire(self) -> AsyncIterator[None]:
+        yield None
+
+
+class Gateway:
+    name = "sms"
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    async def send(self, pool: Any, message: Any) -> None:
+        await asyncio.sleep(0.001)
+        self.sent.append(message.recipient)
+
+
+def delivery(recipient: str) -> dict[str, Any]:
+    return {
+        "notification_id": uuid.uuid4(),
+        "event_id": uuid.uuid4(),
+        "correlation_id": None,
+        "complaint_id": uuid.uuid4(),
+        "audience": Audience.RESPONDER.value,
+        "recipient": recipient,
+        "channel": "sms",
+        "endpoint": "",
+        "template": "work_order_issued",
+        "payload": {},
+        "attempts": 1,
+    }
+
+
+async def test_the_table_and_the_hand_over_take_turns_so_neither_waits_for_the_other(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """An overflow left messages in the table while newer ones were handed over: the senders
+    take from both in turns. (With the table always first, under a steady overload the
+    handed-over ones waited past half their lease and then for the lease to run out.)"""
+    table = Table([delivery(f"table-{i}") for i in range(6)])
+    monkeypatch.setattr(store, "claim", table.claim)
+    monkeypatch.setattr(store, "next_due", table.next_due)
+    monkeypatch.setattr(delivery_module, "units_of", lambda conn, rows: _nothing())
+    settings = NotifySettings(channel_concurrency=2)
+    runtime = SimpleNamespace(settings=settings, pool=Pool())
+    gateway = Gateway()
+    handoff = Handoff(room=8, lease_s=60.0)
+    wake = asyncio.Event()
+    handoff.wakes = {"sms": wake}
+    handoff.give([delivery(f"handed-{i}") for i in range(6)], {}, time.monotonic())  # type: ignore[arg-type]
+    recorder = Recorder(runtime)  # type: ignore[arg-type]
+    worker = asyncio.create_task(
+        run_channel(
+            runtime,  # type: ignore[arg-type]
+            {"sms": gateway},  # type: ignore[dict-item]
+            "sms",
+            wake,
+            recorder,
+            GatheredLookups(SlowIntake()),  # type: ignore[arg-type]
+            handoff,
+        )
+    )
+    try:
+        async with asyncio.timeout(5):
+            while len(gateway.sent) < 12:
+                await asyncio.sleep(0.005)
+    finally:
+        worker.cancel()
+    assert sorted(gateway.sent) == sorted(
+        [f"table-{i}" for i in range(6)] + [f"handed-{i}" for i in range(6)]
+    )
+    first_half = gateway.sent[:6]
+    assert sum(r.startswith("table") for r in first_half) >= 2, gateway.sent
+    assert sum(r.startswith("handed") for r in first_half) >= 2, gateway.sent
+    assert recorder.queue.qsize() == 12  # each sent once, each outcome on its way to the record
+
+
+async def _nothing() -> dict[str, Any]:
+    return {}
