@@ -49,7 +49,7 @@ class NotifySettings(ServiceSettings):
     # Messages in flight per channel (each channel has its own senders), and at most this many
     # to one endpoint (one subscriber), so a slow one cannot take every sender. A channel
     # sends at most channel_concurrency ÷ the gateway's answer time: 64 at 100 ms is 640/s.
-    # With 16, the demo's SMS fell behind at 80 complaints/s (≈ 310 messages/s, answers
+    # With 16, the demo's SMS fell behind at 80 complaints/s (≈ 300 messages/s, answers
     # slowed by the busy box) and its new messages went through the table instead.
     channel_concurrency: int = 64
     endpoint_concurrency: int = 4

@@ -71,8 +71,8 @@ def planned(channel: str = "sms", endpoint: str = "") -> store.Planned:
 
 @pytest.mark.parametrize("table_has_some", [False, True])
 def test_new_deliveries_are_handed_over_while_there_is_room(table_has_some: bool):
-    """Also while the table holds due ones: the senders take those first, and what is new
-    does not have to join them (one overflow used to keep a channel on claims for good)."""
+    """Also while the table holds due ones: the senders take from both in turns, and what is
+    new does not have to join them (one overflow used to keep a channel on claims for good)."""
     handoff = Handoff(room=3, lease_s=60.0)
     handoff.wakes = {"sms": asyncio.Event(), "email": asyncio.Event()}
     if table_has_some:
