@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 import yaml
@@ -126,14 +128,23 @@ def metrics_response() -> Response:
 Document = TypeVar("Document", bound=BaseModel)
 
 
+def parse_upload(raw: bytes, content_type: str, what: str) -> Any:
+    """A YAML or JSON upload as data: 400 if unreadable or nested too deeply to read."""
+    try:
+        return yaml.safe_load(raw) if "yaml" in content_type else json.loads(raw)
+    except (yaml.YAMLError, ValueError) as error:
+        raise Problem(400, f"无法解析{what} Cannot parse it: {error}") from None
+    except RecursionError:
+        raise Problem(400, f"{what}嵌套过深 It is nested too deeply") from None
+
+
 def parse_document(raw: bytes, content_type: str, model: type[Document], what: str) -> Document:
     """A YAML or JSON upload (a city file, say) as `model`: 400 if unreadable, 422 naming each field."""
-    try:
-        body = yaml.safe_load(raw) if "yaml" in content_type else json.loads(raw)
-    except (yaml.YAMLError, ValueError) as error:
-        raise Problem(400, f"无法解析{what} Cannot parse the file: {error}") from None
+    body = parse_upload(raw, content_type, what)
     try:
         return model.model_validate(body)
+    except RecursionError:
+        raise Problem(400, f"{what}嵌套过深 It is nested too deeply") from None
     except ValidationError as error:
         errors = [
             {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
@@ -147,15 +158,43 @@ def parse_document(raw: bytes, content_type: str, model: type[Document], what: s
         ) from None
 
 
-class RefuseNul:
-    """Refuses (422) a request whose path, query or body holds a NUL character.
+Refusal = Callable[[Any, int, str], Response]  # (scope, status, detail) → the answer
 
-    Postgres text and jsonb cannot store U+0000, so such input would otherwise fail deep
-    inside a transaction as a 500. The body is read whole before the app sees it.
+
+def problem_refusal(scope: Any, status: int, detail: str) -> Response:
+    return problem_response(status, detail)
+
+
+# A JSON escape of a UTF-16 surrogate: paired it is one character, alone it cannot be stored.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def _unstorable(body: bytes, content_type: str) -> str | None:
+    """Why Postgres could not store what `body` says, if it could not."""
+    if b"\x00" in body or b"\\u0000" in body:
+        return "请求中含有空字符 (NUL)，无法保存 The request holds a NUL character"
+    if "form-urlencoded" in content_type and b"%00" in body:
+        return "表单中含有空字符 (NUL)，无法保存 The form holds a NUL character"
+    if _SURROGATE_ESCAPE.search(body):
+        try:
+            json.dumps(json.loads(body), ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            return "请求中含有不成对的代理字符 The request holds a lone UTF-16 surrogate"
+        except ValueError:
+            return None  # not JSON: the route says so itself
+    return None
+
+
+class RefuseNul:
+    """Refuses (422) a request whose path, query or body Postgres could not store: a NUL
+    character (raw, `\\u0000`, or `%00` in a path, query or form) or a lone UTF-16 surrogate in
+    JSON. Such input would otherwise fail deep inside a transaction as a 500. The body is read
+    whole before the app sees it (so this runs inside the body limit and the key check).
     """
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, refuse: Refusal = problem_refusal) -> None:
         self.app = app
+        self.refuse = refuse
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -169,11 +208,13 @@ class RefuseNul:
                 break
         body = b"".join(m.get("body", b"") for m in chunks)
         target = scope.get("raw_path", b"") + b"?" + scope.get("query_string", b"")
-        if b"%00" in target or b"\x00" in target or b"\x00" in body or b"\\u0000" in body:
-            response = problem_response(
-                422, "请求中含有空字符 (NUL)，无法保存 The request holds a NUL character"
-            )
-            await response(scope, receive, send)
+        content_type = dict(scope["headers"]).get(b"content-type", b"").decode("latin-1")
+        if b"%00" in target or b"\x00" in target:
+            why: str | None = "请求中含有空字符 (NUL)，无法保存 The request holds a NUL character"
+        else:
+            why = _unstorable(body, content_type)
+        if why is not None:
+            await self.refuse(scope, 422, why)(scope, receive, send)
             return
         replay = iter(chunks)
 
@@ -181,3 +222,45 @@ class RefuseNul:
             return next(replay, None) or await receive()
 
         await self.app(scope, replayed, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def too_large(limit: int) -> str:
+    return f"请求体超过 {limit} 字节 Request body over {limit} bytes"
+
+
+class BodyLimit:
+    """Refuses a request body over `limit` bytes with 413, whether or not it declares its length.
+
+    `refuse` answers in the route's own dialect (Open311 clients read error arrays)."""
+
+    def __init__(self, app: Any, limit: int, refuse: Refusal = problem_refusal) -> None:
+        self.app = app
+        self.limit = limit
+        self.refuse = refuse
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self.refuse(scope, 413, too_large(self.limit))(scope, receive, send)
+            return
+        received = 0
+
+        async def counting_receive() -> Any:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.limit:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, counting_receive, send)
+        except _TooLarge:
+            await self.refuse(scope, 413, too_large(self.limit))(scope, receive, send)

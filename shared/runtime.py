@@ -11,9 +11,12 @@ from typing import Any
 
 import asyncpg
 import faust
+import uvicorn
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import JSONResponse, Response
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from shared.apikeys import ANY_KEY, PUBLIC, KeyFirst, declare_audiences
 from shared.consumer import (
     BatchConsumer,
     BatchHandler,
@@ -27,7 +30,14 @@ from shared.db import apply_schema, create_pool, ensure_database, wal_flushed
 from shared.events import Event
 from shared.eventstore import SCHEMA as EVENTSTORE_SCHEMA
 from shared.eventstore import EventStore
-from shared.http import install_problem_handlers, metrics_response
+from shared.http import (
+    BodyLimit,
+    Refusal,
+    RefuseNul,
+    install_problem_handlers,
+    metrics_response,
+    problem_refusal,
+)
 from shared.kafka import ensure_topics, make_producer
 from shared.relay import OutboxRelay
 from shared.settings import ServiceSettings
@@ -195,14 +205,19 @@ class ServiceRuntime:
             await self.stop()
 
 
-def ops_router(runtime: ServiceRuntime) -> APIRouter:
+def ops_router(runtime: ServiceRuntime, door: Any) -> APIRouter:
+    """Liveness and readiness for anyone (probes carry no key); metrics behind `door`."""
     router = APIRouter(tags=["运维 Operations"])
 
-    @router.get("/healthz", summary="进程存活 Liveness")
+    @router.get("/healthz", summary="进程存活 Liveness", dependencies=[PUBLIC])
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": runtime.name}
 
-    @router.get("/readyz", summary="就绪检查 Readiness (DB, broker, consumer assignment)")
+    @router.get(
+        "/readyz",
+        summary="就绪检查 Readiness (DB, broker, consumer assignment)",
+        dependencies=[PUBLIC],
+    )
     async def readyz() -> JSONResponse:
         checks = await runtime.readiness()
         ready = all(checks.values())
@@ -211,23 +226,95 @@ def ops_router(runtime: ServiceRuntime) -> APIRouter:
             status_code=200 if ready else 503,
         )
 
-    @router.get("/metrics", summary="Prometheus 指标 Metrics", response_class=Response)
+    @router.get(
+        "/metrics",
+        summary="Prometheus 指标 Metrics",
+        response_class=Response,
+        dependencies=[door],
+    )
     async def metrics() -> Response:
         return metrics_response()
 
     return router
 
 
+def keyed_documents(app: FastAPI) -> APIRouter:
+    """/openapi.json, /docs and /redoc for callers with any of the service's keys."""
+    router = APIRouter(include_in_schema=False, dependencies=[ANY_KEY])
+
+    @router.get("/openapi.json")
+    async def document() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @router.get("/docs")
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=app.title)
+
+    @router.get("/redoc")
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url="/openapi.json", title=app.title)
+
+    return router
+
+
 def create_service_app(
-    runtime: ServiceRuntime, *, title: str, description: str, routers: Sequence[APIRouter]
+    runtime: ServiceRuntime,
+    *,
+    title: str,
+    description: str,
+    routers: Sequence[APIRouter],
+    refuse: Refusal = problem_refusal,
 ) -> FastAPI:
-    app = FastAPI(title=title, description=description, version="0.1.0", lifespan=runtime.lifespan)
+    """The service's HTTP app. Every route must declare its audience (UndeclaredAudience
+    otherwise). A request passes, outermost first: the body limit (413), the key check of a
+    keyed route that carries a body (401 before the body is read), the check for what Postgres
+    cannot store (422), the route. `refuse` words these refusals (Open311 has its own)."""
+    public_ops = bool(runtime.settings.ops_endpoints_public)
+    app = FastAPI(
+        title=title,
+        description=description,
+        version="0.1.0",
+        lifespan=runtime.lifespan,
+        # Closed: the same documents, served below behind a key.
+        openapi_url="/openapi.json" if public_ops else None,
+        docs_url="/docs" if public_ops else None,
+        redoc_url="/redoc" if public_ops else None,
+    )
     app.state.runtime = runtime
     install_problem_handlers(app)
-    app.include_router(ops_router(runtime))
+    app.include_router(ops_router(runtime, PUBLIC if public_ops else ANY_KEY))
+    if not public_ops:
+        app.include_router(keyed_documents(app))
     for router in routers:
         app.include_router(router)
+    audiences = declare_audiences(app)
+    app.state.audiences = audiences
+    app.add_middleware(RefuseNul, refuse=refuse)  # reads the whole body: inside the two below
+    app.add_middleware(KeyFirst, routes=lambda: audiences)
+    app.add_middleware(BodyLimit, limit=runtime.settings.max_body_bytes, refuse=refuse)
     return app
+
+
+def http_server(app: FastAPI, port: int | None = None) -> uvicorn.Server:
+    """The service's HTTP server. A client's address comes from the connection, or from
+    X-Forwarded-For only when the connection comes from one of TRUSTED_PROXIES (by default
+    none: a header anyone can write must not choose whose rate limit a request counts to)."""
+    settings: ServiceSettings = app.state.runtime.settings
+    trusted = settings.trusted_proxies.strip()
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port if port is None else port,
+        log_level="warning",
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted or None,
+    )
+    return uvicorn.Server(config)
+
+
+def serve(app: FastAPI) -> None:
+    """Run the service's HTTP server until it is stopped."""
+    http_server(app).run()
 
 
 def configure_logging(level: str) -> None:

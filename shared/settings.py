@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.db import with_database
+
+# What deploy/k8s/secrets.example.yaml holds where a real secret goes: CHANGE, CHANGE-…, :CHANGE@.
+PLACEHOLDER = re.compile(r"(^|[:/@])CHANGE(\b|-|$)")
 
 
 class ServiceSettings(BaseSettings):
@@ -64,7 +68,17 @@ class ServiceSettings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = 8000
+    # Addresses of the reverse proxies whose X-Forwarded-For is believed (comma-separated, or
+    # * for any). Empty: none, a client is the address it connects from.
+    trusted_proxies: str = Field("", validation_alias=AliasChoices("TRUSTED_PROXIES"))
+    # /docs, /redoc, /openapi.json and /metrics without a key. Default: open in development,
+    # behind any of the service's keys in production (/healthz and /readyz stay open).
+    ops_endpoints_public: bool | None = Field(
+        None, validation_alias=AliasChoices("OPS_ENDPOINTS_PUBLIC")
+    )
     db_pool_size: int = 10
+    # Requests with a larger body are refused (413) before it is read past this many bytes.
+    max_body_bytes: int = 64 * 1024
 
     relay_batch_size: int = 500
     # Each commit wakes the relay (LISTEN/NOTIFY); this is the longest it waits without one.
@@ -78,9 +92,53 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
 
     @model_validator(mode="after")
+    def _ops_endpoints_closed_in_production(self) -> ServiceSettings:
+        if self.ops_endpoints_public is None:
+            self.ops_endpoints_public = self.environment != "production"
+        return self
+
+    @model_validator(mode="after")
+    def _no_placeholders_in_production(self) -> ServiceSettings:
+        """A value copied from an example file unchanged (`CHANGE…`) stops a production start."""
+        if self.environment == "production":
+            placeholders = sorted(
+                name
+                for name, value in self.__dict__.items()
+                if isinstance(value, str) and PLACEHOLDER.search(value)
+            )
+            if placeholders:
+                raise ValueError(
+                    "生产环境不能使用示例占位值 Placeholder values (CHANGE…) in production: "
+                    + ", ".join(placeholders)
+                )
+        return self
+
+    @model_validator(mode="after")
     def _default_database(self) -> ServiceSettings:
         if not self.database_url:
             self.database_url = with_database(
                 self.server_database_url, f"jiesu_{self.service_name}"
             )
+        return self
+
+
+class KeyedServiceSettings(ServiceSettings):
+    """A service with a key table: development keys and the rate limit's storage."""
+
+    # In development, fixed `dev-key-*` keys exist so curl examples work; production refuses them.
+    dev_keys: bool | None = None  # default: on in development, off in production
+    dev_key_rate_per_minute: int = 6000
+    # limits storage URI: memory:// counts per replica; redis://host:6379 shares the count.
+    rate_limit_storage: str = "memory://"
+
+    @model_validator(mode="after")
+    def _no_dev_keys_in_production(self) -> KeyedServiceSettings:
+        if self.environment == "production":
+            if self.dev_keys:
+                raise ValueError(
+                    f"{self.service_name.upper()}_DEV_KEYS must be false in production"
+                )
+            self.dev_keys = False
+        elif self.dev_keys is None:
+            self.dev_keys = True
         return self

@@ -92,6 +92,9 @@ def complaint_request(index: int = 0, **overrides: Any) -> dict[str, Any]:
 
 STAFF_KEY = {"X-API-Key": "dev-key-staff"}
 ADMIN_KEY = {"X-API-Key": "dev-key-admin"}
+NOTIFY_KEY = {"X-API-Key": "dev-key-notify"}  # intake's key for the notification service
+# Reporting's development key for cases and agendas: a supervisor of the whole city.
+READER = {"X-API-Key": "dev-key-supervisor"}
 
 
 def channel_key(channel: str) -> dict[str, str]:

@@ -16,19 +16,22 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from fastapi import Depends, Request
+from fastapi import Request
 
-from services.dispatch.city import CityModel, Responder, ResponderKind, like_patterns
+from services.dispatch.city import CityModel, Responder, ResponderKind
 from shared.apikeys import (
     KeyCache,
     XApiKey,
     authenticate,
+    for_audience,
     hash_key,
     key_cli,
     key_id_of,
     new_secret,
     presented_secret,
+    refuse_role,
 )
+from shared.areas import like_patterns
 from shared.db import Connection
 from shared.http import Problem
 
@@ -186,17 +189,15 @@ async def authenticate_caller(request: Request, secret: str | None) -> Caller:
 def require(*roles: Role) -> object:
     """A FastAPI dependency: the authenticated caller, if its key has one of `roles`."""
 
+    audience = [r.value for r in Role if r in roles or r is Role.ADMIN]
+
     async def dependency(request: Request, x_api_key: XApiKey = None) -> Caller:
         caller = await authenticate_caller(request, presented_secret(request, x_api_key))
         if caller.key.role not in roles and not caller.is_admin:
-            raise Problem(
-                403,
-                f"密钥「{caller.key.name}」的角色为 {caller.key.role.value}，无权执行此操作 "
-                f"A {caller.key.role.value} key may not do this",
-            )
+            raise refuse_role(caller.key.name, caller.key.role.value, audience)
         return caller
 
-    return Depends(dependency)
+    return for_audience(dependency, *audience)
 
 
 async def _create_from(conn: Connection, args: argparse.Namespace) -> tuple[str, str]:

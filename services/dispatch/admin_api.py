@@ -3,10 +3,8 @@ versions, the holiday calendar, and the public routing preview."""
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
-import yaml
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import ValidationError
 
@@ -27,8 +25,9 @@ from services.dispatch.city import (
 )
 from services.dispatch.deadlines import CalendarYear, TimeLimits
 from services.dispatch.settings import DispatchSettings
+from shared.apikeys import PUBLIC
 from shared.db import Connection
-from shared.http import Problem
+from shared.http import Problem, parse_upload
 
 router = APIRouter()
 CITY = "城市模型 City model"
@@ -58,14 +57,12 @@ def _invalid(error: ValidationError | ValueError, what: str) -> Problem:
 
 def _parse(raw: bytes, content_type: str, what: str) -> Any:
     """A JSON, YAML or CSV body as data (CSV stays text for the section reader)."""
-    try:
-        if "csv" in content_type:
+    if "csv" in content_type:
+        try:
             return raw.decode("utf-8-sig")
-        if "yaml" in content_type:
-            return yaml.safe_load(raw)
-        return json.loads(raw)
-    except (yaml.YAMLError, ValueError) as error:
-        raise Problem(400, f"无法解析{what} Cannot parse it: {error}") from None
+        except ValueError as error:
+            raise Problem(400, f"无法解析{what} Cannot parse it: {error}") from None
+    return parse_upload(raw, content_type, what)
 
 
 async def _new_version(
@@ -374,6 +371,7 @@ async def load_calendar(
 
 @router.get(
     "/routing",
+    dependencies=[PUBLIC],  # the 派单目录 is public: which unit answers for what, where
     tags=["派单 Routing"],
     summary="派单预览：某类别某区域会派给谁 Where would a complaint be routed, and why",
 )

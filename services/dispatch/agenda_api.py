@@ -26,13 +26,15 @@ from services.dispatch.api import (
     runtime_of,
     visible,
 )
-from services.dispatch.city import AREA_CODE, AreaLevel, ResponderKind, like_patterns
+from services.dispatch.city import AREA_CODE, AreaLevel, ResponderKind
 from services.dispatch.deadlines import Duration, deadline
 from services.dispatch.service import conversation, now
+from shared.areas import like_patterns
 from shared.db import Connection
 from shared.events import AgendaAssignment, Event
 from shared.http import Offset, Problem
 from shared.idempotency import IdempotencyKey
+from shared.privacy import FreeText
 
 router = APIRouter()
 AGENDA = "议事 Deliberation"
@@ -42,28 +44,30 @@ class SendToDeliberation(Body):
     title: str | None = Field(
         None, max_length=200, description="议题名称 Title (default: the category)"
     )
-    reason: str = Field(min_length=2, max_length=1000)
+    reason: FreeText = Field(min_length=2, max_length=1000)
 
 
 class SetTopic(Body):
-    topic: str = Field(min_length=2, max_length=500, description="议题 The topic")
+    topic: FreeText = Field(min_length=2, max_length=500, description="议题 The topic")
     parties: list[str] = Field(default_factory=list, max_length=50, description="参与议事的各方")
 
 
 class HoldMeeting(Body):
     participants: list[str] = Field(min_length=1, max_length=100, description="参会人员/单位")
-    minutes: str = Field(min_length=2, max_length=8000, description="会议纪要 Minutes")
+    minutes: FreeText = Field(min_length=2, max_length=8000, description="会议纪要 Minutes")
     settled: bool = Field(description="是否达成一致 Did the parties agree?")
 
 
 class Duty(Body):
     responder_id: str
-    task: str = Field(min_length=2, max_length=1000, description="履职事项 What the unit must do")
+    task: FreeText = Field(
+        min_length=2, max_length=1000, description="履职事项 What the unit must do"
+    )
     within: Duration | None = Field(None, description="限期，如 30d、10wd Time allowed")
 
 
 class Decide(Body):
-    decision: str = Field(min_length=2, max_length=4000, description="议定事项 The decision")
+    decision: FreeText = Field(min_length=2, max_length=4000, description="议定事项 The decision")
     assignments: list[Duty] = Field(
         default_factory=list, max_length=50, description="分流落实到各单位"
     )

@@ -26,6 +26,7 @@ from shared.envelope import Causation
 from shared.events import Event
 from shared.http import Offset, Problem
 from shared.idempotency import IdempotencyKey, idempotent, scoped
+from shared.privacy import FreeText
 from shared.runtime import ServiceRuntime
 
 router = APIRouter()
@@ -49,39 +50,43 @@ class Body(BaseModel):
 
 
 class Note(Body):
-    note: str = Field(min_length=1, max_length=1000, description="说明 What was done or said")
+    note: FreeText = Field(min_length=1, max_length=1000, description="说明 What was done or said")
 
 
 class OptionalNote(Body):
-    note: str | None = Field(None, max_length=1000, description="说明 Note")
+    note: FreeText | None = Field(None, max_length=1000, description="说明 Note")
 
 
 class Reason(Body):
-    reason: str = Field(min_length=1, max_length=1000, description="理由 Reason")
+    reason: FreeText = Field(min_length=1, max_length=1000, description="理由 Reason")
 
 
 class Report(Body):
-    report: str = Field(min_length=2, max_length=4000, description="办理结果 What was done (反馈)")
+    report: FreeText = Field(
+        min_length=2, max_length=4000, description="办理结果 What was done (反馈)"
+    )
 
 
 class ReturnOrder(Body):
-    reason: str = Field(min_length=2, max_length=1000, description="退单理由 Why it is not yours")
+    reason: FreeText = Field(
+        min_length=2, max_length=1000, description="退单理由 Why it is not yours"
+    )
     suggested_responder_id: str | None = Field(None, description="建议承办单位 Who should take it")
 
 
 class RequestExtension(Body):
     extend_by: Duration = Field(description="延长多久 How much longer, e.g. 3d, 2wd, 12h")
-    reason: str = Field(min_length=2, max_length=1000)
+    reason: FreeText = Field(min_length=2, max_length=1000)
 
 
 class Whistle(Body):
     departments: list[str] = Field(min_length=1, max_length=20, description="被吹哨的部门 id")
-    reason: str = Field(min_length=2, max_length=1000)
+    reason: FreeText = Field(min_length=2, max_length=1000)
 
 
 class Arbitrate(Body):
     responder_id: str = Field(description="裁定的主办单位 The unit that must lead")
-    reason: str = Field(min_length=2, max_length=1000)
+    reason: FreeText = Field(min_length=2, max_length=1000)
 
 
 def dispatch_of(request: Request) -> Dispatch:

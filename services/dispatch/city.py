@@ -490,23 +490,6 @@ class CityModel:
         return None
 
 
-def like_patterns(scope: str) -> list[str]:
-    """SQL LIKE patterns matching `scope` and every code below it.
-
-    Division codes nest by digit groups (省2 市2 县2 乡镇3 村居3), so a street's communities
-    share its code without the trailing zero groups: 370124001000 → 370124001%.
-    """
-    if "-" in scope:
-        return [scope, scope + "-%"]
-    stem = scope
-    for width in (3, 3, 2, 2):
-        if len(stem) > width and stem.endswith("0" * width):
-            stem = stem[:-width]
-        else:
-            break
-    return [stem + "%"]
-
-
 def _enclosing_code(code: str) -> str | None:
     if "-" in code:
         return code.rsplit("-", 1)[0]

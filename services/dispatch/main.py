@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import uvicorn
 import yaml
 from fastapi import FastAPI
 
@@ -19,8 +18,7 @@ from services.dispatch.service import Dispatch
 from services.dispatch.settings import DispatchSettings
 from services.dispatch.timers import run_timers
 from shared.apikeys import RateLimiter
-from shared.http import RefuseNul
-from shared.runtime import ServiceRuntime, configure_logging, create_service_app
+from shared.runtime import ServiceRuntime, configure_logging, create_service_app, serve
 from shared.topics import COMPLAINT_EVENTS, DISPATCH_EVENTS
 
 log = logging.getLogger(__name__)
@@ -87,14 +85,13 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
         ),
         routers=[router, agenda_router, admin_router],
     )
-    app.add_middleware(RefuseNul)
     return app
 
 
 def main() -> None:
     settings = DispatchSettings()
     configure_logging(settings.log_level)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+    serve(create_app(settings))
 
 
 if __name__ == "__main__":

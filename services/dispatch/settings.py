@@ -15,6 +15,8 @@ class DispatchSettings(ServiceSettings):
 
     service_name: str = "dispatch"
     port: int = 8002
+    # City model uploads are the largest requests (a city of thousands of communities).
+    max_body_bytes: int = 8 * 1024 * 1024
     # In development, fixed keys `dev-key-admin`, `dev-key-supervisor` and `dev-key-<unit id>`
     # for every unit of the city model exist so curl examples work; production refuses them.
     dev_keys: bool | None = None  # default: on in development, off in production

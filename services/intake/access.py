@@ -2,7 +2,8 @@
 
 Keys are random secrets shown once; only their SHA-256 is stored. Run
 `python -m services.intake.access create --name 12345热线 --role channel --channel hotline`
-to issue one (and `list`, `revoke KEY_ID`).
+to issue one (`--role staff --scope 370124001000` for a street's staff; `--role notify` for the
+notification service; `list`, `revoke KEY_ID`).
 """
 
 from __future__ import annotations
@@ -12,26 +13,29 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from fastapi import Depends, Request
+from fastapi import Request
 
 from shared.apikeys import (
     KeyCache,
     XApiKey,
     authenticate,
-    hash_key,
+    find_active_key,
+    for_audience,
     key_cli,
-    key_id_of,
     new_secret,
     presented_secret,
+    refuse_role,
+    store_key,
 )
+from shared.areas import within
 from shared.db import Connection
 from shared.events import Channel
-from shared.http import Problem
 
 
 class Role(StrEnum):
     CHANNEL = "channel"  # 受理渠道: files complaints for its channel, withdraws them
-    STAFF = "staff"  # 话务/社区工作人员: triage, merge, call back, close, erasure
+    STAFF = "staff"  # 话务/社区工作人员: triage, merge, call back, close, erasure (in its area)
+    NOTIFY = "notify"  # 通知服务: reads residents' contacts in batches to send their messages
     ADMIN = "admin"  # 平台管理员: catalogue and keys
 
 
@@ -39,7 +43,8 @@ class Role(StrEnum):
 _GRANTS: dict[Role, frozenset[Role]] = {
     Role.CHANNEL: frozenset({Role.CHANNEL}),
     Role.STAFF: frozenset({Role.CHANNEL, Role.STAFF}),
-    Role.ADMIN: frozenset({Role.CHANNEL, Role.STAFF, Role.ADMIN}),
+    Role.NOTIFY: frozenset({Role.NOTIFY}),
+    Role.ADMIN: frozenset(Role),
 }
 
 
@@ -50,9 +55,18 @@ class ApiKey:
     role: Role
     channel: Channel | None
     rate_per_minute: int
+    scope: str | None = None  # a staff key's area (None: the whole city)
 
     def may(self, role: Role) -> bool:
         return role in _GRANTS[self.role]
+
+    def covers(self, area_code: str | None) -> bool:
+        """Whether a complaint at `area_code` is this key's to see (a staff key: its area)."""
+        return self.role is not Role.STAFF or within(area_code, self.scope)
+
+    @property
+    def actor(self) -> str:
+        return f"{self.role.value}:{self.name}"
 
 
 async def create_key(
@@ -63,31 +77,26 @@ async def create_key(
     channel: Channel | None,
     rate_per_minute: int,
     secret: str | None = None,
+    scope: str | None = None,
 ) -> tuple[ApiKey, str]:
     """Issue a key; the secret is returned once and never stored."""
     if role is Role.CHANNEL and channel is None:
         raise ValueError("a channel key needs its channel")
     secret = secret or new_secret()
-    key_id = key_id_of(secret)
-    await conn.execute(
-        "INSERT INTO api_keys (key_id, key_hash, name, role, channel, rate_per_minute) "
-        "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (key_id) DO NOTHING",
-        key_id,
-        hash_key(secret),
+    key_id = await store_key(
+        conn,
+        secret,
         name,
         role.value,
-        channel.value if channel else None,
         rate_per_minute,
+        channel=channel.value if channel else None,
+        scope=scope,
     )
-    return ApiKey(key_id, name, role, channel, rate_per_minute), secret
+    return ApiKey(key_id, name, role, channel, rate_per_minute, scope), secret
 
 
 async def _find(conn: Connection, digest: str) -> ApiKey | None:
-    row = await conn.fetchrow(
-        "SELECT key_id, name, role, channel, rate_per_minute FROM api_keys "
-        "WHERE key_hash = $1 AND revoked_at IS NULL",
-        digest,
-    )
+    row = await find_active_key(conn, digest)
     if row is None:
         return None
     return ApiKey(
@@ -96,6 +105,7 @@ async def _find(conn: Connection, digest: str) -> ApiKey | None:
         Role(row["role"]),
         Channel(row["channel"]) if row["channel"] else None,
         row["rate_per_minute"],
+        row["scope"],
     )
 
 
@@ -109,20 +119,22 @@ async def authenticate_key(request: Request, secret: str | None) -> ApiKey:
     return await authenticate(request, secret, state["keys"], state["limiter"], "jiesu-intake")
 
 
-def require(role: Role) -> object:
-    """A FastAPI dependency: an authenticated key allowed to act as `role`."""
+def require(*roles: Role) -> object:
+    """A FastAPI dependency: an authenticated key allowed to act as one of `roles`."""
+    audience = sorted({r for role in roles for r in audience_of(role)})
 
     async def dependency(request: Request, x_api_key: XApiKey = None) -> ApiKey:
         key = await authenticate_key(request, presented_secret(request, x_api_key))
-        if not key.may(role):
-            raise Problem(
-                403,
-                f"密钥「{key.name}」的角色为 {key.role.value}，无权执行此操作 "
-                f"A {key.role.value} key may not do this ({role.value} required)",
-            )
+        if not any(key.may(role) for role in roles):
+            raise refuse_role(key.name, key.role.value, audience)
         return key
 
-    return Depends(dependency)
+    return for_audience(dependency, *audience)
+
+
+def audience_of(role: Role) -> list[str]:
+    """The roles whose keys may act as `role`."""
+    return [r.value for r in Role if role in _GRANTS[r]]
 
 
 async def _create_from(conn: Connection, args: argparse.Namespace) -> tuple[str, str]:
@@ -132,8 +144,14 @@ async def _create_from(conn: Connection, args: argparse.Namespace) -> tuple[str,
         role=Role(args.role),
         channel=Channel(args.channel) if args.channel else None,
         rate_per_minute=args.rate,
+        scope=args.scope,
     )
     return key.key_id, secret
+
+
+def _create_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--channel", choices=[c.value for c in Channel])
+    parser.add_argument("--scope", help="area code a staff key covers (default: the whole city)")
 
 
 def main() -> None:
@@ -144,9 +162,9 @@ def main() -> None:
         database_url=lambda: IntakeSettings().database_url,
         schema=Path(__file__).with_name("schema.sql"),
         roles=[r.value for r in Role],
-        create_arguments=lambda p: p.add_argument("--channel", choices=[c.value for c in Channel]),
+        create_arguments=_create_arguments,
         create=_create_from,
-        scope_of=lambda row: row["channel"] or "-",
+        scope_of=lambda row: row["channel"] or row["scope"] or "-",
     )
 
 

@@ -17,9 +17,10 @@ from services.intake.catalogue import Catalogue, CatalogueFile
 from services.intake.privacy import resident_ref
 from services.intake.settings import IntakeSettings
 from shared import idempotency
+from shared.apikeys import PUBLIC
 from shared.db import Connection
 from shared.envelope import Causation
-from shared.events import Event, IntakeCatalogueLoaded, ResidentErased
+from shared.events import ContactsAccessed, Event, IntakeCatalogueLoaded, ResidentErased
 from shared.eventstore import ConcurrencyError
 from shared.http import Offset, Problem, parse_document
 from shared.idempotency import IdempotencyKey
@@ -32,6 +33,8 @@ STAFF = "工作人员 Staff"
 
 ChannelKey = Annotated[ApiKey, require(Role.CHANNEL)]
 StaffKey = Annotated[ApiKey, require(Role.STAFF)]
+ContactReader = Annotated[ApiKey, require(Role.STAFF, Role.NOTIFY)]
+NotifyKey = Annotated[ApiKey, require(Role.NOTIFY)]
 AdminKey = Annotated[ApiKey, require(Role.ADMIN)]
 REFUSALS: dict[int | str, dict[str, Any]] = {
     401: {"description": "缺少或无效的 API Key (problem+json)"},
@@ -131,7 +134,9 @@ async def get_complaint(ref: str, request: Request, key: ChannelKey) -> dict[str
         complaint_id = await service.resolve_ref(conn, ref)
         view = await _view(conn, complaint_id)
         updates = await store.updates_of(conn, complaint_id)
-    if key.role is Role.CHANNEL and view["channel"] != key.channel:
+    if (key.role is Role.CHANNEL and view["channel"] != key.channel) or not key.covers(
+        view["area_code"]
+    ):
         raise Problem(404, f"诉求 {ref} 不存在 No such complaint")
     return {**view, "progress": [_update_json(u) for u in updates]}
 
@@ -151,10 +156,10 @@ def _update_json(update: dict[str, Any]) -> dict[str, Any]:
     summary="诉求事件流 The complaint's event stream",
     responses=REFUSALS,
 )
-async def complaint_events(ref: str, request: Request, _: StaffKey) -> dict[str, Any]:
+async def complaint_events(ref: str, request: Request, key: StaffKey) -> dict[str, Any]:
     runtime = runtime_of(request)
     async with runtime.pool.acquire() as conn:
-        complaint_id = await service.resolve_ref(conn, ref)
+        complaint_id = await _seen_by(conn, key, ref)
         history = await runtime.store.read_stream(conn, store.stream_of(complaint_id))
     return {
         "complaint_id": str(complaint_id),
@@ -187,11 +192,7 @@ async def _act(
     causation = causation_of(request)
 
     async def produce() -> tuple[int, dict[str, Any]]:
-        complaint_id = await service.resolve_ref(conn, ref)
-        if key.role is Role.CHANNEL:
-            view = await store.find_view(conn, complaint_id=complaint_id)
-            if view is None or view["channel"] != key.channel:
-                raise Problem(404, f"诉求 {ref} 不存在 No such complaint")
+        complaint_id = await _seen_by(conn, key, ref)
         changed = await service.change(
             conn, runtime.store, complaint_id, lambda state: decide(state, conn), causation
         )
@@ -203,8 +204,23 @@ async def _act(
         )
 
 
+async def _seen_by(conn: Connection, key: ApiKey, ref: str) -> uuid.UUID:
+    """The complaint `ref` names, if `key` may see it: a channel its own channel's, a staff key
+    those in its area; any other is a 404, as one that does not exist."""
+    complaint_id = await service.resolve_ref(conn, ref)
+    if key.role is Role.CHANNEL or key.scope is not None:
+        view = await store.find_view(conn, complaint_id=complaint_id)
+        if (
+            view is None
+            or (key.role is Role.CHANNEL and view["channel"] != key.channel)
+            or not key.covers(view["area_code"])
+        ):
+            raise Problem(404, f"诉求 {ref} 不存在 No such complaint")
+    return complaint_id
+
+
 def _actor(key: ApiKey) -> str:
-    return f"{key.role.value}:{key.name}"
+    return key.actor
 
 
 @router.post(
@@ -340,12 +356,12 @@ _command("close", "办结 Close the case", domain.Reason, _with_reason(domain.cl
 )
 async def triage(
     request: Request,
-    _: StaffKey,
+    key: StaffKey,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Offset = 0,
 ) -> dict[str, Any]:
     async with runtime_of(request).pool.acquire() as conn:
-        total, rows = await store.triage_queue(conn, limit, offset)
+        total, rows = await store.triage_queue(conn, limit, offset, within=key.scope)
     items = []
     for row in rows:
         item = service.view_json(row)
@@ -403,17 +419,33 @@ async def classify(command: ClassifyText, request: Request, _: StaffKey) -> dict
     summary="查看诉求人联系方式（解密）The resident's contact, decrypted",
     responses={**REFUSALS, 410: {"description": "已按居民请求删除 Erased"}},
 )
-async def contact(ref: str, request: Request, _: StaffKey) -> dict[str, Any]:
+async def contact(
+    ref: str,
+    request: Request,
+    key: ContactReader,
+    purpose: Annotated[
+        str,
+        Query(
+            min_length=2, max_length=200, description="用途，如「回访」 Why it is read (recorded)"
+        ),
+    ],
+) -> dict[str, Any]:
     runtime = runtime_of(request)
     settings: IntakeSettings = runtime.settings  # type: ignore[assignment]
-    async with runtime.pool.acquire() as conn:
-        complaint_id = await service.resolve_ref(conn, ref)
+    if key.role is not Role.NOTIFY:  # a person reads a few; walking case numbers is refused
+        await runtime.state["limiter"].check(
+            f"contact:{key.key_id}", settings.contact_reads_per_minute
+        )
+    async with runtime.pool.acquire() as conn, conn.transaction():
+        complaint_id = await _seen_by(conn, key, ref)
         try:
             found = await store.read_contact(conn, settings.master_key_bytes, complaint_id)
         except store.ContactErased:
             raise Problem(
                 410, "诉求人已要求删除个人信息，联系方式不可再读取 The contact was erased"
             ) from None
+        if found is not None:
+            await _record_reading(request, conn, key, [complaint_id], purpose)
     if found is None:
         raise Problem(404, f"诉求 {ref} 没有联系方式 No contact stored")
     return found.model_dump()
@@ -423,6 +455,25 @@ class ContactLookup(BaseModel):
     complaint_ids: list[uuid.UUID] = Field(
         min_length=1, max_length=500, description="诉求编号（UUID）Complaint ids"
     )
+    purpose: str = Field(
+        "发送通知 notification", min_length=2, max_length=200, description="用途 Why (recorded)"
+    )
+
+
+async def _record_reading(
+    request: Request, conn: Connection, key: ApiKey, complaint_ids: list[uuid.UUID], purpose: str
+) -> None:
+    """Record who read which residents' contacts, when and why (`ContactsAccessed`), in the same
+    transaction as the reading: no contact leaves intake unrecorded."""
+    event = ContactsAccessed(
+        complaint_ids=complaint_ids,
+        actor=key.actor,
+        key_id=key.key_id,
+        purpose=purpose,
+        read_at=datetime.now(UTC),
+    )
+    stream = f"contacts-read-{uuid.uuid4()}"  # one stream a reading: readings never contend
+    await runtime_of(request).store.append(conn, stream, [event], causation_of(request), None)
 
 
 @router.post(
@@ -436,11 +487,14 @@ class ContactLookup(BaseModel):
     ),
     responses=REFUSALS,
 )
-async def contacts(lookup: ContactLookup, request: Request, _: StaffKey) -> dict[str, Any]:
+async def contacts(lookup: ContactLookup, request: Request, key: NotifyKey) -> dict[str, Any]:
     runtime = runtime_of(request)
     settings: IntakeSettings = runtime.settings  # type: ignore[assignment]
-    async with runtime.pool.acquire() as conn:
+    async with runtime.pool.acquire() as conn, conn.transaction():
         found = await store.read_contacts(conn, settings.master_key_bytes, lookup.complaint_ids)
+        read = [cid for cid, c in found.items() if not isinstance(c, Exception)]
+        if read:
+            await _record_reading(request, conn, key, read, lookup.purpose)
     return {
         "contacts": {
             str(cid): c.model_dump() for cid, c in found.items() if not isinstance(c, Exception)
@@ -547,11 +601,12 @@ async def current_catalogue(request: Request, _: ChannelKey) -> dict[str, Any]:
 
 @router.get(
     "/lookup",
+    dependencies=[PUBLIC],
     tags=["居民查询 Residents"],
     summary="居民凭受理编号和手机尾号查询办理进度 Look up progress by case number and phone tail",
     responses={
         404: {"description": "编号或尾号不符 No match (problem+json)"},
-        429: {"description": "查询过于频繁 Rate limited; see Retry-After"},
+        429: {"description": "查询过于频繁（每个地址、每个编号） Rate limited; see Retry-After"},
     },
 )
 async def lookup(
@@ -562,8 +617,11 @@ async def lookup(
     runtime = runtime_of(request)
     settings: IntakeSettings = runtime.settings  # type: ignore[assignment]
     client = request.client.host if request.client else "unknown"
-    # Four digits are guessable: each address gets a few tries a minute, whatever the case.
-    await runtime.state["limiter"].check(f"lookup:{client}", settings.lookup_rate_per_minute)
+    # Four digits are guessable: each address gets a few tries a minute, whatever the case,
+    # and each case a few tries a minute, whoever asks (many addresses cannot share out a sweep).
+    limiter = runtime.state["limiter"]
+    await limiter.check(f"lookup:{client}", settings.lookup_rate_per_minute)
+    await limiter.check(f"lookup-case:{case_number}", settings.lookup_rate_per_case_per_minute)
     async with runtime.pool.acquire() as conn:
         view = await store.find_view(conn, case_number=case_number)
         matches = view is not None and (view["masked_phone"] or "").endswith(phone_tail)

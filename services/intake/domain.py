@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from services.intake.privacy import mask_phone, redact_text
 from shared.events import (
@@ -43,6 +43,7 @@ from shared.events import (
     WorkOrderIssued,
     WorkOrderSigned,
 )
+from shared.privacy import FreeText, redact_values
 
 CHINA = ZoneInfo("Asia/Shanghai")
 S = ComplaintStatus
@@ -52,6 +53,7 @@ S = ComplaintStatus
 AREA_CODE_PATTERN = r"^\d{12}(-[A-Z0-9]{1,8}){0,3}$"
 CATEGORY_PATTERN = r"^[a-z][a-z0-9-]{1,40}$"
 PHONE_PATTERN = r"^\+?[\d\- ]{5,20}$"
+MEDIA_URL = r"^https?://\S+$"  # never javascript:, data: or file: links
 
 STATUS_LABELS: dict[ComplaintStatus, str] = {
     S.FILED: "已受理",
@@ -98,12 +100,22 @@ class Contact(_Command):
     """Who to call back. Kept only in intake's encrypted vault."""
 
     name: str | None = Field(None, max_length=50, description="诉求人姓名 Resident's name")
-    phone: str = Field(pattern=PHONE_PATTERN, description="联系电话 Phone number")
+    phone: str = Field(
+        pattern=PHONE_PATTERN,
+        description="联系电话，至少 5 位数字 Phone number, at least five digits",
+    )
     wechat_openid: str | None = Field(
         None,
         pattern=r"^[A-Za-z0-9_-]{6,64}$",
         description="微信 openid（经微信受理时）Where WeChat progress messages go",
     )
+
+    @field_validator("phone")
+    @classmethod
+    def _has_digits(cls, phone: str) -> str:
+        if sum(c.isdigit() for c in phone) < 5:
+            raise ValueError("联系电话至少含 5 位数字 A phone number needs at least five digits")
+        return phone
 
 
 class FileComplaint(_Command):
@@ -132,8 +144,8 @@ class FileComplaint(_Command):
         max_length=50,
         description="附加信息 Answers to the category's questions",
     )
-    media_urls: list[str] = Field(
-        default_factory=list, max_length=9, description="图片/视频链接 Media links"
+    media_urls: list[Annotated[str, Field(pattern=MEDIA_URL, max_length=2000)]] = Field(
+        default_factory=list, max_length=9, description="图片/视频链接（http/https） Media links"
     )
     contact: Contact
 
@@ -147,29 +159,29 @@ class FileComplaint(_Command):
 class Reclassify(_Command):
     type: ComplaintType = Field(description="诉求类型 Type")
     category: str = Field(pattern=CATEGORY_PATTERN, description="诉求类别代码 Category code")
-    reason: str = Field("人工分类", min_length=1, max_length=500, description="原因 Reason")
+    reason: FreeText = Field("人工分类", min_length=1, max_length=500, description="原因 Reason")
 
 
 class AnswerOnSpot(_Command):
-    answer: str = Field(min_length=2, max_length=2000, description="答复内容 The answer given")
+    answer: FreeText = Field(min_length=2, max_length=2000, description="答复内容 The answer given")
 
 
 class Merge(_Command):
     into: str = Field(
         min_length=1, max_length=64, description="主诉求的编号或 ID Case number or id to merge into"
     )
-    reason: str = Field("重复诉求并案", min_length=1, max_length=500)
+    reason: FreeText = Field("重复诉求并案", min_length=1, max_length=500)
 
 
 class Reason(_Command):
-    reason: str = Field(min_length=1, max_length=500, description="原因 Reason")
+    reason: FreeText = Field(min_length=1, max_length=500, description="原因 Reason")
 
 
 class CallBack(_Command):
     contacted: bool = Field(description="是否联系上诉求人 Was the resident reached?")
     resolved: bool | None = Field(None, description="问题是否解决 Resolved?")
     satisfied: bool | None = Field(None, description="是否满意 Satisfied?")
-    comment: str | None = Field(None, max_length=1000, description="回访记录 Notes")
+    comment: FreeText | None = Field(None, max_length=1000, description="回访记录 Notes")
 
     @model_validator(mode="after")
     def _answers_when_contacted(self) -> CallBack:
@@ -388,7 +400,7 @@ def file_complaint(command: FileComplaint, filing: Filing) -> list[Event]:
             resident_ref=filing.resident_ref,
             masked_phone=mask_phone(command.contact.phone),
             filed_at=filing.filed_at,
-            attributes=command.attributes,
+            attributes=redact_values(command.attributes),
             media_urls=command.media_urls,
         ),
         ComplaintClassified(

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
-import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.intake import access
 from services.intake.api import router
@@ -20,56 +19,19 @@ from services.intake.service import FilingDoor, Intake, catalogue_classifier
 from services.intake.settings import IntakeSettings
 from shared.apikeys import RateLimiter
 from shared.events import Channel
-from shared.http import RefuseNul, problem_response
-from shared.runtime import ServiceRuntime, configure_logging, create_service_app
+from shared.http import problem_refusal
+from shared.runtime import ServiceRuntime, configure_logging, create_service_app, serve
 from shared.topics import COMPLAINT_EVENTS, DISPATCH_EVENTS
 
 SCHEMA = Path(__file__).with_name("schema.sql")
 
 
-class BodyLimit:
-    """Refuses a request body over `limit` bytes with 413, whether or not it declares its length."""
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await self._refuse(scope, receive, send)
-            return
-        received = 0
-
-        async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > self.limit:
-                raise _TooLarge
-            return message
-
-        try:
-            await self.app(scope, counting_receive, send)
-        except _TooLarge:
-            await self._refuse(scope, receive, send)
-
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        detail = f"请求体超过 {self.limit} 字节 Request body over {self.limit} bytes"
-        path: str = scope["path"]
-        response: Response
-        if path.startswith(open311_router.prefix + "/"):  # Open311 clients read error arrays
-            response = open311_error("json" if path.endswith(".json") else "xml", 413, detail)
-        else:
-            response = problem_response(413, detail)
-        await response(scope, receive, send)
-
-
-class _TooLarge(Exception):
-    pass
+def refuse(scope: Any, status: int, detail: str) -> Response:
+    """Open311's error array on Open311's paths, problem+json elsewhere."""
+    path: str = scope["path"]
+    if path.startswith(open311_router.prefix + "/"):
+        return open311_error("json" if path.endswith(".json") else "xml", status, detail)
+    return problem_refusal(scope, status, detail)
 
 
 async def create_dev_keys(runtime: ServiceRuntime) -> None:
@@ -88,7 +50,7 @@ async def create_dev_keys(runtime: ServiceRuntime) -> None:
                 rate_per_minute=rate,
                 secret=f"dev-key-{channel.value}",
             )
-        for role in (access.Role.STAFF, access.Role.ADMIN):
+        for role in (access.Role.STAFF, access.Role.NOTIFY, access.Role.ADMIN):
             await access.create_key(
                 conn,
                 name=f"dev {role.value}",
@@ -132,16 +94,15 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         " Takes in residents' demands, classifies them, finds duplicates, protects personal data,"
         " and publishes complaint events; speaks Open311 GeoReport v2.",
         routers=[router, open311_router],
+        refuse=refuse,
     )
-    app.add_middleware(RefuseNul)  # (inside the body limit: it reads the whole body)
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app
 
 
 def main() -> None:
     settings = IntakeSettings()
     configure_logging(settings.log_level)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+    serve(create_app(settings))
 
 
 if __name__ == "__main__":

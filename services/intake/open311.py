@@ -19,11 +19,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from services.intake import domain, store
-from services.intake.access import ApiKey, Role, authenticate_key
+from services.intake.access import ApiKey, Role, audience_of, authenticate_key
 from services.intake.api import causation_of, idempotent, intake_of, runtime_of
 from services.intake.catalogue import Catalogue
 from services.intake.geo import Datum, Point, to_wgs84
-from shared.apikeys import presented_secret
+from shared.apikeys import PUBLIC, for_audience, presented_secret
 from shared.events import Channel
 from shared.http import Problem
 
@@ -126,7 +126,9 @@ def _route(method: str, path: str, summary: str) -> Callable[[Handler], Handler]
             except Problem as problem:
                 return _answer_problem(fmt, problem)
 
-        router.add_api_route(path, route, methods=[method], summary=summary)
+        # Reads are public; a request is filed with a channel key sent as the form's api_key.
+        door = PUBLIC if method == "GET" else KEY_IN_FORM
+        router.add_api_route(path, route, methods=[method], summary=summary, dependencies=[door])
         return route
 
     return register
@@ -272,6 +274,13 @@ def _name(form: FormData) -> str | None:
     return (f"{first} {last}".strip() if (first + last).isascii() else last + first) or None
 
 
+async def _key_in_form() -> None:
+    """The audience of filing through Open311; `_key` checks the key once the form is read."""
+
+
+KEY_IN_FORM = for_audience(_key_in_form, *audience_of(Role.CHANNEL), key_in_body=True)
+
+
 async def _key(request: Request, form: FormData) -> ApiKey:
     """A channel key for open311, or a staff key; Open311 has no 401, so a bad key is 403."""
     secret = _one(form, "api_key") or request.query_params.get("api_key") or None
@@ -316,7 +325,7 @@ async def create_request(request: Request, fmt: str) -> Response:
         if phone is None:
             problems.append("phone 必填，用于回访 is required: we call the resident back")
         media = [m.strip() for m in form.getlist("media_url") if isinstance(m, str) and m.strip()]
-        if not all(re.fullmatch(r"https?://\S{1,2000}", m) for m in media):
+        if not all(re.fullmatch(r"https?://\S{1,2000}", m) for m in media):  # domain.MEDIA_URL
             problems.append("media_url 须为 http(s) 链接 must be http(s) URLs")
         place = _place(catalogue, form, problems)
         if problems:
@@ -457,24 +466,33 @@ _COLUMNS = (
 )
 
 
-def _request_json(row: Any, catalogue: Catalogue) -> dict[str, Any]:
+def _request_json(row: Any, catalogue: Catalogue, public_text: bool = False) -> dict[str, Any]:
     category = catalogue.categories.get(row["category"] or "")
     label = domain.STATUS_LABELS[domain.S(row["status"])]
-    # The feed is public: the place stops at the building (no unit, no room number), and what a
-    # whistle-blower reported (举报) is not shown.
+    # The feed is public: the place stops at the building (no unit, no room number), the
+    # coordinates at about a hundred metres, and the resident's own words (which may name
+    # people, doors and numbers in ways no masker catches) are shown only where the city
+    # chose to publish them (INTAKE_OPEN311_PUBLIC_TEXT; phone and ID numbers were masked at
+    # filing); a link is shown only if it is a web link. What a whistle-blower reported (举报)
+    # is never shown.
     place_code, place = catalogue.public_place(row["area_code"])
-    text = (
-        "（举报内容不公开 Report details are not public）"
-        if row["type"] == "report"
-        else row["text"]
-    )
+    what = category.name if category else "诉求"
+    if row["type"] == "report":
+        text = "（举报内容不公开 Report details are not public）"
+    elif public_text:
+        text = row["text"]
+    else:
+        text = (
+            f"{what}（{place or '地点不公开'}）：居民原话不公开 The resident's words are not public"
+        )
+    media = [m for m in row["media_urls"] or () if re.fullmatch(domain.MEDIA_URL, m)]
     return {
         "service_request_id": row["case_number"],
         "status": _open_or_closed(row["status"]),
         "status_notes": f"{label}：{row['status_note']}" if row["status_note"] else label,
         "service_name": category.name if category else row["category"],
         "service_code": row["category"],
-        "description": text,  # phone and ID numbers were masked when it was filed
+        "description": text,
         "agency_responsible": row["lead_responder"],
         "service_notice": None,
         "requested_datetime": _w3c(row["filed_at"]),
@@ -483,10 +501,15 @@ def _request_json(row: Any, catalogue: Catalogue) -> dict[str, Any]:
         "address": place,
         "address_id": place_code,
         "zipcode": None,
-        "lat": row["latitude"],
-        "long": row["longitude"],
-        "media_url": row["media_urls"][0] if row["media_urls"] else None,
+        "lat": _rounded(row["latitude"]),
+        "long": _rounded(row["longitude"]),
+        "media_url": media[0] if media else None,
     }
+
+
+def _rounded(degrees: float | None) -> float | None:
+    """Three decimals: about 110 m north-south, enough to find the street, not the door."""
+    return None if degrees is None else round(degrees, 3)
 
 
 @_route("GET", "/requests.{fmt}", "诉求列表 Service requests, newest first")
@@ -512,7 +535,10 @@ async def requests(request: Request, fmt: str) -> Response:
     async with runtime_of(request).pool.acquire() as conn:
         catalogue = await intake_of(request).catalogue(conn)
         rows = await conn.fetch(f"SELECT {_COLUMNS} FROM complaints{page}", *args)
-    return render(fmt, "service_requests", [_request_json(row, catalogue) for row in rows])
+    public_text = intake_of(request).settings.open311_public_text
+    return render(
+        fmt, "service_requests", [_request_json(row, catalogue, public_text) for row in rows]
+    )
 
 
 @_route("GET", "/requests/{service_request_id}.{fmt}", "单个诉求 One service request")
@@ -524,7 +550,8 @@ async def one_request(request: Request, fmt: str, service_request_id: str) -> Re
         )
     if row is None:
         raise _bad(f"未知的诉求编号 Unknown service_request_id {service_request_id}", status=404)
-    return render(fmt, "service_requests", [_request_json(row, catalogue)])
+    public_text = intake_of(request).settings.open311_public_text
+    return render(fmt, "service_requests", [_request_json(row, catalogue, public_text)])
 
 
 @_route("GET", "/servicerequestupdates.{fmt}", "办理进度 Service request updates (mySociety)")
@@ -562,6 +589,7 @@ async def updates(request: Request, fmt: str) -> Response:
     "/{anything:path}",
     methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
     include_in_schema=False,
+    dependencies=[PUBLIC],
 )
 async def unknown(request: Request, anything: str) -> Response:
     """Anything else under /open311/v2 is still answered in Open311's words, not problem+json."""

@@ -1,4 +1,4 @@
-"""Keeping residents' identities out of events: masking, pseudonyms and redaction of free text."""
+"""Keeping residents' identities out of events: masking and pseudonyms (free text: shared.privacy)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,9 @@ import hashlib
 import hmac
 import re
 
+from shared.privacy import redact_text
+
 MOBILE_PATTERN = re.compile(r"^1[3-9]\d{9}$")
-# A mainland mobile number or an 18-character resident ID inside free text, possibly spaced
-# or hyphenated the way people type them ("138 1234 5678", "138-1234-5678", "+86 138...").
-_MOBILE_IN_TEXT = re.compile(r"(?<!\d)(?:\+?86[\s-]?)?(1[3-9]\d)[\s-]?(\d{4})[\s-]?(\d{4})(?!\d)")
-_ID_IN_TEXT = re.compile(r"(?<![\dXx])(\d{6})(\d{8})(\d{3}[\dXx])(?![\dXx])")
-_LANDLINE_IN_TEXT = re.compile(r"(?<!\d)(0\d{2,3})[\s-]?(\d{7,8})(?!\d)")
 
 
 def normalise_phone(phone: str) -> str:
@@ -37,8 +34,4 @@ def resident_ref(phone: str, pepper: str) -> str:
     return f"R-{digest.hexdigest()[:20]}"
 
 
-def redact_text(text: str) -> str:
-    """Mask phone and ID numbers a resident typed into the text before it becomes an event."""
-    text = _ID_IN_TEXT.sub(lambda m: f"{m.group(1)[:3]}***********{m.group(3)[-3:]}", text)
-    text = _MOBILE_IN_TEXT.sub(lambda m: f"{m.group(1)}****{m.group(3)}", text)
-    return _LANDLINE_IN_TEXT.sub(lambda m: f"{m.group(1)}-****{m.group(2)[-4:]}", text)
+__all__ = ["mask_phone", "normalise_phone", "phone_tail", "redact_text", "resident_ref"]

@@ -32,12 +32,17 @@ class IntakeSettings(ServiceSettings):
     # within the window before it, is offered as a likely duplicate.
     duplicate_window_days: float = 14.0
     duplicate_radius_m: float = 50.0
-    # Requests larger than this are refused (413) before they are parsed.
-    max_body_bytes: int = 64 * 1024
     # Public lookups by case number and phone tail, per client address and minute.
     lookup_rate_per_minute: int = 10
+    # ...and per case number, from whatever addresses: a phone tail is four digits.
+    lookup_rate_per_case_per_minute: int = 5
+    # Residents' contacts a person's key may read a minute (the notify key is not limited).
+    contact_reads_per_minute: int = 20
     # Anonymous Open311 reads (services, requests, updates) per client address and minute.
     open311_reads_per_minute: int = 600
+    # Open311's public feed shows the resident's own words (phone and ID numbers masked); off:
+    # only the category and the building. Whistle-blowers' reports are never shown.
+    open311_public_text: bool = False
     # limits storage URI: memory:// counts per replica; redis://host:6379 shares the count.
     rate_limit_storage: str = "memory://"
 

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from services.intake.catalogue import CatalogueFile
 from services.intake.domain import Complaint, Contact, fold
 from services.intake.duplicates import Place
+from shared.areas import like_patterns
 from shared.db import Connection, columns
 from shared.events import Event, parse_event
 from shared.eventstore import EventStore, RecordedEvent
@@ -399,13 +400,20 @@ async def merged_into_count(conn: Connection, complaint_id: UUID) -> int:
 
 
 async def triage_queue(
-    conn: Connection, limit: int, offset: int
+    conn: Connection, limit: int, offset: int, within: str | None = None
 ) -> tuple[int, list[dict[str, Any]]]:
-    where = "WHERE status = 'triage' OR (duplicate_pending AND status NOT IN ('merged','withdrawn','closed','answered'))"
-    total: int = await conn.fetchval(f"SELECT count(*) FROM complaints {where}")
+    """What waits for staff, oldest first; only the area `within` names if given."""
+    where = (
+        "WHERE (status = 'triage' OR (duplicate_pending"
+        " AND status NOT IN ('merged','withdrawn','closed','answered')))"
+        " AND ($1::text[] IS NULL OR area_code LIKE ANY($1::text[]))"
+    )
+    patterns = like_patterns(within) if within else None
+    total: int = await conn.fetchval(f"SELECT count(*) FROM complaints {where}", patterns)
     rows = await conn.fetch(
         f"SELECT {_VIEW_COLUMNS} FROM complaints {where} ORDER BY filed_at, case_number "
-        "LIMIT $1 OFFSET $2",
+        "LIMIT $2 OFFSET $3",
+        patterns,
         limit,
         offset,
     )

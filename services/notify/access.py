@@ -11,20 +11,21 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from fastapi import Depends, Query, Request
+from fastapi import Query, Request
 
 from shared.apikeys import (
     KeyCache,
     XApiKey,
     authenticate,
+    for_audience,
     hash_key,
     key_cli,
     key_id_of,
     new_secret,
     presented_secret,
+    refuse_role,
 )
 from shared.db import Connection
-from shared.http import Problem
 
 
 class Role(StrEnum):
@@ -85,6 +86,7 @@ def key_ring() -> KeyCache[ApiKey]:
 
 def require(role: Role) -> object:
     """The caller's key (header, bearer token, or `api_key` for a browser's EventSource)."""
+    audience = [Role.ADMIN.value] if role is Role.ADMIN else [r.value for r in Role]
 
     async def dependency(
         request: Request,
@@ -95,10 +97,10 @@ def require(role: Role) -> object:
         secret = presented_secret(request, x_api_key) or api_key
         key = await authenticate(request, secret, state["keys"], state["limiter"], "jiesu-notify")
         if role is Role.ADMIN and key.role is not Role.ADMIN:
-            raise Problem(403, f"密钥「{key.name}」无权执行此操作 An admin key is needed")
+            raise refuse_role(key.name, key.role.value, audience)
         return key
 
-    return Depends(dependency)
+    return for_audience(dependency, *audience)
 
 
 async def _create_from(conn: Connection, args: argparse.Namespace) -> tuple[str, str]:

@@ -8,16 +8,17 @@ import uuid
 from typing import Annotated, Any
 from uuid import UUID
 
-import yaml
 from fastapi import APIRouter, Header, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
 from sse_starlette.sse import EventSourceResponse
 
 from services.notify import delivery, store
 from services.notify.access import ApiKey, Role, require
+from services.notify.delivery import webhook_targets
 from services.notify.live import LiveFeed
+from services.notify.settings import NotifySettings
 from shared.events import REGISTRY
-from shared.http import Offset, Problem
+from shared.http import Offset, Problem, parse_upload
 from shared.runtime import ServiceRuntime
 
 router = APIRouter()
@@ -77,6 +78,10 @@ async def _put_subscription(
             f"未知的事件类型 Unknown event types: {', '.join(unknown)}",
             errors=[{"field": "event_types", "message": f"one of {', '.join(SUBSCRIBABLE)}"}],
         )
+    settings: NotifySettings = _runtime(request).settings  # type: ignore[assignment]
+    refusal = await webhook_targets(settings).refusal(str(body.url))
+    if refusal is not None:
+        raise Problem(422, refusal, errors=[{"field": "url", "message": refusal}])
     async with _runtime(request).pool.acquire() as conn:
         row = await store.put_subscription(
             conn,
@@ -180,14 +185,7 @@ class Entry(_Body):
 )
 async def load_directory(request: Request, _: AdminKey) -> dict[str, Any]:
     raw = await request.body()
-    try:
-        data = (
-            yaml.safe_load(raw)
-            if "yaml" in request.headers.get("content-type", "")
-            else json.loads(raw)
-        )
-    except (yaml.YAMLError, ValueError) as error:
-        raise Problem(400, f"无法解析通讯录 Cannot parse it: {error}") from None
+    data = parse_upload(raw, request.headers.get("content-type", ""), "通讯录")
     if not isinstance(data, list):
         raise Problem(422, "通讯录须为列表 The directory is a list of entries")
     try:

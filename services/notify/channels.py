@@ -7,12 +7,15 @@ idempotency key: `webhook-id` for webhooks, `Idempotency-Key` for the SMS and We
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import email.utils
 import hashlib
 import hmac
+import ipaddress
 import json
+import socket
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -20,11 +23,14 @@ from datetime import UTC, datetime
 from email.header import Header
 from email.utils import formataddr, formatdate, parseaddr
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 from uuid import UUID
 
 import aiohttp
 import aiosmtplib
 import asyncpg
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import ThreadedResolver
 
 from services.notify import domain, store
 from services.notify.settings import NotifySettings
@@ -126,7 +132,9 @@ class Contacts:
         url = f"{self.settings.intake_url}/complaints/{complaint_id}/contact"
         try:
             async with self.session.get(
-                url, headers={"X-API-Key": self.settings.intake_key}
+                url,
+                headers={"X-API-Key": self.settings.intake_key},
+                params={"purpose": "发送通知 notification"},
             ) as response:
                 body = await response.read()
         except (aiohttp.ClientError, TimeoutError) as error:
@@ -359,6 +367,69 @@ class SmtpConnections:
                 await client.quit()
 
 
+def _reachable_from_outside(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    return ip.is_global and not ip.is_multicast
+
+
+class WebhookTargets:
+    """Where subscribers may be: addresses on the internet, not this host or its network
+    (loopback, private, link-local such as a cloud's metadata service 169.254.169.254,
+    reserved), unless an admin allowed the host by name (NOTIFY_WEBHOOK_ALLOWED_HOSTS).
+    Checked when a subscription is made and again on every connection, against the addresses
+    the name resolves to then, so a name that later resolves inward is refused too."""
+
+    def __init__(self, allowed_hosts: Iterable[str]) -> None:
+        self.allowed = frozenset(h.strip().lower() for h in allowed_hosts if h.strip())
+
+    def allows(self, host: str) -> bool:
+        return host.lower().strip("[]") in self.allowed
+
+    def inward(self, addresses: Iterable[str]) -> list[str]:
+        return [a for a in addresses if not _reachable_from_outside(a)]
+
+    async def refusal(self, url: str) -> str | None:
+        """Why `url` may not receive webhooks, or None."""
+        host = (urlsplit(url).hostname or "").lower()
+        if not host:
+            return "地址缺少主机名 The URL names no host"
+        if self.allows(host):
+            return None
+        try:
+            found = await asyncio.get_running_loop().getaddrinfo(host, None)
+        except OSError:
+            return None  # not yet in DNS: each connection is checked when it resolves
+        inward = self.inward(sorted({str(info[4][0]) for info in found}))
+        if inward:
+            return (
+                f"不允许推送到内网或本机地址 {host} → {', '.join(inward)} "
+                "Webhooks may not go to loopback, private or link-local addresses"
+            )
+        return None
+
+
+class GuardedResolver(AbstractResolver):
+    """aiohttp's resolver for webhooks: only addresses outside (see WebhookTargets)."""
+
+    def __init__(self, targets: WebhookTargets) -> None:
+        self.targets = targets
+        self._inner = ThreadedResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        found = await self._inner.resolve(host, port, family)
+        if self.targets.allows(host):
+            return found
+        outside = [r for r in found if _reachable_from_outside(r["host"])]
+        if not outside:
+            raise OSError(f"{host} resolves only to addresses webhooks may not reach")
+        return outside
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
 def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
     """`v1,<base64 HMAC-SHA256 of "id.timestamp.body">` as the Standard Webhooks scheme says."""
     key = base64.b64decode(secret.removeprefix("whsec_"))
@@ -371,8 +442,9 @@ class WebhookChannel:
 
     name = "webhook"
 
-    def __init__(self, session: aiohttp.ClientSession) -> None:
-        self.session = session
+    def __init__(self, session: aiohttp.ClientSession, targets: WebhookTargets) -> None:
+        self.session = session  # (its resolver keeps names from resolving inward)
+        self.targets = targets
 
     async def send(self, pool: asyncpg.Pool, message: Outbound) -> None:
         async with pool.acquire() as conn:
@@ -381,6 +453,10 @@ class WebhookChannel:
             raise Undeliverable(f"订阅 {message.endpoint} 已删除 The subscription was deleted")
         if subscription["status"] != "active":
             raise Undeliverable(f"订阅 {message.endpoint} 已停用 The subscription is disabled")
+        host = urlsplit(subscription["url"]).hostname or ""
+        if _is_address(host) and not self.targets.allows(host) and self.targets.inward([host]):
+            # (aiohttp does not ask the resolver about an address written in the URL)
+            raise Undeliverable(f"不允许推送到内网或本机地址 {host} Not an outside address")
         body = json.dumps(message.data, ensure_ascii=False).encode()
         timestamp = int(time.time())
         headers = {
@@ -398,6 +474,14 @@ class WebhookChannel:
             data=body,
             headers=headers,
         )
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 class UnaddressedChannel:

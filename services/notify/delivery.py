@@ -31,6 +31,7 @@ from services.notify.channels import (
     Contacts,
     EmailChannel,
     Gone,
+    GuardedResolver,
     Outbound,
     Retry,
     SmsChannel,
@@ -38,6 +39,7 @@ from services.notify.channels import (
     UnaddressedChannel,
     Undeliverable,
     WebhookChannel,
+    WebhookTargets,
     WechatChannel,
 )
 from services.notify.domain import UNADDRESSED
@@ -58,15 +60,29 @@ RECORD_ATTEMPTS = 6  # about 6 s of retries before a batch is left to its leases
 IN_FLIGHT = Gauge("jiesu_notify_in_flight", "Messages being sent now, by channel", ["channel"])
 
 
+def webhook_targets(settings: NotifySettings) -> WebhookTargets:
+    return WebhookTargets((settings.webhook_allowed_hosts or "").split(","))
+
+
+def webhook_session(
+    settings: NotifySettings, timeout: aiohttp.ClientTimeout
+) -> aiohttp.ClientSession:
+    connector = aiohttp.TCPConnector(resolver=GuardedResolver(webhook_targets(settings)))
+    return aiohttp.ClientSession(timeout=timeout, trust_env=proxied(), connector=connector)
+
+
 def build_channels(
     session: aiohttp.ClientSession,
+    webhooks: aiohttp.ClientSession,
     smtp: SmtpConnections,
     settings: NotifySettings,
     contacts: Contacts | None = None,
 ) -> dict[str, Channel]:
+    """`session` reaches the gateways the operator configured; `webhooks` (made by
+    `webhook_session`) reaches subscribers, outside addresses only."""
     contacts = contacts or Contacts(session, settings)
     channels: list[Channel] = [
-        WebhookChannel(session),
+        WebhookChannel(webhooks, webhook_targets(settings)),
         SmsChannel(session, settings, contacts),
         WechatChannel(session, settings, contacts),
         EmailChannel(settings, contacts, smtp),
@@ -535,9 +551,12 @@ async def run_deliveries(runtime: ServiceRuntime) -> None:
     # checks and anyio wrappers included) in about a quarter of notify's samples.
     timeout = aiohttp.ClientTimeout(total=settings.gateway_timeout_s)
     smtp = SmtpConnections(settings)
-    async with aiohttp.ClientSession(timeout=timeout, trust_env=proxied()) as session:
+    async with (
+        aiohttp.ClientSession(timeout=timeout, trust_env=proxied()) as session,
+        webhook_session(settings, timeout) as webhooks,
+    ):
         contacts = Contacts(session, settings)
-        channels = build_channels(session, smtp, settings, contacts)
+        channels = build_channels(session, webhooks, smtp, settings, contacts)
         lookups = GatheredLookups(contacts)
         wakes = {name: asyncio.Event() for name in channels}
         recorder = Recorder(runtime, wakes=wakes, gather_s=settings.record_gather_s)

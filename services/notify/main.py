@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-import uvicorn
 from fastapi import FastAPI
 
 from services.notify import access
@@ -15,8 +14,7 @@ from services.notify.handlers import HANDLERS, on_batch
 from services.notify.live import LiveFeed
 from services.notify.settings import NotifySettings
 from shared.apikeys import RateLimiter
-from shared.http import RefuseNul
-from shared.runtime import ServiceRuntime, configure_logging, create_service_app
+from shared.runtime import ServiceRuntime, configure_logging, create_service_app, serve
 from shared.topics import COMPLAINT_EVENTS, DISPATCH_EVENTS, NOTIFICATION_EVENTS
 
 SCHEMA = Path(__file__).with_name("schema.sql")
@@ -75,14 +73,13 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
         ),
         routers=[router],
     )
-    app.add_middleware(RefuseNul)
     return app
 
 
 def main() -> None:
     settings = NotifySettings()
     configure_logging(settings.log_level)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+    serve(create_app(settings))
 
 
 if __name__ == "__main__":

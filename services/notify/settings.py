@@ -25,10 +25,12 @@ class NotifySettings(ServiceSettings):
 
     service_name: str = "notify"
     port: int = 8003
+    # Directory uploads are the largest requests.
+    max_body_bytes: int = 1024 * 1024
     locale: str = "zh-CN"
-    # Intake, asked for a resident's contact at the moment a message goes out (a staff key).
+    # Intake, asked for residents' contacts when their messages go out (a key of role notify).
     intake_url: str = "http://127.0.0.1:8001"
-    intake_key: str = "dev-key-staff"
+    intake_key: str = "dev-key-notify"
     # Gateways (the local runner points them at its sink on 8009, SMTP on 8025).
     sms_gateway_url: str = "http://127.0.0.1:8009/sms"
     sms_api_key: str = f"{_DEV}sms-key"
@@ -69,6 +71,10 @@ class NotifySettings(ServiceSettings):
     # Last-Event-ID).
     live_poll_interval_s: float = 5.0
     live_queue_size: int = 1000
+    # Hosts webhooks may reach although they are on this machine or its network (loopback,
+    # private, link-local), comma-separated names as subscriptions write them. Default: none in
+    # production; the local machine's names in development (the demo's webhook sink).
+    webhook_allowed_hosts: str | None = None
 
     @field_validator("retry_schedule")
     @classmethod
@@ -89,10 +95,13 @@ class NotifySettings(ServiceSettings):
                 if getattr(self, name).startswith(_DEV):
                     raise ValueError(f"NOTIFY_{name.upper()} must be set in production")
             if self.intake_key.startswith("dev-key-"):
-                raise ValueError("NOTIFY_INTAKE_KEY must be a real intake staff key in production")
+                raise ValueError("NOTIFY_INTAKE_KEY must be a real intake notify key in production")
             if self.dev_keys:
                 raise ValueError("NOTIFY_DEV_KEYS must be false in production")
             self.dev_keys = False
         elif self.dev_keys is None:
             self.dev_keys = True
+        if self.webhook_allowed_hosts is None:
+            local = self.environment != "production"
+            self.webhook_allowed_hosts = "127.0.0.1,localhost,::1" if local else ""
         return self

@@ -12,9 +12,11 @@ from pydantic import BaseModel, Field
 
 from services.reporting import domain, insights, measures, store
 from services.reporting.areas import Level
+from services.reporting.auth import OPERATOR, READER, ApiKey
 from services.reporting.export import csv_response
 from services.reporting.measures import DIMENSIONS, MeasuresConfig
 from services.reporting.projections import MODELS
+from shared.apikeys import PUBLIC
 from shared.http import Offset, Problem
 from shared.runtime import ServiceRuntime
 
@@ -43,12 +45,21 @@ MONTH = r"^(19[7-9]\d|2[01]\d\d)-(0[1-9]|1[0-2])$"  # 1970-01 … 2199-12
 Month = Annotated[str, Query(pattern=MONTH, description="月份 YYYY-MM")]
 CSV = {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "CSV（format=csv）"}
 
+# Public: the board, measures, rankings and hot spots hold no resident data. Cases and agendas
+# need a key and show its area only (services/reporting/auth.py).
 cases_router = APIRouter(tags=["案件 Cases"])
-board_router = APIRouter(tags=["督办墙 Public board"])
-measures_router = APIRouter(tags=["统计指标与排名 Measures and rankings"])
-insights_router = APIRouter(tags=["热点与主动治理 Hot spots and proactive governance"])
+board_router = APIRouter(tags=["督办墙 Public board"], dependencies=[PUBLIC])
+measures_router = APIRouter(tags=["统计指标与排名 Measures and rankings"], dependencies=[PUBLIC])
+insights_router = APIRouter(
+    tags=["热点与主动治理 Hot spots and proactive governance"], dependencies=[PUBLIC]
+)
 agenda_router = APIRouter(tags=["议事清单 Deliberation agendas"])
 models_router = APIRouter(tags=["读模型 Read models"])
+
+NOT_SEEN: dict[int | str, dict[str, Any]] = {
+    401: {"description": "缺少或无效的密钥 Missing or unknown key"},
+    403: {"description": "密钥角色不符 The key's role may not read this"},
+}
 
 
 def _runtime(request: Request) -> ServiceRuntime:
@@ -253,11 +264,12 @@ def _open311(row: dict[str, Any], status: domain.CaseStatus) -> Open311:
     "/cases/{complaint_id}",
     response_model=Case,
     summary="案件详情、Open311 字段与全程时间线 A case with its Open311 fields and full timeline",
-    responses={404: {"description": "未找到 Not found"}},
+    description="密钥辖区以外的案件答 404，与不存在的一样。 A case outside the key's area is a 404.",
+    responses={404: {"description": "未找到 Not found"}, **NOT_SEEN},
 )
-async def get_case(complaint_id: UUID, request: Request) -> Case:
+async def get_case(complaint_id: UUID, request: Request, key: Annotated[ApiKey, READER]) -> Case:
     async with _runtime(request).pool.acquire() as conn:
-        row = await store.get_case(conn, complaint_id)
+        row = await store.get_case(conn, complaint_id, within=key.area)
     if row is None:
         raise Problem(404, f"案件 {complaint_id} 不存在或尚未同步 No such case (yet)")
     fields = _summary_fields(row)
@@ -268,10 +280,12 @@ async def get_case(complaint_id: UUID, request: Request) -> Case:
     "/cases",
     response_model=CasePage,
     summary="案件列表 Cases, filtered and paged",
-    responses={200: CSV},
+    description="只列出密钥辖区内的案件。 Lists the cases in the key's area only.",
+    responses={200: CSV, **NOT_SEEN},
 )
 async def list_cases(
     request: Request,
+    key: Annotated[ApiKey, READER],
     status: Annotated[domain.CaseStatus | None, Query(description="状态 Status")] = None,
     area_code: AreaCode = None,
     category: Annotated[str | None, Query(max_length=40)] = None,
@@ -293,6 +307,7 @@ async def list_cases(
         responder_id=responder_id,
         filed_from=filed_from,
         filed_to=filed_to,
+        within=key.area,
     )
     async with _runtime(request).pool.acquire() as conn:
         total, rows = await store.find_cases(conn, case_filter, _page(format, limit), offset)
@@ -836,10 +851,11 @@ StageQuery = Annotated[
     "/agenda",
     response_model=AgendaPage,
     summary="社区议事清单（四方五步） A community's deliberation agenda",
-    responses={200: CSV},
+    responses={200: CSV, **NOT_SEEN},
 )
 async def get_agenda(
     request: Request,
+    key: Annotated[ApiKey, READER],
     community_code: Annotated[
         str | None, Query(pattern=r"^[0-9]{12}$", description="社区代码")
     ] = None,
@@ -850,7 +866,7 @@ async def get_agenda(
     format: Format = "json",
 ) -> AgendaPage | Response:
     agenda_filter = store.AgendaFilter(
-        level="community", community_code=community_code, stage=stage, open=open
+        level="community", community_code=community_code, stage=stage, open=open, within=key.area
     )
     return await _agenda(request, agenda_filter, limit, offset, format, "agenda")
 
@@ -859,10 +875,11 @@ async def get_agenda(
     "/agenda/joint-meeting",
     response_model=AgendaPage,
     summary="区县大党委联席会议议程 The district's joint-meeting agenda",
-    responses={200: CSV},
+    responses={200: CSV, **NOT_SEEN},
 )
 async def get_joint_meeting(
     request: Request,
+    key: Annotated[ApiKey, READER],
     district_code: Annotated[
         str | None, Query(pattern=r"^[0-9]{12}$", description="区县代码")
     ] = None,
@@ -873,7 +890,7 @@ async def get_joint_meeting(
     format: Format = "json",
 ) -> AgendaPage | Response:
     agenda_filter = store.AgendaFilter(
-        level="district", district_code=district_code, stage=stage, open=open
+        level="district", district_code=district_code, stage=stage, open=open, within=key.area
     )
     return await _agenda(request, agenda_filter, limit, offset, format, "joint-meeting")
 
@@ -895,6 +912,8 @@ class ReadModel(BaseModel):
     "/read-models",
     response_model=list[ReadModel],
     summary="读模型及最近一次重建 The read models and their last rebuild",
+    dependencies=[OPERATOR],
+    responses=NOT_SEEN,
 )
 async def get_read_models(request: Request) -> list[ReadModel]:
     async with _runtime(request).pool.acquire() as conn:

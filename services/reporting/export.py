@@ -96,6 +96,17 @@ def _flat(row: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    """A text that a spreadsheet would run as a formula (`=HYPERLINK(…)` typed into a complaint)
+    is written with a leading apostrophe, which shows it as the text it is."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def _lines(rows: Iterable[Mapping[str, Any]], names: Mapping[str, str]) -> Iterator[str]:
     buffer = io.StringIO()
     writer: Any = None
@@ -107,7 +118,7 @@ def _lines(rows: Iterable[Mapping[str, Any]], names: Mapping[str, str]) -> Itera
             writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
             header = {c: f"{names[c]}/{c}" if c in names else c for c in columns}
             writer.writerow(header)
-        writer.writerow(flat)
+        writer.writerow({column: _cell(value) for column, value in flat.items()})
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()

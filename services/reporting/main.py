@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import logging
 
-import uvicorn
 from fastapi import FastAPI
 
-from services.reporting import replay
+from services.reporting import auth, replay
 from services.reporting.api import routers
 from services.reporting.handlers import HANDLERS, handle_batch
 from services.reporting.measures import load_config
 from services.reporting.projections import MODELS, SCHEMA_DIR
 from services.reporting.settings import ReportingSettings
+from shared.apikeys import RateLimiter
 from shared.db import SCHEMA_LOCK, apply_schema
-from shared.http import RefuseNul
-from shared.runtime import ServiceRuntime, configure_logging, create_service_app
+from shared.runtime import ServiceRuntime, configure_logging, create_service_app, serve
 from shared.topics import EVENT_TOPICS
 
 log = logging.getLogger(__name__)
@@ -76,19 +75,31 @@ async def backfill(runtime: ServiceRuntime) -> None:
     )
 
 
+async def create_dev_keys(runtime: ServiceRuntime) -> None:
+    """Fixed keys for local use only (the settings refuse them in production)."""
+    settings: ReportingSettings = runtime.settings  # type: ignore[assignment]
+    if settings.dev_keys:
+        async with runtime.pool.acquire() as conn:
+            await auth.create_dev_keys(conn, settings.dev_key_rate_per_minute)
+
+
 def create_app(settings: ReportingSettings | None = None) -> FastAPI:
     settings = settings or ReportingSettings()
     runtime = ServiceRuntime(
         settings,
+        schema=[auth.SCHEMA],
         consumes=list(EVENT_TOPICS),
         handlers=HANDLERS,
         batch_handler=handle_batch,
-        on_start=[prepare_models],
+        on_start=[prepare_models, create_dev_keys],
         workers={"backfill": backfill},
-        # Everything in reporting's database can be rebuilt from the stores
-        # (python -m services.reporting.replay).
+        # Everything in reporting's database but its keys can be rebuilt from the stores
+        # (python -m services.reporting.replay); keys are issued by a command of their own,
+        # which waits for the disk as usual.
         rebuildable=True,
     )
+    runtime.state["keys"] = auth.key_ring()
+    runtime.state["limiter"] = RateLimiter.from_uri(settings.rate_limit_storage)
     app = create_service_app(
         runtime,
         title="Jiesu 接诉 · 统计与公开 Reporting",
@@ -99,14 +110,13 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         ),
         routers=routers,
     )
-    app.add_middleware(RefuseNul)
     return app
 
 
 def main() -> None:
     settings = ReportingSettings()
     configure_logging(settings.log_level)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+    serve(create_app(settings))
 
 
 if __name__ == "__main__":

@@ -9,12 +9,12 @@ from pydantic import model_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.db import with_database
-from shared.settings import ServiceSettings
+from shared.settings import KeyedServiceSettings
 
 SOURCES = ("intake", "dispatch", "notify")
 
 
-class ReportingSettings(ServiceSettings):
+class ReportingSettings(KeyedServiceSettings):
     model_config = SettingsConfigDict(
         env_prefix="REPORTING_", env_file=".env", env_ignore_empty=True, extra="ignore"
     )

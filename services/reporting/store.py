@@ -51,9 +51,11 @@ class CaseFilter:
     responder_id: str | None = None
     filed_from: datetime | None = None
     filed_to: datetime | None = None
+    within: str | None = None  # the caller's area (None: everywhere)
 
     def where(self) -> Where:
         where = Where()
+        where.within(self.within)
         if self.status == "pending":
             where.clauses.append(
                 "c.status IS NULL AND c.filed_at IS NULL AND c.lead_responder_id IS NULL"
@@ -92,11 +94,16 @@ async def find_cases(
     return total, [dict(row) for row in rows]
 
 
-async def get_case(conn: Connection, complaint_id: UUID) -> dict[str, Any] | None:
+async def get_case(
+    conn: Connection, complaint_id: UUID, within: str | None = None
+) -> dict[str, Any] | None:
+    """The case with its orders, notices and timeline; None if unknown or outside `within`."""
+    where = Where("c.complaint_id = $1", args=[complaint_id])
+    where.within(within)
     row = await conn.fetchrow(
         "SELECT c.*, w.due_at AS lead_due_at FROM cases c LEFT JOIN case_work_orders w "
-        "ON w.work_order_id = c.lead_work_order_id WHERE c.complaint_id = $1",
-        complaint_id,
+        f"ON w.work_order_id = c.lead_work_order_id{where.sql}",
+        *where.args,
     )
     if row is None:
         return None
@@ -208,6 +215,16 @@ class AgendaFilter:
     district_code: str | None = None
     stage: str | None = None
     open: bool | None = None
+    within: str | None = None  # the caller's area (None: everywhere)
+
+
+def agenda_within(param: str) -> str:
+    """SQL: the agenda item (`i`) lies in the area `param` names: its district, its community,
+    or the community's street."""
+    return (
+        f"({param} IN (i.district_code, i.community_code)"
+        f" OR {param} = left(i.community_code, 9) || '000')"
+    )
 
 
 async def agenda(
@@ -218,6 +235,8 @@ async def agenda(
     where.add("i.community_code = {}", agenda_filter.community_code)
     where.add("i.district_code = {}", agenda_filter.district_code)
     where.add("i.stage = {}", agenda_filter.stage)
+    if agenda_filter.within:
+        where.clauses.append(agenda_within(where.param(agenda_filter.within)))
     if agenda_filter.open is not None:
         where.clauses.append(
             "i.stage <> 'reviewed'" if agenda_filter.open else "i.stage = 'reviewed'"

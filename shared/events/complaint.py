@@ -306,6 +306,20 @@ class ResidentErased(Event):
     erased_at: datetime
 
 
+class ContactsAccessed(Event):
+    """Residents' decrypted contacts were read: who read them, when and why (an audit record;
+    it names the complaints, never the contacts)."""
+
+    event_type = "ContactsAccessed"
+    version = 1
+
+    complaint_ids: list[UUID]
+    actor: str  # role:key name
+    key_id: str
+    purpose: str
+    read_at: datetime
+
+
 class IntakeCatalogueLoaded(Event):
     """Intake loaded the city's areas and category catalogue (what it validates and classifies by)."""
 

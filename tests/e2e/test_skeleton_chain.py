@@ -77,7 +77,7 @@ async def wait_for_cases(stack: RunningStack, ids: list[str], timeout: float) ->
     base = stack.url("reporting")
     cases: dict[str, dict] = {}
     deadline = time.monotonic() + timeout
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with httpx.AsyncClient(timeout=10, headers=examples.READER) as client:
         while True:
             pending = [i for i in ids if i not in cases or not _complete(cases[i])]
             if not pending:
@@ -123,7 +123,9 @@ async def settled(
             if not behind or time.monotonic() > deadline:
                 return cases, per_case
             for complaint_id in behind:
-                response = await client.get(f"{stack.url('reporting')}/cases/{complaint_id}")
+                response = await client.get(
+                    f"{stack.url('reporting')}/cases/{complaint_id}", headers=examples.READER
+                )
                 cases[complaint_id] = response.json()
             await asyncio.sleep(0.5)
 
@@ -228,7 +230,7 @@ async def test_a_hundred_complaints_reach_the_case_read_model_with_orders_and_no
     assert first["case_number"] == filed[0]["case_number"]
     assert first["lead_responder"]["name"]
     assert first["timeline"][0]["type"] == "ComplaintFiled"
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with httpx.AsyncClient(timeout=10, headers=examples.READER) as client:
         page = (
             await client.get(
                 stack.url("reporting") + "/cases",

@@ -26,7 +26,7 @@ from services.notify.main import create_app as create_notify_app
 from services.notify.settings import NotifySettings
 from shared.db import drop_database, with_database
 from shared.events import Event
-from shared.runtime import ServiceRuntime
+from shared.runtime import ServiceRuntime, http_server
 from shared.topics import COMPLAINT_EVENTS, DISPATCH_EVENTS
 from tests import examples
 from tests.integration.gateways import Gateways, smtp_server
@@ -65,7 +65,11 @@ FAST = {
 @asynccontextmanager
 async def serving(app: FastAPI, port: int) -> AsyncIterator[str]:
     """The app on a real HTTP server in this process (its lifespan starts the runtime)."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = (
+        http_server(app, port)
+        if hasattr(app.state, "runtime")
+        else uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    )
     task = asyncio.create_task(server.serve())
     while not server.started:
         assert not task.done(), "the service did not start"

@@ -488,14 +488,19 @@ async def test_complaints_in_other_categories_or_outside_the_window_are_not_dupl
 # --- privacy ----------------------------------------------------------------------------------
 
 
-async def test_contacts_are_looked_up_many_at_once_by_staff_only(intake_server):
+async def test_contacts_are_looked_up_many_at_once_by_the_notification_service_only(
+    intake_server,
+):
     kept = await intake_server.file(5, contact={"name": "王师傅", "phone": "13912340001"})
     gone = await intake_server.file(6, contact={"name": "赵阿姨", "phone": "13912340002"})
     unknown = str(uuid.uuid4())
     ids = [kept["complaint_id"], gone["complaint_id"], unknown]
     async with intake_server.client(**STAFF) as client:
         await client.post("/residents/erasure", json={"phone": "13912340002"})
+        by_staff = await client.post("/contacts/lookup", json={"complaint_ids": ids})
+    async with intake_server.client(**examples.NOTIFY_KEY) as client:
         answer = await client.post("/contacts/lookup", json={"complaint_ids": ids})
+    assert by_staff.status_code == 403
     assert answer.status_code == 200
     assert answer.json() == {
         "contacts": {
@@ -513,11 +518,15 @@ async def test_erasure_destroys_the_key_and_keeps_the_history(intake_server):
     phone = "13912340000"
     filed = await intake_server.file(5, contact={"name": "赵阿姨", "phone": phone})
     async with intake_server.client(**STAFF) as client:
-        before = await client.get(f"/complaints/{filed['complaint_id']}/contact")
+        before = await client.get(
+            f"/complaints/{filed['complaint_id']}/contact", params={"purpose": "回访"}
+        )
         assert before.json() == {"name": "赵阿姨", "phone": phone, "wechat_openid": None}
         erased = await client.post("/residents/erasure", json={"phone": phone})
         assert erased.status_code == 200 and erased.json()["contacts_erased"] >= 1
-        after = await client.get(f"/complaints/{filed['complaint_id']}/contact")
+        after = await client.get(
+            f"/complaints/{filed['complaint_id']}/contact", params={"purpose": "回访"}
+        )
         history = await client.get(f"/complaints/{filed['complaint_id']}")
     assert after.status_code == 410
     assert history.status_code == 200 and history.json()["case_number"] == filed["case_number"]
@@ -529,6 +538,74 @@ async def test_erasure_destroys_the_key_and_keeps_the_history(intake_server):
         dumped = await conn.fetchval("SELECT string_agg(data::text, '') FROM events")
     assert all(phone.encode() not in row["ciphertext"] for row in stored)
     assert phone not in dumped
+
+
+async def test_a_street_staff_key_sees_and_acts_on_its_street_only(intake_server):
+    """A street's staff key: its street's complaints, triage and contacts; elsewhere a 404,
+    as for a complaint that does not exist."""
+    inside = await intake_server.file(0)  # 玫城丽都, 榆山街道 370124001000
+    outside = await intake_server.file(0, area_code="370124002001-G01")  # 锦水街道
+    async with intake_server.runtime.pool.acquire() as conn:
+        _, secret = await access.create_key(
+            conn,
+            name="榆山街道接诉员",
+            role=Role.STAFF,
+            channel=None,
+            rate_per_minute=600,
+            scope="370124001000",
+        )
+    async with intake_server.client(**{"X-API-Key": secret}) as client:
+        seen = await client.get(f"/complaints/{inside['complaint_id']}")
+        unseen = await client.get(f"/complaints/{outside['complaint_id']}")
+        events = await client.get(f"/complaints/{outside['complaint_id']}/events")
+        contact = await client.get(
+            f"/complaints/{outside['complaint_id']}/contact", params={"purpose": "回访"}
+        )
+        closed = await client.post(
+            f"/complaints/{outside['complaint_id']}/close", json={"reason": "试图越权"}
+        )
+        queue = (await client.get("/triage", params={"limit": 200})).json()
+    assert seen.status_code == 200
+    assert [unseen.status_code, events.status_code, contact.status_code] == [404, 404, 404]
+    assert closed.status_code == 404
+    assert all(item["area_code"].startswith("370124001") for item in queue["items"])
+
+
+async def test_each_contact_read_is_recorded_and_a_person_reads_only_a_few_a_minute(
+    intake_server, monkeypatch
+):
+    monkeypatch.setattr(intake_server.settings, "contact_reads_per_minute", 3)
+    monkeypatch.setitem(intake_server.runtime.state, "limiter", RateLimiter())
+    filed = [await intake_server.file(i) for i in range(4)]
+    async with intake_server.client(**STAFF) as client:
+        answers = [
+            await client.get(f"/complaints/{f['complaint_id']}/contact", params={"purpose": "回访"})
+            for f in filed
+        ]
+        without_purpose = await client.get(f"/complaints/{filed[0]['complaint_id']}/contact")
+    async with intake_server.client(**examples.NOTIFY_KEY) as client:
+        batch = await client.post(
+            "/contacts/lookup", json={"complaint_ids": [f["complaint_id"] for f in filed]}
+        )
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert without_purpose.status_code == 422  # why it is read is part of reading it
+    assert batch.status_code == 200 and len(batch.json()["contacts"]) == 4  # a machine: no limit
+    async with intake_server.runtime.pool.acquire() as conn:
+        readings = [
+            json.loads(r["data"])
+            for r in await conn.fetch(
+                "SELECT data::text FROM events WHERE type = 'ContactsAccessed'"
+                " AND data->'complaint_ids' ?| $1::text[] ORDER BY global_position",
+                [f["complaint_id"] for f in filed],
+            )
+        ]
+    assert [(r["actor"], r["purpose"], len(r["complaint_ids"])) for r in readings] == [
+        ("staff:dev staff", "回访", 1),
+        ("staff:dev staff", "回访", 1),
+        ("staff:dev staff", "回访", 1),
+        ("notify:dev notify", "发送通知 notification", 4),
+    ]
+    assert not any("phone" in json.dumps(r) or "name" in r for r in readings)
 
 
 # --- the resident's lookup -------------------------------------------------------------------
@@ -551,20 +628,45 @@ async def test_a_resident_finds_their_case_by_number_and_phone_tail(intake_serve
     assert wrong_tail.status_code == 404
 
 
-async def test_guessing_phone_tails_is_rate_limited(intake_server, monkeypatch):
-    monkeypatch.setattr(intake_server.settings, "lookup_rate_per_minute", 3)
-    monkeypatch.setitem(intake_server.runtime.state, "limiter", RateLimiter())
-    async with intake_server.client() as client:
-        codes = [
+async def guesses(server, case_number: str, count: int, forwarded: bool = False) -> list[int]:
+    """The answers to `count` lookups of `case_number` with tails 0000, 0001, … (each claiming
+    another client address in X-Forwarded-For if `forwarded`), against a fresh limiter."""
+    async with server.client() as client:
+        return [
             (
                 await client.get(
                     "/lookup",
-                    params={"case_number": "JS-20000101-000001", "phone_tail": f"{i:04d}"},
+                    params={"case_number": case_number, "phone_tail": f"{i:04d}"},
+                    headers={"X-Forwarded-For": f"203.0.113.{i}"} if forwarded else {},
                 )
             ).status_code
-            for i in range(4)
+            for i in range(count)
         ]
+
+
+async def test_guessing_phone_tails_is_rate_limited(intake_server, monkeypatch):
+    monkeypatch.setattr(intake_server.settings, "lookup_rate_per_minute", 3)
+    monkeypatch.setitem(intake_server.runtime.state, "limiter", RateLimiter())
+    assert await guesses(intake_server, "JS-20000101-000001", 4) == [404, 404, 404, 429]
+
+
+async def test_a_made_up_forwarded_for_does_not_escape_the_lookup_limit(intake_server, monkeypatch):
+    """Each guess claims to come from another address: without a trusted proxy the header is
+    not believed, so the connection's address counts them all."""
+    monkeypatch.setattr(intake_server.settings, "lookup_rate_per_minute", 3)
+    monkeypatch.setitem(intake_server.runtime.state, "limiter", RateLimiter())
+    codes = await guesses(intake_server, "JS-20000101-000002", 4, forwarded=True)
     assert codes == [404, 404, 404, 429]
+
+
+async def test_one_case_number_is_limited_whatever_addresses_ask(intake_server, monkeypatch):
+    """Guesses shared out over many addresses (here: the per-address limit set out of reach)
+    still meet the case number's own limit."""
+    monkeypatch.setattr(intake_server.settings, "lookup_rate_per_minute", 1000)
+    monkeypatch.setattr(intake_server.settings, "lookup_rate_per_case_per_minute", 5)
+    monkeypatch.setitem(intake_server.runtime.state, "limiter", RateLimiter())
+    assert await guesses(intake_server, "JS-20000101-000003", 6) == [404] * 5 + [429]
+    assert await guesses(intake_server, "JS-20000101-000004", 1) == [404]  # another case
 
 
 @pytest.mark.parametrize("path", ["/triage", "/admin/catalogue"])

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from standardwebhooks.webhooks import Webhook
 
 from deploy.local.processes import free_port
@@ -572,6 +573,24 @@ async def test_subscriptions_refuse_unknown_event_types_and_need_an_admin_key(
         assert (
             await client.post("/subscriptions", json={"url": "https://x.example/h"})
         ).status_code == 403
+
+
+async def test_a_subscription_may_not_point_at_this_host_or_its_network(
+    notify_server: NotifyServer, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(notify_server.runtime.settings, "webhook_allowed_hosts", "")
+    async with notify_server.client() as client:
+        answers = [
+            await client.post("/subscriptions", json={"url": url})
+            for url in (
+                "http://169.254.169.254/latest/meta-data/iam/",
+                "http://127.0.0.1:8001/complaints",
+                "http://localhost:5432/",
+                "http://10.1.2.3/hook",
+            )
+        ]
+    assert [a.status_code for a in answers] == [422] * 4
+    assert all(a.json()["errors"][0]["field"] == "url" for a in answers)
 
 
 def _mail(n: int) -> tuple[str, str, bytes]:

@@ -19,6 +19,7 @@ from services.intake import open311
 from services.intake.domain import CHINA
 from services.intake.geo import Point, gcj02_to_bd09, wgs84_to_gcj02
 from shared.apikeys import RateLimiter
+from shared.db import connect
 from shared.topics import DISPATCH_EVENTS
 from tests import examples
 from tests.integration.conftest import IntakeServer
@@ -251,8 +252,9 @@ async def test_a_post_is_filed_and_reads_back_with_its_answers(intake_server):
 
     found = await one(intake_server, case)
     assert found["service_code"] == "roof-leak" and found["service_name"] == "房屋漏水"
-    assert found["status"] == "open" and found["description"].endswith(marker)
-    assert "13912345678" not in found["description"]  # masked before it became an event
+    # The public feed says what and where, not the resident's words.
+    assert found["status"] == "open" and marker not in found["description"]
+    assert found["description"].startswith("房屋漏水（榆山街道会仙山社区玫城丽都2号楼）")
     # The public feed names the building, never the unit or room the resident gave.
     assert found["address"] == "榆山街道会仙山社区玫城丽都2号楼"
     assert found["address_id"] == "370124001001-G01-B02"
@@ -263,7 +265,9 @@ async def test_a_post_is_filed_and_reads_back_with_its_answers(intake_server):
 
     async with intake_server.client(**examples.STAFF_KEY) as client:
         native = (await client.get(f"/complaints/{case}")).json()
-        contact = (await client.get(f"/complaints/{case}/contact")).json()
+        contact = (
+            await client.get(f"/complaints/{case}/contact", params={"purpose": "回访"})
+        ).json()
         events = (await client.get(f"/complaints/{case}/events")).json()["events"]
     assert native["channel"] == "open311" and native["category"] == "roof-leak"
     assert native["attributes"] == {
@@ -301,7 +305,18 @@ async def test_xml_posts_answer_in_xml_and_multipart_is_tolerated(intake_server)
     assert "media_url" in validate("post_response", multipart.json())[0]["service_notice"]
 
 
-async def test_control_characters_a_resident_typed_do_not_break_the_xml(intake_server):
+async def test_where_the_city_publishes_residents_words_they_are_shown_masked(
+    intake_server, monkeypatch
+):
+    monkeypatch.setattr(intake_server.settings, "open311_public_text", True)
+    marker = uuid.uuid4().hex[:8]
+    case = await file(intake_server, description=f"顶楼漏雨，电话 139.1234.5678 {marker}")
+    found = await one(intake_server, case)
+    assert found["description"] == f"顶楼漏雨，电话 139****5678 {marker}"
+
+
+async def test_control_characters_a_resident_typed_do_not_break_the_xml(intake_server, monkeypatch):
+    monkeypatch.setattr(intake_server.settings, "open311_public_text", True)
     case = await file(intake_server, description="漏雨\x0b很严重\x01，请尽快处理")
     async with intake_server.client() as client:
         as_xml = await client.get(f"{BASE}/requests/{case}.xml")
@@ -320,7 +335,7 @@ async def test_places_are_found_by_address_id_address_string_or_coordinates(inta
     assert (await one(intake_server, by_name))["address_id"] == "370124001002-G01-B02"
     placed = await one(intake_server, by_point)
     assert placed["address_id"] == "370124001002-G01"
-    assert (placed["lat"], placed["long"]) == (36.2885, 116.462)
+    assert (placed["lat"], placed["long"]) == (36.288, 116.462)  # to about a hundred metres
 
     for unplaceable in (
         {"address_string": "北京市朝阳区建国路"},
@@ -350,7 +365,20 @@ async def test_coordinates_in_chinese_datums_are_stored_as_wgs84(intake_server, 
     )
     found = await one(intake_server, case)
     assert found["address_id"] == "370124001001-G02"
-    assert abs(found["lat"] - wgs.latitude) < 1e-6 and abs(found["long"] - wgs.longitude) < 1e-6
+    conn = await connect(intake_server.database_url)
+    try:
+        stored = await conn.fetchrow(
+            "SELECT latitude, longitude FROM complaints WHERE case_number = $1", case
+        )
+    finally:
+        await conn.close()
+    assert abs(stored["latitude"] - wgs.latitude) < 1e-6
+    assert abs(stored["longitude"] - wgs.longitude) < 1e-6
+    # the public feed shows them to about a hundred metres
+    assert (found["lat"], found["long"]) == (
+        round(stored["latitude"], 3),
+        round(stored["longitude"], 3),
+    )
 
 
 async def test_bad_posts_are_open311_error_arrays(intake_server):

@@ -12,9 +12,11 @@ import httpx
 import pytest
 
 from deploy.local.processes import free_ports, tansu_broker, wait_for_port_open
+from services.reporting import auth
 from services.reporting.main import create_app
 from services.reporting.settings import ReportingSettings
 from shared.db import connect, drop_database, with_database
+from tests.examples import READER
 from tests.integration.conftest import FAST, serving
 from tests.integration.test_reporting_measures import AS_OF, YUSHAN, YUSHAN_VALUES, november, seed
 from tests.reporting_story import Story, agenda_story, project_all
@@ -25,10 +27,12 @@ pytestmark = pytest.mark.integration
 @dataclass
 class Reporting:
     url: str
+    database_url: str
     stories: list[Story]
 
-    def client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.url, timeout=30)
+    def client(self, **headers: str) -> httpx.AsyncClient:
+        """A client for the public routes; `READER` for cases and agendas."""
+        return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +60,7 @@ async def reporting(
             await project_all(conn, agenda_story())
         finally:
             await conn.close()
-        yield Reporting(url, stories)
+        yield Reporting(url, database_url, stories)
     await broker.stop()
     await drop_database(database_url)
 
@@ -170,7 +174,7 @@ async def test_the_monthly_ranking_over_http(reporting: Reporting):
 
 async def test_cases_carry_open311_fields_and_filter_by_type(reporting: Reporting):
     a = reporting.stories[0]
-    async with reporting.client() as client:
+    async with reporting.client(**READER) as client:
         case = (await client.get(f"/cases/{a.id}")).json()
         consultations = (await client.get("/cases", params={"type": "consultation"})).json()
         exported = read_csv(
@@ -222,7 +226,7 @@ async def test_hot_spots_and_proactive_governance_over_http(reporting: Reporting
 
 
 async def test_the_agendas_of_a_community_and_of_the_district(reporting: Reporting):
-    async with reporting.client() as client:
+    async with reporting.client(**READER) as client:
         community = (await client.get("/agenda", params={"community_code": "370124001001"})).json()
         district = (
             await client.get("/agenda/joint-meeting", params={"district_code": "370124000000"})
@@ -240,3 +244,67 @@ async def test_the_agendas_of_a_community_and_of_the_district(reporting: Reporti
     assert joint["stage"] == "topic_set" and joint["topic"] == "加装电梯费用分摊方案"
     assert [r["议题/title"] for r in exported] == ["老旧小区加装电梯费用分摊"]
     assert {m["name"] for m in models} == {"cases", "timeline", "agenda", "city"}
+
+
+async def test_cases_and_agendas_need_a_key_and_show_only_its_area(reporting: Reporting):
+    """A street's staff key lists its street's cases, exports them, and answers 404 for a case
+    elsewhere, as for one that does not exist; without a key, 401; a public page shows no
+    resident's text, address or phone."""
+    conn = await connect(reporting.database_url)
+    try:
+        _, jinshui = await auth.create_key(
+            conn, name="锦水街道工作人员", role=auth.Role.STAFF, scope="370124002000"
+        )
+        _, yushan = await auth.create_key(
+            conn, name="榆山街道工作人员", role=auth.Role.STAFF, scope="370124001000"
+        )
+        texts = [r["text"] for r in await conn.fetch("SELECT text FROM cases WHERE text <> ''")]
+        addresses = [
+            r["address"] for r in await conn.fetch("SELECT address FROM cases WHERE address <> ''")
+        ]
+    finally:
+        await conn.close()
+    a = reporting.stories[0]  # in 榆山街道
+    async with reporting.client(**{"X-API-Key": jinshui}) as client:
+        listed = (await client.get("/cases", params={"limit": 100})).json()
+        exported = read_csv(await client.get("/cases", params={"format": "csv"}))
+        elsewhere = await client.get(f"/cases/{a.id}")
+        agenda = (await client.get("/agenda")).json()
+        asked_for_yushan = (await client.get("/cases", params={"area_code": "370124001000"})).json()
+    async with reporting.client(**{"X-API-Key": yushan}) as client:
+        own = await client.get(f"/cases/{a.id}")
+        yushan_agenda = (await client.get("/agenda")).json()
+    async with reporting.client() as client:
+        anonymous = [
+            await client.get("/cases"),
+            await client.get(f"/cases/{a.id}"),
+            await client.get("/agenda"),
+            await client.get("/agenda/joint-meeting"),
+            await client.get("/read-models"),
+        ]
+        public = [
+            await client.get("/board", params={"as_of": AS_OF.isoformat()}),
+            await client.get("/proactive/recurring", params={"as_of": AS_OF.isoformat()}),
+            await client.get("/hotspots", params={"level": "grid", "as_of": AS_OF.isoformat()}),
+        ]
+    async with reporting.client(**{"X-API-Key": "not-a-key"}) as client:
+        wrong = await client.get("/cases")
+    async with reporting.client(**{"X-API-Key": jinshui}) as client:
+        not_for_staff = await client.get("/read-models")
+
+    assert listed["total"] == 2 and {i["street_code"] for i in listed["items"]} == {"370124002000"}
+    assert sorted(r["诉求编号/case_number"] for r in exported) == ["F", "G"]
+    assert elsewhere.status_code == 404 and elsewhere.json()["detail"].startswith("案件")
+    assert agenda["items"] == []  # both agenda items are 榆山's
+    assert asked_for_yushan["total"] == 0  # a filter cannot widen the key's area
+    assert own.status_code == 200 and own.json()["text"]
+    assert [i["title"] for i in yushan_agenda["items"]] == ["小区北门拓宽"]
+    assert all(r.status_code == 401 for r in anonymous), [r.status_code for r in anonymous]
+    assert all(r.headers["www-authenticate"].startswith("Bearer") for r in anonymous)
+    assert wrong.status_code == 401
+    assert not_for_staff.status_code == 403
+    assert not_for_staff.json()["audience"] == ["supervisor", "admin"]
+    assert texts and addresses
+    for page in public:
+        assert page.status_code == 200
+        assert not any(t in page.text for t in texts + addresses)

@@ -23,6 +23,7 @@ from shared.envelope import Causation, Envelope
 from shared.eventstore import SCHEMA as EVENTSTORE_SCHEMA
 from shared.eventstore import EventStore
 from tests import histories
+from tests.examples import READER
 from tests.integration.cli import run_cli
 
 pytestmark = pytest.mark.integration
@@ -448,7 +449,7 @@ async def test_reporting_rebuilds_at_start_a_model_an_older_release_built(
         async with serving(create_app(settings), port) as url:
             import httpx
 
-            async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+            async with httpx.AsyncClient(base_url=url, timeout=10, headers=READER) as client:
                 for _ in range(200):
                     models = {m["name"]: m for m in (await client.get("/read-models")).json()}
                     if models["cases"]["rebuilt_at"]:

@@ -20,11 +20,11 @@ from services.dispatch.city import (
     apply_changes,
     assign_compounds,
     changes_between,
-    like_patterns,
     read_csv,
     route,
 )
 from services.dispatch.deadlines import PriorityTier
+from shared.areas import like_patterns
 
 DEMO = Path(__file__).resolve().parents[3] / "deploy" / "local" / "demo_city.yaml"
 

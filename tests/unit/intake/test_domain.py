@@ -63,3 +63,10 @@ def test_invalid_demands_are_refused_naming_the_field(change, field):
 def test_area_codes_go_down_to_the_unit():
     body = examples.complaint_request(0, area_code="370124001001-G01-B02-U1")
     assert domain.FileComplaint.model_validate(body).area_code.endswith("-U1")
+
+
+@pytest.mark.parametrize("phone", ["-----", "+ - - -", "12-34  -", "--- 1234"])
+def test_a_phone_with_too_few_digits_is_refused(phone):
+    with pytest.raises(ValidationError, match="five digits"):
+        domain.Contact(phone=phone)
+    assert domain.Contact(phone="0531-8765 4321").phone == "0531-8765 4321"

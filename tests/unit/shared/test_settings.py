@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from services.dispatch.settings import DispatchSettings
@@ -10,6 +11,7 @@ from services.reporting.settings import ReportingSettings
 from shared.settings import ServiceSettings
 
 ENV_EXAMPLE = Path(__file__).resolve().parents[3] / ".env.example"
+SECRETS_EXAMPLE = Path(__file__).resolve().parents[3] / "deploy/k8s/secrets.example.yaml"
 SERVICES = [IntakeSettings, DispatchSettings, NotifySettings, ReportingSettings]
 
 
@@ -48,3 +50,15 @@ def test_production_refuses_development_secrets(monkeypatch):
     monkeypatch.setenv("INTAKE_RESIDENT_PEPPER", "a-real-pepper-from-the-vault")
     monkeypatch.setenv("INTAKE_VAULT_MASTER_KEY", "ab" * 32)
     assert IntakeSettings().master_key_bytes == bytes.fromhex("ab" * 32)
+
+
+@pytest.mark.parametrize("settings_class", SERVICES)
+def test_production_refuses_the_example_files_placeholders(monkeypatch, settings_class):
+    """Every value of deploy/k8s/secrets.example.yaml left as it is stops a production start."""
+    secrets = yaml.safe_load(SECRETS_EXAMPLE.read_text())["stringData"]
+    monkeypatch.setenv("JIESU_ENV", "production")
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError, match="CHANGE") as refused:
+        settings_class()
+    assert "server_database_url" in str(refused.value)

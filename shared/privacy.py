@@ -1,0 +1,71 @@
+"""Free text that residents, units and staff type may hold phone and ID numbers: they are
+masked before the text becomes an event or a row. `FreeText` is the type of every such field
+in a request body, so the masking happens at the door, in one place."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import AfterValidator
+
+# Numbers inside free text are found on a copy with full-width digits and signs made ASCII
+# (same length, so the positions hold for the original), and may be written the way people
+# type them: spaced, hyphenated, dotted, bracketed or grouped ("138 1234 5678", "138.1234.5678",
+# "(138)1234-5678", "+86 138…", "1 3 8 1 2 3 4 5 6 7 8", "(0531)8765-4321").
+_WIDE = str.maketrans("０１２３４５６７８９＋－（）．　", "0123456789+-(). ")
+_GAP = r"[ \t\-.·()_/]{0,3}"  # what people put between digits
+_MOBILE_IN_TEXT = re.compile(rf"(?<!\d)(?:\+?{_GAP}86{_GAP})?1{_GAP}[3-9](?:{_GAP}\d){{9}}(?!\d)")
+_ID_IN_TEXT = re.compile(r"(?<![\dXx])(\d{6})(\d{8})(\d{3}[\dXx])(?![\dXx])")
+_LANDLINE_IN_TEXT = re.compile(rf"(?<!\d)\(?0\d{{2,3}}\)?{_GAP}\d(?:{_GAP}\d){{6,7}}(?!\d)")
+
+
+def _digits(found: str) -> str:
+    return re.sub(r"\D", "", found)
+
+
+def _masked_mobile(found: str) -> str:
+    digits = _digits(found)[-11:]
+    return f"{digits[:3]}****{digits[-4:]}"
+
+
+def _masked_landline(found: str) -> str:
+    digits = _digits(found)
+    area = (
+        3
+        if digits[:3] in ("010", "020", "021", "022", "023", "024", "025", "027", "028", "029")
+        else 4
+    )
+    return f"{digits[:area]}-****{digits[-4:]}"
+
+
+def _masked_id(found: str) -> str:
+    return f"{found[:3]}***********{found[-3:]}"
+
+
+def redact_text(text: str) -> str:
+    """Mask phone and ID numbers a resident typed into the text before it becomes an event."""
+    for pattern, mask in (
+        (_ID_IN_TEXT, _masked_id),
+        (_MOBILE_IN_TEXT, _masked_mobile),
+        (_LANDLINE_IN_TEXT, _masked_landline),
+    ):
+        ascii_copy = text.translate(_WIDE)
+        spans = [(m.start(), m.end(), mask(m.group(0))) for m in pattern.finditer(ascii_copy)]
+        for start, end, shown in reversed(spans):
+            text = text[:start] + shown + text[end:]
+    return text
+
+
+def redact_values(value: Any) -> Any:
+    """`value` with every text inside it (however nested in lists and objects) masked."""
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {key: redact_values(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_values(item) for item in value]
+    return value
+
+
+FreeText = Annotated[str, AfterValidator(redact_text)]

@@ -1,0 +1,78 @@
+"""Input that Postgres cannot store, or that a parser cannot follow, is a 4xx on every door,
+never a 500: each of these answered 500 before."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests import examples
+from tests.integration.conftest import DispatchServer, IntakeServer, NotifyServer
+from tests.integration.test_open311 import BASE, request_fields
+
+pytestmark = pytest.mark.integration
+
+DEEP_JSON = b"[" * 10_000 + b"]" * 10_000  # (within every body limit)
+DEEP_YAML = b"a: " + b"[" * 10_000 + b"]" * 10_000
+
+
+async def test_uploads_nested_too_deeply_are_400(
+    intake_server: IntakeServer, dispatch_server: DispatchServer, notify_server: NotifyServer
+):
+    answers = []
+    async with intake_server.client(**examples.ADMIN_KEY) as client:
+        for body, kind in ((DEEP_JSON, "application/json"), (DEEP_YAML, "application/yaml")):
+            answers.append(
+                await client.put("/admin/catalogue", content=body, headers={"content-type": kind})
+            )
+    async with dispatch_server.client() as client:
+        for body, kind in ((DEEP_JSON, "application/json"), (DEEP_YAML, "application/yaml")):
+            answers.append(
+                await client.put("/admin/city", content=body, headers={"content-type": kind})
+            )
+    async with notify_server.client() as client:
+        answers.append(
+            await client.put(
+                "/directory", content=DEEP_JSON, headers={"content-type": "application/json"}
+            )
+        )
+    assert [a.status_code for a in answers] == [400] * 5, [a.text[:200] for a in answers]
+    assert all("nested too deeply" in a.json()["detail"] for a in answers)
+
+
+async def test_a_nul_in_an_open311_form_is_an_open311_422(intake_server: IntakeServer):
+    fields = request_fields("nul", description="顶楼漏水%00")  # sent as %2500: a literal %00
+    async with intake_server.client() as client:
+        literal = await client.post(f"{BASE}/requests.json", data=fields)
+        encoded = await client.post(
+            f"{BASE}/requests.json",
+            content=b"api_key=dev-key-open311&service_code=roof-leak&description=%E6%BC%8F%00",
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+    assert literal.status_code == 200, literal.text  # the three characters "%00" are text
+    assert encoded.status_code == 422
+    assert encoded.json()[0]["code"] == 422 and "NUL" in encoded.json()[0]["description"]
+
+
+async def test_a_lone_surrogate_in_the_answers_is_422(intake_server: IntakeServer):
+    """(pydantic refuses one in a `str` field; the answers are free-form JSON.)"""
+    body = examples.complaint_request(0)
+    raw = (
+        json.dumps(
+            {**body, "attributes": {"floor": 6, "leak_location": "roof", "details": "PLACEHOLDER"}},
+            ensure_ascii=False,
+        )
+        .replace("PLACEHOLDER", "\\ud800")
+        .encode()
+    )
+    paired = raw.replace(b"\\ud800", b"\\ud83d\\ude00")  # 😀, a pair: stored as it is
+    async with intake_server.client(**examples.STAFF_KEY) as client:
+        lone = await client.post(
+            "/complaints", content=raw, headers={"content-type": "application/json"}
+        )
+        pair = await client.post(
+            "/complaints", content=paired, headers={"content-type": "application/json"}
+        )
+    assert lone.status_code == 422 and "surrogate" in lone.json()["detail"]
+    assert pair.status_code != 500 and pair.status_code < 500

@@ -1,0 +1,60 @@
+"""Every intake operation, fuzzed from its own OpenAPI document: no input makes it fail (5xx).
+
+Intake runs as its own process (as deployed), with the demo city's catalogue and a few filed
+complaints, and schemathesis sends what the schema allows and what it does not, with the
+admin key (deep enough to pass every key check). Open311's form-encoded routes are fuzzed
+too: their documents describe only the path, so what reaches them is the path and the query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+
+from deploy.local.runner import DEMO_CITY
+from services.intake.main import create_app
+from services.intake.settings import IntakeSettings
+from tests import examples
+from tests.integration.process import service_process
+
+schema = schemathesis.openapi.from_dict(
+    create_app(IntakeSettings(database_url="postgresql://unused@127.0.0.1/unused")).openapi()
+)
+
+
+@pytest.fixture(scope="module")
+def intake_process(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    home = tmp_path_factory.mktemp("fuzz-intake")
+    with service_process("intake", pg_server_url, home) as (url, _):
+        with httpx.Client(base_url=url, timeout=30) as client:
+            loaded = client.put(
+                "/admin/catalogue",
+                content=DEMO_CITY.read_bytes(),
+                headers={**examples.ADMIN_KEY, "content-type": "application/yaml"},
+            )
+            assert loaded.status_code == 200, loaded.text
+            for index in range(4):
+                filed = client.post(
+                    "/complaints",
+                    json=examples.complaint_request(index),
+                    headers=examples.STAFF_KEY,
+                )
+                assert filed.status_code == 201, filed.text
+        yield url
+
+
+@pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")
+@schema.parametrize()
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+def test_no_request_makes_intake_fail(case: schemathesis.Case, intake_process: str) -> None:
+    case.call_and_validate(
+        base_url=intake_process,
+        headers=examples.ADMIN_KEY,
+        checks=[not_a_server_error],
+        timeout=20,
+    )

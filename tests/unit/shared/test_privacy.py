@@ -1,0 +1,42 @@
+"""What units and staff type is masked at the door, as residents' text is."""
+
+from __future__ import annotations
+
+from services.dispatch.agenda_api import Decide, HoldMeeting
+from services.dispatch.api import Note, Report, ReturnOrder
+from services.intake import domain
+from shared.privacy import redact_values
+
+PHONE = "13812345678"
+SHOWN = "138****5678"
+
+
+def test_unit_reports_notes_reasons_and_minutes_are_masked():
+    typed = f"已联系业主（电话 {PHONE}），更换灯泡"
+    bodies = [
+        Report(report=typed).report,
+        Note(note=typed).note,
+        ReturnOrder(reason=typed).reason,
+        HoldMeeting(participants=["业委会"], minutes=typed, settled=True).minutes,
+        Decide(decision=typed).decision,
+    ]
+    assert all(PHONE not in body and SHOWN in body for body in bodies)
+
+
+def test_staff_comments_reasons_and_answers_are_masked():
+    typed = f"居民说再打 {PHONE} 找他"
+    bodies = [
+        domain.CallBack(contacted=True, resolved=True, satisfied=True, comment=typed).comment,
+        domain.Reason(reason=typed).reason,
+        domain.AnswerOnSpot(answer=typed).answer,
+    ]
+    assert all(body and PHONE not in body and SHOWN in body for body in bodies)
+
+
+def test_answers_to_a_categorys_questions_are_masked_however_nested():
+    answers = {"details": f"联系 {PHONE}", "rooms": ["卧室", f"{PHONE}"], "floor": 6}
+    assert redact_values(answers) == {
+        "details": f"联系 {SHOWN}",
+        "rooms": ["卧室", SHOWN],
+        "floor": 6,
+    }
