@@ -20,18 +20,25 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
+from shared.areas import within
 from shared.events import (
     ArbitrationRequested,
     Audience,
     CaseEscalated,
     CaseSupervised,
     ComplaintAnswered,
+    ComplaintClosed,
     ComplaintDispatched,
     ComplaintFiled,
+    ComplaintMerged,
     ComplaintRedoRequested,
     ComplaintResolved,
     ComplaintSigned,
+    ComplaintWithdrawn,
+    DeliberationConcluded,
+    DeliberationRequested,
     Event,
+    ExtensionApproved,
     ResponderRole,
     SlaBreached,
     SlaWarned,
@@ -200,8 +207,10 @@ def _breached(e: SlaBreached, f: Facts) -> list[Message]:
 
 
 def _escalated(e: CaseEscalated, f: Facts) -> list[Message]:
+    """The resident hears who supervises now; the unit whose breach climbed the ladder too."""
+    told = _resident("complaint_escalated", responder_name=lambda e: e.responder_name)(e, f)
     if not e.from_responder_id:
-        return []
+        return told
     data = {
         "case_number": f.case_number,
         "complaint_id": str(e.complaint_id),
@@ -209,7 +218,19 @@ def _escalated(e: CaseEscalated, f: Facts) -> list[Message]:
         "responder_name": e.responder_name,
         "clock_label": CLOCK_LABELS.get(e.clock, e.clock),
     }
-    return [Message(e.complaint_id, Audience.RESPONDER, e.from_responder_id, "escalated", data)]
+    return [
+        *told,
+        Message(e.complaint_id, Audience.RESPONDER, e.from_responder_id, "escalated", data),
+    ]
+
+
+def _extended(e: ExtensionApproved, f: Facts) -> list[Message]:
+    """The resident hears of the lead's new deadline (a co-unit's extension is not theirs)."""
+    if e.work_order_id != f.lead_work_order_id:
+        return []
+    return _resident(
+        "complaint_extended", due_at=lambda e: _when(e.clock.due_at), reason=lambda e: e.reason
+    )(e, f)
 
 
 def _returned(e: WorkOrderReturned, f: Facts) -> list[Message]:
@@ -256,6 +277,12 @@ DECISIONS: dict[type[Event], Callable[[Any, Facts], list[Message]]] = {
     ComplaintResolved: _resident("complaint_resolved", report=lambda e: e.report),
     ComplaintRedoRequested: _resident("complaint_redo", redo_count=lambda e: e.redo_count),
     ComplaintAnswered: _resident("complaint_answered", answer=lambda e: e.answer),
+    ComplaintMerged: _resident("complaint_merged", into_case_number=lambda e: e.into_case_number),
+    ComplaintWithdrawn: _resident("complaint_withdrawn", reason=lambda e: e.reason),
+    ComplaintClosed: _resident("complaint_closed"),
+    ExtensionApproved: _extended,
+    DeliberationRequested: _resident("complaint_deliberating"),
+    DeliberationConcluded: _resident("complaint_deliberated", decision=lambda e: e.decision),
     WorkOrderIssued: _issued,
     SlaWarned: _warned,
     SlaBreached: _breached,
@@ -313,21 +340,7 @@ def matches(
     """A subscription's filters: no types means every type; an area covers everything below it."""
     if event_types and event_type not in event_types:
         return False
-    if area_code:
-        return bool(event_area) and (event_area == area_code or _below(event_area or "", area_code))
-    return True
-
-
-def _below(code: str, scope: str) -> bool:
-    if code.startswith(scope + "-"):
-        return True
-    stem = scope
-    for width in (3, 3, 2, 2):  # 370124001000 covers 370124001xxx
-        if len(stem) > width and stem.endswith("0" * width):
-            stem = stem[:-width]
-        else:
-            break
-    return stem != scope and code.startswith(stem)
+    return within(event_area, area_code) if area_code else True
 
 
 def live_entry(event: Event, facts: Facts) -> dict[str, Any]:

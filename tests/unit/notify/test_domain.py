@@ -20,9 +20,15 @@ from shared.events import (
     Audience,
     CaseEscalated,
     Channel,
+    ComplaintClosed,
     ComplaintDispatched,
+    ComplaintMerged,
     ComplaintResolved,
     ComplaintStatus,
+    ComplaintWithdrawn,
+    DeliberationConcluded,
+    DeliberationRequested,
+    ExtensionApproved,
     OrderClock,
     ResponderRole,
     SlaBreached,
@@ -160,11 +166,75 @@ def test_units_hear_of_orders_warnings_breaches_and_escalation_supervisors_of_br
         (Audience.SUPERVISOR, "street-yushan", "breach_for_supervisor"),
         (Audience.SUPERVISOR, "gov-pingyin", "breach_for_supervisor"),
     ]
-    assert heard["CaseEscalated"] == [(Audience.RESPONDER, "property-meicheng", "escalated")]
+    assert heard["CaseEscalated"] == [
+        (Audience.RESIDENT, domain.resident(filed.complaint_id), "complaint_escalated"),
+        (Audience.RESPONDER, "property-meicheng", "escalated"),
+    ]
     assert heard["WorkOrderReturned"] == [(Audience.SUPERVISOR, "street-yushan", "order_returned")]
     assert heard["ArbitrationRequested"] == [
         (Audience.SUPERVISOR, "street-yushan", "arbitration_needed")
     ]
+
+
+def test_the_resident_hears_of_a_merge_withdrawal_closing_extension_and_deliberation():
+    filed = examples.complaint_filed()
+    order = examples.work_order_issued(filed.complaint_id)
+    facts = facts_after(filed, order)
+    later = NOW + timedelta(days=5)
+    at = {"complaint_id": filed.complaint_id, "actor": "staff:x", "occurred_at": NOW}
+    events = [
+        ComplaintMerged(
+            **at,
+            status=ComplaintStatus.MERGED,
+            into_complaint_id=uuid.uuid4(),
+            into_case_number="JS-20261123-000007",
+            previous_status=ComplaintStatus.DISPATCHED,
+            reason="同一楼栋同一问题",
+        ),
+        ComplaintWithdrawn(**at, status=ComplaintStatus.WITHDRAWN, reason="居民已自行解决"),
+        ComplaintClosed(**at, status=ComplaintStatus.CLOSED, reason="回访满意"),
+        ExtensionApproved(
+            work_order_id=order.work_order_id,
+            complaint_id=filed.complaint_id,
+            responder_id=order.responder_id,
+            previous_due_at=order.due_at,
+            clock=OrderClock(name="feedback", due_at=later, warn_at=later),
+            reason="需协调供水公司",
+            actor="x",
+            approved_at=NOW,
+        ),
+        DeliberationRequested(
+            complaint_id=filed.complaint_id,
+            item_id=uuid.uuid4(),
+            community_code="370124001001",
+            reason="涉及全体业主",
+            actor="x",
+            sent_at=NOW,
+        ),
+        DeliberationConcluded(
+            complaint_id=filed.complaint_id,
+            item_id=uuid.uuid4(),
+            decision="由业委会牵头更换",
+            lead_work_order_id=order.work_order_id,
+            clock=None,
+            concluded_at=NOW,
+        ),
+    ]
+    texts = {}
+    for event in events:
+        [message] = domain.messages_for(event, facts)
+        assert message.audience is Audience.RESIDENT
+        assert message.recipient == domain.resident(filed.complaint_id)
+        texts[event.event_type] = domain.render(message.template, "zh-CN", message.data)
+    assert "并案" in texts["ComplaintMerged"] and "JS-20261123-000007" in texts["ComplaintMerged"]
+    assert "撤回" in texts["ComplaintWithdrawn"] and "居民已自行解决" in texts["ComplaintWithdrawn"]
+    assert "办结" in texts["ComplaintClosed"]
+    assert "2026-11-28 09:00" in texts["ExtensionApproved"]  # 01:00 UTC + 5 days, Beijing time
+    assert "暂停" in texts["DeliberationRequested"]
+    assert "由业委会牵头更换" in texts["DeliberationConcluded"]
+    assert all(filed.case_number in text for text in texts.values())
+    co_extension = events[3].model_copy(update={"work_order_id": uuid.uuid4()})
+    assert domain.messages_for(co_extension, facts) == [], "a co-unit's extension is not theirs"
 
 
 def test_a_whistled_department_is_told_to_report_within_its_sign_limit():
