@@ -7,6 +7,7 @@ import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
+from uuid import UUID
 
 from fastapi import Header
 from fastapi.responses import JSONResponse
@@ -142,3 +143,15 @@ async def idempotent(
     status, body = await produce()
     await record(conn, scoped_key, status, body)
     return JSONResponse(body, status_code=status)
+
+
+async def forget_answers_about(conn: Connection, complaint_ids: list[UUID]) -> None:
+    """Blank the kept answers that show these complaints (a resident's erasure): a retried
+    write with the same key then gets the blank answer, never the erased text."""
+    if complaint_ids:
+        await conn.execute(
+            "UPDATE idempotency_keys SET response = jsonb_build_object("
+            "'complaint_id', response->>'complaint_id', 'erased', true) "
+            "WHERE response->>'complaint_id' = ANY($1::text[])",
+            [str(c) for c in complaint_ids],
+        )

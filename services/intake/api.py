@@ -20,7 +20,13 @@ from shared import idempotency
 from shared.apikeys import PUBLIC
 from shared.db import Connection
 from shared.envelope import Causation
-from shared.events import ContactsAccessed, Event, IntakeCatalogueLoaded, ResidentErased
+from shared.events import (
+    ComplaintRedacted,
+    ContactsAccessed,
+    Event,
+    IntakeCatalogueLoaded,
+    ResidentErased,
+)
 from shared.eventstore import ConcurrencyError
 from shared.http import Offset, Problem, parse_document
 from shared.idempotency import IdempotencyKey
@@ -161,6 +167,8 @@ async def complaint_events(ref: str, request: Request, key: StaffKey) -> dict[st
     async with runtime.pool.acquire() as conn:
         complaint_id = await _seen_by(conn, key, ref)
         history = await runtime.store.read_stream(conn, store.stream_of(complaint_id))
+    # After the resident's erasure the history still holds what they said: it is not shown.
+    redacted = any(recorded.type == ComplaintRedacted.event_type for recorded in history)
     return {
         "complaint_id": str(complaint_id),
         "events": [
@@ -169,11 +177,21 @@ async def complaint_events(ref: str, request: Request, key: StaffKey) -> dict[st
                 "type": recorded.type,
                 "position": recorded.position,
                 "recorded_at": recorded.recorded_at.isoformat(),
-                "data": recorded.data,
+                "data": _without_personal(recorded.data) if redacted else recorded.data,
             }
             for recorded in history
         ],
     }
+
+
+# What the resident said or showed, and where exactly: not shown once they are erased.
+PERSONAL_FIELDS = frozenset(
+    {"text", "address", "latitude", "longitude", "attributes", "media_urls", "comment"}
+)
+
+
+def _without_personal(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if k not in PERSONAL_FIELDS}
 
 
 # --- the complaint's life -------------------------------------------------------------------
@@ -526,10 +544,23 @@ async def erase(
 
     async def produce() -> tuple[int, dict[str, Any]]:
         count = await store.erase_resident(conn, resident)
-        event = ResidentErased(resident_ref=resident, complaints=count, erased_at=datetime.now(UTC))
-        await runtime.store.append(
-            conn, f"resident-{resident}", [event], causation_of(request), None
-        )
+        now = datetime.now(UTC)
+        event = ResidentErased(resident_ref=resident, complaints=count, erased_at=now)
+        causation = causation_of(request)
+        await runtime.store.append(conn, f"resident-{resident}", [event], causation, None)
+        # Each complaint forgets what the resident said and where exactly (ComplaintRedacted:
+        # every service's read model follows), and the answers kept for retried writes go.
+        catalogue = await intake_of(request).catalogue(conn)
+        complaint_ids = await store.complaints_of(conn, resident)
+        for complaint_id in complaint_ids:
+            await service.change(
+                conn,
+                runtime.store,
+                complaint_id,
+                lambda state: domain.redact(state, catalogue.public_place(state.area_code)[1], now),
+                causation,
+            )
+        await idempotency.forget_answers_about(conn, complaint_ids)
         return 200, {"resident_ref": resident, "contacts_erased": count}
 
     async with runtime.pool.acquire() as conn, conn.transaction():

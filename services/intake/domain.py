@@ -28,6 +28,7 @@ from shared.events import (
     ComplaintFiled,
     ComplaintMerged,
     ComplaintReclassified,
+    ComplaintRedacted,
     ComplaintRedoRequested,
     ComplaintResolved,
     ComplaintSigned,
@@ -304,6 +305,22 @@ def _unchanged(s: Complaint, _: Event) -> Complaint:
     return s
 
 
+REDACTED_TEXT = "（诉求人已要求删除个人信息）"
+
+
+def _redacted(s: Complaint, e: ComplaintRedacted) -> Complaint:
+    return replace(
+        s,
+        text=REDACTED_TEXT,
+        address=e.public_place or "",
+        latitude=None,
+        longitude=None,
+        attributes={},
+        media_urls=(),
+        last_callback=None,
+    )
+
+
 _EVOLVE: dict[type[Event], Callable[[Any, Any], Complaint]] = {
     ComplaintFiled: _filed,
     ComplaintClassified: _classified,
@@ -320,6 +337,7 @@ _EVOLVE: dict[type[Event], Callable[[Any, Any], Complaint]] = {
     ComplaintCallbackRecorded: _called_back,
     ComplaintRedoRequested: _redo,
     ComplaintClosed: _unchanged,
+    ComplaintRedacted: _redacted,
 }
 
 
@@ -608,6 +626,20 @@ def close(state: Complaint, reason: str, actor: str, now: datetime) -> list[Even
     ]
 
 
+def redact(state: Complaint, public_place: str | None, now: datetime) -> list[Event]:
+    """Erase what the resident said and where exactly (their erasure); once is enough."""
+    if state.text == REDACTED_TEXT:
+        return []
+    return [
+        ComplaintRedacted(
+            complaint_id=state.complaint_id,
+            status=state.status,
+            public_place=public_place,
+            occurred_at=now,
+        )
+    ]
+
+
 # Mirrors of dispatch's facts: [] when they no longer apply, never an error.
 
 
@@ -704,6 +736,8 @@ def describe(event: Event) -> str:
             return f"诉求人不满意，已重新办理（第 {event.redo_count} 次重办）"
         case ComplaintClosed():
             return "诉求已办结"
+        case ComplaintRedacted():
+            return "诉求人已要求删除个人信息"
     return event.event_type
 
 

@@ -126,6 +126,14 @@ async def erase_resident(conn: Connection, resident: str) -> int:
     return count
 
 
+async def complaints_of(conn: Connection, resident: str) -> list[UUID]:
+    """The complaints a resident filed."""
+    rows = await conn.fetch(
+        "SELECT complaint_id FROM complaints WHERE resident_ref = $1 ORDER BY filed_at", resident
+    )
+    return [row["complaint_id"] for row in rows]
+
+
 # --- the complaint aggregate and its view -----------------------------------------------------
 
 
@@ -173,7 +181,11 @@ _VIEW_UPSERT = (
     "duplicate_candidates = EXCLUDED.duplicate_candidates, merged_into = EXCLUDED.merged_into, "
     "lead_responder = EXCLUDED.lead_responder, due_at = EXCLUDED.due_at, "
     "status_note = EXCLUDED.status_note, updated_at = EXCLUDED.updated_at, "
-    "version = EXCLUDED.version"
+    "version = EXCLUDED.version, "
+    # set at filing; an erasure (ComplaintRedacted) blanks them
+    "text = EXCLUDED.text, address = EXCLUDED.address, latitude = EXCLUDED.latitude, "
+    "longitude = EXCLUDED.longitude, attributes = EXCLUDED.attributes, "
+    "media_urls = EXCLUDED.media_urls"
 )
 
 

@@ -17,19 +17,20 @@ from shared.apikeys import (
     KeyCache,
     XApiKey,
     authenticate,
+    find_active_key,
     for_audience,
-    hash_key,
     key_cli,
-    key_id_of,
     new_secret,
     presented_secret,
     refuse_role,
+    store_key,
 )
+from shared.areas import within
 from shared.db import Connection
 
 
 class Role(StrEnum):
-    OPS = "ops"  # 运维/指挥中心：看通知、看实时流
+    OPS = "ops"  # 运维/指挥中心：看通知、看实时流（全市，或一个区域）
     ADMIN = "admin"  # 平台管理员：订阅、通讯录、死信
 
 
@@ -39,10 +40,19 @@ class ApiKey:
     name: str
     role: Role
     rate_per_minute: int
+    scope: str | None = None  # an ops key's area (None: the whole city)
 
     @property
     def actor(self) -> str:
         return f"{self.role.value}:{self.name}"
+
+    @property
+    def area(self) -> str | None:
+        """The area this key may watch (None: everywhere)."""
+        return None if self.role is Role.ADMIN else self.scope
+
+    def covers(self, area_code: str | None) -> bool:
+        return within(area_code, self.area)
 
 
 async def create_key(
@@ -52,31 +62,19 @@ async def create_key(
     role: Role,
     rate_per_minute: int = 600,
     secret: str | None = None,
+    scope: str | None = None,
 ) -> tuple[ApiKey, str]:
     secret = secret or new_secret()
-    key = ApiKey(key_id_of(secret), name, role, rate_per_minute)
-    await conn.execute(
-        "INSERT INTO api_keys (key_id, key_hash, name, role, rate_per_minute) "
-        "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key_id) DO NOTHING",
-        key.key_id,
-        hash_key(secret),
-        name,
-        role.value,
-        rate_per_minute,
-    )
-    return key, secret
+    key_id = await store_key(conn, secret, name, role.value, rate_per_minute, scope=scope)
+    return ApiKey(key_id, name, role, rate_per_minute, scope), secret
 
 
 async def _find(conn: Connection, digest: str) -> ApiKey | None:
-    row = await conn.fetchrow(
-        "SELECT key_id, name, role, rate_per_minute FROM api_keys "
-        "WHERE key_hash = $1 AND revoked_at IS NULL",
-        digest,
-    )
-    return (
-        ApiKey(row["key_id"], row["name"], Role(row["role"]), row["rate_per_minute"])
-        if row
-        else None
+    row = await find_active_key(conn, digest)
+    if row is None:
+        return None
+    return ApiKey(
+        row["key_id"], row["name"], Role(row["role"]), row["rate_per_minute"], row["scope"]
     )
 
 
@@ -105,7 +103,7 @@ def require(role: Role) -> object:
 
 async def _create_from(conn: Connection, args: argparse.Namespace) -> tuple[str, str]:
     key, secret = await create_key(
-        conn, name=args.name, role=Role(args.role), rate_per_minute=args.rate
+        conn, name=args.name, role=Role(args.role), rate_per_minute=args.rate, scope=args.scope
     )
     return key.key_id, secret
 
@@ -118,9 +116,11 @@ def main() -> None:
         database_url=lambda: NotifySettings().database_url,
         schema=Path(__file__).with_name("schema.sql"),
         roles=[r.value for r in Role],
-        create_arguments=lambda parser: None,
+        create_arguments=lambda parser: parser.add_argument(
+            "--scope", help="area code an ops key watches (default: the whole city)"
+        ),
         create=_create_from,
-        scope_of=lambda row: "-",
+        scope_of=lambda row: row["scope"] or "-",
     )
 
 

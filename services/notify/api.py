@@ -238,9 +238,14 @@ async def delete_entry(recipient_id: str, request: Request, _: AdminKey) -> dict
     "/notifications", tags=[NOTIFICATIONS], summary="某诉求的通知 Notifications of a complaint"
 )
 async def list_notifications(
-    request: Request, complaint_id: UUID, _: OpsKey
+    request: Request, complaint_id: UUID, key: OpsKey
 ) -> list[dict[str, Any]]:
     async with _runtime(request).pool.acquire() as conn:
+        if key.area is not None:
+            facts = await store.facts_of(conn, {complaint_id})
+            known = facts.get(complaint_id)
+            if known is None or not key.covers(known.area_code):
+                raise Problem(404, f"诉求 {complaint_id} 不在本密钥的区域 No such complaint here")
         return await store.deliveries_of(conn, complaint_id)
 
 
@@ -253,13 +258,13 @@ async def backlog(request: Request, _: OpsKey) -> dict[str, Any]:
 @router.get("/dead-letters", tags=[NOTIFICATIONS], summary="死信 Abandoned messages")
 async def list_dead_letters(
     request: Request,
-    _: OpsKey,
+    key: OpsKey,
     channel: Annotated[str | None, Query(pattern=r"^[a-z_]{2,20}$")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Offset = 0,
 ) -> dict[str, Any]:
     async with _runtime(request).pool.acquire() as conn:
-        rows = await store.dead_letters(conn, channel, limit, offset)
+        rows = await store.dead_letters(conn, channel, limit, offset, within=key.area)
     return {"dead_letters": rows, "limit": limit, "offset": offset}
 
 
@@ -294,13 +299,18 @@ async def redrive(body: Redrive, request: Request, key: AdminKey) -> dict[str, A
 )
 async def stream(
     request: Request,
-    _: OpsKey,
+    key: OpsKey,
     area_code: Annotated[str | None, Query(pattern=AREA, description="区域（含下级）Area")] = None,
     types: Annotated[
         str | None, Query(max_length=2000, description="事件类型，逗号分隔 Types")
     ] = None,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> EventSourceResponse:
+    if key.area is not None:  # a key for one area watches that area, or a part of it
+        if area_code is None:
+            area_code = key.area
+        elif not key.covers(area_code):
+            raise Problem(404, f"区域 {area_code} 不在本密钥的区域 Not this key's area")
     feed: LiveFeed = _runtime(request).state["live"]
     wanted = frozenset(t for t in (types or "").split(",") if t)
     after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None

@@ -85,3 +85,5 @@ CREATE TABLE IF NOT EXISTS api_keys (
     created_at      timestamptz NOT NULL DEFAULT now(),
     revoked_at      timestamptz
 );
+-- An ops key's area (an area code at any level; NULL: the whole city).
+ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS scope text;

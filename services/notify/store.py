@@ -14,6 +14,7 @@ from uuid import UUID
 import asyncpg
 
 from services.notify import domain
+from shared.areas import like_patterns
 from shared.db import Connection, columns
 
 WAKE_CHANNEL = "jiesu_deliveries"
@@ -236,16 +237,20 @@ async def backlog(conn: Connection) -> dict[str, dict[str, int]]:
 
 
 async def dead_letters(
-    conn: Connection, channel: str | None, limit: int, offset: int
+    conn: Connection, channel: str | None, limit: int, offset: int, within: str | None = None
 ) -> list[dict[str, Any]]:
+    """Abandoned messages, newest first; only of complaints in the area `within` if given."""
     rows = await conn.fetch(
-        "SELECT notification_id, event_id, complaint_id, audience, recipient, channel, endpoint, "
-        "template, attempts, last_error, updated_at FROM deliveries "
-        "WHERE status = 'abandoned' AND ($1::text IS NULL OR channel = $1) "
-        "ORDER BY updated_at DESC LIMIT $2 OFFSET $3",
+        "SELECT d.notification_id, d.event_id, d.complaint_id, d.audience, d.recipient, "
+        "d.channel, d.endpoint, d.template, d.attempts, d.last_error, d.updated_at "
+        "FROM deliveries d LEFT JOIN complaint_facts f USING (complaint_id) "
+        "WHERE d.status = 'abandoned' AND ($1::text IS NULL OR d.channel = $1) "
+        "AND ($4::text[] IS NULL OR f.area_code LIKE ANY($4::text[])) "
+        "ORDER BY d.updated_at DESC LIMIT $2 OFFSET $3",
         channel,
         limit,
         offset,
+        like_patterns(within) if within else None,
     )
     return [dict(row) for row in rows]
 

@@ -38,6 +38,7 @@ from shared.events import (
     ComplaintClosed,
     ComplaintFiled,
     ComplaintReclassified,
+    ComplaintRedacted,
     ComplaintRedoRequested,
     DeliberationConcluded,
     DeliberationHeld,
@@ -101,17 +102,31 @@ def _filed(e: ComplaintFiled, env: Envelope) -> list[Upsert]:
     }
     if e.category:
         registers["category_seq"] = (s, {"category": e.category})
-    once = {
-        "case_number": e.case_number,
-        "channel": e.channel.value,
-        "text": e.text,
-        "address": e.address,
-        "latitude": e.latitude,
-        "longitude": e.longitude,
-        "masked_phone": e.masked_phone,
-        "filed_at": e.filed_at,
-    }
+    registers["personal_seq"] = (
+        s,
+        {
+            "text": e.text,
+            "address": e.address,
+            "latitude": e.latitude,
+            "longitude": e.longitude,
+            "masked_phone": e.masked_phone,
+        },
+    )
+    once = {"case_number": e.case_number, "channel": e.channel.value, "filed_at": e.filed_at}
     return [_case(e.complaint_id, once=once, registers=registers)]
+
+
+def _redacted(e: ComplaintRedacted, env: Envelope) -> list[Upsert]:
+    """The resident's erasure: what they said and where exactly go (a later event of the
+    same stream than the filing, so its register wins whatever the arrival order)."""
+    personal = {
+        "text": None,
+        "address": e.public_place,
+        "latitude": None,
+        "longitude": None,
+        "masked_phone": None,
+    }
+    return [_case(e.complaint_id, registers={"personal_seq": (_seq(env), personal)})]
 
 
 def _lifecycle(e: Any, env: Envelope) -> list[Upsert]:
@@ -276,6 +291,7 @@ def _deliberation(e: DeliberationRequested | DeliberationConcluded, env: Envelop
 
 CASES: dict[type[Event], Project] = {
     ComplaintFiled: _filed,
+    ComplaintRedacted: _redacted,
     **dict.fromkeys(domain.LIFECYCLE, _lifecycle),
     WorkOrderIssued: _issued,
     WorkOrderSigned: _step("signed_at", "signed_at", signed_by="actor"),
@@ -540,7 +556,7 @@ MODELS: dict[str, Model] = {
         Model(
             "cases",
             "案件与工单（督办墙、统计指标、排名、热点）",
-            2,
+            3,  # v3: what the resident said and where, as a register an erasure overrides
             ("cases", "case_work_orders"),
             CASES,
         ),

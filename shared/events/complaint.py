@@ -306,6 +306,20 @@ class ResidentErased(Event):
     erased_at: datetime
 
 
+class ComplaintRedacted(Event):
+    """The resident asked to be erased (PIPL): this complaint's free text, the address below its
+    public place, coordinates, answers and links are gone from every read model. Only what
+    counts it stays: where (to the building), what category, which steps, when."""
+
+    event_type = "ComplaintRedacted"
+    version = 1
+
+    complaint_id: UUID
+    status: ComplaintStatus
+    public_place: str | None = Field(description="公开地点（到楼栋） The place kept")
+    occurred_at: datetime
+
+
 class ContactsAccessed(Event):
     """Residents' decrypted contacts were read: who read them, when and why (an audit record;
     it names the complaints, never the contacts)."""

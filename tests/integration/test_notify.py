@@ -19,6 +19,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from deploy.local.processes import free_port
+from services.notify import access as notify_access
 from services.notify import store as notify_store
 from services.notify.channels import SmtpConnections, compose
 from services.notify.settings import NotifySettings
@@ -591,6 +592,35 @@ async def test_a_subscription_may_not_point_at_this_host_or_its_network(
         ]
     assert [a.status_code for a in answers] == [422] * 4
     assert all(a.json()["errors"][0]["field"] == "url" for a in answers)
+
+
+async def test_an_ops_key_for_one_street_watches_that_street_only(notify_server: NotifyServer):
+    inside = examples.complaint_filed()  # 榆山街道
+    outside = examples.complaint_filed(area_code="370124002001-G01")  # 锦水街道
+    await notify_server.tell(inside, outside)
+
+    async def both_known() -> bool:
+        async with notify_server.runtime.pool.acquire() as conn:
+            facts = await notify_store.facts_of(conn, {inside.complaint_id, outside.complaint_id})
+        return len(facts) == 2
+
+    await notify_server.until(both_known, what="notify to learn of both complaints")
+    async with notify_server.runtime.pool.acquire() as conn:
+        _, secret = await notify_access.create_key(
+            conn, name="榆山街道指挥中心", role=notify_access.Role.OPS, scope="370124001000"
+        )
+    async with notify_server.client(secret) as client:
+        own = await client.get("/notifications", params={"complaint_id": str(inside.complaint_id)})
+        other = await client.get(
+            "/notifications", params={"complaint_id": str(outside.complaint_id)}
+        )
+        dead = await client.get("/dead-letters")
+        elsewhere = await client.get("/stream", params={"area_code": "370124002000"})
+    assert own.status_code == 200 and own.json()
+    assert other.status_code == 404
+    assert dead.status_code == 200
+    assert all(d["complaint_id"] != str(outside.complaint_id) for d in dead.json()["dead_letters"])
+    assert elsewhere.status_code == 404
 
 
 def _mail(n: int) -> tuple[str, str, bytes]:

@@ -4,7 +4,7 @@
 -- commuting upserts (services/reporting/upsert.py): any arrival order gives the same rows.
 CREATE TABLE IF NOT EXISTS cases (
     complaint_id        uuid PRIMARY KEY,
-    -- set once, by ComplaintFiled
+    -- set once, by ComplaintFiled (what the resident said and where: until an erasure)
     case_number         text,
     channel             text,
     text                text,
@@ -12,6 +12,7 @@ CREATE TABLE IF NOT EXISTS cases (
     latitude            double precision,
     longitude           double precision,
     masked_phone        text,
+    personal_seq        integer,   -- text … masked_phone: the filing's, until an erasure
     filed_at            timestamptz,
     -- where it is: the finest code known, and its enclosing levels (services/reporting/areas.py)
     area_code           text,

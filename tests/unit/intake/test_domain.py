@@ -70,3 +70,26 @@ def test_a_phone_with_too_few_digits_is_refused(phone):
     with pytest.raises(ValidationError, match="five digits"):
         domain.Contact(phone=phone)
     assert domain.Contact(phone="0531-8765 4321").phone == "0531-8765 4321"
+
+
+def test_a_redacted_complaint_keeps_where_and_what_but_not_the_residents_words():
+    command = domain.FileComplaint.model_validate(
+        examples.complaint_request(
+            0, text="顶楼漏水，我是欧阳秀兰", attributes={"floor": 6, "leak_location": "roof"}
+        )
+    )
+    state = None
+    for event in domain.file_complaint(command, examples.filing()):
+        state = domain.evolve(state, event)
+    assert state is not None
+    now = datetime(2026, 11, 24, tzinfo=UTC)
+    [redacted] = domain.redact(state, "玫城丽都2号楼", now)
+    after = domain.evolve(state, redacted)
+    assert after.text == domain.REDACTED_TEXT and "欧阳秀兰" not in repr(after)
+    assert after.address == "玫城丽都2号楼" and after.latitude is None and after.attributes == {}
+    assert (after.category, after.area_code, after.status) == (
+        state.category,
+        state.area_code,
+        state.status,
+    )
+    assert domain.redact(after, "玫城丽都2号楼", now) == []  # once is enough
