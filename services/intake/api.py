@@ -457,7 +457,7 @@ async def contact(
     async with runtime.pool.acquire() as conn, conn.transaction():
         complaint_id = await _seen_by(conn, key, ref)
         try:
-            found = await store.read_contact(conn, settings.master_key_bytes, complaint_id)
+            found = await store.read_contact(conn, settings.master_keys, complaint_id)
         except store.ContactErased:
             raise Problem(
                 410, "诉求人已要求删除个人信息，联系方式不可再读取 The contact was erased"
@@ -509,7 +509,7 @@ async def contacts(lookup: ContactLookup, request: Request, key: NotifyKey) -> d
     runtime = runtime_of(request)
     settings: IntakeSettings = runtime.settings  # type: ignore[assignment]
     async with runtime.pool.acquire() as conn, conn.transaction():
-        found = await store.read_contacts(conn, settings.master_key_bytes, lookup.complaint_ids)
+        found = await store.read_contacts(conn, settings.master_keys, lookup.complaint_ids)
         read = [cid for cid, c in found.items() if not isinstance(c, Exception)]
         if read:
             await _record_reading(request, conn, key, read, lookup.purpose)

@@ -262,7 +262,7 @@ class Intake:
             filings.append((p.command, filing))
         await store.store_contacts(
             conn,
-            self.settings.master_key_bytes,
+            self.settings.master_keys,
             [(f.resident_ref, f.complaint_id, c.contact) for c, f in filings],
         )
         appends = [

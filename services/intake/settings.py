@@ -21,6 +21,9 @@ class IntakeSettings(ServiceSettings):
     resident_pepper: str = f"{_DEV_PREFIX}pepper-change-me"
     # Master key (32 bytes, hex) wrapping each resident's contact data key in the vault.
     vault_master_key: str = f"{_DEV_PREFIX}" + "0" * 55
+    # Earlier master keys (comma-separated hex) still read while `python -m
+    # services.intake.vault rotate` rewraps every resident's key with the current one.
+    vault_previous_master_keys: str = ""
     # In development, fixed keys `dev-key-<channel>`, `dev-key-staff` and `dev-key-admin` are
     # created at start so curl examples work; production refuses them.
     dev_keys: bool | None = None  # default: on in development, off in production
@@ -65,7 +68,23 @@ class IntakeSettings(ServiceSettings):
     def master_key_bytes(self) -> bytes:
         if self.vault_master_key.startswith(_DEV_PREFIX):
             return b"\x00" * 32
-        key = bytes.fromhex(self.vault_master_key)
-        if len(key) != 32:
-            raise ValueError("INTAKE_VAULT_MASTER_KEY must be 64 hex characters (32 bytes)")
-        return key
+        return _master_key(self.vault_master_key, "INTAKE_VAULT_MASTER_KEY")
+
+    @property
+    def master_keys(self) -> tuple[bytes, ...]:
+        """The current master key, then the earlier ones still read during a rotation."""
+        previous = [k.strip() for k in self.vault_previous_master_keys.split(",") if k.strip()]
+        return (
+            self.master_key_bytes,
+            *(_master_key(k, "INTAKE_VAULT_PREVIOUS_MASTER_KEYS") for k in previous),
+        )
+
+
+def _master_key(text: str, variable: str) -> bytes:
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        key = b""
+    if len(key) != 32:
+        raise ValueError(f"{variable} must be 64 hex characters (32 bytes)")
+    return key

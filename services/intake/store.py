@@ -24,10 +24,12 @@ from shared.eventstore import EventStore, RecordedEvent
 
 
 async def store_contacts(
-    conn: Connection, master_key: bytes, contacts: Sequence[tuple[str, UUID, Contact]]
+    conn: Connection, master_keys: Sequence[bytes], contacts: Sequence[tuple[str, UUID, Contact]]
 ) -> None:
     """Encrypt each (resident, complaint, contact) with the resident's data key, created on
-    first use: two statements for any number of filings."""
+    first use: two statements for any number of filings. `master_keys`: the current one
+    first (new keys are wrapped with it), then earlier ones still read during a rotation."""
+    master_key = master_keys[0]
     residents = sorted({resident for resident, _, _ in contacts})  # one lock order for all
     # A candidate key for every resident: the statement keeps the stored one where there is
     # one (its select does not see the rows its insert adds; the insert adds nothing then).
@@ -60,8 +62,7 @@ async def store_contacts(
         wrapped.update((row["resident_ref"], row["wrapped_key"]) for row in rows)
     sealed = []
     for resident, complaint_id, contact in contacts:
-        key = wrapped[resident]
-        data_key = AESGCM(master_key).decrypt(key[:12], key[12:], resident.encode())
+        data_key = _unwrap(master_keys, resident, wrapped[resident])
         nonce = os.urandom(12)
         plaintext = json.dumps(contact.model_dump(), ensure_ascii=False).encode()
         ciphertext = AESGCM(data_key).encrypt(nonce, plaintext, complaint_id.bytes)
@@ -79,19 +80,70 @@ def _wrapped(master_key: bytes, resident: str, data_key: bytes) -> bytes:
     return nonce + AESGCM(master_key).encrypt(nonce, data_key, resident.encode())
 
 
+def _unwrap(master_keys: Sequence[bytes], resident: str, wrapped: bytes) -> bytes:
+    """The resident's data key, unwrapped by whichever master key wrapped it."""
+    for master_key in master_keys:
+        try:
+            return AESGCM(master_key).decrypt(wrapped[:12], wrapped[12:], resident.encode())
+        except InvalidTag:
+            continue
+    raise VaultKeyMissing(f"no configured master key opens the data key of {resident}")
+
+
+class VaultKeyMissing(RuntimeError):
+    """A resident's data key was wrapped by a master key that is no longer configured."""
+
+
+async def rewrap_resident_keys(
+    conn: Connection, master_keys: Sequence[bytes], batch_size: int = 1000
+) -> int:
+    """Wrap every resident's data key with the current master key (a rotation); returns how
+    many were rewrapped. Idempotent and resumable: a key already under the current master is
+    left as it is. A key no configured master opens stops it (VaultKeyMissing): nothing lost."""
+    current, rewrapped, after = master_keys[0], 0, ""
+    while True:
+        rows = await conn.fetch(
+            "SELECT resident_ref, wrapped_key FROM resident_keys WHERE resident_ref > $1 "
+            "ORDER BY resident_ref LIMIT $2",
+            after,
+            batch_size,
+        )
+        if not rows:
+            return rewrapped
+        changed = []
+        for row in rows:
+            resident, wrapped = row["resident_ref"], row["wrapped_key"]
+            data_key = _unwrap(master_keys, resident, wrapped)
+            try:
+                AESGCM(current).decrypt(wrapped[:12], wrapped[12:], resident.encode())
+            except InvalidTag:
+                changed.append((resident, _wrapped(current, resident, data_key)))
+        if changed:
+            await conn.execute(
+                "UPDATE resident_keys k SET wrapped_key = c.wrapped_key "
+                "FROM unnest($1::text[], $2::bytea[]) AS c(resident_ref, wrapped_key) "
+                "WHERE k.resident_ref = c.resident_ref",
+                *columns(changed),
+            )
+        rewrapped += len(changed)
+        after = rows[-1]["resident_ref"]
+
+
 class ContactErased(LookupError):
     """The resident's key was destroyed: the contact can no longer be read (PIPL erasure)."""
 
 
-async def read_contact(conn: Connection, master_key: bytes, complaint_id: UUID) -> Contact | None:
-    found = (await read_contacts(conn, master_key, [complaint_id])).get(complaint_id)
+async def read_contact(
+    conn: Connection, master_keys: Sequence[bytes], complaint_id: UUID
+) -> Contact | None:
+    found = (await read_contacts(conn, master_keys, [complaint_id])).get(complaint_id)
     if isinstance(found, ContactErased):
         raise found
     return found
 
 
 async def read_contacts(
-    conn: Connection, master_key: bytes, complaint_ids: Sequence[UUID]
+    conn: Connection, master_keys: Sequence[bytes], complaint_ids: Sequence[UUID]
 ) -> dict[UUID, Contact | ContactErased]:
     """The contacts of several complaints in one query: each decrypted, or ContactErased for
     those whose resident's key was destroyed; complaints without a contact are left out."""
@@ -101,15 +153,15 @@ async def read_contacts(
         "WHERE c.complaint_id = ANY($1::uuid[])",
         list(complaint_ids),
     )
-    return {row["complaint_id"]: _decrypt(master_key, row) for row in rows}
+    return {row["complaint_id"]: _decrypt(master_keys, row) for row in rows}
 
 
-def _decrypt(master_key: bytes, row: asyncpg.Record) -> Contact | ContactErased:
+def _decrypt(master_keys: Sequence[bytes], row: asyncpg.Record) -> Contact | ContactErased:
     complaint_id: UUID = row["complaint_id"]
     wrapped = row["wrapped_key"]
     if wrapped is None:
         return ContactErased(complaint_id)
-    data_key = AESGCM(master_key).decrypt(wrapped[:12], wrapped[12:], row["resident_ref"].encode())
+    data_key = _unwrap(master_keys, row["resident_ref"], wrapped)
     try:
         plaintext = AESGCM(data_key).decrypt(row["nonce"], row["ciphertext"], complaint_id.bytes)
     except InvalidTag:
