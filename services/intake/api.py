@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -339,7 +339,6 @@ _command(
     domain.AnswerOnSpot,
     domain.answer_on_spot,
 )
-_command("callback", "回访 Record a callback to the resident", domain.CallBack, domain.call_back)
 _command("unmerge", "取消并案 Undo a merge", domain.Reason, _with_reason(domain.unmerge))
 _command(
     "keep",
@@ -361,6 +360,69 @@ _command(
     _with_reason(domain.request_redo),
 )
 _command("close", "办结 Close the case", domain.Reason, _with_reason(domain.close))
+
+
+@router.post(
+    "/complaints/{ref}/callback",
+    tags=[STAFF],
+    summary="回访 Record a callback to the resident",
+    description=(
+        "连续多次（INTAKE_CALLBACK_MAX_UNREACHED）未联系上诉求人的，按规定自动办结。"
+        " After INTAKE_CALLBACK_MAX_UNREACHED callbacks in a row that reach nobody, a resolved"
+        " complaint is closed."
+    ),
+    responses=REFUSALS,
+)
+async def callback(
+    ref: str,
+    command: domain.CallBack,
+    request: Request,
+    key: StaffKey,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    most = intake_of(request).settings.callback_max_unreached
+    return await _act(
+        request,
+        key,
+        ref,
+        idempotency_key,
+        "callback",
+        command,
+        lambda s, _: domain.call_back(s, command, _actor(key), service.now(), most),
+    )
+
+
+@router.get(
+    "/callbacks",
+    tags=[STAFF],
+    summary="回访工作清单：已反馈待回访的诉求，等得最久的在前 The callback worklist",
+    responses=REFUSALS,
+)
+async def callbacks(
+    request: Request,
+    key: StaffKey,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Offset = 0,
+) -> dict[str, Any]:
+    settings = intake_of(request).settings
+    within = timedelta(hours=settings.callback_within_h)
+    now = service.now()
+    async with runtime_of(request).pool.acquire() as conn:
+        total, rows = await store.callback_worklist(conn, limit, offset, within=key.scope)
+    items = []
+    for row in rows:
+        since = row["resolved_at"] or row["updated_at"]
+        due = since + within
+        items.append(
+            {
+                **service.view_json(row),
+                "resolved_at": since.isoformat(),
+                "callback_due_at": due.isoformat(),
+                "overdue": due < now,
+                "unreached_callbacks": row["unreached_callbacks"],
+            }
+        )
+    return {"total": total, "limit": limit, "offset": offset, "items": items}
 
 
 # --- triage ---------------------------------------------------------------------------------

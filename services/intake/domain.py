@@ -229,6 +229,8 @@ class Complaint:
     lead_responder: str | None = None
     due_at: datetime | None = None
     callback_attempts: int = 0
+    unreached_callbacks: int = 0  # callbacks that reached nobody since the unit last reported
+    resolved_at: datetime | None = None
     last_callback: ComplaintCallbackRecorded | None = None
     redo_count: int = 0
     note: str = ""
@@ -294,11 +296,18 @@ def _dispatched(s: Complaint, e: ComplaintDispatched) -> Complaint:
 
 
 def _called_back(s: Complaint, e: ComplaintCallbackRecorded) -> Complaint:
-    return replace(s, callback_attempts=s.callback_attempts + 1, last_callback=e)
+    unreached = 0 if e.contacted else s.unreached_callbacks + 1
+    return replace(
+        s, callback_attempts=s.callback_attempts + 1, unreached_callbacks=unreached, last_callback=e
+    )
+
+
+def _resolved(s: Complaint, e: ComplaintResolved) -> Complaint:
+    return replace(s, resolved_at=e.occurred_at, unreached_callbacks=0)
 
 
 def _redo(s: Complaint, e: ComplaintRedoRequested) -> Complaint:
-    return replace(s, redo_count=e.redo_count, last_callback=None, due_at=None)
+    return replace(s, redo_count=e.redo_count, last_callback=None, due_at=None, resolved_at=None)
 
 
 def _unchanged(s: Complaint, _: Event) -> Complaint:
@@ -333,7 +342,7 @@ _EVOLVE: dict[type[Event], Callable[[Any, Any], Complaint]] = {
     ComplaintWithdrawn: _unchanged,
     ComplaintDispatched: _dispatched,
     ComplaintSigned: _unchanged,
-    ComplaintResolved: _unchanged,
+    ComplaintResolved: _resolved,
     ComplaintCallbackRecorded: _called_back,
     ComplaintRedoRequested: _redo,
     ComplaintClosed: _unchanged,
@@ -574,20 +583,42 @@ def withdraw(state: Complaint, reason: str, actor: str, now: datetime) -> list[E
     ]
 
 
-def call_back(state: Complaint, command: CallBack, actor: str, now: datetime) -> list[Event]:
+def call_back(
+    state: Complaint,
+    command: CallBack,
+    actor: str,
+    now: datetime,
+    max_unreached: int | None = None,
+) -> list[Event]:
+    """Record a callback. The `max_unreached`-th callback in a row that reaches nobody closes
+    a resolved complaint (按规定多次回访未接通视为办结): it must not wait for ever."""
     _require(state, frozenset({S.RESOLVED, S.ANSWERED, S.CALLED_BACK}), "回访")
     status = S.CALLED_BACK if command.contacted else state.status
+    recorded = ComplaintCallbackRecorded(
+        complaint_id=state.complaint_id,
+        status=status,
+        contacted=command.contacted,
+        resolved=command.resolved,
+        satisfied=command.satisfied,
+        comment=command.comment,
+        actor=actor,
+        occurred_at=now,
+    )
+    unreached = state.unreached_callbacks + 1
+    if command.contacted or state.status is not S.RESOLVED or not max_unreached:
+        return [recorded]
+    if unreached < max_unreached:
+        return [recorded]
     return [
-        ComplaintCallbackRecorded(
+        recorded,
+        ComplaintClosed(
             complaint_id=state.complaint_id,
-            status=status,
-            contacted=command.contacted,
-            resolved=command.resolved,
-            satisfied=command.satisfied,
-            comment=command.comment,
-            actor=actor,
+            status=S.CLOSED,
+            reason=f"{unreached} 次回访均未联系上诉求人，按规定办结 "
+            f"Closed after {unreached} callbacks that reached nobody",
+            actor="system:callbacks",
             occurred_at=now,
-        )
+        ),
     ]
 
 

@@ -57,6 +57,10 @@ CREATE TABLE IF NOT EXISTS complaints (
     updated_at           timestamptz NOT NULL,
     version              integer     NOT NULL
 );
+-- The callback worklist (回访): when the unit reported, and callbacks that reached nobody since.
+ALTER TABLE complaints ADD COLUMN IF NOT EXISTS resolved_at timestamptz;
+ALTER TABLE complaints ADD COLUMN IF NOT EXISTS unreached_callbacks integer NOT NULL DEFAULT 0;
+CREATE INDEX IF NOT EXISTS complaints_callbacks ON complaints (resolved_at) WHERE status = 'resolved';
 CREATE INDEX IF NOT EXISTS complaints_place ON complaints (category, substr(area_code, 1, 12), filed_at);
 -- Likely duplicates across a community's border: the same category inside a small box.
 CREATE INDEX IF NOT EXISTS complaints_near ON complaints (category, latitude, longitude, filed_at)

@@ -43,6 +43,10 @@ class IntakeSettings(ServiceSettings):
     contact_reads_per_minute: int = 20
     # Anonymous Open311 reads (services, requests, updates) per client address and minute.
     open311_reads_per_minute: int = 600
+    # The callback worklist (回访): how long after the unit reports the resident should be
+    # called, and after how many callbacks in a row that reach nobody the complaint closes.
+    callback_within_h: float = 72.0
+    callback_max_unreached: int = 3
     # Open311's public feed shows the resident's own words (phone and ID numbers masked); off:
     # only the category and the building. Whistle-blowers' reports are never shown.
     open311_public_text: bool = False

@@ -219,14 +219,15 @@ _VIEW_COLUMNS = (
     "complaint_id, case_number, channel, status, type, category, confidence, needs_triage, "
     "area_code, grid_code, building_code, address, latitude, longitude, text, attributes, "
     "media_urls, resident_ref, masked_phone, duplicate_pending, duplicate_candidates, "
-    "merged_into, lead_responder, due_at, status_note, filed_at, updated_at, version"
+    "merged_into, lead_responder, due_at, status_note, filed_at, updated_at, version, "
+    "resolved_at, unreached_callbacks"
 )
 
 
 _VIEW_UPSERT = (
     f"INSERT INTO complaints ({_VIEW_COLUMNS}) VALUES "
     "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,"
-    "$24,$25,$26,$27,$28) "
+    "$24,$25,$26,$27,$28,$29,$30) "
     "ON CONFLICT (complaint_id) DO UPDATE SET status = EXCLUDED.status, type = EXCLUDED.type, "
     "category = EXCLUDED.category, confidence = EXCLUDED.confidence, "
     "needs_triage = EXCLUDED.needs_triage, duplicate_pending = EXCLUDED.duplicate_pending, "
@@ -237,7 +238,8 @@ _VIEW_UPSERT = (
     # set at filing; an erasure (ComplaintRedacted) blanks them
     "text = EXCLUDED.text, address = EXCLUDED.address, latitude = EXCLUDED.latitude, "
     "longitude = EXCLUDED.longitude, attributes = EXCLUDED.attributes, "
-    "media_urls = EXCLUDED.media_urls"
+    "media_urls = EXCLUDED.media_urls, resolved_at = EXCLUDED.resolved_at, "
+    "unreached_callbacks = EXCLUDED.unreached_callbacks"
 )
 
 
@@ -273,6 +275,8 @@ def _view_args(
         state.filed_at,
         state.updated_at,
         state.version,
+        state.resolved_at,
+        state.unreached_callbacks,
     )
 
 
@@ -477,6 +481,24 @@ async def triage_queue(
     rows = await conn.fetch(
         f"SELECT {_VIEW_COLUMNS} FROM complaints {where} ORDER BY filed_at, case_number "
         "LIMIT $2 OFFSET $3",
+        patterns,
+        limit,
+        offset,
+    )
+    return total, [dict(row) for row in rows]
+
+
+async def callback_worklist(
+    conn: Connection, limit: int, offset: int, within: str | None = None
+) -> tuple[int, list[dict[str, Any]]]:
+    """Complaints whose unit reported and whose resident nobody has reached yet, the longest
+    waiting first; only the area `within` names if given."""
+    where = "WHERE status = 'resolved' AND ($1::text[] IS NULL OR area_code LIKE ANY($1::text[]))"
+    patterns = like_patterns(within) if within else None
+    total: int = await conn.fetchval(f"SELECT count(*) FROM complaints {where}", patterns)
+    rows = await conn.fetch(
+        f"SELECT {_VIEW_COLUMNS} FROM complaints {where} "
+        "ORDER BY coalesce(resolved_at, updated_at), case_number LIMIT $2 OFFSET $3",
         patterns,
         limit,
         offset,

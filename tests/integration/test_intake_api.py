@@ -342,6 +342,38 @@ async def test_dispatch_facts_move_the_complaint_through_its_life_to_closed(inta
     assert again.json()["current_status"] == "withdrawn" and "已撤回" in again.json()["detail"]
 
 
+async def test_the_callback_worklist_and_closing_after_callbacks_that_reach_nobody(
+    intake_server, monkeypatch
+):
+    """Resolved complaints wait on the worklist, the longest waiting first, with the callback's
+    deadline; the third callback in a row that reaches nobody closes the complaint."""
+    monkeypatch.setattr(intake_server.settings, "callback_max_unreached", 3)
+    first = await intake_server.file(0, text=unique_text("顶楼漏雨"))
+    second = await intake_server.file(1, text=unique_text("楼道灯坏了"))
+    for filed in (first, second):
+        for fact in _facts_of(filed):
+            await publish(intake_server, fact)
+        await wait_for_status(intake_server, filed["complaint_id"], "resolved")
+    async with intake_server.client(**STAFF) as client:
+        listed = (await client.get("/callbacks", params={"limit": 200})).json()
+    waiting = [i["case_number"] for i in listed["items"]]
+    assert waiting.index(first["case_number"]) < waiting.index(second["case_number"])
+    item = next(i for i in listed["items"] if i["case_number"] == first["case_number"])
+    assert item["callback_due_at"] > item["resolved_at"] and item["unreached_callbacks"] == 0
+    unreached = {"contacted": False}
+    answers = [await act(intake_server, first["complaint_id"], "callback", unreached) for _ in "12"]
+    assert [a.json()["status"] for a in answers] == ["resolved", "resolved"]
+    third = await act(intake_server, first["complaint_id"], "callback", unreached)
+    assert third.json()["status"] == "closed"
+    reached = await act(intake_server, second["complaint_id"], "callback", unreached)
+    assert reached.json()["status"] == "resolved"
+    async with intake_server.client(**STAFF) as client:
+        after = (await client.get("/callbacks", params={"limit": 200})).json()
+    still = {i["case_number"]: i for i in after["items"]}
+    assert first["case_number"] not in still
+    assert still[second["case_number"]]["unreached_callbacks"] == 1
+
+
 def _consumed(event: Any, offset: int) -> ConsumedRecord:
     envelope = Envelope(
         event=event,
