@@ -5,6 +5,7 @@ in a request body, so the masking happens at the door, in one place."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from pydantic import AfterValidator
@@ -57,14 +58,32 @@ def redact_text(text: str) -> str:
     return text
 
 
-def redact_values(value: Any) -> Any:
+def mask_name(name: str) -> str:
+    """欧阳秀兰 → 欧***, 王芳 → 王*: the first character stays, as on a receipt."""
+    return name[:1] + "*" * (len(name) - 1)
+
+
+def redact_known(text: str, names: Sequence[str] = ()) -> str:
+    """`text` with numbers masked, and each of `names` (the resident's own, who typed it)
+    masked wherever it appears, spaced or not."""
+    text = redact_text(text)
+    for name in names:
+        name = "".join(name.split())
+        if len(name) < 2:
+            continue
+        spaced = r"\s*".join(map(re.escape, name))
+        text = re.sub(spaced, mask_name(name), text)
+    return text
+
+
+def redact_values(value: Any, names: Sequence[str] = ()) -> Any:
     """`value` with every text inside it (however nested in lists and objects) masked."""
     if isinstance(value, str):
-        return redact_text(value)
+        return redact_known(value, names)
     if isinstance(value, dict):
-        return {key: redact_values(item) for key, item in value.items()}
+        return {key: redact_values(item, names) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [redact_values(item) for item in value]
+        return [redact_values(item, names) for item in value]
     return value
 
 

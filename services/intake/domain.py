@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from services.intake.privacy import mask_phone, redact_text
+from services.intake.privacy import mask_phone
 from shared.events import (
     CaseResolved,
     Channel,
@@ -44,7 +44,7 @@ from shared.events import (
     WorkOrderIssued,
     WorkOrderSigned,
 )
-from shared.privacy import FreeText, redact_values
+from shared.privacy import FreeText, redact_known, redact_values
 
 CHINA = ZoneInfo("Asia/Shanghai")
 S = ComplaintStatus
@@ -412,22 +412,24 @@ def file_complaint(command: FileComplaint, filing: Filing) -> list[Event]:
     # Consultations wait for a person too: they are answered on the spot or reclassified.
     to_triage = filing.needs_triage or filing.type is ComplaintType.CONSULTATION
     status = S.TRIAGE if to_triage else S.CLASSIFIED
+    # The resident's own name, typed into what they say, is masked as numbers are.
+    names = [command.contact.name] if command.contact.name else []
     events: list[Event] = [
         ComplaintFiled(
             complaint_id=filing.complaint_id,
             case_number=filing.case_number,
             channel=command.channel,
-            text=redact_text(command.text),
+            text=redact_known(command.text, names),
             category=command.category,
             area_code=command.area_code,
-            address=redact_text(command.address),
+            address=redact_known(command.address, names),
             latitude=filing.latitude,
             longitude=filing.longitude,
             source_datum=command.datum if command.latitude is not None else None,
             resident_ref=filing.resident_ref,
             masked_phone=mask_phone(command.contact.phone),
             filed_at=filing.filed_at,
-            attributes=redact_values(command.attributes),
+            attributes=redact_values(command.attributes, names),
             media_urls=command.media_urls,
         ),
         ComplaintClassified(

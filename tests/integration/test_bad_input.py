@@ -4,6 +4,7 @@ never a 500: each of these answered 500 before."""
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 
@@ -76,3 +77,29 @@ async def test_a_lone_surrogate_in_the_answers_is_422(intake_server: IntakeServe
         )
     assert lone.status_code == 422 and "surrogate" in lone.json()["detail"]
     assert pair.status_code != 500 and pair.status_code < 500
+
+
+async def test_malformed_json_and_wrong_content_types_are_4xx_problems_on_every_door(
+    intake_server: IntakeServer, dispatch_server: DispatchServer, notify_server: NotifyServer
+):
+    """One JSON route of each service that takes a body (reporting takes none)."""
+    doors = [
+        (intake_server.client(**examples.STAFF_KEY), "/complaints"),
+        (dispatch_server.client(), f"/work-orders/{uuid.uuid4()}/resolve"),
+        (notify_server.client(), "/subscriptions"),
+    ]
+    bodies = [
+        (b'{"text": "unfinished', "application/json"),
+        (b"[1, 2, 3]", "application/json"),
+        (json.dumps(examples.complaint_request(0)).encode(), "text/plain"),
+        (b"<xml/>", "application/xml"),
+        (b"\xff\xfe\x00\x01", "application/octet-stream"),
+    ]
+    answers = []
+    for client, path in doors:
+        async with client:
+            for body, kind in bodies:
+                answer = await client.post(path, content=body, headers={"content-type": kind})
+                answers.append((path, kind, answer.status_code, answer.headers["content-type"]))
+    assert all(400 <= status < 500 for _, _, status, _ in answers), answers
+    assert all(kind == "application/problem+json" for *_, kind in answers), answers

@@ -6,6 +6,7 @@ from services.dispatch.agenda_api import Decide, HoldMeeting
 from services.dispatch.api import Note, Report, ReturnOrder
 from services.intake import domain
 from shared.privacy import redact_values
+from tests import examples
 
 PHONE = "13812345678"
 SHOWN = "138****5678"
@@ -40,3 +41,19 @@ def test_answers_to_a_categorys_questions_are_masked_however_nested():
         "rooms": ["卧室", SHOWN],
         "floor": 6,
     }
+
+
+def test_the_residents_own_name_typed_into_the_text_is_masked():
+    command = domain.FileComplaint.model_validate(
+        examples.complaint_request(
+            0,
+            text="我是欧阳秀兰，顶楼漏水，找欧阳 秀兰或打 13812345678",
+            attributes={"floor": 6, "leak_location": "roof", "details": "欧阳秀兰家卧室"},
+            contact={"name": "欧阳秀兰", "phone": "13812345678"},
+        )
+    )
+    [filed, *_] = domain.file_complaint(command, examples.filing())
+    dumped = filed.model_dump_json()
+    assert "欧阳秀兰" not in dumped and "欧阳 秀兰" not in dumped
+    assert "我是欧***" in filed.text and SHOWN in filed.text  # type: ignore[attr-defined]
+    assert filed.attributes["details"] == "欧***家卧室"  # type: ignore[attr-defined]
