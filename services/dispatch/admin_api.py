@@ -23,10 +23,10 @@ from services.dispatch.city import (
     read_csv,
     route,
 )
-from services.dispatch.deadlines import CalendarYear, TimeLimits
 from services.dispatch.settings import DispatchSettings
 from shared.apikeys import PUBLIC
 from shared.db import Connection
+from shared.deadlines import CalendarYear, TimeLimits
 from shared.http import Problem, parse_upload
 
 router = APIRouter()

@@ -13,7 +13,6 @@ from typing import Any
 from uuid import UUID
 
 from services.dispatch.city import Responder
-from services.dispatch.deadlines import ClockName, PriorityTier
 from services.dispatch.domain import (
     CO,
     Case,
@@ -26,6 +25,7 @@ from services.dispatch.domain import (
     then,
 )
 from services.dispatch.orders import completion
+from shared.deadlines import ClockName, PriorityTier
 from shared.events import (
     AgendaAssignment,
     AgendaDecided,

@@ -27,10 +27,10 @@ from services.dispatch.api import (
     visible,
 )
 from services.dispatch.city import AREA_CODE, AreaLevel, ResponderKind
-from services.dispatch.deadlines import Duration, deadline
 from services.dispatch.service import conversation, now
 from shared.areas import like_patterns
 from shared.db import Connection
+from shared.deadlines import Duration, deadline
 from shared.events import AgendaAssignment, Event
 from shared.http import Offset, Problem
 from shared.idempotency import IdempotencyKey

@@ -19,9 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.dispatch import domain, orders, store, supervision
 from services.dispatch.access import Caller, Role, require
 from services.dispatch.city import ResponderKind
-from services.dispatch.deadlines import Duration
 from services.dispatch.service import Dispatch, now
 from shared.db import Connection
+from shared.deadlines import Duration
 from shared.envelope import Causation
 from shared.events import Event
 from shared.http import Offset, Problem

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from services.dispatch.deadlines import PriorityTier, TimeLimits
+from shared.deadlines import PriorityTier, TimeLimits
 
 AREA_CODE = r"^\d{12}(-[A-Z0-9]{1,8}){0,3}$"
 RESPONDER_ID = r"^[a-z0-9][a-z0-9-]{1,60}$"

@@ -23,7 +23,7 @@ from services.dispatch.city import (
     ResponderKind,
     RoutingDecision,
 )
-from services.dispatch.deadlines import (
+from shared.deadlines import (
     ClockName,
     PriorityTier,
     WorkCalendar,

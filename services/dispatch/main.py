@@ -12,12 +12,12 @@ from services.dispatch import access, store
 from services.dispatch.admin_api import router as admin_router
 from services.dispatch.agenda_api import router as agenda_router
 from services.dispatch.api import router
-from services.dispatch.deadlines import CalendarYear
 from services.dispatch.handlers import build_batch_handler, build_handlers
 from services.dispatch.service import Dispatch
 from services.dispatch.settings import DispatchSettings
 from services.dispatch.timers import run_timers
 from shared.apikeys import RateLimiter
+from shared.deadlines import CalendarYear
 from shared.runtime import ServiceRuntime, configure_logging, create_service_app, serve
 from shared.topics import COMPLAINT_EVENTS, DISPATCH_EVENTS
 

@@ -10,7 +10,6 @@ from datetime import datetime
 from uuid import UUID
 
 from services.dispatch.city import ResponderKind, route
-from services.dispatch.deadlines import ClockName, deadline
 from services.dispatch.domain import (
     CO,
     LEAD,
@@ -28,6 +27,7 @@ from services.dispatch.domain import (
     require,
     then,
 )
+from shared.deadlines import ClockName, deadline
 from shared.events import (
     ArbitrationRequested,
     CaseCancelled,

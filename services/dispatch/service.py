@@ -20,8 +20,8 @@ from services.dispatch.city import (
     apply_changes,
     changes_between,
 )
-from services.dispatch.deadlines import CalendarYear
 from shared.db import Connection
+from shared.deadlines import CalendarYear
 from shared.envelope import Causation
 from shared.events import (
     CalendarLoaded,

@@ -9,9 +9,9 @@ from uuid import UUID
 
 from services.dispatch import agenda, domain
 from services.dispatch.city import CityFile, CityModel
-from services.dispatch.deadlines import CalendarYear, ClockName, WorkCalendar
 from shared.cache import Freshness
 from shared.db import Connection, columns
+from shared.deadlines import CalendarYear, ClockName, WorkCalendar
 from shared.eventstore import EventStore, RecordedEvent
 
 CITY_STREAM = "city-model"

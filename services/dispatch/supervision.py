@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any
 
 from services.dispatch.city import Level, Responder
-from services.dispatch.deadlines import CLOCK_LABELS, ClockName, warn_time
 from services.dispatch.domain import (
     CO,
     LEAD,
@@ -24,6 +23,7 @@ from services.dispatch.domain import (
     then,
     timers,
 )
+from shared.deadlines import CLOCK_LABELS, ClockName, warn_time
 from shared.events import (
     ArbitrationDecided,
     CaseEscalated,

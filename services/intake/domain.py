@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from services.intake.privacy import mask_phone
 from shared.events import (
+    CaseEscalated,
     CaseResolved,
     Channel,
     ComplaintAnswered,
@@ -27,6 +28,7 @@ from shared.events import (
     ComplaintDispatched,
     ComplaintFiled,
     ComplaintMerged,
+    ComplaintProgressed,
     ComplaintReclassified,
     ComplaintRedacted,
     ComplaintRedoRequested,
@@ -36,10 +38,13 @@ from shared.events import (
     ComplaintType,
     ComplaintUnmerged,
     ComplaintWithdrawn,
+    DeliberationConcluded,
+    DeliberationRequested,
     DuplicateCandidate,
     DuplicateDismissed,
     DuplicateSuspected,
     Event,
+    ExtensionApproved,
     ResponderRole,
     WorkOrderIssued,
     WorkOrderSigned,
@@ -256,6 +261,7 @@ def _filed(_: Complaint | None, e: ComplaintFiled) -> Complaint:
         masked_phone=e.masked_phone,
         filed_at=e.filed_at,
         updated_at=e.filed_at,
+        due_at=e.promised_due_at,
         attributes=dict(e.attributes),
         media_urls=tuple(e.media_urls),
         category=e.category,
@@ -306,6 +312,10 @@ def _resolved(s: Complaint, e: ComplaintResolved) -> Complaint:
     return replace(s, resolved_at=e.occurred_at, unreached_callbacks=0)
 
 
+def _progress(s: Complaint, e: ComplaintProgressed) -> Complaint:
+    return replace(s, due_at=e.due_at)
+
+
 def _redo(s: Complaint, e: ComplaintRedoRequested) -> Complaint:
     return replace(s, redo_count=e.redo_count, last_callback=None, due_at=None, resolved_at=None)
 
@@ -347,6 +357,7 @@ _EVOLVE: dict[type[Event], Callable[[Any, Any], Complaint]] = {
     ComplaintRedoRequested: _redo,
     ComplaintClosed: _unchanged,
     ComplaintRedacted: _redacted,
+    ComplaintProgressed: _progress,
 }
 
 
@@ -406,6 +417,8 @@ class Filing:
     latitude: float | None = None
     longitude: float | None = None
     duplicates: tuple[DuplicateCandidate, ...] = ()
+    promised_due_at: datetime | None = None
+    time_limit: str | None = None
 
 
 def file_complaint(command: FileComplaint, filing: Filing) -> list[Event]:
@@ -431,6 +444,8 @@ def file_complaint(command: FileComplaint, filing: Filing) -> list[Event]:
             filed_at=filing.filed_at,
             attributes=redact_values(command.attributes, names),
             media_urls=command.media_urls,
+            promised_due_at=filing.promised_due_at,
+            time_limit=filing.time_limit,
         ),
         ComplaintClassified(
             complaint_id=filing.complaint_id,
@@ -711,6 +726,51 @@ def mirror_signed(state: Complaint, signed: WorkOrderSigned) -> list[Event]:
     ]
 
 
+def _progressed(
+    state: Complaint, step: str, due_at: datetime | None, note: str, at: datetime
+) -> list[Event]:
+    if state.status not in {S.DISPATCHED, S.SIGNED}:
+        return []
+    return [
+        ComplaintProgressed(
+            complaint_id=state.complaint_id,
+            status=state.status,
+            step=step,
+            due_at=due_at,
+            note=note,
+            occurred_at=at,
+        )
+    ]
+
+
+def _at(moment: datetime) -> str:
+    return f"{moment.astimezone(CHINA):%Y-%m-%d %H:%M}"
+
+
+def mirror_extended(state: Complaint, e: ExtensionApproved) -> list[Event]:
+    """The lead's deadline moved: the resident's view shows the new one (a co-unit's is not it)."""
+    if e.work_order_id != state.lead_work_order_id or e.clock.name != "feedback":
+        return []
+    note = f"经批准延期办理，新的办理时限 {_at(e.clock.due_at)}"
+    return _progressed(state, "extended", e.clock.due_at, note, e.approved_at)
+
+
+def mirror_deliberating(state: Complaint, e: DeliberationRequested) -> list[Event]:
+    note = "已提交社区议事协商，议事期间办理时限暂停"
+    return _progressed(state, "deliberating", None, note, e.sent_at)
+
+
+def mirror_deliberated(state: Complaint, e: DeliberationConcluded) -> list[Event]:
+    due = e.clock.due_at if e.clock else state.due_at
+    note = f"议事已议定：{e.decision}" + (f"，办理时限 {_at(due)}" if due else "")
+    return _progressed(state, "deliberated", due, note, e.concluded_at)
+
+
+def mirror_escalated(state: Complaint, e: CaseEscalated) -> list[Event]:
+    note = f"未按时办理，已升级由{e.responder_name}督办"
+    return _progressed(state, "escalated", state.due_at, note, e.escalated_at)
+
+
 def mirror_resolved(state: Complaint, resolved: CaseResolved) -> list[Event]:
     if state.status not in {S.DISPATCHED, S.SIGNED}:
         return []
@@ -731,8 +791,11 @@ def mirror_resolved(state: Complaint, resolved: CaseResolved) -> list[Event]:
 
 def describe(event: Event) -> str:
     match event:
-        case ComplaintFiled():
+        case ComplaintFiled(promised_due_at=None):
             return f"诉求已受理，编号 {event.case_number}"
+        case ComplaintFiled():
+            due = event.promised_due_at.astimezone(CHINA)  # type: ignore[union-attr]
+            return f"诉求已受理，编号 {event.case_number}，将于 {due:%Y-%m-%d %H:%M} 前办理反馈"
         case ComplaintClassified(needs_triage=True):
             return "已受理，等待工作人员分类"
         case ComplaintClassified():
@@ -771,6 +834,8 @@ def describe(event: Event) -> str:
             return "诉求已办结"
         case ComplaintRedacted():
             return "诉求人已要求删除个人信息"
+        case ComplaintProgressed():
+            return event.note
     return event.event_type
 
 

@@ -6,10 +6,22 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
 
-from services.intake import domain, service, store
+from services.intake import domain, promises, service, store
 from shared.consumer import BatchContext, Handler, HandlerContext
+from shared.deadlines import CalendarYear
 from shared.envelope import Causation, Envelope
-from shared.events import CaseResolved, Event, WorkOrderIssued, WorkOrderSigned
+from shared.events import (
+    CalendarLoaded,
+    CaseEscalated,
+    CaseResolved,
+    CityModelChanged,
+    DeliberationConcluded,
+    DeliberationRequested,
+    Event,
+    ExtensionApproved,
+    WorkOrderIssued,
+    WorkOrderSigned,
+)
 
 Decide = Callable[[domain.Complaint, Any], list[Event]]
 
@@ -17,7 +29,37 @@ DECISIONS: dict[type[Event], Decide] = {
     WorkOrderIssued: domain.mirror_issued,
     WorkOrderSigned: domain.mirror_signed,
     CaseResolved: domain.mirror_resolved,
+    # what the resident's view must show as it happens: the deadline that applies now
+    ExtensionApproved: domain.mirror_extended,
+    DeliberationRequested: domain.mirror_deliberating,
+    DeliberationConcluded: domain.mirror_deliberated,
+    CaseEscalated: domain.mirror_escalated,
 }
+
+
+async def _follow(conn: Any, event: Event) -> None:
+    """Dispatch's time limits and calendar, for the promise at filing (services/intake/promises)."""
+    if isinstance(event, CityModelChanged):
+        for change in event.changes:
+            if (change.section, change.key, change.op) == ("settings", "time_limits", "put"):
+                await promises.follow_time_limits(conn, event.catalogue_version, change.value)
+    elif isinstance(event, CalendarLoaded):
+        year = CalendarYear.model_validate(
+            {
+                "year": event.year,
+                "holidays": event.holidays,
+                "workdays": event.workdays,
+                "source": event.source,
+            }
+        )
+        await promises.follow_calendar(conn, year)
+
+
+async def follow(event: Any, ctx: HandlerContext) -> None:
+    await _follow(ctx.conn, event)
+
+
+CITY_FACTS = (CityModelChanged, CalendarLoaded)
 
 
 def _mirror(decide: Decide) -> Handler:
@@ -35,7 +77,14 @@ async def mirror_batch(envelopes: Sequence[Envelope], ctx: BatchContext) -> None
     """A batch's facts with a few statements for the whole batch: its complaints loaded in one
     read, every new event appended in one append that checks each stream is where it was read
     (a concurrent change makes the batch go one by one, each retried on fresh state), the
-    changed views rewritten and the residents' updates inserted together."""
+    changed views rewritten and the residents' updates inserted together. Dispatch's time
+    limits and calendar are followed first."""
+    for envelope in envelopes:
+        if isinstance(envelope.event, CITY_FACTS):
+            await _follow(ctx.conn, envelope.event)
+    envelopes = [e for e in envelopes if not isinstance(e.event, CITY_FACTS)]
+    if not envelopes:
+        return
     complaint_ids = list(dict.fromkeys(e.event.complaint_id for e in envelopes))  # type: ignore[attr-defined]
     states = await store.load_all(ctx.conn, ctx.store, complaint_ids)
     loaded = {cid: state.version for cid, state in states.items()}
@@ -67,5 +116,7 @@ async def mirror_batch(envelopes: Sequence[Envelope], ctx: BatchContext) -> None
 
 
 HANDLERS: dict[type[Event], Handler] = {
-    event_type: _mirror(decide) for event_type, decide in DECISIONS.items()
+    **{event_type: _mirror(decide) for event_type, decide in DECISIONS.items()},
+    CityModelChanged: follow,
+    CalendarLoaded: follow,
 }

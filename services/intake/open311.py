@@ -345,13 +345,21 @@ async def create_request(request: Request, fmt: str) -> Response:
 
         async def produce() -> tuple[int, dict[str, Any]]:
             filed = (await intake.file(conn, command, causation)).state
-            return 200, {"case_number": filed.case_number, "label": filed.label}
+            due = filed.due_at.astimezone(domain.CHINA) if filed.due_at else None
+            return 200, {
+                "case_number": filed.case_number,
+                "label": filed.label,
+                "due_at": f"{due:%Y-%m-%d %H:%M}" if due else None,
+            }
 
         fields = [[k, v] for k, v in form.multi_items() if k != "api_key" and isinstance(v, str)]
         answer = await idempotent(conn, key, idempotency_key, "open311", sorted(fields), produce)
     body = json.loads(bytes(answer.body))
     case, notice = body["case_number"], f"诉求已受理，受理编号 {body['case_number']}"
-    notice += f"，当前状态：{body['label']}。Filed as {case}."
+    notice += f"，当前状态：{body['label']}"
+    if body.get("due_at"):  # the promise: when the time limit that applies runs out
+        notice += f"，将于 {body['due_at']} 前办理反馈。Due by {body['due_at']} (UTC+8)"
+    notice += f"。Filed as {case}."
     if any(not isinstance(v, str) for _, v in form.multi_items()):  # no media store (yet)
         notice += (
             " 上传的文件未保存，请改用 media_url。Uploaded files are not kept; send media_url."

@@ -97,3 +97,15 @@ CREATE TABLE IF NOT EXISTS api_keys (
 );
 -- A staff key's area (an area code at any level; NULL: the whole city).
 ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS scope text;
+
+-- Dispatch's time limits and working-day calendar as its events publish them
+-- (services/intake/promises.py): what the promise at filing is computed from.
+CREATE TABLE IF NOT EXISTS dispatch_time_limits (
+    id                smallint PRIMARY KEY DEFAULT 1 CHECK (id = 1),
+    body              jsonb    NOT NULL,
+    catalogue_version integer  NOT NULL
+);
+CREATE TABLE IF NOT EXISTS dispatch_calendar (
+    year integer PRIMARY KEY,
+    body jsonb   NOT NULL
+);

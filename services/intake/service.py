@@ -11,7 +11,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
@@ -27,6 +27,7 @@ from services.intake.classifier import Classifier, load_examples, load_keywords
 from services.intake.duplicates import Place, likely_duplicates
 from services.intake.geo import Datum, Point, to_wgs84
 from services.intake.privacy import resident_ref
+from services.intake.promises import PromiseCache, PromiseRules
 from services.intake.settings import IntakeSettings
 from shared import idempotency
 from shared.db import Connection
@@ -141,6 +142,7 @@ class Intake:
     settings: IntakeSettings
     catalogues: CatalogueCache
     events: EventStore
+    promises: PromiseCache = field(default_factory=PromiseCache)
 
     async def catalogue(self, conn: Connection) -> Catalogue:
         catalogue = await self.catalogues.current(conn)
@@ -156,10 +158,16 @@ class Intake:
     ) -> Saved:
         """Validate against the catalogue, classify, look for duplicates, and record it all."""
         catalogue = await self.catalogue(conn)
-        [saved] = await self.file_all(conn, [(self.prepare(catalogue, command), causation)])
+        rules = await self.promises.current(conn)
+        [saved] = await self.file_all(conn, [(self.prepare(catalogue, command, rules), causation)])
         return saved
 
-    def prepare(self, catalogue: Catalogue, command: domain.FileComplaint) -> Prepared:
+    def prepare(
+        self,
+        catalogue: Catalogue,
+        command: domain.FileComplaint,
+        rules: PromiseRules | None = None,
+    ) -> Prepared:
         """What filing decides before it looks at the store: the command checked against the
         catalogue (Problem 422 if it fails), classified, placed."""
         if command.area_code not in catalogue.areas:
@@ -230,6 +238,16 @@ class Intake:
             latitude=place.latitude,
             longitude=place.longitude,
         )
+        category = catalogue.categories.get(category_code)
+        promise = (
+            rules.promise(category_code, category.priority, now)
+            if rules is not None
+            and category is not None
+            and complaint_type is not domain.ComplaintType.CONSULTATION
+            else None
+        )
+        if promise is not None:
+            filing = replace(filing, promised_due_at=promise.due_at, time_limit=promise.limit)
         nearby = store.Nearby(
             place,
             command.area_code[:12],
@@ -467,12 +485,13 @@ class FilingDoor:
             except Problem as refusal:
                 answers[ticket] = refusal
         catalogue = await self.intake.catalogue(conn)
+        rules = await self.intake.promises.current(conn)
         prepared: dict[_Ticket, Prepared] = {}
         for ticket in group:
             if ticket in answers:
                 continue
             try:
-                prepared[ticket] = self.intake.prepare(catalogue, ticket.command)
+                prepared[ticket] = self.intake.prepare(catalogue, ticket.command, rules)
             except Problem as refusal:
                 answers[ticket] = refusal
         refused = [key for key, ticket in keyed.items() if ticket not in prepared]

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import yaml
 
 from shared.areas import within
+from shared.deadlines import limit_words
 from shared.events import (
     ArbitrationRequested,
     Audience,
@@ -265,8 +266,20 @@ def _supervised(e: CaseSupervised, f: Facts) -> list[Message]:
     return [Message(e.complaint_id, Audience.RESPONDER, f.lead_responder_id, "supervised", data)]
 
 
+def _receipt(e: ComplaintFiled, f: Facts) -> list[Message]:
+    """The receipt, with the promise (the time limit and when it runs out) when intake made one."""
+    if e.promised_due_at is None or e.time_limit is None:
+        return _resident("complaint_receipt")(e, f)
+    return _resident(
+        "complaint_receipt_promised",
+        due_at=lambda e: _when(e.promised_due_at),
+        time_limit=lambda e: limit_words(e.time_limit),
+        time_limit_en=lambda e: limit_words(e.time_limit, "en"),
+    )(e, f)
+
+
 DECISIONS: dict[type[Event], Callable[[Any, Facts], list[Message]]] = {
-    ComplaintFiled: _resident("complaint_receipt"),
+    ComplaintFiled: _receipt,
     ComplaintDispatched: _resident(
         "complaint_dispatched",
         responder_name=lambda e: e.responder_name,

@@ -80,6 +80,10 @@ class ComplaintFiled(Event):
     source_datum: str | None = None  # wgs84 | gcj02 | bd09: what the coordinates came in as
     attributes: dict[str, Any] = Field(default_factory=dict)  # Open311 attribute[CODE] answers
     media_urls: list[str] = Field(default_factory=list)
+    # The promise at filing: when the lead's feedback is due under the time limit that applies
+    # (`time_limit`, e.g. "7d"), until dispatch sets the order's own deadline.
+    promised_due_at: datetime | None = None
+    time_limit: str | None = None
 
 
 class ComplaintClassified(Event):
@@ -304,6 +308,22 @@ class ResidentErased(Event):
     resident_ref: str
     complaints: int
     erased_at: datetime
+
+
+class ComplaintProgressed(Event):
+    """A step of dispatch's the resident should see, mirrored on the complaint: the lead's
+    deadline extended, the case gone to deliberation (its clock paused) and back, or escalated.
+    `due_at` is the deadline the resident is shown from now on (None while paused)."""
+
+    event_type = "ComplaintProgressed"
+    version = 1
+
+    complaint_id: UUID
+    status: ComplaintStatus
+    step: str = Field(description="extended | deliberating | deliberated | escalated")
+    due_at: datetime | None
+    note: str
+    occurred_at: datetime
 
 
 class ComplaintRedacted(Event):

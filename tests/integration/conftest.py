@@ -81,6 +81,17 @@ async def serving(app: FastAPI, port: int) -> AsyncIterator[str]:
         await task
 
 
+async def load_demo_catalogue(intake_url: str) -> None:
+    """The demo city's areas and categories, loaded into the intake at `intake_url`."""
+    async with httpx.AsyncClient(base_url=intake_url, headers=examples.ADMIN_KEY) as client:
+        response = await client.put(
+            "/admin/catalogue",
+            content=DEMO_CITY.read_bytes(),
+            headers={"content-type": "application/yaml"},
+        )
+    assert response.status_code == 200, response.text
+
+
 @pytest.fixture(scope="session")
 async def intake_server(pg_server_url: str, kafka_bootstrap: str) -> AsyncIterator[IntakeServer]:
     """One intake for the session, the demo city's catalogue loaded; tests use their own data."""
@@ -91,13 +102,7 @@ async def intake_server(pg_server_url: str, kafka_bootstrap: str) -> AsyncIterat
     app = create_app(settings)
     async with serving(app, settings.port) as url:
         running = IntakeServer(url, database_url, app.state.runtime, settings)
-        async with running.client(**examples.ADMIN_KEY) as client:
-            response = await client.put(
-                "/admin/catalogue",
-                content=DEMO_CITY.read_bytes(),
-                headers={"content-type": "application/yaml"},
-            )
-            assert response.status_code == 200, response.text
+        await load_demo_catalogue(url)
         yield running
     await drop_database(database_url)
 

@@ -20,15 +20,19 @@ import httpx
 import pytest
 
 from deploy.local.processes import free_ports, tansu_broker, wait_for_port_open
-from deploy.local.runner import DEMO_CITY
 from services.intake.main import create_app as create_intake_app
 from services.intake.settings import IntakeSettings
 from services.reporting import auth as reporting_auth
 from services.reporting.main import create_app as create_reporting_app
 from services.reporting.settings import ReportingSettings
 from shared.db import connect, drop_database, with_database
-from tests import examples
-from tests.integration.conftest import FAST, DispatchServer, NotifyServer, serving
+from tests.integration.conftest import (
+    FAST,
+    DispatchServer,
+    NotifyServer,
+    load_demo_catalogue,
+    serving,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -71,13 +75,7 @@ async def own_services(
         )
     )
     async with serving(intake, intake_port) as intake_url:
-        async with httpx.AsyncClient(base_url=intake_url, headers=examples.ADMIN_KEY) as client:
-            loaded = await client.put(
-                "/admin/catalogue",
-                content=DEMO_CITY.read_bytes(),
-                headers={"content-type": "application/yaml"},
-            )
-            assert loaded.status_code == 200, loaded.text
+        await load_demo_catalogue(intake_url)
         async with serving(reporting, reporting_port) as reporting_url:
             conn = await connect(reporting_db)
             try:

@@ -7,7 +7,7 @@ import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -21,7 +21,15 @@ from services.intake.service import Intake
 from shared.apikeys import RateLimiter
 from shared.consumer import ConsumedRecord, IdempotentConsumer
 from shared.envelope import Causation, Envelope, to_kafka
-from shared.events import CaseResolved, Channel, WorkOrderSigned
+from shared.events import (
+    CaseResolved,
+    Channel,
+    DeliberationConcluded,
+    DeliberationRequested,
+    ExtensionApproved,
+    OrderClock,
+    WorkOrderSigned,
+)
 from shared.topics import COMPLAINT_EVENTS, DISPATCH_EVENTS
 from tests import examples
 from tests.integration.cli import run_cli
@@ -372,6 +380,80 @@ async def test_the_callback_worklist_and_closing_after_callbacks_that_reach_nobo
     still = {i["case_number"]: i for i in after["items"]}
     assert first["case_number"] not in still
     assert still[second["case_number"]]["unreached_callbacks"] == 1
+
+
+async def test_the_residents_view_follows_an_extension_a_deliberation_and_an_escalation(
+    intake_server,
+):
+    """The lookup and the complaint show the deadline that applies now: the lead's extended
+    one, none while the case is in deliberation (its clock paused), the one set after it."""
+    filed = await intake_server.file(0, text=unique_text("小区北门太窄"))
+    ref = filed["complaint_id"]
+    order, signed, _ = _facts_of(filed)
+    await publish(intake_server, order, signed)
+    await wait_for_status(intake_server, ref, "signed")
+    later, latest = order.due_at + timedelta(days=5), order.due_at + timedelta(days=30)
+    common = {"work_order_id": order.work_order_id, "complaint_id": order.complaint_id}
+    extended = ExtensionApproved(
+        **common,
+        responder_id=order.responder_id,
+        previous_due_at=order.due_at,
+        clock=OrderClock(name="feedback", due_at=later, warn_at=later),
+        reason="需协调供水公司",
+        actor="street:榆山街道",
+        approved_at=order.issued_at,
+    )
+    steps = [
+        (extended, later, "延期"),
+        (
+            DeliberationRequested(
+                complaint_id=order.complaint_id,
+                item_id=uuid.uuid4(),
+                community_code="370124001001",
+                reason="涉及全体业主",
+                actor="x",
+                sent_at=order.issued_at,
+            ),
+            None,
+            "暂停",
+        ),
+        (
+            DeliberationConcluded(
+                complaint_id=order.complaint_id,
+                item_id=uuid.uuid4(),
+                decision="拓宽北门，业委会牵头",
+                lead_work_order_id=order.work_order_id,
+                clock=OrderClock(name="feedback", due_at=latest, warn_at=latest),
+                concluded_at=order.issued_at,
+            ),
+            latest,
+            "拓宽北门",
+        ),
+    ]
+    for fact, due, words in steps:
+        await publish(intake_server, fact)
+        deadline = asyncio.get_running_loop().time() + 30
+        async with intake_server.client(**STAFF) as client:
+            while True:
+                shown = (await client.get(f"/complaints/{ref}")).json()
+                if words in shown["status_note"]:
+                    break
+                assert asyncio.get_running_loop().time() < deadline, shown
+                await asyncio.sleep(0.1)
+        assert shown["due_at"] == (due.isoformat() if due else None)
+        assert shown["status"] == "signed"
+    async with intake_server.client() as client:
+        looked_up = (
+            await client.get(
+                "/lookup",
+                params={
+                    "case_number": filed["case_number"],
+                    "phone_tail": filed["masked_phone"][-4:],
+                },
+            )
+        ).json()
+    assert looked_up["due_at"] == latest.isoformat()
+    assert [p["description"] for p in looked_up["progress"]][-3:][0].startswith("经批准延期")
 
 
 def _consumed(event: Any, offset: int) -> ConsumedRecord:

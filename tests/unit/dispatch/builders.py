@@ -12,7 +12,7 @@ import yaml
 
 from services.dispatch import domain, orders
 from services.dispatch.city import CityFile, CityModel
-from services.dispatch.deadlines import CalendarYear, WorkCalendar
+from shared.deadlines import CalendarYear, WorkCalendar
 from shared.events import Event
 
 REPO = Path(__file__).resolve().parents[3]

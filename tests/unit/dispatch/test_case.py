@@ -10,8 +10,8 @@ import pytest
 
 from services.dispatch import agenda, domain, orders, supervision
 from services.dispatch.city import Level, ResponderKind
-from services.dispatch.deadlines import ClockName
 from services.dispatch.domain import CO, LEAD, IllegalTransition, OrderStatus, Purpose
+from shared.deadlines import ClockName
 from shared.events import (
     REGISTRY,
     ArbitrationRequested,

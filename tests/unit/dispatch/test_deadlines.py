@@ -5,7 +5,7 @@ import pytest
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from services.dispatch.deadlines import (
+from shared.deadlines import (
     CHINA,
     DEFAULT_TIERS,
     CalendarYear,

@@ -6,8 +6,8 @@ import yaml
 from pydantic import ValidationError
 
 from services.dispatch.city import CityFile, CityModel, ResponderKind, route
-from services.dispatch.deadlines import PriorityTier
 from services.dispatch.domain import LEAD, Purpose, Rules
+from shared.deadlines import PriorityTier
 
 DEMO = Path(__file__).resolve().parents[3] / "deploy" / "local" / "demo_city.yaml"
 

@@ -1,9 +1,12 @@
+import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 from pydantic import ValidationError
 
 from services.intake import domain, privacy
+from shared.events import CaseEscalated, ExtensionApproved, OrderClock
 from tests import examples
 
 
@@ -93,3 +96,43 @@ def test_a_redacted_complaint_keeps_where_and_what_but_not_the_residents_words()
         state.status,
     )
     assert domain.redact(after, "玫城丽都2号楼", now) == []  # once is enough
+
+
+def test_only_the_leads_extension_and_an_open_case_move_the_residents_view():
+    command = domain.FileComplaint.model_validate(examples.complaint_request(1))
+    state = None
+    for event in domain.file_complaint(command, examples.filing()):
+        state = domain.evolve(state, event)
+    order = examples.work_order_issued(state.complaint_id)
+    for event in domain.mirror_issued(state, order):
+        state = domain.evolve(state, event)
+    later = order.due_at.replace(year=order.due_at.year + 1)
+    extension = ExtensionApproved(
+        work_order_id=order.work_order_id,
+        complaint_id=state.complaint_id,
+        responder_id=order.responder_id,
+        previous_due_at=order.due_at,
+        clock=OrderClock(name="feedback", due_at=later, warn_at=later),
+        reason="x",
+        actor="x",
+        approved_at=order.issued_at,
+    )
+    co_unit = extension.model_copy(update={"work_order_id": uuid.uuid4()})
+    escalated = CaseEscalated(
+        complaint_id=state.complaint_id,
+        from_level="community",
+        to_level="street",
+        responder_id="street-yushan",
+        responder_name="榆山街道办事处",
+        work_order_id=uuid.uuid4(),
+        cause_work_order_id=order.work_order_id,
+        clock="feedback",
+        escalated_at=order.issued_at,
+    )
+    assert domain.mirror_extended(state, co_unit) == []
+    [moved] = domain.mirror_extended(state, extension)
+    assert domain.evolve(state, moved).due_at == later
+    [told] = domain.mirror_escalated(state, escalated)
+    assert "榆山街道办事处" in domain.describe(told) and told.due_at == state.due_at
+    closed = domain.evolve(state, moved)
+    assert domain.mirror_extended(replace(closed, status=domain.S.CLOSED), extension) == []

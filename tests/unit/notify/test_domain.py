@@ -58,6 +58,17 @@ def test_the_receipt_goes_to_the_resident_of_that_complaint_only():
     assert "已受理" in domain.render(message.template, "zh-CN", message.data)
 
 
+def test_the_receipt_carries_the_promise_when_intake_made_one():
+    filed = examples.complaint_filed(
+        promised_due_at=datetime(2026, 12, 2, 10, 30, tzinfo=UTC), time_limit="7d"
+    )
+    [message] = domain.messages_for(filed, facts_after(filed))
+    zh = domain.render(message.template, "zh-CN", message.data)
+    en = domain.render(message.template, "en", message.data)
+    assert "办理时限 7天" in zh and "2026-12-02 18:30 前办理并反馈" in zh  # Beijing time
+    assert "within 7 days, by 2026-12-02 18:30" in en
+
+
 def test_the_resident_hears_of_dispatch_signing_contact_resolution_and_redo():
     filed = examples.complaint_filed()
     order = examples.work_order_issued(filed.complaint_id)

@@ -314,3 +314,19 @@ def deadline(
 
 def warn_time(start: datetime, due: datetime, warn_at: float) -> datetime:
     return start + (due - start) * warn_at
+
+
+_UNIT_WORDS = {
+    "zh-CN": {"s": "秒", "m": "分钟", "h": "小时", "d": "天", "wd": "个工作日", "cd": "个自然日"},
+    "en": {"s": " s", "m": " min", "h": " h", "d": " days", "wd": " working days", "cd": " days"},
+}
+
+
+def limit_words(limit: str, locale: str = "zh-CN") -> str:
+    """A limit as a resident reads it: "7wd" → 7个工作日 / 7 working days."""
+    match = _DURATION.match(limit)
+    if match is None:
+        return limit
+    amount, unit = match.groups()
+    amount = amount.removesuffix(".0")
+    return f"{amount}{_UNIT_WORDS.get(locale, _UNIT_WORDS['zh-CN'])[unit]}"
