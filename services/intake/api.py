@@ -442,9 +442,14 @@ async def triage(
 ) -> dict[str, Any]:
     async with runtime_of(request).pool.acquire() as conn:
         total, rows = await store.triage_queue(conn, limit, offset, within=key.scope)
+    accept_within = timedelta(hours=intake_of(request).settings.triage_accept_within_h)
+    now = service.now()
     items = []
     for row in rows:
         item = service.view_json(row)
+        if row["status"] == "triage":  # the acceptance clock (受理时限)
+            item["accept_due_at"] = (row["filed_at"] + accept_within).isoformat()
+            item["overdue"] = row["filed_at"] + accept_within < now
         item["reasons"] = [
             reason
             for reason, applies in (

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -46,6 +46,8 @@ from shared.events import (
     Event,
     ExtensionApproved,
     ResponderRole,
+    TriageBreached,
+    TriageWarned,
     WorkOrderIssued,
     WorkOrderSigned,
 )
@@ -233,6 +235,7 @@ class Complaint:
     lead_work_order_id: UUID | None = None
     lead_responder: str | None = None
     due_at: datetime | None = None
+    triage_clock: str | None = None  # warned | breached: the acceptance limit's clock
     callback_attempts: int = 0
     unreached_callbacks: int = 0  # callbacks that reached nobody since the unit last reported
     resolved_at: datetime | None = None
@@ -358,6 +361,8 @@ _EVOLVE: dict[type[Event], Callable[[Any, Any], Complaint]] = {
     ComplaintClosed: _unchanged,
     ComplaintRedacted: _redacted,
     ComplaintProgressed: _progress,
+    TriageWarned: lambda s, e: replace(s, triage_clock="warned"),
+    TriageBreached: lambda s, e: replace(s, triage_clock="breached"),
 }
 
 
@@ -743,6 +748,29 @@ def _progressed(
     ]
 
 
+def triage_clock(
+    state: Complaint, accept_within: timedelta, warn_at: float, now: datetime
+) -> list[Event]:
+    """A complaint waiting for a person: warned once when `warn_at` of its acceptance limit has
+    run, breached once when all of it has (each at most once, whatever the pollers)."""
+    if state.status is not S.TRIAGE or state.triage_clock == "breached":
+        return []
+    due = state.filed_at + accept_within
+    if now >= due:
+        return [
+            TriageBreached(
+                complaint_id=state.complaint_id, status=S.TRIAGE, due_at=due, occurred_at=now
+            )
+        ]
+    if state.triage_clock is None and now >= state.filed_at + accept_within * warn_at:
+        return [
+            TriageWarned(
+                complaint_id=state.complaint_id, status=S.TRIAGE, due_at=due, occurred_at=now
+            )
+        ]
+    return []
+
+
 def _at(moment: datetime) -> str:
     return f"{moment.astimezone(CHINA):%Y-%m-%d %H:%M}"
 
@@ -836,6 +864,10 @@ def describe(event: Event) -> str:
             return "诉求人已要求删除个人信息"
         case ComplaintProgressed():
             return event.note
+        case TriageWarned():
+            return f"待人工受理，受理时限 {_at(event.due_at)} 将至"
+        case TriageBreached():
+            return f"已超过受理时限（{_at(event.due_at)}），待人工受理"
     return event.event_type
 
 

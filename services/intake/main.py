@@ -17,6 +17,7 @@ from services.intake.open311 import error_response as open311_error
 from services.intake.open311 import router as open311_router
 from services.intake.service import FilingDoor, Intake, catalogue_classifier
 from services.intake.settings import IntakeSettings
+from services.intake.workers import run_triage_clock
 from shared.apikeys import RateLimiter
 from shared.events import Channel
 from shared.http import problem_refusal
@@ -80,6 +81,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         handlers=HANDLERS,
         batch_handler=mirror_batch,
         on_start=[create_dev_keys, warm_classifier],
+        workers={"triage_clock": run_triage_clock},
     )
     catalogues = CatalogueCache()
     intake = Intake(settings, catalogues, runtime.store)

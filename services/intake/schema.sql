@@ -60,6 +60,8 @@ CREATE TABLE IF NOT EXISTS complaints (
 -- The callback worklist (回访): when the unit reported, and callbacks that reached nobody since.
 ALTER TABLE complaints ADD COLUMN IF NOT EXISTS resolved_at timestamptz;
 ALTER TABLE complaints ADD COLUMN IF NOT EXISTS unreached_callbacks integer NOT NULL DEFAULT 0;
+-- The acceptance limit of a complaint waiting for a person: warned | breached.
+ALTER TABLE complaints ADD COLUMN IF NOT EXISTS triage_clock text;
 CREATE INDEX IF NOT EXISTS complaints_callbacks ON complaints (resolved_at) WHERE status = 'resolved';
 CREATE INDEX IF NOT EXISTS complaints_place ON complaints (category, substr(area_code, 1, 12), filed_at);
 -- Likely duplicates across a community's border: the same category inside a small box.

@@ -43,6 +43,11 @@ class IntakeSettings(ServiceSettings):
     contact_reads_per_minute: int = 20
     # Anonymous Open311 reads (services, requests, updates) per client address and minute.
     open311_reads_per_minute: int = 600
+    # Complaints waiting for a person (triage) are to be accepted within this; warned at
+    # `triage_warn_at` of it. The clock's loop looks at least every `triage_poll_interval_s`.
+    triage_accept_within_h: float = 2.0
+    triage_warn_at: float = 0.8
+    triage_poll_interval_s: float = 60.0
     # The callback worklist (回访): how long after the unit reports the resident should be
     # called, and after how many callbacks in a row that reach nobody the complaint closes.
     callback_within_h: float = 72.0

@@ -220,14 +220,14 @@ _VIEW_COLUMNS = (
     "area_code, grid_code, building_code, address, latitude, longitude, text, attributes, "
     "media_urls, resident_ref, masked_phone, duplicate_pending, duplicate_candidates, "
     "merged_into, lead_responder, due_at, status_note, filed_at, updated_at, version, "
-    "resolved_at, unreached_callbacks"
+    "resolved_at, unreached_callbacks, triage_clock"
 )
 
 
 _VIEW_UPSERT = (
     f"INSERT INTO complaints ({_VIEW_COLUMNS}) VALUES "
     "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,"
-    "$24,$25,$26,$27,$28,$29,$30) "
+    "$24,$25,$26,$27,$28,$29,$30,$31) "
     "ON CONFLICT (complaint_id) DO UPDATE SET status = EXCLUDED.status, type = EXCLUDED.type, "
     "category = EXCLUDED.category, confidence = EXCLUDED.confidence, "
     "needs_triage = EXCLUDED.needs_triage, duplicate_pending = EXCLUDED.duplicate_pending, "
@@ -239,7 +239,7 @@ _VIEW_UPSERT = (
     "text = EXCLUDED.text, address = EXCLUDED.address, latitude = EXCLUDED.latitude, "
     "longitude = EXCLUDED.longitude, attributes = EXCLUDED.attributes, "
     "media_urls = EXCLUDED.media_urls, resolved_at = EXCLUDED.resolved_at, "
-    "unreached_callbacks = EXCLUDED.unreached_callbacks"
+    "unreached_callbacks = EXCLUDED.unreached_callbacks, triage_clock = EXCLUDED.triage_clock"
 )
 
 
@@ -277,6 +277,7 @@ def _view_args(
         state.version,
         state.resolved_at,
         state.unreached_callbacks,
+        state.triage_clock,
     )
 
 
@@ -486,6 +487,34 @@ async def triage_queue(
         offset,
     )
     return total, [dict(row) for row in rows]
+
+
+async def triage_due(
+    conn: Connection, warn_before: datetime, breach_before: datetime, limit: int
+) -> list[UUID]:
+    """Complaints waiting for a person whose acceptance clock has a step due: filed before
+    `warn_before` and not yet warned, or before `breach_before` and not yet breached."""
+    rows = await conn.fetch(
+        "SELECT complaint_id FROM complaints WHERE status = 'triage' AND ("
+        "(triage_clock IS NULL AND filed_at <= $1) "
+        "OR (coalesce(triage_clock, '') <> 'breached' AND filed_at <= $2)) "
+        "ORDER BY filed_at LIMIT $3",
+        warn_before,
+        breach_before,
+        limit,
+    )
+    return [row["complaint_id"] for row in rows]
+
+
+async def next_triage_step(conn: Connection, warn_after: Any, breach_after: Any) -> datetime | None:
+    """When the next acceptance clock of a waiting complaint has a step due."""
+    due: datetime | None = await conn.fetchval(
+        "SELECT min(CASE WHEN triage_clock IS NULL THEN filed_at + $1 ELSE filed_at + $2 END) "
+        "FROM complaints WHERE status = 'triage' AND coalesce(triage_clock, '') <> 'breached'",
+        warn_after,
+        breach_after,
+    )
+    return due
 
 
 async def callback_worklist(

@@ -34,6 +34,8 @@ from shared.events.complaint import (
     DuplicateSuspected,
     IntakeCatalogueLoaded,
     ResidentErased,
+    TriageBreached,
+    TriageWarned,
 )
 from shared.events.dispatch import (
     AgendaAssignment,
@@ -144,6 +146,8 @@ __all__ = [
     "ResponderRole",
     "SlaBreached",
     "SlaWarned",
+    "TriageBreached",
+    "TriageWarned",
     "UndecodableEvent",
     "UnknownEventType",
     "WhistleBlown",

@@ -326,6 +326,30 @@ class ComplaintProgressed(Event):
     occurred_at: datetime
 
 
+class TriageWarned(Event):
+    """A complaint waiting for a person (triage) nears its acceptance limit (受理时限)."""
+
+    event_type = "TriageWarned"
+    version = 1
+
+    complaint_id: UUID
+    status: ComplaintStatus
+    due_at: datetime
+    occurred_at: datetime
+
+
+class TriageBreached(Event):
+    """A complaint waited for a person (triage) beyond its acceptance limit."""
+
+    event_type = "TriageBreached"
+    version = 1
+
+    complaint_id: UUID
+    status: ComplaintStatus
+    due_at: datetime
+    occurred_at: datetime
+
+
 class ComplaintRedacted(Event):
     """The resident asked to be erased (PIPL): this complaint's free text, the address below its
     public place, coordinates, answers and links are gone from every read model. Only what

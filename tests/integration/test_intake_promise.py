@@ -1,4 +1,4 @@
-"""The promise at filing: the 201, the event the receipt is sent from and Open311's notice
+"""The promise at filing and the acceptance clock of what waits for a person. The 201, the event the receipt is sent from and Open311's notice
 carry the time limit that applies and when it runs out, computed from the time limits and
 calendar dispatch publishes (no copy of them in intake's settings)."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -18,6 +18,7 @@ from deploy.local.processes import free_ports, tansu_broker, wait_for_port_open
 from deploy.local.runner import DEMO_CITY
 from services.intake.main import create_app
 from services.intake.settings import IntakeSettings
+from services.intake.workers import triage_clock_pass
 from shared.db import drop_database, with_database
 from shared.deadlines import CalendarYear, TimeLimits, WorkCalendar, deadline
 from shared.events import CalendarLoaded, CityChange, CityModelChanged
@@ -144,3 +145,34 @@ async def test_open311_tells_the_client_when_the_limit_runs_out(intake):
     async with httpx.AsyncClient(base_url=intake["url"]) as client:
         created = (await client.post("/open311/v2/requests.json", data=fields)).json()
     assert "前办理反馈" in created[0]["service_notice"], created
+
+
+async def test_a_complaint_waiting_for_a_person_is_warned_then_breached_once_each(intake):
+    async with httpx.AsyncClient(base_url=intake["url"], headers=examples.STAFF_KEY) as client:
+        waiting = (
+            await client.post(
+                "/complaints", json=examples.complaint_request(2, type="consultation")
+            )
+        ).json()
+    assert waiting["status"] == "triage" and waiting["due_at"] is None  # no promise for it
+    filed_at = datetime.fromisoformat(waiting["filed_at"])
+    runtime = intake["runtime"]
+    moved = [
+        await triage_clock_pass(runtime, filed_at + timedelta(minutes=minutes))
+        for minutes in (60, 100, 101, 121, 180)  # 2 h to accept, warned at 80 %
+    ]
+    async with runtime.pool.acquire() as conn:
+        steps = [
+            r["type"]
+            for r in await conn.fetch(
+                "SELECT type FROM events WHERE data->>'complaint_id' = $1 ORDER BY global_position",
+                waiting["complaint_id"],
+            )
+        ]
+    async with httpx.AsyncClient(base_url=intake["url"], headers=examples.STAFF_KEY) as client:
+        queue = (await client.get("/triage", params={"limit": 200})).json()
+    assert [m > 0 for m in moved] == [False, True, False, True, False]  # (others wait too)
+    assert steps.count("TriageWarned") == 1 and steps.count("TriageBreached") == 1
+    item = next(i for i in queue["items"] if i["complaint_id"] == waiting["complaint_id"])
+    assert item["status"] == "triage" and item["accept_due_at"]
+    assert "超过受理时限" in item["status_note"]
