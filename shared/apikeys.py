@@ -362,7 +362,7 @@ class KeyFirst:
     A route that is not public answers 401 to a missing or unknown key without taking one
     byte of the upload; the route's own dependency then finds the key already checked."""
 
-    def __init__(self, app: Any, routes: Callable[[], list[Audience]]) -> None:
+    def __init__(self, app: Any, routes: list[Audience]) -> None:
         self.app = app
         self.routes = routes
 
@@ -386,7 +386,7 @@ class KeyFirst:
 
     def _keyed(self, scope: Any) -> bool:
         method, path = scope["method"], scope["path"]
-        for audience in self.routes():
+        for audience in self.routes:
             if audience.matches(method, path):
                 return not (audience.public or audience.key_in_body)
         return False

@@ -288,9 +288,8 @@ def create_service_app(
     for router in routers:
         app.include_router(router)
     audiences = declare_audiences(app)
-    app.state.audiences = audiences
     app.add_middleware(RefuseNul, refuse=refuse)  # reads the whole body: inside the two below
-    app.add_middleware(KeyFirst, routes=lambda: audiences)
+    app.add_middleware(KeyFirst, routes=audiences)
     app.add_middleware(BodyLimit, limit=runtime.settings.max_body_bytes, refuse=refuse)
     return app
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pydantic import model_validator
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import ServiceSettings
+from shared.settings import KeyedServiceSettings
 
 _DEV_PREFIX = "dev-only-"
 
 
-class IntakeSettings(ServiceSettings):
+class IntakeSettings(KeyedServiceSettings):
     model_config = SettingsConfigDict(
         env_prefix="INTAKE_", env_file=".env", env_ignore_empty=True, extra="ignore"
     )
@@ -24,10 +24,7 @@ class IntakeSettings(ServiceSettings):
     # Earlier master keys (comma-separated hex) still read while `python -m
     # services.intake.vault rotate` rewraps every resident's key with the current one.
     vault_previous_master_keys: str = ""
-    # In development, fixed keys `dev-key-<channel>`, `dev-key-staff` and `dev-key-admin` are
-    # created at start so curl examples work; production refuses them.
-    dev_keys: bool | None = None  # default: on in development, off in production
-    dev_key_rate_per_minute: int = 6000
+    # (dev keys: `dev-key-<channel>`, `dev-key-staff`, `dev-key-notify`, `dev-key-admin`)
     # A classification below these confidences goes to a person (GET /triage).
     classify_threshold: float = 0.6
     type_threshold: float = 0.45
@@ -55,8 +52,6 @@ class IntakeSettings(ServiceSettings):
     # Open311's public feed shows the resident's own words (phone and ID numbers masked); off:
     # only the category and the building. Whistle-blowers' reports are never shown.
     open311_public_text: bool = False
-    # limits storage URI: memory:// counts per replica; redis://host:6379 shares the count.
-    rate_limit_storage: str = "memory://"
 
     @model_validator(mode="after")
     def _no_dev_secrets_in_production(self) -> IntakeSettings:
@@ -66,11 +61,6 @@ class IntakeSettings(ServiceSettings):
                     raise ValueError(
                         f"INTAKE_{name.upper()} must be set to a real secret in production"
                     )
-            if self.dev_keys:
-                raise ValueError("INTAKE_DEV_KEYS must be false in production")
-            self.dev_keys = False
-        elif self.dev_keys is None:
-            self.dev_keys = True
         return self
 
     @property

@@ -472,15 +472,23 @@ async def triage_queue(
     conn: Connection, limit: int, offset: int, within: str | None = None
 ) -> tuple[int, list[dict[str, Any]]]:
     """What waits for staff, oldest first; only the area `within` names if given."""
-    where = (
-        "WHERE (status = 'triage' OR (duplicate_pending"
+    waiting = (
+        "(status = 'triage' OR (duplicate_pending"
         " AND status NOT IN ('merged','withdrawn','closed','answered')))"
-        " AND ($1::text[] IS NULL OR area_code LIKE ANY($1::text[]))"
     )
+    return await _queue(conn, waiting, "filed_at", within, limit, offset)
+
+
+async def _queue(
+    conn: Connection, condition: str, oldest: str, within: str | None, limit: int, offset: int
+) -> tuple[int, list[dict[str, Any]]]:
+    """A staff work list: the view rows meeting `condition` in the area `within` (None:
+    everywhere), the one with the smallest `oldest` first; with the total."""
+    where = f"WHERE {condition} AND ($1::text[] IS NULL OR area_code LIKE ANY($1::text[]))"
     patterns = like_patterns(within) if within else None
     total: int = await conn.fetchval(f"SELECT count(*) FROM complaints {where}", patterns)
     rows = await conn.fetch(
-        f"SELECT {_VIEW_COLUMNS} FROM complaints {where} ORDER BY filed_at, case_number "
+        f"SELECT {_VIEW_COLUMNS} FROM complaints {where} ORDER BY {oldest}, case_number "
         "LIMIT $2 OFFSET $3",
         patterns,
         limit,
@@ -522,17 +530,9 @@ async def callback_worklist(
 ) -> tuple[int, list[dict[str, Any]]]:
     """Complaints whose unit reported and whose resident nobody has reached yet, the longest
     waiting first; only the area `within` names if given."""
-    where = "WHERE status = 'resolved' AND ($1::text[] IS NULL OR area_code LIKE ANY($1::text[]))"
-    patterns = like_patterns(within) if within else None
-    total: int = await conn.fetchval(f"SELECT count(*) FROM complaints {where}", patterns)
-    rows = await conn.fetch(
-        f"SELECT {_VIEW_COLUMNS} FROM complaints {where} "
-        "ORDER BY coalesce(resolved_at, updated_at), case_number LIMIT $2 OFFSET $3",
-        patterns,
-        limit,
-        offset,
+    return await _queue(
+        conn, "status = 'resolved'", "coalesce(resolved_at, updated_at)", within, limit, offset
     )
-    return total, [dict(row) for row in rows]
 
 
 # --- the catalogue -------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import re
 from pydantic import field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import ServiceSettings
+from shared.settings import KeyedServiceSettings
 
 _DEV = "dev-only-"
 _SPAN = re.compile(r"^(\d+(?:\.\d+)?)(s|m|h)$")
@@ -18,7 +18,7 @@ def seconds(span: str) -> float:
     return float(amount) * {"s": 1, "m": 60, "h": 3600}[unit]
 
 
-class NotifySettings(ServiceSettings):
+class NotifySettings(KeyedServiceSettings):
     model_config = SettingsConfigDict(
         env_prefix="NOTIFY_", env_file=".env", env_ignore_empty=True, extra="ignore"
     )
@@ -62,10 +62,7 @@ class NotifySettings(ServiceSettings):
     # The longest a claimer sleeps: it sleeps until the soonest retry or lease end, and new
     # deliveries, recorded retries and free senders wake it.
     delivery_poll_interval_s: float = 10.0
-    # In development, fixed keys `dev-key-admin` and `dev-key-ops` exist; production refuses them.
-    dev_keys: bool | None = None
-    dev_key_rate_per_minute: int = 6000
-    rate_limit_storage: str = "memory://"
+    # (dev keys: `dev-key-admin` and `dev-key-ops`)
     # The live stream (SSE): the longest it waits for new status changes (each commit wakes it),
     # how many a slow client may fall behind before it is told to reconnect (and catch up from
     # Last-Event-ID).
@@ -96,11 +93,6 @@ class NotifySettings(ServiceSettings):
                     raise ValueError(f"NOTIFY_{name.upper()} must be set in production")
             if self.intake_key.startswith("dev-key-"):
                 raise ValueError("NOTIFY_INTAKE_KEY must be a real intake notify key in production")
-            if self.dev_keys:
-                raise ValueError("NOTIFY_DEV_KEYS must be false in production")
-            self.dev_keys = False
-        elif self.dev_keys is None:
-            self.dev_keys = True
         if self.webhook_allowed_hosts is None:
             local = self.environment != "production"
             self.webhook_allowed_hosts = "127.0.0.1,localhost,::1" if local else ""
