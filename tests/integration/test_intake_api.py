@@ -28,7 +28,10 @@ from shared.events import (
     DeliberationRequested,
     ExtensionApproved,
     OrderClock,
+    ResponderRole,
+    WorkOrderContacted,
     WorkOrderSigned,
+    WorkOrderStarted,
 )
 from shared.topics import COMPLAINT_EVENTS, DISPATCH_EVENTS
 from tests import examples
@@ -525,6 +528,46 @@ async def test_a_batch_that_meets_a_concurrent_change_is_decided_again_one_by_on
     steps = await _steps(intake_server, filed["complaint_id"])
     assert steps[-3:] == ["dispatched", "signed", "resolved"]
     assert steps.count("dispatched") == 1  # the batch's own copy was not appended again
+
+
+async def test_the_lead_units_steps_mirror_once_even_when_dispatch_publishes_them_again(
+    intake_server,
+):
+    """A fact published again under a new envelope (the inbox cannot tell) is still shown once:
+    the complaint knows which of its lead's steps it already showed."""
+    filed = await intake_server.file(0, text=unique_text("顶楼漏雨，墙皮脱落"))
+    order, signed, _ = _facts_of(filed)
+    contacted = WorkOrderContacted(
+        work_order_id=order.work_order_id,
+        complaint_id=order.complaint_id,
+        responder_id=order.responder_id,
+        note="已电话联系",
+        actor="responder:property-meicheng",
+        contacted_at=order.issued_at,
+        role=ResponderRole.LEAD,
+        responder_name=order.responder_name,
+    )
+    started = WorkOrderStarted(
+        work_order_id=order.work_order_id,
+        complaint_id=order.complaint_id,
+        responder_id=order.responder_id,
+        note="已到场",
+        actor="responder:property-meicheng",
+        started_at=order.issued_at,
+    )
+    facts = [order, signed, contacted, started, contacted, started]
+    consumer = _mirror_consumer(intake_server)
+    outcomes = await consumer.handle_batch([_consumed(f, n) for n, f in enumerate(facts)])
+    assert outcomes == ["handled"] * 6
+    assert await consumer.handle_batch([_consumed(contacted, 6)]) == ["handled"]  # one by one
+    async with intake_server.client(**STAFF) as client:
+        shown = (await client.get(f"/complaints/{filed['complaint_id']}")).json()
+    notes = [p["description"] for p in shown["progress"]]
+    assert sum("已与您联系" in n for n in notes) == 1 and sum("已开始办理" in n for n in notes) == 1
+    assert shown["status"] == "signed" and shown["status_note"].startswith(
+        "玫城丽都物业服务中心已开始办理"
+    )
+    assert shown["due_at"] == order.due_at.isoformat()
 
 
 async def test_low_confidence_complaints_wait_in_triage_until_staff_classify_them(intake_server):
