@@ -28,10 +28,7 @@ from shared.events import (
     DeliberationRequested,
     ExtensionApproved,
     OrderClock,
-    ResponderRole,
-    WorkOrderContacted,
     WorkOrderSigned,
-    WorkOrderStarted,
 )
 from shared.topics import COMPLAINT_EVENTS, DISPATCH_EVENTS
 from tests import examples
@@ -537,24 +534,8 @@ async def test_the_lead_units_steps_mirror_once_even_when_dispatch_publishes_the
     the complaint knows which of its lead's steps it already showed."""
     filed = await intake_server.file(0, text=unique_text("顶楼漏雨，墙皮脱落"))
     order, signed, _ = _facts_of(filed)
-    contacted = WorkOrderContacted(
-        work_order_id=order.work_order_id,
-        complaint_id=order.complaint_id,
-        responder_id=order.responder_id,
-        note="已电话联系",
-        actor="responder:property-meicheng",
-        contacted_at=order.issued_at,
-        role=ResponderRole.LEAD,
-        responder_name=order.responder_name,
-    )
-    started = WorkOrderStarted(
-        work_order_id=order.work_order_id,
-        complaint_id=order.complaint_id,
-        responder_id=order.responder_id,
-        note="已到场",
-        actor="responder:property-meicheng",
-        started_at=order.issued_at,
-    )
+    contacted = examples.work_order_step("contacted", order)
+    started = examples.work_order_step("started", order)
     facts = [order, signed, contacted, started, contacted, started]
     consumer = _mirror_consumer(intake_server)
     outcomes = await consumer.handle_batch([_consumed(f, n) for n, f in enumerate(facts)])

@@ -13,7 +13,6 @@ from shared.events import (
     ArbitrationRequested,
     ComplaintProgressed,
     ComplaintStatus,
-    ResponderRole,
     WorkOrderContacted,
     WorkOrderStarted,
 )
@@ -33,30 +32,19 @@ def dispatched() -> domain.Complaint:
     return apply(state, domain.mirror_issued(state, order))
 
 
-def contacted(
-    state: domain.Complaint, work_order_id: uuid.UUID | None = None
-) -> WorkOrderContacted:
-    return WorkOrderContacted(
-        work_order_id=work_order_id or state.lead_work_order_id,
-        complaint_id=state.complaint_id,
-        responder_id="property-meicheng",
-        note="电话联系业主，约定明早上门查看",
-        actor="responder:property-meicheng",
-        contacted_at=NOW,
-        role=ResponderRole.LEAD,
-        responder_name="玫城丽都物业服务中心",
-    )
+def lead_step(step: str, state: domain.Complaint, work_order_id: uuid.UUID | None, at: datetime):
+    """The step of the complaint's lead order (or of another order, `work_order_id`)."""
+    order = examples.work_order_issued(state.complaint_id)
+    fact = examples.work_order_step(step, order, at)
+    return fact.model_copy(update={"work_order_id": work_order_id or state.lead_work_order_id})
 
 
-def started(state: domain.Complaint, work_order_id: uuid.UUID | None = None) -> WorkOrderStarted:
-    return WorkOrderStarted(
-        work_order_id=work_order_id or state.lead_work_order_id,
-        complaint_id=state.complaint_id,
-        responder_id="property-meicheng",
-        note="维修师傅已到场",
-        actor="responder:property-meicheng",
-        started_at=NOW + timedelta(hours=1),
-    )
+def contacted(state: domain.Complaint, work_order_id: uuid.UUID | None = None):
+    return lead_step("contacted", state, work_order_id, NOW)
+
+
+def started(state: domain.Complaint, work_order_id: uuid.UUID | None = None):
+    return lead_step("started", state, work_order_id, NOW + timedelta(hours=1))
 
 
 def arbitration(state: domain.Complaint, returned: uuid.UUID | None = None) -> ArbitrationRequested:
