@@ -106,12 +106,12 @@ class Report:
         return counts
 
 
-async def _read_only(url: str) -> asyncpg.Connection:
+async def connect_read_only(url: str) -> asyncpg.Connection:
     return await asyncpg.connect(url, server_settings={"default_transaction_read_only": "on"})
 
 
 async def _fetch(url: str, query: str, *args: Any) -> dict[UUID, asyncpg.Record]:
-    conn = await _read_only(url)
+    conn = await connect_read_only(url)
     try:
         return {row["complaint_id"]: row for row in await conn.fetch(query, *args)}
     finally:

@@ -16,6 +16,7 @@ import asyncpg
 import httpx
 import pytest
 
+from services.reporting import consistency
 from tests import examples
 from tests.e2e.conftest import REPO, RunningStack, until
 
@@ -270,6 +271,14 @@ async def test_the_resident_sees_each_step_and_the_services_agree_until_one_is_c
     assert shown["jiesu_consistency_checked_cases"] >= 1
     others = {k: v for k, v in shown.items() if "drift_cases" in k and "deadline" not in k}
     assert others and not any(others.values()), shown
+
+    # the check's connections cannot write to the services it reads
+    looking = await consistency.connect_read_only(stack.database_url("intake"))
+    try:
+        with pytest.raises(asyncpg.ReadOnlySQLTransactionError):
+            await looking.execute("UPDATE complaints SET due_at = NULL")
+    finally:
+        await looking.close()
 
 
 async def _shows(stack: RunningStack, name: str, value: float) -> bool:

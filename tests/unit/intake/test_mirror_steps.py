@@ -77,6 +77,7 @@ def test_the_lead_units_contact_is_shown_once_with_the_deadline_and_a_co_units_i
     after = domain.evolve(state, step)
     assert after.status is S.DISPATCHED and after.due_at == DUE
     assert after.note == "玫城丽都物业服务中心已与您联系，了解诉求详情，办理时限 2026-12-01 09:00"
+    assert contacted(state).note not in after.note  # the unit's own words stay with dispatch
     assert domain.mirror_contacted(after, contacted(state)) == []  # the same fact again
 
 
@@ -87,6 +88,7 @@ def test_the_lead_units_start_is_shown_once_and_a_co_units_is_not():
     after = domain.evolve(state, step)
     assert step.step == "started" and after.due_at == DUE
     assert after.note == "玫城丽都物业服务中心已开始办理，办理时限 2026-12-01 09:00"
+    assert started(state).note not in after.note
     assert domain.mirror_started(after, started(state)) == []
 
 
