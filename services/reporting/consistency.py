@@ -83,6 +83,7 @@ AGREES: dict[str, frozenset[str | None]] = {
     # a redo lasts until dispatch issues the new round's lead (then intake is dispatched again)
     "redo": frozenset(),
 }
+EVERY_STATUS = tuple(AGREES)
 WITH_LEAD = frozenset({"dispatched", "signed"})  # intake shows the lead's deadline
 SLACK = timedelta(seconds=1)
 
@@ -152,14 +153,14 @@ async def _rows(
 ) -> tuple[dict[UUID, Any], dict[UUID, Any], dict[UUID, Any]]:
     ids = list(only or [])
     # with `only`, just those cases (a second look); else every open one in either service
-    finished = [*FINISHED, *AGREES] if only else list(FINISHED)
+    finished = list(EVERY_STATUS) if only else list(FINISHED)
     intake = await _fetch(sources.intake, INTAKE_OPEN, finished, ids)
     open_states = [] if only else list(DISPATCH_OPEN)
     dispatch = await _fetch(sources.dispatch, DISPATCH_CASES, open_states, list({*ids, *intake}))
     if not only:
         # a complaint intake finished while dispatch still holds it open: read intake's row
         others = [cid for cid in dispatch if cid not in intake]
-        intake |= await _fetch(sources.intake, INTAKE_OPEN, [*FINISHED, *AGREES], others)
+        intake |= await _fetch(sources.intake, INTAKE_OPEN, list(EVERY_STATUS), others)
     reporting = await _fetch(sources.reporting, REPORTING_CASES, list({*intake, *dispatch}))
     return intake, dispatch, reporting
 

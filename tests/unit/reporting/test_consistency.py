@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from services.reporting.consistency import Drift, Report, compare, table
+from services.reporting import consistency
+from services.reporting.consistency import Drift, Report, Sources, compare, table
 
 CASE = uuid.uuid4()
 ORDER = uuid.uuid4()
@@ -99,3 +100,31 @@ def test_the_table_lists_each_drift_and_counts_cases_per_kind():
     assert f"deadline               {CASE}" in printed
     assert printed.endswith("偏差 drifts: deadline 2, reporting_status 1")
     assert table(Report(3, [])).endswith("无偏差 no drift")
+
+
+async def test_a_drift_counts_only_when_a_second_look_finds_it_again_of_the_same_kind(
+    monkeypatch,
+):
+    moved, healed, changed = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    looks = [
+        Report(
+            5,
+            [
+                Drift(moved, "deadline", "a"),
+                Drift(healed, "status", "b"),
+                Drift(changed, "status", "c"),
+            ],
+        ),
+        Report(3, [Drift(moved, "deadline", "a"), Drift(changed, "deadline", "c")]),
+    ]
+    asked: list[Any] = []
+
+    async def look(sources, grace_s, only=None):
+        asked.append((grace_s, only))
+        return looks[len(asked) - 1]
+
+    monkeypatch.setattr(consistency, "look", look)
+    report = await consistency.check(Sources("i", "d", "r"), grace_s=30, confirm_after_s=0)
+    assert report.checked == 5
+    assert [(d.complaint_id, d.kind) for d in report.drifts] == [(moved, "deadline")]
+    assert asked == [(30, None), (30, [moved, healed, changed])]  # only the suspects again
