@@ -16,7 +16,9 @@ from shared.events import (
     ComplaintType,
     NotificationDelivered,
     ResponderRole,
+    WorkOrderContacted,
     WorkOrderIssued,
+    WorkOrderStarted,
 )
 
 # (category, area code, address, what the resident says)
@@ -161,6 +163,28 @@ def work_order_issued(complaint_id: uuid.UUID | None = None, **overrides: Any) -
     }
     fields.update(overrides)
     return WorkOrderIssued(**fields)
+
+
+def work_order_step(
+    step: str, order: WorkOrderIssued, at: datetime | None = None
+) -> WorkOrderContacted | WorkOrderStarted:
+    """The unit of `order` reached the resident (`contacted`) or began the work (`started`)."""
+    common: dict[str, Any] = {
+        "work_order_id": order.work_order_id,
+        "complaint_id": order.complaint_id,
+        "responder_id": order.responder_id,
+        "actor": f"responder:{order.responder_id}",
+    }
+    at = at or order.issued_at
+    if step == "contacted":
+        return WorkOrderContacted(
+            **common,
+            note="电话联系诉求人，约定明早上门查看",
+            contacted_at=at,
+            role=order.role,
+            responder_name=order.responder_name,
+        )
+    return WorkOrderStarted(**common, note="维修师傅已到场", started_at=at)
 
 
 def notification_delivered(complaint_id: uuid.UUID, **overrides: Any) -> NotificationDelivered:

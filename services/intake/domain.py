@@ -18,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from services.intake.privacy import mask_phone
 from shared.events import (
+    ArbitrationDecided,
+    ArbitrationRequested,
     CaseEscalated,
     CaseResolved,
     Channel,
@@ -48,8 +50,10 @@ from shared.events import (
     ResponderRole,
     TriageBreached,
     TriageWarned,
+    WorkOrderContacted,
     WorkOrderIssued,
     WorkOrderSigned,
+    WorkOrderStarted,
 )
 from shared.privacy import FreeText, redact_known, redact_values
 
@@ -241,6 +245,9 @@ class Complaint:
     resolved_at: datetime | None = None
     last_callback: ComplaintCallbackRecorded | None = None
     redo_count: int = 0
+    # the steps of dispatch's mirrored for the current lead (contacted, started, arbitrating…):
+    # each at most once per lead, whatever the redeliveries
+    lead_steps: frozenset[str] = frozenset()
     note: str = ""
     version: int = 0
 
@@ -300,7 +307,11 @@ def _unmerged(s: Complaint, e: ComplaintUnmerged) -> Complaint:
 
 def _dispatched(s: Complaint, e: ComplaintDispatched) -> Complaint:
     return replace(
-        s, lead_work_order_id=e.work_order_id, lead_responder=e.responder_name, due_at=e.due_at
+        s,
+        lead_work_order_id=e.work_order_id,
+        lead_responder=e.responder_name,
+        due_at=e.due_at,
+        lead_steps=frozenset(),
     )
 
 
@@ -316,7 +327,7 @@ def _resolved(s: Complaint, e: ComplaintResolved) -> Complaint:
 
 
 def _progress(s: Complaint, e: ComplaintProgressed) -> Complaint:
-    return replace(s, due_at=e.due_at)
+    return replace(s, due_at=e.due_at, lead_steps=s.lead_steps | {e.step})
 
 
 def _redo(s: Complaint, e: ComplaintRedoRequested) -> Complaint:
@@ -797,6 +808,50 @@ def mirror_deliberated(state: Complaint, e: DeliberationConcluded) -> list[Event
 def mirror_escalated(state: Complaint, e: CaseEscalated) -> list[Event]:
     note = f"未按时办理，已升级由{e.responder_name}督办"
     return _progressed(state, "escalated", state.due_at, note, e.escalated_at)
+
+
+def _once_for_lead(state: Complaint, work_order_id: UUID, step: str) -> bool:
+    """A step of the lead's the resident has not been shown yet (a co-unit's is not theirs)."""
+    return work_order_id == state.lead_work_order_id and step not in state.lead_steps
+
+
+def mirror_contacted(state: Complaint, e: WorkOrderContacted) -> list[Event]:
+    """The lead unit reached the resident (联系诉求人); the deadline stays the lead's."""
+    if not _once_for_lead(state, e.work_order_id, "contacted"):
+        return []
+    unit = e.responder_name or state.lead_responder or "承办单位"
+    note = f"{unit}已与您联系，了解诉求详情" + (
+        f"，办理时限 {_at(state.due_at)}" if state.due_at else ""
+    )
+    return _progressed(state, "contacted", state.due_at, note, e.contacted_at)
+
+
+def mirror_started(state: Complaint, e: WorkOrderStarted) -> list[Event]:
+    """The lead unit began the work (开始办理)."""
+    if not _once_for_lead(state, e.work_order_id, "started"):
+        return []
+    unit = state.lead_responder or "承办单位"
+    note = f"{unit}已开始办理" + (f"，办理时限 {_at(state.due_at)}" if state.due_at else "")
+    return _progressed(state, "started", state.due_at, note, e.started_at)
+
+
+def mirror_arbitrating(state: Complaint, e: ArbitrationRequested) -> list[Event]:
+    """The lead unit returned the case and nobody else is due to take it: a street (or the
+    district) decides who will (裁定). No deadline runs until a unit is named."""
+    if not _once_for_lead(state, e.returned_work_order_id, "arbitrating"):
+        return []
+    note = f"承办单位认为不属于其职责，已提请{e.arbitrator_name}裁定承办单位，裁定前办理时限暂停"
+    return _progressed(state, "arbitrating", None, note, e.requested_at)
+
+
+def mirror_arbitrated(state: Complaint, e: ArbitrationDecided) -> list[Event]:
+    """The arbitrator named the unit. The decision carries no deadline: dispatch issues that
+    unit a new lead order in the same append, and its mirror (a ComplaintDispatched) brings the
+    unit's name and the new deadline; until then none runs."""
+    if "arbitrating" not in state.lead_steps or "arbitrated" in state.lead_steps:
+        return []
+    note = f"已裁定承办单位（{e.reason}），重新派单后按新的办理时限办理"
+    return _progressed(state, "arbitrated", None, note, e.decided_at)
 
 
 def mirror_resolved(state: Complaint, resolved: CaseResolved) -> list[Event]:

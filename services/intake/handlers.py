@@ -11,6 +11,8 @@ from shared.consumer import BatchContext, Handler, HandlerContext
 from shared.deadlines import CalendarYear
 from shared.envelope import Causation, Envelope
 from shared.events import (
+    ArbitrationDecided,
+    ArbitrationRequested,
     CalendarLoaded,
     CaseEscalated,
     CaseResolved,
@@ -19,8 +21,10 @@ from shared.events import (
     DeliberationRequested,
     Event,
     ExtensionApproved,
+    WorkOrderContacted,
     WorkOrderIssued,
     WorkOrderSigned,
+    WorkOrderStarted,
 )
 
 Decide = Callable[[domain.Complaint, Any], list[Event]]
@@ -34,6 +38,10 @@ DECISIONS: dict[type[Event], Decide] = {
     DeliberationRequested: domain.mirror_deliberating,
     DeliberationConcluded: domain.mirror_deliberated,
     CaseEscalated: domain.mirror_escalated,
+    WorkOrderContacted: domain.mirror_contacted,
+    WorkOrderStarted: domain.mirror_started,
+    ArbitrationRequested: domain.mirror_arbitrating,
+    ArbitrationDecided: domain.mirror_arbitrated,
 }
 
 

@@ -6,7 +6,7 @@ import logging
 
 from fastapi import FastAPI
 
-from services.reporting import auth, replay
+from services.reporting import auth, consistency, replay
 from services.reporting.api import routers
 from services.reporting.handlers import HANDLERS, handle_batch
 from services.reporting.measures import load_config
@@ -92,7 +92,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         handlers=HANDLERS,
         batch_handler=handle_batch,
         on_start=[prepare_models, create_dev_keys],
-        workers={"backfill": backfill},
+        workers={"backfill": backfill, "consistency": consistency.run_periodic_check},
         # Everything in reporting's database but its keys can be rebuilt from the stores
         # (python -m services.reporting.replay); keys are issued by a command of their own,
         # which waits for the disk as usual.

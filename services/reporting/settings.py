@@ -35,6 +35,13 @@ class ReportingSettings(KeyedServiceSettings):
     # 0: one per CPU, at most 4 (measured on 2 cores: 2 workers 1.8x one, 3 no better).
     replay_workers: int = 0
 
+    # The cross-service consistency check (services/reporting/consistency.py): how often this
+    # process runs it into the gauges jiesu_consistency_* (0: never), how long a case must be
+    # unchanged to be compared, and the pause before a drift is looked at again to count.
+    consistency_interval_s: float = 600.0
+    consistency_grace_s: float = 60.0
+    consistency_confirm_after_s: float = 10.0
+
     def rebuild_workers(self) -> int:
         return self.replay_workers or min(4, os.cpu_count() or 1)
 

@@ -311,16 +311,20 @@ class ResidentErased(Event):
 
 
 class ComplaintProgressed(Event):
-    """A step of dispatch's the resident should see, mirrored on the complaint: the lead's
-    deadline extended, the case gone to deliberation (its clock paused) and back, or escalated.
-    `due_at` is the deadline the resident is shown from now on (None while paused)."""
+    """A step of dispatch's the resident should see, mirrored on the complaint: the lead unit
+    reached the resident or began the work, the lead's deadline extended, the case gone to
+    deliberation or to arbitration (its clock paused) and back, or escalated. `due_at` is the
+    deadline the resident is shown from now on (None while paused)."""
 
     event_type = "ComplaintProgressed"
     version = 1
 
     complaint_id: UUID
     status: ComplaintStatus
-    step: str = Field(description="extended | deliberating | deliberated | escalated")
+    step: str = Field(
+        description="contacted | started | extended | deliberating | deliberated | escalated"
+        " | arbitrating | arbitrated"
+    )
     due_at: datetime | None
     note: str
     occurred_at: datetime

@@ -55,6 +55,17 @@ class RunningStack:
         )
 
 
+async def until(check: Any, timeout: float, what: str) -> Any:
+    """`check()`'s first truthy answer, asked every 0.3 s until `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = await check()
+        if found:
+            return found
+        assert time.monotonic() < deadline, f"timed out: {what}"
+        await asyncio.sleep(0.3)
+
+
 def _free_port_block(size: int) -> int:
     for _ in range(200):
         base = free_port()
@@ -72,8 +83,14 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.fixture(scope="module")
+def stack_env() -> dict[str, str]:
+    """Settings a test module gives its stack's processes (override the fixture to set some)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
 async def stack(
-    pg_server_url: str, tmp_path_factory: pytest.TempPathFactory
+    pg_server_url: str, tmp_path_factory: pytest.TempPathFactory, stack_env: dict[str, str]
 ) -> AsyncIterator[RunningStack]:
     state_dir = tmp_path_factory.mktemp("stack")
     prefix = f"e2e_{uuid.uuid4().hex[:8]}"
@@ -83,6 +100,7 @@ async def stack(
         # Short leases and backoffs so interrupted deliveries are retried within the test.
         "NOTIFY_DELIVERY_LEASE_S": "5",
         "NOTIFY_RETRY_SCHEDULE": "0.5s,1s,2s,4s,8s,15s",
+        **stack_env,
     }
     env.pop("KAFKA_BOOTSTRAP_SERVERS", None)  # the stack's own broker, so tests can kill it
     base = _free_port_block(len(SERVICES))

@@ -8,8 +8,6 @@ only the contact is unreadable there. The test says which tables it leaves out, 
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 from typing import Any
 
@@ -19,7 +17,7 @@ import pytest
 
 from deploy.local.runner import SERVICES
 from tests import examples
-from tests.e2e.conftest import RunningStack
+from tests.e2e.conftest import RunningStack, until
 
 pytestmark = pytest.mark.e2e
 
@@ -33,16 +31,6 @@ def resident(marker: str, phone: str, name: str, index: int) -> dict[str, Any]:
     body["text"] = f"{body['text']}，我是{name}，暗号{marker}"
     body["address"] = f"{body['address']}（{marker}室）"
     return body
-
-
-async def until(check: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = await check()
-        if found:
-            return found
-        assert time.monotonic() < deadline, f"timed out: {what}"
-        await asyncio.sleep(0.3)
 
 
 SCANNED: dict[str, int] = {}  # tables scanned per database

@@ -527,6 +527,30 @@ async def test_a_batch_that_meets_a_concurrent_change_is_decided_again_one_by_on
     assert steps.count("dispatched") == 1  # the batch's own copy was not appended again
 
 
+async def test_the_lead_units_steps_mirror_once_even_when_dispatch_publishes_them_again(
+    intake_server,
+):
+    """A fact published again under a new envelope (the inbox cannot tell) is still shown once:
+    the complaint knows which of its lead's steps it already showed."""
+    filed = await intake_server.file(0, text=unique_text("顶楼漏雨，墙皮脱落"))
+    order, signed, _ = _facts_of(filed)
+    contacted = examples.work_order_step("contacted", order)
+    started = examples.work_order_step("started", order)
+    facts = [order, signed, contacted, started, contacted, started]
+    consumer = _mirror_consumer(intake_server)
+    outcomes = await consumer.handle_batch([_consumed(f, n) for n, f in enumerate(facts)])
+    assert outcomes == ["handled"] * 6
+    assert await consumer.handle_batch([_consumed(contacted, 6)]) == ["handled"]  # one by one
+    async with intake_server.client(**STAFF) as client:
+        shown = (await client.get(f"/complaints/{filed['complaint_id']}")).json()
+    notes = [p["description"] for p in shown["progress"]]
+    assert sum("已与您联系" in n for n in notes) == 1 and sum("已开始办理" in n for n in notes) == 1
+    assert shown["status"] == "signed" and shown["status_note"].startswith(
+        "玫城丽都物业服务中心已开始办理"
+    )
+    assert shown["due_at"] == order.due_at.isoformat()
+
+
 async def test_low_confidence_complaints_wait_in_triage_until_staff_classify_them(intake_server):
     text = unique_text("你好，有个事情想反映一下")
     filed = await intake_server.file(9, text=text, type=None, category=None)
