@@ -33,6 +33,9 @@ COMPOUND_SURNAMES = _words(
     "谷梁 宰父 夹谷 段干 鲜于 闾丘 亓官 公良 西门 仉督 羊舌 微生 呼衍 完颜 耶律 "
     "北宫 南郭 公仪 即墨 东野 公户 公玉 司城"
 )
+# Before a courtesy title they read as surnames again (于建华女士).
+_TITLE_ONLY_SURNAMES = frozenset("于向和时")
+_BEFORE_TITLE_SURNAMES = SINGLE_SURNAMES | _TITLE_ONLY_SURNAMES
 # The most common surnames: "向王先生反映" is Mr Wang, not a Mr 向王.
 COMMON_SURNAMES = frozenset(
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶"
@@ -67,8 +70,8 @@ _STOP = frozenset(
     "的了着过吗呢吧啊呀哦嘛说称讲道问答反投诉报打来去到在是有和与及跟同等们今昨前后每年日时半"
     "分经总又也都就还却不没未已曾要想把被给让向对从于住租买卖所私占堆放养装拆乱将会能可因为"
     "之带找上下里外这那此该其某夫妻父母先师阿奶爷叔姐哥婶姨嫂弟妹伯舅多几个位名户门楼室号"
-    "栋单层电手微家内旁边侧附近左右我你他她它自己本当即近晚早凌午夜才再很太最更并且而人认表"
-    "处但或如若虽然以使请帮需必应得地见看听叫喊骂吵闹噪扰污用停车一二三四五六七八九十百千"
+    "单层电手微家内旁边侧附近左右我你他她它自己本当即近晚早凌午夜才再很太最更并且而人认表"
+    "处但或如若虽然以使请帮需必应得地见看听叫喊骂吵闹噪扰污用停车记氏一二三四五六七八九十百千"
 )
 # A candidate that ends in, or is followed by, one of these is a place or an organisation.
 _PLACE_IN_NAME = frozenset("路街巷村庄屯堡寨镇乡县市区省州府苑厦营胡")
@@ -76,7 +79,8 @@ _PLACE_AFTER = frozenset("路街巷村庄屯堡寨镇乡县市区省州府苑园
 _ORG_AFTER = _words(
     "物业 公司 集团 小区 社区 街道 大街 中心 医院 学校 商场 超市 广场 大厦 花园 "
     "家园 公园 新村 管委 委员 工作 派出 居委 村委 办事 银行 酒店 饭店 宾馆 市场 "
-    "大学 中学 小学 幼儿 一带"
+    "大学 中学 小学 幼儿 一带 麻辣 烧烤 火锅 饭馆 面馆 餐厅 餐馆 便利 药店 药房 "
+    "诊所 水果 蔬菜 烟酒 五金 理发 美发 洗车 快递 驿站 酒家 酒楼 食品"
 )
 # Words that begin with a surname character and follow a cue word in complaint wording.
 WORDS = _words(
@@ -113,7 +117,9 @@ WORDS = _words(
     "上官庄 西门口 南门口 第五 百里 公孙树 司机 长孙 唐山 秦皇岛 江苏 江西 甘肃 "
     "常州 苏州 温州 郑州 徐州 柳州 贺州 黄山 黄冈 黄石 金华 马鞍山 石家庄 石景山 "
     "房山 宁波 宁德 连云港 曲靖 焦作 许昌 周口 商丘 濮阳 万州 邵阳 岳阳 高龄 "
-    "全科 连锁 车间 车行 房管 石匠 纪检 东方明珠 高三 高一 高二"
+    "全科 连锁 车间 车行 房管 石匠 纪检 东方明珠 高三 高一 高二 房主 万科 万达 金地 "
+    "金科 龙湖 蓝光 鲁能 苏宁 申通 高德 汤臣 高音 高大 高跟 高分贝 高清 高手 高端 高个 "
+    "高利贷 高血压 高校 高原 高危 高位 高频 高分 高声 高调 高喊 高呼"
 )
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 # What may stand right before a name that has no cue but a title after it ("联系王建国先生").
@@ -124,11 +130,11 @@ def _is_given(char: str) -> bool:
     return bool(_CJK.fullmatch(char)) and char not in _STOP
 
 
-def _surname_at(text: str, at: int) -> int:
+def _surname_at(text: str, at: int, single: frozenset[str] = SINGLE_SURNAMES) -> int:
     """The length of the surname starting at `at`: 2, 1, or 0 if none starts there."""
     if text[at : at + 2] in COMPOUND_SURNAMES:
         return 2
-    return 1 if text[at : at + 1] in SINGLE_SURNAMES else 0
+    return 1 if text[at : at + 1] in single else 0
 
 
 def _is_a_name(text: str, start: int, surname: int, end: int) -> bool:
@@ -166,9 +172,8 @@ def _name_after_cue(text: str, at: int) -> int:
     # "张伟天天在…": the second character starts a doubled word, not the name.
     if end - given_at == 2 and text[end - 1 : end] == text[end : end + 1] != text[given_at]:
         end -= 1
-    while end > given_at and not _is_a_name(text, at, surname, end):
-        end -= 1
-    return end if end > given_at else at
+    # Only the longest reading counts: "杨国福麻辣烫" is a shop, and 杨国 is no name in it.
+    return end if end > given_at and _is_a_name(text, at, surname, end) else at
 
 
 def _name_before_title(text: str, title_at: int) -> tuple[int, int] | None:
@@ -177,12 +182,16 @@ def _name_before_title(text: str, title_at: int) -> tuple[int, int] | None:
         start = title_at - length
         if start < 0:
             continue
-        surname = _surname_at(text, start)
+        surname = _surname_at(text, start, _BEFORE_TITLE_SURNAMES)
         given = length - surname
         if not surname or not 1 <= given <= 2:
             continue
-        if given == 1 and surname == 1 and text[start + 1] in COMMON_SURNAMES:
-            continue  # "向王先生" is Mr Wang
+        if (
+            surname == 1
+            and text[start + 1] in COMMON_SURNAMES
+            and (given == 1 or text[start] in _TITLE_ONLY_SURNAMES)
+        ):
+            continue  # "向王先生" is Mr Wang, "和李明先生" is Mr Li Ming
         before = text[start - 1] if start else ""
         if before and _CJK.fullmatch(before) and before not in _BEFORE_NAME:
             continue  # the candidate starts inside a word ("周末王先生")
