@@ -49,9 +49,13 @@ def _masked_id(found: str) -> str:
 def redact_names(text: str) -> str:
     """Mask the given names of the people the text names as such (联系人李秀英 → 联系人李**;
     王先生 and 社区书记贾振 stay: see `shared.names`)."""
-    for start, end in reversed(given_name_spans(text)):
-        text = text[:start] + "*" * (end - start) + text[end:]
-    return text
+    spans = given_name_spans(text)
+    if not spans:
+        return text
+    shown = list(text)
+    for start, end in spans:
+        shown[start:end] = "*" * (end - start)
+    return "".join(shown)
 
 
 def redact_text(text: str) -> str:
