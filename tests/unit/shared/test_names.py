@@ -5,7 +5,6 @@ and words that begin with a surname. Run with -s to see precision and recall."""
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +43,7 @@ def _parse(line: str) -> Marked:
         start = sum(map(len, plain))
         name = next(group for group in found.groups() if group)
         plain.append(name)
-        kind = (marked.cued, marked.uncued, marked.public)[found.lastindex - 1]  # type: ignore[operator]
+        kind = (marked.cued, marked.uncued, marked.public)[(found.lastindex or 1) - 1]
         kind.append((start, start + len(name)))
         at = found.end()
     plain.append(line[at:])
@@ -182,13 +181,9 @@ def test_places_organisations_and_words_that_begin_with_a_surname_are_left_alone
 
 def _seed_sentences() -> list[str]:
     root = Path(__file__).resolve().parents[3]
-    for folder in (
-        os.environ.get("JIESU_SEEDS", ""),
-        root.parent / "shared" / "seeds",
-        "/work/shared/seeds",
-    ):
-        if folder and Path(folder).is_dir():
-            texts = [path.read_text(encoding="utf-8") for path in sorted(Path(folder).glob("*"))]
+    for folder in (root.parent / "shared" / "seeds", Path("/work/shared/seeds")):
+        if folder.is_dir():
+            texts = [path.read_text(encoding="utf-8") for path in sorted(folder.glob("*"))]
             break
     else:
         pytest.skip("the seeds (shared/seeds beside the repository) are not here")
