@@ -1,6 +1,6 @@
-"""Free text that residents, units and staff type may hold phone and ID numbers: they are
-masked before the text becomes an event or a row. `FreeText` is the type of every such field
-in a request body, so the masking happens at the door, in one place."""
+"""Free text that residents, units and staff type may hold phone and ID numbers and other
+people's names: they are masked before the text becomes an event or a row. `FreeText` is the
+type of every such field in a request body, so the masking happens at the door, in one place."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 
 from pydantic import AfterValidator
+
+from shared.names import given_name_spans
 
 # Numbers inside free text are found on a copy with full-width digits and signs made ASCII
 # (same length, so the positions hold for the original), and may be written the way people
@@ -44,8 +46,22 @@ def _masked_id(found: str) -> str:
     return f"{found[:3]}***********{found[-3:]}"
 
 
+def redact_names(text: str) -> str:
+    """Mask the given names of the people the text names as such (联系人李秀英 → 联系人李**;
+    王先生 and 社区书记贾振 stay: see `shared.names`)."""
+    spans = given_name_spans(text)
+    if not spans:
+        return text
+    shown = list(text)
+    for start, end in spans:
+        shown[start:end] = "*" * (end - start)
+    return "".join(shown)
+
+
 def redact_text(text: str) -> str:
-    """Mask phone and ID numbers a resident typed into the text before it becomes an event."""
+    """Mask phone and ID numbers and the names of people a resident typed into the text
+    before it becomes an event."""
+    text = redact_names(text)
     for pattern, mask in (
         (_ID_IN_TEXT, _masked_id),
         (_MOBILE_IN_TEXT, _masked_mobile),
