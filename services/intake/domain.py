@@ -770,13 +770,21 @@ def triage_clock(
     if now >= due:
         return [
             TriageBreached(
-                complaint_id=state.complaint_id, status=S.TRIAGE, due_at=due, occurred_at=now
+                complaint_id=state.complaint_id,
+                status=S.TRIAGE,
+                due_at=due,
+                occurred_at=now,
+                area_code=state.area_code,
             )
         ]
     if state.triage_clock is None and now >= state.filed_at + accept_within * warn_at:
         return [
             TriageWarned(
-                complaint_id=state.complaint_id, status=S.TRIAGE, due_at=due, occurred_at=now
+                complaint_id=state.complaint_id,
+                status=S.TRIAGE,
+                due_at=due,
+                occurred_at=now,
+                area_code=state.area_code,
             )
         ]
     return []

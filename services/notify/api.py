@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Awaitable
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Path, Query, Request
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, model_validator
 from sse_starlette.sse import EventSourceResponse
 
 from services.notify import delivery, store
 from services.notify.access import ApiKey, Role, require
 from services.notify.delivery import webhook_targets
+from services.notify.domain import Duty
 from services.notify.live import LiveFeed
 from services.notify.settings import NotifySettings
+from shared.db import Connection
 from shared.events import REGISTRY
 from shared.http import Offset, Problem, parse_upload
 from shared.runtime import ServiceRuntime
@@ -165,12 +168,35 @@ class Entry(_Body):
     sms: str | None = Field(None, pattern=r"^\+?[\d\- ]{5,20}$", description="短信号码")
     email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     wechat_openid: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{6,64}$")
+    area_code: str | None = Field(None, pattern=AREA, description="值守区域 Area on duty for")
+    duty: Duty | None = Field(
+        None,
+        description="值守职责：staff 待分类受理，supervisor 受理超时督办 What it is on duty for",
+    )
+
+    @model_validator(mode="after")
+    def _duty_has_an_area(self) -> Entry:
+        if (self.duty is None) != (self.area_code is None):
+            raise ValueError("duty 与 area_code 须同时给出 duty and area_code go together")
+        return self
+
+    def save(self, conn: Connection) -> Awaitable[None]:
+        return store.put_address(
+            conn,
+            self.id,
+            self.name,
+            self.sms,
+            self.email,
+            self.wechat_openid,
+            self.area_code,
+            self.duty,
+        )
 
 
 @router.put(
     "/directory",
     tags=[DIRECTORY],
-    summary="载入通讯录 Load the directory (JSON or YAML list: id, name, sms, email, wechat_openid)",
+    summary="载入通讯录 Load the directory (JSON or YAML list: id, name, sms, email, wechat_openid, area_code, duty)",
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -194,9 +220,7 @@ async def load_directory(request: Request, _: AdminKey) -> dict[str, Any]:
         raise Problem(422, f"通讯录有误 Invalid entry: {error.errors()[0]['msg']}") from None
     async with _runtime(request).pool.acquire() as conn, conn.transaction():
         for entry in entries:
-            await store.put_address(
-                conn, entry.id, entry.name, entry.sms, entry.email, entry.wechat_openid
-            )
+            await entry.save(conn)
     return {"loaded": len(entries)}
 
 
@@ -209,9 +233,7 @@ async def put_entry(
     if entry.id != recipient_id:
         raise Problem(422, "路径与内容中的 id 不一致 Path and body disagree", field="id")
     async with _runtime(request).pool.acquire() as conn:
-        await store.put_address(
-            conn, entry.id, entry.name, entry.sms, entry.email, entry.wechat_openid
-        )
+        await entry.save(conn)
     return entry.model_dump()
 
 

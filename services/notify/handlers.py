@@ -51,6 +51,12 @@ async def on_batch(
     known = await store.facts_of(conn, {e.event.complaint_id for e in relevant})  # type: ignore[attr-defined]
     changed: dict[UUID, domain.Facts] = {}
     learned: list[tuple[Envelope, domain.Facts, list[domain.Message]]] = []
+    # Who is on duty where: read only for a batch with an event that goes by it.
+    roster = (
+        await store.roster(conn)
+        if any(type(e.event) in domain.DUTY_DECISIONS for e in relevant)
+        else []
+    )
     for envelope in relevant:
         complaint_id: UUID = envelope.event.complaint_id  # type: ignore[attr-defined]
         before = known.get(complaint_id)
@@ -58,7 +64,7 @@ async def on_batch(
         assert facts is not None
         if facts != before:
             known[complaint_id] = changed[complaint_id] = facts
-        learned.append((envelope, facts, domain.messages_for(envelope.event, facts)))
+        learned.append((envelope, facts, domain.messages_for(envelope.event, facts, roster)))
     if changed:
         await store.save_all_facts(conn, changed.values())
     units = {

@@ -65,6 +65,10 @@ CREATE TABLE IF NOT EXISTS directory (
     wechat_openid text,
     updated_at    timestamptz NOT NULL DEFAULT now()
 );
+-- An entry on duty for an area (staff: complaints waiting there for a person; supervisor: its
+-- overdue ones) is told of that area's triage clock, besides what is addressed to its id.
+ALTER TABLE directory ADD COLUMN IF NOT EXISTS area_code text;
+ALTER TABLE directory ADD COLUMN IF NOT EXISTS duty text;
 
 -- Status changes for the live stream (SSE), in commit order (see store.add_live_updates).
 CREATE TABLE IF NOT EXISTS live_updates (

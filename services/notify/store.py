@@ -389,21 +389,38 @@ async def put_address(
     sms: str | None,
     email: str | None,
     wechat_openid: str | None,
+    area_code: str | None = None,
+    duty: domain.Duty | None = None,
 ) -> None:
     await conn.execute(
         """
-        INSERT INTO directory (recipient_id, name, sms, email, wechat_openid)
-        VALUES ($1, $2, $3, $4, $5)
+        INSERT INTO directory (recipient_id, name, sms, email, wechat_openid, area_code, duty)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
         ON CONFLICT (recipient_id) DO UPDATE SET
             name = excluded.name, sms = excluded.sms, email = excluded.email,
-            wechat_openid = excluded.wechat_openid, updated_at = now()
+            wechat_openid = excluded.wechat_openid, area_code = excluded.area_code,
+            duty = excluded.duty, updated_at = now()
         """,
         recipient,
         name,
         sms,
         email,
         wechat_openid,
+        area_code,
+        duty.value if duty else None,
     )
+
+
+async def roster(conn: Connection) -> list[domain.OnDuty]:
+    """The directory's entries that are on duty for an area."""
+    rows = await conn.fetch(
+        "SELECT recipient_id, area_code, duty FROM directory "
+        "WHERE duty IS NOT NULL AND area_code IS NOT NULL"
+    )
+    return [
+        domain.OnDuty(row["recipient_id"], row["area_code"], domain.Duty(row["duty"]))
+        for row in rows
+    ]
 
 
 async def directory(conn: Connection) -> list[dict[str, Any]]:

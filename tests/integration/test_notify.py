@@ -29,6 +29,8 @@ from shared.events import (
     ComplaintStatus,
     ResponderRole,
     SlaBreached,
+    TriageBreached,
+    TriageWarned,
 )
 from shared.topics import COMPLAINT_EVENTS, DISPATCH_EVENTS
 from tests import examples
@@ -82,6 +84,46 @@ async def deliveries(server: NotifyServer, complaint_id: uuid.UUID) -> list[dict
 
 def for_complaint(requests: list[dict], complaint_id: uuid.UUID) -> list[dict]:
     return [r for r in requests if str(complaint_id) in r["body"].decode()]
+
+
+async def test_the_desk_on_duty_hears_of_a_triage_warning_and_breach_and_the_supervisor_of_the_breach(
+    notify_server: NotifyServer,
+):
+    server = notify_server
+    street = "370124009000"  # a street of this test's own: no other test puts duty there
+    desk = {"id": "desk-street9", "name": "九街道受理值班", "sms": "13905310091"}
+    chief = {"id": "chief-street9", "name": "九街道督办", "sms": "13905310092"}
+    await directory(
+        server,
+        {**desk, "area_code": street, "duty": "staff"},
+        {**chief, "area_code": street, "duty": "supervisor"},
+    )
+    filed = examples.complaint_filed(area_code="370124009003")
+    now = datetime.now(UTC)
+    clock = {
+        "complaint_id": filed.complaint_id,
+        "status": ComplaintStatus.TRIAGE,
+        "due_at": now,
+        "occurred_at": now,
+        "area_code": filed.area_code,
+    }
+    server.gateways.contacts[str(filed.complaint_id)] = {"name": "王君", "phone": "13800009999"}
+    await server.tell(filed, TriageWarned(**clock), TriageBreached(**clock))
+
+    def told() -> Counter[str]:
+        sent = for_complaint(server.gateways.accepted("sms"), filed.complaint_id)
+        return Counter(r["json"]["to"] for r in sent)
+
+    await server.until(
+        lambda: told() == {desk["sms"]: 2, chief["sms"]: 1, "13800009999": 1},
+        what="the desk twice, the supervisor once, the resident's receipt",
+    )
+    texts = [
+        r["json"]["text"]
+        for r in for_complaint(server.gateways.accepted("sms"), filed.complaint_id)
+        if r["json"]["to"] == chief["sms"]
+    ]
+    assert "受理时限" in texts[0] and filed.case_number in texts[0]
 
 
 async def test_every_audience_hears_by_every_channel(notify_server: NotifyServer):
