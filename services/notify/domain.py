@@ -36,6 +36,7 @@ from shared.events import (
     ComplaintRedoRequested,
     ComplaintResolved,
     ComplaintSigned,
+    ComplaintUnmerged,
     ComplaintWithdrawn,
     DeliberationConcluded,
     DeliberationRequested,
@@ -77,6 +78,8 @@ class Facts:
     intake_channel: str | None = None
     lead_work_order_id: UUID | None = None
     lead_responder_id: str | None = None
+    # The complaints merged into this one (并案): their residents hear of its progress too.
+    followers: tuple[UUID, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +140,60 @@ def learn(facts: Facts | None, event: Event) -> Facts | None:
         case WorkOrderIssued() | TriageWarned() | TriageBreached():
             return replace(known, area_code=known.area_code or event.area_code)
     return known
+
+
+def survivor_of(event: Event) -> UUID | None:
+    """The complaint a merge (or its undoing) changes the followers of."""
+    match event:
+        case ComplaintMerged():
+            return event.into_complaint_id
+        case ComplaintUnmerged():
+            return event.from_complaint_id
+    return None
+
+
+def follow(survivor: Facts | None, event: ComplaintMerged | ComplaintUnmerged) -> Facts:
+    """The survivor's facts after a complaint was merged into it (one follower more) or the
+    merge was undone (one fewer); seen twice, the same."""
+    survivor_id = survivor_of(event)
+    assert survivor_id is not None
+    known = survivor or Facts(survivor_id)
+    others = tuple(f for f in known.followers if f != event.complaint_id)
+    joined = (event.complaint_id,) if isinstance(event, ComplaintMerged) else ()
+    return replace(known, followers=others + joined)
+
+
+# What a follower is not told of the survivor: its filing, and what ends it without handling
+# (a withdrawal is the survivor's resident's own; the follower's matter is not settled by it).
+NOT_FOLLOWED = frozenset(
+    {"complaint_receipt", "complaint_receipt_promised", "complaint_merged", "complaint_withdrawn"}
+)
+
+
+def to_followers(
+    messages: Sequence[Message], facts: Facts, followers: dict[UUID, Facts]
+) -> list[Message]:
+    """What the survivor's resident is told, told to each follower's resident too, about their
+    own complaint (their case number, their contact); a follower unknown here is skipped."""
+    told = []
+    for message in messages:
+        if message.recipient != resident(facts.complaint_id) or message.template in NOT_FOLLOWED:
+            continue
+        for follower_id in facts.followers:
+            follower = followers.get(follower_id)
+            if follower is None:
+                continue
+            data = {
+                **message.data,
+                "case_number": follower.case_number,
+                "into_case_number": facts.case_number,
+            }
+            told.append(
+                Message(
+                    follower_id, Audience.RESIDENT, resident(follower_id), message.template, data
+                )
+            )
+    return told
 
 
 # --- who hears what ----------------------------------------------------------------------------

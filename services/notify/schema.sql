@@ -41,6 +41,8 @@ CREATE TABLE IF NOT EXISTS complaint_facts (
     lead_responder_id  text,
     updated_at         timestamptz NOT NULL DEFAULT now()
 );
+-- The complaints merged into this one (并案), whose residents hear of its progress too.
+ALTER TABLE complaint_facts ADD COLUMN IF NOT EXISTS followers uuid[] NOT NULL DEFAULT '{}';
 
 -- Downstream systems' webhook subscriptions (Standard Webhooks), filtered by event type and area.
 CREATE TABLE IF NOT EXISTS subscriptions (

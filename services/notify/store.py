@@ -50,6 +50,7 @@ def _facts(row: asyncpg.Record) -> domain.Facts:
         intake_channel=row["intake_channel"],
         lead_work_order_id=row["lead_work_order_id"],
         lead_responder_id=row["lead_responder_id"],
+        followers=tuple(row["followers"]),
     )
 
 
@@ -71,6 +72,8 @@ async def save_all_facts(conn: Connection, changed: Iterable[domain.Facts]) -> N
             facts.intake_channel,
             facts.lead_work_order_id,
             facts.lead_responder_id,
+            # unnest cannot take an array of arrays of any length: each list as one text
+            ",".join(str(f) for f in facts.followers),
         )
         for facts in changed
     ]
@@ -79,14 +82,16 @@ async def save_all_facts(conn: Connection, changed: Iterable[domain.Facts]) -> N
     await conn.execute(
         """
         INSERT INTO complaint_facts (complaint_id, case_number, area_code, intake_channel,
-                                     lead_work_order_id, lead_responder_id)
-        SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[],
-                             $6::text[])
+                                     lead_work_order_id, lead_responder_id, followers)
+        SELECT c, n, a, i, w, r, coalesce(string_to_array(nullif(f, ''), ','), '{}')::uuid[]
+        FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::text[],
+                    $7::text[]) AS u(c, n, a, i, w, r, f)
         ON CONFLICT (complaint_id) DO UPDATE SET
             case_number = excluded.case_number, area_code = excluded.area_code,
             intake_channel = excluded.intake_channel,
             lead_work_order_id = excluded.lead_work_order_id,
-            lead_responder_id = excluded.lead_responder_id, updated_at = now()
+            lead_responder_id = excluded.lead_responder_id, followers = excluded.followers,
+            updated_at = now()
         """,
         *columns(rows),
     )

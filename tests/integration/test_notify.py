@@ -25,8 +25,10 @@ from services.notify.channels import SmtpConnections, compose
 from services.notify.settings import NotifySettings
 from shared.events import (
     Channel,
+    ComplaintClosed,
     ComplaintResolved,
     ComplaintStatus,
+    ComplaintWithdrawn,
     ResponderRole,
     SlaBreached,
     TriageBreached,
@@ -124,6 +126,73 @@ async def test_the_desk_on_duty_hears_of_a_triage_warning_and_breach_and_the_sup
         if r["json"]["to"] == chief["sms"]
     ]
     assert "受理时限" in texts[0] and filed.case_number in texts[0]
+
+
+async def test_a_merged_complaint_s_resident_hears_the_survivor_s_progress_until_unmerged(
+    notify_server: NotifyServer,
+):
+    server = notify_server
+    survivor = examples.complaint_filed(case_number="JS-20261124-100001")
+    duplicate = examples.complaint_filed(case_number="JS-20261124-100002")
+    phones = {survivor.complaint_id: "13800001001", duplicate.complaint_id: "13800001002"}
+    for complaint_id, phone in phones.items():
+        server.gateways.contacts[str(complaint_id)] = {"name": "居民", "phone": phone}
+    now = datetime.now(UTC)
+    at = {"actor": "staff:王", "occurred_at": now}
+    merged = examples.complaint_merged(duplicate, survivor, now)
+    resolved = ComplaintResolved(
+        complaint_id=survivor.complaint_id,
+        status=ComplaintStatus.RESOLVED,
+        report="屋面已修复",
+        occurred_at=now,
+    )
+
+    def texts(phone: str) -> list[str]:
+        return [
+            r["json"]["text"] for r in server.gateways.accepted("sms") if r["json"]["to"] == phone
+        ]
+
+    def heard(phone: str, *words: str) -> bool:
+        return sum(all(w in t for w in words) for t in texts(phone)) == 1
+
+    # The merge is on the duplicate's partition, the result on the survivor's: the result is
+    # told once the merge is seen to have been handled (its notice sent).
+    await server.tell(survivor, duplicate, merged)
+    await server.until(lambda: heard(phones[duplicate.complaint_id], "并案"), what="the merge")
+    await server.tell(resolved)
+
+    await server.until(
+        lambda: (
+            heard(phones[survivor.complaint_id], "屋面已修复", survivor.case_number)
+            and heard(phones[duplicate.complaint_id], "屋面已修复", duplicate.case_number)
+        ),
+        what="both residents told of the result, each of their own case",
+    )
+    rows = await deliveries(server, duplicate.complaint_id)
+    assert {r["template"] for r in rows} == {
+        "complaint_receipt",
+        "complaint_merged",
+        "complaint_resolved",
+    }
+    unmerged = examples.complaint_unmerged(duplicate, survivor, now)
+    closed = ComplaintClosed(
+        **at, complaint_id=survivor.complaint_id, status=ComplaintStatus.CLOSED, reason="回访满意"
+    )
+    # Told in order: the unmerging (then the duplicate's own withdrawal, on the same partition,
+    # seen to arrive) before the survivor's closing, which is on another partition.
+    withdrawn = ComplaintWithdrawn(
+        **at, complaint_id=duplicate.complaint_id, status=ComplaintStatus.WITHDRAWN, reason="撤回"
+    )
+    await server.tell(unmerged, withdrawn)
+    await server.until(
+        lambda: heard(phones[duplicate.complaint_id], "已撤回"), what="the duplicate's withdrawal"
+    )
+    await server.tell(closed)
+    await server.until(
+        lambda: heard(phones[survivor.complaint_id], "已办结"), what="the survivor's closing"
+    )
+    templates = {r["template"] for r in await deliveries(server, duplicate.complaint_id)}
+    assert "complaint_closed" not in templates, "an unmerged resident follows no more"
 
 
 async def test_every_audience_hears_by_every_channel(notify_server: NotifyServer):

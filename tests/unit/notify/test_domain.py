@@ -430,3 +430,50 @@ def test_each_triage_message_is_the_same_notification_whenever_its_event_is_seen
         for _ in range(2)
     )
     assert first == again and len(set(first)) == len(first) == 2
+
+
+def test_a_merged_complaint_s_resident_follows_the_survivor_s_progress_until_the_merge_is_undone():
+    survivor = examples.complaint_filed(case_number="JS-20261124-000001")
+    duplicate = examples.complaint_filed(case_number="JS-20261124-000002", channel=Channel.WECHAT)
+    at = {"actor": "staff:王", "occurred_at": NOW}
+    merged = examples.complaint_merged(duplicate, survivor, NOW)
+    facts = domain.follow(facts_after(survivor), merged)
+    assert facts.followers == (duplicate.complaint_id,)
+    assert domain.follow(facts, merged) == facts, "a merge seen twice follows once"
+    followers = {duplicate.complaint_id: facts_after(duplicate)}
+    order = examples.work_order_issued(survivor.complaint_id)
+    facts = domain.learn(facts, order)
+    resolved = ComplaintResolved(
+        complaint_id=survivor.complaint_id,
+        status=ComplaintStatus.RESOLVED,
+        report="屋面已修复",
+        occurred_at=NOW,
+    )
+    closed = ComplaintClosed(
+        **at, complaint_id=survivor.complaint_id, status=ComplaintStatus.CLOSED, reason="回访满意"
+    )
+    for event, template in ((resolved, "complaint_resolved"), (closed, "complaint_closed")):
+        own = domain.messages_for(event, facts)
+        [told] = domain.to_followers(own, facts, followers)
+        assert told.recipient == domain.resident(duplicate.complaint_id)
+        assert told.complaint_id == duplicate.complaint_id, "their contact, their notices"
+        assert told.template == template and told.data["case_number"] == duplicate.case_number
+        assert told.data["into_case_number"] == survivor.case_number
+    [told] = domain.to_followers(domain.messages_for(resolved, facts), facts, followers)
+    assert "屋面已修复" in domain.render(told.template, "zh-CN", told.data)
+    assert domain.channels_for(told, followers[duplicate.complaint_id], None) == ["sms", "wechat"]
+    assert domain.to_followers(domain.messages_for(order, facts), facts, followers) == [], (
+        "only what the survivor's resident hears"
+    )
+    withdrawn = ComplaintWithdrawn(
+        **at,
+        complaint_id=survivor.complaint_id,
+        status=ComplaintStatus.WITHDRAWN,
+        reason="已自行解决",
+    )
+    assert domain.to_followers(domain.messages_for(withdrawn, facts), facts, followers) == []
+
+    unmerged = examples.complaint_unmerged(duplicate, survivor, NOW)
+    facts = domain.follow(facts, unmerged)
+    assert facts.followers == ()
+    assert domain.to_followers(domain.messages_for(resolved, facts), facts, followers) == []
