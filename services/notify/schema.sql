@@ -91,5 +91,10 @@ CREATE TABLE IF NOT EXISTS api_keys (
     created_at      timestamptz NOT NULL DEFAULT now(),
     revoked_at      timestamptz
 );
--- An ops key's area (an area code at any level; NULL: the whole city).
+-- An ops or subscriber key's area (an area code at any level; NULL: the whole city).
 ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS scope text;
+-- A subscriber key's event types (NULL: any subscribable type).
+ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS event_types text[];
+-- The subscriber key a subscription belongs to (NULL: an admin's); only that key manages it.
+ALTER TABLE subscriptions ADD COLUMN IF NOT EXISTS owner_key_id text;
+CREATE INDEX IF NOT EXISTS subscriptions_owner ON subscriptions (owner_key_id);

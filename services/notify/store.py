@@ -297,11 +297,14 @@ async def put_subscription(
     event_types: list[str],
     area_code: str | None,
     description: str,
+    owner_key_id: str | None = None,
 ) -> dict[str, Any]:
+    """A new subscription, or one replaced under its id (its owner stays as it was)."""
     row = await conn.fetchrow(
         """
-        INSERT INTO subscriptions (subscription_id, url, secret, event_types, area_code, description)
-        VALUES ($1, $2, $3, $4, $5, $6)
+        INSERT INTO subscriptions (subscription_id, url, secret, event_types, area_code,
+                                   description, owner_key_id)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
         ON CONFLICT (subscription_id) DO UPDATE SET
             url = excluded.url, secret = excluded.secret, event_types = excluded.event_types,
             area_code = excluded.area_code, description = excluded.description,
@@ -314,37 +317,59 @@ async def put_subscription(
         event_types,
         area_code,
         description,
+        owner_key_id,
     )
     assert row is not None
     return dict(row)
 
 
-async def subscription(conn: Connection, subscription_id: str) -> dict[str, Any] | None:
+# `owner`: a subscriber key's id, to see and change only its own subscriptions (None: all).
+_OWNED = "($2::text IS NULL OR owner_key_id = $2)"
+
+
+async def subscription(
+    conn: Connection, subscription_id: str, owner: str | None = None
+) -> dict[str, Any] | None:
     row = await conn.fetchrow(
-        "SELECT * FROM subscriptions WHERE subscription_id = $1", subscription_id
+        f"SELECT * FROM subscriptions WHERE subscription_id = $1 AND {_OWNED}",
+        subscription_id,
+        owner,
     )
     return dict(row) if row else None
 
 
-async def subscriptions(conn: Connection) -> list[dict[str, Any]]:
-    rows = await conn.fetch("SELECT * FROM subscriptions ORDER BY created_at")
+async def subscriptions(conn: Connection, owner: str | None = None) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT * FROM subscriptions WHERE $1::text IS NULL OR owner_key_id = $1 "
+        "ORDER BY created_at",
+        owner,
+    )
     return [dict(row) for row in rows]
 
 
-async def delete_subscription(conn: Connection, subscription_id: str) -> bool:
+async def delete_subscription(
+    conn: Connection, subscription_id: str, owner: str | None = None
+) -> bool:
     done = await conn.execute(
-        "DELETE FROM subscriptions WHERE subscription_id = $1", subscription_id
+        f"DELETE FROM subscriptions WHERE subscription_id = $1 AND {_OWNED}",
+        subscription_id,
+        owner,
     )
     return done.endswith("1")
 
 
 async def set_subscription_status(
-    conn: Connection, subscription_id: str, status: str, reason: str | None
+    conn: Connection,
+    subscription_id: str,
+    status: str,
+    reason: str | None,
+    owner: str | None = None,
 ) -> bool:
     done = await conn.execute(
-        "UPDATE subscriptions SET status = $2, disabled_reason = $3, updated_at = now() "
-        "WHERE subscription_id = $1",
+        "UPDATE subscriptions SET status = $3, disabled_reason = $4, updated_at = now() "
+        f"WHERE subscription_id = $1 AND {_OWNED}",
         subscription_id,
+        owner,
         status,
         reason,
     )
@@ -352,8 +377,11 @@ async def set_subscription_status(
 
 
 async def active_subscriptions(conn: Connection) -> list[asyncpg.Record]:
+    """Active subscriptions, but those of a revoked subscriber key: they receive nothing."""
     return await conn.fetch(
-        "SELECT subscription_id, event_types, area_code FROM subscriptions WHERE status = 'active'"
+        "SELECT s.subscription_id, s.event_types, s.area_code FROM subscriptions s "
+        "LEFT JOIN api_keys k ON k.key_id = s.owner_key_id "
+        "WHERE s.status = 'active' AND (s.owner_key_id IS NULL OR k.revoked_at IS NULL)"
     )
 
 
