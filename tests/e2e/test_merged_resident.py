@@ -4,28 +4,17 @@ residents are told (each of their own case) and both are on the callback worklis
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Any
 
 import httpx
 import pytest
 
 from tests import examples
+from tests.e2e.conftest import until
 
 pytestmark = pytest.mark.e2e
-
-
-async def until(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 90.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = await check()
-        if found:
-            return found
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.5)
 
 
 async def test_the_merged_resident_is_told_of_the_survivor_s_result_and_called_back_too(stack):
@@ -57,7 +46,7 @@ async def test_the_merged_resident_is_told_of_the_survivor_s_result_and_called_b
             return [m["text"] for m in listed.json()["messages"] if words in m["text"]]
 
         # The merge is seen by notify (its notice sent) before the survivor is resolved.
-        await until(lambda: sms(duplicate, "并案"), "the merge notice")
+        await until(lambda: sms(duplicate, "并案"), 90, "the merge notice")
 
         async def open_orders() -> list[dict[str, Any]]:
             case = await client.get(
@@ -66,7 +55,7 @@ async def test_the_merged_resident_is_told_of_the_survivor_s_result_and_called_b
             orders = case.json().get("work_orders", []) if case.status_code == 200 else []
             return [o for o in orders if o["status"] not in ("cancelled", "returned")]
 
-        for order in await until(open_orders, "the survivor's work orders"):
+        for order in await until(open_orders, 90, "the survivor's work orders"):
             unit = {"X-API-Key": f"dev-key-{order['responder']['id']}"}
             path = f"{dispatch}/work-orders/{order['work_order_id']}"
             steps = [("sign", {}), ("resolve", {"report": "屋面防水层已修复"})]
@@ -83,8 +72,10 @@ async def test_the_merged_resident_is_told_of_the_survivor_s_result_and_called_b
             return {i["case_number"] for i in listed.json()["items"]}
 
         both = {survivor["case_number"], duplicate["case_number"]}
-        await until(lambda: _all(worklist(), both), "both residents on the callback worklist")
-        told = [await until(lambda c=c: sms(c, "屋面防水层已修复"), "the result") for c in filed]
+        await until(lambda: _all(worklist(), both), 90, "both residents on the callback worklist")
+        told = [
+            await until(lambda c=c: sms(c, "屋面防水层已修复"), 90, "the result") for c in filed
+        ]
     assert survivor["case_number"] in told[0][0] and duplicate["case_number"] in told[1][0]
     assert len(told[0]) == len(told[1]) == 1
 
