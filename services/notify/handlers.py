@@ -94,7 +94,11 @@ async def on_batch(
                 None if message.audience is Audience.RESIDENT else directory.get(message.recipient)
             )
             # a follower's resident is reached by the channel they came in by
-            about = known.get(message.complaint_id, facts)
+            about = (
+                facts
+                if message.complaint_id == facts.complaint_id
+                else known.get(message.complaint_id, facts)
+            )
             planned += [
                 (*cause, store.Planned(message, channel))
                 for channel in domain.channels_for(message, about, address)
