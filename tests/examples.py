@@ -12,8 +12,10 @@ from shared.events import (
     Channel,
     ComplaintClassified,
     ComplaintFiled,
+    ComplaintMerged,
     ComplaintStatus,
     ComplaintType,
+    ComplaintUnmerged,
     NotificationDelivered,
     ResponderRole,
     WorkOrderContacted,
@@ -118,6 +120,35 @@ def complaint_filed(**overrides: Any) -> ComplaintFiled:
     }
     fields.update(overrides)
     return ComplaintFiled(**fields)
+
+
+def complaint_merged(
+    duplicate: ComplaintFiled, survivor: ComplaintFiled, at: datetime | None = None
+) -> ComplaintMerged:
+    """Staff merged `duplicate` into `survivor` (并案)."""
+    return ComplaintMerged(
+        complaint_id=duplicate.complaint_id,
+        status=ComplaintStatus.MERGED,
+        into_complaint_id=survivor.complaint_id,
+        into_case_number=survivor.case_number,
+        previous_status=ComplaintStatus.CLASSIFIED,
+        reason="同一楼顶漏水",
+        actor="staff:王",
+        occurred_at=at or datetime.now(UTC),
+    )
+
+
+def complaint_unmerged(
+    duplicate: ComplaintFiled, survivor: ComplaintFiled, at: datetime | None = None
+) -> ComplaintUnmerged:
+    return ComplaintUnmerged(
+        complaint_id=duplicate.complaint_id,
+        status=ComplaintStatus.CLASSIFIED,
+        from_complaint_id=survivor.complaint_id,
+        reason="不是同一问题",
+        actor="staff:王",
+        occurred_at=at or datetime.now(UTC),
+    )
 
 
 def complaint_classified(

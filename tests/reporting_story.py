@@ -170,10 +170,17 @@ class Story:
         )
         self.emit("dispatch", event, at)
 
-    def callback(self, at: datetime, resolved: bool, satisfied: bool) -> None:
+    def callback(
+        self,
+        at: datetime,
+        resolved: bool,
+        satisfied: bool,
+        status: ComplaintStatus = ComplaintStatus.CALLED_BACK,
+    ) -> None:
+        """A callback that reached the resident (a merged duplicate's keeps its status)."""
         self.intake(
             ComplaintCallbackRecorded,
-            ComplaintStatus.CALLED_BACK,
+            status,
             at,
             contacted=True,
             resolved=resolved,

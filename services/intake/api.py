@@ -381,21 +381,30 @@ async def callback(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     most = intake_of(request).settings.callback_max_unreached
-    return await _act(
-        request,
-        key,
-        ref,
-        idempotency_key,
-        "callback",
-        command,
-        lambda s, _: domain.call_back(s, command, _actor(key), service.now(), most),
-    )
+    events = runtime_of(request).store
+
+    async def decide(state: domain.Complaint, conn: Connection) -> list[Event]:
+        # A merged duplicate's resident is called once the complaint it follows is handled.
+        survivor = (
+            await store.load(conn, events, state.merged_into)
+            if state.status is domain.S.MERGED and state.merged_into is not None
+            else None
+        )
+        return domain.call_back(state, command, _actor(key), service.now(), most, survivor)
+
+    return await _act(request, key, ref, idempotency_key, "callback", command, decide)
 
 
 @router.get(
     "/callbacks",
     tags=[STAFF],
     summary="回访工作清单：已反馈待回访的诉求，等得最久的在前 The callback worklist",
+    description=(
+        "并案的诉求（已并入另一诉求）在主诉求办理反馈后也列入，由其本人回访、记在其本诉求上"
+        "（`follows_case_number` 为主诉求编号）。"
+        " A duplicate merged into a complaint that has been handled is listed too, for its own"
+        " resident's callback, recorded on its own complaint (`follows_case_number`: the survivor)."
+    ),
     responses=REFUSALS,
 )
 async def callbacks(
@@ -411,7 +420,7 @@ async def callbacks(
         total, rows = await store.callback_worklist(conn, limit, offset, within=key.scope)
     items = []
     for row in rows:
-        since = row["resolved_at"] or row["updated_at"]
+        since = row["waiting_since"]
         due = since + within
         items.append(
             {
@@ -420,6 +429,8 @@ async def callbacks(
                 "callback_due_at": due.isoformat(),
                 "overdue": due < now,
                 "unreached_callbacks": row["unreached_callbacks"],
+                # a merged duplicate: its resident is called about the case it follows
+                "follows_case_number": row["survivor_case_number"],
             }
         )
     return {"total": total, "limit": limit, "offset": offset, "items": items}

@@ -243,6 +243,7 @@ class Complaint:
     callback_attempts: int = 0
     unreached_callbacks: int = 0  # callbacks that reached nobody since the unit last reported
     resolved_at: datetime | None = None
+    reached_at: datetime | None = None  # when a callback last reached the resident
     last_callback: ComplaintCallbackRecorded | None = None
     redo_count: int = 0
     # the steps of dispatch's mirrored for the current lead (contacted, started, arbitrating…):
@@ -318,7 +319,11 @@ def _dispatched(s: Complaint, e: ComplaintDispatched) -> Complaint:
 def _called_back(s: Complaint, e: ComplaintCallbackRecorded) -> Complaint:
     unreached = 0 if e.contacted else s.unreached_callbacks + 1
     return replace(
-        s, callback_attempts=s.callback_attempts + 1, unreached_callbacks=unreached, last_callback=e
+        s,
+        callback_attempts=s.callback_attempts + 1,
+        unreached_callbacks=unreached,
+        reached_at=e.occurred_at if e.contacted else s.reached_at,
+        last_callback=e,
     )
 
 
@@ -616,17 +621,34 @@ def withdraw(state: Complaint, reason: str, actor: str, now: datetime) -> list[E
     ]
 
 
+# What the complaint a duplicate was merged into has come to when its resident, too, is called.
+SURVIVOR_HANDLED = frozenset({S.RESOLVED, S.CALLED_BACK, S.CLOSED})
+
+
 def call_back(
     state: Complaint,
     command: CallBack,
     actor: str,
     now: datetime,
     max_unreached: int | None = None,
+    survivor: Complaint | None = None,
 ) -> list[Event]:
     """Record a callback. The `max_unreached`-th callback in a row that reaches nobody closes
-    a resolved complaint (按规定多次回访未接通视为办结): it must not wait for ever."""
-    _require(state, frozenset({S.RESOLVED, S.ANSWERED, S.CALLED_BACK}), "回访")
-    status = S.CALLED_BACK if command.contacted else state.status
+    a resolved complaint (按规定多次回访未接通视为办结): it must not wait for ever.
+
+    A duplicate merged into `survivor` is called back once the survivor has been handled: the
+    rating is its own resident's, recorded on its own complaint, which stays merged."""
+    if state.status is S.MERGED:
+        if survivor is None or survivor.status not in SURVIVOR_HANDLED:
+            raise _refuse(
+                state,
+                "回访",
+                "并入的诉求尚未办理反馈，办理后再回访。"
+                " The complaint it was merged into has not been handled yet.",
+            )
+    else:
+        _require(state, frozenset({S.RESOLVED, S.ANSWERED, S.CALLED_BACK}), "回访")
+    status = S.CALLED_BACK if command.contacted and state.status is not S.MERGED else state.status
     recorded = ComplaintCallbackRecorded(
         complaint_id=state.complaint_id,
         status=status,
@@ -770,13 +792,21 @@ def triage_clock(
     if now >= due:
         return [
             TriageBreached(
-                complaint_id=state.complaint_id, status=S.TRIAGE, due_at=due, occurred_at=now
+                complaint_id=state.complaint_id,
+                status=S.TRIAGE,
+                due_at=due,
+                occurred_at=now,
+                area_code=state.area_code,
             )
         ]
     if state.triage_clock is None and now >= state.filed_at + accept_within * warn_at:
         return [
             TriageWarned(
-                complaint_id=state.complaint_id, status=S.TRIAGE, due_at=due, occurred_at=now
+                complaint_id=state.complaint_id,
+                status=S.TRIAGE,
+                due_at=due,
+                occurred_at=now,
+                area_code=state.area_code,
             )
         ]
     return []

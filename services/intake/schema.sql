@@ -60,6 +60,10 @@ CREATE TABLE IF NOT EXISTS complaints (
 -- The callback worklist (回访): when the unit reported, and callbacks that reached nobody since.
 ALTER TABLE complaints ADD COLUMN IF NOT EXISTS resolved_at timestamptz;
 ALTER TABLE complaints ADD COLUMN IF NOT EXISTS unreached_callbacks integer NOT NULL DEFAULT 0;
+-- When a callback last reached the resident: a merged duplicate's resident is called back
+-- (on their own complaint) once the complaint it follows is handled, and not again until the
+-- survivor reports anew.
+ALTER TABLE complaints ADD COLUMN IF NOT EXISTS reached_at timestamptz;
 -- The acceptance limit of a complaint waiting for a person: warned | breached.
 ALTER TABLE complaints ADD COLUMN IF NOT EXISTS triage_clock text;
 CREATE INDEX IF NOT EXISTS complaints_callbacks ON complaints (resolved_at) WHERE status = 'resolved';

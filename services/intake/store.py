@@ -220,14 +220,14 @@ _VIEW_COLUMNS = (
     "area_code, grid_code, building_code, address, latitude, longitude, text, attributes, "
     "media_urls, resident_ref, masked_phone, duplicate_pending, duplicate_candidates, "
     "merged_into, lead_responder, due_at, status_note, filed_at, updated_at, version, "
-    "resolved_at, unreached_callbacks, triage_clock"
+    "resolved_at, unreached_callbacks, triage_clock, reached_at"
 )
 
 
 _VIEW_UPSERT = (
     f"INSERT INTO complaints ({_VIEW_COLUMNS}) VALUES "
     "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,"
-    "$24,$25,$26,$27,$28,$29,$30,$31) "
+    "$24,$25,$26,$27,$28,$29,$30,$31,$32) "
     "ON CONFLICT (complaint_id) DO UPDATE SET status = EXCLUDED.status, type = EXCLUDED.type, "
     "category = EXCLUDED.category, confidence = EXCLUDED.confidence, "
     "needs_triage = EXCLUDED.needs_triage, duplicate_pending = EXCLUDED.duplicate_pending, "
@@ -239,7 +239,8 @@ _VIEW_UPSERT = (
     "text = EXCLUDED.text, address = EXCLUDED.address, latitude = EXCLUDED.latitude, "
     "longitude = EXCLUDED.longitude, attributes = EXCLUDED.attributes, "
     "media_urls = EXCLUDED.media_urls, resolved_at = EXCLUDED.resolved_at, "
-    "unreached_callbacks = EXCLUDED.unreached_callbacks, triage_clock = EXCLUDED.triage_clock"
+    "unreached_callbacks = EXCLUDED.unreached_callbacks, triage_clock = EXCLUDED.triage_clock, "
+    "reached_at = EXCLUDED.reached_at"
 )
 
 
@@ -278,6 +279,7 @@ def _view_args(
         state.resolved_at,
         state.unreached_callbacks,
         state.triage_clock,
+        state.reached_at,
     )
 
 
@@ -525,14 +527,38 @@ async def next_triage_step(conn: Connection, warn_after: Any, breach_after: Any)
     return due
 
 
+_CALLBACK_COLUMNS = ", ".join(f"c.{name}" for name in _VIEW_NAMES)
+
+
 async def callback_worklist(
     conn: Connection, limit: int, offset: int, within: str | None = None
 ) -> tuple[int, list[dict[str, Any]]]:
     """Complaints whose unit reported and whose resident nobody has reached yet, the longest
-    waiting first; only the area `within` names if given."""
-    return await _queue(
-        conn, "status = 'resolved'", "coalesce(resolved_at, updated_at)", within, limit, offset
+    waiting first; only the area `within` names if given. A duplicate merged into a complaint
+    that has been handled waits here too, for its own resident, until a callback reaches them
+    after the survivor's latest report (`survivor_*`: the complaint it follows)."""
+    where = (
+        "WHERE (c.status = 'resolved' OR (c.status = 'merged'"
+        " AND s.status IN ('resolved', 'called_back')"
+        " AND (c.reached_at IS NULL OR c.reached_at < s.resolved_at)))"
+        " AND ($1::text[] IS NULL OR c.area_code LIKE ANY($1::text[]))"
     )
+    joined = (
+        "FROM complaints c LEFT JOIN complaints s"
+        " ON c.status = 'merged' AND s.complaint_id = c.merged_into"
+    )
+    since = "coalesce(s.resolved_at, c.resolved_at, c.updated_at)"
+    patterns = like_patterns(within) if within else None
+    total: int = await conn.fetchval(f"SELECT count(*) {joined} {where}", patterns)
+    rows = await conn.fetch(
+        f"SELECT {_CALLBACK_COLUMNS}, {since} AS waiting_since,"
+        " s.case_number AS survivor_case_number, s.status AS survivor_status"
+        f" {joined} {where} ORDER BY {since}, c.case_number LIMIT $2 OFFSET $3",
+        patterns,
+        limit,
+        offset,
+    )
+    return total, [dict(row) for row in rows]
 
 
 # --- the catalogue -------------------------------------------------------------------------------

@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Awaitable
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Path, Query, Request
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, model_validator
 from sse_starlette.sse import EventSourceResponse
 
 from services.notify import delivery, store
 from services.notify.access import ApiKey, Role, require
 from services.notify.delivery import webhook_targets
+from services.notify.domain import Duty
 from services.notify.live import LiveFeed
 from services.notify.settings import NotifySettings
+from shared.db import Connection
 from shared.events import REGISTRY
 from shared.http import Offset, Problem, parse_upload
 from shared.runtime import ServiceRuntime
@@ -26,7 +29,9 @@ NOTIFICATIONS = "通知 Notifications"
 SUBSCRIPTIONS = "订阅 Webhook subscriptions"
 DIRECTORY = "通讯录 Directory"
 OpsKey = Annotated[ApiKey, require(Role.OPS)]
-AdminKey = Annotated[ApiKey, require(Role.ADMIN)]
+AdminKey = Annotated[ApiKey, require()]
+# An admin, or a subscriber managing its own subscriptions.
+SubscriberKey = Annotated[ApiKey, require(Role.SUBSCRIBER)]
 AREA = r"^\d{12}(-[A-Z0-9]{1,8}){0,3}$"
 # What a subscription may ask for: the events that are about a complaint.
 SUBSCRIBABLE = sorted(
@@ -68,9 +73,38 @@ def _public(row: dict[str, Any], secret: bool = False) -> dict[str, Any]:
     return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in shown.items()}
 
 
+def _owner(key: ApiKey) -> str | None:
+    """Whose subscriptions a key sees and changes: a subscriber its own; an admin all (None)."""
+    return key.key_id if key.role is Role.SUBSCRIBER else None
+
+
+def _within_key(body: Subscription, key: ApiKey) -> Subscription:
+    """A subscriber's subscription within its key: its area and types when none are given;
+    a 403 for one wider than the key's."""
+    if key.role is not Role.SUBSCRIBER:
+        return body
+    area = body.area_code or key.scope
+    types = body.event_types or list(key.event_types or ())
+    if not key.covers(area):
+        raise Problem(
+            403,
+            f"订阅区域超出本密钥的区域 {key.scope} The area is outside this key's",
+            errors=[{"field": "area_code", "message": f"within {key.scope}"}],
+        )
+    if not key.allows(types):
+        allowed = ", ".join(key.event_types or ())
+        raise Problem(
+            403,
+            f"订阅的事件类型超出本密钥的类型 The event types are beyond this key's: {allowed}",
+            errors=[{"field": "event_types", "message": f"among {allowed}"}],
+        )
+    return body.model_copy(update={"area_code": area, "event_types": types})
+
+
 async def _put_subscription(
-    request: Request, subscription_id: str, body: Subscription
+    request: Request, subscription_id: str, body: Subscription, key: ApiKey
 ) -> dict[str, Any]:
+    body = _within_key(body, key)
     unknown = body.unknown_types()
     if unknown:
         raise Problem(
@@ -91,6 +125,7 @@ async def _put_subscription(
             body.event_types,
             body.area_code,
             body.description,
+            _owner(key),
         )
     return _public(row, secret=True)
 
@@ -101,8 +136,10 @@ async def _put_subscription(
     status_code=201,
     summary="新建订阅 Subscribe a downstream system (the secret is shown once)",
 )
-async def create_subscription(body: Subscription, request: Request, _: AdminKey) -> dict[str, Any]:
-    return await _put_subscription(request, f"sub_{uuid.uuid4().hex[:12]}", body)
+async def create_subscription(
+    body: Subscription, request: Request, key: SubscriberKey
+) -> dict[str, Any]:
+    return await _put_subscription(request, f"sub_{uuid.uuid4().hex[:12]}", body, key)
 
 
 @router.put(
@@ -114,44 +151,73 @@ async def put_subscription(
     subscription_id: Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{1,60}$")],
     body: Subscription,
     request: Request,
-    _: AdminKey,
+    key: AdminKey,
 ) -> dict[str, Any]:
-    return await _put_subscription(request, subscription_id, body)
+    return await _put_subscription(request, subscription_id, body, key)
 
 
-@router.get("/subscriptions", tags=[SUBSCRIPTIONS], summary="订阅列表 Subscriptions")
-async def list_subscriptions(request: Request, _: AdminKey) -> dict[str, Any]:
+@router.get(
+    "/subscriptions",
+    tags=[SUBSCRIPTIONS],
+    summary="订阅列表（订阅方只见自己的）Subscriptions (a subscriber sees its own)",
+)
+async def list_subscriptions(request: Request, key: SubscriberKey) -> dict[str, Any]:
     async with _runtime(request).pool.acquire() as conn:
-        rows = await store.subscriptions(conn)
-    return {"subscriptions": [_public(r) for r in rows], "event_types": SUBSCRIBABLE}
+        rows = await store.subscriptions(conn, _owner(key))
+    types = [t for t in SUBSCRIBABLE if key.allows([t])]
+    return {"subscriptions": [_public(r) for r in rows], "event_types": types}
+
+
+def _no_such(subscription_id: str) -> Problem:
+    return Problem(404, f"没有订阅 {subscription_id} No such subscription")
 
 
 @router.delete(
-    "/subscriptions/{subscription_id}", tags=[SUBSCRIPTIONS], summary="删除订阅 Unsubscribe"
+    "/subscriptions/{subscription_id}",
+    tags=[SUBSCRIPTIONS],
+    summary="删除订阅（订阅方只能删自己的）Unsubscribe (a subscriber its own only)",
 )
 async def delete_subscription(
-    subscription_id: str, request: Request, _: AdminKey
+    subscription_id: str, request: Request, key: SubscriberKey
 ) -> dict[str, Any]:
     async with _runtime(request).pool.acquire() as conn:
-        if not await store.delete_subscription(conn, subscription_id):
-            raise Problem(404, f"没有订阅 {subscription_id} No such subscription")
+        if not await store.delete_subscription(conn, subscription_id, _owner(key)):
+            raise _no_such(subscription_id)
     return {"deleted": subscription_id}
+
+
+async def _set_status(
+    request: Request, subscription_id: str, key: ApiKey, status: str, reason: str | None
+) -> dict[str, Any]:
+    owner = _owner(key)
+    async with _runtime(request).pool.acquire() as conn:
+        if not await store.set_subscription_status(conn, subscription_id, status, reason, owner):
+            raise _no_such(subscription_id)
+        row = await store.subscription(conn, subscription_id, owner)
+    assert row is not None
+    return _public(row)
+
+
+@router.post(
+    "/subscriptions/{subscription_id}/pause",
+    tags=[SUBSCRIPTIONS],
+    summary="暂停订阅（订阅方只能停自己的）Pause: nothing is sent until enabled again",
+)
+async def pause_subscription(
+    subscription_id: str, request: Request, key: SubscriberKey
+) -> dict[str, Any]:
+    return await _set_status(request, subscription_id, key, "paused", f"paused by {key.actor}")
 
 
 @router.post(
     "/subscriptions/{subscription_id}/enable",
     tags=[SUBSCRIPTIONS],
-    summary="重新启用 Enable again (after the endpoint answered 410 Gone)",
+    summary="重新启用 Enable again (after a pause, or after the endpoint answered 410 Gone)",
 )
 async def enable_subscription(
-    subscription_id: str, request: Request, _: AdminKey
+    subscription_id: str, request: Request, key: SubscriberKey
 ) -> dict[str, Any]:
-    async with _runtime(request).pool.acquire() as conn:
-        if not await store.set_subscription_status(conn, subscription_id, "active", None):
-            raise Problem(404, f"没有订阅 {subscription_id} No such subscription")
-        row = await store.subscription(conn, subscription_id)
-    assert row is not None
-    return _public(row)
+    return await _set_status(request, subscription_id, key, "active", None)
 
 
 # --- the directory (通讯录) ---------------------------------------------------------------------
@@ -165,12 +231,35 @@ class Entry(_Body):
     sms: str | None = Field(None, pattern=r"^\+?[\d\- ]{5,20}$", description="短信号码")
     email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     wechat_openid: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{6,64}$")
+    area_code: str | None = Field(None, pattern=AREA, description="值守区域 Area on duty for")
+    duty: Duty | None = Field(
+        None,
+        description="值守职责：staff 待分类受理，supervisor 受理超时督办 What it is on duty for",
+    )
+
+    @model_validator(mode="after")
+    def _duty_has_an_area(self) -> Entry:
+        if (self.duty is None) != (self.area_code is None):
+            raise ValueError("duty 与 area_code 须同时给出 duty and area_code go together")
+        return self
+
+    def save(self, conn: Connection) -> Awaitable[None]:
+        return store.put_address(
+            conn,
+            self.id,
+            self.name,
+            self.sms,
+            self.email,
+            self.wechat_openid,
+            self.area_code,
+            self.duty,
+        )
 
 
 @router.put(
     "/directory",
     tags=[DIRECTORY],
-    summary="载入通讯录 Load the directory (JSON or YAML list: id, name, sms, email, wechat_openid)",
+    summary="载入通讯录 Load the directory (JSON or YAML list: id, name, sms, email, wechat_openid, area_code, duty)",
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -194,9 +283,7 @@ async def load_directory(request: Request, _: AdminKey) -> dict[str, Any]:
         raise Problem(422, f"通讯录有误 Invalid entry: {error.errors()[0]['msg']}") from None
     async with _runtime(request).pool.acquire() as conn, conn.transaction():
         for entry in entries:
-            await store.put_address(
-                conn, entry.id, entry.name, entry.sms, entry.email, entry.wechat_openid
-            )
+            await entry.save(conn)
     return {"loaded": len(entries)}
 
 
@@ -209,9 +296,7 @@ async def put_entry(
     if entry.id != recipient_id:
         raise Problem(422, "路径与内容中的 id 不一致 Path and body disagree", field="id")
     async with _runtime(request).pool.acquire() as conn:
-        await store.put_address(
-            conn, entry.id, entry.name, entry.sms, entry.email, entry.wechat_openid
-        )
+        await entry.save(conn)
     return entry.model_dump()
 
 

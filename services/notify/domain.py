@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from enum import StrEnum
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from shared.areas import within
+from shared.areas import like_patterns, within
 from shared.deadlines import limit_words
 from shared.events import (
     ArbitrationRequested,
@@ -35,6 +36,7 @@ from shared.events import (
     ComplaintRedoRequested,
     ComplaintResolved,
     ComplaintSigned,
+    ComplaintUnmerged,
     ComplaintWithdrawn,
     DeliberationConcluded,
     DeliberationRequested,
@@ -43,6 +45,8 @@ from shared.events import (
     ResponderRole,
     SlaBreached,
     SlaWarned,
+    TriageBreached,
+    TriageWarned,
     WorkOrderContacted,
     WorkOrderIssued,
     WorkOrderReturned,
@@ -74,6 +78,8 @@ class Facts:
     intake_channel: str | None = None
     lead_work_order_id: UUID | None = None
     lead_responder_id: str | None = None
+    # The complaints merged into this one (并案): their residents hear of its progress too.
+    followers: tuple[UUID, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,9 +137,63 @@ def learn(facts: Facts | None, event: Event) -> Facts | None:
                 lead_work_order_id=event.work_order_id,
                 lead_responder_id=event.responder_id,
             )
-        case WorkOrderIssued():
+        case WorkOrderIssued() | TriageWarned() | TriageBreached():
             return replace(known, area_code=known.area_code or event.area_code)
     return known
+
+
+def survivor_of(event: Event) -> UUID | None:
+    """The complaint a merge (or its undoing) changes the followers of."""
+    match event:
+        case ComplaintMerged():
+            return event.into_complaint_id
+        case ComplaintUnmerged():
+            return event.from_complaint_id
+    return None
+
+
+def follow(survivor: Facts | None, event: ComplaintMerged | ComplaintUnmerged) -> Facts:
+    """The survivor's facts after a complaint was merged into it (one follower more) or the
+    merge was undone (one fewer); seen twice, the same."""
+    survivor_id = survivor_of(event)
+    assert survivor_id is not None
+    known = survivor or Facts(survivor_id)
+    others = tuple(f for f in known.followers if f != event.complaint_id)
+    joined = (event.complaint_id,) if isinstance(event, ComplaintMerged) else ()
+    return replace(known, followers=others + joined)
+
+
+# What a follower is not told of the survivor: its filing, and what ends it without handling
+# (a withdrawal is the survivor's resident's own; the follower's matter is not settled by it).
+NOT_FOLLOWED = frozenset(
+    {"complaint_receipt", "complaint_receipt_promised", "complaint_merged", "complaint_withdrawn"}
+)
+
+
+def to_followers(
+    messages: Sequence[Message], facts: Facts, followers: dict[UUID, Facts]
+) -> list[Message]:
+    """What the survivor's resident is told, told to each follower's resident too, about their
+    own complaint (their case number, their contact); a follower unknown here is skipped."""
+    told = []
+    for message in messages:
+        if message.recipient != resident(facts.complaint_id) or message.template in NOT_FOLLOWED:
+            continue
+        for follower_id in facts.followers:
+            follower = followers.get(follower_id)
+            if follower is None:
+                continue
+            data = {
+                **message.data,
+                "case_number": follower.case_number,
+                "into_case_number": facts.case_number,
+            }
+            told.append(
+                Message(
+                    follower_id, Audience.RESIDENT, resident(follower_id), message.template, data
+                )
+            )
+    return told
 
 
 # --- who hears what ----------------------------------------------------------------------------
@@ -278,6 +338,76 @@ def _receipt(e: ComplaintFiled, f: Facts) -> list[Message]:
     )(e, f)
 
 
+# --- who is on duty for an area -----------------------------------------------------------------
+
+
+class Duty(StrEnum):
+    """What a directory entry is on duty for in its area (besides being addressed by its id)."""
+
+    STAFF = "staff"  # 值班受理人员：待人工分类的诉求
+    SUPERVISOR = "supervisor"  # 督办：本区域的超时
+
+
+@dataclass(frozen=True, slots=True)
+class OnDuty:
+    recipient: str
+    area_code: str
+    duty: Duty
+
+
+def _depth(area_code: str) -> int:
+    return len(like_patterns(area_code)[0].rstrip("%"))
+
+
+def on_duty(roster: Sequence[OnDuty], area_code: str | None, duty: Duty) -> list[str]:
+    """Who is on `duty` for a complaint in `area_code`: the entries of the nearest area above
+    it (or it) that has any, so a street's own desk is told and the district's only where the
+    street has none."""
+    covering = [
+        entry for entry in roster if entry.duty is duty and within(area_code, entry.area_code)
+    ]
+    if not covering:
+        return []
+    nearest = max(_depth(entry.area_code) for entry in covering)
+    return sorted({e.recipient for e in covering if _depth(e.area_code) == nearest})
+
+
+def _triage(e: TriageWarned | TriageBreached, f: Facts) -> dict[str, Any]:
+    return {
+        "case_number": f.case_number,
+        "complaint_id": str(e.complaint_id),
+        "due_at": _when(e.due_at),
+    }
+
+
+def _triage_warned(e: TriageWarned, f: Facts, roster: Sequence[OnDuty]) -> list[Message]:
+    data = _triage(e, f)
+    return [
+        Message(e.complaint_id, Audience.RESPONDER, staff, "triage_warning", data)
+        for staff in on_duty(roster, f.area_code, Duty.STAFF)
+    ]
+
+
+def _triage_breached(e: TriageBreached, f: Facts, roster: Sequence[OnDuty]) -> list[Message]:
+    """The area's desk hears it is late; the area's supervisor hears it too."""
+    data = _triage(e, f)
+    staff = on_duty(roster, f.area_code, Duty.STAFF)
+    return [
+        Message(e.complaint_id, Audience.RESPONDER, desk, "triage_breached", data) for desk in staff
+    ] + [
+        Message(e.complaint_id, Audience.SUPERVISOR, unit, "triage_breach_for_supervisor", data)
+        for unit in on_duty(roster, f.area_code, Duty.SUPERVISOR)
+        if unit not in staff
+    ]
+
+
+# Decisions that need to know who is on duty where (the directory's roster).
+DUTY_DECISIONS: dict[type[Event], Callable[[Any, Facts, Sequence[OnDuty]], list[Message]]] = {
+    TriageWarned: _triage_warned,
+    TriageBreached: _triage_breached,
+}
+
+
 DECISIONS: dict[type[Event], Callable[[Any, Facts], list[Message]]] = {
     ComplaintFiled: _receipt,
     ComplaintDispatched: _resident(
@@ -307,7 +437,10 @@ DECISIONS: dict[type[Event], Callable[[Any, Facts], list[Message]]] = {
 }
 
 
-def messages_for(event: Event, facts: Facts) -> list[Message]:
+def messages_for(event: Event, facts: Facts, roster: Sequence[OnDuty] = ()) -> list[Message]:
+    on_duty_decide = DUTY_DECISIONS.get(type(event))
+    if on_duty_decide is not None:
+        return on_duty_decide(event, facts, roster)
     decide = DECISIONS.get(type(event))
     return decide(event, facts) if decide else []
 

@@ -13,11 +13,14 @@ from uuid import UUID
 from services.notify import domain, store
 from services.notify.delivery import Handoff
 from shared.consumer import BatchContext, Handler, HandlerContext
+from shared.db import Connection
 from shared.envelope import Envelope
 from shared.events import REGISTRY, Audience, Event
 
 # What a dashboard follows live: the complaint's status changes and dispatch's steps.
 LIVE_SOURCES = ("shared.events.complaint", "shared.events.dispatch")
+# Each event, the facts of its complaint once it was seen, and the messages it asks for.
+Learned = list[tuple[Envelope, domain.Facts, list[domain.Message]]]
 
 
 def _subscriber_payload(event: Event, envelope: Envelope) -> dict[str, Any]:
@@ -48,9 +51,17 @@ async def on_batch(
     relevant = [e for e in envelopes if getattr(e.event, "complaint_id", None) is not None]
     if not relevant:
         return
-    known = await store.facts_of(conn, {e.event.complaint_id for e in relevant})  # type: ignore[attr-defined]
+    survivors = {s for e in relevant if (s := domain.survivor_of(e.event)) is not None}
+    complaints: set[UUID] = {e.event.complaint_id for e in relevant}  # type: ignore[attr-defined]
+    known = await store.facts_of(conn, complaints | survivors)
     changed: dict[UUID, domain.Facts] = {}
-    learned: list[tuple[Envelope, domain.Facts, list[domain.Message]]] = []
+    learned: Learned = []
+    # Who is on duty where: read only for a batch with an event that goes by it.
+    roster = (
+        await store.roster(conn)
+        if any(type(e.event) in domain.DUTY_DECISIONS for e in relevant)
+        else []
+    )
     for envelope in relevant:
         complaint_id: UUID = envelope.event.complaint_id  # type: ignore[attr-defined]
         before = known.get(complaint_id)
@@ -58,9 +69,14 @@ async def on_batch(
         assert facts is not None
         if facts != before:
             known[complaint_id] = changed[complaint_id] = facts
-        learned.append((envelope, facts, domain.messages_for(envelope.event, facts)))
+        survivor_id = domain.survivor_of(envelope.event)
+        if survivor_id is not None:
+            survivor = domain.follow(known.get(survivor_id), envelope.event)  # type: ignore[arg-type]
+            known[survivor_id] = changed[survivor_id] = survivor
+        learned.append((envelope, facts, domain.messages_for(envelope.event, facts, roster)))
     if changed:
         await store.save_all_facts(conn, changed.values())
+    learned = await _told_to_followers(conn, learned, known)
     units = {
         m.recipient
         for _, _, messages in learned
@@ -77,9 +93,15 @@ async def on_batch(
             address = (
                 None if message.audience is Audience.RESIDENT else directory.get(message.recipient)
             )
+            # a follower's resident is reached by the channel they came in by
+            about = (
+                facts
+                if message.complaint_id == facts.complaint_id
+                else known.get(message.complaint_id, facts)
+            )
             planned += [
                 (*cause, store.Planned(message, channel))
-                for channel in domain.channels_for(message, facts, address)
+                for channel in domain.channels_for(message, about, address)
             ]
         area = getattr(event, "area_code", None) or facts.area_code
         subscribers = store.matching(active, event.event_type, area)
@@ -105,6 +127,22 @@ async def on_batch(
     else:
         await store.add_all_deliveries(conn, planned)
     await store.add_live_updates(conn, live)
+
+
+async def _told_to_followers(
+    conn: Connection, learned: Learned, known: dict[UUID, domain.Facts]
+) -> Learned:
+    """Each event's messages with what the survivor's resident hears told to its followers'
+    residents too; their facts (case number, channel) read in one query, only if any."""
+    wanted = {f for _, facts, _ in learned for f in facts.followers} - known.keys()
+    if wanted:
+        known.update(await store.facts_of(conn, wanted))
+    if not any(facts.followers for _, facts, _ in learned):
+        return learned
+    return [
+        (envelope, facts, messages + domain.to_followers(messages, facts, known))
+        for envelope, facts, messages in learned
+    ]
 
 
 async def on_event(event: Event, ctx: HandlerContext) -> None:

@@ -41,6 +41,8 @@ CREATE TABLE IF NOT EXISTS complaint_facts (
     lead_responder_id  text,
     updated_at         timestamptz NOT NULL DEFAULT now()
 );
+-- The complaints merged into this one (并案), whose residents hear of its progress too.
+ALTER TABLE complaint_facts ADD COLUMN IF NOT EXISTS followers uuid[] NOT NULL DEFAULT '{}';
 
 -- Downstream systems' webhook subscriptions (Standard Webhooks), filtered by event type and area.
 CREATE TABLE IF NOT EXISTS subscriptions (
@@ -65,6 +67,10 @@ CREATE TABLE IF NOT EXISTS directory (
     wechat_openid text,
     updated_at    timestamptz NOT NULL DEFAULT now()
 );
+-- An entry on duty for an area (staff: complaints waiting there for a person; supervisor: its
+-- overdue ones) is told of that area's triage clock, besides what is addressed to its id.
+ALTER TABLE directory ADD COLUMN IF NOT EXISTS area_code text;
+ALTER TABLE directory ADD COLUMN IF NOT EXISTS duty text;
 
 -- Status changes for the live stream (SSE), in commit order (see store.add_live_updates).
 CREATE TABLE IF NOT EXISTS live_updates (
@@ -85,5 +91,10 @@ CREATE TABLE IF NOT EXISTS api_keys (
     created_at      timestamptz NOT NULL DEFAULT now(),
     revoked_at      timestamptz
 );
--- An ops key's area (an area code at any level; NULL: the whole city).
+-- An ops or subscriber key's area (an area code at any level; NULL: the whole city).
 ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS scope text;
+-- A subscriber key's event types (NULL: any subscribable type).
+ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS event_types text[];
+-- The subscriber key a subscription belongs to (NULL: an admin's); only that key manages it.
+ALTER TABLE subscriptions ADD COLUMN IF NOT EXISTS owner_key_id text;
+CREATE INDEX IF NOT EXISTS subscriptions_owner ON subscriptions (owner_key_id);

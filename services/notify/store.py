@@ -50,6 +50,7 @@ def _facts(row: asyncpg.Record) -> domain.Facts:
         intake_channel=row["intake_channel"],
         lead_work_order_id=row["lead_work_order_id"],
         lead_responder_id=row["lead_responder_id"],
+        followers=tuple(row["followers"]),
     )
 
 
@@ -71,6 +72,8 @@ async def save_all_facts(conn: Connection, changed: Iterable[domain.Facts]) -> N
             facts.intake_channel,
             facts.lead_work_order_id,
             facts.lead_responder_id,
+            # unnest cannot take an array of arrays of any length: each list as one text
+            ",".join(str(f) for f in facts.followers),
         )
         for facts in changed
     ]
@@ -79,14 +82,16 @@ async def save_all_facts(conn: Connection, changed: Iterable[domain.Facts]) -> N
     await conn.execute(
         """
         INSERT INTO complaint_facts (complaint_id, case_number, area_code, intake_channel,
-                                     lead_work_order_id, lead_responder_id)
-        SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[],
-                             $6::text[])
+                                     lead_work_order_id, lead_responder_id, followers)
+        SELECT c, n, a, i, w, r, coalesce(string_to_array(nullif(f, ''), ','), '{}')::uuid[]
+        FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::text[],
+                    $7::text[]) AS u(c, n, a, i, w, r, f)
         ON CONFLICT (complaint_id) DO UPDATE SET
             case_number = excluded.case_number, area_code = excluded.area_code,
             intake_channel = excluded.intake_channel,
             lead_work_order_id = excluded.lead_work_order_id,
-            lead_responder_id = excluded.lead_responder_id, updated_at = now()
+            lead_responder_id = excluded.lead_responder_id, followers = excluded.followers,
+            updated_at = now()
         """,
         *columns(rows),
     )
@@ -292,11 +297,14 @@ async def put_subscription(
     event_types: list[str],
     area_code: str | None,
     description: str,
+    owner_key_id: str | None = None,
 ) -> dict[str, Any]:
+    """A new subscription, or one replaced under its id (its owner stays as it was)."""
     row = await conn.fetchrow(
         """
-        INSERT INTO subscriptions (subscription_id, url, secret, event_types, area_code, description)
-        VALUES ($1, $2, $3, $4, $5, $6)
+        INSERT INTO subscriptions (subscription_id, url, secret, event_types, area_code,
+                                   description, owner_key_id)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
         ON CONFLICT (subscription_id) DO UPDATE SET
             url = excluded.url, secret = excluded.secret, event_types = excluded.event_types,
             area_code = excluded.area_code, description = excluded.description,
@@ -309,37 +317,59 @@ async def put_subscription(
         event_types,
         area_code,
         description,
+        owner_key_id,
     )
     assert row is not None
     return dict(row)
 
 
-async def subscription(conn: Connection, subscription_id: str) -> dict[str, Any] | None:
+# `owner`: a subscriber key's id, to see and change only its own subscriptions (None: all).
+_OWNED = "($2::text IS NULL OR owner_key_id = $2)"
+
+
+async def subscription(
+    conn: Connection, subscription_id: str, owner: str | None = None
+) -> dict[str, Any] | None:
     row = await conn.fetchrow(
-        "SELECT * FROM subscriptions WHERE subscription_id = $1", subscription_id
+        f"SELECT * FROM subscriptions WHERE subscription_id = $1 AND {_OWNED}",
+        subscription_id,
+        owner,
     )
     return dict(row) if row else None
 
 
-async def subscriptions(conn: Connection) -> list[dict[str, Any]]:
-    rows = await conn.fetch("SELECT * FROM subscriptions ORDER BY created_at")
+async def subscriptions(conn: Connection, owner: str | None = None) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT * FROM subscriptions WHERE $1::text IS NULL OR owner_key_id = $1 "
+        "ORDER BY created_at",
+        owner,
+    )
     return [dict(row) for row in rows]
 
 
-async def delete_subscription(conn: Connection, subscription_id: str) -> bool:
+async def delete_subscription(
+    conn: Connection, subscription_id: str, owner: str | None = None
+) -> bool:
     done = await conn.execute(
-        "DELETE FROM subscriptions WHERE subscription_id = $1", subscription_id
+        f"DELETE FROM subscriptions WHERE subscription_id = $1 AND {_OWNED}",
+        subscription_id,
+        owner,
     )
     return done.endswith("1")
 
 
 async def set_subscription_status(
-    conn: Connection, subscription_id: str, status: str, reason: str | None
+    conn: Connection,
+    subscription_id: str,
+    status: str,
+    reason: str | None,
+    owner: str | None = None,
 ) -> bool:
     done = await conn.execute(
-        "UPDATE subscriptions SET status = $2, disabled_reason = $3, updated_at = now() "
-        "WHERE subscription_id = $1",
+        "UPDATE subscriptions SET status = $3, disabled_reason = $4, updated_at = now() "
+        f"WHERE subscription_id = $1 AND {_OWNED}",
         subscription_id,
+        owner,
         status,
         reason,
     )
@@ -347,8 +377,11 @@ async def set_subscription_status(
 
 
 async def active_subscriptions(conn: Connection) -> list[asyncpg.Record]:
+    """Active subscriptions, but those of a revoked subscriber key: they receive nothing."""
     return await conn.fetch(
-        "SELECT subscription_id, event_types, area_code FROM subscriptions WHERE status = 'active'"
+        "SELECT s.subscription_id, s.event_types, s.area_code FROM subscriptions s "
+        "LEFT JOIN api_keys k ON k.key_id = s.owner_key_id "
+        "WHERE s.status = 'active' AND (s.owner_key_id IS NULL OR k.revoked_at IS NULL)"
     )
 
 
@@ -389,21 +422,38 @@ async def put_address(
     sms: str | None,
     email: str | None,
     wechat_openid: str | None,
+    area_code: str | None = None,
+    duty: domain.Duty | None = None,
 ) -> None:
     await conn.execute(
         """
-        INSERT INTO directory (recipient_id, name, sms, email, wechat_openid)
-        VALUES ($1, $2, $3, $4, $5)
+        INSERT INTO directory (recipient_id, name, sms, email, wechat_openid, area_code, duty)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
         ON CONFLICT (recipient_id) DO UPDATE SET
             name = excluded.name, sms = excluded.sms, email = excluded.email,
-            wechat_openid = excluded.wechat_openid, updated_at = now()
+            wechat_openid = excluded.wechat_openid, area_code = excluded.area_code,
+            duty = excluded.duty, updated_at = now()
         """,
         recipient,
         name,
         sms,
         email,
         wechat_openid,
+        area_code,
+        duty.value if duty else None,
     )
+
+
+async def roster(conn: Connection) -> list[domain.OnDuty]:
+    """The directory's entries that are on duty for an area."""
+    rows = await conn.fetch(
+        "SELECT recipient_id, area_code, duty FROM directory "
+        "WHERE duty IS NOT NULL AND area_code IS NOT NULL"
+    )
+    return [
+        domain.OnDuty(row["recipient_id"], row["area_code"], domain.Duty(row["duty"]))
+        for row in rows
+    ]
 
 
 async def directory(conn: Connection) -> list[dict[str, Any]]:

@@ -28,6 +28,12 @@ _EXCLUDED = (
     "OR coalesce(c.dispatch_state, '') = 'cancelled')"
 )
 _KEPT = "(NOT " + _EXCLUDED + ")"
+# Whose rating counts: a merged duplicate's resident is called back on their own complaint once
+# the survivor is handled, so each resident's rating is counted once, on their own complaint.
+_RATED = (
+    "(NOT (coalesce(c.type, '') = 'consultation' OR coalesce(c.status, '') = 'withdrawn' "
+    "OR coalesce(c.dispatch_state, '') = 'cancelled'))"
+)
 
 # An order counts unless dispatch withdrew it before the unit signed (reclassified, withdrawn).
 _ORDER = "(NOT (o.cancelled_at IS NOT NULL AND o.signed_at IS NULL AND o.returned_at IS NULL))"
@@ -88,25 +94,25 @@ CASE_COUNTS = (
     Count(
         "rated",
         "回访评价量（解决）",
-        f"count(*) FILTER (WHERE {_KEPT} AND c.rated_resolved IS NOT NULL)",
+        f"count(*) FILTER (WHERE {_RATED} AND c.rated_resolved IS NOT NULL)",
         "回访接通且回答了是否解决（取最近一次）",
     ),
     Count(
         "rated_resolved",
         "评价已解决",
-        f"count(*) FILTER (WHERE {_KEPT} AND c.rated_resolved)",
+        f"count(*) FILTER (WHERE {_RATED} AND c.rated_resolved)",
         "最近一次回访认为已解决",
     ),
     Count(
         "rated_satisfaction",
         "回访评价量（满意）",
-        f"count(*) FILTER (WHERE {_KEPT} AND c.rated_satisfied IS NOT NULL)",
+        f"count(*) FILTER (WHERE {_RATED} AND c.rated_satisfied IS NOT NULL)",
         "回访接通且回答了是否满意",
     ),
     Count(
         "rated_satisfied",
         "评价满意",
-        f"count(*) FILTER (WHERE {_KEPT} AND c.rated_satisfied)",
+        f"count(*) FILTER (WHERE {_RATED} AND c.rated_satisfied)",
         "最近一次回访表示满意",
     ),
     Count(

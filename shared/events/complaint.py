@@ -340,6 +340,8 @@ class TriageWarned(Event):
     status: ComplaintStatus
     due_at: datetime
     occurred_at: datetime
+    # The complaint's area, so notify can tell who is on duty there (older events lack it).
+    area_code: str | None = None
 
 
 class TriageBreached(Event):
@@ -352,6 +354,8 @@ class TriageBreached(Event):
     status: ComplaintStatus
     due_at: datetime
     occurred_at: datetime
+    # The complaint's area, so notify can tell who is on duty there (older events lack it).
+    area_code: str | None = None
 
 
 class ComplaintRedacted(Event):

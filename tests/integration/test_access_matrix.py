@@ -117,7 +117,15 @@ def doors(
                 "admin": "dev-key-admin",
             },
         ),
-        Door("notify", notify_server.url, {"ops": "dev-key-ops", "admin": "dev-key-admin"}),
+        Door(
+            "notify",
+            notify_server.url,
+            {
+                "ops": "dev-key-ops",
+                "subscriber": "dev-key-subscriber",
+                "admin": "dev-key-admin",
+            },
+        ),
         Door(
             "reporting",
             own_services["reporting"],

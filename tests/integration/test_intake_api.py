@@ -382,6 +382,52 @@ async def test_the_callback_worklist_and_closing_after_callbacks_that_reach_nobo
     assert still[second["case_number"]]["unreached_callbacks"] == 1
 
 
+async def test_a_merged_duplicate_s_resident_is_on_the_worklist_once_the_survivor_is_resolved(
+    intake_server,
+):
+    """File two, merge one into the other, resolve the survivor: both residents are on the
+    callback worklist; the duplicate's callback is recorded on its own complaint (which stays
+    merged) and takes it off the list."""
+    survivor = await intake_server.file(0, text=unique_text("顶楼漏雨"))
+    duplicate = await intake_server.file(0, text=unique_text("楼顶又漏雨了"))
+    merged = await act(
+        intake_server, duplicate["complaint_id"], "merge", {"into": survivor["case_number"]}
+    )
+    assert merged.json()["status"] == "merged"
+    early = await act(
+        intake_server,
+        duplicate["complaint_id"],
+        "callback",
+        {"contacted": True, "resolved": True, "satisfied": True},
+    )
+    assert early.status_code == 409, "not before the survivor is handled"
+
+    async def worklist() -> dict[str, dict[str, Any]]:
+        async with intake_server.client(**STAFF) as client:
+            listed = (await client.get("/callbacks", params={"limit": 200})).json()
+        return {i["case_number"]: i for i in listed["items"]}
+
+    assert duplicate["case_number"] not in await worklist()
+    for fact in _facts_of(survivor):
+        await publish(intake_server, fact)
+    await wait_for_status(intake_server, survivor["complaint_id"], "resolved")
+    waiting = await worklist()
+    assert {survivor["case_number"], duplicate["case_number"]} <= waiting.keys()
+    follower = waiting[duplicate["case_number"]]
+    assert follower["status"] == "merged"
+    assert follower["follows_case_number"] == survivor["case_number"]
+    assert follower["resolved_at"] == waiting[survivor["case_number"]]["resolved_at"]
+    reached = {"contacted": True, "resolved": True, "satisfied": False}
+    answer = await act(intake_server, duplicate["complaint_id"], "callback", reached)
+    assert answer.status_code == 200 and answer.json()["status"] == "merged"
+    mine = await act(
+        intake_server, survivor["complaint_id"], "callback", {**reached, "satisfied": True}
+    )
+    assert mine.json()["status"] == "called_back"
+    left = await worklist()
+    assert duplicate["case_number"] not in left and survivor["case_number"] not in left
+
+
 async def test_the_residents_view_follows_an_extension_a_deliberation_and_an_escalation(
     intake_server,
 ):

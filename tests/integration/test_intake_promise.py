@@ -162,17 +162,18 @@ async def test_a_complaint_waiting_for_a_person_is_warned_then_breached_once_eac
         for minutes in (60, 100, 101, 121, 180)  # 2 h to accept, warned at 80 %
     ]
     async with runtime.pool.acquire() as conn:
-        steps = [
-            r["type"]
-            for r in await conn.fetch(
-                "SELECT type FROM events WHERE data->>'complaint_id' = $1 ORDER BY global_position",
-                waiting["complaint_id"],
-            )
-        ]
+        rows = await conn.fetch(
+            "SELECT type, data->>'area_code' AS area FROM events WHERE data->>'complaint_id' = $1 "
+            "ORDER BY global_position",
+            waiting["complaint_id"],
+        )
+    steps = [r["type"] for r in rows]
+    clock_areas = {r["area"] for r in rows if r["type"].startswith("Triage")}
     async with httpx.AsyncClient(base_url=intake["url"], headers=examples.STAFF_KEY) as client:
         queue = (await client.get("/triage", params={"limit": 200})).json()
     assert [m > 0 for m in moved] == [False, True, False, True, False]  # (others wait too)
     assert steps.count("TriageWarned") == 1 and steps.count("TriageBreached") == 1
+    assert clock_areas == {waiting["area_code"]}, "who is on duty there can be told"
     item = next(i for i in queue["items"] if i["complaint_id"] == waiting["complaint_id"])
     assert item["status"] == "triage" and item["accept_due_at"]
     assert "超过受理时限" in item["status_note"]

@@ -23,12 +23,18 @@ from services.notify import access as notify_access
 from services.notify import store as notify_store
 from services.notify.channels import SmtpConnections, compose
 from services.notify.settings import NotifySettings
+from shared.apikeys import key_id_of
 from shared.events import (
     Channel,
+    ComplaintClosed,
+    ComplaintFiled,
     ComplaintResolved,
     ComplaintStatus,
+    ComplaintWithdrawn,
     ResponderRole,
     SlaBreached,
+    TriageBreached,
+    TriageWarned,
 )
 from shared.topics import COMPLAINT_EVENTS, DISPATCH_EVENTS
 from tests import examples
@@ -82,6 +88,113 @@ async def deliveries(server: NotifyServer, complaint_id: uuid.UUID) -> list[dict
 
 def for_complaint(requests: list[dict], complaint_id: uuid.UUID) -> list[dict]:
     return [r for r in requests if str(complaint_id) in r["body"].decode()]
+
+
+async def test_the_desk_on_duty_hears_of_a_triage_warning_and_breach_and_the_supervisor_of_the_breach(
+    notify_server: NotifyServer,
+):
+    server = notify_server
+    street = "370124009000"  # a street of this test's own: no other test puts duty there
+    desk = {"id": "desk-street9", "name": "九街道受理值班", "sms": "13905310091"}
+    chief = {"id": "chief-street9", "name": "九街道督办", "sms": "13905310092"}
+    await directory(
+        server,
+        {**desk, "area_code": street, "duty": "staff"},
+        {**chief, "area_code": street, "duty": "supervisor"},
+    )
+    filed = examples.complaint_filed(area_code="370124009003")
+    now = datetime.now(UTC)
+    clock = {
+        "complaint_id": filed.complaint_id,
+        "status": ComplaintStatus.TRIAGE,
+        "due_at": now,
+        "occurred_at": now,
+        "area_code": filed.area_code,
+    }
+    server.gateways.contacts[str(filed.complaint_id)] = {"name": "王君", "phone": "13800009999"}
+    await server.tell(filed, TriageWarned(**clock), TriageBreached(**clock))
+
+    def told() -> Counter[str]:
+        sent = for_complaint(server.gateways.accepted("sms"), filed.complaint_id)
+        return Counter(r["json"]["to"] for r in sent)
+
+    await server.until(
+        lambda: told() == {desk["sms"]: 2, chief["sms"]: 1, "13800009999": 1},
+        what="the desk twice, the supervisor once, the resident's receipt",
+    )
+    texts = [
+        r["json"]["text"]
+        for r in for_complaint(server.gateways.accepted("sms"), filed.complaint_id)
+        if r["json"]["to"] == chief["sms"]
+    ]
+    assert "受理时限" in texts[0] and filed.case_number in texts[0]
+
+
+async def test_a_merged_complaint_s_resident_hears_the_survivor_s_progress_until_unmerged(
+    notify_server: NotifyServer,
+):
+    server = notify_server
+    survivor = examples.complaint_filed(case_number="JS-20261124-100001")
+    duplicate = examples.complaint_filed(case_number="JS-20261124-100002")
+    phones = {survivor.complaint_id: "13800001001", duplicate.complaint_id: "13800001002"}
+    for complaint_id, phone in phones.items():
+        server.gateways.contacts[str(complaint_id)] = {"name": "居民", "phone": phone}
+    now = datetime.now(UTC)
+    at = {"actor": "staff:王", "occurred_at": now}
+    merged = examples.complaint_merged(duplicate, survivor, now)
+    resolved = ComplaintResolved(
+        complaint_id=survivor.complaint_id,
+        status=ComplaintStatus.RESOLVED,
+        report="屋面已修复",
+        occurred_at=now,
+    )
+
+    def texts(phone: str) -> list[str]:
+        return [
+            r["json"]["text"] for r in server.gateways.accepted("sms") if r["json"]["to"] == phone
+        ]
+
+    def heard(phone: str, *words: str) -> bool:
+        return sum(all(w in t for w in words) for t in texts(phone)) == 1
+
+    # The merge is on the duplicate's partition, the result on the survivor's: the result is
+    # told once the merge is seen to have been handled (its notice sent).
+    await server.tell(survivor, duplicate, merged)
+    await server.until(lambda: heard(phones[duplicate.complaint_id], "并案"), what="the merge")
+    await server.tell(resolved)
+
+    await server.until(
+        lambda: (
+            heard(phones[survivor.complaint_id], "屋面已修复", survivor.case_number)
+            and heard(phones[duplicate.complaint_id], "屋面已修复", duplicate.case_number)
+        ),
+        what="both residents told of the result, each of their own case",
+    )
+    rows = await deliveries(server, duplicate.complaint_id)
+    assert {r["template"] for r in rows} == {
+        "complaint_receipt",
+        "complaint_merged",
+        "complaint_resolved",
+    }
+    unmerged = examples.complaint_unmerged(duplicate, survivor, now)
+    closed = ComplaintClosed(
+        **at, complaint_id=survivor.complaint_id, status=ComplaintStatus.CLOSED, reason="回访满意"
+    )
+    # Told in order: the unmerging (then the duplicate's own withdrawal, on the same partition,
+    # seen to arrive) before the survivor's closing, which is on another partition.
+    withdrawn = ComplaintWithdrawn(
+        **at, complaint_id=duplicate.complaint_id, status=ComplaintStatus.WITHDRAWN, reason="撤回"
+    )
+    await server.tell(unmerged, withdrawn)
+    await server.until(
+        lambda: heard(phones[duplicate.complaint_id], "已撤回"), what="the duplicate's withdrawal"
+    )
+    await server.tell(closed)
+    await server.until(
+        lambda: heard(phones[survivor.complaint_id], "已办结"), what="the survivor's closing"
+    )
+    templates = {r["template"] for r in await deliveries(server, duplicate.complaint_id)}
+    assert "complaint_closed" not in templates, "an unmerged resident follows no more"
 
 
 async def test_every_audience_hears_by_every_channel(notify_server: NotifyServer):
@@ -665,3 +778,120 @@ async def test_smtp_sessions_are_kept_and_one_the_server_closed_is_opened_again(
     finally:
         await connections.close()
         server.stop()
+
+
+async def subscriber_key(server: NotifyServer, name: str, scope: str, *types: str) -> str:
+    async with server.runtime.pool.acquire() as conn:
+        _, secret = await notify_access.create_key(
+            conn,
+            name=name,
+            role=notify_access.Role.SUBSCRIBER,
+            scope=scope,
+            event_types=list(types) or None,
+        )
+    return secret
+
+
+async def test_a_subscriber_manages_its_own_subscriptions_within_its_area_and_types_only(
+    notify_server: NotifyServer,
+):
+    server = notify_server
+    board = await subscriber_key(server, "榆山大屏", "370124001000", "SlaBreached", "CaseResolved")
+    other = await subscriber_key(server, "锦水大屏", "370124002000")
+    hook = {"url": f"{server.gateway_url}/hooks/subscriber-board"}
+    async with server.client(board) as client:
+        made = await client.post("/subscriptions", json=hook)
+        assert made.status_code == 201, made.text
+        mine = made.json()
+        # none given: its key's area and types
+        assert mine["area_code"] == "370124001000"
+        assert mine["event_types"] == ["SlaBreached", "CaseResolved"]
+        narrower = await client.post(
+            "/subscriptions",
+            json={**hook, "area_code": "370124001001", "event_types": ["CaseResolved"]},
+        )
+        assert narrower.status_code == 201
+        wider_area = await client.post("/subscriptions", json={**hook, "area_code": "370124000000"})
+        elsewhere = await client.post("/subscriptions", json={**hook, "area_code": "370124002000"})
+        wider_types = await client.post(
+            "/subscriptions", json={**hook, "event_types": ["ComplaintFiled"]}
+        )
+        listed = (await client.get("/subscriptions")).json()
+        refused = [
+            await client.get("/directory"),
+            await client.get("/dead-letters"),
+            await client.get("/backlog"),
+            await client.put(f"/subscriptions/{mine['subscription_id']}", json=hook),
+        ]
+    assert [r.status_code for r in (wider_area, elsewhere, wider_types)] == [403, 403, 403]
+    assert all("audience" not in r.json() for r in (wider_area, elsewhere, wider_types))
+    assert {s["subscription_id"] for s in listed["subscriptions"]} == {
+        mine["subscription_id"],
+        narrower.json()["subscription_id"],
+    }
+    assert listed["event_types"] == ["CaseResolved", "SlaBreached"]
+    assert all(r.status_code == 403 and "audience" in r.json() for r in refused)
+
+    theirs = mine["subscription_id"]
+    async with server.client(other) as client:
+        seen = (await client.get("/subscriptions")).json()["subscriptions"]
+        paused = await client.post(f"/subscriptions/{theirs}/pause")
+        deleted = await client.delete(f"/subscriptions/{theirs}")
+        enabled = await client.post(f"/subscriptions/{theirs}/enable")
+    assert seen == [] and [r.status_code for r in (paused, deleted, enabled)] == [404, 404, 404]
+
+    async with server.client(board) as client:
+        paused = await client.post(f"/subscriptions/{theirs}/pause")
+        assert paused.status_code == 200 and paused.json()["status"] == "paused"
+        assert (await client.delete(f"/subscriptions/{theirs}")).status_code == 200
+    async with server.client() as client:  # the admin sees every subscription
+        everything = {
+            s["subscription_id"]
+            for s in (await client.get("/subscriptions")).json()["subscriptions"]
+        }
+    assert narrower.json()["subscription_id"] in everything and theirs not in everything
+
+
+async def test_a_subscriber_receives_only_its_area_and_nothing_once_its_key_is_revoked(
+    notify_server: NotifyServer,
+):
+    server = notify_server
+    secret = await subscriber_key(server, "九街道大屏", "370124009000", "ComplaintResolved")
+    async with server.client(secret) as client:
+        made = await client.post(
+            "/subscriptions", json={"url": f"{server.gateway_url}/hooks/street9-board"}
+        )
+    assert made.status_code == 201, made.text
+    inside, later = (examples.complaint_filed(area_code="370124009001") for _ in "12")
+    outside = examples.complaint_filed(area_code="370124008001")
+
+    async def resolve(filed: ComplaintFiled) -> list[dict]:
+        """Its resolution told, once handled (its resident's message recorded): the rows."""
+        server.gateways.contacts[str(filed.complaint_id)] = {"name": "居民", "phone": "13800002001"}
+        done = ComplaintResolved(
+            complaint_id=filed.complaint_id,
+            status=ComplaintStatus.RESOLVED,
+            report="已处理",
+            occurred_at=datetime.now(UTC),
+        )
+        await server.tell(filed, done)
+
+        async def handled() -> list[dict]:
+            rows = await deliveries(server, filed.complaint_id)
+            return rows if any(r["template"] == "complaint_resolved" for r in rows) else []
+
+        rows: list[dict] = await server.until(handled, what="the resolution handled")
+        return rows
+
+    def to_board(rows: list[dict]) -> list[dict]:
+        return [
+            r for r in rows if r["recipient"] == f"subscription:{made.json()['subscription_id']}"
+        ]
+
+    assert len(to_board(await resolve(inside))) == 1
+    assert to_board(await resolve(outside)) == [], "outside its key's area"
+    async with server.runtime.pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE api_keys SET revoked_at = now() WHERE key_id = $1", key_id_of(secret)
+        )
+    assert to_board(await resolve(later)) == [], "a revoked key's subscriptions receive nothing"

@@ -12,7 +12,7 @@ import pytest
 from services.reporting import measures, store
 from services.reporting.measures import CubeFilter, load_config
 from services.reporting.settings import ReportingSettings
-from shared.events import ComplaintType, ResponderRole
+from shared.events import ComplaintStatus, ComplaintType, ResponderRole
 from tests.integration.test_reporting_replay import prepare_reporting
 from tests.reporting_story import Story, city, project_all
 
@@ -322,3 +322,30 @@ async def test_an_order_still_within_its_limits_is_in_no_rate_yet(pool):
     assert (later["counts"]["orders_to_sign"], later["counts"]["lead_orders"]) == (3, 3)
     assert later["values"]["on_time_sign_rate"] == 0.6667
     assert later["values"]["response_rate"] == 0.3333
+
+
+async def test_a_merged_duplicate_s_resident_is_rated_once_on_their_own_complaint(pool):
+    """Two residents, one matter: the survivor's resident satisfied, the duplicate's (called
+    back on their own complaint, which stays merged) not. Two ratings, none twice, none lost;
+    the duplicate stays out of every other denominator."""
+    await prepare_reporting(pool)
+    area = "370124003001-G01"  # a street of its own: the November stories are not in it
+    survivor = Story("S", area, "parking", at("2026-11-05T01:00"))
+    lead = survivor.order("dept-urban", at("2026-11-05T01:01"))
+    survivor.sign(lead, at("2026-11-05T02:00"))
+    survivor.resolve(lead, at("2026-11-06T02:00"))
+    survivor.case_resolved(lead, at("2026-11-06T02:01"))
+    survivor.callback(at("2026-11-07T02:00"), resolved=True, satisfied=True)
+    duplicate = Story("S2", area, "parking", at("2026-11-05T03:00"))
+    duplicate.merge(at("2026-11-05T03:10"))
+    duplicate.callback(
+        at("2026-11-07T03:00"), resolved=True, satisfied=False, status=ComplaintStatus.MERGED
+    )
+    async with pool.acquire() as conn:
+        await seed(conn, [survivor, duplicate])
+        [row] = await measures.cube(conn, CONFIG, [], CubeFilter(area_code="370124003000"), AS_OF)
+    counts = row["counts"]
+    assert (counts["filed"], counts["valid"], counts["invalid"]) == (2, 1, 1)
+    assert (counts["rated_satisfaction"], counts["rated_satisfied"]) == (2, 1)
+    assert (counts["rated"], counts["rated_resolved"]) == (2, 2)
+    assert row["values"]["satisfaction_rate"] == 0.5

@@ -198,6 +198,29 @@ def test_merge_and_unmerge_restore_the_earlier_status():
     assert apply(state, [unmerged]).status is S.CLASSIFIED
 
 
+def test_a_merged_duplicate_s_resident_is_called_back_on_their_own_complaint_once_the_survivor_is_handled():
+    survivor, duplicate = dispatched(), filed()
+    duplicate = apply(
+        duplicate, domain.merge(duplicate, survivor, 0, "同一楼顶漏水", "staff:王", NOW)
+    )
+    reached = domain.CallBack(contacted=True, resolved=True, satisfied=True)
+    with pytest.raises(IllegalTransition, match="尚未办理反馈"):
+        domain.call_back(duplicate, reached, "staff:王", NOW, survivor=survivor)
+    with pytest.raises(IllegalTransition, match="尚未办理反馈"):
+        domain.call_back(duplicate, reached, "staff:王", NOW)  # the survivor unknown
+    survivor = apply(survivor, domain.mirror_resolved(survivor, case_resolved(survivor)))
+    [recorded] = domain.call_back(duplicate, reached, "staff:王", NOW, survivor=survivor)
+    assert recorded.complaint_id == duplicate.complaint_id and recorded.satisfied
+    after = apply(duplicate, [recorded])
+    assert after.status is S.MERGED and after.reached_at == NOW, "it stays merged, now reached"
+    unreached = domain.CallBack(contacted=False)
+    for _ in range(5):  # the survivor's rule of closing after callbacks reaching nobody is not its
+        events = domain.call_back(after, unreached, "staff:王", NOW, 3, survivor=survivor)
+        assert [type(e).__name__ for e in events] == ["ComplaintCallbackRecorded"]
+        after = apply(after, events)
+    assert after.status is S.MERGED
+
+
 def test_merging_into_itself_into_a_closed_complaint_or_into_a_merged_chain_is_refused():
     state, other = filed(), filed()
     with pytest.raises(IllegalTransition, match="自身"):

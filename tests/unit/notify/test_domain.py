@@ -33,6 +33,8 @@ from shared.events import (
     ResponderRole,
     SlaBreached,
     SlaWarned,
+    TriageBreached,
+    TriageWarned,
     WorkOrderContacted,
     WorkOrderReturned,
 )
@@ -353,3 +355,125 @@ def test_retry_after_reads_seconds_and_dates():
     assert retry_after(None) is None and retry_after("soon") is None
     later = (datetime.now(UTC) + timedelta(seconds=90)).strftime("%a, %d %b %Y %H:%M:%S GMT")
     assert 80 <= (retry_after(later) or 0) <= 91
+
+
+ROSTER = [
+    domain.OnDuty("desk-yushan", "370124001000", domain.Duty.STAFF),
+    domain.OnDuty("desk-pingyin", "370124000000", domain.Duty.STAFF),
+    domain.OnDuty("desk-meicheng", "370124001001", domain.Duty.STAFF),
+    domain.OnDuty("desk-other-street", "370124002000", domain.Duty.STAFF),
+    domain.OnDuty("street-yushan", "370124001000", domain.Duty.SUPERVISOR),
+    domain.OnDuty("gov-pingyin", "370124000000", domain.Duty.SUPERVISOR),
+]
+
+
+def test_a_triage_warning_goes_to_the_desk_on_duty_nearest_the_complaint_and_a_breach_to_its_supervisor_too():
+    filed = examples.complaint_filed()  # in 370124001001 (a community of 榆山街道)
+    facts = facts_after(filed)
+    due = NOW + timedelta(hours=2)
+    clock = {
+        "complaint_id": filed.complaint_id,
+        "status": ComplaintStatus.TRIAGE,
+        "due_at": due,
+        "occurred_at": NOW,
+        "area_code": filed.area_code,
+    }
+    warned, breached = TriageWarned(**clock), TriageBreached(**clock)
+
+    told = [
+        (m.audience, m.recipient, m.template) for m in domain.messages_for(warned, facts, ROSTER)
+    ]
+    assert told == [(Audience.RESPONDER, "desk-meicheng", "triage_warning")]
+    told = [
+        (m.audience, m.recipient, m.template) for m in domain.messages_for(breached, facts, ROSTER)
+    ]
+    assert told == [
+        (Audience.RESPONDER, "desk-meicheng", "triage_breached"),
+        (Audience.SUPERVISOR, "street-yushan", "triage_breach_for_supervisor"),
+    ]
+    [to_desk] = domain.messages_for(warned, facts, ROSTER)
+    text = domain.render(to_desk.template, "zh-CN", to_desk.data)
+    assert filed.case_number in text and "受理时限" in text and "2026-11-23 11:00" in text
+    assert filed.text not in json.dumps(to_desk.data, ensure_ascii=False)
+    assert domain.messages_for(warned, facts, []) == [], "nobody on duty: nobody to tell"
+
+
+def test_a_triage_breach_reaches_the_district_where_the_street_has_nobody_on_duty():
+    filed = examples.complaint_filed(area_code="370124003002")
+    breached = TriageBreached(
+        complaint_id=filed.complaint_id,
+        status=ComplaintStatus.TRIAGE,
+        due_at=NOW,
+        occurred_at=NOW,
+    )  # an event from before the field: the area comes from the filing
+    told = [
+        (m.recipient, m.template)
+        for m in domain.messages_for(breached, facts_after(filed, breached), ROSTER)
+    ]
+    assert told == [
+        ("desk-pingyin", "triage_breached"),
+        ("gov-pingyin", "triage_breach_for_supervisor"),
+    ]
+
+
+def test_each_triage_message_is_the_same_notification_whenever_its_event_is_seen_again():
+    filed = examples.complaint_filed()
+    breached = TriageBreached(
+        complaint_id=filed.complaint_id, status=ComplaintStatus.TRIAGE, due_at=NOW, occurred_at=NOW
+    )
+    event_id = uuid.uuid4()
+    first, again = (
+        [
+            domain.notification_id(event_id, m.recipient, "sms")
+            for m in domain.messages_for(breached, facts_after(filed), ROSTER)
+        ]
+        for _ in range(2)
+    )
+    assert first == again and len(set(first)) == len(first) == 2
+
+
+def test_a_merged_complaint_s_resident_follows_the_survivor_s_progress_until_the_merge_is_undone():
+    survivor = examples.complaint_filed(case_number="JS-20261124-000001")
+    duplicate = examples.complaint_filed(case_number="JS-20261124-000002", channel=Channel.WECHAT)
+    at = {"actor": "staff:王", "occurred_at": NOW}
+    merged = examples.complaint_merged(duplicate, survivor, NOW)
+    facts = domain.follow(facts_after(survivor), merged)
+    assert facts.followers == (duplicate.complaint_id,)
+    assert domain.follow(facts, merged) == facts, "a merge seen twice follows once"
+    followers = {duplicate.complaint_id: facts_after(duplicate)}
+    order = examples.work_order_issued(survivor.complaint_id)
+    facts = domain.learn(facts, order)
+    resolved = ComplaintResolved(
+        complaint_id=survivor.complaint_id,
+        status=ComplaintStatus.RESOLVED,
+        report="屋面已修复",
+        occurred_at=NOW,
+    )
+    closed = ComplaintClosed(
+        **at, complaint_id=survivor.complaint_id, status=ComplaintStatus.CLOSED, reason="回访满意"
+    )
+    for event, template in ((resolved, "complaint_resolved"), (closed, "complaint_closed")):
+        own = domain.messages_for(event, facts)
+        [told] = domain.to_followers(own, facts, followers)
+        assert told.recipient == domain.resident(duplicate.complaint_id)
+        assert told.complaint_id == duplicate.complaint_id, "their contact, their notices"
+        assert told.template == template and told.data["case_number"] == duplicate.case_number
+        assert told.data["into_case_number"] == survivor.case_number
+    [told] = domain.to_followers(domain.messages_for(resolved, facts), facts, followers)
+    assert "屋面已修复" in domain.render(told.template, "zh-CN", told.data)
+    assert domain.channels_for(told, followers[duplicate.complaint_id], None) == ["sms", "wechat"]
+    assert domain.to_followers(domain.messages_for(order, facts), facts, followers) == [], (
+        "only what the survivor's resident hears"
+    )
+    withdrawn = ComplaintWithdrawn(
+        **at,
+        complaint_id=survivor.complaint_id,
+        status=ComplaintStatus.WITHDRAWN,
+        reason="已自行解决",
+    )
+    assert domain.to_followers(domain.messages_for(withdrawn, facts), facts, followers) == []
+
+    unmerged = examples.complaint_unmerged(duplicate, survivor, NOW)
+    facts = domain.follow(facts, unmerged)
+    assert facts.followers == ()
+    assert domain.to_followers(domain.messages_for(resolved, facts), facts, followers) == []
