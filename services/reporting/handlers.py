@@ -13,7 +13,7 @@ from services.reporting.upsert import JSON_TYPES, Upsert, merged
 from shared.consumer import BatchContext, BatchHandler, Handler, HandlerContext
 from shared.db import Connection, columns
 from shared.envelope import Envelope
-from shared.events import Event, ResidentErased
+from shared.events import ComplaintFiled, Event, ResidentErased
 from shared.sealing import Keyring, open_envelopes
 
 # Upserts by statement shape, then by row (key values), each row's merged into one.
@@ -94,8 +94,15 @@ def batch_handler(keyring: Keyring) -> BatchHandler:
 
 
 async def handle(event: Any, ctx: HandlerContext) -> None:
-    """(The routing table's entry: the consumer gives every event to the batch handler.)"""
-    raise NotImplementedError("reporting handles events in batches: batch_handler(keyring)")
+    """One event, for a consumer without the batch handler (tests compare against it). It has
+    no keyring: a sealed filing is refused rather than projected unopened."""
+    if isinstance(event, ComplaintFiled) and event.sealed is not None:
+        raise SealedWithoutKeys("a sealed filing needs batch_handler(keyring)")
+    await project_all(ctx.conn, [ctx.envelope])
+
+
+class SealedWithoutKeys(RuntimeError):
+    pass
 
 
 HANDLERS: dict[type[Event], Handler] = {
