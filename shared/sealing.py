@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from shared.consumer import DependencyUnavailable
 from shared.envelope import Envelope
 from shared.events import ComplaintFiled, Sealed
 from shared.privacy import REDACTED_TEXT
@@ -133,8 +134,9 @@ def sealed_residents(events: Iterable[object]) -> set[str]:
 FetchKeys = Callable[[Sequence[str]], Awaitable[Mapping[str, bytes | None]]]
 
 
-class KeysUnavailable(RuntimeError):
-    """Intake did not give the keys: the batch that needed them fails, and is tried again."""
+class KeysUnavailable(DependencyUnavailable):
+    """Intake did not give the keys: the batch that needed them fails whole and is fetched
+    again (never dead-lettered), so nothing is projected from a filing left unopened."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +172,6 @@ class Keyring:
         self._fetch = fetch
         self._most = most
         self._keys: OrderedDict[str, WordsKey] = OrderedDict()
-        self.fetches = 0  # requests made, for the tests and the metrics
 
     async def keys(
         self, residents: Iterable[str], refresh: Iterable[str] = ()
@@ -181,7 +182,6 @@ class Keyring:
         missing = [r for r in wanted if r not in self._keys or r in again]
         for start in range(0, len(missing), FETCH_MOST):
             chunk = missing[start : start + FETCH_MOST]
-            self.fetches += 1
             fetched = await self._fetch(chunk)
             for resident in chunk:
                 secret = fetched.get(resident)

@@ -25,7 +25,7 @@ from shared.envelope import Causation, Envelope
 from shared.eventstore import SCHEMA as EVENTSTORE_SCHEMA
 from shared.eventstore import EventStore
 from shared.privacy import REDACTED_TEXT
-from shared.sealing import IntakeKeys, Keyring, WordsKey, seal_filed
+from shared.sealing import IntakeKeys, Keyring, KeysUnavailable, WordsKey, seal_filed
 from tests import examples, histories
 from tests.examples import READER
 from tests.integration.cli import run_cli
@@ -474,18 +474,6 @@ async def test_reporting_rebuilds_at_start_a_model_an_older_release_built(
         await drop_database(reporting_url)
 
 
-class Recorded:
-    """Dead letters kept, not raised (intake out of reach makes a batch fail)."""
-
-    def __init__(self) -> None:
-        self.errors: list[str] = []
-
-    async def publish(
-        self, record: ConsumedRecord, consumer: str, error: str, attempts: int
-    ) -> None:
-        self.errors.append(error)
-
-
 async def sealed_filings(stores: Stores, count: int) -> tuple[dict[str, str | None], list[Any]]:
     """`count` sealed filings of two residents appended to the intake store, the first
     resident's key since destroyed: the words keys as intake would serve them, and the
@@ -569,13 +557,13 @@ async def test_the_live_consumer_and_a_rebuild_open_sealed_filings_with_a_key_re
         await drop_database(reporting_url)
 
 
-async def test_a_batch_whose_keys_intake_cannot_give_projects_nothing(
+async def test_a_batch_whose_keys_intake_cannot_give_fails_whole_and_is_handled_once_it_can(
     pg_server_url: str, stores: Stores
 ):
-    await sealed_filings(stores, 4)
+    served, said = await sealed_filings(stores, 4)
     reporting_url = await _fresh(pg_server_url, "reporting")
     pool = await create_pool(reporting_url)
-    dead = Recorded()
+    port = free_port()
     try:
         await prepare_reporting(pool)
         consumer = IdempotentConsumer(
@@ -584,19 +572,25 @@ async def test_a_batch_whose_keys_intake_cannot_give_projects_nothing(
             store=EventStore("/jiesu/reporting"),
             handlers=HANDLERS,
             batch_handler=batch_handler(
-                Keyring(IntakeKeys(f"http://127.0.0.1:{free_port()}", "k"))
+                Keyring(IntakeKeys(f"http://127.0.0.1:{port}", "dev-key-reporting"))
             ),
-            dead_letters=dead,
+            dead_letters=NoDeadLetters(),  # nothing is dead-lettered for it
             max_attempts=2,
             backoff_initial_s=0.01,
         )
         records = (await kafka_records(stores))["complaint.events"]
-        assert await consumer.handle_batch(records) == ["dead_lettered"] * 4
-        assert all("KeysUnavailable" in error for error in dead.errors)
+        with pytest.raises(KeysUnavailable):  # intake is not there yet
+            await consumer.handle_batch(records)
         async with pool.acquire() as conn:
             assert await cases_said(conn) == {}  # no placeholder projected as what was said
-            # nothing marked handled: the records, redriven, are projected then
-            assert await conn.fetchval("SELECT count(*) FROM inbox") == 0
+            assert await conn.fetchval("SELECT count(*) FROM inbox") == 0  # nothing marked
+        # intake is back: the same records, fetched again, are handled and opened
+        async with serving(create_gateways(Gateways(words_keys=served)), port):
+            assert await consumer.handle_batch(records) == ["handled"] * 4
+        async with pool.acquire() as conn:
+            projected = await cases_said(conn)
+        kept = [f for f in said if f.resident_ref != "R-" + "e" * 20]
+        assert all(projected[f.complaint_id] == (f.text, f.address) for f in kept)
     finally:
         await pool.close()
         await drop_database(reporting_url)
