@@ -28,6 +28,12 @@ from shared.topics import dlq
 
 log = logging.getLogger(__name__)
 
+
+class DependencyUnavailable(RuntimeError):
+    """A handler could not reach something it needs (another service), so no record is at
+    fault: nothing is dead-lettered for it. The batch fails whole and is fetched again."""
+
+
 DLQ_HEADERS = (
     "dlq_original_topic",
     "dlq_original_partition",
@@ -190,6 +196,8 @@ class IdempotentConsumer:
             try:
                 return "handled" if await self._handle_once(envelope, handler) else "duplicate"
             except Exception as error:
+                if attempt == self.max_attempts and isinstance(error, DependencyUnavailable):
+                    raise
                 if attempt == self.max_attempts:
                     log.error(
                         "%s: %s %s failed %d times, dead-lettering: %r",
@@ -280,6 +288,8 @@ class IdempotentConsumer:
                 else:
                     for envelope, handler in todo:
                         await handler(envelope.event, HandlerContext(conn, envelope, self.store))
+        except DependencyUnavailable:
+            raise  # the caller fetches the batch again; no record is to blame
         except Exception as error:
             log.info("%s: a batch of %d failed (%r); one by one", self.name, len(records), error)
             return [await self.handle(record) for record in records]

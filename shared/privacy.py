@@ -23,6 +23,11 @@ _ID_IN_TEXT = re.compile(r"(?<![\dXx])(\d{6})(\d{8})(\d{3}[\dXx])(?![\dXx])")
 _LANDLINE_IN_TEXT = re.compile(rf"(?<!\d)\(?0\d{{2,3}}\)?{_GAP}\d(?:{_GAP}\d){{6,7}}(?!\d)")
 
 
+# What an erased resident's words read as, everywhere (ComplaintRedacted, or a sealed filing
+# whose key is gone).
+REDACTED_TEXT = "（诉求人已要求删除个人信息）"
+
+
 def _digits(found: str) -> str:
     return re.sub(r"\D", "", found)
 

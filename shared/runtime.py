@@ -60,8 +60,10 @@ class ServiceRuntime:
         workers: Mapping[str, Worker] | None = None,
         on_start: Sequence[Worker] = (),
         rebuildable: bool = False,
+        store: EventStore | None = None,
     ) -> None:
-        """`rebuildable`: the database holds only what can be rebuilt from the event stores
+        """`store`: the service's event store, if not a plain one (intake's opens sealed
+        filings as it reads them). `rebuildable`: the database holds only what can be rebuilt from the event stores
         (reporting's read models and inbox). Its commits then do not wait for the disk, and the
         consumer's offsets wait for the WAL flush instead (faust commits offsets on its own,
         so on that engine the commits wait as everywhere else)."""
@@ -75,7 +77,7 @@ class ServiceRuntime:
         self.workers = dict(workers or {})
         self.on_start = list(on_start)
         self.rebuildable = rebuildable and settings.kafka_consumer_engine != "faust"
-        self.store = EventStore(source=f"/jiesu/{self.name}")
+        self.store = store or EventStore(source=f"/jiesu/{self.name}")
         self.relay: OutboxRelay | None = None
         self.faust_app: faust.App | None = None
         self.batches: BatchConsumer | None = None

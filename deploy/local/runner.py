@@ -165,6 +165,8 @@ class Stack:
             "NOTIFY_WECHAT_API_KEY": GATEWAY_KEY,
             "NOTIFY_SMTP_PORT": str(self.config.smtp_port),
             "NOTIFY_INTAKE_URL": f"http://127.0.0.1:{self.config.port('intake')}",
+            # where reporting fetches the keys that open sealed filings
+            "REPORTING_INTAKE_URL": f"http://127.0.0.1:{self.config.port('intake')}",
             # the event stores reporting rebuilds from
             **{
                 f"REPORTING_{store.upper()}_STORE_URL": self._database_url(store)

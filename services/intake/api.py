@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -31,6 +32,7 @@ from shared.eventstore import ConcurrencyError
 from shared.http import Offset, Problem, parse_document
 from shared.idempotency import IdempotencyKey
 from shared.runtime import ServiceRuntime
+from shared.sealing import FETCH_MOST
 
 router = APIRouter()
 COMPLAINTS = "诉求受理 Complaints"
@@ -41,6 +43,7 @@ ChannelKey = Annotated[ApiKey, require(Role.CHANNEL)]
 StaffKey = Annotated[ApiKey, require(Role.STAFF)]
 ContactReader = Annotated[ApiKey, require(Role.STAFF, Role.NOTIFY)]
 NotifyKey = Annotated[ApiKey, require(Role.NOTIFY)]
+ReportingKey = Annotated[ApiKey, require(Role.REPORTING)]
 AdminKey = Annotated[ApiKey, require(Role.ADMIN)]
 REFUSALS: dict[int | str, dict[str, Any]] = {
     401: {"description": "缺少或无效的 API Key (problem+json)"},
@@ -597,6 +600,38 @@ async def contacts(lookup: ContactLookup, request: Request, key: NotifyKey) -> d
         },
         "erased": [str(cid) for cid, c in found.items() if isinstance(c, store.ContactErased)],
         "missing": [str(cid) for cid in dict.fromkeys(lookup.complaint_ids) if cid not in found],
+    }
+
+
+class KeysLookup(BaseModel):
+    resident_refs: list[Annotated[str, Field(pattern=r"^R-[0-9a-f]{20}$")]] = Field(
+        min_length=1, max_length=FETCH_MOST, description="居民匿名编号 Resident refs"
+    )
+
+
+@router.post(
+    "/residents/keys",
+    tags=[STAFF],
+    summary="批量取回居民诉求内容密钥 Residents' words keys, to open sealed filings",
+    description=(
+        "统计服务按批取回密钥，以解开 ComplaintFiled 中加密的诉求内容与详细地址；"
+        "居民已删除个人信息的为 null。"
+        " What reporting asks once per batch of events: each resident's words key (base64), or"
+        " null once the resident was erased. A words key opens what the resident said in their"
+        " filings, never their contact."
+    ),
+    responses=REFUSALS,
+)
+async def words_keys(lookup: KeysLookup, request: Request, key: ReportingKey) -> dict[str, Any]:
+    runtime = runtime_of(request)
+    settings: IntakeSettings = runtime.settings  # type: ignore[assignment]
+    async with runtime.pool.acquire() as conn:
+        found = await store.words_keys(conn, settings.master_keys, lookup.resident_refs)
+    return {
+        "keys": {
+            ref: base64.b64encode(k.secret).decode() if k is not None else None
+            for ref, k in found.items()
+        }
     }
 
 

@@ -55,7 +55,7 @@ from shared.events import (
     WorkOrderSigned,
     WorkOrderStarted,
 )
-from shared.privacy import FreeText, redact_known, redact_values
+from shared.privacy import REDACTED_TEXT, FreeText, redact_known, redact_values
 
 CHINA = ZoneInfo("Asia/Shanghai")
 S = ComplaintStatus
@@ -249,6 +249,7 @@ class Complaint:
     # the steps of dispatch's mirrored for the current lead (contacted, started, arbitrating…):
     # each at most once per lead, whatever the redeliveries
     lead_steps: frozenset[str] = frozenset()
+    redacted: bool = False  # the resident was erased (ComplaintRedacted)
     note: str = ""
     version: int = 0
 
@@ -343,13 +344,11 @@ def _unchanged(s: Complaint, _: Event) -> Complaint:
     return s
 
 
-REDACTED_TEXT = "（诉求人已要求删除个人信息）"
-
-
 def _redacted(s: Complaint, e: ComplaintRedacted) -> Complaint:
     return replace(
         s,
         text=REDACTED_TEXT,
+        redacted=True,
         address=e.public_place or "",
         latitude=None,
         longitude=None,
@@ -714,7 +713,7 @@ def close(state: Complaint, reason: str, actor: str, now: datetime) -> list[Even
 
 def redact(state: Complaint, public_place: str | None, now: datetime) -> list[Event]:
     """Erase what the resident said and where exactly (their erasure); once is enough."""
-    if state.text == REDACTED_TEXT:
+    if state.redacted:  # (a sealed filing whose key is gone reads as redacted already)
         return []
     return [
         ComplaintRedacted(

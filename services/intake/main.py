@@ -17,6 +17,7 @@ from services.intake.open311 import error_response as open311_error
 from services.intake.open311 import router as open311_router
 from services.intake.service import FilingDoor, Intake, catalogue_classifier
 from services.intake.settings import IntakeSettings
+from services.intake.store import OpeningEventStore
 from services.intake.workers import run_triage_clock
 from shared.apikeys import RateLimiter
 from shared.events import Channel
@@ -51,7 +52,12 @@ async def create_dev_keys(runtime: ServiceRuntime) -> None:
                 rate_per_minute=rate,
                 secret=f"dev-key-{channel.value}",
             )
-        for role in (access.Role.STAFF, access.Role.NOTIFY, access.Role.ADMIN):
+        for role in (
+            access.Role.STAFF,
+            access.Role.NOTIFY,
+            access.Role.REPORTING,
+            access.Role.ADMIN,
+        ):
             await access.create_key(
                 conn,
                 name=f"dev {role.value}",
@@ -82,6 +88,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         batch_handler=mirror_batch,
         on_start=[create_dev_keys, warm_classifier],
         workers={"triage_clock": run_triage_clock},
+        store=OpeningEventStore(f"/jiesu/{settings.service_name}", settings.master_keys),
     )
     catalogues = CatalogueCache()
     intake = Intake(settings, catalogues, runtime.store)

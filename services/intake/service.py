@@ -32,10 +32,11 @@ from services.intake.settings import IntakeSettings
 from shared import idempotency
 from shared.db import Connection
 from shared.envelope import Causation
-from shared.events import Event
+from shared.events import ComplaintFiled, Event
 from shared.eventstore import ConcurrencyError, EventStore, RecordedEvent
 from shared.http import Problem
 from shared.idempotency import request_hash
+from shared.sealing import WordsKey, seal_filed
 
 log = logging.getLogger(__name__)
 FILED_TOGETHER = Histogram(
@@ -254,7 +255,9 @@ class Intake:
             now - timedelta(days=self.settings.duplicate_window_days),
             box_around(point, self.settings.duplicate_radius_m),
         )
-        return Prepared(command, filing, nearby)
+        # A sealed filing names its place in the clear only as far as the public may know it.
+        public_place = catalogue.public_place(command.area_code)[1]
+        return Prepared(command, filing, nearby, public_place)
 
     async def file_all(
         self, conn: Connection, prepared: Sequence[tuple[Prepared, Causation]]
@@ -278,7 +281,7 @@ class Intake:
             placed.append(replace(place, case_number=case_number))
             filing = replace(p.filing, case_number=case_number, duplicates=tuple(duplicates))
             filings.append((p.command, filing))
-        await store.store_contacts(
+        keys = await store.store_contacts(
             conn,
             self.settings.master_keys,
             [(f.resident_ref, f.complaint_id, c.contact) for c, f in filings],
@@ -287,8 +290,13 @@ class Intake:
             (store.stream_of(f.complaint_id), domain.file_complaint(c, f), causation)
             for (c, f), (_, causation) in zip(filings, prepared, strict=True)
         ]
+        # Stored and published sealed; this state and the view are made from the clear ones.
+        sealed = [
+            (stream, [_sealed(e, keys, p.public_place) for e in new_events], causation)
+            for (stream, new_events, causation), (p, _) in zip(appends, prepared, strict=True)
+        ]
         recorded = await self.events.append_streams(
-            conn, appends, expected={stream: 0 for stream, _, _ in appends}
+            conn, sealed, expected={stream: 0 for stream, _, _ in appends}
         )
         by_stream: dict[str, list[RecordedEvent]] = {}
         for stored in recorded:
@@ -320,6 +328,14 @@ class Prepared:
     command: domain.FileComplaint
     filing: domain.Filing
     nearby: store.Nearby
+    public_place: str | None = None  # down to the building: what a sealed filing shows
+
+
+def _sealed(event: Event, keys: dict[str, WordsKey], public_place: str | None) -> Event:
+    """A filing sealed under its resident's words key; every other event as it is."""
+    if isinstance(event, ComplaintFiled):
+        return seal_filed(event, keys[event.resident_ref], public_place)
+    return event
 
 
 def box_around(point: Point | None, radius_m: float) -> tuple[float, float, float, float] | None:

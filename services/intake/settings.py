@@ -24,7 +24,8 @@ class IntakeSettings(KeyedServiceSettings):
     # Earlier master keys (comma-separated hex) still read while `python -m
     # services.intake.vault rotate` rewraps every resident's key with the current one.
     vault_previous_master_keys: str = ""
-    # (dev keys: `dev-key-<channel>`, `dev-key-staff`, `dev-key-notify`, `dev-key-admin`)
+    # (dev keys: `dev-key-<channel>`, `dev-key-staff`, `dev-key-notify`, `dev-key-reporting`,
+    # `dev-key-admin`)
     # A classification below these confidences goes to a person (GET /triage).
     classify_threshold: float = 0.6
     type_threshold: float = 0.45

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -19,16 +19,18 @@ from services.intake.domain import Complaint, Contact, fold
 from services.intake.duplicates import Place
 from shared.areas import like_patterns
 from shared.db import Connection, columns
-from shared.events import Event, parse_event
+from shared.events import ComplaintFiled, Event, parse_event
 from shared.eventstore import EventStore, RecordedEvent
+from shared.sealing import WordsKey, open_filed, sealed_residents
 
 
 async def store_contacts(
     conn: Connection, master_keys: Sequence[bytes], contacts: Sequence[tuple[str, UUID, Contact]]
-) -> None:
+) -> dict[str, WordsKey]:
     """Encrypt each (resident, complaint, contact) with the resident's data key, created on
     first use: two statements for any number of filings. `master_keys`: the current one
-    first (new keys are wrapped with it), then earlier ones still read during a rotation."""
+    first (new keys are wrapped with it), then earlier ones still read during a rotation.
+    Returns each resident's words key (what their filings are sealed with)."""
     master_key = master_keys[0]
     residents = sorted({resident for resident, _, _ in contacts})  # one lock order for all
     # A candidate key for every resident: the statement keeps the stored one where there is
@@ -60,9 +62,12 @@ async def store_contacts(
             missing,
         )
         wrapped.update((row["resident_ref"], row["wrapped_key"]) for row in rows)
+    data_keys = {
+        resident: _unwrap(master_keys, resident, wrapped[resident]) for resident in residents
+    }
     sealed = []
     for resident, complaint_id, contact in contacts:
-        data_key = _unwrap(master_keys, resident, wrapped[resident])
+        data_key = data_keys[resident]
         nonce = os.urandom(12)
         plaintext = json.dumps(contact.model_dump(), ensure_ascii=False).encode()
         ciphertext = AESGCM(data_key).encrypt(nonce, plaintext, complaint_id.bytes)
@@ -73,6 +78,26 @@ async def store_contacts(
             "SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::bytea[])",
             *columns(sealed),
         )
+    return {resident: WordsKey.from_data_key(key) for resident, key in data_keys.items()}
+
+
+async def words_keys(
+    conn: Connection, master_keys: Sequence[bytes], residents: Iterable[str]
+) -> dict[str, WordsKey | None]:
+    """Each resident's words key, in one query; None for a resident whose key was destroyed
+    (erased) or who never had one."""
+    wanted = list(dict.fromkeys(residents))
+    rows = await conn.fetch(
+        "SELECT resident_ref, wrapped_key FROM resident_keys WHERE resident_ref = ANY($1::text[])",
+        wanted,
+    )
+    found = {
+        row["resident_ref"]: WordsKey.from_data_key(
+            _unwrap(master_keys, row["resident_ref"], row["wrapped_key"])
+        )
+        for row in rows
+    }
+    return {resident: found.get(resident) for resident in wanted}
 
 
 def _wrapped(master_key: bytes, resident: str, data_key: bytes) -> bytes:
@@ -195,6 +220,45 @@ def stream_of(complaint_id: UUID) -> str:
 
 def parse(recorded: RecordedEvent) -> Event:
     return parse_event(recorded.type, recorded.version, recorded.data)
+
+
+class OpeningEventStore(EventStore):
+    """Intake's event store: the filings it reads back come opened with the resident's words
+    key from the vault (read in the same round of queries for a whole read), or redacted once
+    the resident was erased. What it stores and publishes stays sealed."""
+
+    def __init__(self, source: str, master_keys: Sequence[bytes]) -> None:
+        super().__init__(source)
+        self.master_keys = tuple(master_keys)
+
+    async def read_stream(self, conn: Connection, stream: str) -> list[RecordedEvent]:
+        return await self._opened(conn, await super().read_stream(conn, stream))
+
+    async def read_streams(
+        self, conn: Connection, streams: Sequence[str]
+    ) -> dict[str, list[RecordedEvent]]:
+        found = await super().read_streams(conn, streams)
+        opened = await self._opened(conn, [r for history in found.values() for r in history])
+        regrouped: dict[str, list[RecordedEvent]] = {}
+        for recorded in opened:
+            regrouped.setdefault(recorded.stream, []).append(recorded)
+        return regrouped
+
+    async def _opened(self, conn: Connection, history: list[RecordedEvent]) -> list[RecordedEvent]:
+        filed = {
+            i: parse(r)
+            for i, r in enumerate(history)
+            if r.type == ComplaintFiled.event_type and r.data.get("sealed")
+        }
+        if not filed:
+            return history
+        keys = await words_keys(conn, self.master_keys, sealed_residents(filed.values()))
+        for i, event in filed.items():
+            assert isinstance(event, ComplaintFiled)
+            opened = open_filed(event, keys.get(event.resident_ref))
+            data = opened.model_dump(mode="json", exclude={"sealed"})
+            history[i] = replace(history[i], data=data)
+        return history
 
 
 async def load(conn: Connection, events: EventStore, complaint_id: UUID) -> Complaint | None:

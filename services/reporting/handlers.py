@@ -10,10 +10,11 @@ from typing import Any
 
 from services.reporting.projections import MODELS, Model, project
 from services.reporting.upsert import JSON_TYPES, Upsert, merged
-from shared.consumer import BatchContext, Handler, HandlerContext
+from shared.consumer import BatchContext, BatchHandler, Handler, HandlerContext
 from shared.db import Connection, columns
 from shared.envelope import Envelope
-from shared.events import Event
+from shared.events import ComplaintFiled, Event, ResidentErased
+from shared.sealing import Keyring, open_envelopes
 
 # Upserts by statement shape, then by row (key values), each row's merged into one.
 Grouped = dict[tuple[Any, ...], dict[tuple[Any, ...], Upsert]]
@@ -78,14 +79,33 @@ async def project_all(
     await write(conn, grouped)
 
 
-async def handle_batch(envelopes: Sequence[Envelope], ctx: BatchContext) -> None:
-    await project_all(ctx.conn, envelopes)
+def batch_handler(keyring: Keyring) -> BatchHandler:
+    """The live consumer's handler: a batch's sealed filings opened (their keys fetched from
+    intake in one request), then projected. Intake out of reach fails the batch, which the
+    consumer tries again: nothing is projected from an unopened filing."""
+
+    async def handle_batch(envelopes: Sequence[Envelope], ctx: BatchContext) -> None:
+        for envelope in envelopes:
+            if isinstance(envelope.event, ResidentErased):
+                keyring.forget(envelope.event.resident_ref)
+        await project_all(ctx.conn, await open_envelopes(envelopes, keyring))
+
+    return handle_batch
 
 
 async def handle(event: Any, ctx: HandlerContext) -> None:
+    """One event, for a consumer without the batch handler (tests compare against it). It has
+    no keyring: a sealed filing is refused rather than projected unopened."""
+    if isinstance(event, ComplaintFiled) and event.sealed is not None:
+        raise SealedWithoutKeys("a sealed filing needs batch_handler(keyring)")
     await project_all(ctx.conn, [ctx.envelope])
 
 
+class SealedWithoutKeys(RuntimeError):
+    pass
+
+
 HANDLERS: dict[type[Event], Handler] = {
-    event_type: handle for model in MODELS.values() for event_type in model.projections
+    **{event_type: handle for model in MODELS.values() for event_type in model.projections},
+    ResidentErased: handle,  # its key is forgotten
 }

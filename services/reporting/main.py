@@ -8,13 +8,14 @@ from fastapi import FastAPI
 
 from services.reporting import auth, consistency, replay
 from services.reporting.api import routers
-from services.reporting.handlers import HANDLERS, handle_batch
+from services.reporting.handlers import HANDLERS, batch_handler
 from services.reporting.measures import load_config
 from services.reporting.projections import MODELS, SCHEMA_DIR
 from services.reporting.settings import ReportingSettings
 from shared.apikeys import RateLimiter
 from shared.db import SCHEMA_LOCK, apply_schema
 from shared.runtime import ServiceRuntime, configure_logging, create_service_app, serve
+from shared.sealing import Keyring
 from shared.topics import EVENT_TOPICS
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ async def backfill(runtime: ServiceRuntime) -> None:
             batch_size=settings.replay_batch_size,
             in_place=True,
             workers=settings.rebuild_workers(),
+            keys=settings.intake_keys(),
         )
     except replay.RebuildRunning:
         log.warning("reporting: a rebuild is already running; it will fill %s", names)
@@ -85,12 +87,13 @@ async def create_dev_keys(runtime: ServiceRuntime) -> None:
 
 def create_app(settings: ReportingSettings | None = None) -> FastAPI:
     settings = settings or ReportingSettings()
+    keyring = Keyring(settings.intake_keys(), most=settings.intake_keys_cached)
     runtime = ServiceRuntime(
         settings,
         schema=[auth.SCHEMA],
         consumes=list(EVENT_TOPICS),
         handlers=HANDLERS,
-        batch_handler=handle_batch,
+        batch_handler=batch_handler(keyring),
         on_start=[prepare_models, create_dev_keys],
         workers={"backfill": backfill, "consistency": consistency.run_periodic_check},
         # Everything in reporting's database but its keys can be rebuilt from the stores

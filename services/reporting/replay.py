@@ -42,6 +42,7 @@ from services.reporting.settings import ReportingSettings
 from shared.db import Connection, connect
 from shared.events import UnknownEventType
 from shared.eventstore import ENVELOPE_COLUMNS, Horizon, envelope_of
+from shared.sealing import IntakeKeys, Keyring, open_envelopes
 
 REBUILD_LOCK = 0x6A6965_7265706C  # "jie" "repl"
 Advance = Callable[[int], None]
@@ -108,16 +109,21 @@ async def _batches(
         yield batch
 
 
-def _writes(batch: Sequence[asyncpg.Record], models: Mapping[str, Model]) -> Grouped:
+async def _writes(
+    batch: Sequence[asyncpg.Record], models: Mapping[str, Model], keyring: Keyring
+) -> Grouped:
+    """A batch's writes, its sealed filings opened first (their keys in one request)."""
     types = {t.event_type for model in models.values() for t in model.projections}
-    grouped: Grouped = {}
+    envelopes = []
     for row in batch:
         if row["type"] not in types:
             continue  # skipped unparsed
         try:
-            envelope = envelope_of(row)
+            envelopes.append(envelope_of(row))
         except UnknownEventType:
             continue
+    grouped: Grouped = {}
+    for envelope in await open_envelopes(envelopes, keyring):
         group(project(envelope, models), grouped)
     return grouped
 
@@ -148,6 +154,7 @@ async def _drain(
     after: dict[str, int],
     batch_size: int,
     advance: Advance,
+    keyring: Keyring,
     slices: Mapping[str, Slice] | None = None,
 ) -> int:
     """Every source's events applied to `target`. Reading and projecting the next batch (Python)
@@ -158,7 +165,7 @@ async def _drain(
         for name, conn in sources.items():
             part = (slices or {}).get(name, EVERYTHING)
             async for batch in _batches(conn, after[name], batch_size, part):
-                grouped = _writes(batch, models)
+                grouped = await _writes(batch, models, keyring)
                 await queue.put((name, batch[-1]["global_position"], len(batch), grouped))
         await queue.put(None)
 
@@ -213,11 +220,14 @@ async def rebuild(
     workers: int = 1,
     on_total: Callable[[int], None] = lambda total: None,
     advance: Advance = lambda n: None,
+    keys: IntakeKeys,
 ) -> Rebuilt:
     """Rebuild `names` from the stores. `in_place` fills the live tables as they are (used when
     a model's tables were just created empty); otherwise new tables are swapped in at the end.
-    `workers` processes share the complaints between them (the projections are Python-bound)."""
+    `workers` processes share the complaints between them (the projections are Python-bound).
+    Sealed filings are opened with words keys from intake (`keys`), one request a batch."""
     models = {name: MODELS[name] for name in names}
+    keyring = Keyring(keys)
     started = time.perf_counter()
     result = Rebuilt(models=list(models))
     target = await connect(reporting_url)
@@ -247,19 +257,26 @@ async def rebuild(
         tops = {name: await Horizon().reach(conn) for name, conn in sources.items()}
         if workers > 1:
             urls = {"reporting": reporting_url, **store_urls}
-            job = _Job(urls, schema, list(models), tops, batch_size)
+            job = _Job(urls, schema, list(models), tops, batch_size, keys)
             result.events = await _parallel(job, workers, advance)
         else:
             slices = {name: Slice(until=top) for name, top in tops.items()}
             result.events = await _drain(
-                sources, target, models, dict.fromkeys(sources, 0), batch_size, advance, slices
+                sources,
+                target,
+                models,
+                dict.fromkeys(sources, 0),
+                batch_size,
+                advance,
+                keyring,
+                slices,
             )
         after = dict(tops)
         if not in_place:
             await _index(target, models)
             await target.execute("SET synchronous_commit = on")
             result.events += await _swap(
-                target, sources, schema, models, after, batch_size, advance
+                target, sources, schema, models, after, batch_size, advance, keyring
             )
         result.seconds = time.perf_counter() - started
         await target.execute("SET search_path TO public")
@@ -291,6 +308,7 @@ async def _swap(
     after: dict[str, int],
     batch_size: int,
     advance: Advance,
+    keyring: Keyring,
 ) -> int:
     """Catch up and swap, with the live tables locked: the live consumer waits (and retries)."""
     tables = [table for model in models.values() for table in model.tables]
@@ -312,7 +330,7 @@ async def _swap(
             # at or below the horizon reached here.
             until = Slice(until=await Horizon().reach(conn))
             async for batch in _batches(conn, after[name], batch_size, until):
-                await write(target, _writes(batch, models))
+                await write(target, await _writes(batch, models, keyring))
                 after[name] = batch[-1]["global_position"]
                 caught_up += len(batch)
                 advance(len(batch))
@@ -329,6 +347,7 @@ class _Job:
     models: list[str]
     tops: Mapping[str, int]  # each store's last position when the rebuild began
     batch_size: int
+    keys: IntakeKeys
 
 
 async def _parallel(job: _Job, workers: int, advance: Advance) -> int:
@@ -341,6 +360,8 @@ async def _parallel(job: _Job, workers: int, advance: Advance) -> int:
             for name, url in job.urls.items()
             if name != "reporting"
         },
+        "REPORTING_INTAKE_URL": job.keys.url,
+        "REPORTING_INTAKE_KEY": job.keys.api_key,
     }
     args = [
         "--into",
@@ -408,7 +429,8 @@ async def _work(settings: ReportingSettings, args: argparse.Namespace) -> None:
 
         slices = {name: Slice(until=tops[name], part=part, parts=parts) for name in tops}
         after = dict.fromkeys(tops, 0)
-        await _drain(sources, target, models, after, args.batch, advance, slices)
+        keyring = Keyring(settings.intake_keys())
+        await _drain(sources, target, models, after, args.batch, advance, keyring, slices)
     finally:
         await target.close()
         for conn in sources.values():
@@ -443,6 +465,7 @@ async def _run(
                 names,
                 batch_size=settings.replay_batch_size,
                 workers=workers,
+                keys=settings.intake_keys(),
                 on_total=lambda total: progress.update(task, total=total),
                 advance=lambda n: progress.advance(task, n),
             )
@@ -472,6 +495,7 @@ async def _run(
         workers=workers,
         on_total=on_total,
         advance=advance,
+        keys=settings.intake_keys(),
     )
 
 

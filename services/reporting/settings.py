@@ -8,7 +8,9 @@ from pathlib import Path
 from pydantic import model_validator
 from pydantic_settings import SettingsConfigDict
 
+from shared.apikeys import DEV_KEY_PREFIX
 from shared.db import with_database
+from shared.sealing import IntakeKeys
 from shared.settings import KeyedServiceSettings
 
 SOURCES = ("intake", "dispatch", "notify")
@@ -26,6 +28,12 @@ class ReportingSettings(KeyedServiceSettings):
     intake_store_url: str = ""
     dispatch_store_url: str = ""
     notify_store_url: str = ""
+    # Intake, asked for residents' words keys (one request a batch) to open sealed filings:
+    # a key of intake's role `reporting`.
+    intake_url: str = "http://127.0.0.1:8001"
+    intake_key: str = f"{DEV_KEY_PREFIX}reporting"
+    # Words keys held in memory (the most recently used; a resident's goes on their erasure).
+    intake_keys_cached: int = 10_000
     # Formulas, weights and ranking rules (services/reporting/measures.yaml documents them).
     measures_file: Path = Path(__file__).with_name("measures.yaml")
     # Rebuild a model whose shape changed at start, from the stores, in the background.
@@ -52,6 +60,17 @@ class ReportingSettings(KeyedServiceSettings):
                 url = with_database(self.server_database_url, f"jiesu_{source}")
                 setattr(self, f"{source}_store_url", url)
         return self
+
+    @model_validator(mode="after")
+    def _no_dev_intake_key_in_production(self) -> ReportingSettings:
+        if self.environment == "production" and self.intake_key.startswith(DEV_KEY_PREFIX):
+            raise ValueError(
+                "REPORTING_INTAKE_KEY must be a real intake reporting key in production"
+            )
+        return self
+
+    def intake_keys(self) -> IntakeKeys:
+        return IntakeKeys(self.intake_url, self.intake_key)
 
     def store_urls(self) -> dict[str, str]:
         return {source: getattr(self, f"{source}_store_url") for source in SOURCES}

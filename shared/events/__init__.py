@@ -34,6 +34,7 @@ from shared.events.complaint import (
     DuplicateSuspected,
     IntakeCatalogueLoaded,
     ResidentErased,
+    Sealed,
     TriageBreached,
     TriageWarned,
 )
@@ -144,6 +145,7 @@ __all__ = [
     "OrderClock",
     "ResidentErased",
     "ResponderRole",
+    "Sealed",
     "SlaBreached",
     "SlaWarned",
     "TriageBreached",

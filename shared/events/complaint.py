@@ -56,6 +56,17 @@ class ComplaintStatus(StrEnum):
     CLOSED = "closed"  # 已办结
 
 
+class Sealed(BaseModel):
+    """Fields of an event encrypted under a resident's words key (AES-256-GCM, the complaint id
+    as associated data): erasing the key shreds them in every store and topic copy at once."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kid: str = Field(description="密钥指纹 Which key sealed it (not the key)")
+    nonce: str = Field(description="base64, 12 bytes")
+    ciphertext: str = Field(description="base64: the sealed fields as JSON, then the GCM tag")
+
+
 class ComplaintFiled(Event):
     """A resident's demand (诉求) was accepted and given a case number."""
 
@@ -84,6 +95,10 @@ class ComplaintFiled(Event):
     # (`time_limit`, e.g. "7d"), until dispatch sets the order's own deadline.
     promised_due_at: datetime | None = None
     time_limit: str | None = None
+    # Sealed filings (shared/sealing.py) carry text, address, coordinates, attributes and media
+    # here; the clear fields then hold a placeholder, the public place to the building, None,
+    # {} and []. Readers open it with the resident's words key; once erased, nobody can.
+    sealed: Sealed | None = None
 
 
 class ComplaintClassified(Event):

@@ -1,28 +1,32 @@
-"""A resident's erasure reaches every service: after it, no table of any service's read models
-and no API answer holds the resident's phone, name, words or address below the building,
-while another resident's complaint is untouched.
+"""A resident's erasure reaches every service: after it, no table of any service's database
+(the event stores included), no record of any topic read from the beginning, no webhook
+payload and no API answer holds the resident's phone, name, words or address below the
+building, while another resident's complaint is untouched.
 
-The event stores and the topics still hold what the filing said (a fact is not rewritten);
-only the contact is unreadable there. The test says which tables it leaves out, and why.
+The event stores and topics keep every fact as it was written: what a filing said is sealed
+there under the resident's key (shared/sealing.py), which the erasure destroyed.
 """
 
 from __future__ import annotations
 
+import json
+import time
 import uuid
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from deploy.local.runner import SERVICES
+from deploy.local.runner import SERVICES, SINK_SECRET
 from tests import examples
 from tests.e2e.conftest import RunningStack, until
 
 pytestmark = pytest.mark.e2e
 
-# The event stores: immutable history (what crypto-shredding of the filing will cover next).
-HISTORY = {"events"}
+# Tables left out of the scan: none (the event stores too hold nothing of the resident's).
+LEFT_OUT: set[str] = set()
 
 
 def resident(marker: str, phone: str, name: str, index: int) -> dict[str, Any]:
@@ -37,13 +41,13 @@ SCANNED: dict[str, int] = {}  # tables scanned per database
 
 
 async def table_hits(database_url: str, needles: list[str]) -> dict[str, int]:
-    """Rows of each table (the event store left out) that hold any of `needles`."""
+    """Rows of each table that hold any of `needles`."""
     conn = await asyncpg.connect(database_url)
     try:
         tables = [
             r["tablename"]
             for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
-            if r["tablename"] not in HISTORY
+            if r["tablename"] not in LEFT_OUT
         ]
         hits = {}
         SCANNED[database_url] = len(tables)
@@ -59,6 +63,55 @@ async def table_hits(database_url: str, needles: list[str]) -> dict[str, int]:
         await conn.close()
 
 
+def forms(needles: list[str]) -> list[bytes]:
+    """Each needle as UTF-8 and as a JSON writer that escapes non-ASCII writes it (\\uXXXX)."""
+    return sorted({form for n in needles for form in (n.encode(), json.dumps(n)[1:-1].encode())})
+
+
+async def topic_hits(bootstrap: str, needles: list[str]) -> tuple[dict[str, int], int, int]:
+    """Records of every topic, each read from the beginning to its end, whose value or headers
+    hold any of `needles`: hits per topic, topics read, records read."""
+    wanted = forms(needles)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        topics = sorted(t for t in await consumer.topics() if not t.startswith("__"))
+        partitions = [
+            TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()
+        ]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning()
+        ends = await consumer.end_offsets(partitions)
+        hits: dict[str, int] = {}
+        records = 0
+        deadline = time.monotonic() + 60
+        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
+            assert time.monotonic() < deadline, "timed out reading the topics"
+            for messages in (await consumer.getmany(timeout_ms=500)).values():
+                for m in messages:
+                    records += 1
+                    raw = (m.value or b"") + b"".join(v or b"" for _, v in m.headers)
+                    if any(w in raw for w in wanted):
+                        hits[m.topic] = hits.get(m.topic, 0) + 1
+        return hits, len(topics), records
+    finally:
+        await consumer.stop()
+
+
+def webhook_payloads(stack: RunningStack) -> list[bytes]:
+    """Every webhook payload the local sink received. (Its SMS, WeChat and email logs are the
+    gateways' copies of messages sent to the resident before the erasure: outside the
+    platform, as a phone company's records are.)"""
+    log = stack.state_dir / "logs" / "messages.jsonl"
+    lines = log.read_bytes().splitlines() if log.exists() else []
+    return [line for line in lines if json.loads(line)["kind"] == "webhook"]
+
+
+def hits_in(payloads: list[bytes], needles: list[str]) -> int:
+    wanted = forms(needles)
+    return sum(1 for payload in payloads if any(w in payload for w in wanted))
+
+
 async def test_an_erased_resident_is_gone_from_every_read_model_and_answer(stack: RunningStack):
     marker = uuid.uuid4().hex[:10]
     erased_phone, kept_phone = "13700009871", "13700009872"
@@ -66,6 +119,17 @@ async def test_an_erased_resident_is_gone_from_every_read_model_and_answer(stack
     kept = resident(f"K{marker}", kept_phone, "司马建国", 1)
     intake, reporting = stack.url("intake"), stack.url("reporting")
     async with httpx.AsyncClient(timeout=15) as client:
+        # A downstream system subscribed to filings: what it is sent is scanned too.
+        subscribed = await client.put(
+            f"{stack.url('notify')}/subscriptions/erasure-scan",
+            json={
+                "url": stack.url("webhook-sink").replace("/messages", "/webhooks"),
+                "secret": SINK_SECRET,
+                "event_types": ["ComplaintFiled"],
+            },
+            headers=examples.ADMIN_KEY,
+        )
+        assert subscribed.status_code in (200, 201), subscribed.text
         filed = {}
         for who, body in (("erased", erased), ("kept", kept)):
             answer = await client.post(
@@ -85,6 +149,12 @@ async def test_an_erased_resident_is_gone_from_every_read_model_and_answer(stack
             )
 
         await until(dispatched_and_told, 90, "both cases dispatched and their residents told")
+
+        async def filings_sent_on() -> bool:
+            sent = b"".join(webhook_payloads(stack))
+            return all(f["complaint_id"].encode() in sent for f in filed.values())
+
+        await until(filings_sent_on, 60, "the filings sent to the subscriber")
         gone = await client.post(
             f"{intake}/residents/erasure", json={"phone": erased_phone}, headers=examples.STAFF_KEY
         )
@@ -144,15 +214,25 @@ async def test_an_erased_resident_is_gone_from_every_read_model_and_answer(stack
         service: await table_hits(stack.database_url(service), kept_needles)
         for service in ("intake", "reporting")
     }
+    bootstrap = stack.state()["kafka_bootstrap_servers"]
+    topics, topic_count, records = await topic_hits(bootstrap, needles)
+    # What anyone said travels sealed: the kept resident's words are on no topic either.
+    kept_topics, _, _ = await topic_hits(bootstrap, kept_needles)
+    payloads = webhook_payloads(stack)
+    webhooks, kept_webhooks = hits_in(payloads, needles), hits_in(payloads, kept_needles)
     print(
         f"erasure scan: {len(answer_hits)} answers, "
         f"{sum(SCANNED[stack.database_url(s)] for s in SERVICES)} tables of {len(SERVICES)} "
-        f"services; hits: {sum(map(len, answer_hits.values()))} in answers, "
-        f"{sum(sum(t.values()) for t in tables.values())} rows in tables"
+        f"services, {topic_count} topics ({records} records), {len(payloads)} webhook payloads; "
+        f"hits: {sum(map(len, answer_hits.values()))} in answers, "
+        f"{sum(sum(t.values()) for t in tables.values())} rows in tables, "
+        f"{sum(topics.values())} records on topics, {webhooks} webhook payloads"
     )
     assert all(a.status_code < 500 for a in answers.values())
     assert {name: hits for name, hits in answer_hits.items() if hits} == {}
     assert {service: hits for service, hits in tables.items() if hits} == {}
+    assert topics == {} and kept_topics == {} and webhooks == 0 and kept_webhooks == 0
+    assert topic_count >= 3 and records > 0
     # the other resident is untouched
     assert f"K{marker}" in answers["kept reporting case"].json()["text"]
     assert kept_tables["intake"] and kept_tables["reporting"]

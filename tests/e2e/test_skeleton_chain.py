@@ -156,13 +156,18 @@ async def assert_none_missing_none_doubled(
             responders
         )
 
-    # The stores agree: one filing per request in intake, one case per filing in reporting.
+    # The stores agree: one filing per request in intake (sealed there: what was said is not
+    # in the clear), one case per filing in reporting (opened there: the address is).
     intake = await asyncpg.connect(stack.database_url("intake"))
     reporting = await asyncpg.connect(stack.database_url("reporting"))
     try:
         filings = await intake.fetchval(
-            "SELECT count(*) FROM events WHERE type = 'ComplaintFiled' AND data->>'address' LIKE $1",
-            f"%（{marker}-%",
+            "SELECT count(*) FROM events WHERE type = 'ComplaintFiled' "
+            "AND data->>'complaint_id' = ANY($1::text[]) AND data ? 'sealed'",
+            [f["complaint_id"] for f in filed],
+        )
+        in_clear = await intake.fetchval(
+            "SELECT count(*) FROM events WHERE data::text LIKE $1", f"%（{marker}-%"
         )
         projected = await reporting.fetchval(
             "SELECT count(*) FROM cases WHERE address LIKE $1", f"%（{marker}-%"
@@ -170,7 +175,7 @@ async def assert_none_missing_none_doubled(
     finally:
         await intake.close()
         await reporting.close()
-    assert filings == COMPLAINTS
+    assert filings == COMPLAINTS and in_clear == 0
     assert projected == COMPLAINTS
 
     # And the gateways received each message exactly once.

@@ -1,6 +1,7 @@
-"""Real local servers for notify's tests: SMS and WeChat gateways, webhook subscribers, intake's
-contact endpoint, and an SMTP server. Each records every request it gets (retries included)
-and can be told to be slow, to fail, or to answer a given status."""
+"""Real local servers for notify's and reporting's tests: SMS and WeChat gateways, webhook
+subscribers, intake's contact and words-key endpoints, and an SMTP server. Each records every
+request it gets (retries included) and can be told to be slow, to fail, or to answer a given
+status."""
 
 from __future__ import annotations
 
@@ -33,6 +34,8 @@ class Gateways:
     behaviour: dict[str, Behaviour] = field(default_factory=dict)
     contacts: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # None: erased
     lookups: list[list[str]] = field(default_factory=list)  # the complaint ids of each request
+    words_keys: dict[str, str | None] = field(default_factory=dict)  # base64; None: erased
+    key_lookups: list[list[str]] = field(default_factory=list)  # the residents of each request
     one_by_one: int = 0  # contacts asked for one at a time
     in_flight: dict[str, int] = field(default_factory=dict)
     peak_in_flight: dict[str, int] = field(default_factory=dict)
@@ -102,6 +105,12 @@ def create_app(gateways: Gateways) -> FastAPI:
                 "missing": [i for i in ids if i not in known],
             }
         )
+
+    @app.post("/residents/keys")
+    async def words_keys(request: Request) -> JSONResponse:
+        refs = (await request.json())["resident_refs"]
+        gateways.key_lookups.append(refs)
+        return JSONResponse({"keys": {ref: gateways.words_keys.get(ref) for ref in refs}})
 
     @app.get("/complaints/{complaint_id}/contact")
     async def contact(complaint_id: str) -> JSONResponse:

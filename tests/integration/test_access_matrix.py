@@ -105,6 +105,7 @@ def doors(
                 "channel": "dev-key-open311",
                 "staff": "dev-key-staff",
                 "notify": "dev-key-notify",
+                "reporting": "dev-key-reporting",
                 "admin": "dev-key-admin",
             },
         ),

@@ -4,6 +4,7 @@ rebuild from the event stores equals what the live consumer built, row for row."
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import random
 import sys
@@ -15,18 +16,27 @@ from typing import Any
 import asyncpg
 import pytest
 
-from services.reporting.handlers import HANDLERS, apply, handle_batch
+from deploy.local.processes import free_port
+from services.reporting.handlers import HANDLERS, apply, batch_handler
 from services.reporting.projections import MODELS, SCHEMA_DIR, project
 from shared.consumer import ConsumedRecord, IdempotentConsumer
 from shared.db import apply_schema, create_pool, drop_database, ensure_database, with_database
 from shared.envelope import Causation, Envelope
 from shared.eventstore import SCHEMA as EVENTSTORE_SCHEMA
 from shared.eventstore import EventStore
-from tests import histories
+from shared.privacy import REDACTED_TEXT
+from shared.sealing import IntakeKeys, Keyring, KeysUnavailable, WordsKey, seal_filed
+from tests import examples, histories
 from tests.examples import READER
 from tests.integration.cli import run_cli
+from tests.integration.conftest import serving
+from tests.integration.gateways import Gateways
+from tests.integration.gateways import create_app as create_gateways
 
 pytestmark = pytest.mark.integration
+# The generated histories hold no sealed filings: no key is asked for (the sealed ones are
+# tested on their own, with keys served as intake serves them).
+NO_KEYS = IntakeKeys("http://127.0.0.1:9", "unused")
 
 
 async def _fresh(pg_server_url: str, name: str) -> str:
@@ -207,7 +217,7 @@ async def test_a_rebuild_from_the_event_stores_equals_the_live_models_row_for_ro
             pool=pool,
             store=EventStore("/jiesu/reporting"),
             handlers=HANDLERS,
-            batch_handler=handle_batch,
+            batch_handler=batch_handler(Keyring(NO_KEYS)),
             dead_letters=NoDeadLetters(),
             max_attempts=3,
             backoff_initial_s=0.01,
@@ -362,7 +372,7 @@ async def test_the_live_consumer_keeps_writing_while_a_rebuild_runs_and_swaps_an
             pool=pool,
             store=EventStore("/jiesu/reporting"),
             handlers=HANDLERS,
-            batch_handler=handle_batch,
+            batch_handler=batch_handler(Keyring(NO_KEYS)),
             dead_letters=NoDeadLetters(),
             max_attempts=20,
             backoff_initial_s=0.05,
@@ -461,4 +471,126 @@ async def test_reporting_rebuilds_at_start_a_model_an_older_release_built(
         assert page["total"] == 80  # the old row is gone, the stores' cases are there
     finally:
         await broker.stop()
+        await drop_database(reporting_url)
+
+
+async def sealed_filings(stores: Stores, count: int) -> tuple[dict[str, str | None], list[Any]]:
+    """`count` sealed filings of two residents appended to the intake store, the first
+    resident's key since destroyed: the words keys as intake would serve them, and the
+    filings as they were said."""
+    keys = {"R-" + "e" * 20: os.urandom(32), "R-" + "f" * 20: os.urandom(32)}
+    said = []
+    event_store = EventStore("/jiesu/intake")
+    async with stores.pools["intake"].acquire() as conn:
+        for i in range(count):
+            resident = list(keys)[i % 2]
+            filed = examples.complaint_filed(
+                resident_ref=resident,
+                text=f"顶楼漏雨，暗号S{i:03d}",
+                address=f"玫城丽都小区2号楼1单元{600 + i}室",
+                latitude=36.55,
+                longitude=116.8,
+            )
+            said.append(filed)
+            sealed = seal_filed(filed, WordsKey.of(keys[resident]), PLACE)
+            async with conn.transaction():
+                await event_store.append(
+                    conn, f"complaint-{filed.complaint_id}", [sealed], Causation.start(), 0
+                )
+    served = {ref: base64.b64encode(k).decode() for ref, k in keys.items()}
+    served["R-" + "e" * 20] = None  # erased
+    return served, said
+
+
+PLACE = "会仙山社区玫城丽都2号楼"
+
+
+async def cases_said(conn: Any) -> dict[Any, tuple[str | None, str | None]]:
+    rows = await conn.fetch("SELECT complaint_id, text, address FROM cases")
+    return {r["complaint_id"]: (r["text"], r["address"]) for r in rows}
+
+
+async def test_the_live_consumer_and_a_rebuild_open_sealed_filings_with_a_key_request_a_batch(
+    pg_server_url: str, stores: Stores
+):
+    served, said = await sealed_filings(stores, 40)
+    gateways = Gateways(words_keys=served)
+    reporting_url = await _fresh(pg_server_url, "reporting")
+    pool = await create_pool(reporting_url)
+    port = free_port()
+    try:
+        await prepare_reporting(pool)
+        async with serving(create_gateways(gateways), port) as intake_url:
+            consumer = IdempotentConsumer(
+                name="reporting",
+                pool=pool,
+                store=EventStore("/jiesu/reporting"),
+                handlers=HANDLERS,
+                batch_handler=batch_handler(Keyring(IntakeKeys(intake_url, "dev-key-reporting"))),
+                dead_letters=NoDeadLetters(),
+            )
+            records = (await kafka_records(stores))["complaint.events"]
+            assert await consumer.handle_batch(records) == ["handled"] * 40
+            assert len(gateways.key_lookups) == 1  # one request for the batch's 40 filings
+            async with pool.acquire() as conn:
+                live = await cases_said(conn)
+            env = {
+                **stores.replay_env(reporting_url, batch=15),
+                "REPORTING_INTAKE_URL": intake_url,
+                "REPORTING_INTAKE_KEY": "dev-key-reporting",
+            }
+            out = await run_cli("services.reporting.replay", "cases", "--workers", "2", env=env)
+            assert "重建完成" in out, out
+            async with pool.acquire() as conn:
+                rebuilt = await cases_said(conn)
+        # a request per batch of 15 events (each of two workers reads about 20): never one
+        # per event
+        assert 2 <= len(gateways.key_lookups) - 1 <= 4
+        assert rebuilt == live
+        for filed in said:
+            if filed.resident_ref == "R-" + "e" * 20:  # erased: the words are gone
+                assert live[filed.complaint_id] == (REDACTED_TEXT, PLACE)
+            else:
+                assert live[filed.complaint_id] == (filed.text, filed.address)
+    finally:
+        await pool.close()
+        await drop_database(reporting_url)
+
+
+async def test_a_batch_whose_keys_intake_cannot_give_fails_whole_and_is_handled_once_it_can(
+    pg_server_url: str, stores: Stores
+):
+    served, said = await sealed_filings(stores, 4)
+    reporting_url = await _fresh(pg_server_url, "reporting")
+    pool = await create_pool(reporting_url)
+    port = free_port()
+    try:
+        await prepare_reporting(pool)
+        consumer = IdempotentConsumer(
+            name="reporting",
+            pool=pool,
+            store=EventStore("/jiesu/reporting"),
+            handlers=HANDLERS,
+            batch_handler=batch_handler(
+                Keyring(IntakeKeys(f"http://127.0.0.1:{port}", "dev-key-reporting"))
+            ),
+            dead_letters=NoDeadLetters(),  # nothing is dead-lettered for it
+            max_attempts=2,
+            backoff_initial_s=0.01,
+        )
+        records = (await kafka_records(stores))["complaint.events"]
+        with pytest.raises(KeysUnavailable):  # intake is not there yet
+            await consumer.handle_batch(records)
+        async with pool.acquire() as conn:
+            assert await cases_said(conn) == {}  # no placeholder projected as what was said
+            assert await conn.fetchval("SELECT count(*) FROM inbox") == 0  # nothing marked
+        # intake is back: the same records, fetched again, are handled and opened
+        async with serving(create_gateways(Gateways(words_keys=served)), port):
+            assert await consumer.handle_batch(records) == ["handled"] * 4
+        async with pool.acquire() as conn:
+            projected = await cases_said(conn)
+        kept = [f for f in said if f.resident_ref != "R-" + "e" * 20]
+        assert all(projected[f.complaint_id] == (f.text, f.address) for f in kept)
+    finally:
+        await pool.close()
         await drop_database(reporting_url)

@@ -47,6 +47,10 @@ def test_production_refuses_development_secrets(monkeypatch):
         IntakeSettings()
     with pytest.raises(ValidationError, match="NOTIFY_SMS_API_KEY"):
         NotifySettings()
+    with pytest.raises(ValidationError, match="REPORTING_INTAKE_KEY"):
+        ReportingSettings()
+    monkeypatch.setenv("REPORTING_INTAKE_KEY", "js_a-real-intake-reporting-key")
+    assert ReportingSettings().intake_keys().api_key == "js_a-real-intake-reporting-key"
     monkeypatch.setenv("INTAKE_RESIDENT_PEPPER", "a-real-pepper-from-the-vault")
     monkeypatch.setenv("INTAKE_VAULT_MASTER_KEY", "ab" * 32)
     assert IntakeSettings().master_key_bytes == bytes.fromhex("ab" * 32)
