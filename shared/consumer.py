@@ -93,6 +93,11 @@ class BatchContext:
 # consumer that can do with a few statements per batch what it would do per event.
 BatchHandler = Callable[[Sequence[Envelope], BatchContext], Awaitable[None]]
 
+# What a consumer does with a batch's envelopes before it takes a connection: calls to other
+# services (e.g. the keys that open sealed filings), never inside the batch's transaction.
+# Returns the envelopes to handle, in the same order; DependencyUnavailable fetches the batch again.
+Prepare = Callable[[Sequence[Envelope]], Awaitable[Sequence[Envelope]]]
+
 
 class DeadLetters(Protocol):
     async def publish(
@@ -139,12 +144,14 @@ class IdempotentConsumer:
         backoff_initial_s: float = 0.2,
         backoff_max_s: float = 5.0,
         batch_handler: BatchHandler | None = None,
+        prepare: Prepare | None = None,
     ) -> None:
         self.name = name
         self.pool = pool
         self.store = store
         self.handlers = handlers
         self.batch_handler = batch_handler
+        self.prepare = prepare
         self._wanted = {event_type.event_type.encode() for event_type in handlers}
         self.dead_letters = dead_letters
         self.max_attempts = max_attempts
@@ -225,6 +232,8 @@ class IdempotentConsumer:
         raise AssertionError("unreachable")
 
     async def _handle_once(self, envelope: Envelope, handler: Handler) -> bool:
+        if self.prepare is not None:
+            [envelope] = await self.prepare([envelope])
         async with self.pool.acquire() as conn, conn.transaction():
             return await self._apply(conn, envelope, handler)
 
@@ -269,6 +278,12 @@ class IdempotentConsumer:
                 batch.append((index, *routed))
         committed: list[Callable[[], None]] = []
         try:
+            if self.prepare is not None and batch:
+                prepared = await self.prepare([envelope for _, envelope, _ in batch])
+                batch = [
+                    (index, envelope, handler)
+                    for (index, _, handler), envelope in zip(batch, prepared, strict=True)
+                ]
             async with self.pool.acquire() as conn, conn.transaction():
                 fresh = await self._claim(conn, [envelope for _, envelope, _ in batch])
                 todo: list[tuple[Envelope, Handler]] = []

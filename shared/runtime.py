@@ -23,6 +23,7 @@ from shared.consumer import (
     Handler,
     IdempotentConsumer,
     KafkaDeadLetters,
+    Prepare,
     attach_consumer,
     make_faust_app,
 )
@@ -57,6 +58,7 @@ class ServiceRuntime:
         consumes: Sequence[str] = (),
         handlers: Mapping[type[Event], Handler] | None = None,
         batch_handler: BatchHandler | None = None,
+        prepare: Prepare | None = None,
         workers: Mapping[str, Worker] | None = None,
         on_start: Sequence[Worker] = (),
         rebuildable: bool = False,
@@ -74,6 +76,7 @@ class ServiceRuntime:
         self.consumes = list(consumes)
         self.handlers = dict(handlers or {})
         self.batch_handler = batch_handler
+        self.prepare = prepare
         self.workers = dict(workers or {})
         self.on_start = list(on_start)
         self.rebuildable = rebuildable and settings.kafka_consumer_engine != "faust"
@@ -128,6 +131,7 @@ class ServiceRuntime:
                 store=self.store,
                 handlers=self.handlers,
                 batch_handler=self.batch_handler,
+                prepare=self.prepare,
                 dead_letters=KafkaDeadLetters(self._dlq_producer),
                 max_attempts=settings.consumer_max_attempts,
                 backoff_initial_s=settings.consumer_backoff_initial_s,

@@ -10,7 +10,7 @@ from typing import Any
 
 from services.reporting.projections import MODELS, Model, project
 from services.reporting.upsert import JSON_TYPES, Upsert, merged
-from shared.consumer import BatchContext, BatchHandler, Handler, HandlerContext
+from shared.consumer import BatchContext, Handler, HandlerContext, Prepare
 from shared.db import Connection, columns
 from shared.envelope import Envelope
 from shared.events import ComplaintFiled, Event, ResidentErased
@@ -79,25 +79,31 @@ async def project_all(
     await write(conn, grouped)
 
 
-def batch_handler(keyring: Keyring) -> BatchHandler:
-    """The live consumer's handler: a batch's sealed filings opened (their keys fetched from
-    intake in one request), then projected. Intake out of reach fails the batch, which the
-    consumer tries again: nothing is projected from an unopened filing."""
+def opener(keyring: Keyring) -> Prepare:
+    """What the live consumer does before it takes a connection: a batch's sealed filings
+    opened, their keys fetched from intake in one request (a resident's erasure first forgets
+    theirs). Intake out of reach fails the batch, which the consumer fetches again: nothing is
+    projected from an unopened filing, and no connection waits on intake."""
 
-    async def handle_batch(envelopes: Sequence[Envelope], ctx: BatchContext) -> None:
+    async def open_batch(envelopes: Sequence[Envelope]) -> Sequence[Envelope]:
         for envelope in envelopes:
             if isinstance(envelope.event, ResidentErased):
                 keyring.forget(envelope.event.resident_ref)
-        await project_all(ctx.conn, await open_envelopes(envelopes, keyring))
+        return await open_envelopes(envelopes, keyring)
 
-    return handle_batch
+    return open_batch
+
+
+async def handle_batch(envelopes: Sequence[Envelope], ctx: BatchContext) -> None:
+    """The live consumer's handler, on envelopes `opener` has opened."""
+    await project_all(ctx.conn, envelopes)
 
 
 async def handle(event: Any, ctx: HandlerContext) -> None:
     """One event, for a consumer without the batch handler (tests compare against it). It has
     no keyring: a sealed filing is refused rather than projected unopened."""
     if isinstance(event, ComplaintFiled) and event.sealed is not None:
-        raise SealedWithoutKeys("a sealed filing needs batch_handler(keyring)")
+        raise SealedWithoutKeys("a sealed filing needs opener(keyring) before it")
     await project_all(ctx.conn, [ctx.envelope])
 
 

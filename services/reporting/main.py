@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from services.reporting import auth, consistency, replay
 from services.reporting.api import routers
-from services.reporting.handlers import HANDLERS, batch_handler
+from services.reporting.handlers import HANDLERS, handle_batch, opener
 from services.reporting.measures import load_config
 from services.reporting.projections import MODELS, SCHEMA_DIR
 from services.reporting.settings import ReportingSettings
@@ -93,7 +93,8 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         schema=[auth.SCHEMA],
         consumes=list(EVENT_TOPICS),
         handlers=HANDLERS,
-        batch_handler=batch_handler(keyring),
+        batch_handler=handle_batch,
+        prepare=opener(keyring),
         on_start=[prepare_models, create_dev_keys],
         workers={"backfill": backfill, "consistency": consistency.run_periodic_check},
         # Everything in reporting's database but its keys can be rebuilt from the stores

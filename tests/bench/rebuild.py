@@ -27,7 +27,7 @@ import asyncpg
 from rich.console import Console
 from rich.table import Table
 
-from services.reporting.handlers import HANDLERS, batch_handler
+from services.reporting.handlers import HANDLERS, handle_batch, opener
 from services.reporting.projections import MODELS, SCHEMA_DIR
 from services.reporting.replay import rebuild
 from shared import eventstore
@@ -100,7 +100,8 @@ async def live_path(url: str, urls: dict[str, str], sample: int) -> float:
         pool=pool,
         store=EventStore("/bench"),
         handlers=HANDLERS,
-        batch_handler=batch_handler(Keyring(NO_KEYS)),
+        batch_handler=handle_batch,
+        prepare=opener(Keyring(NO_KEYS)),
         dead_letters=Nowhere(),
     )
     records = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 import uuid
 from typing import Any
@@ -88,6 +89,7 @@ def _consumer(pool, dead_letters, handler=record_effect, **options) -> Idempoten
         store=EventStore("/jiesu/test"),
         handlers={ComplaintFiled: handler},
         batch_handler=options.get("batch_handler"),
+        prepare=options.get("prepare"),
         dead_letters=dead_letters,
         max_attempts=options.get("max_attempts", 3),
         backoff_initial_s=0.01,
@@ -290,6 +292,40 @@ async def test_a_batch_handler_gets_each_new_event_once_in_order_in_one_call(eff
     assert await consumer.handle_batch(records[:1]) == ["duplicate"]  # nothing new: no call
     assert [[str(i) for i in call] for call in calls] == [ids[:2], ids[2:]]
     assert await _effects(effects_pool) == 4
+
+
+async def test_a_batch_is_prepared_before_a_connection_is_taken_and_handled_as_prepared(
+    effects_pool,
+):
+    """The prepare step is where a consumer calls another service (reporting: the keys of
+    sealed filings); no connection of the consumer's pool is held while it runs, in a batch or
+    one by one, and the handler gets what it returned."""
+    held_while_preparing: list[int] = []
+
+    async def prepare(envelopes):
+        held_while_preparing.append(effects_pool.get_size() - effects_pool.get_idle_size())
+        return [dataclasses.replace(e, correlation_id=e.id) for e in envelopes]
+
+    seen: list[bool] = []
+
+    async def record_all(envelopes, ctx) -> None:
+        seen.extend(e.correlation_id == e.id for e in envelopes)
+        for envelope in envelopes:
+            await record_effect(envelope.event, HandlerContext(ctx.conn, envelope, ctx.store))
+
+    consumer = _consumer(
+        effects_pool,
+        RecordingDeadLetters(),
+        name="test-prepared-consumer",
+        batch_handler=record_all,
+        prepare=prepare,
+    )
+    records = [_record(examples.complaint_filed(), offset=i) for i in range(3)]
+    assert await consumer.handle_batch(records[:2]) == ["handled", "handled"]
+    assert await consumer.handle(records[2]) == "handled"
+    assert held_while_preparing == [0, 0]
+    assert seen == [True, True, True]
+    assert await _effects(effects_pool) == 3
 
 
 async def test_after_commit_callbacks_run_once_their_batch_commits_and_never_after_a_rollback(

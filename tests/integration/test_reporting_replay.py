@@ -17,7 +17,7 @@ import asyncpg
 import pytest
 
 from deploy.local.processes import free_port
-from services.reporting.handlers import HANDLERS, apply, batch_handler
+from services.reporting.handlers import HANDLERS, apply, handle_batch, opener
 from services.reporting.projections import MODELS, SCHEMA_DIR, project
 from shared.consumer import ConsumedRecord, IdempotentConsumer
 from shared.db import apply_schema, create_pool, drop_database, ensure_database, with_database
@@ -217,7 +217,8 @@ async def test_a_rebuild_from_the_event_stores_equals_the_live_models_row_for_ro
             pool=pool,
             store=EventStore("/jiesu/reporting"),
             handlers=HANDLERS,
-            batch_handler=batch_handler(Keyring(NO_KEYS)),
+            batch_handler=handle_batch,
+            prepare=opener(Keyring(NO_KEYS)),
             dead_letters=NoDeadLetters(),
             max_attempts=3,
             backoff_initial_s=0.01,
@@ -372,7 +373,8 @@ async def test_the_live_consumer_keeps_writing_while_a_rebuild_runs_and_swaps_an
             pool=pool,
             store=EventStore("/jiesu/reporting"),
             handlers=HANDLERS,
-            batch_handler=batch_handler(Keyring(NO_KEYS)),
+            batch_handler=handle_batch,
+            prepare=opener(Keyring(NO_KEYS)),
             dead_letters=NoDeadLetters(),
             max_attempts=20,
             backoff_initial_s=0.05,
@@ -526,7 +528,8 @@ async def test_the_live_consumer_and_a_rebuild_open_sealed_filings_with_a_key_re
                 pool=pool,
                 store=EventStore("/jiesu/reporting"),
                 handlers=HANDLERS,
-                batch_handler=batch_handler(Keyring(IntakeKeys(intake_url, "dev-key-reporting"))),
+                batch_handler=handle_batch,
+                prepare=opener(Keyring(IntakeKeys(intake_url, "dev-key-reporting"))),
                 dead_letters=NoDeadLetters(),
             )
             records = (await kafka_records(stores))["complaint.events"]
@@ -571,9 +574,8 @@ async def test_a_batch_whose_keys_intake_cannot_give_fails_whole_and_is_handled_
             pool=pool,
             store=EventStore("/jiesu/reporting"),
             handlers=HANDLERS,
-            batch_handler=batch_handler(
-                Keyring(IntakeKeys(f"http://127.0.0.1:{port}", "dev-key-reporting"))
-            ),
+            batch_handler=handle_batch,
+            prepare=opener(Keyring(IntakeKeys(f"http://127.0.0.1:{port}", "dev-key-reporting"))),
             dead_letters=NoDeadLetters(),  # nothing is dead-lettered for it
             max_attempts=2,
             backoff_initial_s=0.01,
