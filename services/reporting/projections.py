@@ -154,6 +154,8 @@ def _lifecycle(e: Any, env: Envelope) -> list[Upsert]:
             "rated_at": e.occurred_at,
             "rated_resolved": e.resolved,
             "rated_satisfied": e.satisfied,
+            "rated_satisfaction": e.satisfaction.value if e.satisfaction else None,
+            "rated_via": e.rated_via.value if e.rated_via else None,
             "rating_comment": e.comment,
         }
         registers["rating_seq"] = (s, rating)
@@ -556,7 +558,7 @@ MODELS: dict[str, Model] = {
         Model(
             "cases",
             "案件与工单（督办墙、统计指标、排名、热点）",
-            3,  # v3: what the resident said and where, as a register an erasure overrides
+            4,  # v4: the three-level rating and how it was given
             ("cases", "case_work_orders"),
             CASES,
         ),
