@@ -30,7 +30,9 @@ from shared.events import (
     DeliberationHeld,
     Event,
     OrderClock,
+    RatedVia,
     ResponderRole,
+    Satisfaction,
     WorkOrderIssued,
 )
 from tests.histories import CATEGORIES, UNITS, city_stream, contacted, resolved, returned, signed
@@ -187,6 +189,21 @@ class Story:
             satisfied=satisfied,
             comment=None,
             actor="staff:callback",
+        )
+
+    def rate(self, at: datetime, level: Satisfaction, via: RatedVia = RatedVia.SMS) -> None:
+        """The resident rates the result themselves (no "resolved" asked), as intake records it."""
+        self.intake(
+            ComplaintCallbackRecorded,
+            ComplaintStatus.CALLED_BACK,
+            at,
+            contacted=True,
+            resolved=None,
+            satisfied=level is Satisfaction.SATISFIED,
+            satisfaction=level,
+            rated_via=via,
+            comment=None,
+            actor=f"resident:{via.value}",
         )
 
     def redo(self, at: datetime) -> None:
