@@ -19,6 +19,7 @@ from services.intake.ratings_api import router as ratings_router
 from services.intake.service import FilingDoor, Intake, catalogue_classifier
 from services.intake.settings import IntakeSettings
 from services.intake.store import OpeningEventStore
+from services.intake.wechat import router as wechat_router
 from services.intake.workers import run_triage_clock
 from shared.apikeys import RateLimiter
 from shared.events import Channel
@@ -104,7 +105,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         description="受理各渠道诉求，分类、查重、保护个人信息，发布诉求事件；兼容 Open311 GeoReport v2。"
         " Takes in residents' demands, classifies them, finds duplicates, protects personal data,"
         " and publishes complaint events; speaks Open311 GeoReport v2.",
-        routers=[router, ratings_router, open311_router],
+        routers=[router, ratings_router, wechat_router, open311_router],
         refuse=refuse,
     )
     return app

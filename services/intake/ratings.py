@@ -42,6 +42,19 @@ _SEPARATORS = " \t\r\n,.;:!?，。；：！？、-—~～()（）[]【】"
 COMMENT_LENGTH = 200
 
 
+def narrow(text: str) -> str:
+    """Full-width digits, letters and hyphens made ASCII (the same length: positions hold)."""
+    return text.translate(_NARROW)
+
+
+def thanks(case_number: str, level: Satisfaction) -> str:
+    """What the resident is told once their rating is recorded."""
+    said = f"已收到您对诉求 {case_number} 的评价「{SATISFACTION_LABELS[level]}」，感谢您！"
+    if level is Satisfaction.UNSATISFIED:
+        said += "我们已重新交办，将继续跟进。"
+    return said
+
+
 @dataclass(frozen=True, slots=True)
 class Reply:
     """What a reply says: the rating (None: not understood), the case it names, what else."""
@@ -58,7 +71,7 @@ def parse_reply(text: str) -> Reply:
     Only the start counts, so "不太满意" is not read as 满意 nor "12" as 1: a reply that does
     not begin with a rating is not understood rather than guessed.
     """
-    plain = text.translate(_NARROW)
+    plain = narrow(text)
     found = CASE_NUMBER_IN_TEXT.search(plain)
     case_number = f"JS-{found.group(1)}-{found.group(2)}" if found else None
     if found:

@@ -11,9 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.intake import domain, ratings, service, store
 from services.intake.access import ApiKey, Role, require
-from services.intake.api import causation_of, runtime_of
+from services.intake.api import causation_of, intake_of, runtime_of
 from services.intake.privacy import resident_ref
-from services.intake.settings import IntakeSettings
 from shared import idempotency
 from shared.apikeys import PUBLIC
 from shared.db import Connection
@@ -26,11 +25,6 @@ RESIDENTS = "居民查询 Residents"
 GATEWAY = "短信网关 SMS gateway"
 
 SmsGatewayKey = Annotated[ApiKey, require(Role.SMS_GATEWAY)]
-
-
-def _settings(request: Request) -> IntakeSettings:
-    settings: IntakeSettings = runtime_of(request).settings  # type: ignore[assignment]
-    return settings
 
 
 # --- the SMS gateway's uplink ----------------------------------------------------------------
@@ -95,7 +89,7 @@ async def _rate_by_sms(conn: Connection, request: Request, reply: SmsReply) -> d
             "outcome": "not_understood",
             "reply": "未能识别您的评价，请回复数字：1 满意，2 基本满意，3 不满意。",
         }
-    resident = resident_ref(reply.phone, _settings(request).resident_pepper)
+    resident = resident_ref(reply.phone, intake_of(request).settings.resident_pepper)
     waiting = await store.awaiting_rating(conn, resident)
     if said.case_number is not None:
         waiting = [w for w in waiting if w["case_number"] == said.case_number]
@@ -128,15 +122,8 @@ async def _rate_by_sms(conn: Connection, request: Request, reply: SmsReply) -> d
         "case_number": state.case_number,
         "satisfaction": level.value,
         "redo": state.status is domain.S.REDO,
-        "reply": _thanks(state.case_number, level),
+        "reply": ratings.thanks(state.case_number, level),
     }
-
-
-def _thanks(case_number: str, level: Satisfaction) -> str:
-    thanks = f"已收到您对诉求 {case_number} 的评价「{domain.SATISFACTION_LABELS[level]}」，感谢您！"
-    if level is Satisfaction.UNSATISFIED:
-        thanks += "我们已重新交办，将继续跟进。"
-    return thanks
 
 
 # --- the signed one-time link ----------------------------------------------------------------
@@ -173,7 +160,7 @@ class LinkRating(BaseModel):
 )
 async def rate_by_link(rating: LinkRating, request: Request) -> dict[str, Any]:
     runtime = runtime_of(request)
-    settings = _settings(request)
+    settings = intake_of(request).settings
     client = request.client.host if request.client else "unknown"
     await runtime.state["limiter"].check(f"rating:{client}", settings.lookup_rate_per_minute)
     now = service.now()
@@ -200,7 +187,7 @@ async def rate_by_link(rating: LinkRating, request: Request) -> dict[str, Any]:
         "satisfaction_label": domain.SATISFACTION_LABELS[level],
         "status": state.status.value,
         "status_label": state.label,
-        "message": _thanks(state.case_number, level),
+        "message": ratings.thanks(state.case_number, level),
     }
 
 

@@ -58,6 +58,10 @@ class IntakeSettings(KeyedServiceSettings):
     rating_link_secret: str = f"{_DEV_PREFIX}rating-link-secret"
     rating_link_valid_h: float = 168.0
     rating_page_url: str = "http://127.0.0.1:8001/rate"
+    # The WeChat official account's server token (服务器配置 Token; empty: POST /wechat is off)
+    # and how old a signed push may be before it is refused as a replay.
+    wechat_token: str = ""
+    wechat_timestamp_window_s: int = 300
 
     @model_validator(mode="after")
     def _no_dev_secrets_in_production(self) -> IntakeSettings:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from services.intake import ratings, service
+from services.intake import ratings, service, wechat
 from shared.topics import COMPLAINT_EVENTS
 from tests import examples
 from tests.integration.conftest import IntakeServer
@@ -233,3 +234,76 @@ async def test_an_unsatisfied_link_rating_starts_a_round_the_old_link_cannot_rat
     assert fresh.status_code == 200
     levels = [r["satisfaction"] for r in ratings_in(await events_of(intake_server, ref))]
     assert levels == ["unsatisfied", "satisfied"]
+
+
+# --- WeChat ----------------------------------------------------------------------------------
+
+WECHAT_TOKEN = "a-wechat-server-token"
+
+
+def pushed(content: str, msg_id: str, openid: str = "oResident_0123456789") -> bytes:
+    return (
+        "<xml><ToUserName><![CDATA[gh_jiesu12345]]></ToUserName>"
+        f"<FromUserName><![CDATA[{openid}]]></FromUserName>"
+        "<CreateTime>1764547200</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+        f"<Content><![CDATA[{content}]]></Content><MsgId>{msg_id}</MsgId></xml>"
+    ).encode()
+
+
+def signed(token: str = WECHAT_TOKEN, age_s: float = 0) -> dict[str, str]:
+    timestamp, nonce = str(int(service.now().timestamp() - age_s)), uuid.uuid4().hex[:10]
+    return {
+        "signature": wechat.signature(token, timestamp, nonce),
+        "timestamp": timestamp,
+        "nonce": nonce,
+    }
+
+
+async def wechat_push(server: IntakeServer, body: bytes, params: dict[str, str]) -> httpx.Response:
+    async with server.client() as client:
+        return await client.post(
+            "/wechat", params=params, content=body, headers={"content-type": "text/xml"}
+        )
+
+
+async def test_a_wechat_message_naming_the_case_and_tail_rates_once(intake_server, monkeypatch):
+    monkeypatch.setattr(intake_server.settings, "wechat_token", WECHAT_TOKEN)
+    phone = a_phone()
+    filed = await resolved_complaint(intake_server, phone)
+    async with intake_server.client() as client:
+        check = await client.get("/wechat", params={**signed(), "echostr": "hello-wechat"})
+    assert check.status_code == 200 and check.text == "hello-wechat"
+    body = pushed(f"{filed['case_number']} {phone[-4:]} ３ 楼顶还在漏", uuid.uuid4().hex[:16])
+    first = await wechat_push(intake_server, body, signed())
+    again = await wechat_push(intake_server, body, signed())  # WeChat pushes again if slow
+    assert first.status_code == again.status_code == 200, first.text
+    assert "不满意" in first.text and "<ToUserName>oResident_0123456789</ToUserName>" in first.text
+
+    def said(reply: httpx.Response) -> str:
+        return re.sub(r"<CreateTime>\d+</CreateTime>", "", reply.text)
+
+    assert said(first) == said(again)  # the first answer, given again
+    [rating] = ratings_in(await events_of(intake_server, filed["complaint_id"]))
+    assert rating["rated_via"] == "wechat" and rating["satisfaction"] == "unsatisfied"
+    assert rating["comment"] == "楼顶还在漏"
+    await wait_for_status(intake_server, str(filed["complaint_id"]), "redo")
+
+
+async def test_wechat_pushes_not_signed_or_signed_long_ago_or_with_a_wrong_tail_rate_nothing(
+    intake_server, monkeypatch
+):
+    monkeypatch.setattr(intake_server.settings, "wechat_token", WECHAT_TOKEN)
+    phone = a_phone()
+    filed = await resolved_complaint(intake_server, phone)
+    rating = f"{filed['case_number']} {phone[-4:]} 1"
+    forged = await wechat_push(intake_server, pushed(rating, "m1"), signed(token="guessed"))
+    replayed = await wechat_push(intake_server, pushed(rating, "m2"), signed(age_s=3600))
+    wrong_tail = f"{filed['case_number']} {int(phone[-4:]) ^ 1:04d} 1"
+    guessed = await wechat_push(intake_server, pushed(wrong_tail, uuid.uuid4().hex), signed())
+    assert forged.status_code == replayed.status_code == 403
+    assert forged.headers["content-type"].startswith("application/problem+json")
+    assert guessed.status_code == 200 and "手机尾号不符" in guessed.text
+    assert not ratings_in(await events_of(intake_server, filed["complaint_id"]))
+    monkeypatch.setattr(intake_server.settings, "wechat_token", "")
+    off = await wechat_push(intake_server, pushed(rating, "m3"), signed(token=""))
+    assert off.status_code == 404  # no token configured: the door is not there

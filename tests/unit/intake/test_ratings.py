@@ -1,11 +1,12 @@
 """The resident's own rating: reading SMS replies, signed links, and the decision to record it."""
 
+import hashlib
 import uuid
 from datetime import timedelta
 
 import pytest
 
-from services.intake import domain, ratings
+from services.intake import domain, ratings, wechat
 from services.intake.domain import IllegalTransition
 from shared.events import (
     ComplaintCallbackRecorded,
@@ -130,3 +131,28 @@ def test_staff_record_the_three_levels_and_satisfied_follows_them():
         domain.CallBack(
             contacted=True, resolved=True, satisfied=True, satisfaction=Satisfaction.UNSATISFIED
         )
+
+
+def test_a_wechat_push_is_read_and_one_with_a_dtd_is_refused_before_parsing():
+    message = wechat.parse_message(
+        b"<xml><ToUserName><![CDATA[gh_jiesu]]></ToUserName>"
+        b"<FromUserName><![CDATA[oResident]]></FromUserName><MsgType>text</MsgType>"
+        b"<Content><![CDATA[JS-20261124-000001 5678 1]]></Content><MsgId>42</MsgId></xml>"
+    )
+    assert (message.from_user, message.content, message.msg_id) == (
+        "oResident",
+        "JS-20261124-000001 5678 1",
+        "42",
+    )
+    reply = wechat.text_reply(message, "感谢<您>", NOW)
+    assert "<ToUserName>oResident</ToUserName>" in reply and "感谢&lt;您&gt;" in reply
+    with pytest.raises(ValueError):
+        wechat.parse_message(b'<!DOCTYPE x [<!ENTITY a "aaaa">]><xml><Content>&a;</Content></xml>')
+
+
+def test_wechat_signs_the_sorted_token_timestamp_and_nonce():
+    # sha1 over the three strings sorted and joined: here "1372623149" < "1409659813" < "token".
+    assert (
+        wechat.signature("token", "1409659813", "1372623149")
+        == hashlib.sha1(b"13726231491409659813token").hexdigest()
+    )
