@@ -24,6 +24,7 @@ from shared.events import (
     ComplaintClassified,
     ComplaintFiled,
     ComplaintMerged,
+    ComplaintRedacted,
     ComplaintRedoRequested,
     ComplaintStatus,
     ComplaintType,
@@ -191,7 +192,13 @@ class Story:
             actor="staff:callback",
         )
 
-    def rate(self, at: datetime, level: Satisfaction, via: RatedVia = RatedVia.SMS) -> None:
+    def rate(
+        self,
+        at: datetime,
+        level: Satisfaction,
+        via: RatedVia = RatedVia.SMS,
+        comment: str | None = None,
+    ) -> None:
         """The resident rates the result themselves (no "resolved" asked), as intake records it."""
         self.intake(
             ComplaintCallbackRecorded,
@@ -202,9 +209,13 @@ class Story:
             satisfied=level is Satisfaction.SATISFIED,
             satisfaction=level,
             rated_via=via,
-            comment=None,
+            comment=comment,
             actor=f"resident:{via.value}",
         )
+
+    def erase(self, at: datetime, status: ComplaintStatus) -> None:
+        """The resident's erasure, as intake appends it to the complaint."""
+        self.intake(ComplaintRedacted, status, at, public_place="玫城丽都小区2号楼")
 
     def redo(self, at: datetime) -> None:
         self.intake(

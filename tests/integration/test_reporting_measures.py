@@ -194,6 +194,23 @@ async def test_the_three_levels_count_in_the_satisfaction_rate_as_domain_md_says
     }
 
 
+async def test_a_residents_erasure_takes_their_rating_comment_and_keeps_the_rating(pool):
+    await prepare_reporting(pool)
+    story = Story("T", "370124002001-G01", "road-damage", at("2026-12-02T01:00"))
+    lead = story.order("dept-municipal", at("2026-12-02T01:01"))
+    story.case_resolved(lead, at("2026-12-03T01:01"))
+    story.rate(at("2026-12-03T05:00"), Satisfaction.UNSATISFIED, comment="我家3单元门口还是黑的")
+    story.erase(at("2026-12-04T00:00"), ComplaintStatus.REDO)
+    for order in (False, True):  # the erasure arriving first or last: the same row
+        async with pool.acquire() as conn:
+            await conn.execute("DELETE FROM cases")
+            envelopes = story.envelopes if order else list(reversed(story.envelopes))
+            await project_all(conn, envelopes)
+            case = await store.get_case(conn, story.id)
+        assert case is not None and case["rating_comment"] is None
+        assert (case["rated_satisfaction"], case["rated_via"]) == ("unsatisfied", "sms")
+
+
 async def test_months_are_china_time_and_every_dimension_splits_the_same_totals(pool):
     await prepare_reporting(pool)
     async with pool.acquire() as conn:

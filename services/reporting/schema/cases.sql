@@ -37,6 +37,7 @@ CREATE TABLE IF NOT EXISTS cases (
     rated_satisfaction  text,      -- satisfied | basically_satisfied | unsatisfied (three levels)
     rated_via           text,      -- callback | sms | wechat | link
     rating_comment      text,
+    rating_comment_seq  integer,   -- its own register: a resident's erasure clears it
     rating_seq          integer,
     redo_count          integer,
     answered_at         timestamptz,
