@@ -146,7 +146,8 @@ def offer(grant: RatingGrant, secret: str, page_url: str) -> dict[str, Any]:
     token = sign(grant, secret)
     return {
         "token": token,
-        "url": f"{page_url}?{urlencode({'token': token})}",
+        # In the fragment: the browser never sends it, so no access log or referrer holds it.
+        "url": f"{page_url}#{urlencode({'token': token})}",
         "expires_at": grant.expires_at.isoformat(),
         "levels": {level.value: label for level, label in SATISFACTION_LABELS.items()},
     }

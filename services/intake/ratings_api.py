@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from services.intake import domain, ratings, service, store
 from services.intake.access import ApiKey, Role, require
@@ -42,7 +41,9 @@ class SmsReply(BaseModel):
     )
     phone: str = Field(pattern=domain.PHONE_PATTERN, description="发送人手机号 The sender's phone")
     text: str = Field(max_length=500, description="回复内容 What the resident replied")
-    received_at: datetime = Field(description="网关收到的时间 When the gateway received it")
+    received_at: AwareDatetime = Field(
+        description="网关收到的时间（含时区）When the gateway received it, with its offset"
+    )
 
 
 OUTCOMES = (
@@ -90,7 +91,8 @@ async def _rate_by_sms(conn: Connection, request: Request, reply: SmsReply) -> d
             "reply": "未能识别您的评价，请回复数字：1 满意，2 基本满意，3 不满意。",
         }
     resident = resident_ref(reply.phone, intake_of(request).settings.resident_pepper)
-    waiting = await store.awaiting_rating(conn, resident)
+    # A reply sent before a result was reported does not rate it (a late "1" to the receipt).
+    waiting = await store.awaiting_rating(conn, resident, reply.received_at)
     if said.case_number is not None:
         waiting = [w for w in waiting if w["case_number"] == said.case_number]
     if not waiting:
@@ -208,7 +210,7 @@ button{font-size:1.1rem;padding:.4rem 1.5rem}</style></head>
 <p id="answer" role="status"></p>
 <script>
 const form = document.getElementById("rating"), answer = document.getElementById("answer");
-const token = new URLSearchParams(location.search).get("token") || "";
+const token = new URLSearchParams(location.hash.slice(1)).get("token") || "";
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
   const data = new FormData(form);
@@ -232,5 +234,5 @@ form.addEventListener("submit", async (event) => {
     response_class=HTMLResponse,
 )
 async def rating_page() -> HTMLResponse:
-    # The token is in this page's address: no referrer carries it to anyone else.
+    # The token is in the address's fragment, read by the page's script; no referrer either.
     return HTMLResponse(_PAGE, headers={"Referrer-Policy": "no-referrer"})

@@ -54,7 +54,7 @@ class IntakeSettings(KeyedServiceSettings):
     # only the category and the building. Whistle-blowers' reports are never shown.
     open311_public_text: bool = False
     # The signed one-time rating link the resident's lookup offers (HMAC key, validity, and
-    # the page it opens: GET /rate on this service unless a public site serves its own).
+    # the page it opens, the token after "#": GET /rate here unless a public site serves its own).
     rating_link_secret: str = f"{_DEV_PREFIX}rating-link-secret"
     rating_link_valid_h: float = 168.0
     rating_page_url: str = "http://127.0.0.1:8001/rate"

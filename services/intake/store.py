@@ -625,13 +625,17 @@ async def callback_worklist(
     return total, [dict(row) for row in rows]
 
 
-async def awaiting_rating(conn: Connection, resident: str) -> list[dict[str, Any]]:
-    """A resident's complaints whose result they have not rated yet, the latest result first."""
+async def awaiting_rating(
+    conn: Connection, resident: str, reported_by: datetime
+) -> list[dict[str, Any]]:
+    """A resident's complaints whose result, reported by `reported_by`, they have not rated yet,
+    the latest result first."""
     rows = await conn.fetch(
         "SELECT complaint_id, case_number FROM complaints "
-        "WHERE resident_ref = $1 AND status = 'resolved' "
-        "ORDER BY resolved_at DESC NULLS LAST, filed_at DESC",
+        "WHERE resident_ref = $1 AND status = 'resolved' AND resolved_at <= $2 "
+        "ORDER BY resolved_at DESC, filed_at DESC",
         resident,
+        reported_by,
     )
     return [dict(row) for row in rows]
 

@@ -7,7 +7,7 @@ import asyncio
 import json
 import re
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -38,12 +38,18 @@ async def resolved_complaint(server: IntakeServer, phone: str, index: int = 0) -
     return filed
 
 
-async def sms(server: IntakeServer, phone: str, text: str, message_id: str | None = None):
+async def sms(
+    server: IntakeServer,
+    phone: str,
+    text: str,
+    message_id: str | None = None,
+    received_at: datetime | None = None,
+):
     body = {
         "message_id": message_id or uuid.uuid4().hex,
         "phone": phone,
         "text": text,
-        "received_at": service.now().isoformat(),
+        "received_at": (received_at or service.now()).isoformat(),
     }
     async with server.client(**GATEWAY) as client:
         return await client.post("/sms/replies", json=body)
@@ -130,6 +136,14 @@ async def test_a_reply_from_another_phone_or_not_a_rating_records_nothing(intake
     assert (await sms(intake_server, a_phone(), "谢谢")).json()["outcome"] == "not_understood"
 
 
+async def test_a_reply_sent_before_the_result_was_reported_does_not_rate_it(intake_server):
+    phone = a_phone()
+    filed = await resolved_complaint(intake_server, phone)
+    early = await sms(intake_server, phone, "1", received_at=service.now() - timedelta(days=1))
+    assert early.json()["outcome"] == "nothing_to_rate"
+    assert not ratings_in(await events_of(intake_server, filed["complaint_id"]))
+
+
 async def test_only_the_gateways_key_may_post_replies(intake_server):
     body = {"message_id": "m", "phone": a_phone(), "text": "1", "received_at": "2026-12-01T00:00Z"}
     answers = {}
@@ -167,10 +181,10 @@ async def test_the_lookups_link_rates_the_result_once(intake_server, monkeypatch
     phone = a_phone()
     filed = await resolved_complaint(intake_server, phone)
     offered = (await look_up(intake_server, filed, phone))["rating"]
-    assert offered["url"].startswith(intake_server.settings.rating_page_url + "?token=")
+    assert offered["url"] == f"{intake_server.settings.rating_page_url}#token={offered['token']}"
     assert offered["levels"]["basically_satisfied"] == "基本满意"
     async with intake_server.client() as client:
-        page = await client.get("/rate", params={"token": offered["token"]})
+        page = await client.get("/rate")
         first = await rate(client, offered["token"], "satisfied")
         reused = await rate(client, offered["token"], "unsatisfied")
     assert page.status_code == 200 and "请您评价办理结果" in page.text
