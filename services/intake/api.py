@@ -388,11 +388,7 @@ async def callback(
 
     async def decide(state: domain.Complaint, conn: Connection) -> list[Event]:
         # A merged duplicate's resident is called once the complaint it follows is handled.
-        survivor = (
-            await store.load(conn, events, state.merged_into)
-            if state.status is domain.S.MERGED and state.merged_into is not None
-            else None
-        )
+        survivor = await store.survivor_of(conn, events, state)
         return domain.call_back(state, command, _actor(key), service.now(), most, survivor)
 
     return await _act(request, key, ref, idempotency_key, "callback", command, decide)
@@ -781,15 +777,17 @@ async def lookup(
         # The resident proved the case number and phone tail: a result awaiting their rating
         # comes with a link signed for this round only.
         rating = None
-        if view["status"] == domain.S.RESOLVED:
+        if view["status"] in (domain.S.RESOLVED, domain.S.MERGED):
             state = await store.load(conn, runtime.store, view["complaint_id"])
             assert state is not None
-            grant = ratings.RatingGrant(
-                state.complaint_id,
-                state.redo_count,
-                service.now() + timedelta(hours=settings.rating_link_valid_h),
-            )
-            rating = ratings.offer(grant, settings.rating_link_secret, settings.rating_page_url)
+            survivor = await store.survivor_of(conn, runtime.store, state)
+            if domain.awaits_rating(state, survivor):
+                grant = ratings.RatingGrant(
+                    state.complaint_id,
+                    domain.rating_round(state, survivor),
+                    service.now() + timedelta(hours=settings.rating_link_valid_h),
+                )
+                rating = ratings.offer(grant, settings.rating_link_secret, settings.rating_page_url)
     category = catalogue.categories.get(view["category"] or "")
     areas = catalogue.lineage(view["area_code"])
     community = next((a.name for a in areas if a.level == "community"), None)

@@ -700,6 +700,27 @@ def call_back(
     ]
 
 
+def awaits_rating(state: Complaint, survivor: Complaint | None = None) -> bool:
+    """Whether the resident may rate a result now: their complaint's is reported and not rated
+    in this round; a merged duplicate's, once the complaint it follows (`survivor`) has been
+    handled, until a rating or a callback reaches them after the survivor's latest report."""
+    if state.status is S.RESOLVED:
+        return True
+    return (
+        state.status is S.MERGED
+        and survivor is not None
+        and survivor.status in SURVIVOR_HANDLED
+        and survivor.resolved_at is not None
+        and (state.reached_at is None or state.reached_at < survivor.resolved_at)
+    )
+
+
+def rating_round(state: Complaint, survivor: Complaint | None = None) -> int:
+    """Which round's result is rated: the redo count of the complaint that was handled."""
+    handled = survivor if state.status is S.MERGED and survivor is not None else state
+    return handled.redo_count
+
+
 def rate(
     state: Complaint,
     satisfaction: Satisfaction,
@@ -707,23 +728,29 @@ def rate(
     comment: str | None,
     now: datetime,
     resolution_round: int | None = None,
+    survivor: Complaint | None = None,
 ) -> list[Event]:
     """The resident rates the result themselves (SMS reply, WeChat, a signed link): once per
     resolution round, while the complaint awaits its rating. 不满意 sends it back to be handled
-    again at once (重办): no staff callback stands between the resident and the redo."""
-    if resolution_round is not None and resolution_round != state.redo_count:
+    again at once (重办): no staff callback stands between the resident and the redo.
+
+    A merged duplicate's resident rates the result of the complaint it follows on their own
+    complaint, which stays merged; their 不满意 is recorded, and whether the survivor is handled
+    again stays with staff (its own resident may be content)."""
+    if resolution_round is not None and resolution_round != rating_round(state, survivor):
         raise _refuse(
             state,
             "按此链接评价",
             "诉求已重新办理，此链接属于上一轮办理结果。The link rates an earlier round.",
         )
-    if state.status is not S.RESOLVED:
+    if not awaits_rating(state, survivor):
         hint = "本轮办理结果已评价。This round was rated already." if state.last_callback else ""
         raise _refuse(state, "评价", hint)
     actor = f"resident:{via.value}"
+    follower = state.status is S.MERGED
     recorded = ComplaintCallbackRecorded(
         complaint_id=state.complaint_id,
-        status=S.CALLED_BACK,
+        status=S.MERGED if follower else S.CALLED_BACK,
         contacted=True,
         resolved=None,  # the resident rates the result; whether it is solved is a callback's
         satisfied=satisfaction is Satisfaction.SATISFIED,
@@ -733,7 +760,7 @@ def rate(
         satisfaction=satisfaction,
         rated_via=via,
     )
-    if satisfaction is not Satisfaction.UNSATISFIED:
+    if satisfaction is not Satisfaction.UNSATISFIED or follower:
         return [recorded]
     reason = "诉求人评价不满意 The resident rated the result unsatisfactory"
     return [recorded, *request_redo(evolve(state, recorded), reason, actor, now)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
@@ -15,7 +16,7 @@ from services.intake.privacy import resident_ref
 from shared import idempotency
 from shared.apikeys import PUBLIC
 from shared.db import Connection
-from shared.events import RatedVia, Satisfaction
+from shared.events import Event, RatedVia, Satisfaction
 from shared.http import Problem
 from shared.privacy import FreeText
 
@@ -83,6 +84,25 @@ async def sms_reply(reply: SmsReply, request: Request, _: SmsGatewayKey) -> JSON
         return await idempotency.idempotent(conn, scoped, payload, produce)
 
 
+def rating(
+    conn: Connection,
+    request: Request,
+    level: Satisfaction,
+    via: RatedVia,
+    comment: str | None,
+    resolution_round: int | None = None,
+) -> Callable[[domain.Complaint], Awaitable[list[Event]]]:
+    """The resident's rating as a decision on the complaint's newest state (and, for a merged
+    duplicate, the newest state of the complaint it follows)."""
+    events = runtime_of(request).store
+
+    async def decide(state: domain.Complaint) -> list[Event]:
+        survivor = await store.survivor_of(conn, events, state)
+        return domain.rate(state, level, via, comment, service.now(), resolution_round, survivor)
+
+    return decide
+
+
 async def _rate_by_sms(conn: Connection, request: Request, reply: SmsReply) -> dict[str, Any]:
     said = ratings.parse_reply(reply.text)
     if said.satisfaction is None:
@@ -111,7 +131,7 @@ async def _rate_by_sms(conn: Connection, request: Request, reply: SmsReply) -> d
             conn,
             runtime_of(request).store,
             waiting[0]["complaint_id"],
-            lambda s: domain.rate(s, level, RatedVia.SMS, said.comment, service.now()),
+            rating(conn, request, level, RatedVia.SMS, said.comment),
             causation_of(request),
         )
     except Problem as refused:
@@ -160,27 +180,25 @@ class LinkRating(BaseModel):
         429: {"description": "过于频繁 Rate limited; see Retry-After (problem+json)"},
     },
 )
-async def rate_by_link(rating: LinkRating, request: Request) -> dict[str, Any]:
+async def rate_by_link(given: LinkRating, request: Request) -> dict[str, Any]:
     runtime = runtime_of(request)
     settings = intake_of(request).settings
     client = request.client.host if request.client else "unknown"
     await runtime.state["limiter"].check(f"rating:{client}", settings.lookup_rate_per_minute)
     now = service.now()
     try:
-        grant = ratings.verify(rating.token, settings.rating_link_secret, now)
+        grant = ratings.verify(given.token, settings.rating_link_secret, now)
     except ratings.TokenExpired:
         raise Problem(410, "评价链接已过期，请重新查询后评价 The rating link has expired") from None
     except ratings.TokenRefused:
         raise Problem(403, "评价链接无效 Not a valid rating link", field="token") from None
-    level = rating.satisfaction
+    level = given.satisfaction
     async with runtime.pool.acquire() as conn, conn.transaction():
         state = await service.change(
             conn,
             runtime.store,
             grant.complaint_id,
-            lambda s: domain.rate(
-                s, level, RatedVia.LINK, rating.comment, now, grant.resolution_round
-            ),
+            rating(conn, request, level, RatedVia.LINK, given.comment, grant.resolution_round),
             causation_of(request),
         )
     return {

@@ -19,8 +19,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 
-from services.intake import domain, ratings, service, store
+from services.intake import ratings, service, store
 from services.intake.api import causation_of, intake_of, runtime_of
+from services.intake.ratings_api import rating
 from shared import idempotency
 from shared.apikeys import PUBLIC
 from shared.db import Connection
@@ -192,7 +193,7 @@ async def _rate_by_wechat(conn: Connection, request: Request, message: Message) 
             conn,
             runtime_of(request).store,
             view["complaint_id"],
-            lambda s: domain.rate(s, level, RatedVia.WECHAT, said.comment, service.now()),
+            rating(conn, request, level, RatedVia.WECHAT, said.comment),
             causation_of(request),
         )
     except Problem as refused:

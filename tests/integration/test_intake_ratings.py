@@ -128,6 +128,33 @@ async def test_a_resident_with_several_results_waiting_names_the_case(intake_ser
     assert (await sms(intake_server, phone, "1")).json()["case_number"] == second["case_number"]
 
 
+async def test_a_merged_duplicates_resident_rates_the_case_it_follows(intake_server, monkeypatch):
+    monkeypatch.setattr(intake_server.settings, "lookup_rate_per_minute", 1000)
+    survivor = await intake_server.file(
+        0, text=unique_text("楼顶漏雨"), contact={"phone": a_phone()}
+    )
+    phone = a_phone()
+    duplicate = await intake_server.file(0, text=unique_text("顶楼漏水"), contact={"phone": phone})
+    async with intake_server.client(**examples.STAFF_KEY) as client:
+        merged = await client.post(
+            f"/complaints/{duplicate['case_number']}/merge",
+            json={"into": survivor["case_number"]},
+        )
+    assert merged.status_code == 200, merged.text
+    assert (await sms(intake_server, phone, "1")).json()["outcome"] == "nothing_to_rate"
+    for fact in _facts_of(survivor):
+        await publish(intake_server, fact)
+    await wait_for_status(intake_server, str(survivor["complaint_id"]), "resolved")
+    assert (await look_up(intake_server, duplicate, phone))["rating"] is not None
+    answer = await sms(intake_server, phone, "2")
+    assert answer.json()["outcome"] == "recorded", answer.text
+    assert answer.json()["case_number"] == duplicate["case_number"]
+    [rating] = ratings_in(await events_of(intake_server, duplicate["complaint_id"]))
+    assert rating["satisfaction"] == "basically_satisfied" and rating["status"] == "merged"
+    assert (await look_up(intake_server, duplicate, phone))["rating"] is None
+    assert not ratings_in(await events_of(intake_server, survivor["complaint_id"]))
+
+
 async def test_a_reply_from_another_phone_or_not_a_rating_records_nothing(intake_server):
     filed = await resolved_complaint(intake_server, a_phone())
     stranger = await sms(intake_server, a_phone(), f"{filed['case_number']} 3")

@@ -15,7 +15,15 @@ from shared.events import (
     RatedVia,
     Satisfaction,
 )
-from tests.unit.intake.test_lifecycle import NOW, apply, called_back, resolved
+from tests.unit.intake.test_lifecycle import (
+    NOW,
+    apply,
+    called_back,
+    case_resolved,
+    dispatched,
+    filed,
+    resolved,
+)
 
 S = ComplaintStatus
 SECRET = "a-rating-link-secret"
@@ -156,3 +164,22 @@ def test_wechat_signs_the_sorted_token_timestamp_and_nonce():
         wechat.signature("token", "1409659813", "1372623149")
         == hashlib.sha1(b"13726231491409659813token").hexdigest()
     )
+
+
+def test_a_merged_duplicates_resident_rates_the_result_it_follows_on_their_own_complaint():
+    survivor, duplicate = dispatched(), filed()
+    [merged] = domain.merge(duplicate, survivor, 0, "同一楼顶漏水", "staff:王", NOW)
+    duplicate = apply(duplicate, [merged])
+    assert not domain.awaits_rating(duplicate, survivor)  # not handled yet
+    survivor = apply(survivor, domain.mirror_resolved(survivor, case_resolved(survivor)))
+    assert domain.awaits_rating(duplicate, survivor)
+    later = NOW + timedelta(hours=1)
+    events = domain.rate(
+        duplicate, Satisfaction.UNSATISFIED, RatedVia.SMS, None, later, 0, survivor
+    )
+    # Recorded on the duplicate, which stays merged; no redo of a case another resident owns.
+    assert [(type(e), e.status) for e in events] == [(ComplaintCallbackRecorded, S.MERGED)]
+    duplicate = apply(duplicate, events)
+    assert not domain.awaits_rating(duplicate, survivor)
+    with pytest.raises(IllegalTransition, match="已评价"):
+        domain.rate(duplicate, Satisfaction.SATISFIED, RatedVia.LINK, None, later, 0, survivor)
