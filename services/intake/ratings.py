@@ -47,11 +47,13 @@ def narrow(text: str) -> str:
     return text.translate(_NARROW)
 
 
-def thanks(case_number: str, level: Satisfaction) -> str:
-    """What the resident is told once their rating is recorded."""
+def thanks(case_number: str, level: Satisfaction, redone: bool) -> str:
+    """What the resident is told once their rating is recorded (and the demand sent back)."""
     said = f"已收到您对诉求 {case_number} 的评价「{SATISFACTION_LABELS[level]}」，感谢您！"
-    if level is Satisfaction.UNSATISFIED:
+    if redone:
         said += "我们已重新交办，将继续跟进。"
+    elif level is Satisfaction.UNSATISFIED:
+        said += "工作人员将与您联系。"
     return said
 
 

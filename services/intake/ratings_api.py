@@ -144,7 +144,7 @@ async def _rate_by_sms(conn: Connection, request: Request, reply: SmsReply) -> d
         "case_number": state.case_number,
         "satisfaction": level.value,
         "redo": state.status is domain.S.REDO,
-        "reply": ratings.thanks(state.case_number, level),
+        "reply": ratings.thanks(state.case_number, level, state.status is domain.S.REDO),
     }
 
 
@@ -207,7 +207,7 @@ async def rate_by_link(given: LinkRating, request: Request) -> dict[str, Any]:
         "satisfaction_label": domain.SATISFACTION_LABELS[level],
         "status": state.status.value,
         "status_label": state.label,
-        "message": ratings.thanks(state.case_number, level),
+        "message": ratings.thanks(state.case_number, level, state.status is domain.S.REDO),
     }
 
 

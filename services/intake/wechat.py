@@ -19,7 +19,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 
-from services.intake import ratings, service, store
+from services.intake import domain, ratings, service, store
 from services.intake.api import causation_of, intake_of, runtime_of
 from services.intake.ratings_api import rating
 from shared import idempotency
@@ -200,4 +200,4 @@ async def _rate_by_wechat(conn: Connection, request: Request, message: Message) 
         if refused.status != 409:
             raise
         return f"诉求 {case_number} 目前没有待评价的办理结果（或本轮已评价），感谢您的回复。"
-    return ratings.thanks(state.case_number, level)
+    return ratings.thanks(state.case_number, level, state.status is domain.S.REDO)

@@ -94,6 +94,7 @@ async def test_an_unsatisfied_reply_sends_the_demand_back_to_dispatch(intake_ser
     filed = await resolved_complaint(intake_server, phone)
     answer = await sms(intake_server, phone, "不满意，雨后还是漏")
     assert answer.json()["outcome"] == "recorded" and answer.json()["redo"] is True
+    assert "重新交办" in answer.json()["reply"]
     await wait_for_status(intake_server, str(filed["complaint_id"]), "redo")
     [rating] = ratings_in(await events_of(intake_server, filed["complaint_id"]))
     assert rating["satisfaction"] == "unsatisfied" and rating["comment"] == "雨后还是漏"
@@ -146,11 +147,13 @@ async def test_a_merged_duplicates_resident_rates_the_case_it_follows(intake_ser
         await publish(intake_server, fact)
     await wait_for_status(intake_server, str(survivor["complaint_id"]), "resolved")
     assert (await look_up(intake_server, duplicate, phone))["rating"] is not None
-    answer = await sms(intake_server, phone, "2")
+    answer = await sms(intake_server, phone, "3")
     assert answer.json()["outcome"] == "recorded", answer.text
+    # Their 不满意 is recorded, not a redo of a case another resident owns: staff will call.
+    assert answer.json()["redo"] is False and "重新交办" not in answer.json()["reply"]
     assert answer.json()["case_number"] == duplicate["case_number"]
     [rating] = ratings_in(await events_of(intake_server, duplicate["complaint_id"]))
-    assert rating["satisfaction"] == "basically_satisfied" and rating["status"] == "merged"
+    assert rating["satisfaction"] == "unsatisfied" and rating["status"] == "merged"
     assert (await look_up(intake_server, duplicate, phone))["rating"] is None
     assert not ratings_in(await events_of(intake_server, survivor["complaint_id"]))
 
