@@ -24,13 +24,16 @@ from shared.events import (
     ComplaintClassified,
     ComplaintFiled,
     ComplaintMerged,
+    ComplaintRedacted,
     ComplaintRedoRequested,
     ComplaintStatus,
     ComplaintType,
     DeliberationHeld,
     Event,
     OrderClock,
+    RatedVia,
     ResponderRole,
+    Satisfaction,
     WorkOrderIssued,
 )
 from tests.histories import CATEGORIES, UNITS, city_stream, contacted, resolved, returned, signed
@@ -188,6 +191,31 @@ class Story:
             comment=None,
             actor="staff:callback",
         )
+
+    def rate(
+        self,
+        at: datetime,
+        level: Satisfaction,
+        via: RatedVia = RatedVia.SMS,
+        comment: str | None = None,
+    ) -> None:
+        """The resident rates the result themselves (no "resolved" asked), as intake records it."""
+        self.intake(
+            ComplaintCallbackRecorded,
+            ComplaintStatus.CALLED_BACK,
+            at,
+            contacted=True,
+            resolved=None,
+            satisfied=level is Satisfaction.SATISFIED,
+            satisfaction=level,
+            rated_via=via,
+            comment=comment,
+            actor=f"resident:{via.value}",
+        )
+
+    def erase(self, at: datetime, status: ComplaintStatus) -> None:
+        """The resident's erasure, as intake appends it to the complaint."""
+        self.intake(ComplaintRedacted, status, at, public_place="玫城丽都小区2号楼")
 
     def redo(self, at: datetime) -> None:
         self.intake(

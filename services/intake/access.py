@@ -3,8 +3,8 @@
 Keys are random secrets shown once; only their SHA-256 is stored. Run
 `python -m services.intake.access create --name 12345热线 --role channel --channel hotline`
 to issue one (`--role staff --scope 370124001000` for a street's staff; `--role notify` for the
-notification service; `--role reporting` for reporting, which opens sealed filings; `list`,
-`revoke KEY_ID`).
+notification service; `--role reporting` for reporting, which opens sealed filings;
+`--role sms_gateway` for the SMS gateway's uplink; `list`, `revoke KEY_ID`).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ class Role(StrEnum):
     STAFF = "staff"  # 话务/社区工作人员: triage, merge, call back, close, erasure (in its area)
     NOTIFY = "notify"  # 通知服务: reads residents' contacts in batches to send their messages
     REPORTING = "reporting"  # 统计服务: fetches residents' words keys to open sealed filings
+    SMS_GATEWAY = "sms_gateway"  # 短信网关: forwards residents' replies (their ratings)
     ADMIN = "admin"  # 平台管理员: catalogue and keys
 
 
@@ -47,6 +48,7 @@ _GRANTS: dict[Role, frozenset[Role]] = {
     Role.STAFF: frozenset({Role.CHANNEL, Role.STAFF}),
     Role.NOTIFY: frozenset({Role.NOTIFY}),
     Role.REPORTING: frozenset({Role.REPORTING}),
+    Role.SMS_GATEWAY: frozenset({Role.SMS_GATEWAY}),
     Role.ADMIN: frozenset(Role),
 }
 

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from services.intake import domain, service, store
+from services.intake import domain, ratings, service, store
 from services.intake.access import ApiKey, Role, require
 from services.intake.catalogue import Catalogue, CatalogueFile
 from services.intake.privacy import resident_ref
@@ -388,11 +388,7 @@ async def callback(
 
     async def decide(state: domain.Complaint, conn: Connection) -> list[Event]:
         # A merged duplicate's resident is called once the complaint it follows is handled.
-        survivor = (
-            await store.load(conn, events, state.merged_into)
-            if state.status is domain.S.MERGED and state.merged_into is not None
-            else None
-        )
+        survivor = await store.survivor_of(conn, events, state)
         return domain.call_back(state, command, _actor(key), service.now(), most, survivor)
 
     return await _act(request, key, ref, idempotency_key, "callback", command, decide)
@@ -748,6 +744,11 @@ async def current_catalogue(request: Request, _: ChannelKey) -> dict[str, Any]:
     dependencies=[PUBLIC],
     tags=["居民查询 Residents"],
     summary="居民凭受理编号和手机尾号查询办理进度 Look up progress by case number and phone tail",
+    description=(
+        "办理结果待评价时，`rating` 给出本轮专用的一次性评价链接（POST /ratings）。"
+        " While the result awaits the resident's rating, `rating` holds a one-time link signed"
+        " for this round (POST /ratings); otherwise it is null."
+    ),
     responses={
         404: {"description": "编号或尾号不符 No match (problem+json)"},
         429: {"description": "查询过于频繁（每个地址、每个编号） Rate limited; see Retry-After"},
@@ -773,6 +774,20 @@ async def lookup(
             raise Problem(404, "未找到该编号，或手机尾号不符 No complaint matches")
         updates = await store.updates_of(conn, view["complaint_id"])
         catalogue = await intake_of(request).catalogue(conn)
+        # The resident proved the case number and phone tail: a result awaiting their rating
+        # comes with a link signed for this round only.
+        rating = None
+        if view["status"] in (domain.S.RESOLVED, domain.S.MERGED):
+            state = await store.load(conn, runtime.store, view["complaint_id"])
+            assert state is not None
+            survivor = await store.survivor_of(conn, runtime.store, state)
+            if domain.awaits_rating(state, survivor):
+                grant = ratings.RatingGrant(
+                    state.complaint_id,
+                    domain.rating_round(state, survivor),
+                    service.now() + timedelta(hours=settings.rating_link_valid_h),
+                )
+                rating = ratings.offer(grant, settings.rating_link_secret, settings.rating_page_url)
     category = catalogue.categories.get(view["category"] or "")
     areas = catalogue.lineage(view["area_code"])
     community = next((a.name for a in areas if a.level == "community"), None)
@@ -790,4 +805,5 @@ async def lookup(
         "due_at": view["due_at"].isoformat() if view["due_at"] else None,
         "filed_at": view["filed_at"].isoformat(),
         "progress": [_update_json(u) for u in updates],
+        "rating": rating,
     }

@@ -47,7 +47,9 @@ from shared.events import (
     DuplicateSuspected,
     Event,
     ExtensionApproved,
+    RatedVia,
     ResponderRole,
+    Satisfaction,
     TriageBreached,
     TriageWarned,
     WorkOrderContacted,
@@ -88,6 +90,11 @@ TYPE_LABELS: dict[ComplaintType, str] = {
     ComplaintType.REPORT: "举报",
     ComplaintType.SUGGESTION: "建议",
     ComplaintType.PRAISE: "表扬",
+}
+SATISFACTION_LABELS: dict[Satisfaction, str] = {
+    Satisfaction.SATISFIED: "满意",
+    Satisfaction.BASICALLY_SATISFIED: "基本满意",
+    Satisfaction.UNSATISFIED: "不满意",
 }
 # Still open and not yet handled: the states in which the demand itself can still change.
 IN_HAND = frozenset({S.FILED, S.TRIAGE, S.CLASSIFIED, S.DISPATCHED, S.SIGNED, S.REDO})
@@ -192,13 +199,28 @@ class Reason(_Command):
 class CallBack(_Command):
     contacted: bool = Field(description="是否联系上诉求人 Was the resident reached?")
     resolved: bool | None = Field(None, description="问题是否解决 Resolved?")
-    satisfied: bool | None = Field(None, description="是否满意 Satisfied?")
+    satisfied: bool | None = Field(
+        None, description="是否满意（两级；给出 satisfaction 时可省略）Satisfied? (two levels)"
+    )
+    satisfaction: Satisfaction | None = Field(
+        None, description="满意度（满意/基本满意/不满意）The three-level rating"
+    )
     comment: FreeText | None = Field(None, max_length=1000, description="回访记录 Notes")
 
     @model_validator(mode="after")
     def _answers_when_contacted(self) -> CallBack:
+        if self.satisfaction is not None:
+            counts = self.satisfaction is Satisfaction.SATISFIED
+            if self.satisfied is not None and self.satisfied is not counts:
+                raise ValueError(
+                    "satisfied 与 satisfaction 不一致（只有「满意」计为 satisfied）"
+                    " satisfied contradicts satisfaction"
+                )
+            self.satisfied = counts
         if self.contacted and (self.resolved is None or self.satisfied is None):
-            raise ValueError("联系上诉求人时须填写 resolved 与 satisfied (required when contacted)")
+            raise ValueError(
+                "联系上诉求人时须填写 resolved 与 satisfaction (required when contacted)"
+            )
         if not self.contacted and (self.resolved is not None or self.satisfied is not None):
             raise ValueError("未联系上时不能填写评价 (no ratings without contact)")
         return self
@@ -657,6 +679,8 @@ def call_back(
         comment=command.comment,
         actor=actor,
         occurred_at=now,
+        satisfaction=command.satisfaction,
+        rated_via=RatedVia.CALLBACK if command.contacted else None,
     )
     unreached = state.unreached_callbacks + 1
     if command.contacted or state.status is not S.RESOLVED or not max_unreached:
@@ -674,6 +698,72 @@ def call_back(
             occurred_at=now,
         ),
     ]
+
+
+def awaits_rating(state: Complaint, survivor: Complaint | None = None) -> bool:
+    """Whether the resident may rate a result now: their complaint's is reported and not rated
+    in this round; a merged duplicate's, once the complaint it follows (`survivor`) has been
+    handled, until a rating or a callback reaches them after the survivor's latest report."""
+    if state.status is S.RESOLVED:
+        return True
+    return (
+        state.status is S.MERGED
+        and survivor is not None
+        and survivor.status in SURVIVOR_HANDLED
+        and survivor.resolved_at is not None
+        and (state.reached_at is None or state.reached_at < survivor.resolved_at)
+    )
+
+
+def rating_round(state: Complaint, survivor: Complaint | None = None) -> int:
+    """Which round's result is rated: the redo count of the complaint that was handled."""
+    handled = survivor if state.status is S.MERGED and survivor is not None else state
+    return handled.redo_count
+
+
+def rate(
+    state: Complaint,
+    satisfaction: Satisfaction,
+    via: RatedVia,
+    comment: str | None,
+    now: datetime,
+    resolution_round: int | None = None,
+    survivor: Complaint | None = None,
+) -> list[Event]:
+    """The resident rates the result themselves (SMS reply, WeChat, a signed link): once per
+    resolution round, while the complaint awaits its rating. 不满意 sends it back to be handled
+    again at once (重办): no staff callback stands between the resident and the redo.
+
+    A merged duplicate's resident rates the result of the complaint it follows on their own
+    complaint, which stays merged; their 不满意 is recorded, and whether the survivor is handled
+    again stays with staff (its own resident may be content)."""
+    if resolution_round is not None and resolution_round != rating_round(state, survivor):
+        raise _refuse(
+            state,
+            "按此链接评价",
+            "诉求已重新办理，此链接属于上一轮办理结果。The link rates an earlier round.",
+        )
+    if not awaits_rating(state, survivor):
+        hint = "本轮办理结果已评价。This round was rated already." if state.last_callback else ""
+        raise _refuse(state, "评价", hint)
+    actor = f"resident:{via.value}"
+    follower = state.status is S.MERGED
+    recorded = ComplaintCallbackRecorded(
+        complaint_id=state.complaint_id,
+        status=S.MERGED if follower else S.CALLED_BACK,
+        contacted=True,
+        resolved=None,  # the resident rates the result; whether it is solved is a callback's
+        satisfied=satisfaction is Satisfaction.SATISFIED,
+        comment=comment,
+        actor=actor,
+        occurred_at=now,
+        satisfaction=satisfaction,
+        rated_via=via,
+    )
+    if satisfaction is not Satisfaction.UNSATISFIED or follower:
+        return [recorded]
+    reason = "诉求人评价不满意 The resident rated the result unsatisfactory"
+    return [recorded, *request_redo(evolve(state, recorded), reason, actor, now)]
 
 
 def request_redo(state: Complaint, reason: str, actor: str, now: datetime) -> list[Event]:
@@ -936,8 +1026,14 @@ def describe(event: Event) -> str:
             return f"承办单位已办理反馈：{event.report}"
         case ComplaintCallbackRecorded(contacted=False):
             return "回访未能联系上诉求人"
+        case ComplaintCallbackRecorded(rated_via=RatedVia.SMS | RatedVia.WECHAT | RatedVia.LINK):
+            assert event.satisfaction is not None
+            return f"诉求人已评价办理结果：{SATISFACTION_LABELS[event.satisfaction]}"
         case ComplaintCallbackRecorded():
-            verdict = "满意" if event.satisfied else "不满意"
+            if event.satisfaction is not None:
+                verdict = SATISFACTION_LABELS[event.satisfaction]
+            else:
+                verdict = "满意" if event.satisfied else "不满意"
             solved = "已解决" if event.resolved else "未解决"
             return f"已回访：{solved}，{verdict}"
         case ComplaintRedoRequested():

@@ -15,9 +15,11 @@ from services.intake.catalogue import CatalogueCache
 from services.intake.handlers import HANDLERS, mirror_batch
 from services.intake.open311 import error_response as open311_error
 from services.intake.open311 import router as open311_router
+from services.intake.ratings_api import router as ratings_router
 from services.intake.service import FilingDoor, Intake, catalogue_classifier
 from services.intake.settings import IntakeSettings
 from services.intake.store import OpeningEventStore
+from services.intake.wechat import router as wechat_router
 from services.intake.workers import run_triage_clock
 from shared.apikeys import RateLimiter
 from shared.events import Channel
@@ -56,6 +58,7 @@ async def create_dev_keys(runtime: ServiceRuntime) -> None:
             access.Role.STAFF,
             access.Role.NOTIFY,
             access.Role.REPORTING,
+            access.Role.SMS_GATEWAY,
             access.Role.ADMIN,
         ):
             await access.create_key(
@@ -102,7 +105,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         description="受理各渠道诉求，分类、查重、保护个人信息，发布诉求事件；兼容 Open311 GeoReport v2。"
         " Takes in residents' demands, classifies them, finds duplicates, protects personal data,"
         " and publishes complaint events; speaks Open311 GeoReport v2.",
-        routers=[router, open311_router],
+        routers=[router, ratings_router, wechat_router, open311_router],
         refuse=refuse,
     )
     return app

@@ -74,6 +74,8 @@ CREATE INDEX IF NOT EXISTS complaints_near ON complaints (category, latitude, lo
 CREATE INDEX IF NOT EXISTS complaints_triage ON complaints (filed_at) WHERE status = 'triage' OR duplicate_pending;
 CREATE INDEX IF NOT EXISTS complaints_updated ON complaints (updated_at);
 CREATE INDEX IF NOT EXISTS complaints_filed ON complaints (filed_at);
+-- A resident's replies (their rating by SMS) and their erasure find their complaints.
+CREATE INDEX IF NOT EXISTS complaints_resident ON complaints (resident_ref);
 CREATE INDEX IF NOT EXISTS complaints_merged_into ON complaints (merged_into) WHERE merged_into IS NOT NULL;
 
 -- One row per step a person can read about: Open311's servicerequestupdates feed and the

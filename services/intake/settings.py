@@ -25,7 +25,7 @@ class IntakeSettings(KeyedServiceSettings):
     # services.intake.vault rotate` rewraps every resident's key with the current one.
     vault_previous_master_keys: str = ""
     # (dev keys: `dev-key-<channel>`, `dev-key-staff`, `dev-key-notify`, `dev-key-reporting`,
-    # `dev-key-admin`)
+    # `dev-key-sms_gateway`, `dev-key-admin`)
     # A classification below these confidences goes to a person (GET /triage).
     classify_threshold: float = 0.6
     type_threshold: float = 0.45
@@ -53,11 +53,20 @@ class IntakeSettings(KeyedServiceSettings):
     # Open311's public feed shows the resident's own words (phone and ID numbers masked); off:
     # only the category and the building. Whistle-blowers' reports are never shown.
     open311_public_text: bool = False
+    # The signed one-time rating link the resident's lookup offers (HMAC key, validity, and
+    # the page it opens, the token after "#": GET /rate here unless a public site serves its own).
+    rating_link_secret: str = f"{_DEV_PREFIX}rating-link-secret"
+    rating_link_valid_h: float = 168.0
+    rating_page_url: str = "http://127.0.0.1:8001/rate"
+    # The WeChat official account's server token (服务器配置 Token; empty: POST /wechat is off)
+    # and how old a signed push may be before it is refused as a replay.
+    wechat_token: str = ""
+    wechat_timestamp_window_s: int = 300
 
     @model_validator(mode="after")
     def _no_dev_secrets_in_production(self) -> IntakeSettings:
         if self.environment == "production":
-            for name in ("resident_pepper", "vault_master_key"):
+            for name in ("resident_pepper", "vault_master_key", "rating_link_secret"):
                 if getattr(self, name).startswith(_DEV_PREFIX):
                     raise ValueError(
                         f"INTAKE_{name.upper()} must be set to a real secret in production"

@@ -15,7 +15,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from services.intake.catalogue import CatalogueFile
-from services.intake.domain import Complaint, Contact, fold
+from services.intake.domain import Complaint, ComplaintStatus, Contact, fold
 from services.intake.duplicates import Place
 from shared.areas import like_patterns
 from shared.db import Connection, columns
@@ -264,6 +264,13 @@ class OpeningEventStore(EventStore):
 async def load(conn: Connection, events: EventStore, complaint_id: UUID) -> Complaint | None:
     history = await events.read_stream(conn, stream_of(complaint_id))
     return fold(parse(recorded) for recorded in history)
+
+
+async def survivor_of(conn: Connection, events: EventStore, state: Complaint) -> Complaint | None:
+    """The complaint a merged duplicate follows (None for any other complaint)."""
+    if state.status is not ComplaintStatus.MERGED or state.merged_into is None:
+        return None
+    return await load(conn, events, state.merged_into)
 
 
 async def load_all(
@@ -623,6 +630,25 @@ async def callback_worklist(
         offset,
     )
     return total, [dict(row) for row in rows]
+
+
+async def awaiting_rating(
+    conn: Connection, resident: str, reported_by: datetime
+) -> list[dict[str, Any]]:
+    """A resident's complaints whose result, reported by `reported_by`, they have not rated yet,
+    the latest result first: as `domain.awaits_rating` says (a merged duplicate's result is the
+    one of the complaint it follows)."""
+    rows = await conn.fetch(
+        "SELECT c.complaint_id, c.case_number FROM complaints c LEFT JOIN complaints s"
+        " ON c.status = 'merged' AND s.complaint_id = c.merged_into"
+        " WHERE c.resident_ref = $1 AND ((c.status = 'resolved' AND c.resolved_at <= $2)"
+        " OR (c.status = 'merged' AND s.status IN ('resolved', 'called_back', 'closed')"
+        " AND s.resolved_at <= $2 AND (c.reached_at IS NULL OR c.reached_at < s.resolved_at)))"
+        " ORDER BY coalesce(s.resolved_at, c.resolved_at) DESC, c.filed_at DESC",
+        resident,
+        reported_by,
+    )
+    return [dict(row) for row in rows]
 
 
 # --- the catalogue -------------------------------------------------------------------------------

@@ -206,6 +206,10 @@ class CaseSummary(BaseModel):
     redo_count: int | None
     rated_resolved: bool | None
     rated_satisfied: bool | None
+    rated_satisfaction: str | None = Field(
+        None, description="满意/基本满意/不满意 satisfied | basically_satisfied | unsatisfied"
+    )
+    rated_via: str | None = Field(None, description="评价方式 callback | sms | wechat | link")
 
 
 class Case(CaseSummary):

@@ -107,13 +107,26 @@ CASE_COUNTS = (
         "rated_satisfaction",
         "回访评价量（满意）",
         f"count(*) FILTER (WHERE {_RATED} AND c.rated_satisfied IS NOT NULL)",
-        "回访接通且回答了是否满意",
+        "回访接通或居民自评（短信、链接），给出了满意度",
     ),
     Count(
         "rated_satisfied",
         "评价满意",
         f"count(*) FILTER (WHERE {_RATED} AND c.rated_satisfied)",
-        "最近一次回访表示满意",
+        "最近一次评价为「满意」（基本满意不计入）",
+    ),
+    Count(
+        "rated_basically_satisfied",
+        "评价基本满意",
+        f"count(*) FILTER (WHERE {_RATED} AND c.rated_satisfaction = 'basically_satisfied')",
+        "最近一次评价为「基本满意」：计入评价量，不计入满意",
+    ),
+    Count(
+        "rated_content",
+        "评价满意或基本满意",
+        f"count(*) FILTER (WHERE {_RATED} AND (c.rated_satisfied "
+        "OR c.rated_satisfaction = 'basically_satisfied'))",
+        "口径将基本满意计为满意的城市可作满意率分子",
     ),
     Count(
         "resolved_cases",

@@ -126,7 +126,11 @@ def _redacted(e: ComplaintRedacted, env: Envelope) -> list[Upsert]:
         "longitude": None,
         "masked_phone": None,
     }
-    return [_case(e.complaint_id, registers={"personal_seq": (_seq(env), personal)})]
+    registers = {
+        "personal_seq": (_seq(env), personal),
+        "rating_comment_seq": (_seq(env), {"rating_comment": None}),
+    }
+    return [_case(e.complaint_id, registers=registers)]
 
 
 def _lifecycle(e: Any, env: Envelope) -> list[Upsert]:
@@ -154,9 +158,12 @@ def _lifecycle(e: Any, env: Envelope) -> list[Upsert]:
             "rated_at": e.occurred_at,
             "rated_resolved": e.resolved,
             "rated_satisfied": e.satisfied,
-            "rating_comment": e.comment,
+            "rated_satisfaction": e.satisfaction.value if e.satisfaction else None,
+            "rated_via": e.rated_via.value if e.rated_via else None,
         }
         registers["rating_seq"] = (s, rating)
+        # What the resident (or staff, of them) said: gone with their erasure, a later event.
+        registers["rating_comment_seq"] = (s, {"rating_comment": e.comment})
     return [_case(e.complaint_id, once=once, greatest=greatest, registers=registers)]
 
 
@@ -556,7 +563,7 @@ MODELS: dict[str, Model] = {
         Model(
             "cases",
             "案件与工单（督办墙、统计指标、排名、热点）",
-            3,  # v3: what the resident said and where, as a register an erasure overrides
+            4,  # v4: the three-level rating, how it was given; an erasure clears its comment
             ("cases", "case_work_orders"),
             CASES,
         ),

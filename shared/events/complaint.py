@@ -268,8 +268,31 @@ class ComplaintResolved(Event):
     occurred_at: datetime
 
 
+class Satisfaction(StrEnum):
+    """The resident's rating of the result (办理结果评价), in the three levels cities use."""
+
+    SATISFIED = "satisfied"  # 满意
+    BASICALLY_SATISFIED = "basically_satisfied"  # 基本满意
+    UNSATISFIED = "unsatisfied"  # 不满意
+
+
+class RatedVia(StrEnum):
+    """How a rating was given: a staff callback, or the resident themselves."""
+
+    CALLBACK = "callback"  # 工作人员回访
+    SMS = "sms"  # 回复结果短信
+    WECHAT = "wechat"  # 微信
+    LINK = "link"  # 查询页上的一次性评价链接
+
+
 class ComplaintCallbackRecorded(Event):
-    """The resident was called back (回访); `contacted` false records a failed attempt."""
+    """The resident was called back (回访), or rated the result themselves; `contacted` false
+    records a failed attempt.
+
+    `satisfaction` is the three-level rating where one was given (absent in older events);
+    `satisfied` stays its two-level reading for older consumers: true only for 满意, the
+    numerator of 满意率 ("rated satisfied ÷ rated"), so 基本满意 is rated but not satisfied.
+    """
 
     event_type = "ComplaintCallbackRecorded"
     version = 1
@@ -282,6 +305,8 @@ class ComplaintCallbackRecorded(Event):
     comment: str | None
     actor: str
     occurred_at: datetime
+    satisfaction: Satisfaction | None = None
+    rated_via: RatedVia | None = None
 
 
 class ComplaintRedoRequested(Event):

@@ -106,6 +106,7 @@ def doors(
                 "staff": "dev-key-staff",
                 "notify": "dev-key-notify",
                 "reporting": "dev-key-reporting",
+                "sms_gateway": "dev-key-sms_gateway",
                 "admin": "dev-key-admin",
             },
         ),

@@ -12,7 +12,7 @@ import pytest
 from services.reporting import measures, store
 from services.reporting.measures import CubeFilter, load_config
 from services.reporting.settings import ReportingSettings
-from shared.events import ComplaintStatus, ComplaintType, ResponderRole
+from shared.events import ComplaintStatus, ComplaintType, RatedVia, ResponderRole, Satisfaction
 from tests.integration.test_reporting_replay import prepare_reporting
 from tests.reporting_story import Story, city, project_all
 
@@ -107,6 +107,7 @@ async def seed(conn, stories: list[Story], shuffle: bool = True) -> None:
 YUSHAN_COUNTS = {
     "filed": 5, "valid": 3, "consultations": 1, "invalid": 1,
     "rated": 2, "rated_resolved": 2, "rated_satisfaction": 2, "rated_satisfied": 1,
+    "rated_basically_satisfied": 0, "rated_content": 1,
     "resolved_cases": 2, "redone": 1, "handling_hours": 288.0, "handled": 2,
     # orders: A lead, A co, B lead, C's returned first order, C's street order
     "orders": 5, "orders_to_sign": 5, "signed_on_time": 3, "returned": 1, "lead_orders": 3, "responded": 2,
@@ -154,6 +155,60 @@ async def test_the_measures_of_each_street_are_the_ones_worked_out_by_hand(pool)
     # 100 × (0.30 × 0.6667 + 0.35 × 1.0 + 0.35 × 0.5) and 100 × (0.30 × 0.5)
     assert by_street[YUSHAN]["composite_score"] == 72.5
     assert by_street[JINSHUI]["composite_score"] == 15.0
+
+
+async def test_the_three_levels_count_in_the_satisfaction_rate_as_domain_md_says(pool):
+    """满意率 is "rated satisfied ÷ rated" (DOMAIN.md): 基本满意 is rated but not satisfied, and
+    counted apart so that a city whose 口径 counts it can say so in measures.yaml."""
+    await prepare_reporting(pool)
+    levels = {
+        "P": (Satisfaction.SATISFIED, RatedVia.SMS),
+        "Q": (Satisfaction.BASICALLY_SATISFIED, RatedVia.LINK),
+        "R": (Satisfaction.UNSATISFIED, RatedVia.SMS),
+        "S": (Satisfaction.BASICALLY_SATISFIED, RatedVia.CALLBACK),
+    }
+    stories = []
+    for name, (level, via) in levels.items():
+        story = Story(name, "370124002001-G01", "road-damage", at("2026-12-02T01:00"))
+        lead = story.order("dept-municipal", at("2026-12-02T01:01"))
+        story.sign(lead, at("2026-12-02T02:00"))
+        story.contact(lead, at("2026-12-02T03:00"))
+        story.resolve(lead, at("2026-12-03T01:00"))
+        story.case_resolved(lead, at("2026-12-03T01:01"))
+        story.rate(at("2026-12-03T05:00"), level, via)
+        stories.append(story)
+    async with pool.acquire() as conn:
+        await seed(conn, stories)
+        [row] = await measures.cube(
+            conn, CONFIG, ["street"], CubeFilter(month_from="2026-12", month_to="2026-12"), AS_OF
+        )
+        shown = {s.case_number: await store.get_case(conn, s.id) for s in stories}
+    counts = row["counts"]
+    assert (counts["rated_satisfaction"], counts["rated_satisfied"]) == (4, 1)
+    assert (counts["rated_basically_satisfied"], counts["rated_content"]) == (2, 3)
+    assert row["values"]["satisfaction_rate"] == 0.25
+    # The resident rated the result, not whether it was solved: 解决率 is not touched.
+    assert counts["rated"] == 0 and row["values"]["resolution_rate"] is None
+    assert {n: (c["rated_satisfaction"], c["rated_via"]) for n, c in shown.items() if c} == {
+        n: (level.value, via.value) for n, (level, via) in levels.items()
+    }
+
+
+async def test_a_residents_erasure_takes_their_rating_comment_and_keeps_the_rating(pool):
+    await prepare_reporting(pool)
+    story = Story("T", "370124002001-G01", "road-damage", at("2026-12-02T01:00"))
+    lead = story.order("dept-municipal", at("2026-12-02T01:01"))
+    story.case_resolved(lead, at("2026-12-03T01:01"))
+    story.rate(at("2026-12-03T05:00"), Satisfaction.UNSATISFIED, comment="我家3单元门口还是黑的")
+    story.erase(at("2026-12-04T00:00"), ComplaintStatus.REDO)
+    for order in (False, True):  # the erasure arriving first or last: the same row
+        async with pool.acquire() as conn:
+            await conn.execute("DELETE FROM cases")
+            envelopes = story.envelopes if order else list(reversed(story.envelopes))
+            await project_all(conn, envelopes)
+            case = await store.get_case(conn, story.id)
+        assert case is not None and case["rating_comment"] is None
+        assert (case["rated_satisfaction"], case["rated_via"]) == ("unsatisfied", "sms")
 
 
 async def test_months_are_china_time_and_every_dimension_splits_the_same_totals(pool):

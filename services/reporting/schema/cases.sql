@@ -33,8 +33,11 @@ CREATE TABLE IF NOT EXISTS cases (
     -- the latest callback that reached the resident (回访)
     rated_at            timestamptz,
     rated_resolved      boolean,
-    rated_satisfied     boolean,
+    rated_satisfied     boolean,   -- 满意 only: 满意率's numerator
+    rated_satisfaction  text,      -- satisfied | basically_satisfied | unsatisfied (three levels)
+    rated_via           text,      -- callback | sms | wechat | link
     rating_comment      text,
+    rating_comment_seq  integer,   -- its own register: a resident's erasure clears it
     rating_seq          integer,
     redo_count          integer,
     answered_at         timestamptz,

@@ -108,6 +108,9 @@ def test_the_resident_hears_of_dispatch_signing_contact_resolution_and_redo():
         "请您对办理结果进行评价" in texts["complaint_resolved"]
         and "屋面已修复" in texts["complaint_resolved"]
     )
+    # How to rate, in the numbers intake's SMS uplink reads (services/intake/ratings.py).
+    assert "1 满意，2 基本满意，3 不满意" in texts["complaint_resolved"]
+    assert "查询页" in texts["complaint_resolved"]
     assert filed.case_number in texts["complaint_contacted"]
     co_contact = contacted.model_copy(
         update={"work_order_id": uuid.uuid4(), "role": ResponderRole.CO}

@@ -53,6 +53,9 @@ def test_production_refuses_development_secrets(monkeypatch):
     assert ReportingSettings().intake_keys().api_key == "js_a-real-intake-reporting-key"
     monkeypatch.setenv("INTAKE_RESIDENT_PEPPER", "a-real-pepper-from-the-vault")
     monkeypatch.setenv("INTAKE_VAULT_MASTER_KEY", "ab" * 32)
+    with pytest.raises(ValidationError, match="INTAKE_RATING_LINK_SECRET"):
+        IntakeSettings()
+    monkeypatch.setenv("INTAKE_RATING_LINK_SECRET", "a-real-rating-link-secret")
     assert IntakeSettings().master_key_bytes == bytes.fromhex("ab" * 32)
 
 

@@ -1,0 +1,155 @@
+"""The resident's own rating of a result: reading an SMS reply, and the signed one-time link.
+
+Pure: no I/O. The routes that use these are in `ratings_api.py`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+from uuid import UUID
+
+from services.intake.domain import SATISFACTION_LABELS
+from shared.events import Satisfaction
+from shared.privacy import redact_text
+
+# --- an SMS reply ----------------------------------------------------------------------------
+
+CASE_NUMBER_IN_TEXT = re.compile(r"JS-?(\d{8})-?(\d{6,})", re.IGNORECASE)
+# Longest first: 不满意 and 基本满意 both end in 满意.
+_WORDS = (
+    ("不满意", Satisfaction.UNSATISFIED),
+    ("基本满意", Satisfaction.BASICALLY_SATISFIED),
+    ("满意", Satisfaction.SATISFIED),
+)
+# The numbers the result notice offers (services/notify/templates.yaml: complaint_resolved).
+_DIGITS = {
+    "1": Satisfaction.SATISFIED,
+    "2": Satisfaction.BASICALLY_SATISFIED,
+    "3": Satisfaction.UNSATISFIED,
+}
+# Full-width digits, letters and hyphens as phones' Chinese keyboards send them; the rest
+# (Chinese punctuation) stays as typed, for the comment.
+_WIDE = "０１２３４５６７８９－" + "".join(chr(c) for c in range(0xFF21, 0xFF3B))
+_NARROW = str.maketrans(_WIDE, "0123456789-ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_SEPARATORS = " \t\r\n,.;:!?，。；：！？、-—~～()（）[]【】"
+COMMENT_LENGTH = 200
+
+
+def narrow(text: str) -> str:
+    """Full-width digits, letters and hyphens made ASCII (the same length: positions hold)."""
+    return text.translate(_NARROW)
+
+
+def thanks(case_number: str, level: Satisfaction, redone: bool) -> str:
+    """What the resident is told once their rating is recorded (and the demand sent back)."""
+    said = f"已收到您对诉求 {case_number} 的评价「{SATISFACTION_LABELS[level]}」，感谢您！"
+    if redone:
+        said += "我们已重新交办，将继续跟进。"
+    elif level is Satisfaction.UNSATISFIED:
+        said += "工作人员将与您联系。"
+    return said
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What a reply says: the rating (None: not understood), the case it names, what else."""
+
+    satisfaction: Satisfaction | None
+    case_number: str | None = None
+    comment: str | None = None
+
+
+def parse_reply(text: str) -> Reply:
+    """Read "1"/"2"/"3" or 满意/基本满意/不满意 at the start of a reply (full-width digits too),
+    with a case number anywhere in it and anything after the rating kept as a comment.
+
+    Only the start counts, so "不太满意" is not read as 满意 nor "12" as 1: a reply that does
+    not begin with a rating is not understood rather than guessed.
+    """
+    plain = narrow(text)
+    found = CASE_NUMBER_IN_TEXT.search(plain)
+    case_number = f"JS-{found.group(1)}-{found.group(2)}" if found else None
+    if found:
+        plain = plain[: found.start()] + " " + plain[found.end() :]
+    rest = plain.strip(_SEPARATORS)
+    satisfaction: Satisfaction | None = None
+    if rest[:1] in _DIGITS and not rest[1:2].isdigit():
+        satisfaction, rest = _DIGITS[rest[:1]], rest[1:]
+    else:
+        for word, level in _WORDS:
+            if rest.startswith(word):
+                satisfaction, rest = level, rest[len(word) :]
+                break
+    comment = redact_text(rest.strip(_SEPARATORS))[:COMMENT_LENGTH] or None
+    return Reply(satisfaction, case_number, comment if satisfaction else None)
+
+
+# --- the signed one-time link ----------------------------------------------------------------
+
+
+class TokenRefused(Exception):
+    """A rating token that is not ours (forged, altered, malformed)."""
+
+
+class TokenExpired(TokenRefused):
+    """A rating token of ours whose time has run out."""
+
+
+@dataclass(frozen=True, slots=True)
+class RatingGrant:
+    """Who may rate what: the complaint, its resolution round (its redo count), until when."""
+
+    complaint_id: UUID
+    resolution_round: int
+    expires_at: datetime
+
+
+def _mac(payload: str, secret: str) -> str:
+    # The purpose is part of what is signed: a MAC made with this secret for anything else
+    # never passes for a rating token.
+    digest = hmac.new(secret.encode(), f"rating-link:{payload}".encode(), hashlib.sha256)
+    return base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
+
+
+def sign(grant: RatingGrant, secret: str) -> str:
+    """`<complaint id>.<round>.<expiry, epoch seconds>.<HMAC-SHA256>`: nothing personal in it."""
+    expires = int(grant.expires_at.timestamp())
+    payload = f"{grant.complaint_id.hex}.{grant.resolution_round}.{expires}"
+    return f"{payload}.{_mac(payload, secret)}"
+
+
+def verify(token: str, secret: str, now: datetime) -> RatingGrant:
+    """The grant a token carries, if this secret signed it and it has not expired.
+
+    Single use is not the token's business: the complaint leaves "awaiting rating" once rated
+    (and a redo starts a new round), so `domain.rate` refuses a second use of the same token.
+    """
+    payload, _, mac = token.rpartition(".")
+    if not payload or not hmac.compare_digest(mac.encode(), _mac(payload, secret).encode()):
+        raise TokenRefused(token)
+    complaint, resolution_round, expires = payload.split(".")
+    grant = RatingGrant(
+        UUID(hex=complaint), int(resolution_round), datetime.fromtimestamp(int(expires), UTC)
+    )
+    if grant.expires_at <= now:
+        raise TokenExpired(token)
+    return grant
+
+
+def offer(grant: RatingGrant, secret: str, page_url: str) -> dict[str, Any]:
+    """What the resident's lookup shows of a result awaiting their rating: the link and levels."""
+    token = sign(grant, secret)
+    return {
+        "token": token,
+        # In the fragment: the browser never sends it, so no access log or referrer holds it.
+        "url": f"{page_url}#{urlencode({'token': token})}",
+        "expires_at": grant.expires_at.isoformat(),
+        "levels": {level.value: label for level, label in SATISFACTION_LABELS.items()},
+    }

@@ -1,0 +1,256 @@
+"""Residents rate the result themselves: the SMS gateway's uplink and the signed one-time link."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from services.intake import domain, ratings, service, store
+from services.intake.access import ApiKey, Role, require
+from services.intake.api import causation_of, intake_of, runtime_of
+from services.intake.privacy import resident_ref
+from shared import idempotency
+from shared.apikeys import PUBLIC
+from shared.db import Connection
+from shared.events import Event, RatedVia, Satisfaction
+from shared.http import Problem
+from shared.privacy import FreeText
+
+router = APIRouter()
+RESIDENTS = "居民查询 Residents"
+GATEWAY = "短信网关 SMS gateway"
+
+SmsGatewayKey = Annotated[ApiKey, require(Role.SMS_GATEWAY)]
+
+
+# --- the SMS gateway's uplink ----------------------------------------------------------------
+
+
+class SmsReply(BaseModel):
+    """A resident's reply to a message, as the SMS gateway forwards it (上行短信)."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    message_id: str = Field(
+        min_length=1,
+        max_length=128,
+        description="网关的消息编号，重复投递时不变 The gateway's message id (same on redelivery)",
+    )
+    phone: str = Field(pattern=domain.PHONE_PATTERN, description="发送人手机号 The sender's phone")
+    text: str = Field(max_length=500, description="回复内容 What the resident replied")
+    received_at: AwareDatetime = Field(
+        description="网关收到的时间（含时区）When the gateway received it, with its offset"
+    )
+
+
+OUTCOMES = (
+    "recorded: 已记录评价；unsatisfied 时已重新交办 (redo)。"
+    " not_understood: 未能识别评价。nothing_to_rate: 该号码没有待评价的诉求（或本轮已评价，不再记录）。"
+    " ambiguous: 有多件待评价，须在回复中注明受理编号。"
+    " `reply` is a sentence the gateway may send back to the resident."
+)
+
+
+@router.post(
+    "/sms/replies",
+    tags=[GATEWAY],
+    summary="短信上行：居民回复评价办理结果 A resident's SMS reply rating a result",
+    description=(
+        "居民回复结果短信「1/2/3」或「满意/基本满意/不满意」（可附受理编号）。同一网关消息重复投递只记录一次，"
+        "返回首次的答复；本轮已评价后的再次回复不再记录。 The same message id delivered again gets the"
+        " first answer and records nothing more; a second rating of a round is ignored. " + OUTCOMES
+    ),
+    responses={
+        401: {"description": "缺少或无效的 API Key (problem+json)"},
+        403: {"description": "非短信网关密钥 Not the SMS gateway's key (problem+json)"},
+        422: {"description": "请求参数有误 Invalid request (problem+json)"},
+    },
+)
+async def sms_reply(reply: SmsReply, request: Request, _: SmsGatewayKey) -> JSONResponse:
+    runtime = runtime_of(request)
+    # Keyed by the gateway's message id alone, not by the key that brought it: a redelivery
+    # after the gateway's key is rotated is still the same message.
+    scoped = idempotency.scoped("sms-gateway", "reply", reply.message_id)
+    payload = {"phone": reply.phone, "text": reply.text}
+
+    async def produce() -> tuple[int, dict[str, Any]]:
+        return 200, await _rate_by_sms(conn, request, reply)
+
+    async with runtime.pool.acquire() as conn, conn.transaction():
+        return await idempotency.idempotent(conn, scoped, payload, produce)
+
+
+def rating(
+    conn: Connection,
+    request: Request,
+    level: Satisfaction,
+    via: RatedVia,
+    comment: str | None,
+    resolution_round: int | None = None,
+) -> Callable[[domain.Complaint], Awaitable[list[Event]]]:
+    """The resident's rating as a decision on the complaint's newest state (and, for a merged
+    duplicate, the newest state of the complaint it follows)."""
+    events = runtime_of(request).store
+
+    async def decide(state: domain.Complaint) -> list[Event]:
+        survivor = await store.survivor_of(conn, events, state)
+        return domain.rate(state, level, via, comment, service.now(), resolution_round, survivor)
+
+    return decide
+
+
+async def _rate_by_sms(conn: Connection, request: Request, reply: SmsReply) -> dict[str, Any]:
+    said = ratings.parse_reply(reply.text)
+    if said.satisfaction is None:
+        return {
+            "outcome": "not_understood",
+            "reply": "未能识别您的评价，请回复数字：1 满意，2 基本满意，3 不满意。",
+        }
+    resident = resident_ref(reply.phone, intake_of(request).settings.resident_pepper)
+    # A reply sent before a result was reported does not rate it (a late "1" to the receipt).
+    waiting = await store.awaiting_rating(conn, resident, reply.received_at)
+    if said.case_number is not None:
+        waiting = [w for w in waiting if w["case_number"] == said.case_number]
+    if not waiting:
+        return {"outcome": "nothing_to_rate", "reply": "您目前没有待评价的诉求，感谢您的回复。"}
+    if len(waiting) > 1:
+        numbers = [w["case_number"] for w in waiting]
+        return {
+            "outcome": "ambiguous",
+            "case_numbers": numbers,
+            "reply": f"您有 {len(numbers)} 件诉求待评价（{'、'.join(numbers)}），"
+            "请回复「受理编号 + 评价数字」，如「" + numbers[0] + " 1」。",
+        }
+    level = said.satisfaction
+    try:
+        state = await service.change(
+            conn,
+            runtime_of(request).store,
+            waiting[0]["complaint_id"],
+            rating(conn, request, level, RatedVia.SMS, said.comment),
+            causation_of(request),
+        )
+    except Problem as refused:
+        if refused.status != 409:
+            raise
+        # Rated meanwhile (the link, another reply): the first rating of the round stands.
+        return {"outcome": "nothing_to_rate", "reply": "本次办理结果已评价，感谢您的回复。"}
+    return {
+        "outcome": "recorded",
+        "case_number": state.case_number,
+        "satisfaction": level.value,
+        "redo": state.status is domain.S.REDO,
+        "reply": ratings.thanks(state.case_number, level, state.status is domain.S.REDO),
+    }
+
+
+# --- the signed one-time link ----------------------------------------------------------------
+
+
+class LinkRating(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    token: str = Field(
+        min_length=1, max_length=200, description="查询结果中的评价令牌 The token from the lookup"
+    )
+    satisfaction: Satisfaction = Field(description="满意/基本满意/不满意 The rating")
+    comment: FreeText | None = Field(None, max_length=500, description="意见（可选）Comments")
+
+
+@router.post(
+    "/ratings",
+    dependencies=[PUBLIC],
+    tags=[RESIDENTS],
+    summary="居民凭一次性链接评价办理结果 Rate a result with the lookup's one-time link",
+    description=(
+        "令牌来自居民查询（受理编号 + 手机尾号）的 `rating`，每轮办理结果只能评价一次；评价不满意即重新交办。"
+        " The token comes with the lookup's `rating`; each round's result is rated once; an"
+        " unsatisfied rating sends the demand back to be handled again."
+    ),
+    responses={
+        403: {"description": "链接无效（伪造或被改动）Not a valid link (problem+json)"},
+        404: {"description": "诉求不存在 No such complaint (problem+json)"},
+        409: {"description": "已评价，或链接属于上一轮办理 Rated already, or an earlier round's"},
+        410: {"description": "链接已过期 The link has expired (problem+json)"},
+        422: {"description": "请求参数有误 Invalid request (problem+json)"},
+        429: {"description": "过于频繁 Rate limited; see Retry-After (problem+json)"},
+    },
+)
+async def rate_by_link(given: LinkRating, request: Request) -> dict[str, Any]:
+    runtime = runtime_of(request)
+    settings = intake_of(request).settings
+    client = request.client.host if request.client else "unknown"
+    await runtime.state["limiter"].check(f"rating:{client}", settings.lookup_rate_per_minute)
+    now = service.now()
+    try:
+        grant = ratings.verify(given.token, settings.rating_link_secret, now)
+    except ratings.TokenExpired:
+        raise Problem(410, "评价链接已过期，请重新查询后评价 The rating link has expired") from None
+    except ratings.TokenRefused:
+        raise Problem(403, "评价链接无效 Not a valid rating link", field="token") from None
+    level = given.satisfaction
+    async with runtime.pool.acquire() as conn, conn.transaction():
+        state = await service.change(
+            conn,
+            runtime.store,
+            grant.complaint_id,
+            rating(conn, request, level, RatedVia.LINK, given.comment, grant.resolution_round),
+            causation_of(request),
+        )
+    return {
+        "case_number": state.case_number,
+        "satisfaction": level.value,
+        "satisfaction_label": domain.SATISFACTION_LABELS[level],
+        "status": state.status.value,
+        "status_label": state.label,
+        "message": ratings.thanks(state.case_number, level, state.status is domain.S.REDO),
+    }
+
+
+_PAGE = """<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>评价办理结果 Rate the result</title>
+<style>body{font-family:sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem}
+label{display:block;margin:.6rem 0;font-size:1.2rem}textarea{width:100%;height:5rem}
+button{font-size:1.1rem;padding:.4rem 1.5rem}</style></head>
+<body><h1>请您评价办理结果</h1><p>Please rate how your request was handled.</p>
+<form id="rating">
+<label><input type="radio" name="satisfaction" value="satisfied" required> 满意 Satisfied</label>
+<label><input type="radio" name="satisfaction" value="basically_satisfied"> 基本满意 Mostly satisfied</label>
+<label><input type="radio" name="satisfaction" value="unsatisfied"> 不满意 Not satisfied</label>
+<textarea name="comment" maxlength="500" placeholder="意见（可选）Comments (optional)"></textarea>
+<p><button>提交 Submit</button></p></form>
+<p id="answer" role="status"></p>
+<script>
+const form = document.getElementById("rating"), answer = document.getElementById("answer");
+const token = new URLSearchParams(location.hash.slice(1)).get("token") || "";
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const data = new FormData(form);
+  const response = await fetch("ratings", {method: "POST",
+    headers: {"Content-Type": "application/json"},
+    body: JSON.stringify({token, satisfaction: data.get("satisfaction"),
+                          comment: data.get("comment") || null})});
+  const body = await response.json();
+  answer.textContent = response.ok ? body.message : (body.detail || "提交失败 Failed");
+  if (response.ok) form.hidden = true;
+});
+</script></body></html>
+"""
+
+
+@router.get(
+    "/rate",
+    dependencies=[PUBLIC],
+    tags=[RESIDENTS],
+    summary="评价页面（一次性链接打开的页面）The page a rating link opens",
+    response_class=HTMLResponse,
+)
+async def rating_page() -> HTMLResponse:
+    # The token is in the address's fragment, read by the page's script; no referrer either.
+    return HTMLResponse(_PAGE, headers={"Referrer-Policy": "no-referrer"})
