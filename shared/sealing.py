@@ -14,11 +14,12 @@ import hashlib
 import json
 import os
 import ssl
+import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from cryptography.exceptions import InvalidTag
@@ -28,7 +29,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from shared.consumer import DependencyUnavailable
 from shared.envelope import Envelope
-from shared.events import ComplaintFiled, Sealed
+from shared.events import ComplaintCallbackRecorded, ComplaintFiled, Event, Sealed
 from shared.privacy import REDACTED_TEXT
 
 _WORDS_INFO = b"jiesu complaint words v1"
@@ -36,6 +37,8 @@ _WORDS_INFO = b"jiesu complaint words v1"
 SEALED_TEXT = "（诉求内容已加密 sealed）"
 # A key fetch names at most this many residents (intake's POST /residents/keys takes as many).
 FETCH_MOST = 500
+
+E = TypeVar("E", bound=Event)
 
 
 class SealBroken(ValueError):
@@ -88,46 +91,116 @@ def open_sealed(sealed: Sealed, key: WordsKey, aad: bytes) -> dict[str, Any]:
     return opened
 
 
-# --- ComplaintFiled ---------------------------------------------------------------------------
+# --- the events that carry a resident's words --------------------------------------------------
 
-SEALED_FIELDS = ("text", "address", "latitude", "longitude", "attributes", "media_urls")
+SEALED_FIELDS = (
+    "text",
+    "address",
+    "latitude",
+    "longitude",
+    "attributes",
+    "media_urls",
+    "masked_phone",
+)
 
 
-def seal_filed(event: ComplaintFiled, key: WordsKey, public_place: str | None) -> ComplaintFiled:
-    """The filing as stored and published: its words and exact place sealed, the public place
-    (to the building) in the clear."""
-    fields = event.model_dump(mode="json", include=set(SEALED_FIELDS))
-    return event.model_copy(
-        update={
-            "sealed": seal(fields, key, event.complaint_id.bytes),
+@dataclass(frozen=True, slots=True)
+class Sealing:
+    """Which fields of an event type are the resident's, what they read while sealed (`cleared`:
+    a placeholder, the public place), and what they read once the key is gone (`redacted`)."""
+
+    fields: tuple[str, ...]
+    cleared: Mapping[str, Any]
+    redacted: Mapping[str, Any]
+
+
+# A filing's words and exact place; a callback's or rating's comment (the resident's words, or
+# what staff noted of them). Each carries `resident_ref` (whose key) and `sealed`.
+SEALINGS: dict[type[Event], Sealing] = {
+    ComplaintFiled: Sealing(
+        SEALED_FIELDS,
+        {
             "text": SEALED_TEXT,
-            "address": public_place or "",
             "latitude": None,
             "longitude": None,
             "attributes": {},
             "media_urls": [],
+            "masked_phone": None,
+        },
+        # the address stays the public place it was sealed with
+        {"text": REDACTED_TEXT, "masked_phone": None},
+    ),
+    ComplaintCallbackRecorded: Sealing(("comment",), {"comment": SEALED_TEXT}, {"comment": None}),
+}
+
+
+def needs_sealing(event: Event) -> bool:
+    """An event of a sealed type with something of the resident's in it, not sealed yet."""
+    sealing = SEALINGS.get(type(event))
+    return (
+        sealing is not None
+        and getattr(event, "sealed", None) is None
+        and getattr(event, "resident_ref", None) is not None
+        and any(getattr(event, name) not in (None, "", [], {}) for name in sealing.fields)
+    )
+
+
+def seal_event(event: E, key: WordsKey, public_place: str | None = None) -> E:
+    """The event as stored and published: the resident's fields sealed under `key`, bound to
+    the complaint; a filing's public place (to the building) stays in the clear."""
+    sealing = SEALINGS[type(event)]
+    fields = event.model_dump(mode="json", include=set(sealing.fields))
+    cleared = dict(sealing.cleared)
+    if isinstance(event, ComplaintFiled):
+        cleared["address"] = public_place or ""
+    complaint_id: uuid.UUID = event.complaint_id  # type: ignore[attr-defined]
+    return event.model_copy(update={"sealed": seal(fields, key, complaint_id.bytes), **cleared})
+
+
+def open_event(event: E, key: WordsKey | None) -> E:
+    """The event as it was said; redacted when the resident's key is gone (`key` None, or a
+    newer key than the one that sealed it). An event never sealed is returned as it is.
+    SealBroken if the key is right and the value is not."""
+    sealed: Sealed | None = getattr(event, "sealed", None)
+    if sealed is None:
+        return event
+    if key is None or key.kid != sealed.kid:
+        return redacted(event)
+    sealing = SEALINGS[type(event)]
+    complaint_id: uuid.UUID = event.complaint_id  # type: ignore[attr-defined]
+    fields = open_sealed(sealed, key, complaint_id.bytes)
+    return type(event).model_validate(
+        # (a field sealed values of before did not hold keeps what it read while sealed)
+        {
+            **event.model_dump(),
+            **{n: fields[n] for n in sealing.fields if n in fields},
+            "sealed": None,
         }
     )
 
 
+def redacted(event: E) -> E:
+    """The event with the resident's fields as an erasure leaves them."""
+    return event.model_copy(update={"sealed": None, **SEALINGS[type(event)].redacted})
+
+
+def seal_filed(event: ComplaintFiled, key: WordsKey, public_place: str | None) -> ComplaintFiled:
+    """The filing as stored and published (seal_event for a filing)."""
+    return seal_event(event, key, public_place)
+
+
 def open_filed(event: ComplaintFiled, key: WordsKey | None) -> ComplaintFiled:
-    """The filing as it was said; redacted (as ComplaintRedacted redacts) when the resident's
-    key is gone (`key` None, or a newer key than the one that sealed it). A filing that was
-    never sealed is returned as it is. SealBroken if the key is right and the value is not."""
-    sealed = event.sealed
-    if sealed is None:
-        return event
-    if key is None or key.kid != sealed.kid:
-        return event.model_copy(update={"sealed": None, "text": REDACTED_TEXT})
-    fields = open_sealed(sealed, key, event.complaint_id.bytes)
-    return ComplaintFiled.model_validate(
-        {**event.model_dump(), **{name: fields[name] for name in SEALED_FIELDS}, "sealed": None}
-    )
+    """The filing as it was said, or redacted (open_event for a filing)."""
+    return open_event(event, key)
+
+
+def is_sealed(event: object) -> bool:
+    return type(event) in SEALINGS and getattr(event, "sealed", None) is not None
 
 
 def sealed_residents(events: Iterable[object]) -> set[str]:
-    """The residents whose keys open the sealed filings among `events`."""
-    return {e.resident_ref for e in events if isinstance(e, ComplaintFiled) and e.sealed}
+    """The residents whose keys open the sealed events among `events`."""
+    return {e.resident_ref for e in events if is_sealed(e) and e.resident_ref}  # type: ignore[attr-defined]
 
 
 # --- readers outside intake -------------------------------------------------------------------
@@ -214,26 +287,25 @@ class Keyring:
 
 
 async def open_envelopes(envelopes: Sequence[Envelope], keyring: Keyring) -> list[Envelope]:
-    """The envelopes with their sealed filings opened (redacted where the key is gone), their
-    keys fetched in one request. A held key older than the one a filing names (the resident
+    """The envelopes with their sealed events opened (redacted where the key is gone), their
+    keys fetched in one request. A held key older than the one an event names (the resident
     was erased and filed again) is fetched again, once, with the others."""
     residents = sealed_residents(e.event for e in envelopes)
     if not residents:
         return list(envelopes)
     keys = await keyring.keys(residents)
     stale = {
-        e.event.resident_ref
+        e.event.resident_ref  # type: ignore[attr-defined]
         for e in envelopes
-        if isinstance(e.event, ComplaintFiled)
-        and e.event.sealed is not None
-        and (held := keys.get(e.event.resident_ref)) is not None
-        and held.kid != e.event.sealed.kid
+        if is_sealed(e.event)
+        and (held := keys.get(e.event.resident_ref)) is not None  # type: ignore[attr-defined]
+        and held.kid != e.event.sealed.kid  # type: ignore[attr-defined]
     }
     if stale:
         keys.update(await keyring.keys(stale, refresh=stale))
     return [
-        replace(e, event=open_filed(e.event, keys.get(e.event.resident_ref)))
-        if isinstance(e.event, ComplaintFiled) and e.event.sealed is not None
+        replace(e, event=open_event(e.event, keys.get(e.event.resident_ref)))  # type: ignore[attr-defined]
+        if is_sealed(e.event)
         else e
         for e in envelopes
     ]

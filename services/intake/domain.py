@@ -377,6 +377,7 @@ def _redacted(s: Complaint, e: ComplaintRedacted) -> Complaint:
         attributes={},
         media_urls=(),
         last_callback=None,
+        masked_phone=None,  # seven of the eleven digits: the lookup by phone tail ends with it
     )
 
 
@@ -681,6 +682,7 @@ def call_back(
         occurred_at=now,
         satisfaction=command.satisfaction,
         rated_via=RatedVia.CALLBACK if command.contacted else None,
+        resident_ref=state.resident_ref,
     )
     unreached = state.unreached_callbacks + 1
     if command.contacted or state.status is not S.RESOLVED or not max_unreached:
@@ -759,6 +761,7 @@ def rate(
         occurred_at=now,
         satisfaction=satisfaction,
         rated_via=via,
+        resident_ref=state.resident_ref,
     )
     if satisfaction is not Satisfaction.UNSATISFIED or follower:
         return [recorded]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -19,9 +19,18 @@ from services.intake.domain import Complaint, ComplaintStatus, Contact, fold
 from services.intake.duplicates import Place
 from shared.areas import like_patterns
 from shared.db import Connection, columns
-from shared.events import ComplaintFiled, Event, parse_event
+from shared.envelope import Causation
+from shared.events import Event, parse_event
 from shared.eventstore import EventStore, RecordedEvent
-from shared.sealing import WordsKey, open_filed, sealed_residents
+from shared.sealing import (
+    SEALINGS,
+    WordsKey,
+    needs_sealing,
+    open_event,
+    redacted,
+    seal_event,
+    sealed_residents,
+)
 
 
 async def store_contacts(
@@ -223,13 +232,38 @@ def parse(recorded: RecordedEvent) -> Event:
 
 
 class OpeningEventStore(EventStore):
-    """Intake's event store: the filings it reads back come opened with the resident's words
-    key from the vault (read in the same round of queries for a whole read), or redacted once
-    the resident was erased. What it stores and publishes stays sealed."""
+    """Intake's event store: what a resident said (a filing's words and place, a callback's
+    comment) is sealed under their words key as it is appended, and comes back opened as it
+    is read (the keys read from the vault in one query for a whole append or read), or
+    redacted once the resident was erased. What it stores and publishes stays sealed."""
 
     def __init__(self, source: str, master_keys: Sequence[bytes]) -> None:
         super().__init__(source)
         self.master_keys = tuple(master_keys)
+
+    async def append_streams(
+        self,
+        conn: Connection,
+        appends: Sequence[tuple[str, Sequence[Event], Causation]],
+        expected: Mapping[str, int] | None = None,
+    ) -> list[RecordedEvent]:
+        unsealed = [e for _, events, _ in appends for e in events if needs_sealing(e)]
+        if unsealed:
+            residents = {e.resident_ref for e in unsealed}  # type: ignore[attr-defined]
+            keys = await words_keys(conn, self.master_keys, residents)
+            appends = [
+                (stream, [self._sealed(e, keys) for e in events], causation)
+                for stream, events, causation in appends
+            ]
+        return await super().append_streams(conn, appends, expected)
+
+    @staticmethod
+    def _sealed(event: Event, keys: Mapping[str, WordsKey | None]) -> Event:
+        if not needs_sealing(event):
+            return event
+        key = keys.get(event.resident_ref)  # type: ignore[attr-defined]
+        # an erased resident's words are not written down again, not even sealed
+        return seal_event(event, key) if key is not None else redacted(event)
 
     async def read_stream(self, conn: Connection, stream: str) -> list[RecordedEvent]:
         return await self._opened(conn, await super().read_stream(conn, stream))
@@ -245,20 +279,22 @@ class OpeningEventStore(EventStore):
         return regrouped
 
     async def _opened(self, conn: Connection, history: list[RecordedEvent]) -> list[RecordedEvent]:
-        filed = {
+        sealed = {
             i: parse(r)
             for i, r in enumerate(history)
-            if r.type == ComplaintFiled.event_type and r.data.get("sealed")
+            if r.type in SEALED_TYPES and r.data.get("sealed")
         }
-        if not filed:
+        if not sealed:
             return history
-        keys = await words_keys(conn, self.master_keys, sealed_residents(filed.values()))
-        for i, event in filed.items():
-            assert isinstance(event, ComplaintFiled)
-            opened = open_filed(event, keys.get(event.resident_ref))
+        keys = await words_keys(conn, self.master_keys, sealed_residents(sealed.values()))
+        for i, event in sealed.items():
+            opened = open_event(event, keys.get(event.resident_ref))  # type: ignore[attr-defined]
             data = opened.model_dump(mode="json", exclude={"sealed"})
             history[i] = replace(history[i], data=data)
         return history
+
+
+SEALED_TYPES = frozenset(t.event_type for t in SEALINGS)
 
 
 async def load(conn: Connection, events: EventStore, complaint_id: UUID) -> Complaint | None:
@@ -309,7 +345,8 @@ _VIEW_UPSERT = (
     # set at filing; an erasure (ComplaintRedacted) blanks them
     "text = EXCLUDED.text, address = EXCLUDED.address, latitude = EXCLUDED.latitude, "
     "longitude = EXCLUDED.longitude, attributes = EXCLUDED.attributes, "
-    "media_urls = EXCLUDED.media_urls, resolved_at = EXCLUDED.resolved_at, "
+    "media_urls = EXCLUDED.media_urls, masked_phone = EXCLUDED.masked_phone, "
+    "resolved_at = EXCLUDED.resolved_at, "
     "unreached_callbacks = EXCLUDED.unreached_callbacks, triage_clock = EXCLUDED.triage_clock, "
     "reached_at = EXCLUDED.reached_at"
 )

@@ -13,8 +13,8 @@ from services.reporting.upsert import JSON_TYPES, Upsert, merged
 from shared.consumer import BatchContext, Handler, HandlerContext, Prepare
 from shared.db import Connection, columns
 from shared.envelope import Envelope
-from shared.events import ComplaintFiled, Event, ResidentErased
-from shared.sealing import Keyring, open_envelopes
+from shared.events import Event, ResidentErased
+from shared.sealing import Keyring, is_sealed, open_envelopes
 
 # Upserts by statement shape, then by row (key values), each row's merged into one.
 Grouped = dict[tuple[Any, ...], dict[tuple[Any, ...], Upsert]]
@@ -102,8 +102,8 @@ async def handle_batch(envelopes: Sequence[Envelope], ctx: BatchContext) -> None
 async def handle(event: Any, ctx: HandlerContext) -> None:
     """One event, for a consumer without the batch handler (tests compare against it). It has
     no keyring: a sealed filing is refused rather than projected unopened."""
-    if isinstance(event, ComplaintFiled) and event.sealed is not None:
-        raise SealedWithoutKeys("a sealed filing needs opener(keyring) before it")
+    if is_sealed(event):
+        raise SealedWithoutKeys(f"a sealed {event.event_type} needs opener(keyring) before it")
     await project_all(ctx.conn, [ctx.envelope])
 
 

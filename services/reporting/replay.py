@@ -162,11 +162,18 @@ async def _drain(
     queue: asyncio.Queue[tuple[str, int, int, Grouped] | None] = asyncio.Queue(2)
 
     async def produce() -> None:
-        for name, conn in sources.items():
-            part = (slices or {}).get(name, EVERYTHING)
-            async for batch in _batches(conn, after[name], batch_size, part):
-                grouped = await _writes(batch, models, keyring)
-                await queue.put((name, batch[-1]["global_position"], len(batch), grouped))
+        try:
+            for name, conn in sources.items():
+                part = (slices or {}).get(name, EVERYTHING)
+                async for batch in _batches(conn, after[name], batch_size, part):
+                    grouped = await _writes(batch, models, keyring)
+                    await queue.put((name, batch[-1]["global_position"], len(batch), grouped))
+        except Exception:
+            # The writer stops at the end mark and meets this error in `await producer`:
+            # without the mark it would wait on the queue for ever (intake out of reach for
+            # the keys hung the rebuild so).
+            await queue.put(None)
+            raise
         await queue.put(None)
 
     producer = asyncio.create_task(produce())

@@ -307,6 +307,10 @@ class ComplaintCallbackRecorded(Event):
     occurred_at: datetime
     satisfaction: Satisfaction | None = None
     rated_via: RatedVia | None = None
+    # The comment is the resident's words (or staff's note of them): stored and published sealed
+    # under the resident's key (`resident_ref`), like a filing's text, so an erasure shreds it.
+    resident_ref: str | None = None
+    sealed: Sealed | None = None
 
 
 class ComplaintRedoRequested(Event):

@@ -199,7 +199,8 @@ async def test_an_erased_resident_is_gone_from_every_read_model_and_answer(stack
                 f"{reporting}/cases/{kept_id}", headers=examples.READER
             ),
         }
-    needles = [erased_phone, erased_phone[-8:], "欧阳秀兰", f"E{marker}"]
+    masked = f"{erased_phone[:3]}****{erased_phone[-4:]}"  # as the filing's answer shows it
+    needles = [erased_phone, erased_phone[-8:], masked, "欧阳秀兰", f"E{marker}"]
     kept_needles = [f"K{marker}"]
 
     answer_hits = {

@@ -16,6 +16,7 @@ from shared.privacy import REDACTED_TEXT
 from shared.sealing import WordsKey, open_filed
 from tests import examples
 from tests.integration.conftest import IntakeServer
+from tests.integration.test_intake_api import _facts_of, act, publish, wait_for_status
 
 pytestmark = pytest.mark.integration
 
@@ -113,3 +114,57 @@ async def test_words_keys_go_to_reporting_only_open_the_filing_and_are_null_once
     async with intake_server.client(**REPORTING) as client:
         after = await client.post("/residents/keys", json={"resident_refs": [resident]})
     assert after.json() == {"keys": {resident: None}}
+
+
+async def stored_callback(server: IntakeServer, complaint_id: str) -> dict[str, object]:
+    async with server.runtime.pool.acquire() as conn:
+        data = await conn.fetchval(
+            "SELECT data::text FROM events WHERE stream = $1 AND type = 'ComplaintCallbackRecorded'",
+            f"complaint-{complaint_id}",
+        )
+    found: dict[str, object] = json.loads(data)
+    return found
+
+
+async def test_a_callbacks_comment_is_stored_sealed_and_shredded_with_the_residents_key(
+    intake_server: IntakeServer,
+):
+    """What the resident said at the callback (or staff noted of it) is theirs, like the
+    filing's words: sealed in the store and on the topic, read back opened, and unreadable
+    once they are erased."""
+    marker = uuid.uuid4().hex[:8]
+    phone = "13912341004"
+    filed = await intake_server.file(3, **said(marker, phone))
+    complaint_id = str(filed["complaint_id"])
+    for fact in _facts_of(filed):
+        await publish(intake_server, fact)
+    await wait_for_status(intake_server, complaint_id, "resolved")
+    comment = f"居民说雨后仍有渗水，暗号{marker}回访"
+    answer = await act(
+        intake_server,
+        complaint_id,
+        "callback",
+        {
+            "contacted": True,
+            "resolved": True,
+            "satisfaction": "basically_satisfied",
+            "comment": comment,
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    raw = await stored_callback(intake_server, complaint_id)
+    assert marker not in json.dumps(raw, ensure_ascii=False)
+    assert raw["sealed"] and raw["resident_ref"] == filed["resident_ref"]
+    async with intake_server.client(**examples.STAFF_KEY) as client:
+        events = (await client.get(f"/complaints/{complaint_id}/events")).json()
+    [callback] = [e for e in events["events"] if e["type"] == "ComplaintCallbackRecorded"]
+    assert callback["data"]["comment"] == comment and "sealed" not in callback["data"]
+    async with intake_server.client(**examples.STAFF_KEY) as client:
+        assert (await client.post("/residents/erasure", json={"phone": phone})).status_code == 200
+        after = await client.get(f"/complaints/{complaint_id}/events")
+    assert marker not in after.text
+    assert marker not in repr(await loaded(intake_server, complaint_id))
+    async with intake_server.runtime.pool.acquire() as conn:
+        history = await intake_server.runtime.store.read_stream(conn, f"complaint-{complaint_id}")
+    [opened] = [r for r in history if r.type == "ComplaintCallbackRecorded"]
+    assert opened.data["comment"] is None  # the key is gone: the comment reads as erased

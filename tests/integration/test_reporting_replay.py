@@ -596,3 +596,43 @@ async def test_a_batch_whose_keys_intake_cannot_give_fails_whole_and_is_handled_
     finally:
         await pool.close()
         await drop_database(reporting_url)
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+async def test_a_rebuild_whose_keys_intake_cannot_give_fails_and_says_so(
+    pg_server_url: str, stores: Stores, workers: str
+):
+    """Intake out of reach during a rebuild: the command fails, naming the cause, and leaves
+    the live tables as they were; it does not wait for ever (it once did: the reader's error
+    never reached the writer)."""
+    await sealed_filings(stores, 4)
+    reporting_url = await _fresh(pg_server_url, "reporting")
+    pool = await create_pool(reporting_url)
+    try:
+        await prepare_reporting(pool)
+        env = {
+            **os.environ,
+            **stores.replay_env(reporting_url, batch=15),
+            "REPORTING_INTAKE_URL": f"http://127.0.0.1:{free_port()}",  # nobody there
+            "REPORTING_INTAKE_KEY": "dev-key-reporting",
+        }
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "services.reporting.replay",
+            "cases",
+            "--workers",
+            workers,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, err = await asyncio.wait_for(process.communicate(), timeout=120)
+        assert process.returncode != 0
+        said = err.decode()
+        assert "重建失败" in said and "intake keys" in said, said[-2000:]
+        async with pool.acquire() as conn:
+            assert await cases_said(conn) == {}
+    finally:
+        await pool.close()
+        await drop_database(reporting_url)

@@ -14,17 +14,25 @@ import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from shared.envelope import Envelope, encode_data
-from shared.events import ComplaintFiled, ResidentErased, parse_event_json
+from shared.events import (
+    ComplaintCallbackRecorded,
+    ComplaintFiled,
+    ComplaintStatus,
+    ResidentErased,
+    parse_event_json,
+)
 from shared.privacy import REDACTED_TEXT
 from shared.sealing import (
     SEALED_TEXT,
     Keyring,
     SealBroken,
     WordsKey,
+    needs_sealing,
     open_envelopes,
     open_filed,
     open_sealed,
     seal,
+    seal_event,
     seal_filed,
 )
 from tests import examples
@@ -187,3 +195,34 @@ async def test_the_keyring_holds_at_most_its_size_the_most_recently_used():
     assert len(intake.requests) == 2  # 0 and 2 held; 1 was the least recently used
     await keyring.keys(["R-" + f"{1:020x}"])
     assert intake.requests[-1] == ["R-" + f"{1:020x}"]
+
+
+def a_callback(resident: str, comment: str | None) -> ComplaintCallbackRecorded:
+    return ComplaintCallbackRecorded(
+        complaint_id=uuid.uuid4(),
+        status=ComplaintStatus.CALLED_BACK,
+        contacted=True,
+        resolved=True,
+        satisfied=False,
+        comment=comment,
+        actor="staff:回访员",
+        occurred_at=datetime.now(UTC),
+        resident_ref=resident,
+    )
+
+
+async def test_a_callbacks_comment_is_sealed_like_a_filing_and_opens_in_the_same_batch():
+    resident = "R-" + "c" * 20
+    secret = os.urandom(32)
+    callback = a_callback(resident, "雨后仍有渗水，楼上602的住户说")
+    assert needs_sealing(callback) and not needs_sealing(a_callback(resident, None))
+    sealed = seal_event(callback, WordsKey.of(secret))
+    assert "602" not in encode_data(sealed).decode() and sealed.comment == SEALED_TEXT
+    assert not needs_sealing(sealed)
+    intake = Intake({resident: secret})
+    filed = seal_filed(said(resident_ref=resident), WordsKey.of(secret), PLACE)
+    opened = await open_envelopes([envelope(filed), envelope(sealed)], Keyring(intake))
+    assert len(intake.requests) == 1  # one key for both of the resident's events
+    assert opened[1].event == callback
+    erased = await open_envelopes([envelope(sealed)], Keyring(Intake({resident: None})))
+    assert erased[0].event.comment is None  # type: ignore[attr-defined]
