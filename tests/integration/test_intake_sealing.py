@@ -31,11 +31,15 @@ def said(marker: str, phone: str) -> dict[str, object]:
     }
 
 
-async def stored_filing(server: IntakeServer, complaint_id: str) -> dict[str, object]:
+async def stored_filing(
+    server: IntakeServer, complaint_id: str, event_type: str = "ComplaintFiled"
+) -> dict[str, object]:
+    """The event's data as intake's store holds it (and its relay publishes it)."""
     async with server.runtime.pool.acquire() as conn:
         data = await conn.fetchval(
-            "SELECT data::text FROM events WHERE stream = $1 AND type = 'ComplaintFiled'",
+            "SELECT data::text FROM events WHERE stream = $1 AND type = $2",
             f"complaint-{complaint_id}",
+            event_type,
         )
     found: dict[str, object] = json.loads(data)
     return found
@@ -116,16 +120,6 @@ async def test_words_keys_go_to_reporting_only_open_the_filing_and_are_null_once
     assert after.json() == {"keys": {resident: None}}
 
 
-async def stored_callback(server: IntakeServer, complaint_id: str) -> dict[str, object]:
-    async with server.runtime.pool.acquire() as conn:
-        data = await conn.fetchval(
-            "SELECT data::text FROM events WHERE stream = $1 AND type = 'ComplaintCallbackRecorded'",
-            f"complaint-{complaint_id}",
-        )
-    found: dict[str, object] = json.loads(data)
-    return found
-
-
 async def test_a_callbacks_comment_is_stored_sealed_and_shredded_with_the_residents_key(
     intake_server: IntakeServer,
 ):
@@ -152,7 +146,7 @@ async def test_a_callbacks_comment_is_stored_sealed_and_shredded_with_the_reside
         },
     )
     assert answer.status_code == 200, answer.text
-    raw = await stored_callback(intake_server, complaint_id)
+    raw = await stored_filing(intake_server, complaint_id, "ComplaintCallbackRecorded")
     assert marker not in json.dumps(raw, ensure_ascii=False)
     assert raw["sealed"] and raw["resident_ref"] == filed["resident_ref"]
     async with intake_server.client(**examples.STAFF_KEY) as client:
