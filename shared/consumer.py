@@ -430,6 +430,18 @@ def faust_broker_urls(bootstrap_servers: str) -> list[str]:
     ]
 
 
+# How long aiokafka's fetch loop sleeps when nothing wakes it (its default, 200 ms, is five
+# wakeups a second per consumer at rest). A fetch's answer, a consumed buffer, a new
+# assignment and a metadata refresh all wake it before; the timeout is only a backstop.
+FETCHER_IDLE_TIMEOUT_MS = 2000
+
+
+def heartbeat_ms(settings: ServiceSettings) -> int:
+    """KAFKA_HEARTBEAT_INTERVAL_S, at most a third of the session timeout (as Kafka advises)."""
+    session_ms = settings.kafka_session_timeout_s * 1000
+    return int(min(settings.kafka_heartbeat_interval_s * 1000, session_ms / 3))
+
+
 def make_faust_app(app_id: str, settings: ServiceSettings) -> faust.App:
     """A faust app that only runs agents: durable state lives in Postgres, not in faust tables."""
     app = ServiceFaustApp(
@@ -442,7 +454,7 @@ def make_faust_app(app_id: str, settings: ServiceSettings) -> faust.App:
         producer_acks=-1,
         broker_session_timeout=settings.kafka_session_timeout_s,
         broker_rebalance_timeout=settings.kafka_session_timeout_s,
-        broker_heartbeat_interval=1.0,
+        broker_heartbeat_interval=heartbeat_ms(settings) / 1000,
         broker_commit_interval=1.0,
         consumer_auto_offset_reset="earliest",
         loop=asyncio.get_running_loop(),
@@ -457,10 +469,12 @@ class BatchConsumer:
     """The idempotent consumer fed by aiokafka directly, with no per-record machinery between:
     each `getmany` is one batch (every partition's records in their order, one transaction).
 
-    The offsets of handled batches are committed every `commit_interval_s` (as faust does) and
-    when partitions are taken away, not after every batch: an offset commit is a round trip to
-    the broker, which at low rates would come with every record. A crash or a rebalance before
-    the commit redelivers what came after it, and the inbox skips what had committed.
+    The offsets of handled batches are committed `commit_interval_s` after a batch was handled
+    (as faust does, but only when there is something to commit: at rest the committer sleeps
+    until a batch wakes it) and when partitions are taken away, not after every batch: an
+    offset commit is a round trip to the broker, which at low rates would come with every
+    record. A crash or a rebalance before the commit redelivers what came after it, and the
+    inbox skips what had committed.
     """
 
     def __init__(
@@ -482,6 +496,7 @@ class BatchConsumer:
         self.durable = durable
         self.handled: dict[TopicPartition, int] = {}  # the next offset, once handled
         self._committed: dict[TopicPartition, int] = {}
+        self._handled_more = asyncio.Event()  # set when `handled` moves: a commit is due
         session_ms = int(settings.kafka_session_timeout_s * 1000)
         self.kafka = aiokafka.AIOKafkaConsumer(
             bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -490,8 +505,9 @@ class BatchConsumer:
             auto_offset_reset="earliest",
             session_timeout_ms=session_ms,
             rebalance_timeout_ms=session_ms,
-            heartbeat_interval_ms=1000,
+            heartbeat_interval_ms=heartbeat_ms(settings),
             max_poll_records=batch_size,
+            consumer_timeout_ms=FETCHER_IDLE_TIMEOUT_MS,
         )
         busy_ms = settings.kafka_fetch_max_wait_ms
         idle_ms = max(busy_ms, settings.kafka_fetch_idle_wait_ms)
@@ -545,8 +561,12 @@ class BatchConsumer:
             self._committed.pop(tp, None)
 
     async def _commit_often(self) -> None:
+        """Commit `commit_interval_s` after a batch was handled (batches handled meanwhile go
+        with the same commit); sleep, without waking, while nothing is handled."""
         while True:
+            await self._handled_more.wait()
             await asyncio.sleep(self.commit_interval_s)
+            self._handled_more.clear()  # what is handled from here on wakes the next round
             await self.commit()
 
     def assigned(self) -> bool:
@@ -554,7 +574,8 @@ class BatchConsumer:
 
     async def _run(self) -> None:
         while True:
-            fetched = await self.kafka.getmany(timeout_ms=1000, max_records=self.batch_size)
+            # getmany returns as soon as records are there; the timeout only ends an empty wait.
+            fetched = await self.kafka.getmany(timeout_ms=60_000, max_records=self.batch_size)
             if not fetched:
                 continue
             try:
@@ -576,6 +597,7 @@ class BatchConsumer:
                 continue
             for partition, messages in fetched.items():
                 self.handled[partition] = messages[-1].offset + 1
+            self._handled_more.set()
 
 
 class _CommitOnRevoke(ConsumerRebalanceListener):

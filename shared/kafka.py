@@ -38,6 +38,7 @@ def make_offsets_reader(bootstrap_servers: str) -> AIOKafkaConsumer:
         enable_auto_commit=False,
         auto_offset_reset="none",
         request_timeout_ms=10000,
+        consumer_timeout_ms=2000,  # its fetch loop's backstop: not five wakeups a second
     )
 
 

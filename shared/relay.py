@@ -21,6 +21,9 @@ from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
+# A standby relay asks for the leader's lock this often (a shorter poll makes it ask sooner).
+STANDBY_LOOK_S = 10.0
+
 
 class OutboxRelay:
     """Tails the store by global position up to its horizon (see Horizon: appends commit in
@@ -88,7 +91,7 @@ class OutboxRelay:
             listener = await connect(self.settings.database_url)
             while not await listener.fetchval("SELECT pg_try_advisory_lock($1)", self._leader_key):
                 self.standby = True
-                await asyncio.sleep(self.settings.relay_poll_interval_s * 2)
+                await asyncio.sleep(min(self.settings.relay_poll_interval_s * 2, STANDBY_LOOK_S))
             self.standby = False
             await producer.start()
             await reader.start()

@@ -42,6 +42,11 @@ class ServiceSettings(BaseSettings):
     kafka_session_timeout_s: float = Field(
         6.0, validation_alias=AliasChoices("KAFKA_SESSION_TIMEOUT_S")
     )
+    # How often a consumer tells its group it is alive (at most a third of the session
+    # timeout). A member hears of a rebalance at its next heartbeat; each is a broker request.
+    kafka_heartbeat_interval_s: float = Field(
+        2.0, validation_alias=AliasChoices("KAFKA_HEARTBEAT_INTERVAL_S")
+    )
     # How long a consumer's fetch may wait for records. Apache Kafka answers as soon as records
     # arrive, so 500 suits it; the embedded Tansu waits the full time, so keep it short there.
     kafka_fetch_max_wait_ms: int = Field(
@@ -81,9 +86,12 @@ class ServiceSettings(BaseSettings):
     max_body_bytes: int = 64 * 1024
 
     relay_batch_size: int = 500
-    # Each commit wakes the relay (LISTEN/NOTIFY); this is the longest it waits without one.
-    relay_poll_interval_s: float = 5.0
-    relay_loss_check_interval_s: float = 3.0
+    # Each commit wakes the relay (LISTEN/NOTIFY); this is the longest it waits without one
+    # (a lost notification delays a committed event by at most this).
+    relay_poll_interval_s: float = 30.0
+    # How often the relay asks the broker whether it lost acknowledged records (and at every
+    # reconnect). Each look is a few broker requests, at rest too.
+    relay_loss_check_interval_s: float = 30.0
 
     consumer_max_attempts: int = 5
     consumer_backoff_initial_s: float = 0.2

@@ -17,9 +17,10 @@ class DispatchSettings(KeyedServiceSettings):
     # City model uploads are the largest requests (a city of thousands of communities).
     max_body_bytes: int = 8 * 1024 * 1024
     # (dev keys: `dev-key-admin`, `dev-key-supervisor` and `dev-key-<unit id>` for every unit)
-    # The SLA clocks: how often a worker looks for due timers at most, and how many it claims
-    # at once. Every dispatch worker polls; SKIP LOCKED shares the rows between them.
-    timer_poll_interval_s: float = 5.0
+    # The SLA clocks: the longest a worker sleeps between looks for due timers (it sleeps to
+    # the next due row, and a new row due sooner wakes it: LISTEN/NOTIFY), and how many it
+    # claims at once. Every dispatch worker looks; SKIP LOCKED shares the rows between them.
+    timer_poll_interval_s: float = 30.0
     timer_batch_size: int = 100
     run_timers: bool = True
     # Load the packaged holiday calendars (data/calendar-*.yaml) for years not yet loaded.

@@ -349,6 +349,9 @@ async def pending_arbitrations(
 
 # --- durable timers -------------------------------------------------------------------------
 
+# Where sync_timers announces the earliest fire time (seconds since the epoch) of rows it added.
+TIMERS_CHANNEL = "jiesu_dispatch_timers"
+
 
 async def sync_timers(
     conn: Connection, before: set[domain.Timer], after: set[domain.Timer]
@@ -374,16 +377,23 @@ async def sync_timers(
         )
     if new:
         rows = list(new)
+        # The earliest new row is announced on TIMERS_CHANNEL (delivered at commit, never for
+        # a rollback), so that timer loops sleeping past it wake for it.
         await conn.execute(
             """
-            INSERT INTO timers (work_order_id, clock, kind, due_at, fire_at, complaint_id)
-            SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[],
-                                 $5::timestamptz[], $6::uuid[])
-            ON CONFLICT DO NOTHING
+            WITH added AS (
+                INSERT INTO timers (work_order_id, clock, kind, due_at, fire_at, complaint_id)
+                SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[],
+                                     $5::timestamptz[], $6::uuid[])
+                ON CONFLICT DO NOTHING
+                RETURNING fire_at)
+            SELECT pg_notify($7, extract(epoch FROM min(fire_at))::text)
+            FROM added HAVING count(*) > 0
             """,
             *_columns(rows),
             [t.fire_at for t in rows],
             [t.complaint_id for t in rows],
+            TIMERS_CHANNEL,
         )
 
 

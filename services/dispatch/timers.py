@@ -11,7 +11,9 @@ The case's expected position makes a concurrent command and a firing exclude eac
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from collections import defaultdict
 from uuid import UUID
 
@@ -19,7 +21,7 @@ from prometheus_client import Counter
 
 from services.dispatch import domain, store, supervision
 from services.dispatch.service import Dispatch, NoCityModel, now
-from shared.db import Connection
+from shared.db import Connection, connect
 from shared.envelope import Causation
 from shared.events import Event
 from shared.eventstore import ConcurrencyError, RecordedEvent
@@ -111,21 +113,62 @@ async def _fire_case(
     return len(due)
 
 
+class TimerAlarm:
+    """The earliest fire time announced on store.TIMERS_CHANNEL since the loop last looked:
+    a row added (by any worker, committed) that is due before the loop meant to wake."""
+
+    def __init__(self) -> None:
+        self.earliest: float | None = None  # seconds since the epoch
+        self.rang = asyncio.Event()
+
+    def heard(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
+        with contextlib.suppress(ValueError):
+            fire_at = float(str(payload))
+            if self.earliest is None or fire_at < self.earliest:
+                self.earliest = fire_at
+                self.rang.set()
+
+    def reset(self) -> None:
+        """Before the loop looks at the table: what is announced from here on wakes it."""
+        self.earliest = None
+        self.rang.clear()
+
+    async def sleep(self, until: float) -> None:
+        """Until `until` (seconds since the epoch) or an announced earlier fire time."""
+        while True:
+            wake = until if self.earliest is None else min(until, self.earliest)
+            left = wake - time.time()
+            if left <= 0:
+                return
+            self.rang.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.rang.wait(), left)
+
+
 async def run_timers(runtime: ServiceRuntime) -> None:
-    """The worker loop: fire what is due, then sleep until the next row is due (at most the poll)."""
+    """The worker loop: fire what is due, then sleep until the next row is due. A row added
+    meanwhile that is due sooner wakes it (LISTEN/NOTIFY); the poll (DISPATCH_TIMER_POLL_-
+    INTERVAL_S) is the longest it sleeps, what a lost notification could delay a timer by."""
     dispatch: Dispatch = runtime.state["dispatch"]
     poll_s: float = runtime.settings.timer_poll_interval_s  # type: ignore[attr-defined]
     batch: int = runtime.settings.timer_batch_size  # type: ignore[attr-defined]
-    while True:
-        async with runtime.pool.acquire() as conn:
-            try:
-                settled = await fire_due(conn, dispatch, batch)
-            except NoCityModel:
-                settled = 0
-            if settled >= batch:
-                continue  # more may be due right now
-            upcoming = await store.next_fire_at(conn)
-        wait = poll_s
-        if upcoming is not None:
-            wait = min(poll_s, max(0.01, (upcoming - now()).total_seconds()))
-        await asyncio.sleep(wait)
+    alarm = TimerAlarm()
+    listener = await connect(runtime.settings.database_url)
+    try:
+        await listener.add_listener(store.TIMERS_CHANNEL, alarm.heard)
+        while True:
+            alarm.reset()
+            async with runtime.pool.acquire() as conn:
+                try:
+                    settled = await fire_due(conn, dispatch, batch)
+                except NoCityModel:
+                    settled = 0
+                if settled >= batch:
+                    continue  # more may be due right now
+                upcoming = await store.next_fire_at(conn)
+            wait = poll_s
+            if upcoming is not None:
+                wait = min(poll_s, max(0.01, (upcoming - now()).total_seconds()))
+            await alarm.sleep(time.time() + wait)
+    finally:
+        await listener.close()

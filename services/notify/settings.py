@@ -60,13 +60,14 @@ class NotifySettings(KeyedServiceSettings):
     # with it, so that a complaint's messages sent together are recorded as one event.
     record_gather_s: float = 0.02
     # The longest a claimer sleeps: it sleeps until the soonest retry or lease end, and new
-    # deliveries, recorded retries and free senders wake it.
-    delivery_poll_interval_s: float = 10.0
+    # deliveries (handed over, or NOTIFY), recorded retries and free senders wake it. The poll
+    # only bounds what a lost wake-up could delay.
+    delivery_poll_interval_s: float = 60.0
     # (dev keys: `dev-key-admin` and `dev-key-ops`)
     # The live stream (SSE): the longest it waits for new status changes (each commit wakes it),
     # how many a slow client may fall behind before it is told to reconnect (and catch up from
     # Last-Event-ID).
-    live_poll_interval_s: float = 5.0
+    live_poll_interval_s: float = 30.0
     live_queue_size: int = 1000
     # Hosts webhooks may reach although they are on this machine or its network (loopback,
     # private, link-local), comma-separated names as subscriptions write them. Default: none in

@@ -16,6 +16,7 @@ the cores with the other's polls at rest, and each platform starts only once. `-
 leaves the null pipeline out.
 
 Run: make bench   (or python -m tests.bench.latency --rates 10,25,50 --seconds 15 --repeats 3)
+At rest only: python -m tests.bench.latency --idle-only --no-null --idle-seconds 30
 """
 
 from __future__ import annotations
@@ -59,7 +60,6 @@ from tests.bench.loadgen import KeepAliveClient
 from tests.bench.null import NullStack
 
 REPO = Path(__file__).resolve().parents[2]
-IDLE_S = 10.0  # the platform at rest, measured before the load
 console = Console()
 
 
@@ -587,22 +587,21 @@ async def measure(platform: Platform, args: argparse.Namespace) -> dict[str, Any
         except Exception as error:
             raise SystemExit(f"{label}: {error}\n{log_tails(platform.state_dir)}") from None
         bootstrap = state["kafka_bootstrap_servers"]
-        hop_p50 = percentile(await broker_hop_ms(bootstrap), 50)
-        console.print(f"{label}: baseline: broker hop p50 {hop_p50:.2f} ms")
+        hop_p50 = float("nan")
+        if not args.idle_only:
+            hop_p50 = percentile(await broker_hop_ms(bootstrap), 50)
+            console.print(f"{label}: baseline: broker hop p50 {hop_p50:.2f} ms")
         meter = CpuMeter(platform.root_pid, platform.db_prefix)
         counts = await Statements.open(state["database_url"], platform.db_prefix)
         if counts.conn is not None:
             meter.roles[counts.conn.get_server_pid()] = "harness"
         reporting_db = with_database(state["database_url"], f"{platform.db_prefix}_reporting")
         probes = Probes(state["urls"], reporting_db, bootstrap, meter, counts, platform)
-        await asyncio.sleep(3)  # the seeding's echoes settle
-        idle_before = meter.sample()
-        await asyncio.sleep(IDLE_S)
-        idle = {
-            name: spent / IDLE_S
-            for name, spent in meter.by_role(idle_before, meter.sample()).items()
-        }
-        console.print(f"{label}: idle: {sum(idle.values()) * 100:.0f} % of a core")
+        await asyncio.sleep(args.settle_seconds)  # the seeding's echoes settle
+        idle = await measure_idle(meter, args.idle_seconds)
+        console.print(f"{label}: idle: {sum(idle.values()) * 100:.1f} % of a core")
+        if args.idle_only:
+            return {"rates": {}, "baseline": {"broker_hop_p50_ms": hop_p50}, "idle_cores": idle}
         rates: dict[str, Any] = {}
         for rate in args.rates:
             runs = []
@@ -616,6 +615,14 @@ async def measure(platform: Platform, args: argparse.Namespace) -> dict[str, Any
     finally:
         await counts.close()
         await platform.down()
+
+
+async def measure_idle(meter: CpuMeter, seconds: float) -> dict[str, float]:
+    """Each part's CPU at rest, in cores: CPU seconds over `seconds` of nothing to do. The
+    harness sleeps meanwhile (its own process and Postgres backend count as "harness")."""
+    before = meter.sample()
+    await asyncio.sleep(seconds)
+    return {name: spent / seconds for name, spent in meter.by_role(before, meter.sample()).items()}
 
 
 def ratio(numerator: float, denominator: float) -> float:
@@ -752,14 +759,7 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
         for row in last["top_statements"][:15]:
             top.add_row(f"{row['calls']:.2f}", row["database"], row["query"])
         console.print(top)
-    for label, measured in (("", results), ("null: ", results.get("null"))):
-        if measured is not None:
-            idle = measured["idle_cores"]
-            console.print(
-                f"{label}idle: {sum(idle.values()) * 100:.1f} % of a core ("
-                + ", ".join(f"{k} {v * 100:.1f} %" for k, v in sorted(idle.items()) if v >= 0.001)
-                + ")"
-            )
+    report_idle(results)
     console.print(
         "platform = every process but the harness, the gateway stand-in and the runner; "
         "the window runs from the first submission to the last complaint complete"
@@ -768,6 +768,20 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
     console.print(
         "lag growth = median latency of the last third ÷ the first third (≈1: no growing lag)"
     )
+
+
+def report_idle(results: dict[str, Any]) -> None:
+    """The platform's CPU at rest, in total and by process (and the null pipeline's)."""
+    for label, measured in (("", results), ("null: ", results.get("null"))):
+        if measured is not None:
+            idle = measured["idle_cores"]
+            platform = sum(v for k, v in idle.items() if k not in ("harness", "gateways", "runner"))
+            console.print(
+                f"{label}idle: {sum(idle.values()) * 100:.2f} % of a core, platform "
+                f"{platform * 100:.2f} % ("
+                + ", ".join(f"{k} {v * 100:.2f} %" for k, v in sorted(idle.items()) if v >= 0.0001)
+                + ")"
+            )
 
 
 def report_null(results: dict[str, Any]) -> None:
@@ -806,6 +820,15 @@ def main() -> None:
     parser.add_argument(
         "--no-null", action="store_true", help="leave out the null pipeline (tests.bench.null)"
     )
+    parser.add_argument(
+        "--idle-only",
+        action="store_true",
+        help="start the platform, measure it at rest, print per-process CPU and stop (no load)",
+    )
+    parser.add_argument("--idle-seconds", type=float, default=10.0, help="the window at rest")
+    parser.add_argument(
+        "--settle-seconds", type=float, default=3.0, help="wait after start before the window"
+    )
     args = parser.parse_args()
     results = asyncio.run(main_async(args))
     results["settings"] = {
@@ -815,7 +838,10 @@ def main() -> None:
         "null": not args.no_null,
     }
     results["machine"] = {"cpus": os.cpu_count()}
-    report(results, args)
+    if args.idle_only:
+        report_idle(results)
+    else:
+        report(results, args)
     write_results(args.out, results, console)
 
 

@@ -12,7 +12,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -21,11 +21,19 @@ import yaml
 
 from deploy.local.processes import free_port, tansu_broker, wait_for_port_open
 from deploy.local.runner import DEMO_CITY
-from services.dispatch import orders, store
+from services.dispatch import domain, orders, store
 from services.dispatch.main import SCHEMA
 from services.dispatch.service import Dispatch, now
-from services.dispatch.timers import fire_due
-from shared.db import apply_schema, create_pool, drop_database, ensure_database, with_database
+from services.dispatch.timers import TimerAlarm, fire_due
+from shared.db import (
+    apply_schema,
+    connect,
+    create_pool,
+    drop_database,
+    ensure_database,
+    with_database,
+)
+from shared.deadlines import ClockName
 from shared.envelope import Causation
 from shared.eventstore import SCHEMA as EVENTSTORE_SCHEMA
 from shared.eventstore import EventStore
@@ -214,3 +222,35 @@ async def test_a_case_that_cannot_be_decided_does_not_hold_up_the_other_clocks(p
         )
     assert [row["complaint"] for row in fired] == [str(healthy)]
     assert waiting is not None and waiting > timedelta(seconds=30), "the broken case is put off"
+
+
+async def test_a_timer_added_due_sooner_wakes_a_loop_sleeping_past_it(pool, database_url):
+    """A worker sleeps to its next due row, at most DISPATCH_TIMER_POLL_INTERVAL_S (here an
+    hour); a row committed meanwhile that is due sooner wakes it for that row's time, and a
+    rolled-back one announces nothing."""
+    await apply_schema(pool, SCHEMA)
+    alarm = TimerAlarm()
+    listener = await connect(database_url)
+    await listener.add_listener(store.TIMERS_CHANNEL, alarm.heard)
+    sleeping = asyncio.create_task(alarm.sleep(time.time() + 3600))
+    try:
+
+        def timer(fire_at: datetime) -> domain.Timer:
+            return domain.Timer(
+                uuid.uuid4(), uuid.uuid4(), ClockName.SIGN, "breach", fire_at, fire_at
+            )
+
+        sooner, soon = now() + timedelta(seconds=0.5), now() + timedelta(seconds=1.5)
+        async with pool.acquire() as conn:
+            rolled_back = conn.transaction()
+            await rolled_back.start()
+            await store.sync_timers(conn, set(), {timer(sooner)})
+            await rolled_back.rollback()
+            async with conn.transaction():
+                await store.sync_timers(conn, set(), {timer(soon)})
+        await asyncio.wait_for(sleeping, 30)  # an hour without the announcement
+        assert time.time() >= soon.timestamp(), "it slept until the row was due"
+        assert alarm.earliest == pytest.approx(soon.timestamp()), "the rollback announced nothing"
+    finally:
+        sleeping.cancel()
+        await listener.close()

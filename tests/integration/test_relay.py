@@ -154,6 +154,30 @@ async def test_relay_wakes_on_commit_and_resumes_from_its_checkpoint(
     assert _by_key(records)[next(iter(more))] == next(iter(more.values()))
 
 
+class _Deaf(asyncio.Event):
+    """A wake-up that never comes: every NOTIFY lost."""
+
+    def set(self) -> None:
+        pass
+
+
+async def test_relay_publishes_committed_events_when_every_notify_is_lost(
+    pool, database_url, kafka_bootstrap
+):
+    """The relay sleeps on NOTIFY; its poll is the fallback that still publishes a committed
+    event whose notification never arrived."""
+    store = EventStore("/jiesu/test")
+    topic = await new_topic(kafka_bootstrap)
+    settings = settings_for(database_url, kafka_bootstrap, relay_poll_interval_s=0.5)
+    relay = OutboxRelay(name="deaf", pool=pool, store=store, topic=topic, settings=settings)
+    relay._wake = _Deaf()
+    async with running(relay):
+        await _until(lambda: relay.connected)
+        expected = await _append_interleaved(pool, store, complaints=2, per_complaint=2)
+        records = await read_topic(kafka_bootstrap, topic, expected=4, timeout=15)
+    assert _by_key(records) == expected
+
+
 async def test_relay_re_drives_everything_when_the_broker_restarts_empty(
     pool, database_url, tmp_path
 ):
