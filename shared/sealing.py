@@ -153,8 +153,7 @@ def seal_event(event: E, key: WordsKey, public_place: str | None = None) -> E:
     cleared = dict(sealing.cleared)
     if isinstance(event, ComplaintFiled):
         cleared["address"] = public_place or ""
-    complaint_id: uuid.UUID = event.complaint_id  # type: ignore[attr-defined]
-    return event.model_copy(update={"sealed": seal(fields, key, complaint_id.bytes), **cleared})
+    return event.model_copy(update={"sealed": seal(fields, key, _bound_to(event)), **cleared})
 
 
 def open_event(event: E, key: WordsKey | None) -> E:
@@ -167,8 +166,7 @@ def open_event(event: E, key: WordsKey | None) -> E:
     if key is None or key.kid != sealed.kid:
         return redacted(event)
     sealing = SEALINGS[type(event)]
-    complaint_id: uuid.UUID = event.complaint_id  # type: ignore[attr-defined]
-    fields = open_sealed(sealed, key, complaint_id.bytes)
+    fields = open_sealed(sealed, key, _bound_to(event))
     return type(event).model_validate(
         # (a field sealed values of before did not hold keeps what it read while sealed)
         {
@@ -177,6 +175,13 @@ def open_event(event: E, key: WordsKey | None) -> E:
             "sealed": None,
         }
     )
+
+
+def _bound_to(event: Event) -> bytes:
+    """What a sealed value is bound to (its associated data): its complaint and its event type,
+    so it opens neither in another complaint's event nor in another event of the same one."""
+    complaint_id: uuid.UUID = event.complaint_id  # type: ignore[attr-defined]
+    return complaint_id.bytes + event.event_type.encode()
 
 
 def redacted(event: E) -> E:

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -189,7 +189,16 @@ async def complaint_events(ref: str, request: Request, key: StaffKey) -> dict[st
 
 # What the resident said or showed, and where exactly: not shown once they are erased.
 PERSONAL_FIELDS = frozenset(
-    {"text", "address", "latitude", "longitude", "attributes", "media_urls", "comment"}
+    {
+        "text",
+        "address",
+        "latitude",
+        "longitude",
+        "attributes",
+        "media_urls",
+        "comment",
+        "masked_phone",
+    }
 )
 
 
@@ -618,7 +627,10 @@ class KeysLookup(BaseModel):
     ),
     responses=REFUSALS,
 )
-async def words_keys(lookup: KeysLookup, request: Request, key: ReportingKey) -> dict[str, Any]:
+async def words_keys(
+    lookup: KeysLookup, request: Request, response: Response, key: ReportingKey
+) -> dict[str, Any]:
+    response.headers["Cache-Control"] = "no-store"  # keys: never kept by a cache on the way
     runtime = runtime_of(request)
     settings: IntakeSettings = runtime.settings  # type: ignore[assignment]
     async with runtime.pool.acquire() as conn:

@@ -53,7 +53,9 @@ def thanks(case_number: str, level: Satisfaction, redone: bool) -> str:
     if redone:
         said += "我们已重新交办，将继续跟进。"
     elif level is Satisfaction.UNSATISFIED:
-        said += "工作人员将与您联系。"
+        # (a merged duplicate's resident: the case they follow is not redone on their word,
+        # and nothing schedules a call, so nothing is promised)
+        said += "您的评价已记录，将计入该诉求的满意度。"
     return said
 
 
@@ -70,8 +72,10 @@ def parse_reply(text: str) -> Reply:
     """Read "1"/"2"/"3" or 满意/基本满意/不满意 at the start of a reply (full-width digits too),
     with a case number anywhere in it and anything after the rating kept as a comment.
 
-    Only the start counts, so "不太满意" is not read as 满意 nor "12" as 1: a reply that does
-    not begin with a rating is not understood rather than guessed.
+    Only the start counts, and only a rating that ends there (the text's end or a separator),
+    so "不太满意" is not read as 满意, nor "12", "1号楼路灯还是不亮" or "2楼漏水没修好" as a
+    digit, nor "满意度很差" as 满意: a reply that does not begin with a rating is not
+    understood rather than guessed.
     """
     plain = narrow(text)
     found = CASE_NUMBER_IN_TEXT.search(plain)
@@ -80,15 +84,19 @@ def parse_reply(text: str) -> Reply:
         plain = plain[: found.start()] + " " + plain[found.end() :]
     rest = plain.strip(_SEPARATORS)
     satisfaction: Satisfaction | None = None
-    if rest[:1] in _DIGITS and not rest[1:2].isdigit():
+    if rest[:1] in _DIGITS and _ends_there(rest, 1):
         satisfaction, rest = _DIGITS[rest[:1]], rest[1:]
     else:
         for word, level in _WORDS:
-            if rest.startswith(word):
+            if rest.startswith(word) and _ends_there(rest, len(word)):
                 satisfaction, rest = level, rest[len(word) :]
                 break
     comment = redact_text(rest.strip(_SEPARATORS))[:COMMENT_LENGTH] or None
     return Reply(satisfaction, case_number, comment if satisfaction else None)
+
+
+def _ends_there(text: str, at: int) -> bool:
+    return at >= len(text) or text[at] in _SEPARATORS
 
 
 # --- the signed one-time link ----------------------------------------------------------------

@@ -75,7 +75,10 @@ async def sms_reply(reply: SmsReply, request: Request, _: SmsGatewayKey) -> JSON
     # Keyed by the gateway's message id alone, not by the key that brought it: a redelivery
     # after the gateway's key is rotated is still the same message.
     scoped = idempotency.scoped("sms-gateway", "reply", reply.message_id)
-    payload = {"phone": reply.phone, "text": reply.text}
+    # What the kept request hash covers: the resident's pseudonym, not the phone (a hash of a
+    # phone and "1" is a phone anyone can find again by trying them all).
+    resident = resident_ref(reply.phone, intake_of(request).settings.resident_pepper)
+    payload = {"resident": resident, "text": reply.text}
 
     async def produce() -> tuple[int, dict[str, Any]]:
         return 200, await _rate_by_sms(conn, request, reply)
@@ -141,6 +144,8 @@ async def _rate_by_sms(conn: Connection, request: Request, reply: SmsReply) -> d
         return {"outcome": "nothing_to_rate", "reply": "本次办理结果已评价，感谢您的回复。"}
     return {
         "outcome": "recorded",
+        # (named, so the resident's erasure blanks this kept answer: forget_answers_about)
+        "complaint_id": str(state.complaint_id),
         "case_number": state.case_number,
         "satisfaction": level.value,
         "redo": state.status is domain.S.REDO,

@@ -42,6 +42,7 @@ async def store_contacts(
     Returns each resident's words key (what their filings are sealed with)."""
     master_key = master_keys[0]
     residents = sorted({resident for resident, _, _ in contacts})  # one lock order for all
+    await lock_residents(conn, residents)
     # A candidate key for every resident: the statement keeps the stored one where there is
     # one (its select does not see the rows its insert adds; the insert adds nothing then).
     candidates = [
@@ -203,8 +204,23 @@ def _decrypt(master_keys: Sequence[bytes], row: asyncpg.Record) -> Contact | Con
     return Contact.model_validate_json(plaintext)
 
 
+async def lock_residents(conn: Connection, residents: Sequence[str]) -> None:
+    """Filing and erasure of one resident one after the other (until the transaction ends):
+    a filing still open when the erasure destroys the key would otherwise commit after it,
+    sealed under the destroyed key yet in the clear in the view, and no ComplaintRedacted
+    would ever reach it. `residents` sorted, so two filings never lock each other crosswise."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('resident:' || r, 0)) "
+        "FROM (SELECT r FROM unnest($1::text[]) AS r ORDER BY r) AS sorted",
+        list(residents),
+    )
+
+
 async def erase_resident(conn: Connection, resident: str) -> int:
-    """Destroy the resident's data key; returns how many contacts became unreadable."""
+    """Destroy the resident's data key; returns how many contacts became unreadable. Waits for
+    the resident's filings still open (lock_residents), so the complaints read after it are
+    all there are."""
+    await lock_residents(conn, [resident])
     await conn.execute("DELETE FROM resident_keys WHERE resident_ref = $1", resident)
     count: int = await conn.fetchval(
         "SELECT count(*) FROM contacts WHERE resident_ref = $1", resident
@@ -647,7 +663,7 @@ async def callback_worklist(
     after the survivor's latest report (`survivor_*`: the complaint it follows)."""
     where = (
         "WHERE (c.status = 'resolved' OR (c.status = 'merged'"
-        " AND s.status IN ('resolved', 'called_back')"
+        " AND s.status IN ('resolved', 'called_back', 'closed')"
         " AND (c.reached_at IS NULL OR c.reached_at < s.resolved_at)))"
         " AND ($1::text[] IS NULL OR c.area_code LIKE ANY($1::text[]))"
     )

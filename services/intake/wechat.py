@@ -50,9 +50,18 @@ class Message:
     msg_id: str
 
 
+_ENCODING = re.compile(r"""<\?xml[^>]*encoding\s*=\s*["']([^"']+)""")
+
+
 def parse_message(body: bytes) -> Message:
-    """WeChat's XML push. No DTD is ever sent by WeChat: one is refused before parsing."""
-    if b"<!" in body.replace(b"<![CDATA[", b""):
+    """WeChat's XML push, always UTF-8 and never with a DTD: a body in another encoding (where
+    a byte search for `<!` would miss a declaration, e.g. UTF-16) or with a declaration is
+    refused before parsing."""
+    text = body.decode("utf-8")  # UnicodeDecodeError is a ValueError: refused
+    declared = _ENCODING.search(text[:200])
+    if declared and declared.group(1).lower().replace("_", "-") not in ("utf-8", "utf8"):
+        raise ValueError(f"encoding {declared.group(1)}: WeChat sends UTF-8")
+    if "<!" in text.replace("<![CDATA[", ""):
         raise ValueError("a DTD or entity declaration")
     root = ET.fromstring(body)
 

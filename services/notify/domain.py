@@ -165,9 +165,25 @@ def follow(survivor: Facts | None, event: ComplaintMerged | ComplaintUnmerged) -
 
 # What a follower is not told of the survivor: its filing, and what ends it without handling
 # (a withdrawal is the survivor's resident's own; the follower's matter is not settled by it).
+# Nor that a unit contacted the resident: that was the survivor's resident, not them.
 NOT_FOLLOWED = frozenset(
-    {"complaint_receipt", "complaint_receipt_promised", "complaint_merged", "complaint_withdrawn"}
+    {
+        "complaint_receipt",
+        "complaint_receipt_promised",
+        "complaint_merged",
+        "complaint_withdrawn",
+        "complaint_contacted",
+    }
 )
+# What units and staff wrote about the survivor's case (its flat, its resident's words) is not
+# the follower's to read: they get a neutral sentence in its place.
+FOLLOWER_NEUTRAL = {
+    "report": "与您反映的同一事项已由承办单位办理",
+    "reason": "详情可凭受理编号查询",
+    "decision": "详情可凭受理编号查询",
+    "answer": "详情可凭受理编号查询",
+    "note": "详情可凭受理编号查询",
+}
 
 
 def to_followers(
@@ -185,8 +201,8 @@ def to_followers(
                 continue
             data = {
                 **message.data,
+                **{k: v for k, v in FOLLOWER_NEUTRAL.items() if k in message.data},
                 "case_number": follower.case_number,
-                "into_case_number": facts.case_number,
             }
             told.append(
                 Message(

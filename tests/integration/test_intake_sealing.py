@@ -4,6 +4,7 @@ only reporting."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import uuid
@@ -11,6 +12,8 @@ import uuid
 import pytest
 
 from services.intake import store
+from services.intake.domain import FileComplaint
+from shared.envelope import Causation
 from shared.events import ComplaintFiled, parse_event
 from shared.privacy import REDACTED_TEXT
 from shared.sealing import WordsKey, open_filed
@@ -103,6 +106,7 @@ async def test_words_keys_go_to_reporting_only_open_the_filing_and_are_null_once
             "/residents/keys", json={"resident_refs": [f"R-{i:020x}" for i in range(501)]}
         )
     assert answer.status_code == 200 and too_many.status_code == 422
+    assert answer.headers["cache-control"] == "no-store"
     key = WordsKey.of(base64.b64decode(answer.json()["keys"][resident]))
     sealed = parse_event(
         "ComplaintFiled", 1, await stored_filing(intake_server, str(filed["complaint_id"]))
@@ -162,3 +166,43 @@ async def test_a_callbacks_comment_is_stored_sealed_and_shredded_with_the_reside
         history = await intake_server.runtime.store.read_stream(conn, f"complaint-{complaint_id}")
     [opened] = [r for r in history if r.type == "ComplaintCallbackRecorded"]
     assert opened.data["comment"] is None  # the key is gone: the comment reads as erased
+
+
+async def test_an_erasure_waits_for_the_residents_filing_still_open_and_redacts_it(
+    intake_server: IntakeServer,
+):
+    """A filing whose transaction is still open when the resident asks to be erased: the
+    erasure waits for it, then destroys the key and redacts it too. (Without the wait the
+    filing committed after the erasure with its words in the clear in intake's view, and no
+    ComplaintRedacted ever reached it.)"""
+    marker = uuid.uuid4().hex[:8]
+    phone = "13912341005"
+    intake = intake_server.runtime.state["intake"]
+    body = examples.complaint_request(4, **said(marker, phone))
+    command = FileComplaint.model_validate(body)
+    filing = await intake_server.runtime.pool.acquire()
+    try:
+        async with intake_server.client(**examples.STAFF_KEY) as client:
+            async with filing.transaction():
+                [saved] = await intake.file_all(
+                    filing,
+                    [(intake.prepare(await intake.catalogue(filing), command), Causation.start())],
+                )
+                erasure = asyncio.create_task(
+                    client.post("/residents/erasure", json={"phone": phone})
+                )
+                async with intake_server.runtime.pool.acquire() as watch:
+                    while not await watch.fetchval(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory'"
+                    ):
+                        assert not erasure.done(), (await erasure).text
+                        await asyncio.sleep(0.05)
+            # the filing has committed; the erasure goes on
+            answer = await asyncio.wait_for(erasure, 30)
+    finally:
+        await intake_server.runtime.pool.release(filing)
+    assert answer.status_code == 200, answer.text
+    complaint_id = str(saved.state.complaint_id)
+    async with intake_server.client(**examples.STAFF_KEY) as client:
+        shown = await client.get(f"/complaints/{complaint_id}")
+    assert marker not in shown.text and shown.json()["text"] == REDACTED_TEXT

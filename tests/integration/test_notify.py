@@ -166,10 +166,14 @@ async def test_a_merged_complaint_s_resident_hears_the_survivor_s_progress_until
     await server.until(
         lambda: (
             heard(phones[survivor.complaint_id], "屋面已修复", survivor.case_number)
-            and heard(phones[duplicate.complaint_id], "屋面已修复", duplicate.case_number)
+            and heard(
+                phones[duplicate.complaint_id], "同一事项已由承办单位办理", duplicate.case_number
+            )
         ),
         what="both residents told of the result, each of their own case",
     )
+    # what the unit wrote of the survivor's case is its resident's, not the follower's
+    assert not any("屋面已修复" in t for t in texts(phones[duplicate.complaint_id]))
     rows = await deliveries(server, duplicate.complaint_id)
     assert {r["template"] for r in rows} == {
         "complaint_receipt",

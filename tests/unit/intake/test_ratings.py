@@ -41,6 +41,12 @@ SECRET = "a-rating-link-secret"
         ("不太满意", None),
         ("12", None),
         ("好的收到", None),
+        # a digit or word that runs on into other words is not a rating: an address, a noun
+        ("1号楼路灯还是不亮", None),
+        ("2楼漏水没修好", None),
+        ("满意度很差", None),
+        ("3，路灯还是不亮", Satisfaction.UNSATISFIED),
+        ("满意 谢谢", Satisfaction.SATISFIED),
         ("", None),
     ],
 )
@@ -156,6 +162,12 @@ def test_a_wechat_push_is_read_and_one_with_a_dtd_is_refused_before_parsing():
     assert "<ToUserName>oResident</ToUserName>" in reply and "感谢&lt;您&gt;" in reply
     with pytest.raises(ValueError):
         wechat.parse_message(b'<!DOCTYPE x [<!ENTITY a "aaaa">]><xml><Content>&a;</Content></xml>')
+    # the same in UTF-16, where no byte sequence `<!` shows: refused too (it was parsed, and
+    # its entity expanded)
+    utf16 = '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE x [<!ENTITY a "aaaa">]><xml>&a;</xml>'
+    for body in (utf16.encode("utf-16"), utf16.replace("UTF-16", "latin-1").encode()):
+        with pytest.raises(ValueError):
+            wechat.parse_message(body)
 
 
 def test_wechat_signs_the_sorted_token_timestamp_and_nonce():

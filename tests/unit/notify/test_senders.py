@@ -166,7 +166,10 @@ async def test_the_table_and_the_hand_over_take_turns_so_neither_waits_for_the_o
     )
     try:
         async with asyncio.timeout(5):
-            while len(gateway.sent) < 12:
+            # Each message sent and its outcome queued for the record: a sender queues it a
+            # step after the gateway's answer, so waiting for the twelfth answer alone and
+            # counting the queue at once failed when the machine was busy (10 of 12 queued).
+            while len(gateway.sent) < 12 or recorder.queue.qsize() < 12:
                 await asyncio.sleep(0.005)
     finally:
         worker.cancel()

@@ -98,6 +98,12 @@ def test_a_sealed_value_changed_or_moved_to_another_complaint_does_not_open():
     filed = seal_filed(said(), key, PLACE)
     with pytest.raises(SealBroken):
         open_filed(filed.model_copy(update={"complaint_id": uuid.uuid4()}), key)
+    # a callback's sealed comment put into the filing of the same complaint
+    same = a_callback(filed.resident_ref, "雨后仍漏").model_copy(
+        update={"complaint_id": filed.complaint_id}
+    )
+    with pytest.raises(SealBroken):
+        open_filed(filed.model_copy(update={"sealed": seal_event(same, key).sealed}), key)
 
 
 def test_an_unsealed_filing_of_before_is_read_as_it_is():
