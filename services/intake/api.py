@@ -32,7 +32,7 @@ from shared.eventstore import ConcurrencyError
 from shared.http import Offset, Problem, parse_document
 from shared.idempotency import IdempotencyKey
 from shared.runtime import ServiceRuntime
-from shared.sealing import FETCH_MOST
+from shared.sealing import FETCH_MOST, SEALINGS
 
 router = APIRouter()
 COMPLAINTS = "诉求受理 Complaints"
@@ -188,18 +188,9 @@ async def complaint_events(ref: str, request: Request, key: StaffKey) -> dict[st
 
 
 # What the resident said or showed, and where exactly: not shown once they are erased.
-PERSONAL_FIELDS = frozenset(
-    {
-        "text",
-        "address",
-        "latitude",
-        "longitude",
-        "attributes",
-        "media_urls",
-        "comment",
-        "masked_phone",
-    }
-)
+# (the fields each sealed event type seals: a filing's words, place and masked phone, a
+# callback's comment)
+PERSONAL_FIELDS = frozenset(name for sealing in SEALINGS.values() for name in sealing.fields)
 
 
 def _without_personal(data: dict[str, Any]) -> dict[str, Any]:
