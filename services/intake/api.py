@@ -772,7 +772,7 @@ async def lookup(
     await limiter.check(f"lookup-case:{case_number}", settings.lookup_rate_per_case_per_minute)
     async with runtime.pool.acquire() as conn:
         view = await store.find_view(conn, case_number=case_number)
-        matches = view is not None and (view["masked_phone"] or "").endswith(phone_tail)
+        matches = await store.tail_matches(conn, view, phone_tail, settings.lookup_max_misses)
         if not matches or view is None:
             raise Problem(404, "未找到该编号，或手机尾号不符 No complaint matches")
         updates = await store.updates_of(conn, view["complaint_id"])

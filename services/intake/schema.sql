@@ -66,6 +66,17 @@ ALTER TABLE complaints ADD COLUMN IF NOT EXISTS unreached_callbacks integer NOT 
 ALTER TABLE complaints ADD COLUMN IF NOT EXISTS reached_at timestamptz;
 -- The acceptance limit of a complaint waiting for a person: warned | breached.
 ALTER TABLE complaints ADD COLUMN IF NOT EXISTS triage_clock text;
+-- Wrong phone tails given for this case number (the lookup, WeChat ratings), ever: past
+-- INTAKE_LOOKUP_MAX_MISSES the tail opens nothing more for it.
+ALTER TABLE complaints ADD COLUMN IF NOT EXISTS tail_misses integer NOT NULL DEFAULT 0;
+-- WeChat pushes seen within the signature window: a signed URL used again for another message
+-- is a replay.
+CREATE TABLE IF NOT EXISTS wechat_pushes (
+    nonce       text NOT NULL,
+    signed_at   bigint NOT NULL,
+    msg_id      text NOT NULL,
+    PRIMARY KEY (nonce, signed_at)
+);
 CREATE INDEX IF NOT EXISTS complaints_callbacks ON complaints (resolved_at) WHERE status = 'resolved';
 CREATE INDEX IF NOT EXISTS complaints_place ON complaints (category, substr(area_code, 1, 12), filed_at);
 -- Likely duplicates across a community's border: the same category inside a small box.

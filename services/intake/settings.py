@@ -37,6 +37,10 @@ class IntakeSettings(KeyedServiceSettings):
     lookup_rate_per_minute: int = 10
     # ...and per case number, from whatever addresses: a phone tail is four digits.
     lookup_rate_per_case_per_minute: int = 5
+    # ...and wrong tails for one case number in all, ever (the lookup and WeChat ratings):
+    # beyond it the tail opens nothing for that case (staff still can). A sweep over many
+    # cases then gets this many tries of 10,000 on each, not five a minute for ever.
+    lookup_max_misses: int = 10
     # Residents' contacts a person's key may read a minute (the notify key is not limited).
     contact_reads_per_minute: int = 20
     # Anonymous Open311 reads (services, requests, updates) per client address and minute.

@@ -160,6 +160,13 @@ async def wechat_message(
     if message.msg_type != "text" or not message.from_user:
         return PlainTextResponse("success")  # WeChat's "nothing to say" answer
     runtime = runtime_of(request)
+    # The signature covers the token, timestamp and nonce, not the body: a signed URL seen once
+    # (a proxy's log) would carry any message for the window. Each (nonce, timestamp) carries
+    # one message; WeChat's own retry of it is the same message.
+    window = intake_of(request).settings.wechat_timestamp_window_s
+    async with runtime.pool.acquire() as conn:
+        if not await store.first_push(conn, nonce, timestamp, message.msg_id, 2 * window):
+            raise Problem(403, "微信签名已用于另一条消息 A signature used again", field="nonce")
     scoped = idempotency.scoped("wechat", "message", message.msg_id)
     payload = {"from": message.from_user, "content": message.content}
 
@@ -194,7 +201,8 @@ async def _rate_by_wechat(conn: Connection, request: Request, message: Message) 
     except Problem:
         return "查询过于频繁，请稍后再试。"
     view = await store.find_view(conn, case_number=case_number)
-    if view is None or not (view["masked_phone"] or "").endswith(tail.group(1)):
+    matches = await store.tail_matches(conn, view, tail.group(1), settings.lookup_max_misses)
+    if not matches or view is None:
         return "未找到该编号，或手机尾号不符。" + HOW_TO
     level = said.satisfaction
     try:

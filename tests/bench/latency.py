@@ -525,7 +525,8 @@ JOIN case_timeline t ON t.complaint_id = c.complaint_id
 WHERE c.complaint_id = ANY($1::uuid[])
   AND EXISTS (SELECT 1 FROM case_work_orders w WHERE w.complaint_id = c.complaint_id)
   AND EXISTS (SELECT 1 FROM case_notifications n
-              WHERE n.complaint_id = c.complaint_id AND n.template = 'complaint_receipt'
+              WHERE n.complaint_id = c.complaint_id
+                AND n.template IN ('complaint_receipt', 'complaint_receipt_promised')
                 AND n.status = 'delivered')
   AND NOT EXISTS (
       SELECT 1 FROM case_work_orders w

@@ -853,6 +853,37 @@ async def test_one_case_number_is_limited_whatever_addresses_ask(intake_server, 
     assert await guesses(intake_server, "JS-20000101-000004", 1) == [404]  # another case
 
 
+async def test_a_case_past_its_wrong_tails_opens_to_no_tail_any_more(intake_server, monkeypatch):
+    """The per-minute limits slow a guesser down; the count of wrong tails ever given for a
+    case stops one: past INTAKE_LOOKUP_MAX_MISSES even the right tail opens nothing (the
+    lookup, and with it the rating link; WeChat counts on the same column)."""
+    monkeypatch.setattr(intake_server.settings, "lookup_rate_per_minute", 1000)
+    monkeypatch.setattr(intake_server.settings, "lookup_rate_per_case_per_minute", 1000)
+    monkeypatch.setattr(intake_server.settings, "lookup_max_misses", 3)
+    monkeypatch.setitem(intake_server.runtime.state, "limiter", RateLimiter())
+    phone = "13566661234"
+    filed = await intake_server.file(0, contact={"name": "钱先生", "phone": phone})
+    case = str(filed["case_number"])
+
+    async def look(tail: str) -> int:
+        async with intake_server.client() as client:
+            answer = await client.get("/lookup", params={"case_number": case, "phone_tail": tail})
+        return answer.status_code
+
+    assert await look("1234") == 200  # the right tail, before any wrong one
+    assert [await look(t) for t in ("0000", "0001")] == [404, 404]
+    assert await look("1234") == 200  # two wrong of three: still open to the right one
+    assert await look("0002") == 404  # the third
+    assert await look("1234") == 404  # shut, for the right tail too
+    other = await intake_server.file(1)
+    tail = str(other["masked_phone"])[-4:]
+    async with intake_server.client() as client:
+        answer = await client.get(
+            "/lookup", params={"case_number": other["case_number"], "phone_tail": tail}
+        )
+    assert answer.status_code == 200  # another case is not touched
+
+
 @pytest.mark.parametrize("path", ["/triage", "/admin/catalogue"])
 async def test_staff_and_admin_routes_refuse_anonymous_callers(intake_server, path):
     async with intake_server.client() as client:

@@ -348,6 +348,15 @@ async def test_wechat_pushes_not_signed_or_signed_long_ago_or_with_a_wrong_tail_
     assert forged.headers["content-type"].startswith("application/problem+json")
     assert guessed.status_code == 200 and "手机尾号不符" in guessed.text
     assert not ratings_in(await events_of(intake_server, filed["complaint_id"]))
+    # a signed URL seen once (a proxy's log) carries no other message: the signature does not
+    # cover the body; WeChat's own retry of the same message is still answered
+    once = signed()
+    first = await wechat_push(intake_server, pushed("你好", "m4"), once)
+    retried = await wechat_push(intake_server, pushed("你好", "m4"), once)
+    reused = await wechat_push(intake_server, pushed(rating, "m5"), once)
+    assert first.status_code == retried.status_code == 200
+    assert reused.status_code == 403 and "nonce" in reused.text
+    assert not ratings_in(await events_of(intake_server, filed["complaint_id"]))
     monkeypatch.setattr(intake_server.settings, "wechat_token", "")
     off = await wechat_push(intake_server, pushed(rating, "m3"), signed(token=""))
     assert off.status_code == 404  # no token configured: the door is not there
