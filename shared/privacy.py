@@ -16,7 +16,21 @@ from shared.names import given_name_spans
 # (same length, so the positions hold for the original), and may be written the way people
 # type them: spaced, hyphenated, dotted, bracketed or grouped ("138 1234 5678", "138.1234.5678",
 # "(138)1234-5678", "+86 138…", "1 3 8 1 2 3 4 5 6 7 8", "(0531)8765-4321").
-_WIDE = str.maketrans("０１２３４５６７８９＋－（）．　", "0123456789+-(). ")
+_UPPER, _LOWER = range(0xFF21, 0xFF3B), range(0xFF41, 0xFF5B)
+_NARROW = str.maketrans(
+    "０１２３４５６７８９＋－（）．　" + "".join(map(chr, _UPPER)) + "".join(map(chr, _LOWER)),
+    "0123456789+-(). " + "".join(chr(c - 0xFEE0) for c in (*_UPPER, *_LOWER)),
+)
+
+
+def narrow(text: str) -> str:
+    """Full-width digits, Latin letters and the signs typed between digits (＋－（）．, the
+    ideographic space) made ASCII, one character for one: positions hold for the original.
+    Numbers in free text are found on such a copy, and so are replies' ratings and case
+    numbers (services/intake/ratings.py)."""
+    return text.translate(_NARROW)
+
+
 _GAP = r"[ \t\-.·()_/]{0,3}"  # what people put between digits
 _MOBILE_IN_TEXT = re.compile(rf"(?<!\d)(?:\+?{_GAP}86{_GAP})?1{_GAP}[3-9](?:{_GAP}\d){{9}}(?!\d)")
 _ID_IN_TEXT = re.compile(r"(?<![\dXx])(\d{6})(\d{8})(\d{3}[\dXx])(?![\dXx])")
@@ -72,7 +86,7 @@ def redact_text(text: str) -> str:
         (_MOBILE_IN_TEXT, _masked_mobile),
         (_LANDLINE_IN_TEXT, _masked_landline),
     ):
-        ascii_copy = text.translate(_WIDE)
+        ascii_copy = narrow(text)
         spans = [(m.start(), m.end(), mask(m.group(0))) for m in pattern.finditer(ascii_copy)]
         for start, end, shown in reversed(spans):
             text = text[:start] + shown + text[end:]

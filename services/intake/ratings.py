@@ -17,7 +17,7 @@ from uuid import UUID
 
 from services.intake.domain import SATISFACTION_LABELS
 from shared.events import Satisfaction
-from shared.privacy import redact_text
+from shared.privacy import narrow, redact_text
 
 # --- an SMS reply ----------------------------------------------------------------------------
 
@@ -34,17 +34,8 @@ _DIGITS = {
     "2": Satisfaction.BASICALLY_SATISFIED,
     "3": Satisfaction.UNSATISFIED,
 }
-# Full-width digits, letters and hyphens as phones' Chinese keyboards send them; the rest
-# (Chinese punctuation) stays as typed, for the comment.
-_WIDE = "０１２３４５６７８９－" + "".join(chr(c) for c in range(0xFF21, 0xFF3B))
-_NARROW = str.maketrans(_WIDE, "0123456789-ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _SEPARATORS = " \t\r\n,.;:!?，。；：！？、-—~～()（）[]【】"
 COMMENT_LENGTH = 200
-
-
-def narrow(text: str) -> str:
-    """Full-width digits, letters and hyphens made ASCII (the same length: positions hold)."""
-    return text.translate(_NARROW)
 
 
 def thanks(case_number: str, level: Satisfaction, redone: bool) -> str:

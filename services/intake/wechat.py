@@ -27,6 +27,7 @@ from shared.apikeys import PUBLIC
 from shared.db import Connection
 from shared.events import RatedVia
 from shared.http import Problem
+from shared.privacy import narrow
 
 router = APIRouter()
 WECHAT = "微信公众号 WeChat"
@@ -185,7 +186,7 @@ def _reply_of(body: bytes | memoryview) -> str:
 
 async def _rate_by_wechat(conn: Connection, request: Request, message: Message) -> str:
     settings = intake_of(request).settings
-    content = ratings.narrow(message.content)
+    content = narrow(message.content)
     case_number = ratings.parse_reply(content).case_number
     rest = ratings.CASE_NUMBER_IN_TEXT.sub(" ", content, count=1)
     tail = _TAIL.search(rest)
