@@ -189,16 +189,6 @@ def redacted(event: E) -> E:
     return event.model_copy(update={"sealed": None, **SEALINGS[type(event)].redacted})
 
 
-def seal_filed(event: ComplaintFiled, key: WordsKey, public_place: str | None) -> ComplaintFiled:
-    """The filing as stored and published (seal_event for a filing)."""
-    return seal_event(event, key, public_place)
-
-
-def open_filed(event: ComplaintFiled, key: WordsKey | None) -> ComplaintFiled:
-    """The filing as it was said, or redacted (open_event for a filing)."""
-    return open_event(event, key)
-
-
 def is_sealed(event: object) -> bool:
     return type(event) in SEALINGS and getattr(event, "sealed", None) is not None
 

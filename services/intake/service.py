@@ -36,7 +36,7 @@ from shared.events import ComplaintFiled, Event
 from shared.eventstore import ConcurrencyError, EventStore, RecordedEvent
 from shared.http import Problem
 from shared.idempotency import request_hash
-from shared.sealing import WordsKey, seal_filed
+from shared.sealing import WordsKey, seal_event
 
 log = logging.getLogger(__name__)
 FILED_TOGETHER = Histogram(
@@ -334,7 +334,7 @@ class Prepared:
 def _sealed(event: Event, keys: dict[str, WordsKey], public_place: str | None) -> Event:
     """A filing sealed under its resident's words key; every other event as it is."""
     if isinstance(event, ComplaintFiled):
-        return seal_filed(event, keys[event.resident_ref], public_place)
+        return seal_event(event, keys[event.resident_ref], public_place)
     return event
 
 

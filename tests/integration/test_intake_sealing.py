@@ -16,7 +16,7 @@ from services.intake.domain import FileComplaint
 from shared.envelope import Causation
 from shared.events import ComplaintFiled, parse_event
 from shared.privacy import REDACTED_TEXT
-from shared.sealing import WordsKey, open_filed
+from shared.sealing import WordsKey, open_event
 from tests import examples
 from tests.integration.conftest import IntakeServer
 from tests.integration.test_intake_api import _facts_of, act, publish, wait_for_status
@@ -112,7 +112,7 @@ async def test_words_keys_go_to_reporting_only_open_the_filing_and_are_null_once
         "ComplaintFiled", 1, await stored_filing(intake_server, str(filed["complaint_id"]))
     )
     assert isinstance(sealed, ComplaintFiled)
-    assert marker in open_filed(sealed, key).text
+    assert marker in open_event(sealed, key).text
     for other in (examples.STAFF_KEY, examples.NOTIFY_KEY):
         async with intake_server.client(**other) as client:
             refused = await client.post("/residents/keys", json={"resident_refs": [resident]})

@@ -25,7 +25,7 @@ from shared.envelope import Causation, Envelope
 from shared.eventstore import SCHEMA as EVENTSTORE_SCHEMA
 from shared.eventstore import EventStore
 from shared.privacy import REDACTED_TEXT
-from shared.sealing import IntakeKeys, Keyring, KeysUnavailable, WordsKey, seal_filed
+from shared.sealing import IntakeKeys, Keyring, KeysUnavailable, WordsKey, seal_event
 from tests import examples, histories
 from tests.examples import READER
 from tests.integration.cli import run_cli
@@ -494,7 +494,7 @@ async def sealed_filings(stores: Stores, count: int) -> tuple[dict[str, str | No
                 longitude=116.8,
             )
             said.append(filed)
-            sealed = seal_filed(filed, WordsKey.of(keys[resident]), PLACE)
+            sealed = seal_event(filed, WordsKey.of(keys[resident]), PLACE)
             async with conn.transaction():
                 await event_store.append(
                     conn, f"complaint-{filed.complaint_id}", [sealed], Causation.start(), 0

@@ -29,11 +29,10 @@ from shared.sealing import (
     WordsKey,
     needs_sealing,
     open_envelopes,
-    open_filed,
+    open_event,
     open_sealed,
     seal,
     seal_event,
-    seal_filed,
 )
 from tests import examples
 
@@ -56,7 +55,7 @@ def said(**overrides: object) -> ComplaintFiled:
 
 def test_a_sealed_filing_carries_no_words_or_exact_place_and_opens_to_what_was_said():
     key, filed = a_key(), said()
-    sealed = seal_filed(filed, key, PLACE)
+    sealed = seal_event(filed, key, PLACE)
     wire = encode_data(sealed).decode()
     escaped = json.dumps(json.loads(wire))  # as a JSON writer that escapes non-ASCII puts it
     for secret in (filed.text, filed.address, "顶楼602漏雨", "leak.jpg", "36.55"):
@@ -66,20 +65,20 @@ def test_a_sealed_filing_carries_no_words_or_exact_place_and_opens_to_what_was_s
     # it travels as JSON and opens to the filing as it was said
     again = parse_event_json("ComplaintFiled", 1, wire)
     assert isinstance(again, ComplaintFiled)
-    assert open_filed(again, key) == filed
+    assert open_event(again, key) == filed
 
 
 def test_a_filing_opens_under_no_other_key_and_a_key_that_is_gone_reads_as_redacted():
     key, filed = a_key(), said()
-    sealed = seal_filed(filed, key, PLACE)
+    sealed = seal_event(filed, key, PLACE)
     for gone in (None, a_key()):  # erased, or erased and filed again (a newer key)
-        redacted = open_filed(sealed, gone)
+        redacted = open_event(sealed, gone)
         assert redacted.text == REDACTED_TEXT and redacted.address == PLACE
         assert redacted.sealed is None and redacted.latitude is None
     # a key that names itself as the sealing one but is not: refused, not guessed at
     impostor = WordsKey(os.urandom(32), key.kid)
     with pytest.raises(SealBroken):
-        open_filed(sealed, impostor)
+        open_event(sealed, impostor)
 
 
 def test_a_sealed_value_changed_or_moved_to_another_complaint_does_not_open():
@@ -95,20 +94,20 @@ def test_a_sealed_value_changed_or_moved_to_another_complaint_does_not_open():
     with pytest.raises(SealBroken):
         open_sealed(tampered, key, complaint.bytes)
     # the whole filing moved under another complaint's id
-    filed = seal_filed(said(), key, PLACE)
+    filed = seal_event(said(), key, PLACE)
     with pytest.raises(SealBroken):
-        open_filed(filed.model_copy(update={"complaint_id": uuid.uuid4()}), key)
+        open_event(filed.model_copy(update={"complaint_id": uuid.uuid4()}), key)
     # a callback's sealed comment put into the filing of the same complaint
     same = a_callback(filed.resident_ref, "雨后仍漏").model_copy(
         update={"complaint_id": filed.complaint_id}
     )
     with pytest.raises(SealBroken):
-        open_filed(filed.model_copy(update={"sealed": seal_event(same, key).sealed}), key)
+        open_event(filed.model_copy(update={"sealed": seal_event(same, key).sealed}), key)
 
 
 def test_an_unsealed_filing_of_before_is_read_as_it_is():
     filed = said()
-    assert open_filed(filed, None) == filed
+    assert open_event(filed, None) == filed
 
 
 class Intake:
@@ -138,7 +137,7 @@ async def test_a_batch_fetches_its_keys_once_and_later_batches_use_the_held_ones
     intake = Intake(dict(secrets))
     keyring = Keyring(intake)
     filings = [
-        seal_filed(said(resident_ref=r), WordsKey.of(s), PLACE)
+        seal_event(said(resident_ref=r), WordsKey.of(s), PLACE)
         for r, s in secrets.items()
         for _ in range(4)
     ]
@@ -155,8 +154,8 @@ async def test_a_batch_fetches_its_keys_once_and_later_batches_use_the_held_ones
 async def test_an_erased_residents_filings_come_back_redacted_and_others_open():
     erased, kept = "R-" + "e" * 20, "R-" + "k" * 20
     keys = {erased: os.urandom(32), kept: os.urandom(32)}
-    gone = seal_filed(said(resident_ref=erased), WordsKey.of(keys[erased]), PLACE)
-    there = seal_filed(said(resident_ref=kept), WordsKey.of(keys[kept]), PLACE)
+    gone = seal_event(said(resident_ref=erased), WordsKey.of(keys[erased]), PLACE)
+    there = seal_event(said(resident_ref=kept), WordsKey.of(keys[kept]), PLACE)
     erasure = ResidentErased(resident_ref=erased, complaints=1, erased_at=datetime.now(UTC))
     intake = Intake({kept: keys[kept], erased: None})
     [a, b, c] = await open_envelopes(
@@ -174,8 +173,8 @@ async def test_a_held_key_older_than_the_one_a_filing_names_is_fetched_again_onc
     keyring = Keyring(intake)
     await keyring.keys([resident])
     intake.keys[resident] = new  # erased (the cache did not hear of it yet), then filed again
-    before = seal_filed(said(resident_ref=resident), WordsKey.of(old), PLACE)
-    after = seal_filed(said(resident_ref=resident), WordsKey.of(new), PLACE)
+    before = seal_event(said(resident_ref=resident), WordsKey.of(old), PLACE)
+    after = seal_event(said(resident_ref=resident), WordsKey.of(new), PLACE)
     [x, y] = await open_envelopes([envelope(before), envelope(after)], keyring)
     assert len(intake.requests) == 2
     assert x.event.text == REDACTED_TEXT  # type: ignore[attr-defined]
@@ -186,7 +185,7 @@ async def test_intake_out_of_reach_fails_the_batch():
     async def unreachable(residents: Sequence[str]) -> dict[str, bytes | None]:
         raise ConnectionError("intake is down")
 
-    filed = seal_filed(said(), a_key(), PLACE)
+    filed = seal_event(said(), a_key(), PLACE)
     with pytest.raises(ConnectionError):
         await open_envelopes([envelope(filed)], Keyring(unreachable))
 
@@ -226,7 +225,7 @@ async def test_a_callbacks_comment_is_sealed_like_a_filing_and_opens_in_the_same
     assert "602" not in encode_data(sealed).decode() and sealed.comment == SEALED_TEXT
     assert not needs_sealing(sealed)
     intake = Intake({resident: secret})
-    filed = seal_filed(said(resident_ref=resident), WordsKey.of(secret), PLACE)
+    filed = seal_event(said(resident_ref=resident), WordsKey.of(secret), PLACE)
     opened = await open_envelopes([envelope(filed), envelope(sealed)], Keyring(intake))
     assert len(intake.requests) == 1  # one key for both of the resident's events
     assert opened[1].event == callback
