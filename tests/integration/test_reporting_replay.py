@@ -101,6 +101,21 @@ def with_duplicates(arrival: list[Any], rng: random.Random, share: float) -> lis
     return out
 
 
+def live_consumer(pool: Any, keyring: Keyring, **options: Any) -> IdempotentConsumer:
+    """Reporting's live consumer as its runtime builds it (filings opened by `keyring` before
+    a connection is taken), with no dead letters: a test fails rather than lose a record."""
+    return IdempotentConsumer(
+        name="reporting",
+        pool=pool,
+        store=EventStore("/jiesu/reporting"),
+        handlers=HANDLERS,
+        batch_handler=handle_batch,
+        prepare=opener(keyring),
+        dead_letters=NoDeadLetters(),
+        **options,
+    )
+
+
 async def test_every_read_model_is_the_same_whatever_order_the_topics_interleave_in(pool):
     await prepare_reporting(pool)
     history = histories.generate(40, seed=11)
@@ -212,14 +227,9 @@ async def test_a_rebuild_from_the_event_stores_equals_the_live_models_row_for_ro
     pool = await create_pool(reporting_url)
     try:
         await prepare_reporting(pool)
-        consumer = IdempotentConsumer(
-            name="reporting",
-            pool=pool,
-            store=EventStore("/jiesu/reporting"),
-            handlers=HANDLERS,
-            batch_handler=handle_batch,
-            prepare=opener(Keyring(NO_KEYS)),
-            dead_letters=NoDeadLetters(),
+        consumer = live_consumer(
+            pool,
+            Keyring(NO_KEYS),
             max_attempts=3,
             backoff_initial_s=0.01,
         )
@@ -368,14 +378,9 @@ async def test_the_live_consumer_keeps_writing_while_a_rebuild_runs_and_swaps_an
     try:
         await prepare_reporting(pool)
         await prepare_reporting(expected_pool)
-        consumer = IdempotentConsumer(
-            name="reporting",
-            pool=pool,
-            store=EventStore("/jiesu/reporting"),
-            handlers=HANDLERS,
-            batch_handler=handle_batch,
-            prepare=opener(Keyring(NO_KEYS)),
-            dead_letters=NoDeadLetters(),
+        consumer = live_consumer(
+            pool,
+            Keyring(NO_KEYS),
             max_attempts=20,
             backoff_initial_s=0.05,
             backoff_max_s=0.5,
@@ -523,14 +528,9 @@ async def test_the_live_consumer_and_a_rebuild_open_sealed_filings_with_a_key_re
     try:
         await prepare_reporting(pool)
         async with serving(create_gateways(gateways), port) as intake_url:
-            consumer = IdempotentConsumer(
-                name="reporting",
-                pool=pool,
-                store=EventStore("/jiesu/reporting"),
-                handlers=HANDLERS,
-                batch_handler=handle_batch,
-                prepare=opener(Keyring(IntakeKeys(intake_url, "dev-key-reporting"))),
-                dead_letters=NoDeadLetters(),
+            consumer = live_consumer(
+                pool,
+                Keyring(IntakeKeys(intake_url, "dev-key-reporting")),
             )
             records = (await kafka_records(stores))["complaint.events"]
             assert await consumer.handle_batch(records) == ["handled"] * 40
@@ -569,14 +569,9 @@ async def test_a_batch_whose_keys_intake_cannot_give_fails_whole_and_is_handled_
     port = free_port()
     try:
         await prepare_reporting(pool)
-        consumer = IdempotentConsumer(
-            name="reporting",
-            pool=pool,
-            store=EventStore("/jiesu/reporting"),
-            handlers=HANDLERS,
-            batch_handler=handle_batch,
-            prepare=opener(Keyring(IntakeKeys(f"http://127.0.0.1:{port}", "dev-key-reporting"))),
-            dead_letters=NoDeadLetters(),  # nothing is dead-lettered for it
+        consumer = live_consumer(
+            pool,
+            Keyring(IntakeKeys(f"http://127.0.0.1:{port}", "dev-key-reporting")),
             max_attempts=2,
             backoff_initial_s=0.01,
         )
