@@ -39,6 +39,7 @@ from rich.text import Text
 from services.reporting.handlers import Grouped, group, write
 from services.reporting.projections import MODELS, SCHEMA_DIR, Model, project
 from services.reporting.settings import ReportingSettings
+from shared.collector import tune_collector
 from shared.db import Connection, connect
 from shared.events import UnknownEventType
 from shared.eventstore import ENVELOPE_COLUMNS, Horizon, envelope_of
@@ -546,6 +547,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--until", help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=int, default=5000, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    tune_collector()
     console = Console(stderr=False, highlight=False, soft_wrap=True)
     settings = ReportingSettings()
     if args.worker:

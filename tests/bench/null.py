@@ -37,7 +37,6 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-import uvicorn
 import yaml
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -548,7 +547,7 @@ def main() -> None:
         description=__doc__ or "",
         routers=service.routers(),
     )
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    serve(app)  # as the real services are served (their collector setting too)
 
 
 if __name__ == "__main__":
