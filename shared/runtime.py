@@ -19,7 +19,6 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from shared.apikeys import ANY_KEY, PUBLIC, KeyFirst, declare_audiences
-from shared.collector import tune_collector
 from shared.consumer import (
     BatchConsumer,
     BatchHandler,
@@ -362,7 +361,6 @@ def http_server(app: FastAPI, port: int | None = None) -> uvicorn.Server:
 
 def serve(app: FastAPI) -> None:
     """Run the service's HTTP server until it is stopped."""
-    tune_collector()
     http_server(app).run()
 
 

@@ -547,7 +547,7 @@ def main() -> None:
         description=__doc__ or "",
         routers=service.routers(),
     )
-    serve(app)  # as the real services are served (their collector setting too)
+    serve(app)  # as the real services are served
 
 
 if __name__ == "__main__":
