@@ -9,15 +9,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from services.reporting.projections import MODELS, Model, project
-from services.reporting.upsert import JSON_TYPES, Upsert, merged
+from services.reporting.upsert import JSON_TYPES, Shape, Upsert, statement
 from shared.consumer import BatchContext, Handler, HandlerContext, Prepare
-from shared.db import Connection, columns
+from shared.db import Connection
 from shared.envelope import Envelope
 from shared.events import Event, ResidentErased
 from shared.sealing import Keyring, is_sealed, open_envelopes
 
-# Upserts by statement shape, then by row (key values), each row's merged into one.
-Grouped = dict[tuple[Any, ...], dict[tuple[Any, ...], Upsert]]
+# Rows by statement shape, then by row (key values): each row's values (`Upsert.args`), its
+# upserts merged into them.
+Grouped = dict[Shape, dict[tuple[Any, ...], list[Any]]]
 
 
 def group(writes: Iterable[Upsert], into: Grouped | None = None) -> Grouped:
@@ -26,10 +27,16 @@ def group(writes: Iterable[Upsert], into: Grouped | None = None) -> Grouped:
     one would."""
     grouped: Grouped = {} if into is None else into
     for write in writes:
-        rows = grouped.setdefault(write.shape, {})
+        shape = write.shape
+        rows = grouped.get(shape)
+        if rows is None:
+            rows = grouped[shape] = {}
         key = tuple(write.key.values())
         earlier = rows.get(key)
-        rows[key] = write if earlier is None else merged(earlier, write)
+        if earlier is None:
+            rows[key] = write.args
+        else:
+            statement(shape).merge(earlier, write.args)
     return grouped
 
 
@@ -50,20 +57,19 @@ async def column_types(conn: Connection, table: str, columns: Iterable[str]) -> 
 
 
 async def write(conn: Connection, grouped: Grouped) -> None:
-    for rows in grouped.values():
-        writes = list(rows.values())
-        first = writes[0]
-        if len(writes) == 1:
-            await conn.execute(first.sql, *first.args)
+    for shape, rows in grouped.items():
+        into = statement(shape)
+        if len(rows) == 1:
+            await conn.execute(into.sql, *next(iter(rows.values())))
             continue
-        types = await column_types(conn, first.table, first.columns)
+        types = await column_types(conn, into.table, into.columns)
         arrays = [
             [None if v is None else json.dumps(v, ensure_ascii=False) for v in values]
             if types[name] in JSON_TYPES
             else values
-            for name, values in zip(first.columns, columns(w.args for w in writes), strict=True)
+            for name, values in zip(into.columns, zip(*rows.values(), strict=True), strict=True)
         ]
-        await conn.execute(first.sql_for_rows(types), *arrays)
+        await conn.execute(into.sql_for_rows(types), *arrays)
 
 
 async def apply(conn: Connection, writes: Iterable[Upsert]) -> None:

@@ -17,7 +17,7 @@ also what lets a replay run a batch's writes grouped by statement.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -27,7 +27,10 @@ NO_SEQUENCE = -1
 JSON_TYPES = frozenset({"json", "jsonb"})
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass's __init__ sets each field through object.__setattr__, twice
+# the cost, and a rebuild makes two of these an event. Nothing hashes them (their fields are
+# dicts); nothing changes them after the projection made them.
+@dataclass(slots=True)
 class Upsert:
     table: str
     key: Mapping[str, Any]
@@ -39,14 +42,14 @@ class Upsert:
 
     @property
     def sql(self) -> str:
-        return _statement(*self.shape)
+        return statement(self.shape).sql
 
     def sql_for_rows(self, types: Mapping[str, str]) -> str:
         """The statement for many rows of this shape, given the table's column types."""
-        return _statement(*self.shape, tuple(types[c] for c in self.columns))
+        return statement(self.shape).sql_for_rows(types)
 
     @property
-    def shape(self) -> tuple[Any, ...]:
+    def shape(self) -> Shape:
         """What makes two upserts the same statement."""
         registers = self.registers
         return (
@@ -61,18 +64,103 @@ class Upsert:
     @property
     def columns(self) -> tuple[str, ...]:
         """The statement's columns, in the order of `args`."""
-        columns = [*self.key, *self.once, *self.least, *self.greatest]
-        for seq, (_, names) in self.registers.items():
-            columns += [*names, seq]
-        return tuple(columns)
+        return statement(self.shape).columns
 
     @property
-    def args(self) -> tuple[Any, ...]:
+    def args(self) -> list[Any]:
+        """The row's values, in the order of `columns`."""
         values: list[Any] = [*self.key.values(), *self.once.values()]
         values += [*self.least.values(), *self.greatest.values()]
-        for position, columns in self.registers.values():
-            values += [*columns.values(), position]
-        return tuple(values)
+        if self.registers:
+            for position, columns in self.registers.values():
+                values += columns.values()
+                values.append(position)
+        return values
+
+
+# table, key, once, least, greatest columns, and each register's seq column with its columns
+Shape = tuple[
+    str,
+    tuple[str, ...],
+    tuple[str, ...],
+    tuple[str, ...],
+    tuple[str, ...],
+    tuple[tuple[str, tuple[str, ...]], ...],
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """What upserts of one shape share: the columns, where each policy's values sit in a row
+    (`Upsert.args`), and the SQL."""
+
+    shape: Shape
+    columns: tuple[str, ...]
+    once: range
+    least: range
+    greatest: range
+    registers: tuple[tuple[int, int], ...]  # (first column, seq column) of each register
+
+    @property
+    def table(self) -> str:
+        return self.shape[0]
+
+    @property
+    def sql(self) -> str:
+        return _statement(*self.shape)
+
+    def sql_for_rows(self, types: Mapping[str, str]) -> str:
+        return _statement(*self.shape, tuple(types[c] for c in self.columns))
+
+    def merge(self, row: list[Any], then: Sequence[Any]) -> None:
+        """`row` (values of this shape) becomes what writing it and then `then` to the same
+        row does, as each policy would: so a batch writes each row once, in one multi-row
+        statement (which may not touch a row twice)."""
+        for i in self.once:
+            if row[i] is None:
+                row[i] = then[i]
+        for i in self.least:  # SQL's least and greatest leave NULLs out
+            if (value := then[i]) is not None and (row[i] is None or value < row[i]):
+                row[i] = value
+        for i in self.greatest:
+            if (value := then[i]) is not None and (row[i] is None or value > row[i]):
+                row[i] = value
+        for first, seq in self.registers:  # strictly later positions only
+            if then[seq] > row[seq]:
+                row[first : seq + 1] = then[first : seq + 1]
+
+
+_STATEMENTS: dict[Shape, Statement] = {}
+
+
+def statement(shape: Shape) -> Statement:
+    """The statement of upserts of `shape` (made once per shape)."""
+    known = _STATEMENTS.get(shape)
+    if known is None:
+        _, key, once, least, greatest, registers = shape
+        columns = [*key, *once, *least, *greatest]
+        spans = []
+        for seq, names in registers:
+            spans.append((len(columns), len(columns) + len(names)))
+            columns += [*names, seq]
+        start = len(key)
+        known = _STATEMENTS[shape] = Statement(
+            shape,
+            tuple(columns),
+            range(start, start + len(once)),
+            range(start + len(once), start + len(once) + len(least)),
+            range(start + len(once) + len(least), start + len(once) + len(least) + len(greatest)),
+            tuple(spans),
+        )
+    return known
+
+
+def merged(first: Upsert, then: Upsert) -> list[Any]:
+    """The row of one upsert doing what `first` and then `then` do to the same row (same
+    table, key and columns)."""
+    row = first.args
+    statement(first.shape).merge(row, then.args)
+    return row
 
 
 @lru_cache(maxsize=512)
@@ -115,27 +203,4 @@ def _statement(
     return (
         f"INSERT INTO {table} ({', '.join(columns)}) {rows} "
         f"ON CONFLICT ({', '.join(key)}) {conflict}"
-    )
-
-
-def _extreme(pick: Any, a: Any, b: Any) -> Any:
-    """SQL's least/greatest: NULLs are left out."""
-    return a if b is None else b if a is None else pick(a, b)
-
-
-def merged(first: Upsert, then: Upsert) -> Upsert:
-    """One upsert doing what `first` and then `then` do to the same row (same table, key and
-    columns), as each policy would: so a batch writes each row once, in one multi-row
-    statement (which may not touch a row twice)."""
-    registers = {
-        seq: (then.registers[seq] if then.registers[seq][0] > position else (position, columns))
-        for seq, (position, columns) in first.registers.items()
-    }
-    return Upsert(
-        first.table,
-        first.key,
-        once={c: v if v is not None else then.once[c] for c, v in first.once.items()},
-        least={c: _extreme(min, v, then.least[c]) for c, v in first.least.items()},
-        greatest={c: _extreme(max, v, then.greatest[c]) for c, v in first.greatest.items()},
-        registers=registers,
     )
