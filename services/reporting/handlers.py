@@ -27,16 +27,16 @@ def group(writes: Iterable[Upsert], into: Grouped | None = None) -> Grouped:
     one would."""
     grouped: Grouped = {} if into is None else into
     for write in writes:
-        shape = write.shape
+        shape, values = write.row()
         rows = grouped.get(shape)
         if rows is None:
             rows = grouped[shape] = {}
-        key = tuple(write.key.values())
+        key = tuple(values[: len(write.key)])
         earlier = rows.get(key)
         if earlier is None:
-            rows[key] = write.args
+            rows[key] = values
         else:
-            statement(shape).merge(earlier, write.args)
+            statement(shape).merge(earlier, values)
     return grouped
 
 

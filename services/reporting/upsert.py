@@ -18,8 +18,9 @@ also what lets a replay run a batch's writes grouped by statement.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
+from types import MappingProxyType
 from typing import Any
 
 # A stream position no event has: what an event without one (from an older relay) counts as.
@@ -27,18 +28,41 @@ NO_SEQUENCE = -1
 JSON_TYPES = frozenset({"json", "jsonb"})
 
 
-# Not frozen: a frozen dataclass's __init__ sets each field through object.__setattr__, twice
-# the cost, and a rebuild makes two of these an event. Nothing hashes them (their fields are
-# dicts); nothing changes them after the projection made them.
-@dataclass(slots=True)
+# What an upsert without columns of a policy has for them (shared: nothing changes it).
+NOTHING: Mapping[str, Any] = MappingProxyType({})
+
+
 class Upsert:
-    table: str
-    key: Mapping[str, Any]
-    once: Mapping[str, Any] = field(default_factory=dict)
-    least: Mapping[str, Any] = field(default_factory=dict)
-    greatest: Mapping[str, Any] = field(default_factory=dict)
-    # seq column → (the event's position, the columns it sets)
-    registers: Mapping[str, tuple[int, Mapping[str, Any]]] = field(default_factory=dict)
+    """One row's write: `key` finds the row, each policy's columns are written as it says.
+
+    A plain class with slots rather than a frozen dataclass, whose __init__ sets each field
+    through object.__setattr__ (twice the cost) and fills every absent policy with a new dict:
+    a rebuild makes two of these an event. Nothing hashes them (their fields are dicts) and
+    nothing changes them once made."""
+
+    __slots__ = ("greatest", "key", "least", "once", "registers", "table")
+
+    def __init__(
+        self,
+        table: str,
+        key: Mapping[str, Any],
+        once: Mapping[str, Any] = NOTHING,
+        least: Mapping[str, Any] = NOTHING,
+        greatest: Mapping[str, Any] = NOTHING,
+        # seq column → (the event's position, the columns it sets)
+        registers: Mapping[str, tuple[int, Mapping[str, Any]]] = NOTHING,
+    ) -> None:
+        self.table = table
+        self.key = key
+        self.once = once
+        self.least = least
+        self.greatest = greatest
+        self.registers = registers
+
+    def __repr__(self) -> str:
+        policies = ("once", "least", "greatest", "registers")
+        given = "".join(f", {p}={dict(getattr(self, p))!r}" for p in policies if getattr(self, p))
+        return f"Upsert({self.table!r}, {dict(self.key)!r}{given})"
 
     @property
     def sql(self) -> str:
@@ -51,15 +75,7 @@ class Upsert:
     @property
     def shape(self) -> Shape:
         """What makes two upserts the same statement."""
-        registers = self.registers
-        return (
-            self.table,
-            tuple(self.key),
-            tuple(self.once),
-            tuple(self.least),
-            tuple(self.greatest),
-            tuple([(seq, tuple(registers[seq][1])) for seq in registers]) if registers else (),
-        )
+        return self.row()[0]
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -69,13 +85,29 @@ class Upsert:
     @property
     def args(self) -> list[Any]:
         """The row's values, in the order of `columns`."""
-        values: list[Any] = [*self.key.values(), *self.once.values()]
-        values += [*self.least.values(), *self.greatest.values()]
+        return self.row()[1]
+
+    def row(self) -> tuple[Shape, list[Any]]:
+        """The shape and the values, in one pass over the columns."""
+        values = [*self.key.values(), *self.once.values(), *self.least.values()]
+        values += self.greatest.values()
+        registers: tuple[tuple[str, tuple[str, ...]], ...] = ()
         if self.registers:
-            for position, columns in self.registers.values():
+            names = []
+            for seq, (position, columns) in self.registers.items():
+                names.append((seq, tuple(columns)))
                 values += columns.values()
                 values.append(position)
-        return values
+            registers = tuple(names)
+        shape = (
+            self.table,
+            tuple(self.key),
+            tuple(self.once),
+            tuple(self.least),
+            tuple(self.greatest),
+            registers,
+        )
+        return shape, values
 
 
 # table, key, once, least, greatest columns, and each register's seq column with its columns
