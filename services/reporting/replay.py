@@ -46,6 +46,11 @@ from shared.eventstore import ENVELOPE_COLUMNS, Horizon, envelope_of
 from shared.sealing import IntakeKeys, Keyring, open_envelopes
 
 REBUILD_LOCK = 0x6A6965_7265706C  # "jie" "repl"
+# A rebuild's processes run the collector's young pass after this many net allocations:
+# more than the batches in flight keep alive (about 20 objects an event, batches of 5,000),
+# so that the pass does not scan them again and again. One worker's 198,791 events spent
+# 0.96 s of CPU in young passes at the services' 50,000 and 0.11 s at 200,000.
+YOUNG_GC = 200_000
 Advance = Callable[[int], None]
 
 
@@ -547,7 +552,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--until", help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=int, default=5000, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    tune_collector()
+    tune_collector(YOUNG_GC)
     console = Console(stderr=False, highlight=False, soft_wrap=True)
     settings = ReportingSettings()
     if args.worker:
