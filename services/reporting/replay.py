@@ -36,7 +36,8 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from services.reporting.handlers import Grouped, group, write
+from services.reporting import upsert
+from services.reporting.handlers import Grouped, column_types, group, write
 from services.reporting.projections import MODELS, SCHEMA_DIR, Model, project
 from services.reporting.settings import ReportingSettings
 from shared.collector import tune_collector
@@ -134,16 +135,39 @@ async def _writes(
     return grouped
 
 
-async def _apply(conn: Connection, grouped: Grouped) -> None:
+async def _apply(conn: Connection, grouped: Grouped, copied: frozenset[str]) -> None:
     for attempt in range(5):
         try:
             async with conn.transaction():
-                await write(conn, grouped)
+                await _fill(conn, grouped, copied)
             return
         except asyncpg.DeadlockDetectedError:  # in place, beside the live consumer: try again
             if attempt == 4:
                 raise
             await asyncio.sleep(0.1 * (attempt + 1))
+
+
+async def _fill(conn: Connection, grouped: Grouped, copied: frozenset[str]) -> None:
+    """A batch's rows: those of the `copied` tables (fresh ones, whose every row is one
+    event's) by COPY, which looks for no conflict (half the database's work and of the
+    encoding's); the others upserted. Should a copied row be there already (an event read
+    twice), the COPY's savepoint rolls back and those rows are upserted instead."""
+    upserted: Grouped = {}
+    for shape, rows in grouped.items():
+        into = upsert.statement(shape)
+        if into.table in copied and into.once_only:
+            types = await column_types(conn, into.table, into.columns)
+            if not any(types[column] in upsert.JSON_TYPES for column in into.columns):
+                try:
+                    async with conn.transaction():
+                        await conn.copy_records_to_table(
+                            into.table, records=rows.values(), columns=into.columns
+                        )
+                    continue
+                except asyncpg.UniqueViolationError:
+                    pass
+        upserted[shape] = rows
+    await write(conn, upserted)
 
 
 async def _heads(sources: Mapping[str, Connection]) -> dict[str, int]:
@@ -162,9 +186,10 @@ async def _drain(
     advance: Advance,
     keyring: Keyring,
     slices: Mapping[str, Slice] | None = None,
+    copied: frozenset[str] = frozenset(),
 ) -> int:
     """Every source's events applied to `target`. Reading and projecting the next batch (Python)
-    runs while the database writes the last one."""
+    runs while the database writes the last one. The rows of `copied` tables go in by COPY."""
     queue: asyncio.Queue[tuple[str, int, int, Grouped] | None] = asyncio.Queue(2)
 
     async def produce() -> None:
@@ -187,7 +212,7 @@ async def _drain(
     try:
         while (item := await queue.get()) is not None:
             name, position, count, grouped = item
-            await _apply(target, grouped)
+            await _apply(target, grouped, copied)
             after[name] = position
             events += count
             advance(count)
@@ -197,6 +222,11 @@ async def _drain(
         await asyncio.gather(producer, return_exceptions=True)
     await producer  # a reader's error is the rebuild's error
     return events
+
+
+def _appended(models: Mapping[str, Model]) -> frozenset[str]:
+    """The tables a rebuild into fresh tables may copy rows into (see `_fill`)."""
+    return frozenset(table for model in models.values() for table in model.appended)
 
 
 def _statements(model: Model) -> tuple[list[str], list[str]]:
@@ -270,7 +300,7 @@ async def rebuild(
         tops = {name: await Horizon().reach(conn) for name, conn in sources.items()}
         if workers > 1:
             urls = {"reporting": reporting_url, **store_urls}
-            job = _Job(urls, schema, list(models), tops, batch_size, keys)
+            job = _Job(urls, schema, list(models), tops, batch_size, keys, fresh=not in_place)
             result.events = await _parallel(job, workers, advance)
         else:
             slices = {name: Slice(until=top) for name, top in tops.items()}
@@ -283,6 +313,7 @@ async def rebuild(
                 advance,
                 keyring,
                 slices,
+                frozenset() if in_place else _appended(models),
             )
         after = dict(tops)
         if not in_place:
@@ -361,6 +392,7 @@ class _Job:
     tops: Mapping[str, int]  # each store's last position when the rebuild began
     batch_size: int
     keys: IntakeKeys
+    fresh: bool  # the tables are the rebuild's own (new, nobody else writes them)
 
 
 async def _parallel(job: _Job, workers: int, advance: Advance) -> int:
@@ -383,6 +415,7 @@ async def _parallel(job: _Job, workers: int, advance: Advance) -> int:
         json.dumps(dict(job.tops)),
         "--batch",
         str(job.batch_size),
+        *(["--fresh"] if job.fresh else []),
     ]
     processes = [
         await asyncio.create_subprocess_exec(
@@ -443,7 +476,8 @@ async def _work(settings: ReportingSettings, args: argparse.Namespace) -> None:
         slices = {name: Slice(until=tops[name], part=part, parts=parts) for name in tops}
         after = dict.fromkeys(tops, 0)
         keyring = Keyring(settings.intake_keys())
-        await _drain(sources, target, models, after, args.batch, advance, keyring, slices)
+        copied = _appended(models) if args.fresh else frozenset()
+        await _drain(sources, target, models, after, args.batch, advance, keyring, slices, copied)
     finally:
         await target.close()
         for conn in sources.values():
@@ -551,6 +585,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--into", help=argparse.SUPPRESS)
     parser.add_argument("--until", help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=int, default=5000, help=argparse.SUPPRESS)
+    parser.add_argument("--fresh", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     tune_collector(YOUNG_GC)
     console = Console(stderr=False, highlight=False, soft_wrap=True)

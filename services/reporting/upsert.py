@@ -138,6 +138,12 @@ class Statement:
         return self.shape[0]
 
     @property
+    def once_only(self) -> bool:
+        """Whether every column but the key's is written `once` (what a new row of it holds
+        is then what an insert gives)."""
+        return not (self.least or self.greatest or self.registers)
+
+    @property
     def sql(self) -> str:
         return _statement(*self.shape)
 

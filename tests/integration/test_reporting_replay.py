@@ -17,7 +17,8 @@ import asyncpg
 import pytest
 
 from deploy.local.processes import free_port
-from services.reporting.handlers import HANDLERS, apply, handle_batch, opener
+from services.reporting import replay
+from services.reporting.handlers import HANDLERS, apply, group, handle_batch, opener
 from services.reporting.projections import MODELS, SCHEMA_DIR, project
 from shared.consumer import ConsumedRecord, IdempotentConsumer
 from shared.db import apply_schema, create_pool, drop_database, ensure_database, with_database
@@ -149,6 +150,36 @@ async def test_every_read_model_is_the_same_whatever_order_the_topics_interleave
     )
     assert len(first["case_timeline"]) == with_complaint
     assert len(first["areas"]) == len(histories.CITY["areas"])
+
+
+async def test_a_rebuild_copies_the_timeline_in_and_an_event_read_twice_does_not_fail_it(pool):
+    await prepare_reporting(pool)
+    history = histories.generate(8, seed=17)
+    arrival = [e for topic in envelopes(history).values() for e in topic]
+    copied = frozenset({"case_timeline"})
+    async with pool.acquire() as conn:
+        transaction = conn.transaction()
+        await transaction.start()
+        try:
+            for envelope in arrival:
+                await apply(conn, project(envelope))
+            upserted = await snapshot(conn)
+        finally:
+            await transaction.rollback()
+        transaction = conn.transaction()
+        await transaction.start()
+        try:
+            half = len(arrival) // 2
+            for batch in (arrival[:half], arrival[half:], arrival[: half // 2]):
+                grouped = group(w for envelope in batch for w in project(envelope))
+                await replay._fill(conn, grouped, copied)
+            copied_in = await snapshot(conn)
+        finally:
+            await transaction.rollback()
+    assert len(copied_in["case_timeline"]) == sum(
+        1 for stream in history.streams if stream.name != "city-model" for _ in stream.events
+    )
+    assert copied_in == upserted
 
 
 @dataclass
