@@ -36,10 +36,10 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from services.reporting import upsert
 from services.reporting.handlers import Grouped, column_types, group, write
 from services.reporting.projections import MODELS, SCHEMA_DIR, Model, project
 from services.reporting.settings import ReportingSettings
+from services.reporting.upsert import JSON_TYPES
 from shared.collector import tune_collector
 from shared.db import Connection, connect
 from shared.events import UnknownEventType
@@ -153,20 +153,19 @@ async def _fill(conn: Connection, grouped: Grouped, copied: frozenset[str]) -> N
     encoding's); the others upserted. Should a copied row be there already (an event read
     twice), the COPY's savepoint rolls back and those rows are upserted instead."""
     upserted: Grouped = {}
-    for shape, rows in grouped.items():
-        into = upsert.statement(shape)
-        if into.table in copied and into.once_only:
-            types = await column_types(conn, into.table, into.columns)
-            if not any(types[column] in upsert.JSON_TYPES for column in into.columns):
+    for layout, rows in grouped.items():
+        if layout.table in copied and layout.once_only:
+            types = await column_types(conn, layout.table, layout.columns)
+            if not any(types[column] in JSON_TYPES for column in layout.columns):
                 try:
                     async with conn.transaction():
                         await conn.copy_records_to_table(
-                            into.table, records=rows.values(), columns=into.columns
+                            layout.table, records=layout.full(rows.values()), columns=layout.columns
                         )
                     continue
                 except asyncpg.UniqueViolationError:
                     pass
-        upserted[shape] = rows
+        upserted[layout] = rows
     await write(conn, upserted)
 
 

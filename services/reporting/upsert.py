@@ -17,7 +17,7 @@ also what lets a replay run a batch's writes grouped by statement.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from types import MappingProxyType
@@ -66,11 +66,12 @@ class Upsert:
 
     @property
     def sql(self) -> str:
-        return statement(self.shape).sql
+        """The statement writing this upsert alone."""
+        return _statement(*self.shape)
 
     def sql_for_rows(self, types: Mapping[str, str]) -> str:
         """The statement for many rows of this shape, given the table's column types."""
-        return statement(self.shape).sql_for_rows(types)
+        return _statement(*self.shape, tuple(types[c] for c in self.columns))
 
     @property
     def shape(self) -> Shape:
@@ -80,7 +81,8 @@ class Upsert:
     @property
     def columns(self) -> tuple[str, ...]:
         """The statement's columns, in the order of `args`."""
-        return statement(self.shape).columns
+        _, key, once, least, greatest, registers = self.shape
+        return (*key, *once, *least, *greatest, *(c for s, n in registers for c in (*n, s)))
 
     @property
     def args(self) -> list[Any]:
@@ -121,84 +123,169 @@ Shape = tuple[
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class Statement:
-    """What upserts of one shape share: the columns, where each policy's values sit in a row
-    (`Upsert.args`), and the SQL."""
+class Layout:
+    """A table's rows as a batch holds them: every column the table's upserts have written in
+    this process, each under the one policy it has in them. All of a batch's upserts to a row
+    merge into one row, whatever their shapes, and a table takes one statement a batch (a row
+    written by upserts of three shapes used to be written three times, by a statement each,
+    two of them updates). Columns are added as upserts bring them, so a row may be shorter than
+    the layout: what it lacks is NULL, which no policy takes (`sparse` statements)."""
 
-    shape: Shape
-    columns: tuple[str, ...]
-    once: range
-    least: range
-    greatest: range
-    registers: tuple[tuple[int, int], ...]  # (first column, seq column) of each register
+    def __init__(self, table: str, key: tuple[str, ...]) -> None:
+        self.table = table
+        self.key = key
+        self.columns: list[str] = list(key)
+        # each column's policy: once, least, greatest, or the seq column of its register (the
+        # seq column's own is itself)
+        self.policy: dict[str, str] = dict.fromkeys(key, "key")
+        self._canonical: tuple[int, Shape, tuple[int, ...]] | None = None
 
-    @property
-    def table(self) -> str:
-        return self.shape[0]
+    def place(self, shape: Shape) -> Place | None:
+        """Where an upsert of `shape` puts its values in this layout's rows, the layout taking
+        the columns it lacks; None if the shape writes one of them under another policy (its
+        upserts then keep a layout of their own)."""
+        table, key, once, least, greatest, registers = shape
+        wanted = [(c, "once") for c in once]
+        wanted += [(c, "least") for c in least] + [(c, "greatest") for c in greatest]
+        for seq, names in registers:
+            wanted += [(c, seq) for c in names]
+            wanted.append((seq, seq))
+        own: dict[str, str] = {}
+        if (table, key) != (self.table, self.key) or any(
+            own.setdefault(c, p) != p or self.policy.get(c, p) != p for c, p in wanted
+        ):
+            return None
+        for column, policy in wanted:
+            if column not in self.policy:
+                self.policy[column] = policy
+                self.columns.append(column)
+        index = {column: i for i, column in enumerate(self.columns)}
+        targets = [*range(len(key)), *(index[c] for c, _ in wanted)]
+        pairs = list(enumerate(targets))
+        ends = [len(key) + len(once)]
+        ends += [ends[-1] + len(least), ends[-1] + len(least) + len(greatest)]
+        spans = []  # each register: its seq's position in the values and in the row, and
+        start = ends[-1]  # its columns' pairs
+        for _, names in registers:
+            at = start + len(names)
+            spans.append((at, targets[at], tuple(pairs[start:at])))
+            start = at + 1
+        return Place(
+            self,
+            targets,
+            tuple(pairs[len(key) : ends[0]]),
+            tuple(pairs[ends[0] : ends[1]]),
+            tuple(pairs[ends[1] : ends[2]]),
+            tuple(spans),
+        )
 
     @property
     def once_only(self) -> bool:
-        """Whether every column but the key's is written `once` (what a new row of it holds
-        is then what an insert gives)."""
-        return not (self.least or self.greatest or self.registers)
+        """Whether every column but the key's is written `once` (a new row of it then holds
+        what a plain insert gives)."""
+        return all(policy in ("key", "once") for policy in self.policy.values())
 
-    @property
-    def sql(self) -> str:
-        return _statement(*self.shape)
+    def canonical(self) -> tuple[Shape, tuple[int, ...]]:
+        """The layout as the shape of one statement, and where each of its columns is in the
+        rows."""
+        if self._canonical is None or self._canonical[0] != len(self.columns):
+            by: dict[str, list[str]] = {}
+            for column in self.columns:
+                by.setdefault(self.policy[column], []).append(column)
+            seqs = [c for c in self.columns if self.policy[c] == c]
+            registers = tuple((seq, tuple(c for c in by[seq] if c != seq)) for seq in seqs)
+            shape: Shape = (
+                self.table,
+                self.key,
+                tuple(by.get("once", ())),
+                tuple(by.get("least", ())),
+                tuple(by.get("greatest", ())),
+                registers,
+            )
+            index = {column: i for i, column in enumerate(self.columns)}
+            columns = [*self.key, *shape[2], *shape[3], *shape[4]]
+            for seq, names in registers:
+                columns += [*names, seq]
+            self._canonical = (len(self.columns), shape, tuple(index[c] for c in columns))
+        return self._canonical[1], self._canonical[2]
 
-    def sql_for_rows(self, types: Mapping[str, str]) -> str:
-        return _statement(*self.shape, tuple(types[c] for c in self.columns))
+    def sql(self, types: Sequence[str] | None = None) -> str:
+        """The statement for one row (its values in `canonical` order), or, given the types of
+        the columns in that order, for any number of rows."""
+        shape, _ = self.canonical()
+        return _statement(*shape, None if types is None else tuple(types), sparse=True)
 
-    def merge(self, row: list[Any], then: Sequence[Any]) -> None:
-        """`row` (values of this shape) becomes what writing it and then `then` to the same
-        row does, as each policy would: so a batch writes each row once, in one multi-row
-        statement (which may not touch a row twice)."""
-        for i in self.once:
-            if row[i] is None:
-                row[i] = then[i]
-        for i in self.least:  # SQL's least and greatest leave NULLs out
-            if (value := then[i]) is not None and (row[i] is None or value < row[i]):
-                row[i] = value
-        for i in self.greatest:
-            if (value := then[i]) is not None and (row[i] is None or value > row[i]):
-                row[i] = value
-        for first, seq in self.registers:  # strictly later positions only
-            if then[seq] > row[seq]:
-                row[first : seq + 1] = then[first : seq + 1]
+    def full(self, rows: Iterable[list[Any]]) -> list[list[Any]]:
+        """The rows, each as wide as the layout (NULL for the columns added since it was made)."""
+        width = len(self.columns)
+        out = list(rows)
+        for row in out:
+            if len(row) < width:
+                row.extend([None] * (width - len(row)))
+        return out
 
 
-_STATEMENTS: dict[Shape, Statement] = {}
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Where an upsert's values (`Upsert.args`) go in its layout's rows, by policy: pairs of
+    (position in the values, position in the row)."""
+
+    layout: Layout
+    targets: list[int]
+    once: tuple[tuple[int, int], ...]
+    least: tuple[tuple[int, int], ...]
+    greatest: tuple[tuple[int, int], ...]
+    # (the seq's position in the values, in the row, and the register's columns' pairs)
+    registers: tuple[tuple[int, int, tuple[tuple[int, int], ...]], ...]
+
+    def row(self, values: list[Any]) -> list[Any]:
+        """A new row holding the values."""
+        row = [None] * len(self.layout.columns)
+        for value, target in zip(values, self.targets, strict=True):
+            row[target] = value
+        return row
+
+    def merge(self, row: list[Any], values: Sequence[Any]) -> None:
+        """`row` becomes what writing it and then the upsert of `values` to the same row does,
+        as each policy would: so a batch writes each row once, in one multi-row statement
+        (which may not touch a row twice)."""
+        if len(row) < len(self.layout.columns):
+            row.extend([None] * (len(self.layout.columns) - len(row)))
+        for source, target in self.once:
+            if row[target] is None:
+                row[target] = values[source]
+        for source, target in self.least:  # SQL's least and greatest leave NULLs out
+            if (value := values[source]) is not None and (
+                row[target] is None or value < row[target]
+            ):
+                row[target] = value
+        for source, target in self.greatest:
+            if (value := values[source]) is not None and (
+                row[target] is None or value > row[target]
+            ):
+                row[target] = value
+        for seq, at, columns in self.registers:  # strictly later positions only
+            if row[at] is None or values[seq] > row[at]:
+                row[at] = values[seq]
+                for source, target in columns:
+                    row[target] = values[source]
 
 
-def statement(shape: Shape) -> Statement:
-    """The statement of upserts of `shape` (made once per shape)."""
-    known = _STATEMENTS.get(shape)
+_LAYOUTS: dict[str, Layout] = {}  # by table
+_PLACES: dict[Shape, Place] = {}
+
+
+def place(shape: Shape) -> Place:
+    """Where upserts of `shape` go: in their table's layout, or, should they write a column
+    under another policy than the table's other upserts, in a layout of their own."""
+    known = _PLACES.get(shape)
     if known is None:
-        _, key, once, least, greatest, registers = shape
-        columns = [*key, *once, *least, *greatest]
-        spans = []
-        for seq, names in registers:
-            spans.append((len(columns), len(columns) + len(names)))
-            columns += [*names, seq]
-        start = len(key)
-        known = _STATEMENTS[shape] = Statement(
-            shape,
-            tuple(columns),
-            range(start, start + len(once)),
-            range(start + len(once), start + len(once) + len(least)),
-            range(start + len(once) + len(least), start + len(once) + len(least) + len(greatest)),
-            tuple(spans),
-        )
+        table, key = shape[0], shape[1]
+        layout = _LAYOUTS.setdefault(table, Layout(table, key))
+        known = layout.place(shape) or Layout(table, key).place(shape)
+        assert known is not None  # (a new layout takes any shape)
+        _PLACES[shape] = known
     return known
-
-
-def merged(first: Upsert, then: Upsert) -> list[Any]:
-    """The row of one upsert doing what `first` and then `then` do to the same row (same
-    table, key and columns)."""
-    row = first.args
-    statement(first.shape).merge(row, then.args)
-    return row
 
 
 @lru_cache(maxsize=512)
@@ -210,9 +297,12 @@ def _statement(
     greatest: tuple[str, ...],
     registers: tuple[tuple[str, tuple[str, ...]], ...],
     types: tuple[str, ...] | None = None,
+    *,
+    sparse: bool = False,
 ) -> str:
     """The upsert's statement: for one row (`VALUES`), or, given its columns' types, for any
-    number (one array parameter per column)."""
+    number (one array parameter per column). `sparse`: a row may leave a register out (its
+    seq NULL), which then changes nothing."""
     columns = [*key, *once, *least, *greatest]
     for seq, names in registers:
         columns += [*names, seq]
@@ -221,6 +311,8 @@ def _statement(
     updates += [f"{c} = greatest({table}.{c}, EXCLUDED.{c})" for c in greatest]
     for seq, names in registers:
         newer = f"({table}.{seq} IS NULL OR EXCLUDED.{seq} > {table}.{seq})"
+        if sparse:
+            newer = f"(EXCLUDED.{seq} IS NOT NULL AND {newer})"
         updates += [
             f"{c} = CASE WHEN {newer} THEN EXCLUDED.{c} ELSE {table}.{c} END" for c in names
         ]
