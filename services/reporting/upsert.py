@@ -17,9 +17,10 @@ also what lets a replay run a batch's writes grouped by statement.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import itemgetter
 from types import MappingProxyType
 from typing import Any
 
@@ -170,9 +171,13 @@ class Layout:
             at = start + len(names)
             spans.append((at, targets[at], tuple(pairs[start:at])))
             start = at + 1
+        # a new row: each of its positions up to the last this shape writes takes the value
+        # there, or the NULL appended after the values
+        source = {target: i for i, target in enumerate(targets)}
+        picks = [source.get(i, len(targets)) for i in range(max(targets) + 1)]
         return Place(
             self,
-            targets,
+            None if picks == list(range(len(targets))) else itemgetter(*picks),
             tuple(pairs[len(key) : ends[0]]),
             tuple(pairs[ends[0] : ends[1]]),
             tuple(pairs[ends[1] : ends[2]]),
@@ -231,7 +236,8 @@ class Place:
     (position in the values, position in the row)."""
 
     layout: Layout
-    targets: list[int]
+    # the values in a row's order (None: the values are in it already)
+    gather: Callable[[list[Any]], tuple[Any, ...]] | None
     once: tuple[tuple[int, int], ...]
     least: tuple[tuple[int, int], ...]
     greatest: tuple[tuple[int, int], ...]
@@ -239,11 +245,11 @@ class Place:
     registers: tuple[tuple[int, int, tuple[tuple[int, int], ...]], ...]
 
     def row(self, values: list[Any]) -> list[Any]:
-        """A new row holding the values."""
-        row = [None] * len(self.layout.columns)
-        for value, target in zip(values, self.targets, strict=True):
-            row[target] = value
-        return row
+        """A new row holding the values (the list itself, if they are in the row's order)."""
+        if self.gather is None:
+            return values
+        values.append(None)
+        return list(self.gather(values))
 
     def merge(self, row: list[Any], values: Sequence[Any]) -> None:
         """`row` becomes what writing it and then the upsert of `values` to the same row does,
