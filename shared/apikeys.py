@@ -35,6 +35,7 @@ from limits.storage import storage_from_string
 from shared.db import Connection, apply_schema, create_pool, ensure_database
 from shared.eventstore import SCHEMA as EVENTSTORE_SCHEMA
 from shared.http import Problem, problem_response
+from shared.settings import DEV_KEY_PREFIX
 
 XApiKey = Annotated[str | None, Header(alias="X-API-Key", description="接入密钥 API key")]
 
@@ -188,7 +189,6 @@ def presented_secret(request: Request, x_api_key: str | None) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-DEV_KEY_PREFIX = "dev-key-"  # the fixed keys each service creates in development
 _AUTHENTICATED = "jiesu.key"  # scope entry: (secret, key) once a request's key is checked
 
 

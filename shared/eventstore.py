@@ -102,12 +102,22 @@ def _published(fields: Mapping[str, Any] | asyncpg.Record, data: bytes) -> Kafka
 
 _COLUMNS = "global_position, stream, position, type, version, data, metadata, id, recorded_at"
 
-# What a reader needs of a stored event for its envelope, the payload as text: parsed once,
-# by pydantic, from the text (not decoded to a dict first, nor its metadata at all).
-ENVELOPE_COLUMNS = (
+# What a reader needs of a stored event, the payload as text: parsed once, by pydantic, from
+# the text (not decoded to a dict first, nor its metadata at all).
+_STORED = (
     "global_position, position, type, version, data::text AS data, "
-    "metadata->>'source' AS source, metadata->>'correlation_id' AS correlation_id, "
-    "metadata->>'causation_id' AS causation_id, id, recorded_at"
+    "metadata->>'source' AS source, {ids}, id, recorded_at"
+)
+# For an envelope: Postgres reads the ids as uuid, and asyncpg hands over its own UUID
+# (UUID(str) in Python cost a rebuild more than a microsecond an event).
+ENVELOPE_COLUMNS = _STORED.format(
+    ids="(metadata->>'correlation_id')::uuid AS correlation_id, "
+    "nullif(metadata->>'causation_id', '')::uuid AS causation_id"
+)
+# For the relay: the ids as stored (one that is not a UUID goes on, for its consumers to
+# dead-letter, rather than failing every read of the relay).
+_PUBLISHED_COLUMNS = _STORED.format(
+    ids="metadata->>'correlation_id' AS correlation_id, metadata->>'causation_id' AS causation_id"
 )
 
 
@@ -257,7 +267,7 @@ class EventStore:
         """What the relay publishes, with each event's global position: the stored JSON goes
         on as Postgres prints it, never parsed and encoded again."""
         rows = await conn.fetch(
-            f"SELECT {ENVELOPE_COLUMNS}, stream, metadata->>'subject' AS subject FROM events "
+            f"SELECT {_PUBLISHED_COLUMNS}, stream, metadata->>'subject' AS subject FROM events "
             "WHERE global_position > $1 AND global_position <= $3 "
             "ORDER BY global_position LIMIT $2",
             after,
@@ -269,14 +279,13 @@ class EventStore:
 
 def envelope_of(row: asyncpg.Record) -> Envelope:
     """The envelope of a row read with ENVELOPE_COLUMNS, its event in its newest shape."""
-    causation = row["causation_id"]
     return Envelope(
         event=parse_event_json(row["type"], row["version"], row["data"]),
         id=row["id"],
         source=row["source"],
         time=row["recorded_at"],
-        correlation_id=UUID(row["correlation_id"]),
-        causation_id=UUID(causation) if causation else None,
+        correlation_id=row["correlation_id"],
+        causation_id=row["causation_id"],
         sequence=row["position"],
     )
 

@@ -26,13 +26,12 @@ from shared.consumer import (
     IdempotentConsumer,
     KafkaDeadLetters,
     Prepare,
-    attach_consumer,
-    make_faust_app,
 )
 from shared.db import apply_schema, create_pool, ensure_database, wal_flushed
 from shared.events import Event
 from shared.eventstore import SCHEMA as EVENTSTORE_SCHEMA
 from shared.eventstore import EventStore
+from shared.faust_engine import attach_consumer, make_faust_app
 from shared.http import (
     BodyLimit,
     Refusal,

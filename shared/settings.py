@@ -130,6 +130,9 @@ class ServiceSettings(BaseSettings):
         return self
 
 
+DEV_KEY_PREFIX = "dev-key-"  # the fixed keys each service creates in development
+
+
 class KeyedServiceSettings(ServiceSettings):
     """A service with a key table: development keys and the rate limit's storage."""
 

@@ -551,6 +551,9 @@ class Model:
     version: int  # bump when the tables' shape changes: the model is then rebuilt
     tables: tuple[str, ...]
     projections: Mapping[type[Event], Project]
+    # Tables whose every row is one event's (keyed by it, written `once`): a rebuild copies
+    # them into its fresh tables instead of upserting them.
+    appended: tuple[str, ...] = ()
 
     @property
     def schema(self) -> Path:
@@ -567,7 +570,14 @@ MODELS: dict[str, Model] = {
             ("cases", "case_work_orders"),
             CASES,
         ),
-        Model("timeline", "全程时间线与通知", 2, ("case_timeline", "case_notifications"), TIMELINE),
+        Model(
+            "timeline",
+            "全程时间线与通知",
+            2,
+            ("case_timeline", "case_notifications"),
+            TIMELINE,
+            appended=("case_timeline",),
+        ),
         Model("agenda", "议事清单", 1, ("agenda_items",), AGENDA),
         Model("city", "区域、承办单位与类别名称", 2, ("areas", "responders", "categories"), CITY),
     )

@@ -8,10 +8,9 @@ from pathlib import Path
 from pydantic import model_validator
 from pydantic_settings import SettingsConfigDict
 
-from shared.apikeys import DEV_KEY_PREFIX
 from shared.db import with_database
 from shared.sealing import IntakeKeys
-from shared.settings import KeyedServiceSettings
+from shared.settings import DEV_KEY_PREFIX, KeyedServiceSettings
 
 SOURCES = ("intake", "dispatch", "notify")
 

@@ -29,8 +29,9 @@ from rich.table import Table
 
 from services.reporting.handlers import HANDLERS, handle_batch, opener
 from services.reporting.projections import MODELS, SCHEMA_DIR
-from services.reporting.replay import rebuild
+from services.reporting.replay import YOUNG_GC, rebuild
 from shared import eventstore
+from shared.collector import tune_collector
 from shared.consumer import ConsumedRecord, IdempotentConsumer
 from shared.db import apply_schema, create_pool, ensure_database, with_database
 from shared.eventstore import EventStore
@@ -193,6 +194,7 @@ def main() -> None:
     parser.add_argument("--live-sample", type=int, default=15000)
     parser.add_argument("--out", type=Path, default=REPO / "bench-results" / "rebuild.json")
     args = parser.parse_args()
+    tune_collector(YOUNG_GC)  # as `replay` sets it (its workers do)
     results = asyncio.run(main_async(args))
     table = Table(
         title=f"read-model rebuild, {results['events']:,} events, medians of {args.repeats} runs"

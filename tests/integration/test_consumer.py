@@ -22,14 +22,13 @@ from shared.consumer import (
     IdempotentConsumer,
     KafkaDeadLetters,
     _PacedFetcher,
-    attach_consumer,
-    make_faust_app,
     pace,
 )
 from shared.db import apply_schema, create_pool, wal_flushed
 from shared.envelope import Envelope, to_kafka
 from shared.events import ComplaintFiled
 from shared.eventstore import SCHEMA, EventStore
+from shared.faust_engine import attach_consumer, make_faust_app
 from shared.kafka import make_producer
 from shared.topics import dlq
 from tests import examples

@@ -11,14 +11,17 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import asyncpg
 import pytest
 
 from deploy.local.processes import free_port
-from services.reporting.handlers import HANDLERS, apply, handle_batch, opener
+from services.reporting import replay
+from services.reporting.handlers import HANDLERS, apply, group, handle_batch, opener
 from services.reporting.projections import MODELS, SCHEMA_DIR, project
+from services.reporting.upsert import Upsert
 from shared.consumer import ConsumedRecord, IdempotentConsumer
 from shared.db import apply_schema, create_pool, drop_database, ensure_database, with_database
 from shared.envelope import Causation, Envelope
@@ -149,6 +152,96 @@ async def test_every_read_model_is_the_same_whatever_order_the_topics_interleave
     )
     assert len(first["case_timeline"]) == with_complaint
     assert len(first["areas"]) == len(histories.CITY["areas"])
+
+
+async def test_a_rebuild_copies_the_timeline_in_and_an_event_read_twice_does_not_fail_it(pool):
+    await prepare_reporting(pool)
+    history = histories.generate(8, seed=17)
+    arrival = [e for topic in envelopes(history).values() for e in topic]
+    copied = frozenset({"case_timeline"})
+    async with pool.acquire() as conn:
+        transaction = conn.transaction()
+        await transaction.start()
+        try:
+            for envelope in arrival:
+                await apply(conn, project(envelope))
+            upserted = await snapshot(conn)
+        finally:
+            await transaction.rollback()
+        transaction = conn.transaction()
+        await transaction.start()
+        try:
+            half = len(arrival) // 2
+            for batch in (arrival[:half], arrival[half:], arrival[: half // 2]):
+                grouped = group(w for envelope in batch for w in project(envelope))
+                await replay._fill(conn, grouped, copied)
+            copied_in = await snapshot(conn)
+        finally:
+            await transaction.rollback()
+    assert len(copied_in["case_timeline"]) == sum(
+        1 for stream in history.streams if stream.name != "city-model" for _ in stream.events
+    )
+    assert copied_in == upserted
+
+
+async def test_rows_written_many_to_a_statement_hold_what_each_written_alone_holds(pool):
+    """A batch's rows of a table travel as one array a column, a row alone as parameters."""
+    await prepare_reporting(pool)
+    beijing = timezone(timedelta(hours=8))
+
+    def writes(item_id: uuid.UUID, complaint_id: uuid.UUID) -> list[Upsert]:
+        held = {
+            "minutes": '纪要 "一" \\ 二',
+            "settled": False,
+            "participants": ["甲", "乙"],
+            "held_at": datetime(2026, 3, 1, 8, 30, 0, 123456, tzinfo=beijing),
+        }
+        decided = {
+            "decision": None,
+            "assignments": [{"unit": "街道", "share": 0.1}],
+            "decided_at": None,
+        }
+        personal = {
+            "text": "",
+            "address": None,
+            "latitude": 36.65123456789012,
+            "longitude": 117.1,
+            "masked_phone": None,
+        }
+        return [
+            Upsert(
+                "agenda_items",
+                {"item_id": item_id},
+                once={"complaint_id": complaint_id, "title": "x", "opened_at": datetime.now(UTC)},
+                registers={"held_seq": (3, held), "decided_seq": (4, decided)},
+            ),
+            Upsert(
+                "cases", {"complaint_id": complaint_id}, registers={"personal_seq": (1, personal)}
+            ),
+        ]
+
+    alone = [(uuid.uuid4(), uuid.uuid4()) for _ in range(3)]
+    together = [(uuid.uuid4(), uuid.uuid4()) for _ in range(3)]
+    async with pool.acquire() as conn:
+        for ids in alone:
+            await apply(conn, writes(*ids))
+        await apply(conn, [w for ids in together for w in writes(*ids)])
+
+        async def rows(ids: list[tuple[uuid.UUID, uuid.UUID]]) -> list[tuple[Any, ...]]:
+            items = await conn.fetch(
+                "SELECT minutes, settled, participants, held_at, held_seq, decision, assignments, "
+                "decided_at, decided_seq FROM agenda_items WHERE item_id = ANY($1::uuid[])",
+                [i for i, _ in ids],
+            )
+            cases = await conn.fetch(
+                "SELECT text, address, latitude, longitude, masked_phone, personal_seq FROM cases "
+                "WHERE complaint_id = ANY($1::uuid[])",
+                [c for _, c in ids],
+            )
+            return sorted(tuple(r) for r in items) + sorted(tuple(r) for r in cases)
+
+        assert await rows(together) == await rows(alone)
+        assert len(await rows(alone)) == 6
 
 
 @dataclass

@@ -6,9 +6,10 @@ import pytest
 
 from services.reporting import domain
 from services.reporting.areas import enclosing
+from services.reporting.handlers import group
 from services.reporting.measures import COUNTS, load_config
 from services.reporting.settings import ReportingSettings
-from services.reporting.upsert import Upsert, merged
+from services.reporting.upsert import Upsert
 
 
 def test_levels_are_read_from_the_statistical_code_and_local_segments():
@@ -38,7 +39,7 @@ def test_an_upsert_takes_a_register_only_from_a_later_position():
         greatest={"redo_count": 1},
         registers={"status_seq": (4, {"status": "signed", "status_at": 2})},
     )
-    assert write.args == (1, "A", 1, "signed", 2, 4)
+    assert write.args == [1, "A", 1, "signed", 2, 4]
     sql = write.sql
     assert sql.startswith(
         "INSERT INTO cases (complaint_id, case_number, redo_count, status, status_at, status_seq)"
@@ -50,6 +51,13 @@ def test_an_upsert_takes_a_register_only_from_a_later_position():
         "THEN EXCLUDED.status ELSE cases.status END" in sql
     )
     assert Upsert("t", {"k": 1}).sql.endswith("ON CONFLICT (k) DO NOTHING")
+
+
+def merged(*writes: Upsert) -> dict[str, object]:
+    """The one row a batch of `writes` to one row writes, by column."""
+    [(layout, rows)] = group(writes).items()
+    [row] = layout.full(rows.values())
+    return {c: value for c, value in zip(layout.columns, row, strict=True) if value is not None}
 
 
 def test_two_writes_to_one_row_merge_as_each_policy_applies_them():
@@ -65,16 +73,23 @@ def test_two_writes_to_one_row_merge_as_each_policy_applies_them():
 
     early, late = write(None, 5, None, 3, "signed"), write("A", None, 2, 7, "resolved")
     both = merged(early, late)
-    assert both.args == (1, "A", 5, 2, "resolved", 7)
-    assert merged(late, early).args == both.args, "in either order"
-    assert merged(write("A", 1, 1, 4, "x"), write("B", 2, 0, 4, "y")).args == (
-        1,
-        "A",
-        1,
-        1,
-        "x",
-        4,
-    ), "once: the first; a register at the same position stays"
+    assert both == {
+        "complaint_id": 1,
+        "case_number": "A",
+        "dispatched_at": 5,
+        "redo_count": 2,
+        "status": "resolved",
+        "status_seq": 7,
+    }
+    assert merged(late, early) == both, "in either order"
+    assert merged(write("A", 1, 1, 4, "x"), write("B", 2, 0, 4, "y")) == {
+        "complaint_id": 1,
+        "case_number": "A",
+        "dispatched_at": 1,
+        "redo_count": 1,
+        "status": "x",
+        "status_seq": 4,
+    }, "once: the first; a register at the same position stays"
     types = {
         "complaint_id": "uuid",
         "case_number": "text",
@@ -83,7 +98,7 @@ def test_two_writes_to_one_row_merge_as_each_policy_applies_them():
         "status": "text",
         "status_seq": "integer",
     }
-    assert both.sql_for_rows(types).startswith(
+    assert early.sql_for_rows(types).startswith(
         "INSERT INTO cases (complaint_id, case_number, dispatched_at, redo_count, status, "
         "status_seq) SELECT c1, c2, c3, c4, c5, c6 FROM unnest($1::uuid[], $2::text[], "
         "$3::timestamptz[], $4::integer[], $5::text[], $6::integer[]) AS r(c1, c2, c3, c4, c5, c6) "
@@ -141,3 +156,22 @@ def test_a_measures_file_naming_an_unknown_count_is_refused(tmp_path):
     )
     with pytest.raises(ValueError, match="unknown counts"):
         load_config(bad)
+
+
+def test_writes_of_other_columns_to_a_row_make_one_row_unless_a_column_s_policy_differs():
+    filed = Upsert("layouts", {"id": 1}, once={"number": "A"})
+    moved = Upsert(
+        "layouts", {"id": 1}, greatest={"moves": 2}, registers={"at_seq": (3, {"at": "x"})}
+    )
+    other = Upsert("layouts", {"id": 2}, registers={"at_seq": (1, {"at": "y"})})
+    odd = Upsert("layouts", {"id": 1}, greatest={"number": "B"})  # `number` is written once
+    grouped = group([filed, moved, other, odd])
+    [(layout, rows), (own, odd_rows)] = grouped.items()
+    full = dict(zip(rows, layout.full(rows.values()), strict=True))
+    assert {k: dict(zip(layout.columns, row, strict=True)) for k, row in full.items()} == {
+        (1,): {"id": 1, "number": "A", "moves": 2, "at": "x", "at_seq": 3},
+        (2,): {"id": 2, "number": None, "moves": None, "at": "y", "at_seq": 1},
+    }
+    assert list(odd_rows.values()) == [[1, "B"]] and own is not layout
+    # a row may leave a register out: its NULL seq changes nothing
+    assert "CASE WHEN (EXCLUDED.at_seq IS NOT NULL AND (layouts.at_seq IS NULL OR" in layout.sql()
