@@ -15,7 +15,7 @@ then the null pipeline is (on a Postgres and broker of its own), so neither meas
 the cores with the other's polls at rest, and each platform starts only once. `--no-null`
 leaves the null pipeline out.
 
-Run: make bench   (or python -m tests.bench.latency --rates 10,25,50 --seconds 15 --repeats 3)
+Run: make bench   (or python -m tests.bench.latency --rates 10,100,150 --seconds 60 --repeats 3)
 At rest only: python -m tests.bench.latency --idle-only --no-null --idle-seconds 30
 """
 
@@ -821,9 +821,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--rates", default="10,25,50", type=lambda s: [float(x) for x in s.split(",")]
+        "--rates", default="10,100,150", type=lambda s: [float(x) for x in s.split(",")]
     )
-    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=REPO / "bench-results" / "latency.json")
     parser.add_argument(

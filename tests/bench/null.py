@@ -47,6 +47,7 @@ from services.dispatch.settings import DispatchSettings
 from services.intake.settings import IntakeSettings
 from services.notify.settings import NotifySettings
 from services.reporting.settings import ReportingSettings
+from shared.apikeys import PUBLIC
 from shared.consumer import BatchContext, BatchHandler, Handler, HandlerContext
 from shared.envelope import Causation, Envelope
 from shared.events import (
@@ -66,7 +67,7 @@ from shared.events import (
     ResponderRole,
     WorkOrderIssued,
 )
-from shared.runtime import ServiceRuntime, Worker, configure_logging, create_service_app
+from shared.runtime import ServiceRuntime, Worker, configure_logging, create_service_app, serve
 from shared.settings import ServiceSettings
 from shared.topics import COMPLAINT_EVENTS, DISPATCH_EVENTS, EVENT_TOPICS, NOTIFICATION_EVENTS
 from tests import examples
@@ -229,7 +230,7 @@ def events_per_complaint(body: Mapping[str, Any], filed: int) -> int:
 
 
 def intake_routers() -> list[APIRouter]:
-    router = APIRouter()
+    router = APIRouter(dependencies=[PUBLIC])  # the null door checks no key
     filings = Filings()
 
     @router.post("/complaints")
@@ -534,8 +535,8 @@ class NullStack(Stack):
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.bench.null", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run one null service (settings as the real one's)")
-    serve.add_argument("service", choices=SERVICES)
+    one = commands.add_parser("serve", help="run one null service (settings as the real one's)")
+    one.add_argument("service", choices=SERVICES)
     args = parser.parse_args()
     service = NULL_SERVICES[args.service]
     runtime = service.runtime(args.service)
