@@ -548,13 +548,15 @@ class Nearby:
 
 
 async def sequences_and_places_near(
-    conn: Connection, filings: Sequence[Nearby], radius_m: float, limit: int
+    conn: Connection, filings: Sequence[Nearby], radius_m: float, limit: int, scan: int = 50
 ) -> list[tuple[int, list[Place]]]:
     """For each filing, in order: its case sequence number (increasing in that order), and the
     open complaints of its category filed since `since` in its community or inside its box
     that may repeat it (same building, within `radius_m`, same grid), the likeliest `limit` of
     them, ranked as `likely_duplicates` ranks them (which then decides, on these few): one
-    statement for any number of filings."""
+    statement for any number of filings. Where a place holds more than `scan` such
+    complaints, the likeliest are sought among the community's `scan` newest and `scan` of
+    those inside the box."""
     boxes = [f.box or (None, None, None, None) for f in filings]
     rows = await conn.fetch(
         f"""
@@ -571,15 +573,20 @@ async def sequences_and_places_near(
                    c.latitude, c.longitude
             FROM (
                 -- Two branches, each on an index of its own: an OR of them could use neither
-                -- and would read every open complaint of the category in the city.
-                SELECT {_PLACE_COLUMNS} FROM complaints
-                WHERE category = q.category AND substr(area_code, 1, 12) = q.community
-                  AND filed_at >= q.since AND {_OPEN}
+                -- and would read every open complaint of the category in the city. Each reads
+                -- at most $14 rows (the community's newest first), so that a hot spot (a
+                -- burst pipe: hundreds of open complaints of one category in one community)
+                -- costs a filing no more than a quiet place does.
+                (SELECT {_PLACE_COLUMNS} FROM complaints
+                 WHERE category = q.category AND substr(area_code, 1, 12) = q.community
+                   AND filed_at >= q.since AND {_OPEN}
+                 ORDER BY filed_at DESC LIMIT $14)
                 UNION
-                SELECT {_PLACE_COLUMNS} FROM complaints
-                WHERE q.lat0 IS NOT NULL AND category = q.category
-                  AND latitude BETWEEN q.lat0 AND q.lat1 AND longitude BETWEEN q.lon0 AND q.lon1
-                  AND filed_at >= q.since AND {_OPEN}
+                (SELECT {_PLACE_COLUMNS} FROM complaints
+                 WHERE q.lat0 IS NOT NULL AND category = q.category
+                   AND latitude BETWEEN q.lat0 AND q.lat1 AND longitude BETWEEN q.lon0 AND q.lon1
+                   AND filed_at >= q.since AND {_OPEN}
+                 LIMIT $14)
             ) AS c
             CROSS JOIN LATERAL (SELECT {_DISTANCE} AS d) AS dist
             CROSS JOIN LATERAL (
@@ -605,6 +612,7 @@ async def sequences_and_places_near(
         [f.place.grid for f in filings],
         radius_m,
         limit,
+        scan,
     )
     sequences: dict[int, int] = {}
     near: dict[int, list[Place]] = {i: [] for i in range(1, len(filings) + 1)}

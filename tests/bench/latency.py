@@ -657,6 +657,9 @@ def add_null(results: dict[str, Any], null: dict[str, Any]) -> None:
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="jiesu-bench-") as tmp:
         results = await measure(Stack(Path(tmp) / "real"), args)
+        # Kept before the null half runs: a null platform that fails to start does not cost
+        # the real one's figures (the file is written again, whole, at the end).
+        write_results(args.out, results, console)
         if not args.no_null:
             add_null(results, await measure(NullStack(Path(tmp) / "null", stack_ports()), args))
         return results

@@ -1,4 +1,6 @@
-"""Intake's duplicate search: what SQL ranks and bounds is what the exact check finds among all."""
+"""Intake's duplicate search: what SQL ranks and bounds is what the exact check finds among all,
+and at a hot spot (more open complaints of a category at a place than the search reads) what
+it finds is still what the exact check would call a repeat."""
 
 from __future__ import annotations
 
@@ -78,9 +80,9 @@ async def _open_complaints(pool, rng: random.Random) -> list[dict]:
     return rows
 
 
-async def test_the_bounded_search_finds_what_the_exact_check_finds_among_every_open_complaint(
+async def _every_open_and_filings(
     pool,
-):
+) -> tuple[list[dict], list[Place], list[store.Nearby]]:
     await apply_schema(pool, SCHEMA)
     rng = random.Random(12)
     rows = await _open_complaints(pool, rng)
@@ -116,9 +118,19 @@ async def test_the_bounded_search_finds_what_the_exact_check_finds_among_every_o
             point[1] if point else None,
         )
         filings.append(store.Nearby(new, COMMUNITY, SINCE, None))
+    return rows, every_open, filings
+
+
+async def test_the_bounded_search_finds_what_the_exact_check_finds_among_every_open_complaint(
+    pool,
+):
+    rows, every_open, filings = await _every_open_and_filings(pool)
     # All 80 in one statement, as a group of filings is looked up: each gets its own few.
+    # The search reads every candidate when a place holds no more than `scan` of them.
     async with pool.acquire() as conn:
-        found = await store.sequences_and_places_near(conn, filings, RADIUS_M, limit=10)
+        found = await store.sequences_and_places_near(
+            conn, filings, RADIUS_M, limit=10, scan=len(rows)
+        )
     # One number each, drawn together: consecutive, in the filings' order.
     sequences = [sequence for sequence, _ in found]
     assert sequences == list(range(sequences[0], sequences[0] + len(filings)))
@@ -126,3 +138,15 @@ async def test_the_bounded_search_finds_what_the_exact_check_finds_among_every_o
         assert likely_duplicates(filing.place, bounded, RADIUS_M) == likely_duplicates(
             filing.place, every_open, RADIUS_M
         )
+
+
+async def test_at_a_hot_spot_the_search_reads_a_few_and_finds_only_true_repeats(pool):
+    rows, every_open, filings = await _every_open_and_filings(pool)
+    scan = 20  # fewer than the ≈ 150 open complaints of a category in the community
+    async with pool.acquire() as conn:
+        found = await store.sequences_and_places_near(conn, filings, RADIUS_M, 10, scan=scan)
+    for filing, (_, bounded) in zip(filings, found, strict=True):
+        assert len(bounded) <= 10
+        everything = likely_duplicates(filing.place, every_open, RADIUS_M, limit=len(rows))
+        for candidate in likely_duplicates(filing.place, bounded, RADIUS_M):
+            assert candidate in everything  # the same complaint, reason and distance
