@@ -11,9 +11,9 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from services.reporting import domain, insights, measures, store
+from services.reporting.api.csv import csv_response
 from services.reporting.areas import Level
 from services.reporting.auth import OPERATOR, READER, ApiKey
-from services.reporting.export import csv_response
 from services.reporting.measures import DIMENSIONS, MeasuresConfig
 from services.reporting.projections import MODELS
 from shared.apikeys import PUBLIC
