@@ -250,3 +250,11 @@ async def agenda(
         *where.args,
     )
     return total, [dict(row) for row in rows]
+
+
+# --- the read models themselves -------------------------------------------------------------
+
+
+async def rebuilds(conn: Connection) -> dict[str, dict[str, Any]]:
+    """Each read model's version and last rebuild (its row of read_models), by name."""
+    return {r["name"]: dict(r) for r in await conn.fetch("SELECT * FROM read_models")}
