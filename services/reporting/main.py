@@ -6,12 +6,13 @@ import logging
 
 from fastapi import FastAPI
 
-from services.reporting import auth, consistency, replay
+from services.reporting import auth
 from services.reporting.api import routers
 from services.reporting.handlers import HANDLERS, handle_batch, opener
 from services.reporting.measures import load_config
 from services.reporting.projections import MODELS, SCHEMA_DIR
 from services.reporting.settings import ReportingSettings
+from services.reporting.workers import backfill, check_consistency
 from shared.apikeys import RateLimiter
 from shared.db import SCHEMA_LOCK, apply_schema
 from shared.runtime import ServiceRuntime, configure_logging, create_service_app, serve
@@ -53,30 +54,6 @@ async def prepare_models(runtime: ServiceRuntime) -> None:
     runtime.state["measures"] = load_config(runtime.settings.measures_file)  # type: ignore[attr-defined]
 
 
-async def backfill(runtime: ServiceRuntime) -> None:
-    names = runtime.state.get("backfill") or []
-    settings: ReportingSettings = runtime.settings  # type: ignore[assignment]
-    if not names or not settings.backfill_on_start:
-        return
-    log.warning("reporting: read models %s changed shape; rebuilding them from the stores", names)
-    try:
-        result = await replay.rebuild(
-            settings.database_url,
-            settings.store_urls(),
-            names,
-            batch_size=settings.replay_batch_size,
-            in_place=True,
-            workers=settings.rebuild_workers(),
-            keys=settings.intake_keys(),
-        )
-    except replay.RebuildRunning:
-        log.warning("reporting: a rebuild is already running; it will fill %s", names)
-        return
-    log.warning(
-        "reporting: rebuilt %s from %d events in %.1f s", names, result.events, result.seconds
-    )
-
-
 async def create_dev_keys(runtime: ServiceRuntime) -> None:
     """Fixed keys for local use only (the settings refuse them in production)."""
     settings: ReportingSettings = runtime.settings  # type: ignore[assignment]
@@ -96,10 +73,13 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         batch_handler=handle_batch,
         prepare=opener(keyring),
         on_start=[prepare_models, create_dev_keys],
-        workers={"backfill": backfill, "consistency": consistency.run_periodic_check},
+        workers={
+            "backfill": lambda runtime: backfill(settings, runtime.state["backfill"]),
+            "consistency": lambda runtime: check_consistency(settings),
+        },
         # Everything in reporting's database but its keys can be rebuilt from the stores
-        # (python -m services.reporting.replay); keys are issued by a command of their own,
-        # which waits for the disk as usual.
+        # (python -m services.reporting.cli replay rebuild); keys are issued by a command of
+        # their own, which waits for the disk as usual.
         rebuildable=True,
     )
     runtime.state["keys"] = auth.key_ring()
