@@ -22,9 +22,9 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from services.reporting.handlers import Grouped, column_types, group, write
 from services.reporting.projections import MODELS, SCHEMA_DIR, Model, project
 from services.reporting.settings import ReportingSettings
+from services.reporting.store import Grouped, column_types, group, write
 from services.reporting.upsert import JSON_TYPES
 from shared.collector import tune_collector
 from shared.db import Connection, connect

@@ -19,8 +19,9 @@ import pytest
 
 from deploy.local.processes import free_port
 from services.reporting import rebuild
-from services.reporting.handlers import HANDLERS, apply, group, handle_batch, opener
+from services.reporting.handlers import HANDLERS, handle_batch, opener
 from services.reporting.projections import MODELS, SCHEMA_DIR, project
+from services.reporting.store import apply, group
 from services.reporting.upsert import Upsert
 from shared.consumer import ConsumedRecord, IdempotentConsumer
 from shared.db import apply_schema, create_pool, drop_database, ensure_database, with_database
