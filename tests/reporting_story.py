@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from services.reporting.handlers import apply
 from services.reporting.projections import project
+from services.reporting.store import apply
 from shared.envelope import Envelope
 from shared.events import (
     AgendaDecided,

@@ -70,7 +70,7 @@ def status(state_dir: Path) -> int:
 
 def env(state_dir: Path) -> int:
     """The running platform's settings as shell exports, for the command-line tools:
-    eval "$(python -m deploy.local env)" and then e.g. python -m services.reporting.replay --all"""
+    eval "$(python -m deploy.local env)" and then e.g. python -m services.reporting.cli replay rebuild --all"""
     state_file = state_dir / "stack.json"
     if not state_file.exists():
         print("没有正在运行的平台 Nothing is running: start it with make up.", file=sys.stderr)

@@ -1,5 +1,5 @@
 """Do the services agree on every open case? (intake's status and deadline, dispatch's case,
-reporting's row). Run: python -m services.reporting.consistency [--grace-s N] [--confirm-after-s N]
+reporting's row). Run: python -m services.reporting.cli consistency [--grace-s N] [--confirm-after-s N]
 
 It reads each service's own tables directly, read-only (every connection is opened with
 default_transaction_read_only): intake's `complaints` view, dispatch's `cases` and
@@ -28,10 +28,7 @@ jiesu_consistency_drift_cases{kind} and jiesu_consistency_checked_cases.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import logging
-import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -42,9 +39,6 @@ import asyncpg
 from prometheus_client import Gauge
 
 from services.reporting.settings import ReportingSettings
-from shared.runtime import ServiceRuntime
-
-log = logging.getLogger(__name__)
 
 KINDS = (
     "missing_in_intake",
@@ -258,66 +252,3 @@ def publish(report: Report) -> None:
     CHECKED_CASES.set(report.checked)
     for kind, count in report.by_kind().items():
         DRIFT_CASES.labels(kind=kind).set(count)
-
-
-async def run_periodic_check(runtime: ServiceRuntime) -> None:
-    """Reporting's worker: the check every REPORTING_CONSISTENCY_INTERVAL_S, into the gauges."""
-    settings: ReportingSettings = runtime.settings  # type: ignore[assignment]
-    if settings.consistency_interval_s <= 0:
-        return
-    sources = Sources.of(settings)
-    while True:
-        await asyncio.sleep(settings.consistency_interval_s)  # the services start meanwhile
-        try:
-            report = await check(
-                sources, settings.consistency_grace_s, settings.consistency_confirm_after_s
-            )
-        except (OSError, asyncpg.PostgresError) as error:
-            log.warning("consistency check failed: %s", error)
-        else:
-            publish(report)
-            if report.drifts:
-                log.warning("consistency check: %d drifts %s", len(report.drifts), report.by_kind())
-
-
-def table(report: Report) -> str:
-    lines = [f"已比对 checked {report.checked} 件开放诉求 open cases"]
-    if not report.drifts:
-        return "\n".join([*lines, "无偏差 no drift"])
-    lines.append(f"{'kind':<22} {'complaint_id':<36}  detail")
-    for d in sorted(report.drifts, key=lambda d: (d.kind, str(d.complaint_id))):
-        lines.append(f"{d.kind:<22} {d.complaint_id!s:<36}  {d.detail}")
-    counts = ", ".join(f"{k} {n}" for k, n in report.by_kind().items() if n)
-    return "\n".join([*lines, f"偏差 drifts: {counts}"])
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    settings = ReportingSettings()
-    parser = argparse.ArgumentParser(
-        prog="python -m services.reporting.consistency",
-        description="核对各服务对开放诉求的状态与时限 Compare every open case across the services.",
-    )
-    parser.add_argument(
-        "--grace-s",
-        type=float,
-        default=settings.consistency_grace_s,
-        help="only cases unchanged for this long 宽限秒数 (default REPORTING_CONSISTENCY_GRACE_S)",
-    )
-    parser.add_argument(
-        "--confirm-after-s",
-        type=float,
-        default=settings.consistency_confirm_after_s,
-        help="look again after this pause 复核间隔 (default REPORTING_CONSISTENCY_CONFIRM_AFTER_S)",
-    )
-    args = parser.parse_args(argv)
-    try:
-        report = asyncio.run(check(Sources.of(settings), args.grace_s, args.confirm_after_s))
-    except (OSError, asyncpg.PostgresError) as error:
-        print(f"核对失败 check failed: {error}", file=sys.stderr)
-        return 2
-    print(table(report))
-    return 1 if report.drifts else 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

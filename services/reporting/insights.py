@@ -7,9 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from services.reporting import names as naming
 from services.reporting.measures import _EXCLUDED, DIMENSIONS, MeasuresConfig
-from services.reporting.store import Where
+from services.reporting.store import Where, area_names, category_names
 from shared.db import Connection
 
 _VALID = f"c.filed_at IS NOT NULL AND c.category IS NOT NULL AND NOT {_EXCLUDED}"
@@ -69,8 +68,8 @@ async def hotspots(
         index = (row["week"] - first_monday).days // 7
         if 0 <= index < weeks:
             series[(row["area"], row["category"])][index] += row["n"]
-    names = await naming.areas(conn, {a for a, _ in series})
-    categories = await naming.categories(conn, {c for _, c in series})
+    names = await area_names(conn, {a for a, _ in series})
+    categories = await category_names(conn, {c for _, c in series})
     out: list[dict[str, Any]] = []
     for (code, cat), counts in series.items():
         previous = counts[:-1]
@@ -135,10 +134,10 @@ async def recurring(
     groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
     for row in rows:
         groups[(row["place_code"], row["category"])].append(row)
-    names = await naming.areas(
+    names = await area_names(
         conn, {p for p, _ in groups} | {r["community_code"] for r in rows if r["community_code"]}
     )
-    categories = await naming.categories(conn, {c for _, c in groups})
+    categories = await category_names(conn, {c for _, c in groups})
     out = []
     for (place, cat), cases in groups.items():
         local_days = [r["filed_at"].astimezone(tz).date() for r in cases]
@@ -207,7 +206,7 @@ async def monthly_topics(
         start.astimezone(UTC),
         end.astimezone(UTC),
     )
-    categories = await naming.categories(conn, {r["category"] for r in rows})
+    categories = await category_names(conn, {r["category"] for r in rows})
     out = []
     for row in rows:
         baseline = row["before"] / rules.baseline_months
@@ -247,7 +246,7 @@ async def _top_areas(
         start,
         end,
     )
-    names = await naming.areas(conn, {r["code"] for r in rows})
+    names = await area_names(conn, {r["code"] for r in rows})
     return [
         {"street": r["code"], "street_name": names.get(r["code"]), "cases": r["n"]} for r in rows
     ]

@@ -2,92 +2,35 @@
 
 from __future__ import annotations
 
-import logging
-
 from fastapi import FastAPI
 
-from services.reporting import auth, consistency, replay
+from services.reporting import auth, store
 from services.reporting.api import routers
 from services.reporting.handlers import HANDLERS, handle_batch, opener
 from services.reporting.measures import load_config
-from services.reporting.projections import MODELS, SCHEMA_DIR
 from services.reporting.settings import ReportingSettings
+from services.reporting.workers import backfill, check_consistency
 from shared.apikeys import RateLimiter
-from shared.db import SCHEMA_LOCK, apply_schema
 from shared.runtime import ServiceRuntime, configure_logging, create_service_app, serve
 from shared.sealing import Keyring
 from shared.topics import EVENT_TOPICS
-
-log = logging.getLogger(__name__)
-
-
-async def prepare_models(runtime: ServiceRuntime) -> None:
-    """Create the read models; a model whose shape changed since it was built starts empty and
-    is rebuilt from the event stores in the background (`backfill`)."""
-    await apply_schema(runtime.pool, SCHEMA_DIR / "models.sql")
-    async with runtime.pool.acquire() as conn, conn.transaction():
-        # Two workers starting at once: one decides, the other then finds the versions current.
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", SCHEMA_LOCK)
-        built = {
-            r["name"]: r["version"]
-            for r in await conn.fetch("SELECT name, version FROM read_models")
-        }
-        stale = [m for m in MODELS.values() if built.get(m.name) != m.version]
-        had_rows: list[str] = []  # models whose tables this database already held
-        for model in stale:
-            for table in model.tables:
-                if await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", table):
-                    if model.name not in had_rows:
-                        had_rows.append(model.name)
-                    await conn.execute(f"DROP TABLE {table} CASCADE")
-            await conn.execute(
-                "INSERT INTO read_models (name, version) VALUES ($1, $2) "
-                "ON CONFLICT (name) DO UPDATE SET version = EXCLUDED.version, rebuilt_at = NULL",
-                model.name,
-                model.version,
-            )
-    await apply_schema(runtime.pool, *(model.schema for model in MODELS.values()))
-    # A database that held read models (of any shape) is not new: every model that changed is
-    # filled from the stores. A new database fills from the bus as events come.
-    runtime.state["backfill"] = [m.name for m in stale] if had_rows else []
-    runtime.state["measures"] = load_config(runtime.settings.measures_file)  # type: ignore[attr-defined]
-
-
-async def backfill(runtime: ServiceRuntime) -> None:
-    names = runtime.state.get("backfill") or []
-    settings: ReportingSettings = runtime.settings  # type: ignore[assignment]
-    if not names or not settings.backfill_on_start:
-        return
-    log.warning("reporting: read models %s changed shape; rebuilding them from the stores", names)
-    try:
-        result = await replay.rebuild(
-            settings.database_url,
-            settings.store_urls(),
-            names,
-            batch_size=settings.replay_batch_size,
-            in_place=True,
-            workers=settings.rebuild_workers(),
-            keys=settings.intake_keys(),
-        )
-    except replay.RebuildRunning:
-        log.warning("reporting: a rebuild is already running; it will fill %s", names)
-        return
-    log.warning(
-        "reporting: rebuilt %s from %d events in %.1f s", names, result.events, result.seconds
-    )
-
-
-async def create_dev_keys(runtime: ServiceRuntime) -> None:
-    """Fixed keys for local use only (the settings refuse them in production)."""
-    settings: ReportingSettings = runtime.settings  # type: ignore[assignment]
-    if settings.dev_keys:
-        async with runtime.pool.acquire() as conn:
-            await auth.create_dev_keys(conn, settings.dev_key_rate_per_minute)
 
 
 def create_app(settings: ReportingSettings | None = None) -> FastAPI:
     settings = settings or ReportingSettings()
     keyring = Keyring(settings.intake_keys(), most=settings.intake_keys_cached)
+
+    async def prepare_models(runtime: ServiceRuntime) -> None:
+        # A model whose shape changed starts empty and is filled in the background (backfill).
+        runtime.state["backfill"] = await store.prepare_models(runtime.pool)
+        runtime.state["measures"] = load_config(settings.measures_file)
+
+    async def create_dev_keys(runtime: ServiceRuntime) -> None:
+        """Fixed keys for local use only (the settings refuse them in production)."""
+        if settings.dev_keys:
+            async with runtime.pool.acquire() as conn:
+                await auth.create_dev_keys(conn, settings.dev_key_rate_per_minute)
+
     runtime = ServiceRuntime(
         settings,
         schema=[auth.SCHEMA],
@@ -96,15 +39,18 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         batch_handler=handle_batch,
         prepare=opener(keyring),
         on_start=[prepare_models, create_dev_keys],
-        workers={"backfill": backfill, "consistency": consistency.run_periodic_check},
+        workers={
+            "backfill": lambda runtime: backfill(settings, runtime.state.get("backfill") or []),
+            "consistency": lambda runtime: check_consistency(settings),
+        },
         # Everything in reporting's database but its keys can be rebuilt from the stores
-        # (python -m services.reporting.replay); keys are issued by a command of their own,
-        # which waits for the disk as usual.
+        # (python -m services.reporting.cli replay rebuild); keys are issued by a command of
+        # their own, which waits for the disk as usual.
         rebuildable=True,
     )
     runtime.state["keys"] = auth.key_ring()
     runtime.state["limiter"] = RateLimiter.from_uri(settings.rate_limit_storage)
-    app = create_service_app(
+    return create_service_app(
         runtime,
         title="Jiesu 接诉 · 统计与公开 Reporting",
         description=(
@@ -114,7 +60,6 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         ),
         routers=routers,
     )
-    return app
 
 
 def main() -> None:

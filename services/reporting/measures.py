@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from services.reporting import names
+from services.reporting import store
 from services.reporting.areas import sql_within
 from shared.db import Connection
 
@@ -452,9 +452,9 @@ async def cube(
 
 async def _names(conn: Connection, group_by: list[str], rows: list[Any]) -> dict[str, str]:
     codes = [row[d] for d in group_by if d in AREA_DIMENSIONS for row in rows]
-    found = await names.areas(conn, codes)
+    found = await store.area_names(conn, codes)
     if "responder" in group_by:
-        found.update(await names.responders(conn, (row["responder"] for row in rows)))
+        found.update(await store.responder_names(conn, (row["responder"] for row in rows)))
     return found
 
 

@@ -1,7 +1,7 @@
 """Every read model as a projection: an event in, commuting upserts out (no reads, no order).
 
 `MODELS` names each read model's tables and its projection per event type; the live consumer
-(handlers.py) and the replay (replay.py) run the same functions, so a rebuilt model cannot
+(handlers.py) and the rebuild (rebuild.py) run the same functions, so a rebuilt model cannot
 drift from the live one.
 """
 

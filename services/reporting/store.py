@@ -1,14 +1,180 @@
-"""Reporting's queries over its read models: cases, the public board, the agenda."""
+"""Reporting's database: the read models' creation, their rows written, and the queries over
+them (cases, the public board, the agenda, what reports call things)."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import asyncpg
+
 from services.reporting.areas import sql_within
-from shared.db import Connection
+from services.reporting.projections import MODELS, SCHEMA_DIR
+from services.reporting.upsert import JSON_TYPES, Layout, Upsert, place
+from shared.db import SCHEMA_LOCK, Connection, apply_schema
+
+
+async def prepare_models(pool: asyncpg.Pool) -> list[str]:
+    """Create the read models; a model whose shape changed since it was built starts empty.
+    Returns the models to fill from the event stores: those that changed, in a database that
+    held read models (of any shape). A new database fills from the bus as events come."""
+    await apply_schema(pool, SCHEMA_DIR / "models.sql")
+    async with pool.acquire() as conn, conn.transaction():
+        # Two workers starting at once: one decides, the other then finds the versions current.
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", SCHEMA_LOCK)
+        built = {
+            r["name"]: r["version"]
+            for r in await conn.fetch("SELECT name, version FROM read_models")
+        }
+        stale = [m for m in MODELS.values() if built.get(m.name) != m.version]
+        had_rows: list[str] = []  # models whose tables this database already held
+        for model in stale:
+            for table in model.tables:
+                if await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", table):
+                    if model.name not in had_rows:
+                        had_rows.append(model.name)
+                    await conn.execute(f"DROP TABLE {table} CASCADE")
+            await conn.execute(
+                "INSERT INTO read_models (name, version) VALUES ($1, $2) "
+                "ON CONFLICT (name) DO UPDATE SET version = EXCLUDED.version, rebuilt_at = NULL",
+                model.name,
+                model.version,
+            )
+    await apply_schema(pool, *(model.schema for model in MODELS.values()))
+    return [m.name for m in stale] if had_rows else []
+
+
+async def rebuilds(conn: Connection) -> dict[str, dict[str, Any]]:
+    """Each read model's version and last rebuild (its row of read_models), by name."""
+    return {r["name"]: dict(r) for r in await conn.fetch("SELECT * FROM read_models")}
+
+
+# --- rows written: the live consumer's and the rebuild's ----------------------------------------
+
+# Rows by layout (a table's, see upsert.Layout), then by key: each row's values, all of its
+# upserts merged into them.
+Grouped = dict[Layout, dict[tuple[Any, ...], list[Any]]]
+
+
+def group(writes: Iterable[Upsert], into: Grouped | None = None) -> Grouped:
+    """Writes by table and row. The upserts commute, so one merged row per key, and the rows
+    of a table written together in any order, give the rows that running them one by one
+    would."""
+    grouped: Grouped = {} if into is None else into
+    for write in writes:
+        shape, values = write.row()
+        where = place(shape)
+        rows = grouped.get(where.layout)
+        if rows is None:
+            rows = grouped[where.layout] = {}
+        key = tuple(values[: len(write.key)])
+        earlier = rows.get(key)
+        if earlier is None:
+            rows[key] = where.row(values)
+        else:
+            where.merge(earlier, values)
+    return grouped
+
+
+# Column types by table (the same in the live tables and a rebuild's), read once.
+_TYPES: dict[str, dict[str, str]] = {}
+
+
+async def column_types(conn: Connection, table: str, columns: Iterable[str]) -> dict[str, str]:
+    known = _TYPES.get(table, {})
+    if not all(column in known for column in columns):  # first use, or a column added since
+        rows = await conn.fetch(
+            "SELECT attname, format_type(atttypid, atttypmod) AS type, atthasdef "
+            "FROM pg_attribute "
+            "WHERE attrelid = $1::text::regclass AND attnum > 0 AND NOT attisdropped",
+            table,
+        )
+        # A layout's row writes NULL into a column its upserts leave out: one with a default
+        # would lose it (every column an upsert writes is nullable, without a default).
+        if defaulted := {row["attname"] for row in rows if row["atthasdef"]} & set(columns):
+            raise ValueError(f"{table}: upserts write {sorted(defaulted)}, which have defaults")
+        known = _TYPES[table] = {row["attname"]: row["type"] for row in rows}
+    return known
+
+
+async def write(conn: Connection, grouped: Grouped) -> None:
+    """One multi-row statement per layout."""
+    for layout, rows in grouped.items():
+        if not rows:
+            continue
+        types = await column_types(conn, layout.table, layout.columns)
+        full = layout.full(rows.values())
+        _, order = layout.canonical()
+        if len(full) == 1:
+            await conn.execute(layout.sql(), *(full[0][i] for i in order))
+            continue
+        columns = list(zip(*full, strict=True))
+        names = [layout.columns[i] for i in order]
+        arrays = [
+            [None if v is None else json.dumps(v, ensure_ascii=False) for v in columns[i]]
+            if types[name] in JSON_TYPES
+            else columns[i]
+            for name, i in zip(names, order, strict=True)
+        ]
+        await conn.execute(layout.sql([types[name] for name in names]), *arrays)
+
+
+async def apply(conn: Connection, writes: Iterable[Upsert]) -> None:
+    await write(conn, group(writes))
+
+
+# --- what reports call things ------------------------------------------------------------------
+# Areas, units and categories by the city model's names, else by what their work orders
+# carried (a unit or category the model does not list yet).
+
+
+async def _lookup(conn: Connection, sql: str, keys: Iterable[str]) -> dict[str, str]:
+    wanted = sorted({k for k in keys if k})
+    if not wanted:
+        return {}
+    return {r[0]: r[1] for r in await conn.fetch(sql, wanted)}
+
+
+async def area_names(conn: Connection, codes: Iterable[str]) -> dict[str, str]:
+    return await _lookup(conn, "SELECT code, name FROM areas WHERE code = ANY($1::text[])", codes)
+
+
+async def responder_names(conn: Connection, ids: Iterable[str]) -> dict[str, str]:
+    ids = set(ids)
+    names = await _lookup(conn, "SELECT id, name FROM responders WHERE id = ANY($1::text[])", ids)
+    names.update(
+        await _lookup(
+            conn,
+            "SELECT DISTINCT ON (responder_id) responder_id, responder_name FROM case_work_orders "
+            "WHERE responder_id = ANY($1::text[]) AND responder_name IS NOT NULL",
+            ids - names.keys(),
+        )
+    )
+    return names
+
+
+async def category_names(conn: Connection, codes: Iterable[str]) -> dict[str, str]:
+    codes = set(codes)
+    names = await _lookup(
+        conn, "SELECT code, name FROM categories WHERE code = ANY($1::text[])", codes
+    )
+    names.update(
+        await _lookup(
+            conn,
+            "SELECT DISTINCT ON (category) category, category_name FROM cases "
+            "WHERE category = ANY($1::text[]) AND category_name IS NOT NULL "
+            "ORDER BY category, lead_seq DESC",
+            codes - names.keys(),
+        )
+    )
+    return names
+
+
+# --- queries: cases --------------------------------------------------------------------------
 
 
 class Where:

@@ -3,7 +3,7 @@ least a million events, on the durable embedded Postgres.
 
 The stores are filled (COPY) with randomised, realistic histories (tests/histories.py: filing,
 classification, work orders with their clocks, returns, breaches, escalations, extensions,
-deliberations, callbacks, redos, notifications with retries). Then `replay --all`'s engine
+deliberations, callbacks, redos, notifications with retries). Then `replay rebuild --all`'s engine
 rebuilds every model into a fresh schema and swaps it in. Baselines in the same run:
 - read + parse: reading the same events from the stores and parsing them, writing nothing
   (the floor any rebuild pays);
@@ -29,7 +29,7 @@ from rich.table import Table
 
 from services.reporting.handlers import HANDLERS, handle_batch, opener
 from services.reporting.projections import MODELS, SCHEMA_DIR
-from services.reporting.replay import YOUNG_GC, rebuild
+from services.reporting.rebuild import YOUNG_GC, rebuild
 from shared import eventstore
 from shared.collector import tune_collector
 from shared.consumer import ConsumedRecord, IdempotentConsumer
@@ -66,7 +66,7 @@ async def read_and_parse(urls: dict[str, str], batch: int) -> float:
     for url in urls.values():
         conn = await asyncpg.connect(url)
         after = 0
-        while True:  # as the rebuild reads and parses (services.reporting.replay._read)
+        while True:  # as the rebuild reads and parses (services.reporting.rebuild._read)
             rows = await conn.fetch(
                 f"SELECT {eventstore.ENVELOPE_COLUMNS} FROM events WHERE global_position > $1 "
                 "ORDER BY global_position LIMIT $2",
@@ -194,7 +194,7 @@ def main() -> None:
     parser.add_argument("--live-sample", type=int, default=15000)
     parser.add_argument("--out", type=Path, default=REPO / "bench-results" / "rebuild.json")
     args = parser.parse_args()
-    tune_collector(YOUNG_GC)  # as `replay` sets it (its workers do)
+    tune_collector(YOUNG_GC)  # as `replay rebuild` sets it (its workers do)
     results = asyncio.run(main_async(args))
     table = Table(
         title=f"read-model rebuild, {results['events']:,} events, medians of {args.repeats} runs"

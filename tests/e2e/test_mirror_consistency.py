@@ -123,7 +123,8 @@ async def consistency_cli(stack: RunningStack) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "services.reporting.consistency",
+        "services.reporting.cli",
+        "consistency",
         "--grace-s",
         "0",
         "--confirm-after-s",

@@ -18,9 +18,10 @@ import asyncpg
 import pytest
 
 from deploy.local.processes import free_port
-from services.reporting import replay
-from services.reporting.handlers import HANDLERS, apply, group, handle_batch, opener
+from services.reporting import rebuild
+from services.reporting.handlers import HANDLERS, handle_batch, opener
 from services.reporting.projections import MODELS, SCHEMA_DIR, project
+from services.reporting.store import apply, group
 from services.reporting.upsert import Upsert
 from shared.consumer import ConsumedRecord, IdempotentConsumer
 from shared.db import apply_schema, create_pool, drop_database, ensure_database, with_database
@@ -174,7 +175,7 @@ async def test_a_rebuild_copies_the_timeline_in_and_an_event_read_twice_does_not
             half = len(arrival) // 2
             for batch in (arrival[:half], arrival[half:], arrival[: half // 2]):
                 grouped = group(w for envelope in batch for w in project(envelope))
-                await replay._fill(conn, grouped, copied)
+                await rebuild._fill(conn, grouped, copied)
             copied_in = await snapshot(conn)
         finally:
             await transaction.rollback()
@@ -347,7 +348,9 @@ async def test_a_rebuild_from_the_event_stores_equals_the_live_models_row_for_ro
         env = stores.replay_env(reporting_url, batch=300)
         # three worker processes share the complaints (the projections commute, so any split
         # gives the same rows)
-        out = await run_cli("services.reporting.replay", "--all", "--workers", "3", env=env)
+        out = await run_cli(
+            "services.reporting.cli", "replay", "rebuild", "--all", "--workers", "3", env=env
+        )
         assert "重建完成" in out and "事件/秒" in out, out
         assert f"{history.events:,} 个事件" in out, out
         async with pool.acquire() as conn:
@@ -363,22 +366,26 @@ async def test_a_rebuild_from_the_event_stores_equals_the_live_models_row_for_ro
         # One model alone, while the others stay as they are.
         async with pool.acquire() as conn:
             await conn.execute("DELETE FROM agenda_items")
-        out = await run_cli("services.reporting.replay", "agenda", "--workers", "1", env=env)
+        out = await run_cli(
+            "services.reporting.cli", "replay", "rebuild", "agenda", "--workers", "1", env=env
+        )
         assert "rebuilt agenda" in out
         async with pool.acquire() as conn:
             assert await snapshot(conn) == live
-        listing = await run_cli("services.reporting.replay", "--list", env=env)
+        listing = await run_cli("services.reporting.cli", "replay", "list", env=env)
         assert "agenda" in listing and "重建于" in listing
     finally:
         await pool.close()
         await drop_database(reporting_url)
 
 
-async def test_the_replay_command_refuses_an_unknown_model_and_says_which_there_are(pg_server_url):
+async def test_the_rebuild_command_refuses_an_unknown_model_and_says_which_there_are(pg_server_url):
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "services.reporting.replay",
+        "services.reporting.cli",
+        "replay",
+        "rebuild",
         "boards",
         env={**os.environ, "DATABASE_URL": pg_server_url},
         stdout=asyncio.subprocess.PIPE,
@@ -405,7 +412,7 @@ async def test_a_rebuild_killed_halfway_leaves_the_live_models_as_they_were_and_
                 await apply(conn, project(envelope))
             before = await snapshot(conn)
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "services.reporting.replay", "--all", env=env,
+            sys.executable, "-m", "services.reporting.cli", "replay", "rebuild", "--all", env=env,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         # SIGKILL it once the new tables hold some rows, before the swap
@@ -427,7 +434,7 @@ async def test_a_rebuild_killed_halfway_leaves_the_live_models_as_they_were_and_
             await process.wait()
             assert schema, "the rebuild never started"
             assert await snapshot(conn) == before  # the live tables are untouched
-        out = await run_cli("services.reporting.replay", "--all", env=env)
+        out = await run_cli("services.reporting.cli", "replay", "rebuild", "--all", env=env)
         assert "重建完成" in out
         async with pool.acquire() as conn:
             left = await conn.fetch(
@@ -482,7 +489,9 @@ async def test_the_live_consumer_keeps_writing_while_a_rebuild_runs_and_swaps_an
         for envelope in envelopes(before)["complaint.events"]:
             async with pool.acquire() as conn:
                 await apply(conn, project(envelope))
-        rebuild = asyncio.create_task(run_cli("services.reporting.replay", "--all", env=env))
+        rebuilding = asyncio.create_task(
+            run_cli("services.reporting.cli", "replay", "rebuild", "--all", env=env)
+        )
 
         async def append_and_consume() -> None:
             for store in histories.STORES:
@@ -499,8 +508,8 @@ async def test_the_live_consumer_keeps_writing_while_a_rebuild_runs_and_swaps_an
                         )
                         assert await consumer.handle(record) == "handled"
 
-        await asyncio.gather(rebuild, append_and_consume())
-        assert "重建完成" in rebuild.result()
+        await asyncio.gather(rebuilding, append_and_consume())
+        assert "重建完成" in rebuilding.result()
         for store in histories.STORES:  # the expected answer: every stored event, once
             async with stores.pools[store].acquire() as conn:
                 stored = await EventStore("/x").read_all(conn, 0, limit=1_000_000)
@@ -635,7 +644,9 @@ async def test_the_live_consumer_and_a_rebuild_open_sealed_filings_with_a_key_re
                 "REPORTING_INTAKE_URL": intake_url,
                 "REPORTING_INTAKE_KEY": "dev-key-reporting",
             }
-            out = await run_cli("services.reporting.replay", "cases", "--workers", "2", env=env)
+            out = await run_cli(
+                "services.reporting.cli", "replay", "rebuild", "cases", "--workers", "2", env=env
+            )
             assert "重建完成" in out, out
             async with pool.acquire() as conn:
                 rebuilt = await cases_said(conn)
@@ -707,7 +718,9 @@ async def test_a_rebuild_whose_keys_intake_cannot_give_fails_and_says_so(
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "services.reporting.replay",
+            "services.reporting.cli",
+            "replay",
+            "rebuild",
             "cases",
             "--workers",
             workers,

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from services.reporting import consistency
-from services.reporting.consistency import Drift, Report, Sources, compare, table
+from services.reporting.cli import table
+from services.reporting.consistency import Drift, Report, Sources, compare
 
 CASE = uuid.uuid4()
 ORDER = uuid.uuid4()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-from services.reporting.export import _lines
+from services.reporting.api.csv import _lines
 
 
 def test_a_text_that_a_spreadsheet_would_run_is_exported_as_text():

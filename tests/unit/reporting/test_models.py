@@ -6,9 +6,9 @@ import pytest
 
 from services.reporting import domain
 from services.reporting.areas import enclosing
-from services.reporting.handlers import group
 from services.reporting.measures import COUNTS, load_config
 from services.reporting.settings import ReportingSettings
+from services.reporting.store import group
 from services.reporting.upsert import Upsert
 
 

@@ -1,8 +1,6 @@
-"""Rebuild read models from the event stores (never from Kafka's retention).
-
-    python -m services.reporting.replay --all            # every read model
-    python -m services.reporting.replay cases agenda     # just these
-    python -m services.reporting.replay --list           # the models and their last rebuild
+"""Rebuild read models from the event stores (never from Kafka's retention). Operators run it
+as `python -m services.reporting.cli replay rebuild` (cli.py); at start the service rebuilds a
+model whose shape changed (workers.py).
 
 A rebuild fills fresh tables in a schema of its own while the service keeps serving and
 consuming; then, holding the live tables' locks, it applies what the stores gained meanwhile and
@@ -23,22 +21,10 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import asyncpg
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
 
-from services.reporting.handlers import Grouped, column_types, group, write
 from services.reporting.projections import MODELS, SCHEMA_DIR, Model, project
 from services.reporting.settings import ReportingSettings
+from services.reporting.store import Grouped, column_types, group, write
 from services.reporting.upsert import JSON_TYPES
 from shared.collector import tune_collector
 from shared.db import Connection, connect
@@ -425,8 +411,7 @@ async def _parallel(job: _Job, workers: int, advance: Advance) -> int:
         await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "services.reporting.replay",
-            "--worker",
+            "services.reporting.rebuild",
             f"{part}/{workers}",
             *args,
             *job.models,
@@ -459,17 +444,25 @@ async def _parallel(job: _Job, workers: int, advance: Advance) -> int:
                 await process.wait()
 
 
-async def _work(settings: ReportingSettings, args: argparse.Namespace) -> None:
-    """One worker's share: complaints whose hash is part k of N, up to the rebuild's start."""
-    part, parts = (int(x) for x in args.worker.split("/"))
-    tops = json.loads(args.until)
-    models = {name: MODELS[name] for name in args.models}
+async def _work(
+    settings: ReportingSettings,
+    share: str,
+    into: str,
+    until: Mapping[str, int],
+    batch_size: int,
+    fresh: bool,
+    names: Sequence[str],
+) -> None:
+    """One worker's share: complaints whose hash is part k of N (`share`: "k/N"), up to the
+    rebuild's start."""
+    part, parts = (int(x) for x in share.split("/"))
+    models = {name: MODELS[name] for name in names}
     parent = os.getppid()
     target = await connect(settings.database_url)
     urls = settings.store_urls()
-    sources = {name: await connect(urls[name]) for name in tops}
+    sources = {name: await connect(urls[name]) for name in until}
     try:
-        await target.execute(f'SET search_path TO "{args.into}"')
+        await target.execute(f'SET search_path TO "{into}"')
         await target.execute("SET synchronous_commit = off")
 
         def advance(count: int) -> None:
@@ -477,152 +470,33 @@ async def _work(settings: ReportingSettings, args: argparse.Namespace) -> None:
                 raise SystemExit(1)
             print(f"progress {count}", flush=True)
 
-        slices = {name: Slice(until=tops[name], part=part, parts=parts) for name in tops}
-        after = dict.fromkeys(tops, 0)
+        slices = {name: Slice(until=until[name], part=part, parts=parts) for name in until}
+        after = dict.fromkeys(until, 0)
         keyring = Keyring(settings.intake_keys())
-        copied = _appended(models) if args.fresh else frozenset()
-        await _drain(sources, target, models, after, args.batch, advance, keyring, slices, copied)
+        copied = _appended(models) if fresh else frozenset()
+        await _drain(sources, target, models, after, batch_size, advance, keyring, slices, copied)
     finally:
         await target.close()
         for conn in sources.values():
             await conn.close()
 
 
-class _Rate(ProgressColumn):
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text(f"{speed:,.0f} 事件/秒" if speed else "– 事件/秒", style="cyan")
-
-
-async def _run(
-    settings: ReportingSettings, names: list[str], console: Console, workers: int
-) -> Rebuilt:
-    label = "、".join(names)
-    if console.is_terminal:
-        progress = Progress(
-            TextColumn(f"重建 {label}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            _Rate(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=console,
-        )
-        with progress:
-            task = progress.add_task("rebuild", total=None)
-            return await rebuild(
-                settings.database_url,
-                settings.store_urls(),
-                names,
-                batch_size=settings.replay_batch_size,
-                workers=workers,
-                keys=settings.intake_keys(),
-                on_total=lambda total: progress.update(task, total=total),
-                advance=lambda n: progress.advance(task, n),
-            )
-    # Not a terminal (a log, CI): a line every tenth of the way.
-    state = {"total": 0, "done": 0, "next": 0.0, "started": time.perf_counter()}
-
-    def on_total(total: int) -> None:
-        state["total"] = total
-        console.print(f"重建 {label}：共 {total:,} 个事件 (events in the stores)")
-
-    def advance(n: int) -> None:
-        state["done"] += n
-        total = state["total"] or 1
-        if state["done"] / total >= state["next"]:
-            elapsed = time.perf_counter() - state["started"]
-            rate = state["done"] / elapsed if elapsed else 0.0
-            console.print(
-                f"  {state['done']:,}/{state['total']:,} ({state['done'] / total:.0%})  {rate:,.0f} 事件/秒"
-            )
-            state["next"] += 0.1
-
-    return await rebuild(
-        settings.database_url,
-        settings.store_urls(),
-        names,
-        batch_size=settings.replay_batch_size,
-        workers=workers,
-        on_total=on_total,
-        advance=advance,
-        keys=settings.intake_keys(),
-    )
-
-
-async def _list(settings: ReportingSettings, console: Console) -> None:
-    conn = await connect(settings.database_url)
-    try:
-        rows = {r["name"]: r for r in await conn.fetch("SELECT * FROM read_models")}
-    except asyncpg.UndefinedTableError:
-        rows = {}
-    finally:
-        await conn.close()
-    for model in MODELS.values():
-        row = rows.get(model.name)
-        when = (
-            f"重建于 {row['rebuilt_at']:%Y-%m-%d %H:%M:%S}，{row['events']:,} 个事件，{row['seconds']:.1f} 秒"
-            if row and row["rebuilt_at"]
-            else "尚未重建 never rebuilt"
-        )
-        console.print(
-            f"{model.name:<10} v{model.version}  {model.label}  [{', '.join(model.tables)}]  {when}"
-        )
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m services.reporting.replay",
-        description="从事件库重建读模型 Rebuild read models from the event stores.",
-    )
-    parser.add_argument("models", nargs="*", metavar="MODEL", help=f"one of: {', '.join(MODELS)}")
-    parser.add_argument("--all", action="store_true", help="every read model 全部读模型")
-    parser.add_argument("--list", action="store_true", help="list the models 列出读模型")
-    parser.add_argument(
-        "--workers",
-        type=int,
-        default=None,
-        help="processes sharing the work (default REPORTING_REPLAY_WORKERS) 并行进程数",
-    )
-    # (a worker's own options, set by the rebuild that starts it)
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    parser.add_argument("--into", help=argparse.SUPPRESS)
-    parser.add_argument("--until", help=argparse.SUPPRESS)
-    parser.add_argument("--batch", type=int, default=5000, help=argparse.SUPPRESS)
-    parser.add_argument("--fresh", action="store_true", help=argparse.SUPPRESS)
+    """A worker process of a rebuild, started by `_parallel` (not an operator command)."""
+    parser = argparse.ArgumentParser(prog="python -m services.reporting.rebuild")
+    parser.add_argument("share", help="k/N: this worker's part of the complaints")
+    parser.add_argument("models", nargs="+", metavar="MODEL")
+    parser.add_argument("--into", required=True, help="the rebuild's schema")
+    parser.add_argument("--until", required=True, help="each store's last position (JSON)")
+    parser.add_argument("--batch", type=int, default=5000)
+    parser.add_argument("--fresh", action="store_true", help="the tables are the rebuild's own")
     args = parser.parse_args(argv)
     tune_collector(YOUNG_GC)
-    console = Console(stderr=False, highlight=False, soft_wrap=True)
-    settings = ReportingSettings()
-    if args.worker:
-        asyncio.run(_work(settings, args))
-        return 0
-    if args.workers is not None and not 1 <= args.workers <= 64:
-        print("--workers 须在 1 到 64 之间 must be 1–64", file=sys.stderr)
-        return 2
-    if args.list:
-        asyncio.run(_list(settings, console))
-        return 0
-    unknown = [name for name in args.models if name not in MODELS]
-    if unknown or not (args.models or args.all):
-        parser.print_usage(sys.stderr)
-        what = (
-            f"没有读模型 {', '.join(unknown)} (no such model)"
-            if unknown
-            else "请指定读模型或 --all"
+    until = json.loads(args.until)
+    asyncio.run(
+        _work(
+            ReportingSettings(), args.share, args.into, until, args.batch, args.fresh, args.models
         )
-        print(f"{what}；可选: {', '.join(MODELS)}", file=sys.stderr)
-        return 2
-    names = list(MODELS) if args.all else list(dict.fromkeys(args.models))
-    workers = args.workers or settings.rebuild_workers()
-    try:
-        result = asyncio.run(_run(settings, names, console, workers))
-    except (OSError, asyncpg.PostgresError, RebuildRunning, RuntimeError) as error:
-        print(f"重建失败 rebuild failed: {error}", file=sys.stderr)
-        return 1
-    console.print(
-        f"重建完成 rebuilt {', '.join(result.models)}: {result.events:,} 个事件 events in "
-        f"{result.seconds:.1f} s, {result.rate:,.0f} 事件/秒 events/s"
     )
     return 0
 

@@ -15,6 +15,11 @@ from fastapi.responses import StreamingResponse
 from services.reporting.measures import COUNTS, MeasuresConfig
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
+# What a route that answers `format=csv` declares for its 200, beside its JSON model.
+CSV_RESPONSE: dict[str, Any] = {
+    "content": {"text/csv": {"schema": {"type": "string"}}},
+    "description": "CSV（format=csv）",
+}
 
 LABELS = {
     "complaint_id": "诉求ID",

@@ -1,0 +1,16 @@
+"""Reporting's HTTP routes: every read model with paging, filters and CSV export (`format=csv`).
+The board, measures, rankings and hot spots are public and hold no resident data; cases and
+agendas need a key and show its area only (services/reporting/auth.py)."""
+
+from __future__ import annotations
+
+from services.reporting.api import agenda, board, cases, insights, measures, models
+
+routers = [
+    board.router,
+    cases.router,
+    measures.router,
+    insights.router,
+    agenda.router,
+    models.router,
+]

@@ -1,0 +1,77 @@
+"""What reporting's routes take: their shared query parameters, the database pool and the
+measures configuration, and the answers every keyed route may give."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+import asyncpg
+from fastapi import Depends, Query, Request
+
+from services.reporting.measures import MeasuresConfig
+from shared.http import Problem
+from shared.runtime import ServiceRuntime
+
+Format = Annotated[
+    Literal["json", "csv"],
+    Query(description="json，或 csv 导出全部符合条件的行 csv exports every matching row"),
+]
+Limit = Annotated[
+    int | None,
+    Query(ge=1, le=100_000, description="每页条数（JSON 默认 50） Page size (JSON default 50)"),
+]
+AsOf = Annotated[
+    datetime | None,
+    Query(
+        description="计算时点（默认现在），用于判断超期 The moment time left and overdue are judged at"
+    ),
+]
+AreaCode = Annotated[
+    str | None,
+    Query(
+        pattern=r"^[0-9A-Za-z-]{1,40}$",
+        description="区域代码，任意层级（区县/街道/社区/网格/楼栋） An area at any level",
+    ),
+]
+MONTH = r"^(19[7-9]\d|2[01]\d\d)-(0[1-9]|1[0-2])$"  # 1970-01 … 2199-12
+Month = Annotated[str, Query(pattern=MONTH, description="月份 YYYY-MM")]
+
+NOT_SEEN: dict[int | str, dict[str, Any]] = {
+    401: {"description": "缺少或无效的密钥 Missing or unknown key"},
+    403: {"description": "密钥角色不符 The key's role may not read this"},
+}
+
+
+def _runtime(request: Request) -> ServiceRuntime:
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
+
+
+def _pool(request: Request) -> asyncpg.Pool:
+    return _runtime(request).pool
+
+
+def _measures(request: Request) -> MeasuresConfig:
+    config: MeasuresConfig = _runtime(request).state["measures"]
+    return config
+
+
+Pool = Annotated[asyncpg.Pool, Depends(_pool)]
+Config = Annotated[MeasuresConfig, Depends(_measures)]
+
+
+def moment(as_of: datetime | None) -> datetime:
+    """The moment a route judges time left at: `as_of`, or now."""
+    if as_of is None:
+        return datetime.now(UTC)
+    if not 1970 <= as_of.year <= 2199:
+        raise Problem(422, "as_of 须在 1970 至 2199 年之间 as_of must lie between 1970 and 2199")
+    return as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
+
+
+def page_size(fmt: str, limit: int | None) -> int | None:
+    """CSV takes every matching row unless a limit is given; JSON pages by 50."""
+    if fmt == "csv":
+        return limit
+    return limit or 50
