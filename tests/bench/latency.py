@@ -10,10 +10,12 @@ submitting it to the moment the case read model shows its work orders and every 
 Then the same for the null pipeline (tests.bench.null: the same topology, events and records
 per complaint, with handlers that do no domain work), so that the rate and the CPU per
 complaint can be read as real ÷ null: what the services' own work costs beyond the machinery.
-The two never run at once: the real platform is started, measured at every rate and stopped,
-then the null pipeline is (on a Postgres and broker of its own), so neither measurement shares
-the cores with the other's polls at rest, and each platform starts only once. `--no-null`
-leaves the null pipeline out.
+The two never run at once: the real platform is measured at every rate and stopped, then the
+null pipeline is (on a Postgres and broker of its own), so neither measurement shares the
+cores with the other's polls at rest. Each run starts on a platform of its own (new
+databases, an empty broker: the embedded broker's CPU per record grows with the records it
+holds); `--one-platform` runs them all on one, to let growth show. `--no-null` leaves the
+null pipeline out.
 
 Run: make bench   (or python -m tests.bench.latency --rates 10,100,150 --seconds 60 --repeats 3)
 At rest only: python -m tests.bench.latency --idle-only --no-null --idle-seconds 30
@@ -25,6 +27,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -585,45 +588,77 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-async def measure(platform: Platform, args: argparse.Namespace) -> dict[str, Any]:
-    """Start a platform, measure it at rest and at every rate, stop it."""
-    label = platform.label
-    console.print(f"starting the {label} platform …")
-    counts = Statements(None, platform.db_prefix)  # opened below; closing it is then safe
+@dataclass
+class Started:
+    """A platform that is up, with what the runs read it with."""
+
+    platform: Platform
+    probes: Probes
+    state: dict[str, Any]
+
+
+async def start(platform: Platform, args: argparse.Namespace) -> Started:
     try:
-        try:
-            state = await platform.up()
-        except Exception as error:
-            raise SystemExit(f"{label}: {error}\n{log_tails(platform.state_dir)}") from None
-        bootstrap = state["kafka_bootstrap_servers"]
+        state = await platform.up()
+    except Exception as error:
+        await platform.down()
+        raise SystemExit(f"{platform.label}: {error}\n{log_tails(platform.state_dir)}") from None
+    meter = CpuMeter(platform.root_pid, platform.db_prefix)
+    counts = await Statements.open(state["database_url"], platform.db_prefix)
+    if counts.conn is not None:
+        meter.roles[counts.conn.get_server_pid()] = "harness"
+    reporting_db = with_database(state["database_url"], f"{platform.db_prefix}_reporting")
+    bootstrap = state["kafka_bootstrap_servers"]
+    probes = Probes(state["urls"], reporting_db, bootstrap, meter, counts, platform)
+    await asyncio.sleep(args.settle_seconds)  # the seeding's echoes settle
+    return Started(platform, probes, state)
+
+
+async def stop(started: Started) -> None:
+    await started.probes.counts.close()
+    await started.platform.down()
+
+
+async def measure(make: Callable[[int], Platform], args: argparse.Namespace) -> dict[str, Any]:
+    """Start a platform, measure it at rest and at every rate, stop it.
+
+    Each run has a platform of its own (`make(n)`: new databases, an empty broker) unless
+    `--one-platform`: the embedded broker keeps every record in memory and its CPU per record
+    grows with what it holds (0.14 ms empty, 0.76 ms at 294,000 records, 8 partitions), so on
+    one platform each run would pay for the records of the runs before it."""
+    first = make(0)
+    label = first.label
+    console.print(f"starting the {label} platform …")
+    started = await start(first, args)
+    try:
+        bootstrap = started.probes.bootstrap
         hop_p50 = float("nan")
         if not args.idle_only:
             hop_p50 = percentile(await broker_hop_ms(bootstrap), 50)
             console.print(f"{label}: baseline: broker hop p50 {hop_p50:.2f} ms")
-        meter = CpuMeter(platform.root_pid, platform.db_prefix)
-        counts = await Statements.open(state["database_url"], platform.db_prefix)
-        if counts.conn is not None:
-            meter.roles[counts.conn.get_server_pid()] = "harness"
-        reporting_db = with_database(state["database_url"], f"{platform.db_prefix}_reporting")
-        probes = Probes(state["urls"], reporting_db, bootstrap, meter, counts, platform)
-        await asyncio.sleep(args.settle_seconds)  # the seeding's echoes settle
-        idle = await measure_idle(meter, args.idle_seconds)
+        idle = await measure_idle(started.probes.meter, args.idle_seconds)
         console.print(f"{label}: idle: {sum(idle.values()) * 100:.1f} % of a core")
+        baseline = {"broker_hop_p50_ms": hop_p50}
         if args.idle_only:
-            return {"rates": {}, "baseline": {"broker_hop_p50_ms": hop_p50}, "idle_cores": idle}
+            return {"rates": {}, "baseline": baseline, "idle_cores": idle}
         rates: dict[str, Any] = {}
+        count = 0
         for rate in args.rates:
             runs = []
             for repeat in range(args.repeats):
+                if count and not args.one_platform:
+                    await stop(started)
+                    shutil.rmtree(started.platform.state_dir, ignore_errors=True)
+                    started = await start(make(count), args)
+                count += 1
                 console.print(f"{label}: rate {rate}/s, run {repeat + 1}/{args.repeats} …")
                 marker = f"b{uuid.uuid4().hex[:6]}"
-                runs.append(await run_rate(probes, rate, args.seconds, marker))
+                runs.append(await run_rate(started.probes, rate, args.seconds, marker))
                 await asyncio.sleep(2)
             rates[str(rate)] = summarize(runs)
-        return {"rates": rates, "baseline": {"broker_hop_p50_ms": hop_p50}, "idle_cores": idle}
+        return {"rates": rates, "baseline": baseline, "idle_cores": idle}
     finally:
-        await counts.close()
-        await platform.down()
+        await stop(started)
 
 
 async def measure_idle(meter: CpuMeter, seconds: float) -> dict[str, float]:
@@ -656,12 +691,13 @@ def add_null(results: dict[str, Any], null: dict[str, Any]) -> None:
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="jiesu-bench-") as tmp:
-        results = await measure(Stack(Path(tmp) / "real"), args)
+        results = await measure(lambda n: Stack(Path(tmp) / f"real-{n}"), args)
         # Kept before the null half runs: a null platform that fails to start does not cost
         # the real one's figures (the file is written again, whole, at the end).
         write_results(args.out, results, console)
         if not args.no_null:
-            add_null(results, await measure(NullStack(Path(tmp) / "null", stack_ports()), args))
+            null = await measure(lambda n: NullStack(Path(tmp) / f"null-{n}", stack_ports()), args)
+            add_null(results, null)
         return results
 
 
@@ -836,6 +872,11 @@ def main() -> None:
         "--idle-only",
         action="store_true",
         help="start the platform, measure it at rest, print per-process CPU and stop (no load)",
+    )
+    parser.add_argument(
+        "--one-platform",
+        action="store_true",
+        help="every run on the one platform (growth shows; so does the embedded broker's)",
     )
     parser.add_argument("--idle-seconds", type=float, default=10.0, help="the window at rest")
     parser.add_argument(
