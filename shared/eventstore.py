@@ -14,23 +14,13 @@ from uuid import UUID
 
 import asyncpg
 
+from shared.commands import ConcurrencyError
 from shared.db import Connection
 from shared.envelope import Causation, Envelope, KafkaMessage, encode_data, kafka_message
 from shared.events import Event, parse_event, parse_event_json
 
 SCHEMA = Path(__file__).with_name("eventstore.sql")
 NOTIFY_CHANNEL = "jiesu_events"
-
-
-class ConcurrencyError(Exception):
-    """The stream moved on since it was read: reload, decide again, append again."""
-
-    def __init__(self, stream: str, expected: int, actual: int | None) -> None:
-        at = "has moved on" if actual is None else f"is at position {actual}"
-        super().__init__(f"stream {stream!r} {at}, expected {expected}")
-        self.stream = stream
-        self.expected = expected
-        self.actual = actual
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,20 +1,27 @@
-"""HTTP conventions of every service: RFC 9457 problem+json errors and the ops endpoints."""
+"""HTTP conventions of every service: RFC 9457 problem+json errors, the ops endpoints, and the
+command routes (POST /<resource>/{id}/<verb>) with their Idempotency-Key and X-Correlation-ID."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import re
-from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Generic, TypeVar
+from uuid import UUID
 
 import yaml
-from fastapi import FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared import idempotency  # the module, not its names: it imports this one too
+from shared.db import Connection
 
 log = logging.getLogger(__name__)
 
@@ -264,3 +271,113 @@ class BodyLimit:
             await self.app(scope, counting_receive, send)
         except _TooLarge:
             await self.refuse(scope, 413, too_large(self.limit))(scope, receive, send)
+
+
+# --- commands: POST /<resource>/{id}/<verb> ---------------------------------------------------
+
+
+def correlation_of(request: Request) -> UUID | None:
+    """The conversation the caller names in X-Correlation-ID, if it names one (422 if that is
+    not a UUID). What it is used for is shared.commands.causation_of's rule."""
+    named = request.headers.get("X-Correlation-ID")
+    if not named:
+        return None
+    try:
+        return UUID(named)
+    except ValueError:
+        raise Problem(
+            422, "X-Correlation-ID 须为 UUID must be a UUID", field="X-Correlation-ID"
+        ) from None
+
+
+# (read from the request, not declared as a header: it stays out of the OpenAPI documents)
+Correlation = Annotated[UUID | None, Depends(correlation_of)]
+Answer = tuple[int, dict[str, Any]]  # a status and its JSON body
+CallerT = TypeVar("CallerT")
+BodyT = TypeVar("BodyT", bound=BaseModel)
+
+
+async def once(
+    request: Request,
+    key_id: str,
+    scope: str,
+    idempotency_key: str | None,
+    payload: Any,
+    produce: Callable[[Connection], Awaitable[Answer]],
+) -> JSONResponse:
+    """`produce` in one transaction, once per (API key, scope, Idempotency-Key): a retry gets
+    the first answer, and the answer commits with the change. `payload` (JSON) is what a retry
+    must repeat."""
+    stored_as = idempotency.scoped(key_id, scope, idempotency_key)
+    async with request.app.state.runtime.pool.acquire() as conn, conn.transaction():
+        return await idempotency.idempotent(conn, stored_as, payload, lambda: produce(conn))
+
+
+@dataclass(frozen=True, slots=True)
+class Call(Generic[CallerT, BodyT]):
+    """A command as its route hands it on: the id in the path, the validated body, who calls,
+    the conversation they name, and the connection whose transaction the answer commits in."""
+
+    target: Any
+    body: BodyT
+    caller: CallerT
+    correlation: UUID | None
+    request: Request
+    conn: Connection
+
+
+def command_route(
+    router: APIRouter,
+    path: str,
+    body: type[BodyT],
+    handle: Callable[[Call[CallerT, BodyT]], Awaitable[Answer]],
+    *,
+    caller: Any,
+    key_id: Callable[[CallerT], str],
+    name: str,
+    scope: str | None = None,
+    target: type = UUID,
+    **operation: Any,
+) -> None:
+    """Register POST `path`, "/<resource>/{id}/<verb>": `body` is the request body, `caller`
+    the dependency that authenticates (an `Annotated` type), `target` the id's type. `handle`
+    runs in one transaction, once per (the caller's key, `scope` (default: the verb) and the id,
+    Idempotency-Key). `name` names the operation; `operation` goes to the router as it is
+    (tags, summary, responses, status_code, description)."""
+    [id_name] = re.findall(r"{(\w+)}", path)
+    verb = scope or path.rsplit("}/", 1)[1]
+
+    async def endpoint(**given: Any) -> JSONResponse:
+        who = given["caller"]
+
+        async def produce(conn: Connection) -> Answer:
+            call = Call(
+                given[id_name], given["command"], who, given["correlation"], given["request"], conn
+            )
+            return await handle(call)
+
+        scoped = f"{verb}:{given[id_name]}"
+        payload = given["command"].model_dump(mode="json")
+        return await once(
+            given["request"], key_id(who), scoped, given["idempotency_key"], payload, produce
+        )
+
+    # FastAPI reads the parameters from the signature: the id's name is the path's.
+    parameter = inspect.Parameter
+    endpoint.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            parameter(id_name, parameter.POSITIONAL_OR_KEYWORD, annotation=target),
+            parameter("command", parameter.POSITIONAL_OR_KEYWORD, annotation=body),
+            parameter("request", parameter.POSITIONAL_OR_KEYWORD, annotation=Request),
+            parameter("caller", parameter.POSITIONAL_OR_KEYWORD, annotation=caller),
+            parameter("correlation", parameter.POSITIONAL_OR_KEYWORD, annotation=Correlation),
+            parameter(
+                "idempotency_key",
+                parameter.POSITIONAL_OR_KEYWORD,
+                annotation=idempotency.IdempotencyKey,
+                default=None,
+            ),
+        ],
+        return_annotation=JSONResponse,
+    )
+    router.post(path, name=name, **operation)(endpoint)

@@ -12,8 +12,8 @@ from uuid import UUID
 from fastapi import Header
 from fastapi.responses import JSONResponse
 
+from shared import http  # the module, not its names: shared.http imports this one too
 from shared.db import Connection
-from shared.http import Problem
 
 IdempotencyKey = Annotated[
     str | None,
@@ -111,7 +111,7 @@ def replay(earlier: StoredResponse, digest: str) -> JSONResponse:
     """The earlier answer to a request made again with its key, or 422 if the key was used for
     a different request."""
     if earlier.request_hash != digest:
-        raise Problem(
+        raise http.Problem(
             422,
             "该 Idempotency-Key 已用于另一请求 This Idempotency-Key was used for a different request",
             field="Idempotency-Key",

@@ -9,8 +9,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from services.dispatch import agenda, domain, store
 from services.dispatch.access import Caller
@@ -19,21 +18,18 @@ from services.dispatch.api import (
     AnyCaller,
     Body,
     Reason,
-    causation_of,
     dispatch_of,
     hidden,
-    once,
+    register_command,
     runtime_of,
     visible,
 )
 from services.dispatch.city import AREA_CODE, AreaLevel, ResponderKind
-from services.dispatch.service import conversation, now
 from shared.areas import like_patterns
-from shared.db import Connection
+from shared.commands import causation_of, now
 from shared.deadlines import Duration, deadline
 from shared.events import AgendaAssignment, Event
-from shared.http import Offset, Problem
-from shared.idempotency import IdempotencyKey
+from shared.http import Answer, Call, Offset, Problem
 from shared.privacy import FreeText
 
 router = APIRouter()
@@ -118,74 +114,65 @@ def _agenda_actor(caller: Caller, item: agenda.AgendaItem, rules: domain.Rules) 
     )
 
 
-@router.post(
+async def send_to_deliberation(call: Call[Caller, SendToDeliberation]) -> Answer:
+    """Open an agenda item for the case, and mark the case as in deliberation."""
+    command, caller, dispatch = call.body, call.caller, dispatch_of(call.request)
+    item_id = uuid.uuid4()
+    opened: list[Event] = []
+
+    def decide(case: domain.Case, rules: domain.Rules) -> list[Event]:
+        model = rules.model
+        lead = case.lead
+        community = model.enclosing(case.area_code, AreaLevel.COMMUNITY)
+        if community is None:
+            raise Problem(409, "该诉求所在区域不属于任何社区，无法提交社区议事 No community here")
+        is_lead = lead is not None and lead.is_open and caller.holds(lead.responder.id)
+        unit = caller.responder
+        committee = (
+            unit is not None
+            and unit.kind is ResponderKind.COMMUNITY_COMMITTEE
+            and any(model.within(case.area_code, a) for a in model.served[unit.id])
+        )
+        if not (is_lead or committee or caller.supervises(model, case.area_code)):
+            if not visible(caller, case, rules):
+                raise hidden("派单案件")
+            raise Problem(403, "只有主办单位、社区居委会或督办人员可以提交议事 Not allowed")
+        title = command.title or (
+            model.categories[case.category].name
+            if case.category in model.categories
+            else "社区议题"
+        )
+        opened[:] = agenda.open_item(
+            item_id,
+            case.complaint_id,
+            community,
+            model.area_names[community],
+            title,
+            command.reason,
+            caller.actor,
+            now(),
+        )
+        return agenda.send_to_deliberation(
+            case, item_id, community, command.reason, caller.actor, now()
+        )
+
+    await dispatch.change_case(call.conn, call.target, decide, call.correlation)
+    # The item is about the case: it joins the case's conversation.
+    _, history = await store.load_case(call.conn, dispatch.events, call.target)
+    item = await dispatch.save_item(call.conn, None, opened, causation_of(history))
+    return 201, store.item_json(item)
+
+
+register_command(
+    router,
     "/cases/{complaint_id}/deliberation",
+    SendToDeliberation,
+    send_to_deliberation,
+    name="send_to_deliberation",
     tags=[AGENDA],
     status_code=201,
     summary="提交社区议事 Put the case on its community's agenda (议事清单)",
-    responses=REFUSALS,
 )
-async def send_to_deliberation(
-    complaint_id: UUID,
-    command: SendToDeliberation,
-    request: Request,
-    caller: AnyCaller,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
-    dispatch = dispatch_of(request)
-
-    async def produce(conn: Connection) -> tuple[int, dict[str, Any]]:
-        item_id = uuid.uuid4()
-        opened: list[Event] = []
-
-        def decide(case: domain.Case, rules: domain.Rules) -> list[Event]:
-            model = rules.model
-            lead = case.lead
-            community = model.enclosing(case.area_code, AreaLevel.COMMUNITY)
-            if community is None:
-                raise Problem(
-                    409, "该诉求所在区域不属于任何社区，无法提交社区议事 No community here"
-                )
-            is_lead = lead is not None and lead.is_open and caller.holds(lead.responder.id)
-            unit = caller.responder
-            committee = (
-                unit is not None
-                and unit.kind is ResponderKind.COMMUNITY_COMMITTEE
-                and any(model.within(case.area_code, a) for a in model.served[unit.id])
-            )
-            if not (is_lead or committee or caller.supervises(model, case.area_code)):
-                if not visible(caller, case, rules):
-                    raise hidden("派单案件")
-                raise Problem(403, "只有主办单位、社区居委会或督办人员可以提交议事 Not allowed")
-            title = command.title or (
-                model.categories[case.category].name
-                if case.category in model.categories
-                else "社区议题"
-            )
-            opened[:] = agenda.open_item(
-                item_id,
-                case.complaint_id,
-                community,
-                model.area_names[community],
-                title,
-                command.reason,
-                caller.actor,
-                now(),
-            )
-            return agenda.send_to_deliberation(
-                case, item_id, community, command.reason, caller.actor, now()
-            )
-
-        causation = causation_of(request)
-        await dispatch.change_case(conn, complaint_id, decide, causation)
-        if causation is None:
-            _, history = await store.load_case(conn, dispatch.events, complaint_id)
-            causation = conversation(history)
-        item = await dispatch.save_item(conn, None, opened, causation)
-        return 201, store.item_json(item)
-
-    scope = f"deliberation:{complaint_id}"
-    return await once(request, caller, scope, idempotency_key, command, produce)
 
 
 @router.get(
@@ -252,186 +239,112 @@ async def get_agenda_item(item_id: UUID, request: Request, caller: AnyCaller) ->
     return store.item_json(item)
 
 
-async def _on_item(
-    request: Request,
-    caller: Caller,
-    item_id: UUID,
-    idempotency_key: str | None,
-    action: str,
-    payload: BaseModel,
-    decide: Callable[
-        [agenda.AgendaItem, domain.Case, domain.Rules], tuple[list[Event], list[Event]]
-    ],
-) -> JSONResponse:
-    dispatch = dispatch_of(request)
-
-    async def produce(conn: Connection) -> tuple[int, dict[str, Any]]:
-        def checked(
-            item: agenda.AgendaItem, case: domain.Case, rules: domain.Rules
-        ) -> tuple[list[Event], list[Event]]:
-            _agenda_actor(caller, item, rules)
-            return decide(item, case, rules)
-
-        item = await dispatch.change_item(conn, item_id, checked)
-        return 200, store.item_json(item)
-
-    return await once(request, caller, f"{action}:{item_id}", idempotency_key, payload, produce)
+ItemDecision = Callable[
+    [agenda.AgendaItem, domain.Case, domain.Rules, Any, Caller], tuple[list[Event], list[Event]]
+]
 
 
-@router.post(
-    "/agenda/{item_id}/topic",
-    tags=[AGENDA],
-    summary="确定议题 Set the topic and the parties",
-    responses=REFUSALS,
-)
-async def set_topic(
-    item_id: UUID,
-    command: SetTopic,
-    request: Request,
-    caller: AnyCaller,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
-    return await _on_item(
-        request,
-        caller,
-        item_id,
-        idempotency_key,
-        "topic",
-        command,
-        lambda item, case, rules: (
-            agenda.set_topic(item, command.topic, command.parties, caller.actor, now()),
-            [],
-        ),
-    )
+def item_command(
+    verb: str, summary: str, body: type[Body], scope: str | None = None
+) -> Callable[[ItemDecision], ItemDecision]:
+    """POST /agenda/{item_id}/<verb> for the decorated decision `(item, case, rules, body,
+    caller)` → (the item's events, the case's events), by those who run the item's agenda;
+    the answer is the item."""
 
+    def register(decide: ItemDecision) -> ItemDecision:
+        async def handle(call: Call[Caller, Any]) -> Answer:
+            def checked(
+                item: agenda.AgendaItem, case: domain.Case, rules: domain.Rules
+            ) -> tuple[list[Event], list[Event]]:
+                _agenda_actor(call.caller, item, rules)
+                return decide(item, case, rules, call.body, call.caller)
 
-@router.post(
-    "/agenda/{item_id}/meetings",
-    tags=[AGENDA],
-    summary="协商议事 Record a meeting and whether it agreed",
-    responses=REFUSALS,
-)
-async def hold_meeting(
-    item_id: UUID,
-    command: HoldMeeting,
-    request: Request,
-    caller: AnyCaller,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
-    return await _on_item(
-        request,
-        caller,
-        item_id,
-        idempotency_key,
-        "meeting",
-        command,
-        lambda item, case, rules: (
-            agenda.hold(
-                item, command.participants, command.minutes, command.settled, caller.actor, now()
-            ),
-            [],
-        ),
-    )
+            item = await dispatch_of(call.request).change_item(call.conn, call.target, checked)
+            return 200, store.item_json(item)
 
-
-@router.post(
-    "/agenda/{item_id}/decision",
-    tags=[AGENDA],
-    summary="分流落实 Decide, and give each unit its work order (议事清单 → 履职清单)",
-    responses=REFUSALS,
-)
-async def decide_item(
-    item_id: UUID,
-    command: Decide,
-    request: Request,
-    caller: AnyCaller,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
-    def decide(
-        item: agenda.AgendaItem, case: domain.Case, rules: domain.Rules
-    ) -> tuple[list[Event], list[Event]]:
-        at = now()
-        duties = []
-        for duty in command.assignments:
-            unit = rules.model.responders.get(duty.responder_id)
-            if unit is None:
-                raise Problem(
-                    422, f"单位 {duty.responder_id} 不存在 Unknown responder", field="assignments"
-                )
-            due = (
-                deadline(at, duty.within, rules.calendar, rules.model.time_limits.days)
-                if duty.within
-                else None
-            )
-            duties.append(agenda.Duty(unit, duty.task, due))
-        agenda.decide(
-            item, command.decision, [], caller.actor, at
-        )  # the stage check, before any order
-        case_events = agenda.conclude_deliberation(
-            case, item.item_id, command.decision, duties, at, rules
+        register_command(
+            router,
+            f"/agenda/{{item_id}}/{verb}",
+            body,
+            handle,
+            name=decide.__name__,
+            scope=scope,
+            tags=[AGENDA],
+            summary=summary,
         )
-        issued = [e for e in case_events if e.event_type == "WorkOrderIssued"]
-        assignments = [
-            AgendaAssignment(
-                responder_id=e.responder_id,  # type: ignore[attr-defined]
-                responder_name=e.responder_name,  # type: ignore[attr-defined]
-                task=e.task or "",  # type: ignore[attr-defined]
-                due_at=e.due_at,  # type: ignore[attr-defined]
-                work_order_id=e.work_order_id,  # type: ignore[attr-defined]
+        return decide
+
+    return register
+
+
+Item = agenda.AgendaItem
+Case = domain.Case
+Rules = domain.Rules
+Events = tuple[list[Event], list[Event]]
+
+
+@item_command("topic", "确定议题 Set the topic and the parties", SetTopic)
+def set_topic(item: Item, case: Case, rules: Rules, command: SetTopic, caller: Caller) -> Events:
+    return agenda.set_topic(item, command.topic, command.parties, caller.actor, now()), []
+
+
+@item_command("meetings", "协商议事 Record a meeting and whether it agreed", HoldMeeting, "meeting")
+def hold_meeting(
+    item: Item, case: Case, rules: Rules, command: HoldMeeting, caller: Caller
+) -> Events:
+    return agenda.hold(
+        item, command.participants, command.minutes, command.settled, caller.actor, now()
+    ), []
+
+
+@item_command(
+    "decision", "分流落实 Decide, and give each unit its work order (议事清单 → 履职清单)", Decide
+)
+def decide_item(item: Item, case: Case, rules: Rules, command: Decide, caller: Caller) -> Events:
+    at = now()
+    duties = []
+    for duty in command.assignments:
+        unit = rules.model.responders.get(duty.responder_id)
+        if unit is None:
+            raise Problem(
+                422, f"单位 {duty.responder_id} 不存在 Unknown responder", field="assignments"
             )
-            for e in issued
-        ]
-        return agenda.decide(item, command.decision, assignments, caller.actor, at), case_events
-
-    return await _on_item(request, caller, item_id, idempotency_key, "decision", command, decide)
-
-
-@router.post(
-    "/agenda/{item_id}/review",
-    tags=[AGENDA],
-    summary="监督评审 Review what was done",
-    responses=REFUSALS,
-)
-async def review_item(
-    item_id: UUID,
-    command: Review,
-    request: Request,
-    caller: AnyCaller,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
-    return await _on_item(
-        request,
-        caller,
-        item_id,
-        idempotency_key,
-        "review",
-        command,
-        lambda item, case, rules: (
-            agenda.review(item, command.verdict, command.satisfied, caller.actor, now()),
-            [],
-        ),
+        due = (
+            deadline(at, duty.within, rules.calendar, rules.model.time_limits.days)
+            if duty.within
+            else None
+        )
+        duties.append(agenda.Duty(unit, duty.task, due))
+    agenda.decide(item, command.decision, [], caller.actor, at)  # the stage check, before any order
+    case_events = agenda.conclude_deliberation(
+        case, item.item_id, command.decision, duties, at, rules
     )
+    issued = [e for e in case_events if e.event_type == "WorkOrderIssued"]
+    assignments = [
+        AgendaAssignment(
+            responder_id=e.responder_id,  # type: ignore[attr-defined]
+            responder_name=e.responder_name,  # type: ignore[attr-defined]
+            task=e.task or "",  # type: ignore[attr-defined]
+            due_at=e.due_at,  # type: ignore[attr-defined]
+            work_order_id=e.work_order_id,  # type: ignore[attr-defined]
+        )
+        for e in issued
+    ]
+    return agenda.decide(item, command.decision, assignments, caller.actor, at), case_events
 
 
-@router.post(
-    "/agenda/{item_id}/raise",
-    tags=[AGENDA],
-    summary="提交区县大党委联席会议 Raise an unsettled item to the district's joint meeting",
-    responses=REFUSALS,
+@item_command("review", "监督评审 Review what was done", Review)
+def review_item(item: Item, case: Case, rules: Rules, command: Review, caller: Caller) -> Events:
+    return agenda.review(item, command.verdict, command.satisfied, caller.actor, now()), []
+
+
+@item_command(
+    "raise",
+    "提交区县大党委联席会议 Raise an unsettled item to the district's joint meeting",
+    Reason,
 )
-async def raise_item(
-    item_id: UUID,
-    command: Reason,
-    request: Request,
-    caller: AnyCaller,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
-    def decide(
-        item: agenda.AgendaItem, case: domain.Case, rules: domain.Rules
-    ) -> tuple[list[Event], list[Event]]:
-        district = rules.model.enclosing(item.community_code, AreaLevel.DISTRICT)
-        if district is None:
-            raise Problem(409, "找不到该社区所属区县 No district above this community")
-        return agenda.raise_to_district(item, district, command.reason, caller.actor, now()), []
-
-    return await _on_item(request, caller, item_id, idempotency_key, "raise", command, decide)
+def raise_item(item: Item, case: Case, rules: Rules, command: Reason, caller: Caller) -> Events:
+    district = rules.model.enclosing(item.community_code, AreaLevel.DISTRICT)
+    if district is None:
+        raise Problem(409, "找不到该社区所属区县 No district above this community")
+    return agenda.raise_to_district(item, district, command.reason, caller.actor, now()), []

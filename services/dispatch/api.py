@@ -6,26 +6,23 @@ office, the district government and supervisor keys also act on the cases in the
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Awaitable, Callable
+import functools
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.dispatch import domain, orders, store, supervision
 from services.dispatch.access import Caller, Role, require
 from services.dispatch.city import ResponderKind
-from services.dispatch.service import Dispatch, now
-from shared.db import Connection
+from services.dispatch.service import Dispatch
+from shared.commands import now
 from shared.deadlines import Duration
-from shared.envelope import Causation
 from shared.events import Event
-from shared.http import Offset, Problem
-from shared.idempotency import IdempotencyKey, idempotent, scoped
+from shared.http import Answer, Call, Offset, Problem, command_route
 from shared.privacy import FreeText
 from shared.runtime import ServiceRuntime
 
@@ -99,33 +96,15 @@ def runtime_of(request: Request) -> ServiceRuntime:
     return runtime
 
 
-def causation_of(request: Request) -> Causation | None:
-    correlation = request.headers.get("X-Correlation-ID")
-    if correlation is None:
-        return None  # the complaint's own conversation
-    try:
-        return Causation.start(uuid.UUID(correlation))
-    except ValueError:
-        raise Problem(
-            422, "X-Correlation-ID 须为 UUID must be a UUID", field="X-Correlation-ID"
-        ) from None
+def _key_id(caller: Caller) -> str:
+    return caller.key.key_id
 
 
-async def once(
-    request: Request,
-    caller: Caller,
-    scope: str,
-    idempotency_key: str | None,
-    payload: BaseModel,
-    produce: Callable[[Connection], Awaitable[tuple[int, dict[str, Any]]]],
-) -> JSONResponse:
-    """`produce` in one transaction, once per (key, scope, Idempotency-Key): a retry gets the
-    first answer, and the answer commits with the change."""
-    stored_as = scoped(caller.key.key_id, scope, idempotency_key)
-    async with runtime_of(request).pool.acquire() as conn, conn.transaction():
-        return await idempotent(
-            conn, stored_as, payload.model_dump(mode="json"), lambda: produce(conn)
-        )
+# POST /<resource>/{id}/<verb> on a router of dispatch's, by any caller with a key; each key's
+# Idempotency-Keys are its own.
+register_command = functools.partial(
+    command_route, caller=AnyCaller, key_id=_key_id, responses=REFUSALS
+)
 
 
 def live(order: dict[str, Any], at: datetime) -> dict[str, Any]:
@@ -212,37 +191,6 @@ def _order_of(case: domain.Case, work_order_id: UUID) -> domain.WorkOrder:
 # --- the unit's own orders -----------------------------------------------------------------
 
 
-async def _on_order(
-    request: Request,
-    caller: Caller,
-    work_order_id: UUID,
-    idempotency_key: str | None,
-    action: str,
-    payload: BaseModel,
-    decide: Callable[[domain.Case, domain.WorkOrder, domain.Rules], list[Event]],
-    allowed: Callable[[Caller, domain.Case, domain.WorkOrder, domain.Rules], None],
-) -> JSONResponse:
-    """Load the order's case, check the caller may act, decide, save; once per Idempotency-Key."""
-    dispatch, causation = dispatch_of(request), causation_of(request)
-
-    async def produce(conn: Connection) -> tuple[int, dict[str, Any]]:
-        row = await store.find_order(conn, work_order_id)
-        if row is None:
-            raise hidden("工单")
-
-        def checked(case: domain.Case, rules: domain.Rules) -> list[Event]:
-            order = _order_of(case, work_order_id)
-            allowed(caller, case, order, rules)
-            return decide(case, order, rules)
-
-        case = await dispatch.change_case(conn, row["complaint_id"], checked, causation)
-        return 200, _order_view(case, work_order_id)
-
-    return await once(
-        request, caller, f"{action}:{work_order_id}", idempotency_key, payload, produce
-    )
-
-
 def _holder(
     caller: Caller, case: domain.Case, order: domain.WorkOrder, rules: domain.Rules
 ) -> None:
@@ -285,38 +233,38 @@ def _urger(caller: Caller, case: domain.Case, order: domain.WorkOrder, rules: do
 OrderDecision = Callable[[domain.Case, domain.WorkOrder, domain.Rules, Any, Caller], list[Event]]
 
 
-def _order_route(
-    path: str, summary: str, body: type[Body], allowed: Callable[..., None]
+def order_command(
+    verb: str, summary: str, body: type[Body], allowed: Callable[..., None]
 ) -> Callable[[OrderDecision], OrderDecision]:
-    """Declare POST /work-orders/{id}/<path> for a decision `(case, order, rules, body, caller)`."""
+    """POST /work-orders/{work_order_id}/<verb> for the decorated decision `(case, order, rules,
+    body, caller)`, once `allowed` lets the caller act on the order; the answer is the order."""
 
     def register(decide: OrderDecision) -> OrderDecision:
-        async def route(
-            work_order_id: UUID,
-            command: Any,
-            request: Request,
-            caller: AnyCaller,
-            idempotency_key: IdempotencyKey = None,
-        ) -> JSONResponse:
-            return await _on_order(
-                request,
-                caller,
-                work_order_id,
-                idempotency_key,
-                path,
-                command,
-                lambda case, order, rules: decide(case, order, rules, command, caller),
-                allowed,
-            )
+        async def handle(call: Call[Caller, Any]) -> Answer:
+            work_order_id: UUID = call.target
+            row = await store.find_order(call.conn, work_order_id)
+            if row is None:
+                raise hidden("工单")
 
-        route.__annotations__["command"] = body  # the body model FastAPI validates and documents
-        route.__name__ = decide.__name__
-        router.post(
-            f"/work-orders/{{work_order_id}}/{path}",
+            def checked(case: domain.Case, rules: domain.Rules) -> list[Event]:
+                order = _order_of(case, work_order_id)
+                allowed(call.caller, case, order, rules)
+                return decide(case, order, rules, call.body, call.caller)
+
+            case = await dispatch_of(call.request).change_case(
+                call.conn, row["complaint_id"], checked, call.correlation
+            )
+            return 200, _order_view(case, work_order_id)
+
+        register_command(
+            router,
+            f"/work-orders/{{work_order_id}}/{verb}",
+            body,
+            handle,
+            name=decide.__name__,
             tags=[ORDERS],
             summary=summary,
-            responses=REFUSALS,
-        )(route)
+        )
         return decide
 
     return register
@@ -327,28 +275,28 @@ Case = domain.Case
 Rules = domain.Rules
 
 
-@_order_route("sign", "签收 Sign for the order", OptionalNote, _holder)
+@order_command("sign", "签收 Sign for the order", OptionalNote, _holder)
 def sign_order(
     case: Case, order: Order, rules: Rules, command: OptionalNote, caller: Caller
 ) -> list[Event]:
     return orders.sign(case, order, caller.actor, command.note, now())
 
 
-@_order_route("contact", "联系诉求人 Record contacting the resident", Note, _holder)
+@order_command("contact", "联系诉求人 Record contacting the resident", Note, _holder)
 def contact_resident(
     case: Case, order: Order, rules: Rules, command: Note, caller: Caller
 ) -> list[Event]:
     return orders.contact(case, order, caller.actor, command.note, now())
 
 
-@_order_route("start", "开始办理 Start the work on site", Note, _holder)
+@order_command("start", "开始办理 Start the work on site", Note, _holder)
 def start_work(
     case: Case, order: Order, rules: Rules, command: Note, caller: Caller
 ) -> list[Event]:
     return orders.start(case, order, caller.actor, command.note, now())
 
 
-@_order_route("extension", "申请延期 Ask for more time", RequestExtension, _holder)
+@order_command("extension", "申请延期 Ask for more time", RequestExtension, _holder)
 def request_extension(
     case: Case, order: Order, rules: Rules, command: RequestExtension, caller: Caller
 ) -> list[Event]:
@@ -357,14 +305,14 @@ def request_extension(
     )
 
 
-@_order_route("resolve", "办理反馈 Report back", Report, _holder)
+@order_command("resolve", "办理反馈 Report back", Report, _holder)
 def resolve_order(
     case: Case, order: Order, rules: Rules, command: Report, caller: Caller
 ) -> list[Event]:
     return orders.resolve(case, order, command.report, caller.actor, now())
 
 
-@_order_route("return", "退单 Return: not this unit's business", ReturnOrder, _holder)
+@order_command("return", "退单 Return: not this unit's business", ReturnOrder, _holder)
 def return_order(
     case: Case, order: Order, rules: Rules, command: ReturnOrder, caller: Caller
 ) -> list[Event]:
@@ -373,21 +321,21 @@ def return_order(
     )
 
 
-@_order_route("extension/approve", "批准延期 Approve the extension", Reason, _supervisor)
+@order_command("extension/approve", "批准延期 Approve the extension", Reason, _supervisor)
 def approve_extension(
     case: Case, order: Order, rules: Rules, command: Reason, caller: Caller
 ) -> list[Event]:
     return supervision.approve_extension(case, order, command.reason, caller.actor, now(), rules)
 
 
-@_order_route("extension/refuse", "驳回延期 Refuse the extension", Reason, _supervisor)
+@order_command("extension/refuse", "驳回延期 Refuse the extension", Reason, _supervisor)
 def refuse_extension(
     case: Case, order: Order, rules: Rules, command: Reason, caller: Caller
 ) -> list[Event]:
     return supervision.refuse_extension(case, order, command.reason, caller.actor, now())
 
 
-@_order_route("urge", "催办 Urge the unit on", Note, _urger)
+@order_command("urge", "催办 Urge the unit on", Note, _urger)
 def urge_order(
     case: Case, order: Order, rules: Rules, command: Note, caller: Caller
 ) -> list[Event]:
@@ -544,29 +492,39 @@ async def case_events(complaint_id: UUID, request: Request, caller: AnyCaller) -
     }
 
 
-async def _on_case(
-    request: Request,
-    caller: Caller,
-    complaint_id: UUID,
-    idempotency_key: str | None,
-    action: str,
-    payload: BaseModel,
-    decide: Callable[[domain.Case, domain.Rules], list[Event]],
-) -> JSONResponse:
-    dispatch, causation = dispatch_of(request), causation_of(request)
+CaseDecision = Callable[[domain.Case, domain.Rules, Any, Caller], list[Event]]
 
-    async def produce(conn: Connection) -> tuple[int, dict[str, Any]]:
-        def checked(case: domain.Case, rules: domain.Rules) -> list[Event]:
-            if not visible(caller, case, rules):
-                raise hidden("派单案件")
-            return decide(case, rules)
 
-        case = await dispatch.change_case(conn, complaint_id, checked, causation)
-        return 200, case_json(case, await dispatch.rules(conn))
+def case_command(
+    verb: str, summary: str, body: type[Body]
+) -> Callable[[CaseDecision], CaseDecision]:
+    """POST /cases/{complaint_id}/<verb> for the decorated decision `(case, rules, body,
+    caller)` on a case the caller can see; the answer is the case."""
 
-    return await once(
-        request, caller, f"{action}:{complaint_id}", idempotency_key, payload, produce
-    )
+    def register(decide: CaseDecision) -> CaseDecision:
+        async def handle(call: Call[Caller, Any]) -> Answer:
+            dispatch = dispatch_of(call.request)
+
+            def checked(case: domain.Case, rules: domain.Rules) -> list[Event]:
+                if not visible(call.caller, case, rules):
+                    raise hidden("派单案件")
+                return decide(case, rules, call.body, call.caller)
+
+            case = await dispatch.change_case(call.conn, call.target, checked, call.correlation)
+            return 200, case_json(case, await dispatch.rules(call.conn))
+
+        register_command(
+            router,
+            f"/cases/{{complaint_id}}/{verb}",
+            body,
+            handle,
+            name=decide.__name__,
+            tags=[CASES],
+            summary=summary,
+        )
+        return decide
+
+    return register
 
 
 def _must_supervise(caller: Caller, case: domain.Case, rules: domain.Rules, what: str) -> None:
@@ -576,102 +534,52 @@ def _must_supervise(caller: Caller, case: domain.Case, rules: domain.Rules, what
         )
 
 
-@router.post(
-    "/cases/{complaint_id}/supervise",
-    tags=[CASES],
-    summary="督办 Put the case under supervision",
-    responses=REFUSALS,
-)
-async def supervise_case(
-    complaint_id: UUID,
-    command: Note,
-    request: Request,
-    caller: AnyCaller,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
-    def decide(case: domain.Case, rules: domain.Rules) -> list[Event]:
-        _must_supervise(caller, case, rules, "督办")
-        return supervision.supervise(case, command.note, caller.actor, now())
+@case_command("supervise", "督办 Put the case under supervision", Note)
+def supervise_case(case: Case, rules: Rules, command: Note, caller: Caller) -> list[Event]:
+    _must_supervise(caller, case, rules, "督办")
+    return supervision.supervise(case, command.note, caller.actor, now())
 
-    return await _on_case(
-        request, caller, complaint_id, idempotency_key, "supervise", command, decide
+
+@case_command("whistle", "吹哨报到 / 街呼县应: the street calls the departments in", Whistle)
+def blow_whistle(case: Case, rules: Rules, command: Whistle, caller: Caller) -> list[Event]:
+    model = rules.model
+    street = caller.responder
+    if street is None or street.kind is not ResponderKind.STREET_OFFICE:
+        _must_supervise(caller, case, rules, "吹哨")
+        street = model.nearest(case.area_code, ResponderKind.STREET_OFFICE)
+        if street is None:
+            raise Problem(409, "该区域没有街道办事处，无法吹哨 No street office for this area")
+    elif not caller.supervises(model, case.area_code):
+        raise Problem(
+            403, f"{street.name}只能为本街道的案件吹哨 A street whistles for its own cases"
+        )
+    return supervision.blow_whistle(
+        case, street, command.departments, command.reason, caller.actor, now(), rules
     )
 
 
-@router.post(
-    "/cases/{complaint_id}/whistle",
-    tags=[CASES],
-    summary="吹哨报到 / 街呼县应: the street calls the departments in",
-    responses=REFUSALS,
-)
-async def blow_whistle(
-    complaint_id: UUID,
-    command: Whistle,
-    request: Request,
-    caller: AnyCaller,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
-    def decide(case: domain.Case, rules: domain.Rules) -> list[Event]:
-        model = rules.model
-        street = caller.responder
-        if street is None or street.kind is not ResponderKind.STREET_OFFICE:
-            _must_supervise(caller, case, rules, "吹哨")
-            street = model.nearest(case.area_code, ResponderKind.STREET_OFFICE)
-            if street is None:
-                raise Problem(409, "该区域没有街道办事处，无法吹哨 No street office for this area")
-        elif not caller.supervises(model, case.area_code):
-            raise Problem(
-                403, f"{street.name}只能为本街道的案件吹哨 A street whistles for its own cases"
-            )
-        return supervision.blow_whistle(
-            case, street, command.departments, command.reason, caller.actor, now(), rules
+@case_command("arbitrate", "街道裁定 Decide who leads a returned case", Arbitrate)
+def arbitrate_case(case: Case, rules: Rules, command: Arbitrate, caller: Caller) -> list[Event]:
+    pending = case.arbitration
+    unit = caller.responder
+    named = pending is not None and unit is not None and unit.id == pending.arbitrator_id
+    # A unit that returned the case does not rule on it, even if it supervises the area
+    # (a street that returned it leaves the ruling to the district).
+    if not named and (unit is not None and unit.id in case.returned_by):
+        raise Problem(
+            403, f"{unit.name}已退单，由{pending.arbitrator_name if pending else '上级'}裁定"
         )
-
-    return await _on_case(
-        request, caller, complaint_id, idempotency_key, "whistle", command, decide
-    )
-
-
-@router.post(
-    "/cases/{complaint_id}/arbitrate",
-    tags=[CASES],
-    summary="街道裁定 Decide who leads a returned case",
-    responses=REFUSALS,
-)
-async def arbitrate_case(
-    complaint_id: UUID,
-    command: Arbitrate,
-    request: Request,
-    caller: AnyCaller,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
-    def decide(case: domain.Case, rules: domain.Rules) -> list[Event]:
-        pending = case.arbitration
-        unit = caller.responder
-        named = pending is not None and unit is not None and unit.id == pending.arbitrator_id
-        # A unit that returned the case does not rule on it, even if it supervises the area
-        # (a street that returned it leaves the ruling to the district).
-        if not named and (unit is not None and unit.id in case.returned_by):
-            raise Problem(
-                403, f"{unit.name}已退单，由{pending.arbitrator_name if pending else '上级'}裁定"
-            )
-        if not named and not (
-            caller.is_admin or (unit is None or unit.kind is ResponderKind.DISTRICT_GOVERNMENT)
-        ):
-            raise Problem(
-                403, "只有被提请裁定的单位、区县政府或督办人员可以裁定 Not this key's ruling"
-            )
-        if not named:
-            _must_supervise(caller, case, rules, "裁定")
-        arbitrator = (
-            rules.model.responders.get(pending.arbitrator_id) if pending else None
-        ) or rules.model.government(case.area_code)
-        return supervision.arbitrate(
-            case, arbitrator, command.responder_id, command.reason, caller.actor, now(), rules
-        )
-
-    return await _on_case(
-        request, caller, complaint_id, idempotency_key, "arbitrate", command, decide
+    if not named and not (
+        caller.is_admin or (unit is None or unit.kind is ResponderKind.DISTRICT_GOVERNMENT)
+    ):
+        raise Problem(403, "只有被提请裁定的单位、区县政府或督办人员可以裁定 Not this key's ruling")
+    if not named:
+        _must_supervise(caller, case, rules, "裁定")
+    arbitrator = (
+        rules.model.responders.get(pending.arbitrator_id) if pending else None
+    ) or rules.model.government(case.area_code)
+    return supervision.arbitrate(
+        case, arbitrator, command.responder_id, command.reason, caller.actor, now(), rules
     )
 
 

@@ -23,6 +23,7 @@ from services.dispatch.city import (
     ResponderKind,
     RoutingDecision,
 )
+from shared import commands
 from shared.deadlines import (
     ClockName,
     PriorityTier,
@@ -62,7 +63,7 @@ from shared.events import (
 LEAD, CO = ResponderRole.LEAD, ResponderRole.CO
 
 
-class IllegalTransition(Exception):
+class IllegalTransition(commands.IllegalTransition):
     """The command does not apply to the case or order as it stands (HTTP 409).
 
     `order_status` names the work order's status when the refusal is about one order.

@@ -15,7 +15,8 @@ from typing import Any
 from uuid import UUID
 
 from services.dispatch import domain, orders, store
-from services.dispatch.service import CaseChange, Dispatch, NoCityModel, now
+from services.dispatch.service import CaseChange, Dispatch, NoCityModel
+from shared.commands import now
 from shared.consumer import BatchContext, BatchHandler, Handler, HandlerContext
 from shared.envelope import Envelope
 from shared.events import (

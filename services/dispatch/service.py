@@ -7,10 +7,9 @@ transaction; a concurrent writer makes the append fail and the command is decide
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 from uuid import UUID
 
 from services.dispatch import agenda, domain, store
@@ -20,6 +19,8 @@ from services.dispatch.city import (
     apply_changes,
     changes_between,
 )
+from shared import commands
+from shared.commands import ConcurrencyError, causation_of, now
 from shared.db import Connection
 from shared.deadlines import CalendarYear
 from shared.envelope import Causation
@@ -30,11 +31,9 @@ from shared.events import (
     CityModelLoaded,
     Event,
 )
-from shared.eventstore import ConcurrencyError, EventStore, RecordedEvent
+from shared.eventstore import EventStore, RecordedEvent
 from shared.http import Problem
 
-_ATTEMPTS = 5
-T = TypeVar("T")
 # A new city version's changes travel in parts of this many items (one Kafka message each).
 CITY_PART_SIZE = 500
 # City-model versions are numbered one after another: loads are serialised by this lock.
@@ -43,17 +42,6 @@ _CITY_LOCK = 0x6A6965_63697479
 
 class NoCityModel(RuntimeError):
     """No city model is loaded yet: the complaint waits (retries, then the DLQ for a redrive)."""
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-def conversation(history: list[RecordedEvent]) -> Causation:
-    """A person's command on a case joins the complaint's conversation (one per complaint)."""
-    if history:
-        return Causation(correlation_id=UUID(history[0].metadata["correlation_id"]))
-    return Causation.start()
 
 
 @dataclass(slots=True)
@@ -147,29 +135,40 @@ class Dispatch:
         conn: Connection,
         complaint_id: UUID,
         decide: Callable[[domain.Case, domain.Rules], list[Event]],
-        causation: Causation | None = None,
+        correlation: UUID | None = None,
     ) -> domain.Case:
-        """A person's command: decide on the newest state, save, retry on a concurrent change."""
+        """A person's command on a case (shared.commands.change): 404 if there is none, 409 if
+        the case refuses it or keeps changing under it."""
 
-        async def attempt() -> domain.Case:
+        async def load() -> tuple[domain.Case, list[RecordedEvent], domain.Rules]:
             case, history = await store.load_case(conn, self.events, complaint_id)
             if case is None:
                 raise Problem(404, f"诉求 {complaint_id} 没有派单记录 No dispatch case for it")
-            rules = await self.rules(conn)
+            return case, history, await self.rules(conn)
+
+        def decided(loaded: tuple[domain.Case, list[RecordedEvent], domain.Rules]) -> list[Event]:
+            case, _, rules = loaded
             try:
-                new_events = decide(case, rules)
+                return decide(case, rules)
             except domain.IllegalTransition as refusal:
                 extra: dict[str, Any] = {"current_status": case.status}
                 if refusal.order_status:
                     extra["order_status"] = refusal.order_status
                 raise Problem(409, str(refusal), **extra) from None
-            saved = await self.save_case(conn, case, new_events, causation or conversation(history))
-            assert saved is not None
-            return saved
 
-        return await _retrying(
-            conn, attempt, "派单正被同时修改，请重试 Changed concurrently; retry"
-        )
+        async def saved(
+            loaded: tuple[domain.Case, list[RecordedEvent], domain.Rules], new_events: list[Event]
+        ) -> domain.Case:
+            case, history, _ = loaded
+            causation = causation_of(history, correlation)
+            after = await self.save_case(conn, case, new_events, causation)
+            assert after is not None
+            return after
+
+        try:
+            return await commands.change(conn, load, decided, saved)
+        except ConcurrencyError:
+            raise Problem(409, "派单正被同时修改，请重试 Changed concurrently; retry") from None
 
     # --- agenda items -----------------------------------------------------------------------
 
@@ -202,26 +201,42 @@ class Dispatch:
             [agenda.AgendaItem, domain.Case, domain.Rules], tuple[list[Event], list[Event]]
         ],
     ) -> agenda.AgendaItem:
-        """An agenda step; it may also change the case (a decision issues work orders)."""
+        """An agenda step (shared.commands.change); it may also change the case (a decision
+        issues work orders). Both join the case's conversation."""
 
-        async def attempt() -> agenda.AgendaItem:
+        async def load() -> tuple[
+            agenda.AgendaItem, domain.Case, list[RecordedEvent], domain.Rules
+        ]:
             item = await store.load_item(conn, self.events, item_id)
             if item is None:
                 raise Problem(404, f"议事项 {item_id} 不存在 No such agenda item")
             case, history = await store.load_case(conn, self.events, item.complaint_id)
             assert case is not None
-            rules = await self.rules(conn)
+            return item, case, history, await self.rules(conn)
+
+        def decided(
+            loaded: tuple[agenda.AgendaItem, domain.Case, list[RecordedEvent], domain.Rules],
+        ) -> tuple[list[Event], list[Event]]:
+            item, case, _, rules = loaded
             try:
-                item_events, case_events = decide(item, case, rules)
+                return decide(item, case, rules)
             except domain.IllegalTransition as refusal:
                 raise Problem(409, str(refusal), current_stage=item.stage.value) from None
-            causation = conversation(history)
+
+        async def saved(
+            loaded: tuple[agenda.AgendaItem, domain.Case, list[RecordedEvent], domain.Rules],
+            new_events: tuple[list[Event], list[Event]],
+        ) -> agenda.AgendaItem:
+            item, case, history, _ = loaded
+            item_events, case_events = new_events
+            causation = causation_of(history)
             await self.save_case(conn, case, case_events, causation)
             return await self.save_item(conn, item, item_events, causation)
 
-        return await _retrying(
-            conn, attempt, "议事项正被同时修改，请重试 Changed concurrently; retry"
-        )
+        try:
+            return await commands.change(conn, load, decided, saved)
+        except ConcurrencyError:
+            raise Problem(409, "议事项正被同时修改，请重试 Changed concurrently; retry") from None
 
     # --- the city model ---------------------------------------------------------------------
 
@@ -370,15 +385,3 @@ class Dispatch:
         await self.events.append(conn, store.CALENDAR_STREAM, [event], Causation.start(), None)
         await store.save_calendar(conn, year)
         self.forget()
-
-
-async def _retrying(conn: Connection, attempt: Callable[[], Awaitable[T]], conflict: str) -> T:
-    """Run `attempt` in a savepoint; a concurrent append makes it run again on fresh state."""
-    for round_ in range(_ATTEMPTS):
-        try:
-            async with conn.transaction():
-                return await attempt()
-        except ConcurrencyError:
-            if round_ == _ATTEMPTS - 1:
-                raise Problem(409, conflict) from None
-    raise AssertionError("unreachable")

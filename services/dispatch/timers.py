@@ -20,11 +20,12 @@ from uuid import UUID
 from prometheus_client import Counter
 
 from services.dispatch import domain, store, supervision
-from services.dispatch.service import Dispatch, NoCityModel, now
+from services.dispatch.service import Dispatch, NoCityModel
+from shared.commands import ConcurrencyError, now
 from shared.db import Connection, connect
 from shared.envelope import Causation
 from shared.events import Event
-from shared.eventstore import ConcurrencyError, RecordedEvent
+from shared.eventstore import RecordedEvent
 from shared.runtime import ServiceRuntime
 
 log = logging.getLogger(__name__)

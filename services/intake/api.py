@@ -17,10 +17,10 @@ from services.intake.access import ApiKey, Role, require
 from services.intake.catalogue import Catalogue, CatalogueFile
 from services.intake.privacy import resident_ref
 from services.intake.settings import IntakeSettings
-from shared import idempotency
+from shared import commands, idempotency
 from shared.apikeys import PUBLIC
+from shared.commands import ConcurrencyError, causation_of
 from shared.db import Connection
-from shared.envelope import Causation
 from shared.events import (
     ComplaintRedacted,
     ContactsAccessed,
@@ -28,8 +28,17 @@ from shared.events import (
     IntakeCatalogueLoaded,
     ResidentErased,
 )
-from shared.eventstore import ConcurrencyError
-from shared.http import Offset, Problem, parse_document
+from shared.http import (
+    Answer,
+    Call,
+    Correlation,
+    Offset,
+    Problem,
+    command_route,
+    correlation_of,
+    once,
+    parse_document,
+)
 from shared.idempotency import IdempotencyKey
 from shared.runtime import ServiceRuntime
 from shared.sealing import FETCH_MOST, SEALINGS
@@ -70,29 +79,6 @@ async def _catalogue(request: Request) -> Catalogue:
         return await intake_of(request).catalogue(conn)
 
 
-def causation_of(request: Request) -> Causation:
-    correlation = request.headers.get("X-Correlation-ID")
-    try:
-        return Causation.start(uuid.UUID(correlation) if correlation else None)
-    except ValueError:
-        raise Problem(
-            422, "X-Correlation-ID 须为 UUID must be a UUID", field="X-Correlation-ID"
-        ) from None
-
-
-async def idempotent(
-    conn: Connection,
-    key: ApiKey,
-    idempotency_key: str | None,
-    scope: str,
-    payload: Any,
-    produce: Callable[[], Awaitable[tuple[int, dict[str, Any]]]],
-) -> JSONResponse:
-    """Run `produce` once per (API key, scope, Idempotency-Key); a retry gets the first answer."""
-    scoped = idempotency.scoped(key.key_id, scope, idempotency_key)
-    return await idempotency.idempotent(conn, scoped, payload, produce)
-
-
 async def _view(conn: Connection, complaint_id: uuid.UUID) -> dict[str, Any]:
     view = await store.find_view(conn, complaint_id=complaint_id)
     assert view is not None
@@ -113,6 +99,7 @@ async def file_complaint(
     command: domain.FileComplaint,
     request: Request,
     key: ChannelKey,
+    correlation: Correlation,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     if key.role is Role.CHANNEL and key.channel is not command.channel:
@@ -126,7 +113,7 @@ async def file_complaint(
     # Answered only after the commit that holds the complaint: a 201 is never lost.
     return await door.file(
         command,
-        causation_of(request),
+        causation_of([], correlation),
         scoped,
         command.model_dump(mode="json") if scoped else None,
     )
@@ -200,29 +187,41 @@ def _without_personal(data: dict[str, Any]) -> dict[str, Any]:
 # --- the complaint's life -------------------------------------------------------------------
 
 
-async def _act(
-    request: Request,
-    key: ApiKey,
-    ref: str,
-    idempotency_key: str | None,
-    action: str,
-    payload: BaseModel,
-    decide: Callable[[domain.Complaint, Connection], Any],
-) -> JSONResponse:
-    runtime = runtime_of(request)
-    causation = causation_of(request)
+Decision = Callable[[domain.Complaint, Call[ApiKey, Any]], Awaitable[list[Event]] | list[Event]]
 
-    async def produce() -> tuple[int, dict[str, Any]]:
-        complaint_id = await _seen_by(conn, key, ref)
-        changed = await service.change(
-            conn, runtime.store, complaint_id, lambda state: decide(state, conn), causation
-        )
-        return 200, await _view(conn, changed.complaint_id)
 
-    async with runtime.pool.acquire() as conn, conn.transaction():
-        return await idempotent(
-            conn, key, idempotency_key, f"{action}:{ref}", payload.model_dump(mode="json"), produce
+def complaint_command(
+    verb: str, summary: str, body: type[BaseModel], role: Role = Role.STAFF, **operation: Any
+) -> Callable[[Decision], Decision]:
+    """POST /complaints/{ref}/<verb> for the decorated decision on the complaint's newest
+    state (by id or case number, if the key may see it); the answer is the complaint's view."""
+
+    def register(decide: Decision) -> Decision:
+        async def handle(call: Call[ApiKey, Any]) -> Answer:
+            complaint_id = await _seen_by(call.conn, call.caller, call.target)
+            events = runtime_of(call.request).store
+            await service.change(
+                call.conn, events, complaint_id, lambda state: decide(state, call), call.correlation
+            )
+            return 200, await _view(call.conn, complaint_id)
+
+        command_route(
+            router,
+            f"/complaints/{{ref}}/{verb}",
+            body,
+            handle,
+            caller=Annotated[ApiKey, require(role)],
+            key_id=lambda key: key.key_id,
+            name=decide.__name__,
+            target=str,
+            tags=[STAFF],
+            summary=summary,
+            responses=REFUSALS,
+            **operation,
         )
+        return decide
+
+    return register
 
 
 async def _seen_by(conn: Connection, key: ApiKey, ref: str) -> uuid.UUID:
@@ -240,158 +239,85 @@ async def _seen_by(conn: Connection, key: ApiKey, ref: str) -> uuid.UUID:
     return complaint_id
 
 
-def _actor(key: ApiKey) -> str:
-    return key.actor
-
-
-@router.post(
-    "/complaints/{ref}/reclassify",
-    tags=[STAFF],
-    summary="人工分类 / 重新分类 Classify from triage or correct a classification",
-    responses=REFUSALS,
+@complaint_command(
+    "reclassify",
+    "人工分类 / 重新分类 Classify from triage or correct a classification",
+    domain.Reclassify,
 )
-async def reclassify(
-    ref: str,
-    command: domain.Reclassify,
-    request: Request,
-    key: StaffKey,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
-    catalogue = await _catalogue(request)
-    if command.category not in catalogue.categories:
-        raise Problem(422, f"未知的诉求类别 {command.category} Unknown category", field="category")
-    return await _act(
-        request,
-        key,
-        ref,
-        idempotency_key,
-        "reclassify",
-        command,
-        lambda s, _: domain.reclassify(s, command, _actor(key), service.now()),
-    )
-
-
-@router.post(
-    "/complaints/{ref}/merge",
-    tags=[STAFF],
-    summary="并案 Merge into another complaint as a duplicate",
-    responses=REFUSALS,
-)
-async def merge(
-    ref: str,
-    command: domain.Merge,
-    request: Request,
-    key: StaffKey,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
-    runtime = runtime_of(request)
-
-    async def decide(state: domain.Complaint, conn: Connection) -> list[Event]:
-        target_id = await service.resolve_ref(conn, command.into)
-        target = await store.load(conn, runtime.store, target_id)
-        merged_in = await store.merged_into_count(conn, state.complaint_id)
-        assert target is not None
-        return domain.merge(state, target, merged_in, command.reason, _actor(key), service.now())
-
-    return await _act(request, key, ref, idempotency_key, "merge", command, decide)
-
-
-def _command(
-    action: str,
-    summary: str,
-    model: type[BaseModel],
-    decide: Callable[[domain.Complaint, Any, str, datetime], list[Event]],
-    role: Role = Role.STAFF,
-) -> None:
-    """POST /complaints/{ref}/<action>: a command on one complaint, decided by `decide`."""
-
-    async def route(
-        ref: str,
-        command: Any,
-        request: Request,
-        idempotency_key: IdempotencyKey = None,
-        # A default, not an Annotated type: the role is local, and annotations are strings here.
-        key: ApiKey = require(role),  # type: ignore[assignment]
-    ) -> JSONResponse:
-        return await _act(
-            request,
-            key,
-            ref,
-            idempotency_key,
-            action,
-            command,
-            lambda s, _: decide(s, command, _actor(key), service.now()),
+async def reclassify(state: domain.Complaint, call: Call[ApiKey, domain.Reclassify]) -> list[Event]:
+    catalogue = await intake_of(call.request).catalogue(call.conn)
+    if call.body.category not in catalogue.categories:
+        raise Problem(
+            422, f"未知的诉求类别 {call.body.category} Unknown category", field="category"
         )
+    return domain.reclassify(state, call.body, call.caller.actor, commands.now())
 
-    route.__name__ = action
-    route.__annotations__["command"] = model  # the body's model, for validation and OpenAPI
-    router.post(f"/complaints/{{ref}}/{action}", tags=[STAFF], summary=summary, responses=REFUSALS)(
-        route
+
+@complaint_command("merge", "并案 Merge into another complaint as a duplicate", domain.Merge)
+async def merge(state: domain.Complaint, call: Call[ApiKey, domain.Merge]) -> list[Event]:
+    target_id = await service.resolve_ref(call.conn, call.body.into)
+    target = await store.load(call.conn, runtime_of(call.request).store, target_id)
+    merged_in = await store.merged_into_count(call.conn, state.complaint_id)
+    assert target is not None
+    return domain.merge(
+        state, target, merged_in, call.body.reason, call.caller.actor, commands.now()
     )
 
 
-def _with_reason(
-    decide: Callable[[domain.Complaint, str, str, datetime], list[Event]],
-) -> Callable[[domain.Complaint, domain.Reason, str, datetime], list[Event]]:
-    return lambda state, command, actor, now: decide(state, command.reason, actor, now)
+@complaint_command(
+    "answer", "直接办结（咨询类）Answer a consultation on the spot", domain.AnswerOnSpot
+)
+def answer(state: domain.Complaint, call: Call[ApiKey, domain.AnswerOnSpot]) -> list[Event]:
+    return domain.answer_on_spot(state, call.body, call.caller.actor, commands.now())
 
 
-_command(
-    "answer",
-    "直接办结（咨询类）Answer a consultation on the spot",
-    domain.AnswerOnSpot,
-    domain.answer_on_spot,
+@complaint_command("unmerge", "取消并案 Undo a merge", domain.Reason)
+def unmerge(state: domain.Complaint, call: Call[ApiKey, domain.Reason]) -> list[Event]:
+    return domain.unmerge(state, call.body.reason, call.caller.actor, commands.now())
+
+
+@complaint_command(
+    "keep", "确认非重复 Keep a suspected duplicate as its own complaint", domain.Reason
 )
-_command("unmerge", "取消并案 Undo a merge", domain.Reason, _with_reason(domain.unmerge))
-_command(
-    "keep",
-    "确认非重复 Keep a suspected duplicate as its own complaint",
-    domain.Reason,
-    _with_reason(domain.keep_separate),
-)
-_command(
+def keep(state: domain.Complaint, call: Call[ApiKey, domain.Reason]) -> list[Event]:
+    return domain.keep_separate(state, call.body.reason, call.caller.actor, commands.now())
+
+
+@complaint_command(
     "withdraw",
     "撤回诉求 Withdraw (by the resident's channel or staff)",
     domain.Reason,
-    _with_reason(domain.withdraw),
-    role=Role.CHANNEL,
+    Role.CHANNEL,
 )
-_command(
-    "redo",
-    "重办 Handle again after an unsatisfied callback",
-    domain.Reason,
-    _with_reason(domain.request_redo),
-)
-_command("close", "办结 Close the case", domain.Reason, _with_reason(domain.close))
+def withdraw(state: domain.Complaint, call: Call[ApiKey, domain.Reason]) -> list[Event]:
+    return domain.withdraw(state, call.body.reason, call.caller.actor, commands.now())
 
 
-@router.post(
-    "/complaints/{ref}/callback",
-    tags=[STAFF],
-    summary="回访 Record a callback to the resident",
+@complaint_command("redo", "重办 Handle again after an unsatisfied callback", domain.Reason)
+def redo(state: domain.Complaint, call: Call[ApiKey, domain.Reason]) -> list[Event]:
+    return domain.request_redo(state, call.body.reason, call.caller.actor, commands.now())
+
+
+@complaint_command("close", "办结 Close the case", domain.Reason)
+def close(state: domain.Complaint, call: Call[ApiKey, domain.Reason]) -> list[Event]:
+    return domain.close(state, call.body.reason, call.caller.actor, commands.now())
+
+
+@complaint_command(
+    "callback",
+    "回访 Record a callback to the resident",
+    domain.CallBack,
     description=(
         "连续多次（INTAKE_CALLBACK_MAX_UNREACHED）未联系上诉求人的，按规定自动办结。"
         " After INTAKE_CALLBACK_MAX_UNREACHED callbacks in a row that reach nobody, a resolved"
         " complaint is closed."
     ),
-    responses=REFUSALS,
 )
-async def callback(
-    ref: str,
-    command: domain.CallBack,
-    request: Request,
-    key: StaffKey,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
-    most = intake_of(request).settings.callback_max_unreached
-    events = runtime_of(request).store
-
-    async def decide(state: domain.Complaint, conn: Connection) -> list[Event]:
-        # A merged duplicate's resident is called once the complaint it follows is handled.
-        survivor = await store.survivor_of(conn, events, state)
-        return domain.call_back(state, command, _actor(key), service.now(), most, survivor)
-
-    return await _act(request, key, ref, idempotency_key, "callback", command, decide)
+async def callback(state: domain.Complaint, call: Call[ApiKey, domain.CallBack]) -> list[Event]:
+    most = intake_of(call.request).settings.callback_max_unreached
+    # A merged duplicate's resident is called once the complaint it follows is handled.
+    survivor = await store.survivor_of(call.conn, runtime_of(call.request).store, state)
+    return domain.call_back(state, call.body, call.caller.actor, commands.now(), most, survivor)
 
 
 @router.get(
@@ -414,7 +340,7 @@ async def callbacks(
 ) -> dict[str, Any]:
     settings = intake_of(request).settings
     within = timedelta(hours=settings.callback_within_h)
-    now = service.now()
+    now = commands.now()
     async with runtime_of(request).pool.acquire() as conn:
         total, rows = await store.callback_worklist(conn, limit, offset, within=key.scope)
     items = []
@@ -453,7 +379,7 @@ async def triage(
     async with runtime_of(request).pool.acquire() as conn:
         total, rows = await store.triage_queue(conn, limit, offset, within=key.scope)
     accept_within = timedelta(hours=intake_of(request).settings.triage_accept_within_h)
-    now = service.now()
+    now = commands.now()
     items = []
     for row in rows:
         item = service.view_json(row)
@@ -568,7 +494,8 @@ async def _record_reading(
         read_at=datetime.now(UTC),
     )
     stream = f"contacts-read-{uuid.uuid4()}"  # one stream a reading: readings never contend
-    await runtime_of(request).store.append(conn, stream, [event], causation_of(request), None)
+    causation = causation_of([], correlation_of(request))
+    await runtime_of(request).store.append(conn, stream, [event], causation, None)
 
 
 @router.post(
@@ -646,7 +573,11 @@ class Erasure(BaseModel):
     responses=REFUSALS,
 )
 async def erase(
-    command: Erasure, request: Request, key: StaffKey, idempotency_key: IdempotencyKey = None
+    command: Erasure,
+    request: Request,
+    key: StaffKey,
+    correlation: Correlation,
+    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     runtime = runtime_of(request)
     settings: IntakeSettings = runtime.settings  # type: ignore[assignment]
@@ -654,11 +585,11 @@ async def erase(
         raise Problem(422, "须且只能提供 phone 或 resident_ref 之一 Give phone or resident_ref")
     resident = command.resident_ref or resident_ref(command.phone or "", settings.resident_pepper)
 
-    async def produce() -> tuple[int, dict[str, Any]]:
+    async def produce(conn: Connection) -> Answer:
         count = await store.erase_resident(conn, resident)
         now = datetime.now(UTC)
         event = ResidentErased(resident_ref=resident, complaints=count, erased_at=now)
-        causation = causation_of(request)
+        causation = causation_of([], correlation)  # an erasure starts its own conversation
         await runtime.store.append(conn, f"resident-{resident}", [event], causation, None)
         # Each complaint forgets what the resident said and where exactly (ComplaintRedacted:
         # every service's read model follows), and the answers kept for retried writes go.
@@ -670,15 +601,14 @@ async def erase(
                 runtime.store,
                 complaint_id,
                 lambda state: domain.redact(state, catalogue.public_place(state.area_code)[1], now),
-                causation,
+                correlation,
             )
         await idempotency.forget_answers_about(conn, complaint_ids)
         return 200, {"resident_ref": resident, "contacts_erased": count}
 
-    async with runtime.pool.acquire() as conn, conn.transaction():
-        return await idempotent(
-            conn, key, idempotency_key, "erase", {"resident": resident}, produce
-        )
+    return await once(
+        request, key.key_id, "erase", idempotency_key, {"resident": resident}, produce
+    )
 
 
 # --- the catalogue --------------------------------------------------------------------------
@@ -720,7 +650,11 @@ async def load_catalogue(request: Request, _: AdminKey) -> dict[str, Any]:
         )
         try:
             await runtime.store.append(
-                conn, CATALOGUE_STREAM, [event], causation_of(request), loaded_before
+                conn,
+                CATALOGUE_STREAM,
+                [event],
+                causation_of([], correlation_of(request)),  # each load its own conversation
+                loaded_before,
             )
         except ConcurrencyError:
             raise Problem(409, "目录正被同时修改，请重试 Another load is in progress") from None
@@ -788,7 +722,7 @@ async def lookup(
                 grant = ratings.RatingGrant(
                     state.complaint_id,
                     domain.rating_round(state, survivor),
-                    service.now() + timedelta(hours=settings.rating_link_valid_h),
+                    commands.now() + timedelta(hours=settings.rating_link_valid_h),
                 )
                 rating = ratings.offer(grant, settings.rating_link_secret, settings.rating_page_url)
     category = catalogue.categories.get(view["category"] or "")

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from services.intake.privacy import mask_phone
+from shared import commands
 from shared.events import (
     ArbitrationDecided,
     ArbitrationRequested,
@@ -102,7 +103,7 @@ IN_HAND = frozenset({S.FILED, S.TRIAGE, S.CLASSIFIED, S.DISPATCHED, S.SIGNED, S.
 FINISHED = frozenset({S.ANSWERED, S.MERGED, S.WITHDRAWN, S.CLOSED})
 
 
-class IllegalTransition(Exception):
+class IllegalTransition(commands.IllegalTransition):
     """The command does not apply to the complaint as it stands (HTTP 409)."""
 
 

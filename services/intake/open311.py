@@ -20,12 +20,14 @@ from starlette.routing import Match
 
 from services.intake import domain, store
 from services.intake.access import ApiKey, Role, audience_of, authenticate_key
-from services.intake.api import causation_of, idempotent, intake_of, runtime_of
+from services.intake.api import intake_of, runtime_of
 from services.intake.catalogue import Catalogue
 from services.intake.geo import Datum, Point, to_wgs84
+from shared import idempotency
 from shared.apikeys import PUBLIC, for_audience, presented_secret
+from shared.commands import causation_of
 from shared.events import Channel
-from shared.http import Problem
+from shared.http import Problem, correlation_of
 
 router = APIRouter(prefix="/open311/v2", tags=["Open311 GeoReport v2"])
 
@@ -311,7 +313,8 @@ async def create_request(request: Request, fmt: str) -> Response:
     service_code = _one(form, "service_code")
     if service_code is None:
         raise _bad("service_code 必填 is required")
-    runtime, intake, causation = runtime_of(request), intake_of(request), causation_of(request)
+    runtime, intake = runtime_of(request), intake_of(request)
+    causation = causation_of([], correlation_of(request))  # a filing starts a conversation
     async with runtime.pool.acquire() as conn, conn.transaction():
         catalogue = await intake.catalogue(conn)
         if service_code not in catalogue.categories:  # the spec lists 404 for this one
@@ -353,7 +356,8 @@ async def create_request(request: Request, fmt: str) -> Response:
             }
 
         fields = [[k, v] for k, v in form.multi_items() if k != "api_key" and isinstance(v, str)]
-        answer = await idempotent(conn, key, idempotency_key, "open311", sorted(fields), produce)
+        scoped = idempotency.scoped(key.key_id, "open311", idempotency_key)
+        answer = await idempotency.idempotent(conn, scoped, sorted(fields), produce)
     body = json.loads(bytes(answer.body))
     case, notice = body["case_number"], f"诉求已受理，受理编号 {body['case_number']}"
     notice += f"，当前状态：{body['label']}"

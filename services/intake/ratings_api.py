@@ -11,13 +11,13 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from services.intake import domain, ratings, service, store
 from services.intake.access import ApiKey, Role, require
-from services.intake.api import causation_of, intake_of, runtime_of
+from services.intake.api import intake_of, runtime_of
 from services.intake.privacy import resident_ref
-from shared import idempotency
+from shared import commands
 from shared.apikeys import PUBLIC
 from shared.db import Connection
 from shared.events import Event, RatedVia, Satisfaction
-from shared.http import Problem
+from shared.http import Answer, Correlation, Problem, correlation_of, once
 from shared.privacy import FreeText
 
 router = APIRouter()
@@ -71,20 +71,17 @@ OUTCOMES = (
     },
 )
 async def sms_reply(reply: SmsReply, request: Request, _: SmsGatewayKey) -> JSONResponse:
-    runtime = runtime_of(request)
-    # Keyed by the gateway's message id alone, not by the key that brought it: a redelivery
-    # after the gateway's key is rotated is still the same message.
-    scoped = idempotency.scoped("sms-gateway", "reply", reply.message_id)
     # What the kept request hash covers: the resident's pseudonym, not the phone (a hash of a
     # phone and "1" is a phone anyone can find again by trying them all).
     resident = resident_ref(reply.phone, intake_of(request).settings.resident_pepper)
     payload = {"resident": resident, "text": reply.text}
 
-    async def produce() -> tuple[int, dict[str, Any]]:
+    async def produce(conn: Connection) -> Answer:
         return 200, await _rate_by_sms(conn, request, reply)
 
-    async with runtime.pool.acquire() as conn, conn.transaction():
-        return await idempotency.idempotent(conn, scoped, payload, produce)
+    # Keyed by the gateway's message id alone, not by the key that brought it: a redelivery
+    # after the gateway's key is rotated is still the same message.
+    return await once(request, "sms-gateway", "reply", reply.message_id, payload, produce)
 
 
 def rating(
@@ -101,7 +98,7 @@ def rating(
 
     async def decide(state: domain.Complaint) -> list[Event]:
         survivor = await store.survivor_of(conn, events, state)
-        return domain.rate(state, level, via, comment, service.now(), resolution_round, survivor)
+        return domain.rate(state, level, via, comment, commands.now(), resolution_round, survivor)
 
     return decide
 
@@ -135,7 +132,7 @@ async def _rate_by_sms(conn: Connection, request: Request, reply: SmsReply) -> d
             runtime_of(request).store,
             waiting[0]["complaint_id"],
             rating(conn, request, level, RatedVia.SMS, said.comment),
-            causation_of(request),
+            correlation_of(request),
         )
     except Problem as refused:
         if refused.status != 409:
@@ -185,12 +182,14 @@ class LinkRating(BaseModel):
         429: {"description": "过于频繁 Rate limited; see Retry-After (problem+json)"},
     },
 )
-async def rate_by_link(given: LinkRating, request: Request) -> dict[str, Any]:
+async def rate_by_link(
+    given: LinkRating, request: Request, correlation: Correlation
+) -> dict[str, Any]:
     runtime = runtime_of(request)
     settings = intake_of(request).settings
     client = request.client.host if request.client else "unknown"
     await runtime.state["limiter"].check(f"rating:{client}", settings.lookup_rate_per_minute)
-    now = service.now()
+    now = commands.now()
     try:
         grant = ratings.verify(given.token, settings.rating_link_secret, now)
     except ratings.TokenExpired:
@@ -204,7 +203,7 @@ async def rate_by_link(given: LinkRating, request: Request) -> dict[str, Any]:
             runtime.store,
             grant.complaint_id,
             rating(conn, request, level, RatedVia.LINK, given.comment, grant.resolution_round),
-            causation_of(request),
+            correlation,
         )
     return {
         "case_number": state.case_number,

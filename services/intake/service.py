@@ -29,11 +29,12 @@ from services.intake.geo import Datum, Point, to_wgs84
 from services.intake.privacy import resident_ref
 from services.intake.promises import PromiseCache, PromiseRules
 from services.intake.settings import IntakeSettings
-from shared import idempotency
+from shared import commands, idempotency
+from shared.commands import ConcurrencyError, IllegalTransition, causation_of
 from shared.db import Connection
 from shared.envelope import Causation
 from shared.events import ComplaintFiled, Event
-from shared.eventstore import ConcurrencyError, EventStore, RecordedEvent
+from shared.eventstore import EventStore, RecordedEvent
 from shared.http import Problem
 from shared.idempotency import request_hash
 from shared.sealing import WordsKey, seal_event
@@ -45,7 +46,6 @@ FILED_TOGETHER = Histogram(
     buckets=(1, 2, 4, 8, 16, 32, 64),
 )
 Decision = Callable[[domain.Complaint], list[Event]]
-_ATTEMPTS = 5
 DUPLICATES_KEPT = 5  # likely duplicates a new complaint names at most
 
 
@@ -114,26 +114,38 @@ async def change(
     events_store: EventStore,
     complaint_id: UUID,
     decide: Callable[[domain.Complaint], Awaitable[list[Event]] | list[Event]],
-    causation: Causation,
+    correlation: UUID | None = None,
 ) -> domain.Complaint:
-    """Decide on the newest state and save, retrying on a concurrent change (one savepoint each)."""
-    for attempt in range(_ATTEMPTS):
-        state = await store.load(conn, events_store, complaint_id)
+    """A command on one complaint (shared.commands.change): 404 if there is none, 409 if the
+    complaint refuses it or keeps changing under it."""
+
+    async def load() -> tuple[domain.Complaint, list[RecordedEvent]]:
+        state, history = await store.load_history(conn, events_store, complaint_id)
         if state is None:
             raise Problem(404, f"诉求 {complaint_id} 不存在 No such complaint")
+        return state, history
+
+    async def decided(loaded: tuple[domain.Complaint, list[RecordedEvent]]) -> list[Event]:
+        state, _ = loaded
         try:
-            decided = decide(state)
-            new_events = await decided if not isinstance(decided, list) else decided
-        except domain.IllegalTransition as refusal:
+            new_events = decide(state)
+            return await new_events if not isinstance(new_events, list) else new_events
+        except IllegalTransition as refusal:
             raise Problem(409, str(refusal), current_status=state.status.value) from None
-        try:
-            async with conn.transaction():
-                saved = await save(conn, events_store, state, new_events, causation)
-            return saved.state if saved else state
-        except ConcurrencyError:
-            if attempt == _ATTEMPTS - 1:
-                raise Problem(409, "诉求正被同时修改，请重试 Changed concurrently; retry") from None
-    raise AssertionError("unreachable")
+
+    async def saved(
+        loaded: tuple[domain.Complaint, list[RecordedEvent]], new_events: list[Event]
+    ) -> domain.Complaint:
+        state, history = loaded
+        after = await save(
+            conn, events_store, state, new_events, causation_of(history, correlation)
+        )
+        return after.state if after else state
+
+    try:
+        return await commands.change(conn, load, decided, saved)
+    except ConcurrencyError:
+        raise Problem(409, "诉求正被同时修改，请重试 Changed concurrently; retry") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,10 +364,6 @@ def box_around(point: Point | None, radius_m: float) -> tuple[float, float, floa
         point.longitude - dlon,
         point.longitude + dlon,
     )
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 def view_json(view: dict[str, Any]) -> dict[str, Any]:

@@ -352,8 +352,15 @@ SEALED_TYPES = frozenset(t.event_type for t in SEALINGS)
 
 
 async def load(conn: Connection, events: EventStore, complaint_id: UUID) -> Complaint | None:
+    return (await load_history(conn, events, complaint_id))[0]
+
+
+async def load_history(
+    conn: Connection, events: EventStore, complaint_id: UUID
+) -> tuple[Complaint | None, list[RecordedEvent]]:
+    """A complaint and the stream it was folded from."""
     history = await events.read_stream(conn, stream_of(complaint_id))
-    return fold(parse(recorded) for recorded in history)
+    return fold(parse(recorded) for recorded in history), history
 
 
 async def survivor_of(conn: Connection, events: EventStore, state: Complaint) -> Complaint | None:

@@ -20,13 +20,13 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 
 from services.intake import domain, ratings, service, store
-from services.intake.api import causation_of, intake_of, runtime_of
+from services.intake.api import intake_of, runtime_of
 from services.intake.ratings_api import rating
-from shared import idempotency
+from shared import commands, idempotency
 from shared.apikeys import PUBLIC
 from shared.db import Connection
 from shared.events import RatedVia
-from shared.http import Problem
+from shared.http import Problem, correlation_of
 from shared.privacy import narrow
 
 router = APIRouter()
@@ -100,7 +100,7 @@ def _verified(request: Request, signed: str, timestamp: int, nonce: str) -> None
     expected = signature(settings.wechat_token, str(timestamp), nonce)
     if not hmac.compare_digest(expected, signed.lower()):
         raise Problem(403, "微信签名无效 Not signed by WeChat", field="signature")
-    age = abs(service.now().timestamp() - timestamp)
+    age = abs(commands.now().timestamp() - timestamp)
     if age > settings.wechat_timestamp_window_s:
         raise Problem(403, "微信签名已过期 The signature is too old", field="timestamp")
 
@@ -177,7 +177,7 @@ async def wechat_message(
     async with runtime.pool.acquire() as conn, conn.transaction():
         answer = await idempotency.idempotent(conn, scoped, payload, produce)
     reply = _reply_of(answer.body)
-    return Response(text_reply(message, reply, service.now()), media_type="application/xml")
+    return Response(text_reply(message, reply, commands.now()), media_type="application/xml")
 
 
 def _reply_of(body: bytes | memoryview) -> str:
@@ -212,7 +212,7 @@ async def _rate_by_wechat(conn: Connection, request: Request, message: Message) 
             runtime_of(request).store,
             view["complaint_id"],
             rating(conn, request, level, RatedVia.WECHAT, said.comment),
-            causation_of(request),
+            correlation_of(request),
         )
     except Problem as refused:
         if refused.status != 409:

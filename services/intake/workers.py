@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from services.intake import domain, service, store
 from services.intake.settings import IntakeSettings
-from shared.envelope import Causation
+from shared import commands
 from shared.http import Problem
 from shared.runtime import ServiceRuntime
 
@@ -29,7 +29,7 @@ async def triage_clock_pass(runtime: ServiceRuntime, now: datetime | None = None
     settings: IntakeSettings = runtime.settings  # type: ignore[assignment]
     within = timedelta(hours=settings.triage_accept_within_h)
     warn_at = settings.triage_warn_at
-    now = now or service.now()
+    now = now or commands.now()
     moved = 0
     while True:
         async with runtime.pool.acquire() as conn:
@@ -43,7 +43,6 @@ async def triage_clock_pass(runtime: ServiceRuntime, now: datetime | None = None
                         runtime.store,
                         complaint_id,
                         lambda state: domain.triage_clock(state, within, warn_at, now),
-                        Causation.start(None),
                     )
                 except Problem:  # accepted, withdrawn or changed meanwhile: nothing due
                     continue
@@ -62,5 +61,5 @@ async def run_triage_clock(runtime: ServiceRuntime) -> None:
             due = await store.next_triage_step(conn, within * settings.triage_warn_at, within)
         wait = settings.triage_poll_interval_s
         if due is not None:
-            wait = min(wait, max(0.5, (due - service.now()).total_seconds()))
+            wait = min(wait, max(0.5, (due - commands.now()).total_seconds()))
         await asyncio.sleep(wait)

@@ -13,7 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from services.intake import ratings, service, wechat
+from services.intake import ratings, wechat
+from shared import commands
 from shared.topics import COMPLAINT_EVENTS
 from tests import examples
 from tests.integration.conftest import IntakeServer
@@ -49,7 +50,7 @@ async def sms(
         "message_id": message_id or uuid.uuid4().hex,
         "phone": phone,
         "text": text,
-        "received_at": (received_at or service.now()).isoformat(),
+        "received_at": (received_at or commands.now()).isoformat(),
     }
     async with server.client(**GATEWAY) as client:
         return await client.post("/sms/replies", json=body)
@@ -169,7 +170,7 @@ async def test_a_reply_from_another_phone_or_not_a_rating_records_nothing(intake
 async def test_a_reply_sent_before_the_result_was_reported_does_not_rate_it(intake_server):
     phone = a_phone()
     filed = await resolved_complaint(intake_server, phone)
-    early = await sms(intake_server, phone, "1", received_at=service.now() - timedelta(days=1))
+    early = await sms(intake_server, phone, "1", received_at=commands.now() - timedelta(days=1))
     assert early.json()["outcome"] == "nothing_to_rate"
     assert not ratings_in(await events_of(intake_server, filed["complaint_id"]))
 
@@ -235,7 +236,7 @@ async def test_a_forged_an_expired_or_another_rounds_link_is_refused(intake_serv
     token = (await look_up(intake_server, filed, phone))["rating"]["token"]
     complaint = uuid.UUID(str(filed["complaint_id"]))
     secret = intake_server.settings.rating_link_secret
-    now = service.now()
+    now = commands.now()
     complaint_hex, _, expires, mac = token.split(".")
     forged = [
         f"{complaint_hex}.0.{int(expires) + 3600}.{mac}",  # a longer life, same signature
@@ -295,7 +296,7 @@ def pushed(content: str, msg_id: str, openid: str = "oResident_0123456789") -> b
 
 
 def signed(token: str = WECHAT_TOKEN, age_s: float = 0) -> dict[str, str]:
-    timestamp, nonce = str(int(service.now().timestamp() - age_s)), uuid.uuid4().hex[:10]
+    timestamp, nonce = str(int(commands.now().timestamp() - age_s)), uuid.uuid4().hex[:10]
     return {
         "signature": wechat.signature(token, timestamp, nonce),
         "timestamp": timestamp,
