@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 from fastapi import FastAPI
 
-from services.dispatch import access, store
+from services.dispatch import auth, store
 from services.dispatch.admin_api import router as admin_router
 from services.dispatch.agenda_api import router as agenda_router
 from services.dispatch.api import router
@@ -56,7 +56,7 @@ async def create_dev_keys(runtime: ServiceRuntime) -> None:
         dispatch: Dispatch = runtime.state["dispatch"]
         async with runtime.pool.acquire() as conn:
             model = await dispatch.city.current(conn)
-            await access.create_dev_keys(conn, model, settings.dev_key_rate_per_minute)
+            await auth.create_dev_keys(conn, model, settings.dev_key_rate_per_minute)
 
 
 def create_app(settings: DispatchSettings | None = None) -> FastAPI:
@@ -73,7 +73,7 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
     runtime.handlers = build_handlers(dispatch)
     runtime.batch_handler = build_batch_handler(dispatch)
     runtime.state["dispatch"] = dispatch
-    runtime.state["keys"] = access.key_ring()
+    runtime.state["keys"] = auth.key_ring()
     runtime.state["limiter"] = RateLimiter.from_uri(settings.rate_limit_storage)
     app = create_service_app(
         runtime,

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.responses import Response
 
-from services.intake import access
+from services.intake import auth
 from services.intake.api import router
 from services.intake.catalogue import CatalogueCache
 from services.intake.handlers import HANDLERS, mirror_batch
@@ -46,22 +46,22 @@ async def create_dev_keys(runtime: ServiceRuntime) -> None:
     rate = settings.dev_key_rate_per_minute
     async with runtime.pool.acquire() as conn:
         for channel in Channel:
-            await access.create_key(
+            await auth.create_key(
                 conn,
                 name=f"dev {channel.value}",
-                role=access.Role.CHANNEL,
+                role=auth.Role.CHANNEL,
                 channel=channel,
                 rate_per_minute=rate,
                 secret=f"dev-key-{channel.value}",
             )
         for role in (
-            access.Role.STAFF,
-            access.Role.NOTIFY,
-            access.Role.REPORTING,
-            access.Role.SMS_GATEWAY,
-            access.Role.ADMIN,
+            auth.Role.STAFF,
+            auth.Role.NOTIFY,
+            auth.Role.REPORTING,
+            auth.Role.SMS_GATEWAY,
+            auth.Role.ADMIN,
         ):
-            await access.create_key(
+            await auth.create_key(
                 conn,
                 name=f"dev {role.value}",
                 role=role,
@@ -97,7 +97,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     intake = Intake(settings, catalogues, runtime.store)
     runtime.state["intake"] = intake
     runtime.state["filing"] = FilingDoor(intake, lambda: runtime.pool)
-    runtime.state["keys"] = access.key_ring()
+    runtime.state["keys"] = auth.key_ring()
     runtime.state["limiter"] = RateLimiter.from_uri(settings.rate_limit_storage)
     app = create_service_app(
         runtime,

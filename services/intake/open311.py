@@ -19,8 +19,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from services.intake import domain, store
-from services.intake.access import ApiKey, Role, audience_of, authenticate_key
 from services.intake.api import intake_of, runtime_of
+from services.intake.auth import ApiKey, Role, audience_of, authenticate_key
 from services.intake.catalogue import Catalogue
 from services.intake.geo import Datum, Point, to_wgs84
 from shared import idempotency

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.notify import access
+from services.notify import auth
 from services.notify.api import router
 from services.notify.delivery import Handoff, run_deliveries
 from services.notify.handlers import HANDLERS, on_batch
@@ -25,8 +25,8 @@ async def create_dev_keys(runtime: ServiceRuntime) -> None:
     settings: NotifySettings = runtime.settings  # type: ignore[assignment]
     if settings.dev_keys:
         async with runtime.pool.acquire() as conn:
-            for role in access.Role:
-                await access.create_key(
+            for role in auth.Role:
+                await auth.create_key(
                     conn,
                     name=f"dev {role.value}",
                     role=role,
@@ -55,7 +55,7 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
         on_start=[create_dev_keys],
     )
     runtime.state["handoff"] = handoff
-    runtime.state["keys"] = access.key_ring()
+    runtime.state["keys"] = auth.key_ring()
     runtime.state["limiter"] = RateLimiter.from_uri(settings.rate_limit_storage)
     runtime.state["live"] = LiveFeed(
         pool=None,  # type: ignore[arg-type]  # the runtime's pool, once it is started

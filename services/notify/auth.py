@@ -1,7 +1,7 @@
 """Who may use notify's API: admin keys manage subscriptions, the directory and dead letters;
 ops keys read notifications and watch the live stream; a subscriber key (a downstream system)
 manages its own webhook subscriptions, within its area and event types. Run
-`python -m services.notify.access create --name 运维大屏 --role ops` to issue one (and `list`,
+`python -m services.notify.auth create --name 运维大屏 --role ops` to issue one (and `list`,
 `revoke KEY_ID`); the secret is shown once and only its hash is kept.
 """
 

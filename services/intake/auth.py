@@ -1,7 +1,7 @@
 """Who may knock on intake's door: per-channel and staff API keys, and a rate limit per key.
 
 Keys are random secrets shown once; only their SHA-256 is stored. Run
-`python -m services.intake.access create --name 12345热线 --role channel --channel hotline`
+`python -m services.intake.auth create --name 12345热线 --role channel --channel hotline`
 to issue one (`--role staff --scope 370124001000` for a street's staff; `--role notify` for the
 notification service; `--role reporting` for reporting, which opens sealed filings;
 `--role sms_gateway` for the SMS gateway's uplink; `list`, `revoke KEY_ID`).

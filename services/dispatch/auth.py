@@ -5,7 +5,7 @@ only. A street office (街道) or district government key also supervises the ar
 serves (approves extensions, urges, blows the whistle, arbitrates); a supervisor key (the
 12345 centre, a party working committee) supervises an area scope, or the whole city; an admin
 key loads the city model. Run
-`python -m services.dispatch.access create --name 玫城丽都物业 --role responder --responder property-meicheng`
+`python -m services.dispatch.auth create --name 玫城丽都物业 --role responder --responder property-meicheng`
 to issue one (and `list`, `revoke KEY_ID`); the secret is shown once and only its hash is kept.
 """
 
