@@ -16,8 +16,8 @@ from services.dispatch.handlers import build_batch_handler, build_handlers
 from services.dispatch.service import Dispatch
 from services.dispatch.settings import DispatchSettings
 from services.dispatch.timers import run_timers
-from shared.apikeys import RateLimiter
 from shared.deadlines import CalendarYear
+from shared.ratelimit import RateLimiter
 from shared.runtime import ServiceRuntime, configure_logging, create_service_app, serve
 from shared.topics import COMPLAINT_EVENTS, DISPATCH_EVENTS
 
@@ -73,7 +73,7 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
     runtime.handlers = build_handlers(dispatch)
     runtime.batch_handler = build_batch_handler(dispatch)
     runtime.state["dispatch"] = dispatch
-    runtime.state["keys"] = auth.key_ring()
+    runtime.state["keys"] = auth.KEYS.ring()
     runtime.state["limiter"] = RateLimiter.from_uri(settings.rate_limit_storage)
     app = create_service_app(
         runtime,

@@ -7,25 +7,11 @@ manages its own webhook subscriptions, within its area and event types. Run
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from fastapi import Query, Request
-
-from shared.apikeys import (
-    KeyCache,
-    XApiKey,
-    authenticate,
-    find_active_key,
-    for_audience,
-    key_cli,
-    new_secret,
-    presented_secret,
-    refuse_role,
-    store_key,
-)
+from shared.apikeys import KeyStore, StoredKey
 from shared.areas import within
 from shared.db import Connection
 
@@ -37,18 +23,11 @@ class Role(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class ApiKey:
-    key_id: str
-    name: str
-    role: Role
-    rate_per_minute: int
-    scope: str | None = None  # an ops or subscriber key's area (None: the whole city)
+class ApiKey(StoredKey[Role]):
+    """A notify key; an ops or subscriber key's `scope` is its area (None: the whole city)."""
+
     # A subscriber key's event types (None: any it may subscribe to).
     event_types: tuple[str, ...] | None = None
-
-    @property
-    def actor(self) -> str:
-        return f"{self.role.value}:{self.name}"
 
     @property
     def area(self) -> str | None:
@@ -65,98 +44,38 @@ class ApiKey:
         return bool(event_types) and set(event_types) <= set(self.event_types)
 
 
-async def create_key(
-    conn: Connection,
-    *,
-    name: str,
-    role: Role,
-    rate_per_minute: int = 600,
-    secret: str | None = None,
-    scope: str | None = None,
-    event_types: list[str] | None = None,
-) -> tuple[ApiKey, str]:
-    secret = secret or new_secret()
-    key_id = await store_key(
-        conn, secret, name, role.value, rate_per_minute, scope=scope, event_types=event_types
-    )
-    types = tuple(event_types) if event_types is not None else None
-    return ApiKey(key_id, name, role, rate_per_minute, scope, types), secret
+# A browser's EventSource (the live stream) can only send its key as `?api_key=`.
+KEYS = KeyStore(Role, ApiKey, admin=Role.ADMIN, columns={"event_types": tuple}, key_in_query=True)
+require = KEYS.require  # a FastAPI dependency: a key of one of the roles, or admin
 
 
-async def _find(conn: Connection, digest: str) -> ApiKey | None:
-    row = await find_active_key(conn, digest)
-    if row is None:
-        return None
-    types = row["event_types"]
-    return ApiKey(
-        row["key_id"],
-        row["name"],
-        Role(row["role"]),
-        row["rate_per_minute"],
-        row["scope"],
-        tuple(types) if types is not None else None,
-    )
+async def create_dev_keys(conn: Connection, rate: int) -> None:
+    """`dev-key-<role>` for every role (development only)."""
+    for role in Role:
+        await KEYS.create_dev_key(conn, role, rate)
 
 
-def key_ring() -> KeyCache[ApiKey]:
-    return KeyCache(_find)
-
-
-def require(*roles: Role) -> object:
-    """The caller's key (header, bearer token, or `api_key` for a browser's EventSource), if
-    its role is among `roles` or admin."""
-    admitted = {Role.ADMIN, *roles}
-    audience = [r.value for r in Role if r in admitted]
-
-    async def dependency(
-        request: Request,
-        x_api_key: XApiKey = None,
-        api_key: str | None = Query(None, include_in_schema=False),
-    ) -> ApiKey:
-        state = request.app.state.runtime.state
-        secret = presented_secret(request, x_api_key) or api_key
-        key = await authenticate(request, secret, state["keys"], state["limiter"], "jiesu-notify")
-        if key.role not in admitted:
-            raise refuse_role(key.name, key.role.value, audience)
-        return key
-
-    return for_audience(dependency, *audience)
-
-
-async def _create_from(conn: Connection, args: argparse.Namespace) -> tuple[str, str]:
-    types = [t for t in (args.event_types or "").split(",") if t] or None
-    key, secret = await create_key(
-        conn,
-        name=args.name,
-        role=Role(args.role),
-        rate_per_minute=args.rate,
-        scope=args.scope,
-        event_types=types,
-    )
-    return key.key_id, secret
-
-
-def _create_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--scope", help="area code an ops or subscriber key covers (default: the whole city)"
-    )
-    parser.add_argument(
-        "--event-types",
-        help="a subscriber key's event types, comma-separated (default: any subscribable)",
-    )
+def _event_types(text: str) -> list[str] | None:
+    return [t for t in text.split(",") if t] or None
 
 
 def main() -> None:
     from services.notify.settings import NotifySettings
 
-    key_cli(
+    KEYS.cli(
         "管理通知服务密钥 Manage notify API keys",
         database_url=lambda: NotifySettings().database_url,
         schema=Path(__file__).with_name("schema.sql"),
-        roles=[r.value for r in Role],
-        create_arguments=_create_arguments,
-        create=_create_from,
-        scope_of=lambda row: (
+        options={
+            "--scope": {
+                "help": "area code an ops or subscriber key covers (default: the whole city)"
+            },
+            "--event-types": {
+                "type": _event_types,
+                "help": "a subscriber key's event types, comma-separated (default: any subscribable)",
+            },
+        },
+        listed=lambda row: (
             (row["scope"] or "-")
             + (f" {','.join(row['event_types'])}" if row["event_types"] else "")
         ),

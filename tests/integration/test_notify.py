@@ -723,7 +723,7 @@ async def test_an_ops_key_for_one_street_watches_that_street_only(notify_server:
 
     await notify_server.until(both_known, what="notify to learn of both complaints")
     async with notify_server.runtime.pool.acquire() as conn:
-        _, secret = await notify_auth.create_key(
+        _, secret = await notify_auth.KEYS.create(
             conn, name="榆山街道指挥中心", role=notify_auth.Role.OPS, scope="370124001000"
         )
     async with notify_server.client(secret) as client:
@@ -786,7 +786,7 @@ async def test_smtp_sessions_are_kept_and_one_the_server_closed_is_opened_again(
 
 async def subscriber_key(server: NotifyServer, name: str, scope: str, *types: str) -> str:
     async with server.runtime.pool.acquire() as conn:
-        _, secret = await notify_auth.create_key(
+        _, secret = await notify_auth.KEYS.create(
             conn,
             name=name,
             role=notify_auth.Role.SUBSCRIBER,
