@@ -1,6 +1,7 @@
 """What every service's door shares: API keys stored only as hashes, a short-lived lookup cache,
-a moving-window rate limit per key, and the audience every route declares. Each service keeps
-its own key table and roles.
+a rate limit per key (shared.ratelimit), the audience every route declares, and `KeyStore`: one
+service's key table (find, create, require a role, the operator's command), parameterised by
+the service's roles. Each service keeps its own table, roles and policy (services/*/auth.py).
 
 Every route names who may call it in one place, its key dependency (`require(...)` of the
 service, or `PUBLIC`); `declare_audiences` copies that into the route's OpenAPI operation as
@@ -12,29 +13,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
-import math
 import re
 import secrets
 import time
-from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Generic, Protocol, TypeVar
 
 import asyncpg
-from fastapi import Depends, FastAPI, Header, Request
+from fastapi import Depends, FastAPI, Header, Query, Request, params
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
-from limits import RateLimitItemPerMinute
-from limits.aio.storage import Storage
-from limits.aio.strategies import MovingWindowRateLimiter
-from limits.storage import storage_from_string
 
 from shared.db import Connection, apply_schema, create_pool, ensure_database
 from shared.eventstore import SCHEMA as EVENTSTORE_SCHEMA
 from shared.http import Problem, problem_response
+from shared.ratelimit import RateLimiter
 from shared.settings import DEV_KEY_PREFIX
 
 XApiKey = Annotated[str | None, Header(alias="X-API-Key", description="接入密钥 API key")]
@@ -49,6 +46,7 @@ class Keyed(Protocol):
 
 
 Key = TypeVar("Key", bound=Keyed)
+Role = TypeVar("Role", bound=StrEnum)
 
 
 def hash_key(secret: str) -> str:
@@ -102,83 +100,6 @@ class KeyCache(Generic[Key]):
 
     def forget(self) -> None:
         self._seen.clear()
-
-
-class LocalWindow:
-    """A moving one-minute window per identity, in this process's memory.
-
-    limits' in-memory storage keeps the same window but, on every hit, schedules an expiry
-    pass that hops to a worker thread (the async storage) or starts a timer thread (the sync
-    one): measured at about a tenth of intake's CPU under load. Here a hit drops what left the
-    window and counts what is left: a few microseconds, no thread."""
-
-    WINDOW_S = 60.0
-    CROWD = 10_000  # identities before the idle ones are forgotten
-
-    def __init__(self) -> None:
-        self._hits: dict[str, deque[float]] = {}
-        self._swept_at = float("-inf")
-
-    def hit(self, identity: str, per_minute: int, now: float) -> float | None:
-        """None if the hit is allowed (and counted); else the seconds until one is."""
-        hits = self._hits.get(identity)
-        if hits is None:
-            # At most one sweep a second: a crowd of active callers (many client addresses)
-            # must not make every newcomer walk the whole table.
-            if len(self._hits) >= self.CROWD and now - self._swept_at >= 1.0:
-                self._swept_at = now
-                self._forget_idle(now)
-            hits = self._hits[identity] = deque()
-        while hits and hits[0] <= now - self.WINDOW_S:
-            hits.popleft()
-        if len(hits) < per_minute:
-            hits.append(now)
-            return None
-        return hits[0] + self.WINDOW_S - now
-
-    def _forget_idle(self, now: float) -> None:
-        for identity in [i for i, h in self._hits.items() if not h or h[-1] <= now - self.WINDOW_S]:
-            del self._hits[identity]
-
-
-class RateLimiter:
-    """A moving one-minute window per identity (a key, or a client address for public reads).
-
-    In memory by default, so each replica counts on its own; a redis:// storage URI shares the
-    count across replicas (through limits).
-    """
-
-    def __init__(self, storage: Storage | None = None) -> None:
-        self._shared = MovingWindowRateLimiter(storage) if storage is not None else None
-        self._local = LocalWindow()
-
-    @classmethod
-    def from_uri(cls, uri: str) -> RateLimiter:
-        if uri.startswith("memory://"):
-            return cls()
-        storage = storage_from_string(uri if uri.startswith("async+") else f"async+{uri}")
-        assert isinstance(storage, Storage)
-        return cls(storage)
-
-    async def check(self, identity: str, per_minute: int) -> None:
-        if self._shared is None:
-            wait = self._local.hit(identity, per_minute, time.monotonic())
-            if wait is None:
-                return
-            retry_after = max(1, math.ceil(wait))
-        else:
-            item = RateLimitItemPerMinute(per_minute)
-            if await self._shared.hit(item, identity):
-                return
-            stats = await self._shared.get_window_stats(item, identity)
-            retry_after = max(1, math.ceil(stats.reset_time - time.time()))
-        raise Problem(
-            429,
-            f"请求过于频繁，请 {retry_after} 秒后再试 Rate limit of {per_minute}/min exceeded; "
-            f"retry in {retry_after} s",
-            headers={"Retry-After": str(retry_after)},
-            retry_after=retry_after,
-        )
 
 
 def presented_secret(request: Request, x_api_key: str | None) -> str | None:
@@ -392,82 +313,247 @@ class KeyFirst:
         return False
 
 
-async def store_key(
-    conn: Connection, secret: str, name: str, role: str, rate_per_minute: int, **scope: object
-) -> str:
-    """Add a key to the service's `api_keys` table (its hash only; `scope`: the table's own
-    columns, such as an area); an existing key stays as it was. Returns the key's id."""
-    key_id = key_id_of(secret)
-    columns = ["key_id", "key_hash", "name", "role", "rate_per_minute", *scope]
-    values = [key_id, hash_key(secret), name, role, rate_per_minute, *scope.values()]
-    await conn.execute(
-        f"INSERT INTO api_keys ({', '.join(columns)}) "
-        f"VALUES ({', '.join(f'${i}' for i in range(1, len(values) + 1))}) "
-        "ON CONFLICT (key_id) DO NOTHING",
-        *values,
-    )
-    return key_id
+@dataclass(frozen=True, slots=True)
+class StoredKey(Generic[Role]):
+    """A key as its service's table holds it; a service adds its own columns (a channel, a
+    unit, event types) and its policy (what the key covers) in a subclass."""
+
+    key_id: str
+    name: str
+    role: Role
+    rate_per_minute: int
+    scope: str | None = None  # an area code (None: the whole city)
+
+    @property
+    def actor(self) -> str:
+        return f"{self.role.value}:{self.name}"
+
+    def check(self) -> None:
+        """Raises ValueError if the service would not issue this key (a column it needs is
+        missing); called before a key is stored, not when one is read."""
 
 
-async def find_active_key(conn: Connection, digest: str) -> asyncpg.Record | None:
-    """The `api_keys` row of an unrevoked key by its hash."""
-    return await conn.fetchrow(
-        "SELECT * FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL", digest
-    )
+Stored = TypeVar("Stored", bound=StoredKey[Any])
 
 
-KeyCreator = Callable[[Connection, argparse.Namespace], Awaitable[tuple[str, str]]]
+class KeyStore(Generic[Role, Stored]):
+    """One service's keys: its `api_keys` table, its roles, and who may act as whom.
 
+    `admin` may act as every role, every role as itself, and `grants` names what else a role
+    may do (intake's staff file complaints as a channel does). `columns` turns the values of
+    the service's own columns into the key's (None stays None). `key_in_query`: a key may also
+    come as `?api_key=` (a browser's EventSource cannot send headers)."""
 
-def key_cli(
-    description: str,
-    *,
-    database_url: Callable[[], str],
-    schema: Path,
-    roles: list[str],
-    create_arguments: Callable[[argparse.ArgumentParser], object],
-    create: KeyCreator,
-    scope_of: Callable[[asyncpg.Record], str],
-) -> None:
-    """The `create | list | revoke` command every service's key table gets."""
-    parser = argparse.ArgumentParser(description=description)
-    commands = parser.add_subparsers(dest="command", required=True)
-    creating = commands.add_parser("create")
-    creating.add_argument("--name", required=True)
-    creating.add_argument("--role", choices=roles, required=True)
-    creating.add_argument("--rate", type=int, default=600, help="requests per minute")
-    create_arguments(creating)
-    commands.add_parser("list")
-    revoke = commands.add_parser("revoke")
-    revoke.add_argument("key_id")
-    args = parser.parse_args()
+    def __init__(
+        self,
+        roles: type[Role],
+        key: type[Stored],
+        *,
+        admin: Role,
+        grants: Mapping[Role, Iterable[Role]] | None = None,
+        columns: Mapping[str, Callable[[Any], object]] | None = None,
+        key_in_query: bool = False,
+    ) -> None:
+        self.roles = roles
+        self.key = key
+        self.admin = admin
+        self.grants = {role: frozenset(also) for role, also in (grants or {}).items()}
+        self.columns = dict(columns or {})
+        self.key_in_query = key_in_query
+        self._fields = [f.name for f in fields(key)]
 
-    async def run() -> None:
-        url = database_url()
-        await ensure_database(url)
-        pool = await create_pool(url, max_size=1)
-        # The key table may not exist yet if the service never started against this database.
-        await apply_schema(pool, EVENTSTORE_SCHEMA, schema)
-        try:
-            async with pool.acquire() as conn:
-                if args.command == "create":
-                    key_id, secret = await create(conn, args)
-                    print(f"{key_id}\t{secret}\t(只显示一次 shown once)")
-                elif args.command == "revoke":
-                    done = await conn.execute(
-                        "UPDATE api_keys SET revoked_at = now() "
-                        "WHERE key_id = $1 AND revoked_at IS NULL",
-                        args.key_id,
-                    )
-                    print("revoked" if done.endswith("1") else "no such active key")
-                else:
-                    for row in await conn.fetch("SELECT * FROM api_keys ORDER BY created_at"):
-                        state = "revoked" if row["revoked_at"] else "active"
-                        print(
-                            f"{row['key_id']}\t{row['role']}\t{scope_of(row)}\t"
-                            f"{row['rate_per_minute']}/min\t{state}\t{row['name']}"
+    # --- the table --------------------------------------------------------------------------
+
+    def key_of(self, row: asyncpg.Record | Mapping[str, Any]) -> Stored:
+        """The key a row of the table (or the values of a new one) describes."""
+        values: dict[str, Any] = {name: row.get(name) for name in self._fields}
+        values["role"] = self.roles(values["role"])
+        for name, parse in self.columns.items():
+            if values[name] is not None:
+                values[name] = parse(values[name])
+        return self.key(**values)
+
+    async def find(self, conn: Connection, digest: str) -> Stored | None:
+        """The unrevoked key whose secret hashes to `digest`."""
+        row = await conn.fetchrow(
+            "SELECT * FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL", digest
+        )
+        return None if row is None else self.key_of(row)
+
+    def ring(self) -> KeyCache[Stored]:
+        """A cache of this table's keys, for one running service."""
+        return KeyCache(self.find)
+
+    async def create(
+        self,
+        conn: Connection,
+        *,
+        name: str,
+        role: Role,
+        rate_per_minute: int = 600,
+        secret: str | None = None,
+        scope: str | None = None,
+        **columns: object,
+    ) -> tuple[Stored, str]:
+        """Issue a key; the secret is returned once and never stored (only its hash). A key
+        whose secret is already in the table stays as it was."""
+        secret = secret or new_secret()
+        values: dict[str, object] = {
+            "key_id": key_id_of(secret),
+            "name": name,
+            "role": role.value,
+            "rate_per_minute": rate_per_minute,
+            "scope": scope,
+            **{column: _stored(value) for column, value in columns.items()},
+        }
+        key = self.key_of(values)
+        key.check()
+        values["key_hash"] = hash_key(secret)
+        await conn.execute(
+            f"INSERT INTO api_keys ({', '.join(values)}) "
+            f"VALUES ({', '.join(f'${i}' for i in range(1, len(values) + 1))}) "
+            "ON CONFLICT (key_id) DO NOTHING",
+            *values.values(),
+        )
+        return key, secret
+
+    async def create_dev_key(
+        self,
+        conn: Connection,
+        role: Role,
+        rate_per_minute: int,
+        *,
+        label: str | None = None,
+        name: str | None = None,
+        **columns: Any,
+    ) -> Stored:
+        """The fixed key `dev-key-<label>` (label: the role's name) for local use only."""
+        label = label or role.value
+        key, _ = await self.create(
+            conn,
+            name=name or f"dev {label}",
+            role=role,
+            rate_per_minute=rate_per_minute,
+            secret=f"{DEV_KEY_PREFIX}{label}",
+            **columns,
+        )
+        return key
+
+    # --- the door ---------------------------------------------------------------------------
+
+    def may(self, holder: Role, role: Role) -> bool:
+        """Whether a key of role `holder` may act as `role`."""
+        return holder is self.admin or holder is role or role in self.grants.get(holder, ())
+
+    def admits(self, holder: Role, roles: Iterable[Role]) -> bool:
+        """Whether a key of role `holder` may act as one of `roles` (admin always may)."""
+        return holder is self.admin or any(self.may(holder, role) for role in roles)
+
+    def audience(self, *roles: Role) -> list[str]:
+        """The roles whose keys may act as one of `roles`, in the roles' order."""
+        return [r.value for r in self.roles if self.admits(r, roles)]
+
+    async def authenticate(self, request: Request, secret: str | None) -> Stored:
+        """The caller's key, after counting the request against its rate limit."""
+        key = await authenticate_service_key(request, secret)
+        assert isinstance(key, self.key)
+        return key
+
+    def require(
+        self,
+        *roles: Role,
+        caller: Callable[[Request, Stored], Awaitable[object]] | None = None,
+    ) -> params.Depends:
+        """A FastAPI dependency: the authenticated key (or what `caller` makes of it) if the key
+        may act as one of `roles`; else 401 (no key, unknown) or 403 naming the audience."""
+        audience = self.audience(*roles)
+
+        async def admit(request: Request, secret: str | None) -> object:
+            key = await self.authenticate(request, secret)
+            who = key if caller is None else await caller(request, key)
+            if not self.admits(key.role, roles):
+                raise refuse_role(key.name, key.role.value, audience)
+            return who
+
+        if self.key_in_query:
+
+            async def dependency(
+                request: Request,
+                x_api_key: XApiKey = None,
+                api_key: str | None = Query(None, include_in_schema=False),
+            ) -> object:
+                return await admit(request, presented_secret(request, x_api_key) or api_key)
+
+            return for_audience(dependency, *audience)
+
+        async def header_dependency(request: Request, x_api_key: XApiKey = None) -> object:
+            return await admit(request, presented_secret(request, x_api_key))
+
+        return for_audience(header_dependency, *audience)
+
+    # --- the operator's command ---------------------------------------------------------------
+
+    def cli(
+        self,
+        description: str,
+        *,
+        database_url: Callable[[], str],
+        schema: Path,
+        options: Mapping[str, Mapping[str, Any]],
+        listed: Callable[[asyncpg.Record], str] = lambda row: row["scope"] or "-",
+    ) -> None:
+        """`create | list | revoke KEY_ID` on the service's key table. `options`: the `create`
+        options (argparse's arguments) whose destinations are the service's own columns
+        (`--scope` among them); `listed`: what `list` shows of a key's reach."""
+        parser = argparse.ArgumentParser(description=description)
+        commands = parser.add_subparsers(dest="command", required=True)
+        creating = commands.add_parser("create")
+        creating.add_argument("--name", required=True)
+        creating.add_argument("--role", choices=[r.value for r in self.roles], required=True)
+        creating.add_argument("--rate", type=int, default=600, help="requests per minute")
+        columns = [creating.add_argument(flag, **kwargs).dest for flag, kwargs in options.items()]
+        commands.add_parser("list")
+        revoke = commands.add_parser("revoke")
+        revoke.add_argument("key_id")
+        args = parser.parse_args()
+
+        async def run() -> None:
+            url = database_url()
+            await ensure_database(url)
+            pool = await create_pool(url, max_size=1)
+            # The key table may not exist yet if the service never started against this database.
+            await apply_schema(pool, EVENTSTORE_SCHEMA, schema)
+            try:
+                async with pool.acquire() as conn:
+                    if args.command == "create":
+                        key, secret = await self.create(
+                            conn,
+                            name=args.name,
+                            role=self.roles(args.role),
+                            rate_per_minute=args.rate,
+                            **{column: getattr(args, column) for column in columns},
                         )
-        finally:
-            await pool.close()
+                        print(f"{key.key_id}\t{secret}\t(只显示一次 shown once)")
+                    elif args.command == "revoke":
+                        done = await conn.execute(
+                            "UPDATE api_keys SET revoked_at = now() "
+                            "WHERE key_id = $1 AND revoked_at IS NULL",
+                            args.key_id,
+                        )
+                        print("revoked" if done.endswith("1") else "no such active key")
+                    else:
+                        for row in await conn.fetch("SELECT * FROM api_keys ORDER BY created_at"):
+                            state = "revoked" if row["revoked_at"] else "active"
+                            print(
+                                f"{row['key_id']}\t{row['role']}\t{listed(row)}\t"
+                                f"{row['rate_per_minute']}/min\t{state}\t{row['name']}"
+                            )
+            finally:
+                await pool.close()
 
-    asyncio.run(run())
+        asyncio.run(run())
+
+
+def _stored(value: object) -> object:
+    """A column's value as the table holds it (an enum member: its value)."""
+    return value.value if isinstance(value, Enum) else value

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import TYPE_CHECKING, ClassVar, Literal, Self
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.db import with_database
+
+Environment = Literal["development", "test", "production"]
 
 # What deploy/k8s/secrets.example.yaml holds where a real secret goes: CHANGE, CHANGE-…, :CHANGE@.
 PLACEHOLDER = re.compile(r"(^|[:/@])CHANGE(\b|-|$)")
@@ -20,9 +22,7 @@ class ServiceSettings(BaseSettings):
     )
 
     service_name: str = "service"
-    environment: Literal["development", "test", "production"] = Field(
-        "development", validation_alias=AliasChoices("JIESU_ENV")
-    )
+    environment: Environment = Field("development", validation_alias=AliasChoices("JIESU_ENV"))
     # The service's own database. When unset: DATABASE_URL's server, database jiesu_<service>.
     database_url: str = ""
     server_database_url: str = Field(
@@ -84,6 +84,8 @@ class ServiceSettings(BaseSettings):
     db_pool_size: int = 10
     # Requests with a larger body are refused (413) before it is read past this many bytes.
     max_body_bytes: int = 64 * 1024
+    # limits storage URI: memory:// counts per replica; redis://host:6379 shares the count.
+    rate_limit_storage: str = "memory://"
 
     relay_batch_size: int = 500
     # Each commit wakes the relay (LISTEN/NOTIFY); this is the longest it waits without one
@@ -131,25 +133,37 @@ class ServiceSettings(BaseSettings):
 
 
 DEV_KEY_PREFIX = "dev-key-"  # the fixed keys each service creates in development
+DEV_SECRET_PREFIX = "dev-only-"  # the development defaults of a service's secrets
 
 
-class KeyedServiceSettings(ServiceSettings):
-    """A service with a key table: development keys and the rate limit's storage."""
+class DevKeys(BaseModel):
+    """Development keys and secrets, which production refuses: outside production, fixed
+    `dev-key-*` keys exist so curl examples work, and secrets default to `dev-only-…` values.
 
-    # In development, fixed `dev-key-*` keys exist so curl examples work; production refuses them.
+    A service lists in `dev_defaults` its settings whose default only development may keep,
+    each with what production needs instead. Mixed in before ServiceSettings, whose checks run
+    first."""
+
+    dev_defaults: ClassVar[dict[str, str]] = {}
+
     dev_keys: bool | None = None  # default: on in development, off in production
     dev_key_rate_per_minute: int = 6000
-    # limits storage URI: memory:// counts per replica; redis://host:6379 shares the count.
-    rate_limit_storage: str = "memory://"
+
+    if TYPE_CHECKING:  # ServiceSettings' fields
+        service_name: str
+        environment: Environment
 
     @model_validator(mode="after")
-    def _no_dev_keys_in_production(self) -> KeyedServiceSettings:
-        if self.environment == "production":
-            if self.dev_keys:
-                raise ValueError(
-                    f"{self.service_name.upper()}_DEV_KEYS must be false in production"
-                )
-            self.dev_keys = False
-        elif self.dev_keys is None:
-            self.dev_keys = True
+    def _no_dev_keys_in_production(self) -> Self:
+        variable = f"{self.service_name.upper()}_"
+        if self.environment != "production":
+            if self.dev_keys is None:
+                self.dev_keys = True
+            return self
+        if self.dev_keys:
+            raise ValueError(f"{variable}DEV_KEYS must be false in production")
+        self.dev_keys = False
+        for name, needed in self.dev_defaults.items():
+            if getattr(self, name).startswith((DEV_SECRET_PREFIX, DEV_KEY_PREFIX)):
+                raise ValueError(f"{variable}{name.upper()} {needed}")
         return self

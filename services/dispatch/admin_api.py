@@ -8,9 +8,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import ValidationError
 
-from services.dispatch import access, store
-from services.dispatch.access import Caller, Role, require
+from services.dispatch import auth, store
 from services.dispatch.api import dispatch_of, runtime_of
+from services.dispatch.auth import Caller, Role, require
 from services.dispatch.city import (
     AREA_CODE,
     CSV_COLUMNS,
@@ -80,7 +80,7 @@ async def _dev_keys(request: Request, conn: Connection) -> None:
     settings: DispatchSettings = runtime_of(request).settings  # type: ignore[assignment]
     if settings.dev_keys:
         model = await dispatch_of(request).city.current(conn)
-        await access.create_dev_keys(conn, model, settings.dev_key_rate_per_minute)
+        await auth.create_dev_keys(conn, model, settings.dev_key_rate_per_minute)
         runtime_of(request).state["keys"].forget()
 
 

@@ -12,7 +12,6 @@ from fastapi import APIRouter, Query, Request
 from pydantic import Field
 
 from services.dispatch import agenda, domain, store
-from services.dispatch.access import Caller
 from services.dispatch.api import (
     REFUSALS,
     AnyCaller,
@@ -24,6 +23,7 @@ from services.dispatch.api import (
     runtime_of,
     visible,
 )
+from services.dispatch.auth import Caller
 from services.dispatch.city import AREA_CODE, AreaLevel, ResponderKind
 from shared.areas import like_patterns
 from shared.commands import causation_of, now

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.dispatch import domain, orders, store, supervision
-from services.dispatch.access import Caller, Role, require
+from services.dispatch.auth import Caller, Role, require
 from services.dispatch.city import ResponderKind
 from services.dispatch.service import Dispatch
 from shared.commands import now

@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 from fastapi import FastAPI
 
-from services.dispatch import access, store
+from services.dispatch import auth, store
 from services.dispatch.admin_api import router as admin_router
 from services.dispatch.agenda_api import router as agenda_router
 from services.dispatch.api import router
@@ -16,8 +16,8 @@ from services.dispatch.handlers import build_batch_handler, build_handlers
 from services.dispatch.service import Dispatch
 from services.dispatch.settings import DispatchSettings
 from services.dispatch.timers import run_timers
-from shared.apikeys import RateLimiter
 from shared.deadlines import CalendarYear
+from shared.ratelimit import RateLimiter
 from shared.runtime import ServiceRuntime, configure_logging, create_service_app, serve
 from shared.topics import COMPLAINT_EVENTS, DISPATCH_EVENTS
 
@@ -56,7 +56,7 @@ async def create_dev_keys(runtime: ServiceRuntime) -> None:
         dispatch: Dispatch = runtime.state["dispatch"]
         async with runtime.pool.acquire() as conn:
             model = await dispatch.city.current(conn)
-            await access.create_dev_keys(conn, model, settings.dev_key_rate_per_minute)
+            await auth.create_dev_keys(conn, model, settings.dev_key_rate_per_minute)
 
 
 def create_app(settings: DispatchSettings | None = None) -> FastAPI:
@@ -73,7 +73,7 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
     runtime.handlers = build_handlers(dispatch)
     runtime.batch_handler = build_batch_handler(dispatch)
     runtime.state["dispatch"] = dispatch
-    runtime.state["keys"] = access.key_ring()
+    runtime.state["keys"] = auth.KEYS.ring()
     runtime.state["limiter"] = RateLimiter.from_uri(settings.rate_limit_storage)
     app = create_service_app(
         runtime,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import KeyedServiceSettings
+from shared.settings import DevKeys, ServiceSettings
 
 
-class DispatchSettings(KeyedServiceSettings):
+class DispatchSettings(DevKeys, ServiceSettings):
     model_config = SettingsConfigDict(
         env_prefix="DISPATCH_", env_file=".env", env_ignore_empty=True, extra="ignore"
     )

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from services.intake import domain, ratings, service, store
-from services.intake.access import ApiKey, Role, require
+from services.intake.auth import ApiKey, Role, require
 from services.intake.catalogue import Catalogue, CatalogueFile
 from services.intake.privacy import resident_ref
 from services.intake.settings import IntakeSettings

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.responses import Response
 
-from services.intake import access
+from services.intake import auth
 from services.intake.api import router
 from services.intake.catalogue import CatalogueCache
 from services.intake.handlers import HANDLERS, mirror_batch
@@ -21,9 +21,8 @@ from services.intake.settings import IntakeSettings
 from services.intake.store import OpeningEventStore
 from services.intake.wechat import router as wechat_router
 from services.intake.workers import run_triage_clock
-from shared.apikeys import RateLimiter
-from shared.events import Channel
 from shared.http import problem_refusal
+from shared.ratelimit import RateLimiter
 from shared.runtime import ServiceRuntime, configure_logging, create_service_app, serve
 from shared.topics import COMPLAINT_EVENTS, DISPATCH_EVENTS
 
@@ -41,34 +40,9 @@ def refuse(scope: Any, status: int, detail: str) -> Response:
 async def create_dev_keys(runtime: ServiceRuntime) -> None:
     """Fixed keys for local use only (the settings refuse them in production)."""
     settings: IntakeSettings = runtime.settings  # type: ignore[assignment]
-    if not settings.dev_keys:
-        return
-    rate = settings.dev_key_rate_per_minute
-    async with runtime.pool.acquire() as conn:
-        for channel in Channel:
-            await access.create_key(
-                conn,
-                name=f"dev {channel.value}",
-                role=access.Role.CHANNEL,
-                channel=channel,
-                rate_per_minute=rate,
-                secret=f"dev-key-{channel.value}",
-            )
-        for role in (
-            access.Role.STAFF,
-            access.Role.NOTIFY,
-            access.Role.REPORTING,
-            access.Role.SMS_GATEWAY,
-            access.Role.ADMIN,
-        ):
-            await access.create_key(
-                conn,
-                name=f"dev {role.value}",
-                role=role,
-                channel=None,
-                rate_per_minute=rate,
-                secret=f"dev-key-{role.value}",
-            )
+    if settings.dev_keys:
+        async with runtime.pool.acquire() as conn:
+            await auth.create_dev_keys(conn, settings.dev_key_rate_per_minute)
 
 
 async def warm_classifier(runtime: ServiceRuntime) -> None:
@@ -97,7 +71,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     intake = Intake(settings, catalogues, runtime.store)
     runtime.state["intake"] = intake
     runtime.state["filing"] = FilingDoor(intake, lambda: runtime.pool)
-    runtime.state["keys"] = access.key_ring()
+    runtime.state["keys"] = auth.KEYS.ring()
     runtime.state["limiter"] = RateLimiter.from_uri(settings.rate_limit_storage)
     app = create_service_app(
         runtime,

@@ -19,8 +19,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from services.intake import domain, store
-from services.intake.access import ApiKey, Role, audience_of, authenticate_key
 from services.intake.api import intake_of, runtime_of
+from services.intake.auth import KEYS, ApiKey, Role
 from services.intake.catalogue import Catalogue
 from services.intake.geo import Datum, Point, to_wgs84
 from shared import idempotency
@@ -280,7 +280,7 @@ async def _key_in_form() -> None:
     """The audience of filing through Open311; `_key` checks the key once the form is read."""
 
 
-KEY_IN_FORM = for_audience(_key_in_form, *audience_of(Role.CHANNEL), key_in_body=True)
+KEY_IN_FORM = for_audience(_key_in_form, *KEYS.audience(Role.CHANNEL), key_in_body=True)
 
 
 async def _key(request: Request, form: FormData) -> ApiKey:
@@ -290,7 +290,7 @@ async def _key(request: Request, form: FormData) -> ApiKey:
     if secret is None:
         raise _bad("缺少 api_key Missing api_key -- can't proceed with create_request", status=403)
     try:
-        key = await authenticate_key(request, secret)  # counts against the key's rate (429)
+        key = await KEYS.authenticate(request, secret)  # counts against the key's rate (429)
     except Problem as problem:
         if problem.status != 401:
             raise

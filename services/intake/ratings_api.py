@@ -10,8 +10,8 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from services.intake import domain, ratings, service, store
-from services.intake.access import ApiKey, Role, require
 from services.intake.api import intake_of, runtime_of
+from services.intake.auth import ApiKey, Role, require
 from services.intake.privacy import resident_ref
 from shared import commands
 from shared.apikeys import PUBLIC

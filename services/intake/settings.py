@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
-from pydantic import model_validator
+from typing import ClassVar
+
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import KeyedServiceSettings
-
-_DEV_PREFIX = "dev-only-"
+from shared.settings import DEV_SECRET_PREFIX, DevKeys, ServiceSettings
 
 
-class IntakeSettings(KeyedServiceSettings):
+class IntakeSettings(DevKeys, ServiceSettings):
     model_config = SettingsConfigDict(
         env_prefix="INTAKE_", env_file=".env", env_ignore_empty=True, extra="ignore"
     )
+    dev_defaults: ClassVar[dict[str, str]] = {
+        name: "must be set to a real secret in production"
+        for name in ("resident_pepper", "vault_master_key", "rating_link_secret")
+    }
 
     service_name: str = "intake"
     port: int = 8001
     # Keyed hash turning a phone number into a stable pseudonymous resident reference.
-    resident_pepper: str = f"{_DEV_PREFIX}pepper-change-me"
+    resident_pepper: str = f"{DEV_SECRET_PREFIX}pepper-change-me"
     # Master key (32 bytes, hex) wrapping each resident's contact data key in the vault.
-    vault_master_key: str = f"{_DEV_PREFIX}" + "0" * 55
+    vault_master_key: str = f"{DEV_SECRET_PREFIX}" + "0" * 55
     # Earlier master keys (comma-separated hex) still read while `python -m
     # services.intake.vault rotate` rewraps every resident's key with the current one.
     vault_previous_master_keys: str = ""
@@ -59,7 +62,7 @@ class IntakeSettings(KeyedServiceSettings):
     open311_public_text: bool = False
     # The signed one-time rating link the resident's lookup offers (HMAC key, validity, and
     # the page it opens, the token after "#": GET /rate here unless a public site serves its own).
-    rating_link_secret: str = f"{_DEV_PREFIX}rating-link-secret"
+    rating_link_secret: str = f"{DEV_SECRET_PREFIX}rating-link-secret"
     rating_link_valid_h: float = 168.0
     rating_page_url: str = "http://127.0.0.1:8001/rate"
     # The WeChat official account's server token (服务器配置 Token; empty: POST /wechat is off)
@@ -67,19 +70,9 @@ class IntakeSettings(KeyedServiceSettings):
     wechat_token: str = ""
     wechat_timestamp_window_s: int = 300
 
-    @model_validator(mode="after")
-    def _no_dev_secrets_in_production(self) -> IntakeSettings:
-        if self.environment == "production":
-            for name in ("resident_pepper", "vault_master_key", "rating_link_secret"):
-                if getattr(self, name).startswith(_DEV_PREFIX):
-                    raise ValueError(
-                        f"INTAKE_{name.upper()} must be set to a real secret in production"
-                    )
-        return self
-
     @property
     def master_key_bytes(self) -> bytes:
-        if self.vault_master_key.startswith(_DEV_PREFIX):
+        if self.vault_master_key.startswith(DEV_SECRET_PREFIX):
             return b"\x00" * 32
         return _master_key(self.vault_master_key, "INTAKE_VAULT_MASTER_KEY")
 

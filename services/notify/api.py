@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, mod
 from sse_starlette.sse import EventSourceResponse
 
 from services.notify import delivery, store
-from services.notify.access import ApiKey, Role, require
+from services.notify.auth import ApiKey, Role, require
 from services.notify.delivery import webhook_targets
 from services.notify.domain import Duty
 from services.notify.live import LiveFeed

@@ -7,13 +7,13 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.notify import access
+from services.notify import auth
 from services.notify.api import router
 from services.notify.delivery import Handoff, run_deliveries
 from services.notify.handlers import HANDLERS, on_batch
 from services.notify.live import LiveFeed
 from services.notify.settings import NotifySettings
-from shared.apikeys import RateLimiter
+from shared.ratelimit import RateLimiter
 from shared.runtime import ServiceRuntime, configure_logging, create_service_app, serve
 from shared.topics import COMPLAINT_EVENTS, DISPATCH_EVENTS, NOTIFICATION_EVENTS
 
@@ -25,14 +25,7 @@ async def create_dev_keys(runtime: ServiceRuntime) -> None:
     settings: NotifySettings = runtime.settings  # type: ignore[assignment]
     if settings.dev_keys:
         async with runtime.pool.acquire() as conn:
-            for role in access.Role:
-                await access.create_key(
-                    conn,
-                    name=f"dev {role.value}",
-                    role=role,
-                    rate_per_minute=settings.dev_key_rate_per_minute,
-                    secret=f"dev-key-{role.value}",
-                )
+            await auth.create_dev_keys(conn, settings.dev_key_rate_per_minute)
 
 
 async def run_live_feed(runtime: ServiceRuntime) -> None:
@@ -55,7 +48,7 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
         on_start=[create_dev_keys],
     )
     runtime.state["handoff"] = handoff
-    runtime.state["keys"] = access.key_ring()
+    runtime.state["keys"] = auth.KEYS.ring()
     runtime.state["limiter"] = RateLimiter.from_uri(settings.rate_limit_storage)
     runtime.state["live"] = LiveFeed(
         pool=None,  # type: ignore[arg-type]  # the runtime's pool, once it is started

@@ -10,7 +10,7 @@ from services.reporting.handlers import HANDLERS, handle_batch, opener
 from services.reporting.measures import load_config
 from services.reporting.settings import ReportingSettings
 from services.reporting.workers import backfill, check_consistency
-from shared.apikeys import RateLimiter
+from shared.ratelimit import RateLimiter
 from shared.runtime import ServiceRuntime, configure_logging, create_service_app, serve
 from shared.sealing import Keyring
 from shared.topics import EVENT_TOPICS
@@ -48,7 +48,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         # their own, which waits for the disk as usual.
         rebuildable=True,
     )
-    runtime.state["keys"] = auth.key_ring()
+    runtime.state["keys"] = auth.KEYS.ring()
     runtime.state["limiter"] = RateLimiter.from_uri(settings.rate_limit_storage)
     return create_service_app(
         runtime,

@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import ClassVar
 
 from pydantic import model_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.db import with_database
 from shared.sealing import IntakeKeys
-from shared.settings import DEV_KEY_PREFIX, KeyedServiceSettings
+from shared.settings import DEV_KEY_PREFIX, DevKeys, ServiceSettings
 
 SOURCES = ("intake", "dispatch", "notify")
 
 
-class ReportingSettings(KeyedServiceSettings):
+class ReportingSettings(DevKeys, ServiceSettings):
     model_config = SettingsConfigDict(
         env_prefix="REPORTING_", env_file=".env", env_ignore_empty=True, extra="ignore"
     )
+    dev_defaults: ClassVar[dict[str, str]] = {
+        "intake_key": "must be a real intake reporting key in production"
+    }
 
     service_name: str = "reporting"
     port: int = 8004
@@ -58,14 +62,6 @@ class ReportingSettings(KeyedServiceSettings):
             if not getattr(self, f"{source}_store_url"):
                 url = with_database(self.server_database_url, f"jiesu_{source}")
                 setattr(self, f"{source}_store_url", url)
-        return self
-
-    @model_validator(mode="after")
-    def _no_dev_intake_key_in_production(self) -> ReportingSettings:
-        if self.environment == "production" and self.intake_key.startswith(DEV_KEY_PREFIX):
-            raise ValueError(
-                "REPORTING_INTAKE_KEY must be a real intake reporting key in production"
-            )
         return self
 
     def intake_keys(self) -> IntakeKeys:

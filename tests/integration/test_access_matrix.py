@@ -79,7 +79,7 @@ async def own_services(
         async with serving(reporting, reporting_port) as reporting_url:
             conn = await connect(reporting_db)
             try:
-                _, staff = await reporting_auth.create_key(
+                _, staff = await reporting_auth.KEYS.create(
                     conn,
                     name="榆山街道工作人员",
                     role=reporting_auth.Role.STAFF,

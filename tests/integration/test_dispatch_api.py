@@ -401,7 +401,7 @@ async def test_a_unit_key_issued_on_the_command_line_acts_for_that_unit_until_re
     env = {"DISPATCH_DATABASE_URL": server.database_url}
 
     async def cli(*args: str) -> str:
-        return await run_cli("services.dispatch.access", *args, env=env)
+        return await run_cli("services.dispatch.auth", *args, env=env)
 
     key_id, secret, _ = (
         await cli(

@@ -14,11 +14,10 @@ import asyncpg
 import httpx
 import pytest
 
-from services.intake import access
-from services.intake.access import Role
+from services.intake import auth
+from services.intake.auth import Role
 from services.intake.handlers import HANDLERS, mirror_batch
 from services.intake.service import Intake
-from shared.apikeys import RateLimiter
 from shared.consumer import ConsumedRecord, IdempotentConsumer
 from shared.envelope import Causation, Envelope, to_kafka
 from shared.events import (
@@ -30,6 +29,7 @@ from shared.events import (
     OrderClock,
     WorkOrderSigned,
 )
+from shared.ratelimit import RateLimiter
 from shared.topics import COMPLAINT_EVENTS, DISPATCH_EVENTS
 from tests import examples
 from tests.integration.cli import run_cli
@@ -143,7 +143,7 @@ async def test_a_channel_key_files_only_for_its_own_channel_and_cannot_triage(in
 
 async def test_a_key_over_its_rate_gets_429_with_retry_after(intake_server):
     async with intake_server.runtime.pool.acquire() as conn:
-        _, secret = await access.create_key(
+        _, secret = await auth.KEYS.create(
             conn, name="慢速测试", role=Role.CHANNEL, channel=Channel.APP, rate_per_minute=3
         )
     async with intake_server.client(**{"X-API-Key": secret}) as client:
@@ -730,7 +730,7 @@ async def test_a_street_staff_key_sees_and_acts_on_its_street_only(intake_server
     inside = await intake_server.file(0)  # 玫城丽都, 榆山街道 370124001000
     outside = await intake_server.file(0, area_code="370124002001-G01")  # 锦水街道
     async with intake_server.runtime.pool.acquire() as conn:
-        _, secret = await access.create_key(
+        _, secret = await auth.KEYS.create(
             conn,
             name="榆山街道接诉员",
             role=Role.STAFF,
@@ -913,7 +913,7 @@ async def test_a_key_issued_on_the_command_line_opens_the_door_until_revoked(int
     env = {"INTAKE_DATABASE_URL": intake_server.database_url}
 
     async def cli(*args: str) -> str:
-        return await run_cli("services.intake.access", *args, env=env)
+        return await run_cli("services.intake.auth", *args, env=env)
 
     key_id, secret, _ = (
         await cli("create", "--name", "微信公众号", "--role", "channel", "--channel", "wechat")

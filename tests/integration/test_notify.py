@@ -19,7 +19,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from deploy.local.processes import free_port
-from services.notify import access as notify_access
+from services.notify import auth as notify_auth
 from services.notify import store as notify_store
 from services.notify.channels import SmtpConnections, compose
 from services.notify.settings import NotifySettings
@@ -723,8 +723,8 @@ async def test_an_ops_key_for_one_street_watches_that_street_only(notify_server:
 
     await notify_server.until(both_known, what="notify to learn of both complaints")
     async with notify_server.runtime.pool.acquire() as conn:
-        _, secret = await notify_access.create_key(
-            conn, name="榆山街道指挥中心", role=notify_access.Role.OPS, scope="370124001000"
+        _, secret = await notify_auth.KEYS.create(
+            conn, name="榆山街道指挥中心", role=notify_auth.Role.OPS, scope="370124001000"
         )
     async with notify_server.client(secret) as client:
         own = await client.get("/notifications", params={"complaint_id": str(inside.complaint_id)})
@@ -786,10 +786,10 @@ async def test_smtp_sessions_are_kept_and_one_the_server_closed_is_opened_again(
 
 async def subscriber_key(server: NotifyServer, name: str, scope: str, *types: str) -> str:
     async with server.runtime.pool.acquire() as conn:
-        _, secret = await notify_access.create_key(
+        _, secret = await notify_auth.KEYS.create(
             conn,
             name=name,
-            role=notify_access.Role.SUBSCRIBER,
+            role=notify_auth.Role.SUBSCRIBER,
             scope=scope,
             event_types=list(types) or None,
         )

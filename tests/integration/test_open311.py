@@ -18,8 +18,8 @@ import xmltodict
 from services.intake import open311
 from services.intake.domain import CHINA
 from services.intake.geo import Point, gcj02_to_bd09, wgs84_to_gcj02
-from shared.apikeys import RateLimiter
 from shared.db import connect
+from shared.ratelimit import RateLimiter
 from shared.topics import DISPATCH_EVENTS
 from tests import examples
 from tests.integration.conftest import IntakeServer

@@ -252,10 +252,10 @@ async def test_cases_and_agendas_need_a_key_and_show_only_its_area(reporting: Re
     resident's text, address or phone."""
     conn = await connect(reporting.database_url)
     try:
-        _, jinshui = await auth.create_key(
+        _, jinshui = await auth.KEYS.create(
             conn, name="锦水街道工作人员", role=auth.Role.STAFF, scope="370124002000"
         )
-        _, yushan = await auth.create_key(
+        _, yushan = await auth.KEYS.create(
             conn, name="榆山街道工作人员", role=auth.Role.STAFF, scope="370124001000"
         )
         texts = [r["text"] for r in await conn.fetch("SELECT text FROM cases WHERE text <> ''")]

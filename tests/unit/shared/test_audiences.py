@@ -14,7 +14,6 @@ from fastapi import APIRouter, Request
 from shared.apikeys import (
     PUBLIC,
     KeyCache,
-    RateLimiter,
     UndeclaredAudience,
     XApiKey,
     authenticate_service_key,
@@ -22,6 +21,7 @@ from shared.apikeys import (
     hash_key,
     presented_secret,
 )
+from shared.ratelimit import RateLimiter
 from shared.runtime import ServiceRuntime, create_service_app
 from shared.settings import ServiceSettings
 

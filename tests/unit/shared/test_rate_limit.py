@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared.apikeys import LocalWindow, RateLimiter
 from shared.http import Problem
+from shared.ratelimit import LocalWindow, RateLimiter
 
 
 def test_a_window_allows_its_limit_then_says_when_the_oldest_hit_leaves():
