@@ -8,7 +8,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.notify import auth
-from services.notify.api import router
+from services.notify.api.subscriptions import router
 from services.notify.delivery import Handoff, run_deliveries
 from services.notify.handlers import HANDLERS, on_batch
 from services.notify.live import LiveFeed
