@@ -8,7 +8,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.notify import auth
-from services.notify.api.subscriptions import router
+from services.notify.api import routers
 from services.notify.delivery import Handoff, run_deliveries
 from services.notify.handlers import HANDLERS, on_batch
 from services.notify.live import LiveFeed
@@ -64,7 +64,7 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
             " Pushes status updates to residents, units, supervisors and subscribers: SMS,"
             " WeChat template messages, email, Standard Webhooks and a live SSE stream."
         ),
-        routers=[router],
+        routers=routers,
     )
     return app
 
