@@ -12,7 +12,7 @@ import getpass
 from pathlib import Path
 from uuid import UUID
 
-from services.notify import delivery, store
+from services.notify import app, store
 from services.notify.settings import NotifySettings
 from shared.db import apply_schema, create_pool, ensure_database
 from shared.eventstore import SCHEMA as EVENTSTORE_SCHEMA
@@ -39,7 +39,7 @@ async def _run(args: argparse.Namespace) -> None:
             if not (args.all or args.channel or args.ids):
                 raise SystemExit("redrive: name NOTIFICATION_IDs, --channel or --all")
             async with conn.transaction():
-                count = await delivery.redrive(
+                count = await app.redrive(
                     conn,
                     EventStore(f"/jiesu/{settings.service_name}"),
                     [UUID(i) for i in args.ids] or None,

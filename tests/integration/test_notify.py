@@ -21,7 +21,7 @@ from standardwebhooks.webhooks import Webhook
 from deploy.local.processes import free_port
 from services.notify import auth as notify_auth
 from services.notify import store as notify_store
-from services.notify.channels import SmtpConnections, compose
+from services.notify.adapters.channels import SmtpConnections, compose
 from services.notify.settings import NotifySettings
 from shared.apikeys import key_id_of
 from shared.events import (

@@ -10,7 +10,7 @@ from uuid import UUID
 from fastapi import APIRouter, Header, Query
 from sse_starlette.sse import EventSourceResponse
 
-from services.notify import delivery, store
+from services.notify import app, store
 from services.notify.api import schemas
 from services.notify.api.deps import AdminKey, Events, Feed, OpsKey, Pool
 from services.notify.api.schemas import AREA, Redrive
@@ -66,7 +66,7 @@ async def redrive(body: Redrive, pool: Pool, events: Events, key: AdminKey) -> s
     if not (body.notification_ids or body.channel or body.all):
         raise Problem(422, "请指定 notification_ids、channel 或 all Name what to redrive")
     async with pool.acquire() as conn, conn.transaction():
-        count = await delivery.redrive(conn, events, body.notification_ids, body.channel, key.actor)
+        count = await app.redrive(conn, events, body.notification_ids, body.channel, key.actor)
     return schemas.Redriven(redriven=count)
 
 
@@ -77,6 +77,7 @@ async def redrive(body: Redrive, pool: Pool, events: Events, key: AdminKey) -> s
     responses=schemas.EVENT_STREAM,
 )
 async def stream(
+    pool: Pool,
     feed: Feed,
     key: OpsKey,
     area_code: Annotated[str | None, Query(pattern=AREA, description="区域（含下级）Area")] = None,
@@ -94,7 +95,7 @@ async def stream(
     after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
 
     async def events() -> AsyncIterator[dict[str, str]]:
-        async for entry in feed.stream(area_code, wanted, after):
+        async for entry in feed.stream(pool, area_code, wanted, after):
             yield schemas.stream_entry(entry)
 
     return EventSourceResponse(events(), ping=15)

@@ -9,11 +9,11 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from services.notify import store
+from services.notify.adapters.channels import webhook_targets
 from services.notify.api import schemas
 from services.notify.api.deps import AdminKey, Pool, Settings, SubscriberKey
 from services.notify.api.schemas import SUBSCRIBABLE, Deleted, Subscription, SubscriptionView
 from services.notify.auth import ApiKey, Role
-from services.notify.delivery import webhook_targets
 from shared.http import Problem
 
 router = APIRouter(tags=["订阅 Webhook subscriptions"])
