@@ -1,7 +1,7 @@
 """The dead-letter list of messages notify gave up on, for operators.
 
-Run: python -m services.notify.deadletters list [--channel sms]
-     python -m services.notify.deadletters redrive --all | --channel sms | NOTIFICATION_ID …
+Run: python -m services.notify.cli list [--channel sms]
+     python -m services.notify.cli redrive --all | --channel sms | NOTIFICATION_ID …
 """
 
 from __future__ import annotations
