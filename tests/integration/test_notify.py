@@ -518,6 +518,7 @@ async def test_abandoned_messages_wait_in_the_dead_letters_until_an_operator_red
     )
     out = await run_cli(
         "services.notify.cli",
+        "dead-letters",
         "redrive",
         *(str(r["notification_id"]) for r in letters),
         env={"NOTIFY_DATABASE_URL": server.database_url},
@@ -540,7 +541,10 @@ async def test_abandoned_messages_wait_in_the_dead_letters_until_an_operator_red
         ][RETRIES + 1 :]
     assert after[0][0] == "redriven" and after[0][1], "the operator's redrive is recorded"
     listing = await run_cli(
-        "services.notify.cli", "list", env={"NOTIFY_DATABASE_URL": server.database_url}
+        "services.notify.cli",
+        "dead-letters",
+        "list",
+        env={"NOTIFY_DATABASE_URL": server.database_url},
     )
     assert str(order.complaint_id) not in listing
 
