@@ -11,7 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from services.notify import domain, store
-from services.notify.delivery import Handoff
+from services.notify.app import Handoff
 from shared.consumer import BatchContext, Handler, HandlerContext
 from shared.db import Connection
 from shared.envelope import Envelope

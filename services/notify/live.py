@@ -1,7 +1,7 @@
 """The live stream of status changes for dashboards (Server-Sent Events), filterable by area.
 
-One tailer per process reads `live_updates` in id order, up to its horizon (no id a transaction
-still open may commit later), and hands each row to the clients
+One tailer per process (workers.run_live_feed) reads `live_updates` in id order, up to its
+horizon (no id a transaction still open may commit later), and hands each row to the clients
 that want it. A client's queue is bounded: one that falls too far behind is told to reconnect,
 and picks up where it left off with `Last-Event-ID`, read from the table, so a slow dashboard
 never grows the process's memory and never misses a change.
@@ -10,9 +10,7 @@ never grows the process's memory and never misses a change.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,10 +18,8 @@ from typing import Any
 import asyncpg
 
 from services.notify import domain, store
-from shared.db import connect
 from shared.eventstore import Horizon
 
-log = logging.getLogger(__name__)
 _REPLAY_LIMIT = 1000
 
 
@@ -42,36 +38,14 @@ class Listener:
 
 @dataclass
 class LiveFeed:
-    pool: asyncpg.Pool
-    database_url: str
-    poll_s: float
+    """The clients watching, and how far the table is settled (the tailer, in workers.py,
+    advances it and hands out what it reads)."""
+
     queue_size: int
     listeners: set[Listener] = field(default_factory=set)
-    last_id: int = 0
     horizon: Horizon = field(default_factory=lambda: Horizon(*store.LIVE_HORIZON))
 
-    async def run(self) -> None:
-        wake = asyncio.Event()
-        connection = await connect(self.database_url)
-        await connection.add_listener(store.LIVE_CHANNEL, lambda *_: wake.set())
-        try:
-            async with self.pool.acquire() as conn:
-                self.last_id = await self.horizon.reach(conn)
-            while True:
-                wake.clear()
-                async with self.pool.acquire() as conn:
-                    settled = await self.horizon.advance(conn)
-                    rows = await store.live_since(conn, self.last_id, settled, 500)
-                for row in rows:
-                    self._hand_out(_entry(row))
-                    self.last_id = row["id"]
-                if len(rows) < 500:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(wake.wait(), self.horizon.next_look(self.poll_s))
-        finally:
-            await connection.close()
-
-    def _hand_out(self, entry: dict[str, Any]) -> None:
+    def hand_out(self, entry: dict[str, Any]) -> None:
         for listener in self.listeners:
             if listener.overflowed or not listener.wants(entry):
                 continue
@@ -81,7 +55,11 @@ class LiveFeed:
                 listener.overflowed = True  # it reconnects and catches up from the table
 
     async def stream(
-        self, area_code: str | None, types: frozenset[str], last_event_id: int | None
+        self,
+        pool: asyncpg.Pool,
+        area_code: str | None,
+        types: frozenset[str],
+        last_event_id: int | None,
     ) -> AsyncIterator[dict[str, Any]]:
         """Entries for one client: what it missed since `last_event_id`, then what comes."""
         listener = Listener(area_code, types, asyncio.Queue(self.queue_size))
@@ -89,13 +67,13 @@ class LiveFeed:
         seen = 0
         try:
             if last_event_id is not None:
-                async with self.pool.acquire() as conn:
+                async with pool.acquire() as conn:
                     missed = await store.live_since(
                         conn, last_event_id, self.horizon.settled, _REPLAY_LIMIT
                     )
                 seen = last_event_id
                 for row in missed:
-                    entry = _entry(row)
+                    entry = as_entry(row)
                     if listener.wants(entry):
                         yield entry
                     seen = row["id"]
@@ -109,7 +87,7 @@ class LiveFeed:
             self.listeners.discard(listener)
 
 
-def _entry(row: asyncpg.Record) -> dict[str, Any]:
+def as_entry(row: asyncpg.Record) -> dict[str, Any]:
     data = row["data"] if isinstance(row["data"], dict) else json.loads(row["data"])
     return {
         "id": row["id"],

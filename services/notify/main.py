@@ -8,11 +8,12 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.notify import auth
-from services.notify.api import router
-from services.notify.delivery import Handoff, run_deliveries
+from services.notify.api import routers
+from services.notify.app import Handoff
 from services.notify.handlers import HANDLERS, on_batch
 from services.notify.live import LiveFeed
 from services.notify.settings import NotifySettings
+from services.notify.workers import run_deliveries, run_live_feed
 from shared.ratelimit import RateLimiter
 from shared.runtime import ServiceRuntime, configure_logging, create_service_app, serve
 from shared.topics import COMPLAINT_EVENTS, DISPATCH_EVENTS, NOTIFICATION_EVENTS
@@ -20,23 +21,17 @@ from shared.topics import COMPLAINT_EVENTS, DISPATCH_EVENTS, NOTIFICATION_EVENTS
 SCHEMA = Path(__file__).with_name("schema.sql")
 
 
-async def create_dev_keys(runtime: ServiceRuntime) -> None:
-    """Fixed keys for local use only (the settings refuse them in production)."""
-    settings: NotifySettings = runtime.settings  # type: ignore[assignment]
-    if settings.dev_keys:
-        async with runtime.pool.acquire() as conn:
-            await auth.create_dev_keys(conn, settings.dev_key_rate_per_minute)
-
-
-async def run_live_feed(runtime: ServiceRuntime) -> None:
-    feed: LiveFeed = runtime.state["live"]
-    feed.pool = runtime.pool
-    await feed.run()
-
-
 def create_app(settings: NotifySettings | None = None) -> FastAPI:
     settings = settings or NotifySettings()
     handoff = Handoff(room=4 * settings.channel_concurrency, lease_s=settings.delivery_lease_s)
+    feed = LiveFeed(queue_size=settings.live_queue_size)
+
+    async def create_dev_keys(runtime: ServiceRuntime) -> None:
+        """Fixed keys for local use only (the settings refuse them in production)."""
+        if settings.dev_keys:
+            async with runtime.pool.acquire() as conn:
+                await auth.create_dev_keys(conn, settings.dev_key_rate_per_minute)
+
     runtime = ServiceRuntime(
         settings,
         schema=[SCHEMA],
@@ -44,19 +39,19 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
         consumes=[COMPLAINT_EVENTS, DISPATCH_EVENTS],
         handlers=HANDLERS,
         batch_handler=functools.partial(on_batch, handoff=handoff),
-        workers={"deliveries": run_deliveries, "live": run_live_feed},
+        workers={
+            "deliveries": lambda runtime: run_deliveries(runtime, settings, handoff),
+            "live": lambda runtime: run_live_feed(
+                feed, runtime.pool, settings.database_url, settings.live_poll_interval_s
+            ),
+        },
         on_start=[create_dev_keys],
     )
     runtime.state["handoff"] = handoff
     runtime.state["keys"] = auth.KEYS.ring()
     runtime.state["limiter"] = RateLimiter.from_uri(settings.rate_limit_storage)
-    runtime.state["live"] = LiveFeed(
-        pool=None,  # type: ignore[arg-type]  # the runtime's pool, once it is started
-        database_url=settings.database_url,
-        poll_s=settings.live_poll_interval_s,
-        queue_size=settings.live_queue_size,
-    )
-    app = create_service_app(
+    runtime.state["live"] = feed
+    return create_service_app(
         runtime,
         title="Jiesu 接诉 · 通知 Notify",
         description=(
@@ -64,9 +59,8 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
             " Pushes status updates to residents, units, supervisors and subscribers: SMS,"
             " WeChat template messages, email, Standard Webhooks and a live SSE stream."
         ),
-        routers=[router],
+        routers=routers,
     )
-    return app
 
 
 def main() -> None:

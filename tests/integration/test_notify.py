@@ -21,7 +21,7 @@ from standardwebhooks.webhooks import Webhook
 from deploy.local.processes import free_port
 from services.notify import auth as notify_auth
 from services.notify import store as notify_store
-from services.notify.channels import SmtpConnections, compose
+from services.notify.adapters.channels import SmtpConnections, compose
 from services.notify.settings import NotifySettings
 from shared.apikeys import key_id_of
 from shared.events import (
@@ -517,7 +517,8 @@ async def test_abandoned_messages_wait_in_the_dead_letters_until_an_operator_red
         server, STREET, {"id": "owners-nobody", "name": "某业委会", "sms": "13905319999"}
     )
     out = await run_cli(
-        "services.notify.deadletters",
+        "services.notify.cli",
+        "dead-letters",
         "redrive",
         *(str(r["notification_id"]) for r in letters),
         env={"NOTIFY_DATABASE_URL": server.database_url},
@@ -540,7 +541,10 @@ async def test_abandoned_messages_wait_in_the_dead_letters_until_an_operator_red
         ][RETRIES + 1 :]
     assert after[0][0] == "redriven" and after[0][1], "the operator's redrive is recorded"
     listing = await run_cli(
-        "services.notify.deadletters", "list", env={"NOTIFY_DATABASE_URL": server.database_url}
+        "services.notify.cli",
+        "dead-letters",
+        "list",
+        env={"NOTIFY_DATABASE_URL": server.database_url},
     )
     assert str(order.complaint_id) not in listing
 

@@ -6,7 +6,7 @@ import uuid
 from email import message_from_bytes
 from email.policy import default
 
-from services.notify.channels import compose
+from services.notify.adapters.channels import compose
 
 
 def test_a_composed_mail_parses_back_to_its_chinese_subject_sender_and_text():

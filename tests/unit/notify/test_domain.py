@@ -14,7 +14,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from services.notify import domain
-from services.notify.channels import retry_after, sign
+from services.notify.adapters.channels import retry_after, sign
 from shared.events import (
     ArbitrationRequested,
     Audience,

@@ -7,7 +7,8 @@ import asyncio
 import uuid
 from datetime import UTC, datetime
 
-from services.notify.delivery import RECORD_ATTEMPTS, Outcome, Recorder, proxied, recorded
+from services.notify.app import recorded
+from services.notify.workers import RECORD_ATTEMPTS, Outcome, Recorder, proxied
 from shared.envelope import Causation
 from shared.events import Audience, NotificationOutcome
 

@@ -13,10 +13,11 @@ from typing import Any
 
 import pytest
 
-from services.notify import delivery as delivery_module
 from services.notify import domain, store
-from services.notify.delivery import GatheredLookups, Handoff, Recorder, run_channel
+from services.notify import workers as workers_module
+from services.notify.app import Handoff
 from services.notify.settings import NotifySettings
+from services.notify.workers import GatheredLookups, Recorder, run_channel
 from shared.events import Audience
 
 
@@ -144,7 +145,7 @@ async def test_the_table_and_the_hand_over_take_turns_so_neither_waits_for_the_o
     table = Table([delivery(f"table-{i}") for i in range(6)])
     monkeypatch.setattr(store, "claim", table.claim)
     monkeypatch.setattr(store, "next_due", table.next_due)
-    monkeypatch.setattr(delivery_module, "units_of", lambda conn, rows: _nothing())
+    monkeypatch.setattr(workers_module, "units_of", lambda conn, rows: _nothing())
     settings = NotifySettings(channel_concurrency=2)
     runtime = SimpleNamespace(settings=settings, pool=Pool())
     gateway = Gateway()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.notify.channels import GuardedResolver, WebhookTargets
+from services.notify.adapters.channels import GuardedResolver, WebhookTargets
 
 INWARD = [
     "http://127.0.0.1:8003/admin",

@@ -1,9 +1,10 @@
-"""The delivery workers: per channel, a bounded pool claims due messages and sends them.
+"""Notify's background loops: the delivery workers and the live feed's tailer.
 
-Each channel has its own workers, so a slow or failing gateway holds up only its own channel;
-what waits, waits in Postgres (claimed a few at a time), never in memory. What came of every
-attempt is recorded: the outcomes of a complaint's messages that finish together are one
-`NotificationsRecorded` event in the complaint's outcome stream.
+Per channel, a bounded pool claims due messages and sends them. Each channel has its own
+workers, so a slow or failing gateway holds up only its own channel; what waits, waits in
+Postgres (claimed a few at a time), never in memory. What came of every attempt is recorded:
+the outcomes of a complaint's messages that finish together are one `NotificationsRecorded`
+event in the complaint's outcome stream.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import logging
 import math
 import time
 import urllib.request
-from collections import defaultdict, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,7 +26,7 @@ import asyncpg
 from prometheus_client import Counter, Gauge
 
 from services.notify import domain, store
-from services.notify.channels import (
+from services.notify.adapters.channels import (
     Channel,
     Contacts,
     EmailChannel,
@@ -39,15 +39,14 @@ from services.notify.channels import (
     UnaddressedChannel,
     Undeliverable,
     WebhookChannel,
-    WebhookTargets,
     WechatChannel,
+    webhook_targets,
 )
-from services.notify.domain import UNADDRESSED
+from services.notify.app import UNLISTED, Handoff, recorded
+from services.notify.live import LiveFeed, as_entry
 from services.notify.settings import NotifySettings
 from shared.db import Connection, connect
-from shared.envelope import Causation
-from shared.events import Audience, NotificationOutcome, NotificationsRecorded
-from shared.eventstore import EventStore
+from shared.events import Audience, NotificationOutcome
 from shared.runtime import ServiceRuntime
 
 log = logging.getLogger(__name__)
@@ -58,10 +57,6 @@ ATTEMPTS = Counter(
 )
 RECORD_ATTEMPTS = 6  # about 6 s of retries before a batch is left to its leases
 IN_FLIGHT = Gauge("jiesu_notify_in_flight", "Messages being sent now, by channel", ["channel"])
-
-
-def webhook_targets(settings: NotifySettings) -> WebhookTargets:
-    return WebhookTargets((settings.webhook_allowed_hosts or "").split(","))
 
 
 def webhook_session(
@@ -118,26 +113,6 @@ class Outcome:
     error: str | None  # as the delivery row keeps it
     disable: str | None  # an endpoint that answered 410
     recorded: NotificationOutcome  # as the event says it (naming the event that asked)
-
-
-def recorded(
-    outcomes: Sequence[tuple[UUID, UUID, NotificationOutcome]],
-) -> list[tuple[str, list[NotificationsRecorded], Causation]]:
-    """(complaint, conversation, outcome) as the appends that record them: one event per
-    complaint (and conversation), in the complaint's stream. Each outcome names the event that
-    asked for its message; the envelope's causation does too when they all answer one."""
-    groups: dict[tuple[UUID, UUID], list[NotificationOutcome]] = {}
-    for complaint_id, correlation_id, outcome in outcomes:
-        groups.setdefault((complaint_id, correlation_id), []).append(outcome)
-    appends = []
-    for (complaint_id, correlation_id), items in groups.items():
-        causes = {o.requested_by for o in items}
-        cause = causes.pop() if len(causes) == 1 else None
-        event = NotificationsRecorded(complaint_id=complaint_id, outcomes=items)
-        appends.append(
-            (store.outcome_stream(complaint_id), [event], Causation(correlation_id, cause))
-        )
-    return appends
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,9 +187,8 @@ async def send_when_known(
     return await send_one(runtime, channels, row, known)
 
 
-# Channels that address people (by contact or directory) and audiences not in the directory.
+# Channels that address people (by contact or directory).
 ADDRESSED = frozenset({"sms", "wechat", "email"})
-UNLISTED = frozenset({Audience.RESIDENT.value, Audience.SUBSCRIBER.value})
 
 
 async def send_one(
@@ -370,71 +344,6 @@ class Recorder:
             )
 
 
-class Handoff:
-    """New deliveries handed from the consumer to their channel's senders in memory: the
-    consumer inserts them already claimed (`sending`, with a lease) and gives them here once
-    its transaction has committed, so a message's first attempt costs no claim. The table
-    stays the truth: what a crash loses from here, or what waits here longer than half its
-    lease, is claimed again from the table when the lease runs out, like any other claim.
-
-    Only deliveries to a channel's gateway are handed over; a subscriber's endpoint keeps its
-    per-endpoint cap through the claim. Each channel holds at most `room` at a time; what does
-    not fit waits in the table as before; while the table may hold due deliveries, the senders
-    take from it and from what was handed over in turns.
-
-    Taking new deliveries even while the table holds some is what keeps the table out of the
-    way: when new ones joined the table instead (as before), one overflow put the channel on
-    claims for good under steady load, each new message waiting there until a sender claimed
-    it (measured at 80/s with 16 senders: 71 % of the new messages inserted, claimed and
-    updated again, the claim ≈ 2 ms and half of notify's statement time)."""
-
-    def __init__(self, room: int, lease_s: float) -> None:
-        self.room = room
-        self.lease_s = lease_s
-        self.queues: dict[str, deque[tuple[float, asyncpg.Record, domain.Address | None]]] = (
-            defaultdict(deque)
-        )
-        self.wakes: Mapping[str, asyncio.Event] = {}
-        # Channels whose table may hold due deliveries (new pending ones, a redrive): their
-        # senders claim from the table, in turns with what was handed over.
-        self.pending: set[str] = set()
-
-    def takes(self, planned: Sequence[store.Planned]) -> list[bool]:
-        """Which of these new deliveries the senders take at birth."""
-        free = {channel: self.room - len(queue) for channel, queue in self.queues.items()}
-        taken = []
-        for p in planned:
-            left = free.get(p.channel, self.room)
-            take = p.endpoint == "" and p.channel in self.wakes and left > 0
-            free[p.channel] = left - take
-            taken.append(take)
-        return taken
-
-    def give(
-        self, rows: Sequence[asyncpg.Record], units: Mapping[str, domain.Address], leased_at: float
-    ) -> None:
-        """Hand over rows whose leases began no earlier than `leased_at` (monotonic, taken
-        before the insert that leased them: a slow batch's commit does not stretch them)."""
-        for row in rows:
-            address = None if row["audience"] in UNLISTED else units.get(row["recipient"])
-            self.queues[row["channel"]].append((leased_at, row, address))
-        for channel in {row["channel"] for row in rows}:
-            self.wakes[channel].set()
-
-    def take(self, channel: str, most: int) -> list[tuple[asyncpg.Record, domain.Address | None]]:
-        """Up to `most` of a channel's handed-over deliveries, oldest first; any that waited
-        past half their lease are left to the table (their lease runs out, then they are
-        claimed), so that a message is never in two senders' hands."""
-        queue = self.queues.get(channel)
-        taken: list[tuple[asyncpg.Record, domain.Address | None]] = []
-        stale = time.monotonic() - self.lease_s / 2
-        while queue and len(taken) < most:
-            given_at, row, address = queue.popleft()
-            if given_at >= stale:
-                taken.append((row, address))
-        return taken
-
-
 async def run_channel(
     runtime: ServiceRuntime,
     channels: Mapping[str, Channel],
@@ -540,12 +449,12 @@ async def run_channel(
             task.cancel()
 
 
-async def run_deliveries(runtime: ServiceRuntime) -> None:
+async def run_deliveries(
+    runtime: ServiceRuntime, settings: NotifySettings, handoff: Handoff
+) -> None:
     """Every channel's worker, woken by deliveries handed over by the consumer, by new ones in
     the table (LISTEN/NOTIFY, the payload names the channels) and by a poll, and the recorder
     of their outcomes."""
-    settings: NotifySettings = runtime.settings  # type: ignore[assignment]
-    handoff: Handoff = runtime.state["handoff"]
     listener = await connect(settings.database_url)
     # aiohttp rather than httpx: under load, py-spy found httpx's client (its connection pool's
     # checks and anyio wrappers included) in about a quarter of notify's samples.
@@ -583,53 +492,27 @@ async def run_deliveries(runtime: ServiceRuntime) -> None:
             await smtp.close()
 
 
-async def redrive(
-    conn: Connection,
-    events: EventStore,
-    notification_ids: list[UUID] | None,
-    channel: str | None,
-    actor: str,
-) -> int:
-    """Send abandoned messages again (an operator's call, recorded as a `redriven` outcome).
-
-    A message kept because its unit had no address goes out by the channels the directory
-    names now (new deliveries of the same event); the kept one is closed.
-    """
-    taken = await store.take_dead_letters(conn, notification_ids, channel)
-    now = datetime.now(UTC)
-    outcomes: list[tuple[UUID, UUID, NotificationOutcome]] = []
-    for row in taken:
-        if row["channel"] == UNADDRESSED:
-            address = await store.address(conn, row["recipient"])
-            if address is None:
-                continue  # still nowhere to send it
-            message = domain.Message(
-                row["complaint_id"],
-                Audience(row["audience"]),
-                row["recipient"],
-                row["template"],
-                row["payload"],
-            )
-            facts = domain.Facts(row["complaint_id"])
-            planned = [
-                store.Planned(message, c) for c in domain.channels_for(message, facts, address)
-            ]
-            await store.add_deliveries_for(conn, row["event_id"], row["correlation_id"], planned)
-            await store.record_outcomes(conn, [(row["notification_id"], "redriven", None, None)])
-        else:
-            await store.requeue(conn, row["notification_id"])
-        outcome = NotificationOutcome(
-            notification_id=row["notification_id"],
-            outcome="redriven",
-            audience=Audience(row["audience"]),
-            recipient=row["recipient"],
-            channel=row["channel"],
-            template=row["template"],
-            attempt=row["attempts"],
-            actor=actor,
-            at=now,
-            requested_by=row["event_id"],
-        )
-        outcomes.append((row["complaint_id"], row["correlation_id"] or row["event_id"], outcome))
-    await events.append_streams(conn, recorded(outcomes))
-    return len(taken)
+async def run_live_feed(
+    feed: LiveFeed, pool: asyncpg.Pool, database_url: str, poll_s: float
+) -> None:
+    """The live feed's tailer: reads `live_updates` up to the horizon, in id order, and hands
+    each entry to the clients that want it; woken by each commit's NOTIFY, or at the poll."""
+    wake = asyncio.Event()
+    connection = await connect(database_url)
+    await connection.add_listener(store.LIVE_CHANNEL, lambda *_: wake.set())
+    try:
+        async with pool.acquire() as conn:
+            last_id = await feed.horizon.reach(conn)
+        while True:
+            wake.clear()
+            async with pool.acquire() as conn:
+                settled = await feed.horizon.advance(conn)
+                rows = await store.live_since(conn, last_id, settled, 500)
+            for row in rows:
+                feed.hand_out(as_entry(row))
+                last_id = row["id"]
+            if len(rows) < 500:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), feed.horizon.next_look(poll_s))
+    finally:
+        await connection.close()

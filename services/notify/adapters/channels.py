@@ -408,6 +408,10 @@ class WebhookTargets:
         return None
 
 
+def webhook_targets(settings: NotifySettings) -> WebhookTargets:
+    return WebhookTargets((settings.webhook_allowed_hosts or "").split(","))
+
+
 class GuardedResolver(AbstractResolver):
     """aiohttp's resolver for webhooks: only addresses outside (see WebhookTargets)."""
 

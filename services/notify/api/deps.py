@@ -1,0 +1,50 @@
+"""What notify's routes take: the caller's key by role, the database pool, the event store,
+the settings and the live feed."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import asyncpg
+from fastapi import Depends, Request
+
+from services.notify.auth import ApiKey, Role, require
+from services.notify.live import LiveFeed
+from services.notify.settings import NotifySettings
+from shared.eventstore import EventStore
+from shared.runtime import ServiceRuntime
+
+OpsKey = Annotated[ApiKey, require(Role.OPS)]
+AdminKey = Annotated[ApiKey, require()]
+# An admin, or a subscriber managing its own subscriptions.
+SubscriberKey = Annotated[ApiKey, require(Role.SUBSCRIBER)]
+
+
+def _runtime(request: Request) -> ServiceRuntime:
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
+
+
+def _pool(request: Request) -> asyncpg.Pool:
+    return _runtime(request).pool
+
+
+def _events(request: Request) -> EventStore:
+    return _runtime(request).store
+
+
+def _settings(request: Request) -> NotifySettings:
+    settings = _runtime(request).settings
+    assert isinstance(settings, NotifySettings)
+    return settings
+
+
+def _feed(request: Request) -> LiveFeed:
+    feed: LiveFeed = _runtime(request).state["live"]
+    return feed
+
+
+Pool = Annotated[asyncpg.Pool, Depends(_pool)]
+Events = Annotated[EventStore, Depends(_events)]
+Settings = Annotated[NotifySettings, Depends(_settings)]
+Feed = Annotated[LiveFeed, Depends(_feed)]

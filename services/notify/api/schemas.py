@@ -1,0 +1,240 @@
+"""Notify's API models: the bodies its routes take and the answers they give, and every step
+from a table's rows to an answer."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    PlainSerializer,
+    SerializerFunctionWrapHandler,
+    WithJsonSchema,
+    model_serializer,
+    model_validator,
+)
+
+from services.notify.domain import Duty
+from shared.events import REGISTRY
+
+AREA = r"^\d{12}(-[A-Z0-9]{1,8}){0,3}$"
+# What a subscription may ask for: the events that are about a complaint.
+SUBSCRIBABLE = sorted(
+    name
+    for name, event_class in REGISTRY.items()
+    if event_class.__module__ in ("shared.events.complaint", "shared.events.dispatch")
+    and "complaint_id" in event_class.model_fields
+)
+
+# A moment as Python writes it (`+00:00`, where pydantic would write `Z`): the routes gave
+# their rows' times so before they declared models, and clients may compare the strings.
+Moment = Annotated[
+    datetime,
+    PlainSerializer(datetime.isoformat, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+
+
+# --- bodies ----------------------------------------------------------------------------------
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Subscription(_Body):
+    url: HttpUrl = Field(description="接收地址 Where to POST (Standard Webhooks)")
+    event_types: list[str] = Field(
+        default_factory=list, description="事件类型，空为全部 Types; none = all"
+    )
+    area_code: str | None = Field(None, pattern=AREA, description="区域（含下级）Area and below")
+    description: str = Field("", max_length=200)
+    secret: str | None = Field(
+        None,
+        pattern=r"^whsec_[A-Za-z0-9+/=]{24,}$",
+        description="签名密钥，不填则生成 Signing secret",
+    )
+
+    def unknown_types(self) -> list[str]:
+        return [t for t in self.event_types if t not in SUBSCRIBABLE]
+
+
+class Entry(_Body):
+    id: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9-]{1,60}$", description="单位 id（与派单一致）Unit id"
+    )
+    name: str = Field(min_length=1, max_length=100)
+    sms: str | None = Field(None, pattern=r"^\+?[\d\- ]{5,20}$", description="短信号码")
+    email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    wechat_openid: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{6,64}$")
+    area_code: str | None = Field(None, pattern=AREA, description="值守区域 Area on duty for")
+    duty: Duty | None = Field(
+        None,
+        description="值守职责：staff 待分类受理，supervisor 受理超时督办 What it is on duty for",
+    )
+
+    @model_validator(mode="after")
+    def _duty_has_an_area(self) -> Entry:
+        if (self.duty is None) != (self.area_code is None):
+            raise ValueError("duty 与 area_code 须同时给出 duty and area_code go together")
+        return self
+
+
+class Redrive(_Body):
+    notification_ids: list[UUID] | None = Field(None, max_length=1000)
+    channel: str | None = Field(None, pattern=r"^[a-z_]{2,20}$")
+    all: bool = False
+
+
+# --- subscriptions ---------------------------------------------------------------------------
+
+
+class SubscriptionView(BaseModel):
+    subscription_id: str
+    url: str
+    secret: str | None = Field(
+        None, description="签名密钥，仅在建立或替换时给出 Only in the answer that put it"
+    )
+    event_types: list[str]
+    area_code: str | None
+    description: str
+    status: str = Field(description="active | paused | disabled")
+    disabled_reason: str | None
+    created_at: Moment
+    updated_at: Moment
+    owner_key_id: str | None
+
+    @model_serializer(mode="wrap")
+    def _secret_only_when_shown(self, handler: SerializerFunctionWrapHandler) -> Any:
+        shown = handler(self)
+        if shown.get("secret") is None:
+            del shown["secret"]
+        return shown
+
+
+class Subscriptions(BaseModel):
+    subscriptions: list[SubscriptionView]
+    event_types: list[str] = Field(description="本密钥可订阅的事件类型 Types this key may ask for")
+
+
+def subscription(row: dict[str, Any], secret: bool = False) -> SubscriptionView:
+    """A subscription's row as its answer; the secret only to whoever just put it."""
+    return SubscriptionView.model_validate(row if secret else {**row, "secret": None})
+
+
+def subscriptions(rows: Sequence[dict[str, Any]], event_types: list[str]) -> Subscriptions:
+    return Subscriptions(subscriptions=[subscription(r) for r in rows], event_types=event_types)
+
+
+class Deleted(BaseModel):
+    deleted: str
+
+
+# --- the directory (通讯录) --------------------------------------------------------------------
+
+
+class DirectoryEntry(BaseModel):
+    recipient_id: str
+    name: str
+    sms: str | None
+    email: str | None
+    wechat_openid: str | None
+    updated_at: Moment
+    area_code: str | None
+    duty: str | None
+
+
+class Directory(BaseModel):
+    entries: list[DirectoryEntry]
+
+
+def directory(rows: Sequence[dict[str, Any]]) -> Directory:
+    return Directory(entries=[DirectoryEntry.model_validate(r) for r in rows])
+
+
+class Loaded(BaseModel):
+    loaded: int
+
+
+# --- notifications and dead letters ----------------------------------------------------------
+
+
+class Notification(BaseModel):
+    notification_id: UUID
+    audience: str
+    recipient: str
+    channel: str
+    endpoint: str
+    template: str
+    status: str = Field(description="pending | sending | delivered | abandoned | redriven")
+    attempts: int
+    last_error: str | None
+    created_at: Moment
+    updated_at: Moment
+
+
+def notifications(rows: Sequence[dict[str, Any]]) -> list[Notification]:
+    return [Notification.model_validate(r) for r in rows]
+
+
+class Backlog(BaseModel):
+    channels: dict[str, dict[str, int]] = Field(
+        description="渠道 → 状态 → 条数 Channel → status → count (delivered ones left out)"
+    )
+
+
+class DeadLetter(BaseModel):
+    notification_id: UUID
+    event_id: UUID
+    complaint_id: UUID
+    audience: str
+    recipient: str
+    channel: str
+    endpoint: str
+    template: str
+    attempts: int
+    last_error: str | None
+    updated_at: Moment
+
+
+class DeadLetters(BaseModel):
+    dead_letters: list[DeadLetter]
+    limit: int
+    offset: int
+
+
+def dead_letters(rows: Sequence[dict[str, Any]], limit: int, offset: int) -> DeadLetters:
+    return DeadLetters(
+        dead_letters=[DeadLetter.model_validate(r) for r in rows], limit=limit, offset=offset
+    )
+
+
+class Redriven(BaseModel):
+    redriven: int
+
+
+# --- the live stream -------------------------------------------------------------------------
+
+# What /stream declares: Server-Sent Events, each a status change as JSON in `data`.
+EVENT_STREAM: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "实时状态流 Server-Sent Events: id, event (the type), data (JSON)",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+}
+
+
+def stream_entry(entry: dict[str, Any]) -> dict[str, str]:
+    """A live entry as one Server-Sent Event."""
+    return {
+        "id": str(entry["id"]),
+        "event": entry["type"],
+        "data": json.dumps(entry, ensure_ascii=False),
+    }

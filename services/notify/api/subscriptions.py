@@ -1,0 +1,163 @@
+"""Webhook subscriptions: an admin manages all of them, a subscriber key its own, within its
+area and event types."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from services.notify import store
+from services.notify.adapters.channels import webhook_targets
+from services.notify.api import schemas
+from services.notify.api.deps import AdminKey, Pool, Settings, SubscriberKey
+from services.notify.api.schemas import SUBSCRIBABLE, Deleted, Subscription, SubscriptionView
+from services.notify.auth import ApiKey, Role
+from shared.http import Problem
+
+router = APIRouter(tags=["订阅 Webhook subscriptions"])
+
+
+def _owner(key: ApiKey) -> str | None:
+    """Whose subscriptions a key sees and changes: a subscriber its own; an admin all (None)."""
+    return key.key_id if key.role is Role.SUBSCRIBER else None
+
+
+def _within_key(body: Subscription, key: ApiKey) -> Subscription:
+    """A subscriber's subscription within its key: its area and types when none are given;
+    a 403 for one wider than the key's."""
+    if key.role is not Role.SUBSCRIBER:
+        return body
+    area = body.area_code or key.scope
+    types = body.event_types or list(key.event_types or ())
+    if not key.covers(area):
+        raise Problem(
+            403,
+            f"订阅区域超出本密钥的区域 {key.scope} The area is outside this key's",
+            errors=[{"field": "area_code", "message": f"within {key.scope}"}],
+        )
+    if not key.allows(types):
+        allowed = ", ".join(key.event_types or ())
+        raise Problem(
+            403,
+            f"订阅的事件类型超出本密钥的类型 The event types are beyond this key's: {allowed}",
+            errors=[{"field": "event_types", "message": f"among {allowed}"}],
+        )
+    return body.model_copy(update={"area_code": area, "event_types": types})
+
+
+async def _put_subscription(
+    pool: Pool, settings: Settings, subscription_id: str, body: Subscription, key: ApiKey
+) -> SubscriptionView:
+    body = _within_key(body, key)
+    unknown = body.unknown_types()
+    if unknown:
+        raise Problem(
+            422,
+            f"未知的事件类型 Unknown event types: {', '.join(unknown)}",
+            errors=[{"field": "event_types", "message": f"one of {', '.join(SUBSCRIBABLE)}"}],
+        )
+    refusal = await webhook_targets(settings).refusal(str(body.url))
+    if refusal is not None:
+        raise Problem(422, refusal, errors=[{"field": "url", "message": refusal}])
+    async with pool.acquire() as conn:
+        row = await store.put_subscription(
+            conn,
+            subscription_id,
+            str(body.url),
+            body.secret or store.new_secret(),
+            body.event_types,
+            body.area_code,
+            body.description,
+            _owner(key),
+        )
+    return schemas.subscription(row, secret=True)
+
+
+@router.post(
+    "/subscriptions",
+    status_code=201,
+    response_model=SubscriptionView,
+    summary="新建订阅 Subscribe a downstream system (the secret is shown once)",
+)
+async def create_subscription(
+    body: Subscription, pool: Pool, settings: Settings, key: SubscriberKey
+) -> SubscriptionView:
+    return await _put_subscription(pool, settings, f"sub_{uuid.uuid4().hex[:12]}", body, key)
+
+
+@router.put(
+    "/subscriptions/{subscription_id}",
+    response_model=SubscriptionView,
+    summary="建立或替换订阅 Put a subscription under a chosen id (re-enables it)",
+)
+async def put_subscription(
+    subscription_id: Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{1,60}$")],
+    body: Subscription,
+    pool: Pool,
+    settings: Settings,
+    key: AdminKey,
+) -> SubscriptionView:
+    return await _put_subscription(pool, settings, subscription_id, body, key)
+
+
+@router.get(
+    "/subscriptions",
+    response_model=schemas.Subscriptions,
+    summary="订阅列表（订阅方只见自己的）Subscriptions (a subscriber sees its own)",
+)
+async def list_subscriptions(pool: Pool, key: SubscriberKey) -> schemas.Subscriptions:
+    async with pool.acquire() as conn:
+        rows = await store.subscriptions(conn, _owner(key))
+    return schemas.subscriptions(rows, [t for t in SUBSCRIBABLE if key.allows([t])])
+
+
+def _no_such(subscription_id: str) -> Problem:
+    return Problem(404, f"没有订阅 {subscription_id} No such subscription")
+
+
+@router.delete(
+    "/subscriptions/{subscription_id}",
+    response_model=Deleted,
+    summary="删除订阅（订阅方只能删自己的）Unsubscribe (a subscriber its own only)",
+)
+async def delete_subscription(subscription_id: str, pool: Pool, key: SubscriberKey) -> Deleted:
+    async with pool.acquire() as conn:
+        if not await store.delete_subscription(conn, subscription_id, _owner(key)):
+            raise _no_such(subscription_id)
+    return Deleted(deleted=subscription_id)
+
+
+async def _set_status(
+    pool: Pool, subscription_id: str, key: ApiKey, status: str, reason: str | None
+) -> SubscriptionView:
+    owner = _owner(key)
+    async with pool.acquire() as conn:
+        if not await store.set_subscription_status(conn, subscription_id, status, reason, owner):
+            raise _no_such(subscription_id)
+        row = await store.subscription(conn, subscription_id, owner)
+    assert row is not None
+    return schemas.subscription(row)
+
+
+@router.post(
+    "/subscriptions/{subscription_id}/pause",
+    response_model=SubscriptionView,
+    summary="暂停订阅（订阅方只能停自己的）Pause: nothing is sent until enabled again",
+)
+async def pause_subscription(
+    subscription_id: str, pool: Pool, key: SubscriberKey
+) -> SubscriptionView:
+    return await _set_status(pool, subscription_id, key, "paused", f"paused by {key.actor}")
+
+
+@router.post(
+    "/subscriptions/{subscription_id}/enable",
+    response_model=SubscriptionView,
+    summary="重新启用 Enable again (after a pause, or after the endpoint answered 410 Gone)",
+)
+async def enable_subscription(
+    subscription_id: str, pool: Pool, key: SubscriberKey
+) -> SubscriptionView:
+    return await _set_status(pool, subscription_id, key, "active", None)

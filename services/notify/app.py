@@ -1,0 +1,161 @@
+"""What notify's entry points share below them: the hand-over of new deliveries from the
+consumer to the senders, and the record of what came of messages (the outcomes of attempts,
+an operator's redrive), as `NotificationsRecorded` events in each complaint's stream."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict, deque
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from uuid import UUID
+
+import asyncpg
+
+from services.notify import domain, store
+from services.notify.domain import UNADDRESSED
+from shared.db import Connection
+from shared.envelope import Causation
+from shared.events import Audience, NotificationOutcome, NotificationsRecorded
+from shared.eventstore import EventStore
+
+# Audiences not in the directory.
+UNLISTED = frozenset({Audience.RESIDENT.value, Audience.SUBSCRIBER.value})
+
+
+def recorded(
+    outcomes: Sequence[tuple[UUID, UUID, NotificationOutcome]],
+) -> list[tuple[str, list[NotificationsRecorded], Causation]]:
+    """(complaint, conversation, outcome) as the appends that record them: one event per
+    complaint (and conversation), in the complaint's stream. Each outcome names the event that
+    asked for its message; the envelope's causation does too when they all answer one."""
+    groups: dict[tuple[UUID, UUID], list[NotificationOutcome]] = {}
+    for complaint_id, correlation_id, outcome in outcomes:
+        groups.setdefault((complaint_id, correlation_id), []).append(outcome)
+    appends = []
+    for (complaint_id, correlation_id), items in groups.items():
+        causes = {o.requested_by for o in items}
+        cause = causes.pop() if len(causes) == 1 else None
+        event = NotificationsRecorded(complaint_id=complaint_id, outcomes=items)
+        appends.append(
+            (store.outcome_stream(complaint_id), [event], Causation(correlation_id, cause))
+        )
+    return appends
+
+
+class Handoff:
+    """New deliveries handed from the consumer to their channel's senders in memory: the
+    consumer inserts them already claimed (`sending`, with a lease) and gives them here once
+    its transaction has committed, so a message's first attempt costs no claim. The table
+    stays the truth: what a crash loses from here, or what waits here longer than half its
+    lease, is claimed again from the table when the lease runs out, like any other claim.
+
+    Only deliveries to a channel's gateway are handed over; a subscriber's endpoint keeps its
+    per-endpoint cap through the claim. Each channel holds at most `room` at a time; what does
+    not fit waits in the table as before; while the table may hold due deliveries, the senders
+    take from it and from what was handed over in turns.
+
+    Taking new deliveries even while the table holds some is what keeps the table out of the
+    way: when new ones joined the table instead (as before), one overflow put the channel on
+    claims for good under steady load, each new message waiting there until a sender claimed
+    it (measured at 80/s with 16 senders: 71 % of the new messages inserted, claimed and
+    updated again, the claim ≈ 2 ms and half of notify's statement time)."""
+
+    def __init__(self, room: int, lease_s: float) -> None:
+        self.room = room
+        self.lease_s = lease_s
+        self.queues: dict[str, deque[tuple[float, asyncpg.Record, domain.Address | None]]] = (
+            defaultdict(deque)
+        )
+        self.wakes: Mapping[str, asyncio.Event] = {}
+        # Channels whose table may hold due deliveries (new pending ones, a redrive): their
+        # senders claim from the table, in turns with what was handed over.
+        self.pending: set[str] = set()
+
+    def takes(self, planned: Sequence[store.Planned]) -> list[bool]:
+        """Which of these new deliveries the senders take at birth."""
+        free = {channel: self.room - len(queue) for channel, queue in self.queues.items()}
+        taken = []
+        for p in planned:
+            left = free.get(p.channel, self.room)
+            take = p.endpoint == "" and p.channel in self.wakes and left > 0
+            free[p.channel] = left - take
+            taken.append(take)
+        return taken
+
+    def give(
+        self, rows: Sequence[asyncpg.Record], units: Mapping[str, domain.Address], leased_at: float
+    ) -> None:
+        """Hand over rows whose leases began no earlier than `leased_at` (monotonic, taken
+        before the insert that leased them: a slow batch's commit does not stretch them)."""
+        for row in rows:
+            address = None if row["audience"] in UNLISTED else units.get(row["recipient"])
+            self.queues[row["channel"]].append((leased_at, row, address))
+        for channel in {row["channel"] for row in rows}:
+            self.wakes[channel].set()
+
+    def take(self, channel: str, most: int) -> list[tuple[asyncpg.Record, domain.Address | None]]:
+        """Up to `most` of a channel's handed-over deliveries, oldest first; any that waited
+        past half their lease are left to the table (their lease runs out, then they are
+        claimed), so that a message is never in two senders' hands."""
+        queue = self.queues.get(channel)
+        taken: list[tuple[asyncpg.Record, domain.Address | None]] = []
+        stale = time.monotonic() - self.lease_s / 2
+        while queue and len(taken) < most:
+            given_at, row, address = queue.popleft()
+            if given_at >= stale:
+                taken.append((row, address))
+        return taken
+
+
+async def redrive(
+    conn: Connection,
+    events: EventStore,
+    notification_ids: list[UUID] | None,
+    channel: str | None,
+    actor: str,
+) -> int:
+    """Send abandoned messages again (an operator's call, recorded as a `redriven` outcome).
+
+    A message kept because its unit had no address goes out by the channels the directory
+    names now (new deliveries of the same event); the kept one is closed.
+    """
+    taken = await store.take_dead_letters(conn, notification_ids, channel)
+    now = datetime.now(UTC)
+    outcomes: list[tuple[UUID, UUID, NotificationOutcome]] = []
+    for row in taken:
+        if row["channel"] == UNADDRESSED:
+            address = await store.address(conn, row["recipient"])
+            if address is None:
+                continue  # still nowhere to send it
+            message = domain.Message(
+                row["complaint_id"],
+                Audience(row["audience"]),
+                row["recipient"],
+                row["template"],
+                row["payload"],
+            )
+            facts = domain.Facts(row["complaint_id"])
+            planned = [
+                store.Planned(message, c) for c in domain.channels_for(message, facts, address)
+            ]
+            await store.add_deliveries_for(conn, row["event_id"], row["correlation_id"], planned)
+            await store.record_outcomes(conn, [(row["notification_id"], "redriven", None, None)])
+        else:
+            await store.requeue(conn, row["notification_id"])
+        outcome = NotificationOutcome(
+            notification_id=row["notification_id"],
+            outcome="redriven",
+            audience=Audience(row["audience"]),
+            recipient=row["recipient"],
+            channel=row["channel"],
+            template=row["template"],
+            attempt=row["attempts"],
+            actor=actor,
+            at=now,
+            requested_by=row["event_id"],
+        )
+        outcomes.append((row["complaint_id"], row["correlation_id"] or row["event_id"], outcome))
+    await events.append_streams(conn, recorded(outcomes))
+    return len(taken)
