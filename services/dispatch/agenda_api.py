@@ -25,10 +25,10 @@ from services.dispatch.api import (
 )
 from services.dispatch.auth import Caller
 from services.dispatch.city import AREA_CODE, AreaLevel, ResponderKind
-from shared.areas import like_patterns
 from shared.commands import causation_of, now
 from shared.deadlines import Duration, deadline
 from shared.events import AgendaAssignment, Event
+from shared.events.area import like_patterns
 from shared.http import Answer, Call, Offset, Problem
 from shared.privacy import FreeText
 

@@ -21,7 +21,6 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from shared.areas import like_patterns, within
 from shared.deadlines import limit_words
 from shared.events import (
     ArbitrationRequested,
@@ -52,6 +51,7 @@ from shared.events import (
     WorkOrderReturned,
     WorkOrderUrged,
 )
+from shared.events.area import like_patterns, within
 
 TEMPLATES = Path(__file__).with_name("templates.yaml")
 CHINA = ZoneInfo("Asia/Shanghai")

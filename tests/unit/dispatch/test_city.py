@@ -23,8 +23,8 @@ from services.dispatch.city import (
     read_csv,
     route,
 )
-from shared.areas import like_patterns
 from shared.deadlines import PriorityTier
+from shared.events.area import like_patterns
 
 DEMO = Path(__file__).resolve().parents[3] / "deploy" / "local" / "demo_city.yaml"
 
