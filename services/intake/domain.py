@@ -58,14 +58,12 @@ from shared.events import (
     WorkOrderSigned,
     WorkOrderStarted,
 )
+from shared.events.area import PATTERN as AREA_PATTERN
 from shared.privacy import REDACTED_TEXT, FreeText, redact_known, redact_values
 
 CHINA = ZoneInfo("Asia/Shanghai")
 S = ComplaintStatus
 
-# A 12-digit statistical division code (统计用区划代码) down to the community, then optional
-# local codes for grid (网格), building (楼栋) and unit (单元), e.g. 370124001001-G01-B03-U2.
-AREA_CODE_PATTERN = r"^\d{12}(-[A-Z0-9]{1,8}){0,3}$"
 CATEGORY_PATTERN = r"^[a-z][a-z0-9-]{1,40}$"
 PHONE_PATTERN = r"^\+?[\d\- ]{5,20}$"
 MEDIA_URL = r"^https?://\S+$"  # never javascript:, data: or file: links
@@ -148,7 +146,7 @@ class FileComplaint(_Command):
         None, pattern=CATEGORY_PATTERN, description="诉求类别代码 Category code, if known"
     )
     area_code: str = Field(
-        pattern=AREA_CODE_PATTERN,
+        pattern=AREA_PATTERN,
         description="区划代码 Area code (community[-grid[-building[-unit]]])",
     )
     address: str = Field(min_length=1, max_length=200, description="详细地址 Address")
