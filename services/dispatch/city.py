@@ -21,6 +21,7 @@ from shared.deadlines import PriorityTier, TimeLimits
 from shared.events.area import PATTERN as AREA_PATTERN
 from shared.events.area import AreaLevel
 from shared.events.area import parent as parent_area
+from shared.events.labels import ESCALATION_LEVEL
 
 RESPONDER_ID = r"^[a-z0-9][a-z0-9-]{1,60}$"
 CATEGORY_CODE = r"^[a-z][a-z0-9-]{1,40}$"
@@ -61,7 +62,7 @@ class Level(IntEnum):
 
     @property
     def label(self) -> str:
-        return ("社区", "街道", "区县部门", "区县政府")[self.value]
+        return ESCALATION_LEVEL[self.name.lower()]
 
 
 LEVEL_OF_KIND = {

@@ -20,6 +20,7 @@ from services.reporting import store
 from services.reporting.store import sql_within
 from shared.db import Connection
 from shared.events.area import AreaLevel
+from shared.events.labels import AREA_LEVEL
 
 # --- the counts -------------------------------------------------------------------------------
 
@@ -320,10 +321,10 @@ class Level(StrEnum):
 
 DIMENSIONS = {
     # name: (cases' column, orders' column, label)
-    "district": ("c.district_code", "c.district_code", "区县"),
-    "street": ("c.street_code", "c.street_code", "街道（乡镇）"),
-    "community": ("c.community_code", "c.community_code", "社区"),
-    "grid": ("c.grid_code", "c.grid_code", "网格"),
+    "district": ("c.district_code", "c.district_code", AREA_LEVEL[AreaLevel.DISTRICT]),
+    "street": ("c.street_code", "c.street_code", AREA_LEVEL[AreaLevel.STREET]),
+    "community": ("c.community_code", "c.community_code", AREA_LEVEL[AreaLevel.COMMUNITY]),
+    "grid": ("c.grid_code", "c.grid_code", AREA_LEVEL[AreaLevel.GRID]),
     "responder": ("c.lead_responder_id", "o.responder_id", "承办单位"),
     "category": ("c.category", "c.category", "类别"),
     "type": ("c.type", "c.type", "类型"),
