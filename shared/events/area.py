@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
 
-PATTERN = r"^\d{12}(-[A-Z0-9]{1,8}){0,3}$"
+# [0-9], not \d: the validators read \d as any Unicode digit, and a code in full-width digits
+# (３７０１…) would be accepted, then match no area of the city.
+PATTERN = r"^[0-9]{12}(-[A-Z0-9]{1,8}){0,3}$"
 
 
 class AreaLevel(StrEnum):

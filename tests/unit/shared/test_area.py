@@ -45,6 +45,7 @@ def test_every_area_of_the_demo_city_has_a_code_of_the_pattern():
         "370124001001-ABCDEFGHI",  # nine characters
         "370124001001-G01-B02-U1-R5",  # a fourth local segment
         "370124001001_G01",
+        "３７０１２４００１００１",  # full-width digits
     ],
 )
 def test_a_malformed_area_code_is_refused(bad):
