@@ -64,19 +64,6 @@ class ClockName(StrEnum):
     FEEDBACK = "feedback"  # 办理反馈
 
 
-CLOCK_LABELS = {
-    ClockName.SIGN: "签收",
-    ClockName.CONTACT: "联系诉求人",
-    ClockName.FEEDBACK: "办理反馈",
-}
-TIER_LABELS = {
-    PriorityTier.EMERGENCY: "紧急",
-    PriorityTier.UTILITY: "水电气热",
-    PriorityTier.GENERAL: "一般",
-    PriorityTier.COMPLEX: "复杂",
-}
-
-
 class StepLimits(BaseModel):
     """How long each step may take; a missing step has no clock."""
 

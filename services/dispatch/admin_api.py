@@ -12,7 +12,6 @@ from services.dispatch import auth, store
 from services.dispatch.api import dispatch_of, runtime_of
 from services.dispatch.auth import Caller, Role, require
 from services.dispatch.city import (
-    AREA_CODE,
     CSV_COLUMNS,
     SECTIONS,
     Change,
@@ -27,6 +26,7 @@ from services.dispatch.settings import DispatchSettings
 from shared.apikeys import PUBLIC
 from shared.db import Connection
 from shared.deadlines import CalendarYear, TimeLimits
+from shared.events.area import PATTERN as AREA_PATTERN
 from shared.http import Problem, parse_upload
 
 router = APIRouter()
@@ -377,7 +377,7 @@ async def load_calendar(
 )
 async def preview_routing(
     request: Request,
-    area_code: str = Query(pattern=AREA_CODE, description="区划代码 Area code"),
+    area_code: str = Query(pattern=AREA_PATTERN, description="区划代码 Area code"),
     category: str | None = Query(None, description="类别代码 Category code"),
 ) -> dict[str, Any]:
     async with runtime_of(request).pool.acquire() as conn:

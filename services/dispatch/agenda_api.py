@@ -24,11 +24,12 @@ from services.dispatch.api import (
     visible,
 )
 from services.dispatch.auth import Caller
-from services.dispatch.city import AREA_CODE, AreaLevel, ResponderKind
-from shared.areas import like_patterns
+from services.dispatch.city import ResponderKind
 from shared.commands import causation_of, now
 from shared.deadlines import Duration, deadline
 from shared.events import AgendaAssignment, Event
+from shared.events.area import PATTERN as AREA_PATTERN
+from shared.events.area import AreaLevel, like_patterns
 from shared.http import Answer, Call, Offset, Problem
 from shared.privacy import FreeText
 
@@ -189,7 +190,7 @@ async def list_agenda(
         Query(pattern="^(community|district)$", description="社区议事会 / 区县大党委联席会议"),
     ] = None,
     area_code: Annotated[
-        str | None, Query(pattern=AREA_CODE, description="区域（社区、街道、区县）Area")
+        str | None, Query(pattern=AREA_PATTERN, description="区域（社区、街道、区县）Area")
     ] = None,
     stage: Annotated[
         str | None, Query(description="collected/topic_set/unsettled/deliberated/assigned/reviewed")

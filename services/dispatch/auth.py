@@ -19,8 +19,8 @@ from fastapi import Request, params
 
 from services.dispatch.city import CityModel, Responder, ResponderKind
 from shared.apikeys import KeyStore, StoredKey
-from shared.areas import like_patterns
 from shared.db import Connection
+from shared.events.area import like_patterns
 from shared.http import Problem
 
 

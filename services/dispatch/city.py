@@ -18,19 +18,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.deadlines import PriorityTier, TimeLimits
+from shared.events.area import PATTERN as AREA_PATTERN
+from shared.events.area import AreaLevel
+from shared.events.area import parent as parent_area
+from shared.events.labels import ESCALATION_LEVEL
 
-AREA_CODE = r"^\d{12}(-[A-Z0-9]{1,8}){0,3}$"
 RESPONDER_ID = r"^[a-z0-9][a-z0-9-]{1,60}$"
 CATEGORY_CODE = r"^[a-z][a-z0-9-]{1,40}$"
-
-
-class AreaLevel(StrEnum):
-    DISTRICT = "district"  # 区/县
-    STREET = "street"  # 街道/镇
-    COMMUNITY = "community"  # 社区
-    GRID = "grid"  # 网格
-    BUILDING = "building"  # 楼栋
-    UNIT = "unit"  # 单元
 
 
 class ResponderKind(StrEnum):
@@ -68,7 +62,7 @@ class Level(IntEnum):
 
     @property
     def label(self) -> str:
-        return ("社区", "街道", "区县部门", "区县政府")[self.value]
+        return ESCALATION_LEVEL[self.name.lower()]
 
 
 LEVEL_OF_KIND = {
@@ -86,7 +80,7 @@ class AreaIn(BaseModel):
     # An area may also carry its centre for intake's use: kept (and exported), not routed on.
     model_config = ConfigDict(extra="allow")
     code: str = Field(
-        pattern=AREA_CODE, description="区划代码 12-digit code[-grid[-building[-unit]]]"
+        pattern=AREA_PATTERN, description="区划代码 12-digit code[-grid[-building[-unit]]]"
     )
     name: str = Field(min_length=1)
     level: AreaLevel
@@ -134,7 +128,7 @@ class CompoundIn(BaseModel):
     """Who manages a residential compound (小区): its property company and owners' committee."""
 
     model_config = ConfigDict(extra="forbid")
-    area: str = Field(pattern=AREA_CODE)
+    area: str = Field(pattern=AREA_PATTERN)
     property_company: str | None = None
     owners_committee: str | None = None
 
@@ -418,7 +412,7 @@ class CityModel:
         """
         code: str | None = area_code
         while code is not None and code not in self.parents:
-            code = _enclosing_code(code)
+            code = parent_area(code)
         chain = []
         while code is not None:
             chain.append(code)
@@ -488,17 +482,6 @@ class CityModel:
             if unit is not None:
                 return level, unit
         return None
-
-
-def _enclosing_code(code: str) -> str | None:
-    if "-" in code:
-        return code.rsplit("-", 1)[0]
-    if len(code) == 12 and code.isdigit():
-        if code[9:] != "000":
-            return code[:9] + "000"
-        if code[6:9] != "000":
-            return code[:6] + "000000"
-    return None
 
 
 def route(

@@ -12,6 +12,7 @@ from services.dispatch.city import CityFile, CityModel
 from shared.cache import Freshness
 from shared.db import Connection, columns
 from shared.deadlines import CalendarYear, ClockName, WorkCalendar
+from shared.events import labels
 from shared.eventstore import EventStore, RecordedEvent
 
 CITY_STREAM = "city-model"
@@ -219,7 +220,7 @@ def order_json(order: domain.WorkOrder, case: domain.Case) -> dict[str, Any]:
             "kind": order.responder.kind.value,
         },
         "role": order.role.value,
-        "role_label": "主办" if order.role is domain.LEAD else "协办",
+        "role_label": labels.ROLE[order.role],
         "purpose": order.purpose.value,
         "purpose_label": domain.PURPOSE_LABELS[order.purpose],
         "status": order.status.value,

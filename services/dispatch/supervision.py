@@ -23,7 +23,7 @@ from services.dispatch.domain import (
     then,
     timers,
 )
-from shared.deadlines import CLOCK_LABELS, ClockName, warn_time
+from shared.deadlines import ClockName, warn_time
 from shared.events import (
     ArbitrationDecided,
     CaseEscalated,
@@ -36,6 +36,7 @@ from shared.events import (
     SlaWarned,
     WhistleBlown,
     WorkOrderUrged,
+    labels,
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -248,7 +249,7 @@ def _escalate(
         role=CO,
         purpose=Purpose.ESCALATION,
         reason=(
-            f"{order.responder.name}{CLOCK_LABELS[clock]}超期，升级至{level.label}（{unit.name}）督办 "
+            f"{order.responder.name}{labels.CLOCK[clock]}超期，升级至{level.label}（{unit.name}）督办 "
             f"Breach of the {clock.value} limit: escalated to the {level.name.lower()} level"
         ),
         now=now,

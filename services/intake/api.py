@@ -27,6 +27,7 @@ from shared.events import (
     Event,
     IntakeCatalogueLoaded,
     ResidentErased,
+    labels,
 )
 from shared.http import (
     Answer,
@@ -140,7 +141,7 @@ async def get_complaint(ref: str, request: Request, key: ChannelKey) -> dict[str
 def _update_json(update: dict[str, Any]) -> dict[str, Any]:
     return {
         "status": update["status"],
-        "status_label": domain.STATUS_LABELS[domain.S(update["status"])],
+        "status_label": labels.STATUS[domain.S(update["status"])],
         "description": update["description"],
         "at": update["updated_at"].isoformat(),
     }
@@ -416,7 +417,7 @@ async def classify(command: ClassifyText, request: Request, _: StaffKey) -> dict
     settings = intake.settings
     return {
         "type": result.type.value,
-        "type_label": domain.TYPE_LABELS[result.type],
+        "type_label": labels.TYPE[result.type],
         "type_confidence": round(result.type_confidence, 4),
         "category": result.category,
         "category_name": catalogue.categories[result.category].name
@@ -731,11 +732,9 @@ async def lookup(
     return {
         "case_number": view["case_number"],
         "status": view["status"],
-        "status_label": domain.STATUS_LABELS[domain.S(view["status"])],
+        "status_label": labels.STATUS[domain.S(view["status"])],
         "status_note": view["status_note"],
-        "type_label": domain.TYPE_LABELS[domain.ComplaintType(view["type"])]
-        if view["type"]
-        else None,
+        "type_label": labels.TYPE[domain.ComplaintType(view["type"])] if view["type"] else None,
         "category": category.name if category else None,
         "community": community,
         "lead_responder": view["lead_responder"],

@@ -15,13 +15,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from services.intake.domain import AREA_CODE_PATTERN, CATEGORY_PATTERN
+from services.intake.domain import CATEGORY_PATTERN
 from services.intake.geo import Point, distance_m
 from shared.cache import Freshness
 from shared.db import Connection
+from shared.events.area import PATTERN as AREA_PATTERN
+from shared.events.area import AreaLevel
 
 Datatype = Literal["string", "number", "datetime", "text", "singlevaluelist", "multivaluelist"]
-LEVELS = ("district", "street", "community", "grid", "building", "unit")
+LEVELS = list(AreaLevel)  # broadest first
 
 
 class AttributeValue(BaseModel):
@@ -52,9 +54,9 @@ class Attribute(BaseModel):
 
 class Area(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    code: str = Field(pattern=AREA_CODE_PATTERN)
+    code: str = Field(pattern=AREA_PATTERN)
     name: str = Field(min_length=1)
-    level: Literal["district", "street", "community", "grid", "building", "unit"]
+    level: AreaLevel
     parent: str | None = None
     # An optional centre (WGS-84): lets a client that sends only coordinates be placed.
     latitude: float | None = Field(None, ge=-90, le=90)

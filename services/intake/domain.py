@@ -57,46 +57,18 @@ from shared.events import (
     WorkOrderIssued,
     WorkOrderSigned,
     WorkOrderStarted,
+    labels,
 )
+from shared.events.area import PATTERN as AREA_PATTERN
 from shared.privacy import REDACTED_TEXT, FreeText, redact_known, redact_values
 
 CHINA = ZoneInfo("Asia/Shanghai")
 S = ComplaintStatus
 
-# A 12-digit statistical division code (统计用区划代码) down to the community, then optional
-# local codes for grid (网格), building (楼栋) and unit (单元), e.g. 370124001001-G01-B03-U2.
-AREA_CODE_PATTERN = r"^\d{12}(-[A-Z0-9]{1,8}){0,3}$"
 CATEGORY_PATTERN = r"^[a-z][a-z0-9-]{1,40}$"
 PHONE_PATTERN = r"^\+?[\d\- ]{5,20}$"
 MEDIA_URL = r"^https?://\S+$"  # never javascript:, data: or file: links
 
-STATUS_LABELS: dict[ComplaintStatus, str] = {
-    S.FILED: "已受理",
-    S.TRIAGE: "待人工分类",
-    S.CLASSIFIED: "已分类待派单",
-    S.ANSWERED: "已直接办结",
-    S.DISPATCHED: "已派单",
-    S.SIGNED: "已签收",
-    S.RESOLVED: "已办理反馈",
-    S.CALLED_BACK: "已回访",
-    S.REDO: "重办中",
-    S.MERGED: "已并案",
-    S.WITHDRAWN: "已撤回",
-    S.CLOSED: "已办结",
-}
-TYPE_LABELS: dict[ComplaintType, str] = {
-    ComplaintType.CONSULTATION: "咨询",
-    ComplaintType.HELP: "求助",
-    ComplaintType.COMPLAINT: "投诉",
-    ComplaintType.REPORT: "举报",
-    ComplaintType.SUGGESTION: "建议",
-    ComplaintType.PRAISE: "表扬",
-}
-SATISFACTION_LABELS: dict[Satisfaction, str] = {
-    Satisfaction.SATISFIED: "满意",
-    Satisfaction.BASICALLY_SATISFIED: "基本满意",
-    Satisfaction.UNSATISFIED: "不满意",
-}
 # Still open and not yet handled: the states in which the demand itself can still change.
 IN_HAND = frozenset({S.FILED, S.TRIAGE, S.CLASSIFIED, S.DISPATCHED, S.SIGNED, S.REDO})
 # Finished, in the sense of Open311's `closed`.
@@ -148,7 +120,7 @@ class FileComplaint(_Command):
         None, pattern=CATEGORY_PATTERN, description="诉求类别代码 Category code, if known"
     )
     area_code: str = Field(
-        pattern=AREA_CODE_PATTERN,
+        pattern=AREA_PATTERN,
         description="区划代码 Area code (community[-grid[-building[-unit]]])",
     )
     address: str = Field(min_length=1, max_length=200, description="详细地址 Address")
@@ -278,7 +250,7 @@ class Complaint:
 
     @property
     def label(self) -> str:
-        return STATUS_LABELS[self.status]
+        return labels.STATUS[self.status]
 
 
 def _filed(_: Complaint | None, e: ComplaintFiled) -> Complaint:
@@ -1005,9 +977,9 @@ def describe(event: Event) -> str:
         case ComplaintClassified(needs_triage=True):
             return "已受理，等待工作人员分类"
         case ComplaintClassified():
-            return f"已分类为「{TYPE_LABELS[event.type]}」，等待派单"
+            return f"已分类为「{labels.TYPE[event.type]}」，等待派单"
         case ComplaintReclassified():
-            return f"工作人员已分类为「{TYPE_LABELS[event.type]}」"
+            return f"工作人员已分类为「{labels.TYPE[event.type]}」"
         case ComplaintAnswered():
             return f"已直接答复：{event.answer}"
         case DuplicateSuspected():
@@ -1032,10 +1004,10 @@ def describe(event: Event) -> str:
             return "回访未能联系上诉求人"
         case ComplaintCallbackRecorded(rated_via=RatedVia.SMS | RatedVia.WECHAT | RatedVia.LINK):
             assert event.satisfaction is not None
-            return f"诉求人已评价办理结果：{SATISFACTION_LABELS[event.satisfaction]}"
+            return f"诉求人已评价办理结果：{labels.SATISFACTION[event.satisfaction]}"
         case ComplaintCallbackRecorded():
             if event.satisfaction is not None:
-                verdict = SATISFACTION_LABELS[event.satisfaction]
+                verdict = labels.SATISFACTION[event.satisfaction]
             else:
                 verdict = "满意" if event.satisfied else "不满意"
             solved = "已解决" if event.resolved else "未解决"

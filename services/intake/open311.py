@@ -26,7 +26,7 @@ from services.intake.geo import Datum, Point, to_wgs84
 from shared import idempotency
 from shared.apikeys import PUBLIC, for_audience, presented_secret
 from shared.commands import causation_of
-from shared.events import Channel
+from shared.events import Channel, labels
 from shared.http import Problem, correlation_of
 
 router = APIRouter(prefix="/open311/v2", tags=["Open311 GeoReport v2"])
@@ -480,7 +480,7 @@ _COLUMNS = (
 
 def _request_json(row: Any, catalogue: Catalogue, public_text: bool = False) -> dict[str, Any]:
     category = catalogue.categories.get(row["category"] or "")
-    label = domain.STATUS_LABELS[domain.S(row["status"])]
+    label = labels.STATUS[domain.S(row["status"])]
     # The feed is public: the place stops at the building (no unit, no room number), the
     # coordinates at about a hundred metres, and the resident's own words (which may name
     # people, doors and numbers in ways no masker catches) are shown only where the city

@@ -15,8 +15,7 @@ from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID
 
-from services.intake.domain import SATISFACTION_LABELS
-from shared.events import Satisfaction
+from shared.events import Satisfaction, labels
 from shared.privacy import narrow, redact_text
 
 # --- an SMS reply ----------------------------------------------------------------------------
@@ -40,7 +39,7 @@ COMMENT_LENGTH = 200
 
 def thanks(case_number: str, level: Satisfaction, redone: bool) -> str:
     """What the resident is told once their rating is recorded (and the demand sent back)."""
-    said = f"已收到您对诉求 {case_number} 的评价「{SATISFACTION_LABELS[level]}」，感谢您！"
+    said = f"已收到您对诉求 {case_number} 的评价「{labels.SATISFACTION[level]}」，感谢您！"
     if redone:
         said += "我们已重新交办，将继续跟进。"
     elif level is Satisfaction.UNSATISFIED:
@@ -150,5 +149,5 @@ def offer(grant: RatingGrant, secret: str, page_url: str) -> dict[str, Any]:
         # In the fragment: the browser never sends it, so no access log or referrer holds it.
         "url": f"{page_url}#{urlencode({'token': token})}",
         "expires_at": grant.expires_at.isoformat(),
-        "levels": {level.value: label for level, label in SATISFACTION_LABELS.items()},
+        "levels": {level.value: label for level, label in labels.SATISFACTION.items()},
     }

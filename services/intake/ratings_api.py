@@ -16,7 +16,7 @@ from services.intake.privacy import resident_ref
 from shared import commands
 from shared.apikeys import PUBLIC
 from shared.db import Connection
-from shared.events import Event, RatedVia, Satisfaction
+from shared.events import Event, RatedVia, Satisfaction, labels
 from shared.http import Answer, Correlation, Problem, correlation_of, once
 from shared.privacy import FreeText
 
@@ -208,7 +208,7 @@ async def rate_by_link(
     return {
         "case_number": state.case_number,
         "satisfaction": level.value,
-        "satisfaction_label": domain.SATISFACTION_LABELS[level],
+        "satisfaction_label": labels.SATISFACTION[level],
         "status": state.status.value,
         "status_label": state.label,
         "message": ratings.thanks(state.case_number, level, state.status is domain.S.REDO),

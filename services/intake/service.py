@@ -33,7 +33,7 @@ from shared import commands, idempotency
 from shared.commands import ConcurrencyError, IllegalTransition, causation_of
 from shared.db import Connection
 from shared.envelope import Causation
-from shared.events import ComplaintFiled, Event
+from shared.events import ComplaintFiled, Event, labels
 from shared.eventstore import EventStore, RecordedEvent
 from shared.http import Problem
 from shared.idempotency import request_hash
@@ -372,7 +372,7 @@ def view_json(view: dict[str, Any]) -> dict[str, Any]:
         "complaint_id": str(view["complaint_id"]),
         "case_number": view["case_number"],
         "status": view["status"],
-        "status_label": domain.STATUS_LABELS[domain.S(view["status"])],
+        "status_label": labels.STATUS[domain.S(view["status"])],
         "status_note": view["status_note"],
         "channel": view["channel"],
         "type": view["type"],

@@ -17,10 +17,10 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from services.intake.catalogue import CatalogueFile
 from services.intake.domain import Complaint, ComplaintStatus, Contact, fold
 from services.intake.duplicates import Place
-from shared.areas import like_patterns
 from shared.db import Connection, columns
 from shared.envelope import Causation
 from shared.events import Event, parse_event
+from shared.events.area import like_patterns
 from shared.eventstore import EventStore, RecordedEvent
 from shared.sealing import (
     SEALINGS,

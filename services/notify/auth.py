@@ -12,8 +12,8 @@ from enum import StrEnum
 from pathlib import Path
 
 from shared.apikeys import KeyStore, StoredKey
-from shared.areas import within
 from shared.db import Connection
+from shared.events.area import within
 
 
 class Role(StrEnum):

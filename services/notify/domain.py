@@ -21,7 +21,6 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from shared.areas import like_patterns, within
 from shared.deadlines import limit_words
 from shared.events import (
     ArbitrationRequested,
@@ -51,18 +50,12 @@ from shared.events import (
     WorkOrderIssued,
     WorkOrderReturned,
     WorkOrderUrged,
+    labels,
 )
+from shared.events.area import like_patterns, within
 
 TEMPLATES = Path(__file__).with_name("templates.yaml")
 CHINA = ZoneInfo("Asia/Shanghai")
-ROLE_LABELS = {ResponderRole.LEAD: "主办", ResponderRole.CO: "协办"}
-CLOCK_LABELS = {"sign": "签收", "contact": "联系诉求人", "feedback": "办理反馈"}
-LEVEL_LABELS = {
-    "community": "社区",
-    "street": "街道",
-    "department": "区县部门",
-    "district": "区县政府",
-}
 # A namespace for notification ids: the same (event, recipient, channel) is always the same id,
 # so an outbound call's idempotency key survives any replay.
 _NOTIFICATIONS = uuid.UUID("6a696573-752d-6e6f-7469-667900000001")
@@ -239,7 +232,7 @@ def _issued(e: WorkOrderIssued, f: Facts) -> list[Message]:
         "complaint_id": str(e.complaint_id),
         "work_order_id": str(e.work_order_id),
         "responder_name": e.responder_name,
-        "role_label": ROLE_LABELS[e.role],
+        "role_label": labels.ROLE[e.role],
         "category_label": e.category_name or e.category or "未分类",
         "due_at": _when(e.due_at),
         "sign_due_at": _when(sign) if sign else "",
@@ -264,7 +257,7 @@ def _clock(e: SlaWarned | SlaBreached) -> dict[str, Any]:
     return {
         "complaint_id": str(e.complaint_id),
         "responder_name": e.responder_name,
-        "clock_label": CLOCK_LABELS.get(e.clock, e.clock),
+        "clock_label": labels.label_of(labels.CLOCK, e.clock) or e.clock,
         "due_at": _when(e.due_at),
     }
 
@@ -291,9 +284,9 @@ def _escalated(e: CaseEscalated, f: Facts) -> list[Message]:
     data = {
         "case_number": f.case_number,
         "complaint_id": str(e.complaint_id),
-        "to_level": LEVEL_LABELS.get(e.to_level, e.to_level),
+        "to_level": labels.ESCALATION_LEVEL.get(e.to_level, e.to_level),
         "responder_name": e.responder_name,
-        "clock_label": CLOCK_LABELS.get(e.clock, e.clock),
+        "clock_label": labels.label_of(labels.CLOCK, e.clock) or e.clock,
     }
     return [
         *told,

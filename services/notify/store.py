@@ -14,8 +14,8 @@ from uuid import UUID
 import asyncpg
 
 from services.notify import domain
-from shared.areas import like_patterns
 from shared.db import Connection, columns
+from shared.events.area import like_patterns
 
 WAKE_CHANNEL = "jiesu_deliveries"
 LIVE_CHANNEL = "jiesu_live"

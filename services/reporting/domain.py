@@ -28,8 +28,8 @@ from shared.events import (
     NotificationFailed,
     NotificationOutcome,
     NotificationRedriven,
-    ResponderRole,
     WorkOrderIssued,
+    labels,
 )
 
 
@@ -53,18 +53,7 @@ class CaseStatus(StrEnum):
 
 STATUS_LABELS = {
     CaseStatus.PENDING: "处理中",
-    CaseStatus.FILED: "已受理",
-    CaseStatus.TRIAGE: "待人工分类",
-    CaseStatus.CLASSIFIED: "已分类，待派单",
-    CaseStatus.ANSWERED: "直接办结",
-    CaseStatus.DISPATCHED: "已派单",
-    CaseStatus.SIGNED: "已签收",
-    CaseStatus.RESOLVED: "已办理反馈",
-    CaseStatus.CALLED_BACK: "已回访",
-    CaseStatus.REDO: "重办",
-    CaseStatus.MERGED: "已并案",
-    CaseStatus.WITHDRAWN: "已撤回",
-    CaseStatus.CLOSED: "已办结",
+    **{CaseStatus(status): label for status, label in labels.STATUS.items()},
 }
 # Open311 knows open and closed only (as intake's Open311 door says it).
 CLOSED = frozenset({"answered", "resolved", "called_back", "merged", "withdrawn", "closed"})
@@ -135,22 +124,13 @@ def summarise_filed(event: ComplaintFiled) -> str:
 
 
 def summarise_issued(event: WorkOrderIssued) -> str:
-    role = "主办" if event.role == ResponderRole.LEAD else "协办"
-    return f"派单至 {event.responder_name}（{role}）：{event.reason}"
-
-
-AUDIENCE_LABELS = {
-    "resident": "诉求人",
-    "responder": "承办单位",
-    "supervisor": "督办单位",
-    "subscriber": "订阅方",
-}
+    return f"派单至 {event.responder_name}（{labels.ROLE[event.role]}）：{event.reason}"
 
 
 def summarise_notification(o: NotificationOutcome) -> str:
     if o.outcome == "redriven":
         return f"通知已重新发送（{o.channel}，操作人 {o.actor}）"
-    who = AUDIENCE_LABELS.get(o.audience.value, o.audience.value)
+    who = labels.AUDIENCE[o.audience]
     if o.outcome == "delivered":
         return f"已通知{who}（{o.channel}，第 {o.attempt} 次）"
     if o.outcome == "failed":
@@ -274,7 +254,6 @@ DISPATCH_LABELS = {
     "AgendaReviewed": "议事：监督评审",
     "AgendaItemRaised": "议事：提交区县大党委联席会议",
 }
-_CLOCKS = {"sign": "签收", "contact": "联系诉求人", "feedback": "办理反馈"}
 
 
 _WHO = ("responder_name", "responder_id")
@@ -307,7 +286,7 @@ def summarise_dispatch(event: Any) -> str:
         (str(value) for name in detail_names if (value := getattr(event, name))),
         "",
     )
-    clock = _CLOCKS.get((event.clock if has_clock else None) or "")
+    clock = labels.label_of(labels.CLOCK, event.clock if has_clock else None)
     parts = [
         label,
         f"（{who}）" if who else "",

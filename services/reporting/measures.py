@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.reporting import store
-from services.reporting.areas import sql_within
+from services.reporting.store import sql_within
 from shared.db import Connection
+from shared.events.area import AreaLevel
+from shared.events.labels import AREA_LEVEL
 
 # --- the counts -------------------------------------------------------------------------------
 
@@ -306,19 +309,29 @@ def load_config(path: Path) -> MeasuresConfig:
 
 # --- the cube ---------------------------------------------------------------------------------
 
+
+# The area levels a case keeps a column for: what the cube and hot spots group by. (A comment,
+# not a docstring: the docstring would become the hot-spot query's schema description.)
+class Level(StrEnum):
+    DISTRICT = AreaLevel.DISTRICT
+    STREET = AreaLevel.STREET
+    COMMUNITY = AreaLevel.COMMUNITY
+    GRID = AreaLevel.GRID
+
+
 DIMENSIONS = {
     # name: (cases' column, orders' column, label)
-    "district": ("c.district_code", "c.district_code", "区县"),
-    "street": ("c.street_code", "c.street_code", "街道（乡镇）"),
-    "community": ("c.community_code", "c.community_code", "社区"),
-    "grid": ("c.grid_code", "c.grid_code", "网格"),
+    "district": ("c.district_code", "c.district_code", AREA_LEVEL[AreaLevel.DISTRICT]),
+    "street": ("c.street_code", "c.street_code", AREA_LEVEL[AreaLevel.STREET]),
+    "community": ("c.community_code", "c.community_code", AREA_LEVEL[AreaLevel.COMMUNITY]),
+    "grid": ("c.grid_code", "c.grid_code", AREA_LEVEL[AreaLevel.GRID]),
     "responder": ("c.lead_responder_id", "o.responder_id", "承办单位"),
     "category": ("c.category", "c.category", "类别"),
     "type": ("c.type", "c.type", "类型"),
     "channel": ("c.channel", "c.channel", "渠道"),
     "month": ("{month}", "{month}", "月份"),
 }
-AREA_DIMENSIONS = ("district", "street", "community", "grid")
+AREA_DIMENSIONS = tuple(Level)
 
 
 @dataclass(frozen=True, slots=True)

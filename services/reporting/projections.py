@@ -16,7 +16,6 @@ from typing import Any
 from uuid import UUID
 
 from services.reporting import domain
-from services.reporting.areas import enclosing
 from services.reporting.upsert import NO_SEQUENCE, Upsert
 from shared.envelope import Envelope
 from shared.events import (
@@ -62,6 +61,7 @@ from shared.events import (
     WorkOrderStarted,
     WorkOrderUrged,
 )
+from shared.events.area import enclosing
 
 Project = Callable[[Any, Envelope], list[Upsert]]
 SCHEMA_DIR = Path(__file__).with_name("schema")

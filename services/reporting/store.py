@@ -12,7 +12,6 @@ from uuid import UUID
 
 import asyncpg
 
-from services.reporting.areas import sql_within
 from services.reporting.projections import MODELS, SCHEMA_DIR
 from services.reporting.upsert import JSON_TYPES, Layout, Upsert, place
 from shared.db import SCHEMA_LOCK, Connection, apply_schema
@@ -175,6 +174,16 @@ async def category_names(conn: Connection, codes: Iterable[str]) -> dict[str, st
 
 
 # --- queries: cases --------------------------------------------------------------------------
+
+
+def sql_within(param: str, alias: str = "c") -> str:
+    """SQL: the case (a row of `cases` as `alias`) lies in the area `param` names, at whatever
+    level it is, or below a finer local code."""
+    c = alias
+    return (
+        f"({param} IN ({c}.district_code, {c}.street_code, {c}.community_code, {c}.grid_code,"
+        f" {c}.place_code) OR {c}.area_code = {param} OR {c}.area_code LIKE {param} || '-%')"
+    )
 
 
 class Where:

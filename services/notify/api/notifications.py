@@ -13,7 +13,8 @@ from sse_starlette.sse import EventSourceResponse
 from services.notify import app, store
 from services.notify.api import schemas
 from services.notify.api.deps import AdminKey, Events, Feed, OpsKey, Pool
-from services.notify.api.schemas import AREA, Redrive
+from services.notify.api.schemas import Redrive
+from shared.events.area import PATTERN as AREA_PATTERN
 from shared.http import Offset, Problem
 
 router = APIRouter(tags=["通知 Notifications"])
@@ -80,7 +81,9 @@ async def stream(
     pool: Pool,
     feed: Feed,
     key: OpsKey,
-    area_code: Annotated[str | None, Query(pattern=AREA, description="区域（含下级）Area")] = None,
+    area_code: Annotated[
+        str | None, Query(pattern=AREA_PATTERN, description="区域（含下级）Area")
+    ] = None,
     types: Annotated[
         str | None, Query(max_length=2000, description="事件类型，逗号分隔 Types")
     ] = None,

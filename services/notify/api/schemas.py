@@ -23,8 +23,8 @@ from pydantic import (
 
 from services.notify.domain import Duty
 from shared.events import REGISTRY
+from shared.events.area import PATTERN as AREA_PATTERN
 
-AREA = r"^\d{12}(-[A-Z0-9]{1,8}){0,3}$"
 # What a subscription may ask for: the events that are about a complaint.
 SUBSCRIBABLE = sorted(
     name
@@ -54,7 +54,9 @@ class Subscription(_Body):
     event_types: list[str] = Field(
         default_factory=list, description="事件类型，空为全部 Types; none = all"
     )
-    area_code: str | None = Field(None, pattern=AREA, description="区域（含下级）Area and below")
+    area_code: str | None = Field(
+        None, pattern=AREA_PATTERN, description="区域（含下级）Area and below"
+    )
     description: str = Field("", max_length=200)
     secret: str | None = Field(
         None,
@@ -74,7 +76,9 @@ class Entry(_Body):
     sms: str | None = Field(None, pattern=r"^\+?[\d\- ]{5,20}$", description="短信号码")
     email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     wechat_openid: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{6,64}$")
-    area_code: str | None = Field(None, pattern=AREA, description="值守区域 Area on duty for")
+    area_code: str | None = Field(
+        None, pattern=AREA_PATTERN, description="值守区域 Area on duty for"
+    )
     duty: Duty | None = Field(
         None,
         description="值守职责：staff 待分类受理，supervisor 受理超时督办 What it is on duty for",

@@ -10,6 +10,7 @@ import asyncpg
 from fastapi import Depends, Query, Request
 
 from services.reporting.measures import MeasuresConfig
+from shared.events.area import PATTERN as AREA_PATTERN
 from shared.http import Problem
 from shared.runtime import ServiceRuntime
 
@@ -30,7 +31,7 @@ AsOf = Annotated[
 AreaCode = Annotated[
     str | None,
     Query(
-        pattern=r"^[0-9A-Za-z-]{1,40}$",
+        pattern=AREA_PATTERN,
         description="区域代码，任意层级（区县/街道/社区/网格/楼栋） An area at any level",
     ),
 ]

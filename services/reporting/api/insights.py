@@ -29,7 +29,7 @@ from services.reporting.api.schemas import (
     RecurringPage,
     RecurringProblem,
 )
-from services.reporting.areas import Level
+from services.reporting.measures import Level
 from shared.apikeys import PUBLIC
 from shared.http import Offset
 

@@ -14,7 +14,7 @@ CREATE TABLE IF NOT EXISTS cases (
     masked_phone        text,
     personal_seq        integer,   -- text … masked_phone: the filing's, until an erasure
     filed_at            timestamptz,
-    -- where it is: the finest code known, and its enclosing levels (services/reporting/areas.py)
+    -- where it is: the finest code known, and its enclosing levels (shared/events/area.py)
     area_code           text,
     district_code       text,
     street_code         text,

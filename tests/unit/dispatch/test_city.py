@@ -8,7 +8,6 @@ from pydantic import ValidationError
 
 from services.dispatch.city import (
     LEVEL_OF_KIND,
-    AreaLevel,
     Change,
     CityFile,
     CityModel,
@@ -23,8 +22,8 @@ from services.dispatch.city import (
     read_csv,
     route,
 )
-from shared.areas import like_patterns
 from shared.deadlines import PriorityTier
+from shared.events.area import AreaLevel, like_patterns
 
 DEMO = Path(__file__).resolve().parents[3] / "deploy" / "local" / "demo_city.yaml"
 

@@ -267,7 +267,7 @@ ILLEGAL = [
     (
         "unmerge what was never merged",
         lambda: domain.unmerge(filed(), "x", "a", NOW),
-        "已分类待派单",
+        "已分类，待派单",
     ),
     (
         "merge a resolved one",

@@ -1,34 +1,14 @@
-"""Reporting's pure parts: area levels from codes, the upserts' SQL, the board's words."""
+"""Reporting's pure parts: the upserts' SQL, the board's words."""
 
 from __future__ import annotations
 
 import pytest
 
 from services.reporting import domain
-from services.reporting.areas import enclosing
 from services.reporting.measures import COUNTS, load_config
 from services.reporting.settings import ReportingSettings
 from services.reporting.store import group
 from services.reporting.upsert import Upsert
-
-
-def test_levels_are_read_from_the_statistical_code_and_local_segments():
-    building = enclosing("370124001001-G01-B02-U1")
-    assert (building.district, building.street, building.community) == (
-        "370124000000",
-        "370124001000",
-        "370124001001",
-    )
-    assert building.grid == "370124001001-G01" and building.place == "370124001001-G01-B02"
-    street = enclosing("370124001000")
-    assert (street.street, street.community, street.grid, street.place) == (
-        "370124001000",
-        None,
-        None,
-        None,
-    )
-    assert enclosing("370124001002-G01").place == "370124001002-G01"
-    assert enclosing("X-1").district is None and enclosing(None).place is None
 
 
 def test_an_upsert_takes_a_register_only_from_a_later_position():
