@@ -98,9 +98,14 @@ async def log_is_shorter(
 
 def main() -> None:
     """`python -m shared.kafka`: create every topic (the production topic-init job)."""
+    import argparse
     import asyncio
     import os
 
+    argparse.ArgumentParser(
+        description="创建全部主题 Create every topic: KAFKA_BOOTSTRAP_SERVERS, "
+        "KAFKA_REPLICATION_FACTOR (1)"
+    ).parse_args()
     logging.basicConfig(level=logging.INFO)
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     replicas = int(os.environ.get("KAFKA_REPLICATION_FACTOR", "1"))
