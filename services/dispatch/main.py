@@ -9,9 +9,7 @@ import yaml
 from fastapi import FastAPI
 
 from services.dispatch import auth, store
-from services.dispatch.admin_api import router as admin_router
-from services.dispatch.agenda_api import router as agenda_router
-from services.dispatch.api import router
+from services.dispatch.api import routers
 from services.dispatch.handlers import build_batch_handler, build_handlers
 from services.dispatch.service import Dispatch
 from services.dispatch.settings import DispatchSettings
@@ -83,7 +81,7 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
             "吹哨报到，社区议事。 Routes complaints to the units that must act and follows their work "
             "orders under time limits: returns, arbitration, escalation, the whistle and deliberation."
         ),
-        routers=[router, agenda_router, admin_router],
+        routers=routers,
     )
     return app
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import ValidationError
 
 from services.dispatch import auth, store
-from services.dispatch.api import dispatch_of, runtime_of
+from services.dispatch.api.deps import dispatch_of, runtime_of
 from services.dispatch.auth import Caller, Role, require
 from services.dispatch.city import (
     CSV_COLUMNS,

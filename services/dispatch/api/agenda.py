@@ -12,17 +12,16 @@ from fastapi import APIRouter, Query, Request
 from pydantic import Field
 
 from services.dispatch import agenda, domain, store
-from services.dispatch.api import (
+from services.dispatch.api.deps import (
     REFUSALS,
     AnyCaller,
-    Body,
-    Reason,
     dispatch_of,
     hidden,
     register_command,
     runtime_of,
     visible,
 )
+from services.dispatch.api.schemas import Body, Reason
 from services.dispatch.auth import Caller
 from services.dispatch.city import ResponderKind
 from shared.commands import causation_of, now
