@@ -10,8 +10,8 @@ from uuid import UUID
 from fastapi import Request
 
 from services.dispatch import domain, store
+from services.dispatch.app import Dispatch
 from services.dispatch.auth import Caller, Role, require
-from services.dispatch.service import Dispatch
 from shared.http import Problem, command_route
 from shared.runtime import ServiceRuntime
 
