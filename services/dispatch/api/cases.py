@@ -11,12 +11,14 @@ from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 
 from services.dispatch import domain, store, supervision
 from services.dispatch.api.deps import (
     CASES,
     REFUSALS,
     AnyCaller,
+    answer,
     dispatch_of,
     hidden,
     register_command,
@@ -25,7 +27,16 @@ from services.dispatch.api.deps import (
     visible,
     visible_case,
 )
-from services.dispatch.api.schemas import Arbitrate, Body, Note, Whistle, case_json
+from services.dispatch.api.schemas import (
+    Arbitrate,
+    ArbitrationQueue,
+    Body,
+    CaseEvents,
+    DispatchCase,
+    Note,
+    Whistle,
+    case_json,
+)
 from services.dispatch.auth import Caller
 from services.dispatch.city import ResponderKind
 from shared.commands import now
@@ -42,38 +53,42 @@ Rules = domain.Rules
     "/cases/{complaint_id}",
     tags=[CASES],
     summary="派单案件 The case: every order, clock and step",
+    response_model=DispatchCase,
     responses=REFUSALS,
 )
-async def get_case(complaint_id: UUID, request: Request, caller: AnyCaller) -> dict[str, Any]:
+async def get_case(complaint_id: UUID, request: Request, caller: AnyCaller) -> JSONResponse:
     case, rules = await visible_case(request, caller, complaint_id)
-    return case_json(case, rules)
+    return answer(case_json(case, rules))
 
 
 @router.get(
     "/cases/{complaint_id}/events",
     tags=[CASES],
     summary="全程留痕 The case's event stream",
+    response_model=CaseEvents,
     responses=REFUSALS,
 )
-async def case_events(complaint_id: UUID, request: Request, caller: AnyCaller) -> dict[str, Any]:
+async def case_events(complaint_id: UUID, request: Request, caller: AnyCaller) -> JSONResponse:
     await visible_case(request, caller, complaint_id)
     async with runtime_of(request).pool.acquire() as conn:
         history = await dispatch_of(request).events.read_stream(
             conn, store.case_stream(complaint_id)
         )
-    return {
-        "complaint_id": str(complaint_id),
-        "events": [
-            {
-                "id": str(r.id),
-                "type": r.type,
-                "position": r.position,
-                "recorded_at": r.recorded_at.isoformat(),
-                "data": r.data,
-            }
-            for r in history
-        ],
-    }
+    return answer(
+        {
+            "complaint_id": str(complaint_id),
+            "events": [
+                {
+                    "id": str(r.id),
+                    "type": r.type,
+                    "position": r.position,
+                    "recorded_at": r.recorded_at.isoformat(),
+                    "data": r.data,
+                }
+                for r in history
+            ],
+        }
+    )
 
 
 CaseDecision = Callable[[domain.Case, domain.Rules, Any, Caller], list[Event]]
@@ -105,6 +120,7 @@ def case_command(
             name=decide.__name__,
             tags=[CASES],
             summary=summary,
+            response_model=DispatchCase,
         )
         return decide
 
@@ -171,21 +187,24 @@ def arbitrate_case(case: Case, rules: Rules, command: Arbitrate, caller: Caller)
     "/arbitration",
     tags=[CASES],
     summary="待裁定的案件 Cases waiting for arbitration",
+    response_model=ArbitrationQueue,
     responses=REFUSALS,
 )
-async def arbitration_queue(request: Request, caller: AnyCaller) -> dict[str, Any]:
+async def arbitration_queue(request: Request, caller: AnyCaller) -> JSONResponse:
     arbitrator, patterns = seen_by(caller)
     async with runtime_of(request).pool.acquire() as conn:
         rows = await store.pending_arbitrations(conn, arbitrator, patterns)
-    return {
-        "cases": [
-            {
-                "complaint_id": str(r["complaint_id"]),
-                "area_code": r["area_code"],
-                "category": r["category"],
-                "arbitrator_id": r["arbitrator_id"],
-                "updated_at": r["updated_at"].isoformat(),
-            }
-            for r in rows
-        ]
-    }
+    return answer(
+        {
+            "cases": [
+                {
+                    "complaint_id": str(r["complaint_id"]),
+                    "area_code": r["area_code"],
+                    "category": r["category"],
+                    "arbitrator_id": r["arbitrator_id"],
+                    "updated_at": r["updated_at"].isoformat(),
+                }
+                for r in rows
+            ]
+        }
+    )

@@ -13,12 +13,14 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
 
 from services.dispatch import domain, orders, store, supervision
 from services.dispatch.api.deps import (
     ORDERS,
     REFUSALS,
     AnyCaller,
+    answer,
     dispatch_of,
     hidden,
     register_command,
@@ -29,12 +31,15 @@ from services.dispatch.api.deps import (
 )
 from services.dispatch.api.schemas import (
     Body,
+    Explanation,
     Note,
     OptionalNote,
     Reason,
     Report,
     RequestExtension,
     ReturnOrder,
+    WorkOrder,
+    WorkOrderPage,
     live,
     order_view,
 )
@@ -129,6 +134,7 @@ def order_command(
             name=decide.__name__,
             tags=[ORDERS],
             summary=summary,
+            response_model=WorkOrder,
         )
         return decide
 
@@ -211,6 +217,7 @@ def urge_order(
     "/work-orders",
     tags=[ORDERS],
     summary="工单列表 The orders this key may see",
+    response_model=WorkOrderPage,
     responses=REFUSALS,
 )
 async def list_work_orders(
@@ -230,7 +237,7 @@ async def list_work_orders(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Offset = 0,
-) -> dict[str, Any]:
+) -> JSONResponse:
     """A unit sees its own orders; supervisors see every order in their areas."""
     responder_id, patterns = seen_by(caller)
     async with runtime_of(request).pool.acquire() as conn:
@@ -246,18 +253,24 @@ async def list_work_orders(
             offset=offset,
         )
     at = now()
-    return {"work_orders": [live(row, at) for row in rows], "limit": limit, "offset": offset}
+    return answer(
+        {"work_orders": [live(row, at) for row in rows], "limit": limit, "offset": offset}
+    )
 
 
 @router.get(
     "/work-orders/{work_order_id}",
     tags=[ORDERS],
     summary="工单详情 One work order",
+    response_model=WorkOrder,
     responses=REFUSALS,
 )
-async def get_work_order(
-    work_order_id: UUID, request: Request, caller: AnyCaller
-) -> dict[str, Any]:
+async def get_work_order(work_order_id: UUID, request: Request, caller: AnyCaller) -> JSONResponse:
+    return answer(await _seen_order(work_order_id, request, caller))
+
+
+async def _seen_order(work_order_id: UUID, request: Request, caller: Caller) -> dict[str, Any]:
+    """The order, if the caller holds it or supervises its area."""
     async with runtime_of(request).pool.acquire() as conn:
         row = await store.find_order(conn, work_order_id)
     if row is None:
@@ -273,23 +286,26 @@ async def get_work_order(
     "/work-orders/{work_order_id}/explanation",
     tags=[ORDERS],
     summary="派单依据 Why the order went to this unit: the rule as it stood in that catalogue version",
+    response_model=Explanation,
     responses=REFUSALS,
 )
 async def explain_work_order(
     work_order_id: UUID, request: Request, caller: AnyCaller
-) -> dict[str, Any]:
-    view = await get_work_order(work_order_id, request, caller)
+) -> JSONResponse:
+    view = await _seen_order(work_order_id, request, caller)
     routing = view["routing"]
     async with runtime_of(request).pool.acquire() as conn:
         body = await dispatch_of(request).city_at(conn, routing["catalogue_version"])
     rule = next(
         (r for r in (body or {}).get("catalogue", []) if r["id"] == routing["rule_id"]), None
     )
-    return {
-        "work_order_id": str(work_order_id),
-        "responder": view["responder"],
-        "purpose": view["purpose"],
-        **routing,
-        "rule": rule,
-        "city": (body or {}).get("city"),
-    }
+    return answer(
+        {
+            "work_order_id": str(work_order_id),
+            "responder": view["responder"],
+            "purpose": view["purpose"],
+            **routing,
+            "rule": rule,
+            "city": (body or {}).get("city"),
+        }
+    )

@@ -116,3 +116,242 @@ def case_json(case: domain.Case, rules: domain.Rules) -> dict[str, Any]:
         "updated_at": case.updated_at.isoformat() if case.updated_at else None,
         "version": case.version,
     }
+
+
+# --- the answers, as the routes document them ---------------------------------------------------
+# The routes answer the JSON they build (views stored with each change, shaped by store.py and
+# the functions above) as it is: these models describe it in the OpenAPI document and are not
+# used to re-validate it. Times are ISO 8601 strings.
+
+
+class Described(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class Unit(Described):
+    id: str
+    name: str
+    kind: str
+
+
+class Routing(Described):
+    rule_id: str | None
+    catalogue_version: int | None
+    reason: str | None
+
+
+class Clock(Described):
+    name: str
+    due_at: str
+    warn_at: str
+    stopped_at: str | None
+    suspended: bool
+    warned: bool
+    breached: bool
+    running: bool
+    seconds_left: int | None = Field(description="距期限秒数（停止时为空） Seconds to the due time")
+
+
+class Extension(Described):
+    requested_due_at: str
+    reason: str
+    requested_at: str
+
+
+class WorkOrder(Described):
+    """A work order with its clocks, as its unit and the supervisors see it."""
+
+    work_order_id: UUID
+    complaint_id: UUID
+    responder: Unit
+    role: str
+    role_label: str
+    purpose: str
+    purpose_label: str
+    status: str
+    status_label: str
+    category: str | None
+    area_code: str
+    priority: str
+    task: str | None
+    routing: Routing
+    clocks: list[Clock]
+    extension: Extension | None
+    extensions_granted: int
+    urged: int
+    report: str | None
+    returned_reason: str | None
+    round: int
+    issued_at: str
+    updated_at: str
+    overdue: bool
+
+
+class WorkOrderPage(Described):
+    work_orders: list[WorkOrder]
+    limit: int
+    offset: int
+
+
+class Explanation(Described):
+    """Why a work order went to its unit: the catalogue rule as it stood in that version."""
+
+    work_order_id: UUID
+    responder: Unit
+    purpose: str
+    rule_id: str | None
+    catalogue_version: int | None
+    reason: str | None
+    rule: dict[str, Any] | None
+    city: str | None
+
+
+class Arbitration(Described):
+    arbitrator_id: str
+    arbitrator_name: str
+    reason: str
+    requested_at: str
+
+
+class DispatchCase(Described):
+    """A case with every work order, clock and step."""
+
+    complaint_id: UUID
+    status: str
+    status_label: str
+    area_code: str
+    area_name: str | None
+    category: str | None
+    priority: str
+    round: int
+    level: str
+    level_label: str
+    lead_work_order_id: UUID | None
+    returned_by: list[str]
+    arbitration: Arbitration | None
+    deliberation_item_id: UUID | None
+    supervised: bool
+    resolved_at: str | None
+    cancelled: bool
+    work_orders: list[WorkOrder]
+    updated_at: str | None
+    version: int
+
+
+class CaseEvent(Described):
+    id: UUID
+    type: str
+    position: int
+    recorded_at: str
+    data: dict[str, Any]
+
+
+class CaseEvents(Described):
+    complaint_id: UUID
+    events: list[CaseEvent]
+
+
+class PendingArbitration(Described):
+    complaint_id: UUID
+    area_code: str
+    category: str | None
+    arbitrator_id: str
+    updated_at: str
+
+
+class ArbitrationQueue(Described):
+    cases: list[PendingArbitration]
+
+
+class Meeting(Described):
+    level: str
+    held_at: str
+    participants: list[str]
+    minutes: str
+    settled: bool
+
+
+class AgendaStep(Described):
+    level: str
+    stage: str
+    label: str
+    at: str
+
+
+class AgendaItem(Described):
+    """A case on a community's agenda (or raised to the district's joint meeting)."""
+
+    item_id: UUID
+    complaint_id: UUID
+    community_code: str
+    community_name: str | None
+    district_code: str | None
+    level: str
+    level_label: str
+    stage: str
+    stage_label: str
+    title: str
+    reason: str
+    topic: str | None
+    parties: list[str]
+    meetings: list[Meeting]
+    decision: str | None
+    assignments: list[dict[str, Any]]
+    verdict: str | None
+    satisfied: bool | None
+    history: list[AgendaStep]
+    opened_at: str
+    updated_at: str
+
+
+class AgendaPage(Described):
+    items: list[AgendaItem]
+    limit: int
+    offset: int
+
+
+class CityDocument(Described):
+    """The city model as loaded: city, areas, responders, compounds, categories, catalogue,
+    time_limits."""
+
+
+class CurrentCity(Described):
+    catalogue_version: int
+    checksum: str
+    loaded_at: str
+    city: dict[str, Any]
+
+
+class CityVersion(Described):
+    catalogue_version: int
+    city: dict[str, Any]
+
+
+class CityVersions(Described):
+    versions: list[dict[str, Any]]
+
+
+class CityChange(Described):
+    """A load or change of the city model: whether it made a new version, and which."""
+
+    changed: bool
+    catalogue_version: int
+
+
+class Calendars(Described):
+    years: list[dict[str, Any]]
+    note: str
+
+
+class LoadedCalendar(Described):
+    year: int
+
+
+class RoutingPreview(Described):
+    lead: Unit
+    co: list[Unit]
+    rule_id: str | None
+    priority: str
+    reason: str
+    catalogue_version: int
+    time_limits: dict[str, Any]
