@@ -15,7 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from services.dispatch import domain, orders, store
-from services.dispatch.service import CaseChange, Dispatch, NoCityModel
+from services.dispatch.app import CaseChange, Dispatch, NoCityModel
 from shared.commands import now
 from shared.consumer import BatchContext, BatchHandler, Handler, HandlerContext
 from shared.envelope import Envelope

@@ -5,18 +5,14 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import yaml
 from fastapi import FastAPI
 
 from services.dispatch import auth, store
-from services.dispatch.admin_api import router as admin_router
-from services.dispatch.agenda_api import router as agenda_router
-from services.dispatch.api import router
+from services.dispatch.api import routers
+from services.dispatch.app import Dispatch
 from services.dispatch.handlers import build_batch_handler, build_handlers
-from services.dispatch.service import Dispatch
 from services.dispatch.settings import DispatchSettings
-from services.dispatch.timers import run_timers
-from shared.deadlines import CalendarYear
+from services.dispatch.workers import run_timers
 from shared.ratelimit import RateLimiter
 from shared.runtime import ServiceRuntime, configure_logging, create_service_app, serve
 from shared.topics import COMPLAINT_EVENTS, DISPATCH_EVENTS
@@ -26,48 +22,37 @@ SCHEMA = Path(__file__).with_name("schema.sql")
 PACKAGED_CALENDARS = sorted(Path(__file__).with_name("data").glob("calendar-*.yaml"))
 
 
-async def load_packaged_calendars(runtime: ServiceRuntime) -> None:
-    """The holiday schedules shipped with the code, for years nobody has loaded yet."""
-    settings: DispatchSettings = runtime.settings  # type: ignore[assignment]
-    if not settings.packaged_calendars:
-        return
-    dispatch: Dispatch = runtime.state["dispatch"]
-    async with runtime.pool.acquire() as conn, conn.transaction():
-        await conn.execute("LOCK TABLE calendars IN EXCLUSIVE MODE")  # two workers starting at once
-        loaded = {row["year"] for row in await store.calendar_years(conn)}
-        for path in PACKAGED_CALENDARS:
-            year = CalendarYear.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
-            if year.year not in loaded:
-                await dispatch.load_calendar(conn, year, "system:packaged")
-
-
-async def record_city_baseline(runtime: ServiceRuntime) -> None:
-    """A city model loaded by an earlier release gets its items recorded as events once."""
-    dispatch: Dispatch = runtime.state["dispatch"]
-    async with runtime.pool.acquire() as conn, conn.transaction():
-        if await dispatch.record_baseline(conn):
-            log.info("recorded the city model loaded earlier, item by item")
-
-
-async def create_dev_keys(runtime: ServiceRuntime) -> None:
-    """Fixed keys for local use only (the settings refuse them in production)."""
-    settings: DispatchSettings = runtime.settings  # type: ignore[assignment]
-    if settings.dev_keys:
-        dispatch: Dispatch = runtime.state["dispatch"]
-        async with runtime.pool.acquire() as conn:
-            model = await dispatch.city.current(conn)
-            await auth.create_dev_keys(conn, model, settings.dev_key_rate_per_minute)
-
-
 def create_app(settings: DispatchSettings | None = None) -> FastAPI:
     settings = settings or DispatchSettings()
+
+    async def load_packaged_calendars(runtime: ServiceRuntime) -> None:
+        """The holiday schedules shipped with the code, for years nobody has loaded yet."""
+        if settings.packaged_calendars:
+            async with runtime.pool.acquire() as conn, conn.transaction():
+                await dispatch.load_missing_calendars(conn, PACKAGED_CALENDARS)
+
+    async def record_city_baseline(runtime: ServiceRuntime) -> None:
+        """A city model loaded by an earlier release gets its items recorded as events once."""
+        async with runtime.pool.acquire() as conn, conn.transaction():
+            if await dispatch.record_baseline(conn):
+                log.info("recorded the city model loaded earlier, item by item")
+
+    async def create_dev_keys(runtime: ServiceRuntime) -> None:
+        """Fixed keys for local use only (the settings refuse them in production)."""
+        if settings.dev_keys:
+            async with runtime.pool.acquire() as conn:
+                model = await dispatch.city.current(conn)
+                await auth.create_dev_keys(conn, model, settings.dev_key_rate_per_minute)
+
     runtime = ServiceRuntime(
         settings,
         schema=[SCHEMA],
         publishes=DISPATCH_EVENTS,
         consumes=[COMPLAINT_EVENTS],
         on_start=[load_packaged_calendars, record_city_baseline, create_dev_keys],
-        workers={"timers": run_timers} if settings.run_timers else {},
+        workers={"timers": lambda runtime: run_timers(runtime, settings)}
+        if settings.run_timers
+        else {},
     )
     dispatch = Dispatch(runtime.store, store.CityModelCache(), store.CalendarCache())
     runtime.handlers = build_handlers(dispatch)
@@ -75,7 +60,7 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
     runtime.state["dispatch"] = dispatch
     runtime.state["keys"] = auth.KEYS.ring()
     runtime.state["limiter"] = RateLimiter.from_uri(settings.rate_limit_storage)
-    app = create_service_app(
+    return create_service_app(
         runtime,
         title="Jiesu 接诉 · 派单 Dispatch",
         description=(
@@ -83,9 +68,8 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
             "吹哨报到，社区议事。 Routes complaints to the units that must act and follows their work "
             "orders under time limits: returns, arbitration, escalation, the whistle and deliberation."
         ),
-        routers=[router, agenda_router, admin_router],
+        routers=routers,
     )
-    return app
 
 
 def main() -> None:

@@ -58,7 +58,7 @@ CREATE INDEX IF NOT EXISTS work_orders_area ON work_orders (area_code text_patte
 -- Durable timers (SLA clocks): when to look at one clock of one order again. A poller claims
 -- due rows with FOR UPDATE SKIP LOCKED; the firing and the row's deletion commit together
 -- with the SlaWarned / SlaBreached event, so each fires exactly once across workers and
--- restarts. Rows are derived from the case: see services/dispatch/timers.py.
+-- restarts. Rows are derived from the case: see services/dispatch/workers.py.
 CREATE TABLE IF NOT EXISTS timers (
     work_order_id uuid        NOT NULL,
     clock         text        NOT NULL,

@@ -102,6 +102,12 @@ async def save_calendar(conn: Connection, year: CalendarYear) -> None:
     )
 
 
+async def lock_calendars(conn: Connection) -> None:
+    """Until the transaction ends, no other process loads a calendar (two workers starting at
+    once)."""
+    await conn.execute("LOCK TABLE calendars IN EXCLUSIVE MODE")
+
+
 async def calendar_years(conn: Connection) -> list[dict[str, Any]]:
     rows = await conn.fetch("SELECT year, body, loaded_at FROM calendars ORDER BY year")
     return [dict(r) for r in rows]

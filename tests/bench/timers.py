@@ -26,9 +26,9 @@ from rich.table import Table
 
 from deploy.local.runner import DEMO_CITY
 from services.dispatch import orders, store
+from services.dispatch.app import Dispatch
 from services.dispatch.main import PACKAGED_CALENDARS, SCHEMA
-from services.dispatch.service import Dispatch
-from services.dispatch.timers import fire_due
+from services.dispatch.workers import fire_due
 from shared.commands import now
 from shared.db import apply_schema, create_pool, ensure_database, with_database
 from shared.deadlines import CalendarYear

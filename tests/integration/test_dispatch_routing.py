@@ -11,7 +11,7 @@ import yaml
 
 from deploy.local.runner import DEMO_CITY
 from services.dispatch import handlers, store
-from services.dispatch.service import Dispatch
+from services.dispatch.app import Dispatch
 from shared.consumer import BatchContext, HandlerContext
 from shared.db import apply_schema
 from shared.envelope import Envelope

@@ -22,9 +22,9 @@ import yaml
 from deploy.local.processes import free_port, tansu_broker, wait_for_port_open
 from deploy.local.runner import DEMO_CITY
 from services.dispatch import domain, orders, store
+from services.dispatch.app import Dispatch
 from services.dispatch.main import SCHEMA
-from services.dispatch.service import Dispatch
-from services.dispatch.timers import TimerAlarm, fire_due
+from services.dispatch.workers import TimerAlarm, fire_due
 from shared.commands import now
 from shared.db import (
     apply_schema,

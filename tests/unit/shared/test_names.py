@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from services.dispatch.api import Report
+from services.dispatch.api.schemas import Report
 from shared.privacy import redact_names, redact_text
 
 CORPUS = Path(__file__).with_name("names_corpus.txt")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from services.dispatch.agenda_api import Decide, HoldMeeting
-from services.dispatch.api import Note, Report, ReturnOrder
+from services.dispatch.api.agenda import Decide, HoldMeeting
+from services.dispatch.api.schemas import Note, Report, ReturnOrder
 from services.intake import domain
 from shared.privacy import redact_values
 from tests import examples

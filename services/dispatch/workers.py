@@ -20,7 +20,8 @@ from uuid import UUID
 from prometheus_client import Counter
 
 from services.dispatch import domain, store, supervision
-from services.dispatch.service import Dispatch, NoCityModel
+from services.dispatch.app import Dispatch, NoCityModel
+from services.dispatch.settings import DispatchSettings
 from shared.commands import ConcurrencyError, now
 from shared.db import Connection, connect
 from shared.envelope import Causation
@@ -146,15 +147,15 @@ class TimerAlarm:
                 await asyncio.wait_for(self.rang.wait(), left)
 
 
-async def run_timers(runtime: ServiceRuntime) -> None:
+async def run_timers(runtime: ServiceRuntime, settings: DispatchSettings) -> None:
     """The worker loop: fire what is due, then sleep until the next row is due. A row added
     meanwhile that is due sooner wakes it (LISTEN/NOTIFY); the poll (DISPATCH_TIMER_POLL_-
     INTERVAL_S) is the longest it sleeps, what a lost notification could delay a timer by."""
     dispatch: Dispatch = runtime.state["dispatch"]
-    poll_s: float = runtime.settings.timer_poll_interval_s  # type: ignore[attr-defined]
-    batch: int = runtime.settings.timer_batch_size  # type: ignore[attr-defined]
+    poll_s = settings.timer_poll_interval_s
+    batch = settings.timer_batch_size
     alarm = TimerAlarm()
-    listener = await connect(runtime.settings.database_url)
+    listener = await connect(settings.database_url)
     try:
         await listener.add_listener(store.TIMERS_CHANNEL, alarm.heard)
         while True:

@@ -7,10 +7,13 @@ transaction; a concurrent writer makes the append fail and the command is decide
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from uuid import UUID
+
+import yaml
 
 from services.dispatch import agenda, domain, store
 from services.dispatch.city import (
@@ -385,3 +388,13 @@ class Dispatch:
         await self.events.append(conn, store.CALENDAR_STREAM, [event], Causation.start(), None)
         await store.save_calendar(conn, year)
         self.forget()
+
+    async def load_missing_calendars(self, conn: Connection, files: Iterable[Path]) -> None:
+        """The holiday schedules in `files` (YAML) for the years nobody has loaded yet, as the
+        system's; within the caller's transaction."""
+        await store.lock_calendars(conn)
+        loaded = {row["year"] for row in await store.calendar_years(conn)}
+        for path in files:
+            year = CalendarYear.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+            if year.year not in loaded:
+                await self.load_calendar(conn, year, "system:packaged")

@@ -9,20 +9,21 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
 from pydantic import Field
 
 from services.dispatch import agenda, domain, store
-from services.dispatch.api import (
+from services.dispatch.api.deps import (
     REFUSALS,
     AnyCaller,
-    Body,
-    Reason,
+    answer,
     dispatch_of,
     hidden,
     register_command,
     runtime_of,
     visible,
 )
+from services.dispatch.api.schemas import AgendaItem, AgendaPage, Body, Reason
 from services.dispatch.auth import Caller
 from services.dispatch.city import ResponderKind
 from shared.commands import causation_of, now
@@ -173,6 +174,7 @@ register_command(
     tags=[AGENDA],
     status_code=201,
     summary="提交社区议事 Put the case on its community's agenda (议事清单)",
+    response_model=AgendaItem,
 )
 
 
@@ -180,6 +182,7 @@ register_command(
     "/agenda",
     tags=[AGENDA],
     summary="议事清单 Agenda items (community and district)",
+    response_model=AgendaPage,
     responses=REFUSALS,
 )
 async def list_agenda(
@@ -197,7 +200,7 @@ async def list_agenda(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Offset = 0,
-) -> dict[str, Any]:
+) -> JSONResponse:
     """Supervisors read the agendas of their areas, a community committee its community's."""
     patterns = like_patterns(area_code) if area_code else None
     async with runtime_of(request).pool.acquire() as conn:
@@ -211,13 +214,17 @@ async def list_agenda(
             limit=limit,
             offset=offset,
         )
-    return {"items": rows, "limit": limit, "offset": offset}
+    return answer({"items": rows, "limit": limit, "offset": offset})
 
 
 @router.get(
-    "/agenda/{item_id}", tags=[AGENDA], summary="议事项 One agenda item", responses=REFUSALS
+    "/agenda/{item_id}",
+    tags=[AGENDA],
+    summary="议事项 One agenda item",
+    response_model=AgendaItem,
+    responses=REFUSALS,
 )
-async def get_agenda_item(item_id: UUID, request: Request, caller: AnyCaller) -> dict[str, Any]:
+async def get_agenda_item(item_id: UUID, request: Request, caller: AnyCaller) -> JSONResponse:
     dispatch = dispatch_of(request)
     async with runtime_of(request).pool.acquire() as conn:
         item = await store.load_item(conn, dispatch.events, item_id)
@@ -237,7 +244,7 @@ async def get_agenda_item(item_id: UUID, request: Request, caller: AnyCaller) ->
         raise Problem(
             404, f"议事项 {item_id} 不存在，或不在你的辖区 Not found, or not yours to see"
         )
-    return store.item_json(item)
+    return answer(store.item_json(item))
 
 
 ItemDecision = Callable[
@@ -272,6 +279,7 @@ def item_command(
             scope=scope,
             tags=[AGENDA],
             summary=summary,
+            response_model=AgendaItem,
         )
         return decide
 

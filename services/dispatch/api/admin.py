@@ -6,10 +6,21 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from services.dispatch import auth, store
-from services.dispatch.api import dispatch_of, runtime_of
+from services.dispatch.api.deps import answer, dispatch_of, runtime_of
+from services.dispatch.api.schemas import (
+    Calendars,
+    CityChange,
+    CityDocument,
+    CityVersion,
+    CityVersions,
+    CurrentCity,
+    LoadedCalendar,
+    RoutingPreview,
+)
 from services.dispatch.auth import Caller, Role, require
 from services.dispatch.city import (
     CSV_COLUMNS,
@@ -86,6 +97,7 @@ async def _dev_keys(request: Request, conn: Connection) -> None:
 
 @router.put(
     "/admin/city",
+    response_model=CityChange,
     tags=[CITY],
     summary="载入城市模型 Load a whole city (JSON or YAML), or CSV sections (multipart)",
     description=(
@@ -118,7 +130,7 @@ async def _dev_keys(request: Request, conn: Connection) -> None:
 )
 async def load_city(
     request: Request, caller: AdminKey, reason: ChangeReason = "载入城市模型"
-) -> dict[str, Any]:
+) -> JSONResponse:
     content_type = request.headers.get("content-type", "")
     async with runtime_of(request).pool.acquire() as conn, conn.transaction():
         if content_type.startswith("multipart/form-data"):
@@ -129,7 +141,7 @@ async def load_city(
                 raise Problem(422, "城市模型须为一个对象 The city file must be an object")
         result = await _new_version(request, conn, caller, body, reason)
     dispatch_of(request).forget()  # committed: every case from now on routes by it
-    return result
+    return answer(result)
 
 
 async def _sections_from_form(request: Request, conn: Connection) -> dict[str, Any]:
@@ -177,60 +189,72 @@ def _with_section(body: dict[str, Any], section: str, rows: list[dict[str, Any]]
 
 
 @router.get(
-    "/admin/city", tags=[CITY], summary="当前城市模型 The current city model", responses={404: {}}
+    "/admin/city",
+    tags=[CITY],
+    summary="当前城市模型 The current city model",
+    responses={404: {}},
+    response_model=CurrentCity,
 )
-async def current_city(request: Request, _: AnyKey) -> dict[str, Any]:
+async def current_city(request: Request, _: AnyKey) -> JSONResponse:
     async with runtime_of(request).pool.acquire() as conn:
         latest = await store.latest_city(conn)
     if latest is None:
         raise Problem(404, "尚未载入城市模型 No city model loaded yet")
-    return {
-        "catalogue_version": latest["version"],
-        "checksum": latest["checksum"],
-        "loaded_at": latest["loaded_at"].isoformat(),
-        "city": latest["body"],
-    }
+    return answer(
+        {
+            "catalogue_version": latest["version"],
+            "checksum": latest["checksum"],
+            "loaded_at": latest["loaded_at"].isoformat(),
+            "city": latest["body"],
+        }
+    )
 
 
 @router.get(
     "/admin/city/export",
+    response_model=CityDocument,
     tags=[CITY],
     summary="导出城市文件 The current model as one city file (intake's PUT /admin/catalogue takes it)",
     responses={404: {}},
 )
-async def export_city(request: Request, _: AnyKey) -> dict[str, Any]:
+async def export_city(request: Request, _: AnyKey) -> JSONResponse:
     async with runtime_of(request).pool.acquire() as conn:
         latest = await store.latest_city(conn)
     if latest is None:
         raise Problem(404, "尚未载入城市模型 No city model loaded yet")
     body: dict[str, Any] = latest["body"]
-    return body
+    return answer(body)
 
 
 @router.get(
-    "/admin/city/versions", tags=[CITY], summary="版本历史 Every version: when, by whom, why"
+    "/admin/city/versions",
+    tags=[CITY],
+    summary="版本历史 Every version: when, by whom, why",
+    response_model=CityVersions,
 )
-async def city_versions(request: Request, _: AnyKey) -> dict[str, Any]:
+async def city_versions(request: Request, _: AnyKey) -> JSONResponse:
     async with runtime_of(request).pool.acquire() as conn:
-        return {"versions": await dispatch_of(request).city_history(conn)}
+        return answer({"versions": await dispatch_of(request).city_history(conn)})
 
 
 @router.get(
     "/admin/city/versions/{version}",
+    response_model=CityVersion,
     tags=[CITY],
     summary="某一版本的城市模型 The model as it was at a version (rebuilt from its events)",
     responses={404: {}},
 )
-async def city_version(version: int, request: Request, _: AnyKey) -> dict[str, Any]:
+async def city_version(version: int, request: Request, _: AnyKey) -> JSONResponse:
     async with runtime_of(request).pool.acquire() as conn:
         body = await dispatch_of(request).city_at(conn, version)
     if body is None:
         raise Problem(404, f"没有第 {version} 版 No such version")
-    return {"catalogue_version": version, "city": body}
+    return answer({"catalogue_version": version, "city": body})
 
 
 @router.put(
     "/admin/city/{section}",
+    response_model=CityChange,
     tags=[CITY],
     summary="替换一节 Replace one section (CSV or a JSON/YAML list; time_limits as an object)",
     openapi_extra={"requestBody": {"required": True, "content": DOCUMENT_TYPES}},
@@ -240,7 +264,7 @@ async def replace_section(
     request: Request,
     caller: AdminKey,
     reason: ChangeReason = "更新城市模型",
-) -> dict[str, Any]:
+) -> JSONResponse:
     if section not in (*CSV_COLUMNS, "time_limits"):
         raise Problem(
             404,
@@ -264,11 +288,12 @@ async def replace_section(
             body = _with_section(body, section, rows)
         result = await _new_version(request, conn, caller, body, reason)
     dispatch_of(request).forget()
-    return result
+    return answer(result)
 
 
 @router.put(
     "/admin/city/{section}/{key}",
+    response_model=CityChange,
     tags=[CITY],
     summary="新增或修改一项 Put one area, unit, category or rule",
 )
@@ -279,7 +304,7 @@ async def put_item(
     request: Request,
     caller: AdminKey,
     reason: ChangeReason = "更新一项",
-) -> dict[str, Any]:
+) -> JSONResponse:
     field = _section_key(section)
     if str(item.get(field, key)) != key:
         raise Problem(
@@ -289,20 +314,25 @@ async def put_item(
         value = SECTIONS[section][1].model_validate(item | {field: key}).model_dump(mode="json")
     except ValidationError as error:
         raise _invalid(error, section) from None
-    return await _change(request, caller, [Change(section, "put", key, value)], reason)
+    return answer(await _change(request, caller, [Change(section, "put", key, value)], reason))
 
 
-@router.delete("/admin/city/{section}/{key}", tags=[CITY], summary="删除一项 Remove one item")
+@router.delete(
+    "/admin/city/{section}/{key}",
+    tags=[CITY],
+    summary="删除一项 Remove one item",
+    response_model=CityChange,
+)
 async def remove_item(
     section: str, key: str, request: Request, caller: AdminKey, reason: ChangeReason = "删除一项"
-) -> dict[str, Any]:
+) -> JSONResponse:
     _section_key(section)
     async with runtime_of(request).pool.acquire() as conn:
         latest = await store.latest_city(conn)
     field = SECTIONS[section][0]
     if latest is None or not any(i[field] == key for i in latest["body"].get(section, [])):
         raise Problem(404, f"{section} 中没有 {key} Not found")
-    return await _change(request, caller, [Change(section, "remove", key)], reason)
+    return answer(await _change(request, caller, [Change(section, "remove", key)], reason))
 
 
 def _section_key(section: str) -> str:
@@ -327,25 +357,33 @@ async def _change(
 # --- the calendar -------------------------------------------------------------------------------
 
 
-@router.get("/admin/calendar", tags=[CITY], summary="节假日安排 Loaded holiday calendars")
-async def calendars(request: Request, _: AnyKey) -> dict[str, Any]:
+@router.get(
+    "/admin/calendar",
+    tags=[CITY],
+    summary="节假日安排 Loaded holiday calendars",
+    response_model=Calendars,
+)
+async def calendars(request: Request, _: AnyKey) -> JSONResponse:
     async with runtime_of(request).pool.acquire() as conn:
         years = await store.calendar_years(conn)
-    return {
-        "years": [row["body"] | {"loaded_at": row["loaded_at"].isoformat()} for row in years],
-        "note": "未载入的年份只按周一至周五计工作日 Years not loaded count Monday–Friday only",
-    }
+    return answer(
+        {
+            "years": [row["body"] | {"loaded_at": row["loaded_at"].isoformat()} for row in years],
+            "note": "未载入的年份只按周一至周五计工作日 Years not loaded count Monday–Friday only",
+        }
+    )
 
 
 @router.put(
     "/admin/calendar/{year}",
+    response_model=LoadedCalendar,
     tags=[CITY],
     summary="载入某年节假日与调休 Load a year's holidays and make-up workdays (YAML, JSON or CSV)",
     openapi_extra={"requestBody": {"required": True, "content": DOCUMENT_TYPES}},
 )
 async def load_calendar(
     year: Annotated[int, Path(ge=2000, le=2100)], request: Request, caller: AdminKey
-) -> dict[str, Any]:
+) -> JSONResponse:
     data = _parse(await request.body(), request.headers.get("content-type", ""), "节假日安排")
     if not isinstance(data, str | dict):
         raise Problem(422, "节假日安排须为一个对象或 CSV An object or CSV, please")
@@ -363,7 +401,7 @@ async def load_calendar(
     async with runtime_of(request).pool.acquire() as conn, conn.transaction():
         await dispatch_of(request).load_calendar(conn, calendar, caller.actor)
     dispatch_of(request).forget()
-    return calendar.model_dump(mode="json", by_alias=True)
+    return answer(calendar.model_dump(mode="json", by_alias=True))
 
 
 # --- the public routing preview ---------------------------------------------------------------
@@ -371,6 +409,7 @@ async def load_calendar(
 
 @router.get(
     "/routing",
+    response_model=RoutingPreview,
     dependencies=[PUBLIC],  # the 派单目录 is public: which unit answers for what, where
     tags=["派单 Routing"],
     summary="派单预览：某类别某区域会派给谁 Where would a complaint be routed, and why",
@@ -379,20 +418,26 @@ async def preview_routing(
     request: Request,
     area_code: str = Query(pattern=AREA_PATTERN, description="区划代码 Area code"),
     category: str | None = Query(None, description="类别代码 Category code"),
-) -> dict[str, Any]:
+) -> JSONResponse:
     async with runtime_of(request).pool.acquire() as conn:
         model: CityModel | None = await dispatch_of(request).city.current(conn)
     if model is None:
         raise Problem(404, "尚未载入城市模型 No city model loaded yet")
     decision = route(model, category, area_code)
-    return {
-        "lead": {"id": decision.lead.id, "name": decision.lead.name, "kind": decision.lead.kind},
-        "co": [{"id": r.id, "name": r.name, "kind": r.kind} for r in decision.co],
-        "rule_id": decision.rule_id,
-        "priority": decision.priority,
-        "reason": decision.reason,
-        "catalogue_version": model.version,
-        "time_limits": model.time_limits.for_order(
-            decision.priority, category, "dispatch"
-        ).model_dump(),
-    }
+    return answer(
+        {
+            "lead": {
+                "id": decision.lead.id,
+                "name": decision.lead.name,
+                "kind": decision.lead.kind,
+            },
+            "co": [{"id": r.id, "name": r.name, "kind": r.kind} for r in decision.co],
+            "rule_id": decision.rule_id,
+            "priority": decision.priority,
+            "reason": decision.reason,
+            "catalogue_version": model.version,
+            "time_limits": model.time_limits.for_order(
+                decision.priority, category, "dispatch"
+            ).model_dump(),
+        }
+    )

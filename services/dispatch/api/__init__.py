@@ -1,0 +1,8 @@
+"""Dispatch's HTTP routes: work orders, cases and supervision, the deliberation agenda, and the
+city model's administration. Each module's router is mounted in this order."""
+
+from __future__ import annotations
+
+from services.dispatch.api import admin, agenda, cases, orders
+
+routers = [orders.router, cases.router, agenda.router, admin.router]

@@ -1,0 +1,210 @@
+"""Cases: the case with every order, clock and step, its event stream, and what supervisors
+and streets do with it (supervise, whistle the departments in, arbitrate a returned case).
+
+Supervisors of the area act on the case; a unit sees it while it has a part in it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from services.dispatch import domain, store, supervision
+from services.dispatch.api.deps import (
+    CASES,
+    REFUSALS,
+    AnyCaller,
+    answer,
+    dispatch_of,
+    hidden,
+    register_command,
+    runtime_of,
+    seen_by,
+    visible,
+    visible_case,
+)
+from services.dispatch.api.schemas import (
+    Arbitrate,
+    ArbitrationQueue,
+    Body,
+    CaseEvents,
+    DispatchCase,
+    Note,
+    Whistle,
+    case_json,
+)
+from services.dispatch.auth import Caller
+from services.dispatch.city import ResponderKind
+from shared.commands import now
+from shared.events import Event
+from shared.http import Answer, Call, Problem
+
+router = APIRouter()
+
+Case = domain.Case
+Rules = domain.Rules
+
+
+@router.get(
+    "/cases/{complaint_id}",
+    tags=[CASES],
+    summary="派单案件 The case: every order, clock and step",
+    response_model=DispatchCase,
+    responses=REFUSALS,
+)
+async def get_case(complaint_id: UUID, request: Request, caller: AnyCaller) -> JSONResponse:
+    case, rules = await visible_case(request, caller, complaint_id)
+    return answer(case_json(case, rules))
+
+
+@router.get(
+    "/cases/{complaint_id}/events",
+    tags=[CASES],
+    summary="全程留痕 The case's event stream",
+    response_model=CaseEvents,
+    responses=REFUSALS,
+)
+async def case_events(complaint_id: UUID, request: Request, caller: AnyCaller) -> JSONResponse:
+    await visible_case(request, caller, complaint_id)
+    async with runtime_of(request).pool.acquire() as conn:
+        history = await dispatch_of(request).events.read_stream(
+            conn, store.case_stream(complaint_id)
+        )
+    return answer(
+        {
+            "complaint_id": str(complaint_id),
+            "events": [
+                {
+                    "id": str(r.id),
+                    "type": r.type,
+                    "position": r.position,
+                    "recorded_at": r.recorded_at.isoformat(),
+                    "data": r.data,
+                }
+                for r in history
+            ],
+        }
+    )
+
+
+CaseDecision = Callable[[domain.Case, domain.Rules, Any, Caller], list[Event]]
+
+
+def case_command(
+    verb: str, summary: str, body: type[Body]
+) -> Callable[[CaseDecision], CaseDecision]:
+    """POST /cases/{complaint_id}/<verb> for the decorated decision `(case, rules, body,
+    caller)` on a case the caller can see; the answer is the case."""
+
+    def register(decide: CaseDecision) -> CaseDecision:
+        async def handle(call: Call[Caller, Any]) -> Answer:
+            dispatch = dispatch_of(call.request)
+
+            def checked(case: domain.Case, rules: domain.Rules) -> list[Event]:
+                if not visible(call.caller, case, rules):
+                    raise hidden("派单案件")
+                return decide(case, rules, call.body, call.caller)
+
+            case = await dispatch.change_case(call.conn, call.target, checked, call.correlation)
+            return 200, case_json(case, await dispatch.rules(call.conn))
+
+        register_command(
+            router,
+            f"/cases/{{complaint_id}}/{verb}",
+            body,
+            handle,
+            name=decide.__name__,
+            tags=[CASES],
+            summary=summary,
+            response_model=DispatchCase,
+        )
+        return decide
+
+    return register
+
+
+def _must_supervise(caller: Caller, case: domain.Case, rules: domain.Rules, what: str) -> None:
+    if not caller.supervises(rules.model, case.area_code):
+        raise Problem(
+            403, f"只有属地街道、区县政府或督办人员可以{what} Supervisors of the area only"
+        )
+
+
+@case_command("supervise", "督办 Put the case under supervision", Note)
+def supervise_case(case: Case, rules: Rules, command: Note, caller: Caller) -> list[Event]:
+    _must_supervise(caller, case, rules, "督办")
+    return supervision.supervise(case, command.note, caller.actor, now())
+
+
+@case_command("whistle", "吹哨报到 / 街呼县应: the street calls the departments in", Whistle)
+def blow_whistle(case: Case, rules: Rules, command: Whistle, caller: Caller) -> list[Event]:
+    model = rules.model
+    street = caller.responder
+    if street is None or street.kind is not ResponderKind.STREET_OFFICE:
+        _must_supervise(caller, case, rules, "吹哨")
+        street = model.nearest(case.area_code, ResponderKind.STREET_OFFICE)
+        if street is None:
+            raise Problem(409, "该区域没有街道办事处，无法吹哨 No street office for this area")
+    elif not caller.supervises(model, case.area_code):
+        raise Problem(
+            403, f"{street.name}只能为本街道的案件吹哨 A street whistles for its own cases"
+        )
+    return supervision.blow_whistle(
+        case, street, command.departments, command.reason, caller.actor, now(), rules
+    )
+
+
+@case_command("arbitrate", "街道裁定 Decide who leads a returned case", Arbitrate)
+def arbitrate_case(case: Case, rules: Rules, command: Arbitrate, caller: Caller) -> list[Event]:
+    pending = case.arbitration
+    unit = caller.responder
+    named = pending is not None and unit is not None and unit.id == pending.arbitrator_id
+    # A unit that returned the case does not rule on it, even if it supervises the area
+    # (a street that returned it leaves the ruling to the district).
+    if not named and (unit is not None and unit.id in case.returned_by):
+        raise Problem(
+            403, f"{unit.name}已退单，由{pending.arbitrator_name if pending else '上级'}裁定"
+        )
+    if not named and not (
+        caller.is_admin or (unit is None or unit.kind is ResponderKind.DISTRICT_GOVERNMENT)
+    ):
+        raise Problem(403, "只有被提请裁定的单位、区县政府或督办人员可以裁定 Not this key's ruling")
+    if not named:
+        _must_supervise(caller, case, rules, "裁定")
+    arbitrator = (
+        rules.model.responders.get(pending.arbitrator_id) if pending else None
+    ) or rules.model.government(case.area_code)
+    return supervision.arbitrate(
+        case, arbitrator, command.responder_id, command.reason, caller.actor, now(), rules
+    )
+
+
+@router.get(
+    "/arbitration",
+    tags=[CASES],
+    summary="待裁定的案件 Cases waiting for arbitration",
+    response_model=ArbitrationQueue,
+    responses=REFUSALS,
+)
+async def arbitration_queue(request: Request, caller: AnyCaller) -> JSONResponse:
+    arbitrator, patterns = seen_by(caller)
+    async with runtime_of(request).pool.acquire() as conn:
+        rows = await store.pending_arbitrations(conn, arbitrator, patterns)
+    return answer(
+        {
+            "cases": [
+                {
+                    "complaint_id": str(r["complaint_id"]),
+                    "area_code": r["area_code"],
+                    "category": r["category"],
+                    "arbitrator_id": r["arbitrator_id"],
+                    "updated_at": r["updated_at"].isoformat(),
+                }
+                for r in rows
+            ]
+        }
+    )

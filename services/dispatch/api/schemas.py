@@ -1,0 +1,357 @@
+"""What dispatch's routes read and answer: the command bodies, and a case or work order
+shaped as the API shows it, with the time left on each clock."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.dispatch import domain, store
+from shared.commands import now
+from shared.deadlines import Duration
+from shared.privacy import FreeText
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Note(Body):
+    note: FreeText = Field(min_length=1, max_length=1000, description="说明 What was done or said")
+
+
+class OptionalNote(Body):
+    note: FreeText | None = Field(None, max_length=1000, description="说明 Note")
+
+
+class Reason(Body):
+    reason: FreeText = Field(min_length=1, max_length=1000, description="理由 Reason")
+
+
+class Report(Body):
+    report: FreeText = Field(
+        min_length=2, max_length=4000, description="办理结果 What was done (反馈)"
+    )
+
+
+class ReturnOrder(Body):
+    reason: FreeText = Field(
+        min_length=2, max_length=1000, description="退单理由 Why it is not yours"
+    )
+    suggested_responder_id: str | None = Field(None, description="建议承办单位 Who should take it")
+
+
+class RequestExtension(Body):
+    extend_by: Duration = Field(description="延长多久 How much longer, e.g. 3d, 2wd, 12h")
+    reason: FreeText = Field(min_length=2, max_length=1000)
+
+
+class Whistle(Body):
+    departments: list[str] = Field(min_length=1, max_length=20, description="被吹哨的部门 id")
+    reason: FreeText = Field(min_length=2, max_length=1000)
+
+
+class Arbitrate(Body):
+    responder_id: str = Field(description="裁定的主办单位 The unit that must lead")
+    reason: FreeText = Field(min_length=2, max_length=1000)
+
+
+def live(order: dict[str, Any], at: datetime) -> dict[str, Any]:
+    """A stored order view with what changes by the minute: time left on each clock."""
+    clocks = []
+    for clock in order["clocks"]:
+        running = clock["stopped_at"] is None and not clock["suspended"]
+        left = (datetime.fromisoformat(clock["due_at"]) - at).total_seconds()
+        clocks.append(
+            clock | {"running": running, "seconds_left": round(left) if running else None}
+        )
+    return order | {
+        "clocks": clocks,
+        "overdue": any(
+            c["breached"] or (c["running"] and (c["seconds_left"] or 0) < 0) for c in clocks
+        ),
+    }
+
+
+def order_view(case: domain.Case, work_order_id: UUID) -> dict[str, Any]:
+    order = case.order(work_order_id)
+    assert order is not None
+    return live(store.order_json(order, case), now())
+
+
+def case_json(case: domain.Case, rules: domain.Rules) -> dict[str, Any]:
+    model = rules.model
+    at = now()
+    return {
+        "complaint_id": str(case.complaint_id),
+        "status": case.status,
+        "status_label": domain.CASE_LABELS[case.status],
+        "area_code": case.area_code,
+        "area_name": model.area_names.get(case.area_code),
+        "category": case.category,
+        "priority": case.priority,
+        "round": case.round,
+        "level": case.level.name.lower(),
+        "level_label": case.level.label,
+        "lead_work_order_id": str(case.lead_id) if case.lead_id else None,
+        "returned_by": sorted(case.returned_by),
+        "arbitration": (
+            {
+                "arbitrator_id": case.arbitration.arbitrator_id,
+                "arbitrator_name": case.arbitration.arbitrator_name,
+                "reason": case.arbitration.reason,
+                "requested_at": case.arbitration.requested_at.isoformat(),
+            }
+            if case.arbitration
+            else None
+        ),
+        "deliberation_item_id": str(case.deliberation) if case.deliberation else None,
+        "supervised": case.supervised,
+        "resolved_at": case.resolved_at.isoformat() if case.resolved_at else None,
+        "cancelled": case.cancelled,
+        "work_orders": [live(store.order_json(o, case), at) for o in case.orders],
+        "updated_at": case.updated_at.isoformat() if case.updated_at else None,
+        "version": case.version,
+    }
+
+
+# --- the answers, as the routes document them ---------------------------------------------------
+# The routes answer the JSON they build (views stored with each change, shaped by store.py and
+# the functions above) as it is: these models describe it in the OpenAPI document and are not
+# used to re-validate it. Times are ISO 8601 strings.
+
+
+class Described(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class Unit(Described):
+    id: str
+    name: str
+    kind: str
+
+
+class Routing(Described):
+    rule_id: str | None
+    catalogue_version: int | None
+    reason: str | None
+
+
+class Clock(Described):
+    name: str
+    due_at: str
+    warn_at: str
+    stopped_at: str | None
+    suspended: bool
+    warned: bool
+    breached: bool
+    running: bool
+    seconds_left: int | None = Field(description="距期限秒数（停止时为空） Seconds to the due time")
+
+
+class Extension(Described):
+    requested_due_at: str
+    reason: str
+    requested_at: str
+
+
+class WorkOrder(Described):
+    """A work order with its clocks, as its unit and the supervisors see it."""
+
+    work_order_id: UUID
+    complaint_id: UUID
+    responder: Unit
+    role: str
+    role_label: str
+    purpose: str
+    purpose_label: str
+    status: str
+    status_label: str
+    category: str | None
+    area_code: str
+    priority: str
+    task: str | None
+    routing: Routing
+    clocks: list[Clock]
+    extension: Extension | None
+    extensions_granted: int
+    urged: int
+    report: str | None
+    returned_reason: str | None
+    round: int
+    issued_at: str
+    updated_at: str
+    overdue: bool
+
+
+class WorkOrderPage(Described):
+    work_orders: list[WorkOrder]
+    limit: int
+    offset: int
+
+
+class Explanation(Described):
+    """Why a work order went to its unit: the catalogue rule as it stood in that version."""
+
+    work_order_id: UUID
+    responder: Unit
+    purpose: str
+    rule_id: str | None
+    catalogue_version: int | None
+    reason: str | None
+    rule: dict[str, Any] | None
+    city: str | None
+
+
+class Arbitration(Described):
+    arbitrator_id: str
+    arbitrator_name: str
+    reason: str
+    requested_at: str
+
+
+class DispatchCase(Described):
+    """A case with every work order, clock and step."""
+
+    complaint_id: UUID
+    status: str
+    status_label: str
+    area_code: str
+    area_name: str | None
+    category: str | None
+    priority: str
+    round: int
+    level: str
+    level_label: str
+    lead_work_order_id: UUID | None
+    returned_by: list[str]
+    arbitration: Arbitration | None
+    deliberation_item_id: UUID | None
+    supervised: bool
+    resolved_at: str | None
+    cancelled: bool
+    work_orders: list[WorkOrder]
+    updated_at: str | None
+    version: int
+
+
+class CaseEvent(Described):
+    id: UUID
+    type: str
+    position: int
+    recorded_at: str
+    data: dict[str, Any]
+
+
+class CaseEvents(Described):
+    complaint_id: UUID
+    events: list[CaseEvent]
+
+
+class PendingArbitration(Described):
+    complaint_id: UUID
+    area_code: str
+    category: str | None
+    arbitrator_id: str
+    updated_at: str
+
+
+class ArbitrationQueue(Described):
+    cases: list[PendingArbitration]
+
+
+class Meeting(Described):
+    level: str
+    held_at: str
+    participants: list[str]
+    minutes: str
+    settled: bool
+
+
+class AgendaStep(Described):
+    level: str
+    stage: str
+    label: str
+    at: str
+
+
+class AgendaItem(Described):
+    """A case on a community's agenda (or raised to the district's joint meeting)."""
+
+    item_id: UUID
+    complaint_id: UUID
+    community_code: str
+    community_name: str | None
+    district_code: str | None
+    level: str
+    level_label: str
+    stage: str
+    stage_label: str
+    title: str
+    reason: str
+    topic: str | None
+    parties: list[str]
+    meetings: list[Meeting]
+    decision: str | None
+    assignments: list[dict[str, Any]]
+    verdict: str | None
+    satisfied: bool | None
+    history: list[AgendaStep]
+    opened_at: str
+    updated_at: str
+
+
+class AgendaPage(Described):
+    items: list[AgendaItem]
+    limit: int
+    offset: int
+
+
+class CityDocument(Described):
+    """The city model as loaded: city, areas, responders, compounds, categories, catalogue,
+    time_limits."""
+
+
+class CurrentCity(Described):
+    catalogue_version: int
+    checksum: str
+    loaded_at: str
+    city: dict[str, Any]
+
+
+class CityVersion(Described):
+    catalogue_version: int
+    city: dict[str, Any]
+
+
+class CityVersions(Described):
+    versions: list[dict[str, Any]]
+
+
+class CityChange(Described):
+    """A load or change of the city model: whether it made a new version, and which."""
+
+    changed: bool
+    catalogue_version: int
+
+
+class Calendars(Described):
+    years: list[dict[str, Any]]
+    note: str
+
+
+class LoadedCalendar(Described):
+    year: int
+
+
+class RoutingPreview(Described):
+    lead: Unit
+    co: list[Unit]
+    rule_id: str | None
+    priority: str
+    reason: str
+    catalogue_version: int
+    time_limits: dict[str, Any]
