@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from tests.integration.conftest import DispatchServer, IntakeServer, NotifyServer
-from tests.integration.test_open311 import BASE, request_fields
+from tests.integration.intake.test_open311 import BASE, request_fields
 from tests.support import examples
 
 pytestmark = pytest.mark.integration

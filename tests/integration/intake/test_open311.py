@@ -27,7 +27,7 @@ from tests.support import examples
 
 BASE = "/open311/v2"
 KEY = "dev-key-open311"
-CONTRACTS = Path(__file__).parents[1] / "contracts" / "open311"
+CONTRACTS = Path(__file__).parents[2] / "contracts" / "open311"
 SCHEMAS = {
     path.name.removesuffix(".schema.json"): jsonschema.Draft202012Validator(
         json.loads(path.read_text())

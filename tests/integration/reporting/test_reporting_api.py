@@ -17,7 +17,13 @@ from services.reporting.main import create_app
 from services.reporting.settings import ReportingSettings
 from shared.db import connect, drop_database, with_database
 from tests.integration.conftest import FAST, serving
-from tests.integration.test_reporting_measures import AS_OF, YUSHAN, YUSHAN_VALUES, november, seed
+from tests.integration.reporting.test_reporting_measures import (
+    AS_OF,
+    YUSHAN,
+    YUSHAN_VALUES,
+    november,
+    seed,
+)
 from tests.support.examples import READER
 from tests.support.reporting_story import Story, agenda_story, project_all
 

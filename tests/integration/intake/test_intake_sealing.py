@@ -18,7 +18,7 @@ from shared.events import ComplaintFiled, parse_event
 from shared.privacy import REDACTED_TEXT
 from shared.sealing import WordsKey, open_event
 from tests.integration.conftest import IntakeServer
-from tests.integration.test_intake_api import _facts_of, act, publish, wait_for_status
+from tests.integration.intake.test_intake_api import _facts_of, act, publish, wait_for_status
 from tests.support import examples
 
 pytestmark = pytest.mark.integration

@@ -18,7 +18,7 @@ from services.reporting.main import create_app
 from services.reporting.settings import ReportingSettings
 from shared.db import connect
 from tests.integration.process import service_process
-from tests.integration.test_reporting_measures import november, seed
+from tests.integration.reporting.test_reporting_measures import november, seed
 from tests.support.examples import READER
 from tests.support.reporting_story import agenda_story, project_all
 

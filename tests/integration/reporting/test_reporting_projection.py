@@ -20,7 +20,7 @@ from shared.events import (
     ResponderRole,
 )
 from shared.eventstore import EventStore
-from tests.integration.test_reporting_replay import prepare_reporting
+from tests.integration.reporting.test_reporting_replay import prepare_reporting
 from tests.support import examples
 
 pytestmark = pytest.mark.integration
