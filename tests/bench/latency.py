@@ -57,10 +57,10 @@ from shared.topics import (
     NOTIFICATION_EVENTS,
     TopicSpec,
 )
-from tests import examples
 from tests.bench.common import write_results
 from tests.bench.loadgen import KeepAliveClient
 from tests.bench.null import NullStack
+from tests.support import examples
 
 REPO = Path(__file__).resolve().parents[2]
 console = Console()

@@ -38,9 +38,9 @@ from deploy.local.processes import (
 from shared.db import drop_database, ensure_database, with_database
 from shared.kafka import ensure_topics
 from shared.topics import DISPATCH_EVENTS
-from tests import examples
 from tests.bench.common import own_postgres, write_results
 from tests.integration.kafka_helpers import publish_events
+from tests.support import examples
 
 REPO = Path(__file__).resolve().parents[2]
 console = Console()

@@ -70,12 +70,12 @@ from shared.events import (
 from shared.runtime import ServiceRuntime, Worker, configure_logging, create_service_app, serve
 from shared.settings import ServiceSettings
 from shared.topics import COMPLAINT_EVENTS, DISPATCH_EVENTS, EVENT_TOPICS, NOTIFICATION_EVENTS
-from tests import examples
+from tests.support import examples
 
 REPO = Path(__file__).resolve().parents[2]
 
 # The units the demo catalogue gives work orders to for each of the bench's complaints
-# (tests.examples.SITUATIONS), the lead first.
+# (tests.support.examples.SITUATIONS), the lead first.
 ROUTES: dict[str, tuple[str, ...]] = {
     "roof-leak": ("property-meicheng", "committee-huixianshan"),
     "ebike-charging": ("property-cuiping", "dept-fire"),

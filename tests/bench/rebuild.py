@@ -1,8 +1,8 @@
 """Read-model rebuild rate: every reporting model replayed from three event stores holding at
 least a million events, on the durable embedded Postgres.
 
-The stores are filled (COPY) with randomised, realistic histories (tests/histories.py: filing,
-classification, work orders with their clocks, returns, breaches, escalations, extensions,
+The stores are filled (COPY) with randomised, realistic histories (tests/support/histories.py:
+filing, classification, work orders with their clocks, returns, breaches, escalations, extensions,
 deliberations, callbacks, redos, notifications with retries). Then `replay rebuild --all`'s engine
 rebuilds every model into a fresh schema and swaps it in. Baselines in the same run:
 - read + parse: reading the same events from the stores and parsing them, writing nothing
@@ -36,8 +36,8 @@ from shared.consumer import ConsumedRecord, IdempotentConsumer
 from shared.db import apply_schema, create_pool, ensure_database, with_database
 from shared.eventstore import EventStore
 from shared.sealing import IntakeKeys, Keyring
-from tests import histories
 from tests.bench.common import own_postgres, write_results
+from tests.support import histories
 
 REPO = Path(__file__).resolve().parents[2]
 console = Console()

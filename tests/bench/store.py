@@ -46,8 +46,8 @@ from shared.kafka import ensure_topics
 from shared.relay import OutboxRelay
 from shared.settings import ServiceSettings
 from shared.topics import TopicSpec
-from tests import examples
 from tests.bench.common import own_postgres, write_results
+from tests.support import examples
 
 REPO = Path(__file__).resolve().parents[2]
 PAGE = 500

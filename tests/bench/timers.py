@@ -37,7 +37,7 @@ from shared.eventstore import SCHEMA as EVENTSTORE_SCHEMA
 from shared.eventstore import EventStore
 from tests.bench.common import own_postgres, write_results
 from tests.bench.store import append_rate
-from tests.examples import SITUATIONS
+from tests.support.examples import SITUATIONS
 
 REPO = Path(__file__).resolve().parents[2]
 console = Console()

@@ -20,8 +20,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from deploy.local.runner import SERVICES, SINK_SECRET
-from tests import examples
 from tests.e2e.conftest import RunningStack, until
+from tests.support import examples
 
 pytestmark = pytest.mark.e2e
 

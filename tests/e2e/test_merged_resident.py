@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests import examples
 from tests.e2e.conftest import until
+from tests.support import examples
 
 pytestmark = pytest.mark.e2e
 

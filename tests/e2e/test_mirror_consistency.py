@@ -17,8 +17,8 @@ import httpx
 import pytest
 
 from services.reporting import consistency
-from tests import examples
 from tests.e2e.conftest import REPO, RunningStack, until
+from tests.support import examples
 
 pytestmark = pytest.mark.e2e
 

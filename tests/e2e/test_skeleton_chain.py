@@ -16,8 +16,8 @@ import asyncpg
 import httpx
 import pytest
 
-from tests import examples
 from tests.e2e.conftest import RunningStack
+from tests.support import examples
 
 pytestmark = pytest.mark.e2e
 

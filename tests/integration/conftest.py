@@ -28,10 +28,10 @@ from shared.db import drop_database, with_database
 from shared.events import Event
 from shared.runtime import ServiceRuntime, http_server
 from shared.topics import COMPLAINT_EVENTS, DISPATCH_EVENTS
-from tests import examples
 from tests.integration.gateways import Gateways, smtp_server
 from tests.integration.gateways import create_app as create_gateways
 from tests.integration.kafka_helpers import publish_events
+from tests.support import examples
 
 
 @dataclass

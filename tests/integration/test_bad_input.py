@@ -8,9 +8,9 @@ import uuid
 
 import pytest
 
-from tests import examples
 from tests.integration.conftest import DispatchServer, IntakeServer, NotifyServer
-from tests.integration.test_open311 import BASE, request_fields
+from tests.integration.intake.test_open311 import BASE, request_fields
+from tests.support import examples
 
 pytestmark = pytest.mark.integration
 

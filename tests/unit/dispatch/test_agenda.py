@@ -11,7 +11,7 @@ from services.dispatch import agenda
 from services.dispatch.agenda import AgendaLevel, Stage
 from services.dispatch.domain import IllegalTransition
 from shared.events import AgendaAssignment, Event
-from tests.unit.dispatch.builders import NOW
+from tests.support.dispatch_builders import NOW
 
 COMMUNITY = "370124001001"
 

@@ -24,7 +24,7 @@ from shared.events import (
     WorkOrderCancelled,
     WorkOrderIssued,
 )
-from tests.unit.dispatch.builders import AREA, NOW, apply, dispatched, rules_for
+from tests.support.dispatch_builders import AREA, NOW, apply, dispatched, rules_for
 
 RULES = rules_for()
 OLD_TOWN = "370124001001-G02-B01"  # no property company: roof leaks go to the street

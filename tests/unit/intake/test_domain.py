@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 from services.intake import domain, privacy
 from shared.events import CaseEscalated, ExtensionApproved, OrderClock
-from tests import examples
+from tests.support import examples
 
 
 def test_a_mobile_number_is_masked_to_its_first_three_and_last_four_digits():

@@ -15,7 +15,7 @@ from shared.events import (
     ResponderRole,
     WorkOrderSigned,
 )
-from tests import examples
+from tests.support import examples
 
 S = ComplaintStatus
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)

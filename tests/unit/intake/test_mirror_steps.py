@@ -16,7 +16,7 @@ from shared.events import (
     WorkOrderContacted,
     WorkOrderStarted,
 )
-from tests import examples
+from tests.support import examples
 from tests.unit.intake.test_lifecycle import apply, case_resolved
 
 S = ComplaintStatus

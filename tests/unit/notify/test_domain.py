@@ -38,7 +38,7 @@ from shared.events import (
     WorkOrderContacted,
     WorkOrderReturned,
 )
-from tests import examples
+from tests.support import examples
 
 NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
 

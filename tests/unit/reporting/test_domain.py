@@ -1,5 +1,5 @@
 from services.reporting.domain import CaseStatus, case_status, summarise_filed, summarise_issued
-from tests import examples
+from tests.support import examples
 
 
 def test_a_case_is_dispatched_once_a_lead_responder_is_known_whatever_arrived_first():

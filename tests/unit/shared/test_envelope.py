@@ -7,7 +7,7 @@ from cloudevents.v1.kafka import from_binary
 
 from shared.envelope import Causation, Envelope, from_kafka, to_kafka
 from shared.events import UndecodableEvent, UnknownEventType
-from tests import examples
+from tests.support import examples
 
 
 def _envelope(**overrides):

@@ -6,7 +6,7 @@ import pytest
 
 from shared.events import REGISTRY, Event, UndecodableEvent, UnknownEventType, parse_event, upcaster
 from shared.events.snapshots import breaking_changes, current_schema, snapshot_path
-from tests import examples
+from tests.support import examples
 
 REPO = Path(__file__).resolve().parents[3]
 

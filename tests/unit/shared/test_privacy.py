@@ -6,7 +6,7 @@ from services.dispatch.api.agenda import Decide, HoldMeeting
 from services.dispatch.api.schemas import Note, Report, ReturnOrder
 from services.intake import domain
 from shared.privacy import redact_values
-from tests import examples
+from tests.support import examples
 
 PHONE = "13812345678"
 SHOWN = "138****5678"

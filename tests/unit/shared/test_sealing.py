@@ -34,7 +34,7 @@ from shared.sealing import (
     seal,
     seal_event,
 )
-from tests import examples
+from tests.support import examples
 
 PLACE = "会仙山社区玫城丽都2号楼"
 

@@ -69,9 +69,9 @@ from shared.events import (
     WorkOrderSigned,
     WorkOrderUrged,
 )
-from tests.examples import SITUATIONS
+from tests.support.examples import SITUATIONS
 
-CITY_FILE = Path(__file__).resolve().parents[1] / "deploy" / "local" / "demo_city.yaml"
+CITY_FILE = Path(__file__).resolve().parents[2] / "deploy" / "local" / "demo_city.yaml"
 CITY = yaml.safe_load(CITY_FILE.read_text(encoding="utf-8"))
 PLACES = [
     a["code"] for a in CITY["areas"] if a["level"] in ("community", "grid", "building", "unit")

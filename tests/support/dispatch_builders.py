@@ -15,7 +15,7 @@ from services.dispatch.city import CityFile, CityModel
 from shared.deadlines import CalendarYear, WorkCalendar
 from shared.events import Event
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "deploy" / "local" / "demo_city.yaml"
 CALENDAR_2026 = REPO / "services" / "dispatch" / "data" / "calendar-2026.yaml"
 AREA = "370124001001-G01-B02-U1"  # 玫城丽都2号楼1单元

@@ -31,8 +31,8 @@ from shared.eventstore import SCHEMA, EventStore
 from shared.faust_engine import attach_consumer, make_faust_app
 from shared.kafka import make_producer
 from shared.topics import dlq
-from tests import examples
 from tests.integration.kafka_helpers import new_topic, read_topic, settings_for
+from tests.support import examples
 
 pytestmark = pytest.mark.integration
 

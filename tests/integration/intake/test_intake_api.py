@@ -31,10 +31,10 @@ from shared.events import (
 )
 from shared.ratelimit import RateLimiter
 from shared.topics import COMPLAINT_EVENTS, DISPATCH_EVENTS
-from tests import examples
 from tests.integration.cli import run_cli
 from tests.integration.conftest import IntakeServer
 from tests.integration.kafka_helpers import publish_events, read_topic
+from tests.support import examples
 
 STAFF = examples.STAFF_KEY
 

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import pytest
 
 from services.reporting import insights
-from tests.integration.test_reporting_measures import CONFIG, at
-from tests.integration.test_reporting_replay import prepare_reporting
-from tests.reporting_story import Story, city, project_all
+from tests.integration.reporting.test_reporting_measures import CONFIG, at
+from tests.integration.reporting.test_reporting_replay import prepare_reporting
+from tests.support.reporting_story import Story, city, project_all
 
 pytestmark = pytest.mark.integration
 

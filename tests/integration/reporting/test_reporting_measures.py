@@ -13,8 +13,8 @@ from services.reporting import measures, store
 from services.reporting.measures import CubeFilter, load_config
 from services.reporting.settings import ReportingSettings
 from shared.events import ComplaintStatus, ComplaintType, RatedVia, ResponderRole, Satisfaction
-from tests.integration.test_reporting_replay import prepare_reporting
-from tests.reporting_story import Story, city, project_all
+from tests.integration.reporting.test_reporting_replay import prepare_reporting
+from tests.support.reporting_story import Story, city, project_all
 
 pytestmark = pytest.mark.integration
 

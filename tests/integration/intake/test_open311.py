@@ -21,13 +21,13 @@ from services.intake.geo import Point, gcj02_to_bd09, wgs84_to_gcj02
 from shared.db import connect
 from shared.ratelimit import RateLimiter
 from shared.topics import DISPATCH_EVENTS
-from tests import examples
 from tests.integration.conftest import IntakeServer
 from tests.integration.kafka_helpers import publish_events
+from tests.support import examples
 
 BASE = "/open311/v2"
 KEY = "dev-key-open311"
-CONTRACTS = Path(__file__).parents[1] / "contracts" / "open311"
+CONTRACTS = Path(__file__).parents[2] / "contracts" / "open311"
 SCHEMAS = {
     path.name.removesuffix(".schema.json"): jsonschema.Draft202012Validator(
         json.loads(path.read_text())

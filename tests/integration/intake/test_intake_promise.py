@@ -23,9 +23,9 @@ from shared.db import drop_database, with_database
 from shared.deadlines import CalendarYear, TimeLimits, WorkCalendar, deadline
 from shared.events import CalendarLoaded, CityChange, CityModelChanged
 from shared.topics import DISPATCH_EVENTS
-from tests import examples
 from tests.integration.conftest import FAST, load_demo_catalogue, serving
 from tests.integration.kafka_helpers import publish_events
+from tests.support import examples
 
 pytestmark = pytest.mark.integration
 

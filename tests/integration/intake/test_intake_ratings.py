@@ -16,10 +16,15 @@ import pytest
 from services.intake import ratings, wechat
 from shared import commands
 from shared.topics import COMPLAINT_EVENTS
-from tests import examples
 from tests.integration.conftest import IntakeServer
+from tests.integration.intake.test_intake_api import (
+    _facts_of,
+    publish,
+    unique_text,
+    wait_for_status,
+)
 from tests.integration.kafka_helpers import read_topic
-from tests.integration.test_intake_api import _facts_of, publish, unique_text, wait_for_status
+from tests.support import examples
 
 pytestmark = pytest.mark.integration
 

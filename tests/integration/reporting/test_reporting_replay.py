@@ -30,12 +30,12 @@ from shared.eventstore import SCHEMA as EVENTSTORE_SCHEMA
 from shared.eventstore import EventStore
 from shared.privacy import REDACTED_TEXT
 from shared.sealing import IntakeKeys, Keyring, KeysUnavailable, WordsKey, seal_event
-from tests import examples, histories
-from tests.examples import READER
 from tests.integration.cli import run_cli
 from tests.integration.conftest import serving
 from tests.integration.gateways import Gateways
 from tests.integration.gateways import create_app as create_gateways
+from tests.support import examples, histories
+from tests.support.examples import READER
 
 pytestmark = pytest.mark.integration
 # The generated histories hold no sealed filings: no key is asked for (the sealed ones are

@@ -25,8 +25,8 @@ from shared.eventstore import EventStore
 from shared.kafka import ensure_topics
 from shared.relay import OutboxRelay
 from shared.topics import TopicSpec
-from tests import examples
 from tests.integration.kafka_helpers import new_topic, read_topic, settings_for
+from tests.support import examples
 
 pytestmark = pytest.mark.integration
 

@@ -10,8 +10,8 @@ import yaml
 
 from deploy.local.runner import DEMO_CITY
 from services.intake.catalogue import CatalogueFile
-from tests import examples
 from tests.integration.conftest import DispatchServer
+from tests.support import examples
 
 EXAMPLE = Path(DEMO_CITY).with_name("example_city")
 SECTIONS = ("areas", "responders", "compounds", "categories", "catalogue")

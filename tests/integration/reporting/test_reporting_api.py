@@ -16,10 +16,16 @@ from services.reporting import auth
 from services.reporting.main import create_app
 from services.reporting.settings import ReportingSettings
 from shared.db import connect, drop_database, with_database
-from tests.examples import READER
 from tests.integration.conftest import FAST, serving
-from tests.integration.test_reporting_measures import AS_OF, YUSHAN, YUSHAN_VALUES, november, seed
-from tests.reporting_story import Story, agenda_story, project_all
+from tests.integration.reporting.test_reporting_measures import (
+    AS_OF,
+    YUSHAN,
+    YUSHAN_VALUES,
+    november,
+    seed,
+)
+from tests.support.examples import READER
+from tests.support.reporting_story import Story, agenda_story, project_all
 
 pytestmark = pytest.mark.integration
 

@@ -38,8 +38,8 @@ from shared.deadlines import ClockName
 from shared.envelope import Causation
 from shared.eventstore import SCHEMA as EVENTSTORE_SCHEMA
 from shared.eventstore import EventStore
+from tests.integration.process import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 CASES = 60
 # (category, area, rungs climbed): a community unit's breaches reach the street, then the
 # district; a department's reach the district government only.

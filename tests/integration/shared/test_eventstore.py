@@ -13,7 +13,7 @@ import pytest
 from shared.envelope import Causation
 from shared.events import parse_event
 from shared.eventstore import ConcurrencyError, EventStore, Horizon
-from tests import examples
+from tests.support import examples
 
 pytestmark = pytest.mark.integration
 

@@ -19,8 +19,8 @@ from schemathesis.checks import not_a_server_error
 from deploy.local.runner import DEMO_DIRECTORY
 from services.notify.main import create_app
 from services.notify.settings import NotifySettings
-from tests import examples
 from tests.integration.process import service_process
+from tests.support import examples
 
 schema = schemathesis.openapi.from_dict(
     create_app(NotifySettings(database_url="postgresql://unused@127.0.0.1/unused")).openapi()

@@ -17,9 +17,9 @@ from shared.envelope import Causation
 from shared.events import ComplaintFiled, parse_event
 from shared.privacy import REDACTED_TEXT
 from shared.sealing import WordsKey, open_event
-from tests import examples
 from tests.integration.conftest import IntakeServer
-from tests.integration.test_intake_api import _facts_of, act, publish, wait_for_status
+from tests.integration.intake.test_intake_api import _facts_of, act, publish, wait_for_status
+from tests.support import examples
 
 pytestmark = pytest.mark.integration
 

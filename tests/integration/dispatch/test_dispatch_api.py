@@ -11,10 +11,10 @@ import yaml
 from deploy.local.runner import DEMO_CITY
 from shared.events import ComplaintReclassified, ComplaintStatus, ComplaintType, ComplaintWithdrawn
 from shared.topics import DISPATCH_EVENTS
-from tests import examples
 from tests.integration.cli import run_cli
 from tests.integration.conftest import DispatchServer
 from tests.integration.kafka_helpers import read_topic
+from tests.support import examples
 
 AREA = "370124001001-G01-B02-U1"  # 玫城丽都2号楼1单元 (榆山街道会仙山社区)
 

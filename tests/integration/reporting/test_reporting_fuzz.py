@@ -17,10 +17,10 @@ from schemathesis.checks import not_a_server_error
 from services.reporting.main import create_app
 from services.reporting.settings import ReportingSettings
 from shared.db import connect
-from tests.examples import READER
 from tests.integration.process import service_process
-from tests.integration.test_reporting_measures import november, seed
-from tests.reporting_story import agenda_story, project_all
+from tests.integration.reporting.test_reporting_measures import november, seed
+from tests.support.examples import READER
+from tests.support.reporting_story import agenda_story, project_all
 
 schema = schemathesis.openapi.from_dict(
     create_app(ReportingSettings(database_url="postgresql://unused@127.0.0.1/unused")).openapi()

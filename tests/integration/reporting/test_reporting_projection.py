@@ -20,8 +20,8 @@ from shared.events import (
     ResponderRole,
 )
 from shared.eventstore import EventStore
-from tests import examples
-from tests.integration.test_reporting_replay import prepare_reporting
+from tests.integration.reporting.test_reporting_replay import prepare_reporting
+from tests.support import examples
 
 pytestmark = pytest.mark.integration
 

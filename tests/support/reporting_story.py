@@ -36,7 +36,15 @@ from shared.events import (
     Satisfaction,
     WorkOrderIssued,
 )
-from tests.histories import CATEGORIES, UNITS, city_stream, contacted, resolved, returned, signed
+from tests.support.histories import (
+    CATEGORIES,
+    UNITS,
+    city_stream,
+    contacted,
+    resolved,
+    returned,
+    signed,
+)
 
 H = timedelta(hours=1)
 

@@ -37,11 +37,11 @@ from shared.events import (
     TriageWarned,
 )
 from shared.topics import COMPLAINT_EVENTS, DISPATCH_EVENTS
-from tests import examples
 from tests.integration.cli import run_cli
 from tests.integration.conftest import NotifyServer
 from tests.integration.gateways import Behaviour, Gateways, smtp_server
 from tests.integration.kafka_helpers import publish_events
+from tests.support import examples
 
 AREA = "370124001001-G01-B02-U1"
 RETRIES = 6  # the fixture's retry schedule has six waits
