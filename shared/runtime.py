@@ -17,6 +17,7 @@ import uvicorn
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel
 
 from shared.apikeys import ANY_KEY, PUBLIC, KeyFirst, declare_audiences
 from shared.consumer import (
@@ -47,6 +48,13 @@ from shared.settings import ServiceSettings
 log = logging.getLogger(__name__)
 
 Worker = Callable[["ServiceRuntime"], Awaitable[None]]
+
+
+class Readiness(BaseModel):
+    """What `/readyz` answers: ready when every check passed (200), else 503."""
+
+    status: str  # "ready" | "not ready"
+    checks: dict[str, bool]
 
 
 class ServiceRuntime:
@@ -224,6 +232,8 @@ def ops_router(runtime: ServiceRuntime, door: Any) -> APIRouter:
         "/readyz",
         summary="就绪检查 Readiness (DB, broker, consumer assignment)",
         dependencies=[PUBLIC],
+        response_model=Readiness,
+        responses={503: {"model": Readiness, "description": "未就绪 Not ready"}},
     )
     async def readyz() -> JSONResponse:
         checks = await runtime.readiness()
