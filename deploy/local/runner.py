@@ -213,13 +213,13 @@ class Stack:
                 await asyncio.sleep(0.3)
 
     async def seed(self) -> None:
-        """Load the demo city into dispatch (routing) and intake (areas, categories), the demo
-        directory into notify, and subscribe the local sink as a downstream system."""
+        """Load the demo city into dispatch (intake follows its areas and categories from
+        dispatch's events), the demo directory into notify, and subscribe the local sink as a
+        downstream system; then wait until intake has the city."""
         admin_key = os.environ.get("JIESU_ADMIN_KEY", "dev-key-admin")
         headers = {"X-API-Key": admin_key, "content-type": "application/yaml"}
         loads = [
             ("dispatch", "put", "/admin/city", DEMO_CITY.read_bytes(), headers),
-            ("intake", "put", "/admin/catalogue", DEMO_CITY.read_bytes(), headers),
             ("notify", "put", "/directory", DEMO_DIRECTORY.read_bytes(), headers),
             (
                 "notify",
@@ -254,6 +254,28 @@ class Stack:
                     if "catalogue_version" in answer
                     else "",
                 )
+            await self.wait_for_catalogue(client, admin_key)
+
+    async def wait_for_catalogue(
+        self, client: httpx.AsyncClient, admin_key: str, timeout: float = 60.0
+    ) -> None:
+        """Until intake has followed dispatch's current city model into its catalogue."""
+        headers = {"X-API-Key": admin_key}
+        base = "http://127.0.0.1:{}/admin/{}"
+        wanted = (
+            await client.get(base.format(self.config.port("dispatch"), "city"), headers=headers)
+        ).json()["catalogue_version"]
+        deadline = time.monotonic() + timeout
+        while True:
+            answer = await client.get(
+                base.format(self.config.port("intake"), "catalogue"), headers=headers
+            )
+            if answer.status_code == 200 and answer.json()["catalogue_version"] >= wanted:
+                log.info("intake follows the city model: version %s", wanted)
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"intake has not followed city model version {wanted}")
+            await asyncio.sleep(0.3)
 
     # -- supervising ----------------------------------------------------------------------
 

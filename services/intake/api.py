@@ -14,18 +14,17 @@ from pydantic import BaseModel, Field
 
 from services.intake import domain, ratings, service, store
 from services.intake.auth import ApiKey, Role, require
-from services.intake.catalogue import Catalogue, CatalogueFile
+from services.intake.catalogue import Catalogue
 from services.intake.privacy import resident_ref
 from services.intake.settings import IntakeSettings
 from shared import commands, idempotency
 from shared.apikeys import PUBLIC
-from shared.commands import ConcurrencyError, causation_of
+from shared.commands import causation_of
 from shared.db import Connection
 from shared.events import (
     ComplaintRedacted,
     ContactsAccessed,
     Event,
-    IntakeCatalogueLoaded,
     ResidentErased,
     labels,
 )
@@ -38,7 +37,6 @@ from shared.http import (
     command_route,
     correlation_of,
     once,
-    parse_document,
 )
 from shared.idempotency import IdempotencyKey
 from shared.runtime import ServiceRuntime
@@ -46,7 +44,6 @@ from shared.sealing import FETCH_MOST, SEALINGS
 
 router = APIRouter()
 COMPLAINTS = "诉求受理 Complaints"
-CATALOGUE_STREAM = "intake-catalogue"
 STAFF = "工作人员 Staff"
 
 ChannelKey = Annotated[ApiKey, require(Role.CHANNEL)]
@@ -54,7 +51,6 @@ StaffKey = Annotated[ApiKey, require(Role.STAFF)]
 ContactReader = Annotated[ApiKey, require(Role.STAFF, Role.NOTIFY)]
 NotifyKey = Annotated[ApiKey, require(Role.NOTIFY)]
 ReportingKey = Annotated[ApiKey, require(Role.REPORTING)]
-AdminKey = Annotated[ApiKey, require(Role.ADMIN)]
 REFUSALS: dict[int | str, dict[str, Any]] = {
     401: {"description": "缺少或无效的 API Key (problem+json)"},
     403: {"description": "无权执行 Not allowed for this key (problem+json)"},
@@ -615,58 +611,10 @@ async def erase(
 # --- the catalogue --------------------------------------------------------------------------
 
 
-@router.put(
-    "/admin/catalogue",
-    tags=["城市目录 Catalogue"],
-    summary="载入区划与诉求类别目录 Load areas and the category catalogue (the city file, YAML or JSON)",
-    responses=REFUSALS,
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": CatalogueFile.model_json_schema()},
-                "application/yaml": {"schema": {"type": "string"}},
-            },
-        }
-    },
-)
-async def load_catalogue(request: Request, _: AdminKey) -> dict[str, Any]:
-    runtime = runtime_of(request)
-    catalogue = parse_document(
-        await request.body(), request.headers.get("content-type", ""), CatalogueFile, "目录"
-    )
-    async with runtime.pool.acquire() as conn, conn.transaction():
-        latest = await store.latest_catalogue(conn)
-        if latest is not None and latest["checksum"] == catalogue.checksum():
-            return {"changed": False, "catalogue_version": latest["version"]}
-        version = await store.save_catalogue(conn, catalogue)
-        loaded_before = len(await runtime.store.read_stream(conn, CATALOGUE_STREAM))
-        event = IntakeCatalogueLoaded(
-            catalogue_version=version,
-            checksum=catalogue.checksum(),
-            city_name=catalogue.city,
-            areas=len(catalogue.areas),
-            categories=len(catalogue.categories),
-            loaded_at=datetime.now(UTC),
-        )
-        try:
-            await runtime.store.append(
-                conn,
-                CATALOGUE_STREAM,
-                [event],
-                causation_of([], correlation_of(request)),  # each load its own conversation
-                loaded_before,
-            )
-        except ConcurrencyError:
-            raise Problem(409, "目录正被同时修改，请重试 Another load is in progress") from None
-    intake_of(request).catalogues.forget()
-    return {"changed": True, **event.model_dump(mode="json")}
-
-
 @router.get(
     "/admin/catalogue",
     tags=["城市目录 Catalogue"],
-    summary="当前目录 The current catalogue",
+    summary="当前目录 The current catalogue, as followed from dispatch's city model",
     responses=REFUSALS,
 )
 async def current_catalogue(request: Request, _: ChannelKey) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from shared.events.area import within
 
 class Role(StrEnum):
     # In alphabetical order: a refusal names the roles it needed in this order.
-    ADMIN = "admin"  # 平台管理员: catalogue and keys
+    ADMIN = "admin"  # 平台管理员: keys
     CHANNEL = "channel"  # 受理渠道: files complaints for its channel, withdraws them
     NOTIFY = "notify"  # 通知服务: reads residents' contacts in batches to send their messages
     REPORTING = "reporting"  # 统计服务: fetches residents' words keys to open sealed filings

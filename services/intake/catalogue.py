@@ -1,19 +1,22 @@
 """The city's areas and category catalogue as intake uses them: to validate, classify and ask.
 
-A city supplies one file (the same YAML that dispatch loads); intake reads its `areas` and
-`categories` and ignores the rest. A category may carry classifier keywords and the questions
-(Open311 attributes) residents answer when they file under it.
+Dispatch owns the city model: a city loads its file there (PUT /admin/city), dispatch
+validates it and publishes each version's changes as `CityModelChanged`. Intake projects the
+changes to the city's name, `areas` and `categories` into its own table (so it answers while
+dispatch is down) and ignores the rest. A category may carry classifier keywords and the
+questions (Open311 attributes) residents answer when they file under it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from services.intake.domain import CATEGORY_PATTERN
 from services.intake.geo import Point, distance_m
@@ -21,9 +24,12 @@ from shared.cache import Freshness
 from shared.db import Connection
 from shared.events.area import PATTERN as AREA_PATTERN
 from shared.events.area import AreaLevel
+from shared.events.dispatch import CityChange
 
 Datatype = Literal["string", "number", "datetime", "text", "singlevaluelist", "multivaluelist"]
 LEVELS = list(AreaLevel)  # broadest first
+
+log = logging.getLogger(__name__)
 
 
 class AttributeValue(BaseModel):
@@ -53,7 +59,7 @@ class Attribute(BaseModel):
 
 
 class Area(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
     code: str = Field(pattern=AREA_PATTERN)
     name: str = Field(min_length=1)
     level: AreaLevel
@@ -72,7 +78,7 @@ class Area(BaseModel):
 
 
 class Category(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
     code: str = Field(pattern=CATEGORY_PATTERN)
     name: str = Field(min_length=1)
     priority: str = "general"
@@ -81,38 +87,59 @@ class Category(BaseModel):
     keywords: list[str] = Field(default_factory=list)
     attributes: list[Attribute] = Field(default_factory=list)
 
+    @model_validator(mode="after")
+    def _one_question_per_code(self) -> Category:
+        codes = [a.code for a in self.attributes]
+        if len(set(codes)) != len(codes):
+            raise ValueError(f"category {self.code}: attribute codes must be unique")
+        return self
+
 
 class CatalogueFile(BaseModel):
-    """Intake's part of a city file; responders and dispatch rules are dispatch's business."""
+    """Intake's part of one version of the city model; responders and dispatch rules are
+    dispatch's business (dispatch validated the whole before publishing it)."""
 
     model_config = ConfigDict(extra="ignore")
     city: str = Field(min_length=1)
     areas: list[Area] = Field(min_length=1)
     categories: list[Category] = Field(min_length=1)
 
-    @model_validator(mode="after")
-    def _consistent(self) -> CatalogueFile:
-        codes = {area.code for area in self.areas}
-        problems = [
-            f"area {a.code}: unknown parent {a.parent}"
-            for a in self.areas
-            if a.parent is not None and a.parent not in codes
-        ]
-        if len(codes) != len(self.areas):
-            problems.append("area codes must be unique")
-        if len({c.code for c in self.categories}) != len(self.categories):
-            problems.append("category codes must be unique")
-        for category in self.categories:
-            attribute_codes = [a.code for a in category.attributes]
-            if len(set(attribute_codes)) != len(attribute_codes):
-                problems.append(f"category {category.code}: attribute codes must be unique")
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
-
     def checksum(self) -> str:
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# The sections of dispatch's city model that intake keeps, each item keyed by its code.
+SECTIONS: dict[str, type[BaseModel]] = {"areas": Area, "categories": Category}
+
+
+def follow_changes(body: dict[str, Any] | None, changes: list[CityChange]) -> dict[str, Any]:
+    """Intake's part of the city after one part of a version's changes: the city's name, and
+    the areas and categories put, removed or reordered; every other change is dispatch's.
+    An item intake cannot use (a question it cannot ask) is left out and logged."""
+    body = body or {}
+    city = body.get("city")
+    items = {s: {item["code"]: item for item in body.get(s, [])} for s in SECTIONS}
+    for change in changes:
+        if change.section == "settings":
+            if change.key == "city" and change.op == "put":
+                city = change.value
+        elif change.section in items:
+            present = items[change.section]
+            if change.op == "put":
+                try:
+                    item = SECTIONS[change.section].model_validate(change.value)
+                except ValidationError as error:
+                    log.warning("city model %s %s left out: %s", change.section, change.key, error)
+                    present.pop(change.key, None)
+                else:
+                    present[change.key] = item.model_dump(mode="json")
+            elif change.op == "order":
+                present = {k: present[k] for k in change.value if k in present} | present
+                items[change.section] = present
+            elif change.op == "remove":
+                present.pop(change.key, None)
+    return {"city": city, **{s: list(present.values()) for s, present in items.items()}}
 
 
 @dataclass(frozen=True)
@@ -265,7 +292,9 @@ class CatalogueCache(Freshness):
     async def current(self, conn: Connection) -> Catalogue | None:
         if self._catalogue is not None and self.fresh():
             return self._catalogue
-        version = await conn.fetchval("SELECT max(version) FROM catalogues")
+        version = await conn.fetchval(
+            "SELECT max(version) FROM catalogues WHERE checksum <> ''"  # whole versions only
+        )
         if version is None:
             return None
         if self._catalogue is None or self._catalogue.version != version:

@@ -46,8 +46,10 @@ DECISIONS: dict[type[Event], Decide] = {
 
 
 async def _follow(conn: Any, event: Event) -> None:
-    """Dispatch's time limits and calendar, for the promise at filing (services/intake/promises)."""
+    """Dispatch's city model, as intake's catalogue (services/intake/catalogue), and its time
+    limits and calendar, for the promise at filing (services/intake/promises)."""
     if isinstance(event, CityModelChanged):
+        await store.follow_city(conn, event)
         for change in event.changes:
             if (change.section, change.key, change.op) == ("settings", "time_limits", "put"):
                 await promises.follow_time_limits(conn, event.catalogue_version, change.value)
@@ -85,8 +87,8 @@ async def mirror_batch(envelopes: Sequence[Envelope], ctx: BatchContext) -> None
     """A batch's facts with a few statements for the whole batch: its complaints loaded in one
     read, every new event appended in one append that checks each stream is where it was read
     (a concurrent change makes the batch go one by one, each retried on fresh state), the
-    changed views rewritten and the residents' updates inserted together. Dispatch's time
-    limits and calendar are followed first."""
+    changed views rewritten and the residents' updates inserted together. Dispatch's city
+    model, time limits and calendar are followed first."""
     for envelope in envelopes:
         if isinstance(envelope.event, CITY_FACTS):
             await _follow(ctx.conn, envelope.event)

@@ -162,7 +162,7 @@ class Intake:
         if catalogue is None:
             raise Problem(
                 503,
-                "城市目录尚未载入，暂不能受理 No catalogue loaded yet: PUT /admin/catalogue first",
+                "城市目录尚未载入，暂不能受理 No catalogue yet: load the city into dispatch (PUT /admin/city)",
             )
         return catalogue
 

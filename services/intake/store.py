@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -13,13 +14,14 @@ from uuid import UUID
 import asyncpg
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from pydantic import ValidationError
 
-from services.intake.catalogue import CatalogueFile
+from services.intake.catalogue import CatalogueFile, follow_changes
 from services.intake.domain import Complaint, ComplaintStatus, Contact, fold
 from services.intake.duplicates import Place
 from shared.db import Connection, columns
 from shared.envelope import Causation
-from shared.events import Event, parse_event
+from shared.events import CityModelChanged, Event, parse_event
 from shared.events.area import like_patterns
 from shared.eventstore import EventStore, RecordedEvent
 from shared.sealing import (
@@ -31,6 +33,8 @@ from shared.sealing import (
     seal_event,
     sealed_residents,
 )
+
+log = logging.getLogger(__name__)
 
 
 async def store_contacts(
@@ -761,16 +765,30 @@ async def awaiting_rating(
 # --- the catalogue -------------------------------------------------------------------------------
 
 
-async def latest_catalogue(conn: Connection) -> Any:
-    return await conn.fetchrow(
-        "SELECT version, checksum, loaded_at FROM catalogues ORDER BY version DESC LIMIT 1"
-    )
+# A version whose parts have not all arrived is kept (its next part builds on it) without a
+# checksum, and is not used until its last part makes it whole (CatalogueCache).
+UNFINISHED = ""
 
 
-async def save_catalogue(conn: Connection, catalogue: CatalogueFile) -> int:
-    version: int = await conn.fetchval(
-        "INSERT INTO catalogues (checksum, body) VALUES ($1, $2) RETURNING version",
-        catalogue.checksum(),
-        catalogue.model_dump(mode="json"),
+async def follow_city(conn: Connection, event: CityModelChanged) -> None:
+    """One part of a version of dispatch's city model, projected onto intake's catalogue: the
+    version's row, built on the newest row at or below it (repeats change nothing)."""
+    base = await conn.fetchval(
+        "SELECT body FROM catalogues WHERE version <= $1 ORDER BY version DESC LIMIT 1",
+        event.catalogue_version,
     )
-    return version
+    body = follow_changes(base, event.changes)
+    checksum = UNFINISHED
+    if event.part == event.parts:
+        try:
+            checksum = CatalogueFile.model_validate(body).checksum()
+        except ValidationError as error:
+            log.error("city model version %s not usable: %s", event.catalogue_version, error)
+    await conn.execute(
+        "INSERT INTO catalogues (version, checksum, body) VALUES ($1, $2, $3) "
+        "ON CONFLICT (version) DO UPDATE "
+        "SET checksum = EXCLUDED.checksum, body = EXCLUDED.body, loaded_at = now()",
+        event.catalogue_version,
+        checksum,
+        body,
+    )

@@ -431,7 +431,10 @@ class ContactsAccessed(Event):
 
 
 class IntakeCatalogueLoaded(Event):
-    """Intake loaded the city's areas and category catalogue (what it validates and classifies by)."""
+    """Intake loaded the city's areas and category catalogue (what it validates and classifies by).
+
+    No longer published: intake follows dispatch's `CityModelChanged`. Kept so that the loads
+    already recorded still read."""
 
     event_type = "IntakeCatalogueLoaded"
     version = 1

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -18,6 +19,7 @@ from fastapi import FastAPI
 
 from deploy.local.processes import free_port, tansu_broker, wait_for_port_open
 from deploy.local.runner import DEMO_CITY
+from services.dispatch.city import CityFile, changes_between
 from services.dispatch.main import create_app as create_dispatch_app
 from services.dispatch.settings import DispatchSettings
 from services.intake.main import create_app
@@ -25,7 +27,7 @@ from services.intake.settings import IntakeSettings
 from services.notify.main import create_app as create_notify_app
 from services.notify.settings import NotifySettings
 from shared.db import drop_database, with_database
-from shared.events import Event
+from shared.events import CityChange, CityModelChanged, Event
 from shared.runtime import ServiceRuntime, http_server
 from shared.topics import COMPLAINT_EVENTS, DISPATCH_EVENTS
 from tests.integration.gateways import Gateways, smtp_server
@@ -81,15 +83,36 @@ async def serving(app: FastAPI, port: int) -> AsyncIterator[str]:
         await task
 
 
-async def load_demo_catalogue(intake_url: str) -> None:
-    """The demo city's areas and categories, loaded into the intake at `intake_url`."""
+def demo_city_changed() -> CityModelChanged:
+    """The demo city's first version as dispatch publishes it (in one part), without its time
+    limits: an intake that heard them promises a date at filing (test_intake_promise)."""
+    body = CityFile.model_validate(yaml.safe_load(DEMO_CITY.read_text())).body()
+    return CityModelChanged(
+        catalogue_version=1,
+        part=1,
+        parts=1,
+        changes=[
+            CityChange(section=c.section, op=c.op, key=c.key, value=c.value)
+            for c in changes_between(None, body)
+            if c.key != "time_limits"
+        ],
+        actor="admin:demo",
+        reason="demo",
+        changed_at=datetime.now(UTC),
+    )
+
+
+async def load_demo_catalogue(intake_url: str, bootstrap: str) -> None:
+    """The demo city, published on `bootstrap`'s dispatch.events as dispatch would, and
+    waited for until the intake at `intake_url` has it as its catalogue."""
+    await publish_events(bootstrap, DISPATCH_EVENTS, [demo_city_changed()])
     async with httpx.AsyncClient(base_url=intake_url, headers=examples.ADMIN_KEY) as client:
-        response = await client.put(
-            "/admin/catalogue",
-            content=DEMO_CITY.read_bytes(),
-            headers={"content-type": "application/yaml"},
-        )
-    assert response.status_code == 200, response.text
+        for _ in range(300):
+            response = await client.get("/admin/catalogue")
+            if response.status_code == 200:
+                return
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"intake did not follow the demo city: {response.text}")
 
 
 @pytest.fixture(scope="session")
@@ -102,7 +125,7 @@ async def intake_server(pg_server_url: str, kafka_bootstrap: str) -> AsyncIterat
     app = create_app(settings)
     async with serving(app, settings.port) as url:
         running = IntakeServer(url, database_url, app.state.runtime, settings)
-        await load_demo_catalogue(url)
+        await load_demo_catalogue(url, kafka_bootstrap)
         yield running
     await drop_database(database_url)
 

@@ -75,7 +75,7 @@ async def own_services(
         )
     )
     async with serving(intake, intake_port) as intake_url:
-        await load_demo_catalogue(intake_url)
+        await load_demo_catalogue(intake_url, bootstrap)
         async with serving(reporting, reporting_port) as reporting_url:
             conn = await connect(reporting_db)
             try:

@@ -8,6 +8,7 @@ too: their documents describe only the path, so what reaches them is the path an
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import httpx
@@ -16,9 +17,11 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
-from deploy.local.runner import DEMO_CITY
+from services.intake import store
 from services.intake.main import create_app
 from services.intake.settings import IntakeSettings
+from shared.db import connect
+from tests.integration.conftest import demo_city_changed
 from tests.integration.process import service_process
 from tests.support import examples
 
@@ -27,17 +30,21 @@ schema = schemathesis.openapi.from_dict(
 )
 
 
+async def follow_demo_city(database_url: str) -> None:
+    """The demo city in intake's catalogue, as if followed from dispatch's event."""
+    conn = await connect(database_url)
+    try:
+        await store.follow_city(conn, demo_city_changed())
+    finally:
+        await conn.close()
+
+
 @pytest.fixture(scope="module")
 def intake_process(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     home = tmp_path_factory.mktemp("fuzz-intake")
-    with service_process("intake", pg_server_url, home) as (url, _):
+    with service_process("intake", pg_server_url, home) as (url, database_url):
+        asyncio.run(follow_demo_city(database_url))
         with httpx.Client(base_url=url, timeout=30) as client:
-            loaded = client.put(
-                "/admin/catalogue",
-                content=DEMO_CITY.read_bytes(),
-                headers={**examples.ADMIN_KEY, "content-type": "application/yaml"},
-            )
-            assert loaded.status_code == 200, loaded.text
             for index in range(4):
                 filed = client.post(
                     "/complaints",

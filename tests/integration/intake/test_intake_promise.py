@@ -55,7 +55,7 @@ async def intake(
     app = create_app(settings)
     limits = yaml.safe_load(DEMO_CITY.read_text())["time_limits"]
     async with serving(app, port) as url:
-        await load_demo_catalogue(url)
+        await load_demo_catalogue(url, bootstrap)
         now = datetime.now(UTC)
         await publish_events(
             bootstrap,
