@@ -214,7 +214,7 @@ async def current_city(request: Request, _: AnyKey) -> JSONResponse:
     "/admin/city/export",
     response_model=CityDocument,
     tags=[CITY],
-    summary="导出城市文件 The current model as one city file (intake's PUT /admin/catalogue takes it)",
+    summary="导出城市文件 The current model as one city file (PUT /admin/city takes it back)",
     responses={404: {}},
 )
 async def export_city(request: Request, _: AnyKey) -> JSONResponse:
