@@ -150,3 +150,11 @@ async def test_at_a_hot_spot_the_search_reads_a_few_and_finds_only_true_repeats(
         everything = likely_duplicates(filing.place, every_open, RADIUS_M, limit=len(rows))
         for candidate in likely_duplicates(filing.place, bounded, RADIUS_M):
             assert candidate in everything  # the same complaint, reason and distance
+    # The bound is what limits it: these filings have no box, so only the community's branch
+    # reads, at most `scan` rows, though the exact check finds more for many of them.
+    async with pool.acquire() as conn:
+        few = await store.sequences_and_places_near(conn, filings, RADIUS_M, 10, scan=3)
+    assert all(len(bounded) <= 3 for _, bounded in few)
+    assert any(
+        len(likely_duplicates(f.place, every_open, RADIUS_M, limit=len(rows))) > 3 for f in filings
+    )
