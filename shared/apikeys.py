@@ -151,9 +151,8 @@ async def authenticate(
 async def authenticate_service_key(request: Request, secret: str | None) -> Keyed:
     """The caller's key for the service serving `request` (its runtime's key ring and limiter)."""
     runtime = request.app.state.runtime
-    state = runtime.state
     return await authenticate(
-        request, secret, state["keys"], state["limiter"], f"jiesu-{runtime.name}"
+        request, secret, runtime.keys, runtime.limiter, f"jiesu-{runtime.name}"
     )
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 import faust
@@ -19,7 +20,7 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel
 
-from shared.apikeys import ANY_KEY, PUBLIC, KeyFirst, declare_audiences
+from shared.apikeys import ANY_KEY, PUBLIC, KeyCache, KeyFirst, declare_audiences
 from shared.consumer import (
     BatchConsumer,
     BatchHandler,
@@ -28,7 +29,7 @@ from shared.consumer import (
     KafkaDeadLetters,
     Prepare,
 )
-from shared.db import apply_schema, create_pool, ensure_database, wal_flushed
+from shared.db import Connection, apply_schema, create_pool, ensure_database, wal_flushed
 from shared.events import Event
 from shared.eventstore import SCHEMA as EVENTSTORE_SCHEMA
 from shared.eventstore import EventStore
@@ -42,12 +43,16 @@ from shared.http import (
     problem_refusal,
 )
 from shared.kafka import ensure_topics, make_producer
+from shared.ratelimit import RateLimiter
 from shared.relay import OutboxRelay
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
-Worker = Callable[["ServiceRuntime"], Awaitable[None]]
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+AppT = TypeVar("AppT")
+
+Worker = Callable[["ServiceRuntime[Any, Any]"], Awaitable[None]]
 
 
 class Readiness(BaseModel):
@@ -57,11 +62,16 @@ class Readiness(BaseModel):
     checks: dict[str, bool]
 
 
-class ServiceRuntime:
+class ServiceRuntime(Generic[SettingsT, AppT]):
+    """One service process: typed `settings`, the service's application object `app` (what its
+    routes, handlers and workers share: set by its main.py once built), the key cache and the
+    rate limiter of its doors, and the machinery below (pool, relay, consumer, workers)."""
+
     def __init__(
         self,
-        settings: ServiceSettings,
+        settings: SettingsT,
         *,
+        keys: KeyCache[Any] | None = None,
         schema: Sequence[Path] = (),
         publishes: str | None = None,
         consumes: Sequence[str] = (),
@@ -78,8 +88,11 @@ class ServiceRuntime:
         (reporting's read models and inbox). Its commits then do not wait for the disk, and the
         consumer's offsets wait for the WAL flush instead (faust commits offsets on its own,
         so on that engine the commits wait as everywhere else)."""
-        self.settings = settings
+        self.settings: SettingsT = settings
         self.name = settings.service_name
+        self.keys: KeyCache[Any] = keys or KeyCache(_no_keys)
+        self.limiter = RateLimiter.from_uri(settings.rate_limit_storage)
+        self._app: AppT | None = None
         self.schema = list(schema)
         self.publishes = publishes
         self.consumes = list(consumes)
@@ -97,7 +110,16 @@ class ServiceRuntime:
         self._pool: asyncpg.Pool | None = None
         self._dlq_producer: Any = None
         self._tasks: list[asyncio.Task[None]] = []
-        self.state: dict[str, Any] = {}
+
+    @property
+    def app(self) -> AppT:
+        if self._app is None:
+            raise RuntimeError(f"{self.name} has no application object")
+        return self._app
+
+    @app.setter
+    def app(self, app: AppT) -> None:
+        self._app = app
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -161,7 +183,7 @@ class ServiceRuntime:
                 )
                 await self.batches.start()
         for name, worker in self.workers.items():
-            self._spawn(name, lambda worker=worker: worker(self))  # type: ignore[misc]
+            self._spawn(name, functools.partial(worker, self))
 
     def _spawn(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
         async def supervised() -> None:
@@ -220,7 +242,12 @@ class ServiceRuntime:
             await self.stop()
 
 
-def ops_router(runtime: ServiceRuntime, door: Any) -> APIRouter:
+async def _no_keys(_: Connection, __: str) -> None:
+    """A runtime built without a key table (tests, the null pipeline) knows no key."""
+    return None
+
+
+def ops_router(runtime: ServiceRuntime[Any, Any], door: Any) -> APIRouter:
     """Liveness and readiness for anyone (probes carry no key); metrics behind `door`."""
     router = APIRouter(tags=["运维 Operations"])
 
@@ -275,7 +302,7 @@ def keyed_documents(app: FastAPI) -> APIRouter:
 
 
 def create_service_app(
-    runtime: ServiceRuntime,
+    runtime: ServiceRuntime[Any, Any],
     *,
     title: str,
     description: str,

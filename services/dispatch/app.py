@@ -22,6 +22,7 @@ from services.dispatch.city import (
     apply_changes,
     changes_between,
 )
+from services.dispatch.settings import DispatchSettings
 from shared import commands
 from shared.commands import ConcurrencyError, causation_of, now
 from shared.db import Connection
@@ -36,6 +37,7 @@ from shared.events import (
 )
 from shared.eventstore import EventStore, RecordedEvent
 from shared.http import Problem
+from shared.runtime import ServiceRuntime
 
 # A new city version's changes travel in parts of this many items (one Kafka message each).
 CITY_PART_SIZE = 500
@@ -398,3 +400,7 @@ class Dispatch:
             year = CalendarYear.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
             if year.year not in loaded:
                 await self.load_calendar(conn, year, "system:packaged")
+
+
+# What dispatch's routes, event handlers and workers are given: its settings, and `app`, the Dispatch.
+DispatchRuntime = ServiceRuntime[DispatchSettings, Dispatch]

@@ -108,7 +108,7 @@ async def create_dev_keys(conn: Connection, model: CityModel | None, rate: int) 
 async def _caller(request: Request, key: ApiKey) -> Caller:
     runtime = request.app.state.runtime
     async with runtime.pool.acquire() as conn:
-        model = await runtime.state["dispatch"].city.current(conn)
+        model = await runtime.app.city.current(conn)
     return caller_for(key, model)
 
 

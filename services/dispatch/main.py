@@ -9,11 +9,10 @@ from fastapi import FastAPI
 
 from services.dispatch import auth, store
 from services.dispatch.api import routers
-from services.dispatch.app import Dispatch
+from services.dispatch.app import Dispatch, DispatchRuntime
 from services.dispatch.handlers import build_batch_handler, build_handlers
 from services.dispatch.settings import DispatchSettings
 from services.dispatch.workers import run_timers
-from shared.ratelimit import RateLimiter
 from shared.runtime import ServiceRuntime, configure_logging, create_service_app, serve
 from shared.topics import COMPLAINT_EVENTS, DISPATCH_EVENTS
 
@@ -25,27 +24,28 @@ PACKAGED_CALENDARS = sorted(Path(__file__).with_name("data").glob("calendar-*.ya
 def create_app(settings: DispatchSettings | None = None) -> FastAPI:
     settings = settings or DispatchSettings()
 
-    async def load_packaged_calendars(runtime: ServiceRuntime) -> None:
+    async def load_packaged_calendars(runtime: DispatchRuntime) -> None:
         """The holiday schedules shipped with the code, for years nobody has loaded yet."""
         if settings.packaged_calendars:
             async with runtime.pool.acquire() as conn, conn.transaction():
                 await dispatch.load_missing_calendars(conn, PACKAGED_CALENDARS)
 
-    async def record_city_baseline(runtime: ServiceRuntime) -> None:
+    async def record_city_baseline(runtime: DispatchRuntime) -> None:
         """A city model loaded by an earlier release gets its items recorded as events once."""
         async with runtime.pool.acquire() as conn, conn.transaction():
             if await dispatch.record_baseline(conn):
                 log.info("recorded the city model loaded earlier, item by item")
 
-    async def create_dev_keys(runtime: ServiceRuntime) -> None:
+    async def create_dev_keys(runtime: DispatchRuntime) -> None:
         """Fixed keys for local use only (the settings refuse them in production)."""
         if settings.dev_keys:
             async with runtime.pool.acquire() as conn:
                 model = await dispatch.city.current(conn)
                 await auth.create_dev_keys(conn, model, settings.dev_key_rate_per_minute)
 
-    runtime = ServiceRuntime(
+    runtime: DispatchRuntime = ServiceRuntime(
         settings,
+        keys=auth.KEYS.ring(),
         schema=[SCHEMA],
         publishes=DISPATCH_EVENTS,
         consumes=[COMPLAINT_EVENTS],
@@ -57,9 +57,7 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
     dispatch = Dispatch(runtime.store, store.CityModelCache(), store.CalendarCache())
     runtime.handlers = build_handlers(dispatch)
     runtime.batch_handler = build_batch_handler(dispatch)
-    runtime.state["dispatch"] = dispatch
-    runtime.state["keys"] = auth.KEYS.ring()
-    runtime.state["limiter"] = RateLimiter.from_uri(settings.rate_limit_storage)
+    runtime.app = dispatch
     return create_service_app(
         runtime,
         title="Jiesu 接诉 · 派单 Dispatch",

@@ -20,14 +20,13 @@ from uuid import UUID
 from prometheus_client import Counter
 
 from services.dispatch import domain, store, supervision
-from services.dispatch.app import Dispatch, NoCityModel
+from services.dispatch.app import Dispatch, DispatchRuntime, NoCityModel
 from services.dispatch.settings import DispatchSettings
 from shared.commands import ConcurrencyError, now
 from shared.db import Connection, connect
 from shared.envelope import Causation
 from shared.events import Event
 from shared.eventstore import RecordedEvent
-from shared.runtime import ServiceRuntime
 
 log = logging.getLogger(__name__)
 RETRY_S = 60
@@ -147,11 +146,11 @@ class TimerAlarm:
                 await asyncio.wait_for(self.rang.wait(), left)
 
 
-async def run_timers(runtime: ServiceRuntime, settings: DispatchSettings) -> None:
+async def run_timers(runtime: DispatchRuntime, settings: DispatchSettings) -> None:
     """The worker loop: fire what is due, then sleep until the next row is due. A row added
     meanwhile that is due sooner wakes it (LISTEN/NOTIFY); the poll (DISPATCH_TIMER_POLL_-
     INTERVAL_S) is the longest it sleeps, what a lost notification could delay a timer by."""
-    dispatch: Dispatch = runtime.state["dispatch"]
+    dispatch = runtime.app
     poll_s = settings.timer_poll_interval_s
     batch = settings.timer_batch_size
     alarm = TimerAlarm()

@@ -16,7 +16,6 @@ from services.intake import domain, ratings, service, store
 from services.intake.auth import ApiKey, Role, require
 from services.intake.catalogue import Catalogue
 from services.intake.privacy import resident_ref
-from services.intake.settings import IntakeSettings
 from shared import commands, idempotency
 from shared.apikeys import PUBLIC
 from shared.commands import causation_of
@@ -39,7 +38,6 @@ from shared.http import (
     once,
 )
 from shared.idempotency import IdempotencyKey
-from shared.runtime import ServiceRuntime
 from shared.sealing import FETCH_MOST, SEALINGS
 
 router = APIRouter()
@@ -61,13 +59,13 @@ REFUSALS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def runtime_of(request: Request) -> ServiceRuntime:
-    runtime: ServiceRuntime = request.app.state.runtime
+def runtime_of(request: Request) -> service.IntakeRuntime:
+    runtime: service.IntakeRuntime = request.app.state.runtime
     return runtime
 
 
 def intake_of(request: Request) -> service.Intake:
-    intake: service.Intake = runtime_of(request).state["intake"]
+    intake = runtime_of(request).app
     return intake
 
 
@@ -105,7 +103,7 @@ async def file_complaint(
             f"该密钥只能用于「{key.channel}」渠道 This key files for channel {key.channel} only",
             field="channel",
         )
-    door: service.FilingDoor = runtime_of(request).state["filing"]
+    door = runtime_of(request).app.door
     scoped = idempotency.scoped(key.key_id, "file", idempotency_key)
     # Answered only after the commit that holds the complaint: a 201 is never lost.
     return await door.file(
@@ -449,11 +447,9 @@ async def contact(
     ],
 ) -> dict[str, Any]:
     runtime = runtime_of(request)
-    settings: IntakeSettings = runtime.settings  # type: ignore[assignment]
+    settings = runtime.settings
     if key.role is not Role.NOTIFY:  # a person reads a few; walking case numbers is refused
-        await runtime.state["limiter"].check(
-            f"contact:{key.key_id}", settings.contact_reads_per_minute
-        )
+        await runtime.limiter.check(f"contact:{key.key_id}", settings.contact_reads_per_minute)
     async with runtime.pool.acquire() as conn, conn.transaction():
         complaint_id = await _seen_by(conn, key, ref)
         try:
@@ -508,7 +504,7 @@ async def _record_reading(
 )
 async def contacts(lookup: ContactLookup, request: Request, key: NotifyKey) -> dict[str, Any]:
     runtime = runtime_of(request)
-    settings: IntakeSettings = runtime.settings  # type: ignore[assignment]
+    settings = runtime.settings
     async with runtime.pool.acquire() as conn, conn.transaction():
         found = await store.read_contacts(conn, settings.master_keys, lookup.complaint_ids)
         read = [cid for cid, c in found.items() if not isinstance(c, Exception)]
@@ -547,7 +543,7 @@ async def words_keys(
 ) -> dict[str, Any]:
     response.headers["Cache-Control"] = "no-store"  # keys: never kept by a cache on the way
     runtime = runtime_of(request)
-    settings: IntakeSettings = runtime.settings  # type: ignore[assignment]
+    settings = runtime.settings
     async with runtime.pool.acquire() as conn:
         found = await store.words_keys(conn, settings.master_keys, lookup.resident_refs)
     return {
@@ -577,7 +573,7 @@ async def erase(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     runtime = runtime_of(request)
-    settings: IntakeSettings = runtime.settings  # type: ignore[assignment]
+    settings = runtime.settings
     if (command.phone is None) == (command.resident_ref is None):
         raise Problem(422, "须且只能提供 phone 或 resident_ref 之一 Give phone or resident_ref")
     resident = command.resident_ref or resident_ref(command.phone or "", settings.resident_pepper)
@@ -646,11 +642,11 @@ async def lookup(
     phone_tail: Annotated[str, Query(pattern=r"^\d{4}$", description="手机号后四位")],
 ) -> dict[str, Any]:
     runtime = runtime_of(request)
-    settings: IntakeSettings = runtime.settings  # type: ignore[assignment]
+    settings = runtime.settings
     client = request.client.host if request.client else "unknown"
     # Four digits are guessable: each address gets a few tries a minute, whatever the case,
     # and each case a few tries a minute, whoever asks (many addresses cannot share out a sweep).
-    limiter = runtime.state["limiter"]
+    limiter = runtime.limiter
     await limiter.check(f"lookup:{client}", settings.lookup_rate_per_minute)
     await limiter.check(f"lookup-case:{case_number}", settings.lookup_rate_per_case_per_minute)
     async with runtime.pool.acquire() as conn:

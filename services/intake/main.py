@@ -16,13 +16,12 @@ from services.intake.handlers import HANDLERS, mirror_batch
 from services.intake.open311 import error_response as open311_error
 from services.intake.open311 import router as open311_router
 from services.intake.ratings_api import router as ratings_router
-from services.intake.service import FilingDoor, Intake, catalogue_classifier
+from services.intake.service import Intake, IntakeRuntime, catalogue_classifier
 from services.intake.settings import IntakeSettings
 from services.intake.store import OpeningEventStore
 from services.intake.wechat import router as wechat_router
 from services.intake.workers import run_triage_clock
 from shared.http import problem_refusal
-from shared.ratelimit import RateLimiter
 from shared.runtime import ServiceRuntime, configure_logging, create_service_app, serve
 from shared.topics import COMPLAINT_EVENTS, DISPATCH_EVENTS
 
@@ -37,17 +36,17 @@ def refuse(scope: Any, status: int, detail: str) -> Response:
     return problem_refusal(scope, status, detail)
 
 
-async def create_dev_keys(runtime: ServiceRuntime) -> None:
+async def create_dev_keys(runtime: IntakeRuntime) -> None:
     """Fixed keys for local use only (the settings refuse them in production)."""
-    settings: IntakeSettings = runtime.settings  # type: ignore[assignment]
+    settings = runtime.settings
     if settings.dev_keys:
         async with runtime.pool.acquire() as conn:
             await auth.create_dev_keys(conn, settings.dev_key_rate_per_minute)
 
 
-async def warm_classifier(runtime: ServiceRuntime) -> None:
+async def warm_classifier(runtime: IntakeRuntime) -> None:
     """Train before the first complaint arrives, not while it waits."""
-    intake: Intake = runtime.state["intake"]
+    intake = runtime.app
     async with runtime.pool.acquire() as conn:
         catalogue = await intake.catalogues.current(conn)
     if catalogue is not None:
@@ -56,8 +55,9 @@ async def warm_classifier(runtime: ServiceRuntime) -> None:
 
 def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     settings = settings or IntakeSettings()
-    runtime = ServiceRuntime(
+    runtime: IntakeRuntime = ServiceRuntime(
         settings,
+        keys=auth.KEYS.ring(),
         schema=[SCHEMA],
         publishes=COMPLAINT_EVENTS,
         consumes=[DISPATCH_EVENTS],
@@ -68,11 +68,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         store=OpeningEventStore(f"/jiesu/{settings.service_name}", settings.master_keys),
     )
     catalogues = CatalogueCache()
-    intake = Intake(settings, catalogues, runtime.store)
-    runtime.state["intake"] = intake
-    runtime.state["filing"] = FilingDoor(intake, lambda: runtime.pool)
-    runtime.state["keys"] = auth.KEYS.ring()
-    runtime.state["limiter"] = RateLimiter.from_uri(settings.rate_limit_storage)
+    runtime.app = Intake(settings, catalogues, runtime.store, lambda: runtime.pool)
     app = create_service_app(
         runtime,
         title="Jiesu 接诉 · 诉求受理 Intake",

@@ -120,7 +120,7 @@ def _route(method: str, path: str, summary: str) -> Callable[[Handler], Handler]
                     raise _bad("格式须为 .json 或 .xml Use the .json or .xml suffix", status=404)
                 if method == "GET":
                     client = request.client.host if request.client else "unknown"
-                    limiter = runtime_of(request).state["limiter"]
+                    limiter = runtime_of(request).limiter
                     await limiter.check(
                         f"open311:{client}", intake_of(request).settings.open311_reads_per_minute
                     )

@@ -188,7 +188,7 @@ async def rate_by_link(
     runtime = runtime_of(request)
     settings = intake_of(request).settings
     client = request.client.host if request.client else "unknown"
-    await runtime.state["limiter"].check(f"rating:{client}", settings.lookup_rate_per_minute)
+    await runtime.limiter.check(f"rating:{client}", settings.lookup_rate_per_minute)
     now = commands.now()
     try:
         grant = ratings.verify(given.token, settings.rating_link_secret, now)

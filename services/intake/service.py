@@ -37,6 +37,7 @@ from shared.events import ComplaintFiled, Event, labels
 from shared.eventstore import EventStore, RecordedEvent
 from shared.http import Problem
 from shared.idempotency import request_hash
+from shared.runtime import ServiceRuntime
 from shared.sealing import WordsKey, seal_event
 
 log = logging.getLogger(__name__)
@@ -150,12 +151,18 @@ async def change(
 
 @dataclass(frozen=True, slots=True)
 class Intake:
-    """What filing needs besides the request: settings, the catalogue and the event store."""
+    """What filing needs besides the request: settings, the catalogue and the event store;
+    and the front door that files complaints arriving together in one transaction."""
 
     settings: IntakeSettings
     catalogues: CatalogueCache
     events: EventStore
+    pool: Callable[[], asyncpg.Pool]
     promises: PromiseCache = field(default_factory=PromiseCache)
+    door: FilingDoor = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "door", FilingDoor(self, self.pool))
 
     async def catalogue(self, conn: Connection) -> Catalogue:
         catalogue = await self.catalogues.current(conn)
@@ -548,3 +555,7 @@ def _settle(ticket: _Ticket, answer: JSONResponse | BaseException) -> None:
         ticket.answer.set_exception(answer)
     else:
         ticket.answer.set_result(answer)
+
+
+# What intake's routes, handlers and workers are given: its settings, and `app`, the Intake.
+IntakeRuntime = ServiceRuntime[IntakeSettings, Intake]

@@ -195,7 +195,7 @@ async def _rate_by_wechat(conn: Connection, request: Request, message: Message) 
         return HOW_TO
     # Four digits are guessable: each case and each resident's account get a few tries a
     # minute, as the lookup's are (the same counters: guesses here and there add up).
-    limiter = runtime_of(request).state["limiter"]
+    limiter = runtime_of(request).limiter
     try:
         await limiter.check(f"lookup-case:{case_number}", settings.lookup_rate_per_case_per_minute)
         await limiter.check(f"wechat:{message.from_user}", settings.lookup_rate_per_minute)

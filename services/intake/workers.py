@@ -15,18 +15,16 @@ import logging
 from datetime import datetime, timedelta
 
 from services.intake import domain, service, store
-from services.intake.settings import IntakeSettings
 from shared import commands
 from shared.http import Problem
-from shared.runtime import ServiceRuntime
 
 log = logging.getLogger(__name__)
 BATCH = 100
 
 
-async def triage_clock_pass(runtime: ServiceRuntime, now: datetime | None = None) -> int:
+async def triage_clock_pass(runtime: service.IntakeRuntime, now: datetime | None = None) -> int:
     """Take every step now due; returns how many complaints moved."""
-    settings: IntakeSettings = runtime.settings  # type: ignore[assignment]
+    settings = runtime.settings
     within = timedelta(hours=settings.triage_accept_within_h)
     warn_at = settings.triage_warn_at
     now = now or commands.now()
@@ -52,8 +50,8 @@ async def triage_clock_pass(runtime: ServiceRuntime, now: datetime | None = None
             return moved
 
 
-async def run_triage_clock(runtime: ServiceRuntime) -> None:
-    settings: IntakeSettings = runtime.settings  # type: ignore[assignment]
+async def run_triage_clock(runtime: service.IntakeRuntime) -> None:
+    settings = runtime.settings
     within = timedelta(hours=settings.triage_accept_within_h)
     while True:
         await triage_clock_pass(runtime)

@@ -8,6 +8,7 @@ import asyncio
 import time
 from collections import defaultdict, deque
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -15,10 +16,13 @@ import asyncpg
 
 from services.notify import domain, store
 from services.notify.domain import UNADDRESSED
+from services.notify.live import LiveFeed
+from services.notify.settings import NotifySettings
 from shared.db import Connection
 from shared.envelope import Causation
 from shared.events import Audience, NotificationOutcome, NotificationsRecorded
 from shared.eventstore import EventStore
+from shared.runtime import ServiceRuntime
 
 # Audiences not in the directory.
 UNLISTED = frozenset({Audience.RESIDENT.value, Audience.SUBSCRIBER.value})
@@ -159,3 +163,16 @@ async def redrive(
         outcomes.append((row["complaint_id"], row["correlation_id"] or row["event_id"], outcome))
     await events.append_streams(conn, recorded(outcomes))
     return len(taken)
+
+
+@dataclass(frozen=True)
+class Notify:
+    """What notify's routes, handlers and workers share: the hand-over to the senders and the
+    live feed's clients."""
+
+    handoff: Handoff
+    live: LiveFeed
+
+
+# What notify's entry points are given: its settings, and `app`, the Notify.
+NotifyRuntime = ServiceRuntime[NotifySettings, Notify]

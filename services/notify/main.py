@@ -9,12 +9,11 @@ from fastapi import FastAPI
 
 from services.notify import auth
 from services.notify.api import routers
-from services.notify.app import Handoff
+from services.notify.app import Handoff, Notify, NotifyRuntime
 from services.notify.handlers import HANDLERS, on_batch
 from services.notify.live import LiveFeed
 from services.notify.settings import NotifySettings
 from services.notify.workers import run_deliveries, run_live_feed
-from shared.ratelimit import RateLimiter
 from shared.runtime import ServiceRuntime, configure_logging, create_service_app, serve
 from shared.topics import COMPLAINT_EVENTS, DISPATCH_EVENTS, NOTIFICATION_EVENTS
 
@@ -26,14 +25,15 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
     handoff = Handoff(room=4 * settings.channel_concurrency, lease_s=settings.delivery_lease_s)
     feed = LiveFeed(queue_size=settings.live_queue_size)
 
-    async def create_dev_keys(runtime: ServiceRuntime) -> None:
+    async def create_dev_keys(runtime: NotifyRuntime) -> None:
         """Fixed keys for local use only (the settings refuse them in production)."""
         if settings.dev_keys:
             async with runtime.pool.acquire() as conn:
                 await auth.create_dev_keys(conn, settings.dev_key_rate_per_minute)
 
-    runtime = ServiceRuntime(
+    runtime: NotifyRuntime = ServiceRuntime(
         settings,
+        keys=auth.KEYS.ring(),
         schema=[SCHEMA],
         publishes=NOTIFICATION_EVENTS,
         consumes=[COMPLAINT_EVENTS, DISPATCH_EVENTS],
@@ -47,10 +47,7 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
         },
         on_start=[create_dev_keys],
     )
-    runtime.state["handoff"] = handoff
-    runtime.state["keys"] = auth.KEYS.ring()
-    runtime.state["limiter"] = RateLimiter.from_uri(settings.rate_limit_storage)
-    runtime.state["live"] = feed
+    runtime.app = Notify(handoff, feed)
     return create_service_app(
         runtime,
         title="Jiesu 接诉 · 通知 Notify",

@@ -42,12 +42,11 @@ from services.notify.adapters.channels import (
     WechatChannel,
     webhook_targets,
 )
-from services.notify.app import UNLISTED, Handoff, recorded
+from services.notify.app import UNLISTED, Handoff, NotifyRuntime, recorded
 from services.notify.live import LiveFeed, as_entry
 from services.notify.settings import NotifySettings
 from shared.db import Connection, connect
 from shared.events import Audience, NotificationOutcome
-from shared.runtime import ServiceRuntime
 
 log = logging.getLogger(__name__)
 ATTEMPTS = Counter(
@@ -176,7 +175,7 @@ class GatheredLookups:
 
 
 async def send_when_known(
-    runtime: ServiceRuntime,
+    runtime: NotifyRuntime,
     channels: Mapping[str, Channel],
     row: asyncpg.Record,
     units: Mapping[str, domain.Address],
@@ -192,13 +191,13 @@ ADDRESSED = frozenset({"sms", "wechat", "email"})
 
 
 async def send_one(
-    runtime: ServiceRuntime,
+    runtime: NotifyRuntime,
     channels: Mapping[str, Channel],
     row: asyncpg.Record,
     known: Known = NOTHING_KNOWN,
 ) -> Outcome:
     """Send one claimed message and say what came of it (recorded by the `Recorder`)."""
-    settings: NotifySettings = runtime.settings  # type: ignore[assignment]
+    settings = runtime.settings
     channel = channels[row["channel"]]
     message = Outbound(
         notification_id=row["notification_id"],
@@ -284,7 +283,7 @@ class Recorder:
 
     def __init__(
         self,
-        runtime: ServiceRuntime,
+        runtime: NotifyRuntime,
         batch_size: int = 500,
         wakes: Mapping[str, asyncio.Event] | None = None,
         gather_s: float = 0.0,
@@ -345,7 +344,7 @@ class Recorder:
 
 
 async def run_channel(
-    runtime: ServiceRuntime,
+    runtime: NotifyRuntime,
     channels: Mapping[str, Channel],
     name: str,
     wake: asyncio.Event,
@@ -358,7 +357,7 @@ async def run_channel(
     some (new pending ones, a recorded retry, a lease or retry time come), sends each in its
     own task, hands what came of it to the recorder, and looks again when a sender finishes,
     when a delivery for this channel arrives, or at the poll."""
-    settings: NotifySettings = runtime.settings  # type: ignore[assignment]
+    settings = runtime.settings
     sending: set[asyncio.Task[Outcome]] = set()
     # When the soonest open delivery is due (monotonic), as last read; read again once it has
     # come or a retry was recorded, not after every empty claim.
@@ -450,7 +449,7 @@ async def run_channel(
 
 
 async def run_deliveries(
-    runtime: ServiceRuntime, settings: NotifySettings, handoff: Handoff
+    runtime: NotifyRuntime, settings: NotifySettings, handoff: Handoff
 ) -> None:
     """Every channel's worker, woken by deliveries handed over by the consumer, by new ones in
     the table (LISTEN/NOTIFY, the payload names the channels) and by a poll, and the recorder

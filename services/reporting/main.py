@@ -6,11 +6,11 @@ from fastapi import FastAPI
 
 from services.reporting import auth, store
 from services.reporting.api import routers
+from services.reporting.app import Reporting, ReportingRuntime
 from services.reporting.handlers import HANDLERS, handle_batch, opener
 from services.reporting.measures import load_config
 from services.reporting.settings import ReportingSettings
 from services.reporting.workers import backfill, check_consistency
-from shared.ratelimit import RateLimiter
 from shared.runtime import ServiceRuntime, configure_logging, create_service_app, serve
 from shared.sealing import Keyring
 from shared.topics import EVENT_TOPICS
@@ -20,19 +20,19 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
     settings = settings or ReportingSettings()
     keyring = Keyring(settings.intake_keys(), most=settings.intake_keys_cached)
 
-    async def prepare_models(runtime: ServiceRuntime) -> None:
+    async def prepare_models(runtime: ReportingRuntime) -> None:
         # A model whose shape changed starts empty and is filled in the background (backfill).
-        runtime.state["backfill"] = await store.prepare_models(runtime.pool)
-        runtime.state["measures"] = load_config(settings.measures_file)
+        runtime.app.backfill = await store.prepare_models(runtime.pool)
 
-    async def create_dev_keys(runtime: ServiceRuntime) -> None:
+    async def create_dev_keys(runtime: ReportingRuntime) -> None:
         """Fixed keys for local use only (the settings refuse them in production)."""
         if settings.dev_keys:
             async with runtime.pool.acquire() as conn:
                 await auth.create_dev_keys(conn, settings.dev_key_rate_per_minute)
 
-    runtime = ServiceRuntime(
+    runtime: ReportingRuntime = ServiceRuntime(
         settings,
+        keys=auth.KEYS.ring(),
         schema=[auth.SCHEMA],
         consumes=list(EVENT_TOPICS),
         handlers=HANDLERS,
@@ -40,7 +40,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         prepare=opener(keyring),
         on_start=[prepare_models, create_dev_keys],
         workers={
-            "backfill": lambda runtime: backfill(settings, runtime.state.get("backfill") or []),
+            "backfill": lambda runtime: backfill(settings, runtime.app.backfill),
             "consistency": lambda runtime: check_consistency(settings),
         },
         # Everything in reporting's database but its keys can be rebuilt from the stores
@@ -48,8 +48,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         # their own, which waits for the disk as usual.
         rebuildable=True,
     )
-    runtime.state["keys"] = auth.KEYS.ring()
-    runtime.state["limiter"] = RateLimiter.from_uri(settings.rate_limit_storage)
+    runtime.app = Reporting(measures=load_config(settings.measures_file))
     return create_service_app(
         runtime,
         title="Jiesu 接诉 · 统计与公开 Reporting",

@@ -235,7 +235,7 @@ def intake_routers() -> list[APIRouter]:
 
     @router.post("/complaints")
     async def file_complaint(body: dict[str, Any], request: Request) -> JSONResponse:
-        runtime: ServiceRuntime = request.app.state.runtime
+        runtime: ServiceRuntime[Any, None] = request.app.state.runtime
         complaint_id, events = filings.file(body)
         async with runtime.pool.acquire() as conn, conn.transaction():
             await runtime.store.append(
@@ -422,7 +422,7 @@ async def count_events(envelopes: Sequence[Envelope], ctx: BatchContext) -> None
         await ctx.conn.execute(COUNT_EVENTS, list(counts), list(counts.values()))
 
 
-async def create_null_cases(runtime: ServiceRuntime) -> None:
+async def create_null_cases(runtime: ServiceRuntime[Any, None]) -> None:
     async with runtime.pool.acquire() as conn:
         await conn.execute(NULL_CASES)
 
@@ -461,7 +461,7 @@ class NullService:
     routers: Callable[[], list[APIRouter]] = list
     on_start: Sequence[Worker] = ()
 
-    def runtime(self, name: str) -> ServiceRuntime:
+    def runtime(self, name: str) -> ServiceRuntime[Any, None]:
         batch = self.batch()
         handled = self.handled if self.handled is not None else events_of(*CONSUMES[name])
         return ServiceRuntime(

@@ -33,7 +33,6 @@ from services.dispatch.city import (
     read_csv,
     route,
 )
-from services.dispatch.settings import DispatchSettings
 from shared.apikeys import PUBLIC
 from shared.db import Connection
 from shared.deadlines import CalendarYear, TimeLimits
@@ -88,11 +87,11 @@ async def _new_version(
 
 
 async def _dev_keys(request: Request, conn: Connection) -> None:
-    settings: DispatchSettings = runtime_of(request).settings  # type: ignore[assignment]
+    settings = runtime_of(request).settings
     if settings.dev_keys:
         model = await dispatch_of(request).city.current(conn)
         await auth.create_dev_keys(conn, model, settings.dev_key_rate_per_minute)
-        runtime_of(request).state["keys"].forget()
+        runtime_of(request).keys.forget()
 
 
 @router.put(

@@ -12,10 +12,9 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
 from services.dispatch import domain, store
-from services.dispatch.app import Dispatch
+from services.dispatch.app import Dispatch, DispatchRuntime
 from services.dispatch.auth import Caller, Role, require
 from shared.http import Problem, command_route
-from shared.runtime import ServiceRuntime
 
 ORDERS = "工单 Work orders"
 CASES = "案件与督办 Cases and supervision"
@@ -32,12 +31,11 @@ REFUSALS: dict[int | str, dict[str, Any]] = {
 
 
 def dispatch_of(request: Request) -> Dispatch:
-    dispatch: Dispatch = request.app.state.runtime.state["dispatch"]
-    return dispatch
+    return runtime_of(request).app
 
 
-def runtime_of(request: Request) -> ServiceRuntime:
-    runtime: ServiceRuntime = request.app.state.runtime
+def runtime_of(request: Request) -> DispatchRuntime:
+    runtime: DispatchRuntime = request.app.state.runtime
     return runtime
 
 

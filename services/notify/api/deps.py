@@ -8,11 +8,11 @@ from typing import Annotated
 import asyncpg
 from fastapi import Depends, Request
 
+from services.notify.app import NotifyRuntime
 from services.notify.auth import ApiKey, Role, require
 from services.notify.live import LiveFeed
 from services.notify.settings import NotifySettings
 from shared.eventstore import EventStore
-from shared.runtime import ServiceRuntime
 
 OpsKey = Annotated[ApiKey, require(Role.OPS)]
 AdminKey = Annotated[ApiKey, require()]
@@ -20,8 +20,8 @@ AdminKey = Annotated[ApiKey, require()]
 SubscriberKey = Annotated[ApiKey, require(Role.SUBSCRIBER)]
 
 
-def _runtime(request: Request) -> ServiceRuntime:
-    runtime: ServiceRuntime = request.app.state.runtime
+def _runtime(request: Request) -> NotifyRuntime:
+    runtime: NotifyRuntime = request.app.state.runtime
     return runtime
 
 
@@ -34,14 +34,11 @@ def _events(request: Request) -> EventStore:
 
 
 def _settings(request: Request) -> NotifySettings:
-    settings = _runtime(request).settings
-    assert isinstance(settings, NotifySettings)
-    return settings
+    return _runtime(request).settings
 
 
 def _feed(request: Request) -> LiveFeed:
-    feed: LiveFeed = _runtime(request).state["live"]
-    return feed
+    return _runtime(request).app.live
 
 
 Pool = Annotated[asyncpg.Pool, Depends(_pool)]

@@ -9,10 +9,10 @@ from typing import Annotated, Any, Literal
 import asyncpg
 from fastapi import Depends, Query, Request
 
+from services.reporting.app import ReportingRuntime
 from services.reporting.measures import MeasuresConfig
 from shared.events.area import PATTERN as AREA_PATTERN
 from shared.http import Problem
-from shared.runtime import ServiceRuntime
 
 Format = Annotated[
     Literal["json", "csv"],
@@ -44,8 +44,8 @@ NOT_SEEN: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _runtime(request: Request) -> ServiceRuntime:
-    runtime: ServiceRuntime = request.app.state.runtime
+def _runtime(request: Request) -> ReportingRuntime:
+    runtime: ReportingRuntime = request.app.state.runtime
     return runtime
 
 
@@ -54,8 +54,7 @@ def _pool(request: Request) -> asyncpg.Pool:
 
 
 def _measures(request: Request) -> MeasuresConfig:
-    config: MeasuresConfig = _runtime(request).state["measures"]
-    return config
+    return _runtime(request).app.measures
 
 
 Pool = Annotated[asyncpg.Pool, Depends(_pool)]

@@ -422,7 +422,7 @@ async def test_a_unit_key_issued_on_the_command_line_acts_for_that_unit_until_re
         assert [o["responder"]["id"] for o in listed["work_orders"]] == ["property-dongguan"]
     assert "property-dongguan" in await cli("list")
     assert "revoked" in await cli("revoke", key_id)
-    server.runtime.state["keys"].forget()  # a revocation applies within the key cache's TTL
+    server.runtime.keys.forget()  # a revocation applies within the key cache's TTL
     async with server.client(secret) as client:
         assert (await client.get("/work-orders")).status_code == 401
 

@@ -187,7 +187,7 @@ async def test_the_same_idempotency_key_gives_the_same_complaint_even_concurrent
 async def _door_held(server: IntakeServer) -> AsyncIterator[Any]:
     """The filing door with its transaction held up: a test session locks the view table, so
     the next group's insert waits, and what arrives meanwhile queues for the group after it."""
-    door = server.runtime.state["filing"]
+    door = server.runtime.app.door
     conn = await asyncpg.connect(server.database_url)
     try:
         held = conn.transaction()
@@ -759,7 +759,7 @@ async def test_each_contact_read_is_recorded_and_a_person_reads_only_a_few_a_min
     intake_server, monkeypatch
 ):
     monkeypatch.setattr(intake_server.settings, "contact_reads_per_minute", 3)
-    monkeypatch.setitem(intake_server.runtime.state, "limiter", RateLimiter())
+    monkeypatch.setattr(intake_server.runtime, "limiter", RateLimiter())
     filed = [await intake_server.file(i) for i in range(4)]
     async with intake_server.client(**STAFF) as client:
         answers = [
@@ -830,7 +830,7 @@ async def guesses(server, case_number: str, count: int, forwarded: bool = False)
 
 async def test_guessing_phone_tails_is_rate_limited(intake_server, monkeypatch):
     monkeypatch.setattr(intake_server.settings, "lookup_rate_per_minute", 3)
-    monkeypatch.setitem(intake_server.runtime.state, "limiter", RateLimiter())
+    monkeypatch.setattr(intake_server.runtime, "limiter", RateLimiter())
     assert await guesses(intake_server, "JS-20000101-000001", 4) == [404, 404, 404, 429]
 
 
@@ -838,7 +838,7 @@ async def test_a_made_up_forwarded_for_does_not_escape_the_lookup_limit(intake_s
     """Each guess claims to come from another address: without a trusted proxy the header is
     not believed, so the connection's address counts them all."""
     monkeypatch.setattr(intake_server.settings, "lookup_rate_per_minute", 3)
-    monkeypatch.setitem(intake_server.runtime.state, "limiter", RateLimiter())
+    monkeypatch.setattr(intake_server.runtime, "limiter", RateLimiter())
     codes = await guesses(intake_server, "JS-20000101-000002", 4, forwarded=True)
     assert codes == [404, 404, 404, 429]
 
@@ -848,7 +848,7 @@ async def test_one_case_number_is_limited_whatever_addresses_ask(intake_server, 
     still meet the case number's own limit."""
     monkeypatch.setattr(intake_server.settings, "lookup_rate_per_minute", 1000)
     monkeypatch.setattr(intake_server.settings, "lookup_rate_per_case_per_minute", 5)
-    monkeypatch.setitem(intake_server.runtime.state, "limiter", RateLimiter())
+    monkeypatch.setattr(intake_server.runtime, "limiter", RateLimiter())
     assert await guesses(intake_server, "JS-20000101-000003", 6) == [404] * 5 + [429]
     assert await guesses(intake_server, "JS-20000101-000004", 1) == [404]  # another case
 
@@ -860,7 +860,7 @@ async def test_a_case_past_its_wrong_tails_opens_to_no_tail_any_more(intake_serv
     monkeypatch.setattr(intake_server.settings, "lookup_rate_per_minute", 1000)
     monkeypatch.setattr(intake_server.settings, "lookup_rate_per_case_per_minute", 1000)
     monkeypatch.setattr(intake_server.settings, "lookup_max_misses", 3)
-    monkeypatch.setitem(intake_server.runtime.state, "limiter", RateLimiter())
+    monkeypatch.setattr(intake_server.runtime, "limiter", RateLimiter())
     phone = "13566661234"
     filed = await intake_server.file(0, contact={"name": "钱先生", "phone": phone})
     case = str(filed["case_number"])
@@ -924,9 +924,7 @@ async def test_a_key_issued_on_the_command_line_opens_the_door_until_revoked(int
         assert (await client.post("/complaints", json=body)).status_code == 201
         assert key_id in await cli("list")
         assert "revoked" in await cli("revoke", key_id)
-        intake_server.runtime.state[
-            "keys"
-        ]._seen.clear()  # revocation applies within the key cache's TTL
+        intake_server.runtime.keys.forget()  # revocation applies within the key cache's TTL
         assert (await client.post("/complaints", json=body)).status_code == 401
 
 

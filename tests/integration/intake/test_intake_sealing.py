@@ -177,7 +177,7 @@ async def test_an_erasure_waits_for_the_residents_filing_still_open_and_redacts_
     ComplaintRedacted ever reached it.)"""
     marker = uuid.uuid4().hex[:8]
     phone = "13912341005"
-    intake = intake_server.runtime.state["intake"]
+    intake = intake_server.runtime.app
     body = examples.complaint_request(4, **said(marker, phone))
     command = FileComplaint.model_validate(body)
     filing = await intake_server.runtime.pool.acquire()

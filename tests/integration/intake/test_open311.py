@@ -626,7 +626,7 @@ async def test_unknown_resources_and_formats_never_answer_problem_json(intake_se
 
 async def test_anonymous_reads_are_rate_limited_per_client(intake_server, monkeypatch):
     monkeypatch.setattr(intake_server.settings, "open311_reads_per_minute", 2)
-    monkeypatch.setitem(intake_server.runtime.state, "limiter", RateLimiter())
+    monkeypatch.setattr(intake_server.runtime, "limiter", RateLimiter())
     async with intake_server.client() as client:
         answers = [await client.get(f"{BASE}/services.json") for _ in range(3)]
     assert [a.status_code for a in answers] == [200, 200, 429]

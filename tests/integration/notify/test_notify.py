@@ -368,7 +368,7 @@ async def test_new_deliveries_go_to_their_senders_from_the_consumer_without_a_cl
     senders once it has committed: their first attempt takes no claim from the table."""
     server = notify_server
     await directory(server, UNIT)
-    handoff = server.runtime.state["handoff"]
+    handoff = server.runtime.app.handoff
     monkeypatch.setattr(handoff, "lease_s", 60.0)  # a slow machine must not time them out here
     claimed: list[uuid.UUID] = []
     claim = notify_store.claim
@@ -396,7 +396,7 @@ async def test_deliveries_lost_with_the_process_before_their_hand_over_are_claim
     table and sent, once each."""
     server = notify_server
     await directory(server, UNIT)
-    handoff = server.runtime.state["handoff"]
+    handoff = server.runtime.app.handoff
     monkeypatch.setattr(handoff, "lease_s", 1.0)
     monkeypatch.setattr(
         handoff, "give", lambda rows, units, leased_at: None

@@ -21,7 +21,6 @@ from shared.apikeys import (
     hash_key,
     presented_secret,
 )
-from shared.ratelimit import RateLimiter
 from shared.runtime import ServiceRuntime, create_service_app
 from shared.settings import ServiceSettings
 
@@ -51,10 +50,10 @@ async def keyed(request: Request, x_api_key: XApiKey = None) -> Any:
 
 
 def service(*routers: APIRouter, max_body_bytes: int = 1000) -> Any:
-    runtime = ServiceRuntime(ServiceSettings(service_name="door", max_body_bytes=max_body_bytes))
+    runtime: ServiceRuntime[ServiceSettings, None] = ServiceRuntime(
+        ServiceSettings(service_name="door", max_body_bytes=max_body_bytes), keys=KeyCache(lookup)
+    )
     runtime._pool = Pool()  # type: ignore[assignment]
-    runtime.state["keys"] = KeyCache(lookup)
-    runtime.state["limiter"] = RateLimiter()
     return create_service_app(runtime, title="door", description="", routers=list(routers))
 
 
@@ -144,7 +143,7 @@ async def test_a_development_key_left_in_the_table_opens_nothing_in_production()
         app = service(routes())
         runtime = app.state.runtime
         runtime.settings.environment = environment
-        runtime.state["keys"] = KeyCache(dev_lookup)
+        runtime.keys = KeyCache(dev_lookup)
         async with client(app) as http:
             answers[environment] = await http.post(
                 "/uploads", content=b"{}", headers={"X-API-Key": "dev-key-admin"}
@@ -156,10 +155,8 @@ async def test_a_development_key_left_in_the_table_opens_nothing_in_production()
 
 async def test_in_production_the_documents_and_metrics_need_a_key_and_probes_do_not():
     settings = ServiceSettings(service_name="door", environment="production")
-    runtime = ServiceRuntime(settings)
+    runtime: ServiceRuntime[ServiceSettings, None] = ServiceRuntime(settings, keys=KeyCache(lookup))
     runtime._pool = Pool()  # type: ignore[assignment]
-    runtime.state["keys"] = KeyCache(lookup)
-    runtime.state["limiter"] = RateLimiter()
     app = create_service_app(runtime, title="door", description="", routers=[routes()])
     paths = ["/openapi.json", "/docs", "/redoc", "/metrics"]
     async with client(app) as http:

@@ -13,7 +13,6 @@ import pytest
 from fastapi import APIRouter, Request
 
 from shared.apikeys import KeyStore, StoredKey, hash_key, key_id_of
-from shared.ratelimit import RateLimiter
 from shared.runtime import ServiceRuntime, create_service_app
 from shared.settings import ServiceSettings
 
@@ -112,10 +111,10 @@ def test_admin_acts_as_every_role_and_a_grant_lets_one_role_act_as_another():
 
 
 def door(keys: KeyStore[Role, Key], table: Table, router: APIRouter) -> httpx.AsyncClient:
-    runtime = ServiceRuntime(ServiceSettings(service_name="door"))
+    runtime: ServiceRuntime[ServiceSettings, None] = ServiceRuntime(
+        ServiceSettings(service_name="door"), keys=keys.ring()
+    )
     runtime._pool = table  # type: ignore[assignment]
-    runtime.state["keys"] = keys.ring()
-    runtime.state["limiter"] = RateLimiter()
     app = create_service_app(runtime, title="door", description="", routers=[router])
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://door")
 
