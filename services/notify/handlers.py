@@ -15,10 +15,15 @@ from services.notify.app import Handoff
 from shared.consumer import BatchContext, Handler, HandlerContext
 from shared.db import Connection
 from shared.envelope import Envelope
-from shared.events import REGISTRY, Audience, Event
+from shared.events import (
+    Audience,
+    ComplaintMerged,
+    ComplaintUnmerged,
+    Event,
+    complaint_of,
+    events_about_complaints,
+)
 
-# What a dashboard follows live: the complaint's status changes and dispatch's steps.
-LIVE_SOURCES = ("shared.events.complaint", "shared.events.dispatch")
 # Each event, the facts of its complaint once it was seen, and the messages it asks for.
 Learned = list[tuple[Envelope, domain.Facts, list[domain.Message]]]
 
@@ -48,11 +53,12 @@ async def on_batch(
     With a `handoff` and a consumer that runs callbacks after its commit, new deliveries are
     inserted already claimed and given to the senders once the batch has committed."""
     conn = ctx.conn
-    relevant = [e for e in envelopes if getattr(e.event, "complaint_id", None) is not None]
-    if not relevant:
+    concerning = [(e, c) for e in envelopes if (c := complaint_of(e.event)) is not None]
+    if not concerning:
         return
+    relevant = [e for e, _ in concerning]
     survivors = {s for e in relevant if (s := domain.survivor_of(e.event)) is not None}
-    complaints: set[UUID] = {e.event.complaint_id for e in relevant}  # type: ignore[attr-defined]
+    complaints = {c for _, c in concerning}
     known = await store.facts_of(conn, complaints | survivors)
     changed: dict[UUID, domain.Facts] = {}
     learned: Learned = []
@@ -62,8 +68,7 @@ async def on_batch(
         if any(type(e.event) in domain.DUTY_DECISIONS for e in relevant)
         else []
     )
-    for envelope in relevant:
-        complaint_id: UUID = envelope.event.complaint_id  # type: ignore[attr-defined]
+    for envelope, complaint_id in concerning:
         before = known.get(complaint_id)
         facts = domain.learn(before, envelope.event)
         assert facts is not None
@@ -71,7 +76,8 @@ async def on_batch(
             known[complaint_id] = changed[complaint_id] = facts
         survivor_id = domain.survivor_of(envelope.event)
         if survivor_id is not None:
-            survivor = domain.follow(known.get(survivor_id), envelope.event)  # type: ignore[arg-type]
+            assert isinstance(envelope.event, ComplaintMerged | ComplaintUnmerged)
+            survivor = domain.follow(known.get(survivor_id), envelope.event)
             known[survivor_id] = changed[survivor_id] = survivor
         learned.append((envelope, facts, domain.messages_for(envelope.event, facts, roster)))
     if changed:
@@ -149,8 +155,6 @@ async def on_event(event: Event, ctx: HandlerContext) -> None:
     await on_batch([ctx.envelope], BatchContext(ctx.conn, ctx.store))
 
 
-HANDLERS: dict[type[Event], Handler] = {
-    event_class: on_event
-    for event_class in REGISTRY.values()
-    if event_class.__module__ in LIVE_SOURCES
-}
+# Every fact about a complaint, from intake and dispatch, goes the same way (notify consumes
+# only their topics); what each one means is decided in `domain`.
+HANDLERS: dict[type[Event], Handler] = dict.fromkeys(events_about_complaints(), on_event)

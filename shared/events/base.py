@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from typing import Any, ClassVar
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -48,6 +49,18 @@ class Event(BaseModel):
 
 
 REGISTRY: dict[str, type[Event]] = {}
+
+
+def complaint_of(event: Event) -> UUID | None:
+    """The complaint `event` is about; None for a fact about no one complaint (the city model,
+    a calendar, an agenda item)."""
+    complaint_id = getattr(event, "complaint_id", None)
+    return complaint_id if isinstance(complaint_id, UUID) else None
+
+
+def events_about_complaints() -> list[type[Event]]:
+    """Every contract that names the complaint it is about."""
+    return [cls for cls in REGISTRY.values() if "complaint_id" in cls.model_fields]
 
 
 def upcaster(event_class: type[Event], from_version: int) -> Callable[[Upcaster], Upcaster]:
