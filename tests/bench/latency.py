@@ -60,6 +60,7 @@ from shared.topics import (
 from tests.bench.common import write_results
 from tests.bench.loadgen import KeepAliveClient
 from tests.bench.null import NullStack
+from tests.bench.profile import Profiler
 from tests.support import examples
 
 REPO = Path(__file__).resolve().parents[2]
@@ -619,7 +620,34 @@ async def stop(started: Started) -> None:
     await started.platform.down()
 
 
-async def measure(make: Callable[[int], Platform], args: argparse.Namespace) -> dict[str, Any]:
+def service_pids(meter: CpuMeter) -> dict[int, str]:
+    """The running platform's service processes (pid → service)."""
+    found = {}
+    for process in meter.root.children(recursive=True):
+        name = role(process, meter.db_prefix)
+        if name in SERVICES:
+            found[process.pid] = name
+    return found
+
+
+async def profiled_run(started: Started, rate: float, args: argparse.Namespace) -> dict[str, Any]:
+    """One more run at `rate`, not counted in the medians, with py-spy sampling every service
+    for the load's window: each service's CPU ms per complaint in that run and, by function,
+    the share of it (tests.bench.profile)."""
+    label = started.platform.label
+    profiler = Profiler(args.out.parent / "profile" / f"{label}-{rate:g}", args.seconds)
+    profiler.start(service_pids(started.probes.meter))
+    run = await run_rate(started.probes, rate, args.seconds, f"p{uuid.uuid4().hex[:6]}")
+    return {
+        "cpu_ms_per_complaint": run["cpu_ms_per_complaint"],
+        "sustained_per_s": run["sustained_per_s"],
+        "functions": await profiler.finish(),
+    }
+
+
+async def measure(
+    make: Callable[[int], Platform], args: argparse.Namespace, profile: bool = False
+) -> dict[str, Any]:
     """Start a platform, measure it at rest and at every rate, stop it.
 
     Each run has a platform of its own (`make(n)`: new databases, an empty broker) unless
@@ -656,6 +684,15 @@ async def measure(make: Callable[[int], Platform], args: argparse.Namespace) -> 
                 runs.append(await run_rate(started.probes, rate, args.seconds, marker))
                 await asyncio.sleep(2)
             rates[str(rate)] = summarize(runs)
+            if profile:
+                if not args.one_platform:
+                    await stop(started)
+                    shutil.rmtree(started.platform.state_dir, ignore_errors=True)
+                    started = await start(make(count), args)
+                count += 1
+                console.print(f"{label}: rate {rate}/s, profiled run …")
+                rates[str(rate)]["profile"] = await profiled_run(started, rate, args)
+                await asyncio.sleep(2)
         return {"rates": rates, "baseline": baseline, "idle_cores": idle}
     finally:
         await stop(started)
@@ -691,7 +728,7 @@ def add_null(results: dict[str, Any], null: dict[str, Any]) -> None:
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="jiesu-bench-") as tmp:
-        results = await measure(lambda n: Stack(Path(tmp) / f"real-{n}"), args)
+        results = await measure(lambda n: Stack(Path(tmp) / f"real-{n}"), args, args.profile)
         # Kept before the null half runs: a null platform that fails to start does not cost
         # the real one's figures (the file is written again, whole, at the end).
         write_results(args.out, results, console)
@@ -808,6 +845,7 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
             top.add_row(f"{row['calls']:.2f}", row["database"], row["query"])
         console.print(top)
     report_idle(results)
+    report_profiles(results)
     console.print(
         "platform = every process but the harness, the gateway stand-in and the runner; "
         "the window runs from the first submission to the last complaint complete"
@@ -830,6 +868,42 @@ def report_idle(results: dict[str, Any]) -> None:
                 + ", ".join(f"{k} {v * 100:.2f} %" for k, v in sorted(idle.items()) if v >= 0.0001)
                 + ")"
             )
+
+
+def report_profiles(results: dict[str, Any], top: int = 8) -> None:
+    """Per rate profiled and service: its own functions that the CPU went to (the innermost
+    frame of services/ or shared/ on the stack), as ms per complaint of that run."""
+    for rate, data in results["rates"].items():
+        profile = data.get("profile")
+        if not profile:
+            continue
+        table = table_of(
+            f"where the CPU goes at {rate}/s (profiled run, {profile['sustained_per_s']:.0f}/s): "
+            "ms per complaint by own function, and the library functions running",
+            "service",
+            "ms",
+            "own function",
+            "ms",
+            "running function",
+        )
+        for service, found in sorted(profile["functions"].items()):
+            if "error" in found:
+                table.add_row(service, "", found["error"][:80], "", "")
+                continue
+            ms = profile["cpu_ms_per_complaint"].get(service, 0.0)
+            own = list(found["own"].items())[:top]
+            leaf = list(found["leaf"].items())[:top]
+            for i in range(max(len(own), len(leaf))):
+                o = own[i] if i < len(own) else ("", None)
+                f = leaf[i] if i < len(leaf) else ("", None)
+                table.add_row(
+                    service if i == 0 else "",
+                    f"{o[1] * ms:.2f}" if o[1] is not None else "",
+                    o[0],
+                    f"{f[1] * ms:.2f}" if f[1] is not None else "",
+                    f[0],
+                )
+        console.print(table)
 
 
 def report_null(results: dict[str, Any]) -> None:
@@ -879,6 +953,11 @@ def main() -> None:
         help="every run on the one platform (growth shows; so does the embedded broker's)",
     )
     parser.add_argument("--idle-seconds", type=float, default=10.0, help="the window at rest")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="after each rate's runs, one more with py-spy on every service: where the CPU goes",
+    )
     parser.add_argument(
         "--settle-seconds", type=float, default=3.0, help="wait after start before the window"
     )
