@@ -870,40 +870,27 @@ def report_idle(results: dict[str, Any]) -> None:
             )
 
 
-def report_profiles(results: dict[str, Any], top: int = 8) -> None:
-    """Per rate profiled and service: its own functions that the CPU went to (the innermost
-    frame of services/ or shared/ on the stack), as ms per complaint of that run."""
+def report_profiles(results: dict[str, Any], top: int = 10) -> None:
+    """Per rate profiled and service: our own functions the CPU went to (the innermost frame
+    of services/ or shared/ on the stack), then the functions running (libraries included),
+    as ms per complaint of that run."""
     for rate, data in results["rates"].items():
         profile = data.get("profile")
         if not profile:
             continue
-        table = table_of(
-            f"where the CPU goes at {rate}/s (profiled run, {profile['sustained_per_s']:.0f}/s): "
-            "ms per complaint by own function, and the library functions running",
-            "service",
-            "ms",
-            "own function",
-            "ms",
-            "running function",
+        console.print(
+            f"where the CPU goes at {rate}/s (profiled run, {profile['sustained_per_s']:.0f}/s "
+            "sustained), ms per complaint:"
         )
         for service, found in sorted(profile["functions"].items()):
-            if "error" in found:
-                table.add_row(service, "", found["error"][:80], "", "")
-                continue
             ms = profile["cpu_ms_per_complaint"].get(service, 0.0)
-            own = list(found["own"].items())[:top]
-            leaf = list(found["leaf"].items())[:top]
-            for i in range(max(len(own), len(leaf))):
-                o = own[i] if i < len(own) else ("", None)
-                f = leaf[i] if i < len(leaf) else ("", None)
-                table.add_row(
-                    service if i == 0 else "",
-                    f"{o[1] * ms:.2f}" if o[1] is not None else "",
-                    o[0],
-                    f"{f[1] * ms:.2f}" if f[1] is not None else "",
-                    f[0],
-                )
-        console.print(table)
+            if "error" in found:
+                console.print(f"  {service}: py-spy failed: {found['error']}", soft_wrap=True)
+                continue
+            for kind, title in (("own", "own function"), ("leaf", "running")):
+                console.print(f"  {service} {ms:.2f} ms, by {title}:")
+                for name, share in list(found[kind].items())[:top]:
+                    console.print(f"    {share * ms:5.2f}  {name}", soft_wrap=True, markup=False)
 
 
 def report_null(results: dict[str, Any]) -> None:

@@ -3,9 +3,11 @@ run of the latency bench (`python -m tests.bench.latency --profile`).
 
 Each sample is charged twice: to the function running (the leaf: often a library's, e.g.
 asyncpg's protocol or pydantic's validation) and to the innermost function of the project's
-own code on the stack (services/, shared/: which of our steps caused it). Shares are of the
-samples in which the process was running, not idle, so together with the bench's CPU ms per
-complaint they say how many ms each function costs per complaint.
+own code on the stack (services/, shared/: which of our steps caused it; `shared/runtime.py:
+serve` is the event loop and what it runs below no other frame of ours: uvicorn, aiokafka).
+Shares are of the samples in which the process held the GIL (ran Python, or C called from
+it; not waiting), so with the bench's CPU ms per complaint they say how many ms each function
+costs per complaint (the CPU spent without the GIL, e.g. in the kernel, shared out the same).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-OWN = ("/services/", "/shared/")
+OWN = ("services/", "shared/")
 _LIBRARY = re.compile(r".*/(site-packages|python3\.\d+)/")
 
 
@@ -36,16 +38,24 @@ def _frames(stack: str) -> list[str]:
     return [frame for frame in stack.split(";") if frame]
 
 
+def _path(frame: str) -> str:
+    return frame.rpartition(" (")[2].rstrip(")")
+
+
 def _own(frame: str) -> bool:
-    return any(part in frame for part in OWN)
+    """A frame of the project's code: py-spy names it relative to the repository
+    (`services/notify/handlers.py`) or, run from elsewhere, by its absolute path."""
+    path = _path(frame)
+    return path.startswith(OWN) or any(f"/{root}" in path for root in OWN)
 
 
 def _short(frame: str) -> str:
     """`function (…/services/notify/workers.py)` → `notify/workers.py:function`."""
-    function, _, path = frame.partition(" (")
-    path = path.rstrip(")")
+    function, path = frame.rpartition(" (")[0], _path(frame)
     if "/services/" in path:
         path = path.split("/services/", 1)[1]
+    elif path.startswith("services/"):
+        path = path.removeprefix("services/")
     elif "/shared/" in path:
         path = "shared/" + path.split("/shared/", 1)[1]
     else:
@@ -99,7 +109,15 @@ class Profiler:
         for pid, service in services.items():
             path = self.out_dir / f"{service}-{pid}.txt"
             command = [binary, "record", "--pid", str(pid), "--duration", str(int(self.seconds))]
-            command += ["--rate", str(self.hz), "--format", "raw", "--nolineno", "--nonblocking"]
+            command += [
+                "--rate",
+                str(self.hz),
+                "--format",
+                "raw",
+                "--nolineno",
+                "--nonblocking",
+                "--gil",
+            ]
             command += ["--output", str(path)]
             process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             self.recordings.append(Recording(service, pid, path, process))
