@@ -22,5 +22,7 @@ def test_each_sample_is_charged_to_its_leaf_and_to_the_innermost_own_function():
     assert owners["notify/handlers.py:on_batch"] == 30
     assert owners["notify/domain.py:learn"] == 10
     assert owners["notify/main.py:<module>"] == 5
-    assert owners["shared/consumer.py:on_batch"] == 4  # as py-spy names them run from the repository
+    assert (
+        owners["shared/consumer.py:on_batch"] == 4
+    )  # as py-spy names them run from the repository
     assert owners["(no own frame: event loop, libraries)"] == 5
