@@ -14,8 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from services.dispatch import domain, orders, store
+from services.dispatch import store
 from services.dispatch.app import CaseChange, Dispatch, NoCityModel
+from services.dispatch.domain import orders
+from services.dispatch.domain.case import Case
+from services.dispatch.domain.rules import Rules
 from shared.commands import now
 from shared.consumer import BatchContext, BatchHandler, Handler, HandlerContext
 from shared.envelope import Envelope
@@ -38,7 +41,7 @@ IN_HAND = frozenset({S.CLASSIFIED, S.DISPATCHED, S.SIGNED, S.REDO})
 # What an event decides about its case, given the case so far and the routing rules (None
 # when no city model is loaded: a decision that routes raises NoCityModel, and the event is
 # retried, then kept in the DLQ for a redrive).
-Decide = Callable[[domain.Case | None, domain.Rules | None], list[Event]]
+Decide = Callable[[Case | None, Rules | None], list[Event]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +50,7 @@ class Reaction:
     decide: Decide
 
 
-def _routing(rules: domain.Rules | None) -> domain.Rules:
+def _routing(rules: Rules | None) -> Rules:
     if rules is None:
         raise NoCityModel("no city model loaded: PUT /admin/city first")
     return rules
@@ -82,7 +85,7 @@ def _unmerged(e: ComplaintUnmerged) -> Decide | None:
     if e.status not in IN_HAND:
         return None
 
-    def decide(case: domain.Case | None, rules: domain.Rules | None) -> list[Event]:
+    def decide(case: Case | None, rules: Rules | None) -> list[Event]:
         if case is None:
             return []  # never routed (its classification waits in the DLQ for a city model)
         return orders.first_dispatch(
@@ -125,7 +128,7 @@ async def on_batch(dispatch: Dispatch, envelopes: Sequence[Envelope], ctx: Batch
     cases = await store.load_cases(ctx.conn, ctx.store, {r.complaint_id for _, r in todo})
     changes = {complaint_id: CaseChange(case) for complaint_id, case in cases.items()}
     try:
-        rules: domain.Rules | None = await dispatch.rules(ctx.conn)
+        rules: Rules | None = await dispatch.rules(ctx.conn)
     except NoCityModel:
         rules = None
     for envelope, r in todo:

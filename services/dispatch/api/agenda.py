@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
-from services.dispatch import agenda, domain, store
+from services.dispatch import store
 from services.dispatch.api.deps import (
     REFUSALS,
     AnyCaller,
@@ -25,7 +25,10 @@ from services.dispatch.api.deps import (
 )
 from services.dispatch.api.schemas import AgendaItem, AgendaPage, Body, Reason
 from services.dispatch.auth import Caller
-from services.dispatch.city import ResponderKind
+from services.dispatch.domain import agenda
+from services.dispatch.domain.case import Case
+from services.dispatch.domain.city import ResponderKind
+from services.dispatch.domain.rules import Rules
 from shared.commands import causation_of, now
 from shared.deadlines import Duration, deadline
 from shared.events import AgendaAssignment, Event
@@ -76,7 +79,7 @@ class Review(Body):
     satisfied: bool
 
 
-def _committee_of(caller: Caller, community_code: str, rules: domain.Rules) -> bool:
+def _committee_of(caller: Caller, community_code: str, rules: Rules) -> bool:
     unit = caller.responder
     return (
         unit is not None
@@ -85,7 +88,7 @@ def _committee_of(caller: Caller, community_code: str, rules: domain.Rules) -> b
     )
 
 
-def _agenda_scope(caller: Caller, rules: domain.Rules) -> list[str] | None:
+def _agenda_scope(caller: Caller, rules: Rules) -> list[str] | None:
     """LIKE patterns of the agendas a caller may read (None: all of them)."""
     if caller.is_admin:
         return None
@@ -95,7 +98,7 @@ def _agenda_scope(caller: Caller, rules: domain.Rules) -> list[str] | None:
     return caller.area_patterns()
 
 
-def _agenda_actor(caller: Caller, item: agenda.AgendaItem, rules: domain.Rules) -> None:
+def _agenda_actor(caller: Caller, item: agenda.AgendaItem, rules: Rules) -> None:
     """The community's committee for its agenda, the district government for the district's;
     supervisors of the area for both."""
     model = rules.model
@@ -122,7 +125,7 @@ async def send_to_deliberation(call: Call[Caller, SendToDeliberation]) -> Answer
     item_id = uuid.uuid4()
     opened: list[Event] = []
 
-    def decide(case: domain.Case, rules: domain.Rules) -> list[Event]:
+    def decide(case: Case, rules: Rules) -> list[Event]:
         model = rules.model
         lead = case.lead
         community = model.enclosing(case.area_code, AreaLevel.COMMUNITY)
@@ -248,7 +251,7 @@ async def get_agenda_item(item_id: UUID, request: Request, caller: AnyCaller) ->
 
 
 ItemDecision = Callable[
-    [agenda.AgendaItem, domain.Case, domain.Rules, Any, Caller], tuple[list[Event], list[Event]]
+    [agenda.AgendaItem, Case, Rules, Any, Caller], tuple[list[Event], list[Event]]
 ]
 
 
@@ -262,7 +265,7 @@ def item_command(
     def register(decide: ItemDecision) -> ItemDecision:
         async def handle(call: Call[Caller, Any]) -> Answer:
             def checked(
-                item: agenda.AgendaItem, case: domain.Case, rules: domain.Rules
+                item: agenda.AgendaItem, case: Case, rules: Rules
             ) -> tuple[list[Event], list[Event]]:
                 _agenda_actor(call.caller, item, rules)
                 return decide(item, case, rules, call.body, call.caller)
@@ -287,8 +290,6 @@ def item_command(
 
 
 Item = agenda.AgendaItem
-Case = domain.Case
-Rules = domain.Rules
 Events = tuple[list[Event], list[Event]]
 
 

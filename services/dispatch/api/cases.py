@@ -13,7 +13,7 @@ from uuid import UUID
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from services.dispatch import domain, store, supervision
+from services.dispatch import store
 from services.dispatch.api.deps import (
     CASES,
     REFUSALS,
@@ -38,15 +38,15 @@ from services.dispatch.api.schemas import (
     case_json,
 )
 from services.dispatch.auth import Caller
-from services.dispatch.city import ResponderKind
+from services.dispatch.domain import supervision
+from services.dispatch.domain.case import Case
+from services.dispatch.domain.city import ResponderKind
+from services.dispatch.domain.rules import Rules
 from shared.commands import now
 from shared.events import Event
 from shared.http import Answer, Call, Problem
 
 router = APIRouter()
-
-Case = domain.Case
-Rules = domain.Rules
 
 
 @router.get(
@@ -91,7 +91,7 @@ async def case_events(complaint_id: UUID, request: Request, caller: AnyCaller) -
     )
 
 
-CaseDecision = Callable[[domain.Case, domain.Rules, Any, Caller], list[Event]]
+CaseDecision = Callable[[Case, Rules, Any, Caller], list[Event]]
 
 
 def case_command(
@@ -104,7 +104,7 @@ def case_command(
         async def handle(call: Call[Caller, Any]) -> Answer:
             dispatch = dispatch_of(call.request)
 
-            def checked(case: domain.Case, rules: domain.Rules) -> list[Event]:
+            def checked(case: Case, rules: Rules) -> list[Event]:
                 if not visible(call.caller, case, rules):
                     raise hidden("派单案件")
                 return decide(case, rules, call.body, call.caller)
@@ -127,7 +127,7 @@ def case_command(
     return register
 
 
-def _must_supervise(caller: Caller, case: domain.Case, rules: domain.Rules, what: str) -> None:
+def _must_supervise(caller: Caller, case: Case, rules: Rules, what: str) -> None:
     if not caller.supervises(rules.model, case.area_code):
         raise Problem(
             403, f"只有属地街道、区县政府或督办人员可以{what} Supervisors of the area only"

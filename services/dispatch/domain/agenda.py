@@ -12,19 +12,10 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from services.dispatch.city import Responder
-from services.dispatch.domain import (
-    CO,
-    Case,
-    IllegalTransition,
-    Purpose,
-    Rules,
-    issue_on,
-    occurred_at,
-    open_case,
-    then,
-)
-from services.dispatch.orders import completion
+from services.dispatch.domain.case import CO, Case, Purpose, occurred_at, then
+from services.dispatch.domain.city import Responder
+from services.dispatch.domain.orders import completion
+from services.dispatch.domain.rules import IllegalTransition, Rules, issue_on, open_case
 from shared.deadlines import ClockName, PriorityTier
 from shared.events import (
     AgendaAssignment,

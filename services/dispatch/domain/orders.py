@@ -9,24 +9,20 @@ from dataclasses import replace
 from datetime import datetime
 from uuid import UUID
 
-from services.dispatch.city import ResponderKind, route
-from services.dispatch.domain import (
+from services.dispatch.domain.case import (
     CO,
     LEAD,
     PURPOSE_LABELS,
     RETURNABLE,
     WORKING,
     Case,
-    IllegalTransition,
     OrderStatus,
     Purpose,
-    Rules,
     WorkOrder,
-    orders_for,
-    refuse,
-    require,
     then,
 )
+from services.dispatch.domain.city import ResponderKind, route
+from services.dispatch.domain.rules import IllegalTransition, Rules, orders_for, refuse, require
 from shared.deadlines import ClockName, deadline
 from shared.events import (
     ArbitrationRequested,

@@ -1,42 +1,23 @@
-"""Decisions of supervisors and of the clocks: extensions granted or refused, urging (催办),
-supervision (督办), the whistle (吹哨报到), arbitration (裁定), and due timers becoming
-warnings and breaches — a breach climbing the escalation ladder. Pure: events out."""
+"""Decisions of supervisors: extensions granted or refused, urging (催办), supervision (督办),
+the whistle (吹哨报到) and arbitration (裁定). Pure: events out."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from services.dispatch.city import Level, Responder
-from services.dispatch.domain import (
-    CO,
-    LEAD,
-    Case,
-    IllegalTransition,
-    Purpose,
-    Rules,
-    Timer,
-    WorkOrder,
-    issue_on,
-    open_case,
-    refuse,
-    then,
-    timers,
-)
+from services.dispatch.domain.case import CO, LEAD, Case, Purpose, WorkOrder
+from services.dispatch.domain.city import Level, Responder
+from services.dispatch.domain.rules import IllegalTransition, Rules, issue_on, open_case, refuse
 from shared.deadlines import ClockName, warn_time
 from shared.events import (
     ArbitrationDecided,
-    CaseEscalated,
     CaseSupervised,
     Event,
     ExtensionApproved,
     ExtensionRefused,
     OrderClock,
-    SlaBreached,
-    SlaWarned,
     WhistleBlown,
     WorkOrderUrged,
-    labels,
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -200,72 +181,3 @@ def arbitrate(
         now=now,
     )
     return [decided, order]
-
-
-# ---------------------------------------------------------------------------------------------
-# Clocks: a due timer becomes a warning or a breach, once; a breach climbs the ladder
-# ---------------------------------------------------------------------------------------------
-
-
-def fire(case: Case, timer: Timer, now: datetime, rules: Rules) -> list[Event]:
-    """What a due timer means now; nothing if the step was done or the deadline moved meanwhile."""
-    if timer not in timers(case):
-        return []
-    order = case.order(timer.work_order_id)
-    assert order is not None
-    common: dict[str, Any] = {
-        "work_order_id": order.work_order_id,
-        "complaint_id": case.complaint_id,
-        "responder_id": order.responder.id,
-        "responder_name": order.responder.name,
-        "role": order.role,
-        "clock": timer.clock.value,
-        "due_at": timer.due_at,
-    }
-    if timer.kind == "warning":
-        return [SlaWarned(**common, warned_at=now)]
-    supervisors = rules.model.supervisors_of(case.area_code, but=order.responder.id)
-    breached: list[Event] = [SlaBreached(**common, breached_at=now, supervisor_ids=supervisors)]
-    return breached + _escalate(then(case, breached), order, timer.clock, now, rules)
-
-
-def _escalate(
-    case: Case, order: WorkOrder, clock: ClockName, now: datetime, rules: Rules
-) -> list[Event]:
-    """A breach by the lead or by a supervising unit moves the case one rung up the ladder."""
-    if order.role is not LEAD and order.purpose is not Purpose.ESCALATION:
-        return []
-    if case.resolved_at or case.cancelled:
-        return []
-    above = max(case.level, order.responder.level)
-    target = rules.model.escalation_target(case.area_code, case.rule_id, above)
-    if target is None:
-        return []  # the top of the ladder: the breach stands on record for the supervisors
-    level, unit = target
-    supervising = issue_on(
-        case,
-        rules,
-        responder=unit,
-        role=CO,
-        purpose=Purpose.ESCALATION,
-        reason=(
-            f"{order.responder.name}{labels.CLOCK[clock]}超期，升级至{level.label}（{unit.name}）督办 "
-            f"Breach of the {clock.value} limit: escalated to the {level.name.lower()} level"
-        ),
-        now=now,
-    )
-    return [
-        CaseEscalated(
-            complaint_id=case.complaint_id,
-            from_level=above.name.lower(),
-            to_level=level.name.lower(),
-            responder_id=unit.id,
-            responder_name=unit.name,
-            work_order_id=supervising.work_order_id,
-            cause_work_order_id=order.work_order_id,
-            clock=clock.value,
-            escalated_at=now,
-            from_responder_id=order.responder.id,
-        ),
-        supervising,
-    ]
