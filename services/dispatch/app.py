@@ -25,7 +25,7 @@ from services.dispatch.domain.city import (
     changes_between,
 )
 from services.dispatch.domain.deadlines import timers
-from services.dispatch.domain.rules import IllegalTransition, Rules
+from services.dispatch.domain.rules import IllegalTransition, NotAllowed, Rules
 from services.dispatch.settings import DispatchSettings
 from shared import commands
 from shared.commands import ConcurrencyError, causation_of, now
@@ -146,8 +146,8 @@ class Dispatch:
         decide: Callable[[Case, Rules], list[Event]],
         correlation: UUID | None = None,
     ) -> Case:
-        """A person's command on a case (shared.commands.change): 404 if there is none, 409 if
-        the case refuses it or keeps changing under it."""
+        """A person's command on a case (shared.commands.change): 404 if there is none, 403 if
+        the caller may not take it, 409 if the case refuses it or keeps changing under it."""
 
         async def load() -> tuple[Case, list[RecordedEvent], Rules]:
             case, history = await store.load_case(conn, self.events, complaint_id)
@@ -164,6 +164,8 @@ class Dispatch:
                 if refusal.order_status:
                     extra["order_status"] = refusal.order_status
                 raise Problem(409, str(refusal), **extra) from None
+            except NotAllowed as refusal:
+                raise Problem(403, str(refusal)) from None
 
         async def saved(
             loaded: tuple[Case, list[RecordedEvent], Rules], new_events: list[Event]
@@ -227,6 +229,8 @@ class Dispatch:
                 return decide(item, case, rules)
             except IllegalTransition as refusal:
                 raise Problem(409, str(refusal), current_stage=item.stage.value) from None
+            except NotAllowed as refusal:
+                raise Problem(403, str(refusal)) from None
 
         async def saved(
             loaded: tuple[agenda.AgendaItem, Case, list[RecordedEvent], Rules],

@@ -2,13 +2,15 @@
 calendar), the work orders it issues, and its refusals.
 
 A command that does not fit raises `IllegalTransition` with a sentence a person understands
-(HTTP 409).
+(HTTP 409); one that the party acting may not take raises `NotAllowed` (HTTP 403). Who acts is
+`Acting`: the decisions see a key's unit and areas, not the key.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 from uuid import UUID, uuid4
 
 from services.dispatch.domain.case import (
@@ -36,6 +38,28 @@ class IllegalTransition(commands.IllegalTransition):
     def __init__(self, message: str, order_status: str | None = None) -> None:
         super().__init__(message)
         self.order_status = order_status
+
+
+class NotAllowed(Exception):
+    """The party acting may not take this decision on this case or item (HTTP 403)."""
+
+
+class Acting(Protocol):
+    """Who takes a decision (services.dispatch.auth.Caller): the unit its key speaks for, if
+    any, and the areas it supervises; `actor` is the name its events record."""
+
+    @property
+    def responder(self) -> Responder | None: ...
+
+    @property
+    def is_admin(self) -> bool: ...
+
+    @property
+    def actor(self) -> str: ...
+
+    def holds(self, responder_id: str) -> bool: ...
+
+    def supervises(self, model: CityModel, area_code: str) -> bool: ...
 
 
 # ---------------------------------------------------------------------------------------------
@@ -68,7 +92,7 @@ class Rules:
             due = feedback_due if name is ClockName.FEEDBACK and feedback_due else None
             if due is None and limit is None:
                 continue
-            due = due or deadline(start, limit or "", self.calendar, limits.days)
+            due = due or self.due(start, limit or "")
             clocks.append(
                 OrderClock(
                     name=name.value, due_at=due, warn_at=warn_time(start, due, limits.warn_at)
@@ -77,11 +101,16 @@ class Rules:
         return clocks
 
     def clock(self, name: ClockName, start: datetime, limit: str) -> OrderClock:
-        limits = self.model.time_limits
-        due = deadline(start, limit, self.calendar, limits.days)
+        due = self.due(start, limit)
         return OrderClock(
-            name=name.value, due_at=due, warn_at=warn_time(start, due, limits.warn_at)
+            name=name.value,
+            due_at=due,
+            warn_at=warn_time(start, due, self.model.time_limits.warn_at),
         )
+
+    def due(self, start: datetime, limit: str) -> datetime:
+        """The deadline `limit` (4h, 3d, 10wd…) after `start`, counted as the city counts days."""
+        return deadline(start, limit, self.calendar, self.model.time_limits.days)
 
 
 def issue(

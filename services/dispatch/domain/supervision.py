@@ -1,13 +1,21 @@
 """Decisions of supervisors: extensions granted or refused, urging (催办), supervision (督办),
-the whistle (吹哨报到) and arbitration (裁定). Pure: events out."""
+the whistle (吹哨报到) and arbitration (裁定), and who may take the last three. Pure: events out."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from services.dispatch.domain.case import CO, LEAD, Case, Purpose, WorkOrder
-from services.dispatch.domain.city import Level, Responder
-from services.dispatch.domain.rules import IllegalTransition, Rules, issue_on, open_case, refuse
+from services.dispatch.domain.city import CityModel, Level, Responder, ResponderKind
+from services.dispatch.domain.rules import (
+    Acting,
+    IllegalTransition,
+    NotAllowed,
+    Rules,
+    issue_on,
+    open_case,
+    refuse,
+)
 from shared.deadlines import ClockName, warn_time
 from shared.events import (
     ArbitrationDecided,
@@ -181,3 +189,57 @@ def arbitrate(
         now=now,
     )
     return [decided, order]
+
+
+# ---------------------------------------------------------------------------------------------
+# Who may supervise, blow the whistle and arbitrate
+# ---------------------------------------------------------------------------------------------
+
+
+def must_supervise(acting: Acting, case: Case, model: CityModel, action: str) -> None:
+    """Only a supervisor of the case's area: its street, its district government or a
+    supervisor key whose scope covers it."""
+    if not acting.supervises(model, case.area_code):
+        raise NotAllowed(
+            f"只有属地街道、区县政府或督办人员可以{action} Supervisors of the area only"
+        )
+
+
+def whistler(acting: Acting, case: Case, model: CityModel) -> Responder:
+    """The street that blows the whistle (街呼县应): a street office for the cases of its own
+    streets; any other supervisor of the area calls in the street office nearest the case."""
+    street = acting.responder
+    if street is not None and street.kind is ResponderKind.STREET_OFFICE:
+        if not acting.supervises(model, case.area_code):
+            raise NotAllowed(
+                f"{street.name}只能为本街道的案件吹哨 A street whistles for its own cases"
+            )
+        return street
+    must_supervise(acting, case, model, "吹哨")
+    nearest = model.nearest(case.area_code, ResponderKind.STREET_OFFICE)
+    if nearest is None:
+        raise IllegalTransition("该区域没有街道办事处，无法吹哨 No street office for this area")
+    return nearest
+
+
+def arbitrator(acting: Acting, case: Case, model: CityModel) -> Responder:
+    """The unit a ruling is recorded under, if `acting` may rule: the unit the case was put to
+    (提请裁定), or above it the district government or a supervisor of the area."""
+    pending = case.arbitration
+    unit = acting.responder
+    named = pending is not None and unit is not None and unit.id == pending.arbitrator_id
+    # A unit that returned the case does not rule on it, even if it supervises the area
+    # (a street that returned it leaves the ruling to the district).
+    if not named and (unit is not None and unit.id in case.returned_by):
+        raise NotAllowed(
+            f"{unit.name}已退单，由{pending.arbitrator_name if pending else '上级'}裁定"
+        )
+    if not named and not (
+        acting.is_admin or (unit is None or unit.kind is ResponderKind.DISTRICT_GOVERNMENT)
+    ):
+        raise NotAllowed("只有被提请裁定的单位、区县政府或督办人员可以裁定 Not this key's ruling")
+    if not named:
+        must_supervise(acting, case, model, "裁定")
+    return (model.responders.get(pending.arbitrator_id) if pending else None) or model.government(
+        case.area_code
+    )
