@@ -56,31 +56,40 @@ def _routing(rules: Rules | None) -> Rules:
     return rules
 
 
-def _classified(e: ComplaintClassified) -> Decide | None:
+def _classified(e: ComplaintClassified) -> Reaction | None:
     # Intake holds back what a person must look at first (low confidence, consultations).
     if e.status is not S.CLASSIFIED:
         return None
-    return lambda case, rules: orders.first_dispatch(
-        case, e.complaint_id, e.category, e.area_code, _routing(rules), now()
+    return Reaction(
+        e.complaint_id,
+        lambda case, rules: orders.first_dispatch(
+            case, e.complaint_id, e.category, e.area_code, _routing(rules), now()
+        ),
     )
 
 
-def _reclassified(e: ComplaintReclassified) -> Decide | None:
+def _reclassified(e: ComplaintReclassified) -> Reaction | None:
     """From triage it is the first dispatch; after dispatch, the case follows its new category."""
     if e.status not in IN_HAND:
         return None
-    return lambda case, rules: orders.reclassified(
-        case, e.complaint_id, e.category, e.area_code, _routing(rules), now()
+    return Reaction(
+        e.complaint_id,
+        lambda case, rules: orders.reclassified(
+            case, e.complaint_id, e.category, e.area_code, _routing(rules), now()
+        ),
     )
 
 
-def _redo(e: ComplaintRedoRequested) -> Decide:
-    return lambda case, rules: orders.redo(
-        case, e.complaint_id, e.category, e.area_code, _routing(rules), now()
+def _redo(e: ComplaintRedoRequested) -> Reaction:
+    return Reaction(
+        e.complaint_id,
+        lambda case, rules: orders.redo(
+            case, e.complaint_id, e.category, e.area_code, _routing(rules), now()
+        ),
     )
 
 
-def _unmerged(e: ComplaintUnmerged) -> Decide | None:
+def _unmerged(e: ComplaintUnmerged) -> Reaction | None:
     """Its own again: routed anew if nobody holds it (its orders stopped at the merge)."""
     if e.status not in IN_HAND:
         return None
@@ -92,17 +101,18 @@ def _unmerged(e: ComplaintUnmerged) -> Decide | None:
             case, case.complaint_id, case.category, case.area_code, _routing(rules), now()
         )
 
-    return decide
+    return Reaction(e.complaint_id, decide)
 
 
-def _stop(reason: Callable[[Any], str]) -> Callable[[Any], Decide]:
-    def stopped(e: Any) -> Decide:
-        return lambda case, rules: orders.cancel(case, reason(e), now())
+def _stop(reason: Callable[[Any], str]) -> Callable[[Any], Reaction]:
+    def stopped(e: Any) -> Reaction:
+        return Reaction(e.complaint_id, lambda case, rules: orders.cancel(case, reason(e), now()))
 
     return stopped
 
 
-REACTIONS: dict[type[Event], Callable[[Any], Decide | None]] = {
+# What each complaint event type means for its case (None: nothing, as the event stands).
+REACTIONS: dict[type[Event], Callable[[Any], Reaction | None]] = {
     ComplaintClassified: _classified,
     ComplaintReclassified: _reclassified,
     ComplaintRedoRequested: _redo,
@@ -117,8 +127,7 @@ REACTIONS: dict[type[Event], Callable[[Any], Decide | None]] = {
 
 def reaction(event: Event) -> Reaction | None:
     react = REACTIONS.get(type(event))
-    decide = react(event) if react else None
-    return Reaction(event.complaint_id, decide) if decide else None  # type: ignore[attr-defined]
+    return react(event) if react else None
 
 
 async def on_batch(dispatch: Dispatch, envelopes: Sequence[Envelope], ctx: BatchContext) -> None:
