@@ -15,13 +15,17 @@ from uuid import UUID
 
 import yaml
 
-from services.dispatch import agenda, domain, store
-from services.dispatch.city import (
+from services.dispatch import store
+from services.dispatch.domain import agenda
+from services.dispatch.domain.case import Case, fold
+from services.dispatch.domain.city import (
     Change,
     CityFile,
     apply_changes,
     changes_between,
 )
+from services.dispatch.domain.deadlines import timers
+from services.dispatch.domain.rules import IllegalTransition, NotAllowed, Rules
 from services.dispatch.settings import DispatchSettings
 from shared import commands
 from shared.commands import ConcurrencyError, causation_of, now
@@ -54,9 +58,9 @@ class CaseChange:
     """What one batch does to one case: its state when read, the appends in their order (each
     with its cause) and the state they lead to."""
 
-    before: domain.Case | None
+    before: Case | None
     appends: list[tuple[list[Event], Causation]] = field(default_factory=list)
-    after: domain.Case | None = field(init=False)
+    after: Case | None = field(init=False)
 
     def __post_init__(self) -> None:
         self.after = self.before
@@ -68,7 +72,7 @@ class CaseChange:
 
     def add(self, events: list[Event], causation: Causation) -> None:
         if events:
-            self.after = domain.fold(events, self.after)
+            self.after = fold(events, self.after)
             self.appends.append((events, causation))
 
 
@@ -84,21 +88,21 @@ class Dispatch:
         self.city.forget()
         self.calendars.forget()
 
-    async def rules(self, conn: Connection) -> domain.Rules:
+    async def rules(self, conn: Connection) -> Rules:
         model = await self.city.current(conn)
         if model is None:
             raise NoCityModel("no city model loaded: PUT /admin/city first")
-        return domain.Rules(model, await self.calendars.current(conn))
+        return Rules(model, await self.calendars.current(conn))
 
     # --- cases ------------------------------------------------------------------------------
 
     async def save_case(
         self,
         conn: Connection,
-        before: domain.Case | None,
+        before: Case | None,
         new_events: list[Event],
         causation: Causation,
-    ) -> domain.Case | None:
+    ) -> Case | None:
         """Append `new_events` after `before`; rewrite the timers and the views."""
         if not new_events:
             return before
@@ -116,8 +120,8 @@ class Dispatch:
         # Timers first (they never wait, see store.sync_timers), the append after.
         await store.sync_timers(
             conn,
-            set().union(*(domain.timers(change.before) for change in changes)),
-            set().union(*(domain.timers(change.after) for change in changes)),
+            set().union(*(timers(change.before) for change in changes)),
+            set().union(*(timers(change.after) for change in changes)),
         )
         await self.events.append_streams(
             conn,
@@ -139,31 +143,33 @@ class Dispatch:
         self,
         conn: Connection,
         complaint_id: UUID,
-        decide: Callable[[domain.Case, domain.Rules], list[Event]],
+        decide: Callable[[Case, Rules], list[Event]],
         correlation: UUID | None = None,
-    ) -> domain.Case:
-        """A person's command on a case (shared.commands.change): 404 if there is none, 409 if
-        the case refuses it or keeps changing under it."""
+    ) -> Case:
+        """A person's command on a case (shared.commands.change): 404 if there is none, 403 if
+        the caller may not take it, 409 if the case refuses it or keeps changing under it."""
 
-        async def load() -> tuple[domain.Case, list[RecordedEvent], domain.Rules]:
+        async def load() -> tuple[Case, list[RecordedEvent], Rules]:
             case, history = await store.load_case(conn, self.events, complaint_id)
             if case is None:
                 raise Problem(404, f"诉求 {complaint_id} 没有派单记录 No dispatch case for it")
             return case, history, await self.rules(conn)
 
-        def decided(loaded: tuple[domain.Case, list[RecordedEvent], domain.Rules]) -> list[Event]:
+        def decided(loaded: tuple[Case, list[RecordedEvent], Rules]) -> list[Event]:
             case, _, rules = loaded
             try:
                 return decide(case, rules)
-            except domain.IllegalTransition as refusal:
+            except IllegalTransition as refusal:
                 extra: dict[str, Any] = {"current_status": case.status}
                 if refusal.order_status:
                     extra["order_status"] = refusal.order_status
                 raise Problem(409, str(refusal), **extra) from None
+            except NotAllowed as refusal:
+                raise Problem(403, str(refusal)) from None
 
         async def saved(
-            loaded: tuple[domain.Case, list[RecordedEvent], domain.Rules], new_events: list[Event]
-        ) -> domain.Case:
+            loaded: tuple[Case, list[RecordedEvent], Rules], new_events: list[Event]
+        ) -> Case:
             case, history, _ = loaded
             causation = causation_of(history, correlation)
             after = await self.save_case(conn, case, new_events, causation)
@@ -202,16 +208,12 @@ class Dispatch:
         self,
         conn: Connection,
         item_id: UUID,
-        decide: Callable[
-            [agenda.AgendaItem, domain.Case, domain.Rules], tuple[list[Event], list[Event]]
-        ],
+        decide: Callable[[agenda.AgendaItem, Case, Rules], tuple[list[Event], list[Event]]],
     ) -> agenda.AgendaItem:
         """An agenda step (shared.commands.change); it may also change the case (a decision
         issues work orders). Both join the case's conversation."""
 
-        async def load() -> tuple[
-            agenda.AgendaItem, domain.Case, list[RecordedEvent], domain.Rules
-        ]:
+        async def load() -> tuple[agenda.AgendaItem, Case, list[RecordedEvent], Rules]:
             item = await store.load_item(conn, self.events, item_id)
             if item is None:
                 raise Problem(404, f"议事项 {item_id} 不存在 No such agenda item")
@@ -220,16 +222,18 @@ class Dispatch:
             return item, case, history, await self.rules(conn)
 
         def decided(
-            loaded: tuple[agenda.AgendaItem, domain.Case, list[RecordedEvent], domain.Rules],
+            loaded: tuple[agenda.AgendaItem, Case, list[RecordedEvent], Rules],
         ) -> tuple[list[Event], list[Event]]:
             item, case, _, rules = loaded
             try:
                 return decide(item, case, rules)
-            except domain.IllegalTransition as refusal:
+            except IllegalTransition as refusal:
                 raise Problem(409, str(refusal), current_stage=item.stage.value) from None
+            except NotAllowed as refusal:
+                raise Problem(403, str(refusal)) from None
 
         async def saved(
-            loaded: tuple[agenda.AgendaItem, domain.Case, list[RecordedEvent], domain.Rules],
+            loaded: tuple[agenda.AgendaItem, Case, list[RecordedEvent], Rules],
             new_events: tuple[list[Event], list[Event]],
         ) -> agenda.AgendaItem:
             item, case, history, _ = loaded

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from fastapi import Request, params
 
-from services.dispatch.city import CityModel, Responder, ResponderKind
+from services.dispatch.domain.city import CityModel, Responder, ResponderKind
 from shared.apikeys import KeyStore, StoredKey
 from shared.db import Connection
 from shared.events.area import like_patterns

@@ -14,8 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from services.dispatch import domain, orders, store
+from services.dispatch import store
 from services.dispatch.app import CaseChange, Dispatch, NoCityModel
+from services.dispatch.domain import orders
+from services.dispatch.domain.case import Case
+from services.dispatch.domain.rules import Rules
 from shared.commands import now
 from shared.consumer import BatchContext, BatchHandler, Handler, HandlerContext
 from shared.envelope import Envelope
@@ -38,7 +41,7 @@ IN_HAND = frozenset({S.CLASSIFIED, S.DISPATCHED, S.SIGNED, S.REDO})
 # What an event decides about its case, given the case so far and the routing rules (None
 # when no city model is loaded: a decision that routes raises NoCityModel, and the event is
 # retried, then kept in the DLQ for a redrive).
-Decide = Callable[[domain.Case | None, domain.Rules | None], list[Event]]
+Decide = Callable[[Case | None, Rules | None], list[Event]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,59 +50,69 @@ class Reaction:
     decide: Decide
 
 
-def _routing(rules: domain.Rules | None) -> domain.Rules:
+def _routing(rules: Rules | None) -> Rules:
     if rules is None:
         raise NoCityModel("no city model loaded: PUT /admin/city first")
     return rules
 
 
-def _classified(e: ComplaintClassified) -> Decide | None:
+def _classified(e: ComplaintClassified) -> Reaction | None:
     # Intake holds back what a person must look at first (low confidence, consultations).
     if e.status is not S.CLASSIFIED:
         return None
-    return lambda case, rules: orders.first_dispatch(
-        case, e.complaint_id, e.category, e.area_code, _routing(rules), now()
+    return Reaction(
+        e.complaint_id,
+        lambda case, rules: orders.first_dispatch(
+            case, e.complaint_id, e.category, e.area_code, _routing(rules), now()
+        ),
     )
 
 
-def _reclassified(e: ComplaintReclassified) -> Decide | None:
+def _reclassified(e: ComplaintReclassified) -> Reaction | None:
     """From triage it is the first dispatch; after dispatch, the case follows its new category."""
     if e.status not in IN_HAND:
         return None
-    return lambda case, rules: orders.reclassified(
-        case, e.complaint_id, e.category, e.area_code, _routing(rules), now()
+    return Reaction(
+        e.complaint_id,
+        lambda case, rules: orders.reclassified(
+            case, e.complaint_id, e.category, e.area_code, _routing(rules), now()
+        ),
     )
 
 
-def _redo(e: ComplaintRedoRequested) -> Decide:
-    return lambda case, rules: orders.redo(
-        case, e.complaint_id, e.category, e.area_code, _routing(rules), now()
+def _redo(e: ComplaintRedoRequested) -> Reaction:
+    return Reaction(
+        e.complaint_id,
+        lambda case, rules: orders.redo(
+            case, e.complaint_id, e.category, e.area_code, _routing(rules), now()
+        ),
     )
 
 
-def _unmerged(e: ComplaintUnmerged) -> Decide | None:
+def _unmerged(e: ComplaintUnmerged) -> Reaction | None:
     """Its own again: routed anew if nobody holds it (its orders stopped at the merge)."""
     if e.status not in IN_HAND:
         return None
 
-    def decide(case: domain.Case | None, rules: domain.Rules | None) -> list[Event]:
+    def decide(case: Case | None, rules: Rules | None) -> list[Event]:
         if case is None:
             return []  # never routed (its classification waits in the DLQ for a city model)
         return orders.first_dispatch(
             case, case.complaint_id, case.category, case.area_code, _routing(rules), now()
         )
 
-    return decide
+    return Reaction(e.complaint_id, decide)
 
 
-def _stop(reason: Callable[[Any], str]) -> Callable[[Any], Decide]:
-    def stopped(e: Any) -> Decide:
-        return lambda case, rules: orders.cancel(case, reason(e), now())
+def _stop(reason: Callable[[Any], str]) -> Callable[[Any], Reaction]:
+    def stopped(e: Any) -> Reaction:
+        return Reaction(e.complaint_id, lambda case, rules: orders.cancel(case, reason(e), now()))
 
     return stopped
 
 
-REACTIONS: dict[type[Event], Callable[[Any], Decide | None]] = {
+# What each complaint event type means for its case (None: nothing, as the event stands).
+REACTIONS: dict[type[Event], Callable[[Any], Reaction | None]] = {
     ComplaintClassified: _classified,
     ComplaintReclassified: _reclassified,
     ComplaintRedoRequested: _redo,
@@ -114,8 +127,7 @@ REACTIONS: dict[type[Event], Callable[[Any], Decide | None]] = {
 
 def reaction(event: Event) -> Reaction | None:
     react = REACTIONS.get(type(event))
-    decide = react(event) if react else None
-    return Reaction(event.complaint_id, decide) if decide else None  # type: ignore[attr-defined]
+    return react(event) if react else None
 
 
 async def on_batch(dispatch: Dispatch, envelopes: Sequence[Envelope], ctx: BatchContext) -> None:
@@ -125,7 +137,7 @@ async def on_batch(dispatch: Dispatch, envelopes: Sequence[Envelope], ctx: Batch
     cases = await store.load_cases(ctx.conn, ctx.store, {r.complaint_id for _, r in todo})
     changes = {complaint_id: CaseChange(case) for complaint_id, case in cases.items()}
     try:
-        rules: domain.Rules | None = await dispatch.rules(ctx.conn)
+        rules: Rules | None = await dispatch.rules(ctx.conn)
     except NoCityModel:
         rules = None
     for envelope, r in todo:

@@ -7,8 +7,10 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from services.dispatch import agenda, domain
-from services.dispatch.city import CityFile, CityModel
+from services.dispatch.domain import agenda
+from services.dispatch.domain.case import OPEN, ORDER_LABELS, PURPOSE_LABELS, Case, WorkOrder, fold
+from services.dispatch.domain.city import CityFile, CityModel
+from services.dispatch.domain.deadlines import Timer
 from shared.cache import Freshness
 from shared.db import Connection, columns
 from shared.deadlines import CalendarYear, ClockName, WorkCalendar
@@ -118,24 +120,24 @@ async def calendar_years(conn: Connection) -> list[dict[str, Any]]:
 
 async def load_case(
     conn: Connection, events: EventStore, complaint_id: UUID
-) -> tuple[domain.Case | None, list[RecordedEvent]]:
+) -> tuple[Case | None, list[RecordedEvent]]:
     history = await events.read_stream(conn, case_stream(complaint_id))
-    return domain.fold(r.to_envelope().event for r in history), history
+    return fold(r.to_envelope().event for r in history), history
 
 
 async def load_cases(
     conn: Connection, events: EventStore, complaint_ids: Iterable[UUID]
-) -> dict[UUID, domain.Case | None]:
+) -> dict[UUID, Case | None]:
     """Many cases in one query (None for one with no stream yet)."""
     streams = {complaint_id: case_stream(complaint_id) for complaint_id in complaint_ids}
     histories = await events.read_streams(conn, list(streams.values()))
     return {
-        complaint_id: domain.fold(r.to_envelope().event for r in histories.get(stream, []))
+        complaint_id: fold(r.to_envelope().event for r in histories.get(stream, []))
         for complaint_id, stream in streams.items()
     }
 
 
-async def save_case_views(conn: Connection, cases: Sequence[domain.Case]) -> None:
+async def save_case_views(conn: Connection, cases: Sequence[Case]) -> None:
     """Every case's row and its work orders' rows, two statements for any number of cases."""
     if not cases:
         return
@@ -210,12 +212,12 @@ async def save_case_views(conn: Connection, cases: Sequence[domain.Case]) -> Non
     )
 
 
-def _feedback_due(order: domain.WorkOrder) -> datetime:
+def _feedback_due(order: WorkOrder) -> datetime:
     clock = order.clock(ClockName.FEEDBACK) or (order.clocks[-1] if order.clocks else None)
     return clock.due_at if clock else order.issued_at
 
 
-def order_json(order: domain.WorkOrder, case: domain.Case) -> dict[str, Any]:
+def order_json(order: WorkOrder, case: Case) -> dict[str, Any]:
     """A work order as the responder API shows it (stored with the view row)."""
     return {
         "work_order_id": str(order.work_order_id),
@@ -228,9 +230,9 @@ def order_json(order: domain.WorkOrder, case: domain.Case) -> dict[str, Any]:
         "role": order.role.value,
         "role_label": labels.ROLE[order.role],
         "purpose": order.purpose.value,
-        "purpose_label": domain.PURPOSE_LABELS[order.purpose],
+        "purpose_label": PURPOSE_LABELS[order.purpose],
         "status": order.status.value,
-        "status_label": domain.ORDER_LABELS[order.status],
+        "status_label": ORDER_LABELS[order.status],
         "category": order.category,
         "area_code": order.area_code,
         "priority": order.priority,
@@ -286,7 +288,7 @@ async def units_with_open_orders(conn: Connection, responder_ids: list[str]) -> 
         "SELECT DISTINCT responder_id FROM work_orders WHERE responder_id = ANY($1) "
         "AND status = ANY($2) ORDER BY responder_id",
         responder_ids,
-        [status.value for status in domain.OPEN],
+        [status.value for status in OPEN],
     )
     return [row["responder_id"] for row in rows]
 
@@ -360,9 +362,7 @@ async def pending_arbitrations(
 TIMERS_CHANNEL = "jiesu_dispatch_timers"
 
 
-async def sync_timers(
-    conn: Connection, before: set[domain.Timer], after: set[domain.Timer]
-) -> None:
+async def sync_timers(conn: Connection, before: set[Timer], after: set[Timer]) -> None:
     """Add the timers a change needs and drop those it ended.
 
     Neither statement ever waits for a timer poller: the delete skips rows a poller holds
@@ -404,7 +404,7 @@ async def sync_timers(
         )
 
 
-def _columns(timers: Iterable[domain.Timer]) -> tuple[list[Any], ...]:
+def _columns(timers: Iterable[Timer]) -> tuple[list[Any], ...]:
     rows = list(timers)
     return (
         [t.work_order_id for t in rows],
@@ -424,7 +424,7 @@ async def own_case_for_now(conn: Connection, complaint_id: UUID) -> bool:
     return owned
 
 
-async def claim_due_timers(conn: Connection, now: datetime, limit: int) -> list[domain.Timer]:
+async def claim_due_timers(conn: Connection, now: datetime, limit: int) -> list[Timer]:
     """Due timers no other worker holds, locked until the caller's transaction ends."""
     rows = await conn.fetch(
         "SELECT * FROM timers WHERE fire_at <= $1 ORDER BY fire_at LIMIT $2 FOR UPDATE SKIP LOCKED",
@@ -432,7 +432,7 @@ async def claim_due_timers(conn: Connection, now: datetime, limit: int) -> list[
         limit,
     )
     return [
-        domain.Timer(
+        Timer(
             r["complaint_id"],
             r["work_order_id"],
             ClockName(r["clock"]),
@@ -444,7 +444,7 @@ async def claim_due_timers(conn: Connection, now: datetime, limit: int) -> list[
     ]
 
 
-async def drop_timers(conn: Connection, timers: Iterable[domain.Timer]) -> None:
+async def drop_timers(conn: Connection, timers: Iterable[Timer]) -> None:
     rows = list(timers)
     if rows:
         await conn.execute(
@@ -454,7 +454,7 @@ async def drop_timers(conn: Connection, timers: Iterable[domain.Timer]) -> None:
         )
 
 
-async def postpone_timers(conn: Connection, timers: Iterable[domain.Timer], seconds: float) -> None:
+async def postpone_timers(conn: Connection, timers: Iterable[Timer], seconds: float) -> None:
     rows = list(timers)
     await conn.execute(
         "UPDATE timers SET fire_at = now() + make_interval(secs => $5) "

@@ -1,6 +1,6 @@
 """The SLA clocks' poller: due timers become warnings and breaches, each exactly once.
 
-Timer rows are derived from the cases (`domain.timers`) and written with every case change.
+Timer rows are derived from the cases (`domain.deadlines.timers`) and written with every case change.
 A poller claims due rows with FOR UPDATE SKIP LOCKED, so several dispatch workers share the
 work without waiting on each other; for each case it decides on the newest state, appends the
 events and deletes the rows in one transaction. A worker killed half way rolls back and its
@@ -19,8 +19,11 @@ from uuid import UUID
 
 from prometheus_client import Counter
 
-from services.dispatch import domain, store, supervision
+from services.dispatch import store
 from services.dispatch.app import Dispatch, DispatchRuntime, NoCityModel
+from services.dispatch.domain.case import then
+from services.dispatch.domain.deadlines import Timer, fire, timers
+from services.dispatch.domain.rules import Rules
 from services.dispatch.settings import DispatchSettings
 from shared.commands import ConcurrencyError, now
 from shared.db import Connection, connect
@@ -55,7 +58,7 @@ async def fire_due(conn: Connection, dispatch: Dispatch, batch: int = 100) -> in
         claimed = await store.claim_due_timers(conn, now(), batch)
         if not claimed:
             return 0
-        by_case: dict[UUID, list[domain.Timer]] = defaultdict(list)
+        by_case: dict[UUID, list[Timer]] = defaultdict(list)
         for timer in claimed:
             by_case[timer.complaint_id].append(timer)
         rules = await dispatch.rules(conn)
@@ -84,9 +87,9 @@ async def fire_due(conn: Connection, dispatch: Dispatch, batch: int = 100) -> in
 async def _fire_case(
     conn: Connection,
     dispatch: Dispatch,
-    rules: domain.Rules,
+    rules: Rules,
     complaint_id: UUID,
-    due: list[domain.Timer],
+    due: list[Timer],
 ) -> int:
     case, history = await store.load_case(conn, dispatch.events, complaint_id)
     moment = now()
@@ -101,16 +104,14 @@ async def _fire_case(
         ):
             if state is None:
                 break
-            events = supervision.fire(
-                domain.then(state, fired) if fired else state, timer, moment, rules
-            )
+            events = fire(then(state, fired) if fired else state, timer, moment, rules)
             fired += events
         if fired and state is not None:
             state = await dispatch.save_case(conn, state, fired, _cause(history, work_order_id))
             for event in fired:
                 TIMERS_FIRED.labels(event.event_type).inc()
     # What was claimed and is no longer wanted (fired, or stale) goes now; the rest stays.
-    await store.drop_timers(conn, [t for t in due if t not in domain.timers(state)])
+    await store.drop_timers(conn, [t for t in due if t not in timers(state)])
     return len(due)
 
 

@@ -25,8 +25,9 @@ from rich.console import Console
 from rich.table import Table
 
 from deploy.local.runner import DEMO_CITY
-from services.dispatch import orders, store
+from services.dispatch import store
 from services.dispatch.app import Dispatch
+from services.dispatch.domain import orders
 from services.dispatch.main import PACKAGED_CALENDARS, SCHEMA
 from services.dispatch.workers import fire_due
 from shared.commands import now

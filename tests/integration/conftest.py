@@ -19,7 +19,7 @@ from fastapi import FastAPI
 
 from deploy.local.processes import free_port, tansu_broker, wait_for_port_open
 from deploy.local.runner import DEMO_CITY
-from services.dispatch.city import CityFile, changes_between
+from services.dispatch.domain.city import CityFile, changes_between
 from services.dispatch.main import create_app as create_dispatch_app
 from services.dispatch.settings import DispatchSettings
 from services.intake.main import create_app

@@ -10,8 +10,10 @@ from typing import Any
 
 import yaml
 
-from services.dispatch import domain, orders
-from services.dispatch.city import CityFile, CityModel
+from services.dispatch.domain import orders
+from services.dispatch.domain.case import Case, fold
+from services.dispatch.domain.city import CityFile, CityModel
+from services.dispatch.domain.rules import Rules
 from shared.deadlines import CalendarYear, WorkCalendar
 from shared.events import Event
 
@@ -33,7 +35,7 @@ def calendar() -> WorkCalendar:
     return WorkCalendar.of([year])
 
 
-def rules_for(escalate: dict[str, str] | None = None, days: str = "calendar") -> domain.Rules:
+def rules_for(escalate: dict[str, str] | None = None, days: str = "calendar") -> Rules:
     """The demo city (optionally with rules escalating to a department) and the 2026 calendar."""
     body = dict(demo_city())
     body["catalogue"] = [
@@ -42,11 +44,11 @@ def rules_for(escalate: dict[str, str] | None = None, days: str = "calendar") ->
         for rule in body["catalogue"]
     ]
     body["time_limits"] = {"days": days}
-    return domain.Rules(CityModel(CityFile.model_validate(body), version=1), calendar())
+    return Rules(CityModel(CityFile.model_validate(body), version=1), calendar())
 
 
-def apply(case: domain.Case | None, events: list[Event]) -> domain.Case:
-    after = domain.fold(events, case)
+def apply(case: Case | None, events: list[Event]) -> Case:
+    after = fold(events, case)
     assert after is not None
     return after
 
@@ -54,9 +56,9 @@ def apply(case: domain.Case | None, events: list[Event]) -> domain.Case:
 def dispatched(
     category: str = "roof-leak",
     area: str = AREA,
-    rules: domain.Rules | None = None,
+    rules: Rules | None = None,
     at: datetime = NOW,
-) -> domain.Case:
+) -> Case:
     rules = rules or rules_for()
     complaint_id = uuid.uuid4()
     return apply(None, orders.first_dispatch(None, complaint_id, category, area, rules, at))

@@ -22,7 +22,7 @@ from services.dispatch.api.schemas import (
     RoutingPreview,
 )
 from services.dispatch.auth import Caller, Role, require
-from services.dispatch.city import (
+from services.dispatch.domain.city import (
     CSV_COLUMNS,
     SECTIONS,
     Change,

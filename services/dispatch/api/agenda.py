@@ -3,7 +3,6 @@ agenda's five steps, and an item raised to the district's joint meeting (大党�
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from typing import Annotated, Any
 from uuid import UUID
@@ -12,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
-from services.dispatch import agenda, domain, store
+from services.dispatch import store
 from services.dispatch.api.deps import (
     REFUSALS,
     AnyCaller,
@@ -25,12 +24,15 @@ from services.dispatch.api.deps import (
 )
 from services.dispatch.api.schemas import AgendaItem, AgendaPage, Body, Reason
 from services.dispatch.auth import Caller
-from services.dispatch.city import ResponderKind
+from services.dispatch.domain import agenda
+from services.dispatch.domain.case import Case
+from services.dispatch.domain.city import ResponderKind
+from services.dispatch.domain.rules import NotAllowed, Rules
 from shared.commands import causation_of, now
-from shared.deadlines import Duration, deadline
-from shared.events import AgendaAssignment, Event
+from shared.deadlines import Duration
+from shared.events import Event
 from shared.events.area import PATTERN as AREA_PATTERN
-from shared.events.area import AreaLevel, like_patterns
+from shared.events.area import like_patterns
 from shared.http import Answer, Call, Offset, Problem
 from shared.privacy import FreeText
 
@@ -76,16 +78,7 @@ class Review(Body):
     satisfied: bool
 
 
-def _committee_of(caller: Caller, community_code: str, rules: domain.Rules) -> bool:
-    unit = caller.responder
-    return (
-        unit is not None
-        and unit.kind is ResponderKind.COMMUNITY_COMMITTEE
-        and any(rules.model.within(community_code, a) for a in rules.model.served[unit.id])
-    )
-
-
-def _agenda_scope(caller: Caller, rules: domain.Rules) -> list[str] | None:
+def _agenda_scope(caller: Caller, rules: Rules) -> list[str] | None:
     """LIKE patterns of the agendas a caller may read (None: all of them)."""
     if caller.is_admin:
         return None
@@ -95,68 +88,23 @@ def _agenda_scope(caller: Caller, rules: domain.Rules) -> list[str] | None:
     return caller.area_patterns()
 
 
-def _agenda_actor(caller: Caller, item: agenda.AgendaItem, rules: domain.Rules) -> None:
-    """The community's committee for its agenda, the district government for the district's;
-    supervisors of the area for both."""
-    model = rules.model
-    place = (
-        item.community_code
-        if item.level is agenda.AgendaLevel.COMMUNITY
-        else (item.district_code or "")
-    )
-    if caller.supervises(model, place):
-        return
-    if item.level is agenda.AgendaLevel.COMMUNITY and _committee_of(
-        caller, item.community_code, rules
-    ):
-        return
-    raise Problem(
-        403,
-        f"只有{item.community_name}居委会、属地街道或督办人员可以推进该议事项 Not this key's agenda",
-    )
-
-
 async def send_to_deliberation(call: Call[Caller, SendToDeliberation]) -> Answer:
     """Open an agenda item for the case, and mark the case as in deliberation."""
     command, caller, dispatch = call.body, call.caller, dispatch_of(call.request)
-    item_id = uuid.uuid4()
     opened: list[Event] = []
 
-    def decide(case: domain.Case, rules: domain.Rules) -> list[Event]:
-        model = rules.model
-        lead = case.lead
-        community = model.enclosing(case.area_code, AreaLevel.COMMUNITY)
-        if community is None:
-            raise Problem(409, "该诉求所在区域不属于任何社区，无法提交社区议事 No community here")
-        is_lead = lead is not None and lead.is_open and caller.holds(lead.responder.id)
-        unit = caller.responder
-        committee = (
-            unit is not None
-            and unit.kind is ResponderKind.COMMUNITY_COMMITTEE
-            and any(model.within(case.area_code, a) for a in model.served[unit.id])
-        )
-        if not (is_lead or committee or caller.supervises(model, case.area_code)):
+    def decide(case: Case, rules: Rules) -> list[Event]:
+        try:
+            item_events, case_events = agenda.open_deliberation(
+                case, caller, command.title, command.reason, now(), rules
+            )
+        except NotAllowed:
+            # Refused to one who may not even see the case: it does not exist for them.
             if not visible(caller, case, rules):
-                raise hidden("派单案件")
-            raise Problem(403, "只有主办单位、社区居委会或督办人员可以提交议事 Not allowed")
-        title = command.title or (
-            model.categories[case.category].name
-            if case.category in model.categories
-            else "社区议题"
-        )
-        opened[:] = agenda.open_item(
-            item_id,
-            case.complaint_id,
-            community,
-            model.area_names[community],
-            title,
-            command.reason,
-            caller.actor,
-            now(),
-        )
-        return agenda.send_to_deliberation(
-            case, item_id, community, command.reason, caller.actor, now()
-        )
+                raise hidden("派单案件") from None
+            raise
+        opened[:] = item_events
+        return case_events
 
     await dispatch.change_case(call.conn, call.target, decide, call.correlation)
     # The item is about the case: it joins the case's conversation.
@@ -237,7 +185,7 @@ async def get_agenda_item(item_id: UUID, request: Request, caller: AnyCaller) ->
     readable = (
         caller.supervises(rules.model, item.community_code)
         or (item.district_code is not None and caller.supervises(rules.model, item.district_code))
-        or _committee_of(caller, item.community_code, rules)
+        or agenda.committee_of(caller, item.community_code, rules.model)
         or visible(caller, case, rules)
     )
     if not readable:
@@ -248,7 +196,7 @@ async def get_agenda_item(item_id: UUID, request: Request, caller: AnyCaller) ->
 
 
 ItemDecision = Callable[
-    [agenda.AgendaItem, domain.Case, domain.Rules, Any, Caller], tuple[list[Event], list[Event]]
+    [agenda.AgendaItem, Case, Rules, Any, Caller], tuple[list[Event], list[Event]]
 ]
 
 
@@ -262,9 +210,9 @@ def item_command(
     def register(decide: ItemDecision) -> ItemDecision:
         async def handle(call: Call[Caller, Any]) -> Answer:
             def checked(
-                item: agenda.AgendaItem, case: domain.Case, rules: domain.Rules
+                item: agenda.AgendaItem, case: Case, rules: Rules
             ) -> tuple[list[Event], list[Event]]:
-                _agenda_actor(call.caller, item, rules)
+                agenda.must_run(call.caller, item, rules.model)
                 return decide(item, case, rules, call.body, call.caller)
 
             item = await dispatch_of(call.request).change_item(call.conn, call.target, checked)
@@ -287,8 +235,6 @@ def item_command(
 
 
 Item = agenda.AgendaItem
-Case = domain.Case
-Rules = domain.Rules
 Events = tuple[list[Event], list[Event]]
 
 
@@ -318,28 +264,9 @@ def decide_item(item: Item, case: Case, rules: Rules, command: Decide, caller: C
             raise Problem(
                 422, f"单位 {duty.responder_id} 不存在 Unknown responder", field="assignments"
             )
-        due = (
-            deadline(at, duty.within, rules.calendar, rules.model.time_limits.days)
-            if duty.within
-            else None
-        )
+        due = rules.due(at, duty.within) if duty.within else None
         duties.append(agenda.Duty(unit, duty.task, due))
-    agenda.decide(item, command.decision, [], caller.actor, at)  # the stage check, before any order
-    case_events = agenda.conclude_deliberation(
-        case, item.item_id, command.decision, duties, at, rules
-    )
-    issued = [e for e in case_events if e.event_type == "WorkOrderIssued"]
-    assignments = [
-        AgendaAssignment(
-            responder_id=e.responder_id,  # type: ignore[attr-defined]
-            responder_name=e.responder_name,  # type: ignore[attr-defined]
-            task=e.task or "",  # type: ignore[attr-defined]
-            due_at=e.due_at,  # type: ignore[attr-defined]
-            work_order_id=e.work_order_id,  # type: ignore[attr-defined]
-        )
-        for e in issued
-    ]
-    return agenda.decide(item, command.decision, assignments, caller.actor, at), case_events
+    return agenda.assign(item, case, command.decision, duties, caller.actor, at, rules)
 
 
 @item_command("review", "监督评审 Review what was done", Review)
@@ -353,7 +280,5 @@ def review_item(item: Item, case: Case, rules: Rules, command: Review, caller: C
     Reason,
 )
 def raise_item(item: Item, case: Case, rules: Rules, command: Reason, caller: Caller) -> Events:
-    district = rules.model.enclosing(item.community_code, AreaLevel.DISTRICT)
-    if district is None:
-        raise Problem(409, "找不到该社区所属区县 No district above this community")
+    district = agenda.district_of(item, rules.model)
     return agenda.raise_to_district(item, district, command.reason, caller.actor, now()), []

@@ -13,7 +13,7 @@ from uuid import UUID
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from services.dispatch import domain, store, supervision
+from services.dispatch import store
 from services.dispatch.api.deps import (
     CASES,
     REFUSALS,
@@ -38,15 +38,14 @@ from services.dispatch.api.schemas import (
     case_json,
 )
 from services.dispatch.auth import Caller
-from services.dispatch.city import ResponderKind
+from services.dispatch.domain import supervision
+from services.dispatch.domain.case import Case
+from services.dispatch.domain.rules import Rules
 from shared.commands import now
 from shared.events import Event
-from shared.http import Answer, Call, Problem
+from shared.http import Answer, Call
 
 router = APIRouter()
-
-Case = domain.Case
-Rules = domain.Rules
 
 
 @router.get(
@@ -91,7 +90,7 @@ async def case_events(complaint_id: UUID, request: Request, caller: AnyCaller) -
     )
 
 
-CaseDecision = Callable[[domain.Case, domain.Rules, Any, Caller], list[Event]]
+CaseDecision = Callable[[Case, Rules, Any, Caller], list[Event]]
 
 
 def case_command(
@@ -104,7 +103,7 @@ def case_command(
         async def handle(call: Call[Caller, Any]) -> Answer:
             dispatch = dispatch_of(call.request)
 
-            def checked(case: domain.Case, rules: domain.Rules) -> list[Event]:
+            def checked(case: Case, rules: Rules) -> list[Event]:
                 if not visible(call.caller, case, rules):
                     raise hidden("派单案件")
                 return decide(case, rules, call.body, call.caller)
@@ -127,32 +126,15 @@ def case_command(
     return register
 
 
-def _must_supervise(caller: Caller, case: domain.Case, rules: domain.Rules, what: str) -> None:
-    if not caller.supervises(rules.model, case.area_code):
-        raise Problem(
-            403, f"只有属地街道、区县政府或督办人员可以{what} Supervisors of the area only"
-        )
-
-
 @case_command("supervise", "督办 Put the case under supervision", Note)
 def supervise_case(case: Case, rules: Rules, command: Note, caller: Caller) -> list[Event]:
-    _must_supervise(caller, case, rules, "督办")
+    supervision.must_supervise(caller, case, rules.model, "督办")
     return supervision.supervise(case, command.note, caller.actor, now())
 
 
 @case_command("whistle", "吹哨报到 / 街呼县应: the street calls the departments in", Whistle)
 def blow_whistle(case: Case, rules: Rules, command: Whistle, caller: Caller) -> list[Event]:
-    model = rules.model
-    street = caller.responder
-    if street is None or street.kind is not ResponderKind.STREET_OFFICE:
-        _must_supervise(caller, case, rules, "吹哨")
-        street = model.nearest(case.area_code, ResponderKind.STREET_OFFICE)
-        if street is None:
-            raise Problem(409, "该区域没有街道办事处，无法吹哨 No street office for this area")
-    elif not caller.supervises(model, case.area_code):
-        raise Problem(
-            403, f"{street.name}只能为本街道的案件吹哨 A street whistles for its own cases"
-        )
+    street = supervision.whistler(caller, case, rules.model)
     return supervision.blow_whistle(
         case, street, command.departments, command.reason, caller.actor, now(), rules
     )
@@ -160,24 +142,7 @@ def blow_whistle(case: Case, rules: Rules, command: Whistle, caller: Caller) -> 
 
 @case_command("arbitrate", "街道裁定 Decide who leads a returned case", Arbitrate)
 def arbitrate_case(case: Case, rules: Rules, command: Arbitrate, caller: Caller) -> list[Event]:
-    pending = case.arbitration
-    unit = caller.responder
-    named = pending is not None and unit is not None and unit.id == pending.arbitrator_id
-    # A unit that returned the case does not rule on it, even if it supervises the area
-    # (a street that returned it leaves the ruling to the district).
-    if not named and (unit is not None and unit.id in case.returned_by):
-        raise Problem(
-            403, f"{unit.name}已退单，由{pending.arbitrator_name if pending else '上级'}裁定"
-        )
-    if not named and not (
-        caller.is_admin or (unit is None or unit.kind is ResponderKind.DISTRICT_GOVERNMENT)
-    ):
-        raise Problem(403, "只有被提请裁定的单位、区县政府或督办人员可以裁定 Not this key's ruling")
-    if not named:
-        _must_supervise(caller, case, rules, "裁定")
-    arbitrator = (
-        rules.model.responders.get(pending.arbitrator_id) if pending else None
-    ) or rules.model.government(case.area_code)
+    arbitrator = supervision.arbitrator(caller, case, rules.model)
     return supervision.arbitrate(
         case, arbitrator, command.responder_id, command.reason, caller.actor, now(), rules
     )

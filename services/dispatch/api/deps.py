@@ -11,9 +11,11 @@ from fastapi import Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
-from services.dispatch import domain, store
+from services.dispatch import store
 from services.dispatch.app import Dispatch, DispatchRuntime
 from services.dispatch.auth import Caller, Role, require
+from services.dispatch.domain.case import Case, OrderStatus
+from services.dispatch.domain.rules import Rules
 from shared.http import Problem, command_route
 
 ORDERS = "工单 Work orders"
@@ -58,10 +60,10 @@ register_command = functools.partial(
 
 
 # A unit that returned its order, or whose order was withdrawn, is no longer part of the case.
-_GONE = frozenset({domain.OrderStatus.RETURNED, domain.OrderStatus.CANCELLED})
+_GONE = frozenset({OrderStatus.RETURNED, OrderStatus.CANCELLED})
 
 
-def visible(caller: Caller, case: domain.Case, rules: domain.Rules) -> bool:
+def visible(caller: Caller, case: Case, rules: Rules) -> bool:
     """Supervisors of the area see the case; units see it while they have a part in it."""
     return caller.supervises(rules.model, case.area_code) or any(
         caller.holds(o.responder.id) and o.status not in _GONE for o in case.orders
@@ -81,9 +83,7 @@ def seen_by(caller: Caller) -> tuple[str | None, list[str] | None]:
     return caller.responder.id, caller.area_patterns() or None  # a unit, and a street's areas
 
 
-async def visible_case(
-    request: Request, caller: Caller, complaint_id: UUID
-) -> tuple[domain.Case, domain.Rules]:
+async def visible_case(request: Request, caller: Caller, complaint_id: UUID) -> tuple[Case, Rules]:
     """The case and the rules it is judged by, or a 404 if the caller may not see it."""
     dispatch = dispatch_of(request)
     async with runtime_of(request).pool.acquire() as conn:

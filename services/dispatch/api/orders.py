@@ -15,7 +15,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from services.dispatch import domain, orders, store, supervision
+from services.dispatch import store
 from services.dispatch.api.deps import (
     ORDERS,
     REFUSALS,
@@ -44,6 +44,10 @@ from services.dispatch.api.schemas import (
     order_view,
 )
 from services.dispatch.auth import Caller
+from services.dispatch.domain import orders, supervision
+from services.dispatch.domain.case import Case, Purpose
+from services.dispatch.domain.case import WorkOrder as Order
+from services.dispatch.domain.rules import Rules
 from shared.commands import now
 from shared.events import Event
 from shared.http import Answer, Call, Offset, Problem
@@ -51,7 +55,7 @@ from shared.http import Answer, Call, Offset, Problem
 router = APIRouter()
 
 
-def order_of(case: domain.Case, work_order_id: UUID) -> domain.WorkOrder:
+def order_of(case: Case, work_order_id: UUID) -> Order:
     order = case.order(work_order_id)
     if order is None:
         raise hidden("工单")
@@ -61,9 +65,7 @@ def order_of(case: domain.Case, work_order_id: UUID) -> domain.WorkOrder:
 # --- the unit's own orders -----------------------------------------------------------------
 
 
-def _holder(
-    caller: Caller, case: domain.Case, order: domain.WorkOrder, rules: domain.Rules
-) -> None:
+def _holder(caller: Caller, case: Case, order: Order, rules: Rules) -> None:
     if caller.holds(order.responder.id):
         return
     if visible(caller, case, rules):
@@ -74,9 +76,7 @@ def _holder(
     raise hidden("工单")
 
 
-def _supervisor(
-    caller: Caller, case: domain.Case, order: domain.WorkOrder, rules: domain.Rules
-) -> None:
+def _supervisor(caller: Caller, case: Case, order: Order, rules: Rules) -> None:
     if (
         caller.responder is not None
         and caller.responder.id == order.responder.id
@@ -90,17 +90,17 @@ def _supervisor(
     raise hidden("工单")
 
 
-def _urger(caller: Caller, case: domain.Case, order: domain.WorkOrder, rules: domain.Rules) -> None:
+def _urger(caller: Caller, case: Case, order: Order, rules: Rules) -> None:
     """A supervisor of the area, or the unit the case was escalated to (升级督办)."""
     escalated_to = any(
-        o.purpose is domain.Purpose.ESCALATION and o.is_open and caller.holds(o.responder.id)
+        o.purpose is Purpose.ESCALATION and o.is_open and caller.holds(o.responder.id)
         for o in case.orders
     )
     if not escalated_to:
         _supervisor(caller, case, order, rules)
 
 
-OrderDecision = Callable[[domain.Case, domain.WorkOrder, domain.Rules, Any, Caller], list[Event]]
+OrderDecision = Callable[[Case, Order, Rules, Any, Caller], list[Event]]
 
 
 def order_command(
@@ -116,7 +116,7 @@ def order_command(
             if row is None:
                 raise hidden("工单")
 
-            def checked(case: domain.Case, rules: domain.Rules) -> list[Event]:
+            def checked(case: Case, rules: Rules) -> list[Event]:
                 order = order_of(case, work_order_id)
                 allowed(call.caller, case, order, rules)
                 return decide(case, order, rules, call.body, call.caller)
@@ -139,11 +139,6 @@ def order_command(
         return decide
 
     return register
-
-
-Order = domain.WorkOrder
-Case = domain.Case
-Rules = domain.Rules
 
 
 @order_command("sign", "签收 Sign for the order", OptionalNote, _holder)

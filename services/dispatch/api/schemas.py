@@ -9,7 +9,9 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.dispatch import domain, store
+from services.dispatch import store
+from services.dispatch.domain.case import CASE_LABELS, Case
+from services.dispatch.domain.rules import Rules
 from shared.commands import now
 from shared.deadlines import Duration
 from shared.privacy import FreeText
@@ -76,19 +78,19 @@ def live(order: dict[str, Any], at: datetime) -> dict[str, Any]:
     }
 
 
-def order_view(case: domain.Case, work_order_id: UUID) -> dict[str, Any]:
+def order_view(case: Case, work_order_id: UUID) -> dict[str, Any]:
     order = case.order(work_order_id)
     assert order is not None
     return live(store.order_json(order, case), now())
 
 
-def case_json(case: domain.Case, rules: domain.Rules) -> dict[str, Any]:
+def case_json(case: Case, rules: Rules) -> dict[str, Any]:
     model = rules.model
     at = now()
     return {
         "complaint_id": str(case.complaint_id),
         "status": case.status,
-        "status_label": domain.CASE_LABELS[case.status],
+        "status_label": CASE_LABELS[case.status],
         "area_code": case.area_code,
         "area_name": model.area_names.get(case.area_code),
         "category": case.category,

@@ -21,8 +21,10 @@ import yaml
 
 from deploy.local.processes import free_port, tansu_broker, wait_for_port_open
 from deploy.local.runner import DEMO_CITY
-from services.dispatch import domain, orders, store
+from services.dispatch import store
 from services.dispatch.app import Dispatch
+from services.dispatch.domain import orders
+from services.dispatch.domain.deadlines import Timer
 from services.dispatch.main import SCHEMA
 from services.dispatch.workers import TimerAlarm, fire_due
 from shared.commands import now
@@ -236,10 +238,8 @@ async def test_a_timer_added_due_sooner_wakes_a_loop_sleeping_past_it(pool, data
     sleeping = asyncio.create_task(alarm.sleep(time.time() + 3600))
     try:
 
-        def timer(fire_at: datetime) -> domain.Timer:
-            return domain.Timer(
-                uuid.uuid4(), uuid.uuid4(), ClockName.SIGN, "breach", fire_at, fire_at
-            )
+        def timer(fire_at: datetime) -> Timer:
+            return Timer(uuid.uuid4(), uuid.uuid4(), ClockName.SIGN, "breach", fire_at, fire_at)
 
         sooner, soon = now() + timedelta(seconds=0.5), now() + timedelta(seconds=1.5)
         async with pool.acquire() as conn:

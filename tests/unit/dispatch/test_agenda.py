@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import pytest
 
-from services.dispatch import agenda
-from services.dispatch.agenda import AgendaLevel, Stage
-from services.dispatch.domain import IllegalTransition
+from services.dispatch.domain import agenda
+from services.dispatch.domain.agenda import AgendaLevel, Stage
+from services.dispatch.domain.rules import IllegalTransition
 from shared.events import AgendaAssignment, Event
 from tests.support.dispatch_builders import NOW
 

@@ -8,9 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.dispatch import agenda, domain, orders, supervision
-from services.dispatch.city import Level, ResponderKind
-from services.dispatch.domain import CO, LEAD, IllegalTransition, OrderStatus, Purpose
+from services.dispatch.domain import agenda, orders, supervision
+from services.dispatch.domain.case import CO, LEAD, Case, OrderStatus, Purpose, WorkOrder
+from services.dispatch.domain.city import Level, ResponderKind
+from services.dispatch.domain.deadlines import Timer, fire, timers
+from services.dispatch.domain.rules import IllegalTransition
 from shared.deadlines import ClockName
 from shared.events import (
     REGISTRY,
@@ -30,16 +32,16 @@ RULES = rules_for()
 OLD_TOWN = "370124001001-G02-B01"  # no property company: roof leaks go to the street
 
 
-def lead_of(case: domain.Case) -> domain.WorkOrder:
+def lead_of(case: Case) -> WorkOrder:
     assert case.lead is not None
     return case.lead
 
 
-def co_of(case: domain.Case) -> domain.WorkOrder:
+def co_of(case: Case) -> WorkOrder:
     return next(o for o in case.open_orders if o.role is CO)
 
 
-def handled(case: domain.Case, order: domain.WorkOrder, at: datetime = NOW) -> domain.Case:
+def handled(case: Case, order: WorkOrder, at: datetime = NOW) -> Case:
     """Sign, contact (the lead), start and report."""
     case = apply(case, orders.sign(case, order, "responder:x", None, at))
     order = case.order(order.work_order_id)
@@ -97,7 +99,7 @@ def test_the_case_is_resolved_only_when_the_lead_reported_and_every_co_responder
     )  # type: ignore[arg-type]
     assert [type(e) for e in events] == [type(events[0]), CaseResolved]
     case = apply(case, events)
-    assert case.status == "resolved" and domain.timers(case) == set()
+    assert case.status == "resolved" and timers(case) == set()
 
 
 @pytest.mark.parametrize(
@@ -169,7 +171,7 @@ def test_after_too_many_returns_the_case_goes_to_arbitration_and_the_ruling_bind
     assert events[-1].arbitrator_id == "gov-pingyin"
     case = apply(case, events)
     assert case.status == "arbitration"
-    assert {t.work_order_id for t in domain.timers(case)} == {co_of(case).work_order_id}
+    assert {t.work_order_id for t in timers(case)} == {co_of(case).work_order_id}
     arbitrator = RULES.model.responders["gov-pingyin"]
     ruled = supervision.arbitrate(
         case, arbitrator, "dept-housing", "屋面维修基金由住建局协调", "x", NOW, RULES
@@ -208,7 +210,7 @@ def test_a_co_responder_s_return_is_recorded_and_the_case_can_still_resolve():
     assert isinstance(events[-1], CaseResolved)
 
 
-def _contacted_lead(case: domain.Case) -> tuple[domain.Case, domain.WorkOrder]:
+def _contacted_lead(case: Case) -> tuple[Case, WorkOrder]:
     case = apply(case, orders.sign(case, lead_of(case), "x", None, NOW))
     case = apply(case, orders.contact(case, lead_of(case), "x", "电话联系", NOW))
     return case, lead_of(case)
@@ -241,7 +243,7 @@ def test_an_extension_is_asked_for_once_and_approval_moves_the_feedback_deadline
     lead_id = lead_of(case).work_order_id
     breach = [
         t
-        for t in domain.timers(case)
+        for t in timers(case)
         if t.work_order_id == lead_id and t.clock is ClockName.FEEDBACK and t.kind == "breach"
     ]
     assert [t.fire_at for t in breach] == [asked.requested_due_at]
@@ -266,10 +268,10 @@ def test_a_refused_extension_leaves_the_deadline_and_a_late_one_cannot_be_asked(
 # --- clocks and the escalation ladder -------------------------------------------------------
 
 
-def _timer(case: domain.Case, order: domain.WorkOrder, clock: ClockName, kind: str) -> domain.Timer:
+def _timer(case: Case, order: WorkOrder, clock: ClockName, kind: str) -> Timer:
     return next(
         t
-        for t in domain.timers(case)
+        for t in timers(case)
         if t.work_order_id == order.work_order_id and t.clock is clock and t.kind == kind
     )
 
@@ -277,16 +279,16 @@ def _timer(case: domain.Case, order: domain.WorkOrder, clock: ClockName, kind: s
 def test_a_warning_fires_once_and_a_stopped_clock_fires_nothing():
     case = dispatched()
     warning = _timer(case, lead_of(case), ClockName.SIGN, "warning")
-    [warned] = supervision.fire(case, warning, warning.fire_at, RULES)
+    [warned] = fire(case, warning, warning.fire_at, RULES)
     assert isinstance(warned, SlaWarned) and warned.clock == "sign"
     case = apply(case, [warned])
-    assert supervision.fire(case, warning, warning.fire_at, RULES) == []
+    assert fire(case, warning, warning.fire_at, RULES) == []
     breach = _timer(case, lead_of(case), ClockName.SIGN, "breach")
     case = apply(case, orders.sign(case, lead_of(case), "x", None, NOW))
-    assert supervision.fire(case, breach, breach.fire_at, RULES) == []
+    assert fire(case, breach, breach.fire_at, RULES) == []
     assert all(
         t.clock is not ClockName.SIGN
-        for t in domain.timers(case)
+        for t in timers(case)
         if t.work_order_id == lead_of(case).work_order_id
     )
 
@@ -294,7 +296,7 @@ def test_a_warning_fires_once_and_a_stopped_clock_fires_nothing():
 def test_breaches_climb_the_ladder_from_the_community_to_the_street_to_the_district():
     case = dispatched()
     breach = _timer(case, lead_of(case), ClockName.SIGN, "breach")
-    events = supervision.fire(case, breach, breach.fire_at, RULES)
+    events = fire(case, breach, breach.fire_at, RULES)
     assert [type(e) for e in events] == [SlaBreached, CaseEscalated, WorkOrderIssued]
     escalated, supervising = events[1], events[2]
     assert escalated.to_level == "street" and escalated.responder_id == "street-yushan"  # type: ignore[attr-defined]
@@ -305,14 +307,12 @@ def test_breaches_climb_the_ladder_from_the_community_to_the_street_to_the_distr
     street_order = case.order(supervising.work_order_id)  # type: ignore[attr-defined]
     assert street_order is not None
     breach = _timer(case, street_order, ClockName.SIGN, "breach")
-    events = supervision.fire(case, breach, breach.fire_at, RULES)
+    events = fire(case, breach, breach.fire_at, RULES)
     assert events[1].to_level == "district" and events[1].responder_id == "gov-pingyin"  # type: ignore[attr-defined]
     case = apply(case, events)
     # The top of the ladder: a further breach is recorded, nothing climbs.
     contact = _timer(case, lead_of(case), ClockName.CONTACT, "breach")
-    assert [type(e) for e in supervision.fire(case, contact, contact.fire_at, RULES)] == [
-        SlaBreached
-    ]
+    assert [type(e) for e in fire(case, contact, contact.fire_at, RULES)] == [SlaBreached]
 
 
 def test_a_rule_s_escalation_department_is_the_rung_between_the_street_and_the_government():
@@ -320,33 +320,31 @@ def test_a_rule_s_escalation_department_is_the_rung_between_the_street_and_the_g
     case = dispatched(rules=rules)
     case = apply(
         case,
-        supervision.fire(case, _timer(case, lead_of(case), ClockName.SIGN, "breach"), NOW, rules),
+        fire(case, _timer(case, lead_of(case), ClockName.SIGN, "breach"), NOW, rules),
     )
     street_order = next(o for o in case.open_orders if o.purpose is Purpose.ESCALATION)
-    events = supervision.fire(
-        case, _timer(case, street_order, ClockName.SIGN, "breach"), NOW, rules
-    )
+    events = fire(case, _timer(case, street_order, ClockName.SIGN, "breach"), NOW, rules)
     assert events[1].to_level == "department" and events[1].responder_id == "dept-housing"  # type: ignore[attr-defined]
 
 
 def test_a_co_responder_s_breach_is_recorded_without_escalating():
     case = dispatched()
     breach = _timer(case, co_of(case), ClockName.SIGN, "breach")
-    assert [type(e) for e in supervision.fire(case, breach, breach.fire_at, RULES)] == [SlaBreached]
+    assert [type(e) for e in fire(case, breach, breach.fire_at, RULES)] == [SlaBreached]
 
 
 def test_resolving_the_case_closes_the_supervising_orders():
     case = dispatched()
     case = apply(
         case,
-        supervision.fire(case, _timer(case, lead_of(case), ClockName.SIGN, "breach"), NOW, RULES),
+        fire(case, _timer(case, lead_of(case), ClockName.SIGN, "breach"), NOW, RULES),
     )
     case = apply(case, orders.return_order(case, co_of(case), "不归居委会", None, "x", NOW, RULES))
     case, lead = _contacted_lead(case)
     events = orders.resolve(case, lead, "已修复", "x", NOW)
     assert isinstance(events[1], CaseResolved)
     assert [type(e) for e in events[2:]] == [WorkOrderCancelled]
-    assert domain.timers(apply(case, events)) == set()
+    assert timers(apply(case, events)) == set()
 
 
 # --- the whistle --------------------------------------------------------------------------------
@@ -412,7 +410,7 @@ def test_withdrawing_stops_every_order_and_every_clock():
     events = orders.cancel(case, "诉求人撤回", NOW)
     assert isinstance(events[-1], CaseCancelled)
     case = apply(case, events)
-    assert case.status == "cancelled" and domain.timers(case) == set()
+    assert case.status == "cancelled" and timers(case) == set()
     assert orders.cancel(case, "again", NOW) == []
 
 
@@ -441,7 +439,7 @@ def test_deliberation_pauses_the_lead_s_feedback_clock_and_its_decision_assigns_
     assert case.status == "deliberation"
     assert not any(
         t.clock is ClockName.FEEDBACK and t.work_order_id == lead.work_order_id
-        for t in domain.timers(case)
+        for t in timers(case)
     )
     with pytest.raises(IllegalTransition, match="已在议事中"):
         agenda.send_to_deliberation(case, uuid.uuid4(), "370124001001", "x", "x", NOW)
@@ -488,7 +486,7 @@ def test_an_order_issued_at_any_time_is_due_in_china_time_when_days_are_working_
 # --- what the review found (each failed before its mend) -------------------------------------
 
 
-def _two_returns(case: domain.Case) -> domain.Case:
+def _two_returns(case: Case) -> Case:
     case = apply(
         case, orders.return_order(case, lead_of(case), "非物业职责", None, "x", NOW, RULES)
     )
@@ -510,12 +508,12 @@ def test_a_new_category_while_arbitration_waits_routes_afresh_and_the_case_can_r
 def test_a_new_category_starts_the_ladder_again():
     case = dispatched()
     breach = _timer(case, lead_of(case), ClockName.SIGN, "breach")
-    case = apply(case, supervision.fire(case, breach, NOW, RULES))
+    case = apply(case, fire(case, breach, NOW, RULES))
     assert case.level is Level.STREET
     case = apply(case, orders.reclassified(case, case.complaint_id, "parking", AREA, RULES, NOW))
     assert case.level is Level.COMMUNITY
     breach = _timer(case, lead_of(case), ClockName.SIGN, "breach")
-    events = supervision.fire(case, breach, NOW, RULES)
+    events = fire(case, breach, NOW, RULES)
     assert [type(e) for e in events] == [SlaBreached, CaseEscalated, WorkOrderIssued]
 
 
@@ -553,14 +551,14 @@ def test_an_arbitrated_lead_still_escalates_by_the_rule_s_department():
     )
     case = apply(case, ruled)
     breach = _timer(case, lead_of(case), ClockName.SIGN, "breach")
-    events = supervision.fire(case, breach, NOW, rules)
+    events = fire(case, breach, NOW, rules)
     assert events[1].to_level == "department" and events[1].responder_id == "dept-housing"  # type: ignore[attr-defined]
 
 
 def test_a_timer_is_the_same_timer_whenever_it_is_looked_at():
     case = dispatched()
     timer = _timer(case, lead_of(case), ClockName.SIGN, "breach")
-    later = domain.Timer(
+    later = Timer(
         timer.complaint_id,
         timer.work_order_id,
         timer.clock,
@@ -568,5 +566,5 @@ def test_a_timer_is_the_same_timer_whenever_it_is_looked_at():
         timer.due_at,
         NOW + timedelta(hours=9),
     )
-    assert later in domain.timers(case), "a timer put off after a failure still fires"
-    assert supervision.fire(case, later, NOW, RULES)
+    assert later in timers(case), "a timer put off after a failure still fires"
+    assert fire(case, later, NOW, RULES)

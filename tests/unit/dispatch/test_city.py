@@ -6,7 +6,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from services.dispatch.city import (
+from services.dispatch.domain.city import (
     LEVEL_OF_KIND,
     Change,
     CityFile,

@@ -5,8 +5,9 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from services.dispatch.city import CityFile, CityModel, ResponderKind, route
-from services.dispatch.domain import LEAD, Purpose, Rules
+from services.dispatch.domain.case import LEAD, Purpose
+from services.dispatch.domain.city import CityFile, CityModel, ResponderKind, route
+from services.dispatch.domain.rules import Rules
 from shared.deadlines import PriorityTier
 
 DEMO = Path(__file__).resolve().parents[3] / "deploy" / "local" / "demo_city.yaml"

@@ -1,7 +1,7 @@
 import yaml
 
 from deploy.local.runner import DEMO_CITY
-from services.dispatch.city import CityFile, changes_between
+from services.dispatch.domain.city import CityFile, changes_between
 from services.intake.catalogue import Catalogue, CatalogueFile, check_answers, follow_changes
 from services.intake.geo import Point
 from shared.events import CityChange

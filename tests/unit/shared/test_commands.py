@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from services.dispatch import domain as dispatch_domain
+from services.dispatch.domain import rules as dispatch_rules
 from services.intake import domain as intake_domain
 from shared.commands import (
     ATTEMPTS,
@@ -151,7 +151,7 @@ def test_a_command_that_starts_a_stream_starts_the_conversation_the_caller_names
 
 def test_every_service_refuses_with_the_shared_illegal_transition():
     assert issubclass(intake_domain.IllegalTransition, IllegalTransition)
-    assert issubclass(dispatch_domain.IllegalTransition, IllegalTransition)
+    assert issubclass(dispatch_rules.IllegalTransition, IllegalTransition)
     assert StoreConcurrencyError is ConcurrencyError, "the store raises what the loop retries"
 
 

@@ -1,42 +1,31 @@
-"""Decisions of supervisors and of the clocks: extensions granted or refused, urging (催办),
-supervision (督办), the whistle (吹哨报到), arbitration (裁定), and due timers becoming
-warnings and breaches — a breach climbing the escalation ladder. Pure: events out."""
+"""Decisions of supervisors: extensions granted or refused, urging (催办), supervision (督办),
+the whistle (吹哨报到) and arbitration (裁定), and who may take the last three. Pure: events out."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from services.dispatch.city import Level, Responder
-from services.dispatch.domain import (
-    CO,
-    LEAD,
-    Case,
+from services.dispatch.domain.case import CO, LEAD, Case, Purpose, WorkOrder
+from services.dispatch.domain.city import CityModel, Level, Responder, ResponderKind
+from services.dispatch.domain.rules import (
+    Acting,
     IllegalTransition,
-    Purpose,
+    NotAllowed,
     Rules,
-    Timer,
-    WorkOrder,
     issue_on,
     open_case,
     refuse,
-    then,
-    timers,
 )
 from shared.deadlines import ClockName, warn_time
 from shared.events import (
     ArbitrationDecided,
-    CaseEscalated,
     CaseSupervised,
     Event,
     ExtensionApproved,
     ExtensionRefused,
     OrderClock,
-    SlaBreached,
-    SlaWarned,
     WhistleBlown,
     WorkOrderUrged,
-    labels,
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -203,69 +192,54 @@ def arbitrate(
 
 
 # ---------------------------------------------------------------------------------------------
-# Clocks: a due timer becomes a warning or a breach, once; a breach climbs the ladder
+# Who may supervise, blow the whistle and arbitrate
 # ---------------------------------------------------------------------------------------------
 
 
-def fire(case: Case, timer: Timer, now: datetime, rules: Rules) -> list[Event]:
-    """What a due timer means now; nothing if the step was done or the deadline moved meanwhile."""
-    if timer not in timers(case):
-        return []
-    order = case.order(timer.work_order_id)
-    assert order is not None
-    common: dict[str, Any] = {
-        "work_order_id": order.work_order_id,
-        "complaint_id": case.complaint_id,
-        "responder_id": order.responder.id,
-        "responder_name": order.responder.name,
-        "role": order.role,
-        "clock": timer.clock.value,
-        "due_at": timer.due_at,
-    }
-    if timer.kind == "warning":
-        return [SlaWarned(**common, warned_at=now)]
-    supervisors = rules.model.supervisors_of(case.area_code, but=order.responder.id)
-    breached: list[Event] = [SlaBreached(**common, breached_at=now, supervisor_ids=supervisors)]
-    return breached + _escalate(then(case, breached), order, timer.clock, now, rules)
+def must_supervise(acting: Acting, case: Case, model: CityModel, action: str) -> None:
+    """Only a supervisor of the case's area: its street, its district government or a
+    supervisor key whose scope covers it."""
+    if not acting.supervises(model, case.area_code):
+        raise NotAllowed(
+            f"只有属地街道、区县政府或督办人员可以{action} Supervisors of the area only"
+        )
 
 
-def _escalate(
-    case: Case, order: WorkOrder, clock: ClockName, now: datetime, rules: Rules
-) -> list[Event]:
-    """A breach by the lead or by a supervising unit moves the case one rung up the ladder."""
-    if order.role is not LEAD and order.purpose is not Purpose.ESCALATION:
-        return []
-    if case.resolved_at or case.cancelled:
-        return []
-    above = max(case.level, order.responder.level)
-    target = rules.model.escalation_target(case.area_code, case.rule_id, above)
-    if target is None:
-        return []  # the top of the ladder: the breach stands on record for the supervisors
-    level, unit = target
-    supervising = issue_on(
-        case,
-        rules,
-        responder=unit,
-        role=CO,
-        purpose=Purpose.ESCALATION,
-        reason=(
-            f"{order.responder.name}{labels.CLOCK[clock]}超期，升级至{level.label}（{unit.name}）督办 "
-            f"Breach of the {clock.value} limit: escalated to the {level.name.lower()} level"
-        ),
-        now=now,
+def whistler(acting: Acting, case: Case, model: CityModel) -> Responder:
+    """The street that blows the whistle (街呼县应): a street office for the cases of its own
+    streets; any other supervisor of the area calls in the street office nearest the case."""
+    street = acting.responder
+    if street is not None and street.kind is ResponderKind.STREET_OFFICE:
+        if not acting.supervises(model, case.area_code):
+            raise NotAllowed(
+                f"{street.name}只能为本街道的案件吹哨 A street whistles for its own cases"
+            )
+        return street
+    must_supervise(acting, case, model, "吹哨")
+    nearest = model.nearest(case.area_code, ResponderKind.STREET_OFFICE)
+    if nearest is None:
+        raise IllegalTransition("该区域没有街道办事处，无法吹哨 No street office for this area")
+    return nearest
+
+
+def arbitrator(acting: Acting, case: Case, model: CityModel) -> Responder:
+    """The unit a ruling is recorded under, if `acting` may rule: the unit the case was put to
+    (提请裁定), or above it the district government or a supervisor of the area."""
+    pending = case.arbitration
+    unit = acting.responder
+    named = pending is not None and unit is not None and unit.id == pending.arbitrator_id
+    # A unit that returned the case does not rule on it, even if it supervises the area
+    # (a street that returned it leaves the ruling to the district).
+    if not named and (unit is not None and unit.id in case.returned_by):
+        raise NotAllowed(
+            f"{unit.name}已退单，由{pending.arbitrator_name if pending else '上级'}裁定"
+        )
+    if not named and not (
+        acting.is_admin or (unit is None or unit.kind is ResponderKind.DISTRICT_GOVERNMENT)
+    ):
+        raise NotAllowed("只有被提请裁定的单位、区县政府或督办人员可以裁定 Not this key's ruling")
+    if not named:
+        must_supervise(acting, case, model, "裁定")
+    return (model.responders.get(pending.arbitrator_id) if pending else None) or model.government(
+        case.area_code
     )
-    return [
-        CaseEscalated(
-            complaint_id=case.complaint_id,
-            from_level=above.name.lower(),
-            to_level=level.name.lower(),
-            responder_id=unit.id,
-            responder_name=unit.name,
-            work_order_id=supervising.work_order_id,
-            cause_work_order_id=order.work_order_id,
-            clock=clock.value,
-            escalated_at=now,
-            from_responder_id=order.responder.id,
-        ),
-        supervising,
-    ]

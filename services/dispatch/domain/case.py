@@ -1,36 +1,23 @@
-"""The case (派单案件) aggregate: its state, evolve ← events, and what every decision shares.
+"""The case (派单案件) aggregate: its state and evolve ← events.
 
 A case is one complaint as dispatch follows it: its work orders (lead, co-responders, whistled
 departments, supervising units, units a deliberation assigns), their clocks, returns and
-arbitration, escalation and deliberation. A command that does not fit raises
-`IllegalTransition` with a sentence a person understands (HTTP 409).
+arbitration, escalation and deliberation. What a decision needs besides the case (the city
+model, the calendar) and the refusals every decision shares are in `rules`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from functools import cache
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
-from services.dispatch.city import (
-    CityModel,
-    Level,
-    Responder,
-    ResponderKind,
-    RoutingDecision,
-)
-from shared import commands
-from shared.deadlines import (
-    ClockName,
-    PriorityTier,
-    WorkCalendar,
-    deadline,
-    warn_time,
-)
+from services.dispatch.domain.city import Level, Responder, ResponderKind
+from shared.deadlines import ClockName
 from shared.events import (
     ArbitrationDecided,
     ArbitrationRequested,
@@ -61,17 +48,6 @@ from shared.events import (
 )
 
 LEAD, CO = ResponderRole.LEAD, ResponderRole.CO
-
-
-class IllegalTransition(commands.IllegalTransition):
-    """The command does not apply to the case or order as it stands (HTTP 409).
-
-    `order_status` names the work order's status when the refusal is about one order.
-    """
-
-    def __init__(self, message: str, order_status: str | None = None) -> None:
-        super().__init__(message)
-        self.order_status = order_status
 
 
 class OrderStatus(StrEnum):
@@ -495,242 +471,8 @@ def occurred_at(event: Event) -> datetime:
     return moment
 
 
-# ---------------------------------------------------------------------------------------------
-# What decisions need besides the case: the city model and the calendar
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Rules:
-    model: CityModel
-    calendar: WorkCalendar = field(default_factory=WorkCalendar)
-
-    def clocks(
-        self,
-        *,
-        priority: PriorityTier,
-        category: str | None,
-        purpose: Purpose,
-        role: ResponderRole,
-        start: datetime,
-        feedback_due: datetime | None = None,
-    ) -> list[OrderClock]:
-        limits = self.model.time_limits
-        steps = limits.for_order(priority, category, purpose.value)
-        clocks = []
-        for name in ClockName:
-            if name is ClockName.CONTACT and role is not LEAD:
-                continue  # the lead speaks to the resident (首接负责)
-            limit = steps.limit(name)
-            due = feedback_due if name is ClockName.FEEDBACK and feedback_due else None
-            if due is None and limit is None:
-                continue
-            due = due or deadline(start, limit or "", self.calendar, limits.days)
-            clocks.append(
-                OrderClock(
-                    name=name.value, due_at=due, warn_at=warn_time(start, due, limits.warn_at)
-                )
-            )
-        return clocks
-
-    def clock(self, name: ClockName, start: datetime, limit: str) -> OrderClock:
-        limits = self.model.time_limits
-        due = deadline(start, limit, self.calendar, limits.days)
-        return OrderClock(
-            name=name.value, due_at=due, warn_at=warn_time(start, due, limits.warn_at)
-        )
-
-
-def issue(
-    rules: Rules,
-    *,
-    complaint_id: UUID,
-    responder: Responder,
-    role: ResponderRole,
-    purpose: Purpose,
-    category: str | None,
-    area_code: str,
-    priority: PriorityTier,
-    reason: str,
-    now: datetime,
-    round: int,
-    rule_id: str | None = None,
-    task: str | None = None,
-    feedback_due: datetime | None = None,
-) -> WorkOrderIssued:
-    clocks = rules.clocks(
-        priority=priority,
-        category=category,
-        purpose=purpose,
-        role=role,
-        start=now,
-        feedback_due=feedback_due,
-    )
-    feedback = next((c for c in clocks if c.name == ClockName.FEEDBACK), None) or clocks[-1]
-    return WorkOrderIssued(
-        work_order_id=uuid4(),
-        complaint_id=complaint_id,
-        responder_id=responder.id,
-        responder_name=responder.name,
-        responder_kind=responder.kind.value,
-        role=role,
-        category=category,
-        area_code=area_code,
-        rule_id=rule_id,
-        catalogue_version=rules.model.version,
-        reason=reason,
-        priority=priority.value,
-        due_at=feedback.due_at,
-        issued_at=now,
-        purpose=purpose.value,
-        clocks=clocks,
-        round=round,
-        task=task,
-        category_name=known.name if (known := rules.model.categories.get(category or "")) else None,
-    )
-
-
-def issue_on(
-    case: Case,
-    rules: Rules,
-    *,
-    responder: Responder,
-    role: ResponderRole,
-    purpose: Purpose,
-    reason: str,
-    now: datetime,
-    task: str | None = None,
-    feedback_due: datetime | None = None,
-) -> WorkOrderIssued:
-    """Another order on a case already open: its category, area, priority and round."""
-    return issue(
-        rules,
-        complaint_id=case.complaint_id,
-        responder=responder,
-        role=role,
-        purpose=purpose,
-        category=case.category,
-        area_code=case.area_code,
-        priority=PriorityTier(case.priority),
-        reason=reason,
-        now=now,
-        round=case.round,
-        task=task,
-        feedback_due=feedback_due,
-    )
-
-
-def orders_for(
-    rules: Rules,
-    decision: RoutingDecision,
-    *,
-    complaint_id: UUID,
-    category: str | None,
-    area_code: str,
-    purpose: Purpose,
-    now: datetime,
-    round: int,
-    with_co: bool = True,
-) -> list[Event]:
-    assignments = [(LEAD, decision.lead)] + (
-        [(CO, unit) for unit in decision.co] if with_co else []
-    )
-    return [
-        issue(
-            rules,
-            complaint_id=complaint_id,
-            responder=unit,
-            role=role,
-            purpose=purpose,
-            category=category,
-            area_code=area_code,
-            priority=decision.priority,
-            reason=decision.reason,
-            now=now,
-            round=round,
-            rule_id=decision.rule_id,
-        )
-        for role, unit in assignments
-    ]
-
-
 def then(case: Case | None, events: list[Event]) -> Case:
+    """The case after `events`: what a decision that follows another one decides on."""
     after = fold(events, case)
     assert after is not None
     return after
-
-
-# ---------------------------------------------------------------------------------------------
-# Clocks: the durable timers a case needs
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Timer:
-    """A durable timer row: when to look at one clock of one order again."""
-
-    complaint_id: UUID
-    work_order_id: UUID
-    clock: ClockName
-    kind: str  # warning | breach
-    due_at: datetime  # the deadline it is about: with the three above, what a timer is
-    # When to look: derived from the deadline, and put off after a failure, so not identity.
-    fire_at: datetime = field(compare=False)
-
-
-def timers(case: Case | None) -> set[Timer]:
-    """The timers the case needs: a warning and a breach for every running clock not yet past them."""
-    if case is None:
-        return set()
-    wanted = set()
-    for order in case.open_orders:
-        for clock in order.clocks:
-            if not clock.running:
-                continue
-            if not clock.warned and clock.warn_at < clock.due_at:
-                wanted.add(
-                    Timer(
-                        case.complaint_id,
-                        order.work_order_id,
-                        clock.name,
-                        "warning",
-                        clock.due_at,
-                        clock.warn_at,
-                    )
-                )
-            if not clock.breached:
-                wanted.add(
-                    Timer(
-                        case.complaint_id,
-                        order.work_order_id,
-                        clock.name,
-                        "breach",
-                        clock.due_at,
-                        clock.due_at,
-                    )
-                )
-    return wanted
-
-
-# ---------------------------------------------------------------------------------------------
-# Refusals every decision module uses
-# ---------------------------------------------------------------------------------------------
-
-
-def refuse(order: WorkOrder, action: str, hint: str = "") -> IllegalTransition:
-    return IllegalTransition(
-        f"工单 {order.work_order_id} 当前状态为「{ORDER_LABELS[order.status]}」，不能{action}。{hint}".rstrip(),
-        order.status.value,
-    )
-
-
-def require(order: WorkOrder, allowed: frozenset[OrderStatus], action: str, hint: str = "") -> None:
-    if order.status not in allowed:
-        raise refuse(order, action, hint)
-
-
-def open_case(case: Case, action: str) -> None:
-    if case.cancelled or case.resolved_at:
-        raise IllegalTransition(
-            f"诉求 {case.complaint_id} 的派单已{CASE_LABELS[case.status]}，不能{action}。"
-        )

@@ -9,25 +9,21 @@ from dataclasses import replace
 from datetime import datetime
 from uuid import UUID
 
-from services.dispatch.city import ResponderKind, route
-from services.dispatch.domain import (
+from services.dispatch.domain.case import (
     CO,
     LEAD,
     PURPOSE_LABELS,
     RETURNABLE,
     WORKING,
     Case,
-    IllegalTransition,
     OrderStatus,
     Purpose,
-    Rules,
     WorkOrder,
-    orders_for,
-    refuse,
-    require,
     then,
 )
-from shared.deadlines import ClockName, deadline
+from services.dispatch.domain.city import ResponderKind, route
+from services.dispatch.domain.rules import IllegalTransition, Rules, orders_for, refuse, require
+from shared.deadlines import ClockName
 from shared.events import (
     ArbitrationRequested,
     CaseCancelled,
@@ -252,14 +248,13 @@ def request_extension(
         raise refuse(order, "申请延期", "已有一项延期申请待审批。An extension request is pending.")
     if now >= feedback.due_at:
         raise refuse(order, "申请延期", "办理时限已过，须在到期前申请。Ask before the deadline.")
-    limits = rules.model.time_limits
     return [
         ExtensionRequested(
             work_order_id=order.work_order_id,
             complaint_id=case.complaint_id,
             responder_id=order.responder.id,
             current_due_at=feedback.due_at,
-            requested_due_at=deadline(feedback.due_at, extra, rules.calendar, limits.days),
+            requested_due_at=rules.due(feedback.due_at, extra),
             reason=reason,
             actor=actor,
             requested_at=now,

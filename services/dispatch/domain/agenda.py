@@ -1,6 +1,9 @@
 """Deliberation (议事): an agenda item's pure decisions, through "四方五步" —
 收集问题 → 确定议题 → 协商议事 → 分流落实 → 监督评审 — in the community, and, when the community
-cannot settle it, again at the district's joint meeting (大党委联席会议).
+cannot settle it, again at the district's joint meeting (大党委联席会议); and who may put a case
+on an agenda and run it.
+
+A decision that changes the item and the case returns both: (the item's events, the case's).
 """
 
 from __future__ import annotations
@@ -10,21 +13,19 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
-from services.dispatch.city import Responder
-from services.dispatch.domain import (
-    CO,
-    Case,
+from services.dispatch.domain.case import CO, Case, Purpose, occurred_at, then
+from services.dispatch.domain.city import CityModel, Responder, ResponderKind
+from services.dispatch.domain.orders import completion
+from services.dispatch.domain.rules import (
+    Acting,
     IllegalTransition,
-    Purpose,
+    NotAllowed,
     Rules,
     issue_on,
-    occurred_at,
     open_case,
-    then,
 )
-from services.dispatch.orders import completion
 from shared.deadlines import ClockName, PriorityTier
 from shared.events import (
     AgendaAssignment,
@@ -37,7 +38,9 @@ from shared.events import (
     DeliberationHeld,
     DeliberationRequested,
     Event,
+    WorkOrderIssued,
 )
+from shared.events.area import AreaLevel
 
 
 class Stage(StrEnum):
@@ -268,6 +271,14 @@ def review(
     ]
 
 
+def district_of(item: AgendaItem, model: CityModel) -> str:
+    """The district whose joint meeting takes an item its community could not settle."""
+    district = model.enclosing(item.community_code, AreaLevel.DISTRICT)
+    if district is None:
+        raise IllegalTransition("找不到该社区所属区县 No district above this community")
+    return district
+
+
 def raise_to_district(
     item: AgendaItem, district_code: str, reason: str, actor: str, now: datetime
 ) -> list[Event]:
@@ -311,6 +322,38 @@ def send_to_deliberation(
             sent_at=now,
         )
     ]
+
+
+def open_deliberation(
+    case: Case, acting: Acting, title: str | None, reason: str, now: datetime, rules: Rules
+) -> tuple[list[Event], list[Event]]:
+    """提交社区议事: an item opened on the agenda of the case's community, and the case sent to
+    it. The lead, the community's committee or a supervisor of the area may."""
+    model = rules.model
+    community = model.enclosing(case.area_code, AreaLevel.COMMUNITY)
+    if community is None:
+        raise IllegalTransition("该诉求所在区域不属于任何社区，无法提交社区议事 No community here")
+    lead = case.lead
+    is_lead = lead is not None and lead.is_open and acting.holds(lead.responder.id)
+    if not (
+        is_lead
+        or committee_of(acting, case.area_code, model)
+        or acting.supervises(model, case.area_code)
+    ):
+        raise NotAllowed("只有主办单位、社区居委会或督办人员可以提交议事 Not allowed")
+    known = model.categories.get(case.category or "")
+    item_id = uuid4()
+    opened = open_item(
+        item_id,
+        case.complaint_id,
+        community,
+        model.area_names[community],
+        title or (known.name if known else "社区议题"),
+        reason,
+        acting.actor,
+        now,
+    )
+    return opened, send_to_deliberation(case, item_id, community, reason, acting.actor, now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,3 +403,59 @@ def conclude_deliberation(
     )
     events = [*orders, concluded]
     return events + completion(then(case, events), now)
+
+
+def assign(
+    item: AgendaItem,
+    case: Case,
+    decision: str,
+    duties: list[Duty],
+    actor: str,
+    now: datetime,
+    rules: Rules,
+) -> tuple[list[Event], list[Event]]:
+    """分流落实: the item's decision, naming the work order each duty became."""
+    decide(item, decision, [], actor, now)  # the stage check, before any order
+    case_events = conclude_deliberation(case, item.item_id, decision, duties, now, rules)
+    assignments = [
+        AgendaAssignment(
+            responder_id=e.responder_id,
+            responder_name=e.responder_name,
+            task=e.task or "",
+            due_at=e.due_at,
+            work_order_id=e.work_order_id,
+        )
+        for e in case_events
+        if isinstance(e, WorkOrderIssued)
+    ]
+    return decide(item, decision, assignments, actor, now), case_events
+
+
+# ---------------------------------------------------------------------------------------------
+# Who may run an agenda
+# ---------------------------------------------------------------------------------------------
+
+
+def committee_of(acting: Acting, area_code: str, model: CityModel) -> bool:
+    """Whether `acting` is the community committee (居委会) serving `area_code`."""
+    unit = acting.responder
+    return (
+        unit is not None
+        and unit.kind is ResponderKind.COMMUNITY_COMMITTEE
+        and any(model.within(area_code, a) for a in model.served[unit.id])
+    )
+
+
+def must_run(acting: Acting, item: AgendaItem, model: CityModel) -> None:
+    """The community's committee runs its agenda, the district government the district's;
+    supervisors of the area run both."""
+    place = (
+        item.community_code if item.level is AgendaLevel.COMMUNITY else (item.district_code or "")
+    )
+    if acting.supervises(model, place):
+        return
+    if item.level is AgendaLevel.COMMUNITY and committee_of(acting, item.community_code, model):
+        return
+    raise NotAllowed(
+        f"只有{item.community_name}居委会、属地街道或督办人员可以推进该议事项 Not this key's agenda"
+    )
