@@ -57,12 +57,14 @@ COMMANDS: dict[tuple[str, ...], Command] = {
         ("dead-letters",),
     ),
     ("classifier",): Command(
-        "services.intake.classifier",
+        "services.intake.cli",
         "评估诉求自动分类 evaluate the classifier: evaluate --split heldout | train | cv",
+        ("classifier",),
     ),
     ("vault",): Command(
-        "services.intake.vault",
+        "services.intake.cli",
         "联系方式保险库：轮换主密钥 the contact vault: rotate",
+        ("vault",),
     ),
     ("topics",): Command(
         "shared.kafka",

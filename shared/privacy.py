@@ -27,7 +27,7 @@ def narrow(text: str) -> str:
     """Full-width digits, Latin letters and the signs typed between digits (＋－（）．, the
     ideographic space) made ASCII, one character for one: positions hold for the original.
     Numbers in free text are found on such a copy, and so are replies' ratings and case
-    numbers (services/intake/ratings.py)."""
+    numbers (services/intake/domain/ratings.py)."""
     return text.translate(_NARROW)
 
 

@@ -6,7 +6,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
 
-from services.intake import domain, promises, service, store
+from services.intake import app, store
+from services.intake.domain import mirrors
+from services.intake.domain.model import Complaint, evolve
+from services.intake.domain.words import describe
 from shared.consumer import BatchContext, Handler, HandlerContext
 from shared.deadlines import CalendarYear
 from shared.envelope import Causation, Envelope
@@ -25,34 +28,35 @@ from shared.events import (
     WorkOrderIssued,
     WorkOrderSigned,
     WorkOrderStarted,
+    complaint_of,
 )
 
-Decide = Callable[[domain.Complaint, Any], list[Event]]
+Decide = Callable[[Complaint, Any], list[Event]]
 
 DECISIONS: dict[type[Event], Decide] = {
-    WorkOrderIssued: domain.mirror_issued,
-    WorkOrderSigned: domain.mirror_signed,
-    CaseResolved: domain.mirror_resolved,
+    WorkOrderIssued: mirrors.mirror_issued,
+    WorkOrderSigned: mirrors.mirror_signed,
+    CaseResolved: mirrors.mirror_resolved,
     # what the resident's view must show as it happens: the deadline that applies now
-    ExtensionApproved: domain.mirror_extended,
-    DeliberationRequested: domain.mirror_deliberating,
-    DeliberationConcluded: domain.mirror_deliberated,
-    CaseEscalated: domain.mirror_escalated,
-    WorkOrderContacted: domain.mirror_contacted,
-    WorkOrderStarted: domain.mirror_started,
-    ArbitrationRequested: domain.mirror_arbitrating,
-    ArbitrationDecided: domain.mirror_arbitrated,
+    ExtensionApproved: mirrors.mirror_extended,
+    DeliberationRequested: mirrors.mirror_deliberating,
+    DeliberationConcluded: mirrors.mirror_deliberated,
+    CaseEscalated: mirrors.mirror_escalated,
+    WorkOrderContacted: mirrors.mirror_contacted,
+    WorkOrderStarted: mirrors.mirror_started,
+    ArbitrationRequested: mirrors.mirror_arbitrating,
+    ArbitrationDecided: mirrors.mirror_arbitrated,
 }
 
 
 async def _follow(conn: Any, event: Event) -> None:
-    """Dispatch's city model, as intake's catalogue (services/intake/catalogue), and its time
-    limits and calendar, for the promise at filing (services/intake/promises)."""
+    """Dispatch's city model, as intake's catalogue (services/intake/domain/catalogue), and its
+    time limits and calendar, for the promise at filing (services/intake/domain/promises)."""
     if isinstance(event, CityModelChanged):
         await store.follow_city(conn, event)
         for change in event.changes:
             if (change.section, change.key, change.op) == ("settings", "time_limits", "put"):
-                await promises.follow_time_limits(conn, event.catalogue_version, change.value)
+                await store.follow_time_limits(conn, event.catalogue_version, change.value)
     elif isinstance(event, CalendarLoaded):
         year = CalendarYear.model_validate(
             {
@@ -62,7 +66,7 @@ async def _follow(conn: Any, event: Event) -> None:
                 "source": event.source,
             }
         )
-        await promises.follow_calendar(conn, year)
+        await store.follow_calendar(conn, year)
 
 
 async def follow(event: Any, ctx: HandlerContext) -> None:
@@ -77,7 +81,7 @@ def _mirror(decide: Decide) -> Handler:
         state = await store.load(ctx.conn, ctx.store, event.complaint_id)
         if state is None:
             return  # not a complaint of ours (another intake's, or a test's): nothing to mirror
-        await service.save(ctx.conn, ctx.store, state, decide(state, event), ctx.envelope.follow())
+        await app.save(ctx.conn, ctx.store, state, decide(state, event), ctx.envelope.follow())
 
     mirror.__name__ = f"mirror_{decide.__name__}"
     return mirror
@@ -95,23 +99,25 @@ async def mirror_batch(envelopes: Sequence[Envelope], ctx: BatchContext) -> None
     envelopes = [e for e in envelopes if not isinstance(e.event, CITY_FACTS)]
     if not envelopes:
         return
-    complaint_ids = list(dict.fromkeys(e.event.complaint_id for e in envelopes))  # type: ignore[attr-defined]
+    about = [(complaint_of(e.event), e) for e in envelopes]
+    complaint_ids = list(dict.fromkeys(cid for cid, _ in about if cid is not None))
     states = await store.load_all(ctx.conn, ctx.store, complaint_ids)
     loaded = {cid: state.version for cid, state in states.items()}
     appends: list[tuple[str, list[Event], Causation]] = []
     updates: list[tuple[UUID, str]] = []
-    changed: dict[UUID, domain.Complaint] = {}
-    for envelope in envelopes:
-        complaint_id: UUID = envelope.event.complaint_id  # type: ignore[attr-defined]
-        state = states.get(complaint_id)
-        if state is None:
+    # each changed complaint, and what a person reads about its latest step (its view's note)
+    changed: dict[UUID, tuple[Complaint, str]] = {}
+    for complaint_id, envelope in about:
+        state = states.get(complaint_id) if complaint_id is not None else None
+        if complaint_id is None or state is None:
             continue  # not a complaint of ours
         new_events = DECISIONS[type(envelope.event)](state, envelope.event)
         for event in new_events:
-            state = domain.evolve(state, event)
-            updates.append((complaint_id, state.note))
+            state = evolve(state, event)
+            updates.append((complaint_id, describe(event)))
         if new_events:
-            states[complaint_id] = changed[complaint_id] = state
+            states[complaint_id] = state
+            changed[complaint_id] = (state, describe(new_events[-1]))
             appends.append((store.stream_of(complaint_id), new_events, envelope.follow()))
     if not appends:
         return

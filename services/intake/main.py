@@ -9,17 +9,12 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.responses import Response
 
-from services.intake import auth
-from services.intake.api import router
-from services.intake.catalogue import CatalogueCache
+from services.intake import auth, store
+from services.intake.adapters import open311, wechat
+from services.intake.api import routers, schemas
+from services.intake.app import Intake, IntakeRuntime, catalogue_classifier
 from services.intake.handlers import HANDLERS, mirror_batch
-from services.intake.open311 import error_response as open311_error
-from services.intake.open311 import router as open311_router
-from services.intake.ratings_api import router as ratings_router
-from services.intake.service import Intake, IntakeRuntime, catalogue_classifier
 from services.intake.settings import IntakeSettings
-from services.intake.store import OpeningEventStore
-from services.intake.wechat import router as wechat_router
 from services.intake.workers import run_triage_clock
 from shared.http import problem_refusal
 from shared.runtime import ServiceRuntime, configure_logging, create_service_app, serve
@@ -31,8 +26,8 @@ SCHEMA = Path(__file__).with_name("schema.sql")
 def refuse(scope: Any, status: int, detail: str) -> Response:
     """Open311's error array on Open311's paths, problem+json elsewhere."""
     path: str = scope["path"]
-    if path.startswith(open311_router.prefix + "/"):
-        return open311_error("json" if path.endswith(".json") else "xml", status, detail)
+    if path.startswith(open311.router.prefix + "/"):
+        return open311.error_response("json" if path.endswith(".json") else "xml", status, detail)
     return problem_refusal(scope, status, detail)
 
 
@@ -65,17 +60,22 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         batch_handler=mirror_batch,
         on_start=[create_dev_keys, warm_classifier],
         workers={"triage_clock": run_triage_clock},
-        store=OpeningEventStore(f"/jiesu/{settings.service_name}", settings.master_keys),
+        store=store.OpeningEventStore(f"/jiesu/{settings.service_name}", settings.master_keys),
     )
-    catalogues = CatalogueCache()
-    runtime.app = Intake(settings, catalogues, runtime.store, lambda: runtime.pool)
+    runtime.app = Intake(
+        settings,
+        store.CatalogueCache(),
+        runtime.store,
+        lambda: runtime.pool,
+        shown=schemas.complaint_view,
+    )
     app = create_service_app(
         runtime,
         title="Jiesu 接诉 · 诉求受理 Intake",
         description="受理各渠道诉求，分类、查重、保护个人信息，发布诉求事件；兼容 Open311 GeoReport v2。"
         " Takes in residents' demands, classifies them, finds duplicates, protects personal data,"
         " and publishes complaint events; speaks Open311 GeoReport v2.",
-        routers=[router, ratings_router, wechat_router, open311_router],
+        routers=[*routers, wechat.router, open311.router],
         refuse=refuse,
     )
     return app

@@ -118,7 +118,7 @@ CREATE TABLE IF NOT EXISTS api_keys (
 ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS scope text;
 
 -- Dispatch's time limits and working-day calendar as its events publish them
--- (services/intake/promises.py): what the promise at filing is computed from.
+-- (services/intake/store/city.py): what the promise at filing is computed from.
 CREATE TABLE IF NOT EXISTS dispatch_time_limits (
     id                smallint PRIMARY KEY DEFAULT 1 CHECK (id = 1),
     body              jsonb    NOT NULL,

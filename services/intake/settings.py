@@ -24,8 +24,8 @@ class IntakeSettings(DevKeys, ServiceSettings):
     resident_pepper: str = f"{DEV_SECRET_PREFIX}pepper-change-me"
     # Master key (32 bytes, hex) wrapping each resident's contact data key in the vault.
     vault_master_key: str = f"{DEV_SECRET_PREFIX}" + "0" * 55
-    # Earlier master keys (comma-separated hex) still read while `python -m
-    # services.intake.vault rotate` rewraps every resident's key with the current one.
+    # Earlier master keys (comma-separated hex) still read while `jiesu vault rotate`
+    # rewraps every resident's key with the current one.
     vault_previous_master_keys: str = ""
     # (dev keys: `dev-key-<channel>`, `dev-key-staff`, `dev-key-notify`, `dev-key-reporting`,
     # `dev-key-sms_gateway`, `dev-key-admin`)

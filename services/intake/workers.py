@@ -14,7 +14,9 @@ import asyncio
 import logging
 from datetime import datetime, timedelta
 
-from services.intake import domain, service, store
+from services.intake import app, store
+from services.intake.app import IntakeRuntime
+from services.intake.domain import decisions
 from shared import commands
 from shared.http import Problem
 
@@ -22,7 +24,7 @@ log = logging.getLogger(__name__)
 BATCH = 100
 
 
-async def triage_clock_pass(runtime: service.IntakeRuntime, now: datetime | None = None) -> int:
+async def triage_clock_pass(runtime: IntakeRuntime, now: datetime | None = None) -> int:
     """Take every step now due; returns how many complaints moved."""
     settings = runtime.settings
     within = timedelta(hours=settings.triage_accept_within_h)
@@ -36,11 +38,11 @@ async def triage_clock_pass(runtime: service.IntakeRuntime, now: datetime | None
         for complaint_id in due:
             async with runtime.pool.acquire() as conn, conn.transaction():
                 try:
-                    await service.change(
+                    await app.change(
                         conn,
                         runtime.store,
                         complaint_id,
-                        lambda state: domain.triage_clock(state, within, warn_at, now),
+                        lambda state: decisions.triage_clock(state, within, warn_at, now),
                     )
                 except Problem:  # accepted, withdrawn or changed meanwhile: nothing due
                     continue
@@ -50,7 +52,7 @@ async def triage_clock_pass(runtime: service.IntakeRuntime, now: datetime | None
             return moved
 
 
-async def run_triage_clock(runtime: service.IntakeRuntime) -> None:
+async def run_triage_clock(runtime: IntakeRuntime) -> None:
     settings = runtime.settings
     within = timedelta(hours=settings.triage_accept_within_h)
     while True:

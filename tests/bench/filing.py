@@ -32,9 +32,9 @@ from rich.console import Console
 from rich.table import Table
 
 from services.intake import store
-from services.intake.duplicates import Place
+from services.intake.app import box_around
+from services.intake.domain.duplicates import Place
 from services.intake.main import SCHEMA
-from services.intake.service import box_around
 from shared.db import apply_schema, create_pool, ensure_database, with_database
 from shared.eventstore import SCHEMA as EVENTSTORE_SCHEMA
 from tests.bench.common import own_postgres, write_results

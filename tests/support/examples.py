@@ -234,8 +234,8 @@ def notification_delivered(complaint_id: uuid.UUID, **overrides: Any) -> Notific
 
 
 def filing(**overrides: Any) -> Any:
-    """What intake decides at filing besides the command (see services.intake.domain.Filing)."""
-    from services.intake.domain import Filing
+    """What intake decides at filing besides the command (domain.decisions.Filing)."""
+    from services.intake.domain.decisions import Filing
     from shared.events import ComplaintType
 
     fields: dict[str, Any] = {

@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from deploy.local.runner import DEMO_CITY
-from services.intake.catalogue import CatalogueFile
+from services.intake.domain.catalogue import CatalogueFile
 from tests.integration.conftest import DispatchServer
 from tests.support import examples
 

@@ -15,9 +15,9 @@ import httpx
 import pytest
 
 from services.intake import auth
+from services.intake.app import Intake
 from services.intake.auth import Role
 from services.intake.handlers import HANDLERS, mirror_batch
-from services.intake.service import Intake
 from shared.consumer import ConsumedRecord, IdempotentConsumer
 from shared.envelope import Causation, Envelope, to_kafka
 from shared.events import (
@@ -549,7 +549,7 @@ async def test_a_batch_of_dispatch_facts_moves_each_complaint_once_per_fact(inta
 async def test_a_batch_that_meets_a_concurrent_change_is_decided_again_one_by_one(
     intake_server, monkeypatch
 ):
-    from services.intake import handlers, service, store
+    from services.intake import app, handlers, store
 
     filed = await intake_server.file(0, text=unique_text("顶楼漏雨，墙皮脱落"))
     issued, signed, resolved = _facts_of(filed)
@@ -561,7 +561,7 @@ async def test_a_batch_that_meets_a_concurrent_change_is_decided_again_one_by_on
         async with intake_server.runtime.pool.acquire() as other, other.transaction():
             state = await store.load(other, events, issued.complaint_id)
             decided = handlers.DECISIONS[type(issued)](state, issued)
-            await service.save(other, events, state, decided, Causation.start())
+            await app.save(other, events, state, decided, Causation.start())
         return states
 
     monkeypatch.setattr(store, "load_all", load_then_change)

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.intake import store
-from services.intake.duplicates import Place, likely_duplicates
+from services.intake.domain.duplicates import Place, likely_duplicates
 from services.intake.main import SCHEMA
 from shared.db import apply_schema
 

@@ -13,7 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from services.intake import ratings, wechat
+from services.intake.adapters import wechat
+from services.intake.domain import ratings
 from shared import commands
 from shared.topics import COMPLAINT_EVENTS
 from tests.integration.conftest import IntakeServer

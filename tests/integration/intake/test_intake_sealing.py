@@ -12,7 +12,7 @@ import uuid
 import pytest
 
 from services.intake import store
-from services.intake.domain import FileComplaint
+from services.intake.domain.commands import FileComplaint
 from shared.envelope import Causation
 from shared.events import ComplaintFiled, parse_event
 from shared.privacy import REDACTED_TEXT

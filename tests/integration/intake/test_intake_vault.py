@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 
 from services.intake import store
-from services.intake.domain import Contact
+from services.intake.domain.commands import Contact
 from services.intake.main import SCHEMA
 from shared.db import apply_schema
 

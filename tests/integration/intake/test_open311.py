@@ -15,9 +15,9 @@ import jsonschema
 import pytest
 import xmltodict
 
-from services.intake import open311
-from services.intake.domain import CHINA
-from services.intake.geo import Point, gcj02_to_bd09, wgs84_to_gcj02
+from services.intake.adapters import open311
+from services.intake.domain.geo import Point, gcj02_to_bd09, wgs84_to_gcj02
+from services.intake.domain.words import CHINA
 from shared.db import connect
 from shared.ratelimit import RateLimiter
 from shared.topics import DISPATCH_EVENTS

@@ -2,8 +2,8 @@ import yaml
 
 from deploy.local.runner import DEMO_CITY
 from services.dispatch.domain.city import CityFile, changes_between
-from services.intake.catalogue import Catalogue, CatalogueFile, check_answers, follow_changes
-from services.intake.geo import Point
+from services.intake.domain.catalogue import Catalogue, CatalogueFile, check_answers, follow_changes
+from services.intake.domain.geo import Point
 from shared.events import CityChange
 
 CATALOGUE = Catalogue(CatalogueFile.model_validate(yaml.safe_load(DEMO_CITY.read_text())), 1)

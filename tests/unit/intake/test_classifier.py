@@ -7,14 +7,14 @@ from collections import Counter
 
 import pytest
 
-from services.intake.classifier import (
+from services.intake.cli import main
+from services.intake.domain.classifier import (
     Classifier,
     cross_validate,
     default_classifier,
     evaluate,
     load_examples,
     load_keywords,
-    main,
 )
 from shared.events.complaint import ComplaintType
 
@@ -129,7 +129,9 @@ def test_a_city_can_add_a_category_with_keywords_alone():
 
 def test_the_evaluate_command_writes_its_numbers_as_json(tmp_path, capsys):
     target = tmp_path / "evaluation.json"
-    main(["evaluate", "--split", "train", "--threshold", "0.7", "--json", str(target)])
+    main(
+        ["classifier", "evaluate", "--split", "train", "--threshold", "0.7", "--json", str(target)]
+    )
     written = json.loads(target.read_text(encoding="utf-8"))
     assert written["total"] == len(TRAIN)
     assert written["threshold"] == 0.7

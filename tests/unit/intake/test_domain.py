@@ -5,8 +5,9 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from services.intake import domain, privacy
-from shared.events import CaseEscalated, ExtensionApproved, OrderClock
+from services.intake.domain import commands, decisions, mirrors, model, privacy, words
+from shared.events import CaseEscalated, ComplaintStatus, ExtensionApproved, OrderClock
+from shared.privacy import REDACTED_TEXT
 from tests.support import examples
 
 
@@ -29,14 +30,14 @@ def test_the_resident_reference_is_stable_per_phone_and_reveals_nothing():
 
 def test_case_numbers_use_the_date_in_china():
     late_evening_utc = datetime(2026, 11, 23, 20, 30, tzinfo=UTC)
-    assert domain.case_number(42, late_evening_utc) == "JS-20261124-000042"
+    assert words.case_number(42, late_evening_utc) == "JS-20261124-000042"
 
 
 def test_filing_carries_no_plain_phone_number_even_one_typed_into_the_text():
-    command = domain.FileComplaint.model_validate(
+    command = commands.FileComplaint.model_validate(
         examples.complaint_request(0, text="楼顶漏水，请联系我 138 1234 5678 或 0531-87654321")
     )
-    events = domain.file_complaint(command, examples.filing())
+    events = decisions.file_complaint(command, examples.filing())
     dumped = "".join(e.model_dump_json() for e in events)
     assert command.contact.phone not in dumped
     assert "138 1234 5678" not in dumped and "87654321" not in dumped
@@ -57,7 +58,7 @@ def test_filing_carries_no_plain_phone_number_even_one_typed_into_the_text():
 )
 def test_invalid_demands_are_refused_naming_the_field(change, field):
     with pytest.raises(ValidationError) as error:
-        domain.FileComplaint.model_validate(examples.complaint_request(0) | change)
+        commands.FileComplaint.model_validate(examples.complaint_request(0) | change)
     if field is not None:
         locations = [".".join(str(p) for p in e["loc"]) for e in error.value.errors()]
         assert field in locations
@@ -65,47 +66,47 @@ def test_invalid_demands_are_refused_naming_the_field(change, field):
 
 def test_area_codes_go_down_to_the_unit():
     body = examples.complaint_request(0, area_code="370124001001-G01-B02-U1")
-    assert domain.FileComplaint.model_validate(body).area_code.endswith("-U1")
+    assert commands.FileComplaint.model_validate(body).area_code.endswith("-U1")
 
 
 @pytest.mark.parametrize("phone", ["-----", "+ - - -", "12-34  -", "--- 1234"])
 def test_a_phone_with_too_few_digits_is_refused(phone):
     with pytest.raises(ValidationError, match="five digits"):
-        domain.Contact(phone=phone)
-    assert domain.Contact(phone="0531-8765 4321").phone == "0531-8765 4321"
+        commands.Contact(phone=phone)
+    assert commands.Contact(phone="0531-8765 4321").phone == "0531-8765 4321"
 
 
 def test_a_redacted_complaint_keeps_where_and_what_but_not_the_residents_words():
-    command = domain.FileComplaint.model_validate(
+    command = commands.FileComplaint.model_validate(
         examples.complaint_request(
             0, text="顶楼漏水，我是欧阳秀兰", attributes={"floor": 6, "leak_location": "roof"}
         )
     )
     state = None
-    for event in domain.file_complaint(command, examples.filing()):
-        state = domain.evolve(state, event)
+    for event in decisions.file_complaint(command, examples.filing()):
+        state = model.evolve(state, event)
     assert state is not None
     now = datetime(2026, 11, 24, tzinfo=UTC)
-    [redacted] = domain.redact(state, "玫城丽都2号楼", now)
-    after = domain.evolve(state, redacted)
-    assert after.text == domain.REDACTED_TEXT and "欧阳秀兰" not in repr(after)
+    [redacted] = decisions.redact(state, "玫城丽都2号楼", now)
+    after = model.evolve(state, redacted)
+    assert after.text == REDACTED_TEXT and "欧阳秀兰" not in repr(after)
     assert after.address == "玫城丽都2号楼" and after.latitude is None and after.attributes == {}
     assert (after.category, after.area_code, after.status) == (
         state.category,
         state.area_code,
         state.status,
     )
-    assert domain.redact(after, "玫城丽都2号楼", now) == []  # once is enough
+    assert decisions.redact(after, "玫城丽都2号楼", now) == []  # once is enough
 
 
 def test_only_the_leads_extension_and_an_open_case_move_the_residents_view():
-    command = domain.FileComplaint.model_validate(examples.complaint_request(1))
+    command = commands.FileComplaint.model_validate(examples.complaint_request(1))
     state = None
-    for event in domain.file_complaint(command, examples.filing()):
-        state = domain.evolve(state, event)
+    for event in decisions.file_complaint(command, examples.filing()):
+        state = model.evolve(state, event)
     order = examples.work_order_issued(state.complaint_id)
-    for event in domain.mirror_issued(state, order):
-        state = domain.evolve(state, event)
+    for event in mirrors.mirror_issued(state, order):
+        state = model.evolve(state, event)
     later = order.due_at.replace(year=order.due_at.year + 1)
     extension = ExtensionApproved(
         work_order_id=order.work_order_id,
@@ -129,10 +130,10 @@ def test_only_the_leads_extension_and_an_open_case_move_the_residents_view():
         clock="feedback",
         escalated_at=order.issued_at,
     )
-    assert domain.mirror_extended(state, co_unit) == []
-    [moved] = domain.mirror_extended(state, extension)
-    assert domain.evolve(state, moved).due_at == later
-    [told] = domain.mirror_escalated(state, escalated)
-    assert "榆山街道办事处" in domain.describe(told) and told.due_at == state.due_at
-    closed = domain.evolve(state, moved)
-    assert domain.mirror_extended(replace(closed, status=domain.S.CLOSED), extension) == []
+    assert mirrors.mirror_extended(state, co_unit) == []
+    [moved] = mirrors.mirror_extended(state, extension)
+    assert model.evolve(state, moved).due_at == later
+    [told] = mirrors.mirror_escalated(state, escalated)
+    assert "榆山街道办事处" in words.describe(told) and told.due_at == state.due_at
+    closed = model.evolve(state, moved)
+    assert mirrors.mirror_extended(replace(closed, status=ComplaintStatus.CLOSED), extension) == []

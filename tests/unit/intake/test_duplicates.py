@@ -1,6 +1,6 @@
 import uuid
 
-from services.intake.duplicates import Place, likely_duplicates
+from services.intake.domain.duplicates import Place, likely_duplicates
 
 
 def place(case: str, **fields: object) -> Place:

@@ -5,7 +5,7 @@ from collections.abc import Callable
 import prcoords
 import pytest
 
-from services.intake.geo import (
+from services.intake.domain.geo import (
     Datum,
     Point,
     bd09_to_gcj02,

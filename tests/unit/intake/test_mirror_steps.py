@@ -5,7 +5,8 @@ that applies after each step."""
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from services.intake import domain, handlers
+from services.intake import handlers
+from services.intake.domain import commands, decisions, mirrors, model, words
 from services.notify import domain as notify
 from services.reporting import projections
 from shared.events import (
@@ -24,30 +25,30 @@ NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 DUE = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)  # 2026-12-01 09:00 in China
 
 
-def dispatched() -> domain.Complaint:
-    command = domain.FileComplaint.model_validate(examples.complaint_request(0))
-    state = domain.fold(domain.file_complaint(command, examples.filing()))
+def dispatched() -> model.Complaint:
+    command = commands.FileComplaint.model_validate(examples.complaint_request(0))
+    state = model.fold(decisions.file_complaint(command, examples.filing()))
     assert state is not None
     order = examples.work_order_issued(state.complaint_id, due_at=DUE)
-    return apply(state, domain.mirror_issued(state, order))
+    return apply(state, mirrors.mirror_issued(state, order))
 
 
-def lead_step(step: str, state: domain.Complaint, work_order_id: uuid.UUID | None, at: datetime):
+def lead_step(step: str, state: model.Complaint, work_order_id: uuid.UUID | None, at: datetime):
     """The step of the complaint's lead order (or of another order, `work_order_id`)."""
     order = examples.work_order_issued(state.complaint_id)
     fact = examples.work_order_step(step, order, at)
     return fact.model_copy(update={"work_order_id": work_order_id or state.lead_work_order_id})
 
 
-def contacted(state: domain.Complaint, work_order_id: uuid.UUID | None = None):
+def contacted(state: model.Complaint, work_order_id: uuid.UUID | None = None):
     return lead_step("contacted", state, work_order_id, NOW)
 
 
-def started(state: domain.Complaint, work_order_id: uuid.UUID | None = None):
+def started(state: model.Complaint, work_order_id: uuid.UUID | None = None):
     return lead_step("started", state, work_order_id, NOW + timedelta(hours=1))
 
 
-def arbitration(state: domain.Complaint, returned: uuid.UUID | None = None) -> ArbitrationRequested:
+def arbitration(state: model.Complaint, returned: uuid.UUID | None = None) -> ArbitrationRequested:
     return ArbitrationRequested(
         complaint_id=state.complaint_id,
         arbitrator_id="street-yushan",
@@ -58,7 +59,7 @@ def arbitration(state: domain.Complaint, returned: uuid.UUID | None = None) -> A
     )
 
 
-def decided(state: domain.Complaint) -> ArbitrationDecided:
+def decided(state: model.Complaint) -> ArbitrationDecided:
     return ArbitrationDecided(
         complaint_id=state.complaint_id,
         arbitrator_id="street-yushan",
@@ -71,43 +72,44 @@ def decided(state: domain.Complaint) -> ArbitrationDecided:
 
 def test_the_lead_units_contact_is_shown_once_with_the_deadline_and_a_co_units_is_not():
     state = dispatched()
-    assert domain.mirror_contacted(state, contacted(state, uuid.uuid4())) == []
-    [step] = domain.mirror_contacted(state, contacted(state))
+    assert mirrors.mirror_contacted(state, contacted(state, uuid.uuid4())) == []
+    [step] = mirrors.mirror_contacted(state, contacted(state))
     assert isinstance(step, ComplaintProgressed) and step.step == "contacted"
-    after = domain.evolve(state, step)
+    after = model.evolve(state, step)
     assert after.status is S.DISPATCHED and after.due_at == DUE
-    assert after.note == "玫城丽都物业服务中心已与您联系，了解诉求详情，办理时限 2026-12-01 09:00"
-    assert contacted(state).note not in after.note  # the unit's own words stay with dispatch
-    assert domain.mirror_contacted(after, contacted(state)) == []  # the same fact again
+    note = words.describe(step)
+    assert note == "玫城丽都物业服务中心已与您联系，了解诉求详情，办理时限 2026-12-01 09:00"
+    assert contacted(state).note not in note  # the unit's own words stay with dispatch
+    assert mirrors.mirror_contacted(after, contacted(state)) == []  # the same fact again
 
 
 def test_the_lead_units_start_is_shown_once_and_a_co_units_is_not():
     state = dispatched()
-    assert domain.mirror_started(state, started(state, uuid.uuid4())) == []
-    [step] = domain.mirror_started(state, started(state))
-    after = domain.evolve(state, step)
+    assert mirrors.mirror_started(state, started(state, uuid.uuid4())) == []
+    [step] = mirrors.mirror_started(state, started(state))
+    after = model.evolve(state, step)
     assert step.step == "started" and after.due_at == DUE
-    assert after.note == "玫城丽都物业服务中心已开始办理，办理时限 2026-12-01 09:00"
-    assert started(state).note not in after.note
-    assert domain.mirror_started(after, started(state)) == []
+    assert words.describe(step) == "玫城丽都物业服务中心已开始办理，办理时限 2026-12-01 09:00"
+    assert started(state).note not in words.describe(step)
+    assert mirrors.mirror_started(after, started(state)) == []
 
 
 def test_arbitration_pauses_the_deadline_until_the_named_unit_gets_its_own():
     state = dispatched()
     first_lead = state.lead_work_order_id
-    state = apply(state, domain.mirror_contacted(state, contacted(state)))
-    assert domain.mirror_arbitrating(state, arbitration(state, uuid.uuid4())) == []
-    assert domain.mirror_arbitrated(state, decided(state)) == []  # nothing was asked
-    [asked] = domain.mirror_arbitrating(state, arbitration(state))
-    state = domain.evolve(state, asked)
+    state = apply(state, mirrors.mirror_contacted(state, contacted(state)))
+    assert mirrors.mirror_arbitrating(state, arbitration(state, uuid.uuid4())) == []
+    assert mirrors.mirror_arbitrated(state, decided(state)) == []  # nothing was asked
+    [asked] = mirrors.mirror_arbitrating(state, arbitration(state))
+    state = model.evolve(state, asked)
     assert asked.step == "arbitrating" and state.due_at is None
-    assert "榆山街道办事处裁定" in state.note and "暂停" in state.note
-    assert domain.mirror_arbitrating(state, arbitration(state)) == []  # asked once
-    [named] = domain.mirror_arbitrated(state, decided(state))
-    state = domain.evolve(state, named)
+    assert "榆山街道办事处裁定" in words.describe(asked) and "暂停" in words.describe(asked)
+    assert mirrors.mirror_arbitrating(state, arbitration(state)) == []  # asked once
+    [named] = mirrors.mirror_arbitrated(state, decided(state))
+    state = model.evolve(state, named)
     assert named.step == "arbitrated" and state.due_at is None
-    assert "由社区居委会牵头办理" in state.note
-    assert domain.mirror_arbitrated(state, decided(state)) == []  # decided once
+    assert "由社区居委会牵头办理" in words.describe(named)
+    assert mirrors.mirror_arbitrated(state, decided(state)) == []  # decided once
     # dispatch's new lead order, issued with the decision, brings the deadline that applies now
     new_due = DUE + timedelta(days=3)
     order = examples.work_order_issued(
@@ -118,20 +120,21 @@ def test_arbitration_pauses_the_deadline_until_the_named_unit_gets_its_own():
         purpose="arbitration",
         due_at=new_due,
     )
-    state = apply(state, domain.mirror_issued(state, order))
+    [issued] = mirrors.mirror_issued(state, order)
+    state = model.evolve(state, issued)
     assert state.lead_work_order_id == order.work_order_id != first_lead
-    assert state.due_at == new_due and "玫城丽都社区居委会" in state.note
+    assert state.due_at == new_due and "玫城丽都社区居委会" in words.describe(issued)
     # the new lead's own contact is news to the resident again
-    [again] = domain.mirror_contacted(state, contacted(state))
+    [again] = mirrors.mirror_contacted(state, contacted(state))
     assert again.due_at == new_due
 
 
 def test_steps_after_the_unit_reported_change_nothing():
     state = dispatched()
-    state = apply(state, domain.mirror_resolved(state, case_resolved(state)))
+    state = apply(state, mirrors.mirror_resolved(state, case_resolved(state)))
     assert state.status is S.RESOLVED
-    assert domain.mirror_contacted(state, contacted(state)) == []
-    assert domain.mirror_started(state, started(state)) == []
+    assert mirrors.mirror_contacted(state, contacted(state)) == []
+    assert mirrors.mirror_started(state, started(state)) == []
 
 
 def test_intake_consumes_each_new_step_of_dispatchs():
@@ -144,7 +147,7 @@ def test_a_mirrored_step_is_neither_a_second_notice_nor_a_second_timeline_line()
     names dispatch's steps. Neither also reacts to the mirror, so nothing shows twice."""
     state = dispatched()
     facts = notify.Facts(state.complaint_id, lead_work_order_id=state.lead_work_order_id)
-    [step] = domain.mirror_contacted(state, contacted(state))
+    [step] = mirrors.mirror_contacted(state, contacted(state))
     assert len(notify.messages_for(contacted(state), facts)) == 1
     assert notify.messages_for(step, facts) == []
     assert WorkOrderContacted in projections.TIMELINE

@@ -1,6 +1,6 @@
 import pytest
 
-from services.intake import privacy
+from services.intake.domain import privacy
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from services.intake import domain, ratings, wechat
-from services.intake.domain import IllegalTransition
+from services.intake.adapters import wechat
+from services.intake.domain import commands, decisions, mirrors, ratings, words
+from services.intake.domain.decisions import IllegalTransition
 from shared.events import (
     ComplaintCallbackRecorded,
     ComplaintRedoRequested,
@@ -102,7 +103,7 @@ def test_an_expired_token_is_refused_as_expired():
 
 def test_a_residents_rating_is_recorded_once_per_round():
     state = resolved()
-    [recorded] = domain.rate(state, Satisfaction.BASICALLY_SATISFIED, RatedVia.SMS, None, NOW)
+    [recorded] = decisions.rate(state, Satisfaction.BASICALLY_SATISFIED, RatedVia.SMS, None, NOW)
     assert isinstance(recorded, ComplaintCallbackRecorded)
     assert recorded.satisfaction is Satisfaction.BASICALLY_SATISFIED
     assert recorded.rated_via is RatedVia.SMS and recorded.actor == "resident:sms"
@@ -111,12 +112,12 @@ def test_a_residents_rating_is_recorded_once_per_round():
     state = apply(state, [recorded])
     assert state.status is S.CALLED_BACK
     with pytest.raises(IllegalTransition, match="已评价"):
-        domain.rate(state, Satisfaction.SATISFIED, RatedVia.LINK, None, NOW)
+        decisions.rate(state, Satisfaction.SATISFIED, RatedVia.LINK, None, NOW)
 
 
 def test_an_unsatisfied_rating_sends_the_demand_back_at_once():
     state = resolved()
-    events = domain.rate(state, Satisfaction.UNSATISFIED, RatedVia.LINK, "仍漏水", NOW, 0)
+    events = decisions.rate(state, Satisfaction.UNSATISFIED, RatedVia.LINK, "仍漏水", NOW, 0)
     assert [type(e) for e in events] == [ComplaintCallbackRecorded, ComplaintRedoRequested]
     assert events[0].satisfied is False and events[0].comment == "仍漏水"
     redo = events[1]
@@ -127,22 +128,22 @@ def test_an_unsatisfied_rating_sends_the_demand_back_at_once():
 def test_a_rating_for_another_round_or_before_the_result_is_refused():
     state = resolved()
     with pytest.raises(IllegalTransition, match="上一轮"):
-        domain.rate(state, Satisfaction.SATISFIED, RatedVia.LINK, None, NOW, resolution_round=1)
+        decisions.rate(state, Satisfaction.SATISFIED, RatedVia.LINK, None, NOW, resolution_round=1)
     with pytest.raises(IllegalTransition):
-        domain.rate(called_back(True), Satisfaction.SATISFIED, RatedVia.SMS, None, NOW)
+        decisions.rate(called_back(True), Satisfaction.SATISFIED, RatedVia.SMS, None, NOW)
 
 
 def test_staff_record_the_three_levels_and_satisfied_follows_them():
-    basically = domain.CallBack(
+    basically = commands.CallBack(
         contacted=True, resolved=True, satisfaction=Satisfaction.BASICALLY_SATISFIED
     )
     assert basically.satisfied is False
-    [recorded] = domain.call_back(resolved(), basically, "staff:王", NOW)
+    [recorded] = decisions.call_back(resolved(), basically, "staff:王", NOW)
     assert recorded.satisfaction is Satisfaction.BASICALLY_SATISFIED
     assert recorded.rated_via is RatedVia.CALLBACK
-    assert "基本满意" in domain.describe(recorded)
+    assert "基本满意" in words.describe(recorded)
     with pytest.raises(ValueError, match="不一致"):
-        domain.CallBack(
+        commands.CallBack(
             contacted=True, resolved=True, satisfied=True, satisfaction=Satisfaction.UNSATISFIED
         )
 
@@ -180,18 +181,18 @@ def test_wechat_signs_the_sorted_token_timestamp_and_nonce():
 
 def test_a_merged_duplicates_resident_rates_the_result_it_follows_on_their_own_complaint():
     survivor, duplicate = dispatched(), filed()
-    [merged] = domain.merge(duplicate, survivor, 0, "同一楼顶漏水", "staff:王", NOW)
+    [merged] = decisions.merge(duplicate, survivor, 0, "同一楼顶漏水", "staff:王", NOW)
     duplicate = apply(duplicate, [merged])
-    assert not domain.awaits_rating(duplicate, survivor)  # not handled yet
-    survivor = apply(survivor, domain.mirror_resolved(survivor, case_resolved(survivor)))
-    assert domain.awaits_rating(duplicate, survivor)
+    assert not decisions.awaits_rating(duplicate, survivor)  # not handled yet
+    survivor = apply(survivor, mirrors.mirror_resolved(survivor, case_resolved(survivor)))
+    assert decisions.awaits_rating(duplicate, survivor)
     later = NOW + timedelta(hours=1)
-    events = domain.rate(
+    events = decisions.rate(
         duplicate, Satisfaction.UNSATISFIED, RatedVia.SMS, None, later, 0, survivor
     )
     # Recorded on the duplicate, which stays merged; no redo of a case another resident owns.
     assert [(type(e), e.status) for e in events] == [(ComplaintCallbackRecorded, S.MERGED)]
     duplicate = apply(duplicate, events)
-    assert not domain.awaits_rating(duplicate, survivor)
+    assert not decisions.awaits_rating(duplicate, survivor)
     with pytest.raises(IllegalTransition, match="已评价"):
-        domain.rate(duplicate, Satisfaction.SATISFIED, RatedVia.LINK, None, later, 0, survivor)
+        decisions.rate(duplicate, Satisfaction.SATISFIED, RatedVia.LINK, None, later, 0, survivor)

@@ -108,7 +108,7 @@ def test_the_resident_hears_of_dispatch_signing_contact_resolution_and_redo():
         "请您对办理结果进行评价" in texts["complaint_resolved"]
         and "屋面已修复" in texts["complaint_resolved"]
     )
-    # How to rate, in the numbers intake's SMS uplink reads (services/intake/ratings.py).
+    # How to rate, in the numbers intake's SMS uplink reads (services/intake/domain/ratings.py).
     assert "1 满意，2 基本满意，3 不满意" in texts["complaint_resolved"]
     assert "查询页" in texts["complaint_resolved"]
     assert filed.case_number in texts["complaint_contacted"]

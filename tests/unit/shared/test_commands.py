@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from services.dispatch.domain import rules as dispatch_rules
-from services.intake import domain as intake_domain
+from services.intake.domain import decisions as intake_domain
 from shared.commands import (
     ATTEMPTS,
     ConcurrencyError,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from services.dispatch.api.agenda import Decide, HoldMeeting
 from services.dispatch.api.schemas import Note, Report, ReturnOrder
-from services.intake import domain
+from services.intake.domain import commands, decisions
 from shared.privacy import redact_values
 from tests.support import examples
 
@@ -27,9 +27,9 @@ def test_unit_reports_notes_reasons_and_minutes_are_masked():
 def test_staff_comments_reasons_and_answers_are_masked():
     typed = f"居民说再打 {PHONE} 找他"
     bodies = [
-        domain.CallBack(contacted=True, resolved=True, satisfied=True, comment=typed).comment,
-        domain.Reason(reason=typed).reason,
-        domain.AnswerOnSpot(answer=typed).answer,
+        commands.CallBack(contacted=True, resolved=True, satisfied=True, comment=typed).comment,
+        commands.Reason(reason=typed).reason,
+        commands.AnswerOnSpot(answer=typed).answer,
     ]
     assert all(body and PHONE not in body and SHOWN in body for body in bodies)
 
@@ -44,7 +44,7 @@ def test_answers_to_a_categorys_questions_are_masked_however_nested():
 
 
 def test_the_residents_own_name_typed_into_the_text_is_masked():
-    command = domain.FileComplaint.model_validate(
+    command = commands.FileComplaint.model_validate(
         examples.complaint_request(
             0,
             text="我是欧阳秀兰，顶楼漏水，找欧阳 秀兰或打 13812345678",
@@ -52,7 +52,7 @@ def test_the_residents_own_name_typed_into_the_text_is_masked():
             contact={"name": "欧阳秀兰", "phone": "13812345678"},
         )
     )
-    [filed, *_] = domain.file_complaint(command, examples.filing())
+    [filed, *_] = decisions.file_complaint(command, examples.filing())
     dumped = filed.model_dump_json()
     assert "欧阳秀兰" not in dumped and "欧阳 秀兰" not in dumped
     assert "我是欧***" in filed.text and SHOWN in filed.text  # type: ignore[attr-defined]

@@ -19,13 +19,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 
-from services.intake import domain, ratings, service, store
-from services.intake.api import intake_of, runtime_of
-from services.intake.ratings_api import rating
+from services.intake import store
+from services.intake.api.deps import intake_of, runtime_of
+from services.intake.domain import ratings
 from shared import commands, idempotency
 from shared.apikeys import PUBLIC
 from shared.db import Connection
-from shared.events import RatedVia
+from shared.events import ComplaintStatus, RatedVia
 from shared.http import Problem, correlation_of
 from shared.privacy import narrow
 
@@ -207,15 +207,16 @@ async def _rate_by_wechat(conn: Connection, request: Request, message: Message) 
         return "未找到该编号，或手机尾号不符。" + HOW_TO
     level = said.satisfaction
     try:
-        state = await service.change(
+        state = await intake_of(request).rate(
             conn,
-            runtime_of(request).store,
             view["complaint_id"],
-            rating(conn, request, level, RatedVia.WECHAT, said.comment),
+            level,
+            RatedVia.WECHAT,
+            said.comment,
             correlation_of(request),
         )
     except Problem as refused:
         if refused.status != 409:
             raise
         return f"诉求 {case_number} 目前没有待评价的办理结果（或本轮已评价），感谢您的回复。"
-    return ratings.thanks(state.case_number, level, state.status is domain.S.REDO)
+    return ratings.thanks(state.case_number, level, state.status is ComplaintStatus.REDO)

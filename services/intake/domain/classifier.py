@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import random
@@ -17,7 +16,7 @@ import yaml
 
 from shared.events.complaint import ComplaintType
 
-DATA = Path(__file__).with_name("data")
+DATA = Path(__file__).parents[1] / "data"
 # Cue phrases per type, space-separated and normalised ("？" is "?"): the labelled set has too
 # few examples of each type to learn them all.
 TYPE_CUES = {
@@ -286,55 +285,3 @@ def best_temperatures(examples: Sequence[LabelledComplaint], folds: int = 5) -> 
         )
 
     return min(TEMPERATURES, key=partial(log_loss, 0)), min(TEMPERATURES, key=partial(log_loss, 1))
-
-
-def _print(evaluation: Evaluation, title: str) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title)
-    table.add_column("类别/类型 Label")
-    for column in ("n", "正确 correct", "准确率 accuracy"):
-        table.add_column(column, justify="right")
-    for per in (evaluation.per_category, evaluation.per_type):
-        for label, tally in per.items():
-            table.add_row(label, str(tally.n), str(tally.correct), f"{tally.accuracy:.1%}")
-        table.add_section()
-    total, accepted = str(evaluation.total), evaluation.auto_accepted
-    table.add_row("类别 category (overall)", total, "", f"{evaluation.category_accuracy:.1%}")
-    table.add_row("类型 type (overall)", total, "", f"{evaluation.type_accuracy:.1%}")
-    table.add_row(
-        f"自动受理 auto-accepted (≥{evaluation.threshold:g})",
-        f"{accepted.n} ({evaluation.coverage:.0%})",
-        str(accepted.correct),
-        f"{accepted.accuracy:.1%}",
-    )
-    Console().print(table)
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="评估诉求自动分类 Evaluate the classifier")
-    parser.add_argument("command", choices=["evaluate"])
-    parser.add_argument("--split", choices=["heldout", "train", "cv"], default="heldout")
-    parser.add_argument("--threshold", type=float, default=0.6)
-    parser.add_argument("--json", type=Path)
-    args = parser.parse_args(argv)
-    examples = load_examples()
-    train = [e for e in examples if e.split == "train"]
-    if args.split == "cv":
-        evaluation = cross_validate(train, threshold=args.threshold)
-    else:
-        chosen = [e for e in examples if e.split == args.split]
-        evaluation = evaluate(default_classifier(), chosen, args.threshold)
-    _print(evaluation, f"诉求分类 Classifier on {args.split} ({evaluation.total} examples)")
-    if args.split == "cv":
-        category_t, type_t = best_temperatures(train)
-        print(f"CV log-loss-optimal temperatures: category {category_t:g}, type {type_t:g}")
-        print(f"temperatures in use: category {CATEGORY_TEMPERATURE:g}, type {TYPE_TEMPERATURE:g}")
-    if args.json:
-        report = json.dumps(evaluation.as_dict(), ensure_ascii=False, indent=2)
-        args.json.write_text(report, encoding="utf-8")
-
-
-if __name__ == "__main__":
-    main()

@@ -1,8 +1,11 @@
-"""Intake's application layer: get → decide → save, shared by the HTTP routes and the handlers.
+"""Intake's application: get → decide → save on shared.commands, shared by the HTTP routes,
+the Open311 and WeChat adapters, the handlers and the triage clock; filing (prepare a Filing,
+then decide) and its front door, which files complaints arriving together in one transaction.
 
 Every change appends the complaint's new events with an expected position and rewrites its
-view row in the same transaction; a concurrent writer makes the append fail, and the command
-is decided again on the fresh state.
+view row (with what a person reads about its latest step, domain/words) in the same
+transaction; a concurrent writer makes the append fail, and the command is decided again on
+the fresh state.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -21,19 +24,30 @@ import asyncpg
 from fastapi.responses import JSONResponse
 from prometheus_client import Histogram
 
-from services.intake import domain, store
-from services.intake.catalogue import Catalogue, CatalogueCache, check_answers
-from services.intake.classifier import Classifier, load_examples, load_keywords
-from services.intake.duplicates import Place, likely_duplicates
-from services.intake.geo import Datum, Point, to_wgs84
-from services.intake.privacy import resident_ref
-from services.intake.promises import PromiseCache, PromiseRules
+from services.intake import store
+from services.intake.domain import decisions
+from services.intake.domain.catalogue import Catalogue, check_answers
+from services.intake.domain.classifier import Classifier, load_examples, load_keywords
+from services.intake.domain.commands import FileComplaint
+from services.intake.domain.duplicates import Place, likely_duplicates
+from services.intake.domain.geo import Datum, Point, to_wgs84
+from services.intake.domain.model import Complaint, evolve
+from services.intake.domain.privacy import resident_ref
+from services.intake.domain.promises import PromiseRules
+from services.intake.domain.words import case_number, describe
 from services.intake.settings import IntakeSettings
 from shared import commands, idempotency
 from shared.commands import ConcurrencyError, IllegalTransition, causation_of
 from shared.db import Connection
 from shared.envelope import Causation
-from shared.events import ComplaintFiled, Event, labels
+from shared.events import (
+    ComplaintFiled,
+    ComplaintType,
+    Event,
+    RatedVia,
+    Satisfaction,
+    complaint_of,
+)
 from shared.eventstore import EventStore, RecordedEvent
 from shared.http import Problem
 from shared.idempotency import request_hash
@@ -46,7 +60,7 @@ FILED_TOGETHER = Histogram(
     "Complaints filed in one transaction at the front door",
     buckets=(1, 2, 4, 8, 16, 32, 64),
 )
-Decision = Callable[[domain.Complaint], list[Event]]
+Decision = Callable[[Complaint], Awaitable[list[Event]] | list[Event]]
 DUPLICATES_KEPT = 5  # likely duplicates a new complaint names at most
 
 
@@ -67,31 +81,32 @@ def catalogue_classifier(catalogue: Catalogue) -> Classifier:
 class Saved:
     """A complaint after a change, and its view row as stored."""
 
-    state: domain.Complaint
+    state: Complaint
     view: dict[str, Any]
 
 
 async def save(
     conn: Connection,
     events_store: EventStore,
-    state: domain.Complaint | None,
+    state: Complaint | None,
     new_events: list[Event],
     causation: Causation,
 ) -> Saved | None:
-    """Append `new_events` after `state` and rewrite the view; None when there was nothing to do."""
+    """Append `new_events` after `state` and rewrite the view; None when there was nothing to do.
+    The view's status note and each update are what a person reads about the step (describe)."""
     if not new_events:
         return None
-    complaint_id: UUID = new_events[0].complaint_id  # type: ignore[attr-defined]
+    complaint_id = complaint_of(new_events[0])
+    assert complaint_id is not None
     recorded = await events_store.append(
         conn, store.stream_of(complaint_id), new_events, causation, state.version if state else 0
     )
     after = state
-    notes = []
     for event in new_events:
-        after = domain.evolve(after, event)
-        notes.append(after.note)
+        after = evolve(after, event)
     assert after is not None
-    view = await store.save_view(conn, after)
+    notes = [describe(event) for event in new_events]
+    view = await store.save_view(conn, after, notes[-1])
     await store.add_updates(conn, complaint_id, recorded, notes)
     return Saved(after, view)
 
@@ -114,19 +129,19 @@ async def change(
     conn: Connection,
     events_store: EventStore,
     complaint_id: UUID,
-    decide: Callable[[domain.Complaint], Awaitable[list[Event]] | list[Event]],
+    decide: Decision,
     correlation: UUID | None = None,
-) -> domain.Complaint:
+) -> Complaint:
     """A command on one complaint (shared.commands.change): 404 if there is none, 409 if the
     complaint refuses it or keeps changing under it."""
 
-    async def load() -> tuple[domain.Complaint, list[RecordedEvent]]:
+    async def load() -> tuple[Complaint, list[RecordedEvent]]:
         state, history = await store.load_history(conn, events_store, complaint_id)
         if state is None:
             raise Problem(404, f"诉求 {complaint_id} 不存在 No such complaint")
         return state, history
 
-    async def decided(loaded: tuple[domain.Complaint, list[RecordedEvent]]) -> list[Event]:
+    async def decided(loaded: tuple[Complaint, list[RecordedEvent]]) -> list[Event]:
         state, _ = loaded
         try:
             new_events = decide(state)
@@ -135,8 +150,8 @@ async def change(
             raise Problem(409, str(refusal), current_status=state.status.value) from None
 
     async def saved(
-        loaded: tuple[domain.Complaint, list[RecordedEvent]], new_events: list[Event]
-    ) -> domain.Complaint:
+        loaded: tuple[Complaint, list[RecordedEvent]], new_events: list[Event]
+    ) -> Complaint:
         state, history = loaded
         after = await save(
             conn, events_store, state, new_events, causation_of(history, correlation)
@@ -152,13 +167,16 @@ async def change(
 @dataclass(frozen=True, slots=True)
 class Intake:
     """What filing needs besides the request: settings, the catalogue and the event store;
-    and the front door that files complaints arriving together in one transaction."""
+    and the front door that files complaints arriving together in one transaction. `shown` is
+    how the API shows a complaint's view row, what the door answers a filing with (the API's
+    schemas shape every answer: main.py passes api/schemas.complaint_view)."""
 
     settings: IntakeSettings
-    catalogues: CatalogueCache
+    catalogues: store.CatalogueCache
     events: EventStore
     pool: Callable[[], asyncpg.Pool]
-    promises: PromiseCache = field(default_factory=PromiseCache)
+    shown: Callable[[Mapping[str, Any]], dict[str, Any]]
+    promises: store.PromiseCache = field(default_factory=store.PromiseCache)
     door: FilingDoor = field(init=False)
 
     def __post_init__(self) -> None:
@@ -173,9 +191,7 @@ class Intake:
             )
         return catalogue
 
-    async def file(
-        self, conn: Connection, command: domain.FileComplaint, causation: Causation
-    ) -> Saved:
+    async def file(self, conn: Connection, command: FileComplaint, causation: Causation) -> Saved:
         """Validate against the catalogue, classify, look for duplicates, and record it all."""
         catalogue = await self.catalogue(conn)
         rules = await self.promises.current(conn)
@@ -185,7 +201,7 @@ class Intake:
     def prepare(
         self,
         catalogue: Catalogue,
-        command: domain.FileComplaint,
+        command: FileComplaint,
         rules: PromiseRules | None = None,
     ) -> Prepared:
         """What filing decides before it looks at the store: the command checked against the
@@ -228,10 +244,11 @@ class Intake:
             confidence = 1.0 if command.category else guess.confidence
             complaint_type = command.type or guess.type
             type_confidence = 1.0 if command.type else guess.type_confidence
-        needs_triage = (
-            confidence < self.settings.classify_threshold
-            or type_confidence < self.settings.type_threshold
-            or category_code not in catalogue.categories
+        needs_triage = decisions.to_triage(
+            confidence,
+            type_confidence,
+            category_code in catalogue.categories,
+            (self.settings.classify_threshold, self.settings.type_threshold),
         )
         grid = catalogue.place(command.area_code, "grid")
         building = catalogue.place(command.area_code, "building")
@@ -244,7 +261,7 @@ class Intake:
             point.latitude if point else None,
             point.longitude if point else None,
         )
-        filing = domain.Filing(
+        filing = decisions.Filing(
             complaint_id=place.complaint_id,
             case_number="",  # numbered when it is recorded
             resident_ref=resident_ref(command.contact.phone, self.settings.resident_pepper),
@@ -263,7 +280,7 @@ class Intake:
             rules.promise(category_code, category.priority, now)
             if rules is not None
             and category is not None
-            and complaint_type is not domain.ComplaintType.CONSULTATION
+            and complaint_type is not ComplaintType.CONSULTATION
             else None
         )
         if promise is not None:
@@ -291,14 +308,14 @@ class Intake:
         numbered = await store.sequences_and_places_near(
             conn, [p.nearby for p, _ in prepared], radius, limit=DUPLICATES_KEPT + 5
         )
-        filings: list[tuple[domain.FileComplaint, domain.Filing]] = []
+        filings: list[tuple[FileComplaint, decisions.Filing]] = []
         placed: list[Place] = []
         for (p, _), (sequence, earlier) in zip(prepared, numbered, strict=True):
             place = p.nearby.place
             duplicates = likely_duplicates(place, [*earlier, *placed], radius, DUPLICATES_KEPT)
-            case_number = domain.case_number(sequence, p.filing.filed_at)
-            placed.append(replace(place, case_number=case_number))
-            filing = replace(p.filing, case_number=case_number, duplicates=tuple(duplicates))
+            number = case_number(sequence, p.filing.filed_at)
+            placed.append(replace(place, case_number=number))
+            filing = replace(p.filing, case_number=number, duplicates=tuple(duplicates))
             filings.append((p.command, filing))
         keys = await store.store_contacts(
             conn,
@@ -306,7 +323,7 @@ class Intake:
             [(f.resident_ref, f.complaint_id, c.contact) for c, f in filings],
         )
         appends = [
-            (store.stream_of(f.complaint_id), domain.file_complaint(c, f), causation)
+            (store.stream_of(f.complaint_id), decisions.file_complaint(c, f), causation)
             for (c, f), (_, causation) in zip(filings, prepared, strict=True)
         ]
         # Stored and published sealed; this state and the view are made from the clear ones.
@@ -320,32 +337,54 @@ class Intake:
         by_stream: dict[str, list[RecordedEvent]] = {}
         for stored in recorded:
             by_stream.setdefault(stored.stream, []).append(stored)
-        states: list[domain.Complaint] = []
+        states: list[tuple[Complaint, str]] = []
         updates: list[tuple[UUID, RecordedEvent, str]] = []
         for (stream, new_events, _), (_, filing) in zip(appends, filings, strict=True):
             state = None
             for event, stored in zip(new_events, by_stream[stream], strict=True):
-                state = domain.evolve(state, event)
-                updates.append((filing.complaint_id, stored, state.note))
+                state = evolve(state, event)
+                updates.append((filing.complaint_id, stored, describe(event)))
             assert state is not None
-            states.append(state)
+            states.append((state, describe(new_events[-1])))
         views = await store.save_new_views(
             conn,
             [
-                (state, p.nearby.place.grid, p.nearby.place.building)
-                for state, (p, _) in zip(states, prepared, strict=True)
+                (state, note, p.nearby.place.grid, p.nearby.place.building)
+                for (state, note), (p, _) in zip(states, prepared, strict=True)
             ],
         )
         await store.add_all_updates(conn, updates)
-        return [Saved(state, view) for state, view in zip(states, views, strict=True)]
+        return [Saved(state, view) for (state, _), view in zip(states, views, strict=True)]
+
+    async def rate(
+        self,
+        conn: Connection,
+        complaint_id: UUID,
+        level: Satisfaction,
+        via: RatedVia,
+        comment: str | None,
+        correlation: UUID | None,
+        resolution_round: int | None = None,
+    ) -> Complaint:
+        """The resident's own rating of a result (an SMS reply, WeChat, the signed link), decided
+        on the complaint's newest state (and, for a merged duplicate, the newest state of the
+        complaint it follows): 409 if it awaits no rating now."""
+
+        async def decide(state: Complaint) -> list[Event]:
+            survivor = await store.survivor_of(conn, self.events, state)
+            return decisions.rate(
+                state, level, via, comment, commands.now(), resolution_round, survivor
+            )
+
+        return await change(conn, self.events, complaint_id, decide, correlation)
 
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
     """A filing decided as far as it can be before the store is read."""
 
-    command: domain.FileComplaint
-    filing: domain.Filing
+    command: FileComplaint
+    filing: decisions.Filing
     nearby: store.Nearby
     public_place: str | None = None  # down to the building: what a sealed filing shows
 
@@ -373,43 +412,11 @@ def box_around(point: Point | None, radius_m: float) -> tuple[float, float, floa
     )
 
 
-def view_json(view: dict[str, Any]) -> dict[str, Any]:
-    """A view row as the API shows it to channels and staff."""
-    return {
-        "complaint_id": str(view["complaint_id"]),
-        "case_number": view["case_number"],
-        "status": view["status"],
-        "status_label": labels.STATUS[domain.S(view["status"])],
-        "status_note": view["status_note"],
-        "channel": view["channel"],
-        "type": view["type"],
-        "category": view["category"],
-        "confidence": view["confidence"],
-        "needs_triage": view["needs_triage"],
-        "area_code": view["area_code"],
-        "address": view["address"],
-        "latitude": view["latitude"],
-        "longitude": view["longitude"],
-        "text": view["text"],
-        "attributes": view["attributes"],
-        "media_urls": view["media_urls"],
-        "resident_ref": view["resident_ref"],
-        "masked_phone": view["masked_phone"],
-        "likely_duplicates": view["duplicate_candidates"] if view["duplicate_pending"] else [],
-        "merged_into": str(view["merged_into"]) if view["merged_into"] else None,
-        "lead_responder": view["lead_responder"],
-        "due_at": view["due_at"].isoformat() if view["due_at"] else None,
-        "filed_at": view["filed_at"].isoformat(),
-        "updated_at": view["updated_at"].isoformat(),
-        "version": view["version"],
-    }
-
-
 @dataclass(eq=False, slots=True)
 class _Ticket:
     """A filing at the door: the request, its scoped Idempotency-Key, and where its answer goes."""
 
-    command: domain.FileComplaint
+    command: FileComplaint
     causation: Causation
     key: str | None
     digest: str
@@ -436,7 +443,7 @@ class FilingDoor:
 
     async def file(
         self,
-        command: domain.FileComplaint,
+        command: FileComplaint,
         causation: Causation,
         key: str | None = None,
         payload: Any = None,
@@ -533,7 +540,7 @@ class FilingDoor:
         )
         records: list[tuple[str, int, dict[str, Any]]] = []
         for ticket, saved in zip(prepared, filed, strict=True):
-            body = view_json(saved.view)
+            body = self.intake.shown(saved.view)
             answers[ticket] = _located(JSONResponse(body, status_code=201), body)
             if ticket.key is not None:
                 records.append((ticket.key, 201, body))

@@ -1,6 +1,7 @@
 """The resident's own rating of a result: reading an SMS reply, and the signed one-time link.
 
-Pure: no I/O. The routes that use these are in `ratings_api.py`.
+Pure: no I/O. The routes that use these are services/intake/api/ratings.py and
+services/intake/adapters/wechat.py.
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ import hmac
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
-from urllib.parse import urlencode
 from uuid import UUID
 
 from shared.events import Satisfaction, labels
@@ -139,15 +138,3 @@ def verify(token: str, secret: str, now: datetime) -> RatingGrant:
     if grant.expires_at <= now:
         raise TokenExpired(token)
     return grant
-
-
-def offer(grant: RatingGrant, secret: str, page_url: str) -> dict[str, Any]:
-    """What the resident's lookup shows of a result awaiting their rating: the link and levels."""
-    token = sign(grant, secret)
-    return {
-        "token": token,
-        # In the fragment: the browser never sends it, so no access log or referrer holds it.
-        "url": f"{page_url}#{urlencode({'token': token})}",
-        "expires_at": grant.expires_at.isoformat(),
-        "levels": {level.value: label for level, label in labels.SATISFACTION.items()},
-    }

@@ -1,4 +1,6 @@
-"""Open311 GeoReport v2 (http://wiki.open311.org/GeoReport_v2) over intake's catalogue and view."""
+"""Open311 GeoReport v2 (http://wiki.open311.org/GeoReport_v2) over intake's catalogue and view:
+discovery, services and their definitions, filing a request, and the public feed of requests
+and their updates. The documents themselves are documents.py's."""
 
 from __future__ import annotations
 
@@ -6,7 +8,6 @@ import functools
 import json
 import re
 import uuid
-import xml.etree.ElementTree as ET
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,76 +19,28 @@ from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from services.intake import domain, store
-from services.intake.api import intake_of, runtime_of
+from services.intake import store
+from services.intake.adapters.open311 import documents
+from services.intake.adapters.open311.documents import FORMATS, error_response, render
+from services.intake.api.deps import catalogue_of, client_of, intake_of, runtime_of
 from services.intake.auth import KEYS, ApiKey, Role
-from services.intake.catalogue import Catalogue
-from services.intake.geo import Datum, Point, to_wgs84
+from services.intake.domain.catalogue import Catalogue
+from services.intake.domain.commands import Contact, FileComplaint
+from services.intake.domain.geo import Datum, Point, to_wgs84
+from services.intake.domain.words import CHINA
 from shared import idempotency
 from shared.apikeys import PUBLIC, for_audience, presented_secret
 from shared.commands import causation_of
-from shared.events import Channel, labels
+from shared.events import Channel
 from shared.http import Problem, correlation_of
 
 router = APIRouter(prefix="/open311/v2", tags=["Open311 GeoReport v2"])
 
 CHANGESET = "2026-11-23T00:00:00+08:00"  # bump when this surface changes (sortable, per spec)
-FORMATS = {"json": "application/json; charset=utf-8", "xml": "text/xml; charset=utf-8"}
 WINDOW = timedelta(days=90)  # the spec's default and widest range of requested_datetime
 PAGE_SIZE = 1000  # default and largest page_size; `page` counts from 1 (as Bloomington does)
-# Open311 knows only open and closed: whatever is answered or ended is closed; redo reopens.
-CLOSED = frozenset({"answered", "resolved", "called_back", "merged", "withdrawn", "closed"})
-# The Spark convention: the repeated child element of each XML container (a JSON array).
-ITEMS = {
-    "services": "service",
-    "service_requests": "request",
-    "service_request_updates": "request_update",
-    "errors": "error",
-    "attributes": "attribute",
-    "values": "value",
-    "endpoints": "endpoint",
-    "formats": "format",
-}
 _ATTRIBUTE = re.compile(r"attribute\[([^\]]+)\](\[\])?")
 _PARAMS = {"text": "description", "address": "address_string", "name": "first_name/last_name"}
-_UNWRITABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")  # not allowed in XML 1.0
-
-# --- rendering -------------------------------------------------------------------------------
-
-
-def render(
-    fmt: str, root: str, data: Any, status: int = 200, headers: dict[str, str] | None = None
-) -> Response:
-    """`data` as bare JSON, or as XML under `root` with each list item in its singular element."""
-    if fmt == "json":
-        body = json.dumps(data, ensure_ascii=False).encode()
-    else:
-        element = ET.Element(root)
-        _fill(element, data)
-        xml = ET.tostring(element, encoding="unicode")
-        body = f'<?xml version="1.0" encoding="utf-8"?>\n{xml}'.encode()
-    return Response(body, status_code=status, media_type=FORMATS[fmt], headers=headers)
-
-
-def _fill(element: ET.Element, value: Any) -> None:
-    if isinstance(value, dict):
-        for name, item in value.items():
-            _fill(ET.SubElement(element, name), item)
-    elif isinstance(value, list):
-        for item in value:
-            _fill(ET.SubElement(element, ITEMS[element.tag]), item)
-    elif isinstance(value, bool):
-        element.text = "true" if value else "false"
-    elif value is not None:
-        element.text = _UNWRITABLE.sub("", str(value))
-
-
-def error_response(
-    fmt: str, status: int, *descriptions: str, headers: dict[str, str] | None = None
-) -> Response:
-    """Open311's error array (XML unless .json was asked for); middleware may use it too."""
-    errors = [{"code": status, "description": d} for d in descriptions]
-    return render(fmt if fmt in FORMATS else "xml", "errors", errors, status, headers)
 
 
 def _bad(*descriptions: str, status: int = 400) -> Problem:
@@ -105,8 +58,9 @@ def _answer_problem(fmt: str, problem: Problem) -> Response:
 Handler = Callable[..., Awaitable[Response]]
 
 
-def _route(method: str, path: str, summary: str) -> Callable[[Handler], Handler]:
-    """A route served as .json and .xml whose every failure is an Open311 error array.
+def _route(method: str, path: str, summary: str, answers: Any) -> Callable[[Handler], Handler]:
+    """A route served as .json and .xml whose every failure is an Open311 error array; its
+    answer is `answers` (a model of documents.py's, as the OpenAPI document shows it).
 
     Handlers take only `str` path parameters and read the query and form themselves, so
     FastAPI's 422 problem+json can never answer on an Open311 path.
@@ -119,10 +73,10 @@ def _route(method: str, path: str, summary: str) -> Callable[[Handler], Handler]
                 if fmt not in FORMATS:
                     raise _bad("格式须为 .json 或 .xml Use the .json or .xml suffix", status=404)
                 if method == "GET":
-                    client = request.client.host if request.client else "unknown"
                     limiter = runtime_of(request).limiter
                     await limiter.check(
-                        f"open311:{client}", intake_of(request).settings.open311_reads_per_minute
+                        f"open311:{client_of(request)}",
+                        intake_of(request).settings.open311_reads_per_minute,
                     )
                 return await handler(request, fmt, **path)
             except Problem as problem:
@@ -130,21 +84,23 @@ def _route(method: str, path: str, summary: str) -> Callable[[Handler], Handler]
 
         # Reads are public; a request is filed with a channel key sent as the form's api_key.
         door = PUBLIC if method == "GET" else KEY_IN_FORM
-        router.add_api_route(path, route, methods=[method], summary=summary, dependencies=[door])
+        router.add_api_route(
+            path,
+            route,
+            methods=[method],
+            summary=summary,
+            dependencies=[door],
+            **documents.documented(answers),
+        )
         return route
 
     return register
 
 
-async def _catalogue(request: Request) -> Catalogue:
-    async with runtime_of(request).pool.acquire() as conn:
-        return await intake_of(request).catalogue(conn)
-
-
 # --- discovery and services ------------------------------------------------------------------
 
 
-@_route("GET", "/discovery.{fmt}", "服务发现 Service discovery")
+@_route("GET", "/discovery.{fmt}", "服务发现 Service discovery", documents.Discovery)
 async def discovery(request: Request, fmt: str) -> Response:
     production = runtime_of(request).settings.environment == "production"
     endpoint = {
@@ -164,46 +120,23 @@ async def discovery(request: Request, fmt: str) -> Response:
     return render(fmt, "discovery", found)
 
 
-@_route("GET", "/services.{fmt}", "服务（诉求类别）列表 Service list")
+@_route("GET", "/services.{fmt}", "服务（诉求类别）列表 Service list", list[documents.Service])
 async def services(request: Request, fmt: str) -> Response:
-    listed = [
-        {
-            "service_code": c.code,
-            "service_name": c.name,
-            "description": c.description,
-            "metadata": bool(c.attributes),
-            "type": "realtime",  # the request is committed before we answer, id and all
-            "keywords": ",".join(c.keywords) or None,
-            "group": c.group,
-        }
-        for c in (await _catalogue(request)).categories.values()
-    ]
-    return render(fmt, "services", listed)
+    catalogue = await catalogue_of(request)
+    return render(fmt, "services", [documents.service(c) for c in catalogue.categories.values()])
 
 
-@_route("GET", "/services/{service_code}.{fmt}", "服务定义 Service definition")
+@_route(
+    "GET",
+    "/services/{service_code}.{fmt}",
+    "服务定义 Service definition",
+    documents.ServiceDefinition,
+)
 async def service_definition(request: Request, fmt: str, service_code: str) -> Response:
-    category = (await _catalogue(request)).categories.get(service_code)
+    category = (await catalogue_of(request)).categories.get(service_code)
     if category is None:
         raise _bad(f"未知的服务代码 Unknown service_code {service_code}", status=404)
-    # The spec wants a unique positive order; the catalogue may leave it out (for a notice).
-    spare = iter(range(max((a.order or 0 for a in category.attributes), default=0) + 1, 10**6))
-    ordered = sorted(((a.order or next(spare), a) for a in category.attributes), key=lambda p: p[0])
-    attributes = [
-        {
-            "variable": a.variable,
-            "code": a.code,
-            "datatype": a.datatype,
-            "required": a.required,
-            "datatype_description": a.datatype_description,
-            "order": order,
-            "description": a.description,
-            "values": [{"key": v.key, "name": v.name} for v in a.values],
-        }
-        for order, a in ordered
-    ]
-    definition = {"service_code": category.code, "attributes": attributes}
-    return render(fmt, "service_definition", definition)
+    return render(fmt, "service_definition", documents.definition(category))
 
 
 # --- filing ----------------------------------------------------------------------------------
@@ -300,7 +233,7 @@ async def _key(request: Request, form: FormData) -> ApiKey:
     return key
 
 
-@_route("POST", "/requests.{fmt}", "提交诉求 Create a service request")
+@_route("POST", "/requests.{fmt}", "提交诉求 Create a service request", list[documents.Filed])
 async def create_request(request: Request, fmt: str) -> Response:
     try:
         form = await request.form()
@@ -328,19 +261,21 @@ async def create_request(request: Request, fmt: str) -> Response:
         if phone is None:
             problems.append("phone 必填，用于回访 is required: we call the resident back")
         media = [m.strip() for m in form.getlist("media_url") if isinstance(m, str) and m.strip()]
-        if not all(re.fullmatch(r"https?://\S{1,2000}", m) for m in media):  # domain.MEDIA_URL
+        if not all(
+            re.fullmatch(r"https?://\S{1,2000}", m) for m in media
+        ):  # domain/commands.MEDIA_URL
             problems.append("media_url 须为 http(s) 链接 must be http(s) URLs")
         place = _place(catalogue, form, problems)
         if problems:
             raise _bad(*problems)
         try:  # email, device_id and account_id are not kept: no identifiers in events
-            command = domain.FileComplaint(
+            command = FileComplaint(
                 channel=Channel.OPEN311,
                 text=description,
                 category=service_code,  # the type is left to the classifier
                 attributes=_answers(form),  # checked against the category by intake.file
                 media_urls=media,
-                contact=domain.Contact(name=_name(form), phone=phone or ""),
+                contact=Contact(name=_name(form), phone=phone or ""),
                 **place,
             )
         except ValidationError as error:
@@ -348,7 +283,7 @@ async def create_request(request: Request, fmt: str) -> Response:
 
         async def produce() -> tuple[int, dict[str, Any]]:
             filed = (await intake.file(conn, command, causation)).state
-            due = filed.due_at.astimezone(domain.CHINA) if filed.due_at else None
+            due = filed.due_at.astimezone(CHINA) if filed.due_at else None
             return 200, {
                 "case_number": filed.case_number,
                 "label": filed.label,
@@ -378,7 +313,12 @@ def _messages(error: ValidationError) -> list[str]:
     return [f"{_PARAMS.get(where, where)}: {message}" for where, message in located]
 
 
-@_route("GET", "/tokens/{token}.{fmt}", "凭令牌查询编号 The service_request_id for a token")
+@_route(
+    "GET",
+    "/tokens/{token}.{fmt}",
+    "凭令牌查询编号 The service_request_id for a token",
+    list[documents.Token],
+)
 async def token(request: Request, fmt: str, token: str) -> Response:
     # A token is the complaint id of the native API; POST answers with the id straight away.
     try:
@@ -394,11 +334,6 @@ async def token(request: Request, fmt: str, token: str) -> Response:
 
 
 # --- reading requests and their updates ------------------------------------------------------
-
-
-def _w3c(moment: datetime | None) -> str | None:
-    """A W3C datetime in China's offset, whole seconds: 2026-05-01T08:00:00+08:00."""
-    return moment.astimezone(domain.CHINA).replace(microsecond=0).isoformat() if moment else None
 
 
 def _when(request: Request, name: str) -> datetime | None:
@@ -439,162 +374,91 @@ def _listed(request: Request, name: str) -> list[str]:
     return [v.strip() for v in request.query_params.get(name, "").split(",") if v.strip()]
 
 
-def _select(filters: list[tuple[str, Any]], order: str, request: Request) -> tuple[str, list[Any]]:
-    """WHERE … ORDER BY … LIMIT … OFFSET … for the filters given, and the page asked for."""
+def _page(request: Request) -> store.Page:
+    """The page asked for: `page` (from 1) of `page_size` rows."""
     try:
-        page = int(request.query_params.get("page") or 1)
+        number = int(request.query_params.get("page") or 1)
         size = int(request.query_params.get("page_size") or PAGE_SIZE)
     except ValueError:
-        page = size = 0
-    if not 0 < page <= 1_000_000 or not 0 < size <= PAGE_SIZE:
+        number = size = 0
+    if not 0 < number <= 1_000_000 or not 0 < size <= PAGE_SIZE:
         raise _bad(f"page 须 ≥ 1，page_size 须在 1 到 {PAGE_SIZE} 之间 page ≥ 1, page_size 1-1000")
-    conditions, args = [], []
-    for condition, value in filters:
-        if value not in (None, []):
-            args.append(value)
-            conditions.append(condition.replace("?", f"${len(args)}"))
-    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-    args += [size, (page - 1) * size]
-    return f"{where} ORDER BY {order} LIMIT ${len(args) - 1} OFFSET ${len(args)}", args
+    return store.Page(number, size)
 
 
-def _status_filter(request: Request, column: str) -> tuple[str, Any]:
+def _statuses(request: Request) -> dict[str, list[str]]:
+    """The statuses `status=open|closed` asks for (as store.service_requests takes them)."""
     wanted = set(_listed(request, "status"))
     if wanted - {"open", "closed"}:
         raise _bad("status 须为 open、closed 或 open,closed must be open, closed or both")
     if len(wanted) != 1:
-        return "", None
-    operator = "= ANY" if "closed" in wanted else "<> ALL"
-    return f"{column} {operator}(?::text[])", sorted(CLOSED)
+        return {}
+    return {"status_in" if "closed" in wanted else "status_not_in": sorted(documents.CLOSED)}
 
 
-def _open_or_closed(status: str) -> str:
-    return "closed" if status in CLOSED else "open"
-
-
-_COLUMNS = (
-    "case_number, status, type, category, area_code, address, latitude, longitude, text, media_urls, "
-    "lead_responder, due_at, status_note, filed_at, updated_at"
+@_route(
+    "GET",
+    "/requests.{fmt}",
+    "诉求列表 Service requests, newest first",
+    list[documents.ServiceRequest],
 )
-
-
-def _request_json(row: Any, catalogue: Catalogue, public_text: bool = False) -> dict[str, Any]:
-    category = catalogue.categories.get(row["category"] or "")
-    label = labels.STATUS[domain.S(row["status"])]
-    # The feed is public: the place stops at the building (no unit, no room number), the
-    # coordinates at about a hundred metres, and the resident's own words (which may name
-    # people, doors and numbers in ways no masker catches) are shown only where the city
-    # chose to publish them (INTAKE_OPEN311_PUBLIC_TEXT; phone and ID numbers were masked at
-    # filing); a link is shown only if it is a web link. What a whistle-blower reported (举报)
-    # is never shown.
-    place_code, place = catalogue.public_place(row["area_code"])
-    what = category.name if category else "诉求"
-    if row["type"] == "report":
-        text = "（举报内容不公开 Report details are not public）"
-    elif public_text:
-        text = row["text"]
-    else:
-        text = (
-            f"{what}（{place or '地点不公开'}）：居民原话不公开 The resident's words are not public"
-        )
-    media = [m for m in row["media_urls"] or () if re.fullmatch(domain.MEDIA_URL, m)]
-    return {
-        "service_request_id": row["case_number"],
-        "status": _open_or_closed(row["status"]),
-        "status_notes": f"{label}：{row['status_note']}" if row["status_note"] else label,
-        "service_name": category.name if category else row["category"],
-        "service_code": row["category"],
-        "description": text,
-        "agency_responsible": row["lead_responder"],
-        "service_notice": None,
-        "requested_datetime": _w3c(row["filed_at"]),
-        "updated_datetime": _w3c(row["updated_at"]),
-        "expected_datetime": _w3c(row["due_at"]),
-        "address": place,
-        "address_id": place_code,
-        "zipcode": None,
-        "lat": _rounded(row["latitude"]),
-        "long": _rounded(row["longitude"]),
-        "media_url": media[0] if media else None,
-    }
-
-
-def _rounded(degrees: float | None) -> float | None:
-    """Three decimals: about 110 m north-south, enough to find the street, not the door."""
-    return None if degrees is None else round(degrees, 3)
-
-
-@_route("GET", "/requests.{fmt}", "诉求列表 Service requests, newest first")
 async def requests(request: Request, fmt: str) -> Response:
     ids = _listed(request, "service_request_id")
     if len(ids) > PAGE_SIZE:
         raise _bad(f"service_request_id 最多 {PAGE_SIZE} 个 at most {PAGE_SIZE} ids")
     if ids:  # "This overrides all other arguments."
-        filters: list[tuple[str, Any]] = [("case_number = ANY(?::text[])", ids)]
+        filters: dict[str, Any] = {"case_numbers": ids}
     else:
         after, before = _when(request, "updated_after"), _when(request, "updated_before")
         # A client syncing changes asks by updated time: no default window on filing then.
         start, end = _window(request, default=after is None and before is None)
-        filters = [
-            ("category = ANY(?::text[])", _listed(request, "service_code")),
-            _status_filter(request, "status"),
-            ("filed_at >= ?", start),
-            ("filed_at < ?", end),
-            ("updated_at >= ?", after),
-            ("updated_at < ?", before),
-        ]
-    page, args = _select(filters, "filed_at DESC, case_number DESC", request)
+        filters = {
+            "categories": _listed(request, "service_code"),
+            **_statuses(request),
+            "filed_from": start,
+            "filed_before": end,
+            "updated_from": after,
+            "updated_before": before,
+        }
+    page = _page(request)
     async with runtime_of(request).pool.acquire() as conn:
         catalogue = await intake_of(request).catalogue(conn)
-        rows = await conn.fetch(f"SELECT {_COLUMNS} FROM complaints{page}", *args)
+        rows = await store.service_requests(conn, page, **filters)
     public_text = intake_of(request).settings.open311_public_text
-    return render(
-        fmt, "service_requests", [_request_json(row, catalogue, public_text) for row in rows]
-    )
+    listed = [documents.request(row, catalogue, public_text) for row in rows]
+    return render(fmt, "service_requests", listed)
 
 
-@_route("GET", "/requests/{service_request_id}.{fmt}", "单个诉求 One service request")
+@_route(
+    "GET",
+    "/requests/{service_request_id}.{fmt}",
+    "单个诉求 One service request",
+    list[documents.ServiceRequest],
+)
 async def one_request(request: Request, fmt: str, service_request_id: str) -> Response:
     async with runtime_of(request).pool.acquire() as conn:
         catalogue = await intake_of(request).catalogue(conn)
-        row = await conn.fetchrow(
-            f"SELECT {_COLUMNS} FROM complaints WHERE case_number = $1", service_request_id
-        )
+        row = await store.service_request(conn, service_request_id)
     if row is None:
         raise _bad(f"未知的诉求编号 Unknown service_request_id {service_request_id}", status=404)
     public_text = intake_of(request).settings.open311_public_text
-    return render(fmt, "service_requests", [_request_json(row, catalogue, public_text)])
+    return render(fmt, "service_requests", [documents.request(row, catalogue, public_text)])
 
 
-@_route("GET", "/servicerequestupdates.{fmt}", "办理进度 Service request updates (mySociety)")
+@_route(
+    "GET",
+    "/servicerequestupdates.{fmt}",
+    "办理进度 Service request updates (mySociety)",
+    list[documents.RequestUpdate],
+)
 async def updates(request: Request, fmt: str) -> Response:
     """Every step a person can read about, oldest first, so a client can resume where it was."""
     start, end = _window(request, default=True)
-    filters = [
-        ("u.updated_at >= ?", start),
-        ("u.updated_at < ?", end),
-        ("c.case_number = ANY(?::text[])", _listed(request, "service_request_id")),
-    ]
-    page, args = _select(filters, "u.updated_at, u.update_id", request)
+    ids = _listed(request, "service_request_id")
+    page = _page(request)
     async with runtime_of(request).pool.acquire() as conn:
-        rows = await conn.fetch(
-            "SELECT u.update_id, c.case_number, u.status, u.description, u.updated_at "
-            f"FROM complaint_updates u JOIN complaints c USING (complaint_id){page}",
-            *args,
-        )
-    listed = [
-        {
-            "update_id": str(row["update_id"]),
-            "service_request_id": row["case_number"],
-            "status": _open_or_closed(row["status"]),
-            "updated_datetime": _w3c(row["updated_at"]),
-            "description": row["description"],
-            "media_url": "",
-            "external_status_code": row["status"],  # our finer status (dispatched, signed…)
-        }
-        for row in rows
-    ]
-    return render(fmt, "service_request_updates", listed)
+        rows = await store.request_updates(conn, page, since=start, before=end, case_numbers=ids)
+    return render(fmt, "service_request_updates", [documents.update(row) for row in rows])
 
 
 @router.api_route(

@@ -2,49 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from services.intake import domain, ratings, service, store
-from services.intake.api import intake_of, runtime_of
-from services.intake.auth import ApiKey, Role, require
-from services.intake.privacy import resident_ref
+from services.intake import store
+from services.intake.api import schemas
+from services.intake.api.deps import (
+    RESIDENTS,
+    SmsGatewayKey,
+    answer,
+    client_of,
+    intake_of,
+    runtime_of,
+)
+from services.intake.domain import ratings
+from services.intake.domain.privacy import resident_ref
 from shared import commands
 from shared.apikeys import PUBLIC
 from shared.db import Connection
-from shared.events import Event, RatedVia, Satisfaction, labels
+from shared.events import ComplaintStatus, RatedVia
 from shared.http import Answer, Correlation, Problem, correlation_of, once
-from shared.privacy import FreeText
 
 router = APIRouter()
-RESIDENTS = "居民查询 Residents"
 GATEWAY = "短信网关 SMS gateway"
-
-SmsGatewayKey = Annotated[ApiKey, require(Role.SMS_GATEWAY)]
 
 
 # --- the SMS gateway's uplink ----------------------------------------------------------------
-
-
-class SmsReply(BaseModel):
-    """A resident's reply to a message, as the SMS gateway forwards it (上行短信)."""
-
-    model_config = ConfigDict(str_strip_whitespace=True)
-
-    message_id: str = Field(
-        min_length=1,
-        max_length=128,
-        description="网关的消息编号，重复投递时不变 The gateway's message id (same on redelivery)",
-    )
-    phone: str = Field(pattern=domain.PHONE_PATTERN, description="发送人手机号 The sender's phone")
-    text: str = Field(max_length=500, description="回复内容 What the resident replied")
-    received_at: AwareDatetime = Field(
-        description="网关收到的时间（含时区）When the gateway received it, with its offset"
-    )
 
 
 OUTCOMES = (
@@ -64,13 +49,14 @@ OUTCOMES = (
         "返回首次的答复；本轮已评价后的再次回复不再记录。 The same message id delivered again gets the"
         " first answer and records nothing more; a second rating of a round is ignored. " + OUTCOMES
     ),
+    response_model=schemas.SmsOutcome,
     responses={
         401: {"description": "缺少或无效的 API Key (problem+json)"},
         403: {"description": "非短信网关密钥 Not the SMS gateway's key (problem+json)"},
         422: {"description": "请求参数有误 Invalid request (problem+json)"},
     },
 )
-async def sms_reply(reply: SmsReply, request: Request, _: SmsGatewayKey) -> JSONResponse:
+async def sms_reply(reply: schemas.SmsReply, request: Request, _: SmsGatewayKey) -> JSONResponse:
     # What the kept request hash covers: the resident's pseudonym, not the phone (a hash of a
     # phone and "1" is a phone anyone can find again by trying them all).
     resident = resident_ref(reply.phone, intake_of(request).settings.resident_pepper)
@@ -84,26 +70,9 @@ async def sms_reply(reply: SmsReply, request: Request, _: SmsGatewayKey) -> JSON
     return await once(request, "sms-gateway", "reply", reply.message_id, payload, produce)
 
 
-def rating(
-    conn: Connection,
-    request: Request,
-    level: Satisfaction,
-    via: RatedVia,
-    comment: str | None,
-    resolution_round: int | None = None,
-) -> Callable[[domain.Complaint], Awaitable[list[Event]]]:
-    """The resident's rating as a decision on the complaint's newest state (and, for a merged
-    duplicate, the newest state of the complaint it follows)."""
-    events = runtime_of(request).store
-
-    async def decide(state: domain.Complaint) -> list[Event]:
-        survivor = await store.survivor_of(conn, events, state)
-        return domain.rate(state, level, via, comment, commands.now(), resolution_round, survivor)
-
-    return decide
-
-
-async def _rate_by_sms(conn: Connection, request: Request, reply: SmsReply) -> dict[str, Any]:
+async def _rate_by_sms(
+    conn: Connection, request: Request, reply: schemas.SmsReply
+) -> dict[str, Any]:
     said = ratings.parse_reply(reply.text)
     if said.satisfaction is None:
         return {
@@ -127,11 +96,12 @@ async def _rate_by_sms(conn: Connection, request: Request, reply: SmsReply) -> d
         }
     level = said.satisfaction
     try:
-        state = await service.change(
+        state = await intake_of(request).rate(
             conn,
-            runtime_of(request).store,
             waiting[0]["complaint_id"],
-            rating(conn, request, level, RatedVia.SMS, said.comment),
+            level,
+            RatedVia.SMS,
+            said.comment,
             correlation_of(request),
         )
     except Problem as refused:
@@ -145,22 +115,12 @@ async def _rate_by_sms(conn: Connection, request: Request, reply: SmsReply) -> d
         "complaint_id": str(state.complaint_id),
         "case_number": state.case_number,
         "satisfaction": level.value,
-        "redo": state.status is domain.S.REDO,
-        "reply": ratings.thanks(state.case_number, level, state.status is domain.S.REDO),
+        "redo": state.status is ComplaintStatus.REDO,
+        "reply": ratings.thanks(state.case_number, level, state.status is ComplaintStatus.REDO),
     }
 
 
 # --- the signed one-time link ----------------------------------------------------------------
-
-
-class LinkRating(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    token: str = Field(
-        min_length=1, max_length=200, description="查询结果中的评价令牌 The token from the lookup"
-    )
-    satisfaction: Satisfaction = Field(description="满意/基本满意/不满意 The rating")
-    comment: FreeText | None = Field(None, max_length=500, description="意见（可选）Comments")
 
 
 @router.post(
@@ -181,14 +141,14 @@ class LinkRating(BaseModel):
         422: {"description": "请求参数有误 Invalid request (problem+json)"},
         429: {"description": "过于频繁 Rate limited; see Retry-After (problem+json)"},
     },
+    response_model=schemas.RatingRecorded,
 )
 async def rate_by_link(
-    given: LinkRating, request: Request, correlation: Correlation
-) -> dict[str, Any]:
+    given: schemas.LinkRating, request: Request, correlation: Correlation
+) -> JSONResponse:
     runtime = runtime_of(request)
-    settings = intake_of(request).settings
-    client = request.client.host if request.client else "unknown"
-    await runtime.limiter.check(f"rating:{client}", settings.lookup_rate_per_minute)
+    settings = runtime.settings
+    await runtime.limiter.check(f"rating:{client_of(request)}", settings.lookup_rate_per_minute)
     now = commands.now()
     try:
         grant = ratings.verify(given.token, settings.rating_link_secret, now)
@@ -198,21 +158,16 @@ async def rate_by_link(
         raise Problem(403, "评价链接无效 Not a valid rating link", field="token") from None
     level = given.satisfaction
     async with runtime.pool.acquire() as conn, conn.transaction():
-        state = await service.change(
+        state = await runtime.app.rate(
             conn,
-            runtime.store,
             grant.complaint_id,
-            rating(conn, request, level, RatedVia.LINK, given.comment, grant.resolution_round),
+            level,
+            RatedVia.LINK,
+            given.comment,
             correlation,
+            grant.resolution_round,
         )
-    return {
-        "case_number": state.case_number,
-        "satisfaction": level.value,
-        "satisfaction_label": labels.SATISFACTION[level],
-        "status": state.status.value,
-        "status_label": state.label,
-        "message": ratings.thanks(state.case_number, level, state.status is domain.S.REDO),
-    }
+    return answer(schemas.rating_recorded(state, level))
 
 
 _PAGE = """<!doctype html>

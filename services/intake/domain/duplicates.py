@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from uuid import UUID
 
-from services.intake.geo import Point, distance_m
+from services.intake.domain.geo import Point, distance_m
 from shared.events import DuplicateCandidate
 
 

@@ -4,7 +4,8 @@ Dispatch owns the city model: a city loads its file there (PUT /admin/city), dis
 validates it and publishes each version's changes as `CityModelChanged`. Intake projects the
 changes to the city's name, `areas` and `categories` into its own table (so it answers while
 dispatch is down) and ignores the rest. A category may carry classifier keywords and the
-questions (Open311 attributes) residents answer when they file under it.
+questions (Open311 attributes) residents answer when they file under it. The projection's
+table and its cache are services/intake/store/city.py's.
 """
 
 from __future__ import annotations
@@ -18,10 +19,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from services.intake.domain import CATEGORY_PATTERN
-from services.intake.geo import Point, distance_m
-from shared.cache import Freshness
-from shared.db import Connection
+from services.intake.domain.commands import CATEGORY_PATTERN
+from services.intake.domain.geo import Point, distance_m
 from shared.events.area import PATTERN as AREA_PATTERN
 from shared.events.area import AreaLevel
 from shared.events.dispatch import CityChange
@@ -279,26 +278,3 @@ def _normalise(attribute: Attribute, value: Any) -> Any:
             if len(text) > limit:
                 raise ValueError(f"最长 {limit} 字 at most {limit} characters")
             return text
-
-
-class CatalogueCache(Freshness):
-    """The newest catalogue, re-read only when its version changes (several replicas may load),
-    its version looked up at most every `max_age_s` (Freshness)."""
-
-    def __init__(self, max_age_s: float = 1.0) -> None:
-        super().__init__(max_age_s)
-        self._catalogue: Catalogue | None = None
-
-    async def current(self, conn: Connection) -> Catalogue | None:
-        if self._catalogue is not None and self.fresh():
-            return self._catalogue
-        version = await conn.fetchval(
-            "SELECT max(version) FROM catalogues WHERE checksum <> ''"  # whole versions only
-        )
-        if version is None:
-            return None
-        if self._catalogue is None or self._catalogue.version != version:
-            body = await conn.fetchval("SELECT body FROM catalogues WHERE version = $1", version)
-            self._catalogue = Catalogue(CatalogueFile.model_validate(body), version)
-        self.checked()
-        return self._catalogue

@@ -1,0 +1,187 @@
+"""Residents' personal data: their contacts, decrypted for a person or the notification service
+(each reading recorded), their words keys for reporting, and their erasure (crypto-shredding)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+
+from services.intake import app, store
+from services.intake.api import schemas
+from services.intake.api.deps import (
+    REFUSALS,
+    STAFF,
+    ContactReader,
+    NotifyKey,
+    ReportingKey,
+    StaffKey,
+    answer,
+    intake_of,
+    runtime_of,
+    seen_by,
+)
+from services.intake.auth import ApiKey, Role
+from services.intake.domain import decisions
+from services.intake.domain.commands import Contact
+from services.intake.domain.privacy import resident_ref
+from shared import idempotency
+from shared.commands import causation_of
+from shared.db import Connection
+from shared.events import ContactsAccessed, ResidentErased
+from shared.http import Answer, Correlation, Problem, correlation_of, once
+from shared.idempotency import IdempotencyKey
+
+router = APIRouter()
+
+
+@router.get(
+    "/complaints/{ref}/contact",
+    tags=[STAFF],
+    summary="查看诉求人联系方式（解密）The resident's contact, decrypted",
+    response_model=Contact,
+    responses={**REFUSALS, 410: {"description": "已按居民请求删除 Erased"}},
+)
+async def contact(
+    ref: str,
+    request: Request,
+    key: ContactReader,
+    purpose: Annotated[
+        str,
+        Query(
+            min_length=2, max_length=200, description="用途，如「回访」 Why it is read (recorded)"
+        ),
+    ],
+) -> JSONResponse:
+    runtime = runtime_of(request)
+    settings = runtime.settings
+    if key.role is not Role.NOTIFY:  # a person reads a few; walking case numbers is refused
+        await runtime.limiter.check(f"contact:{key.key_id}", settings.contact_reads_per_minute)
+    async with runtime.pool.acquire() as conn, conn.transaction():
+        complaint_id = await seen_by(conn, key, ref)
+        try:
+            found = await store.read_contact(conn, settings.master_keys, complaint_id)
+        except store.ContactErased:
+            raise Problem(
+                410, "诉求人已要求删除个人信息，联系方式不可再读取 The contact was erased"
+            ) from None
+        if found is not None:
+            await _record_reading(request, conn, key, [complaint_id], purpose)
+    if found is None:
+        raise Problem(404, f"诉求 {ref} 没有联系方式 No contact stored")
+    return answer(found.model_dump())
+
+
+async def _record_reading(
+    request: Request, conn: Connection, key: ApiKey, complaint_ids: list[uuid.UUID], purpose: str
+) -> None:
+    """Record who read which residents' contacts, when and why (`ContactsAccessed`), in the same
+    transaction as the reading: no contact leaves intake unrecorded."""
+    event = ContactsAccessed(
+        complaint_ids=complaint_ids,
+        actor=key.actor,
+        key_id=key.key_id,
+        purpose=purpose,
+        read_at=datetime.now(UTC),
+    )
+    stream = f"contacts-read-{uuid.uuid4()}"  # one stream a reading: readings never contend
+    causation = causation_of([], correlation_of(request))
+    await runtime_of(request).store.append(conn, stream, [event], causation, None)
+
+
+@router.post(
+    "/contacts/lookup",
+    tags=[STAFF],
+    summary="批量查看诉求人联系方式（解密）Several residents' contacts, decrypted, at once",
+    description=(
+        "通知服务按批发送时一次取回本批诉求人的联系方式。"
+        " What the notification service asks once per batch of messages: `contacts` by complaint"
+        " id, and the ids whose contact was `erased` or is `missing`."
+    ),
+    response_model=schemas.Contacts,
+    responses=REFUSALS,
+)
+async def contacts(lookup: schemas.ContactLookup, request: Request, key: NotifyKey) -> JSONResponse:
+    runtime = runtime_of(request)
+    async with runtime.pool.acquire() as conn, conn.transaction():
+        found = await store.read_contacts(conn, runtime.settings.master_keys, lookup.complaint_ids)
+        read = [cid for cid, c in found.items() if not isinstance(c, Exception)]
+        if read:
+            await _record_reading(request, conn, key, read, lookup.purpose)
+    return answer(schemas.contacts(found, lookup.complaint_ids))
+
+
+@router.post(
+    "/residents/keys",
+    tags=[STAFF],
+    summary="批量取回居民诉求内容密钥 Residents' words keys, to open sealed filings",
+    description=(
+        "统计服务按批取回密钥，以解开 ComplaintFiled 中加密的诉求内容与详细地址；"
+        "居民已删除个人信息的为 null。"
+        " What reporting asks once per batch of events: each resident's words key (base64), or"
+        " null once the resident was erased. A words key opens what the resident said in their"
+        " filings, never their contact."
+    ),
+    response_model=schemas.WordsKeys,
+    responses=REFUSALS,
+)
+async def words_keys(
+    lookup: schemas.KeysLookup, request: Request, key: ReportingKey
+) -> JSONResponse:
+    runtime = runtime_of(request)
+    async with runtime.pool.acquire() as conn:
+        found = await store.words_keys(conn, runtime.settings.master_keys, lookup.resident_refs)
+    response = answer(schemas.words_keys(found))
+    response.headers["Cache-Control"] = "no-store"  # keys: never kept by a cache on the way
+    return response
+
+
+@router.post(
+    "/residents/erasure",
+    tags=[STAFF],
+    summary="删除居民个人信息（加密粉碎）Erase a resident's contact (crypto-shredding)",
+    response_model=schemas.Erased,
+    responses=REFUSALS,
+)
+async def erase(
+    command: schemas.Erasure,
+    request: Request,
+    key: StaffKey,
+    correlation: Correlation,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    runtime = runtime_of(request)
+    if (command.phone is None) == (command.resident_ref is None):
+        raise Problem(422, "须且只能提供 phone 或 resident_ref 之一 Give phone or resident_ref")
+    pepper = runtime.settings.resident_pepper
+    resident = command.resident_ref or resident_ref(command.phone or "", pepper)
+
+    async def produce(conn: Connection) -> Answer:
+        count = await store.erase_resident(conn, resident)
+        now = datetime.now(UTC)
+        event = ResidentErased(resident_ref=resident, complaints=count, erased_at=now)
+        causation = causation_of([], correlation)  # an erasure starts its own conversation
+        await runtime.store.append(conn, f"resident-{resident}", [event], causation, None)
+        # Each complaint forgets what the resident said and where exactly (ComplaintRedacted:
+        # every service's read model follows), and the answers kept for retried writes go.
+        catalogue = await intake_of(request).catalogue(conn)
+        complaint_ids = await store.complaints_of(conn, resident)
+        for complaint_id in complaint_ids:
+            await app.change(
+                conn,
+                runtime.store,
+                complaint_id,
+                lambda state: decisions.redact(
+                    state, catalogue.public_place(state.area_code)[1], now
+                ),
+                correlation,
+            )
+        await idempotency.forget_answers_about(conn, complaint_ids)
+        return 200, schemas.erased(resident, count)
+
+    return await once(
+        request, key.key_id, "erase", idempotency_key, {"resident": resident}, produce
+    )

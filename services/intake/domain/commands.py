@@ -1,0 +1,130 @@
+"""What channels and staff ask of a complaint: the commands' bodies, checked as they arrive."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from shared.events import Channel, ComplaintType, Satisfaction
+from shared.events.area import PATTERN as AREA_PATTERN
+from shared.privacy import FreeText
+
+CATEGORY_PATTERN = r"^[a-z][a-z0-9-]{1,40}$"
+PHONE_PATTERN = r"^\+?[\d\- ]{5,20}$"
+MEDIA_URL = r"^https?://\S+$"  # never javascript:, data: or file: links
+
+
+class _Command(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Contact(_Command):
+    """Who to call back. Kept only in intake's encrypted vault."""
+
+    name: str | None = Field(None, max_length=50, description="诉求人姓名 Resident's name")
+    phone: str = Field(
+        pattern=PHONE_PATTERN,
+        description="联系电话，至少 5 位数字 Phone number, at least five digits",
+    )
+    wechat_openid: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9_-]{6,64}$",
+        description="微信 openid（经微信受理时）Where WeChat progress messages go",
+    )
+
+    @field_validator("phone")
+    @classmethod
+    def _has_digits(cls, phone: str) -> str:
+        if sum(c.isdigit() for c in phone) < 5:
+            raise ValueError("联系电话至少含 5 位数字 A phone number needs at least five digits")
+        return phone
+
+
+class FileComplaint(_Command):
+    """A resident's demand (诉求) as a channel submits it."""
+
+    channel: Channel = Field(description="受理渠道 Channel")
+    text: str = Field(min_length=2, max_length=2000, description="诉求内容 What the resident says")
+    type: ComplaintType | None = Field(None, description="诉求类型 Type, if the channel knows it")
+    category: str | None = Field(
+        None, pattern=CATEGORY_PATTERN, description="诉求类别代码 Category code, if known"
+    )
+    area_code: str = Field(
+        pattern=AREA_PATTERN,
+        description="区划代码 Area code (community[-grid[-building[-unit]]])",
+    )
+    address: str = Field(min_length=1, max_length=200, description="详细地址 Address")
+    latitude: float | None = Field(None, ge=-90, le=90, description="纬度 Latitude")
+    longitude: float | None = Field(None, ge=-180, le=180, description="经度 Longitude")
+    datum: str = Field(
+        "wgs84",
+        pattern="^(wgs84|gcj02|bd09)$",
+        description="坐标系 Datum of the coordinates: wgs84, gcj02 (高德/腾讯) or bd09 (百度)",
+    )
+    attributes: dict[str, Any] = Field(
+        default_factory=dict,
+        max_length=50,
+        description="附加信息 Answers to the category's questions",
+    )
+    media_urls: list[Annotated[str, Field(pattern=MEDIA_URL, max_length=2000)]] = Field(
+        default_factory=list, max_length=9, description="图片/视频链接（http/https） Media links"
+    )
+    contact: Contact
+
+    @model_validator(mode="after")
+    def _both_coordinates_or_none(self) -> FileComplaint:
+        if (self.latitude is None) != (self.longitude is None):
+            raise ValueError("latitude and longitude must be given together (经纬度须同时提供)")
+        return self
+
+
+class Reclassify(_Command):
+    type: ComplaintType = Field(description="诉求类型 Type")
+    category: str = Field(pattern=CATEGORY_PATTERN, description="诉求类别代码 Category code")
+    reason: FreeText = Field("人工分类", min_length=1, max_length=500, description="原因 Reason")
+
+
+class AnswerOnSpot(_Command):
+    answer: FreeText = Field(min_length=2, max_length=2000, description="答复内容 The answer given")
+
+
+class Merge(_Command):
+    into: str = Field(
+        min_length=1, max_length=64, description="主诉求的编号或 ID Case number or id to merge into"
+    )
+    reason: FreeText = Field("重复诉求并案", min_length=1, max_length=500)
+
+
+class Reason(_Command):
+    reason: FreeText = Field(min_length=1, max_length=500, description="原因 Reason")
+
+
+class CallBack(_Command):
+    contacted: bool = Field(description="是否联系上诉求人 Was the resident reached?")
+    resolved: bool | None = Field(None, description="问题是否解决 Resolved?")
+    satisfied: bool | None = Field(
+        None, description="是否满意（两级；给出 satisfaction 时可省略）Satisfied? (two levels)"
+    )
+    satisfaction: Satisfaction | None = Field(
+        None, description="满意度（满意/基本满意/不满意）The three-level rating"
+    )
+    comment: FreeText | None = Field(None, max_length=1000, description="回访记录 Notes")
+
+    @model_validator(mode="after")
+    def _answers_when_contacted(self) -> CallBack:
+        if self.satisfaction is not None:
+            counts = self.satisfaction is Satisfaction.SATISFIED
+            if self.satisfied is not None and self.satisfied is not counts:
+                raise ValueError(
+                    "satisfied 与 satisfaction 不一致（只有「满意」计为 satisfied）"
+                    " satisfied contradicts satisfaction"
+                )
+            self.satisfied = counts
+        if self.contacted and (self.resolved is None or self.satisfied is None):
+            raise ValueError(
+                "联系上诉求人时须填写 resolved 与 satisfaction (required when contacted)"
+            )
+        if not self.contacted and (self.resolved is not None or self.satisfied is not None):
+            raise ValueError("未联系上时不能填写评价 (no ratings without contact)")
+        return self
