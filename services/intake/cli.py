@@ -21,8 +21,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from services.intake import store
 from services.intake.domain.classifier import (
@@ -94,7 +97,18 @@ async def rotate(settings: IntakeSettings) -> int:
     pool = await create_pool(settings.database_url, max_size=1)
     try:
         async with pool.acquire() as conn:
-            return await store.rewrap_resident_keys(conn, settings.master_keys)
+            total = await store.count_resident_keys(conn)
+            with Progress(
+                TextColumn("重新包装 rewrapping"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                disable=not sys.stderr.isatty(),
+            ) as progress:
+                task = progress.add_task("rotate", total=total)
+                return await store.rewrap_resident_keys(
+                    conn, settings.master_keys, advance=lambda n: progress.advance(task, n)
+                )
     finally:
         await pool.close()
 
@@ -109,7 +123,7 @@ def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
         prog=PROG,
         description="诉求受理的运维命令 Intake's operator commands.",
-        epilog="API keys 密钥: python -m services.intake.auth create | list | revoke",
+        epilog="API keys 密钥: jiesu keys intake create | list | revoke",
     )
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

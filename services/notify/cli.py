@@ -65,7 +65,7 @@ def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
         prog=PROG,
         description="通知服务的运维命令 Notify's operator commands.",
-        epilog="API keys 密钥: python -m services.notify.auth create | list | revoke",
+        epilog="API keys 密钥: jiesu keys notify create | list | revoke",
     )
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
     letters = commands.add_parser(

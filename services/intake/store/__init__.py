@@ -34,6 +34,7 @@ from services.intake.store.open311 import Page, request_updates, service_request
 from services.intake.store.vault import (
     ContactErased,
     VaultKeyMissing,
+    count_resident_keys,
     erase_resident,
     read_contact,
     read_contacts,
@@ -62,6 +63,7 @@ __all__ = [
     "awaiting_rating",
     "callback_worklist",
     "complaints_of",
+    "count_resident_keys",
     "erase_resident",
     "find_view",
     "first_push",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from uuid import UUID
 
 import asyncpg
@@ -114,12 +114,21 @@ class VaultKeyMissing(RuntimeError):
     """A resident's data key was wrapped by a master key that is no longer configured."""
 
 
+async def count_resident_keys(conn: Connection) -> int:
+    count: int = await conn.fetchval("SELECT count(*) FROM resident_keys")
+    return count
+
+
 async def rewrap_resident_keys(
-    conn: Connection, master_keys: Sequence[bytes], batch_size: int = 1000
+    conn: Connection,
+    master_keys: Sequence[bytes],
+    batch_size: int = 1000,
+    advance: Callable[[int], None] = lambda _: None,
 ) -> int:
     """Wrap every resident's data key with the current master key (a rotation); returns how
     many were rewrapped. Idempotent and resumable: a key already under the current master is
-    left as it is. A key no configured master opens stops it (VaultKeyMissing): nothing lost."""
+    left as it is. A key no configured master opens stops it (VaultKeyMissing): nothing lost.
+    `advance` hears how many keys each batch went through (a progress bar's step)."""
     current, rewrapped, after = master_keys[0], 0, ""
     while True:
         rows = await conn.fetch(
@@ -147,6 +156,7 @@ async def rewrap_resident_keys(
             )
         rewrapped += len(changed)
         after = rows[-1]["resident_ref"]
+        advance(len(rows))
 
 
 class ContactErased(LookupError):
