@@ -55,6 +55,13 @@ AppT = TypeVar("AppT")
 Worker = Callable[["ServiceRuntime[Any, Any]"], Awaitable[None]]
 
 
+class Health(BaseModel):
+    """What `/healthz` answers: the process is alive."""
+
+    status: str  # "ok"
+    service: str
+
+
 class Readiness(BaseModel):
     """What `/readyz` answers: ready when every check passed (200), else 503."""
 
@@ -252,8 +259,8 @@ def ops_router(runtime: ServiceRuntime[Any, Any], door: Any) -> APIRouter:
     router = APIRouter(tags=["运维 Operations"])
 
     @router.get("/healthz", summary="进程存活 Liveness", dependencies=[PUBLIC])
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok", "service": runtime.name}
+    async def healthz() -> Health:
+        return Health(status="ok", service=runtime.name)
 
     @router.get(
         "/readyz",

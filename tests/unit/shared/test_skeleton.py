@@ -5,6 +5,7 @@ lines), every JSON answer documented by a model, no untyped runtime state."""
 from __future__ import annotations
 
 import importlib
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -78,5 +79,10 @@ def test_every_json_answer_has_a_response_model(service: str) -> None:
     settings = SERVICES[service](database_url="postgresql://unused@127.0.0.1/unused")
     answers = _json_answers(main.create_app(settings).openapi())
     assert answers
-    untyped = [name for name, schema in answers.items() if not schema]
+    # A model shows in the document as a reference to its schema (or its properties inline).
+    untyped = [
+        name
+        for name, schema in answers.items()
+        if not re.search(r'"(\$ref|properties)"', json.dumps(schema))
+    ]
     assert not untyped
