@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -38,10 +39,11 @@ S = ComplaintStatus
 # Statuses in which intake expects someone to be handling the complaint.
 IN_HAND = frozenset({S.CLASSIFIED, S.DISPATCHED, S.SIGNED, S.REDO})
 
-# What an event decides about its case, given the case so far and the routing rules (None
-# when no city model is loaded: a decision that routes raises NoCityModel, and the event is
-# retried, then kept in the DLQ for a redrive).
-Decide = Callable[[Case | None, Rules | None], list[Event]]
+# What an event decides about its case, given the case so far, the routing rules (None when no
+# city model is loaded: a decision that routes raises NoCityModel, and the event is retried,
+# then kept in the DLQ for a redrive) and the moment it is decided: passed in, so that the
+# reactions stay pure (tests/support/histories.py replays them at a story's own times).
+Decide = Callable[[Case | None, Rules | None, datetime], list[Event]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +64,8 @@ def _classified(e: ComplaintClassified) -> Reaction | None:
         return None
     return Reaction(
         e.complaint_id,
-        lambda case, rules: orders.first_dispatch(
-            case, e.complaint_id, e.category, e.area_code, _routing(rules), now()
+        lambda case, rules, at: orders.first_dispatch(
+            case, e.complaint_id, e.category, e.area_code, _routing(rules), at
         ),
     )
 
@@ -74,8 +76,8 @@ def _reclassified(e: ComplaintReclassified) -> Reaction | None:
         return None
     return Reaction(
         e.complaint_id,
-        lambda case, rules: orders.reclassified(
-            case, e.complaint_id, e.category, e.area_code, _routing(rules), now()
+        lambda case, rules, at: orders.reclassified(
+            case, e.complaint_id, e.category, e.area_code, _routing(rules), at
         ),
     )
 
@@ -83,8 +85,8 @@ def _reclassified(e: ComplaintReclassified) -> Reaction | None:
 def _redo(e: ComplaintRedoRequested) -> Reaction:
     return Reaction(
         e.complaint_id,
-        lambda case, rules: orders.redo(
-            case, e.complaint_id, e.category, e.area_code, _routing(rules), now()
+        lambda case, rules, at: orders.redo(
+            case, e.complaint_id, e.category, e.area_code, _routing(rules), at
         ),
     )
 
@@ -94,11 +96,11 @@ def _unmerged(e: ComplaintUnmerged) -> Reaction | None:
     if e.status not in IN_HAND:
         return None
 
-    def decide(case: Case | None, rules: Rules | None) -> list[Event]:
+    def decide(case: Case | None, rules: Rules | None, at: datetime) -> list[Event]:
         if case is None:
             return []  # never routed (its classification waits in the DLQ for a city model)
         return orders.first_dispatch(
-            case, case.complaint_id, case.category, case.area_code, _routing(rules), now()
+            case, case.complaint_id, case.category, case.area_code, _routing(rules), at
         )
 
     return Reaction(e.complaint_id, decide)
@@ -106,7 +108,7 @@ def _unmerged(e: ComplaintUnmerged) -> Reaction | None:
 
 def _stop(reason: Callable[[Any], str]) -> Callable[[Any], Reaction]:
     def stopped(e: Any) -> Reaction:
-        return Reaction(e.complaint_id, lambda case, rules: orders.cancel(case, reason(e), now()))
+        return Reaction(e.complaint_id, lambda case, rules, at: orders.cancel(case, reason(e), at))
 
     return stopped
 
@@ -142,7 +144,7 @@ async def on_batch(dispatch: Dispatch, envelopes: Sequence[Envelope], ctx: Batch
         rules = None
     for envelope, r in todo:
         change = changes[r.complaint_id]
-        change.add(r.decide(change.after, rules), envelope.follow())
+        change.add(r.decide(change.after, rules, now()), envelope.follow())
     await dispatch.save_cases(ctx.conn, list(changes.values()))
 
 

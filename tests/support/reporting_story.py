@@ -34,19 +34,27 @@ from shared.events import (
     RatedVia,
     ResponderRole,
     Satisfaction,
+    WorkOrderContacted,
     WorkOrderIssued,
+    WorkOrderResolved,
+    WorkOrderReturned,
+    WorkOrderSigned,
 )
-from tests.support.histories import (
-    CATEGORIES,
-    UNITS,
-    city_stream,
-    contacted,
-    resolved,
-    returned,
-    signed,
-)
+from tests.support.histories import CATEGORIES, UNITS, city_stream
 
 H = timedelta(hours=1)
+
+
+def step(kind: type[Event], order: WorkOrderIssued, **fields: Any) -> Event:
+    """A step the unit holding `order` takes (by hand, like the order's clocks)."""
+    return kind(
+        work_order_id=order.work_order_id,
+        complaint_id=order.complaint_id,
+        responder_id=order.responder_id,
+        responder_name=order.responder_name,
+        role=order.role,
+        **fields,
+    )
 
 
 @dataclass
@@ -160,16 +168,35 @@ class Story:
         return Order(event)
 
     def sign(self, order: Order, at: datetime, actor: str = "responder:张工") -> None:
-        self.emit("dispatch", signed(order.event, at, actor), at)
+        self.emit("dispatch", step(WorkOrderSigned, order.event, signed_at=at, actor=actor), at)
 
     def contact(self, order: Order, at: datetime) -> None:
-        self.emit("dispatch", contacted(order.event, at, "responder:张工", "已电话联系"), at)
+        contacted = step(
+            WorkOrderContacted,
+            order.event,
+            note="已电话联系",
+            actor="responder:张工",
+            contacted_at=at,
+        )
+        self.emit("dispatch", contacted, at)
 
     def resolve(self, order: Order, at: datetime) -> None:
-        self.emit("dispatch", resolved(order.event, at, "responder:张工", "已处理"), at)
+        resolved = step(
+            WorkOrderResolved, order.event, report="已处理", actor="responder:张工", resolved_at=at
+        )
+        self.emit("dispatch", resolved, at)
 
     def give_back(self, order: Order, at: datetime) -> None:
-        self.emit("dispatch", returned(order.event, at, "responder:x", "非本单位职责"), at)
+        returned = step(
+            WorkOrderReturned,
+            order.event,
+            reason="非本单位职责",
+            suggested_responder_id=None,
+            actor="responder:x",
+            returned_at=at,
+            supervisor_ids=[],
+        )
+        self.emit("dispatch", returned, at)
 
     def case_resolved(self, order: Order, at: datetime) -> None:
         event = CaseResolved(
