@@ -621,7 +621,7 @@ async def stop(started: Started) -> None:
 
 
 def service_pids(meter: CpuMeter) -> dict[int, str]:
-    """The running platform's service processes (pid → service)."""
+    """The running platform's service processes, one each (pid → service)."""
     found = {}
     for process in meter.root.children(recursive=True):
         name = role(process, meter.db_prefix)
@@ -643,6 +643,18 @@ async def profiled_run(started: Started, rate: float, args: argparse.Namespace) 
         "sustained_per_s": run["sustained_per_s"],
         "functions": await profiler.finish(),
     }
+
+
+async def fresh(
+    started: Started, make: Callable[[int], Platform], count: int, args: argparse.Namespace
+) -> Started:
+    """The platform for run `count`: a new one for every run but the first, unless
+    `--one-platform` (see `measure`)."""
+    if count == 0 or args.one_platform:
+        return started
+    await stop(started)
+    shutil.rmtree(started.platform.state_dir, ignore_errors=True)
+    return await start(make(count), args)
 
 
 async def measure(
@@ -674,10 +686,7 @@ async def measure(
         for rate in args.rates:
             runs = []
             for repeat in range(args.repeats):
-                if count and not args.one_platform:
-                    await stop(started)
-                    shutil.rmtree(started.platform.state_dir, ignore_errors=True)
-                    started = await start(make(count), args)
+                started = await fresh(started, make, count, args)
                 count += 1
                 console.print(f"{label}: rate {rate}/s, run {repeat + 1}/{args.repeats} …")
                 marker = f"b{uuid.uuid4().hex[:6]}"
@@ -685,10 +694,7 @@ async def measure(
                 await asyncio.sleep(2)
             rates[str(rate)] = summarize(runs)
             if profile:
-                if not args.one_platform:
-                    await stop(started)
-                    shutil.rmtree(started.platform.state_dir, ignore_errors=True)
-                    started = await start(make(count), args)
+                started = await fresh(started, make, count, args)
                 count += 1
                 console.print(f"{label}: rate {rate}/s, profiled run …")
                 rates[str(rate)]["profile"] = await profiled_run(started, rate, args)

@@ -133,11 +133,10 @@ class Profiler:
                 found[recording.service] = {"error": error.decode(errors="replace")[-500:]}
                 continue
             leaves, owners, total = charge(recording.path.read_text())
-            entry = found.setdefault(recording.service, {"samples": 0, "leaf": {}, "own": {}})
-            entry["samples"] += total
-            for name, n in leaves.most_common(top):
-                entry["leaf"][name] = n / max(1, total)
-            for name, n in owners.most_common(top):
-                entry["own"][name] = n / max(1, total)
+            found[recording.service] = {
+                "samples": total,
+                "leaf": {name: n / max(1, total) for name, n in leaves.most_common(top)},
+                "own": {name: n / max(1, total) for name, n in owners.most_common(top)},
+            }
         self.recordings.clear()
         return found
