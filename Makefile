@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install up down test test-fast lint fmt bench schemas clean
+.PHONY: install browser up down test test-fast lint fmt bench schemas clean
 
 install: $(STAMP)
 
@@ -14,6 +14,14 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[local,dev]'
 	touch $(STAMP)
 
+## Debian's chromium, which Playwright drives in the pages' browser tests (Playwright's own
+## browser download needs the internet); installed once, when missing.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+
 ## Run the platform on its embedded defaults (or DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS).
 up: install
 	$(BIN)/python -m deploy.local up
@@ -22,7 +30,7 @@ down:
 	@if [ -x $(BIN)/python ]; then $(BIN)/python -m deploy.local down; else echo "nothing to stop"; fi
 
 ## Lint, then every test (unit, integration, end-to-end) against real Postgres and a real broker.
-test: install lint
+test: install lint browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: install

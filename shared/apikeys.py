@@ -161,13 +161,21 @@ async def authenticate_service_key(request: Request, secret: str | None) -> Keye
 PUBLIC_AUDIENCE = "public"  # anyone, no key
 
 
-def for_audience(dependency: Callable[..., object], *roles: str, key_in_body: bool = False) -> Any:
+def for_audience(
+    dependency: Callable[..., object],
+    *roles: str,
+    key_in_body: bool = False,
+    key_in_cookie: bool = False,
+) -> Any:
     """`Depends(dependency)`, the dependency marked as admitting `roles` (its key's role names).
 
     `key_in_body`: the route reads its key from the body (Open311's `api_key` form field), so
-    `KeyFirst` cannot check it first; the body limit still bounds what it reads."""
+    `KeyFirst` cannot check it first; the body limit still bounds what it reads.
+    `key_in_cookie`: the route reads its key from a session cookie (the console's pages), which
+    its own dependency checks; `KeyFirst` leaves it to that dependency."""
     dependency.__audience__ = tuple(roles)  # type: ignore[attr-defined]
     dependency.__key_in_body__ = key_in_body  # type: ignore[attr-defined]
+    dependency.__key_in_cookie__ = key_in_cookie  # type: ignore[attr-defined]
     return Depends(dependency)
 
 
@@ -211,6 +219,7 @@ class Audience:
     pattern: re.Pattern[str]
     roles: frozenset[str]
     key_in_body: bool = False
+    key_in_cookie: bool = False
 
     @property
     def public(self) -> bool:
@@ -247,6 +256,7 @@ def declare_audiences(app: FastAPI) -> list[Audience]:
                 pattern=route.path_regex,
                 roles=frozenset({PUBLIC_AUDIENCE} if PUBLIC_AUDIENCE in roles else roles),
                 key_in_body=any(m.__key_in_body__ for m in markers),  # type: ignore[attr-defined]
+                key_in_cookie=any(getattr(m, "__key_in_cookie__", False) for m in markers),
             )
         )
     if undeclared:
@@ -308,7 +318,7 @@ class KeyFirst:
         method, path = scope["method"], scope["path"]
         for audience in self.routes:
             if audience.matches(method, path):
-                return not (audience.public or audience.key_in_body)
+                return not (audience.public or audience.key_in_body or audience.key_in_cookie)
         return False
 
 

@@ -167,6 +167,9 @@ class Stack:
             "NOTIFY_INTAKE_URL": f"http://127.0.0.1:{self.config.port('intake')}",
             # where reporting fetches the keys that open sealed filings
             "REPORTING_INTAKE_URL": f"http://127.0.0.1:{self.config.port('intake')}",
+            # what the operations console reads
+            "REPORTING_DISPATCH_URL": f"http://127.0.0.1:{self.config.port('dispatch')}",
+            "REPORTING_NOTIFY_URL": f"http://127.0.0.1:{self.config.port('notify')}",
             # the event stores reporting rebuilds from
             **{
                 f"REPORTING_{store.upper()}_STORE_URL": self._database_url(store)
@@ -400,6 +403,13 @@ def print_banner(stack: Stack) -> None:
         table.add_row(name, url, f"{url}/docs" if name in SERVICES else "")
     console = Console()
     console.print(table)
+    reporting = stack.urls()["reporting"]
+    console.print(
+        f"督办墙 Public board:        {reporting}/wall   (展示屏 display: {reporting}/wall?display=1)"
+    )
+    console.print(
+        f"运维控制台 Ops console:     {reporting}/console   (dev-key-admin / dev-key-supervisor)"
+    )
     console.print(
         "开发用密钥 Development keys: dev-key-<channel> (hotline, wechat, app, walk_in, "
         "grid_patrol, property_app, open311), dev-key-staff, dev-key-admin; dispatch also "

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.reporting import auth, store
+from services.reporting import auth, store, web
+from services.reporting.adapters.upstream import Upstream
 from services.reporting.api import routers
 from services.reporting.app import Reporting, ReportingRuntime
 from services.reporting.handlers import HANDLERS, handle_batch, opener
@@ -48,8 +49,10 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         # their own, which waits for the disk as usual.
         rebuildable=True,
     )
-    runtime.app = Reporting(measures=load_config(settings.measures_file))
-    return create_service_app(
+    runtime.app = Reporting(
+        measures=load_config(settings.measures_file), upstream=Upstream(settings.upstreams())
+    )
+    app = create_service_app(
         runtime,
         title="Jiesu 接诉 · 统计与公开 Reporting",
         description=(
@@ -57,8 +60,11 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
             "Read models built from the event streams: the public board, cases, measures, "
             "monthly rankings, hot spots and proactive governance, deliberation agendas."
         ),
-        routers=routers,
+        routers=[*routers, *web.routers],
     )
+    web.mount_static(app)
+    app.add_exception_handler(web.session.LoginNeeded, web.session.login_needed)
+    return app
 
 
 def main() -> None:

@@ -21,7 +21,10 @@ class ReportingSettings(DevKeys, ServiceSettings):
         env_prefix="REPORTING_", env_file=".env", env_ignore_empty=True, extra="ignore"
     )
     dev_defaults: ClassVar[dict[str, str]] = {
-        "intake_key": "must be a real intake reporting key in production"
+        "intake_key": "must be a real intake reporting key in production",
+        "console_intake_key": "must be a real intake admin key in production",
+        "console_dispatch_key": "must be a real dispatch supervisor key in production",
+        "console_notify_key": "must be a real notify admin key in production",
     }
 
     service_name: str = "reporting"
@@ -35,6 +38,16 @@ class ReportingSettings(DevKeys, ServiceSettings):
     # a key of intake's role `reporting`.
     intake_url: str = "http://127.0.0.1:8001"
     intake_key: str = f"{DEV_KEY_PREFIX}reporting"
+    # The operations console reads the other services through their HTTP APIs and /metrics,
+    # with keys of their own: intake's admin (the triage queue), dispatch's supervisor (timers,
+    # arbitration), notify's admin (backlog, abandoned deliveries and their redrive).
+    dispatch_url: str = "http://127.0.0.1:8002"
+    notify_url: str = "http://127.0.0.1:8003"
+    console_intake_key: str = f"{DEV_KEY_PREFIX}admin"
+    console_dispatch_key: str = f"{DEV_KEY_PREFIX}supervisor"
+    console_notify_key: str = f"{DEV_KEY_PREFIX}admin"
+    # Sent with the console's session cookie's `Secure` flag (behind HTTPS in production).
+    console_cookie_secure: bool = False
     # Words keys held in memory (the most recently used; a resident's goes on their erasure).
     intake_keys_cached: int = 10_000
     # Formulas, weights and ranking rules (services/reporting/measures.yaml documents them).
@@ -66,6 +79,14 @@ class ReportingSettings(DevKeys, ServiceSettings):
 
     def intake_keys(self) -> IntakeKeys:
         return IntakeKeys(self.intake_url, self.intake_key)
+
+    def upstreams(self) -> dict[str, tuple[str, str]]:
+        """Each service the console reads: (base URL, the console's key there)."""
+        return {
+            "intake": (self.intake_url, self.console_intake_key),
+            "dispatch": (self.dispatch_url, self.console_dispatch_key),
+            "notify": (self.notify_url, self.console_notify_key),
+        }
 
     def store_urls(self) -> dict[str, str]:
         return {source: getattr(self, f"{source}_store_url") for source in SOURCES}

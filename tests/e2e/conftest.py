@@ -11,6 +11,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,11 +89,12 @@ def stack_env() -> dict[str, str]:
     return {}
 
 
-@pytest.fixture(scope="module")
-async def stack(
-    pg_server_url: str, tmp_path_factory: pytest.TempPathFactory, stack_env: dict[str, str]
+@asynccontextmanager
+async def running_stack(
+    pg_server_url: str, state_dir: Path, stack_env: dict[str, str]
 ) -> AsyncIterator[RunningStack]:
-    state_dir = tmp_path_factory.mktemp("stack")
+    """The platform started by the local runner in `state_dir`, stopped and its databases
+    dropped on leaving."""
     prefix = f"e2e_{uuid.uuid4().hex[:8]}"
     env = {
         **os.environ,
@@ -155,3 +157,11 @@ async def stack(
         for service in SERVICES:
             await drop_database(running.database_url(service))
         assert not leftovers, f"still running after the runner stopped: {leftovers}"
+
+
+@pytest.fixture(scope="module")
+async def stack(
+    pg_server_url: str, tmp_path_factory: pytest.TempPathFactory, stack_env: dict[str, str]
+) -> AsyncIterator[RunningStack]:
+    async with running_stack(pg_server_url, tmp_path_factory.mktemp("stack"), stack_env) as running:
+        yield running
