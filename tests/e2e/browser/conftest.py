@@ -6,6 +6,7 @@ console section shows them)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -32,7 +33,7 @@ async def stack(
 
 @pytest.fixture(scope="package")
 async def browser() -> AsyncIterator[Browser]:
-    if not CHROMIUM.exists():
+    if not await asyncio.to_thread(CHROMIUM.exists):
         pytest.fail(f"{CHROMIUM} is missing: `make browser` installs Debian's chromium")
     async with async_playwright() as playwright:
         # --no-sandbox: the tests may run as root, where chromium's sandbox refuses to start.

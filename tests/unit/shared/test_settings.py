@@ -50,6 +50,11 @@ def test_production_refuses_development_secrets(monkeypatch):
     with pytest.raises(ValidationError, match="REPORTING_INTAKE_KEY"):
         ReportingSettings()
     monkeypatch.setenv("REPORTING_INTAKE_KEY", "js_a-real-intake-reporting-key")
+    # The console's keys at the other services: development keys do not open production doors.
+    for service in ("intake", "dispatch", "notify"):
+        with pytest.raises(ValidationError, match=f"REPORTING_CONSOLE_{service.upper()}_KEY"):
+            ReportingSettings()
+        monkeypatch.setenv(f"REPORTING_CONSOLE_{service.upper()}_KEY", f"js_a-real-{service}-key")
     assert ReportingSettings().intake_keys().api_key == "js_a-real-intake-reporting-key"
     monkeypatch.setenv("INTAKE_RESIDENT_PEPPER", "a-real-pepper-from-the-vault")
     monkeypatch.setenv("INTAKE_VAULT_MASTER_KEY", "ab" * 32)
