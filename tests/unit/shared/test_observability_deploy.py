@@ -7,6 +7,8 @@ from __future__ import annotations
 import importlib
 import json
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -213,3 +215,30 @@ def test_the_kubernetes_deployments_are_scraped_on_their_http_port() -> None:
         assert annotations["prometheus.io/scrape"] == "true"
         assert annotations["prometheus.io/port"] == str(port["containerPort"])
         assert annotations["prometheus.io/path"] == "/metrics"
+
+
+PROMTOOL = shutil.which("promtool")
+needs_promtool = pytest.mark.skipif(
+    PROMTOOL is None, reason="promtool is not installed (Debian: the prometheus package)"
+)
+
+
+def promtool(*args: str) -> None:
+    assert PROMTOOL is not None
+    result = subprocess.run([PROMTOOL, *args], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@needs_promtool
+def test_the_alerts_fire_when_and_as_their_rule_tests_say() -> None:
+    promtool("test", "rules", str(DEPLOY / "prometheus" / "alerts.test.yml"))
+
+
+@needs_promtool
+def test_every_dashboard_query_is_valid_promql(tmp_path: Path) -> None:
+    rules = [
+        {"record": f"dashboard:query{n}", "expr": q} for n, q in enumerate(dashboard_queries())
+    ]
+    path = tmp_path / "dashboard-rules.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
+    promtool("check", "rules", str(path))
