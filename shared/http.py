@@ -139,13 +139,16 @@ _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"
 UNMATCHED = "<unmatched>"  # every path no route takes: a scanner's guesses are one series
 
 
-def route_of(scope: Any) -> str:
+def route_of(scope: Any, arrived: tuple[str, str] | None = None) -> str:
     """The template of the route that took the request (`/complaints/{ref}`), never its raw path:
     label values must stay as few as the routes. A request refused before routing (413, 401,
-    422) is matched here; one that no route takes is UNMATCHED."""
+    422), or taken by a mount (which leaves no route in the scope), is matched here against
+    the path and root path it `arrived` with; one that no route takes is UNMATCHED."""
     route = scope.get("route")
     if route is None:
         app = scope.get("app")
+        if arrived is not None:  # a mount has moved the path into root_path meanwhile
+            scope = {**scope, "path": arrived[0], "root_path": arrived[1]}
         for candidate in getattr(getattr(app, "router", None), "routes", ()):
             match, _ = candidate.matches(scope)
             if match is not Match.NONE:
@@ -164,9 +167,9 @@ class HttpMetrics:
         self.app = app
         self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
-    def _observe(self, scope: Any, status: int, started: float) -> None:
+    def _observe(self, scope: Any, arrived: tuple[str, str], status: int, started: float) -> None:
         method = scope["method"] if scope["method"] in _METHODS else "OTHER"
-        key = (method, route_of(scope), status)
+        key = (method, route_of(scope, arrived), status)
         series = self._series.get(key)
         if series is None:  # the label lookups, once per (method, route, status)
             series = (
@@ -182,20 +185,21 @@ class HttpMetrics:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        arrived = (scope["path"], scope.get("root_path", ""))
         answered = False
 
         async def observed_send(message: Any) -> None:
             nonlocal answered
             if message["type"] == "http.response.start" and not answered:
                 answered = True
-                self._observe(scope, message["status"], started)
+                self._observe(scope, arrived, message["status"], started)
             await send(message)
 
         try:
             await self.app(scope, receive, observed_send)
         except Exception:
             if not answered:
-                self._observe(scope, 500, started)
+                self._observe(scope, arrived, 500, started)
             raise
 
 

@@ -7,6 +7,7 @@ import uuid
 
 import httpx
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import REGISTRY
 
 from shared.http import UNMATCHED, BodyLimit, HttpMetrics
@@ -100,3 +101,16 @@ async def test_an_error_escaping_the_app_counts_as_a_500() -> None:
     async with client(app_with_routes()) as http:
         assert (await http.get("/boom/7")).status_code == 500
     assert requests_counted(method="GET", route="/boom/{n}", status="500") == before + 1
+
+
+async def test_files_under_a_mount_are_one_series_named_by_the_mount(tmp_path) -> None:
+    (tmp_path / "jiesu.css").write_text("body {}")
+    app = app_with_routes()
+    app.mount("/static", StaticFiles(directory=tmp_path), name="static")
+    before = requests_counted(method="GET", route="/static/{path}", status="200")
+    missing = requests_counted(method="GET", route="/static/{path}", status="404")
+    async with client(app) as http:
+        assert (await http.get("/static/jiesu.css")).status_code == 200
+        assert (await http.get(f"/static/{uuid.uuid4().hex}.js")).status_code == 404
+    assert requests_counted(method="GET", route="/static/{path}", status="200") == before + 1
+    assert requests_counted(method="GET", route="/static/{path}", status="404") == missing + 1
