@@ -12,7 +12,7 @@ import aiokafka
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-from shared.consumer import ConsumedRecord, IdempotentConsumer, heartbeat_ms, pace
+from shared.consumer import ConsumedRecord, IdempotentConsumer, heartbeat_ms, pace, show_lag
 from shared.settings import ServiceSettings
 
 
@@ -108,6 +108,13 @@ def attach_consumer(
     """
     topic = app.topic(*topics, key_serializer="raw", value_serializer="raw")
 
+    def highwater(tp: Any) -> int | None:
+        try:
+            end: int | None = app.consumer.highwater(tp)
+        except AssertionError:  # the partition was taken away meanwhile
+            return None
+        return end
+
     async def consume(stream: Any) -> None:
         stream.enable_acks = False  # acked below, after the batch's transaction
         arrived = stream.channel.queue
@@ -119,6 +126,12 @@ def attach_consumer(
             await consumer.handle_batch([_consumed(e) for e in batch])
             for handled in batch:
                 await stream.ack(handled)
+            # The partitions of this batch; the others' figures are from their last batch.
+            show_lag(
+                consumer.name,
+                {e.message.tp: e.message.offset + 1 for e in batch},
+                highwater,
+            )
             batch = []
 
     app.agent(topic, name=consumer.name)(consume)

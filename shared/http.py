@@ -7,6 +7,7 @@ import inspect
 import json
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
@@ -19,9 +20,11 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from shared import idempotency  # the module, not its names: it imports this one too
 from shared.db import Connection
+from shared.metrics import HTTP_DURATION, HTTP_REQUESTS
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +133,74 @@ def install_problem_handlers(app: FastAPI) -> None:
 
 def metrics_response() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+UNMATCHED = "<unmatched>"  # every path no route takes: a scanner's guesses are one series
+
+
+def route_of(scope: Any, arrived: tuple[str, str] | None = None) -> str:
+    """The template of the route that took the request (`/complaints/{ref}`), never its raw path:
+    label values must stay as few as the routes. A request refused before routing (413, 401,
+    422), or taken by a mount (which leaves no route in the scope), is matched here against
+    the path and root path it `arrived` with; one that no route takes is UNMATCHED."""
+    route = scope.get("route")
+    if route is None:
+        app = scope.get("app")
+        if arrived is not None:  # a mount has moved the path into root_path meanwhile
+            scope = {**scope, "path": arrived[0], "root_path": arrived[1]}
+        for candidate in getattr(getattr(app, "router", None), "routes", ()):
+            match, _ = candidate.matches(scope)
+            if match is not Match.NONE:
+                route = candidate
+                break
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    return template if isinstance(template, str) else UNMATCHED
+
+
+class HttpMetrics:
+    """Counts each HTTP response by method, route template and status, and observes the time
+    to its start. Outermost of the service's middleware, so refusals count too; an error that
+    escapes the app is counted as the 500 it becomes."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def _observe(self, scope: Any, arrived: tuple[str, str], status: int, started: float) -> None:
+        method = scope["method"] if scope["method"] in _METHODS else "OTHER"
+        key = (method, route_of(scope, arrived), status)
+        series = self._series.get(key)
+        if series is None:  # the label lookups, once per (method, route, status)
+            series = (
+                HTTP_REQUESTS.labels(method, key[1], str(status)),
+                HTTP_DURATION.labels(method, key[1]),
+            )
+            self._series[key] = series
+        series[0].inc()
+        series[1].observe(time.perf_counter() - started)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        arrived = (scope["path"], scope.get("root_path", ""))
+        answered = False
+
+        async def observed_send(message: Any) -> None:
+            nonlocal answered
+            if message["type"] == "http.response.start" and not answered:
+                answered = True
+                self._observe(scope, arrived, message["status"], started)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observed_send)
+        except Exception:
+            if not answered:
+                self._observe(scope, arrived, 500, started)
+            raise
 
 
 Document = TypeVar("Document", bound=BaseModel)

@@ -33,3 +33,38 @@ RELAY_BATCH_EVENTS = Histogram(
     ["relay"],
     buckets=_SIZES,
 )
+
+# Seconds: a read answers in a few milliseconds, a filing in tens, a slow dependency in seconds.
+_SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+HTTP_REQUESTS = Counter(
+    "jiesu_http_requests_total",
+    "HTTP requests answered, by method, route template and status",
+    ["method", "route", "status"],
+)
+HTTP_DURATION = Histogram(
+    "jiesu_http_request_duration_seconds",
+    "Time from a request's arrival to its response's start (an event stream counts its opening)",
+    ["method", "route"],
+    buckets=_SECONDS,
+)
+CONSUMER_LAG = Gauge(
+    "jiesu_consumer_lag",
+    "Records on the partition after what the consumer handled (highwater − position), per batch",
+    ["consumer", "topic", "partition"],
+)
+HANDLER_DURATION = Histogram(
+    "jiesu_handler_duration_seconds",
+    "Time to handle one batch of records (its transaction, or the one-by-one fallback)",
+    ["consumer"],
+    buckets=_SECONDS,
+)
+RELAY_BEHIND = Gauge(
+    "jiesu_relay_behind_events",
+    "Positions in the store after the relay's checkpoint (events not yet published)",
+    ["relay"],
+)
+RELAY_DELAY = Gauge(
+    "jiesu_relay_delay_seconds",
+    "Age of the oldest event not yet published (0 when the relay is caught up)",
+    ["relay"],
+)

@@ -13,13 +13,31 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from shared.db import connect
+from shared.db import Connection, connect
 from shared.eventstore import NOTIFY_CHANNEL, EventStore, Horizon
 from shared.kafka import ensure_topics, log_is_shorter, make_offsets_reader, make_producer
-from shared.metrics import RELAY_BATCH_EVENTS, RELAY_POSITION, RELAY_PUBLISHED, RELAY_REDRIVES
+from shared.metrics import (
+    RELAY_BATCH_EVENTS,
+    RELAY_BEHIND,
+    RELAY_DELAY,
+    RELAY_POSITION,
+    RELAY_PUBLISHED,
+    RELAY_REDRIVES,
+)
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
+
+# How far the relay is behind its store, from the checkpoint (so every replica, the standby
+# too, reports the active relay's figures). Positions drawn by appends that rolled back count
+# as behind: the figure is an upper bound, exact when nothing rolled back.
+_BEHIND = """
+SELECT coalesce((SELECT max(global_position) FROM events), 0) - c.position AS behind,
+       coalesce(extract(epoch FROM clock_timestamp() - (
+           SELECT recorded_at FROM events WHERE global_position > c.position
+           ORDER BY global_position LIMIT 1)), 0)::float8 AS delay_s
+FROM (SELECT coalesce((SELECT position FROM relay_checkpoints WHERE relay = $1), 0) AS position) c
+"""
 
 # A standby relay asks for the leader's lock this often (a shorter poll makes it ask sooner).
 STANDBY_LOOK_S = 10.0
@@ -80,6 +98,13 @@ class OutboxRelay:
                 log.warning("relay %s: %s; retrying in %.1fs", self.name, error, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
+
+    async def sample(self, conn: Connection) -> None:
+        """Set how far behind the store the relay is (events, and the oldest one's age)."""
+        row = await conn.fetchrow(_BEHIND, self.name, timeout=5)
+        assert row is not None
+        RELAY_BEHIND.labels(self.name).set(max(0, row["behind"]))
+        RELAY_DELAY.labels(self.name).set(max(0.0, row["delay_s"]))
 
     async def _run_connected(self) -> None:
         bootstrap = self.settings.kafka_bootstrap_servers

@@ -36,6 +36,7 @@ from shared.eventstore import EventStore
 from shared.faust_engine import attach_consumer, make_faust_app
 from shared.http import (
     BodyLimit,
+    HttpMetrics,
     Refusal,
     RefuseNul,
     install_problem_handlers,
@@ -53,6 +54,10 @@ SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
 AppT = TypeVar("AppT")
 
 Worker = Callable[["ServiceRuntime[Any, Any]"], Awaitable[None]]
+# Sets gauges from the database when /metrics is asked for (what no loop of the service reads
+# anyway): one statement a scrape, never one per request or record.
+Sampler = Callable[[Connection], Awaitable[None]]
+SAMPLE_EVERY_S = 1.0  # scrapes closer together get the gauges as the last one set them
 
 
 class Health(BaseModel):
@@ -87,6 +92,7 @@ class ServiceRuntime(Generic[SettingsT, AppT]):
         prepare: Prepare | None = None,
         workers: Mapping[str, Worker] | None = None,
         on_start: Sequence[Worker] = (),
+        samplers: Sequence[Sampler] = (),
         rebuildable: bool = False,
         store: EventStore | None = None,
     ) -> None:
@@ -108,6 +114,9 @@ class ServiceRuntime(Generic[SettingsT, AppT]):
         self.prepare = prepare
         self.workers = dict(workers or {})
         self.on_start = list(on_start)
+        self.samplers = list(samplers)
+        self._sampled_at = -SAMPLE_EVERY_S
+        self._sampling = asyncio.Lock()
         self.rebuildable = rebuildable and settings.kafka_consumer_engine != "faust"
         self.store = store or EventStore(source=f"/jiesu/{self.name}")
         self.relay: OutboxRelay | None = None
@@ -240,6 +249,24 @@ class ServiceRuntime(Generic[SettingsT, AppT]):
             checks["consumer_assigned"] = self.batches.assigned()
         return checks
 
+    async def sample(self) -> None:
+        """Run the samplers (the relay's, the service's) before a scrape, at most once a
+        second. A database that does not answer leaves the gauges as they were: the scrape
+        still answers, and the stale figures are the alarm's to notice."""
+        samplers = [*self.samplers, *([self.relay.sample] if self.relay is not None else [])]
+        if not samplers or self._pool is None:
+            return
+        async with self._sampling:
+            if time.monotonic() - self._sampled_at < SAMPLE_EVERY_S:
+                return
+            try:
+                async with self.pool.acquire(timeout=2) as conn:
+                    for sampler in samplers:
+                        await sampler(conn)
+            except Exception as error:
+                log.warning("%s: metrics not sampled (%r)", self.name, error)
+            self._sampled_at = time.monotonic()
+
     @asynccontextmanager
     async def lifespan(self, _: FastAPI) -> AsyncIterator[None]:
         await self.start()
@@ -284,6 +311,7 @@ def ops_router(runtime: ServiceRuntime[Any, Any], door: Any) -> APIRouter:
         dependencies=[door],
     )
     async def metrics() -> Response:
+        await runtime.sample()
         return metrics_response()
 
     return router
@@ -342,6 +370,7 @@ def create_service_app(
     app.add_middleware(RefuseNul, refuse=refuse)  # reads the whole body: inside the two below
     app.add_middleware(KeyFirst, routes=audiences)
     app.add_middleware(BodyLimit, limit=runtime.settings.max_body_bytes, refuse=refuse)
+    app.add_middleware(HttpMetrics)  # outermost: refusals are counted too
     return app
 
 

@@ -465,9 +465,17 @@ async def postpone_timers(conn: Connection, timers: Iterable[Timer], seconds: fl
     )
 
 
-async def next_fire_at(conn: Connection) -> datetime | None:
-    value: datetime | None = await conn.fetchval("SELECT min(fire_at) FROM timers")
-    return value
+async def timer_outlook(conn: Connection, now: datetime) -> tuple[datetime | None, dict[str, int]]:
+    """The earliest row's fire time, and the rows due at `now` by clock: what the poller
+    sleeps until, and what is due and not fired (one statement, both from the fire_at index)."""
+    rows = await conn.fetch(
+        "SELECT NULL AS clock, min(fire_at) AS first, 0 AS due FROM timers "
+        "UNION ALL "
+        "SELECT clock, NULL, count(*) FROM timers WHERE fire_at <= $1 GROUP BY clock",
+        now,
+    )
+    first = next((r["first"] for r in rows if r["clock"] is None), None)
+    return first, {r["clock"]: r["due"] for r in rows if r["clock"] is not None}
 
 
 # --- the deliberation agenda ------------------------------------------------------------------

@@ -13,11 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections import defaultdict
+from datetime import datetime
 from uuid import UUID
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 from services.dispatch import store
 from services.dispatch.app import Dispatch, DispatchRuntime, NoCityModel
@@ -27,6 +29,7 @@ from services.dispatch.domain.rules import Rules
 from services.dispatch.settings import DispatchSettings
 from shared.commands import ConcurrencyError, now
 from shared.db import Connection, connect
+from shared.deadlines import ClockName
 from shared.envelope import Causation
 from shared.events import Event
 from shared.eventstore import RecordedEvent
@@ -39,6 +42,35 @@ TIMERS_FIRED = Counter(
     "Warnings, breaches and escalations the clocks fired",
     ["type"],
 )
+
+TIMERS_DUE = Gauge(
+    "jiesu_timers_due", "Timers due now and not fired, as the poller last looked", ["clock"]
+)
+TIMERS_LATE = Gauge(
+    "jiesu_timers_late_seconds", "How late the oldest due timer is (0 when none is due)"
+)
+
+
+class Lateness:
+    """When the oldest due timer was due, as the poller last looked; its lateness is read at
+    each scrape, so it grows while no round looks (a stuck poller shows as late timers)."""
+
+    def __init__(self) -> None:
+        self.due_since: float | None = None
+
+    def seconds(self) -> float:
+        return 0.0 if self.due_since is None else max(0.0, time.time() - self.due_since)
+
+
+LATENESS = Lateness()
+TIMERS_LATE.set_function(LATENESS.seconds)
+
+
+def show_outlook(first: datetime | None, due: dict[str, int]) -> None:
+    """The gauges from what the poller read after a round (every clock, 0 where none is due)."""
+    for clock in ClockName:
+        TIMERS_DUE.labels(clock.value).set(due.get(clock.value, 0))
+    LATENESS.due_since = first.timestamp() if first is not None and due else None
 
 
 def _cause(history: list[RecordedEvent], work_order_id: UUID) -> Causation:
@@ -158,6 +190,7 @@ async def run_timers(runtime: DispatchRuntime, settings: DispatchSettings) -> No
     listener = await connect(settings.database_url)
     try:
         await listener.add_listener(store.TIMERS_CHANNEL, alarm.heard)
+        looked = -math.inf
         while True:
             alarm.reset()
             async with runtime.pool.acquire() as conn:
@@ -165,9 +198,14 @@ async def run_timers(runtime: DispatchRuntime, settings: DispatchSettings) -> No
                     settled = await fire_due(conn, dispatch, batch)
                 except NoCityModel:
                     settled = 0
-                if settled >= batch:
-                    continue  # more may be due right now
-                upcoming = await store.next_fire_at(conn)
+                busy = settled >= batch  # more may be due right now
+                if busy and time.monotonic() - looked < poll_s:
+                    continue  # the gauges are read once a poll while a backlog drains
+                upcoming, due = await store.timer_outlook(conn, now())
+                looked = time.monotonic()
+                show_outlook(upcoming, due)
+                if busy:
+                    continue
             wait = poll_s
             if upcoming is not None:
                 wait = min(poll_s, max(0.01, (upcoming - now()).total_seconds()))

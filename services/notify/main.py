@@ -13,7 +13,7 @@ from services.notify.app import Handoff, Notify, NotifyRuntime
 from services.notify.handlers import HANDLERS, on_batch
 from services.notify.live import LiveFeed
 from services.notify.settings import NotifySettings
-from services.notify.workers import run_deliveries, run_live_feed
+from services.notify.workers import run_deliveries, run_live_feed, sample_backlog
 from shared.runtime import ServiceRuntime, configure_logging, create_service_app, serve
 from shared.topics import COMPLAINT_EVENTS, DISPATCH_EVENTS, NOTIFICATION_EVENTS
 
@@ -46,6 +46,7 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
             ),
         },
         on_start=[create_dev_keys],
+        samplers=[sample_backlog],
     )
     runtime.app = Notify(handoff, feed)
     return create_service_app(

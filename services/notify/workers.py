@@ -56,6 +56,25 @@ ATTEMPTS = Counter(
 )
 RECORD_ATTEMPTS = 6  # about 6 s of retries before a batch is left to its leases
 IN_FLIGHT = Gauge("jiesu_notify_in_flight", "Messages being sent now, by channel", ["channel"])
+BACKLOG = Gauge(
+    "jiesu_notify_backlog",
+    "Messages not delivered, by channel and state (pending, sending, abandoned)",
+    ["channel", "state"],
+)
+_BACKLOG_SHOWN: set[tuple[str, str]] = set()
+
+
+async def sample_backlog(conn: Connection) -> None:
+    """The backlog gauge from the store's backlog query, at scrape time (shared.runtime.Sampler);
+    a channel and state that emptied since the last scrape show 0."""
+    counts = {
+        (channel, state): n
+        for channel, states in (await store.backlog(conn)).items()
+        for state, n in states.items()
+    }
+    for channel, state in _BACKLOG_SHOWN | counts.keys():
+        BACKLOG.labels(channel, state).set(counts.get((channel, state), 0))
+    _BACKLOG_SHOWN.update(counts)
 
 
 def webhook_session(

@@ -218,16 +218,21 @@ class NotifyServer:
         return ids
 
     async def until(self, check: Callable[[], Any], timeout: float = 20.0, what: str = "") -> Any:
-        deadline = time.monotonic() + timeout
-        while True:
-            result = check()
-            if asyncio.iscoroutine(result):
-                result = await result
-            if result:
-                return result
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what or check}")
-            await asyncio.sleep(0.1)
+        return await until(check, timeout, what)
+
+
+async def until(check: Callable[[], Any], timeout: float = 20.0, what: str = "") -> Any:
+    """What `check` returns (awaited if a coroutine), once it is true; fails after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or check}")
+        await asyncio.sleep(0.1)
 
 
 @pytest.fixture(scope="module")
