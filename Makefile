@@ -15,12 +15,14 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 ## Debian's chromium, which Playwright drives in the pages' browser tests (Playwright's own
-## browser download needs the internet); installed once, when missing.
+## browser download needs the internet), and the Chinese fonts the pages (and their
+## screenshots) are drawn in; installed once, when missing.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CHROMIUM ?= /usr/bin/chromium
+CJK_FONT := /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
 browser:
-	@test -x $(CHROMIUM) || { $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+	@test -x $(CHROMIUM) && test -e $(CJK_FONT) || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; }
 
 ## Run the platform on its embedded defaults (or DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS).
 up: install

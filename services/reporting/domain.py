@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from shared.events import (
     ComplaintAnswered,
@@ -119,6 +120,14 @@ def overdue_text(seconds: float) -> str:
     return f"剩余{parts}" if seconds >= 0 else f"超期{parts}"
 
 
+class Decision(NamedTuple):
+    """Why a step was decided: the reason, and for a routing the catalogue rule and version."""
+
+    reason: str
+    rule_id: str | None = None
+    rule_version: int | None = None
+
+
 def summarise_filed(event: ComplaintFiled) -> str:
     return f"诉求已受理，编号 {event.case_number}（渠道 {event.channel.value}）"
 
@@ -217,6 +226,42 @@ LIFECYCLE: tuple[type[Event], ...] = (
     ComplaintRedoRequested,
     ComplaintClosed,
 )
+
+
+def classified_because(e: ComplaintClassified) -> Decision:
+    who = "自动分类" if e.classified_by == "auto" else "渠道指定"
+    triage = "，置信度不足，转人工分拣" if e.needs_triage else ""
+    return Decision(f"{who} {e.category}（置信度 {e.confidence:.0%}）{triage}")
+
+
+def reclassified_because(e: ComplaintReclassified) -> Decision:
+    return Decision(f"{e.previous_category or '—'} → {e.category}：{e.reason}（{e.actor}）")
+
+
+def issued_because(e: WorkOrderIssued) -> Decision:
+    return Decision(e.reason, e.rule_id, e.catalogue_version)
+
+
+# The decisions a timeline line explains: why (and, for routing, by which catalogue rule in
+# which version of the catalogue). Other steps carry their detail in their summary.
+DECISIONS: dict[type[Event], Callable[[Any], Decision]] = {
+    ComplaintClassified: classified_because,
+    ComplaintReclassified: reclassified_because,
+    WorkOrderIssued: issued_because,
+}
+
+
+def trace_id(traceparent: str | None) -> str | None:
+    """The trace a W3C `traceparent` (00-<trace id>-<span id>-<flags>) belongs to; None if
+    absent or malformed."""
+    parts = (traceparent or "").split("-")
+    if len(parts) != 4 or len(parts[1]) != 32 or parts[1] == "0" * 32:
+        return None
+    try:
+        int(parts[1], 16)
+    except ValueError:
+        return None
+    return parts[1]
 
 
 def summarise_lifecycle(event_type: str, status: str) -> str:

@@ -323,14 +323,27 @@ CASES: dict[type[Event], Project] = {
 # --- model "timeline": every step in words, and each notification's state -----------------
 
 
-def _line(e: Any, env: Envelope, summary: str) -> Upsert:
-    once = {
-        "complaint_id": e.complaint_id,
-        "type": env.type,
+def _said(complaint_id: UUID, env: Envelope, event_type: str, summary: str) -> dict[str, Any]:
+    """A timeline line's columns: the step in words, and the trace of the hop that carried it
+    (the envelope's W3C traceparent, where the platform traces)."""
+    return {
+        "complaint_id": complaint_id,
+        "type": event_type,
         "occurred_at": env.time,
         "source": env.source,
         "summary": summary,
+        "trace_id": domain.trace_id(getattr(env, "traceparent", None)),
     }
+
+
+def _line(e: Any, env: Envelope, summary: str) -> Upsert:
+    once = _said(e.complaint_id, env, env.type, summary)
+    explain = domain.DECISIONS.get(type(e))
+    if explain is not None:
+        decision = explain(e)
+        once.update(
+            reason=decision.reason, rule_id=decision.rule_id, rule_version=decision.rule_version
+        )
     return Upsert("case_timeline", {"event_id": env.id}, once=once)
 
 
@@ -368,13 +381,7 @@ def _outcome(
         greatest=greatest,
         registers={"outcome_seq": (seq, {"status": status, "last_error": error})},
     )
-    said = {
-        "complaint_id": complaint_id,
-        "type": OUTCOME_TYPES[o.outcome],
-        "occurred_at": env.time,
-        "source": env.source,
-        "summary": domain.summarise_notification(o),
-    }
+    said = _said(complaint_id, env, OUTCOME_TYPES[o.outcome], domain.summarise_notification(o))
     return [row, Upsert("case_timeline", {"event_id": line}, once=said)]
 
 
@@ -573,7 +580,7 @@ MODELS: dict[str, Model] = {
         Model(
             "timeline",
             "全程时间线与通知",
-            2,
+            3,  # v3: each decision's reason (and rule, version), each hop's trace
             ("case_timeline", "case_notifications"),
             TIMELINE,
             appended=("case_timeline",),

@@ -48,6 +48,9 @@ class ReportingSettings(DevKeys, ServiceSettings):
     console_notify_key: str = f"{DEV_KEY_PREFIX}admin"
     # Sent with the console's session cookie's `Secure` flag (behind HTTPS in production).
     console_cookie_secure: bool = False
+    # The case page links each hop's trace to a trace viewer: a URL with {trace_id}, e.g.
+    # Jaeger's http://127.0.0.1:16686/trace/{trace_id} (unset: the trace id is shown unlinked).
+    traces_ui_url: str | None = None
     # Words keys held in memory (the most recently used; a resident's goes on their erasure).
     intake_keys_cached: int = 10_000
     # Formulas, weights and ranking rules (services/reporting/measures.yaml documents them).

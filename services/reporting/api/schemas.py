@@ -51,6 +51,10 @@ class TimelineEntry(BaseModel):
     projected_at: datetime
     source: str
     summary: str
+    reason: str | None = Field(None, description="决定的理由 Why it was decided")
+    rule_id: str | None = Field(None, description="派单目录规则 The catalogue rule that routed it")
+    rule_version: int | None = Field(None, description="派单目录版本 The catalogue's version")
+    trace_id: str | None = Field(None, description="该环节的追踪编号 The hop's trace (W3C)")
 
 
 class WorkOrder(BaseModel):
@@ -488,7 +492,7 @@ class AgendaPage(BaseModel):
     offset: int
 
 
-_AGENDA_STAGES = {
+AGENDA_STAGES = {
     "collected": "收集问题",
     "topic_set": "确定议题",
     "unsettled": "协商未果",
@@ -513,7 +517,7 @@ class ReadModel(BaseModel):
 
 def agenda_entry(row: dict[str, Any]) -> AgendaEntry:
     return AgendaEntry.model_validate(
-        {**row, "stage_label": _AGENDA_STAGES.get(row.get("stage") or "")}
+        {**row, "stage_label": AGENDA_STAGES.get(row.get("stage") or "")}
     )
 
 

@@ -7,6 +7,12 @@ CREATE TABLE IF NOT EXISTS case_timeline (
     occurred_at  timestamptz NOT NULL,
     source       text        NOT NULL,
     summary      text        NOT NULL,
+    -- Why, for a decision (classification, routing): the reason, and a routing's catalogue
+    -- rule and the catalogue version it stood in.
+    reason       text,
+    rule_id      text,
+    rule_version integer,
+    trace_id     text,       -- the trace of the hop that carried the event (W3C trace id)
     -- When reporting projected it: projected_at - occurred_at is the pipeline's lag.
     projected_at timestamptz NOT NULL DEFAULT clock_timestamp()
 );

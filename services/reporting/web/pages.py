@@ -24,25 +24,30 @@ def local_time(value: datetime | str | None, fmt: str = "%m-%d %H:%M") -> str:
     return (moment.astimezone(UTC) + CST).strftime(fmt)
 
 
-def time_left(seconds: float | None) -> str:
-    """Time left (negative: overdue) in the board's words: 剩 3天4小时 / 超期 2小时."""
+def duration(seconds: float | None) -> str:
+    """A length of time in the pages' words: 3天4小时, 2小时5分, 7分钟."""
     if seconds is None:
         return "—"
-    late = seconds < 0
     total = int(abs(seconds)) // 60
     days, rest = divmod(total, 24 * 60)
     hours, minutes = divmod(rest, 60)
     if days:
-        text = f"{days}天{hours}小时"
-    elif hours:
-        text = f"{hours}小时{minutes}分"
-    else:
-        text = f"{minutes}分钟"
-    return f"超期 {text}" if late else f"剩 {text}"
+        return f"{days}天{hours}小时"
+    if hours:
+        return f"{hours}小时{minutes}分"
+    return f"{minutes}分钟"
+
+
+def time_left(seconds: float | None) -> str:
+    """Time left (negative: overdue) in the board's words: 剩 3天4小时 / 超期 2小时."""
+    if seconds is None:
+        return "—"
+    return f"超期 {duration(seconds)}" if seconds < 0 else f"剩 {duration(seconds)}"
 
 
 TEMPLATES.env.filters["local_time"] = local_time
 TEMPLATES.env.filters["time_left"] = time_left
+TEMPLATES.env.filters["duration"] = duration
 
 
 def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:

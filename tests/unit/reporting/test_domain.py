@@ -1,3 +1,4 @@
+from services.reporting import domain
 from services.reporting.domain import CaseStatus, case_status, summarise_filed, summarise_issued
 from tests.support import examples
 
@@ -65,3 +66,10 @@ def test_a_breach_and_a_return_read_as_sentences():
         returned_at=now,
     )
     assert summarise_dispatch(returned) == "退单（玫城丽都物业服务中心）：非物业职责"
+
+
+def test_a_hops_trace_is_the_trace_id_of_a_well_formed_traceparent_only():
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert domain.trace_id(f"00-{trace}-00f067aa0ba902b7-01") == trace
+    for malformed in (None, "", "00-xyz-00f067aa0ba902b7-01", f"00-{'0' * 32}-00f067aa0ba902b7-01"):
+        assert domain.trace_id(malformed) is None
