@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install browser up down test test-fast lint fmt bench schemas clean
+.PHONY: install test-tools up down test test-fast lint fmt bench schemas clean
 
 install: $(STAMP)
 
@@ -14,15 +14,18 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[local,dev]'
 	touch $(STAMP)
 
-## Debian's chromium, which Playwright drives in the pages' browser tests (Playwright's own
-## browser download needs the internet), and the Chinese fonts the pages (and their
-## screenshots) are drawn in; installed once, when missing.
+## What the tests drive besides Python, from Debian's packages, installed once when missing:
+## chromium and the Chinese fonts the pages are drawn in (Playwright drives it in the pages'
+## browser tests; Playwright's own browser download needs the internet), and promtool (from the
+## prometheus package: it runs the alert rules' tests and checks the dashboard's queries).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CHROMIUM ?= /usr/bin/chromium
 CJK_FONT := /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
-browser:
-	@test -x $(CHROMIUM) && test -e $(CJK_FONT) || { $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; }
+PROMTOOL := /usr/bin/promtool
+test-tools:
+	@test -x $(CHROMIUM) && test -e $(CJK_FONT) && test -x $(PROMTOOL) || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
+	  chromium fonts-noto-cjk prometheus >/dev/null; }
 
 ## Run the platform on its embedded defaults (or DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS).
 up: install
@@ -32,7 +35,7 @@ down:
 	@if [ -x $(BIN)/python ]; then $(BIN)/python -m deploy.local down; else echo "nothing to stop"; fi
 
 ## Lint, then every test (unit, integration, end-to-end) against real Postgres and a real broker.
-test: install lint browser
+test: install lint test-tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: install

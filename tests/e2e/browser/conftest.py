@@ -1,4 +1,4 @@
-"""The pages in a real browser: Playwright driving Debian's chromium (`make browser` installs
+"""The pages in a real browser: Playwright driving Debian's chromium (`make test-tools` installs
 it) against one platform shared by the package's tests (started as `make up` starts it).
 
 Set JIESU_SCREENSHOTS=1 to write each page's screenshot to docs/screenshots/ (the README's
@@ -34,7 +34,7 @@ async def stack(
 @pytest.fixture(scope="package")
 async def browser() -> AsyncIterator[Browser]:
     if not await asyncio.to_thread(CHROMIUM.exists):
-        pytest.fail(f"{CHROMIUM} is missing: `make browser` installs Debian's chromium")
+        pytest.fail(f"{CHROMIUM} is missing: `make test-tools` installs Debian's chromium")
     async with async_playwright() as playwright:
         # --no-sandbox: the tests may run as root, where chromium's sandbox refuses to start.
         browser = await playwright.chromium.launch(
