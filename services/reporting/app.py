@@ -1,14 +1,16 @@
 """What reporting's entry points share: the measures' configuration, the read models to fill in
-the background because their shape changed at start, and the console's doors to the other
-services."""
+the background because their shape changed at start, the console's doors to the other
+services, and its view of the streams and the dead letters."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from services.reporting.adapters.upstream import Upstream
+from services.reporting.letters import DeadLetterBox
 from services.reporting.measures import MeasuresConfig
 from services.reporting.settings import ReportingSettings
+from services.reporting.streams import Monitor
 from shared.runtime import ServiceRuntime
 
 
@@ -16,6 +18,8 @@ from shared.runtime import ServiceRuntime
 class Reporting:
     measures: MeasuresConfig
     upstream: Upstream
+    streams: Monitor
+    letters: DeadLetterBox
     backfill: list[str] = field(default_factory=list)  # set at start (store.prepare_models)
 
 

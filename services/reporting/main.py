@@ -5,13 +5,16 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.reporting import auth, store, web
+from services.reporting.adapters.broker import Broker
 from services.reporting.adapters.upstream import Upstream
 from services.reporting.api import routers
 from services.reporting.app import Reporting, ReportingRuntime
 from services.reporting.handlers import HANDLERS, handle_batch, opener
+from services.reporting.letters import DeadLetterBox
 from services.reporting.measures import load_config
 from services.reporting.settings import ReportingSettings
-from services.reporting.workers import backfill, check_consistency
+from services.reporting.streams import Monitor
+from services.reporting.workers import backfill, check_consistency, sample_streams
 from shared.runtime import ServiceRuntime, configure_logging, create_service_app, serve
 from shared.sealing import Keyring
 from shared.topics import EVENT_TOPICS
@@ -34,7 +37,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
     runtime: ReportingRuntime = ServiceRuntime(
         settings,
         keys=auth.KEYS.ring(),
-        schema=[auth.SCHEMA],
+        schema=[auth.SCHEMA, store.LETTERS_SCHEMA],
         consumes=list(EVENT_TOPICS),
         handlers=HANDLERS,
         batch_handler=handle_batch,
@@ -43,14 +46,21 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         workers={
             "backfill": lambda runtime: backfill(settings, runtime.app.backfill),
             "consistency": lambda runtime: check_consistency(settings),
+            "streams": sample_streams,
         },
-        # Everything in reporting's database but its keys can be rebuilt from the stores
-        # (python -m services.reporting.cli replay rebuild); keys are issued by a command of
-        # their own, which waits for the disk as usual.
+        # Everything in reporting's database but its keys and the operators' actions on dead
+        # letters can be rebuilt from the stores (python -m services.reporting.cli replay
+        # rebuild); keys are issued by a command of their own, which waits for the disk as usual.
         rebuildable=True,
     )
+    upstream = Upstream(settings.upstreams())
     runtime.app = Reporting(
-        measures=load_config(settings.measures_file), upstream=Upstream(settings.upstreams())
+        measures=load_config(settings.measures_file),
+        upstream=upstream,
+        streams=Monitor(
+            settings.streams_interval_s, settings.streams_history_s, settings.streams_alarm_after_s
+        ),
+        letters=DeadLetterBox(Broker(settings.kafka_bootstrap_servers), upstream),
     )
     app = create_service_app(
         runtime,

@@ -69,6 +69,13 @@ class ReportingSettings(DevKeys, ServiceSettings):
     consistency_grace_s: float = 60.0
     consistency_confirm_after_s: float = 10.0
 
+    # The console's Streams page (services/reporting/streams.py): how often the sampler looks at
+    # the broker and the relays, how much history it keeps in memory, and how long a group's lag
+    # or a relay's delay must have grown before it raises an alarm.
+    streams_interval_s: float = 5.0
+    streams_history_s: float = 1800.0
+    streams_alarm_after_s: float = 300.0
+
     def rebuild_workers(self) -> int:
         return self.replay_workers or min(4, os.cpu_count() or 1)
 

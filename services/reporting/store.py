@@ -559,3 +559,41 @@ async def agenda_stages(conn: Connection, within: str | None) -> list[dict[str, 
         *where.args,
     )
     return [dict(row) for row in rows]
+
+
+# --- what operators did with dead letters (schema/letters.sql; not a read model) ---------------
+
+LETTERS_SCHEMA = SCHEMA_DIR / "letters.sql"
+
+
+async def last_letter_actions(conn: Connection, letter_ids: list[str]) -> dict[str, datetime]:
+    """When each of `letter_ids` was last redriven or parked (those never acted on left out)."""
+    rows = await conn.fetch(
+        "SELECT letter_id, max(acted_at) AS acted_at FROM dead_letter_actions "
+        "WHERE letter_id = ANY($1::text[]) GROUP BY letter_id",
+        letter_ids,
+    )
+    return {row["letter_id"]: row["acted_at"] for row in rows}
+
+
+async def record_letter_actions(
+    conn: Connection,
+    action: str,
+    actor: str,
+    reason: str,
+    letters: Iterable[tuple[str, str, str | None]],
+) -> None:
+    """One row per letter (id, topic, event type) that was redriven or parked."""
+    await conn.executemany(
+        "INSERT INTO dead_letter_actions (letter_id, action, actor, reason, topic, event_type) "
+        "VALUES ($1, $2, $3, $4, $5, $6)",
+        [(letter_id, action, actor, reason, topic, kind) for letter_id, topic, kind in letters],
+    )
+
+
+async def letter_actions(conn: Connection, limit: int) -> list[dict[str, Any]]:
+    """The latest actions, newest first."""
+    rows = await conn.fetch(
+        "SELECT * FROM dead_letter_actions ORDER BY acted_at DESC, action_id DESC LIMIT $1", limit
+    )
+    return [dict(row) for row in rows]

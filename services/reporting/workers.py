@@ -1,15 +1,22 @@
-"""Reporting's background loops: the rebuild of read models whose shape changed, and the
-periodic consistency check."""
+"""Reporting's background loops: the rebuild of read models whose shape changed, the periodic
+consistency check, and the sampler of the console's Streams page."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Iterable
 
 import asyncpg
+from aiokafka.errors import KafkaError
 
 from services.reporting import consistency, rebuild
+from services.reporting.adapters.broker import BrokerView
+from services.reporting.app import ReportingRuntime
 from services.reporting.settings import ReportingSettings
+from services.reporting.streams import Sample, relay_states
+from shared.topics import dlq
 
 log = logging.getLogger(__name__)
 
@@ -54,3 +61,39 @@ async def check_consistency(settings: ReportingSettings) -> None:
             consistency.publish(report)
             if report.drifts:
                 log.warning("consistency check: %d drifts %s", len(report.drifts), report.by_kind())
+
+
+async def sample_streams(runtime: ReportingRuntime) -> None:
+    """Every REPORTING_STREAMS_INTERVAL_S: the broker's offsets, the relays' figures and the
+    DLQs' open letters, into the Streams page's history and the gauges (0: never)."""
+    monitor, letters = runtime.app.streams, runtime.app.letters
+    if monitor.interval_s <= 0:
+        return
+    broker = letters.broker
+    try:
+        while True:
+            started = time.monotonic()
+            try:
+                if not broker.started:
+                    await broker.start()
+                view = await broker.view()
+                relays = await relay_states(runtime.app.upstream)
+                monitor.record(Sample(time.time(), view, relays))
+                await letters.refresh(dlq_ends(view, letters.topics))
+                async with runtime.pool.acquire() as conn:
+                    monitor.set_dlq_depth(await letters.depth(conn))
+            except (OSError, KafkaError, asyncpg.PostgresError) as error:
+                log.warning("streams sampler: %r", error)
+                monitor.failed(f"{type(error).__name__}: {error}")
+                await broker.close()  # started afresh next time (the broker may have restarted)
+            await asyncio.sleep(max(monitor.interval_s - (time.monotonic() - started), 0.1))
+    finally:
+        await broker.close()
+
+
+def dlq_ends(view: BrokerView, topics: Iterable[str]) -> dict[str, int]:
+    """Each DLQ's end offset (summed over its partitions), by original topic."""
+    return {
+        topic: sum(end for tp, end in view.ends.items() if tp.topic == dlq(topic))
+        for topic in topics
+    }

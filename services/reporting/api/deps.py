@@ -58,6 +58,7 @@ def _measures(request: Request) -> MeasuresConfig:
 
 
 Pool = Annotated[asyncpg.Pool, Depends(_pool)]
+Runtime = Annotated[ReportingRuntime, Depends(_runtime)]
 Config = Annotated[MeasuresConfig, Depends(_measures)]
 
 

@@ -10,11 +10,19 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from services.reporting.web import cases, flight, home, measures, session
+from services.reporting.web import cases, flight, home, letters, measures, session, streams
 
 STATIC = Path(__file__).with_name("static")
 
-routers = [session.router, home.router, cases.router, flight.router, measures.router]
+routers = [
+    session.router,
+    home.router,
+    streams.router,
+    letters.router,
+    flight.router,
+    cases.router,
+    measures.router,
+]
 
 
 def mount_static(app: FastAPI) -> None:

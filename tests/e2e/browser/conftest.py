@@ -25,8 +25,10 @@ async def stack(
     pg_server_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[RunningStack]:
     """One platform for every browser test (each test makes its own complaints)."""
+    # The Streams page's sampler looks every second, so lag shows within the tests' waits.
+    env = {"REPORTING_STREAMS_INTERVAL_S": "1"}
     async with running_stack(
-        pg_server_url, tmp_path_factory.mktemp("browser-stack"), {}
+        pg_server_url, tmp_path_factory.mktemp("browser-stack"), env
     ) as running:
         yield running
 
