@@ -1,11 +1,12 @@
 """What reporting's entry points share: the measures' configuration, the read models to fill in
-the background because their shape changed at start, and the console's doors to the other
-services."""
+the background because their shape changed at start, the console's doors to the other
+services, and the board's live feed."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from services.reporting.adapters.board_feed import BoardFeed
 from services.reporting.adapters.upstream import Upstream
 from services.reporting.measures import MeasuresConfig
 from services.reporting.settings import ReportingSettings
@@ -17,6 +18,7 @@ class Reporting:
     measures: MeasuresConfig
     upstream: Upstream
     backfill: list[str] = field(default_factory=list)  # set at start (store.prepare_models)
+    board_feed: BoardFeed = field(default_factory=BoardFeed)  # wakes the board's live pages
 
 
 # What reporting's routes, handlers and workers are given: its settings, and `app`, the Reporting.

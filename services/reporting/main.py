@@ -43,6 +43,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         workers={
             "backfill": lambda runtime: backfill(settings, runtime.app.backfill),
             "consistency": lambda runtime: check_consistency(settings),
+            "board-feed": lambda runtime: runtime.app.board_feed.run(settings.database_url),
         },
         # Everything in reporting's database but its keys can be rebuilt from the stores
         # (python -m services.reporting.cli replay rebuild); keys are issued by a command of

@@ -327,6 +327,7 @@ class BoardFilter:
     overdue: bool | None = None
     escalated: bool | None = None
     reported: bool | None = None  # include matters reported and waiting for the callback
+    by_place: bool = False  # street by street, community by community (the wall), then urgency
 
 
 async def board(
@@ -361,11 +362,14 @@ async def board(
     )
     total: int = await conn.fetchval(f"SELECT count(*) {base}{where.sql}", *where.args)
     page = where.page(limit, offset)
+    places = (
+        "c.street_code NULLS LAST, c.community_code NULLS LAST, " if board_filter.by_place else ""
+    )
     rows = await conn.fetch(
         f"""
         SELECT c.complaint_id, c.case_number, c.category, coalesce(k.name, c.category_name) AS category_name,
                c.status, c.dispatch_state, c.filed_at, c.area_code, c.street_code, c.community_code,
-               coalesce(a.name, p.name, m.name) AS place_name, s.name AS street_name,
+               coalesce(p.name, a.name, m.name) AS place_name, s.name AS street_name,
                m.name AS community_name, c.lead_work_order_id, c.lead_responder_id,
                c.lead_responder_name, c.lead_responder_kind, r.person AS responsible_person,
                w.signed_by, w.signed_at, w.issued_at AS dispatched_at, w.due_at, w.extended,
@@ -373,11 +377,42 @@ async def board(
                c.last_urged_at, c.last_supervised_at,
                extract(epoch FROM w.due_at - {now})::float8 AS seconds_left
         {base}{where.sql}
-        ORDER BY coalesce({late}, false) DESC, w.due_at NULLS LAST, c.filed_at, c.complaint_id{page}
+        ORDER BY {places}coalesce({late}, false) DESC, w.due_at NULLS LAST, c.filed_at,
+                 c.complaint_id{page}
         """,
         *where.args,
     )
     return total, [dict(row) for row in rows]
+
+
+# The board's wake-up: the live consumer's batch transaction notifies this channel when it
+# wrote a table the board reads (delivered at commit, once per batch, never on a rollback).
+BOARD_CHANNEL = "jiesu_board"
+BOARD_TABLES = frozenset({"cases", "case_work_orders", "areas", "responders", "categories"})
+
+
+def touches_board(grouped: Grouped) -> bool:
+    return any(layout.table in BOARD_TABLES for layout, rows in grouped.items() if rows)
+
+
+async def board_changed(conn: Connection) -> None:
+    await conn.execute("SELECT pg_notify($1, '')", BOARD_CHANNEL)
+
+
+async def board_choices(conn: Connection) -> dict[str, list[dict[str, Any]]]:
+    """What the board's filters offer: the city's streets and communities, and its categories."""
+    areas = await conn.fetch(
+        "SELECT code, name, level, parent FROM areas WHERE level IN ('street', 'community') "
+        "AND NOT coalesce(removed, false) ORDER BY code"
+    )
+    categories = await conn.fetch(
+        "SELECT code, name FROM categories WHERE NOT coalesce(removed, false) ORDER BY code"
+    )
+    return {
+        "streets": [dict(a) for a in areas if a["level"] == "street"],
+        "communities": [dict(a) for a in areas if a["level"] == "community"],
+        "categories": [dict(c) for c in categories],
+    }
 
 
 # --- the agenda 议事清单 --------------------------------------------------------------------

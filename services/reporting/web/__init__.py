@@ -10,11 +10,11 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from services.reporting.web import home, session
+from services.reporting.web import home, session, wall
 
 STATIC = Path(__file__).with_name("static")
 
-routers = [session.router, home.router]
+routers = [session.router, home.router, wall.router]
 
 
 def mount_static(app: FastAPI) -> None:
