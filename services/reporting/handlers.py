@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from services.reporting.projections import MODELS, Model, project
-from services.reporting.store import Grouped, group, write
+from services.reporting.store import Grouped, board_changed, group, touches_board, write
 from shared.consumer import BatchContext, Handler, HandlerContext, Prepare
 from shared.db import Connection
 from shared.envelope import Envelope
@@ -18,11 +18,12 @@ from shared.sealing import Keyring, is_sealed, open_envelopes
 
 async def project_all(
     conn: Connection, envelopes: Sequence[Envelope], models: Mapping[str, Model] = MODELS
-) -> None:
+) -> Grouped:
     grouped: Grouped = {}
     for envelope in envelopes:
         group(project(envelope, models), grouped)
     await write(conn, grouped)
+    return grouped
 
 
 def opener(keyring: Keyring) -> Prepare:
@@ -41,8 +42,10 @@ def opener(keyring: Keyring) -> Prepare:
 
 
 async def handle_batch(envelopes: Sequence[Envelope], ctx: BatchContext) -> None:
-    """The live consumer's handler, on envelopes `opener` has opened."""
-    await project_all(ctx.conn, envelopes)
+    """The live consumer's handler, on envelopes `opener` has opened. A batch that wrote what
+    the board shows wakes the board's live pages (one NOTIFY per batch, sent at its commit)."""
+    if touches_board(await project_all(ctx.conn, envelopes)):
+        await board_changed(ctx.conn)
 
 
 async def handle(event: Any, ctx: HandlerContext) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
-from services.reporting import store
+from services.reporting import operations
 from services.reporting.adapters.broker import Broker, dead_letters_of
 from services.reporting.adapters.upstream import Upstream, UpstreamError
 from shared.db import Connection
@@ -156,7 +156,7 @@ class DeadLetterBox:
                 letters += await self.notify_letters()
             except UpstreamError as error:
                 problems.append(f"通知服务 notify: {error.detail}")
-        acted = await store.last_letter_actions(conn, [letter.id for letter in letters])
+        acted = await operations.last_letter_actions(conn, [letter.id for letter in letters])
         still = [
             letter
             for letter in letters
@@ -204,7 +204,7 @@ class DeadLetterBox:
                 await self.upstream.post(
                     "notify", "/dead-letters/redrive", {"notification_ids": notify}
                 )
-        await store.record_letter_actions(
+        await operations.record_letter_actions(
             conn, action, actor, reason, [(one.id, one.topic, one.event_type) for one in chosen]
         )
         return len(chosen)

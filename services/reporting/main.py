@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.reporting import auth, store, web
+from services.reporting import auth, operations, store, web
 from services.reporting.adapters.broker import Broker
 from services.reporting.adapters.upstream import Upstream
 from services.reporting.api import routers
@@ -37,7 +37,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
     runtime: ReportingRuntime = ServiceRuntime(
         settings,
         keys=auth.KEYS.ring(),
-        schema=[auth.SCHEMA, store.LETTERS_SCHEMA],
+        schema=[auth.SCHEMA, operations.LETTERS_SCHEMA],
         consumes=list(EVENT_TOPICS),
         handlers=HANDLERS,
         batch_handler=handle_batch,
@@ -47,6 +47,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
             "backfill": lambda runtime: backfill(settings, runtime.app.backfill),
             "consistency": lambda runtime: check_consistency(settings),
             "streams": sample_streams,
+            "board-feed": lambda runtime: runtime.app.board_feed.run(settings.database_url),
         },
         # Everything in reporting's database but its keys and the operators' actions on dead
         # letters can be rebuilt from the stores (python -m services.reporting.cli replay

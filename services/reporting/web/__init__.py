@@ -10,13 +10,14 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from services.reporting.web import cases, flight, home, letters, measures, session, streams
+from services.reporting.web import cases, flight, home, letters, measures, session, streams, wall
 
 STATIC = Path(__file__).with_name("static")
 
 routers = [
     session.router,
     home.router,
+    wall.router,
     streams.router,
     letters.router,
     flight.router,

@@ -11,7 +11,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from services.reporting import domain, store
+from services.reporting import domain, operations, store
 from services.reporting.api import schemas
 from services.reporting.api.deps import Pool
 from services.reporting.web.pages import render
@@ -58,8 +58,8 @@ async def search_cases(
         total, rows = await store.find_cases(conn, case_filter, PAGE, offset)
         if number and total == 1:  # a case number names one case: open it
             return RedirectResponse(f"/console/cases/{rows[0]['complaint_id']}", status_code=303)
-        areas = await store.area_choices(conn, key.area)
-        units = await store.responder_choices(conn)
+        areas = await operations.area_choices(conn, key.area)
+        units = await operations.responder_choices(conn)
     return render(
         request,
         "console/cases.html",

@@ -14,7 +14,7 @@ from uuid import UUID
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from services.reporting import store
+from services.reporting import operations
 from services.reporting.adapters.upstream import Upstream, UpstreamError
 from services.reporting.api.deps import Pool
 from services.reporting.api.schemas import AGENDA_STAGES
@@ -52,7 +52,7 @@ async def _arbitration(upstream: Upstream, key: ApiKey, pool: Any) -> list[dict[
         if within(c.get("area_code"), key.area)
     ]
     async with pool.acquire() as conn:
-        known = await store.case_numbers(conn, (UUID(c["complaint_id"]) for c in waiting))
+        known = await operations.case_numbers(conn, (UUID(c["complaint_id"]) for c in waiting))
     for case in waiting:
         case["case_number"] = (known.get(UUID(case["complaint_id"])) or {}).get("case_number")
     waiting.sort(key=lambda c: c["updated_at"])
@@ -79,11 +79,11 @@ async def work_in_flight(request: Request, key: Anyone, pool: Pool) -> Response:
         _answer("dispatch", lambda: _arbitration(upstream, key, pool), failed),
     )
     async with pool.acquire() as conn:
-        clock_counts, clocks = await store.clocks_due(
+        clock_counts, clocks = await operations.clocks_due(
             conn, key.area, now, DUE_WITHIN.total_seconds(), LISTED
         )
-        risk_counts, at_risk = await store.cases_at_risk(conn, key.area, LISTED)
-        stages = await store.agenda_stages(conn, key.area)
+        risk_counts, at_risk = await operations.cases_at_risk(conn, key.area, LISTED)
+        stages = await operations.agenda_stages(conn, key.area)
     return render(
         request,
         "console/flight.html",

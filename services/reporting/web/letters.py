@@ -13,7 +13,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.reporting import store
+from services.reporting import operations
 from services.reporting.adapters.upstream import UpstreamError
 from services.reporting.api.deps import Runtime
 from services.reporting.letters import ACTIONS, Filter, Letter, moment
@@ -76,7 +76,7 @@ async def dead_letters_page(
     wanted = shown_by.filter()
     async with runtime.pool.acquire() as conn:
         every, problems = await box.open(conn)
-        actions = await store.letter_actions(conn, 20)
+        actions = await operations.letter_actions(conn, 20)
     return render(
         request,
         "console/dead_letters.html",

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from services.reporting import store
+from services.reporting import operations, store
 from services.reporting.settings import SOURCES
 from shared.db import apply_schema, create_pool, drop_database, ensure_database, with_database
 from shared.eventstore import SCHEMA as EVENTSTORE_SCHEMA
@@ -31,10 +31,10 @@ async def test_a_rebuild_and_a_changed_model_keep_the_dead_letters_actions(
             source_pool = await create_pool(urls[source])
             await apply_schema(source_pool, EVENTSTORE_SCHEMA)
             await source_pool.close()
-        await apply_schema(pool, EVENTSTORE_SCHEMA, store.LETTERS_SCHEMA)
+        await apply_schema(pool, EVENTSTORE_SCHEMA, operations.LETTERS_SCHEMA)
         await store.prepare_models(pool)
         async with pool.acquire() as conn:
-            await store.record_letter_actions(
+            await operations.record_letter_actions(
                 conn,
                 "park",
                 "榆山街道督办",
@@ -55,7 +55,7 @@ async def test_a_rebuild_and_a_changed_model_keep_the_dead_letters_actions(
         assert await store.prepare_models(pool)
 
         async with pool.acquire() as conn:
-            kept = await store.letter_actions(conn, 10)
+            kept = await operations.letter_actions(conn, 10)
         assert [(a["letter_id"], a["action"], a["actor"], a["reason"]) for a in kept] == [
             ("kafka:complaint.events.dlq:0:7", "park", "榆山街道督办", "重复投递 duplicate")
         ]

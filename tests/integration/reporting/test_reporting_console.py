@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from services.reporting import store
+from services.reporting import operations, store
 from services.reporting.handlers import HANDLERS
 from shared.consumer import HandlerContext
 from shared.envelope import Envelope
@@ -121,14 +121,14 @@ async def test_clocks_due_and_late_and_cases_at_risk_are_listed_worst_first(pool
             ),
         )
 
-        counts, rows = await store.clocks_due(conn, YUSHAN, NOW, 24 * 3600, 50)
+        counts, rows = await operations.clocks_due(conn, YUSHAN, NOW, 24 * 3600, 50)
         assert counts == {"late": 1, "due": 1}
         assert [r["case_number"] for r in rows] == [late.case_number, soon.case_number]
         assert rows[0]["clock"] == "feedback" and rows[0]["seconds_left"] < 0
-        everywhere, _ = await store.clocks_due(conn, None, NOW, 24 * 3600, 50)
+        everywhere, _ = await operations.clocks_due(conn, None, NOW, 24 * 3600, 50)
         assert everywhere == {"late": 2, "due": 1}
 
-        risks, at_risk = await store.cases_at_risk(conn, YUSHAN, 50)
+        risks, at_risk = await operations.cases_at_risk(conn, YUSHAN, 50)
         assert risks == {"breached": 1, "warned": 1}
         assert [(r["case_number"], r["risk"]) for r in at_risk] == [
             (late.case_number, "breached"),
