@@ -16,6 +16,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.consumer.fetcher import Fetcher
 from aiokafka.errors import KafkaError
+from opentelemetry.trace import Span
 
 from shared.db import Connection
 from shared.envelope import Envelope, Headers, from_kafka
@@ -29,6 +30,7 @@ from shared.metrics import (
     HANDLER_DURATION,
 )
 from shared.settings import ServiceSettings
+from shared.telemetry import about, consuming, current, end, within
 from shared.topics import dlq
 
 log = logging.getLogger(__name__)
@@ -202,7 +204,17 @@ class IdempotentConsumer:
             return "dead_lettered"
         if routed is None:
             return "skipped"
-        envelope, handler = routed
+        span, envelope = consuming(record.topic, routed[0])
+        try:
+            with current(span), about(envelope.correlation_id, envelope.subject):
+                outcome = await self._retrying(record, envelope, routed[1])
+        except BaseException as error:
+            end(span, error)
+            raise
+        end(span)
+        return outcome
+
+    async def _retrying(self, record: ConsumedRecord, envelope: Envelope, handler: Handler) -> str:
         delays = self._delays()
         for attempt in range(1, self.max_attempts + 1):
             try:
@@ -290,6 +302,28 @@ class IdempotentConsumer:
                 return [await self.handle(record) for record in records]  # rare: the slow path
             if routed is not None:
                 batch.append((index, *routed))
+        # A consumer span per record, its context in the envelope the handler gets.
+        spans: list[Span | None] = []
+        for position, (index, envelope, handler) in enumerate(batch):
+            span, envelope = consuming(records[index].topic, envelope)
+            spans.append(span)
+            batch[position] = (index, envelope, handler)
+        try:
+            outcomes = await self._handle_batch(records, batch, outcomes)
+        except BaseException as error:
+            for span in spans:
+                end(span, error)
+            raise
+        for span in spans:
+            end(span)
+        return outcomes
+
+    async def _handle_batch(
+        self,
+        records: Sequence[ConsumedRecord],
+        batch: list[tuple[int, Envelope, Handler]],
+        outcomes: list[str],
+    ) -> list[str]:
         committed: list[Callable[[], None]] = []
         try:
             if self.prepare is not None and batch:
@@ -310,13 +344,19 @@ class IdempotentConsumer:
                         outcomes[index] = "duplicate"
                 if self.batch_handler is not None:
                     if todo:
-                        await self.batch_handler(
-                            [envelope for envelope, _ in todo],
-                            BatchContext(conn, self.store, committed),
-                        )
+                        # Log lines of a one-record batch name its record; of a larger one,
+                        # the consumer only.
+                        with within(todo[0][0] if len(todo) == 1 else None):
+                            await self.batch_handler(
+                                [envelope for envelope, _ in todo],
+                                BatchContext(conn, self.store, committed),
+                            )
                 else:
                     for envelope, handler in todo:
-                        await handler(envelope.event, HandlerContext(conn, envelope, self.store))
+                        with within(envelope):
+                            await handler(
+                                envelope.event, HandlerContext(conn, envelope, self.store)
+                            )
         except DependencyUnavailable:
             raise  # the caller fetches the batch again; no record is to blame
         except Exception as error:
