@@ -428,6 +428,7 @@ def http_server(app: FastAPI, port: int | None = None) -> uvicorn.Server:
         host=settings.host,
         port=settings.port if port is None else port,
         log_level="warning",
+        log_config=None,  # its loggers go to the root's handler: JSON lines like the rest
         proxy_headers=bool(trusted),
         forwarded_allow_ips=trusted or None,
     )

@@ -3,6 +3,7 @@ request to notify's gateway call and reporting's read model, every span linked t
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from pathlib import Path
@@ -90,3 +91,19 @@ async def test_one_complaint_is_one_trace_from_the_request_to_the_gateway_and_th
     gateway_calls = [s for s in trace if s["kind"] == CLIENT]
     assert all(_attribute(s, "jiesu.complaint_id") == complaint_id for s in gateway_calls)
     assert time.monotonic() - started < 30
+
+
+async def test_every_service_logs_json_lines_naming_itself(stack: RunningStack):
+    # Reporting logs (INFO) its request for the keys that open a sealed filing.
+    [filed] = await file_complaints(stack, 1, f"logs-{uuid.uuid4().hex[:6]}")
+    await wait_for_cases(stack, [filed["complaint_id"]], timeout=60)
+    lines = {
+        service: (stack.state_dir / "logs" / f"{service}.log").read_text().splitlines()
+        for service in SERVICES
+    }
+    assert lines["reporting"]
+    for service, written in lines.items():
+        for line in written:
+            entry = json.loads(line)
+            assert entry["service"] == service, line
+            assert {"time", "level", "logger", "message"} <= set(entry), line
