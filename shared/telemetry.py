@@ -333,8 +333,10 @@ FASTAPI_TELEMETRY_OFF: Any = {
 }
 
 
-# Probes and scrapes: a trace each, every few seconds, would bury the complaints' traces.
+# Probes and scrapes: a trace each, every few seconds, would bury the complaints' traces;
+# so would the pages' static files.
 UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+UNTRACED_PREFIX = "/static/"
 
 
 class TraceRequests:
@@ -354,7 +356,8 @@ class TraceRequests:
             return
         requested = _in_request.set(True)
         try:
-            if _tracer is None or scope["path"] in UNTRACED_PATHS:
+            path = scope["path"]
+            if _tracer is None or path in UNTRACED_PATHS or path.startswith(UNTRACED_PREFIX):
                 await self.app(scope, receive, send)
             else:
                 await self._traced(_tracer, scope, receive, send)
