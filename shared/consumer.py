@@ -16,7 +16,6 @@ import asyncpg
 from aiokafka import AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.consumer.fetcher import Fetcher
 from aiokafka.errors import KafkaError
-from opentelemetry.trace import Span
 
 from shared.db import Connection
 from shared.envelope import Envelope, Headers, from_kafka
@@ -30,7 +29,7 @@ from shared.metrics import (
     HANDLER_DURATION,
 )
 from shared.settings import ServiceSettings
-from shared.telemetry import about, consuming, current, end, within
+from shared.telemetry import consumed, consumer_spans, within
 from shared.topics import dlq
 
 log = logging.getLogger(__name__)
@@ -167,7 +166,8 @@ class IdempotentConsumer:
 
     async def handle(self, record: ConsumedRecord) -> str:
         """Handle one record; returns handled, duplicate, skipped or dead_lettered."""
-        outcome = await self._handle(record)
+        with consumer_spans():
+            outcome = await self._handle(record)
         CONSUMER_MESSAGES.labels(self.name, outcome).inc()
         return outcome
 
@@ -187,7 +187,7 @@ class IdempotentConsumer:
         except UnknownEventType:
             return None
         handler = self.handlers.get(type(envelope.event))
-        return (envelope, handler) if handler is not None else None
+        return (consumed(record.topic, envelope), handler) if handler is not None else None
 
     def _delays(self) -> Iterator[float]:
         delay = self.backoff_initial_s
@@ -204,21 +204,12 @@ class IdempotentConsumer:
             return "dead_lettered"
         if routed is None:
             return "skipped"
-        span, envelope = consuming(record.topic, routed[0])
-        try:
-            with current(span), about(envelope.correlation_id, envelope.subject):
-                outcome = await self._retrying(record, envelope, routed[1])
-        except BaseException as error:
-            end(span, error)
-            raise
-        end(span)
-        return outcome
-
-    async def _retrying(self, record: ConsumedRecord, envelope: Envelope, handler: Handler) -> str:
+        envelope, handler = routed
         delays = self._delays()
         for attempt in range(1, self.max_attempts + 1):
             try:
-                return "handled" if await self._handle_once(envelope, handler) else "duplicate"
+                with within(envelope):
+                    return "handled" if await self._handle_once(envelope, handler) else "duplicate"
             except Exception as error:
                 if attempt == self.max_attempts and isinstance(error, DependencyUnavailable):
                     raise
@@ -280,7 +271,8 @@ class IdempotentConsumer:
         (timed: jiesu_handler_duration_seconds)."""
         started = time.perf_counter()
         try:
-            return await self._handle_batch(records)
+            with consumer_spans():
+                return await self._handle_batch(records)
         finally:
             HANDLER_DURATION.labels(self.name).observe(time.perf_counter() - started)
 
@@ -302,28 +294,6 @@ class IdempotentConsumer:
                 return [await self.handle(record) for record in records]  # rare: the slow path
             if routed is not None:
                 batch.append((index, *routed))
-        # A consumer span per record, its context in the envelope the handler gets.
-        spans: list[Span | None] = []
-        for position, (index, envelope, handler) in enumerate(batch):
-            span, envelope = consuming(records[index].topic, envelope)
-            spans.append(span)
-            batch[position] = (index, envelope, handler)
-        try:
-            outcomes = await self._handle_batch(records, batch, outcomes)
-        except BaseException as error:
-            for span in spans:
-                end(span, error)
-            raise
-        for span in spans:
-            end(span)
-        return outcomes
-
-    async def _handle_batch(
-        self,
-        records: Sequence[ConsumedRecord],
-        batch: list[tuple[int, Envelope, Handler]],
-        outcomes: list[str],
-    ) -> list[str]:
         committed: list[Callable[[], None]] = []
         try:
             if self.prepare is not None and batch:
@@ -344,8 +314,6 @@ class IdempotentConsumer:
                         outcomes[index] = "duplicate"
                 if self.batch_handler is not None:
                     if todo:
-                        # Log lines of a one-record batch name its record; of a larger one,
-                        # the consumer only.
                         with within(todo[0][0] if len(todo) == 1 else None):
                             await self.batch_handler(
                                 [envelope for envelope, _ in todo],

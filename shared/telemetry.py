@@ -13,11 +13,9 @@ helper here returns at its first line, and nothing is stored or sent.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import sys
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import replace
@@ -27,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import context as context_api
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.trace import (
     Link,
     NonRecordingSpan,
@@ -42,6 +40,7 @@ from opentelemetry.trace import (
 from pythonjsonlogger.json import JsonFormatter
 
 from shared.envelope import TRACEPARENT, Envelope, KafkaMessage
+from shared.tracefile import JsonLinesExporter
 
 if TYPE_CHECKING:
     from shared.settings import ServiceSettings
@@ -245,6 +244,44 @@ def consuming(topic: str, envelope: Envelope) -> tuple[Span | None, Envelope]:
         },
     )
     return span, replace(envelope, traceparent=traceparent_of(span))
+
+
+_batch_spans: ContextVar[list[Span] | None] = ContextVar("batch_spans", default=None)
+
+
+@contextlib.contextmanager
+def consumer_spans() -> Iterator[None]:
+    """The consumer spans started inside the block (`consumed`) end with it, as errors if it
+    raises: a batch's spans end once its transaction has committed."""
+    if _tracer is None:
+        yield
+        return
+    spans: list[Span] = []
+    token = _batch_spans.set(spans)
+    try:
+        yield
+    except BaseException as error:
+        for span in spans:
+            end(span, error)
+        raise
+    finally:
+        _batch_spans.reset(token)
+    for span in spans:
+        span.end()
+
+
+def consumed(topic: str, envelope: Envelope) -> Envelope:
+    """The envelope as its handler gets it (see `consuming`); the consumer span ends with the
+    enclosing `consumer_spans` block. A handler runs `within` its envelope; a batch handler
+    given several runs in no record's span (its log lines name the consumer only)."""
+    span, traced = consuming(topic, envelope)
+    if span is not None:
+        spans = _batch_spans.get()
+        if spans is None:
+            span.end()  # outside a block nothing else would
+        else:
+            spans.append(span)
+    return traced
 
 
 def producing(
@@ -463,122 +500,3 @@ def configure_logging(service: str, level: str, log_format: str = "json") -> Non
     root.setLevel(level.upper())
     for noisy in ("faust", "mode", "aiokafka"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
-# --- the file exporter --------------------------------------------------------------------------
-
-_KINDS = {
-    SpanKind.INTERNAL: 1,
-    SpanKind.SERVER: 2,
-    SpanKind.CLIENT: 3,
-    SpanKind.PRODUCER: 4,
-    SpanKind.CONSUMER: 5,
-}
-
-
-def _value(value: Any) -> dict[str, Any]:
-    kind = type(value)
-    if kind is str:  # nearly all of them
-        return {"stringValue": value}
-    if kind is bool:
-        return {"boolValue": value}
-    if kind is int:
-        return {"intValue": str(value)}
-    if kind is float:
-        return {"doubleValue": value}
-    return {"arrayValue": {"values": [_value(item) for item in value]}}
-
-
-def _attributes(attributes: Mapping[str, Any] | None) -> list[dict[str, Any]]:
-    return [{"key": key, "value": _value(value)} for key, value in (attributes or {}).items()]
-
-
-def otlp_json(spans: Sequence[ReadableSpan]) -> dict[str, Any]:
-    """Spans as an OTLP/JSON ExportTraceServiceRequest (what a collector's `otlpjsonfile`
-    receiver reads back): ids in hex, times in nanoseconds."""
-    by_resource: dict[int, tuple[Any, list[dict[str, Any]]]] = {}
-    for span in spans:
-        ctx = span.get_span_context()
-        assert ctx is not None
-        encoded: dict[str, Any] = {
-            "traceId": f"{ctx.trace_id:032x}",
-            "spanId": f"{ctx.span_id:016x}",
-            "name": span.name,
-            "kind": _KINDS[span.kind],
-            "startTimeUnixNano": str(span.start_time),
-            "endTimeUnixNano": str(span.end_time),
-            "attributes": _attributes(span.attributes),
-            "status": {"code": span.status.status_code.value},
-        }
-        if span.parent is not None:
-            encoded["parentSpanId"] = f"{span.parent.span_id:016x}"
-        if span.links:
-            encoded["links"] = [
-                {
-                    "traceId": f"{link.context.trace_id:032x}",
-                    "spanId": f"{link.context.span_id:016x}",
-                }
-                for link in span.links
-            ]
-        if span.status.description:
-            encoded["status"]["message"] = span.status.description
-        resource = span.resource
-        by_resource.setdefault(id(resource), (resource, []))[1].append(encoded)
-    return {
-        "resourceSpans": [
-            {
-                "resource": {"attributes": _attributes(resource.attributes)},
-                "scopeSpans": [{"scope": {"name": "jiesu"}, "spans": encoded_spans}],
-            }
-            for resource, encoded_spans in by_resource.values()
-        ]
-    }
-
-
-class JsonLinesExporter(SpanExporter):
-    """Each export as one line of OTLP/JSON, appended to a file (or written to stdout)."""
-
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        line = json.dumps(otlp_json(spans), ensure_ascii=False, separators=(",", ":")) + "\n"
-        with self._lock:
-            if self.path is None:
-                sys.stdout.write(line)
-                sys.stdout.flush()
-            else:
-                with self.path.open("a", encoding="utf-8") as out:
-                    out.write(line)
-        return SpanExportResult.SUCCESS
-
-    def shutdown(self) -> None:
-        return None
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return True
-
-
-def read_spans(path: Path) -> list[dict[str, Any]]:
-    """The spans of a traces file, each with its resource's `service.name` as `service`."""
-    found: list[dict[str, Any]] = []
-    if not path.exists():
-        return found
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        for resource in json.loads(line)["resourceSpans"]:
-            service = next(
-                (
-                    a["value"].get("stringValue")
-                    for a in resource["resource"]["attributes"]
-                    if a["key"] == "service.name"
-                ),
-                None,
-            )
-            for scope in resource["scopeSpans"]:
-                found += [{**span, "service": service} for span in scope["spans"]]
-    return found

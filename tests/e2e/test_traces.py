@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from deploy.local.runner import SERVICES
-from shared.telemetry import read_spans
+from shared.tracefile import read_spans
 from tests.e2e.conftest import RunningStack, until
 from tests.e2e.test_skeleton_chain import file_complaints, wait_for_cases
 

@@ -8,7 +8,7 @@ import httpx
 from fastapi import FastAPI
 from opentelemetry.trace import SpanKind
 
-from shared import telemetry
+from shared import telemetry, tracefile
 from shared.envelope import Envelope, from_kafka, to_kafka
 from tests.support import examples
 
@@ -189,10 +189,30 @@ def test_spans_are_written_as_otlp_json_lines(spans, tmp_path):
     ):
         pass
     assert outer is not None
-    exporter = telemetry.JsonLinesExporter(tmp_path / "traces" / "x.jsonl")
+    exporter = tracefile.JsonLinesExporter(tmp_path / "traces" / "x.jsonl")
     exporter.export(spans.get_finished_spans())
-    read = {span["name"]: span for span in telemetry.read_spans(tmp_path / "traces" / "x.jsonl")}
+    read = {span["name"]: span for span in tracefile.read_spans(tmp_path / "traces" / "x.jsonl")}
     assert read["inner"]["parentSpanId"] == read["outer"]["spanId"]
     assert read["inner"]["traceId"] == read["outer"]["traceId"]
     assert read["inner"]["kind"] == 3 and "parentSpanId" not in read["outer"]
     assert {"key": "jiesu.n", "value": {"intValue": "3"}} in read["outer"]["attributes"]
+
+
+def test_a_batchs_consumer_spans_end_together_and_as_errors_if_it_fails(spans):
+    with telemetry.consumer_spans():
+        first = telemetry.consumed("complaint.events", _envelope())
+        second = telemetry.consumed("complaint.events", _envelope(None))
+        assert not spans.get_finished_spans()  # still handling
+    assert {telemetry.traceparent_of(s) for s in spans.get_finished_spans()} == {
+        first.traceparent,
+        second.traceparent,
+    }
+    spans.clear()
+    try:
+        with telemetry.consumer_spans():
+            telemetry.consumed("complaint.events", _envelope())
+            raise RuntimeError("the batch failed")
+    except RuntimeError:
+        pass
+    [failed] = spans.get_finished_spans()
+    assert failed.status.status_code.name == "ERROR"
