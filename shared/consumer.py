@@ -29,6 +29,7 @@ from shared.metrics import (
     HANDLER_DURATION,
 )
 from shared.settings import ServiceSettings
+from shared.telemetry import consumed, consumer_spans, within
 from shared.topics import dlq
 
 log = logging.getLogger(__name__)
@@ -165,7 +166,8 @@ class IdempotentConsumer:
 
     async def handle(self, record: ConsumedRecord) -> str:
         """Handle one record; returns handled, duplicate, skipped or dead_lettered."""
-        outcome = await self._handle(record)
+        with consumer_spans():
+            outcome = await self._handle(record)
         CONSUMER_MESSAGES.labels(self.name, outcome).inc()
         return outcome
 
@@ -185,7 +187,7 @@ class IdempotentConsumer:
         except UnknownEventType:
             return None
         handler = self.handlers.get(type(envelope.event))
-        return (envelope, handler) if handler is not None else None
+        return (consumed(record.topic, envelope), handler) if handler is not None else None
 
     def _delays(self) -> Iterator[float]:
         delay = self.backoff_initial_s
@@ -206,7 +208,8 @@ class IdempotentConsumer:
         delays = self._delays()
         for attempt in range(1, self.max_attempts + 1):
             try:
-                return "handled" if await self._handle_once(envelope, handler) else "duplicate"
+                with within(envelope):
+                    return "handled" if await self._handle_once(envelope, handler) else "duplicate"
             except Exception as error:
                 if attempt == self.max_attempts and isinstance(error, DependencyUnavailable):
                     raise
@@ -268,7 +271,8 @@ class IdempotentConsumer:
         (timed: jiesu_handler_duration_seconds)."""
         started = time.perf_counter()
         try:
-            return await self._handle_batch(records)
+            with consumer_spans():
+                return await self._handle_batch(records)
         finally:
             HANDLER_DURATION.labels(self.name).observe(time.perf_counter() - started)
 
@@ -310,13 +314,17 @@ class IdempotentConsumer:
                         outcomes[index] = "duplicate"
                 if self.batch_handler is not None:
                     if todo:
-                        await self.batch_handler(
-                            [envelope for envelope, _ in todo],
-                            BatchContext(conn, self.store, committed),
-                        )
+                        with within(todo[0][0] if len(todo) == 1 else None):
+                            await self.batch_handler(
+                                [envelope for envelope, _ in todo],
+                                BatchContext(conn, self.store, committed),
+                            )
                 else:
                     for envelope, handler in todo:
-                        await handler(envelope.event, HandlerContext(conn, envelope, self.store))
+                        with within(envelope):
+                            await handler(
+                                envelope.event, HandlerContext(conn, envelope, self.store)
+                            )
         except DependencyUnavailable:
             raise  # the caller fetches the batch again; no record is to blame
         except Exception as error:

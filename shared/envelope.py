@@ -11,6 +11,10 @@ from shared.events import Event, UndecodableEvent, parse_event_json
 
 SPEC_VERSION = "1.0"
 CONTENT_TYPE = "application/json"
+# W3C Trace Context's own header name, as OpenTelemetry's Kafka instrumentations use it (not
+# CloudEvents' `ce_traceparent`: that extension names where an event was made, and readers of
+# the bus's tracing look for this one).
+TRACEPARENT = "traceparent"
 
 Headers = list[tuple[str, bytes]]
 
@@ -21,6 +25,9 @@ class Causation:
 
     correlation_id: UUID
     causation_id: UUID | None = None
+    # The W3C trace context the new events continue (a consumer span's, say); None: the
+    # context current where they are appended.
+    traceparent: str | None = None
 
     @classmethod
     def start(cls, correlation_id: UUID | None = None) -> Causation:
@@ -39,6 +46,9 @@ class Envelope:
     # The event's position in its own stream (CloudEvents extension `streamposition`): a
     # consumer that keeps "the latest" of something compares these, never arrival order.
     sequence: int | None = None
+    # The W3C trace context it travels with (Kafka header `traceparent`): on the bus, the
+    # publishing relay's span; in a handler's hands, the consumer's span.
+    traceparent: str | None = None
 
     @property
     def type(self) -> str:
@@ -53,8 +63,9 @@ class Envelope:
         return self.event.subject
 
     def follow(self) -> Causation:
-        """Causation for events this one causes: same correlation, caused by this event."""
-        return Causation(correlation_id=self.correlation_id, causation_id=self.id)
+        """Causation for events this one causes: same correlation, caused by this event, in
+        the trace it travels in."""
+        return Causation(self.correlation_id, self.id, self.traceparent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +73,13 @@ class KafkaMessage:
     key: bytes | None
     value: bytes
     headers: Headers
+
+    @property
+    def traceparent(self) -> str | None:
+        """The W3C trace context it carries (kafka_message puts it last)."""
+        if not self.headers or self.headers[-1][0] != TRACEPARENT:
+            return None
+        return self.headers[-1][1].decode()
 
 
 def encode_data(event: Event) -> bytes:
@@ -82,6 +100,7 @@ def kafka_message(
     data: bytes,
     key: str | None = None,
     sequence: int | None = None,
+    traceparent: str | None = None,
 ) -> KafkaMessage:
     """The binary-mode record; the key defaults to the subject so one complaint stays in order."""
     attributes = {
@@ -100,6 +119,8 @@ def kafka_message(
         attributes["ce_causationid"] = str(causation_id)
     if sequence is not None:
         attributes["ce_streamposition"] = str(sequence)
+    if traceparent:
+        attributes[TRACEPARENT] = traceparent  # last (KafkaMessage.traceparent looks there)
     key = key if key is not None else subject
     return KafkaMessage(
         key=key.encode() if key is not None else None,
@@ -121,6 +142,7 @@ def to_kafka(envelope: Envelope, key: str | None = None) -> KafkaMessage:
         data=encode_data(envelope.event),
         key=key,
         sequence=envelope.sequence,
+        traceparent=envelope.traceparent,
     )
 
 
@@ -158,4 +180,5 @@ def from_kafka(headers: Headers | dict[str, bytes], value: bytes) -> Envelope:
         correlation_id=correlation_id,
         causation_id=UUID(causation) if causation else None,
         sequence=sequence,
+        traceparent=attributes.get(TRACEPARENT),
     )

@@ -18,6 +18,7 @@ from shared.commands import ConcurrencyError
 from shared.db import Connection
 from shared.envelope import Causation, Envelope, KafkaMessage, encode_data, kafka_message
 from shared.events import Event, parse_event, parse_event_json
+from shared.telemetry import bind, spanning, traceparent_of
 
 SCHEMA = Path(__file__).with_name("eventstore.sql")
 NOTIFY_CHANNEL = "jiesu_events"
@@ -57,6 +58,7 @@ class RecordedEvent:
             correlation_id=UUID(self.metadata["correlation_id"]),
             causation_id=UUID(causation) if causation else None,
             sequence=self.position,
+            traceparent=self.metadata.get("traceparent"),
         )
 
     def to_kafka(self) -> KafkaMessage:
@@ -87,6 +89,7 @@ def _published(fields: Mapping[str, Any] | asyncpg.Record, data: bytes) -> Kafka
         data=data,
         key=fields.get("subject") or fields["stream"],
         sequence=fields["position"],
+        traceparent=fields.get("traceparent"),
     )
 
 
@@ -106,8 +109,11 @@ ENVELOPE_COLUMNS = _STORED.format(
 )
 # For the relay: the ids as stored (one that is not a UUID goes on, for its consumers to
 # dead-letter, rather than failing every read of the relay).
-_PUBLISHED_COLUMNS = _STORED.format(
-    ids="metadata->>'correlation_id' AS correlation_id, metadata->>'causation_id' AS causation_id"
+_PUBLISHED_COLUMNS = (
+    _STORED.format(
+        ids="metadata->>'correlation_id' AS correlation_id, metadata->>'causation_id' AS causation_id"
+    )
+    + ", metadata->>'traceparent' AS traceparent"
 )
 
 
@@ -155,7 +161,28 @@ class EventStore:
         appends = [a for a in appends if a[1]]
         if not appends:
             return []
-        expected = expected or {}
+        with spanning(
+            "events append",
+            attributes={"db.system.name": "postgresql", "jiesu.streams": len(appends)},
+            nested=True,
+        ) as span:
+            # Events keep the trace they were appended in: their cause's (a consumer span's),
+            # else this append's, so the relay's publication continues it.
+            traceparent = traceparent_of(span) if span is not None else None
+            recorded = await self._append(conn, appends, expected or {}, traceparent)
+        # What a request logs from here on names the complaint it changed (when one).
+        subjects = {event.subject for _, events, _ in appends for event in events}
+        if len(subjects) == 1:
+            bind(appends[0][2].correlation_id, subjects.pop())
+        return recorded
+
+    async def _append(
+        self,
+        conn: Connection,
+        appends: Sequence[tuple[str, Sequence[Event], Causation]],
+        expected: Mapping[str, int],
+        traceparent: str | None,
+    ) -> list[RecordedEvent]:
         unchecked = sorted({stream for stream, _, _ in appends if stream not in expected})
         if unchecked:
             # Before the insert, in a statement of its own: the insert's snapshot is then
@@ -172,6 +199,8 @@ class EventStore:
                 "correlation_id": str(causation.correlation_id),
                 "causation_id": str(causation.causation_id) if causation.causation_id else None,
             }
+            if causation.traceparent or traceparent:
+                metadata["traceparent"] = causation.traceparent or traceparent
             for event in events:
                 rows["stream"].append(stream)
                 rows["nth"].append(offsets.get(stream, 0))

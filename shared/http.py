@@ -25,6 +25,7 @@ from starlette.routing import Match
 from shared import idempotency  # the module, not its names: it imports this one too
 from shared.db import Connection
 from shared.metrics import HTTP_DURATION, HTTP_REQUESTS
+from shared.telemetry import bind
 
 log = logging.getLogger(__name__)
 
@@ -354,11 +355,13 @@ def correlation_of(request: Request) -> UUID | None:
     if not named:
         return None
     try:
-        return UUID(named)
+        correlation = UUID(named)
     except ValueError:
         raise Problem(
             422, "X-Correlation-ID 须为 UUID must be a UUID", field="X-Correlation-ID"
         ) from None
+    bind(correlation=correlation)
+    return correlation
 
 
 # (read from the request, not declared as a header: it stays out of the OpenAPI documents)

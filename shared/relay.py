@@ -25,6 +25,7 @@ from shared.metrics import (
     RELAY_REDRIVES,
 )
 from shared.settings import ServiceSettings
+from shared.telemetry import end, producing
 
 log = logging.getLogger(__name__)
 
@@ -195,12 +196,20 @@ class OutboxRelay:
             )
         if not batch:
             return 0
-        pending = [
-            await producer.send(self.topic, message.value, key=message.key, headers=message.headers)
-            for _, message in batch
-        ]
+        spans, messages = producing(self.topic, [message for _, message in batch])
+        try:
+            pending = [
+                await producer.send(self.topic, m.value, key=m.key, headers=m.headers)
+                for m in messages
+            ]
+            results = await asyncio.gather(*pending)
+        except Exception as error:
+            for span in spans:
+                end(span, error)
+            raise
+        for span in spans:
+            span.end()
         went_back = False
-        results = await asyncio.gather(*pending)
         for metadata in results:
             # Offsets only grow in a healthy log: a smaller one means the log started again.
             went_back |= metadata.offset < self.acked.get(metadata.partition, 0)

@@ -20,6 +20,7 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel
 
+from shared import telemetry
 from shared.apikeys import ANY_KEY, PUBLIC, KeyCache, KeyFirst, declare_audiences
 from shared.consumer import (
     BatchConsumer,
@@ -358,6 +359,7 @@ def create_service_app(
         openapi_url="/openapi.json" if public_ops else None,
         docs_url="/docs" if public_ops else None,
         redoc_url="/redoc" if public_ops else None,
+        telemetry=telemetry.FASTAPI_TELEMETRY_OFF,  # TraceRequests instead
     )
     app.state.runtime = runtime
     install_problem_handlers(app)
@@ -370,7 +372,8 @@ def create_service_app(
     app.add_middleware(RefuseNul, refuse=refuse)  # reads the whole body: inside the two below
     app.add_middleware(KeyFirst, routes=audiences)
     app.add_middleware(BodyLimit, limit=runtime.settings.max_body_bytes, refuse=refuse)
-    app.add_middleware(HttpMetrics)  # outermost: refusals are counted too
+    app.add_middleware(HttpMetrics)  # refusals are counted too
+    app.add_middleware(telemetry.TraceRequests)  # outermost: the span covers every refusal
     return app
 
 
@@ -425,6 +428,7 @@ def http_server(app: FastAPI, port: int | None = None) -> uvicorn.Server:
         host=settings.host,
         port=settings.port if port is None else port,
         log_level="warning",
+        log_config=None,  # its loggers go to the root's handler: JSON lines like the rest
         proxy_headers=bool(trusted),
         forwarded_allow_ips=trusted or None,
     )
@@ -436,9 +440,6 @@ def serve(app: FastAPI) -> None:
     http_server(app).run()
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    for noisy in ("faust", "mode", "aiokafka"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+def configure_logging(settings: ServiceSettings) -> None:
+    """The process's logs (JSON lines unless LOG_FORMAT=text) and traces (see shared.telemetry)."""
+    telemetry.configure(settings)

@@ -100,6 +100,12 @@ class ServiceSettings(BaseSettings):
     consumer_backoff_max_s: float = 5.0
 
     log_level: str = "INFO"
+    # JSON lines for a log collector (the default), or plain lines for a developer's terminal.
+    log_format: Literal["json", "text"] = Field("json", validation_alias=AliasChoices("LOG_FORMAT"))
+    # Where spans go when no OTLP endpoint is set (OTEL_EXPORTER_OTLP_ENDPOINT): this file (OTLP
+    # JSON lines; the local runner names one per service), else stdout if TRACES_CONSOLE.
+    traces_file: str = Field("", validation_alias=AliasChoices("TRACES_FILE"))
+    traces_console: bool = Field(False, validation_alias=AliasChoices("TRACES_CONSOLE"))
 
     @model_validator(mode="after")
     def _ops_endpoints_closed_in_production(self) -> ServiceSettings:

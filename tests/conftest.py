@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from deploy.local.processes import (
     free_port,
@@ -19,6 +22,7 @@ from deploy.local.processes import (
     temporary_postgres,
     wait_for_port_open,
 )
+from shared import telemetry
 from shared.db import apply_schema, create_pool, drop_database, ensure_database, with_database
 from shared.eventstore import SCHEMA
 
@@ -63,3 +67,16 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
     await apply_schema(pool, SCHEMA)
     yield pool
     await pool.close()
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    """Tracing on for one test, its spans kept in memory (each exported as it ends)."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    telemetry.install(provider)
+    try:
+        yield exporter
+    finally:
+        telemetry.uninstall()

@@ -75,6 +75,7 @@ class Stack:
     def __init__(self, config: StackConfig) -> None:
         self.config = config
         self.logs = config.state_dir / "logs"
+        self.traces = config.state_dir / "traces"
         self.postgres: Child | None = None
         self.broker: Child | None = None
         self.sink: Child | None = None
@@ -159,6 +160,8 @@ class Stack:
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
             f"{prefix}_DATABASE_URL": self._database_url(service),
             f"{prefix}_PORT": str(self.config.port(service)),
+            # Spans as OTLP/JSON lines, unless OTEL_EXPORTER_OTLP_ENDPOINT names a collector.
+            "TRACES_FILE": str((self.traces / f"{service}.jsonl").resolve()),
             "NOTIFY_SMS_GATEWAY_URL": f"http://127.0.0.1:{self.config.sink_port}/sms",
             "NOTIFY_WECHAT_GATEWAY_URL": f"http://127.0.0.1:{self.config.sink_port}/wechat",
             "NOTIFY_SMS_API_KEY": GATEWAY_KEY,
@@ -418,4 +421,10 @@ def print_banner(stack: Stack) -> None:
     console.print(f"Postgres: {stack.server_url}")
     console.print(f"Kafka:    {stack.bootstrap}")
     console.print(f"Logs:     {stack.logs}/")
+    if os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
+        console.print("Traces:   off (OTEL_SDK_DISABLED=true)")
+    elif endpoint := os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        console.print(f"Traces:   {endpoint} (OTLP)")
+    else:
+        console.print(f"Traces:   {stack.traces}/<service>.jsonl (OTLP JSON lines)")
     console.print("Ctrl-C or `make down` stops everything.  Ctrl-C 或 `make down` 停止全部。")

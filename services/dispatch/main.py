@@ -72,7 +72,7 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
 
 def main() -> None:
     settings = DispatchSettings()
-    configure_logging(settings.log_level)
+    configure_logging(settings)
     serve(create_app(settings))
 
 

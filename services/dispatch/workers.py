@@ -33,6 +33,7 @@ from shared.deadlines import ClockName
 from shared.envelope import Causation
 from shared.events import Event
 from shared.eventstore import RecordedEvent
+from shared.telemetry import about, link_to, spanning
 
 log = logging.getLogger(__name__)
 RETRY_S = 60
@@ -73,14 +74,21 @@ def show_outlook(first: datetime | None, due: dict[str, int]) -> None:
     LATENESS.due_since = first.timestamp() if first is not None and due else None
 
 
-def _cause(history: list[RecordedEvent], work_order_id: UUID) -> Causation:
-    """A clock's events follow the WorkOrderIssued that started it (same conversation)."""
+def _issued(history: list[RecordedEvent], work_order_id: UUID) -> RecordedEvent | None:
+    """The WorkOrderIssued that started an order's clocks."""
     for recorded in history:
         if recorded.type == "WorkOrderIssued" and recorded.data["work_order_id"] == str(
             work_order_id
         ):
-            return Causation(UUID(recorded.metadata["correlation_id"]), recorded.id)
-    return Causation.start()
+            return recorded
+    return None
+
+
+def _cause(issued: RecordedEvent | None) -> Causation:
+    """A clock's events follow the WorkOrderIssued that started it (same conversation)."""
+    if issued is None:
+        return Causation.start()
+    return Causation(UUID(issued.metadata["correlation_id"]), issued.id)
 
 
 async def fire_due(conn: Connection, dispatch: Dispatch, batch: int = 100) -> int:
@@ -139,7 +147,23 @@ async def _fire_case(
             events = fire(then(state, fired) if fired else state, timer, moment, rules)
             fired += events
         if fired and state is not None:
-            state = await dispatch.save_case(conn, state, fired, _cause(history, work_order_id))
+            issued = _issued(history, work_order_id)
+            cause = _cause(issued)
+            # A trace of its own, linked to the issuing's: a clock fires hours or days after
+            # the hops that set it, which one trace would stretch over.
+            with (
+                spanning(
+                    "dispatch timers fire",
+                    root=True,
+                    links=link_to(issued.metadata.get("traceparent") if issued else None),
+                    attributes={
+                        "jiesu.complaint_id": str(complaint_id),
+                        "jiesu.work_order_id": str(work_order_id),
+                    },
+                ),
+                about(cause.correlation_id, complaint_id),
+            ):
+                state = await dispatch.save_case(conn, state, fired, cause)
             for event in fired:
                 TIMERS_FIRED.labels(event.event_type).inc()
     # What was claimed and is no longer wanted (fired, or stale) goes now; the rest stays.

@@ -83,7 +83,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
 
 def main() -> None:
     settings = IntakeSettings()
-    configure_logging(settings.log_level)
+    configure_logging(settings)
     serve(create_app(settings))
 
 

@@ -30,10 +30,12 @@ UNLISTED = frozenset({Audience.RESIDENT.value, Audience.SUBSCRIBER.value})
 
 def recorded(
     outcomes: Sequence[tuple[UUID, UUID, NotificationOutcome]],
+    traces: Mapping[UUID, str | None] | None = None,
 ) -> list[tuple[str, list[NotificationsRecorded], Causation]]:
     """(complaint, conversation, outcome) as the appends that record them: one event per
     complaint (and conversation), in the complaint's stream. Each outcome names the event that
-    asked for its message; the envelope's causation does too when they all answer one."""
+    asked for its message; the envelope's causation does too when they all answer one. The
+    event continues the trace of its first outcome's gateway call (`traces`, by notification)."""
     groups: dict[tuple[UUID, UUID], list[NotificationOutcome]] = {}
     for complaint_id, correlation_id, outcome in outcomes:
         groups.setdefault((complaint_id, correlation_id), []).append(outcome)
@@ -42,8 +44,9 @@ def recorded(
         causes = {o.requested_by for o in items}
         cause = causes.pop() if len(causes) == 1 else None
         event = NotificationsRecorded(complaint_id=complaint_id, outcomes=items)
+        trace = next((t for o in items if (t := (traces or {}).get(o.notification_id))), None)
         appends.append(
-            (store.outcome_stream(complaint_id), [event], Causation(correlation_id, cause))
+            (store.outcome_stream(complaint_id), [event], Causation(correlation_id, cause, trace))
         )
     return appends
 
@@ -144,7 +147,9 @@ async def redrive(
             planned = [
                 store.Planned(message, c) for c in domain.channels_for(message, facts, address)
             ]
-            await store.add_deliveries_for(conn, row["event_id"], row["correlation_id"], planned)
+            await store.add_deliveries_for(
+                conn, row["event_id"], row["correlation_id"], planned, row.get("traceparent")
+            )
             await store.record_outcomes(conn, [(row["notification_id"], "redriven", None, None)])
         else:
             await store.requeue(conn, row["notification_id"])

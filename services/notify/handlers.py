@@ -123,15 +123,16 @@ async def on_batch(
                 )
                 planned.append((*cause, store.Planned(message, "webhook", subscription_id)))
         live.append((domain.live_entry(event, facts), envelope.time))
+    traces = {envelope.id: envelope.traceparent for envelope in relevant}
     if handoff is not None and ctx.after_commit is not None:
         taken = handoff.takes([p for _, _, p in planned])
         leased_at = time.monotonic()
-        rows = await store.add_all_deliveries(conn, planned, taken, handoff.lease_s)
+        rows = await store.add_all_deliveries(conn, planned, taken, handoff.lease_s, traces)
         mine = [row for row in rows if row["status"] == "sending"]
         if mine:
             ctx.after_commit.append(lambda: handoff.give(mine, directory, leased_at))
     else:
-        await store.add_all_deliveries(conn, planned)
+        await store.add_all_deliveries(conn, planned, traces=traces)
     await store.add_live_updates(conn, live)
 
 

@@ -63,7 +63,7 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
 
 def main() -> None:
     settings = NotifySettings()
-    configure_logging(settings.log_level)
+    configure_logging(settings)
     serve(create_app(settings))
 
 

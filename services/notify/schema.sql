@@ -23,6 +23,8 @@ ALTER TABLE deliveries ADD COLUMN IF NOT EXISTS correlation_id uuid;
 -- Where it goes within its channel (a subscription, a gateway): claims are capped per
 -- endpoint, so one slow endpoint cannot take every worker of its channel.
 ALTER TABLE deliveries ADD COLUMN IF NOT EXISTS endpoint text NOT NULL DEFAULT '';
+-- The trace of the event that asked for it (W3C traceparent): its gateway calls continue it.
+ALTER TABLE deliveries ADD COLUMN IF NOT EXISTS traceparent text;
 -- What a claim looks at: the open deliveries (due, or sending with a lease that may expire),
 -- never the delivered history, which grows with every message ever sent.
 DROP INDEX IF EXISTS deliveries_due;

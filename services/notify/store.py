@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -101,9 +101,17 @@ async def save_all_facts(conn: Connection, changed: Iterable[domain.Facts]) -> N
 
 
 async def add_deliveries_for(
-    conn: Connection, event_id: UUID, correlation_id: UUID | None, planned: list[Planned]
+    conn: Connection,
+    event_id: UUID,
+    correlation_id: UUID | None,
+    planned: list[Planned],
+    traceparent: str | None = None,
 ) -> int:
-    return len(await add_all_deliveries(conn, [(event_id, correlation_id, p) for p in planned]))
+    return len(
+        await add_all_deliveries(
+            conn, [(event_id, correlation_id, p) for p in planned], traces={event_id: traceparent}
+        )
+    )
 
 
 async def add_all_deliveries(
@@ -111,26 +119,29 @@ async def add_all_deliveries(
     planned: list[tuple[UUID, UUID | None, Planned]],
     taken: Sequence[bool] | None = None,
     lease_s: float = 0.0,
+    traces: Mapping[UUID, str | None] | None = None,
 ) -> list[asyncpg.Record]:
     """Deliveries of several events in one insert: (cause's event id, correlation id, message
-    on a channel) each. Those `taken` are claimed at birth, for `lease_s` seconds, by the
-    caller's senders (as `claim` would claim them); the rest wait for the channel workers,
-    woken once. Returns the rows that were new (a redelivered event's are not)."""
+    on a channel) each, with the trace each cause travelled in (`traces`, by event id). Those
+    `taken` are claimed at birth, for `lease_s` seconds, by the caller's senders (as `claim`
+    would claim them); the rest wait for the channel workers, woken once. Returns the rows
+    that were new (a redelivered event's are not)."""
     if not planned:
         return []
     rows = await conn.fetch(
         """
         INSERT INTO deliveries (notification_id, event_id, correlation_id, complaint_id,
                                 audience, recipient, channel, endpoint, template, payload,
-                                status, attempts, next_attempt_at)
+                                status, attempts, next_attempt_at, traceparent)
         SELECT n, e, c, cid, a, r, ch, ep, t, p,
                CASE WHEN taken THEN 'sending' ELSE 'pending' END,
                CASE WHEN taken THEN 1 ELSE 0 END,
                -- a lease from this statement on (the transaction may have begun long before)
-               CASE WHEN taken THEN clock_timestamp() + make_interval(secs => $12) ELSE now() END
+               CASE WHEN taken THEN clock_timestamp() + make_interval(secs => $12) ELSE now() END,
+               tp
         FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[],
-                    $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::bool[])
-             AS u(n, e, c, cid, a, r, ch, ep, t, p, taken)
+                    $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::bool[], $13::text[])
+             AS u(n, e, c, cid, a, r, ch, ep, t, p, taken, tp)
         ON CONFLICT (event_id, recipient, channel) DO NOTHING
         RETURNING *
         """,
@@ -146,6 +157,7 @@ async def add_all_deliveries(
         [p.message.data for _, _, p in planned],
         list(taken) if taken is not None else [False] * len(planned),
         lease_s,
+        [(traces or {}).get(e) for e, _, _ in planned],
     )
     waiting = sorted({row["channel"] for row in rows if row["status"] == "pending"})
     if waiting:

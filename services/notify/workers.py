@@ -23,6 +23,7 @@ from uuid import UUID
 
 import aiohttp
 import asyncpg
+from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Gauge
 
 from services.notify import domain, store
@@ -47,6 +48,7 @@ from services.notify.live import LiveFeed, as_entry
 from services.notify.settings import NotifySettings
 from shared.db import Connection, connect
 from shared.events import Audience, NotificationOutcome
+from shared.telemetry import current, end, start, traceparent_of
 
 log = logging.getLogger(__name__)
 ATTEMPTS = Counter(
@@ -131,6 +133,7 @@ class Outcome:
     error: str | None  # as the delivery row keeps it
     disable: str | None  # an endpoint that answered 410
     recorded: NotificationOutcome  # as the event says it (naming the event that asked)
+    traceparent: str | None = None  # the gateway call's trace: the recorded event continues it
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,16 +246,32 @@ async def send_one(
     disable: str | None = None
     retry_at: datetime | None = None
     reason: str | None = None  # why it was abandoned, as the outcome says it
+    # The gateway call continues the trace of the event that asked for the message.
+    span = start(
+        f"{channel.name} send",
+        SpanKind.CLIENT,
+        parent=row.get("traceparent"),
+        attributes={
+            "jiesu.channel": channel.name,
+            "jiesu.notification_id": str(message.notification_id),
+            "jiesu.complaint_id": str(message.complaint_id),
+            "jiesu.attempt": message.attempt,
+        },
+    )
     try:
         IN_FLIGHT.labels(channel.name).inc()
         try:
-            await channel.send(runtime.pool, message)
+            with current(span):
+                await channel.send(runtime.pool, message)
         finally:
             IN_FLIGHT.labels(channel.name).dec()
+        end(span)
         outcome, error = "delivered", None
     except Undeliverable as refusal:  # nothing to try again: straight to the dead letters
+        end(span, refusal)
         outcome, error = "abandoned", str(refusal)[:500]
     except Exception as failure:
+        end(span, failure)
         error = (
             str(failure)
             if isinstance(failure, Retry | Gone)
@@ -287,6 +306,7 @@ async def send_one(
         NotificationOutcome(
             **common, outcome=outcome, error=reason or error, retry_at=retry_at, at=now
         ),
+        traceparent_of(span) if span is not None else row.get("traceparent"),
     )
 
 
@@ -358,7 +378,11 @@ class Recorder:
                         conn, outcome.disable, "disabled", outcome.error
                     )
             await self.runtime.store.append_streams(
-                conn, recorded([(o.complaint_id, o.correlation_id, o.recorded) for o in batch])
+                conn,
+                recorded(
+                    [(o.complaint_id, o.correlation_id, o.recorded) for o in batch],
+                    {o.recorded.notification_id: o.traceparent for o in batch},
+                ),
             )
 
 

@@ -80,7 +80,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
 
 def main() -> None:
     settings = ReportingSettings()
-    configure_logging(settings.log_level)
+    configure_logging(settings)
     serve(create_app(settings))
 
 

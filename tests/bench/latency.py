@@ -18,6 +18,7 @@ holds); `--one-platform` runs them all on one, to let growth show. `--no-null` l
 null pipeline out.
 
 Run: make bench   (or python -m tests.bench.latency --rates 10,100,150 --seconds 60 --repeats 3)
+Observability's cost: the same with `--telemetry off` (no traces), compared as a ratio.
 At rest only: python -m tests.bench.latency --idle-only --no-null --idle-seconds 30
 """
 
@@ -270,6 +271,10 @@ def log_tails(state_dir: Path, lines: int = 30) -> str:
         for log in logs
         if log.exists()
     )
+
+
+# What `--telemetry off` sets in the platform's environment.
+TELEMETRY_OFF = {"OTEL_SDK_DISABLED": "true"}
 
 
 class Platform(Protocol):
@@ -954,13 +959,23 @@ def main() -> None:
     parser.add_argument(
         "--settle-seconds", type=float, default=3.0, help="wait after start before the window"
     )
+    parser.add_argument(
+        "--telemetry",
+        choices=("on", "off"),
+        default="on",
+        help="off: the platform without traces (and what TELEMETRY_OFF names), to read the "
+        "overhead of observability as the ratio of two runs",
+    )
     args = parser.parse_args()
+    if args.telemetry == "off":
+        os.environ.update(TELEMETRY_OFF)  # the runner's children inherit it
     results = asyncio.run(main_async(args))
     results["settings"] = {
         "rates": args.rates,
         "seconds": args.seconds,
         "repeats": args.repeats,
         "null": not args.no_null,
+        "telemetry": args.telemetry,
     }
     results["machine"] = {"cpus": os.cpu_count()}
     if args.idle_only:

@@ -541,7 +541,7 @@ def main() -> None:
     service = NULL_SERVICES[args.service]
     runtime = service.runtime(args.service)
     settings = runtime.settings
-    configure_logging(settings.log_level)
+    configure_logging(settings)
     app = create_service_app(
         runtime,
         title=f"Jiesu 接诉 · null {args.service}",

@@ -35,6 +35,7 @@ from aiohttp.resolver import ThreadedResolver
 from services.notify import domain, store
 from services.notify.settings import NotifySettings
 from shared.events import Audience
+from shared.telemetry import current_traceparent
 
 
 class Retry(Exception):
@@ -108,6 +109,9 @@ def check(status: int, headers: Mapping[str, str], what: str) -> None:
 
 
 async def _post(session: aiohttp.ClientSession, url: str, what: str, **kwargs: Any) -> None:
+    traceparent = current_traceparent()  # the gateway call's span: the receiver may go on
+    if traceparent is not None:
+        kwargs["headers"] = {**kwargs.get("headers", {}), "traceparent": traceparent}
     try:
         async with session.post(url, **kwargs) as response:
             await response.read()

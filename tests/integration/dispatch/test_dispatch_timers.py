@@ -27,6 +27,7 @@ from services.dispatch.domain import orders
 from services.dispatch.domain.deadlines import Timer
 from services.dispatch.main import SCHEMA
 from services.dispatch.workers import TimerAlarm, fire_due
+from shared import telemetry
 from shared.commands import now
 from shared.db import (
     apply_schema,
@@ -255,3 +256,39 @@ async def test_a_timer_added_due_sooner_wakes_a_loop_sleeping_past_it(pool, data
     finally:
         sleeping.cancel()
         await listener.close()
+
+
+async def test_a_firing_clock_starts_a_trace_of_its_own_linked_to_the_issuing(pool, spans):
+    await apply_schema(pool, SCHEMA)
+    dispatch = Dispatch(
+        EventStore("/jiesu/dispatch"), store.CityModelCache(), store.CalendarCache()
+    )
+    async with pool.acquire() as conn, conn.transaction():
+        await dispatch.new_city_version(conn, yaml.safe_load(DEMO_CITY.read_text()), "test", "")
+    complaint_id = uuid.uuid4()
+    async with pool.acquire() as conn:
+        rules = await dispatch.rules(conn)
+        events = orders.first_dispatch(
+            None, complaint_id, "roof-leak", KINDS[0][1], rules, now() - timedelta(days=10)
+        )
+        with telemetry.spanning("issuing") as issuing:
+            async with conn.transaction():
+                await dispatch.save_case(conn, None, events, Causation.start())
+        while await fire_due(conn, dispatch, batch=100):
+            pass
+        stored = await conn.fetch(
+            "SELECT type, metadata->>'traceparent' AS traceparent FROM events "
+            "WHERE stream = $1 ORDER BY position",
+            store.case_stream(complaint_id),
+        )
+    assert issuing is not None
+    issued = issuing.get_span_context()
+    # One firing per work order, each a root linked to the trace that issued the orders.
+    firings = [s for s in spans.get_finished_spans() if s.name == "dispatch timers fire"]
+    assert firings and all(f.parent is None for f in firings)
+    assert all([link.context.trace_id for link in f.links] == [issued.trace_id] for f in firings)
+    traces = {f.context.trace_id for f in firings}
+    assert issued.trace_id not in traces
+    breached = [row for row in stored if row["type"] == "SlaBreached"]
+    assert breached
+    assert all(telemetry.span_context(row["traceparent"]).trace_id in traces for row in breached)
