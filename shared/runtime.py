@@ -372,7 +372,8 @@ def create_service_app(
     app.add_middleware(RefuseNul, refuse=refuse)  # reads the whole body: inside the two below
     app.add_middleware(KeyFirst, routes=audiences)
     app.add_middleware(BodyLimit, limit=runtime.settings.max_body_bytes, refuse=refuse)
-    app.add_middleware(HttpMetrics)  # refusals are counted too
+    if runtime.settings.http_metrics:
+        app.add_middleware(HttpMetrics)  # refusals are counted too
     app.add_middleware(telemetry.TraceRequests)  # outermost: the span covers every refusal
     return app
 

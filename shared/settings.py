@@ -105,6 +105,9 @@ class ServiceSettings(BaseSettings):
     # Where spans go when no OTLP endpoint is set (OTEL_EXPORTER_OTLP_ENDPOINT): this file (OTLP
     # JSON lines; the local runner names one per service), else stdout if TRACES_CONSOLE.
     traces_file: str = Field("", validation_alias=AliasChoices("TRACES_FILE"))
+    # Count and time every HTTP request (jiesu_http_requests_total, ..._duration_seconds); off
+    # only to measure what the counting costs (tests.bench.latency --telemetry off).
+    http_metrics: bool = Field(True, validation_alias=AliasChoices("HTTP_METRICS"))
     traces_console: bool = Field(False, validation_alias=AliasChoices("TRACES_CONSOLE"))
 
     @model_validator(mode="after")
