@@ -17,7 +17,7 @@ from services.reporting import auth
 from services.reporting.adapters.broker import Broker
 from shared.consumer import ConsumedRecord, KafkaDeadLetters
 from shared.db import connect
-from shared.topics import COMPLAINT_EVENTS, EVENT_PARTITIONS, dlq
+from shared.topics import COMPLAINT_EVENTS, EVENT_PARTITIONS, consumer_groups, dlq
 from tests.e2e.browser.conftest import screenshot, sign_in
 from tests.e2e.conftest import RunningStack, until
 from tests.support import examples
@@ -51,7 +51,16 @@ async def test_lag_rises_while_a_consumer_is_stopped_and_falls_after(
         await file_complaints(stack, 5)
         # The page is not reloaded: each look of the sampler comes as a Server-Sent Event.
         await expect(lag).not_to_have_text("共 0", timeout=30_000)
-        await expect(page.get_by_test_id("group-jiesu-notify-dispatch.events")).to_be_visible()
+        # Every group with every topic it consumes, committed on yet or not (the embedded
+        # broker lists neither a group before its first commit nor anyone's subscriptions).
+        for group, topics in consumer_groups().items():
+            for topic in topics:
+                await expect(page.get_by_test_id(f"group-{group}-{topic}")).to_be_visible()
+        stopped = page.get_by_test_id(f"lag-jiesu-notify-{COMPLAINT_EVENTS}")
+        await expect(stopped).not_to_have_text("0")  # committed there yet or not
+        for running in ("jiesu-intake", "jiesu-dispatch", "jiesu-reporting"):
+            await expect(page.get_by_test_id(f"lag-{running}")).to_have_text("共 0", timeout=30_000)
+        await expect(lag).not_to_have_text("共 0")  # only the stopped one lags
         await expect(page.get_by_test_id("relay-notify-relay")).to_be_visible()
         await screenshot(page, "streams")
     finally:
