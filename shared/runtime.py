@@ -48,6 +48,7 @@ from shared.kafka import ensure_topics, make_producer
 from shared.ratelimit import RateLimiter
 from shared.relay import OutboxRelay
 from shared.settings import ServiceSettings
+from shared.topics import consumer_group
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +187,7 @@ class ServiceRuntime(Generic[SettingsT, AppT]):
                 backoff_max_s=settings.consumer_backoff_max_s,
             )
             if settings.kafka_consumer_engine == "faust":
-                self.faust_app = make_faust_app(f"jiesu-{self.name}", settings)
+                self.faust_app = make_faust_app(consumer_group(self.name), settings)
                 attach_consumer(self.faust_app, self.consumer, self.consumes)
                 await self.faust_app.start()
             else:
@@ -195,7 +196,7 @@ class ServiceRuntime(Generic[SettingsT, AppT]):
                     self.consumer,
                     self.consumes,
                     settings,
-                    group_id=f"jiesu-{self.name}",
+                    group_id=consumer_group(self.name),
                     durable=(lambda: wal_flushed(pool)) if self.rebuildable else None,
                 )
                 await self.batches.start()

@@ -32,3 +32,21 @@ ALL_TOPICS: tuple[TopicSpec, ...] = tuple(
     for topic in EVENT_TOPICS
     for spec in (TopicSpec(topic, EVENT_PARTITIONS), TopicSpec(dlq(topic), DLQ_PARTITIONS))
 )
+
+# Which service consumes what (ARCHITECTURE §1): each service's consumers are one consumer group.
+CONSUMES: dict[str, tuple[str, ...]] = {
+    "intake": (DISPATCH_EVENTS,),
+    "dispatch": (COMPLAINT_EVENTS,),
+    "notify": (COMPLAINT_EVENTS, DISPATCH_EVENTS),
+    "reporting": EVENT_TOPICS,
+}
+
+
+def consumer_group(service: str) -> str:
+    """The consumer group (and faust app id) of a service's consumers."""
+    return f"jiesu-{service}"
+
+
+def consumer_groups() -> dict[str, tuple[str, ...]]:
+    """Every consumer group of the platform with the topics it consumes."""
+    return {consumer_group(service): topics for service, topics in CONSUMES.items()}

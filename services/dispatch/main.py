@@ -14,7 +14,7 @@ from services.dispatch.handlers import build_batch_handler, build_handlers
 from services.dispatch.settings import DispatchSettings
 from services.dispatch.workers import run_timers
 from shared.runtime import ServiceRuntime, configure_logging, create_service_app, serve
-from shared.topics import COMPLAINT_EVENTS, DISPATCH_EVENTS
+from shared.topics import CONSUMES, DISPATCH_EVENTS
 
 log = logging.getLogger(__name__)
 SCHEMA = Path(__file__).with_name("schema.sql")
@@ -48,7 +48,7 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
         keys=auth.KEYS.ring(),
         schema=[SCHEMA],
         publishes=DISPATCH_EVENTS,
-        consumes=[COMPLAINT_EVENTS],
+        consumes=CONSUMES["dispatch"],
         on_start=[load_packaged_calendars, record_city_baseline, create_dev_keys],
         workers={"timers": lambda runtime: run_timers(runtime, settings)}
         if settings.run_timers

@@ -18,7 +18,7 @@ from services.intake.settings import IntakeSettings
 from services.intake.workers import run_triage_clock
 from shared.http import problem_refusal
 from shared.runtime import ServiceRuntime, configure_logging, create_service_app, serve
-from shared.topics import COMPLAINT_EVENTS, DISPATCH_EVENTS
+from shared.topics import COMPLAINT_EVENTS, CONSUMES
 
 SCHEMA = Path(__file__).with_name("schema.sql")
 
@@ -55,7 +55,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         keys=auth.KEYS.ring(),
         schema=[SCHEMA],
         publishes=COMPLAINT_EVENTS,
-        consumes=[DISPATCH_EVENTS],
+        consumes=CONSUMES["intake"],
         handlers=HANDLERS,
         batch_handler=mirror_batch,
         on_start=[create_dev_keys, warm_classifier],

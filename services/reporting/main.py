@@ -17,7 +17,7 @@ from services.reporting.streams import Monitor
 from services.reporting.workers import backfill, check_consistency, sample_streams
 from shared.runtime import ServiceRuntime, configure_logging, create_service_app, serve
 from shared.sealing import Keyring
-from shared.topics import EVENT_TOPICS
+from shared.topics import CONSUMES, consumer_groups
 
 
 def create_app(settings: ReportingSettings | None = None) -> FastAPI:
@@ -38,7 +38,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         settings,
         keys=auth.KEYS.ring(),
         schema=[auth.SCHEMA, operations.LETTERS_SCHEMA],
-        consumes=list(EVENT_TOPICS),
+        consumes=CONSUMES["reporting"],
         handlers=HANDLERS,
         batch_handler=handle_batch,
         prepare=opener(keyring),
@@ -61,7 +61,9 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         streams=Monitor(
             settings.streams_interval_s, settings.streams_history_s, settings.streams_alarm_after_s
         ),
-        letters=DeadLetterBox(Broker(settings.kafka_bootstrap_servers), upstream),
+        letters=DeadLetterBox(
+            Broker(settings.kafka_bootstrap_servers, wiring=consumer_groups()), upstream
+        ),
     )
     app = create_service_app(
         runtime,

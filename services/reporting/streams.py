@@ -65,11 +65,11 @@ class Sample:
     relays: tuple[RelayState, ...]
 
     def lags(self) -> dict[str, dict[TopicPartition, tuple[int, int]]]:
-        """Per group: (committed, lag) of each partition of every topic it has committed on (a
-        partition without a commit yet counts from 0)."""
+        """Per group: (committed, lag) of each partition of every topic it consumes or has
+        committed on (a partition without a commit yet counts from 0)."""
         lags: dict[str, dict[TopicPartition, tuple[int, int]]] = {}
         for group, committed in self.view.committed.items():
-            topics = {tp.topic for tp in committed}
+            topics = self.view.consumes.get(group, frozenset()) | {tp.topic for tp in committed}
             lags[group] = {
                 tp: (committed.get(tp, 0), max(end - committed.get(tp, 0), 0))
                 for tp, end in self.view.ends.items()

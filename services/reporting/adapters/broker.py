@@ -8,16 +8,28 @@ aiokafka cannot parse and the connection drops. ListOffsets (latest) under-repor
 multi-record batch: it gives the last batch's base offset + 1, while a fetch's high watermark
 is right. So this reads offsets of named partitions, and checks each end offset against the
 high watermark of a fetch of the partition's last record. Both hold on Apache Kafka as well
-(where the listed end is already right and the fetch only confirms it)."""
+(where the listed end is already right and the fetch only confirms it).
+
+Also measured: ListGroups names a group only once it has committed an offset, and a group's
+members come without their subscriptions (DescribeGroups of several groups in one request drops
+the connection; of one group it answers). A group that has not yet committed on a topic it
+consumes (a consumer stopped since before the topic's first records) would so vanish from the
+view, with its lag on that topic, exactly when the lag matters. So the groups and the topics each
+consumes are what the broker tells (listed groups, their members' subscriptions on Apache Kafka,
+the topics they committed on) joined with the platform's wiring (shared.topics.CONSUMES) where it
+tells nothing."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.coordinator.protocol import ConsumerProtocolMemberMetadata
+from aiokafka.errors import KafkaError
 
 from shared.dlq import DeadLetter, read_dead_letters, redrive
 
@@ -26,15 +38,20 @@ FETCH_WAIT_S = 2.0  # for the last records of every partition, at most
 
 @dataclass(frozen=True, slots=True)
 class BrokerView:
-    """One look at the broker: each partition's end offset, each group's committed offsets."""
+    """One look at the broker: each partition's end offset, each group's committed offsets and
+    the topics it consumes (those it committed on among them)."""
 
     ends: dict[TopicPartition, int]
     committed: dict[str, dict[TopicPartition, int]]  # group -> partitions it has committed on
+    consumes: dict[str, frozenset[str]] = field(default_factory=dict)  # group -> its topics
 
 
 @dataclass
 class Broker:
     bootstrap: str
+    # The platform's consumer groups and the topics each consumes, for a broker that does not
+    # tell (see the module's notes): shared.topics.consumer_groups().
+    wiring: Mapping[str, Collection[str]] = field(default_factory=dict)
     _admin: AIOKafkaAdminClient | None = None
     _reader: AIOKafkaConsumer | None = None
     _partitions: dict[str, list[int]] = field(default_factory=dict)
@@ -74,12 +91,34 @@ class Broker:
             for p in topic["partitions"]
         ]
         ends = await self._ends(reader, partitions)
-        groups = [group for group, _ in await admin.list_consumer_groups()]
+        listed = {group for group, _ in await admin.list_consumer_groups()}
         committed: dict[str, dict[TopicPartition, int]] = {}
-        for group in sorted(groups):
+        consumes: dict[str, frozenset[str]] = {}
+        for group in sorted(listed | self.wiring.keys()):
             offsets = await admin.list_consumer_group_offsets(group, partitions=partitions)
             committed[group] = {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
-        return BrokerView(ends, committed)
+            subscribed = await self._subscriptions(admin, group)
+            told = subscribed or set(self.wiring.get(group, ()))
+            consumes[group] = frozenset(told | {tp.topic for tp in committed[group]})
+        return BrokerView(ends, committed, consumes)
+
+    @staticmethod
+    async def _subscriptions(admin: AIOKafkaAdminClient, group: str) -> set[str]:
+        """The topics the group's members subscribe to, as DescribeGroups tells them (empty
+        when the broker leaves them out, as the embedded one does, or when no member runs)."""
+        try:
+            [answer] = await admin.describe_consumer_groups([group])  # one group a request
+        except KafkaError:
+            return set()
+        topics: set[str] = set()
+        for _, _, _, protocol_type, _, members in answer.groups:
+            if protocol_type != "consumer":
+                continue
+            for member in members:
+                metadata = member[3]
+                if metadata:
+                    topics.update(ConsumerProtocolMemberMetadata.decode(metadata).subscription)
+        return topics
 
     async def _ends(
         self, reader: AIOKafkaConsumer, partitions: list[TopicPartition]

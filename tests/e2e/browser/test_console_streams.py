@@ -10,14 +10,13 @@ import uuid
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import TopicPartition
 from playwright.async_api import Page, expect
 
 from services.reporting import auth
 from services.reporting.adapters.broker import Broker
-from shared.consumer import ConsumedRecord, KafkaDeadLetters
 from shared.db import connect
-from shared.topics import COMPLAINT_EVENTS, EVENT_PARTITIONS, dlq
+from shared.topics import COMPLAINT_EVENTS, EVENT_PARTITIONS, consumer_groups, dlq
 from tests.e2e.browser.conftest import screenshot, sign_in
 from tests.e2e.conftest import RunningStack, until
 from tests.support import examples
@@ -51,7 +50,16 @@ async def test_lag_rises_while_a_consumer_is_stopped_and_falls_after(
         await file_complaints(stack, 5)
         # The page is not reloaded: each look of the sampler comes as a Server-Sent Event.
         await expect(lag).not_to_have_text("共 0", timeout=30_000)
-        await expect(page.get_by_test_id("group-jiesu-notify-dispatch.events")).to_be_visible()
+        # Every group with every topic it consumes, committed on yet or not (the embedded
+        # broker lists neither a group before its first commit nor anyone's subscriptions).
+        for group, topics in consumer_groups().items():
+            for topic in topics:
+                await expect(page.get_by_test_id(f"group-{group}-{topic}")).to_be_visible()
+        stopped = page.get_by_test_id(f"lag-jiesu-notify-{COMPLAINT_EVENTS}")
+        await expect(stopped).not_to_have_text("0")  # committed there yet or not
+        for running in ("jiesu-intake", "jiesu-dispatch", "jiesu-reporting"):
+            await expect(page.get_by_test_id(f"lag-{running}")).to_have_text("共 0", timeout=30_000)
+        await expect(lag).not_to_have_text("共 0")  # only the stopped one lags
         await expect(page.get_by_test_id("relay-notify-relay")).to_be_visible()
         await screenshot(page, "streams")
     finally:
@@ -60,60 +68,52 @@ async def test_lag_rises_while_a_consumer_is_stopped_and_falls_after(
     await expect(page.get_by_test_id("topic-complaint.events")).to_be_visible()
 
 
-async def a_filed_record(bootstrap: str, complaint_id: str) -> ConsumedRecord:
-    """The ComplaintFiled record of `complaint_id` as it is on complaint.events."""
-    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await reader.start()
-    try:
-        partitions = [
-            TopicPartition(COMPLAINT_EVENTS, p)
-            for p in reader.partitions_for_topic(COMPLAINT_EVENTS) or set()
-        ]
-        reader.assign(partitions)
-        await reader.seek_to_beginning(*partitions)
+async def case_status(stack: RunningStack, complaint_id: str) -> str | None:
+    async with httpx.AsyncClient(base_url=stack.url("reporting"), timeout=10) as client:
+        response = await client.get(f"/cases/{complaint_id}", headers=examples.READER)
+    return response.json()["status"] if response.status_code == 200 else None
 
-        async def find() -> ConsumedRecord | None:
-            for records in (await reader.getmany(timeout_ms=500)).values():
-                for r in records:
-                    headers = dict(r.headers)
-                    if (
-                        headers.get("ce_subject") == complaint_id.encode()
-                        and headers.get("ce_type") == b"ComplaintFiled"
-                    ):
-                        return ConsumedRecord(
-                            r.topic, r.partition, r.offset, r.key, r.value, list(r.headers)
-                        )
-            return None
 
-        found: ConsumedRecord = await until(find, 30, "the complaint's ComplaintFiled record")
-        return found
-    finally:
-        await reader.stop()
+async def dead_lettered(bootstrap: str, complaint_id: str) -> bool:
+    """Whether dispatch has dead-lettered a record of the complaint."""
+    broker = Broker(bootstrap)
+    letters = await broker.dead_letters(COMPLAINT_EVENTS)
+    return any(
+        letter.attributes.get("ce_subject") == complaint_id
+        and letter.attributes.get("dlq_consumer") == "dispatch"
+        for letter in letters
+    )
 
 
 async def test_a_dead_letter_shows_opens_and_one_click_redrives_it(
     page: Page, stack: RunningStack
 ) -> None:
-    """The poison is a ComplaintFiled record dead-lettered as dispatch's consumer does after its
-    last attempt (same headers, same code: KafkaDeadLetters), for a cause that has passed. The
-    redrive really succeeds: the record goes back to complaint.events, every consumer takes it
-    (their inboxes know the event) and no new dead letter comes of it."""
+    """A real failure: dispatch's inbox table is missing (as after a restore gone wrong), so its
+    consumer fails on the complaint's ComplaintClassified, retries, and dead-letters it with
+    its own code. Once the table is back, one click redrives it, and it is handled for the
+    first time: the complaint is dispatched, and no new dead letter comes of it."""
     bootstrap = stack.state()["kafka_bootstrap_servers"]
-    [complaint_id] = await file_complaints(stack, 1)
-    record = await a_filed_record(bootstrap, complaint_id)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
-    await producer.start()
+    dispatch_db = await connect(stack.database_url("dispatch"))
     try:
-        error = f"ConnectionDoesNotExistError: connection was closed ({uuid.uuid4().hex[:6]})"
-        await KafkaDeadLetters(producer).publish(record, "dispatch", error, attempts=5)
+        await dispatch_db.execute("ALTER TABLE inbox RENAME TO inbox_misplaced")
+        try:
+            [complaint_id] = await file_complaints(stack, 1)
+            await until(lambda: dead_lettered(bootstrap, complaint_id), 60, "the dead letter")
+        finally:
+            await dispatch_db.execute("ALTER TABLE inbox_misplaced RENAME TO inbox")
     finally:
-        await producer.stop()
+        await dispatch_db.close()
+    error = 'UndefinedTableError: relation "inbox" does not exist'
+
+    async def classified() -> bool:  # dispatch never took it
+        return await case_status(stack, complaint_id) == "classified"
+
+    await until(classified, 30, "the case, classified and not dispatched")
 
     await sign_in(page, stack, "dev-key-admin", then="/console/dead-letters")
-    marker = error[-7:-1]
     await page.goto(
-        f"{stack.url('reporting')}/console/dead-letters?consumer=dispatch&type=ComplaintFiled"
-        f"&error={marker}&topic={COMPLAINT_EVENTS}"
+        f"{stack.url('reporting')}/console/dead-letters?consumer=dispatch"
+        f"&type=ComplaintClassified&error=UndefinedTableError&topic={COMPLAINT_EVENTS}"
     )
     row = page.get_by_test_id("letter").filter(has_text=error)
 
@@ -130,14 +130,19 @@ async def test_a_dead_letter_shows_opens_and_one_click_redrives_it(
     await expect(row).to_contain_text("dlq_original_topic")
     await screenshot(page, "dead-letters")
 
-    await page.fill("input[name=reason]", "数据库已恢复 database back")
+    await page.fill("input[name=reason]", "收件表已恢复 inbox table restored")
     await row.get_by_role("button", name="重投 Redrive").click()
     await expect(page.get_by_test_id("done")).to_contain_text("已重投 1 条")
     await expect(depth).to_have_text(str(before - 1))
     await expect(page.get_by_test_id("letter").filter(has_text=error)).to_have_count(0)
     actions = page.get_by_test_id("actions")
-    await expect(actions).to_contain_text("数据库已恢复 database back")
+    await expect(actions).to_contain_text("收件表已恢复 inbox table restored")
     await expect(actions).to_contain_text("dev admin")  # the key's name
+
+    async def dispatched() -> bool:
+        return await case_status(stack, complaint_id) == "dispatched"
+
+    await until(dispatched, 30, "the complaint dispatched once its record was redriven")
 
     # The redriven record is handled: every group commits past it, and none dead-letters it
     # again (a consumer sends a record to the DLQ before it commits past it).

@@ -81,3 +81,29 @@ def test_a_failed_look_is_shown_until_the_next_one_succeeds() -> None:
     assert monitor.snapshot()["error"] == "KafkaConnectionError: no broker"
     monitor.record(sample(0, {A0: 1}, {}))
     assert monitor.snapshot()["error"] is None
+
+
+def test_a_group_shows_every_topic_it_consumes_before_its_first_commit_there() -> None:
+    view = BrokerView(
+        {A0: 10, A1: 5, B0: 7},
+        {"jiesu-notify": {B0: 7}, "jiesu-dispatch": {}},
+        {
+            "jiesu-notify": frozenset({"complaint.events", "dispatch.events"}),
+            "jiesu-dispatch": frozenset({"complaint.events"}),
+        },
+    )
+    look = Sample(0, view, ())
+    assert look.lags()["jiesu-notify"] == {A0: (0, 10), A1: (0, 5), B0: (7, 0)}
+    assert look.lags()["jiesu-dispatch"] == {A0: (0, 10), A1: (0, 5)}
+    groups = {g["group"]: g for g in _snapshot(look)["groups"]}
+    assert [t["topic"] for t in groups["jiesu-notify"]["topics"]] == [
+        "complaint.events",
+        "dispatch.events",
+    ]
+    assert groups["jiesu-dispatch"]["lag"] == 15
+
+
+def _snapshot(look: Sample) -> dict:
+    monitor = Monitor()
+    monitor.record(look)
+    return monitor.snapshot()

@@ -11,6 +11,7 @@
 
   function lines(chart, times, series) {
     chart.setOption({
+      animation: false,  // redrawn at every look: an animation would never end on the figures
       tooltip: { trigger: "axis" },
       legend: { type: "scroll", top: 0 },
       grid: { left: 50, right: 20, top: 36, bottom: 30 },
@@ -35,7 +36,7 @@
       <td colspan="4"><small>尚未提交位点 Nothing committed yet</small></td></tr>`;
     $("groups").innerHTML = look.groups.flatMap((g) => g.topics.length === 0 ? [waiting(g)] : g.topics.map((t, i) => `<tr data-testid="group-${escape(g.group)}-${escape(t.topic)}">
       ${i === 0 ? `<td rowspan="${g.topics.length}"><b>${escape(g.group)}</b><br><span data-testid="lag-${escape(g.group)}" class="${g.lag ? "warn" : "good"}">共 ${g.lag}</span></td>` : ""}
-      ${cell(escape(t.topic))}${cell(t.lag, `class="num ${t.lag ? "warn" : ""}"`)}
+      ${cell(escape(t.topic))}${cell(t.lag, `class="num ${t.lag ? "warn" : ""}" data-testid="lag-${escape(g.group)}-${escape(t.topic)}"`)}
       ${i === 0 ? cell((g.trend > 0 ? "+" : "") + g.trend, `rowspan="${g.topics.length}" class="num ${g.trend > 0 ? "bad" : ""}"`) : ""}
       <td class="parts">${t.partitions.map((p) => `<span title="${p.committed}/${p.end}" class="${p.lag ? "warn" : ""}">${p.partition}:${p.lag}</span>`).join(" ")}</td>
     </tr>`)).join("") || '<tr><td colspan="5">—</td></tr>';
