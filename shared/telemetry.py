@@ -246,7 +246,11 @@ def consuming(topic: str, envelope: Envelope) -> tuple[Span | None, Envelope]:
     return span, replace(envelope, traceparent=traceparent_of(span))
 
 
-_batch_spans: ContextVar[list[Span] | None] = ContextVar("batch_spans", default=None)
+# A batch's consumer spans, by the context their records arrived with: records of one hop
+# (a relay publishes a complaint's appends of one transaction under one producer span) share
+# one consumer span, as the relay shares one producer span among them. Measured: a span costs
+# 25–45 µs to make and export, a record of reporting's ~21 per complaint shares one with 2–4.
+_batch_spans: ContextVar[dict[str, list[Any]] | None] = ContextVar("batch_spans", default=None)
 
 
 @contextlib.contextmanager
@@ -256,31 +260,42 @@ def consumer_spans() -> Iterator[None]:
     if _tracer is None:
         yield
         return
-    spans: list[Span] = []
+    spans: dict[str, list[Any]] = {}
     token = _batch_spans.set(spans)
     try:
         yield
     except BaseException as error:
-        for span in spans:
+        for span, _, _ in spans.values():
             end(span, error)
         raise
     finally:
         _batch_spans.reset(token)
-    for span in spans:
+    for span, _, count in spans.values():
+        if count > 1:
+            span.set_attribute("messaging.batch.message_count", count)
         span.end()
 
 
 def consumed(topic: str, envelope: Envelope) -> Envelope:
     """The envelope as its handler gets it (see `consuming`); the consumer span ends with the
-    enclosing `consumer_spans` block. A handler runs `within` its envelope; a batch handler
-    given several runs in no record's span (its log lines name the consumer only)."""
+    enclosing `consumer_spans` block, and the batch's records that arrived with the same context
+    share it. A handler runs `within` its envelope; a batch handler given several runs in no
+    record's span (its log lines name the consumer only)."""
+    spans = _batch_spans.get()
+    arrived = envelope.traceparent
+    if spans is not None and arrived is not None:
+        shared = spans.get(arrived)
+        if shared is not None:
+            shared[2] += 1
+            return replace(envelope, traceparent=shared[1])
     span, traced = consuming(topic, envelope)
     if span is not None:
-        spans = _batch_spans.get()
         if spans is None:
             span.end()  # outside a block nothing else would
+        elif arrived is not None:
+            spans[arrived] = [span, traced.traceparent, 1]
         else:
-            spans.append(span)
+            spans[f"#{id(span)}"] = [span, traced.traceparent, 1]
     return traced
 
 

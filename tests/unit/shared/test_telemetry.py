@@ -216,3 +216,19 @@ def test_a_batchs_consumer_spans_end_together_and_as_errors_if_it_fails(spans):
         pass
     [failed] = spans.get_finished_spans()
     assert failed.status.status_code.name == "ERROR"
+
+
+def test_a_batchs_records_of_one_hop_share_one_consumer_span(spans):
+    """Records published under one producer span (one complaint's appends of one transaction)
+    are one consumer span in a batch, counted; records of other hops, or of none, get their own."""
+    other = "00-1af7651916cd43dd8448eb211c80319c-c7ad6b7169203331-01"
+    with telemetry.consumer_spans():
+        one = [telemetry.consumed("complaint.events", _envelope()) for _ in range(3)]
+        two = telemetry.consumed("complaint.events", _envelope(other))
+        loose = [telemetry.consumed("complaint.events", _envelope(None)) for _ in range(2)]
+    assert len({e.traceparent for e in one}) == 1
+    finished = {telemetry.traceparent_of(s): s for s in spans.get_finished_spans()}
+    assert set(finished) == {one[0].traceparent, two.traceparent, *(e.traceparent for e in loose)}
+    assert len(finished) == 4
+    assert finished[one[0].traceparent].attributes["messaging.batch.message_count"] == 3
+    assert "messaging.batch.message_count" not in finished[two.traceparent].attributes
