@@ -60,13 +60,20 @@ async def file_complaints(
 
 
 def _complete(case: dict[str, Any]) -> bool:
+    """Dispatched, every order's responder and the resident told, and the filing projected:
+    reporting reads intake's, dispatch's and notify's topics apart, and shows a case as
+    dispatched from dispatch's events alone. After the broker restarts empty it re-reads every
+    topic from the start, and intake's (every earlier filing again) can still be behind when a
+    case is dispatched and notified."""
+    filed = any(entry["type"] == "ComplaintFiled" for entry in case["timeline"])
     notified = {
         (n["audience"], n["recipient"]) for n in case["notifications"] if n["status"] == "delivered"
     }
     residents = [n for n in notified if n[0] == "resident"]
     orders = case["work_orders"]
     return (
-        case["status"] == "dispatched"
+        filed
+        and case["status"] == "dispatched"
         and bool(orders)
         and len(residents) == 1
         and all(("responder", order["responder_id"]) in notified for order in orders)

@@ -20,6 +20,7 @@ from deploy.local.processes import (
     wait_for_port_free,
     wait_for_port_open,
 )
+from shared import telemetry
 from shared.envelope import Causation
 from shared.eventstore import EventStore
 from shared.kafka import ensure_topics
@@ -205,6 +206,69 @@ async def test_relay_re_drives_everything_when_the_broker_restarts_empty(
         assert relay.position == last
     finally:
         await broker.stop()
+
+
+async def test_a_re_drive_sends_each_record_with_its_own_trace_header_once(
+    pool, database_url, tmp_path, spans
+):
+    """Tracing on: the producer span's `traceparent` is written into the batch's records in
+    place. A re-drive reads the events from the store again, so each pass sends records that
+    carry one header each, child of the context stored with the event, never an earlier
+    pass's producer span."""
+    broker = await OwnBroker.start(tmp_path, TopicSpec("test.traced", 2))
+    store = EventStore("/jiesu/test")
+    relay = broker.relay("traced", pool, store, database_url)
+    stored: dict[str, str] = {}
+    for _ in range(6):
+        complaint_id = uuid.uuid4()
+        with telemetry.spanning("test request", root=True):
+            events = [examples.work_order_issued(complaint_id) for _ in range(3)]
+            async with pool.acquire() as conn, conn.transaction():
+                recorded = await store.append(
+                    conn, f"case-{complaint_id}", events, Causation.start(), None
+                )
+        stored |= {str(r.id): r.metadata["traceparent"] for r in recorded}
+    async with pool.acquire() as conn:
+        last = await conn.fetchval("SELECT max(global_position) FROM events")
+
+    def headers_of(records) -> dict[str, list[str]]:
+        """Each record's event id and the `traceparent` headers it carries."""
+        by_id: dict[str, list[str]] = {}
+        for record in records:
+            assert record.headers[-1][0] == "traceparent"
+            event_id = dict(record.headers)["ce_id"].decode()
+            by_id[event_id] = [v.decode() for k, v in record.headers if k == "traceparent"]
+        return by_id
+
+    publishing = asyncio.create_task(relay.run())
+    try:
+        first = headers_of(await read_topic(broker.bootstrap, "test.traced", expected=18))
+        await _until(lambda: relay.position >= last)
+        await _stopped(publishing)
+        await broker.restart_empty()
+        publishing = asyncio.create_task(relay.run())
+        await _until(lambda: relay.redrives > 0 and relay.position >= last, timeout=30)
+        second = headers_of(await read_topic(broker.bootstrap, "test.traced", expected=18))
+    finally:
+        await _stopped(publishing)
+        await broker.stop()
+
+    producers = {
+        span.context.span_id: span
+        for span in spans.get_finished_spans()
+        if span.name.endswith("publish")
+    }
+    for sent in (first, second):
+        assert set(sent) == set(stored)
+        for event_id, [header] in sent.items():
+            context = telemetry.span_context(header)
+            origin = telemetry.span_context(stored[event_id])
+            assert context is not None and origin is not None
+            assert context.trace_id == origin.trace_id
+            producer = producers[context.span_id]
+            assert producer.parent is not None and producer.parent.span_id == origin.span_id
+    # Each pass published under producer spans of its own.
+    assert not {h for [h] in first.values()} & {h for [h] in second.values()}
 
 
 async def test_only_one_relay_per_store_publishes_and_a_standby_takes_over(
