@@ -94,6 +94,7 @@ class ServiceRuntime(Generic[SettingsT, AppT]):
         prepare: Prepare | None = None,
         workers: Mapping[str, Worker] | None = None,
         on_start: Sequence[Worker] = (),
+        on_stop: Sequence[Worker] = (),
         samplers: Sequence[Sampler] = (),
         rebuildable: bool = False,
         store: EventStore | None = None,
@@ -116,6 +117,7 @@ class ServiceRuntime(Generic[SettingsT, AppT]):
         self.prepare = prepare
         self.workers = dict(workers or {})
         self.on_start = list(on_start)
+        self.on_stop = list(on_stop)
         self.samplers = list(samplers)
         self._sampled_at = -SAMPLE_EVERY_S
         self._sampling = asyncio.Lock()
@@ -229,6 +231,8 @@ class ServiceRuntime(Generic[SettingsT, AppT]):
             self.batches = None
         if self._dlq_producer is not None:
             await self._dlq_producer.stop()
+        for release in self.on_stop:  # what the service opened beside the pool
+            await release(self)
         if self._pool is not None:
             await self._pool.close()
             self._pool = None

@@ -513,5 +513,6 @@ def configure_logging(service: str, level: str, log_format: str = "json") -> Non
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
-    for noisy in ("faust", "mode", "aiokafka"):
+    # httpx logs every request at INFO: the console's sampler asks three services each 5 s.
+    for noisy in ("faust", "mode", "aiokafka", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

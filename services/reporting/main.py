@@ -34,6 +34,10 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
             async with runtime.pool.acquire() as conn:
                 await auth.create_dev_keys(conn, settings.dev_key_rate_per_minute)
 
+    async def close_upstream(runtime: ReportingRuntime) -> None:
+        """The console's connections to the other services."""
+        await runtime.app.upstream.close()
+
     runtime: ReportingRuntime = ServiceRuntime(
         settings,
         keys=auth.KEYS.ring(),
@@ -43,6 +47,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         batch_handler=handle_batch,
         prepare=opener(keyring),
         on_start=[prepare_models, create_dev_keys],
+        on_stop=[close_upstream],
         workers={
             "backfill": lambda runtime: backfill(settings, runtime.app.backfill),
             "consistency": lambda runtime: check_consistency(settings),

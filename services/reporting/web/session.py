@@ -18,7 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from services.reporting.auth import KEYS, ApiKey, Role
 from services.reporting.web.pages import render
 from shared.apikeys import PUBLIC, for_audience, refuse_role
-from shared.http import Problem
+from shared.http import Problem, problem_response
 
 COOKIE = "jiesu_console"
 LOGIN_PATH = "/console/login"
@@ -71,11 +71,7 @@ async def login_needed(request: Request, _: Exception) -> Response:
     if request.method in ("GET", "HEAD") and "text/html" in request.headers.get("accept", ""):
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"{LOGIN_PATH}?next={quote(target)}", status_code=303)
-    return Response(
-        '{"title":"需要登录 Sign in first","status":401}',
-        status_code=401,
-        media_type="application/problem+json",
-    )
+    return problem_response(401, "需要登录控制台 Sign in to the console first")
 
 
 def _next(target: str | None) -> str:

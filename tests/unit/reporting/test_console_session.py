@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from starlette.requests import Request
 
-from services.reporting.web.session import _next, _same_origin
+from services.reporting.web.session import LoginNeeded, _next, _same_origin, login_needed
 from shared.http import Problem
 
 
@@ -44,3 +46,25 @@ def test_a_change_from_elsewhere_or_from_nowhere_is_refused(headers: dict[str, s
     with pytest.raises(Problem) as refused:
         _same_origin(_post(headers))
     assert refused.value.status == 403
+
+
+async def test_a_script_without_a_session_gets_a_401_problem_and_a_browser_the_login_form() -> None:
+    def request(accept: str) -> Request:
+        headers = [(b"host", b"ops.example"), (b"accept", accept.encode())]
+        return Request(
+            {
+                "type": "http",
+                "method": "GET",
+                "path": "/console/cases",
+                "query_string": b"q=1",
+                "headers": headers,
+            }
+        )
+
+    answer = await login_needed(request("application/json"), LoginNeeded())
+    assert answer.status_code == 401
+    assert answer.media_type == "application/problem+json"
+    assert json.loads(answer.body)["status"] == 401
+    page = await login_needed(request("text/html,application/xhtml+xml"), LoginNeeded())
+    assert page.status_code == 303
+    assert page.headers["location"] == "/console/login?next=/console/cases%3Fq%3D1"
