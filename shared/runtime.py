@@ -204,6 +204,12 @@ class ServiceRuntime(Generic[SettingsT, AppT]):
                 await self.batches.start()
         for name, worker in self.workers.items():
             self._spawn(name, functools.partial(worker, self))
+        log.info(
+            "%s started: publishes %s, consumes %s",
+            self.name,
+            self.publishes or "nothing",
+            ", ".join(self.consumes) or "nothing",
+        )
 
     def _spawn(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
         async def supervised() -> None:
