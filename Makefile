@@ -46,6 +46,7 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/python -m shared.events.snapshots --check
 
 fmt: install
 	$(BIN)/ruff check --fix .
@@ -61,7 +62,8 @@ bench: install
 	$(BIN)/python -m tests.bench.rebuild
 	$(BIN)/python -m tests.bench.filing
 
-## Refresh the committed JSON-Schema snapshots of the event contracts (additive changes only).
+## Refresh the committed JSON-Schema snapshots of the versioned contracts: new contracts, new
+## versions, new optional properties. Refuses a breaking change; older versions' snapshots stay.
 schemas: install
 	$(BIN)/python -m shared.events.snapshots --write
 

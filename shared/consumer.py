@@ -19,7 +19,7 @@ from aiokafka.errors import KafkaError
 
 from shared.db import Connection
 from shared.envelope import Envelope, Headers, from_kafka
-from shared.events import Event, UndecodableEvent, UnknownEventType
+from shared.events import Event, UndecodableEvent, UnknownEventType, wire_types
 from shared.eventstore import EventStore, RecordedEvent
 from shared.metrics import (
     CONSUMER_BATCH_RECORDS,
@@ -158,7 +158,7 @@ class IdempotentConsumer:
         self.handlers = handlers
         self.batch_handler = batch_handler
         self.prepare = prepare
-        self._wanted = {event_type.event_type.encode() for event_type in handlers}
+        self._wanted = {name.encode() for event in handlers for name in wire_types(event)}
         self.dead_letters = dead_letters
         self.max_attempts = max_attempts
         self.backoff_initial_s = backoff_initial_s

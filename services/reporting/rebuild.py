@@ -28,7 +28,7 @@ from services.reporting.store import Grouped, column_types, group, write
 from services.reporting.upsert import JSON_TYPES
 from shared.collector import tune_collector
 from shared.db import Connection, connect
-from shared.events import UnknownEventType
+from shared.events import UnknownEventType, wire_types
 from shared.eventstore import ENVELOPE_COLUMNS, Horizon, envelope_of
 from shared.sealing import IntakeKeys, Keyring, open_envelopes
 
@@ -111,7 +111,7 @@ async def _writes(
     batch: Sequence[asyncpg.Record], models: Mapping[str, Model], keyring: Keyring
 ) -> Grouped:
     """A batch's writes, its sealed filings opened first (their keys in one request)."""
-    types = {t.event_type for model in models.values() for t in model.projections}
+    types = {name for model in models.values() for t in model.projections for name in wire_types(t)}
     envelopes = []
     for row in batch:
         if row["type"] not in types:

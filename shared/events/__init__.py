@@ -10,6 +10,7 @@ from shared.events.base import (
     parse_event,
     parse_event_json,
     upcaster,
+    wire_types,
 )
 from shared.events.complaint import (
     Channel,
@@ -172,4 +173,5 @@ __all__ = [
     "parse_event",
     "parse_event_json",
     "upcaster",
+    "wire_types",
 ]

@@ -30,16 +30,22 @@ class Event(BaseModel):
     event_type: ClassVar[str] = ""
     version: ClassVar[int] = 1
     upcasters: ClassVar[dict[int, Upcaster]]
+    # Wire types this contract had before a rename. Their history reads as this contract: a
+    # rename is a breaking change, so the version continues above the old name's last one and
+    # an upcaster turns the old shape into the new.
+    formerly: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
         if not cls.event_type:
             raise TypeError(f"{cls.__name__} must set event_type explicitly")
-        if cls.event_type in REGISTRY:
-            raise TypeError(f"wire type {cls.event_type!r} is registered twice")
+        for wire_type in (cls.event_type, *cls.formerly):
+            if wire_type in REGISTRY or wire_type in FORMER_NAMES:
+                raise TypeError(f"wire type {wire_type!r} is registered twice")
         cls.upcasters = {}
         REGISTRY[cls.event_type] = cls
+        FORMER_NAMES.update(dict.fromkeys(cls.formerly, cls))
 
     @property
     def subject(self) -> str | None:
@@ -49,6 +55,16 @@ class Event(BaseModel):
 
 
 REGISTRY: dict[str, type[Event]] = {}
+# A renamed contract's old wire types, read as the contract (see `Event.formerly`).
+FORMER_NAMES: dict[str, type[Event]] = {}
+# Wire types no build reads any more, each with the reason. Their snapshots stay as history;
+# consumers skip their records as unknown types.
+RETIRED: dict[str, str] = {}
+
+
+def wire_types(event_class: type[Event]) -> tuple[str, ...]:
+    """The wire types a reader of `event_class` reads: its own and those before a rename."""
+    return (event_class.event_type, *event_class.formerly)
 
 
 def complaint_of(event: Event) -> UUID | None:
@@ -78,10 +94,9 @@ def upcaster(event_class: type[Event], from_version: int) -> Callable[[Upcaster]
 
 def parse_event(event_type: str, version: int, data: dict[str, Any]) -> Event:
     """Turn wire data of any known version into the newest shape of its contract."""
-    try:
-        event_class = REGISTRY[event_type]
-    except KeyError:
-        raise UnknownEventType(event_type) from None
+    event_class = REGISTRY.get(event_type) or FORMER_NAMES.get(event_type)
+    if event_class is None:
+        raise UnknownEventType(event_type)
     if version > event_class.version:
         raise UndecodableEvent(
             f"{event_type} v{version} is newer than this build's v{event_class.version}"
