@@ -17,15 +17,24 @@ $(STAMP): pyproject.toml constraints.txt
 ## What the tests drive besides Python, from Debian's packages, installed once when missing:
 ## chromium and the Chinese fonts the pages are drawn in (Playwright drives it in the pages'
 ## browser tests; Playwright's own browser download needs the internet), and promtool (from the
-## prometheus package: it runs the alert rules' tests and checks the dashboard's queries).
+## prometheus package: it runs the alert rules' tests and checks the dashboard's queries); and,
+## from the npm registry, the AsyncAPI initiative's parser that validates docs/asyncapi/ (Node.js
+## from Debian when the machine has none).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CHROMIUM ?= /usr/bin/chromium
 CJK_FONT := /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
 PROMTOOL := /usr/bin/promtool
-test-tools:
+ASYNCAPI_CHECK := tests/contracts/asyncapi
+test-tools: $(ASYNCAPI_CHECK)/node_modules/.installed
 	@test -x $(CHROMIUM) && test -e $(CJK_FONT) && test -x $(PROMTOOL) || { $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
 	  chromium fonts-noto-cjk prometheus >/dev/null; }
+
+$(ASYNCAPI_CHECK)/node_modules/.installed: $(ASYNCAPI_CHECK)/package-lock.json
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm >/dev/null; }
+	npm ci --prefix $(ASYNCAPI_CHECK) --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $@
 
 ## Run the platform on its embedded defaults (or DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS).
 up: install
@@ -47,6 +56,7 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/python -m shared.events.snapshots --check
+	$(BIN)/python -m shared.asyncapi --check
 
 fmt: install
 	$(BIN)/ruff check --fix .
@@ -62,10 +72,12 @@ bench: install
 	$(BIN)/python -m tests.bench.rebuild
 	$(BIN)/python -m tests.bench.filing
 
-## Refresh the committed JSON-Schema snapshots of the versioned contracts: new contracts, new
-## versions, new optional properties. Refuses a breaking change; older versions' snapshots stay.
+## Refresh the committed JSON-Schema snapshots of the versioned contracts (new contracts, new
+## versions, new optional properties; a breaking change is refused, older versions' snapshots
+## stay) and the AsyncAPI documents generated from them (docs/asyncapi/).
 schemas: install
 	$(BIN)/python -m shared.events.snapshots --write
+	$(BIN)/python -m shared.asyncapi --write
 
 clean: down
 	rm -rf .run bench-results .pytest_cache .mypy_cache .ruff_cache

@@ -22,6 +22,7 @@ from pydantic import BaseModel
 
 from shared import telemetry
 from shared.apikeys import ANY_KEY, PUBLIC, KeyCache, KeyFirst, declare_audiences
+from shared.asyncapi_page import asyncapi_router
 from shared.consumer import (
     BatchConsumer,
     BatchHandler,
@@ -355,6 +356,7 @@ def create_service_app(
     description: str,
     routers: Sequence[APIRouter],
     refuse: Refusal = problem_refusal,
+    asyncapi: dict[str, str] | None = None,
 ) -> FastAPI:
     """The service's HTTP app. Every route must declare its audience (UndeclaredAudience
     otherwise). A request passes, outermost first: the body limit (413), the key check of a
@@ -377,6 +379,8 @@ def create_service_app(
     app.include_router(ops_router(runtime, PUBLIC if public_ops else ANY_KEY))
     if not public_ops:
         app.include_router(keyed_documents(app))
+    documents = asyncapi if asyncapi is not None else {"/asyncapi": runtime.name}
+    app.include_router(asyncapi_router(documents, PUBLIC if public_ops else ANY_KEY))
     for router in routers:
         app.include_router(router)
     audiences = declare_audiences(app)

@@ -33,6 +33,27 @@ ALL_TOPICS: tuple[TopicSpec, ...] = tuple(
     for spec in (TopicSpec(topic, EVENT_PARTITIONS), TopicSpec(dlq(topic), DLQ_PARTITIONS))
 )
 
+# Which service publishes which topic (its relay's): each event topic has exactly one writer.
+PUBLISHES: dict[str, str] = {
+    "intake": COMPLAINT_EVENTS,
+    "dispatch": DISPATCH_EVENTS,
+    "notify": NOTIFICATION_EVENTS,
+}
+
+# The topic of each contract module: a contract travels on its owner's topic.
+_TOPIC_OF_MODULE = {
+    "shared.events.complaint": COMPLAINT_EVENTS,
+    "shared.events.dispatch": DISPATCH_EVENTS,
+    "shared.events.notification": NOTIFICATION_EVENTS,
+}
+
+
+def topic_of(event_class: type) -> str | None:
+    """The topic a contract travels on (that of the module defining it); None for one defined
+    elsewhere (a test's own contract)."""
+    return _TOPIC_OF_MODULE.get(event_class.__module__)
+
+
 # Which service consumes what (ARCHITECTURE §1): each service's consumers are one consumer group.
 CONSUMES: dict[str, tuple[str, ...]] = {
     "intake": (DISPATCH_EVENTS,),

@@ -14,7 +14,7 @@ from services.dispatch.handlers import build_batch_handler, build_handlers
 from services.dispatch.settings import DispatchSettings
 from services.dispatch.workers import run_timers
 from shared.runtime import ServiceRuntime, configure_logging, create_service_app, serve
-from shared.topics import CONSUMES, DISPATCH_EVENTS
+from shared.topics import CONSUMES, PUBLISHES
 
 log = logging.getLogger(__name__)
 SCHEMA = Path(__file__).with_name("schema.sql")
@@ -47,7 +47,7 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
         settings,
         keys=auth.KEYS.ring(),
         schema=[SCHEMA],
-        publishes=DISPATCH_EVENTS,
+        publishes=PUBLISHES["dispatch"],
         consumes=CONSUMES["dispatch"],
         on_start=[load_packaged_calendars, record_city_baseline, create_dev_keys],
         workers={"timers": lambda runtime: run_timers(runtime, settings)}

@@ -18,7 +18,7 @@ from services.intake.settings import IntakeSettings
 from services.intake.workers import run_triage_clock
 from shared.http import problem_refusal
 from shared.runtime import ServiceRuntime, configure_logging, create_service_app, serve
-from shared.topics import COMPLAINT_EVENTS, CONSUMES
+from shared.topics import CONSUMES, PUBLISHES
 
 SCHEMA = Path(__file__).with_name("schema.sql")
 
@@ -54,7 +54,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         settings,
         keys=auth.KEYS.ring(),
         schema=[SCHEMA],
-        publishes=COMPLAINT_EVENTS,
+        publishes=PUBLISHES["intake"],
         consumes=CONSUMES["intake"],
         handlers=HANDLERS,
         batch_handler=mirror_batch,

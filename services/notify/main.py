@@ -15,7 +15,7 @@ from services.notify.live import LiveFeed
 from services.notify.settings import NotifySettings
 from services.notify.workers import run_deliveries, run_live_feed, sample_backlog
 from shared.runtime import ServiceRuntime, configure_logging, create_service_app, serve
-from shared.topics import CONSUMES, NOTIFICATION_EVENTS
+from shared.topics import CONSUMES, PUBLISHES
 
 SCHEMA = Path(__file__).with_name("schema.sql")
 
@@ -35,7 +35,7 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
         settings,
         keys=auth.KEYS.ring(),
         schema=[SCHEMA],
-        publishes=NOTIFICATION_EVENTS,
+        publishes=PUBLISHES["notify"],
         consumes=CONSUMES["notify"],
         handlers=HANDLERS,
         batch_handler=functools.partial(on_batch, handoff=handoff),

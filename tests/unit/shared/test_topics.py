@@ -1,6 +1,7 @@
 from pathlib import Path
 
 from shared import topics
+from shared.events import REGISTRY
 
 SERVICES = Path(__file__).resolve().parents[3] / "services"
 
@@ -12,7 +13,14 @@ def test_every_event_topic_has_a_dead_letter_topic_and_a_partition_count():
         assert names[topics.dlq(topic)] >= 1
 
 
-def test_every_topic_constant_is_used_by_some_service():
-    code = "\n".join(path.read_text() for path in SERVICES.rglob("*.py"))
-    for constant in ("COMPLAINT_EVENTS", "DISPATCH_EVENTS", "NOTIFICATION_EVENTS"):
-        assert constant in code, f"{constant} is defined but no service uses it"
+def test_every_event_topic_has_one_publisher_whose_runtime_names_it():
+    assert sorted(topics.PUBLISHES.values()) == sorted(topics.EVENT_TOPICS)
+    for service in topics.PUBLISHES:
+        main = (SERVICES / service / "main.py").read_text()
+        assert f'publishes=PUBLISHES["{service}"]' in main, service
+
+
+def test_every_contract_travels_on_its_owners_topic():
+    for cls in REGISTRY.values():
+        if cls.__module__.startswith("shared.events."):
+            assert topics.topic_of(cls) in topics.EVENT_TOPICS
