@@ -28,7 +28,7 @@ from pydantic import BaseModel
 
 from shared.consumer import DLQ_HEADERS
 from shared.envelope import CONTENT_TYPE, SPEC_VERSION, TRACEPARENT
-from shared.events import REGISTRY, Event
+from shared.events import REGISTRY, Event, glossary
 from shared.events.examples import example_of
 from shared.events.snapshots import SNAPSHOTS
 from shared.topics import CONSUMES, EVENT_PARTITIONS, PUBLISHES, consumer_group, dlq, topic_of
@@ -88,6 +88,28 @@ def _refs_renamed(node: Any, names: dict[str, str]) -> Any:
     return node
 
 
+def _described(schema: dict[str, Any], name: str) -> dict[str, Any]:
+    """`schema` with the glossary's words where it has none of its own: on each property, and
+    on an enum (its values with the words people see)."""
+    words = glossary.enum(name.rsplit(".", 1)[-1]) if "enum" in schema else None
+    if words:
+        schema = {**schema, "description": f"{schema.get('description', '')} {words}".strip()}
+    properties = schema.get("properties")
+    if properties:
+        schema = {
+            **schema,
+            "properties": {
+                key: (
+                    spec
+                    if "description" in spec or glossary.field(key) is None
+                    else {**spec, "description": glossary.field(key)}
+                )
+                for key, spec in properties.items()
+            },
+        }
+    return schema
+
+
 class Schemas:
     """The document's `components.schemas`: self-contained JSON Schemas (a contract's, with its
     `$defs`) added under a name, their definitions shared where equal and renamed where not."""
@@ -103,6 +125,10 @@ class Schemas:
             self.components[component] = _refs_renamed(definitions[definition], names)
         self.components[name] = _refs_renamed(schema, names)
         return {"$ref": f"#/components/schemas/{name}"}
+
+    def described(self) -> dict[str, Any]:
+        """The components, sorted, with the glossary's words added."""
+        return {name: _described(self.components[name], name) for name in sorted(self.components)}
 
     def _free_name(self, definition: str, schema: dict[str, Any], owner: str) -> str:
         """A definition's component name: its own when free or holding the same schema."""
@@ -358,17 +384,22 @@ def service_document(service: str) -> dict[str, Any]:
     operations: dict[str, Any] = {}
     published = [PUBLISHES[service]] if service in PUBLISHES else []
     consumed = list(CONSUMES.get(service, ()))
-    for topic in published + consumed:
-        keys = []
-        for cls in _events_on(topic):
-            for version, snapshot in _older_snapshots(cls):
-                key = message_key(cls.event_type, version)
-                messages[key] = _event_message(cls, version, schemas.add(key, snapshot), None)
-                keys.append(key)
-            key = message_key(cls.event_type, cls.version)
-            payload = schemas.add(key, cls.model_json_schema(mode="serialization"))
-            messages[key] = _event_message(cls, cls.version, payload, _kafka_example(cls))
-            keys.append(key)
+    topics = published + consumed
+    # the current versions first, so that their definitions keep their own names
+    for cls in (cls for topic in topics for cls in _events_on(topic)):
+        key = message_key(cls.event_type, cls.version)
+        payload = schemas.add(key, cls.model_json_schema(mode="serialization"))
+        messages[key] = _event_message(cls, cls.version, payload, _kafka_example(cls))
+    for cls in (cls for topic in topics for cls in _events_on(topic)):
+        for version, snapshot in _older_snapshots(cls):
+            key = message_key(cls.event_type, version)
+            messages[key] = _event_message(cls, version, schemas.add(key, snapshot), None)
+    for topic in topics:
+        keys = [
+            message_key(cls.event_type, version)
+            for cls in _events_on(topic)
+            for version in (*(v for v, _ in _older_snapshots(cls)), cls.version)
+        ]
         channels[channel_id(topic)] = _event_channel(topic, keys)
     for topic in published:
         operations[f"publish{channel_id(topic)[0].upper()}{channel_id(topic)[1:]}"] = _operation(
@@ -435,7 +466,7 @@ def service_document(service: str) -> dict[str, Any]:
         "channels": channels,
         "operations": operations,
         "components": {
-            "schemas": dict(sorted(schemas.components.items())),
+            "schemas": schemas.described(),
             "messages": dict(sorted(messages.items())),
             "correlationIds": {
                 "conversation": {
