@@ -1,0 +1,1 @@
+"""Programs a downstream system could write, using only what the platform publishes."""

@@ -1,0 +1,1 @@
+"""A downstream subscriber of the platform's topics, written against its AsyncAPI document only."""
