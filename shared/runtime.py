@@ -50,6 +50,7 @@ from shared.ratelimit import RateLimiter
 from shared.relay import OutboxRelay
 from shared.settings import ServiceSettings
 from shared.topics import consumer_group
+from shared.waits import woken
 
 log = logging.getLogger(__name__)
 
@@ -423,8 +424,7 @@ class QuietServer(uvicorn.Server):
         try:
             # on_tick renews the Date header when its counter is a multiple of 10: every look.
             while not await self.on_tick(0):
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake[1].wait(), self._until_next_tick())
+                await woken(self._wake[1], self._until_next_tick())
         finally:
             self._wake = None
 
