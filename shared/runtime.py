@@ -447,6 +447,9 @@ def http_server(app: FastAPI, port: int | None = None) -> uvicorn.Server:
         log_config=None,  # its loggers go to the root's handler: JSON lines like the rest
         proxy_headers=bool(trusted),
         forwarded_allow_ips=trusted or None,
+        # Without it uvicorn waits for open connections for ever: a live stream's client that
+        # stays would hold the stop (and the lifespan's stop of the runtime) indefinitely.
+        timeout_graceful_shutdown=settings.shutdown_grace_s,
     )
     return QuietServer(config)
 
