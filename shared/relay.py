@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import time
@@ -26,6 +25,7 @@ from shared.metrics import (
 )
 from shared.settings import ServiceSettings
 from shared.telemetry import end, producing
+from shared.waits import woken
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,10 @@ class OutboxRelay:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
 
+    def wake(self) -> None:
+        """Look at the outbox now (what a commit's NOTIFY does)."""
+        self._wake.set()
+
     async def sample(self, conn: Connection) -> None:
         """Set how far behind the store the relay is (events, and the oldest one's age)."""
         row = await conn.fetchrow(_BEHIND, self.name, timeout=5)
@@ -122,7 +126,7 @@ class OutboxRelay:
             await producer.start()
             await reader.start()
             await admin.start()
-            await listener.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
+            await listener.add_listener(NOTIFY_CHANNEL, lambda *_: self.wake())
             await self._load_state()
             self.connected = True
             last_check = 0.0
@@ -135,8 +139,7 @@ class OutboxRelay:
                 published = await self._publish_batch(producer)
                 if published < self.settings.relay_batch_size:
                     wait = self.horizon.next_look(self.settings.relay_poll_interval_s)
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), wait)
+                    await woken(self._wake, wait)
         finally:
             self.connected = False
             if listener is not None:

@@ -50,6 +50,7 @@ from shared.ratelimit import RateLimiter
 from shared.relay import OutboxRelay
 from shared.settings import ServiceSettings
 from shared.topics import consumer_group
+from shared.waits import woken
 
 log = logging.getLogger(__name__)
 
@@ -423,8 +424,7 @@ class QuietServer(uvicorn.Server):
         try:
             # on_tick renews the Date header when its counter is a multiple of 10: every look.
             while not await self.on_tick(0):
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake[1].wait(), self._until_next_tick())
+                await woken(self._wake[1], self._until_next_tick())
         finally:
             self._wake = None
 
@@ -447,6 +447,9 @@ def http_server(app: FastAPI, port: int | None = None) -> uvicorn.Server:
         log_config=None,  # its loggers go to the root's handler: JSON lines like the rest
         proxy_headers=bool(trusted),
         forwarded_allow_ips=trusted or None,
+        # Without it uvicorn waits for open connections for ever: a live stream's client that
+        # stays would hold the stop (and the lifespan's stop of the runtime) indefinitely.
+        timeout_graceful_shutdown=settings.shutdown_grace_s,
     )
     return QuietServer(config)
 

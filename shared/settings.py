@@ -76,6 +76,10 @@ class ServiceSettings(BaseSettings):
     # Addresses of the reverse proxies whose X-Forwarded-For is believed (comma-separated, or
     # * for any). Empty: none, a client is the address it connects from.
     trusted_proxies: str = Field("", validation_alias=AliasChoices("TRUSTED_PROXIES"))
+    # At stop, how long open requests and streams (a dashboard's live stream) get to end before
+    # they are cancelled and the service stops all the same; the stop itself (consumer, relay,
+    # workers, pool) comes after, so keep it well inside the orchestrator's grace period.
+    shutdown_grace_s: int = Field(5, gt=0, validation_alias=AliasChoices("SHUTDOWN_GRACE_S"))
     # /docs, /redoc, /openapi.json and /metrics without a key. Default: open in development,
     # behind any of the service's keys in production (/healthz and /readyz stay open).
     ops_endpoints_public: bool | None = Field(

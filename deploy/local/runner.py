@@ -25,6 +25,7 @@ from deploy.local.processes import (
 )
 from shared.db import ensure_database, with_database
 from shared.kafka import ensure_topics
+from shared.waits import woken
 
 log = logging.getLogger("jiesu.runner")
 
@@ -291,8 +292,7 @@ class Stack:
         notice the lost records and re-drive, their inboxes absorb the repeats."""
         backoff = dict.fromkeys(SERVICES, 0.0)
         while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 0.5)
+            await woken(stop, 0.5)
             if stop.is_set():
                 return
             if self.postgres is not None and not self.postgres.alive():

@@ -34,6 +34,7 @@ from shared.envelope import Causation
 from shared.events import Event
 from shared.eventstore import RecordedEvent
 from shared.telemetry import about, link_to, spanning
+from shared.waits import woken
 
 log = logging.getLogger(__name__)
 RETRY_S = 60
@@ -199,8 +200,7 @@ class TimerAlarm:
             if left <= 0:
                 return
             self.rang.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.rang.wait(), left)
+            await woken(self.rang, left)
 
 
 async def run_timers(runtime: DispatchRuntime, settings: DispatchSettings) -> None:

@@ -10,7 +10,6 @@ event in the complaint's outcome stream.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
@@ -49,6 +48,7 @@ from services.notify.settings import NotifySettings
 from shared.db import Connection, connect
 from shared.events import Audience, NotificationOutcome
 from shared.telemetry import current, end, start, traceparent_of
+from shared.waits import woken
 
 log = logging.getLogger(__name__)
 ATTEMPTS = Counter(
@@ -184,6 +184,14 @@ class GatheredLookups:
         found = await asyncio.shield(answer)
         return {cid: found[cid] for cid in complaint_ids if cid in found}
 
+    async def close(self) -> None:
+        """Stop asking: the request under way is cancelled, and so is whoever waits for it."""
+        if self.answer is not None:
+            self.answer.cancel()
+        for task in list(self.asking):
+            task.cancel()
+        await asyncio.gather(*self.asking, return_exceptions=True)
+
     async def _ask(self) -> None:
         async with self.one_at_a_time:
             answer, asked = self.answer, self.asked
@@ -194,6 +202,9 @@ class GatheredLookups:
             except Exception as error:
                 log.warning("looking up %d contacts failed (%s); one by one", len(asked), error)
                 answer.set_result({})
+            except asyncio.CancelledError:
+                answer.cancel()  # stopped: so are the senders waiting for it
+                raise
 
 
 async def send_when_known(
@@ -484,11 +495,12 @@ async def run_channel(
                     task.add_done_callback(finished)
                 if rows and len(rows) == free:
                     continue  # there may be more due: look again as soon as a sender is free
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), wait)
+            await woken(wake, wait)
     finally:
+        # Stopped: no sender outlives its worker (nor the session and pool it sends with).
         for task in sending:
             task.cancel()
+        await asyncio.gather(*sending, return_exceptions=True)
 
 
 async def run_deliveries(
@@ -521,15 +533,19 @@ async def run_deliveries(
         await listener.add_listener(store.WAKE_CHANNEL, wake)
         handoff.wakes = wakes  # from now on the consumer hands new deliveries over
         try:
-            await asyncio.gather(
-                recorder.run(),
-                *(
-                    run_channel(runtime, channels, name, wakes[name], recorder, lookups, handoff)
-                    for name in channels
-                ),
-            )
+            # A task group, not gather: cancelled, or one of them failing, it stops every
+            # worker and waits until they have all stopped before the sessions close.
+            async with asyncio.TaskGroup() as workers:
+                workers.create_task(recorder.run())
+                for name in channels:
+                    workers.create_task(
+                        run_channel(
+                            runtime, channels, name, wakes[name], recorder, lookups, handoff
+                        )
+                    )
         finally:
             handoff.wakes = {}
+            await lookups.close()
             await listener.close()
             await smtp.close()
 
@@ -554,7 +570,6 @@ async def run_live_feed(
                 feed.hand_out(as_entry(row))
                 last_id = row["id"]
             if len(rows) < 500:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), feed.horizon.next_look(poll_s))
+                await woken(wake, feed.horizon.next_look(poll_s))
     finally:
         await connection.close()

@@ -7,7 +7,6 @@ a group's lag or a relay's delay that has grown for REPORTING_STREAMS_ALARM_AFTE
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 from collections import deque
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from prometheus_client import Gauge
 
 from services.reporting.adapters.broker import BrokerView
 from services.reporting.adapters.upstream import SERVICES, Upstream, UpstreamError
+from shared.waits import woken
 
 TOPIC_END_OFFSET = Gauge(
     "jiesu_topic_end_offset", "End offset of each partition (the broker's)", ["topic", "partition"]
@@ -159,8 +159,7 @@ class Monitor:
     async def changed(self, seen: int, timeout: float) -> int:
         """Wait until a look newer than `seen` (at most `timeout` s); the newest look's number."""
         if self.count == seen:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._woken.wait(), timeout)
+            await woken(self._woken, timeout)
         return self.count
 
     @staticmethod

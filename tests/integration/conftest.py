@@ -34,6 +34,7 @@ from tests.integration.gateways import Gateways, smtp_server
 from tests.integration.gateways import create_app as create_gateways
 from tests.integration.kafka_helpers import publish_events
 from tests.support import examples
+from tests.support.tasks import all_stacks
 
 
 @dataclass
@@ -64,6 +65,11 @@ FAST = {
 }
 
 
+# A server stops in about a second (its consumer leaves the group, its pools close); one that
+# takes this long is stuck, and what its tasks wait on is shown rather than waited out.
+STOP_WITHIN_S = 20.0
+
+
 @asynccontextmanager
 async def serving(app: FastAPI, port: int) -> AsyncIterator[str]:
     """The app on a real HTTP server in this process (its lifespan starts the runtime)."""
@@ -80,7 +86,22 @@ async def serving(app: FastAPI, port: int) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
-        await task
+        await stopped(server, task)
+
+
+async def stopped(server: uvicorn.Server, task: asyncio.Task[None]) -> None:
+    """`task` (the server's) once it has finished, or, after STOP_WITHIN_S, a failure that
+    shows what every task waits on (the server is then forced to exit, not waited for)."""
+    await asyncio.wait({task}, timeout=STOP_WITHIN_S)
+    if not task.done():
+        stacks = all_stacks()
+        server.force_exit = True
+        task.cancel()
+        raise AssertionError(
+            f"the server on port {server.config.port} did not stop within {STOP_WITHIN_S} s;"
+            f" its loop's tasks:\n{stacks}"
+        )
+    task.result()
 
 
 def demo_city_changed() -> CityModelChanged:
@@ -235,10 +256,11 @@ async def until(check: Callable[[], Any], timeout: float = 20.0, what: str = "")
         await asyncio.sleep(0.1)
 
 
-@pytest.fixture(scope="module")
-async def notify_server(
-    pg_server_url: str, tmp_path_factory: pytest.TempPathFactory
+@asynccontextmanager
+async def notify_running(
+    pg_server_url: str, tmp_path_factory: pytest.TempPathFactory, **overrides: Any
 ) -> AsyncIterator[NotifyServer]:
+    """Notify on its own broker, its gateways and SMTP server beside it (`overrides`: settings)."""
     port = free_port()
     broker = tansu_broker(port, tmp_path_factory.mktemp("notify-broker") / "broker.log")
     broker.start()
@@ -250,20 +272,23 @@ async def notify_server(
     database_url = with_database(pg_server_url, f"t_notify_{uuid.uuid4().hex[:10]}")
     async with serving(create_gateways(gateways), gateway_port) as gateway_url:
         settings = NotifySettings(
-            database_url=database_url,
-            kafka_bootstrap_servers=f"127.0.0.1:{port}",
-            port=free_port(),
-            intake_url=gateway_url,
-            sms_gateway_url=f"{gateway_url}/sms",
-            wechat_gateway_url=f"{gateway_url}/wechat",
-            smtp_port=smtp_port,
-            retry_schedule="0.2s,0.4s,0.8s,1s,1s,1s",
-            delivery_lease_s=3,
-            delivery_poll_interval_s=0.2,
-            channel_concurrency=4,
-            endpoint_concurrency=2,
-            live_poll_interval_s=0.1,
-            **FAST,
+            **{
+                "database_url": database_url,
+                "kafka_bootstrap_servers": f"127.0.0.1:{port}",
+                "port": free_port(),
+                "intake_url": gateway_url,
+                "sms_gateway_url": f"{gateway_url}/sms",
+                "wechat_gateway_url": f"{gateway_url}/wechat",
+                "smtp_port": smtp_port,
+                "retry_schedule": "0.2s,0.4s,0.8s,1s,1s,1s",
+                "delivery_lease_s": 3,
+                "delivery_poll_interval_s": 0.2,
+                "channel_concurrency": 4,
+                "endpoint_concurrency": 2,
+                "live_poll_interval_s": 0.1,
+                **FAST,
+                **overrides,
+            }
         )
         app = create_notify_app(settings)
         async with serving(app, settings.port) as url:
@@ -273,3 +298,11 @@ async def notify_server(
     smtp.stop()
     await broker.stop()
     await drop_database(database_url)
+
+
+@pytest.fixture(scope="module")
+async def notify_server(
+    pg_server_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[NotifyServer]:
+    async with notify_running(pg_server_url, tmp_path_factory) as server:
+        yield server

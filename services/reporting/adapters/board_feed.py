@@ -20,6 +20,7 @@ import asyncpg
 
 from services.reporting.store import BOARD_CHANNEL
 from shared.db import connect
+from shared.waits import woken
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +41,7 @@ class Listener:
 
     async def changed(self, timeout: float | None = None) -> bool:
         """True when the board changed (paced), False when `timeout` passed first."""
-        try:
-            await asyncio.wait_for(self._changed.wait(), timeout)
-        except TimeoutError:
+        if not await woken(self._changed, timeout):
             return False
         # Wait out the pace before clearing: what lands meanwhile is part of this update.
         pause = self._last + self.min_interval_s - time.monotonic()
