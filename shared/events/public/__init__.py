@@ -1,0 +1,35 @@
+"""The public shape of each event a webhook subscriber receives: what the public board may
+show, never a resident's data or free text. One model per subscribable event type, versioned
+like the events; `WebhookBody` is the CloudEvents structured JSON that is POSTed.
+
+Each model is an allow-list: a payload is built from its event's fields of the same names,
+so a field added to an event reaches subscribers only once it is added here, on purpose.
+`python -m shared.events.public --write` records their schemas in `shared/events/public_schemas/`.
+"""
+
+from shared.events.public import complaint, dispatch
+from shared.events.public.base import (
+    PUBLIC_PAYLOADS,
+    SCHEMAS,
+    PublicPayload,
+    WebhookBody,
+    current_schema,
+    public_payload,
+    schema_path,
+    webhook_body,
+    webhook_body_model,
+)
+
+__all__ = [
+    "PUBLIC_PAYLOADS",
+    "SCHEMAS",
+    "PublicPayload",
+    "WebhookBody",
+    "complaint",
+    "current_schema",
+    "dispatch",
+    "public_payload",
+    "schema_path",
+    "webhook_body",
+    "webhook_body_model",
+]
