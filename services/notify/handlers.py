@@ -4,6 +4,7 @@ in `domain` (who hears what) and by the subscriptions (who asked for what)."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from datetime import datetime
@@ -23,7 +24,7 @@ from shared.events import (
     complaint_of,
     events_about_complaints,
 )
-from shared.events.public import PUBLIC_PAYLOADS, webhook_body
+from shared.events.public import PUBLIC_PAYLOADS, webhook_body_json
 
 # Each event, the facts of its complaint once it was seen, and the messages it asks for.
 Learned = list[tuple[Envelope, domain.Facts, list[domain.Message]]]
@@ -34,14 +35,14 @@ def _logged(event: Event, envelope: Envelope, facts: domain.Facts) -> webhook_lo
     log replays read; None for an event no subscriber may receive."""
     if event.event_type not in PUBLIC_PAYLOADS:
         return None
-    body = webhook_body(event, envelope.id, envelope.source, envelope.time)
+    body = webhook_body_json(event, envelope.id, envelope.source, envelope.time)
     return webhook_log.Logged(
         envelope.id,
         event.event_type,
         facts.complaint_id,
         getattr(event, "area_code", None) or facts.area_code,
         envelope.time,
-        body.model_dump(mode="json"),
+        body,
     )
 
 
@@ -115,13 +116,15 @@ async def on_batch(
         public = _logged(event, envelope, facts)
         if public is not None:
             logged.append(public)
-            for subscription_id in store.matching(active, event.event_type, public.area_code):
+            subscribers = store.matching(active, event.event_type, public.area_code)
+            body = json.loads(public.body) if subscribers else {}
+            for subscription_id in subscribers:
                 message = domain.Message(
                     facts.complaint_id,
                     Audience.SUBSCRIBER,
                     f"subscription:{subscription_id}",
                     "event",
-                    public.body,
+                    body,
                 )
                 planned.append((*cause, store.Planned(message, "webhook", subscription_id)))
         live.append((domain.live_entry(event, facts), envelope.time))

@@ -29,7 +29,7 @@ class Logged:
     complaint_id: UUID
     area_code: str | None
     at: datetime
-    body: dict[str, Any]
+    body: str  # JSON (made once, by the Rust serialiser: see webhook_body_json)
 
 
 async def append(conn: Connection, logged: list[Logged]) -> None:
@@ -40,9 +40,9 @@ async def append(conn: Connection, logged: list[Logged]) -> None:
         """
         WITH t AS (SELECT pg_current_xact_id() AS xid)
         INSERT INTO webhook_events (event_id, event_type, complaint_id, area_code, at, body)
-        SELECT e, ty, c, a, at, b
+        SELECT e, ty, c, a, at, b::jsonb
         FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::timestamptz[],
-                    $6::jsonb[]) WITH ORDINALITY AS u(e, ty, c, a, at, b, n), t
+                    $6::text[]) WITH ORDINALITY AS u(e, ty, c, a, at, b, n), t
         WHERE t.xid IS NOT NULL
         ORDER BY n
         ON CONFLICT (event_id) DO NOTHING

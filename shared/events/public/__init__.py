@@ -17,6 +17,7 @@ from shared.events.public.base import (
     public_payload,
     schema_path,
     webhook_body,
+    webhook_body_json,
     webhook_body_model,
 )
 
@@ -31,5 +32,6 @@ __all__ = [
     "public_payload",
     "schema_path",
     "webhook_body",
+    "webhook_body_json",
     "webhook_body_model",
 ]

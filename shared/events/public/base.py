@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import typing
 from datetime import datetime
 from functools import cache
 from pathlib import Path
@@ -126,6 +128,7 @@ class WebhookBody(BaseModel):
 
 
 def webhook_body(event: Event, event_id: UUID, source: str, time: datetime) -> WebhookBody:
+    """The body for `event` as a model (see `webhook_body_json` for the one notify sends)."""
     payload = public_payload(event)
     return WebhookBody(
         id=event_id,
@@ -136,6 +139,42 @@ def webhook_body(event: Event, event_id: UUID, source: str, time: datetime) -> W
         dataversion=payload.version,
         data=payload,
     )
+
+
+def webhook_body_json(event: Event, event_id: UUID, source: str, time: datetime) -> str:
+    """The same body as `webhook_body`, as JSON, at a third of the cost: `data` is the event's
+    own serialisation limited to its public payload's fields (nested ones included), so no
+    payload model is built. (Notify makes one for every subscribable event it handles; a unit
+    test holds the two equal for every type.)"""
+    payload = PUBLIC_PAYLOADS[event.event_type]
+    data = event.__pydantic_serializer__.to_json(event, include=_allowed(payload)).decode()
+    # (ids, a wire type and an ISO time need no escaping; the source is escaped)
+    return (
+        f'{{"specversion":"1.0","id":"{event_id}","source":{json.dumps(source)},'
+        f'"type":"{event.event_type}","subject":"{getattr(event, "complaint_id", "")}",'
+        f'"time":"{time.isoformat()}","datacontenttype":"application/json",'
+        f'"dataversion":{payload.version},"data":{data}}}'
+    )
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+@cache
+def _allowed(model: type[BaseModel]) -> dict[str, Any]:
+    """What of an event to serialise for `model`: its fields, and within a field that is a
+    model (or a list of them) that model's fields."""
+    spec: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        annotation: Any = field.annotation
+        within_list = typing.get_origin(annotation) is list
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if within_list or len(args) == 1:  # list[X], X | None: X
+            annotation = args[0]
+        nested = _allowed(annotation) if _is_model(annotation) else True
+        spec[name] = {"__all__": nested} if within_list and nested is not True else nested
+    return spec
 
 
 @cache
