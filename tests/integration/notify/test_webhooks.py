@@ -1,18 +1,20 @@
 """A subscriber serves itself: with its own key it subscribes, receives signed webhooks of the
 public shape only, misses what is sent while its endpoint is down, sees that in its delivery
 log, and replays it (since a time, after an event), in order, once per event after dedup by
-id; one replay at a time, at a capped rate; no other key sees or replays its subscription."""
+id; one replay at a time, at a capped rate; no other key sees or replays its subscription;
+what is older than the retention window is forgotten and cannot be asked for."""
 
 from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from standardwebhooks.webhooks import Webhook
 
 from services.notify import auth as notify_auth
+from services.notify import webhook_log
 from shared.events import ComplaintFiled
 from shared.events.public import PUBLIC_PAYLOADS
 from tests.integration.conftest import NotifyServer
@@ -238,3 +240,32 @@ async def test_one_replay_at_a_time_at_a_capped_rate_and_no_other_key_sees_it(
         again = await client.post(f"/subscriptions/{sid}/replay", json={"since": since.isoformat()})
     assert again.status_code == 202
     await replay_done(server, key, sid, again.json()["replay_id"])
+
+
+async def test_events_past_the_retention_window_are_forgotten_and_not_asked_for(
+    notify_server: NotifyServer,
+):
+    server, hook, area = notify_server, "retention", "370124006000"
+    key = await subscriber_key(server, "档案系统", area, "ComplaintFiled")
+    sid = (await subscribe(server, key, hook))["subscription_id"]
+    _, old_id = await file_and_wait(server, sid, "370124006001")
+    _, new_id = await file_and_wait(server, sid, "370124006001")
+    async with server.runtime.pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE webhook_events SET logged_at = now() - interval '31 days' WHERE event_id = $1",
+            old_id,
+        )
+        expires = await webhook_log.prune(conn, 30)
+        kept = {r["event_id"] for r in await conn.fetch("SELECT event_id FROM webhook_events")}
+    assert old_id not in kept and new_id in kept
+    assert expires is not None and expires > datetime.now(UTC) + timedelta(days=29)
+    long_ago = datetime.now(UTC) - timedelta(days=31)
+    async with server.client(key) as client:
+        too_old = await client.post(
+            f"/subscriptions/{sid}/replay", json={"since": long_ago.isoformat()}
+        )
+        forgotten = await client.post(
+            f"/subscriptions/{sid}/replay", json={"after_event_id": str(old_id)}
+        )
+    assert too_old.status_code == 422 and "30" in too_old.json()["detail"]
+    assert forgotten.status_code == 422
