@@ -77,7 +77,6 @@ bench: install
 ## stay) and the AsyncAPI documents generated from them (docs/asyncapi/).
 schemas: install
 	$(BIN)/python -m shared.events.snapshots --write
-	$(BIN)/python -m shared.events.public --write
 	$(BIN)/python -m shared.asyncapi --write
 
 clean: down

@@ -4,18 +4,16 @@ like the events; `WebhookBody` is the CloudEvents structured JSON that is POSTed
 
 Each model is an allow-list: a payload is built from its event's fields of the same names,
 so a field added to an event reaches subscribers only once it is added here, on purpose.
-`python -m shared.events.public --write` records their schemas in `shared/events/public_schemas/`.
+Their schemas are snapshotted in `shared/events/public_schemas/` and pass the compatibility
+gate as a family of their own (shared/events/snapshots.py, `make schemas`, `make lint`).
 """
 
 from shared.events.public import complaint, dispatch
 from shared.events.public.base import (
     PUBLIC_PAYLOADS,
-    SCHEMAS,
     PublicPayload,
     WebhookBody,
-    current_schema,
     public_payload,
-    schema_path,
     webhook_body,
     webhook_body_json,
     webhook_body_model,
@@ -23,14 +21,11 @@ from shared.events.public.base import (
 
 __all__ = [
     "PUBLIC_PAYLOADS",
-    "SCHEMAS",
     "PublicPayload",
     "WebhookBody",
     "complaint",
-    "current_schema",
     "dispatch",
     "public_payload",
-    "schema_path",
     "webhook_body",
     "webhook_body_json",
     "webhook_body_model",

@@ -6,7 +6,6 @@ import json
 import typing
 from datetime import datetime
 from functools import cache
-from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID
 
@@ -15,8 +14,6 @@ from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, create_model
 from shared.events.base import REGISTRY, Event
 from shared.events.complaint import ComplaintStatus, ComplaintType
 from shared.events.dispatch import ResponderRole
-
-SCHEMAS = Path(__file__).parents[1] / "public_schemas"
 
 
 def _doc(zh_en: str) -> Any:
@@ -193,11 +190,3 @@ def webhook_body_model(event_type: str) -> type[BaseModel]:
         data=(payload, ...),
     )
     return model
-
-
-def schema_path(payload: type[PublicPayload]) -> Path:
-    return SCHEMAS / f"{payload.event_type}.v{payload.version}.json"
-
-
-def current_schema(payload: type[PublicPayload]) -> dict[str, Any]:
-    return payload.model_json_schema(mode="serialization")
