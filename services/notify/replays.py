@@ -9,7 +9,6 @@ message that was in flight again under the same `webhook-id` (the subscriber ded
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
@@ -34,6 +33,7 @@ from services.notify.settings import NotifySettings
 from services.notify.workers import next_attempt, webhook_session
 from shared.db import connect
 from shared.events import Audience
+from shared.waits import woken
 
 log = logging.getLogger(__name__)
 PAGE = 100  # events read from the log at a time
@@ -181,9 +181,12 @@ async def run_replays(runtime: NotifyRuntime, settings: NotifySettings) -> None:
                 wait = min(settings.delivery_poll_interval_s, prune_at - time.monotonic())
                 if lease_ends is not None:
                     wait = min(wait, (lease_ends - datetime.now(UTC)).total_seconds() + 0.05)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), max(0.01, wait))
+                await woken(wake, max(0.01, wait))
         finally:
-            for task in driving.values():
+            # stopped: the replays' tasks end before the session closes (their leases run out
+            # and whoever runs next takes them over)
+            tasks = list(driving.values())
+            for task in tasks:
                 task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await listener.close()
