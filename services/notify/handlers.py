@@ -4,13 +4,14 @@ in `domain` (who hears what) and by the subscriptions (who asked for what)."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from services.notify import domain, store
+from services.notify import domain, store, webhook_log
 from services.notify.app import Handoff
 from shared.consumer import BatchContext, Handler, HandlerContext
 from shared.db import Connection
@@ -23,24 +24,26 @@ from shared.events import (
     complaint_of,
     events_about_complaints,
 )
+from shared.events.public import PUBLIC_PAYLOADS, webhook_body_json
 
 # Each event, the facts of its complaint once it was seen, and the messages it asks for.
 Learned = list[tuple[Envelope, domain.Facts, list[domain.Message]]]
 
 
-def _subscriber_payload(event: Event, envelope: Envelope) -> dict[str, Any]:
-    """The event as a downstream system receives it (CloudEvents attributes and its data)."""
-    return {
-        "specversion": "1.0",
-        "id": str(envelope.id),
-        "source": envelope.source,
-        "type": envelope.type,
-        "subject": envelope.subject,
-        "time": envelope.time.isoformat(),
-        "datacontenttype": "application/json",
-        "correlationid": str(envelope.correlation_id),
-        "data": event.model_dump(mode="json"),
-    }
+def _logged(event: Event, envelope: Envelope, facts: domain.Facts) -> webhook_log.Logged | None:
+    """The event as a subscriber receives it (its public shape in a CloudEvents body), for the
+    log replays read; None for an event no subscriber may receive."""
+    if event.event_type not in PUBLIC_PAYLOADS:
+        return None
+    body = webhook_body_json(event, envelope.id, envelope.source, envelope.time)
+    return webhook_log.Logged(
+        envelope.id,
+        event.event_type,
+        facts.complaint_id,
+        getattr(event, "area_code", None) or facts.area_code,
+        envelope.time,
+        body,
+    )
 
 
 async def on_batch(
@@ -93,6 +96,7 @@ async def on_batch(
     active = await store.active_subscriptions(conn)
     planned: list[tuple[UUID, UUID | None, store.Planned]] = []
     live: list[tuple[dict[str, Any], datetime]] = []
+    logged: list[webhook_log.Logged] = []
     for envelope, facts, messages in learned:
         event, cause = envelope.event, (envelope.id, envelope.correlation_id)
         for message in messages:
@@ -109,17 +113,18 @@ async def on_batch(
                 (*cause, store.Planned(message, channel))
                 for channel in domain.channels_for(message, about, address)
             ]
-        area = getattr(event, "area_code", None) or facts.area_code
-        subscribers = store.matching(active, event.event_type, area)
-        if subscribers:
-            payload = _subscriber_payload(event, envelope)
+        public = _logged(event, envelope, facts)
+        if public is not None:
+            logged.append(public)
+            subscribers = store.matching(active, event.event_type, public.area_code)
+            body = json.loads(public.body) if subscribers else {}
             for subscription_id in subscribers:
                 message = domain.Message(
                     facts.complaint_id,
                     Audience.SUBSCRIBER,
                     f"subscription:{subscription_id}",
                     "event",
-                    payload,
+                    body,
                 )
                 planned.append((*cause, store.Planned(message, "webhook", subscription_id)))
         live.append((domain.live_entry(event, facts), envelope.time))
@@ -134,6 +139,7 @@ async def on_batch(
     else:
         await store.add_all_deliveries(conn, planned, traces=traces)
     await store.add_live_updates(conn, live)
+    await webhook_log.append(conn, logged)
 
 
 async def _told_to_followers(

@@ -12,6 +12,7 @@ from services.notify.api import routers
 from services.notify.app import Handoff, Notify, NotifyRuntime
 from services.notify.handlers import HANDLERS, on_batch
 from services.notify.live import LiveFeed
+from services.notify.replays import run_replays
 from services.notify.settings import NotifySettings
 from services.notify.workers import run_deliveries, run_live_feed, sample_backlog
 from shared.runtime import ServiceRuntime, configure_logging, create_service_app, serve
@@ -41,6 +42,7 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
         batch_handler=functools.partial(on_batch, handoff=handoff),
         workers={
             "deliveries": lambda runtime: run_deliveries(runtime, settings, handoff),
+            "replays": lambda runtime: run_replays(runtime, settings),
             "live": lambda runtime: run_live_feed(
                 feed, runtime.pool, settings.database_url, settings.live_poll_interval_s
             ),

@@ -100,3 +100,69 @@ ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS event_types text[];
 -- The subscriber key a subscription belongs to (NULL: an admin's); only that key manages it.
 ALTER TABLE subscriptions ADD COLUMN IF NOT EXISTS owner_key_id text;
 CREATE INDEX IF NOT EXISTS subscriptions_owner ON subscriptions (owner_key_id);
+
+-- A subscription's delivery log reads its webhook deliveries, newest first.
+CREATE INDEX IF NOT EXISTS deliveries_webhook ON deliveries (endpoint, created_at)
+    WHERE channel = 'webhook';
+
+-- Every subscribable event's public body (what a webhook carries), in the order notify
+-- handled them, kept for the replay retention window (NOTIFY_REPLAY_RETENTION_DAYS): a replay
+-- sends these again, including events from before its subscription existed. Positions come
+-- from a sequence and each insert has its transaction's id first, so a replay's end is read
+-- up to a Horizon (see webhook_log.append), as the live stream is.
+CREATE TABLE IF NOT EXISTS webhook_events (
+    position     bigserial PRIMARY KEY,
+    event_id     uuid        NOT NULL UNIQUE,
+    event_type   text        NOT NULL,
+    complaint_id uuid        NOT NULL,
+    area_code    text,
+    at           timestamptz NOT NULL,  -- the event's time (a replay's `since` compares it)
+    body         jsonb       NOT NULL,
+    logged_at    timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS webhook_events_at ON webhook_events (at);
+CREATE INDEX IF NOT EXISTS webhook_events_logged ON webhook_events (logged_at);
+
+-- A subscriber's "send me again everything since": the events in (after_position,
+-- upto_position] that match the subscription, sent one after another; `sent_position` is the
+-- last one delivered, so a replay taken over after a crash goes on from there. Whoever drives
+-- it holds it until `lease_until`. At most one runs per subscription.
+CREATE TABLE IF NOT EXISTS replays (
+    replay_id       uuid PRIMARY KEY,
+    subscription_id text        NOT NULL,
+    since           timestamptz,
+    after_event_id  uuid,
+    after_position  bigint      NOT NULL,
+    upto_position   bigint      NOT NULL,
+    sent_position   bigint      NOT NULL,
+    total           integer     NOT NULL,
+    sent            integer     NOT NULL DEFAULT 0,
+    status          text        NOT NULL DEFAULT 'running',  -- running | done | failed
+    last_error      text,
+    lease_until     timestamptz,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    finished_at     timestamptz
+);
+CREATE UNIQUE INDEX IF NOT EXISTS replays_one_running ON replays (subscription_id)
+    WHERE status = 'running';
+
+-- What a replay sent, event by event, for the subscription's delivery log. `webhook_id` is the
+-- live delivery's notification id for the same (subscription, event): a subscriber that
+-- deduplicates by it or by the body's event id sees each event once.
+CREATE TABLE IF NOT EXISTS replay_sends (
+    replay_id       uuid        NOT NULL,
+    position        bigint      NOT NULL,
+    subscription_id text        NOT NULL,
+    event_id        uuid        NOT NULL,
+    event_type      text        NOT NULL,
+    webhook_id      uuid        NOT NULL,
+    status          text        NOT NULL,  -- pending (to retry) | delivered | abandoned
+    attempts        integer     NOT NULL DEFAULT 1,
+    last_error      text,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    delivered_at    timestamptz,
+    PRIMARY KEY (replay_id, position)
+);
+CREATE INDEX IF NOT EXISTS replay_sends_subscription ON replay_sends (subscription_id, created_at);

@@ -78,6 +78,11 @@ class NotifySettings(DevKeys, ServiceSettings):
     # private, link-local), comma-separated names as subscriptions write them. Default: none in
     # production; the local machine's names in development (the demo's webhook sink).
     webhook_allowed_hosts: str | None = None
+    # Replays: how long subscribable events' public bodies are kept to be sent again (a
+    # subscriber may ask for everything since a time within this window), and how many of a
+    # replay's messages go out per second at most (one after another, in order).
+    replay_retention_days: float = 30.0
+    replay_rate_per_s: float = 20.0
 
     @field_validator("retry_schedule")
     @classmethod

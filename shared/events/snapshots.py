@@ -23,8 +23,10 @@ from pydantic import BaseModel
 from shared.events import REGISTRY, Event
 from shared.events.base import RETIRED
 from shared.events.compatibility import Schema, breaking_changes
+from shared.events.public import PUBLIC_PAYLOADS
 
 SNAPSHOTS = Path(__file__).with_name("schemas")
+PUBLIC_SNAPSHOTS = Path(__file__).with_name("public_schemas")
 _SNAPSHOT_NAME = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)\.v(?P<version>[1-9][0-9]*)\.json$")
 
 
@@ -240,9 +242,15 @@ def with_contract(family: Family, contract: Contract, instead_of: str | None = N
     return replace(family, contracts=(*(c for c in family.contracts if c.name != gone), contract))
 
 
+def public_family() -> Family:
+    """The webhook payloads (shared/events/public): what subscribers receive of each event."""
+    contracts = (Contract.of(p, p.event_type, p.version) for p in PUBLIC_PAYLOADS.values())
+    return Family("webhook payload", PUBLIC_SNAPSHOTS, tuple(contracts))
+
+
 def families() -> list[Family]:
     """Every family the gate checks."""
-    return [event_family()]
+    return [event_family(), public_family()]
 
 
 def main(argv: Sequence[str] | None = None, chosen: Callable[[], list[Family]] = families) -> int:

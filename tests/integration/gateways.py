@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import random
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email import message_from_bytes
 from email.policy import default as email_policy
 from typing import Any
@@ -69,6 +70,7 @@ def create_app(gateways: Gateways) -> FastAPI:
             gateways.requests.append(
                 {
                     "kind": kind,
+                    "at": datetime.now(UTC),  # when it was answered
                     "key": key,
                     "status": status,
                     "headers": {k.lower(): v for k, v in request.headers.items()},

@@ -22,16 +22,11 @@ from pydantic import (
 )
 
 from services.notify.domain import Duty
-from shared.events import REGISTRY
 from shared.events.area import PATTERN as AREA_PATTERN
+from shared.events.public import PUBLIC_PAYLOADS
 
-# What a subscription may ask for: the events that are about a complaint.
-SUBSCRIBABLE = sorted(
-    name
-    for name, event_class in REGISTRY.items()
-    if event_class.__module__ in ("shared.events.complaint", "shared.events.dispatch")
-    and "complaint_id" in event_class.model_fields
-)
+# What a subscription may ask for: the events about a complaint that have a public shape.
+SUBSCRIBABLE = sorted(PUBLIC_PAYLOADS)
 
 # A moment as Python writes it (`+00:00`, where pydantic would write `Z`): the routes gave
 # their rows' times so before they declared models, and clients may compare the strings.
@@ -139,6 +134,70 @@ def subscriptions(rows: Sequence[dict[str, Any]], event_types: list[str]) -> Sub
 
 class Deleted(BaseModel):
     deleted: str
+
+
+# --- a subscription's delivery log and replays ------------------------------------------------
+
+
+class ReplayAsked(_Body):
+    since: datetime | None = Field(
+        None, description="重发此时刻及以后的事件 Send again the events from this time on"
+    )
+    after_event_id: UUID | None = Field(
+        None, description="重发此事件之后的事件 Send again the events after this one"
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ReplayAsked:
+        if (self.since is None) == (self.after_event_id is None):
+            raise ValueError("since 与 after_event_id 须给出且只给出一个 Give one of the two")
+        if self.since is not None and self.since.tzinfo is None:
+            raise ValueError("since 须带时区 since needs a time zone, e.g. 2026-12-04T08:00:00Z")
+        return self
+
+
+class ReplayView(BaseModel):
+    replay_id: UUID
+    subscription_id: str
+    status: str = Field(description="running 进行中 | done 完成 | failed 失败")
+    since: Moment | None
+    after_event_id: UUID | None
+    total: int = Field(description="要重发的事件数 Events it sends")
+    sent: int = Field(description="已送达 Delivered so far")
+    last_error: str | None
+    created_at: Moment
+    finished_at: Moment | None
+
+
+class DeliveryLogEntry(BaseModel):
+    webhook_id: UUID = Field(description="webhook-id 头（同一订阅同一事件不变）The webhook-id")
+    event_id: UUID = Field(description="事件 id（即消息体的 id）The body's id")
+    event_type: str | None
+    status: str = Field(description="pending | sending | delivered | abandoned | redriven")
+    attempts: int
+    last_error: str | None
+    created_at: Moment
+    updated_at: Moment
+    delivered_at: Moment | None
+    replay_id: UUID | None = Field(description="重发批次（实时推送为空）The replay that sent it")
+    replayed: bool = Field(description="是否重发 Sent by a replay")
+
+
+class DeliveryLog(BaseModel):
+    deliveries: list[DeliveryLogEntry] = Field(description="新的在前 Newest first")
+    limit: int
+    offset: int
+
+
+def delivery_log(rows: Sequence[dict[str, Any]], limit: int, offset: int) -> DeliveryLog:
+    return DeliveryLog(
+        deliveries=[
+            DeliveryLogEntry.model_validate({**r, "replayed": r["replay_id"] is not None})
+            for r in rows
+        ],
+        limit=limit,
+        offset=offset,
+    )
 
 
 # --- the directory (通讯录) --------------------------------------------------------------------

@@ -4,16 +4,18 @@ area and event types."""
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 
-from services.notify import store
+from services.notify import store, webhook_log
 from services.notify.adapters.channels import webhook_targets
 from services.notify.api import schemas
 from services.notify.api.deps import AdminKey, Pool, Settings, SubscriberKey
 from services.notify.api.schemas import SUBSCRIBABLE, Deleted, Subscription, SubscriptionView
 from services.notify.auth import ApiKey, Role
+from shared.eventstore import Horizon
 from shared.http import Problem
 
 router = APIRouter(tags=["订阅 Webhook subscriptions"])
@@ -161,3 +163,100 @@ async def enable_subscription(
     subscription_id: str, pool: Pool, key: SubscriberKey
 ) -> SubscriptionView:
     return await _set_status(pool, subscription_id, key, "active", None)
+
+
+_NOT_YOURS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "没有这个订阅（或不是本密钥的）No such subscription of this key's"}
+}
+
+
+@router.get(
+    "/subscriptions/{subscription_id}/deliveries",
+    response_model=schemas.DeliveryLog,
+    responses=_NOT_YOURS,
+    summary="投递记录（新的在前）Delivery log: live and replayed webhooks, newest first",
+)
+async def subscription_deliveries(
+    subscription_id: str,
+    pool: Pool,
+    key: SubscriberKey,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> schemas.DeliveryLog:
+    async with pool.acquire() as conn:
+        if await store.subscription(conn, subscription_id, _owner(key)) is None:
+            raise _no_such(subscription_id)
+        rows = await webhook_log.deliveries(conn, subscription_id, limit, offset)
+    return schemas.delivery_log(rows, limit, offset)
+
+
+@router.post(
+    "/subscriptions/{subscription_id}/replay",
+    status_code=202,
+    response_model=schemas.ReplayView,
+    responses={
+        **_NOT_YOURS,
+        409: {"description": "已有重发在进行，或订阅未启用 One is running, or it is not active"},
+        422: {"description": "时间超出保留期，或事件不在日志中 Too old, or no such event"},
+    },
+    summary="重发错过的事件 Replay: send again, in order, everything since a time or an event",
+)
+async def replay_subscription(
+    subscription_id: str,
+    body: schemas.ReplayAsked,
+    pool: Pool,
+    settings: Settings,
+    key: SubscriberKey,
+) -> schemas.ReplayView:
+    retention = timedelta(days=settings.replay_retention_days)
+    if body.since is not None and body.since < datetime.now(UTC) - retention:
+        raise Problem(
+            422,
+            f"只保留 {settings.replay_retention_days:g} 天内的事件 Events are kept "
+            f"{settings.replay_retention_days:g} days",
+            errors=[
+                {"field": "since", "message": f"within {settings.replay_retention_days:g} days"}
+            ],
+        )
+    async with pool.acquire() as conn:
+        subscription = await store.subscription(conn, subscription_id, _owner(key))
+        if subscription is None:
+            raise _no_such(subscription_id)
+        if subscription["status"] != "active":
+            raise Problem(409, f"订阅未启用 The subscription is {subscription['status']}")
+        after = 0
+        if body.after_event_id is not None:
+            found = await webhook_log.position_of(conn, body.after_event_id, subscription)
+            if found is None:
+                raise Problem(
+                    422,
+                    "日志中没有本订阅的这个事件 No such event of this subscription's in the log",
+                    errors=[{"field": "after_event_id", "message": "not in the log"}],
+                )
+            after = found
+        # Up to what is committed now: an event still being handled goes out live.
+        upto = await Horizon(*webhook_log.HORIZON).reach(conn)
+        replay = await webhook_log.start_replay(
+            conn, uuid.uuid4(), subscription, body.since, body.after_event_id, after, upto
+        )
+    if replay is None:
+        raise Problem(409, "本订阅已有重发在进行 A replay of this subscription is running")
+    return schemas.ReplayView.model_validate(replay)
+
+
+@router.get(
+    "/subscriptions/{subscription_id}/replays/{replay_id}",
+    response_model=schemas.ReplayView,
+    responses=_NOT_YOURS,
+    summary="重发进度 A replay's progress",
+)
+async def replay_progress(
+    subscription_id: str, replay_id: uuid.UUID, pool: Pool, key: SubscriberKey
+) -> schemas.ReplayView:
+    async with pool.acquire() as conn:
+        if await store.subscription(conn, subscription_id, _owner(key)) is None:
+            raise _no_such(subscription_id)
+        replay = await webhook_log.replay(conn, replay_id, subscription_id)
+    if replay is None:
+        raise Problem(404, f"没有重发 {replay_id} No such replay")
+    return schemas.ReplayView.model_validate(replay)
