@@ -1,6 +1,6 @@
 """AsyncAPI 3.0 documents of what travels between the platform and the systems downstream,
 generated from the code: the event contracts (shared/events), the topics (shared/topics.py),
-the envelope (shared/envelope.py) and the public webhook bodies (shared/events/public.py).
+the envelope (shared/envelope.py) and the public webhook bodies (shared/events/public/).
 
 One document per service: the topic it publishes, the topics it consumes (with its consumer
 group) and the dead-letter topics its consumers write; and one for the webhooks notify POSTs to
@@ -15,21 +15,23 @@ what is committed differs from what the code generates. Each service serves its 
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import re
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import yaml
 from pydantic import BaseModel
 
-from shared.consumer import DLQ_HEADERS
-from shared.envelope import CONTENT_TYPE, SPEC_VERSION, TRACEPARENT
-from shared.events import REGISTRY, Event, glossary
+from shared.asyncapi_schemas import Schemas, dead_letter_headers, envelope_headers
+from shared.envelope import CONTENT_TYPE, SPEC_VERSION
+from shared.events import REGISTRY, Event
 from shared.events.examples import example_of
+from shared.events.public import PUBLIC_PAYLOADS, webhook_body, webhook_body_model
 from shared.events.snapshots import SNAPSHOTS
 from shared.topics import CONSUMES, EVENT_PARTITIONS, PUBLISHES, consumer_group, dlq, topic_of
 
@@ -67,157 +69,6 @@ _ROLES = {
         "the event stream (board, rates, rankings); it consumes and publishes nothing."
     ),
 }
-
-
-# --- schemas: one component per contract version, its definitions hoisted beside it ------------
-
-
-def _refs_renamed(node: Any, names: dict[str, str]) -> Any:
-    """`node` with each `#/$defs/X` reference pointing at its component `names[X]`."""
-    if isinstance(node, dict):
-        return {
-            key: (
-                f"#/components/schemas/{names[value.rsplit('/', 1)[-1]]}"
-                if key == "$ref" and isinstance(value, str) and value.startswith("#/$defs/")
-                else _refs_renamed(value, names)
-            )
-            for key, value in node.items()
-        }
-    if isinstance(node, list):
-        return [_refs_renamed(item, names) for item in node]
-    return node
-
-
-def _described(schema: dict[str, Any], name: str) -> dict[str, Any]:
-    """`schema` with the glossary's words where it has none of its own: on each property, and
-    on an enum (its values with the words people see)."""
-    words = glossary.enum(name.rsplit(".", 1)[-1]) if "enum" in schema else None
-    if words:
-        schema = {**schema, "description": f"{schema.get('description', '')} {words}".strip()}
-    properties = schema.get("properties")
-    if properties:
-        schema = {
-            **schema,
-            "properties": {
-                key: (
-                    spec
-                    if "description" in spec or glossary.field(key) is None
-                    else {**spec, "description": glossary.field(key)}
-                )
-                for key, spec in properties.items()
-            },
-        }
-    return schema
-
-
-class Schemas:
-    """The document's `components.schemas`: self-contained JSON Schemas (a contract's, with its
-    `$defs`) added under a name, their definitions shared where equal and renamed where not."""
-
-    def __init__(self) -> None:
-        self.components: dict[str, Any] = {}
-
-    def add(self, name: str, schema: dict[str, Any]) -> dict[str, str]:
-        schema = copy.deepcopy(schema)
-        definitions = schema.pop("$defs", {})
-        names = {d: self._free_name(d, definitions[d], name) for d in definitions}
-        for definition, component in names.items():
-            self.components[component] = _refs_renamed(definitions[definition], names)
-        self.components[name] = _refs_renamed(schema, names)
-        return {"$ref": f"#/components/schemas/{name}"}
-
-    def described(self) -> dict[str, Any]:
-        """The components, sorted, with the glossary's words added."""
-        return {name: _described(self.components[name], name) for name in sorted(self.components)}
-
-    def _free_name(self, definition: str, schema: dict[str, Any], owner: str) -> str:
-        """A definition's component name: its own when free or holding the same schema."""
-        taken = self.components.get(definition)
-        if taken is None or json.dumps(taken, sort_keys=True) == json.dumps(schema, sort_keys=True):
-            return definition
-        return f"{owner}.{definition}"
-
-
-# --- the CloudEvents envelope, as Kafka headers --------------------------------------------------
-
-_UUID = {"type": "string", "format": "uuid"}
-
-
-def _envelope_headers() -> dict[str, Any]:
-    text = {"type": "string"}
-    return {
-        "type": "object",
-        "description": (
-            "CloudEvents 1.0 属性，Kafka 二进制模式（每个属性一个 ce_* 头，值为 UTF-8 文本）。"
-            " CloudEvents 1.0 attributes in Kafka binary mode: one `ce_*` header each, UTF-8 text."
-        ),
-        "required": [
-            "ce_specversion",
-            "ce_id",
-            "ce_source",
-            "ce_type",
-            "ce_time",
-            "ce_eventversion",
-            "ce_correlationid",
-        ],
-        "properties": {
-            "ce_specversion": {"type": "string", "const": SPEC_VERSION},
-            "ce_id": {
-                **_UUID,
-                "description": "事件编号，去重依据 The event's id: deduplicate on it",
-            },
-            "ce_source": {
-                **text,
-                "description": "发布服务 The publishing service, /jiesu/<service>",
-            },
-            "ce_type": {**text, "description": "事件类型 The contract's wire type"},
-            "ce_time": {
-                **text,
-                "format": "date-time",
-                "description": "记录时间 When it was recorded",
-            },
-            "ce_eventversion": {
-                **text,
-                "pattern": "^[1-9][0-9]*$",
-                "description": "契约版本 The contract's version (see the compatibility policy)",
-            },
-            "ce_subject": {**_UUID, "description": "所涉诉求 The complaint it is about, if any"},
-            "ce_correlationid": {
-                **_UUID,
-                "description": "同一办理过程 The conversation it belongs to",
-            },
-            "ce_causationid": {**_UUID, "description": "起因事件 The event that caused it"},
-            "ce_streamposition": {
-                **text,
-                "pattern": "^[0-9]+$",
-                "description": "在其流中的序号 Its position within its stream (one complaint's history)",
-            },
-            "content-type": {"type": "string", "const": CONTENT_TYPE},
-            TRACEPARENT: {**text, "description": "W3C Trace Context, when traced"},
-        },
-    }
-
-
-def _dead_letter_headers() -> dict[str, Any]:
-    described = {
-        "dlq_original_topic": "原主题 The topic the record was read from",
-        "dlq_original_partition": "原分区 Its partition",
-        "dlq_original_offset": "原偏移 Its offset",
-        "dlq_error": "失败原因 Why it could not be handled (at most 2,000 characters)",
-        "dlq_attempts": "尝试次数 How many times it was tried",
-        "dlq_consumer": "消费组 The consumer group that gave up on it",
-        "dlq_failed_at": "失败时间 When (ISO 8601)",
-    }
-    assert set(described) == set(DLQ_HEADERS)
-    return {
-        "type": "object",
-        "description": (
-            "原记录的头（如有）加上死信头。 The original record's headers, where it had any, "
-            "and these."
-        ),
-        "required": list(DLQ_HEADERS),
-        "properties": {name: {"type": "string", "description": d} for name, d in described.items()},
-    }
 
 
 # --- messages ------------------------------------------------------------------------------------
@@ -439,8 +290,8 @@ def service_document(service: str) -> dict[str, Any]:
             "headers": {"$ref": "#/components/schemas/DeadLetterHeaders"},
             "payload": {"description": "原记录的值，原样 The original record's value, unchanged"},
         }
-        schemas.components["DeadLetterHeaders"] = _dead_letter_headers()
-    schemas.components["CloudEventsHeaders"] = _envelope_headers()
+        schemas.components["DeadLetterHeaders"] = dead_letter_headers()
+    schemas.components["CloudEventsHeaders"] = envelope_headers()
     schemas.components["PartitionKey"] = {
         "type": "string",
         "description": (
@@ -478,10 +329,108 @@ def service_document(service: str) -> dict[str, Any]:
     }
 
 
+def _webhook_example(event_type: str) -> dict[str, Any]:
+    """What a subscriber receives for the example of `event_type`."""
+    event = REGISTRY[event_type].model_validate(example_of(REGISTRY[event_type]))
+    body = webhook_body(
+        event,
+        UUID("0b6a1c1e-4d7e-4f51-9a63-3f0c2a7d5e10"),
+        f"/jiesu/{_publisher_of(topic_of(type(event)))}",
+        datetime(2026, 11, 24, 1, 30, tzinfo=UTC),
+    )
+    return body.model_dump(mode="json")
+
+
+def webhooks_document() -> dict[str, Any]:
+    """What notify POSTs to a subscription's URL: Standard Webhooks, one public body per type."""
+    schemas = Schemas()
+    messages: dict[str, Any] = {}
+    for event_type, model in PUBLIC_PAYLOADS.items():
+        key = message_key(event_type, model.version)
+        body = webhook_body_model(event_type)
+        messages[key] = {
+            "name": event_type,
+            "title": f"{event_type} v{model.version}",
+            "summary": _summary(model),
+            "contentType": CONTENT_TYPE,
+            "headers": {"$ref": "#/components/schemas/StandardWebhooksHeaders"},
+            "payload": schemas.add(key, body.model_json_schema(mode="serialization")),
+            "bindings": {"http": {"bindingVersion": HTTP_BINDING}},
+            "examples": [
+                {
+                    "name": "example",
+                    "summary": "示例 An example",
+                    "payload": _webhook_example(event_type),
+                }
+            ],
+            "x-event-version": model.version,
+        }
+    schemas.components["StandardWebhooksHeaders"] = {
+        "type": "object",
+        "description": (
+            "Standard Webhooks 签名头：用订阅的密钥校验 HMAC-SHA256(id.timestamp.body)。 Verify "
+            "the signature with the subscription's secret before trusting the body."
+        ),
+        "required": ["webhook-id", "webhook-timestamp", "webhook-signature"],
+        "properties": {
+            "webhook-id": {
+                "type": "string",
+                "description": (
+                    "投递编号：同一订阅同一事件，实时与重放相同。 The same for one event to one "
+                    "subscription, live or replayed: deduplicate on it (or on the body's id)."
+                ),
+            },
+            "webhook-timestamp": {"type": "string", "pattern": "^[0-9]+$"},
+            "webhook-signature": {"type": "string", "pattern": "^v1,"},
+        },
+    }
+    keys = list(messages)
+    return {
+        "asyncapi": ASYNCAPI_VERSION,
+        "id": "urn:jiesu:webhooks",
+        "info": _info(
+            _TITLES[WEBHOOKS],
+            "通知服务向订阅方的地址推送公开形态的事件（不含居民信息与自由文本）。订阅、投递记录与"
+            "重放见通知服务的 OpenAPI。 What notify POSTs to each subscription's URL: each event "
+            "in its public shape (no resident data, no free text beyond the public board), "
+            "signed as Standard Webhooks say. Subscriptions, the delivery log and replay are in "
+            "notify's OpenAPI document (/subscriptions).",
+        ),
+        "defaultContentType": CONTENT_TYPE,
+        "channels": {
+            "subscriberEndpoint": {
+                "address": None,
+                "title": "订阅方地址 The subscriber's URL",
+                "description": (
+                    "订阅时给出的 HTTPS 地址；2xx 表示收到，410 停止订阅，其余按退避重试。 The "
+                    "URL given when subscribing. 2xx acknowledges; 410 Gone disables the "
+                    "subscription; anything else is retried with back-off, then abandoned."
+                ),
+                "messages": {key: {"$ref": f"#/components/messages/{key}"} for key in keys},
+            }
+        },
+        "operations": {
+            "deliverWebhook": {
+                "action": "send",
+                "channel": {"$ref": "#/channels/subscriberEndpoint"},
+                "summary": "通知服务推送 Notify POSTs one event",
+                "bindings": {"http": {"method": "POST", "bindingVersion": HTTP_BINDING}},
+                "messages": [
+                    {"$ref": f"#/channels/subscriberEndpoint/messages/{key}"} for key in keys
+                ],
+            }
+        },
+        "components": {
+            "schemas": schemas.described(),
+            "messages": dict(sorted(messages.items())),
+        },
+    }
+
+
 @cache
 def document(name: str) -> dict[str, Any]:
-    """A service's document."""
-    return service_document(name)
+    """A service's document, or the webhooks' (`name` = "webhooks")."""
+    return webhooks_document() if name == WEBHOOKS else service_document(name)
 
 
 def title(name: str) -> str:
@@ -489,7 +438,7 @@ def title(name: str) -> str:
 
 
 def names() -> tuple[str, ...]:
-    return SERVICES
+    return (*SERVICES, WEBHOOKS)
 
 
 def as_json(doc: dict[str, Any]) -> str:

@@ -22,6 +22,7 @@ from pydantic import BaseModel
 
 from shared import telemetry
 from shared.apikeys import ANY_KEY, PUBLIC, KeyCache, KeyFirst, declare_audiences
+from shared.asyncapi import names as asyncapi_names
 from shared.asyncapi_page import asyncapi_router
 from shared.consumer import (
     BatchConsumer,
@@ -381,6 +382,7 @@ def create_service_app(
     if not public_ops:
         app.include_router(keyed_documents(app))
     documents = asyncapi if asyncapi is not None else {"/asyncapi": runtime.name}
+    documents = {path: name for path, name in documents.items() if name in asyncapi_names()}
     app.include_router(asyncapi_router(documents, PUBLIC if public_ops else ANY_KEY))
     for router in routers:
         app.include_router(router)

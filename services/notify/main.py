@@ -60,6 +60,7 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
             " WeChat template messages, email, Standard Webhooks and a live SSE stream."
         ),
         routers=routers,
+        asyncapi={"/asyncapi": "notify", "/asyncapi/webhooks": "webhooks"},
     )
 
 

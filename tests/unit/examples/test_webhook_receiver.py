@@ -99,3 +99,24 @@ def test_what_was_kept_is_remembered_across_a_restart(tmp_path: Path) -> None:
         server.shutdown()
         server.server_close()
         assert len(log.read_text().splitlines()) == expected_lines
+
+
+def test_with_the_asyncapi_document_a_body_off_its_contract_is_refused(tmp_path: Path) -> None:
+    """The endpoint knows the platform only by docs/asyncapi/webhooks.json: the document's own
+    example is kept; the same body with a field of the wrong type is a 400."""
+    document = Path("docs/asyncapi/webhooks.json")
+    message = json.loads(document.read_text())["components"]["messages"]["CaseResolved.v1"]
+    good = message["examples"][0]["payload"]
+    bad = {**good, "id": str(uuid.uuid4()), "data": {**good["data"], "complaint_id": 42}}
+    server = make_server("127.0.0.1", 0, SECRET, tmp_path / "received.jsonl", document)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/"
+    try:
+        answers = []
+        for payload in (json.dumps(good).encode(), json.dumps(bad).encode()):
+            answers.append(httpx.post(url, content=payload, headers=signed(payload, "m")))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [a.status_code for a in answers] == [204, 400]
+    assert "42" in answers[1].text

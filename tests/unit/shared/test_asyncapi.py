@@ -17,7 +17,9 @@ from fastapi.testclient import TestClient
 
 from shared import asyncapi
 from shared.asyncapi_page import page
+from shared.asyncapi_schemas import Schemas
 from shared.events import REGISTRY
+from shared.events.public import PUBLIC_PAYLOADS, webhook_body_model
 from shared.events.snapshots import SNAPSHOTS
 from shared.topics import CONSUMES, PUBLISHES, dlq, topic_of
 
@@ -127,7 +129,7 @@ def test_the_schema_of_each_message_is_its_contracts_snapshot() -> None:
 def test_an_earlier_version_is_published_beside_the_current_one(tmp_path: Path) -> None:
     """A contract at v2 with v1's snapshot committed: both messages, v1's definitions hoisted
     under names of their own where they differ from v2's."""
-    schemas = asyncapi.Schemas()
+    schemas = Schemas()
     v2 = {
         "type": "object",
         "properties": {"level": {"$ref": "#/$defs/Level"}},
@@ -187,3 +189,27 @@ def test_each_service_serves_its_document_as_json_yaml_and_a_page(service: str) 
         assert f'id="message-{key}"' in html.text
         assert message["name"] in html.text
     assert html.text == page(service, "/asyncapi")
+
+
+def test_the_webhooks_document_has_one_message_per_public_shape_with_a_valid_example() -> None:
+    doc = asyncapi.document(asyncapi.WEBHOOKS)
+    messages = doc["components"]["messages"]
+    assert {m["name"] for m in messages.values()} == set(PUBLIC_PAYLOADS)
+    for message in messages.values():
+        (example,) = message["examples"]
+        jsonschema.validate(example["payload"], _resolved(doc, message["payload"]))
+        webhook_body_model(message["name"]).model_validate(example["payload"])
+        assert example["payload"]["dataversion"] == message["x-event-version"]
+    channel = doc["channels"]["subscriberEndpoint"]
+    assert channel["address"] is None  # each subscription's own URL
+    assert doc["operations"]["deliverWebhook"]["bindings"]["http"]["method"] == "POST"
+
+
+def test_notify_serves_the_webhooks_document_beside_its_own() -> None:
+    from services.notify.main import create_app
+    from services.notify.settings import NotifySettings
+
+    client = TestClient(create_app(NotifySettings(database_url="postgresql://unused@h/unused")))
+    committed = (asyncapi.FOLDER / "webhooks.json").read_text(encoding="utf-8")
+    assert client.get("/asyncapi/webhooks.json").text == committed
+    assert "subscriber URL" in client.get("/asyncapi/webhooks").text
