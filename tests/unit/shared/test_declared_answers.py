@@ -122,7 +122,7 @@ def toy_service() -> Any:
     runtime: ServiceRuntime[ServiceSettings, None] = ServiceRuntime(
         ServiceSettings(service_name="toy")
     )
-    return create_service_app(runtime, title="toy", description="", routers=[router])
+    return create_service_app(runtime, title="toy", description="", routers=[router], asyncapi={})
 
 
 def test_a_route_that_declares_no_model_is_named():
