@@ -64,7 +64,8 @@ def asyncapi_router(names: dict[str, str], door: Any) -> APIRouter:
     return router
 
 
-# What /asyncapi.json answers, as the OpenAPI document says it (the rest is AsyncAPI's).
+# What /asyncapi.json answers, as the OpenAPI document says it (the rest is AsyncAPI's); the
+# YAML is the same document, and a client that reads YAML reads this object from it.
 _DOCUMENT_SCHEMA = {
     "type": "object",
     "required": ["asyncapi", "info", "channels", "operations", "components"],
@@ -79,7 +80,7 @@ _DOCUMENT_SCHEMA = {
 }
 _FORMATS = (
     ("json", "application/json", asyncapi.as_json, _DOCUMENT_SCHEMA),
-    ("yaml", "application/yaml", asyncapi.as_yaml, {"type": "string"}),
+    ("yaml", "application/yaml", asyncapi.as_yaml, _DOCUMENT_SCHEMA),
 )
 
 

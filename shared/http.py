@@ -34,7 +34,7 @@ PROBLEM_JSON = "application/problem+json"
 # Paging: Postgres takes a bigint OFFSET, but nobody pages past two billion rows.
 Offset = Annotated[int, Query(ge=0, le=2**31 - 1, description="跳过的条数 Rows to skip")]
 
-_TITLES = {
+TITLES = {
     400: "请求有误 Bad request",
     401: "未认证 Unauthenticated",
     403: "无权访问 Forbidden",
@@ -66,7 +66,7 @@ class Problem(Exception):
         self.headers = headers
         self.status = status
         self.detail = detail
-        self.title = title or _TITLES.get(status, "Error")
+        self.title = title or TITLES.get(status, "Error")
         self.extensions = extensions
 
 
@@ -80,7 +80,7 @@ def problem_response(
 ) -> JSONResponse:
     body = {
         "type": "about:blank",
-        "title": title or _TITLES.get(status, "Error"),
+        "title": title or TITLES.get(status, "Error"),
         "status": status,
         "detail": detail,
         **extensions,

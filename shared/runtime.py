@@ -21,6 +21,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel
 
 from shared import telemetry
+from shared.answers import declare_problems
 from shared.apikeys import ANY_KEY, PUBLIC, KeyCache, KeyFirst, declare_audiences
 from shared.asyncapi import names as asyncapi_names
 from shared.asyncapi_page import asyncapi_router
@@ -323,6 +324,12 @@ def ops_router(runtime: ServiceRuntime[Any, Any], door: Any) -> APIRouter:
         "/metrics",
         summary="Prometheus 指标 Metrics",
         response_class=Response,
+        responses={
+            200: {
+                "description": "Prometheus 文本格式 The Prometheus text format",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            }
+        },
         dependencies=[door],
     )
     async def metrics() -> Response:
@@ -387,6 +394,7 @@ def create_service_app(
     for router in routers:
         app.include_router(router)
     audiences = declare_audiences(app)
+    declare_problems(app, audiences)
     app.add_middleware(RefuseNul, refuse=refuse)  # reads the whole body: inside the two below
     app.add_middleware(KeyFirst, routes=audiences)
     app.add_middleware(BodyLimit, limit=runtime.settings.max_body_bytes, refuse=refuse)

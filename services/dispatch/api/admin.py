@@ -33,6 +33,7 @@ from services.dispatch.domain.city import (
     read_csv,
     route,
 )
+from shared.answers import problem, problems
 from shared.apikeys import PUBLIC
 from shared.db import Connection
 from shared.deadlines import CalendarYear, TimeLimits
@@ -41,6 +42,12 @@ from shared.http import Problem, parse_upload
 
 router = APIRouter()
 CITY = "城市模型 City model"
+NO_CITY = problem(
+    404, "尚未载入城市模型，或没有这一版 No city model loaded yet, or no such version"
+)
+NOT_FOUND = problem(
+    404, "没有这一节或这一项，或尚未载入城市模型 No such section or item, or no city yet"
+)
 AdminKey = Annotated[Caller, require(Role.ADMIN)]
 AnyKey = Annotated[Caller, require(Role.RESPONDER, Role.SUPERVISOR)]
 ChangeReason = Annotated[
@@ -99,6 +106,7 @@ async def _dev_keys(request: Request, conn: Connection) -> None:
     response_model=CityChange,
     tags=[CITY],
     summary="载入城市模型 Load a whole city (JSON or YAML), or CSV sections (multipart)",
+    responses=problems(400),
     description=(
         "整份文件（JSON/YAML）替换全部内容；multipart 表单按节替换：areas、responders、compounds、"
         "categories、catalogue 为 CSV 文件，city 为城市名，time_limits 为 YAML/JSON。每次变更成为一个新版本，"
@@ -191,7 +199,7 @@ def _with_section(body: dict[str, Any], section: str, rows: list[dict[str, Any]]
     "/admin/city",
     tags=[CITY],
     summary="当前城市模型 The current city model",
-    responses={404: {}},
+    responses=NO_CITY,
     response_model=CurrentCity,
 )
 async def current_city(request: Request, _: AnyKey) -> JSONResponse:
@@ -214,7 +222,7 @@ async def current_city(request: Request, _: AnyKey) -> JSONResponse:
     response_model=CityDocument,
     tags=[CITY],
     summary="导出城市文件 The current model as one city file (PUT /admin/city takes it back)",
-    responses={404: {}},
+    responses=NO_CITY,
 )
 async def export_city(request: Request, _: AnyKey) -> JSONResponse:
     async with runtime_of(request).pool.acquire() as conn:
@@ -241,7 +249,7 @@ async def city_versions(request: Request, _: AnyKey) -> JSONResponse:
     response_model=CityVersion,
     tags=[CITY],
     summary="某一版本的城市模型 The model as it was at a version (rebuilt from its events)",
-    responses={404: {}},
+    responses=NO_CITY,
 )
 async def city_version(version: int, request: Request, _: AnyKey) -> JSONResponse:
     async with runtime_of(request).pool.acquire() as conn:
@@ -256,6 +264,7 @@ async def city_version(version: int, request: Request, _: AnyKey) -> JSONRespons
     response_model=CityChange,
     tags=[CITY],
     summary="替换一节 Replace one section (CSV or a JSON/YAML list; time_limits as an object)",
+    responses={**problems(400), **NOT_FOUND},
     openapi_extra={"requestBody": {"required": True, "content": DOCUMENT_TYPES}},
 )
 async def replace_section(
@@ -295,6 +304,7 @@ async def replace_section(
     response_model=CityChange,
     tags=[CITY],
     summary="新增或修改一项 Put one area, unit, category or rule",
+    responses=NOT_FOUND,
 )
 async def put_item(
     section: str,
@@ -320,6 +330,7 @@ async def put_item(
     "/admin/city/{section}/{key}",
     tags=[CITY],
     summary="删除一项 Remove one item",
+    responses=NOT_FOUND,
     response_model=CityChange,
 )
 async def remove_item(
@@ -378,6 +389,7 @@ async def calendars(request: Request, _: AnyKey) -> JSONResponse:
     response_model=LoadedCalendar,
     tags=[CITY],
     summary="载入某年节假日与调休 Load a year's holidays and make-up workdays (YAML, JSON or CSV)",
+    responses=problems(400),
     openapi_extra={"requestBody": {"required": True, "content": DOCUMENT_TYPES}},
 )
 async def load_calendar(
@@ -412,6 +424,7 @@ async def load_calendar(
     dependencies=[PUBLIC],  # the 派单目录 is public: which unit answers for what, where
     tags=["派单 Routing"],
     summary="派单预览：某类别某区域会派给谁 Where would a complaint be routed, and why",
+    responses=NO_CITY,
 )
 async def preview_routing(
     request: Request,

@@ -16,19 +16,18 @@ from services.dispatch.app import Dispatch, DispatchRuntime
 from services.dispatch.auth import Caller, Role, require
 from services.dispatch.domain.case import Case, OrderStatus
 from services.dispatch.domain.rules import Rules
+from shared.answers import problem
 from shared.http import Problem, command_route
 
 ORDERS = "工单 Work orders"
 CASES = "案件与督办 Cases and supervision"
 
 AnyCaller = Annotated[Caller, require(Role.RESPONDER, Role.SUPERVISOR)]
-REFUSALS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "缺少或无效的 API Key (problem+json)"},
-    403: {"description": "无权执行 Not allowed for this key (problem+json)"},
-    404: {"description": "不存在或无权查看 Not found, or not yours to see (problem+json)"},
-    409: {"description": "当前状态不允许 Not allowed in the current state (problem+json)"},
-    422: {"description": "请求参数有误 Invalid request (problem+json)"},
-    429: {"description": "请求过于频繁 Rate limited (problem+json)"},
+# Beyond what every keyed route may refuse (shared.answers): not found or not the caller's
+# to see, or not allowed in the current state.
+REFUSALS = {
+    **problem(404, "不存在或无权查看 Not found, or not yours to see"),
+    **problem(409, "当前状态不允许 Not allowed in the current state"),
 }
 
 

@@ -7,13 +7,15 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from services.dispatch import store
 from services.dispatch.domain.case import CASE_LABELS, Case
+from services.dispatch.domain.city import CityFile, RuleIn
 from services.dispatch.domain.rules import Rules
 from shared.commands import now
-from shared.deadlines import Duration
+from shared.deadlines import CalendarYear, Duration, StepLimits
+from shared.events import AgendaAssignment, CityModelLoaded
 from shared.privacy import FreeText
 
 
@@ -204,7 +206,7 @@ class Explanation(Described):
     rule_id: str | None
     catalogue_version: int | None
     reason: str | None
-    rule: dict[str, Any] | None
+    rule: RuleIn | None = Field(description="派单规则（当时版本）The rule as it stood then")
     city: str | None
 
 
@@ -298,7 +300,7 @@ class AgendaItem(Described):
     parties: list[str]
     meetings: list[Meeting]
     decision: str | None
-    assignments: list[dict[str, Any]]
+    assignments: list[AgendaAssignment]
     verdict: str | None
     satisfied: bool | None
     history: list[AgendaStep]
@@ -312,25 +314,33 @@ class AgendaPage(Described):
     offset: int
 
 
-class CityDocument(Described):
-    """The city model as loaded: city, areas, responders, compounds, categories, catalogue,
-    time_limits."""
+class CityDocument(CityFile):
+    """The city model as loaded: city, areas, responders (compounds assigned to their
+    managers), categories, catalogue, time_limits; PUT /admin/city takes it back."""
 
 
 class CurrentCity(Described):
     catalogue_version: int
     checksum: str
     loaded_at: str
-    city: dict[str, Any]
+    city: CityDocument
 
 
 class CityVersion(Described):
     catalogue_version: int
-    city: dict[str, Any]
+    city: CityDocument
+
+
+# One version of the city model: what it holds, when, by whom, why (its CityModelLoaded, as
+# recorded), so its shape follows the event's.
+_LOADED: dict[str, Any] = {n: (f.annotation, f) for n, f in CityModelLoaded.model_fields.items()}
+VersionLoaded = create_model(
+    "VersionLoaded", __base__=Described, recorded_at=(datetime, ...), **_LOADED
+)
 
 
 class CityVersions(Described):
-    versions: list[dict[str, Any]]
+    versions: list[VersionLoaded]
 
 
 class CityChange(Described):
@@ -340,8 +350,12 @@ class CityChange(Described):
     catalogue_version: int
 
 
+class LoadedYear(CalendarYear):
+    loaded_at: datetime
+
+
 class Calendars(Described):
-    years: list[dict[str, Any]]
+    years: list[LoadedYear]
     note: str
 
 
@@ -356,4 +370,4 @@ class RoutingPreview(Described):
     priority: str
     reason: str
     catalogue_version: int
-    time_limits: dict[str, Any]
+    time_limits: StepLimits

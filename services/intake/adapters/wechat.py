@@ -23,6 +23,7 @@ from services.intake import store
 from services.intake.api.deps import intake_of, runtime_of
 from services.intake.domain import ratings
 from shared import commands, idempotency
+from shared.answers import problem
 from shared.apikeys import PUBLIC
 from shared.db import Connection
 from shared.events import ComplaintStatus, RatedVia
@@ -108,10 +109,9 @@ def _verified(request: Request, signed: str, timestamp: int, nonce: str) -> None
 Signature = Annotated[str, Query(min_length=1, max_length=64, description="微信签名")]
 Timestamp = Annotated[int, Query(ge=0, lt=2**40, description="时间戳（秒）")]
 Nonce = Annotated[str, Query(min_length=1, max_length=64, description="随机数")]
-SIGNED: dict[int | str, dict[str, Any]] = {
-    403: {"description": "签名无效或已过期 Not signed by WeChat, or too long ago (problem+json)"},
-    404: {"description": "未启用 Not enabled: INTAKE_WECHAT_TOKEN is empty (problem+json)"},
-    422: {"description": "请求参数有误 Invalid request (problem+json)"},
+SIGNED = {
+    **problem(403, "签名无效或已过期 Not signed by WeChat, or too long ago"),
+    **problem(404, "未启用 Not enabled: INTAKE_WECHAT_TOKEN is empty"),
 }
 
 
@@ -147,7 +147,11 @@ async def wechat_check(
         " the phone tail and the rating; a MsgId pushed again records once. Answers a text reply."
     ),
     response_class=Response,
-    responses={**SIGNED, 200: {"content": {"application/xml": {}}}},
+    responses={
+        **SIGNED,
+        200: {"content": {"application/xml": {"schema": {"type": "string"}}}},
+        **problem(400, "无法解析的微信消息 Not a WeChat message"),
+    },
     openapi_extra={"requestBody": {"content": {"application/xml": {"schema": {"type": "string"}}}}},
 )
 async def wechat_message(

@@ -15,6 +15,7 @@ from services.intake import app, store
 from services.intake.api import deps, schemas
 from services.intake.api.deps import (
     COMPLAINTS,
+    NO_CATALOGUE,
     REFUSALS,
     RESIDENTS,
     STAFF,
@@ -39,6 +40,7 @@ from services.intake.domain.commands import (
 )
 from services.intake.domain.model import Complaint
 from shared import commands, idempotency
+from shared.answers import problem
 from shared.apikeys import PUBLIC
 from shared.commands import causation_of
 from shared.events import ComplaintRedacted, ComplaintStatus, Event
@@ -56,7 +58,11 @@ router = APIRouter()
     status_code=201,
     summary="受理诉求 File a complaint",
     response_model=schemas.ComplaintView,
-    responses={**REFUSALS, 201: {"description": "已受理，事务已提交 Accepted and committed"}},
+    responses={
+        **REFUSALS,
+        **NO_CATALOGUE,
+        201: {"description": "已受理，事务已提交 Accepted and committed"},
+    },
 )
 async def file_complaint(
     command: FileComplaint,
@@ -252,8 +258,9 @@ async def callback(state: Complaint, call: Call[ApiKey, CallBack]) -> list[Event
     ),
     response_model=schemas.Lookup,
     responses={
-        404: {"description": "编号或尾号不符 No match (problem+json)"},
-        429: {"description": "查询过于频繁（每个地址、每个编号） Rate limited; see Retry-After"},
+        **problem(404, "编号或尾号不符 No match"),
+        **problem(429, "查询过于频繁（每个地址、每个编号） Rate limited; see Retry-After"),
+        **NO_CATALOGUE,
     },
 )
 async def lookup(

@@ -16,6 +16,7 @@ from services.intake.api import schemas
 from services.intake.app import Intake, IntakeRuntime
 from services.intake.auth import ApiKey, Role, require
 from services.intake.domain.catalogue import Catalogue
+from shared.answers import problem
 from shared.db import Connection
 from shared.http import Problem
 
@@ -29,14 +30,13 @@ ContactReader = Annotated[ApiKey, require(Role.STAFF, Role.NOTIFY)]
 NotifyKey = Annotated[ApiKey, require(Role.NOTIFY)]
 ReportingKey = Annotated[ApiKey, require(Role.REPORTING)]
 SmsGatewayKey = Annotated[ApiKey, require(Role.SMS_GATEWAY)]
-REFUSALS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "缺少或无效的 API Key (problem+json)"},
-    403: {"description": "无权执行 Not allowed for this key (problem+json)"},
-    404: {"description": "未找到 Not found (problem+json)"},
-    409: {"description": "当前状态不允许 Not allowed in the current status (problem+json)"},
-    422: {"description": "请求参数有误 Invalid request (problem+json)"},
-    429: {"description": "请求过于频繁 Rate limited; see Retry-After (problem+json)"},
+# Beyond what every keyed route may refuse (shared.answers): no such complaint (or not the
+# key's to see), or not in a status that allows it.
+REFUSALS = {
+    **problem(404, "未找到 Not found, or not yours to see"),
+    **problem(409, "当前状态不允许 Not allowed in the current status"),
 }
+NO_CATALOGUE = problem(503, "城市目录尚未载入 No catalogue yet: load the city into dispatch")
 
 
 def runtime_of(request: Request) -> IntakeRuntime:

@@ -20,6 +20,7 @@ from services.intake.api.deps import (
 from services.intake.domain import ratings
 from services.intake.domain.privacy import resident_ref
 from shared import commands
+from shared.answers import problem
 from shared.apikeys import PUBLIC
 from shared.db import Connection
 from shared.events import ComplaintStatus, RatedVia
@@ -50,11 +51,7 @@ OUTCOMES = (
         " first answer and records nothing more; a second rating of a round is ignored. " + OUTCOMES
     ),
     response_model=schemas.SmsOutcome,
-    responses={
-        401: {"description": "缺少或无效的 API Key (problem+json)"},
-        403: {"description": "非短信网关密钥 Not the SMS gateway's key (problem+json)"},
-        422: {"description": "请求参数有误 Invalid request (problem+json)"},
-    },
+    responses=problem(403, "非短信网关密钥 Not the SMS gateway's key"),
 )
 async def sms_reply(reply: schemas.SmsReply, request: Request, _: SmsGatewayKey) -> JSONResponse:
     # What the kept request hash covers: the resident's pseudonym, not the phone (a hash of a
@@ -134,12 +131,11 @@ async def _rate_by_sms(
         " unsatisfied rating sends the demand back to be handled again."
     ),
     responses={
-        403: {"description": "链接无效（伪造或被改动）Not a valid link (problem+json)"},
-        404: {"description": "诉求不存在 No such complaint (problem+json)"},
-        409: {"description": "已评价，或链接属于上一轮办理 Rated already, or an earlier round's"},
-        410: {"description": "链接已过期 The link has expired (problem+json)"},
-        422: {"description": "请求参数有误 Invalid request (problem+json)"},
-        429: {"description": "过于频繁 Rate limited; see Retry-After (problem+json)"},
+        **problem(403, "链接无效（伪造或被改动）Not a valid link"),
+        **problem(404, "诉求不存在 No such complaint"),
+        **problem(409, "已评价，或链接属于上一轮办理 Rated already, or an earlier round's"),
+        **problem(410, "链接已过期 The link has expired"),
+        **problem(429, "过于频繁 Rate limited; see Retry-After"),
     },
     response_model=schemas.RatingRecorded,
 )

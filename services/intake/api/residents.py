@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from services.intake import app, store
 from services.intake.api import schemas
 from services.intake.api.deps import (
+    NO_CATALOGUE,
     REFUSALS,
     STAFF,
     ContactReader,
@@ -29,6 +30,7 @@ from services.intake.domain import decisions
 from services.intake.domain.commands import Contact
 from services.intake.domain.privacy import resident_ref
 from shared import idempotency
+from shared.answers import problem
 from shared.commands import causation_of
 from shared.db import Connection
 from shared.events import ContactsAccessed, ResidentErased
@@ -43,7 +45,7 @@ router = APIRouter()
     tags=[STAFF],
     summary="查看诉求人联系方式（解密）The resident's contact, decrypted",
     response_model=Contact,
-    responses={**REFUSALS, 410: {"description": "已按居民请求删除 Erased"}},
+    responses={**REFUSALS, **problem(410, "已按居民请求删除 Erased")},
 )
 async def contact(
     ref: str,
@@ -102,7 +104,6 @@ async def _record_reading(
         " id, and the ids whose contact was `erased` or is `missing`."
     ),
     response_model=schemas.Contacts,
-    responses=REFUSALS,
 )
 async def contacts(lookup: schemas.ContactLookup, request: Request, key: NotifyKey) -> JSONResponse:
     runtime = runtime_of(request)
@@ -126,7 +127,6 @@ async def contacts(lookup: schemas.ContactLookup, request: Request, key: NotifyK
         " filings, never their contact."
     ),
     response_model=schemas.WordsKeys,
-    responses=REFUSALS,
 )
 async def words_keys(
     lookup: schemas.KeysLookup, request: Request, key: ReportingKey
@@ -144,7 +144,7 @@ async def words_keys(
     tags=[STAFF],
     summary="删除居民个人信息（加密粉碎）Erase a resident's contact (crypto-shredding)",
     response_model=schemas.Erased,
-    responses=REFUSALS,
+    responses=NO_CATALOGUE,
 )
 async def erase(
     command: schemas.Erasure,

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from services.intake import app, store
 from services.intake.api import schemas
 from services.intake.api.deps import (
-    REFUSALS,
+    NO_CATALOGUE,
     STAFF,
     StaffKey,
     answer,
@@ -38,7 +38,6 @@ Limit = Annotated[int, Query(ge=1, le=200)]
         " resident's callback, recorded on its own complaint (`follows_case_number`: the survivor)."
     ),
     response_model=schemas.CallbackWorklist,
-    responses=REFUSALS,
 )
 async def callbacks(
     request: Request, key: StaffKey, limit: Limit = 50, offset: Offset = 0
@@ -56,7 +55,6 @@ async def callbacks(
     tags=[STAFF],
     summary="待人工处理队列：低置信度分类、咨询与疑似重复 Triage queue",
     response_model=schemas.TriageQueue,
-    responses=REFUSALS,
 )
 async def triage(
     request: Request, key: StaffKey, limit: Limit = 50, offset: Offset = 0
@@ -74,7 +72,7 @@ async def triage(
     tags=[STAFF],
     summary="试分类（不受理）Classify a text without filing it",
     response_model=schemas.Classification,
-    responses=REFUSALS,
+    responses=NO_CATALOGUE,
 )
 async def classify(command: schemas.ClassifyText, request: Request, _: StaffKey) -> JSONResponse:
     settings = intake_of(request).settings

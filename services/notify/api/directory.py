@@ -9,6 +9,7 @@ from services.notify import store
 from services.notify.api import schemas
 from services.notify.api.deps import AdminKey, Pool
 from services.notify.api.schemas import Deleted, Entry
+from shared.answers import problem, problems
 from shared.db import Connection
 from shared.http import Problem, parse_upload
 
@@ -43,6 +44,7 @@ async def _save(conn: Connection, entry: Entry) -> None:
             },
         }
     },
+    responses=problems(400),
 )
 async def load_directory(request: Request, pool: Pool, _: AdminKey) -> schemas.Loaded:
     raw = await request.body()
@@ -77,7 +79,10 @@ async def list_directory(pool: Pool, _: AdminKey) -> schemas.Directory:
 
 
 @router.delete(
-    "/directory/{recipient_id}", response_model=Deleted, summary="删除一个单位 Remove an entry"
+    "/directory/{recipient_id}",
+    response_model=Deleted,
+    summary="删除一个单位 Remove an entry",
+    responses=problem(404, "通讯录中没有 Not in the directory"),
 )
 async def delete_entry(recipient_id: str, pool: Pool, _: AdminKey) -> Deleted:
     async with pool.acquire() as conn:

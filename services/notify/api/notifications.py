@@ -14,16 +14,19 @@ from services.notify import app, store
 from services.notify.api import schemas
 from services.notify.api.deps import AdminKey, Events, Feed, OpsKey, Pool
 from services.notify.api.schemas import Redrive
+from shared.answers import problem
 from shared.events.area import PATTERN as AREA_PATTERN
 from shared.http import Offset, Problem
 
 router = APIRouter(tags=["通知 Notifications"])
+NOT_HERE = problem(404, "不在本密钥的区域 Not in this key's area")
 
 
 @router.get(
     "/notifications",
     response_model=list[schemas.Notification],
     summary="某诉求的通知 Notifications of a complaint",
+    responses=NOT_HERE,
 )
 async def list_notifications(
     complaint_id: UUID, pool: Pool, key: OpsKey
@@ -75,7 +78,7 @@ async def redrive(body: Redrive, pool: Pool, events: Events, key: AdminKey) -> s
     "/stream",
     summary="实时状态流 Live status changes (Server-Sent Events), by area and type",
     response_class=EventSourceResponse,
-    responses=schemas.EVENT_STREAM,
+    responses={**schemas.EVENT_STREAM, **NOT_HERE},
 )
 async def stream(
     pool: Pool,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
@@ -15,10 +15,12 @@ from services.notify.api import schemas
 from services.notify.api.deps import AdminKey, Pool, Settings, SubscriberKey
 from services.notify.api.schemas import SUBSCRIBABLE, Deleted, Subscription, SubscriptionView
 from services.notify.auth import ApiKey, Role
+from shared.answers import problem
 from shared.eventstore import Horizon
 from shared.http import Problem
 
 router = APIRouter(tags=["订阅 Webhook subscriptions"])
+NO_SUCH = problem(404, "没有这个订阅（或不是本密钥的）No such subscription, or not this key's")
 
 
 def _owner(key: ApiKey) -> str | None:
@@ -122,6 +124,7 @@ def _no_such(subscription_id: str) -> Problem:
 @router.delete(
     "/subscriptions/{subscription_id}",
     response_model=Deleted,
+    responses=NO_SUCH,
     summary="删除订阅（订阅方只能删自己的）Unsubscribe (a subscriber its own only)",
 )
 async def delete_subscription(subscription_id: str, pool: Pool, key: SubscriberKey) -> Deleted:
@@ -147,6 +150,7 @@ async def _set_status(
     "/subscriptions/{subscription_id}/pause",
     response_model=SubscriptionView,
     summary="暂停订阅（订阅方只能停自己的）Pause: nothing is sent until enabled again",
+    responses=NO_SUCH,
 )
 async def pause_subscription(
     subscription_id: str, pool: Pool, key: SubscriberKey
@@ -158,6 +162,7 @@ async def pause_subscription(
     "/subscriptions/{subscription_id}/enable",
     response_model=SubscriptionView,
     summary="重新启用 Enable again (after a pause, or after the endpoint answered 410 Gone)",
+    responses=NO_SUCH,
 )
 async def enable_subscription(
     subscription_id: str, pool: Pool, key: SubscriberKey
@@ -165,15 +170,10 @@ async def enable_subscription(
     return await _set_status(pool, subscription_id, key, "active", None)
 
 
-_NOT_YOURS: dict[int | str, dict[str, Any]] = {
-    404: {"description": "没有这个订阅（或不是本密钥的）No such subscription of this key's"}
-}
-
-
 @router.get(
     "/subscriptions/{subscription_id}/deliveries",
     response_model=schemas.DeliveryLog,
-    responses=_NOT_YOURS,
+    responses=NO_SUCH,
     summary="投递记录（新的在前）Delivery log: live and replayed webhooks, newest first",
 )
 async def subscription_deliveries(
@@ -195,9 +195,9 @@ async def subscription_deliveries(
     status_code=202,
     response_model=schemas.ReplayView,
     responses={
-        **_NOT_YOURS,
-        409: {"description": "已有重发在进行，或订阅未启用 One is running, or it is not active"},
-        422: {"description": "时间超出保留期，或事件不在日志中 Too old, or no such event"},
+        **NO_SUCH,
+        **problem(409, "已有重发在进行，或订阅未启用 One is running, or it is not active"),
+        **problem(422, "时间超出保留期，或事件不在日志中 Too old, or no such event"),
     },
     summary="重发错过的事件 Replay: send again, in order, everything since a time or an event",
 )
@@ -247,7 +247,7 @@ async def replay_subscription(
 @router.get(
     "/subscriptions/{subscription_id}/replays/{replay_id}",
     response_model=schemas.ReplayView,
-    responses=_NOT_YOURS,
+    responses=NO_SUCH,
     summary="重发进度 A replay's progress",
 )
 async def replay_progress(

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from services.reporting import store
 from services.reporting.api import schemas
 from services.reporting.api.csv import CSV_RESPONSE, csv_response
-from services.reporting.api.deps import NOT_SEEN, Config, Format, Limit, Pool, page_size
+from services.reporting.api.deps import Config, Format, Limit, Pool, page_size
 from services.reporting.api.schemas import AgendaPage
 from services.reporting.auth import READER, ApiKey
 from shared.http import Offset
@@ -46,7 +46,7 @@ async def _agenda(
     "/agenda",
     response_model=AgendaPage,
     summary="社区议事清单（四方五步） A community's deliberation agenda",
-    responses={200: CSV_RESPONSE, **NOT_SEEN},
+    responses={200: CSV_RESPONSE},
 )
 async def get_agenda(
     pool: Pool,
@@ -71,7 +71,7 @@ async def get_agenda(
     "/agenda/joint-meeting",
     response_model=AgendaPage,
     summary="区县大党委联席会议议程 The district's joint-meeting agenda",
-    responses={200: CSV_RESPONSE, **NOT_SEEN},
+    responses={200: CSV_RESPONSE},
 )
 async def get_joint_meeting(
     pool: Pool,

@@ -12,9 +12,10 @@ from fastapi.responses import Response
 from services.reporting import domain, store
 from services.reporting.api import schemas
 from services.reporting.api.csv import CSV_RESPONSE, csv_response
-from services.reporting.api.deps import NOT_SEEN, AreaCode, Config, Format, Limit, Pool, page_size
+from services.reporting.api.deps import AreaCode, Config, Format, Limit, Pool, page_size
 from services.reporting.api.schemas import Case, CasePage
 from services.reporting.auth import READER, ApiKey
+from shared.answers import problem
 from shared.http import Offset, Problem
 
 # Cases need a key and show its area only (services/reporting/auth.py).
@@ -26,7 +27,7 @@ router = APIRouter(tags=["案件 Cases"])
     response_model=Case,
     summary="案件详情、Open311 字段与全程时间线 A case with its Open311 fields and full timeline",
     description="密钥辖区以外的案件答 404，与不存在的一样。 A case outside the key's area is a 404.",
-    responses={404: {"description": "未找到 Not found"}, **NOT_SEEN},
+    responses=problem(404, "不存在或尚未同步 No such case (yet)"),
 )
 async def get_case(complaint_id: UUID, pool: Pool, key: Annotated[ApiKey, READER]) -> Case:
     async with pool.acquire() as conn:
@@ -41,7 +42,7 @@ async def get_case(complaint_id: UUID, pool: Pool, key: Annotated[ApiKey, READER
     response_model=CasePage,
     summary="案件列表 Cases, filtered and paged",
     description="只列出密钥辖区内的案件。 Lists the cases in the key's area only.",
-    responses={200: CSV_RESPONSE, **NOT_SEEN},
+    responses={200: CSV_RESPONSE},
 )
 async def list_cases(
     pool: Pool,

@@ -4,7 +4,7 @@ measures configuration, and the answers every keyed route may give."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import asyncpg
 from fastapi import Depends, Query, Request
@@ -37,11 +37,6 @@ AreaCode = Annotated[
 ]
 MONTH = r"^(19[7-9]\d|2[01]\d\d)-(0[1-9]|1[0-2])$"  # 1970-01 … 2199-12
 Month = Annotated[str, Query(pattern=MONTH, description="月份 YYYY-MM")]
-
-NOT_SEEN: dict[int | str, dict[str, Any]] = {
-    401: {"description": "缺少或无效的密钥 Missing or unknown key"},
-    403: {"description": "密钥角色不符 The key's role may not read this"},
-}
 
 
 def _runtime(request: Request) -> ReportingRuntime:

@@ -30,6 +30,7 @@ from services.reporting.api.schemas import (
     RankingEntry,
 )
 from services.reporting.measures import DIMENSIONS
+from shared.answers import problem
 from shared.apikeys import PUBLIC
 from shared.http import Offset, Problem
 
@@ -114,7 +115,7 @@ async def get_definitions(config: Config) -> Definitions:
     "/rankings/{group}",
     response_model=Ranking,
     summary="月度排名（按综合得分；末位为治理类，前后各 5 名为红黑榜） The monthly ranking",
-    responses={200: CSV_RESPONSE, 404: {"description": "没有这个排名 No such ranking"}},
+    responses={200: CSV_RESPONSE, **problem(404, "没有这个排名 No such ranking")},
 )
 async def get_ranking(
     pool: Pool,

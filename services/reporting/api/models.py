@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from services.reporting import store
 from services.reporting.api import schemas
-from services.reporting.api.deps import NOT_SEEN, Pool
+from services.reporting.api.deps import Pool
 from services.reporting.api.schemas import ReadModel
 from services.reporting.auth import OPERATOR
 from services.reporting.projections import MODELS
@@ -19,7 +19,6 @@ router = APIRouter(tags=["读模型 Read models"])
     response_model=list[ReadModel],
     summary="读模型及最近一次重建 The read models and their last rebuild",
     dependencies=[OPERATOR],
-    responses=NOT_SEEN,
 )
 async def get_read_models(pool: Pool) -> list[ReadModel]:
     async with pool.acquire() as conn:

@@ -13,6 +13,7 @@ from services.reporting import domain
 from services.reporting.api.csv import csv_response
 from services.reporting.measures import COUNTS, Composite, MeasuresConfig, RankingGroup
 from services.reporting.projections import Model
+from shared.events import AgendaAssignment
 
 
 def listing(
@@ -476,7 +477,7 @@ class AgendaEntry(BaseModel):
     settled: bool | None
     held_at: datetime | None
     decision: str | None
-    assignments: list[dict[str, Any]] | None
+    assignments: list[AgendaAssignment] | None
     decided_at: datetime | None
     verdict: str | None
     review_satisfied: bool | None

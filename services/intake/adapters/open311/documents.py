@@ -190,13 +190,19 @@ class Error(Described):
 
 def documented(model: Any) -> dict[str, Any]:
     """What a route's OpenAPI operation says of its answers: `model` as .json (or its XML twin),
-    and Open311's error array for every failure."""
-    errors = {"model": list[Error], "description": "Open311 错误数组 Open311's error array"}
+    and Open311's error array (the same as XML) for every failure, the refusals of the service's
+    middleware (413, and 422 for what Postgres cannot store) among them."""
+    xml = {"text/xml": {"schema": {"type": "string"}}}
+    errors = {
+        "model": list[Error],
+        "description": "Open311 错误数组 Open311's error array",
+        "content": xml,
+    }
     return {
         "response_model": model,
         "responses": {
-            200: {"content": {"text/xml": {"schema": {"type": "string"}}}},
-            **{status: errors for status in (400, 403, 404, 429, 503)},
+            200: {"content": xml},
+            **{status: errors for status in (400, 403, 404, 413, 422, 429, 503)},
         },
     }
 
