@@ -353,6 +353,17 @@ async def subscription(
     return dict(row) if row else None
 
 
+async def sendable_subscription(conn: Connection, subscription_id: str) -> dict[str, Any] | None:
+    """A subscription to POST to now, with `revoked` saying whether its subscriber key was
+    revoked since (then it receives nothing: no retry, no replay)."""
+    row = await conn.fetchrow(
+        "SELECT s.*, k.revoked_at IS NOT NULL AS revoked FROM subscriptions s "
+        "LEFT JOIN api_keys k ON k.key_id = s.owner_key_id WHERE s.subscription_id = $1",
+        subscription_id,
+    )
+    return dict(row) if row else None
+
+
 async def subscriptions(conn: Connection, owner: str | None = None) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         "SELECT * FROM subscriptions WHERE $1::text IS NULL OR owner_key_id = $1 "

@@ -456,9 +456,11 @@ class WebhookChannel:
 
     async def send(self, pool: asyncpg.Pool, message: Outbound) -> None:
         async with pool.acquire() as conn:
-            subscription = await store.subscription(conn, message.endpoint)
+            subscription = await store.sendable_subscription(conn, message.endpoint)
         if subscription is None:
             raise Undeliverable(f"订阅 {message.endpoint} 已删除 The subscription was deleted")
+        if subscription["revoked"]:
+            raise Undeliverable("订阅方密钥已吊销 The subscriber's key was revoked")
         if subscription["status"] != "active":
             raise Undeliverable(f"订阅 {message.endpoint} 已停用 The subscription is disabled")
         host = urlsplit(subscription["url"]).hostname or ""

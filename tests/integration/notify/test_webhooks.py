@@ -11,6 +11,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 from standardwebhooks.webhooks import Webhook
 
 from services.notify import auth as notify_auth
@@ -269,3 +270,45 @@ async def test_events_past_the_retention_window_are_forgotten_and_not_asked_for(
         )
     assert too_old.status_code == 422 and "30" in too_old.json()["detail"]
     assert forgotten.status_code == 422
+
+
+async def test_a_revoked_key_s_subscription_receives_nothing_more_not_even_a_replay(
+    notify_server: NotifyServer,
+):
+    server, hook, area = notify_server, "revoked", "370124007000"
+    key = await subscriber_key(server, "已停用的平台", area, "ComplaintFiled")
+    sid = (await subscribe(server, key, hook))["subscription_id"]
+    since = datetime.now(UTC)
+    await file_and_wait(server, sid, "370124007001")
+    await server.until(lambda: received(server, hook), what="the live webhook")
+
+    # a replay under way, its first message failing and to be retried
+    server.gateways.behaviour[f"webhook:{hook}"] = Behaviour(status=503)
+    async with server.client(key) as client:
+        asked = await client.post(f"/subscriptions/{sid}/replay", json={"since": since.isoformat()})
+    assert asked.status_code == 202 and asked.json()["total"] == 1, asked.text
+    await server.until(
+        lambda: len(server.gateways.of(f"webhook:{hook}")) > 1, what="the replay's first try"
+    )
+
+    # the key is revoked; then the endpoint would accept again
+    async with server.runtime.pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE api_keys SET revoked_at = now() WHERE key_id = "
+            "(SELECT owner_key_id FROM subscriptions WHERE subscription_id = $1)",
+            sid,
+        )
+    server.gateways.behaviour[f"webhook:{hook}"] = Behaviour()
+    accepted_before = len(received(server, hook))
+
+    async def ended() -> asyncpg.Record | None:
+        async with server.runtime.pool.acquire() as conn:
+            return await conn.fetchrow(
+                "SELECT status, last_error FROM replays WHERE replay_id = $1 "
+                "AND status <> 'running'",
+                uuid.UUID(asked.json()["replay_id"]),
+            )
+
+    replay = await server.until(ended, what="the replay to end")
+    assert replay["status"] == "failed", dict(replay)
+    assert len(received(server, hook)) == accepted_before, "nothing sent after the revocation"
