@@ -59,6 +59,21 @@ class Endpoint:
             stdout=subprocess.DEVNULL,
         )
 
+    async def listening(self) -> None:
+        """Until the endpoint accepts connections (a replay asked for before would only be
+        retried, and prove nothing of the endpoint being back)."""
+
+        async def accepts() -> bool:
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
+            except OSError:
+                return False
+            writer.close()
+            await writer.wait_closed()
+            return True
+
+        await until(accepts, 20, "the endpoint listening")
+
     def stop(self) -> None:
         assert self.process is not None
         self.process.send_signal(signal.SIGINT)
@@ -134,6 +149,7 @@ async def test_a_subscriber_subscribes_receives_misses_and_replays(
         document = await client.get(notify + "/asyncapi/webhooks.json")
         assert document.json() == json.loads((REPO / "docs/asyncapi/webhooks.json").read_text())
 
+        await endpoint.listening()
         key = {"X-API-Key": await asyncio.to_thread(subscriber_key, stack)}
         subscribed = await client.post(
             notify + "/subscriptions",
@@ -167,6 +183,7 @@ async def test_a_subscriber_subscribes_receives_misses_and_replays(
         assert endpoint.about(second) == []
 
         endpoint.start()
+        await endpoint.listening()
         replay = await client.post(
             f"{notify}/subscriptions/{sub}/replay",
             json={"since": stopped_at.isoformat()},
