@@ -222,8 +222,14 @@ _SERVICE_NOTE = (
     "\n\n每条事件的头是 CloudEvents 属性（ce_*），正文是该类型该版本的 JSON。按 ce_id 去重；"
     "按 ce_type 与 ce_eventversion 选择模式。 Each record's headers are CloudEvents attributes "
     "(`ce_*`), its value the JSON of that type at that version. Deduplicate on `ce_id`; choose "
-    "the schema by `ce_type` and `ce_eventversion`. Compatibility: an additive change keeps the "
-    "version; a breaking one publishes a new version (see the policy)."
+    "the schema by `ce_type` and `ce_eventversion`; one complaint's events are in order on one "
+    "partition (the key), with no order across complaints or topics."
+    "\n\n兼容策略 Compatibility policy: an additive change (a new optional property, a "
+    "description) keeps the version; anything else (a property removed, retyped or made "
+    "required, an enum value added or removed, a type renamed) publishes a new version, and the "
+    "platform reads the older ones by upcasting them, so they stay in this document beside the "
+    "current one. Ignore properties you do not know; skip (do not fail on) a type or a version "
+    f"you do not know. The whole policy: {POLICY}."
 )
 
 
