@@ -109,3 +109,10 @@ def within(code: str | None, scope: str | None) -> bool:
         code == pattern or (pattern.endswith("%") and code.startswith(pattern[:-1]))
         for pattern in like_patterns(scope)
     )
+
+
+def no_finer_than_building(code: str) -> str:
+    """`code` as far as the public may know it: a unit's building (370124001001-G01-B02-U1 →
+    370124001001-G01-B02); a building or anything coarser is returned as it is."""
+    place = enclosing(code)
+    return place.building if place.unit and place.building else code

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 import typing
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
 from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SerializeAsAny, create_model
 
+from shared.events.area import PATTERN, no_finer_than_building
 from shared.events.base import REGISTRY, Event
 from shared.events.complaint import ComplaintStatus, ComplaintType
 from shared.events.dispatch import ResponderRole
@@ -20,11 +22,25 @@ def _doc(zh_en: str) -> Any:
     return Field(description=zh_en)
 
 
+def _public_area(code: Any) -> Any:
+    return no_finer_than_building(code) if isinstance(code, str) else code
+
+
+# Events carry the place a complaint is down to its unit (单元); what leaves the platform names
+# the building at most, as a sealed filing's public place does. Every public field holding an
+# area code is one of these two, and `webhook_body_json` finds them by this validator.
+_CUT_TO_BUILDING = BeforeValidator(_public_area)
+_AREA = (
+    "区域代码（区/街道/社区/网格/楼栋），细至楼栋为止 "
+    "Area code of a district, street, community, grid or building: no finer than the building 楼栋"
+)
+
 # Fields that recur, each documented once.
 ComplaintId = Annotated[UUID, _doc("诉求 id Complaint id")]
 CaseNumber = Annotated[str, _doc("受理编号（督办墙可见）Case number, as the board shows it")]
 Status = Annotated[ComplaintStatus, _doc("诉求状态 The complaint's status after this event")]
-AreaCode = Annotated[str, _doc("区域代码（街道/社区/网格）Area code: street, community, grid")]
+AreaCode = Annotated[str, _CUT_TO_BUILDING, _doc(_AREA)]
+MaybeAreaCode = Annotated[str | None, _CUT_TO_BUILDING, _doc(_AREA)]
 Category = Annotated[str | None, _doc("诉求分类代码 Category code")]
 Kind = Annotated[ComplaintType, _doc("诉求类型 Complaint type (投诉/求助/咨询/建议…)")]
 WorkOrderId = Annotated[UUID, _doc("工单 id Work order id")]
@@ -140,18 +156,61 @@ def webhook_body(event: Event, event_id: UUID, source: str, time: datetime) -> W
 
 def webhook_body_json(event: Event, event_id: UUID, source: str, time: datetime) -> str:
     """The same body as `webhook_body`, as JSON, at a third of the cost: `data` is the event's
-    own serialisation limited to its public payload's fields (nested ones included), so no
-    payload model is built. (Notify makes one for every subscribable event it handles; a unit
-    test holds the two equal for every type.)"""
+    own serialisation limited to its public payload's fields (nested ones included), its area
+    codes cut to the building in the text, so no payload model is built. (Notify makes one for
+    every subscribable event it handles; a unit test holds the two equal for every type.)"""
     payload = PUBLIC_PAYLOADS[event.event_type]
     data = event.__pydantic_serializer__.to_json(event, include=_allowed(payload)).decode()
+    public = _cut_to_building(data, event, _areas(payload))
+    if public is None:  # a code not cut in the text: the payload model cuts it
+        public = payload.model_validate(event).model_dump_json()
     # (ids, a wire type and an ISO time need no escaping; the source is escaped)
     return (
         f'{{"specversion":"1.0","id":"{event_id}","source":{json.dumps(source)},'
         f'"type":"{event.event_type}","subject":"{getattr(event, "complaint_id", "")}",'
         f'"time":"{time.isoformat()}","datacontenttype":"application/json",'
-        f'"dataversion":{payload.version},"data":{data}}}'
+        f'"dataversion":{payload.version},"data":{public}}}'
     )
+
+
+def _cut_to_building(data: str, model: BaseModel, areas: dict[str, Any]) -> str | None:
+    """`data`, the JSON of `model` (an event, or a model it nests), with the area codes where
+    `areas` says cut to the building, as the payload's validator cuts them; None for a code
+    finer than a building that this cannot cut (the payload model then does)."""
+    for name, within in areas.items():
+        value = getattr(model, name)
+        if within is not True:
+            for nested in value if isinstance(value, list) else [] if value is None else [value]:
+                cut = _cut_to_building(data, nested, within)
+                if cut is None:
+                    return None
+                data = cut
+        elif isinstance(value, str):
+            if (pair := _cut_pair(name, value)) is None:
+                return None
+            if pair:
+                data = data.replace(*pair)
+    return data
+
+
+@lru_cache(maxsize=65536)  # a city has far fewer places than events
+def _cut_pair(name: str, code: str) -> tuple[str, str] | tuple[()] | None:
+    """The field `name` holding `code` as the event's JSON has it, and as it is with the code
+    cut to its building (no string value in JSON can hold such a pair: its quotes are escaped);
+    () for a code no finer than a building; None for one not of the pattern, as JSON may
+    escape it."""
+    if (cut := no_finer_than_building(code)) is code:
+        return ()
+    if not re.fullmatch(PATTERN, code):
+        return None
+    return f'"{name}":"{code}"', f'"{name}":"{cut}"'
+
+
+def _unwrapped(annotation: Any) -> tuple[Any, bool]:
+    """X of list[X] or X | None, and whether it was a list."""
+    within_list = typing.get_origin(annotation) is list
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    return (args[0] if within_list or len(args) == 1 else annotation), within_list
 
 
 def _is_model(annotation: Any) -> bool:
@@ -164,13 +223,23 @@ def _allowed(model: type[BaseModel]) -> dict[str, Any]:
     model (or a list of them) that model's fields."""
     spec: dict[str, Any] = {}
     for name, field in model.model_fields.items():
-        annotation: Any = field.annotation
-        within_list = typing.get_origin(annotation) is list
-        args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        if within_list or len(args) == 1:  # list[X], X | None: X
-            annotation = args[0]
+        annotation, within_list = _unwrapped(field.annotation)
         nested = _allowed(annotation) if _is_model(annotation) else True
         spec[name] = {"__all__": nested} if within_list and nested is not True else nested
+    return spec
+
+
+@cache
+def _areas(model: type[BaseModel]) -> dict[str, Any]:
+    """Where `model` holds area codes: a field that is one (True), and a field that is a model
+    (or a list of them) holding some (what of that model does)."""
+    spec: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        annotation, _ = _unwrapped(field.annotation)
+        if _CUT_TO_BUILDING in field.metadata:
+            spec[name] = True
+        elif _is_model(annotation) and (nested := _areas(annotation)):
+            spec[name] = nested
     return spec
 
 

@@ -21,6 +21,7 @@ from shared.events.public.base import (
     Category,
     DueAt,
     Kind,
+    MaybeAreaCode,
     PublicCandidate,
     PublicPayload,
     Status,
@@ -198,7 +199,7 @@ class ComplaintCallbackRecordedPayload(_StatusOnly):
 
 class _TriageClock(_StatusOnly):
     due_at: DueAt
-    area_code: str | None = Field(None, description="区域代码 Area code")
+    area_code: MaybeAreaCode = None
 
 
 class TriageWarnedPayload(_TriageClock):

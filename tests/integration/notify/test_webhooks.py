@@ -117,8 +117,10 @@ async def test_a_subscriber_gets_signed_public_webhooks_and_replays_what_it_miss
     made = await subscribe(server, key, hook)
     sid, secret = made["subscription_id"], made["secret"]
 
-    # a filing: a signed webhook of the public shape, nothing of the resident's in it
-    first, first_id = await file_and_wait(server, sid, "370124003001")
+    # a filing in a stairwell of the street: a signed webhook of the public shape, nothing of
+    # the resident's in it, the place no finer than the building (the subscription's area is
+    # matched by the full code)
+    first, first_id = await file_and_wait(server, sid, "370124003001-G02-B03-U1")
     await server.until(lambda: received(server, hook), what="the first webhook")
     [request] = [r for r in server.gateways.of(f"webhook:{hook}") if r["status"] < 300]
     verified = Webhook(secret).verify(request["body"], request["headers"])
@@ -126,6 +128,7 @@ async def test_a_subscriber_gets_signed_public_webhooks_and_replays_what_it_miss
     assert verified["subject"] == str(first.complaint_id) and verified["dataversion"] == 1
     assert set(verified["data"]) <= set(PUBLIC_PAYLOADS["ComplaintFiled"].model_fields)
     assert verified["data"]["case_number"] == first.case_number
+    assert verified["data"]["area_code"] == "370124003001-G02-B03"
     sent = request["body"].decode()
     for personal in (TEXT, ADDRESS, first.resident_ref, "李君", "13812345678", "漏水"):
         assert personal not in sent

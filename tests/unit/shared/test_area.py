@@ -7,7 +7,15 @@ import pytest
 import yaml
 from pydantic import Field, TypeAdapter, ValidationError
 
-from shared.events.area import PATTERN, AreaLevel, enclosing, like_patterns, parent, within
+from shared.events.area import (
+    PATTERN,
+    AreaLevel,
+    enclosing,
+    like_patterns,
+    no_finer_than_building,
+    parent,
+    within,
+)
 
 DEMO = Path(__file__).resolve().parents[3] / "deploy" / "local" / "demo_city.yaml"
 AREAS: list[dict[str, Any]] = yaml.safe_load(DEMO.read_text(encoding="utf-8"))["areas"]
@@ -107,3 +115,18 @@ def test_a_scope_above_the_district_covers_the_districts_below_it():
 def test_no_scope_is_everywhere_and_no_code_is_nowhere():
     assert within(None, None) and within("370124001001", None)
     assert not within(None, "370124000000") and not within("", "370124000000")
+
+
+@pytest.mark.parametrize("area", AREAS, ids=lambda a: a["code"])
+def test_the_public_area_of_a_code_is_its_building_at_most(area):
+    code = area["code"]
+    public = no_finer_than_building(code)
+    if area["level"] == "unit":
+        assert public == DECLARED_PARENT[code] and enclosing(public).unit is None
+    else:
+        assert public is code  # a building or coarser: the code itself
+
+
+def test_a_unit_outside_the_city_s_list_is_cut_by_its_shape():
+    assert no_finer_than_building("370124001009-G07-B12-U3") == "370124001009-G07-B12"
+    assert no_finer_than_building("370124001000") == "370124001000"

@@ -4,17 +4,21 @@ carrying nothing personal or free-text, by field name and by what real events pu
 from __future__ import annotations
 
 import json
+import re
 import types
 import typing
 import uuid
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any
+from typing import Any, ClassVar
+from unittest.mock import patch
 
-from pydantic import BaseModel, create_model
+import pytest
+from pydantic import BaseModel, ConfigDict, create_model
 
 from services.notify.api.schemas import SUBSCRIBABLE
 from shared.events import REGISTRY, Event, events_about_complaints
+from shared.events.area import no_finer_than_building
 from shared.events.public import (
     PUBLIC_PAYLOADS,
     PublicPayload,
@@ -24,7 +28,13 @@ from shared.events.public import (
     webhook_body_json,
     webhook_body_model,
 )
-from shared.events.public.base import PublicAssignment, PublicCandidate, PublicClock
+from shared.events.public.base import (
+    AreaCode,
+    MaybeAreaCode,
+    PublicAssignment,
+    PublicCandidate,
+    PublicClock,
+)
 from shared.events.snapshots import Contract, check, families, public_family, with_contract
 from tests.support import examples
 
@@ -46,6 +56,9 @@ NESTED_PUBLIC = {
     "OrderClock": set(PublicClock.model_fields),
 }
 SECRET = "李君 13812345678 玫城丽都3号楼2单元501 屋顶漏水三天了"
+# A stairwell (玫城丽都2号楼1单元), in every field of an event that holds an area code; the
+# public learns its building only.
+UNIT, BUILDING = "370124001001-G01-B02-U1", "370124001001-G01-B02"
 
 
 def test_every_complaint_event_of_intake_and_dispatch_has_a_public_payload():
@@ -119,7 +132,9 @@ def _value(annotation: Any, field: str, public: set[str]) -> Any:
     if isinstance(annotation, type) and issubclass(annotation, Enum):
         return next(iter(annotation))
     if annotation is str:
-        return f"code-{field}" if field in public else SECRET
+        if field not in public:
+            return SECRET
+        return UNIT if field.endswith("_code") else f"code-{field}"
     return {uuid.UUID: uuid.uuid4(), datetime: datetime.now(UTC), bool: True, int: 2,
             float: 1.5}[annotation]  # fmt: skip
 
@@ -167,7 +182,7 @@ def test_a_filing_s_webhook_body_is_cloudevents_with_the_public_shape_only():
     assert sent["type"] == "ComplaintFiled" and sent["subject"] == str(filed.complaint_id)
     assert sent["dataversion"] == 1 and sent["datacontenttype"] == "application/json"
     assert sent["data"]["case_number"] == filed.case_number
-    assert sent["data"]["area_code"] == filed.area_code
+    assert filed.area_code == UNIT and sent["data"]["area_code"] == BUILDING
     for personal in (SECRET, filed.address, filed.resident_ref, filed.masked_phone):
         assert personal not in json.dumps(sent, ensure_ascii=False)
     # the body validates as the typed message of its type, and as no other type's
@@ -181,3 +196,89 @@ def test_the_typed_body_of_a_type_names_it_and_its_payload():
     assert schema["properties"]["dataversion"]["const"] == 1
     assert "SlaBreachedPayload" in json.dumps(schema)
     assert public_payload(examples.complaint_filed()).event_type == "ComplaintFiled"
+
+
+def _unit_codes(value: Any) -> list[str]:
+    """Every string in a JSON value that names a unit (单元): a code of three local segments."""
+    if isinstance(value, dict):
+        return [code for item in value.values() for code in _unit_codes(item)]
+    if isinstance(value, list):
+        return [code for item in value for code in _unit_codes(item)]
+    return [value] if isinstance(value, str) and re.fullmatch(r"[0-9]{12}(-\w+){3}", value) else []
+
+
+def test_no_payload_names_a_place_finer_than_the_building_on_either_path():
+    cut = 0
+    for wire_type, payload_class in PUBLIC_PAYLOADS.items():
+        event: Event = _filled(REGISTRY[wire_type], set(payload_class.model_fields))
+        event_id, at = uuid.uuid4(), datetime.now(UTC)
+        sent = json.loads(webhook_body_json(event, event_id, "/jiesu/test", at))
+        documented = json.loads(webhook_body(event, event_id, "/jiesu/test", at).model_dump_json())
+        assert _unit_codes(sent) == [] and _unit_codes(documented) == [], wire_type
+        areas = {n for n in payload_class.model_fields if n.endswith("_code")}
+        documented_as_areas = {
+            n for n, f in payload_class.model_fields.items() if "细至楼栋" in (f.description or "")
+        }
+        assert areas == documented_as_areas, wire_type  # (so `_filled` gave each a unit)
+        assert all(sent["data"][n] == documented["data"][n] == BUILDING for n in areas), wire_type
+        cut += len(areas)
+    assert cut >= 11, "filings, classifications, work orders, triage clocks, agenda items…"
+
+
+class _Place(BaseModel):
+    model_config = ConfigDict(frozen=True, from_attributes=True)
+    area_code: AreaCode
+
+
+class _Places(PublicPayload):
+    """地点 Places a complaint names (a payload for this test only: `_` keeps it unlisted)."""
+
+    event_type = "PlacesNamed"
+    area_code: MaybeAreaCode = None
+    main: _Place | None
+    others: list[_Place]
+
+
+class _EventPlace(BaseModel):
+    area_code: str
+    address: str
+
+
+class _PlacesNamed(BaseModel):
+    event_type: ClassVar[str] = "PlacesNamed"
+    complaint_id: uuid.UUID
+    area_code: str | None
+    main: _EventPlace | None
+    others: list[_EventPlace]
+
+
+def _named(*codes: str | None) -> Any:
+    first, *rest = codes
+    return _PlacesNamed(
+        complaint_id=uuid.uuid4(),
+        area_code=first,
+        main=_EventPlace(area_code=rest[0], address=SECRET) if rest[0] else None,
+        others=[_EventPlace(area_code=code, address=SECRET) for code in rest[1:] if code],
+    )
+
+
+@pytest.mark.parametrize(
+    "codes",
+    [
+        (UNIT, UNIT, UNIT, "370124001002-G01-B01-U2", BUILDING),  # top level, nested, repeated
+        (None, None, "370124001001-G01", UNIT),
+        (BUILDING, "370124001001", None),
+        ("370124001001-g01-b02-u1", UNIT),  # not of the pattern: the payload model cuts it
+    ],
+)
+def test_area_codes_in_nested_payload_models_and_lists_are_cut_alike_on_both_paths(codes):
+    event, event_id, at = _named(*codes), uuid.uuid4(), datetime.now(UTC)
+    with patch.dict(PUBLIC_PAYLOADS, {"PlacesNamed": _Places}):
+        sent = json.loads(webhook_body_json(event, event_id, "/jiesu/test", at))
+        documented = json.loads(webhook_body(event, event_id, "/jiesu/test", at).model_dump_json())
+    assert sent["data"] == documented["data"] and _unit_codes(sent) == []
+    assert WebhookBody.model_validate(sent) == WebhookBody.model_validate(documented)
+    expected = [no_finer_than_building(code) for code in codes if code]
+    named = [sent["data"]["area_code"], sent["data"]["main"] and sent["data"]["main"]["area_code"]]
+    assert [c for c in named if c] + [p["area_code"] for p in sent["data"]["others"]] == expected
+    assert "李君" not in json.dumps(sent, ensure_ascii=False)
