@@ -49,13 +49,17 @@ def test_the_committed_documents_are_what_the_code_generates() -> None:
 
 
 def test_every_document_is_valid_asyncapi_3_by_the_initiatives_own_parser() -> None:
-    files = sorted(asyncapi.FOLDER.glob("*.json")) + sorted(asyncapi.FOLDER.glob("*.yaml"))
-    assert len(files) == 2 * len(asyncapi.names())
+    files = sorted(asyncapi.FOLDER.glob("*.json"))
+    assert len(files) == len(asyncapi.names())
     code, diagnostics = validate(*files)
     errors = [d for d in diagnostics if d["severity"] == 0]
     assert (code, errors) == (0, [])
     # what is left are hints (the parser suggests AsyncAPI 3.1; the issue asks for 3.0)
     assert {d["code"] for d in diagnostics} <= {"asyncapi-latest-version"}
+    # each YAML file is the same document as its JSON (so valid alike)
+    for path in files:
+        yaml_text = path.with_suffix(".yaml").read_text(encoding="utf-8")
+        assert yaml.safe_load(yaml_text) == json.loads(path.read_text(encoding="utf-8"))
 
 
 def test_the_validator_refuses_a_broken_document(tmp_path: Path) -> None:
@@ -70,10 +74,10 @@ def test_the_validator_refuses_a_broken_document(tmp_path: Path) -> None:
     doc["operations"]["publishComplaintEvents"]["channel"] = {"$ref": "#/channels/nowhere"}
     dangling = tmp_path / "dangling.json"
     dangling.write_text(json.dumps(doc))
-    for broken in (wrong_word, dangling):
-        code, diagnostics = validate(broken)
-        assert code == 1
-        assert any(d["severity"] == 0 for d in diagnostics), diagnostics
+    code, diagnostics = validate(wrong_word, dangling)
+    assert code == 1
+    refused = {d["file"] for d in diagnostics if d["severity"] == 0}
+    assert refused == {str(wrong_word), str(dangling)}, diagnostics
 
 
 @pytest.mark.parametrize("service", asyncapi.SERVICES)
