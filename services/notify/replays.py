@@ -1,9 +1,13 @@
 """Replays: a subscriber's "send me again everything since", driven one message after another.
 
 A replay lives in Postgres (`replays`): whoever drives it holds a lease, renewed with every
-message, and records how far it got with each one delivered. A process that dies leaves its
-lease to run out; then any notify process takes the replay over from there, sending the
-message that was in flight again under the same `webhook-id` (the subscriber deduplicates).
+message, and records how far it got with each one delivered (fenced on the lease: a driver
+whose replay was taken over records nothing more). A process that dies leaves its lease to
+run out; one that stops gives its leases up. Then any notify process takes the replay over
+from there, sending the message that was in flight again under the same `webhook-id` (the
+subscriber deduplicates). A replay cancelled (by its subscriber, or as its subscription is
+paused, enabled again or deleted) is stopped at once by whoever drives it: the cancel's
+NOTIFY names it; a lost one is noticed at the driver's next look, within its poll interval.
 """
 
 from __future__ import annotations
@@ -75,7 +79,7 @@ class Replay:
                         "订阅已删除 The subscription was deleted" if subscription is None else None
                     )
                     await webhook_log.finish_replay(
-                        conn, self.row["replay_id"], "failed" if gone else "done", gone
+                        conn, self.row, "failed" if gone else "done", gone
                     )
                     return
             for event in events:
@@ -131,7 +135,7 @@ class Replay:
                     await store.set_subscription_status(conn, sid, "disabled", error)
                 if status == "abandoned":
                     reason = f"{event['event_id']}: {error}"
-                    await webhook_log.finish_replay(conn, self.row["replay_id"], "failed", reason)
+                    await webhook_log.finish_replay(conn, self.row, "failed", reason)
             if now != "running" or status != "pending":
                 return status == "delivered" and now == "running"
             log.warning("replay %s: %s (attempt %d)", self.row["replay_id"], error, attempt)
@@ -142,17 +146,32 @@ class Replay:
 async def run_replays(runtime: NotifyRuntime, settings: NotifySettings) -> None:
     """Drives the running replays no one holds, each in a task of its own; woken by a new
     replay (NOTIFY), by one ending, and when another process's lease runs out (it may have
-    died). Also forgets logged events past the retention window, when the oldest runs out."""
+    died); a cancelled one's task is cancelled as its NOTIFY arrives. Also forgets what is
+    past the retention window, when the oldest of it runs out."""
     listener = await connect(settings.database_url)
     wake = asyncio.Event()
-    await listener.add_listener(webhook_log.REPLAY_CHANNEL, lambda *_: wake.set())
     driving: dict[UUID, asyncio.Task[None]] = {}
+    epochs: dict[UUID, int] = {}  # the lease epoch of each replay driven
+
+    def heard(_conn: object, _pid: int, _channel: str, payload: object) -> None:
+        for replay_id in webhook_log.cancelled_in(str(payload or "")):
+            stop(replay_id)
+        wake.set()
+
+    def stop(replay_id: UUID) -> None:
+        task = driving.get(replay_id)
+        if task is not None:
+            log.info("replay %s cancelled", replay_id)
+            task.cancel()
+
+    await listener.add_listener(webhook_log.REPLAY_CHANNEL, heard)
     prune_at = -math.inf
     timeout = aiohttp.ClientTimeout(total=settings.gateway_timeout_s)
 
     def ended(task: asyncio.Task[None]) -> None:
         replay_id = next(r for r, t in driving.items() if t is task)
         driving.pop(replay_id)
+        epochs.pop(replay_id, None)
         wake.set()
         if not task.cancelled() and task.exception() is not None:
             # its lease runs out and it is taken over (by this process too) from where it got
@@ -170,6 +189,8 @@ async def run_replays(runtime: NotifyRuntime, settings: NotifySettings) -> None:
                         if oldest_ends is not None:
                             ahead = (oldest_ends - datetime.now(UTC)).total_seconds()
                         prune_at = time.monotonic() + max(60.0, ahead)  # in batches, not per row
+                    for replay_id in await webhook_log.not_running(conn, list(driving)):
+                        stop(replay_id)  # its cancel's NOTIFY was lost
                     taken = await webhook_log.take_replays(
                         conn, settings.delivery_lease_s, list(driving)
                     )
@@ -177,16 +198,25 @@ async def run_replays(runtime: NotifyRuntime, settings: NotifySettings) -> None:
                 for row in taken:
                     task = asyncio.create_task(Replay(runtime, settings, channel, row).run())
                     driving[row["replay_id"]] = task
+                    epochs[row["replay_id"]] = row["lease_epoch"]
                     task.add_done_callback(ended)
                 wait = min(settings.delivery_poll_interval_s, prune_at - time.monotonic())
                 if lease_ends is not None:
                     wait = min(wait, (lease_ends - datetime.now(UTC)).total_seconds() + 0.05)
                 await woken(wake, max(0.01, wait))
         finally:
-            # stopped: the replays' tasks end before the session closes (their leases run out
-            # and whoever runs next takes them over)
+            # stopped: the replays' tasks end before the session closes, and their leases are
+            # given up, so that whoever runs next takes them over at once
+            held = dict(epochs)
             tasks = list(driving.values())
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await listener.close()
+            try:
+                if held:
+                    async with asyncio.timeout(5):
+                        await webhook_log.release_replays(listener, held)
+            except Exception as error:  # their leases run out instead
+                log.warning("replays' leases not given up: %r", error)
+            finally:
+                await listener.close()

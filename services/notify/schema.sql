@@ -137,7 +137,7 @@ CREATE TABLE IF NOT EXISTS replays (
     sent_position   bigint      NOT NULL,
     total           integer     NOT NULL,
     sent            integer     NOT NULL DEFAULT 0,
-    status          text        NOT NULL DEFAULT 'running',  -- running | done | failed
+    status          text        NOT NULL DEFAULT 'running',  -- running | done | failed | cancelled
     last_error      text,
     lease_until     timestamptz,
     created_at      timestamptz NOT NULL DEFAULT now(),
@@ -146,6 +146,11 @@ CREATE TABLE IF NOT EXISTS replays (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS replays_one_running ON replays (subscription_id)
     WHERE status = 'running';
+-- Each take-over of a replay draws the next epoch; what a driver records is fenced on the
+-- epoch it took, so one whose lease ran out (and was taken over) records nothing more.
+ALTER TABLE replays ADD COLUMN IF NOT EXISTS lease_epoch integer NOT NULL DEFAULT 0;
+-- Finished replays are forgotten past the retention window (webhook_log.prune).
+CREATE INDEX IF NOT EXISTS replays_finished ON replays (finished_at) WHERE status <> 'running';
 
 -- What a replay sent, event by event, for the subscription's delivery log. `webhook_id` is the
 -- live delivery's notification id for the same (subscription, event): a subscriber that

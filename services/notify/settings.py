@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import DEV_KEY_PREFIX, DEV_SECRET_PREFIX, DevKeys, ServiceSettings
@@ -83,6 +83,10 @@ class NotifySettings(DevKeys, ServiceSettings):
     # replay's messages go out per second at most (one after another, in order).
     replay_retention_days: float = 30.0
     replay_rate_per_s: float = 20.0
+    # What one subscriber key may hold: subscriptions (each could replay the whole window),
+    # and replays running at once over all of them. An admin's subscriptions are not capped.
+    subscriptions_per_key: int = Field(20, ge=1)
+    replays_per_key: int = Field(1, ge=1)
 
     @field_validator("retry_schedule")
     @classmethod

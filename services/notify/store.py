@@ -338,6 +338,20 @@ async def put_subscription(
     return dict(row)
 
 
+async def lock_owner(conn: Connection, owner: str) -> None:
+    """Serialise, until the transaction ends, the subscriptions made by one subscriber key."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"subscriptions:{owner}"
+    )
+
+
+async def owned_subscriptions(conn: Connection, owner: str) -> int:
+    held: int = await conn.fetchval(
+        "SELECT count(*) FROM subscriptions WHERE owner_key_id = $1", owner
+    )
+    return held
+
+
 # `owner`: a subscriber key's id, to see and change only its own subscriptions (None: all).
 _OWNED = "($2::text IS NULL OR owner_key_id = $2)"
 

@@ -54,14 +54,42 @@ async def append(conn: Connection, logged: list[Logged]) -> None:
 
 
 async def prune(conn: Connection, retention_days: float) -> datetime | None:
-    """Forget events logged before the retention window; when the oldest left runs out."""
+    """Forget what is older than the retention window: logged events, finished replays and
+    what they sent, and the finished webhook deliveries of deleted subscriptions (a finished
+    replay of a deleted one at once: no one can read it). When the oldest left runs out."""
+    window = retention_days * 86400
     await conn.execute(
-        "DELETE FROM webhook_events WHERE logged_at < now() - make_interval(secs => $1)",
-        retention_days * 86400,
+        "DELETE FROM webhook_events WHERE logged_at < now() - make_interval(secs => $1)", window
+    )
+    await conn.execute(
+        """
+        WITH gone AS (
+            DELETE FROM replays r WHERE status <> 'running'
+              AND (finished_at < now() - make_interval(secs => $1)
+                   OR NOT EXISTS (SELECT 1 FROM subscriptions s
+                                  WHERE s.subscription_id = r.subscription_id))
+            RETURNING replay_id
+        )
+        DELETE FROM replay_sends WHERE replay_id IN (SELECT replay_id FROM gone)
+        """,
+        window,
+    )
+    await conn.execute(
+        """
+        DELETE FROM deliveries d
+        WHERE channel = 'webhook' AND status NOT IN ('pending', 'sending')
+          AND updated_at < now() - make_interval(secs => $1)
+          AND NOT EXISTS (SELECT 1 FROM subscriptions s WHERE s.subscription_id = d.endpoint)
+        """,
+        window,
     )
     oldest: datetime | None = await conn.fetchval(
-        "SELECT min(logged_at) + make_interval(secs => $1) FROM webhook_events",
-        retention_days * 86400,
+        """
+        SELECT least((SELECT min(logged_at) FROM webhook_events),
+                     (SELECT min(finished_at) FROM replays WHERE status <> 'running'))
+               + make_interval(secs => $1)
+        """,
+        window,
     )
     return oldest
 
@@ -101,7 +129,8 @@ async def start_replay(
     upto_position: int,
 ) -> dict[str, Any] | None:
     """A replay of what matches the subscription in (after_position, upto_position], events
-    at or after `since`; None if one is already running for the subscription."""
+    at or after `since`; None if one is already running for the subscription (the caller
+    looks first, under `lock_replays`: this only guards a replay started without it)."""
     total = await conn.fetchval(
         f"SELECT count(*) FROM webhook_events WHERE position > $3 AND position <= $4 "
         f"AND ($5::timestamptz IS NULL OR at >= $5) AND {_matches(1)}",
@@ -131,6 +160,87 @@ async def start_replay(
     return dict(row) if row else None
 
 
+async def lock_replays(conn: Connection, owner: str) -> None:
+    """Serialise, until the transaction ends, the replays started for one owner key (or for
+    one subscription of an admin's), so that two requests cannot both pass the cap."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"replays:{owner}")
+
+
+async def running_replays(
+    conn: Connection, subscription_id: str, owner: str | None
+) -> list[dict[str, Any]]:
+    """The running replays of a subscription, or of any subscription of `owner` (a subscriber
+    key's id), oldest first."""
+    rows = await conn.fetch(
+        """
+        SELECT r.replay_id, r.subscription_id FROM replays r
+        JOIN subscriptions s USING (subscription_id)
+        WHERE r.status = 'running'
+          AND (r.subscription_id = $1 OR ($2::text IS NOT NULL AND s.owner_key_id = $2))
+        ORDER BY r.created_at
+        """,
+        subscription_id,
+        owner,
+    )
+    return [dict(row) for row in rows]
+
+
+CANCELLED = "cancelled:"  # a notification's payload naming replays that end (comma-separated)
+
+
+async def cancel_replays(
+    conn: Connection, subscription_id: str, reason: str, replay_id: UUID | None = None
+) -> list[dict[str, Any]]:
+    """End a subscription's running replay (the one named, or any) as `cancelled`; whoever
+    drives it is told through REPLAY_CHANNEL (at commit) and stops at once."""
+    rows = await conn.fetch(
+        """
+        UPDATE replays SET status = 'cancelled', last_error = $3, lease_until = NULL,
+                           finished_at = now(), updated_at = now()
+        WHERE subscription_id = $1 AND status = 'running' AND ($2::uuid IS NULL OR replay_id = $2)
+        RETURNING *
+        """,
+        subscription_id,
+        replay_id,
+        reason,
+    )
+    if rows:
+        ended = ",".join(str(row["replay_id"]) for row in rows)
+        await conn.execute("SELECT pg_notify($1, $2)", REPLAY_CHANNEL, CANCELLED + ended)
+    return [dict(row) for row in rows]
+
+
+def cancelled_in(payload: str) -> list[UUID]:
+    """The replays a REPLAY_CHANNEL notification says were cancelled."""
+    if not payload.startswith(CANCELLED):
+        return []
+    return [UUID(part) for part in payload.removeprefix(CANCELLED).split(",") if part]
+
+
+async def not_running(conn: Connection, replay_ids: list[UUID]) -> list[UUID]:
+    """Those of these replays that ended meanwhile (a notification of it may have been lost)."""
+    rows = await conn.fetch(
+        "SELECT replay_id FROM replays WHERE replay_id = ANY($1::uuid[]) AND status <> 'running'",
+        replay_ids,
+    )
+    return [row["replay_id"] for row in rows]
+
+
+async def release_replays(conn: Connection, held: dict[UUID, int]) -> None:
+    """Give up the leases of the replays this process drives (replay id: lease epoch), as it
+    stops: whichever process runs next takes them over at once, not once the leases end."""
+    await conn.execute(
+        """
+        UPDATE replays r SET lease_until = NULL, updated_at = now()
+        FROM unnest($1::uuid[], $2::int[]) AS h(replay_id, epoch)
+        WHERE r.replay_id = h.replay_id AND r.lease_epoch = h.epoch AND r.status = 'running'
+        """,
+        list(held),
+        list(held.values()),
+    )
+    await conn.execute("SELECT pg_notify($1, '')", REPLAY_CHANNEL)
+
+
 async def replay(conn: Connection, replay_id: UUID, subscription_id: str) -> dict[str, Any] | None:
     row = await conn.fetchrow(
         "SELECT * FROM replays WHERE replay_id = $1 AND subscription_id = $2",
@@ -144,10 +254,12 @@ async def take_replays(
     conn: Connection, lease_s: float, holding: list[UUID]
 ) -> list[dict[str, Any]]:
     """Running replays no one holds (new, or whose holder's lease ran out), now held by the
-    caller for `lease_s`; those it already drives (`holding`) are left alone."""
+    caller for `lease_s` under a new `lease_epoch` (what a former holder still records is
+    refused); those it already drives (`holding`) are left alone."""
     rows = await conn.fetch(
         """
-        UPDATE replays SET lease_until = now() + make_interval(secs => $1), updated_at = now()
+        UPDATE replays SET lease_until = now() + make_interval(secs => $1),
+                           lease_epoch = lease_epoch + 1, updated_at = now()
         WHERE replay_id IN (
             SELECT replay_id FROM replays
             WHERE status = 'running' AND (lease_until IS NULL OR lease_until < now())
@@ -198,8 +310,30 @@ async def record_send(
     error: str | None,
     lease_s: float,
 ) -> str | None:
-    """What came of sending one event: its line in the delivery log, and (delivered) the
-    replay's progress; the replay's lease renewed. Returns the replay's status (None: gone)."""
+    """What came of sending one event: (delivered) the replay's progress, which never goes
+    back, its lease renewed while it runs, and its line in the delivery log. Fenced on the
+    lease: a driver whose replay was taken over records nothing (None). Returns the replay's
+    status (None: gone, or no longer this driver's)."""
+    delivered = status == "delivered"
+    now: str | None = await conn.fetchval(
+        """
+        UPDATE replays SET
+            sent_position = CASE WHEN $2 THEN greatest(sent_position, $3) ELSE sent_position END,
+            sent = sent + CASE WHEN $2 AND $3 > sent_position THEN 1 ELSE 0 END,
+            last_error = $4, updated_at = now(),
+            lease_until = CASE WHEN status = 'running'
+                               THEN now() + make_interval(secs => $5) END
+        WHERE replay_id = $1 AND lease_epoch = $6 RETURNING status
+        """,
+        replay["replay_id"],
+        delivered,
+        event["position"],
+        error,
+        lease_s,
+        replay["lease_epoch"],
+    )
+    if now is None:
+        return None
     await conn.execute(
         """
         INSERT INTO replay_sends (replay_id, position, subscription_id, event_id, event_type,
@@ -220,32 +354,21 @@ async def record_send(
         status,
         error,
     )
-    delivered = status == "delivered"
-    return await conn.fetchval(
-        """
-        UPDATE replays SET
-            sent_position = CASE WHEN $2 THEN $3 ELSE sent_position END,
-            sent = sent + CASE WHEN $2 THEN 1 ELSE 0 END,
-            last_error = $4, lease_until = now() + make_interval(secs => $5), updated_at = now()
-        WHERE replay_id = $1 RETURNING status
-        """,
-        replay["replay_id"],
-        delivered,
-        event["position"],
-        error,
-        lease_s,
-    )
+    return now
 
 
 async def finish_replay(
-    conn: Connection, replay_id: UUID, status: str, error: str | None = None
+    conn: Connection, replay: dict[str, Any], status: str, error: str | None = None
 ) -> None:
+    """A running replay ended by its driver (fenced on its lease, as `record_send` is)."""
     await conn.execute(
         "UPDATE replays SET status = $2, last_error = coalesce($3, last_error), "
-        "lease_until = NULL, finished_at = now(), updated_at = now() WHERE replay_id = $1",
-        replay_id,
+        "lease_until = NULL, finished_at = now(), updated_at = now() "
+        "WHERE replay_id = $1 AND lease_epoch = $4 AND status = 'running'",
+        replay["replay_id"],
         status,
         error,
+        replay["lease_epoch"],
     )
 
 

@@ -6,6 +6,7 @@ status."""
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,12 +21,16 @@ from fastapi.responses import JSONResponse
 
 @dataclass
 class Behaviour:
-    """How an endpoint answers: a delay, a share of 503s, or a fixed status (with Retry-After)."""
+    """How an endpoint answers: a delay, a share of 503s, or a fixed status (with Retry-After);
+    with `hold`, it takes the requests after its first `held_after` and answers none of them
+    until `hold` is set (a test holds a sender mid-request, without racing it)."""
 
     latency_s: float = 0.0
     error_rate: float = 0.0
     status: int | None = None
     retry_after: str | None = None
+    hold: asyncio.Event | None = None
+    held_after: int = 0
 
 
 @dataclass
@@ -40,6 +45,7 @@ class Gateways:
     one_by_one: int = 0  # contacts asked for one at a time
     in_flight: dict[str, int] = field(default_factory=dict)
     peak_in_flight: dict[str, int] = field(default_factory=dict)
+    arrived: dict[str, int] = field(default_factory=dict)  # requests taken, answered or not
 
     def of(self, kind: str) -> list[dict[str, Any]]:
         return [r for r in self.requests if r["kind"] == kind]
@@ -62,11 +68,14 @@ def create_app(gateways: Gateways) -> FastAPI:
         gateways.peak_in_flight[kind] = max(
             gateways.peak_in_flight.get(kind, 0), gateways.in_flight[kind]
         )
+        gateways.arrived[kind] = gateways.arrived.get(kind, 0) + 1
         try:
+            body = await request.body()  # taken whole, even if the sender goes before the answer
+            if behaviour.hold is not None and gateways.arrived[kind] > behaviour.held_after:
+                await behaviour.hold.wait()
             if behaviour.latency_s:
                 await asyncio.sleep(behaviour.latency_s)
             status = behaviour.status or (503 if random.random() < behaviour.error_rate else 200)
-            body = await request.body()
             gateways.requests.append(
                 {
                     "kind": kind,
@@ -75,7 +84,7 @@ def create_app(gateways: Gateways) -> FastAPI:
                     "status": status,
                     "headers": {k.lower(): v for k, v in request.headers.items()},
                     "body": body,
-                    "json": (await request.json()) if body else None,
+                    "json": json.loads(body) if body else None,
                 }
             )
             headers = {"Retry-After": behaviour.retry_after} if behaviour.retry_after else {}

@@ -159,7 +159,7 @@ class ReplayAsked(_Body):
 class ReplayView(BaseModel):
     replay_id: UUID
     subscription_id: str
-    status: str = Field(description="running 进行中 | done 完成 | failed 失败")
+    status: str = Field(description="running 进行中 | done 完成 | failed 失败 | cancelled 已取消")
     since: Moment | None
     after_event_id: UUID | None
     total: int = Field(description="要重发的事件数 Events it sends")

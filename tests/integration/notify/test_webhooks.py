@@ -6,6 +6,7 @@ what is older than the retention window is forgotten and cannot be asked for."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -79,6 +80,19 @@ async def file_and_wait(
 
     await server.until(planned, what="the filing handled")
     return filed, event_id
+
+
+async def subscribed_and_told(
+    server: NotifyServer, name: str, area: str, hook: str
+) -> tuple[str, str, datetime]:
+    """A subscriber key of `area` subscribed at `hook`, which has received one filing: the key,
+    the subscription, and a time before the filing (to replay it since)."""
+    key = await subscriber_key(server, name, area, "ComplaintFiled")
+    sid = (await subscribe(server, key, hook))["subscription_id"]
+    since = datetime.now(UTC)
+    await file_and_wait(server, sid, f"{area[:-3]}001")
+    await server.until(lambda: received(server, hook), what="the live webhook")
+    return key, sid, since
 
 
 def received(server: NotifyServer, hook: str) -> list[dict[str, Any]]:
@@ -205,45 +219,69 @@ async def test_one_replay_at_a_time_at_a_capped_rate_and_no_other_key_sees_it(
         await file_and_wait(server, sid, "370124004001")
     await server.until(lambda: len(received(server, hook)) == 5, what="five live webhooks")
 
-    async with server.client(key) as client:
-        first = await client.post(f"/subscriptions/{sid}/replay", json={"since": since.isoformat()})
-        second = await client.post(
-            f"/subscriptions/{sid}/replay", json={"since": since.isoformat()}
-        )
-        neither = await client.post(f"/subscriptions/{sid}/replay", json={})
-        both = await client.post(
-            f"/subscriptions/{sid}/replay",
-            json={"since": since.isoformat(), "after_event_id": str(uuid.uuid4())},
-        )
-    assert first.status_code == 202 and first.json()["total"] == 5
-    assert second.status_code == 409
-    assert second.headers["content-type"].startswith("application/problem+json")
-    assert neither.status_code == 422 and both.status_code == 422
+    # the endpoint takes the replay's first message and does not answer: the replay is running
+    # for as long as the test holds it, however slow the requests below are
+    hold = asyncio.Event()
+    kind = f"webhook:{hook}"
+    server.gateways.behaviour[kind] = Behaviour(hold=hold, held_after=server.gateways.arrived[kind])
+    started = []
 
-    # another subscriber's key: no log, no replay, no progress of this subscription
-    rid = first.json()["replay_id"]
-    async with server.client(other) as client:
-        refused = [
-            await client.get(f"/subscriptions/{sid}/deliveries"),
-            await client.post(f"/subscriptions/{sid}/replay", json={"since": since.isoformat()}),
-            await client.get(f"/subscriptions/{sid}/replays/{rid}"),
-        ]
-    assert [r.status_code for r in refused] == [404, 404, 404]
+    async def start_replay(*args: Any) -> Any:
+        started.append(args)
+        return await start(*args)
 
-    await replay_done(server, key, sid, rid)
-    arrivals = [r for r in server.gateways.of(f"webhook:{hook}") if r["status"] < 300][5:]
-    assert len(arrivals) == 5
-    async with server.runtime.pool.acquire() as conn:
-        times = await conn.fetch(
-            "SELECT delivered_at FROM replay_sends WHERE replay_id = $1 ORDER BY position",
-            uuid.UUID(rid),
-        )
-    spread = (times[-1]["delivered_at"] - times[0]["delivered_at"]).total_seconds()
-    assert spread >= 0.35, f"five messages at 10/s take 0.4 s at least, took {spread:.2f}"
+    start = webhook_log.start_replay
+    monkeypatch.setattr(webhook_log, "start_replay", start_replay)
+    try:
+        async with server.client(key) as client:
+            first = await client.post(
+                f"/subscriptions/{sid}/replay", json={"since": since.isoformat()}
+            )
+            second = await client.post(
+                f"/subscriptions/{sid}/replay", json={"since": since.isoformat()}
+            )
+            neither = await client.post(f"/subscriptions/{sid}/replay", json={})
+            both = await client.post(
+                f"/subscriptions/{sid}/replay",
+                json={"since": since.isoformat(), "after_event_id": str(uuid.uuid4())},
+            )
+        assert first.status_code == 202 and first.json()["total"] == 5
+        assert second.status_code == 409
+        assert second.headers["content-type"].startswith("application/problem+json")
+        rid = first.json()["replay_id"]
+        assert second.json()["running_replay_id"] == rid and rid in second.json()["detail"]
+        assert len(started) == 1, "the second is refused before any work on the log"
+        assert neither.status_code == 422 and both.status_code == 422
+
+        # another subscriber's key: no log, no replay, no progress of this subscription
+        async with server.client(other) as client:
+            refused = [
+                await client.get(f"/subscriptions/{sid}/deliveries"),
+                await client.post(
+                    f"/subscriptions/{sid}/replay", json={"since": since.isoformat()}
+                ),
+                await client.get(f"/subscriptions/{sid}/replays/{rid}"),
+                await client.delete(f"/subscriptions/{sid}/replays/{rid}"),
+            ]
+        assert [r.status_code for r in refused] == [404, 404, 404, 404]
+    finally:
+        hold.set()  # a failure above leaves no request held
+    done = await replay_done(server, key, sid, rid)
+    assert done["status"] == "done" and done["sent"] == 5
+    assert len([r for r in server.gateways.of(kind) if r["status"] < 300]) == 10
     async with server.client(key) as client:  # once it is done, another may run
         again = await client.post(f"/subscriptions/{sid}/replay", json={"since": since.isoformat()})
     assert again.status_code == 202
     await replay_done(server, key, sid, again.json()["replay_id"])
+    # At 10/s the sends begin 0.1 s apart at least; each is recorded delivered before the
+    # next begins, so the first's record and the fifth's are 3 gaps apart at least.
+    async with server.runtime.pool.acquire() as conn:
+        times = await conn.fetch(
+            "SELECT delivered_at FROM replay_sends WHERE replay_id = $1 ORDER BY position",
+            uuid.UUID(again.json()["replay_id"]),
+        )
+    spread = (times[-1]["delivered_at"] - times[0]["delivered_at"]).total_seconds()
+    assert spread >= 0.3, f"five messages at 10/s are 0.3 s apart at least, took {spread:.2f}"
 
 
 async def test_events_past_the_retention_window_are_forgotten_and_not_asked_for(
@@ -278,12 +316,8 @@ async def test_events_past_the_retention_window_are_forgotten_and_not_asked_for(
 async def test_a_revoked_key_s_subscription_receives_nothing_more_not_even_a_replay(
     notify_server: NotifyServer,
 ):
-    server, hook, area = notify_server, "revoked", "370124007000"
-    key = await subscriber_key(server, "已停用的平台", area, "ComplaintFiled")
-    sid = (await subscribe(server, key, hook))["subscription_id"]
-    since = datetime.now(UTC)
-    await file_and_wait(server, sid, "370124007001")
-    await server.until(lambda: received(server, hook), what="the live webhook")
+    server, hook = notify_server, "revoked"
+    key, sid, since = await subscribed_and_told(server, "已停用的平台", "370124007000", hook)
 
     # a replay under way, its first message failing and to be retried
     server.gateways.behaviour[f"webhook:{hook}"] = Behaviour(status=503)
