@@ -24,6 +24,7 @@ from services.dispatch.main import create_app as create_dispatch_app
 from services.dispatch.settings import DispatchSettings
 from services.intake.main import create_app
 from services.intake.settings import IntakeSettings
+from services.notify import auth as notify_auth
 from services.notify.main import create_app as create_notify_app
 from services.notify.settings import NotifySettings
 from shared.db import drop_database, with_database
@@ -240,6 +241,18 @@ class NotifyServer:
 
     async def until(self, check: Callable[[], Any], timeout: float = 20.0, what: str = "") -> Any:
         return await until(check, timeout, what)
+
+    async def subscriber_key(self, name: str, scope: str, *types: str) -> str:
+        """A subscriber key for `scope` and `types` (none: any), as an admin issues one."""
+        async with self.runtime.pool.acquire() as conn:
+            _, secret = await notify_auth.KEYS.create(
+                conn,
+                name=name,
+                role=notify_auth.Role.SUBSCRIBER,
+                scope=scope,
+                event_types=list(types) or None,
+            )
+        return secret
 
 
 async def until(check: Callable[[], Any], timeout: float = 20.0, what: str = "") -> Any:

@@ -791,24 +791,12 @@ async def test_smtp_sessions_are_kept_and_one_the_server_closed_is_opened_again(
         server.stop()
 
 
-async def subscriber_key(server: NotifyServer, name: str, scope: str, *types: str) -> str:
-    async with server.runtime.pool.acquire() as conn:
-        _, secret = await notify_auth.KEYS.create(
-            conn,
-            name=name,
-            role=notify_auth.Role.SUBSCRIBER,
-            scope=scope,
-            event_types=list(types) or None,
-        )
-    return secret
-
-
 async def test_a_subscriber_manages_its_own_subscriptions_within_its_area_and_types_only(
     notify_server: NotifyServer,
 ):
     server = notify_server
-    board = await subscriber_key(server, "榆山大屏", "370124001000", "SlaBreached", "CaseResolved")
-    other = await subscriber_key(server, "锦水大屏", "370124002000")
+    board = await server.subscriber_key("榆山大屏", "370124001000", "SlaBreached", "CaseResolved")
+    other = await server.subscriber_key("锦水大屏", "370124002000")
     hook = {"url": f"{server.gateway_url}/hooks/subscriber-board"}
     async with server.client(board) as client:
         made = await client.post("/subscriptions", json=hook)
@@ -867,7 +855,7 @@ async def test_a_subscriber_receives_only_its_area_and_nothing_once_its_key_is_r
     notify_server: NotifyServer,
 ):
     server = notify_server
-    secret = await subscriber_key(server, "九街道大屏", "370124009000", "ComplaintResolved")
+    secret = await server.subscriber_key("九街道大屏", "370124009000", "ComplaintResolved")
     async with server.client(secret) as client:
         made = await client.post(
             "/subscriptions", json={"url": f"{server.gateway_url}/hooks/street9-board"}

@@ -24,7 +24,6 @@ from tests.integration.notify.test_webhooks import (
     replay_done,
     subscribe,
     subscribed_and_told,
-    subscriber_key,
 )
 
 AREA = "370124008000"
@@ -35,7 +34,7 @@ async def test_a_key_holds_so_many_subscriptions_an_admin_any_number(
 ):
     server = notify_server
     monkeypatch.setattr(server.runtime.settings, "subscriptions_per_key", 2)
-    key = await subscriber_key(server, "物业系统", AREA, "ComplaintFiled")
+    key = await server.subscriber_key("物业系统", AREA, "ComplaintFiled")
     made = [await subscribe(server, key, f"cap-{n}") for n in range(2)]
     async with server.client(key) as client:
         third = await client.post("/subscriptions", json={"url": f"{server.gateway_url}/hooks/x"})
@@ -55,8 +54,8 @@ async def test_one_replay_per_key_at_a_time_and_its_subscriber_cancels_it(
     notify_server: NotifyServer,
 ):
     server = notify_server
-    key = await subscriber_key(server, "区大屏", AREA, "ComplaintFiled")
-    other = await subscriber_key(server, "档案系统", AREA, "ComplaintFiled")
+    key = await server.subscriber_key("区大屏", AREA, "ComplaintFiled")
+    other = await server.subscriber_key("档案系统", AREA, "ComplaintFiled")
     first, second = [(await subscribe(server, key, h))["subscription_id"] for h in ("p1", "p2")]
     since = datetime.now(UTC)
     await file_and_wait(server, first, "370124008001")
@@ -193,7 +192,7 @@ async def test_finished_replays_and_deleted_subscriptions_deliveries_are_forgott
     notify_server: NotifyServer,
 ):
     server = notify_server
-    key = await subscriber_key(server, "旧平台", AREA, "ComplaintFiled")
+    key = await server.subscriber_key("旧平台", AREA, "ComplaintFiled")
     kept, deleted = [(await subscribe(server, key, h))["subscription_id"] for h in ("k", "d")]
     await file_and_wait(server, deleted, "370124008001")
 

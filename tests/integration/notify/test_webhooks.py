@@ -15,7 +15,6 @@ from typing import Any
 import asyncpg
 from standardwebhooks.webhooks import Webhook
 
-from services.notify import auth as notify_auth
 from services.notify import webhook_log
 from shared.events import ComplaintFiled
 from shared.events.public import PUBLIC_PAYLOADS
@@ -26,18 +25,6 @@ from tests.support import examples
 RESIDENT = {"name": "李君", "phone": "13812345678"}
 ADDRESS = "玫城丽都3号楼2单元501"
 TEXT = "李君反映：玫城丽都3号楼屋顶漏水三天了，电话13812345678"
-
-
-async def subscriber_key(server: NotifyServer, name: str, scope: str, *types: str) -> str:
-    async with server.runtime.pool.acquire() as conn:
-        _, secret = await notify_auth.KEYS.create(
-            conn,
-            name=name,
-            role=notify_auth.Role.SUBSCRIBER,
-            scope=scope,
-            event_types=list(types) or None,
-        )
-    return secret
 
 
 async def subscribe(server: NotifyServer, key: str, hook: str) -> dict[str, Any]:
@@ -87,7 +74,7 @@ async def subscribed_and_told(
 ) -> tuple[str, str, datetime]:
     """A subscriber key of `area` subscribed at `hook`, which has received one filing: the key,
     the subscription, and a time before the filing (to replay it since)."""
-    key = await subscriber_key(server, name, area, "ComplaintFiled")
+    key = await server.subscriber_key(name, area, "ComplaintFiled")
     sid = (await subscribe(server, key, hook))["subscription_id"]
     since = datetime.now(UTC)
     await file_and_wait(server, sid, f"{area[:-3]}001")
@@ -127,7 +114,7 @@ async def test_a_subscriber_gets_signed_public_webhooks_and_replays_what_it_miss
     notify_server: NotifyServer,
 ):
     server, hook, area = notify_server, "city-data", "370124003000"
-    key = await subscriber_key(server, "城市数据平台", area, "ComplaintFiled")
+    key = await server.subscriber_key("城市数据平台", area, "ComplaintFiled")
     made = await subscribe(server, key, hook)
     sid, secret = made["subscription_id"], made["secret"]
 
@@ -211,8 +198,8 @@ async def test_one_replay_at_a_time_at_a_capped_rate_and_no_other_key_sees_it(
 ):
     server, hook, area = notify_server, "district-board", "370124004000"
     monkeypatch.setattr(server.runtime.settings, "replay_rate_per_s", 10.0)
-    key = await subscriber_key(server, "区大屏", area, "ComplaintFiled")
-    other = await subscriber_key(server, "物业系统", area, "ComplaintFiled")
+    key = await server.subscriber_key("区大屏", area, "ComplaintFiled")
+    other = await server.subscriber_key("物业系统", area, "ComplaintFiled")
     sid = (await subscribe(server, key, hook))["subscription_id"]
     since = datetime.now(UTC)
     for _ in range(5):
@@ -288,7 +275,7 @@ async def test_events_past_the_retention_window_are_forgotten_and_not_asked_for(
     notify_server: NotifyServer,
 ):
     server, hook, area = notify_server, "retention", "370124006000"
-    key = await subscriber_key(server, "档案系统", area, "ComplaintFiled")
+    key = await server.subscriber_key("档案系统", area, "ComplaintFiled")
     sid = (await subscribe(server, key, hook))["subscription_id"]
     _, old_id = await file_and_wait(server, sid, "370124006001")
     _, new_id = await file_and_wait(server, sid, "370124006001")
