@@ -14,6 +14,7 @@ from services.reporting.api.csv import csv_response
 from services.reporting.measures import COUNTS, Composite, MeasuresConfig, RankingGroup
 from services.reporting.projections import Model
 from shared.events import AgendaAssignment
+from shared.events.area import no_finer_than_building
 
 
 def listing(
@@ -218,7 +219,9 @@ class BoardItem(BaseModel):
     place_name: str | None = Field(description="地点（区域名称，不含门牌与个人信息）")
     street_name: str | None
     community_name: str | None
-    area_code: str | None
+    area_code: str | None = Field(
+        description="区域代码，细至楼栋为止 Area code, no finer than the building 楼栋"
+    )
     filed_at: datetime | None
     lead_responder_id: str | None
     lead_responder_name: str | None
@@ -254,9 +257,12 @@ def board_item(row: dict[str, Any]) -> BoardItem:
     stage = domain.board_stage(row)
     running = stage not in (domain.Stage.DELIBERATING, domain.Stage.REPORTED)
     seconds = row.get("seconds_left") if running else None
+    area = row.get("area_code")
     return BoardItem.model_validate(
         {
             **row,
+            # the public's place: no finer than the building, as webhooks and sealed filings
+            "area_code": no_finer_than_building(area) if area else None,
             "stage": stage,
             "stage_label": domain.STAGE_LABELS[stage],
             "responsible_person": row.get("responsible_person") or _signer(row.get("signed_by")),

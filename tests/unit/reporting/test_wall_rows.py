@@ -77,3 +77,12 @@ def test_a_matter_in_time_is_neither_red_nor_marked() -> None:
     html = _render(_row())
     assert 'class="matter"' in html and "escalated" not in html.split("<tbody")[1]
     assert "剩余5小时" in html and "赵国强" in html and "东关小区3号楼" in html
+
+
+def test_the_board_names_a_place_no_finer_than_the_building() -> None:
+    """A complaint filed in a unit (a stairwell) shows on the public board at its building."""
+    assert board_item(_row(area_code="370124001002-G01-B01-U2")).area_code == (
+        "370124001002-G01-B01"
+    )
+    assert board_item(_row(area_code="370124001002-G01")).area_code == "370124001002-G01"
+    assert board_item(_row(area_code=None)).area_code is None
