@@ -209,9 +209,9 @@ def _operation(action: str, topic: str, channel: dict[str, Any], **extra: Any) -
     }
 
 
-def _info(title: str, description: str) -> dict[str, Any]:
+def _info(heading: str, description: str) -> dict[str, Any]:
     return {
-        "title": title,
+        "title": heading,
         "version": PLATFORM_VERSION,
         "description": description,
         "license": {"name": "Apache-2.0", "url": "https://www.apache.org/licenses/LICENSE-2.0"},

@@ -30,7 +30,7 @@ from services.notify.settings import NotifySettings
 from shared.db import drop_database, with_database
 from shared.events import CityChange, CityModelChanged, Event
 from shared.runtime import ServiceRuntime, http_server
-from shared.topics import COMPLAINT_EVENTS, DISPATCH_EVENTS
+from shared.topics import COMPLAINT_EVENTS, DISPATCH_EVENTS, topic_of
 from tests.integration.gateways import Gateways, smtp_server
 from tests.integration.gateways import create_app as create_gateways
 from tests.integration.kafka_helpers import publish_events
@@ -235,7 +235,8 @@ class NotifyServer:
         """Publish events as intake's or dispatch's relay would; returns their envelope ids."""
         ids = []
         for event in events:
-            topic = DISPATCH_EVENTS if event.__module__.endswith("dispatch") else COMPLAINT_EVENTS
+            topic = topic_of(type(event))
+            assert topic is not None, f"{event.event_type} travels on no topic"
             ids += await publish_events(self.bootstrap, topic, [event], source="/jiesu/test")
         return ids
 

@@ -155,7 +155,8 @@ def webhook_body(event: Event, event_id: UUID, source: str, time: datetime) -> W
 
 
 def webhook_body_json(event: Event, event_id: UUID, source: str, time: datetime) -> str:
-    """The same body as `webhook_body`, as JSON, at a third of the cost: `data` is the event's
+    """The same body as `webhook_body`, as JSON, for less (≈ 12 µs a body against ≈ 16 µs,
+    measured over 4,000 events with the building cut): `data` is the event's
     own serialisation limited to its public payload's fields (nested ones included), its area
     codes cut to the building in the text, so no payload model is built. (Notify makes one for
     every subscribable event it handles; a unit test holds the two equal for every type.)"""

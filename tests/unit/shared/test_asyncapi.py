@@ -4,6 +4,7 @@ contract on its topic, with an example the contract accepts), and served by each
 
 from __future__ import annotations
 
+import importlib
 import json
 import shutil
 import subprocess
@@ -22,6 +23,7 @@ from shared.events import REGISTRY
 from shared.events.public import PUBLIC_PAYLOADS, webhook_body_model
 from shared.events.snapshots import SNAPSHOTS
 from shared.topics import CONSUMES, PUBLISHES, dlq, topic_of
+from tests.unit.shared.test_skeleton import SERVICES as SETTINGS
 
 # The platform's contracts (other tests register contracts of their own).
 CONTRACTS = [cls for cls in REGISTRY.values() if cls.__module__.startswith("shared.events.")]
@@ -173,14 +175,8 @@ def test_documented_counts() -> None:
 
 @pytest.mark.parametrize("service", asyncapi.SERVICES)
 def test_each_service_serves_its_document_as_json_yaml_and_a_page(service: str) -> None:
-    module = __import__(f"services.{service}.main", fromlist=["create_app"])
-    settings_module = __import__(f"services.{service}.settings", fromlist=["x"])
-    settings_class = next(
-        getattr(settings_module, name)
-        for name in dir(settings_module)
-        if name.endswith("Settings") and name.lower().startswith(service)
-    )
-    app = module.create_app(settings_class(database_url="postgresql://unused@127.0.0.1/unused"))
+    main = importlib.import_module(f"services.{service}.main")
+    app = main.create_app(SETTINGS[service](database_url="postgresql://unused@127.0.0.1/unused"))
     committed = (asyncapi.FOLDER / f"{service}.json").read_text(encoding="utf-8")
     client = TestClient(app)  # no lifespan: the documents need no database
     assert client.get("/asyncapi.json").text == committed
