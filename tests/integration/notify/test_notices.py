@@ -205,6 +205,16 @@ async def test_a_notice_to_a_building_reaches_each_consenting_resident_there_onc
     done = await stack.notify.until(lambda: settled(stack, key, notice_id), what="all sent")
     assert done["messages"] == {"delivered": 4}
     assert done["residents_reached"] == 3
+    # Posted, then what came of each message, in the notice's own streams (never a complaint's).
+    async with stack.notify.runtime.pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT type, data FROM events WHERE stream = ANY($1::text[]) ORDER BY global_position",
+            [f"notice-{notice_id}", f"notice-outcomes-{notice_id}"],
+        )
+    assert rows[0]["type"] == "NoticePosted" and rows[0]["data"]["recipients"] == 3
+    assert {row["type"] for row in rows[1:]} == {"NoticeDeliveriesRecorded"}
+    outcomes = [o for row in rows[1:] for o in row["data"]["outcomes"]]
+    assert len({o["notification_id"] for o in outcomes if o["outcome"] == "delivered"}) == 4
     assert sent(stack, notice_id) == [
         ("email", "resident3@example.cn"),
         ("sms", phone(1)),

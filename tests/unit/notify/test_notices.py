@@ -7,7 +7,15 @@ import uuid
 from datetime import UTC, datetime
 
 from services.notify import domain
-from shared.events import Audience, NoticeKind, NoticePosted
+from services.notify.app import recorded
+from shared.events import (
+    Audience,
+    NoticeDeliveriesRecorded,
+    NoticeKind,
+    NoticePosted,
+    NotificationOutcome,
+    NotificationsRecorded,
+)
 
 B02 = "370124001001-G01-B02"
 
@@ -82,3 +90,27 @@ def test_a_notice_without_a_time_says_none():
     assert domain.render(message.template, "zh-CN", message.data, "subject") == (
         "征求意见：2号楼停水通知"
     )
+
+
+def test_a_notices_outcomes_are_recorded_in_its_own_stream_not_as_a_complaints():
+    notice_id, complaint, conversation, posted = (uuid.uuid4() for _ in range(4))
+    outcome = NotificationOutcome(
+        notification_id=uuid.uuid4(),
+        outcome="delivered",
+        audience=Audience.RESIDENT,
+        recipient=domain.neighbour("R-1"),
+        channel="sms",
+        template=domain.NOTICE_TEMPLATE,
+        attempt=1,
+        at=datetime.now(UTC),
+        requested_by=posted,
+    )
+    appends = recorded(
+        [(notice_id, conversation, outcome), (complaint, conversation, outcome)],
+        notices={notice_id},
+    )
+    [(stream, [event], cause), (other, [about_complaint], _)] = appends
+    assert stream == f"notice-outcomes-{notice_id}" and cause.causation_id == posted
+    assert event == NoticeDeliveriesRecorded(notice_id=notice_id, outcomes=[outcome])
+    assert other == f"notifications-{complaint}"
+    assert isinstance(about_complaint, NotificationsRecorded)
