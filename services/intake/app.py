@@ -191,6 +191,22 @@ class Intake:
             )
         return catalogue
 
+    async def consent(
+        self,
+        conn: Connection,
+        resident: str,
+        decide: Callable[[dict[str, list[str]]], list[Event]],
+        correlation: UUID | None,
+    ) -> list[Event]:
+        """Decide on a resident's consents to area notices as they stand (their homes and
+        channels) and record what was decided: one stream a resident's, kept in order by the
+        lock homes_of takes."""
+        events = decide(await store.homes_of(conn, resident))
+        stream = f"notice-consent-{resident}"
+        await self.events.append(conn, stream, events, causation_of([], correlation), None)
+        await store.save_consents(conn, events)
+        return events
+
     async def file(self, conn: Connection, command: FileComplaint, causation: Causation) -> Saved:
         """Validate against the catalogue, classify, look for duplicates, and record it all."""
         catalogue = await self.catalogue(conn)

@@ -128,3 +128,20 @@ CREATE TABLE IF NOT EXISTS dispatch_calendar (
     year integer PRIMARY KEY,
     body jsonb   NOT NULL
 );
+
+-- Area notices (区域通知): a resident's contact for notices, sealed under their own data key
+-- (resident_keys: an erasure makes it unreadable with the rest), and the homes (building or
+-- unit) they agreed to be sent notices for, by which channels.
+CREATE TABLE IF NOT EXISTS notice_contacts (
+    resident_ref text PRIMARY KEY,
+    nonce        bytea       NOT NULL,
+    ciphertext   bytea       NOT NULL,
+    updated_at   timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS notice_consents (
+    resident_ref text        NOT NULL,
+    area_code    text        NOT NULL,
+    channels     text[]      NOT NULL,
+    given_at     timestamptz NOT NULL,
+    PRIMARY KEY (resident_ref, area_code)
+);

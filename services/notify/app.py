@@ -1,26 +1,36 @@
 """What notify's entry points share below them: the hand-over of new deliveries from the
 consumer to the senders, and the record of what came of messages (the outcomes of attempts,
-an operator's redrive), as `NotificationsRecorded` events in each complaint's stream."""
+an operator's redrive), as `NotificationsRecorded` events in each complaint's stream; and the
+posting of area notices (区域通知) with their deliveries."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections import defaultdict, deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
 import asyncpg
 
-from services.notify import domain, store
+from services.notify import domain, notice_store, store
 from services.notify.domain import UNADDRESSED
 from services.notify.live import LiveFeed
 from services.notify.settings import NotifySettings
 from shared.db import Connection
 from shared.envelope import Causation
-from shared.events import Audience, NotificationOutcome, NotificationsRecorded
+from shared.events import (
+    Audience,
+    Event,
+    NoticeDeliveriesRecorded,
+    NoticeKind,
+    NoticePosted,
+    NotificationOutcome,
+    NotificationsRecorded,
+)
 from shared.eventstore import EventStore
 from shared.runtime import ServiceRuntime
 
@@ -31,23 +41,30 @@ UNLISTED = frozenset({Audience.RESIDENT.value, Audience.SUBSCRIBER.value})
 def recorded(
     outcomes: Sequence[tuple[UUID, UUID, NotificationOutcome]],
     traces: Mapping[UUID, str | None] | None = None,
-) -> list[tuple[str, list[NotificationsRecorded], Causation]]:
+    notices: Set[UUID] = frozenset(),
+) -> list[tuple[str, list[Event], Causation]]:
     """(complaint, conversation, outcome) as the appends that record them: one event per
     complaint (and conversation), in the complaint's stream. Each outcome names the event that
     asked for its message; the envelope's causation does too when they all answer one. The
-    event continues the trace of its first outcome's gateway call (`traces`, by notification)."""
+    event continues the trace of its first outcome's gateway call (`traces`, by notification).
+    The ids in `notices` are area notices': theirs are `NoticeDeliveriesRecorded`, in the
+    notice's outcome stream."""
     groups: dict[tuple[UUID, UUID], list[NotificationOutcome]] = {}
     for complaint_id, correlation_id, outcome in outcomes:
         groups.setdefault((complaint_id, correlation_id), []).append(outcome)
-    appends = []
+    appends: list[tuple[str, list[Event], Causation]] = []
     for (complaint_id, correlation_id), items in groups.items():
         causes = {o.requested_by for o in items}
         cause = causes.pop() if len(causes) == 1 else None
-        event = NotificationsRecorded(complaint_id=complaint_id, outcomes=items)
+        event: Event
+        if complaint_id in notices:
+            event = NoticeDeliveriesRecorded(notice_id=complaint_id, outcomes=items)
+            stream = f"notice-outcomes-{complaint_id}"
+        else:
+            event = NotificationsRecorded(complaint_id=complaint_id, outcomes=items)
+            stream = store.outcome_stream(complaint_id)
         trace = next((t for o in items if (t := (traces or {}).get(o.notification_id))), None)
-        appends.append(
-            (store.outcome_stream(complaint_id), [event], Causation(correlation_id, cause, trace))
-        )
+        appends.append((stream, [event], Causation(correlation_id, cause, trace)))
     return appends
 
 
@@ -166,8 +183,68 @@ async def redrive(
             requested_by=row["event_id"],
         )
         outcomes.append((row["complaint_id"], row["correlation_id"] or row["event_id"], outcome))
-    await events.append_streams(conn, recorded(outcomes))
+    notices = {row["notice_id"] for row in taken if row["notice_id"] is not None}
+    await events.append_streams(conn, recorded(outcomes, notices=notices))
     return len(taken)
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeDraft:
+    """What staff ask to post (区域通知), checked by the route."""
+
+    area_code: str
+    kind: NoticeKind
+    title: str
+    body: str
+    sender_name: str
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    send_at: datetime | None = None
+
+
+async def post_notice(
+    conn: Connection,
+    events: EventStore,
+    draft: NoticeDraft,
+    actor: str,
+    key_id: str,
+    correlation: UUID | None,
+) -> NoticePosted:
+    """Post a notice: the residents who consented to notices for a home within its area, each
+    once, are its recipients; the event and one delivery per recipient and channel (due at
+    `send_at`, else now) commit together, so what was posted is what is sent."""
+    recipients = domain.notice_recipients(
+        await notice_store.consents_within(conn, draft.area_code), draft.area_code
+    )
+    notice = NoticePosted(
+        notice_id=uuid.uuid4(),
+        area_code=draft.area_code,
+        kind=draft.kind,
+        title=draft.title,
+        body=draft.body,
+        sender_name=draft.sender_name,
+        actor=actor,
+        starts_at=draft.starts_at,
+        ends_at=draft.ends_at,
+        send_at=draft.send_at,
+        recipients=len(recipients),
+        posted_at=datetime.now(UTC),
+    )
+    causation = Causation.start(correlation)
+    [posted] = await events.append(
+        conn, f"notice-{notice.notice_id}", [notice], causation, expected_position=0
+    )
+    await notice_store.save_notice(conn, notice, key_id)
+    messages = domain.notice_messages(notice, recipients)
+    planned = [
+        (store.Planned(message, channel), recipient.masked_phone)
+        for recipient, message in zip(recipients, messages, strict=True)
+        for channel in recipient.channels
+    ]
+    await notice_store.add_notice_deliveries(
+        conn, notice.notice_id, posted.id, causation.correlation_id, planned, draft.send_at
+    )
+    return notice
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,8 @@
 """Who may use notify's API: admin keys manage subscriptions, the directory and dead letters;
 ops keys read notifications and watch the live stream; a subscriber key (a downstream system)
-manages its own webhook subscriptions, within its area and event types. Run
+manages its own webhook subscriptions, within its area and event types; a staff key (a
+community committee, a street office, a compound's property company: `--scope` its area)
+posts notices to the residents of its area and follows their delivery. Run
 `python -m services.notify.auth create --name 运维大屏 --role ops` to issue one (and `list`,
 `revoke KEY_ID`); the secret is shown once and only its hash is kept.
 """
@@ -20,11 +22,13 @@ class Role(StrEnum):
     OPS = "ops"  # 运维/指挥中心：看通知、看实时流（全市，或一个区域）
     ADMIN = "admin"  # 平台管理员：订阅、通讯录、死信
     SUBSCRIBER = "subscriber"  # 订阅方（下游系统）：只管自己的订阅，限其区域与事件类型
+    STAFF = "staff"  # 社区居委会、街道、小区物业：向其区域的居民发布通知，查看送达情况
 
 
 @dataclass(frozen=True, slots=True)
 class ApiKey(StoredKey[Role]):
-    """A notify key; an ops or subscriber key's `scope` is its area (None: the whole city)."""
+    """A notify key; an ops, subscriber or staff key's `scope` is its area (None: the whole
+    city)."""
 
     # A subscriber key's event types (None: any it may subscribe to).
     event_types: tuple[str, ...] | None = None
@@ -68,7 +72,7 @@ def main() -> None:
         schema=Path(__file__).with_name("schema.sql"),
         options={
             "--scope": {
-                "help": "area code an ops or subscriber key covers (default: the whole city)"
+                "help": "area code an ops, subscriber or staff key covers (default: the whole city)"
             },
             "--event-types": {
                 "type": _event_types,

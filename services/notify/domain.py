@@ -2,7 +2,9 @@
 
 A resident is addressed by their complaint (`resident:<complaint id>`): the channel adapters
 fetch the contact from intake's vault at the moment of sending, so no phone number is ever
-stored here, and a resident is only ever told about their own complaint.
+stored here, and a resident is only ever told about their own complaint. An area notice
+(区域通知) addresses the residents who consented to notices for their home by their reference
+(`resident-ref:<ref>`), its contact fetched from the vault the same way.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ from shared.events import (
     DeliberationRequested,
     Event,
     ExtensionApproved,
+    NoticeKind,
+    NoticePosted,
     ResponderRole,
     SlaBreached,
     SlaWarned,
@@ -510,3 +514,87 @@ def live_entry(event: Event, facts: Facts) -> dict[str, Any]:
         "responder_id": getattr(event, "responder_id", None),
         "responder_name": getattr(event, "responder_name", None),
     }
+
+
+# --- notices to an area (区域通知) -------------------------------------------------------------
+
+NOTICE_TEMPLATE = "area_notice"
+_NEIGHBOUR = "resident-ref:"
+NOTICE_KIND_EN = {
+    NoticeKind.OUTAGE: "Planned outage",
+    NoticeKind.MEETING: "Meeting",
+    NoticeKind.CONSULTATION: "Consultation",
+    NoticeKind.OTHER: "Notice",
+}
+
+
+def neighbour(resident_ref: str) -> str:
+    """A resident addressed by their reference (an area notice), not by a complaint."""
+    return f"{_NEIGHBOUR}{resident_ref}"
+
+
+def resident_ref_of(recipient: str) -> str | None:
+    """The resident reference a notice's recipient names; None for any other recipient."""
+    return recipient.removeprefix(_NEIGHBOUR) if recipient.startswith(_NEIGHBOUR) else None
+
+
+@dataclass(frozen=True, slots=True)
+class Consent:
+    """A resident's consent to the notices for one home (from intake's events)."""
+
+    resident_ref: str
+    area_code: str
+    channels: tuple[str, ...]
+    masked_phone: str | None = None
+
+
+def notice_recipients(consents: Sequence[Consent], area_code: str) -> list[Consent]:
+    """Who a notice to `area_code` goes to: each resident with a home within it, once, by every
+    channel any of those homes names (two flats in the area, or one consented twice, still
+    make one resident), in a stable order."""
+    joined: dict[str, Consent] = {}
+    for consent in consents:
+        if not within(consent.area_code, area_code):
+            continue
+        known = joined.get(consent.resident_ref)
+        channels = (known.channels if known else ()) + consent.channels
+        joined[consent.resident_ref] = Consent(
+            consent.resident_ref,
+            known.area_code if known else consent.area_code,
+            tuple(sorted(set(channels))),
+            (known.masked_phone if known else None) or consent.masked_phone,
+        )
+    return [joined[ref] for ref in sorted(joined)]
+
+
+def _window(notice: NoticePosted, sep: str, until: str) -> str:
+    if notice.starts_at is None:
+        return ""
+    span = _when(notice.starts_at)
+    if notice.ends_at is not None:
+        span += f"{until}{_when(notice.ends_at)}"
+    return f"{sep}{span}"
+
+
+def notice_messages(notice: NoticePosted, recipients: Sequence[Consent]) -> list[Message]:
+    """The notice's message to each recipient (its channels are the recipient's own)."""
+    data = {
+        "notice_id": str(notice.notice_id),
+        "sender_name": notice.sender_name,
+        "kind_label": labels.NOTICE_KIND[notice.kind],
+        "kind_en": NOTICE_KIND_EN[notice.kind],
+        "title": notice.title,
+        "body": notice.body,
+        "when": _window(notice, "（时间：", " 至 ") + ("）" if notice.starts_at else ""),
+        "when_en": _window(notice, " (When: ", " to ") + (")" if notice.starts_at else ""),
+    }
+    return [
+        Message(
+            notice.notice_id,
+            Audience.RESIDENT,
+            neighbour(recipient.resident_ref),
+            NOTICE_TEMPLATE,
+            data,
+        )
+        for recipient in recipients
+    ]

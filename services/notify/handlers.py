@@ -1,6 +1,7 @@
 """Notify's reactions: each event becomes delivery records (and a live update), committed with
 the inbox row. One handler serves every complaint and dispatch event: what differs is decided
-in `domain` (who hears what) and by the subscriptions (who asked for what)."""
+in `domain` (who hears what) and by the subscriptions (who asked for what). Residents'
+consents to area notices, from intake, keep the table a notice's recipients come from."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from services.notify import domain, store, webhook_log
+from services.notify import domain, notice_store, store, webhook_log
 from services.notify.app import Handoff
 from shared.consumer import BatchContext, Handler, HandlerContext
 from shared.db import Connection
@@ -21,6 +22,9 @@ from shared.events import (
     ComplaintMerged,
     ComplaintUnmerged,
     Event,
+    NoticeConsentRecorded,
+    NoticeConsentWithdrawn,
+    ResidentErased,
     complaint_of,
     events_about_complaints,
 )
@@ -56,6 +60,9 @@ async def on_batch(
     With a `handoff` and a consumer that runs callbacks after its commit, new deliveries are
     inserted already claimed and given to the senders once the batch has committed."""
     conn = ctx.conn
+    consents = [e.event for e in envelopes if isinstance(e.event, CONSENTS)]
+    if consents:
+        await notice_store.follow_consents(conn, consents)
     concerning = [(e, c) for e in envelopes if (c := complaint_of(e.event)) is not None]
     if not concerning:
         return
@@ -164,4 +171,9 @@ async def on_event(event: Event, ctx: HandlerContext) -> None:
 
 # Every fact about a complaint, from intake and dispatch, goes the same way (notify consumes
 # only their topics); what each one means is decided in `domain`.
-HANDLERS: dict[type[Event], Handler] = dict.fromkeys(events_about_complaints(), on_event)
+# Residents' consents to area notices (and their erasure, which ends them) keep the table a
+# notice's recipients are read from.
+CONSENTS = (NoticeConsentRecorded, NoticeConsentWithdrawn, ResidentErased)
+HANDLERS: dict[type[Event], Handler] = dict.fromkeys(
+    [*events_about_complaints(), *CONSENTS], on_event
+)

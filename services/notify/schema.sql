@@ -171,3 +171,38 @@ CREATE TABLE IF NOT EXISTS replay_sends (
     PRIMARY KEY (replay_id, position)
 );
 CREATE INDEX IF NOT EXISTS replay_sends_subscription ON replay_sends (subscription_id, created_at);
+
+-- Area notices (区域通知). Who agreed to notices for which home (a building or a unit) and by
+-- which channels, as intake's NoticeConsentRecorded / NoticeConsentWithdrawn say (a resident
+-- by their reference and masked phone: the contact stays in intake's vault).
+CREATE TABLE IF NOT EXISTS notice_consents (
+    resident_ref text   NOT NULL,
+    area_code    text   NOT NULL,
+    channels     text[] NOT NULL,
+    masked_phone text,
+    PRIMARY KEY (resident_ref, area_code)
+);
+CREATE INDEX IF NOT EXISTS notice_consents_area ON notice_consents (area_code text_pattern_ops);
+-- The notices posted (NoticePosted), for their senders' tracking.
+CREATE TABLE IF NOT EXISTS notices (
+    notice_id   uuid PRIMARY KEY,
+    area_code   text        NOT NULL,
+    kind        text        NOT NULL,
+    title       text        NOT NULL,
+    body        text        NOT NULL,
+    sender_name text        NOT NULL,
+    actor       text        NOT NULL,
+    key_id      text        NOT NULL,
+    starts_at   timestamptz,
+    ends_at     timestamptz,
+    send_at     timestamptz,
+    recipients  integer     NOT NULL,
+    posted_at   timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS notices_area ON notices (area_code text_pattern_ops, posted_at);
+-- A notice's messages are deliveries like any other (`complaint_id` holds the notice's id, so
+-- the senders, retries and dead letters treat them alike); `notice_id` says which they are,
+-- `masked_recipient` is what the sender's tracking shows of the resident.
+ALTER TABLE deliveries ADD COLUMN IF NOT EXISTS notice_id uuid;
+ALTER TABLE deliveries ADD COLUMN IF NOT EXISTS masked_recipient text;
+CREATE INDEX IF NOT EXISTS deliveries_notice ON deliveries (notice_id) WHERE notice_id IS NOT NULL;

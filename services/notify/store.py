@@ -1,5 +1,6 @@
 """Notify's SQL: delivery records claimed by channel workers, what it knows of complaints,
-subscriptions, the directory, the live stream and the dead-letter list."""
+subscriptions, the directory, the live stream and the dead-letter list (area notices':
+notice_store)."""
 
 from __future__ import annotations
 

@@ -134,6 +134,7 @@ class Outcome:
     disable: str | None  # an endpoint that answered 410
     recorded: NotificationOutcome  # as the event says it (naming the event that asked)
     traceparent: str | None = None  # the gateway call's trace: the recorded event continues it
+    notice: bool = False  # an area notice's message (`complaint_id` is the notice's id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +142,7 @@ class Known:
     """What was looked up for a claimed batch at once: residents' contacts (or why there is
     none) by complaint, units' directory entries by recipient."""
 
-    residents: Mapping[UUID, dict[str, Any] | str]
+    residents: Mapping[UUID | str, dict[str, Any] | str]  # (an area notice's: by reference)
     units: Mapping[str, domain.Address]
 
 
@@ -166,14 +167,17 @@ class GatheredLookups:
 
     def __init__(self, contacts: Contacts) -> None:
         self.contacts = contacts
-        self.asked: set[UUID] = set()
-        self.answer: asyncio.Future[dict[UUID, dict[str, Any] | str]] | None = None
+        self.asked: set[UUID | str] = set()
+        self.answer: asyncio.Future[dict[UUID | str, dict[str, Any] | str]] | None = None
         self.one_at_a_time = asyncio.Lock()
         self.asking: set[asyncio.Task[None]] = set()  # a running task must be referenced
 
-    async def residents(self, complaint_ids: Sequence[UUID]) -> dict[UUID, dict[str, Any] | str]:
-        """The contacts of these complaints' residents (or why there is none); {} for all of
-        them if the request fails (then each message asks on its own, and retries as it would)."""
+    async def residents(
+        self, complaint_ids: Sequence[UUID | str]
+    ) -> dict[UUID | str, dict[str, Any] | str]:
+        """The contacts of these complaints' residents, or of these residents (an area notice's,
+        by reference), or why there is none; {} for all of them if the request fails (then each
+        message asks on its own, and retries as it would)."""
         if self.answer is None:
             self.answer = asyncio.get_running_loop().create_future()
             task = asyncio.create_task(self._ask())
@@ -198,7 +202,14 @@ class GatheredLookups:
             self.answer, self.asked = None, set()
             assert answer is not None
             try:
-                answer.set_result(await self.contacts.residents(asked))
+                complaints = [key for key in asked if isinstance(key, UUID)]
+                refs = [key for key in asked if isinstance(key, str)]
+                found: dict[UUID | str, dict[str, Any] | str] = {}
+                if complaints:
+                    found.update((await self.contacts.residents(complaints)).items())
+                if refs:
+                    found.update((await self.contacts.neighbours(refs)).items())
+                answer.set_result(found)
             except Exception as error:
                 log.warning("looking up %d contacts failed (%s); one by one", len(asked), error)
                 answer.set_result({})
@@ -212,7 +223,7 @@ async def send_when_known(
     channels: Mapping[str, Channel],
     row: asyncpg.Record,
     units: Mapping[str, domain.Address],
-    residents: asyncio.Task[dict[UUID, dict[str, Any] | str]] | None,
+    residents: asyncio.Task[dict[UUID | str, dict[str, Any] | str]] | None,
 ) -> Outcome:
     """Send one message once its round's residents' contacts are known."""
     known = Known(await residents if residents is not None else {}, units)
@@ -241,7 +252,9 @@ async def send_one(
         data=row["payload"],
         endpoint=row["endpoint"],
         attempt=row["attempts"],
-        contact=known.residents.get(row["complaint_id"]),
+        contact=known.residents.get(
+            domain.resident_ref_of(row["recipient"]) or row["complaint_id"]
+        ),
         address=known.units.get(row["recipient"]),
     )
     common: dict[str, Any] = {
@@ -318,6 +331,7 @@ async def send_one(
             **common, outcome=outcome, error=reason or error, retry_at=retry_at, at=now
         ),
         traceparent_of(span) if span is not None else row.get("traceparent"),
+        row.get("notice_id") is not None,
     )
 
 
@@ -393,6 +407,7 @@ class Recorder:
                 recorded(
                     [(o.complaint_id, o.correlation_id, o.recorded) for o in batch],
                     {o.recorded.notification_id: o.traceparent for o in batch},
+                    {o.complaint_id for o in batch if o.notice},
                 ),
             )
 
@@ -482,7 +497,7 @@ async def run_channel(
                 # The senders wait for the round's residents' contacts; the worker does not,
                 # and looks for more work as soon as a sender is free.
                 asked = [
-                    r["complaint_id"]
+                    domain.resident_ref_of(r["recipient"]) or r["complaint_id"]
                     for r in rows
                     if r["audience"] == Audience.RESIDENT.value and name in ADDRESSED
                 ]

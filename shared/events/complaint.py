@@ -13,6 +13,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.events.area import PATTERN as AREA_PATTERN
 from shared.events.base import Event
 
 
@@ -418,7 +419,7 @@ class ComplaintRedacted(Event):
 
 class ContactsAccessed(Event):
     """Residents' decrypted contacts were read: who read them, when and why (an audit record;
-    it names the complaints, never the contacts)."""
+    it names the complaints, or the residents for area notices, never the contacts)."""
 
     event_type = "ContactsAccessed"
     version = 1
@@ -428,6 +429,11 @@ class ContactsAccessed(Event):
     key_id: str
     purpose: str
     read_at: datetime
+    # The residents whose contacts for area notices were read (by their reference).
+    resident_refs: list[str] = Field(
+        default_factory=list,
+        description="读取了其通知联系方式的居民假名编号 Residents whose notice contacts were read",
+    )
 
 
 class IntakeCatalogueLoaded(Event):
@@ -445,3 +451,58 @@ class IntakeCatalogueLoaded(Event):
     areas: int
     categories: int
     loaded_at: datetime
+
+
+# --- notices ---
+
+
+class NoticeChannel(StrEnum):
+    """How a resident asked to receive the notices of their home area (接收通知的方式)."""
+
+    SMS = "sms"  # 短信
+    WECHAT = "wechat"  # 微信公众号
+    EMAIL = "email"  # 电子邮件
+
+
+class NoticeConsentRecorded(Event):
+    """A resident agreed to receive the notices for their home (停水停电、会议通知、征求意见…)
+    by these channels. Their contact stays in intake's vault under `resident_ref`, erasable like
+    the rest; given again for the same home, the newer channels stand. Keyed by the resident,
+    so that one resident's consents and withdrawals stay in order."""
+
+    event_type = "NoticeConsentRecorded"
+    version = 1
+
+    resident_ref: str
+    area_code: str = Field(
+        pattern=AREA_PATTERN,
+        description="居民住处（楼栋或单元） The resident's home: a building or a unit",
+    )
+    channels: list[NoticeChannel] = Field(
+        min_length=1, description="接收通知的方式 The channels the notices go by"
+    )
+    masked_phone: str | None = None
+    given_at: datetime
+
+    @property
+    def subject(self) -> str:
+        return self.resident_ref
+
+
+class NoticeConsentWithdrawn(Event):
+    """A resident no longer wants notices for a home (`area_code`), or for any (None)."""
+
+    event_type = "NoticeConsentWithdrawn"
+    version = 1
+
+    resident_ref: str
+    area_code: str | None = Field(
+        None,
+        pattern=AREA_PATTERN,
+        description="撤回的住处；为空则全部撤回 The home withdrawn; none: every home",
+    )
+    withdrawn_at: datetime
+
+    @property
+    def subject(self) -> str:
+        return self.resident_ref

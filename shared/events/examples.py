@@ -39,6 +39,11 @@ _BY_NAME: dict[str, Any] = {
     "catalogue_version": 3,
     "round": 1,
     "time_limit": "P5D",
+    "notice_id": "2d4f6a8c-0e1b-4c3d-9f5e-7a9b1c3d5e7f",
+    "title": "玫城丽都2号楼停水通知",
+    "body": "因更换二次供水管道，11月26日8:00至18:00停水，请提前储水。",
+    "sender_name": "会仙山社区居委会",
+    "recipients": 3,
 }
 
 _BY_FORMAT = {

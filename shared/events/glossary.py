@@ -77,6 +77,12 @@ FIELDS: dict[str, str] = {
     "checksum": "内容校验和 A checksum of what was loaded",
     "time_limit": "承诺时限（ISO 8601 时长） The promised time limit (ISO 8601 duration)",
     "error": "失败原因 Why it failed",
+    "channels": "接收通知的方式 The channels notices go by",
+    "outcomes": "各条消息的结果 What came of each message",
+    "kind": "通知类别 What the notice is about",
+    "starts_at": "开始时间（停水停电、会议） When it begins (an outage, a meeting)",
+    "ends_at": "结束时间 When it ends",
+    "send_at": "发送时间（为空则立即） When it is sent (none: at once)",
 }
 
 # The suffix rules for names not in FIELDS: when, which ids.
@@ -97,6 +103,8 @@ ENUMS: dict[str, Mapping[Any, str]] = {
     "ClockName": labels.CLOCK,
     "PriorityTier": labels.TIER,
     "AreaLevel": labels.AREA_LEVEL,
+    "NoticeKind": labels.NOTICE_KIND,
+    "NoticeChannel": labels.NOTICE_CHANNEL,
 }
 
 

@@ -16,11 +16,12 @@ from shared.events.complaint import (
     Channel,
     ComplaintStatus,
     ComplaintType,
+    NoticeChannel,
     RatedVia,
     Satisfaction,
 )
 from shared.events.dispatch import ResponderRole
-from shared.events.notification import Audience
+from shared.events.notification import Audience, NoticeKind
 
 STATUS: dict[ComplaintStatus, str] = {
     ComplaintStatus.FILED: "已受理",
@@ -89,6 +90,17 @@ AREA_LEVEL: dict[AreaLevel, str] = {
     AreaLevel.GRID: "网格",
     AreaLevel.BUILDING: "楼栋",
     AreaLevel.UNIT: "单元",
+}
+NOTICE_KIND: dict[NoticeKind, str] = {
+    NoticeKind.OUTAGE: "停水停电",
+    NoticeKind.MEETING: "会议通知",
+    NoticeKind.CONSULTATION: "征求意见",
+    NoticeKind.OTHER: "通知",
+}
+NOTICE_CHANNEL: dict[NoticeChannel, str] = {
+    NoticeChannel.SMS: "短信",
+    NoticeChannel.WECHAT: "微信",
+    NoticeChannel.EMAIL: "电子邮件",
 }
 # The rungs of the escalation ladder, as `CaseEscalated.from_level` / `to_level` name them.
 ESCALATION_LEVEL: dict[str, str] = {

@@ -12,8 +12,9 @@ from enum import StrEnum
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
+from shared.events.area import PATTERN as AREA_PATTERN
 from shared.events.base import Event, upcaster
 
 
@@ -133,3 +134,58 @@ def _same(data: dict[str, Any]) -> dict[str, Any]:
 
 upcaster(NotificationDelivered, from_version=1)(_same)
 upcaster(NotificationFailed, from_version=1)(_same)
+
+
+# --- notices ---
+
+
+class NoticeKind(StrEnum):
+    """What a notice to an area is about (通知类别)."""
+
+    OUTAGE = "outage"  # 停水停电等计划停运
+    MEETING = "meeting"  # 会议通知
+    CONSULTATION = "consultation"  # 征求意见
+    OTHER = "other"  # 其他
+
+
+class NoticePosted(Event):
+    """Staff of an area (the community committee, the street, a compound's property company)
+    posted a notice to every resident who consented to notices for a home within `area_code`:
+    one message per resident (however many of their homes lie in the area) by each of their
+    channels, planned with this event and sent from `send_at` (None: at once)."""
+
+    event_type = "NoticePosted"
+    version = 1
+
+    notice_id: UUID
+    area_code: str = Field(pattern=AREA_PATTERN, description="通知范围 The area the notice is for")
+    kind: NoticeKind
+    title: str = Field(description="通知标题 The notice's title")
+    body: str = Field(description="通知正文 What the notice says")
+    sender_name: str = Field(description="发布单位 Who the notice is from, as residents read it")
+    actor: str
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    send_at: datetime | None = None
+    recipients: int = Field(description="通知的居民人数 How many residents it goes to")
+    posted_at: datetime
+
+    @property
+    def subject(self) -> str:
+        return str(self.notice_id)
+
+
+class NoticeDeliveriesRecorded(Event):
+    """What came of some of a notice's messages, recorded together, in the notice's own stream
+    (as `NotificationsRecorded` does for a complaint's). Recipients are residents' references,
+    never their contacts."""
+
+    event_type = "NoticeDeliveriesRecorded"
+    version = 1
+
+    notice_id: UUID
+    outcomes: list[NotificationOutcome]
+
+    @property
+    def subject(self) -> str:
+        return str(self.notice_id)

@@ -125,6 +125,7 @@ def doors(
             {
                 "ops": "dev-key-ops",
                 "subscriber": "dev-key-subscriber",
+                "staff": "dev-key-staff",
                 "admin": "dev-key-admin",
             },
         ),

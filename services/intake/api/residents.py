@@ -15,25 +15,29 @@ from services.intake.api import schemas
 from services.intake.api.deps import (
     NO_CATALOGUE,
     REFUSALS,
+    RESIDENTS,
     STAFF,
+    ChannelKey,
     ContactReader,
     NotifyKey,
     ReportingKey,
     StaffKey,
     answer,
+    catalogue_of,
     intake_of,
     runtime_of,
     seen_by,
 )
 from services.intake.auth import ApiKey, Role
 from services.intake.domain import decisions
-from services.intake.domain.commands import Contact
-from services.intake.domain.privacy import resident_ref
+from services.intake.domain.commands import ConsentToNotices, Contact, WithdrawNoticeConsent
+from services.intake.domain.privacy import mask_phone, resident_ref
 from shared import idempotency
 from shared.answers import problem
-from shared.commands import causation_of
+from shared.commands import causation_of, now
 from shared.db import Connection
 from shared.events import ContactsAccessed, ResidentErased
+from shared.events.area import enclosing
 from shared.http import Answer, Correlation, Problem, correlation_of, once
 from shared.idempotency import IdempotencyKey
 
@@ -78,7 +82,12 @@ async def contact(
 
 
 async def _record_reading(
-    request: Request, conn: Connection, key: ApiKey, complaint_ids: list[uuid.UUID], purpose: str
+    request: Request,
+    conn: Connection,
+    key: ApiKey,
+    complaint_ids: list[uuid.UUID],
+    purpose: str,
+    resident_refs: list[str] | None = None,
 ) -> None:
     """Record who read which residents' contacts, when and why (`ContactsAccessed`), in the same
     transaction as the reading: no contact leaves intake unrecorded."""
@@ -88,6 +97,7 @@ async def _record_reading(
         key_id=key.key_id,
         purpose=purpose,
         read_at=datetime.now(UTC),
+        resident_refs=resident_refs or [],
     )
     stream = f"contacts-read-{uuid.uuid4()}"  # one stream a reading: readings never contend
     causation = causation_of([], correlation_of(request))
@@ -113,6 +123,95 @@ async def contacts(lookup: schemas.ContactLookup, request: Request, key: NotifyK
         if read:
             await _record_reading(request, conn, key, read, lookup.purpose)
     return answer(schemas.contacts(found, lookup.complaint_ids))
+
+
+@router.post(
+    "/residents/notice-contacts/lookup",
+    tags=[STAFF],
+    summary="批量查看居民的区域通知联系方式（解密）Residents' contacts for area notices, decrypted",
+    description=(
+        "通知服务发送区域通知（停水停电、会议、征求意见）时按居民匿名编号取回联系方式，"
+        "每次读取均有记录（ContactsAccessed）。"
+        " What the notification service asks when it sends an area notice: `contacts` by resident"
+        " ref, and the refs whose contact was `erased` or is `missing`. Every reading is recorded."
+    ),
+    response_model=schemas.NoticeContacts,
+)
+async def notice_contacts(
+    lookup: schemas.NoticeContactsLookup, request: Request, key: NotifyKey
+) -> JSONResponse:
+    runtime = runtime_of(request)
+    async with runtime.pool.acquire() as conn, conn.transaction():
+        found = await store.read_notice_contacts(
+            conn, runtime.settings.master_keys, lookup.resident_refs
+        )
+        read = [ref for ref, c in found.items() if not isinstance(c, Exception)]
+        if read:
+            await _record_reading(request, conn, key, [], lookup.purpose, read)
+    return answer(schemas.notice_contacts(found, lookup.resident_refs))
+
+
+@router.post(
+    "/residents/notice-consent",
+    tags=[RESIDENTS],
+    summary="同意接收区域通知 Consent to the notices for one's home",
+    description=(
+        "居民（经公众号、App 或社区工作站）同意接收其住处（楼栋或单元）的通知：停水停电、会议、"
+        "征求意见。联系方式只存于加密保险库，可随个人信息一并删除。重复提交不会重复登记。"
+        " A resident (through the official account, the app or the community's desk) agrees to"
+        " the notices for their home, a building or a unit, by SMS, WeChat or email. The contact"
+        " is kept only in the encrypted vault and is erased with the rest; the same consent"
+        " twice records nothing more."
+    ),
+    response_model=schemas.NoticeConsent,
+    responses=NO_CATALOGUE,
+)
+async def consent_to_notices(
+    command: ConsentToNotices, request: Request, key: ChannelKey, correlation: Correlation
+) -> JSONResponse:
+    intake, settings = intake_of(request), runtime_of(request).settings
+    building = enclosing(command.area_code).building
+    if building not in (await catalogue_of(request)).areas:
+        raise Problem(422, f"未知的楼栋 {building} Unknown building")
+    resident = resident_ref(command.contact.phone, settings.resident_pepper)
+    masked = mask_phone(command.contact.phone)
+    async with runtime_of(request).pool.acquire() as conn, conn.transaction():
+        await store.store_notice_contact(conn, settings.master_keys, resident, command.contact)
+        events = await intake.consent(
+            conn,
+            resident,
+            lambda homes: decisions.consent_to_notices(homes, resident, masked, command, now()),
+            correlation,
+        )
+        homes = await store.homes_of(conn, resident)
+    return answer(schemas.notice_consent(resident, bool(events), homes))
+
+
+@router.post(
+    "/residents/notice-consent/withdrawal",
+    tags=[RESIDENTS],
+    summary="撤回区域通知的同意 Withdraw the consent to area notices",
+    description=(
+        "撤回一处住处（或不写 area_code 则全部）的通知。"
+        " No more notices for one home, or for any when `area_code` is left out."
+    ),
+    response_model=schemas.NoticeConsent,
+)
+async def withdraw_notice_consent(
+    command: WithdrawNoticeConsent, request: Request, key: ChannelKey, correlation: Correlation
+) -> JSONResponse:
+    pepper = runtime_of(request).settings.resident_pepper
+    resident = command.resident_ref or resident_ref(command.phone or "", pepper)
+    area = command.area_code
+    async with runtime_of(request).pool.acquire() as conn, conn.transaction():
+        events = await intake_of(request).consent(
+            conn,
+            resident,
+            lambda homes: decisions.withdraw_notice_consent(homes, resident, area, now()),
+            correlation,
+        )
+        homes = await store.homes_of(conn, resident)
+    return answer(schemas.notice_consent(resident, bool(events), homes))
 
 
 @router.post(

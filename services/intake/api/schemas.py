@@ -16,7 +16,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from services.intake import store
 from services.intake.domain import classifier, ratings
 from services.intake.domain.catalogue import Catalogue, CatalogueFile
-from services.intake.domain.commands import PHONE_PATTERN, Contact
+from services.intake.domain.commands import PHONE_PATTERN, Contact, NoticeContact
 from services.intake.domain.decisions import to_triage
 from services.intake.domain.model import Complaint
 from shared.events import ComplaintStatus, ComplaintType, Satisfaction, labels
@@ -45,6 +45,15 @@ class ContactLookup(BaseModel):
 class KeysLookup(BaseModel):
     resident_refs: list[Annotated[str, Field(pattern=RESIDENT_REF)]] = Field(
         min_length=1, max_length=FETCH_MOST, description="居民匿名编号 Resident refs"
+    )
+
+
+class NoticeContactsLookup(BaseModel):
+    resident_refs: list[Annotated[str, Field(pattern=RESIDENT_REF)]] = Field(
+        min_length=1, max_length=500, description="居民匿名编号 Resident refs"
+    )
+    purpose: str = Field(
+        "发送区域通知 area notice", min_length=2, max_length=200, description="用途 Why (recorded)"
     )
 
 
@@ -356,6 +365,38 @@ def contacts(
         "erased": [str(cid) for cid, c in found.items() if isinstance(c, store.ContactErased)],
         "missing": [str(cid) for cid in dict.fromkeys(asked) if cid not in found],
     }
+
+
+class NoticeContacts(Described):
+    contacts: dict[str, NoticeContact] = Field(description="按居民匿名编号 By resident ref")
+    erased: list[str] = Field(description="已删除 Erased at the resident's request")
+    missing: list[str] = Field(description="没有通知联系方式 No contact for notices stored")
+
+
+def notice_contacts(
+    found: Mapping[str, NoticeContact | store.ContactErased], asked: Sequence[str]
+) -> dict[str, Any]:
+    return {
+        "contacts": {
+            ref: c.model_dump() for ref, c in found.items() if not isinstance(c, Exception)
+        },
+        "erased": [ref for ref, c in found.items() if isinstance(c, store.ContactErased)],
+        "missing": [ref for ref in dict.fromkeys(asked) if ref not in found],
+    }
+
+
+class NoticeConsent(Described):
+    """A resident's consent to area notices as it stands after the request."""
+
+    resident_ref: str = Field(description="居民匿名编号 The resident's reference")
+    changed: bool = Field(description="是否有变化（重复同意则否） Whether anything changed")
+    homes: dict[str, list[str]] = Field(
+        description="住处 → 接收方式 Each home the resident gets notices for, with its channels"
+    )
+
+
+def notice_consent(resident: str, changed: bool, homes: Mapping[str, list[str]]) -> dict[str, Any]:
+    return {"resident_ref": resident, "changed": changed, "homes": dict(homes)}
 
 
 class WordsKeys(Described):

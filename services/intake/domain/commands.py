@@ -6,8 +6,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from shared.events import Channel, ComplaintType, Satisfaction
+from shared.events import Channel, ComplaintType, NoticeChannel, Satisfaction
 from shared.events.area import PATTERN as AREA_PATTERN
+from shared.events.area import enclosing
 from shared.privacy import FreeText
 
 CATEGORY_PATTERN = r"^[a-z][a-z0-9-]{1,40}$"
@@ -127,4 +128,65 @@ class CallBack(_Command):
             )
         if not self.contacted and (self.resolved is not None or self.satisfied is not None):
             raise ValueError("未联系上时不能填写评价 (no ratings without contact)")
+        return self
+
+
+# --- notices to an area (区域通知) ---
+
+EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{1,60}$"
+
+
+class NoticeContact(_Command):
+    """Where a resident's area notices go. Kept only in intake's encrypted vault."""
+
+    phone: str = Field(pattern=PHONE_PATTERN, description="手机号 Mobile number (SMS)")
+    wechat_openid: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9_-]{6,64}$", description="微信 openid（公众号通知）"
+    )
+    email: str | None = Field(None, pattern=EMAIL_PATTERN, max_length=254, description="电子邮件")
+
+
+class ConsentToNotices(_Command):
+    """A resident agrees to receive the notices for their home (停水停电、会议、征求意见).
+    Given again, the newer channels and contact stand."""
+
+    contact: NoticeContact
+    area_code: str = Field(
+        pattern=AREA_PATTERN,
+        description="住处：楼栋或单元编码 The resident's home: a building or a unit code",
+    )
+    channels: list[NoticeChannel] = Field(
+        default_factory=lambda: [NoticeChannel.SMS],
+        min_length=1,
+        max_length=3,
+        description="接收方式 The channels notices go by (default: SMS)",
+    )
+
+    @model_validator(mode="after")
+    def _contact_for_every_channel(self) -> ConsentToNotices:
+        if enclosing(self.area_code).building is None:
+            raise ValueError("住处须为楼栋或单元 The home must be a building or a unit")
+        self.channels = list(dict.fromkeys(self.channels))
+        if NoticeChannel.WECHAT in self.channels and not self.contact.wechat_openid:
+            raise ValueError("选择微信接收须提供 wechat_openid (WeChat needs an openid)")
+        if NoticeChannel.EMAIL in self.channels and not self.contact.email:
+            raise ValueError("选择邮件接收须提供 email (email needs an address)")
+        return self
+
+
+class WithdrawNoticeConsent(_Command):
+    """A resident no longer wants notices for a home (or, without `area_code`, for any)."""
+
+    phone: str | None = Field(None, pattern=PHONE_PATTERN, description="手机号 Mobile number")
+    resident_ref: str | None = Field(
+        None, pattern=r"^R-[0-9a-f]{20}$", description="居民假名编号 The resident's reference"
+    )
+    area_code: str | None = Field(
+        None, pattern=AREA_PATTERN, description="住处；为空则全部撤回 The home; none: every home"
+    )
+
+    @model_validator(mode="after")
+    def _one_way_to_name_the_resident(self) -> WithdrawNoticeConsent:
+        if (self.phone is None) == (self.resident_ref is None):
+            raise ValueError("须且只能提供 phone 或 resident_ref 之一 Give phone or resident_ref")
         return self

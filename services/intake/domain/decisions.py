@@ -8,11 +8,18 @@ services/intake/domain/mirrors.py.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from services.intake.domain.commands import AnswerOnSpot, CallBack, FileComplaint, Reclassify
+from services.intake.domain.commands import (
+    AnswerOnSpot,
+    CallBack,
+    ConsentToNotices,
+    FileComplaint,
+    Reclassify,
+)
 from services.intake.domain.model import Complaint, evolve
 from services.intake.domain.privacy import mask_phone
 from shared import commands
@@ -34,6 +41,8 @@ from shared.events import (
     DuplicateDismissed,
     DuplicateSuspected,
     Event,
+    NoticeConsentRecorded,
+    NoticeConsentWithdrawn,
     RatedVia,
     Satisfaction,
     TriageBreached,
@@ -479,3 +488,38 @@ def triage_clock(
             )
         ]
     return []
+
+
+# --- notices to an area (区域通知) ---
+
+
+def consent_to_notices(
+    homes: Mapping[str, Sequence[str]],
+    resident: str,
+    masked_phone: str,
+    command: ConsentToNotices,
+    now: datetime,
+) -> list[Event]:
+    """The consent to record, given the resident's current one (`homes`: each home's
+    channels); nothing when they agreed to just this already."""
+    channels = [c.value for c in command.channels]
+    if list(homes.get(command.area_code, ())) == channels:
+        return []
+    return [
+        NoticeConsentRecorded(
+            resident_ref=resident,
+            area_code=command.area_code,
+            channels=command.channels,
+            masked_phone=masked_phone,
+            given_at=now,
+        )
+    ]
+
+
+def withdraw_notice_consent(
+    homes: Mapping[str, Sequence[str]], resident: str, area_code: str | None, now: datetime
+) -> list[Event]:
+    """The withdrawal of one home (or all); nothing when there is no such consent."""
+    if not homes or (area_code is not None and area_code not in homes):
+        return []
+    return [NoticeConsentWithdrawn(resident_ref=resident, area_code=area_code, withdrawn_at=now)]

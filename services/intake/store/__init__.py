@@ -28,6 +28,7 @@ from services.intake.store.complaints import (
     survivor_of,
     updates_of,
 )
+from services.intake.store.consents import homes_of, save_consents
 from services.intake.store.guards import first_push, tail_matches
 from services.intake.store.nearby import Nearby, sequences_and_places_near
 from services.intake.store.open311 import Page, request_updates, service_request, service_requests
@@ -38,8 +39,10 @@ from services.intake.store.vault import (
     erase_resident,
     read_contact,
     read_contacts,
+    read_notice_contacts,
     rewrap_resident_keys,
     store_contacts,
+    store_notice_contact,
     words_keys,
 )
 from services.intake.store.worklists import (
@@ -70,6 +73,7 @@ __all__ = [
     "follow_calendar",
     "follow_city",
     "follow_time_limits",
+    "homes_of",
     "load",
     "load_all",
     "load_history",
@@ -77,8 +81,10 @@ __all__ = [
     "next_triage_step",
     "read_contact",
     "read_contacts",
+    "read_notice_contacts",
     "request_updates",
     "rewrap_resident_keys",
+    "save_consents",
     "save_new_views",
     "save_view",
     "save_views",
@@ -86,6 +92,7 @@ __all__ = [
     "service_request",
     "service_requests",
     "store_contacts",
+    "store_notice_contact",
     "stream_of",
     "survivor_of",
     "tail_matches",

@@ -13,7 +13,7 @@ import asyncpg
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from services.intake.domain.commands import Contact
+from services.intake.domain.commands import Contact, NoticeContact
 from shared.db import Connection, columns
 from shared.sealing import WordsKey
 
@@ -25,8 +25,30 @@ async def store_contacts(
     first use: two statements for any number of filings. `master_keys`: the current one
     first (new keys are wrapped with it), then earlier ones still read during a rotation.
     Returns each resident's words key (what their filings are sealed with)."""
-    master_key = master_keys[0]
     residents = sorted({resident for resident, _, _ in contacts})  # one lock order for all
+    data_keys = await _data_keys(conn, master_keys, residents)
+    sealed = []
+    for resident, complaint_id, contact in contacts:
+        data_key = data_keys[resident]
+        nonce = os.urandom(12)
+        plaintext = json.dumps(contact.model_dump(), ensure_ascii=False).encode()
+        ciphertext = AESGCM(data_key).encrypt(nonce, plaintext, complaint_id.bytes)
+        sealed.append((complaint_id, resident, nonce, ciphertext))
+    if sealed:
+        await conn.execute(
+            "INSERT INTO contacts (complaint_id, resident_ref, nonce, ciphertext) "
+            "SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::bytea[])",
+            *columns(sealed),
+        )
+    return {resident: WordsKey.from_data_key(key) for resident, key in data_keys.items()}
+
+
+async def _data_keys(
+    conn: Connection, master_keys: Sequence[bytes], residents: list[str]
+) -> dict[str, bytes]:
+    """Each resident's data key (`residents` sorted), created on first use, the residents
+    locked against their erasure until the transaction ends."""
+    master_key = master_keys[0]
     await lock_residents(conn, residents)
     # A candidate key for every resident: the statement keeps the stored one where there is
     # one (its select does not see the rows its insert adds; the insert adds nothing then).
@@ -57,23 +79,7 @@ async def store_contacts(
             missing,
         )
         wrapped.update((row["resident_ref"], row["wrapped_key"]) for row in rows)
-    data_keys = {
-        resident: _unwrap(master_keys, resident, wrapped[resident]) for resident in residents
-    }
-    sealed = []
-    for resident, complaint_id, contact in contacts:
-        data_key = data_keys[resident]
-        nonce = os.urandom(12)
-        plaintext = json.dumps(contact.model_dump(), ensure_ascii=False).encode()
-        ciphertext = AESGCM(data_key).encrypt(nonce, plaintext, complaint_id.bytes)
-        sealed.append((complaint_id, resident, nonce, ciphertext))
-    if sealed:
-        await conn.execute(
-            "INSERT INTO contacts (complaint_id, resident_ref, nonce, ciphertext) "
-            "SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::bytea[])",
-            *columns(sealed),
-        )
-    return {resident: WordsKey.from_data_key(key) for resident, key in data_keys.items()}
+    return {resident: _unwrap(master_keys, resident, wrapped[resident]) for resident in residents}
 
 
 async def words_keys(
@@ -217,7 +223,64 @@ async def erase_resident(conn: Connection, resident: str) -> int:
     all there are."""
     await lock_residents(conn, [resident])
     await conn.execute("DELETE FROM resident_keys WHERE resident_ref = $1", resident)
+    # Their consents to area notices go with it (ResidentErased tells notify the same).
+    await conn.execute("DELETE FROM notice_consents WHERE resident_ref = $1", resident)
     count: int = await conn.fetchval(
         "SELECT count(*) FROM contacts WHERE resident_ref = $1", resident
     )
     return count
+
+
+# --- a resident's contact for area notices -----------------------------------------------------
+
+
+async def store_notice_contact(
+    conn: Connection, master_keys: Sequence[bytes], resident: str, contact: NoticeContact
+) -> None:
+    """The resident's contact for notices, sealed under their data key (the one their
+    complaints' contacts are under: an erasure makes both unreadable); a newer one replaces it."""
+    data_key = (await _data_keys(conn, master_keys, [resident]))[resident]
+    nonce = os.urandom(12)
+    plaintext = json.dumps(contact.model_dump(), ensure_ascii=False).encode()
+    ciphertext = AESGCM(data_key).encrypt(nonce, plaintext, _notice_aad(resident))
+    await conn.execute(
+        "INSERT INTO notice_contacts (resident_ref, nonce, ciphertext) VALUES ($1, $2, $3) "
+        "ON CONFLICT (resident_ref) DO UPDATE SET nonce = excluded.nonce, "
+        "ciphertext = excluded.ciphertext, updated_at = now()",
+        resident,
+        nonce,
+        ciphertext,
+    )
+
+
+def _notice_aad(resident: str) -> bytes:
+    return f"notice:{resident}".encode()
+
+
+async def read_notice_contacts(
+    conn: Connection, master_keys: Sequence[bytes], residents: Sequence[str]
+) -> dict[str, NoticeContact | ContactErased]:
+    """Residents' contacts for notices in one query: each decrypted, or ContactErased for those
+    whose key was destroyed; residents without one are left out."""
+    rows = await conn.fetch(
+        "SELECT c.resident_ref, c.nonce, c.ciphertext, k.wrapped_key "
+        "FROM notice_contacts c LEFT JOIN resident_keys k USING (resident_ref) "
+        "WHERE c.resident_ref = ANY($1::text[])",
+        list(residents),
+    )
+    found: dict[str, NoticeContact | ContactErased] = {}
+    for row in rows:
+        resident = row["resident_ref"]
+        if row["wrapped_key"] is None:
+            found[resident] = ContactErased(resident)
+            continue
+        data_key = _unwrap(master_keys, resident, row["wrapped_key"])
+        try:
+            plaintext = AESGCM(data_key).decrypt(
+                row["nonce"], row["ciphertext"], _notice_aad(resident)
+            )
+        except InvalidTag:
+            found[resident] = ContactErased(resident)
+            continue
+        found[resident] = NoticeContact.model_validate_json(plaintext)
+    return found

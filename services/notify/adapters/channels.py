@@ -71,6 +71,11 @@ class Outbound:
     contact: dict[str, Any] | str | None = None
     address: domain.Address | None = None
 
+    @property
+    def resident_ref(self) -> str | None:
+        """The resident an area notice goes to (None: a complaint's message)."""
+        return domain.resident_ref_of(self.recipient)
+
     def text(self, locale: str, part: str = "text") -> str:
         return domain.render(self.template, locale, self.data, part)
 
@@ -122,6 +127,7 @@ async def _post(session: aiohttp.ClientSession, url: str, what: str, **kwargs: A
 
 ERASED = "诉求人已删除个人信息 The resident's contact was erased"
 MISSING = "没有诉求人的联系方式 No contact for this complaint"
+NO_NOTICE_CONTACT = "居民没有登记通知联系方式 No contact for notices"
 
 
 class Contacts:
@@ -174,6 +180,31 @@ class Contacts:
             found[UUID(cid)] = MISSING
         return found
 
+    async def neighbours(self, refs: Iterable[str]) -> dict[str, dict[str, Any] | str]:
+        """Several residents' contacts for area notices in one request to intake, by their
+        reference: each contact, or the reason there is none (erased or missing)."""
+        url = f"{self.settings.intake_url}/residents/notice-contacts/lookup"
+        body = {"resident_refs": list(dict.fromkeys(refs)), "purpose": "发送区域通知 area notice"}
+        try:
+            async with self.session.post(
+                url, json=body, headers={"X-API-Key": self.settings.intake_key}
+            ) as response:
+                answer = await response.read()
+        except (aiohttp.ClientError, TimeoutError) as error:
+            raise Retry(f"intake notice contacts: {type(error).__name__}: {error}") from None
+        check(response.status, response.headers, "intake notice contacts")
+        found = json.loads(answer)
+        contacts: dict[str, dict[str, Any] | str] = dict(found["contacts"])
+        contacts.update(dict.fromkeys(found["erased"], ERASED))
+        contacts.update(dict.fromkeys(found["missing"], NO_NOTICE_CONTACT))
+        return contacts
+
+    async def neighbour(self, ref: str) -> dict[str, Any]:
+        contact = (await self.neighbours([ref])).get(ref, NO_NOTICE_CONTACT)
+        if isinstance(contact, str):
+            raise Undeliverable(contact)
+        return contact
+
     async def unit(self, pool: asyncpg.Pool, recipient: str) -> domain.Address:
         async with pool.acquire() as conn:
             address = await store.address(conn, recipient)
@@ -188,7 +219,9 @@ class Contacts:
             contact = message.contact
             if isinstance(contact, str):
                 raise Undeliverable(contact)
-            if contact is None:
+            if contact is None and message.resident_ref is not None:
+                contact = await self.neighbour(message.resident_ref)
+            elif contact is None:
                 contact = await self.resident(message.complaint_id)
             value = contact.get(resident_field)
         else:
@@ -280,7 +313,8 @@ class EmailChannel:
         self.settings, self.contacts, self.connections = settings, contacts, connections
 
     async def send(self, pool: asyncpg.Pool, message: Outbound) -> None:
-        if message.audience is Audience.RESIDENT:
+        if message.audience is Audience.RESIDENT and message.resident_ref is None:
+            # (a resident who asked for area notices by email gave their address for them)
             raise Undeliverable("诉求人不通过邮件联系 Residents are not emailed")
         to = await self.contacts.field(pool, message, "email", "email")
         mail = compose(

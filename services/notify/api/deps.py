@@ -18,6 +18,10 @@ OpsKey = Annotated[ApiKey, require(Role.OPS)]
 AdminKey = Annotated[ApiKey, require()]
 # An admin, or a subscriber managing its own subscriptions.
 SubscriberKey = Annotated[ApiKey, require(Role.SUBSCRIBER)]
+# Staff of an area posting notices to its residents (区域通知).
+StaffKey = Annotated[ApiKey, require(Role.STAFF)]
+# Who may follow a notice's delivery: its area's staff, ops (and admin).
+NoticeReader = Annotated[ApiKey, require(Role.STAFF, Role.OPS)]
 
 
 def _runtime(request: Request) -> NotifyRuntime:

@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from services.notify.domain import Duty
+from shared.events import NoticeKind
 from shared.events.area import PATTERN as AREA_PATTERN
 from shared.events.public import PUBLIC_PAYLOADS
 
@@ -301,3 +302,109 @@ def stream_entry(entry: dict[str, Any]) -> dict[str, str]:
         "event": entry["type"],
         "data": json.dumps(entry, ensure_ascii=False),
     }
+
+
+# --- area notices (区域通知) --------------------------------------------------------------------
+
+
+class PostNotice(_Body):
+    """A notice to every resident who consented to notices for a home within `area_code`."""
+
+    area_code: str = Field(
+        pattern=AREA_PATTERN,
+        description="通知范围：社区、网格（小区）、楼栋或单元 The area: a community, a grid "
+        "(compound), a building or a unit",
+    )
+    kind: NoticeKind = Field(
+        description="类别：outage 停水停电，meeting 会议，consultation 征求意见，other 其他"
+    )
+    title: str = Field(min_length=2, max_length=60, description="标题 Title")
+    body: str = Field(min_length=2, max_length=500, description="正文 What it says")
+    sender_name: str | None = Field(
+        None,
+        min_length=2,
+        max_length=40,
+        description="落款，如「会仙山社区居委会」（默认密钥名称） Signed as (default: the key's name)",
+    )
+    starts_at: datetime | None = Field(None, description="开始时间 When it begins")
+    ends_at: datetime | None = Field(None, description="结束时间 When it ends")
+    send_at: datetime | None = Field(None, description="定时发送（默认立即） When to send it")
+
+    @model_validator(mode="after")
+    def _ends_after_it_starts(self) -> PostNotice:
+        for moment in (self.starts_at, self.ends_at, self.send_at):
+            if moment is not None and moment.tzinfo is None:
+                raise ValueError("时间须带时区 Times need a time zone")
+        if self.ends_at is not None and (self.starts_at is None or self.ends_at < self.starts_at):
+            raise ValueError("结束时间须在开始时间之后 ends_at needs a starts_at before it")
+        return self
+
+
+class NoticeView(BaseModel):
+    notice_id: UUID
+    area_code: str
+    kind: NoticeKind
+    title: str
+    body: str
+    sender_name: str
+    actor: str
+    starts_at: Moment | None
+    ends_at: Moment | None
+    send_at: Moment | None
+    recipients: int = Field(description="通知的居民人数 Residents it goes to")
+    posted_at: Moment
+
+
+class NoticeDelivery(BaseModel):
+    """One message of a notice: to whom (masked), by which channel, and how it went."""
+
+    recipient: str = Field(description="收件人（脱敏手机号） The resident, masked")
+    channel: str
+    status: str = Field(
+        description="pending 待发, sending 发送中, delivered 已送达, abandoned 放弃"
+    )
+    attempts: int
+    last_error: str | None
+    updated_at: Moment
+
+
+class NoticeStatus(NoticeView):
+    """A notice with how its delivery stands: messages by status, residents reached (by at
+    least one channel), and every message with its recipient masked."""
+
+    messages: dict[str, int] = Field(description="按状态的消息数 Messages by status")
+    residents_reached: int = Field(description="已送达的居民人数 Residents reached")
+    deliveries: list[NoticeDelivery]
+
+
+class Notices(BaseModel):
+    notices: list[NoticeView]
+    limit: int
+    offset: int
+
+
+def notice_view(row: dict[str, Any]) -> NoticeView:
+    return NoticeView.model_validate({k: row[k] for k in NoticeView.model_fields})
+
+
+def notice_status(row: dict[str, Any], deliveries: Sequence[dict[str, Any]]) -> NoticeStatus:
+    counts: dict[str, int] = {}
+    for d in deliveries:
+        counts[d["status"]] = counts.get(d["status"], 0) + 1
+    reached = {d["recipient"] for d in deliveries if d["status"] == "delivered"}
+    return NoticeStatus(
+        **notice_view(row).model_dump(),
+        messages=counts,
+        residents_reached=len(reached),
+        deliveries=[
+            NoticeDelivery(
+                recipient=d["masked_recipient"] or "****",
+                channel=d["channel"],
+                status=d["status"],
+                attempts=d["attempts"],
+                last_error=d["last_error"],
+                updated_at=d["updated_at"],
+            )
+            for d in deliveries
+        ],
+    )
