@@ -101,6 +101,12 @@ async def test_the_shares_settled_in_the_building_grid_and_community(reporting: 
     async with reporting.client() as client:
         page = (await client.get("/measures", params=params)).json()
         definitions = (await client.get("/measures/definitions")).json()
+        board = (
+            await client.get(
+                "/board",
+                params={"area_code": "370124001001-G01-B01", "as_of": AS_OF.isoformat()},
+            )
+        ).json()
     [shown] = page["items"]
     assert shown["key"]["community_name"] == "会仙山社区"
     assert {name: shown["values"][name] for name in expected} == expected
@@ -108,3 +114,7 @@ async def test_the_shares_settled_in_the_building_grid_and_community(reporting: 
     assert labels["settled_in_building_share"] == "琐事不出楼（楼栋办结占比）"
     assert labels["settled_in_grid_share"] == "小事不出门（网格办结占比）"
     assert labels["settled_in_community_share"] == "要事不出社区（社区一级办结占比）"
+    # Q, still open, is on the board under the building head who holds it, by name
+    [open_matter] = [i for i in board["items"] if i["case_number"] == "Q"]
+    assert open_matter["lead_responder_name"] == "玫城丽都1号楼楼栋长"
+    assert open_matter["responsible_person"] == "赵春生"
