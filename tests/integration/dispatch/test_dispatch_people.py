@@ -13,7 +13,6 @@ from deploy.local.runner import DEMO_CITY, DEMO_DIRECTORY
 from shared.events import WorkOrderIssued
 from tests.integration.conftest import DispatchServer, NotifyServer
 from tests.integration.dispatch.test_dispatch_api import act, lead, order_of, routed
-from tests.support import examples
 
 UNIT = "370124001001-G01-B02-U1"  # 玫城丽都2号楼1单元
 CITY = yaml.safe_load(DEMO_CITY.read_text(encoding="utf-8"))
@@ -93,8 +92,7 @@ async def test_notify_sends_a_heads_order_to_their_own_phone(
         loaded = await client.put("/directory", json=list(DIRECTORY.values()))
         assert loaded.status_code == 200, loaded.text
     complaint = uuid.UUID(case["complaint_id"])
-    filed = examples.complaint_filed(complaint_id=complaint, case_number="JS-20261204-000417")
-    await notify_server.tell(filed, *issued)
+    await notify_server.tell(*issued)  # as notify hears them from dispatch
     phone = DIRECTORY["head-huixianshan-g02"]["sms"]
 
     def to_the_head() -> list[dict[str, Any]]:
@@ -105,7 +103,8 @@ async def test_notify_sends_a_heads_order_to_their_own_phone(
         ]
 
     [sms] = await notify_server.until(to_the_head, what="the grid head's order notice")
-    assert "新工单" in sms["json"]["text"] and "JS-20261204-000417" in sms["json"]["text"]
+    assert "新工单（主办）" in sms["json"]["text"] and "环境卫生" in sms["json"]["text"]
+    assert lead(case)["work_order_id"] in sms["json"]["text"]
 
 
 async def test_people_csv_replaces_the_heads_in_one_version_and_routes_at_once(
@@ -164,3 +163,25 @@ async def test_people_csv_replaces_the_heads_in_one_version_and_routes_at_once(
         f"/work-orders/{lead(case)['work_order_id']}/sign",
     )
     assert signed["status"] == "signed"
+
+
+async def test_one_head_is_put_by_the_item_route_and_a_nameless_one_is_refused(
+    dispatch_server: DispatchServer,
+):
+    head = {
+        "name": "东关小区3号楼楼栋长",
+        "kind": "building_head",
+        "areas": ["370124001002-G01-B01"],
+    }
+    async with dispatch_server.client() as client:
+        nameless = await client.put("/admin/city/responders/head-dongguan-b01", json=head)
+        assert nameless.status_code == 422
+        assert "building_head is a named person" in nameless.json()["detail"]
+        put = await client.put(
+            "/admin/city/responders/head-dongguan-b01",
+            json=head | {"person": "孙玉兰"},
+            params={"reason": "东关小区3号楼选出楼栋长"},
+        )
+        assert put.status_code == 200 and put.json()["changes"] == 1, put.text
+    async with dispatch_server.client("dev-key-head-dongguan-b01") as client:
+        assert (await client.get("/work-orders")).status_code == 200, "the new head has a key"
