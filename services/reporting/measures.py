@@ -69,6 +69,29 @@ _DUE = (
 _HANDLED = f"({_KEPT} AND c.resolved_at IS NOT NULL AND c.dispatched_at IS NOT NULL)"
 
 
+# 琐事不出楼、小事不出门、要事不出社区: the level of the unit whose lead order settled a matter.
+# Heads and 楼管员 work in the building, grid heads and workers in the grid; street offices and
+# everything above are outside the community; every other unit (居委会、业委会、物业…) is in it.
+SETTLED_IN = {
+    "building": ("unit_head", "building_head", "building_manager"),
+    "grid": ("grid_head", "grid_worker"),
+    "above": ("street_office", "department", "utility", "district_government"),
+}
+
+
+def _settled_in(level: str) -> str:
+    kinds = ", ".join(f"'{kind}'" for kind in SETTLED_IN[level])
+    return f"({_KEPT} AND c.resolved_at IS NOT NULL AND c.lead_responder_kind IN ({kinds}))"
+
+
+_SETTLED_IN_COMMUNITY = (
+    f"({_KEPT} AND c.resolved_at IS NOT NULL AND c.lead_responder_kind IS NOT NULL"
+    " AND c.lead_responder_kind NOT IN ("
+    + ", ".join(f"'{kind}'" for level in SETTLED_IN.values() for kind in level)
+    + "))"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Count:
     name: str
@@ -136,6 +159,31 @@ CASE_COUNTS = (
         "已办结反馈量",
         f"count(*) FILTER (WHERE {_KEPT} AND c.resolved_at IS NOT NULL)",
         "各承办单位均已反馈（CaseResolved）",
+    ),
+    Count(
+        "settled_in_building",
+        "楼栋办结量",
+        f"count(*) FILTER (WHERE {_settled_in('building')})",
+        "已办结且主办为单元长、楼栋长或楼管员（琐事不出楼）",
+    ),
+    Count(
+        "settled_in_grid",
+        "网格办结量",
+        f"count(*) FILTER (WHERE {_settled_in('grid')})",
+        "已办结且主办为网格长或网格员（小事不出门）",
+    ),
+    Count(
+        "settled_in_community",
+        "社区办结量",
+        f"count(*) FILTER (WHERE {_SETTLED_IN_COMMUNITY})",
+        "已办结且主办为居委会、业委会、物业等社区一级单位（要事不出社区）",
+    ),
+    Count(
+        "settled_within_community",
+        "社区内办结量",
+        f"count(*) FILTER (WHERE {_settled_in('building')} OR {_settled_in('grid')}"
+        f" OR {_SETTLED_IN_COMMUNITY})",
+        "已办结且主办在社区以内（楼栋、网格或社区一级）",
     ),
     Count(
         "redone", "重办量", f"count(*) FILTER (WHERE {_KEPT} AND c.redo_count > 0)", "至少重办一次"

@@ -33,6 +33,7 @@ from services.dispatch.domain.city import (
     read_csv,
     route,
 )
+from services.dispatch.domain.people import PersonIn, assign_people
 from shared.answers import problem, problems
 from shared.apikeys import PUBLIC
 from shared.db import Connection
@@ -109,7 +110,8 @@ async def _dev_keys(request: Request, conn: Connection) -> None:
     responses=problems(400),
     description=(
         "整份文件（JSON/YAML）替换全部内容；multipart 表单按节替换：areas、responders、compounds、"
-        "categories、catalogue 为 CSV 文件，city 为城市名，time_limits 为 YAML/JSON。每次变更成为一个新版本，"
+        "people（网格长、楼栋长、单元长、楼管员）、categories、catalogue 为 CSV 文件，"
+        "city 为城市名，time_limits 为 YAML/JSON。每次变更成为一个新版本，"
         "变化的每一项都记为事件。 A whole file replaces everything; a multipart form replaces the "
         "sections it carries. Each change is a new version, every item changed an event."
     ),
@@ -155,7 +157,7 @@ async def _sections_from_form(request: Request, conn: Connection) -> dict[str, A
     form = await request.form()
     latest = await store.latest_city(conn)
     body: dict[str, Any] = dict(latest["body"]) if latest else {}
-    compounds: str | None = None
+    after: dict[str, str] = {}  # compounds and people, applied after the responders
     for name, value in form.multi_items():
         raw = await value.read() if hasattr(value, "read") else str(value).encode()
         try:
@@ -166,14 +168,15 @@ async def _sections_from_form(request: Request, conn: Connection) -> dict[str, A
             body["city"] = text.strip()
         elif name == "time_limits":
             body["time_limits"] = _parse(text.encode(), "yaml", "时限设置")
-        elif name == "compounds":
-            compounds = text  # after the responders, whatever the order of the fields
+        elif name in ("compounds", "people"):
+            after[name] = text  # after the responders, whatever the order of the fields
         elif name in CSV_COLUMNS:
             body = _with_section(body, name, _csv_rows(name, text))
         else:
             raise Problem(422, f"未知的表单项 {name} Unknown form field", field=name)
-    if compounds is not None:
-        body = _with_section(body, "compounds", _csv_rows("compounds", compounds))
+    for name in ("people", "compounds"):
+        if name in after:
+            body = _with_section(body, name, _csv_rows(name, after[name]))
     return body
 
 
@@ -185,7 +188,14 @@ def _csv_rows(section: str, text: str) -> list[dict[str, Any]]:
 
 
 def _with_section(body: dict[str, Any], section: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """`body` with one section replaced (compounds re-assign areas to their managers)."""
+    """`body` with one section replaced (compounds re-assign areas to their managers; people
+    replace every head and 楼管员 among the responders)."""
+    if section == "people":
+        try:
+            people = [PersonIn.model_validate(row) for row in rows]
+            return body | {"responders": assign_people(body, people)}
+        except (ValidationError, ValueError) as error:
+            raise _invalid(error, "people") from None
     if section == "compounds":
         try:
             compounds = [CompoundIn.model_validate(row) for row in rows]

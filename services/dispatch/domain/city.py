@@ -17,6 +17,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from services.dispatch.domain.people import (
+    PEOPLE_LABELS,
+    PersonIn,
+    assign_people,
+    people_problems,
+)
 from shared.deadlines import PriorityTier, TimeLimits
 from shared.events.area import PATTERN as AREA_PATTERN
 from shared.events.area import AreaLevel
@@ -37,6 +43,11 @@ class ResponderKind(StrEnum):
     COMMUNITY_COMMITTEE = "community_committee"  # 社区两委/居委会
     GRID_WORKER = "grid_worker"  # 网格员
     SOCIAL_ORGANISATION = "social_organisation"  # 志愿者/社会组织
+    # --- people ---  named people of the grid (三长制) and the property's 楼管员
+    GRID_HEAD = "grid_head"  # 网格长
+    BUILDING_HEAD = "building_head"  # 楼栋长
+    UNIT_HEAD = "unit_head"  # 单元长
+    BUILDING_MANAGER = "building_manager"  # 物业楼管员
 
 
 KIND_LABELS = {
@@ -49,6 +60,8 @@ KIND_LABELS = {
     ResponderKind.COMMUNITY_COMMITTEE: "社区居委会",
     ResponderKind.GRID_WORKER: "网格员",
     ResponderKind.SOCIAL_ORGANISATION: "社会组织",
+    # --- people ---
+    **{ResponderKind(kind): label for kind, label in PEOPLE_LABELS.items()},
 }
 
 
@@ -97,6 +110,13 @@ class ResponderIn(BaseModel):
         None,
         max_length=40,
         description="责任人，在督办墙上公示 The unit's named head, shown on the public board",
+    )
+    # (left out when empty: other units keep the shape they were recorded with before it)
+    company: str | None = Field(
+        None,
+        pattern=RESPONDER_ID,
+        exclude_if=lambda company: company is None,
+        description="楼管员所属的物业服务企业 The property company a 楼管员 works for",
     )
 
 
@@ -165,6 +185,16 @@ class CityFile(BaseModel):
             )
         return data
 
+    @model_validator(mode="before")
+    @classmethod
+    def _people_are_responders(cls, data: Any) -> Any:
+        """A `people` list names every head and 楼管员, each one a responder of its kind."""
+        if isinstance(data, dict) and "people" in data:
+            data = dict(data)
+            people = [PersonIn.model_validate(p) for p in data.pop("people") or []]
+            data["responders"] = assign_people(data, people)
+        return data
+
     @model_validator(mode="after")
     def _references_resolve(self) -> CityFile:
         problems = []
@@ -201,6 +231,10 @@ class CityFile(BaseModel):
         for code in self.time_limits.categories:
             if code not in categories:
                 problems.append(f"time_limits: unknown category {code}")
+        problems += people_problems(
+            {a.code: a.level for a in self.areas},
+            [r.model_dump(mode="json") for r in self.responders],
+        )
         if not any(r.kind == ResponderKind.DISTRICT_GOVERNMENT for r in self.responders):
             problems.append("a district_government responder is required (兜底)")
         if problems:
@@ -256,8 +290,9 @@ def assign_compounds(responders: list[Any], compounds: list[CompoundIn]) -> list
 
 CSV_COLUMNS = {
     "areas": ("code", "name", "level", "parent"),
-    "responders": ("id", "name", "kind", "areas", "person"),
+    "responders": ("id", "name", "kind", "areas", "person", "company"),
     "compounds": ("area", "property_company", "owners_committee"),
+    "people": ("id", "kind", "person", "areas", "company", "name"),
     "categories": ("code", "name", "priority"),
     "catalogue": ("id", "category", "scope", "lead", "co", "priority", "escalate_to"),
 }
@@ -265,11 +300,12 @@ CSV_REQUIRED = {
     "areas": ("code", "name", "level"),
     "responders": ("id", "name", "kind", "areas"),
     "compounds": ("area",),
+    "people": ("id", "kind", "person", "areas"),
     "categories": ("code", "name"),
     "catalogue": ("id", "category", "scope", "lead"),
 }
 # Cells holding several values, separated by ; | or whitespace.
-CSV_LISTS = {("responders", "areas"), ("catalogue", "co")}
+CSV_LISTS = {("responders", "areas"), ("people", "areas"), ("catalogue", "co")}
 
 
 def read_csv(section: str, text: str) -> list[dict[str, Any]]:

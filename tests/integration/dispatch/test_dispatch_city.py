@@ -14,7 +14,7 @@ from tests.integration.conftest import DispatchServer
 from tests.support import examples
 
 EXAMPLE = Path(DEMO_CITY).with_name("example_city")
-SECTIONS = ("areas", "responders", "compounds", "categories", "catalogue")
+SECTIONS = ("areas", "responders", "compounds", "people", "categories", "catalogue")
 
 
 async def test_only_an_admin_key_changes_the_city(dispatch_server: DispatchServer):
@@ -53,6 +53,17 @@ async def test_a_city_supplied_as_csv_sections_becomes_one_version(dispatch_serv
             )
         ).json()
         assert preview["lead"]["id"] == "property-heping" and preview["rule_id"] == "L01"
+        corridor = (
+            await client.get(
+                "/routing", params={"category": "sanitation", "area_code": "370102001001-G01-B01"}
+            )
+        ).json()
+        assert corridor["lead"] == {
+            "id": "head-heping-b01",
+            "name": "和平小区1号楼楼栋长",
+            "kind": "building_head",
+        }
+        assert [unit["id"] for unit in corridor["co"]] == ["manager-heping-b01"]
         exported = (await client.get("/admin/city/export")).json()
         # Intake takes the same file: areas and categories for validation and classification.
         assert len(CatalogueFile.model_validate(exported).areas) == 7
@@ -136,12 +147,13 @@ async def test_what_intake_needs_travels_with_the_model_and_compounds_may_come_f
         assert leak["keywords"] == ["漏雨", "返潮"] and len(leak["attributes"]) == 5
         assert CatalogueFile.model_validate(exported).areas[3].latitude == 36.293
         # Compounds sent before the responders still apply to them (物业更换 in one upload).
-        rows = ["id,name,kind,areas"]
+        rows = ["id,name,kind,areas,person,company"]
         for unit in city["responders"]:
             areas = unit["areas"] + (
                 ["370124001001-G02"] if unit["id"] == "property-meicheng" else []
             )
-            rows.append(f"{unit['id']},{unit['name']},{unit['kind']},{';'.join(areas)}")
+            named = f"{unit.get('person', '')},{unit.get('company', '')}"
+            rows.append(f"{unit['id']},{unit['name']},{unit['kind']},{';'.join(areas)},{named}")
         files = [
             (
                 "compounds",

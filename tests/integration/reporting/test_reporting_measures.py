@@ -109,6 +109,9 @@ YUSHAN_COUNTS = {
     "rated": 2, "rated_resolved": 2, "rated_satisfaction": 2, "rated_satisfied": 1,
     "rated_basically_satisfied": 0, "rated_content": 1,
     "resolved_cases": 2, "redone": 1, "handling_hours": 288.0, "handled": 2,
+    # A settled by 玫城丽都's property company (the community), B by 城管局 (above it)
+    "settled_in_building": 0, "settled_in_grid": 0, "settled_in_community": 1,
+    "settled_within_community": 1,
     # orders: A lead, A co, B lead, C's returned first order, C's street order
     "orders": 5, "orders_to_sign": 5, "signed_on_time": 3, "returned": 1, "lead_orders": 3, "responded": 2,
     "orders_kept": 4, "orders_due": 4, "completed_on_time": 2, "overdue_orders": 2,
@@ -124,6 +127,10 @@ YUSHAN_VALUES = {
     "redo_rate": 0.5,
     "overdue_rate": 0.5,  # B (signed late) and C (past due) of four kept orders
     "avg_handling_hours": 144.0,
+    "settled_in_building_share": 0.0,
+    "settled_in_grid_share": 0.0,
+    "settled_in_community_share": 0.5,  # A of A and B
+    "settled_within_community_share": 0.5,
 }
 JINSHUI_VALUES = {
     "volume": 2,
@@ -136,6 +143,10 @@ JINSHUI_VALUES = {
     "redo_rate": 0.0,
     "overdue_rate": 0.5,
     "avg_handling_hours": 48.0,
+    "settled_in_building_share": 0.0,  # F was settled by 市政 (above the community)
+    "settled_in_grid_share": 0.0,
+    "settled_in_community_share": 0.0,
+    "settled_within_community_share": 0.0,
 }
 
 
