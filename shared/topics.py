@@ -44,6 +44,7 @@ PUBLISHES: dict[str, str] = {
 _TOPIC_OF_MODULE = {
     "shared.events.complaint": COMPLAINT_EVENTS,
     "shared.events.dispatch": DISPATCH_EVENTS,
+    "shared.events.council": DISPATCH_EVENTS,
     "shared.events.notification": NOTIFICATION_EVENTS,
 }
 

@@ -7,7 +7,8 @@ transaction; a concurrent writer makes the append fail and the command is decide
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import inspect
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,8 @@ from uuid import UUID
 
 import yaml
 
-from services.dispatch import store
-from services.dispatch.domain import agenda
+from services.dispatch import meeting_store, store
+from services.dispatch.domain import agenda, meetings
 from services.dispatch.domain.case import Case, fold
 from services.dispatch.domain.city import (
     Change,
@@ -247,6 +248,90 @@ class Dispatch:
         except ConcurrencyError:
             raise Problem(409, "议事项正被同时修改，请重试 Changed concurrently; retry") from None
 
+    # --- the community 大党委 and its meetings (meeting) -------------------------------------
+
+    async def change_council(
+        self,
+        conn: Connection,
+        community_code: str,
+        decide: Callable[[meetings.Council | None, Rules], list[Event]],
+    ) -> meetings.Council:
+        """Constitute or change a community's council (shared.commands.change)."""
+
+        async def load() -> tuple[meetings.Council | None, list[RecordedEvent], Rules]:
+            council, history = await meeting_store.load_council(conn, self.events, community_code)
+            return council, history, await self.rules(conn)
+
+        async def saved(
+            loaded: tuple[meetings.Council | None, list[RecordedEvent], Rules],
+            new_events: list[Event],
+        ) -> meetings.Council:
+            council, history, _ = loaded
+            stream = meeting_store.council_stream(community_code)
+            expected = council.version if council else 0
+            await self.events.append(conn, stream, new_events, causation_of(history), expected)
+            after = meetings.fold_council(new_events, council)
+            assert after is not None
+            await meeting_store.save_council_view(conn, after)
+            return after
+
+        return await _refusing(
+            conn, load, lambda loaded: decide(loaded[0], loaded[2]), saved, "大党委"
+        )
+
+    async def change_meeting(
+        self,
+        conn: Connection,
+        meeting_id: UUID | None,
+        community_code: str | None,
+        decide: MeetingDecision,
+        case_id: Callable[[meetings.Meeting | None], UUID | None] = lambda _: None,
+    ) -> meetings.Meeting:
+        """A step of a meeting (a new one when `meeting_id` is None): `decide` gives the
+        meeting's events and the case's (a decision's work orders), on the case `case_id`
+        names (none for a matter without a case)."""
+
+        async def load() -> MeetingLoaded:
+            meeting, history = (
+                await meeting_store.load_meeting(conn, self.events, meeting_id)
+                if meeting_id
+                else (None, [])
+            )
+            if meeting_id and meeting is None:
+                raise Problem(404, f"会议 {meeting_id} 不存在 No such meeting")
+            code = meeting.community_code if meeting else community_code
+            assert code is not None
+            council, _ = await meeting_store.load_council(conn, self.events, code)
+            target = case_id(meeting)
+            case = (await store.load_case(conn, self.events, target))[0] if target else None
+            return meeting, history, council, case, await self.rules(conn)
+
+        async def decided(loaded: MeetingLoaded) -> tuple[list[Event], list[Event]]:
+            meeting, _, council, case, rules = loaded
+            return await decide(meeting, council, case, rules)
+
+        async def saved(
+            loaded: MeetingLoaded, new_events: tuple[list[Event], list[Event]]
+        ) -> meetings.Meeting:
+            meeting, history, _, case, _ = loaded
+            meeting_events, case_events = new_events
+            causation = causation_of(history)
+            after = meetings.fold_meeting(meeting_events, meeting)
+            assert after is not None
+            await self.events.append(
+                conn,
+                meeting_store.meeting_stream(after.meeting_id),
+                meeting_events,
+                causation,
+                meeting.version if meeting else 0,
+            )
+            # The orders join the meeting's conversation.
+            await self.save_case(conn, case, case_events, causation)
+            await meeting_store.save_meeting_view(conn, after)
+            return after
+
+        return await _refusing(conn, load, decided, saved, "会议")
+
     # --- the city model ---------------------------------------------------------------------
 
     async def new_city_version(
@@ -404,6 +489,40 @@ class Dispatch:
             year = CalendarYear.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
             if year.year not in loaded:
                 await self.load_calendar(conn, year, "system:packaged")
+
+
+MeetingLoaded = tuple[
+    "meetings.Meeting | None", list[RecordedEvent], "meetings.Council | None", "Case | None", Rules
+]
+MeetingDecision = Callable[
+    ["meetings.Meeting | None", "meetings.Council | None", "Case | None", Rules],
+    Awaitable[tuple[list[Event], list[Event]]],
+]
+
+
+async def _refusing(
+    conn: Connection,
+    load: Callable[[], Awaitable[Any]],
+    decide: Callable[[Any], Any],
+    save: Callable[[Any, Any], Awaitable[Any]],
+    what: str,
+) -> Any:
+    """shared.commands.change, its refusals as problems: 409 for one that does not fit, 403
+    for one the caller may not take, 409 for a stream that keeps changing."""
+
+    async def decided(loaded: Any) -> Any:
+        try:
+            decision = decide(loaded)
+            return await decision if inspect.isawaitable(decision) else decision
+        except IllegalTransition as refusal:
+            raise Problem(409, str(refusal)) from None
+        except NotAllowed as refusal:
+            raise Problem(403, str(refusal)) from None
+
+    try:
+        return await commands.change(conn, load, decided, save)
+    except ConcurrencyError:
+        raise Problem(409, f"{what}正被同时修改，请重试 Changed concurrently; retry") from None
 
 
 # What dispatch's routes, event handlers and workers are given: its settings, and `app`, the Dispatch.

@@ -96,3 +96,21 @@ CREATE TABLE IF NOT EXISTS api_keys (
     created_at      timestamptz NOT NULL DEFAULT now(),
     revoked_at      timestamptz
 );
+
+-- The community 大党委 (one row per community) and its joint meetings (meeting).
+CREATE TABLE IF NOT EXISTS councils (
+    community_code text PRIMARY KEY,
+    updated_at     timestamptz NOT NULL,
+    data           jsonb       NOT NULL
+);
+CREATE TABLE IF NOT EXISTS council_meetings (
+    meeting_id     uuid PRIMARY KEY,
+    community_code text        NOT NULL,
+    kind           text        NOT NULL,
+    status         text        NOT NULL,
+    scheduled_for  timestamptz NOT NULL,
+    held_at        timestamptz,
+    updated_at     timestamptz NOT NULL,
+    data           jsonb       NOT NULL
+);
+CREATE INDEX IF NOT EXISTS council_meetings_community ON council_meetings (community_code, held_at);

@@ -1,9 +1,8 @@
 """Every read model as a projection: an event in, commuting upserts out (no reads, no order).
 
-`MODELS` names each read model's tables and its projection per event type; the live consumer
-(handlers.py) and the rebuild (rebuild.py) run the same functions, so a rebuilt model cannot
-drift from the live one.
-"""
+`MODELS` names each read model's tables and its projection per event type (the meetings' in
+council.py); the live consumer (handlers.py) and the rebuild (rebuild.py) run the same
+functions, so a rebuilt model cannot drift from the live one."""
 
 from __future__ import annotations
 
@@ -15,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from services.reporting import domain
+from services.reporting import council, domain
 from services.reporting.upsert import NO_SEQUENCE, Upsert
 from shared.envelope import Envelope
 from shared.events import (
@@ -587,6 +586,7 @@ MODELS: dict[str, Model] = {
         ),
         Model("agenda", "议事清单", 1, ("agenda_items",), AGENDA),
         Model("city", "区域、承办单位与类别名称", 2, ("areas", "responders", "categories"), CITY),
+        Model("meetings", "社区大党委与联席会议", 1, council.TABLES, council.MEETINGS),
     )
 }
 

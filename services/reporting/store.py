@@ -15,6 +15,7 @@ import asyncpg
 from services.reporting.projections import MODELS, SCHEMA_DIR
 from services.reporting.upsert import JSON_TYPES, Layout, Upsert, place
 from shared.db import SCHEMA_LOCK, Connection, apply_schema
+from shared.events.area import like_patterns
 
 
 async def prepare_models(pool: asyncpg.Pool) -> list[str]:
@@ -465,3 +466,64 @@ async def agenda(
         *where.args,
     )
     return total, [dict(row) for row in rows]
+
+
+# --- the community 大党委 and its joint meetings ------------------------------------------------
+
+
+def _in_area(column: str, param: str) -> str:
+    """SQL: `column` (a community code) matches one of the LIKE patterns `param` holds (NULL:
+    anywhere); see `_patterns`."""
+    return f"({param}::text[] IS NULL OR {column} LIKE ANY ({param}::text[]))"
+
+
+def _patterns(within: str | None) -> list[str] | None:
+    return like_patterns(within) if within else None
+
+
+async def council_meetings(
+    conn: Connection, community_code: str | None, within: str | None
+) -> list[dict[str, Any]]:
+    """The meetings (newest first) with their council's members, each with its duties and how
+    each stands (its work order's steps)."""
+    rows = await conn.fetch(
+        "SELECT m.*, c.members, c.cadence_months FROM council_meetings m "
+        "LEFT JOIN councils c USING (community_code) "
+        "WHERE m.scheduled_for IS NOT NULL AND ($1::text IS NULL OR m.community_code = $1) "
+        f"AND {_in_area('m.community_code', '$2')} ORDER BY m.scheduled_for DESC",
+        community_code,
+        _patterns(within),
+    )
+    duties = await conn.fetch(
+        "SELECT d.*, coalesce(w.due_at, d.due_at) AS due, w.signed_at, w.resolved_at, "
+        "w.cancelled_at, w.returned_at FROM council_duties d "
+        "LEFT JOIN case_work_orders w USING (work_order_id) "
+        "WHERE d.meeting_id = ANY ($1::uuid[]) ORDER BY d.decided_at, d.responder_id",
+        [row["meeting_id"] for row in rows],
+    )
+    meetings = [dict(row) | {"duties": []} for row in rows]
+    by_id = {m["meeting_id"]: m for m in meetings}
+    for duty in duties:
+        by_id[duty["meeting_id"]]["duties"].append(dict(duty))
+    return meetings
+
+
+async def decisions_on_time(
+    conn: Connection, community_code: str | None, within: str | None, as_of: datetime
+) -> tuple[int, int]:
+    """(duties due, duties resolved by their deadline): a duty counts once its deadline has
+    passed or it was resolved; one cancelled or returned counts in neither."""
+    row = await conn.fetchrow(
+        "SELECT count(*) FILTER (WHERE coalesce(w.due_at, d.due_at) <= $3 "
+        "                         OR w.resolved_at IS NOT NULL) AS due, "
+        "       count(*) FILTER (WHERE w.resolved_at <= coalesce(w.due_at, d.due_at)) AS on_time "
+        "FROM council_duties d LEFT JOIN case_work_orders w USING (work_order_id) "
+        "WHERE d.due_at IS NOT NULL AND w.cancelled_at IS NULL AND w.returned_at IS NULL "
+        "AND ($1::text IS NULL OR d.community_code = $1) "
+        f"AND {_in_area('d.community_code', '$2')}",
+        community_code,
+        _patterns(within),
+        as_of,
+    )
+    assert row is not None
+    return row["due"], row["on_time"]

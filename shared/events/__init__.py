@@ -46,6 +46,16 @@ from shared.events.complaint import (
     TriageBreached,
     TriageWarned,
 )
+from shared.events.council import (
+    CommunityCouncilConstituted,
+    CouncilAgendaEdited,
+    CouncilAgendaPrepared,
+    CouncilMatterDecided,
+    CouncilMeetingHeld,
+    CouncilMeetingItem,
+    CouncilMeetingScheduled,
+    CouncilMember,
+)
 from shared.events.dispatch import (
     AgendaAssignment,
     AgendaDecided,
@@ -118,6 +128,7 @@ __all__ = [
     "CityChange",
     "CityModelChanged",
     "CityModelLoaded",
+    "CommunityCouncilConstituted",
     "ComplaintAnswered",
     "ComplaintCallbackRecorded",
     "ComplaintClassified",
@@ -136,6 +147,13 @@ __all__ = [
     "ComplaintUnmerged",
     "ComplaintWithdrawn",
     "ContactsAccessed",
+    "CouncilAgendaEdited",
+    "CouncilAgendaPrepared",
+    "CouncilMatterDecided",
+    "CouncilMeetingHeld",
+    "CouncilMeetingItem",
+    "CouncilMeetingScheduled",
+    "CouncilMember",
     "DeliberationConcluded",
     "DeliberationHeld",
     "DeliberationRequested",

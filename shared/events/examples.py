@@ -44,6 +44,10 @@ _BY_NAME: dict[str, Any] = {
     "body": "因更换二次供水管道，11月26日8:00至18:00停水，请提前储水。",
     "sender_name": "会仙山社区居委会",
     "recipients": 3,
+    # --- meeting ---
+    "cadence_months": 3,
+    "item_key": "case:7c2f5a0e-3b1d-4e8a-9f64-1d2c3b4a5e6f",
+    "case_id": "7c2f5a0e-3b1d-4e8a-9f64-1d2c3b4a5e6f",
 }
 
 _BY_FORMAT = {

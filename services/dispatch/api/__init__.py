@@ -3,6 +3,6 @@ city model's administration. Each module's router is mounted in this order."""
 
 from __future__ import annotations
 
-from services.dispatch.api import admin, agenda, cases, orders
+from services.dispatch.api import admin, agenda, cases, meetings, orders
 
-routers = [orders.router, cases.router, agenda.router, admin.router]
+routers = [orders.router, cases.router, agenda.router, meetings.router, admin.router]

@@ -4,7 +4,7 @@ agendas need a key and show its area only (services/reporting/auth.py)."""
 
 from __future__ import annotations
 
-from services.reporting.api import agenda, board, cases, insights, measures, models
+from services.reporting.api import agenda, board, cases, insights, measures, meetings, models
 
 routers = [
     board.router,
@@ -12,5 +12,6 @@ routers = [
     measures.router,
     insights.router,
     agenda.router,
+    meetings.router,
     models.router,
 ]
