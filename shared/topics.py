@@ -45,6 +45,7 @@ _TOPIC_OF_MODULE = {
     "shared.events.complaint": COMPLAINT_EVENTS,
     "shared.events.dispatch": DISPATCH_EVENTS,
     "shared.events.council": DISPATCH_EVENTS,
+    "shared.events.ballots": DISPATCH_EVENTS,  # dispatch's consultations and ballots
     "shared.events.notification": NOTIFICATION_EVENTS,
 }
 

@@ -16,8 +16,8 @@ from uuid import UUID
 
 import yaml
 
-from services.dispatch import meeting_store, store
-from services.dispatch.domain import agenda, meetings
+from services.dispatch import meeting_store, store, store_ballots
+from services.dispatch.domain import agenda, ballots, meetings
 from services.dispatch.domain.case import Case, fold
 from services.dispatch.domain.city import (
     Change,
@@ -39,6 +39,7 @@ from shared.events import (
     CityModelChanged,
     CityModelLoaded,
     Event,
+    HouseholdsRegistered,
 )
 from shared.eventstore import EventStore, RecordedEvent
 from shared.http import Problem
@@ -331,6 +332,75 @@ class Dispatch:
             return after
 
         return await _refusing(conn, load, decided, saved, "会议")
+
+    # --- consultations and ballots (征求意见、表决) -------------------------------------------
+
+    async def register_households(
+        self, conn: Connection, area_code: str, households: list[str], actor: str
+    ) -> HouseholdsRegistered:
+        """户册: the area's households, replacing its last register."""
+        event = HouseholdsRegistered(
+            area_code=area_code, households=households, actor=actor, registered_at=now()
+        )
+        await self.events.append(
+            conn, store.register_stream(area_code), [event], Causation.start(), None
+        )
+        await store_ballots.save_register(conn, area_code, households, event.registered_at)
+        return event
+
+    async def save_ballot(
+        self,
+        conn: Connection,
+        before: ballots.Ballot | None,
+        new_events: list[Event],
+        causation: Causation,
+    ) -> ballots.Ballot:
+        ballot = before
+        for event in new_events:
+            ballot = ballots.evolve(ballot, event)
+        assert ballot is not None
+        if new_events:
+            stream, expected = (
+                store.ballot_stream(ballot.ballot_id),
+                before.version if before else 0,
+            )
+            await self.events.append(conn, stream, new_events, causation, expected)
+            await store_ballots.save_ballot_view(conn, ballot)
+        return ballot
+
+    async def change_ballot(
+        self,
+        conn: Connection,
+        ballot_id: UUID,
+        decide: Callable[[ballots.Ballot, Rules], list[Event]],
+    ) -> ballots.Ballot:
+        """A step of a ballot (404, 403, 409 as for cases). Its closing decides the agenda item
+        it was opened for (when the item still waits for it), in the same transaction."""
+
+        async def load() -> tuple[ballots.Ballot, list[RecordedEvent], Rules]:
+            history = await self.events.read_stream(conn, store.ballot_stream(ballot_id))
+            ballot = ballots.fold(r.to_envelope().event for r in history)
+            if ballot is None:
+                raise Problem(404, f"表决 {ballot_id} 不存在 No such ballot")
+            return ballot, history, await self.rules(conn)
+
+        async def saved(
+            loaded: tuple[ballots.Ballot, list[RecordedEvent], Rules], new_events: list[Event]
+        ) -> ballots.Ballot:
+            ballot, history, _ = loaded
+            after = await self.save_ballot(conn, ballot, new_events, causation_of(history))
+            opened, closed = after.opened, after.closed
+            item = None
+            if closed and not ballot.closed and opened.item_id:
+                item = await store.load_item(conn, self.events, opened.item_id)
+            if item and closed and (held := ballots.conclude_item(item, opened, closed)):
+                _, case_history = await store.load_case(conn, self.events, item.complaint_id)
+                await self.save_item(conn, item, held, causation_of(case_history))
+            return after
+
+        return await _refusing(
+            conn, load, lambda loaded: decide(loaded[0], loaded[2]), saved, "表决"
+        )
 
     # --- the city model ---------------------------------------------------------------------
 

@@ -114,3 +114,39 @@ CREATE TABLE IF NOT EXISTS council_meetings (
     data           jsonb       NOT NULL
 );
 CREATE INDEX IF NOT EXISTS council_meetings_community ON council_meetings (community_code, held_at);
+
+-- Household registers (户册) per area: one row per household, replaced with each load
+-- (HouseholdsRegistered events). A household is `<unit code>/<door>`; no names.
+CREATE TABLE IF NOT EXISTS households (
+    household_id  text PRIMARY KEY,
+    area_code     text        NOT NULL,  -- the register it came with
+    unit_code     text        NOT NULL,
+    registered_at timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS households_register ON households (area_code);
+CREATE INDEX IF NOT EXISTS households_unit ON households (unit_code text_pattern_ops);
+
+-- Consultations and ballots (征求意见、表决): the fold of each ballot's stream, and when it
+-- closes. The timer loop closes due open ones (FOR UPDATE SKIP LOCKED, as with the timers).
+CREATE TABLE IF NOT EXISTS ballots (
+    ballot_id      uuid PRIMARY KEY,
+    item_id        uuid,
+    area_code      text        NOT NULL,
+    community_code text        NOT NULL,
+    status         text        NOT NULL,
+    closes_at      timestamptz NOT NULL,
+    updated_at     timestamptz NOT NULL,
+    data           jsonb       NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ballots_due ON ballots (closes_at) WHERE status = 'open';
+CREATE INDEX IF NOT EXISTS ballots_place ON ballots (area_code text_pattern_ops);
+
+-- Voting links: only the hash of each household's secret token is kept. A new link for a
+-- household replaces its old one.
+CREATE TABLE IF NOT EXISTS ballot_tokens (
+    token_hash   text PRIMARY KEY,
+    ballot_id    uuid        NOT NULL,
+    household_id text        NOT NULL,
+    issued_at    timestamptz NOT NULL,
+    UNIQUE (ballot_id, household_id)
+);

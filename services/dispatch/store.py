@@ -29,6 +29,14 @@ def agenda_stream(item_id: UUID) -> str:
     return f"agenda-{item_id}"
 
 
+def ballot_stream(ballot_id: UUID) -> str:
+    return f"ballot-{ballot_id}"
+
+
+def register_stream(area_code: str) -> str:
+    return f"households-{area_code}"
+
+
 # --- the city model and the calendar ---------------------------------------------------------
 
 
@@ -510,11 +518,13 @@ def item_json(item: agenda.AgendaItem) -> dict[str, Any]:
                 "participants": m.participants,
                 "minutes": m.minutes,
                 "settled": m.settled,
+                "ballot_id": str(m.ballot_id) if m.ballot_id else None,
             }
             for m in item.meetings
         ],
         "decision": item.decision,
         "assignments": [a.model_dump(mode="json") for a in item.assignments],
+        "cost_shares": [c.model_dump(mode="json") for c in item.cost_shares],
         "verdict": item.verdict,
         "satisfied": item.satisfied,
         "history": [

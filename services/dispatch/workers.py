@@ -21,8 +21,9 @@ from uuid import UUID
 
 from prometheus_client import Counter, Gauge
 
-from services.dispatch import store
+from services.dispatch import store, store_ballots
 from services.dispatch.app import Dispatch, DispatchRuntime, NoCityModel
+from services.dispatch.domain import ballots
 from services.dispatch.domain.case import then
 from services.dispatch.domain.deadlines import Timer, fire, timers
 from services.dispatch.domain.rules import Rules
@@ -172,6 +173,28 @@ async def _fire_case(
     return len(due)
 
 
+async def close_due_ballots(conn: Connection, dispatch: Dispatch, batch: int = 100) -> int:
+    """Close the ballots past their closing time (征求意见、表决到期): each closing, and the
+    agenda item it decides, commit once, whichever worker claims the ballot."""
+    closed = 0
+    async with conn.transaction():
+        for ballot_id in await store_ballots.claim_due_ballots(conn, now(), batch):
+            try:
+                async with conn.transaction():  # a savepoint per ballot
+                    await dispatch.change_ballot(
+                        conn,
+                        ballot_id,
+                        lambda b, _: ballots.close(b, "timer", now()) if b.is_open else [],
+                    )
+                closed += 1
+            except Exception:
+                # One ballot that cannot close must not hold up the others; it is tried again
+                # at the next poll.
+                log.exception("timers: ballot %s could not close", ballot_id)
+                TIMER_FAILURES.inc()
+    return closed
+
+
 class TimerAlarm:
     """The earliest fire time announced on store.TIMERS_CHANNEL since the loop last looked:
     a row added (by any worker, committed) that is due before the loop meant to wake."""
@@ -220,6 +243,7 @@ async def run_timers(runtime: DispatchRuntime, settings: DispatchSettings) -> No
             async with runtime.pool.acquire() as conn:
                 try:
                     settled = await fire_due(conn, dispatch, batch)
+                    settled += await close_due_ballots(conn, dispatch, batch)
                 except NoCityModel:
                     settled = 0
                 busy = settled >= batch  # more may be due right now
@@ -228,6 +252,9 @@ async def run_timers(runtime: DispatchRuntime, settings: DispatchSettings) -> No
                 upcoming, due = await store.timer_outlook(conn, now())
                 looked = time.monotonic()
                 show_outlook(upcoming, due)
+                closing = await store_ballots.next_ballot_closing(conn)
+                if closing is not None and closing > now():
+                    upcoming = closing if upcoming is None else min(upcoming, closing)
                 if busy:
                     continue
             wait = poll_s

@@ -15,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from services.reporting import council, domain
+from services.reporting.ballots import BALLOT_TABLES, BALLOTS
 from services.reporting.upsert import NO_SEQUENCE, Upsert
 from shared.envelope import Envelope
 from shared.events import (
@@ -452,17 +453,14 @@ def _agenda(e: Any, env: Envelope) -> list[Upsert]:
         registers["topic_seq"] = (s, {"topic": e.topic, "parties": e.parties})
     elif type(e) is DeliberationHeld:
         registers = _stage("deliberated" if e.settled else "unsettled", e.level, e.held_at, s)
-        held = {
-            "minutes": e.minutes,
-            "settled": e.settled,
-            "participants": e.participants,
-            "held_at": e.held_at,
-        }
+        held = {"minutes": e.minutes, "settled": e.settled, "participants": e.participants}
+        held |= {"held_at": e.held_at, "held_ballot_id": e.ballot_id}
         registers["held_seq"] = (s, held)
     elif type(e) is AgendaDecided:
         registers = _stage("assigned", e.level, e.decided_at, s)
         assignments = [a.model_dump(mode="json") for a in e.assignments]
         decided = {"decision": e.decision, "assignments": assignments, "decided_at": e.decided_at}
+        decided["cost_shares"] = [c.model_dump(mode="json") for c in e.cost_shares]
         registers["decided_seq"] = (s, decided)
     elif type(e) is AgendaReviewed:
         registers = _stage("reviewed", e.level, e.reviewed_at, s)
@@ -584,7 +582,8 @@ MODELS: dict[str, Model] = {
             TIMELINE,
             appended=("case_timeline",),
         ),
-        Model("agenda", "议事清单", 1, ("agenda_items",), AGENDA),
+        Model("agenda", "议事清单", 2, ("agenda_items",), AGENDA),  # v2: ballot, 联合出资
+        Model("ballots", "征求意见与表决", 1, BALLOT_TABLES, BALLOTS, appended=BALLOT_TABLES[1:]),
         Model("city", "区域、承办单位与类别名称", 2, ("areas", "responders", "categories"), CITY),
         Model("meetings", "社区大党委与联席会议", 1, council.TABLES, council.MEETINGS),
     )

@@ -527,3 +527,70 @@ async def decisions_on_time(
     )
     assert row is not None
     return row["due"], row["on_time"]
+
+
+# --- consultations and ballots (征求意见、表决) ------------------------------------------------
+
+# A ballot's votes so far: the closing's count once closed, else the vote rows.
+_CAST = (
+    "coalesce(b.cast_count, (SELECT count(*) FROM ballot_votes v WHERE v.ballot_id = b.ballot_id))"
+)
+
+
+def _ballots_within(where: Where, area: str | None) -> None:
+    """The ballots (`b`) for `area` or any area below it."""
+    if area:
+        where.clauses.append(f"b.area_code LIKE ANY ({where.param(like_patterns(area))}::text[])")
+
+
+async def ballots(
+    conn: Connection, area: str | None, closed: bool | None, limit: int | None, offset: int
+) -> tuple[int, list[dict[str, Any]]]:
+    where = Where("b.opened_at IS NOT NULL")
+    _ballots_within(where, area)
+    if closed is not None:
+        where.clauses.append("b.closed_at IS NOT NULL" if closed else "b.closed_at IS NULL")
+    total: int = await conn.fetchval(f"SELECT count(*) FROM ballots b{where.sql}", *where.args)
+    page = where.page(limit, offset)
+    rows = await conn.fetch(
+        f"SELECT b.*, {_CAST} AS cast_so_far, a.name AS community_name, "
+        "(SELECT jsonb_object_agg(method, n) FROM (SELECT method, count(*) AS n "
+        " FROM ballot_votes v WHERE v.ballot_id = b.ballot_id GROUP BY method) m) AS by_method "
+        f"FROM ballots b LEFT JOIN areas a ON a.code = b.community_code{where.sql} "
+        f"ORDER BY b.closes_at DESC, b.ballot_id{page}",
+        *where.args,
+    )
+    return total, [dict(row) for row in rows]
+
+
+async def ballot(conn: Connection, ballot_id: Any) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        f"SELECT b.*, {_CAST} AS cast_so_far, a.name AS community_name, "
+        "(SELECT jsonb_object_agg(method, n) FROM (SELECT method, count(*) AS n "
+        " FROM ballot_votes v WHERE v.ballot_id = b.ballot_id GROUP BY method) m) AS by_method "
+        "FROM ballots b LEFT JOIN areas a ON a.code = b.community_code "
+        "WHERE b.ballot_id = $1 AND b.opened_at IS NOT NULL",
+        ballot_id,
+    )
+    return dict(row) if row else None
+
+
+async def turnout(
+    conn: Connection, area: str | None, month: str | None, timezone: str
+) -> list[dict[str, Any]]:
+    """Consultation turnout 参与率 per community and month (of closing): households that voted
+    ÷ households on the rolls, over the closed ballots."""
+    where = Where("b.closed_at IS NOT NULL", args=[timezone])
+    _ballots_within(where, area)
+    where.add("to_char(b.closed_at AT TIME ZONE $1, 'YYYY-MM') = {}", month)
+    rows = await conn.fetch(
+        "SELECT b.community_code, a.name AS community_name,"
+        " to_char(b.closed_at AT TIME ZONE $1, 'YYYY-MM') AS month,"
+        " count(*) AS ballots, sum(b.eligible) AS eligible, sum(b.cast_count) AS cast_count,"
+        " count(*) FILTER (WHERE b.quorum_met) AS quorum_met,"
+        " count(*) FILTER (WHERE b.carried) AS carried "
+        f"FROM ballots b LEFT JOIN areas a ON a.code = b.community_code{where.sql} "
+        "GROUP BY 1, 2, 3 ORDER BY 3 DESC, 1",
+        *where.args,
+    )
+    return [dict(row) for row in rows]

@@ -1,5 +1,14 @@
 """Event contracts, one module per owning service, and the single parse function."""
 
+from shared.events.ballots import (  # --- ballot ---
+    BallotClosed,
+    BallotOpened,
+    BallotTally,
+    BallotTokensIssued,
+    CostShare,
+    HouseholdsRegistered,
+    HouseholdVoted,
+)
 from shared.events.base import (
     REGISTRY,
     Event,
@@ -118,6 +127,10 @@ __all__ = [
     "ArbitrationDecided",
     "ArbitrationRequested",
     "Audience",
+    "BallotClosed",
+    "BallotOpened",
+    "BallotTally",
+    "BallotTokensIssued",
     "CalendarLoaded",
     "CaseCancelled",
     "CaseEscalated",
@@ -147,6 +160,7 @@ __all__ = [
     "ComplaintUnmerged",
     "ComplaintWithdrawn",
     "ContactsAccessed",
+    "CostShare",
     "CouncilAgendaEdited",
     "CouncilAgendaPrepared",
     "CouncilMatterDecided",
@@ -164,6 +178,8 @@ __all__ = [
     "ExtensionApproved",
     "ExtensionRefused",
     "ExtensionRequested",
+    "HouseholdVoted",
+    "HouseholdsRegistered",
     "IntakeCatalogueLoaded",
     "NoticeChannel",
     "NoticeConsentRecorded",

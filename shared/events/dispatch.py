@@ -13,6 +13,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.events.ballots import CostShare
 from shared.events.base import Event
 
 
@@ -507,6 +508,9 @@ class DeliberationHeld(Event):
     settled: bool
     actor: str
     held_at: datetime
+    ballot_id: UUID | None = Field(
+        None, description="由表决得出的结论：该表决 The ballot whose result this is"
+    )
 
 
 class AgendaDecided(Event):
@@ -522,6 +526,9 @@ class AgendaDecided(Event):
     assignments: list[AgendaAssignment]
     actor: str
     decided_at: datetime
+    cost_shares: list[CostShare] = Field(
+        default_factory=list, description="联合出资：谁出多少 Who pays what"
+    )
 
 
 class AgendaReviewed(Event):
@@ -553,3 +560,8 @@ class AgendaItemRaised(Event):
     reason: str
     actor: str
     raised_at: datetime
+
+
+# --- ballot ---
+# Consultations and ballots (征求意见、表决) and cost sharing (联合出资) are dispatch's too, on
+# the same topic: their contracts are in shared/events/ballots.py (this module is long enough).

@@ -48,6 +48,24 @@ _BY_NAME: dict[str, Any] = {
     "cadence_months": 3,
     "item_key": "case:7c2f5a0e-3b1d-4e8a-9f64-1d2c3b4a5e6f",
     "case_id": "7c2f5a0e-3b1d-4e8a-9f64-1d2c3b4a5e6f",
+    # --- ballot ---
+    "household_id": "370124001001-G01-B02-U1/602",
+    "households": ["370124001001-G01-B02-U1/602", "370124001001-G01-B02-U1/502"],
+    "roll": ["370124001001-G01-B02-U1/602", "370124001001-G01-B02-U1/502"],
+    "kind": "consultation",
+    "proposal": "拆除广场假山及水池，改建休闲座椅和乒乓球台",
+    "options": ["同意", "不同意"],
+    "choice": "同意",
+    "outcome": "同意",
+    "quorum": "2/3",
+    "majority": "1/2",
+    "majority_of": "cast",
+    "method": "link",
+    "tally": [{"option": "同意", "votes": 3}, {"option": "不同意", "votes": 1}],
+    "cost_shares": [
+        {"payer": "property-meicheng", "payer_name": "玫城丽都物业服务中心", "share": "0.5"},
+        {"payer": "owners", "payer_name": "全体业主（公共维修资金）", "share": "0.5"},
+    ],
 }
 
 _BY_FORMAT = {

@@ -83,6 +83,16 @@ FIELDS: dict[str, str] = {
     "starts_at": "开始时间（停水停电、会议） When it begins (an outage, a meeting)",
     "ends_at": "结束时间 When it ends",
     "send_at": "发送时间（为空则立即） When it is sent (none: at once)",
+    # --- ballot ---
+    "ballot_id": "表决/征求意见编号 The ballot's id",
+    "household_id": "户号（单元编码/门牌，不含姓名） A household: unit code / door, no name",
+    "households": "户号列表 Household ids (unit code / door)",
+    "choice": "所选选项 The option chosen",
+    "title": "名称 The title",
+    "proposal": "表决事项 What was put to the households",
+    "options": "选项 The options",
+    "tally": "各选项票数 Votes per option",
+    "cost_shares": "联合出资：谁出多少 Who pays what",
 }
 
 # The suffix rules for names not in FIELDS: when, which ids.

@@ -1,8 +1,15 @@
-"""Dispatch's HTTP routes: work orders, cases and supervision, the deliberation agenda, and the
-city model's administration. Each module's router is mounted in this order."""
+"""Dispatch's HTTP routes: work orders, cases and supervision, the deliberation agenda, its
+consultations and ballots, and the city model's administration. Each module's router is mounted in this order."""
 
 from __future__ import annotations
 
-from services.dispatch.api import admin, agenda, cases, meetings, orders
+from services.dispatch.api import admin, agenda, ballots, cases, meetings, orders
 
-routers = [orders.router, cases.router, agenda.router, meetings.router, admin.router]
+routers = [
+    orders.router,
+    cases.router,
+    agenda.router,
+    meetings.router,
+    ballots.router,
+    admin.router,
+]

@@ -22,7 +22,7 @@ from services.dispatch.api.deps import (
     runtime_of,
     visible,
 )
-from services.dispatch.api.schemas import AgendaItem, AgendaPage, Body, Reason
+from services.dispatch.api.schemas import AgendaItem, AgendaPage, Body, CostShareIn, Reason
 from services.dispatch.auth import Caller
 from services.dispatch.domain import agenda
 from services.dispatch.domain.case import Case
@@ -70,6 +70,9 @@ class Decide(Body):
     decision: FreeText = Field(min_length=2, max_length=4000, description="议定事项 The decision")
     assignments: list[Duty] = Field(
         default_factory=list, max_length=50, description="分流落实到各单位"
+    )
+    cost_shares: list[CostShareIn] = Field(
+        default_factory=list, max_length=20, description="联合出资：谁出多少 Who pays what"
     )
 
 
@@ -266,7 +269,8 @@ def decide_item(item: Item, case: Case, rules: Rules, command: Decide, caller: C
             )
         due = rules.due(at, duty.within) if duty.within else None
         duties.append(agenda.Duty(unit, duty.task, due))
-    return agenda.assign(item, case, command.decision, duties, caller.actor, at, rules)
+    shares = [share.contract() for share in command.cost_shares]
+    return agenda.assign(item, case, command.decision, duties, caller.actor, at, rules, shares)
 
 
 @item_command("review", "监督评审 Review what was done", Review)

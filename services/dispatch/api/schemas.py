@@ -4,6 +4,7 @@ shaped as the API shows it, with the time left on each clock."""
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -15,12 +16,23 @@ from services.dispatch.domain.city import CityFile, RuleIn
 from services.dispatch.domain.rules import Rules
 from shared.commands import now
 from shared.deadlines import CalendarYear, Duration, StepLimits
-from shared.events import AgendaAssignment, CityModelLoaded
+from shared.events import AgendaAssignment, BallotTally, CityModelLoaded, CostShare
 from shared.privacy import FreeText
 
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class CostShareIn(Body):
+    payer: str = Field(min_length=1, max_length=60, description="单位 id、owners，或出资方名称")
+    payer_name: str = Field(min_length=1, max_length=100, description="出资方名称")
+    amount: Decimal | None = Field(None, ge=0, le=10**10, description="金额（元） Yuan")
+    share: Decimal | None = Field(None, ge=0, le=1, description="比例 0–1 Share")
+    note: str = Field("", max_length=300)
+
+    def contract(self) -> CostShare:
+        return CostShare(**self.model_dump())
 
 
 class Note(Body):
@@ -273,6 +285,7 @@ class Meeting(Described):
     participants: list[str]
     minutes: str
     settled: bool
+    ballot_id: UUID | None = Field(None, description="由该表决得出 Decided by this ballot")
 
 
 class AgendaStep(Described):
@@ -301,6 +314,7 @@ class AgendaItem(Described):
     meetings: list[Meeting]
     decision: str | None
     assignments: list[AgendaAssignment]
+    cost_shares: list[CostShare] = Field(default_factory=list, description="联合出资 Who pays what")
     verdict: str | None
     satisfied: bool | None
     history: list[AgendaStep]
@@ -371,3 +385,62 @@ class RoutingPreview(Described):
     reason: str
     catalogue_version: int
     time_limits: StepLimits
+
+
+# --- ballot: consultations and ballots (征求意见、表决) ---------------------------------------
+
+
+class HouseholdRegister(Described):
+    area_code: str
+    households: int = Field(description="户数 Households registered in the area")
+    registered_at: str | None
+
+
+class BallotView(Described):
+    """A consultation or ballot as its organisers see it: the roll's size, the votes so far by
+    way of voting, and the result once closed (household ids only in `voted`)."""
+
+    ballot_id: UUID
+    kind: str
+    kind_label: str
+    item_id: UUID | None
+    area_code: str
+    community_code: str
+    title: str
+    proposal: str
+    options: list[str]
+    quorum: str
+    majority: str
+    majority_of: str
+    majority_at_least: bool
+    cost_shares: list[CostShare]
+    opens_at: str
+    closes_at: str
+    status: str = Field(description="open 进行中 | closed 已结束")
+    eligible: int
+    cast: int
+    by_method: dict[str, int]
+    links_issued: int
+    tally: list[BallotTally] | None = Field(description="结束后公布 Published once closed")
+    quorum_met: bool | None
+    carried: bool | None
+    outcome: str | None
+    closed_at: str | None
+    closed_by: str | None
+
+
+class VotingLink(Described):
+    household_id: str
+    token: str = Field(description="投票凭证，只显示这一次 The secret, shown once")
+
+
+class VotingLinks(Described):
+    ballot_id: UUID
+    links: list[VotingLink]
+
+
+class VoteAccepted(Described):
+    ballot_id: UUID
+    title: str
+    choice: str
+    cast_at: str

@@ -34,6 +34,7 @@ from shared.events import (
     AgendaItemRaised,
     AgendaReviewed,
     AgendaTopicSet,
+    CostShare,
     DeliberationConcluded,
     DeliberationHeld,
     DeliberationRequested,
@@ -88,6 +89,7 @@ class AgendaItem:
     meetings: tuple[DeliberationHeld, ...] = ()
     decision: str | None = None
     assignments: tuple[AgendaAssignment, ...] = ()
+    cost_shares: tuple[CostShare, ...] = ()  # 联合出资
     verdict: str | None = None
     satisfied: bool | None = None
     history: tuple[tuple[str, str, datetime], ...] = ()  # (level, stage, when)
@@ -135,7 +137,11 @@ _EVOLVE: dict[type[Event], Callable[[Any, Any], AgendaItem]] = {
     ),
     DeliberationHeld: _held,
     AgendaDecided: lambda i, e: replace(
-        i, stage=Stage.ASSIGNED, decision=e.decision, assignments=tuple(e.assignments)
+        i,
+        stage=Stage.ASSIGNED,
+        decision=e.decision,
+        assignments=tuple(e.assignments),
+        cost_shares=tuple(e.cost_shares),
     ),
     AgendaReviewed: lambda i, e: replace(
         i, stage=Stage.REVIEWED, verdict=e.verdict, satisfied=e.satisfied
@@ -238,7 +244,12 @@ def hold(
 
 
 def decide(
-    item: AgendaItem, decision: str, assignments: list[AgendaAssignment], actor: str, now: datetime
+    item: AgendaItem,
+    decision: str,
+    assignments: list[AgendaAssignment],
+    actor: str,
+    now: datetime,
+    cost_shares: list[CostShare] | None = None,
 ) -> list[Event]:
     _require(item, {Stage.DELIBERATED}, "分流落实")
     return [
@@ -250,6 +261,7 @@ def decide(
             assignments=assignments,
             actor=actor,
             decided_at=now,
+            cost_shares=cost_shares or [],
         )
     ]
 
@@ -413,8 +425,10 @@ def assign(
     actor: str,
     now: datetime,
     rules: Rules,
+    cost_shares: list[CostShare] | None = None,
 ) -> tuple[list[Event], list[Event]]:
-    """分流落实: the item's decision, naming the work order each duty became."""
+    """分流落实: the item's decision, naming the work order each duty became, and who pays
+    what (联合出资)."""
     decide(item, decision, [], actor, now)  # the stage check, before any order
     case_events = conclude_deliberation(case, item.item_id, decision, duties, now, rules)
     assignments = [
@@ -428,7 +442,7 @@ def assign(
         for e in case_events
         if isinstance(e, WorkOrderIssued)
     ]
-    return decide(item, decision, assignments, actor, now), case_events
+    return decide(item, decision, assignments, actor, now, cost_shares), case_events
 
 
 # ---------------------------------------------------------------------------------------------

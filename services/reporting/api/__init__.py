@@ -1,10 +1,19 @@
 """Reporting's HTTP routes: every read model with paging, filters and CSV export (`format=csv`).
-The board, measures, rankings and hot spots are public and hold no resident data; cases and
+The board, measures, rankings, hot spots and ballot results are public and hold no resident data; cases and
 agendas need a key and show its area only (services/reporting/auth.py)."""
 
 from __future__ import annotations
 
-from services.reporting.api import agenda, board, cases, insights, measures, meetings, models
+from services.reporting.api import (
+    agenda,
+    ballots,
+    board,
+    cases,
+    insights,
+    measures,
+    meetings,
+    models,
+)
 
 routers = [
     board.router,
@@ -13,5 +22,6 @@ routers = [
     insights.router,
     agenda.router,
     meetings.router,
+    ballots.router,
     models.router,
 ]

@@ -13,7 +13,7 @@ from services.reporting import domain
 from services.reporting.api.csv import csv_response
 from services.reporting.measures import COUNTS, Composite, MeasuresConfig, RankingGroup
 from services.reporting.projections import Model
-from shared.events import AgendaAssignment
+from shared.events import AgendaAssignment, CostShare
 from shared.events.area import no_finer_than_building
 
 
@@ -490,6 +490,10 @@ class AgendaEntry(BaseModel):
     reviewed_at: datetime | None
     raised_at: datetime | None
     raise_reason: str | None
+    held_ballot_id: UUID | None = Field(
+        None, description="协商结论来自该表决 Decided by this ballot"
+    )
+    cost_shares: list[CostShare] | None = Field(None, description="联合出资 Who pays what")
 
 
 class AgendaPage(BaseModel):

@@ -32,7 +32,10 @@ CREATE TABLE IF NOT EXISTS agenda_items (
     reviewed_at      timestamptz,
     reviewed_seq     integer,
     raised_at        timestamptz,
-    raise_reason     text
+    raise_reason     text,
+    -- --- ballot ---
+    held_ballot_id   uuid,   -- the ballot whose result the last meeting was (征求意见、表决)
+    cost_shares      jsonb   -- 联合出资: who pays what, as decided
 );
 CREATE INDEX IF NOT EXISTS agenda_items_community ON agenda_items (community_code, opened_at);
 CREATE INDEX IF NOT EXISTS agenda_items_level ON agenda_items (level, district_code);

@@ -251,7 +251,14 @@ async def test_the_agendas_of_a_community_and_of_the_district(reporting: Reporti
     assert joint["level"] == "district" and joint["district_name"] == "平阴县"
     assert joint["stage"] == "topic_set" and joint["topic"] == "加装电梯费用分摊方案"
     assert [r["议题/title"] for r in exported] == ["老旧小区加装电梯费用分摊"]
-    assert {m["name"] for m in models} == {"cases", "timeline", "agenda", "city"}
+    assert {m["name"] for m in models} == {
+        "cases",
+        "timeline",
+        "agenda",
+        "ballots",
+        "city",
+        "meetings",
+    }
 
 
 async def test_cases_and_agendas_need_a_key_and_show_only_its_area(reporting: Reporting):

@@ -9,6 +9,7 @@ import types
 import typing
 import uuid
 from datetime import UTC, datetime
+from decimal import Decimal
 from enum import Enum
 from typing import Any, ClassVar
 from unittest.mock import patch
@@ -136,7 +137,7 @@ def _value(annotation: Any, field: str, public: set[str]) -> Any:
             return SECRET
         return UNIT if field.endswith("_code") else f"code-{field}"
     return {uuid.UUID: uuid.uuid4(), datetime: datetime.now(UTC), bool: True, int: 2,
-            float: 1.5}[annotation]  # fmt: skip
+            float: 1.5, Decimal: Decimal("0.5")}[annotation]  # fmt: skip
 
 
 def _filled(model: type[BaseModel], public: set[str]) -> Any:
