@@ -48,6 +48,17 @@ _BY_NAME: dict[str, Any] = {
     "cadence_months": 3,
     "item_key": "case:7c2f5a0e-3b1d-4e8a-9f64-1d2c3b4a5e6f",
     "case_id": "7c2f5a0e-3b1d-4e8a-9f64-1d2c3b4a5e6f",
+    "dispatcher_id": "owners-meicheng",
+    "dispatcher_name": "玫城丽都小区业主委员会",
+    "dispatcher_kind": "owners_committee",
+    "lead_id": "developer-meicheng",
+    "co_ids": ["property-meicheng"],
+    "committee_id": "committee-huixianshan",
+    "community_code": "370124001001",
+    "responder_ids": ["dept-housing", "dept-property-registry"],
+    "registration_ids": ["cadre-housing-sun"],
+    "registration_id": "cadre-housing-sun",
+    "cadre": "孙立新",
 }
 
 _BY_FORMAT = {
