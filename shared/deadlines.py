@@ -94,6 +94,8 @@ _SPECIAL_DEFAULTS = {
     "whistle": StepLimits(sign="30m", feedback="24h"),
     "escalation": StepLimits(sign="2h", feedback="24h"),
     "deliberation": StepLimits(sign="1d", feedback="15d"),
+    "committee_dispatch": StepLimits(sign="4h", feedback="24h"),
+    "community_call": StepLimits(sign="2h", feedback="3d"),
 }
 
 
@@ -121,6 +123,11 @@ class TimeLimits(BaseModel):
     escalation: StepLimits = _SPECIAL_DEFAULTS["escalation"]
     # Work orders a deliberation (议事) decision assigns, unless the decision gives a deadline.
     deliberation: StepLimits = _SPECIAL_DEFAULTS["deliberation"]
+    # 业委会派单: a case the catalogue leaves to the owners' committee (or the community
+    # committee) waits in its queue; the committee signs and dispatches it (feedback) in time.
+    committee_dispatch: StepLimits = _SPECIAL_DEFAULTS["committee_dispatch"]
+    # 社区点单、部门响应: each department a community calls in signs (responds) and reports back.
+    community_call: StepLimits = _SPECIAL_DEFAULTS["community_call"]
     # Returns (退单) in one round before the street arbitrates instead of the catalogue.
     returns_before_arbitration: int = Field(2, ge=1, le=10)
 
@@ -135,7 +142,12 @@ class TimeLimits(BaseModel):
 
     def for_order(self, tier: PriorityTier, category: str | None, purpose: str) -> StepLimits:
         """The limits of one work order: by what it is for, then category, then tier."""
-        special = {"whistle": self.whistle, "escalation": self.escalation}
+        special = {
+            "whistle": self.whistle,
+            "escalation": self.escalation,
+            "committee": self.committee_dispatch,
+            "community_call": self.community_call,
+        }
         if purpose in special:
             return special[purpose]
         if purpose == "deliberation":

@@ -275,6 +275,8 @@ def order_json(order: WorkOrder, case: Case) -> dict[str, Any]:
         "urged": order.urged,
         "report": order.report,
         "returned_reason": order.returned_reason,
+        "registration_id": order.registration_id,
+        "cadre": order.cadre,
         "round": order.round,
         "issued_at": order.issued_at.isoformat(),
         "updated_at": order.updated_at.isoformat(),

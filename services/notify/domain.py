@@ -225,11 +225,8 @@ def _resident(
 
 
 def _issued(e: WorkOrderIssued, f: Facts) -> list[Message]:
-    template = {
-        "whistle": "whistle_order",
-        "escalation": "escalation_order",
-        "deliberation": "deliberation_order",
-    }.get(e.purpose, "work_order_issued")
+    special = ("whistle", "escalation", "deliberation", "committee", "community_call")
+    template = f"{e.purpose}_order" if e.purpose in special else "work_order_issued"
     sign = next((c.due_at for c in e.clocks if c.name == "sign"), None)
     data = {
         "case_number": f.case_number,

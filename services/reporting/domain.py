@@ -298,10 +298,12 @@ DISPATCH_LABELS = {
     "AgendaDecided": "议事：分流落实",
     "AgendaReviewed": "议事：监督评审",
     "AgendaItemRaised": "议事：提交区县大党委联席会议",
+    "CaseHandDispatched": "业委会派单",
+    "CommunityCalled": "社区点单",
 }
 
 
-_WHO = ("responder_name", "responder_id")
+_WHO = ("responder_name", "responder_id", "dispatcher_name", "committee_id")
 _DETAILS = ("report", "reason", "note", "decision", "topic", "verdict", "minutes")
 
 

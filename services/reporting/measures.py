@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.reporting import store
+from services.reporting.governance import governance_counts
 from services.reporting.store import sql_within
 from shared.db import Connection
 from shared.events.area import AreaLevel
@@ -56,6 +57,8 @@ _SIGNED_ON_TIME = (
 )
 _CONTACTED_ON_TIME = "(o.contacted_at IS NOT NULL AND (o.contact_due_at IS NULL OR o.contacted_at <= o.contact_due_at))"
 _OPEN_ORDER = "(o.resolved_at IS NULL AND o.cancelled_at IS NULL)"
+# A lead that speaks to the resident: not a committee's queue order (业委会派单).
+_LEAD = "(o.role = 'lead' AND o.purpose IS DISTINCT FROM 'committee')"
 _LATE = (
     f"((o.signed_at > o.sign_due_at) OR (o.signed_at IS NULL AND {_OPEN_ORDER} AND o.sign_due_at < $1)"
     " OR (o.role = 'lead' AND ((o.contacted_at > o.contact_due_at)"
@@ -198,7 +201,7 @@ CASE_COUNTS = (
         "handled", "计时件数", f"count(*) FILTER (WHERE {_HANDLED})", "有派单和办结反馈时间的诉求"
     ),
 )
-ORDER_COUNTS = (
+ORDER_COUNTS: tuple[Count, ...] = (
     Count(
         "orders",
         "工单量",
@@ -226,13 +229,13 @@ ORDER_COUNTS = (
     Count(
         "lead_orders",
         "主办工单量",
-        f"count(*) FILTER (WHERE {_KEPT_ORDER} AND o.role = 'lead' AND {_RESPONSE_SETTLED})",
+        f"count(*) FILTER (WHERE {_KEPT_ORDER} AND {_LEAD} AND {_RESPONSE_SETTLED})",
         "未退回、已联系诉求人或签收/联系时限已到的主办工单",
     ),
     Count(
         "responded",
         "及时响应",
-        f"count(*) FILTER (WHERE {_KEPT_ORDER} AND o.role = 'lead' AND {_SIGNED_ON_TIME} AND {_CONTACTED_ON_TIME})",
+        f"count(*) FILTER (WHERE {_KEPT_ORDER} AND {_LEAD} AND {_SIGNED_ON_TIME} AND {_CONTACTED_ON_TIME})",
         "主办工单按时签收且按时联系诉求人",
     ),
     Count("orders_kept", "未退回工单量", f"count(*) FILTER (WHERE {_KEPT_ORDER})", "未退回的工单"),
@@ -255,6 +258,7 @@ ORDER_COUNTS = (
         "签收、联系或反馈任一时限超期（议事期间暂停）",
     ),
 )
+ORDER_COUNTS += tuple(Count(*count) for count in governance_counts(_ORDER))  # 社区治理
 COUNTS = {count.name: count for count in (*CASE_COUNTS, *ORDER_COUNTS)}
 
 
@@ -492,7 +496,7 @@ async def cube(
     for row in rows:
         # (an empty selection still gives one row when nothing is grouped: its sums are NULL)
         counts = {
-            c: float(row[c] or 0) if c == "handling_hours" else int(row[c] or 0) for c in COUNTS
+            c: float(row[c] or 0) if c.endswith("_hours") else int(row[c] or 0) for c in COUNTS
         }
         key: dict[str, str | None] = {}
         for dim in group_by:

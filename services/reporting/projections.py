@@ -195,9 +195,7 @@ def _issued(e: WorkOrderIssued, env: Envelope) -> list[Upsert]:
         "category": e.category,
         "area_code": e.area_code,
         "rule_id": e.rule_id,
-        "reason": e.reason,
-        "task": e.task,
-        "issued_at": e.issued_at,
+        **e.model_dump(include={"reason", "task", "issued_at", "registration_id", "cadre"}),
     }
     writes = [_order(e.work_order_id, once=once, registers=registers)]
     if e.role == "lead":
@@ -315,6 +313,7 @@ CASES: dict[type[Event], Project] = {
     CaseReclassified: _case_state("open", "reclassified_at"),
     CaseEscalated: _escalated,
     CaseSupervised: _supervised,
+    REGISTRY["CaseHandDispatched"]: _step("resolved_at", "dispatched_at", report="reason"),
     DeliberationRequested: _deliberation,
     DeliberationConcluded: _deliberation,
 }
@@ -570,7 +569,7 @@ MODELS: dict[str, Model] = {
         Model(
             "cases",
             "案件与工单（督办墙、统计指标、排名、热点）",
-            4,  # v4: the three-level rating, how it was given; an erasure clears its comment
+            5,  # v5: who dispatched by hand (业委会派单), 双报到 duties
             ("cases", "case_work_orders"),
             CASES,
         ),

@@ -380,7 +380,11 @@ async def board(
                c.lead_responder_name, c.lead_responder_kind, r.person AS responsible_person,
                w.signed_by, w.signed_at, w.issued_at AS dispatched_at, w.due_at, w.extended,
                c.escalation_level, c.escalated_to, c.deliberating, c.redo_count,
-               c.last_urged_at, c.last_supervised_at,
+               c.last_urged_at, c.last_supervised_at, w.purpose AS lead_purpose,
+               (SELECT q.responder_name FROM case_work_orders q
+                 WHERE q.complaint_id = c.complaint_id AND q.purpose = 'committee'
+                   AND q.resolved_at IS NOT NULL
+                 ORDER BY q.resolved_at DESC LIMIT 1) AS dispatched_by,
                extract(epoch FROM w.due_at - {now})::float8 AS seconds_left
         {base}{where.sql}
         ORDER BY {places}coalesce({late}, false) DESC, w.due_at NULLS LAST, c.filed_at,

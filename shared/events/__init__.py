@@ -21,6 +21,7 @@ from shared.events.base import (
     upcaster,
     wire_types,
 )
+from shared.events.committees import CaseHandDispatched, CommunityCalled  # --- committee ---
 from shared.events.complaint import (
     Channel,
     ComplaintAnswered,
@@ -134,6 +135,7 @@ __all__ = [
     "CalendarLoaded",
     "CaseCancelled",
     "CaseEscalated",
+    "CaseHandDispatched",
     "CaseReclassified",
     "CaseResolved",
     "CaseSupervised",
@@ -141,6 +143,7 @@ __all__ = [
     "CityChange",
     "CityModelChanged",
     "CityModelLoaded",
+    "CommunityCalled",
     "CommunityCouncilConstituted",
     "ComplaintAnswered",
     "ComplaintCallbackRecorded",

@@ -121,6 +121,8 @@ class WorkOrderIssued(Event):
     round: int = 1
     task: str | None = None  # what a deliberation decision asks of the unit
     category_name: str | None = None  # the category as people call it (房屋漏水)
+    registration_id: str | None = None  # 双报到: the registered unit or cadre taking the duty
+    cadre: str | None = None  # the cadre's name (staff, as 责任人 is; never a phone number)
 
 
 class WorkOrderSigned(Event):
@@ -562,6 +564,5 @@ class AgendaItemRaised(Event):
     raised_at: datetime
 
 
-# --- ballot ---
-# Consultations and ballots (征求意见、表决) and cost sharing (联合出资) are dispatch's too, on
-# the same topic: their contracts are in shared/events/ballots.py (this module is long enough).
+# --- committee ---
+# 业委会派单 and 社区点单 are dispatch's too, on the same topic: shared/events/committees.py.

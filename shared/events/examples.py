@@ -66,6 +66,18 @@ _BY_NAME: dict[str, Any] = {
         {"payer": "property-meicheng", "payer_name": "玫城丽都物业服务中心", "share": "0.5"},
         {"payer": "owners", "payer_name": "全体业主（公共维修资金）", "share": "0.5"},
     ],
+    # --- committee ---
+    "dispatcher_id": "owners-meicheng",
+    "dispatcher_name": "玫城丽都小区业主委员会",
+    "dispatcher_kind": "owners_committee",
+    "lead_id": "developer-meicheng",
+    "co_ids": ["property-meicheng"],
+    "committee_id": "committee-huixianshan",
+    "community_code": "370124001001",
+    "responder_ids": ["dept-housing", "dept-property-registry"],
+    "registration_ids": ["cadre-housing-sun"],
+    "registration_id": "cadre-housing-sun",
+    "cadre": "孙立新",
 }
 
 _BY_FORMAT = {

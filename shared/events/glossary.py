@@ -93,6 +93,14 @@ FIELDS: dict[str, str] = {
     "options": "选项 The options",
     "tally": "各选项票数 Votes per option",
     "cost_shares": "联合出资：谁出多少 Who pays what",
+    # --- committee ---
+    "dispatcher_id": "派单人（业委会或社区居委会） The committee that dispatched by hand",
+    "lead_id": "选定的主办单位 The lead unit chosen",
+    "co_ids": "选定的协办单位 The co-responders chosen",
+    "committee_id": "点单的社区居委会 The community committee that called units in",
+    "registration_id": "双报到登记编号 The 双报到 registration (unit or cadre)",
+    "registration_ids": "双报到登记编号列表 The 双报到 registrations called in",
+    "cadre": "报到干部姓名 The registered cadre's name",
 }
 
 # The suffix rules for names not in FIELDS: when, which ids.

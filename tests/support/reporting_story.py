@@ -140,6 +140,7 @@ class Story:
         contact: timedelta = 12 * H,
         feedback: timedelta = 7 * 24 * H,
         purpose: str = "dispatch",
+        **extra: Any,
     ) -> Order:
         responder = UNITS[unit]
         event = WorkOrderIssued(
@@ -163,6 +164,7 @@ class Story:
                 for name, limit in (("sign", sign), ("contact", contact), ("feedback", feedback))
             ],
             category_name=CATEGORIES[self.category],
+            **extra,
         )
         self.emit("dispatch", event, at)
         return Order(event)

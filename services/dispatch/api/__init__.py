@@ -3,7 +3,7 @@ consultations and ballots, and the city model's administration. Each module's ro
 
 from __future__ import annotations
 
-from services.dispatch.api import admin, agenda, ballots, cases, meetings, orders
+from services.dispatch.api import admin, agenda, ballots, cases, community, meetings, orders
 
 routers = [
     orders.router,
@@ -11,5 +11,6 @@ routers = [
     agenda.router,
     meetings.router,
     ballots.router,
+    community.router,
     admin.router,
 ]

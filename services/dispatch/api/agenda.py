@@ -9,7 +9,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from services.dispatch import store
 from services.dispatch.api.deps import (
@@ -24,7 +24,7 @@ from services.dispatch.api.deps import (
 )
 from services.dispatch.api.schemas import AgendaItem, AgendaPage, Body, CostShareIn, Reason
 from services.dispatch.auth import Caller
-from services.dispatch.domain import agenda
+from services.dispatch.domain import agenda, community
 from services.dispatch.domain.case import Case
 from services.dispatch.domain.city import ResponderKind
 from services.dispatch.domain.rules import NotAllowed, Rules
@@ -59,11 +59,20 @@ class HoldMeeting(Body):
 
 
 class Duty(Body):
-    responder_id: str
+    responder_id: str | None = Field(None, description="承办单位 id The unit")
+    registration_id: str | None = Field(
+        None, description="双报到单位或干部（代替 responder_id） A registered unit or cadre instead"
+    )
     task: FreeText = Field(
         min_length=2, max_length=1000, description="履职事项 What the unit must do"
     )
     within: Duration | None = Field(None, description="限期，如 30d、10wd Time allowed")
+
+    @model_validator(mode="after")
+    def _one_party(self) -> Duty:
+        if (self.responder_id is None) == (self.registration_id is None):
+            raise ValueError("responder_id 与 registration_id 须且只须给出一个 Give exactly one")
+        return self
 
 
 class Decide(Body):
@@ -262,12 +271,17 @@ def decide_item(item: Item, case: Case, rules: Rules, command: Decide, caller: C
     at = now()
     duties = []
     for duty in command.assignments:
-        unit = rules.model.responders.get(duty.responder_id)
+        due = rules.due(at, duty.within) if duty.within else None
+        if duty.registration_id is not None:  # 双报到: the duty goes to the cadre's home unit
+            reg = community.registration(rules.model, duty.registration_id, case.area_code)
+            home = rules.model.responders[reg.unit]
+            duties.append(agenda.Duty(home, community.duty_of(reg, duty.task), due, reg))
+            continue
+        unit = rules.model.responders.get(duty.responder_id or "")
         if unit is None:
             raise Problem(
                 422, f"单位 {duty.responder_id} 不存在 Unknown responder", field="assignments"
             )
-        due = rules.due(at, duty.within) if duty.within else None
         duties.append(agenda.Duty(unit, duty.task, due))
     shares = [share.contract() for share in command.cost_shares]
     return agenda.assign(item, case, command.decision, duties, caller.actor, at, rules, shares)

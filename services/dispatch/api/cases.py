@@ -31,6 +31,7 @@ from services.dispatch.api.schemas import (
     Arbitrate,
     ArbitrationQueue,
     Body,
+    CallIn,
     CaseEvents,
     DispatchCase,
     Note,
@@ -38,7 +39,8 @@ from services.dispatch.api.schemas import (
     case_json,
 )
 from services.dispatch.auth import Caller
-from services.dispatch.domain import supervision
+from services.dispatch.domain import community, supervision
+from services.dispatch.domain.agenda import committee_of
 from services.dispatch.domain.case import Case
 from services.dispatch.domain.rules import Rules
 from shared.commands import now
@@ -94,17 +96,20 @@ CaseDecision = Callable[[Case, Rules, Any, Caller], list[Event]]
 
 
 def case_command(
-    verb: str, summary: str, body: type[Body]
+    verb: str,
+    summary: str,
+    body: type[Body],
+    sees: Callable[[Caller, Case, Rules], bool] = visible,
 ) -> Callable[[CaseDecision], CaseDecision]:
     """POST /cases/{complaint_id}/<verb> for the decorated decision `(case, rules, body,
-    caller)` on a case the caller can see; the answer is the case."""
+    caller)` on a case the caller can see (`sees`); the answer is the case."""
 
     def register(decide: CaseDecision) -> CaseDecision:
         async def handle(call: Call[Caller, Any]) -> Answer:
             dispatch = dispatch_of(call.request)
 
             def checked(case: Case, rules: Rules) -> list[Event]:
-                if not visible(call.caller, case, rules):
+                if not sees(call.caller, case, rules):
                     raise hidden("派单案件")
                 return decide(case, rules, call.body, call.caller)
 
@@ -137,6 +142,28 @@ def blow_whistle(case: Case, rules: Rules, command: Whistle, caller: Caller) -> 
     street = supervision.whistler(caller, case, rules.model)
     return supervision.blow_whistle(
         case, street, command.departments, command.reason, caller.actor, now(), rules
+    )
+
+
+def _community_sees(caller: Caller, case: Case, rules: Rules) -> bool:
+    """A community committee also sees the cases of its community, to call units in on them."""
+    return visible(caller, case, rules) or committee_of(caller, case.area_code, rules.model)
+
+
+@case_command(
+    "call", "社区点单 The community calls units and 双报到 cadres in", CallIn, _community_sees
+)
+def call_in(case: Case, rules: Rules, command: CallIn, caller: Caller) -> list[Event]:
+    committee = community.caller_committee(caller, case, rules.model)
+    return community.call_in(
+        case,
+        committee,
+        command.responder_ids,
+        command.registration_ids,
+        command.reason,
+        caller.actor,
+        now(),
+        rules,
     )
 
 

@@ -32,6 +32,7 @@ from services.dispatch.api.deps import (
 from services.dispatch.api.schemas import (
     Body,
     Explanation,
+    HandDispatch,
     Note,
     OptionalNote,
     Reason,
@@ -44,10 +45,10 @@ from services.dispatch.api.schemas import (
     order_view,
 )
 from services.dispatch.auth import Caller
-from services.dispatch.domain import orders, supervision
+from services.dispatch.domain import community, orders, supervision
 from services.dispatch.domain.case import Case, Purpose
 from services.dispatch.domain.case import WorkOrder as Order
-from services.dispatch.domain.rules import Rules
+from services.dispatch.domain.rules import NotAllowed, Rules
 from shared.commands import now
 from shared.events import Event
 from shared.http import Answer, Call, Offset, Problem
@@ -187,6 +188,29 @@ def return_order(
     )
 
 
+def _dispatcher(caller: Caller, case: Case, order: Order, rules: Rules) -> None:
+    try:
+        community.must_dispatch(caller, case, order, rules.model)
+    except NotAllowed as refusal:
+        if not visible(caller, case, rules):
+            raise hidden("工单") from None
+        raise Problem(403, str(refusal)) from None
+
+
+@order_command(
+    "dispatch",
+    "业委会派单 The committee chooses the lead and co-responders (居民下单、业委会派单、多方接单)",
+    HandDispatch,
+    _dispatcher,
+)
+def dispatch_by_hand(
+    case: Case, order: Order, rules: Rules, command: HandDispatch, caller: Caller
+) -> list[Event]:
+    return community.dispatch_by_hand(
+        case, order, command.lead, command.co, command.reason, caller.actor, now(), rules
+    )
+
+
 @order_command("extension/approve", "批准延期 Approve the extension", Reason, _supervisor)
 def approve_extension(
     case: Case, order: Order, rules: Rules, command: Reason, caller: Caller
@@ -225,7 +249,10 @@ async def list_work_orders(
     complaint_id: UUID | None = None,
     purpose: Annotated[
         str | None,
-        Query(description="dispatch/redo/reroute/arbitration/escalation/whistle/deliberation"),
+        Query(
+            description="dispatch/redo/reroute/arbitration/escalation/whistle/deliberation/"
+            "committee/community_call"
+        ),
     ] = None,
     overdue: Annotated[
         bool | None, Query(description="只看（或排除）超期工单 Only (or no) breached orders")

@@ -70,6 +70,26 @@ class Whistle(Body):
     reason: FreeText = Field(min_length=2, max_length=1000)
 
 
+class HandDispatch(Body):
+    lead: str = Field(
+        description="主办单位 id（物业、开发建设单位等） The lead the committee chooses"
+    )
+    co: list[str] = Field(default_factory=list, max_length=20, description="协办单位 id")
+    reason: FreeText = Field(min_length=2, max_length=1000, description="派单理由 Why them")
+
+
+class CallIn(Body):
+    responder_ids: list[str] = Field(
+        default_factory=list, max_length=20, description="被点单的部门、街道 id Units called in"
+    )
+    registration_ids: list[str] = Field(
+        default_factory=list,
+        max_length=50,
+        description="被点单的双报到单位或干部 Registered units and cadres called in",
+    )
+    reason: FreeText = Field(min_length=2, max_length=1000, description="点单事由 What is needed")
+
+
 class Arbitrate(Body):
     responder_id: str = Field(description="裁定的主办单位 The unit that must lead")
     reason: FreeText = Field(min_length=2, max_length=1000)
@@ -220,6 +240,23 @@ class Explanation(Described):
     reason: str | None
     rule: RuleIn | None = Field(description="派单规则（当时版本）The rule as it stood then")
     city: str | None
+
+
+class Registration(Described):
+    """双报到: a unit, or one of its cadres, registered with a community."""
+
+    id: str
+    community: str
+    unit: str
+    unit_name: str | None
+    person: str | None
+    title: str | None
+
+
+class Registrations(Described):
+    community_code: str
+    community_name: str | None
+    registrations: list[Registration]
 
 
 class Arbitration(Described):

@@ -17,6 +17,7 @@ from uuid import UUID, uuid4
 
 from services.dispatch.domain.case import CO, Case, Purpose, occurred_at, then
 from services.dispatch.domain.city import CityModel, Responder, ResponderKind
+from services.dispatch.domain.governance import RegistrationIn
 from services.dispatch.domain.orders import completion
 from services.dispatch.domain.rules import (
     Acting,
@@ -375,6 +376,7 @@ class Duty:
     responder: Responder
     task: str
     due_at: datetime | None = None
+    registration: RegistrationIn | None = None  # 双报到: the registered cadre or unit
 
 
 def conclude_deliberation(
@@ -394,6 +396,7 @@ def conclude_deliberation(
             now=now,
             task=duty.task,
             feedback_due=duty.due_at,
+            registration=duty.registration,
         )
         for duty in duties
     ]

@@ -23,9 +23,11 @@ from shared.events import (
     ArbitrationRequested,
     CaseCancelled,
     CaseEscalated,
+    CaseHandDispatched,
     CaseReclassified,
     CaseResolved,
     CaseSupervised,
+    CommunityCalled,
     DeliberationConcluded,
     DeliberationRequested,
     Event,
@@ -85,6 +87,8 @@ class Purpose(StrEnum):
     ESCALATION = "escalation"  # 超期升级督办
     WHISTLE = "whistle"  # 吹哨报到
     DELIBERATION = "deliberation"  # 议事分流
+    COMMITTEE = "committee"  # 业委会派单: the committee's queue, until it dispatches by hand
+    COMMUNITY_CALL = "community_call"  # 社区点单、部门响应
 
 
 PURPOSE_LABELS = {
@@ -95,10 +99,13 @@ PURPOSE_LABELS = {
     Purpose.ESCALATION: "升级督办",
     Purpose.WHISTLE: "吹哨报到",
     Purpose.DELIBERATION: "议事分流",
+    Purpose.COMMITTEE: "业委会派单",
+    Purpose.COMMUNITY_CALL: "社区点单",
 }
 # Only what the catalogue chose may be returned: a street's ruling, a whistle, a supervising
-# order and a deliberation's decision bind the unit (and the district government takes all).
-RETURNABLE = frozenset({Purpose.DISPATCH, Purpose.REDO, Purpose.REROUTE})
+# order, a deliberation's decision and a community's call bind the unit (and the district
+# government takes all). A committee may pass a matter that is not its compound's back.
+RETURNABLE = frozenset({Purpose.DISPATCH, Purpose.REDO, Purpose.REROUTE, Purpose.COMMITTEE})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -153,6 +160,8 @@ class WorkOrder:
     urged: int = 0
     report: str | None = None
     returned_reason: str | None = None
+    registration_id: str | None = None  # 双报到: the registered unit or cadre taking the duty
+    cadre: str | None = None
 
     @property
     def is_open(self) -> bool:
@@ -302,6 +311,8 @@ def _issued(case: Case | None, e: WorkOrderIssued) -> Case:
         updated_at=e.issued_at,
         clocks=clocks,
         task=e.task,
+        registration_id=e.registration_id,
+        cadre=e.cadre,
     )
     case = replace(case, orders=(*case.orders, order), cancelled=None)
     if e.role is LEAD:
@@ -442,6 +453,13 @@ _EVOLVE: dict[type[Event], Callable[[Any, Any], Case]] = {
     CaseSupervised: lambda c, e: replace(c, supervised=c.supervised + 1),
     DeliberationRequested: _deliberation_requested,
     DeliberationConcluded: _deliberation_concluded,
+    # The committee's queue order is done once it dispatched (its choice is the report).
+    CaseHandDispatched: _on_order(
+        lambda o, e: replace(
+            _finished(OrderStatus.RESOLVED, "dispatched_at")(o, e), report=e.reason
+        )
+    ),
+    CommunityCalled: lambda c, e: c,
 }
 
 CASE_EVENTS = tuple(_EVOLVE)

@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from services.dispatch.domain.governance import RegistrationIn, governance_problems
 from services.dispatch.domain.people import (
     PEOPLE_LABELS,
     PersonIn,
@@ -48,6 +49,7 @@ class ResponderKind(StrEnum):
     BUILDING_HEAD = "building_head"  # 楼栋长
     UNIT_HEAD = "unit_head"  # 单元长
     BUILDING_MANAGER = "building_manager"  # 物业楼管员
+    DEVELOPER = "developer"  # 开发建设单位 (保修期内的房屋质量问题)
 
 
 KIND_LABELS = {
@@ -62,6 +64,7 @@ KIND_LABELS = {
     ResponderKind.SOCIAL_ORGANISATION: "社会组织",
     # --- people ---
     **{ResponderKind(kind): label for kind, label in PEOPLE_LABELS.items()},
+    ResponderKind.DEVELOPER: "开发建设单位",
 }
 
 
@@ -142,6 +145,7 @@ class RuleIn(BaseModel):
     escalate_to: str | None = Field(
         None, description="超期升级到的区县部门 Department a breach escalates to"
     )
+    dispatcher: str | None = None  # 派单人: @owners_committee 业委会派单
 
 
 class CompoundIn(BaseModel):
@@ -151,6 +155,7 @@ class CompoundIn(BaseModel):
     area: str = Field(pattern=AREA_PATTERN)
     property_company: str | None = None
     owners_committee: str | None = None
+    developer: str | None = Field(None, description="开发建设单位 The compound's developer")
 
 
 SECTIONS: dict[str, tuple[str, type[BaseModel]]] = {
@@ -158,6 +163,7 @@ SECTIONS: dict[str, tuple[str, type[BaseModel]]] = {
     "responders": ("id", ResponderIn),
     "categories": ("code", CategoryIn),
     "catalogue": ("id", RuleIn),
+    "registrations": ("id", RegistrationIn),
 }
 SETTINGS = ("city", "time_limits")
 
@@ -171,6 +177,7 @@ class CityFile(BaseModel):
     responders: list[ResponderIn] = Field(min_length=1)
     categories: list[CategoryIn] = Field(min_length=1)
     catalogue: list[RuleIn] = Field(default_factory=list)
+    registrations: list[RegistrationIn] = Field(default_factory=list)  # 双报到
     time_limits: TimeLimits = Field(default_factory=TimeLimits)
 
     @model_validator(mode="before")
@@ -231,6 +238,7 @@ class CityFile(BaseModel):
         for code in self.time_limits.categories:
             if code not in categories:
                 problems.append(f"time_limits: unknown category {code}")
+        problems += governance_problems(self)
         problems += people_problems(
             {a.code: a.level for a in self.areas},
             [r.model_dump(mode="json") for r in self.responders],
@@ -258,6 +266,7 @@ def assign_compounds(responders: list[Any], compounds: list[CompoundIn]) -> list
         for kind, unit_id in (
             (ResponderKind.PROPERTY_COMPANY, compound.property_company),
             (ResponderKind.OWNERS_COMMITTEE, compound.owners_committee),
+            (ResponderKind.DEVELOPER, compound.developer),
         ):
             if unit_id is None:
                 continue
@@ -291,10 +300,11 @@ def assign_compounds(responders: list[Any], compounds: list[CompoundIn]) -> list
 CSV_COLUMNS = {
     "areas": ("code", "name", "level", "parent"),
     "responders": ("id", "name", "kind", "areas", "person", "company"),
-    "compounds": ("area", "property_company", "owners_committee"),
+    "compounds": ("area", "property_company", "owners_committee", "developer"),
     "people": ("id", "kind", "person", "areas", "company", "name"),
     "categories": ("code", "name", "priority"),
-    "catalogue": ("id", "category", "scope", "lead", "co", "priority", "escalate_to"),
+    "catalogue": ("id", "category", "scope", "lead", "co", "priority", "escalate_to", "dispatcher"),
+    "registrations": ("id", "community", "unit", "person", "title"),
 }
 CSV_REQUIRED = {
     "areas": ("code", "name", "level"),
@@ -319,7 +329,7 @@ def read_csv(section: str, text: str) -> list[dict[str, Any]]:
     except csv.Error as error:
         raise ValueError(f"{section}.csv 格式有误 Malformed CSV: {error}") from None
     header = [name.strip() for name in (lines[0] if lines else [])]
-    missing = [c for c in CSV_REQUIRED[section] if c not in header]
+    missing = [c for c in CSV_REQUIRED.get(section, ("id",)) if c not in header]
     if missing:
         raise ValueError(f"{section}.csv 缺少列 missing columns: {', '.join(missing)}")
     rows = []
@@ -417,6 +427,7 @@ class RoutingDecision:
     rule_id: str | None
     priority: PriorityTier
     reason: str
+    by_hand: bool = False  # the lead is a committee that dispatches by hand (业委会派单)
 
 
 class CityModel:
@@ -540,7 +551,10 @@ def route(
             rule = model.rules.get((known.code, code))
             if rule is None:
                 continue
-            lead = model.resolve(rule.lead, area_code, exclude)
+            by_hand = model.resolve(rule.dispatcher or "", area_code, exclude)  # 业委会派单
+            if by_hand is None and rule.dispatcher == "@owners_committee":
+                by_hand = model.nearest(area_code, ResponderKind.COMMUNITY_COMMITTEE, exclude)
+            lead = by_hand or model.resolve(rule.lead, area_code, exclude)
             if lead is None:
                 continue  # a broader rule may still name someone
             co = tuple(
@@ -552,7 +566,7 @@ def route(
             )
             return RoutingDecision(
                 lead=lead,
-                co=co,
+                co=() if by_hand else co,
                 rule_id=rule.id,
                 priority=rule.priority or priority,
                 reason=(
@@ -560,6 +574,7 @@ def route(
                     f"{model.area_names.get(code, code)}），目录版本 {model.version}{passed_over} "
                     f"Catalogue rule {rule.id}, version {model.version}"
                 ),
+                by_hand=by_hand is not None,
             )
     street = model.nearest(area_code, ResponderKind.STREET_OFFICE, exclude)
     if street is not None:

@@ -8,7 +8,7 @@ A command that does not fit raises `IllegalTransition` with a sentence a person 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
 from uuid import UUID, uuid4
@@ -24,6 +24,7 @@ from services.dispatch.domain.case import (
     WorkOrder,
 )
 from services.dispatch.domain.city import CityModel, Responder, RoutingDecision
+from services.dispatch.domain.governance import RegistrationIn
 from shared import commands
 from shared.deadlines import ClockName, PriorityTier, WorkCalendar, deadline, warn_time
 from shared.events import Event, OrderClock, ResponderRole, WorkOrderIssued
@@ -129,6 +130,7 @@ def issue(
     rule_id: str | None = None,
     task: str | None = None,
     feedback_due: datetime | None = None,
+    registration: RegistrationIn | None = None,
 ) -> WorkOrderIssued:
     clocks = rules.clocks(
         priority=priority,
@@ -159,6 +161,8 @@ def issue(
         round=round,
         task=task,
         category_name=known.name if (known := rules.model.categories.get(category or "")) else None,
+        registration_id=registration.id if registration else None,
+        cadre=registration.person if registration else None,
     )
 
 
@@ -173,6 +177,7 @@ def issue_on(
     now: datetime,
     task: str | None = None,
     feedback_due: datetime | None = None,
+    registration: RegistrationIn | None = None,
 ) -> WorkOrderIssued:
     """Another order on a case already open: its category, area, priority and round."""
     return issue(
@@ -189,6 +194,7 @@ def issue_on(
         round=case.round,
         task=task,
         feedback_due=feedback_due,
+        registration=registration,
     )
 
 
@@ -207,6 +213,9 @@ def orders_for(
     assignments = [(LEAD, decision.lead)] + (
         [(CO, unit) for unit in decision.co] if with_co else []
     )
+    if decision.by_hand:  # the committee's queue, with its own clock (业委会派单)
+        purpose = Purpose.COMMITTEE
+        decision = replace(decision, reason=f"由{decision.lead.name}派单：{decision.reason}")
     return [
         issue(
             rules,

@@ -237,6 +237,13 @@ class BoardItem(BaseModel):
     redo_count: int | None
     last_urged_at: datetime | None
     last_supervised_at: datetime | None
+    dispatched_by: str | None = Field(
+        None,
+        description="派单人：业委会派单时的业委会或社区居委会 The committee that dispatched it",
+    )
+    lead_purpose: str | None = Field(
+        None, description="主办工单用途：committee 为待业委会派单 The lead order's purpose"
+    )
 
 
 class BoardPage(BaseModel):

@@ -106,7 +106,9 @@ CREATE TABLE IF NOT EXISTS case_work_orders (
     return_reason    text,
     cancelled_at     timestamptz,
     first_breached_at timestamptz,
-    urged_at         timestamptz
+    urged_at         timestamptz,
+    registration_id  text,            -- 双报到: the registered unit or cadre taking the duty
+    cadre            text
 );
 CREATE INDEX IF NOT EXISTS case_work_orders_complaint ON case_work_orders (complaint_id);
 CREATE INDEX IF NOT EXISTS case_work_orders_issued ON case_work_orders (issued_at);

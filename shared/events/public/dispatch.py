@@ -300,3 +300,29 @@ class AgendaItemRaisedPayload(OfAgenda):
     to_level: Level
     district_code: AreaCode
     raised_at: At
+
+
+# --- committee ---
+
+
+class CaseHandDispatchedPayload(PublicPayload):
+    """业委会派单 A committee chose who handles the case (its reason left out)."""
+
+    event_type = "CaseHandDispatched"
+    work_order_id: WorkOrderId
+    dispatcher_id: UnitId
+    dispatcher_name: UnitName
+    dispatcher_kind: str = Field(description="派单人类别 Kind of committee")
+    lead_id: UnitId
+    co_ids: UnitIds
+    dispatched_at: At
+
+
+class CommunityCalledPayload(PublicPayload):
+    """社区点单 A community called units in (its reason and the cadres left out)."""
+
+    event_type = "CommunityCalled"
+    committee_id: UnitId
+    community_code: AreaCode
+    responder_ids: UnitIds
+    called_at: At

@@ -14,7 +14,15 @@ from tests.integration.conftest import DispatchServer
 from tests.support import examples
 
 EXAMPLE = Path(DEMO_CITY).with_name("example_city")
-SECTIONS = ("areas", "responders", "compounds", "people", "categories", "catalogue")
+SECTIONS = (
+    "areas",
+    "responders",
+    "compounds",
+    "people",
+    "categories",
+    "catalogue",
+    "registrations",
+)
 
 
 async def test_only_an_admin_key_changes_the_city(dispatch_server: DispatchServer):

@@ -12,7 +12,14 @@ import pytest
 from services.reporting import measures, store
 from services.reporting.measures import CubeFilter, load_config
 from services.reporting.settings import ReportingSettings
-from shared.events import ComplaintStatus, ComplaintType, RatedVia, ResponderRole, Satisfaction
+from shared.events import (
+    CaseHandDispatched,
+    ComplaintStatus,
+    ComplaintType,
+    RatedVia,
+    ResponderRole,
+    Satisfaction,
+)
 from tests.integration.reporting.test_reporting_replay import prepare_reporting
 from tests.support.reporting_story import Story, city, project_all
 
@@ -115,7 +122,15 @@ YUSHAN_COUNTS = {
     # orders: A lead, A co, B lead, C's returned first order, C's street order
     "orders": 5, "orders_to_sign": 5, "signed_on_time": 3, "returned": 1, "lead_orders": 3, "responded": 2,
     "orders_kept": 4, "orders_due": 4, "completed_on_time": 2, "overdue_orders": 2,
+    # community governance: none of these matters was dispatched by a committee or called in
+    "committee_dispatches": 0, "community_calls": 0, "community_calls_answered": 0,
+    "community_call_response_hours": 0.0, "registered_duties": 0,
 }  # fmt: skip
+NO_GOVERNANCE = {
+    "committee_dispatches": 0,
+    "community_call_response_hours": None,
+    "registered_duties": 0,
+}
 YUSHAN_VALUES = {
     "volume": 5,
     "response_rate": 0.6667,  # A and C's street order; B signed late
@@ -131,6 +146,7 @@ YUSHAN_VALUES = {
     "settled_in_grid_share": 0.0,
     "settled_in_community_share": 0.5,  # A of A and B
     "settled_within_community_share": 0.5,
+    **NO_GOVERNANCE,
 }
 JINSHUI_VALUES = {
     "volume": 2,
@@ -147,6 +163,7 @@ JINSHUI_VALUES = {
     "settled_in_grid_share": 0.0,
     "settled_in_community_share": 0.0,
     "settled_within_community_share": 0.0,
+    **NO_GOVERNANCE,
 }
 
 
@@ -415,3 +432,98 @@ async def test_a_merged_duplicate_s_resident_is_rated_once_on_their_own_complain
     assert (counts["rated_satisfaction"], counts["rated_satisfied"]) == (2, 1)
     assert (counts["rated"], counts["rated_resolved"]) == (2, 2)
     assert row["values"]["satisfaction_rate"] == 0.5
+
+
+async def test_a_communitys_calls_are_answered_in_hours_and_registered_cadres_duties_count(pool):
+    """社区点单、部门响应: the response time runs from the call to each unit's signing; 报到处置
+    counts the duties registered units and cadres took (seed 002: 联动各级部门启动响应182次，
+    机关党员到社区报到处置411人次), per community."""
+    await prepare_reporting(pool)
+    called = at("2026-12-07T01:00")
+    story = Story("K", "370124001001-G01-B02", "road-damage", at("2026-12-07T00:30"))
+    story.order("dept-municipal", at("2026-12-07T00:31"))
+    housing = story.order("dept-housing", called, role=ResponderRole.CO, purpose="community_call")
+    cadre = story.order(
+        "dept-property-registry",
+        called,
+        role=ResponderRole.CO,
+        purpose="community_call",
+        registration_id="cadre-registry-wang",
+        cadre="王海燕",
+    )
+    story.sign(housing, at("2026-12-07T02:30"))  # 1.5 h after the call
+    story.sign(cadre, at("2026-12-07T01:30"))  # 0.5 h
+    unanswered = Story("L", "370124001001-G02", "road-damage", at("2026-12-08T00:30"))
+    unanswered.order("dept-municipal", at("2026-12-08T00:31"))
+    unanswered.order(
+        "dept-urban", at("2026-12-08T01:00"), role=ResponderRole.CO, purpose="community_call"
+    )
+    other = Story("M", "370124001002-G01-B01", "sanitation", at("2026-12-08T00:30"))
+    other.order("dept-urban", at("2026-12-08T00:31"))
+    other.order(
+        "dept-urban",
+        at("2026-12-09T00:31"),
+        role=ResponderRole.CO,
+        purpose="deliberation",
+        registration_id="cadre-urban-zhao",
+        cadre="赵国强",
+    )
+    async with pool.acquire() as conn:
+        await seed(conn, [story, unanswered, other])
+        rows = await measures.cube(
+            conn,
+            CONFIG,
+            ["community"],
+            CubeFilter(month_from="2026-12", month_to="2026-12"),
+            AS_OF.replace(month=12, day=10),
+        )
+    by_community = {r["key"]["community"]: r for r in rows}
+    huixianshan, dongguan = by_community["370124001001"], by_community["370124001002"]
+    assert huixianshan["counts"]["community_calls"] == 3
+    assert huixianshan["counts"]["community_calls_answered"] == 2
+    assert huixianshan["values"]["community_call_response_hours"] == 1.0  # (1.5 + 0.5) / 2
+    assert huixianshan["values"]["registered_duties"] == 1
+    assert dongguan["values"]["registered_duties"] == 1
+    assert dongguan["values"]["community_call_response_hours"] is None, "nobody was called"
+
+
+async def test_the_board_and_the_timeline_show_who_a_committee_dispatched_to(pool):
+    """业委会派单 on the board: while the case waits in the owners' committee's queue the board
+    names the committee and its clock; once it dispatched, the unit it chose and by whom."""
+    await prepare_reporting(pool)
+    story = Story("N", "370124001001-G01-B02", "common-parts", at("2026-11-27T01:00"))
+    queue = story.order("owners-meicheng", at("2026-11-27T01:01"), purpose="committee")
+    async with pool.acquire() as conn:
+        await seed(conn, [story], shuffle=False)
+        [waiting] = (await store.board(conn, store.BoardFilter(), AS_OF, 50, 0))[1]
+        assert waiting["lead_responder_name"] == "玫城丽都小区业主委员会"
+        assert waiting["lead_purpose"] == "committee" and waiting["dispatched_by"] is None
+        dispatched = at("2026-11-27T03:00")
+        story.envelopes.clear()
+        story.emit(
+            "dispatch",
+            CaseHandDispatched(
+                complaint_id=story.id,
+                work_order_id=queue.id,
+                dispatcher_id="owners-meicheng",
+                dispatcher_name="玫城丽都小区业主委员会",
+                dispatcher_kind="owners_committee",
+                lead_id="developer-meicheng",
+                reason="屋面在保修期内，由开发商维修",
+                actor="responder:业委会主任",
+                dispatched_at=dispatched,
+            ),
+            dispatched,
+        )
+        story.order("developer-meicheng", dispatched)
+        await project_all(conn, story.envelopes)
+        [row] = (await store.board(conn, store.BoardFilter(), AS_OF, 50, 0))[1]
+        shown = await store.get_case(conn, story.id)
+    assert (
+        row["lead_responder_name"] == "平阴玫城置业有限公司" and row["lead_purpose"] == "dispatch"
+    )
+    assert row["dispatched_by"] == "玫城丽都小区业主委员会"
+    assert any(
+        line["summary"] == "业委会派单（玫城丽都小区业主委员会）：屋面在保修期内，由开发商维修"
+        for line in shown["timeline"]
+    )

@@ -564,7 +564,7 @@ def test_a_first_version_is_every_item_put(body):
     changes = changes_between(None, body)
     assert {c.op for c in changes} == {"put"}
     assert len(changes) == 2 + sum(
-        len(body[s]) for s in ("areas", "responders", "categories", "catalogue")
+        len(body[s]) for s in ("areas", "responders", "categories", "catalogue", "registrations")
     )
 
 

@@ -267,6 +267,31 @@ def test_a_whistled_department_is_told_to_report_within_its_sign_limit():
     assert message.template == "whistle_order" and "吹哨报到" in text and "09:30" in text
 
 
+def test_a_committee_is_told_to_dispatch_and_a_called_unit_to_respond_by_their_sign_limits():
+    sign = [OrderClock(name="sign", due_at=NOW + timedelta(hours=2), warn_at=NOW)]
+    queue = examples.work_order_issued(
+        responder_id="owners-meicheng",
+        responder_name="玫城丽都小区业主委员会",
+        purpose="committee",
+        clocks=sign,
+    )
+    called = examples.work_order_issued(
+        responder_id="dept-housing",
+        responder_name="平阴县住房和城乡建设局",
+        role=ResponderRole.CO,
+        purpose="community_call",
+        reason="会仙山社区居委会点单：小区路面破损",
+        clocks=sign,
+    )
+    texts = {}
+    for order in (queue, called):
+        [message] = domain.messages_for(order, facts_after(order))
+        assert message.recipient == order.responder_id
+        texts[message.template] = domain.render(message.template, "zh-CN", message.data)
+    assert "业委会派单" in texts["committee_order"] and "11:00" in texts["committee_order"]
+    assert "小区路面破损" in texts["community_call_order"]
+
+
 def test_residents_get_sms_and_wechat_when_they_came_by_wechat_and_units_their_directory_channels():
     filed = examples.complaint_filed(channel=Channel.WECHAT)
     [receipt] = domain.messages_for(filed, facts_after(filed))
