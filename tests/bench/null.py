@@ -69,7 +69,13 @@ from shared.events import (
 )
 from shared.runtime import ServiceRuntime, Worker, configure_logging, create_service_app, serve
 from shared.settings import ServiceSettings
-from shared.topics import COMPLAINT_EVENTS, DISPATCH_EVENTS, EVENT_TOPICS, NOTIFICATION_EVENTS
+from shared.topics import (
+    COMPLAINT_EVENTS,
+    DISPATCH_EVENTS,
+    EVENT_TOPICS,
+    NOTIFICATION_EVENTS,
+    topic_of,
+)
 from tests.support import examples
 
 REPO = Path(__file__).resolve().parents[2]
@@ -93,11 +99,6 @@ RULES = {category: f"R{number:02d}" for number, category in enumerate(ROUTES, 1)
 # How each channel is addressed in a directory entry; a unit with none is kept for an operator.
 UNIT_CHANNELS = (("sms", "sms"), ("email", "email"), ("wechat", "wechat_openid"))
 UNADDRESSED = "unaddressed"
-TOPIC_EVENTS = {
-    COMPLAINT_EVENTS: "shared.events.complaint",
-    DISPATCH_EVENTS: "shared.events.dispatch",
-    NOTIFICATION_EVENTS: "shared.events.notification",
-}
 NULL_CASES = """
 CREATE TABLE IF NOT EXISTS null_cases (
     complaint_id  uuid PRIMARY KEY,
@@ -153,9 +154,8 @@ def unit_channels(responder_id: str) -> list[str]:
 
 
 def events_of(*topics: str) -> list[type[Event]]:
-    """Every event class published on the topics (each owning service's contracts module)."""
-    modules = {TOPIC_EVENTS[topic] for topic in topics}
-    return [cls for cls in REGISTRY.values() if cls.__module__ in modules]
+    """Every event class published on the topics."""
+    return [cls for cls in REGISTRY.values() if topic_of(cls) in topics]
 
 
 # --- intake ----------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from shared.events import (
     WorkOrderCancelled,
     WorkOrderIssued,
 )
+from shared.topics import DISPATCH_EVENTS, topic_of
 from tests.support.dispatch_builders import AREA, NOW, apply, dispatched, rules_for
 
 RULES = rules_for()
@@ -466,7 +467,7 @@ def test_deliberation_pauses_the_lead_s_feedback_clock_and_its_decision_assigns_
 
 def test_every_dispatch_event_names_when_it_happened_in_its_last_time_field():
     for event_class in REGISTRY.values():
-        if event_class.__module__ != "shared.events.dispatch":
+        if topic_of(event_class) != DISPATCH_EVENTS:
             continue
         times = [n for n in event_class.model_fields if n.endswith("_at")]
         assert times, event_class.event_type

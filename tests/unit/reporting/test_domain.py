@@ -24,11 +24,12 @@ def test_every_step_dispatch_takes_on_a_case_has_words_on_the_timeline():
     from services.reporting.domain import DISPATCH_LABELS
     from services.reporting.handlers import HANDLERS
     from shared.events import REGISTRY, WorkOrderIssued
+    from shared.topics import DISPATCH_EVENTS, topic_of
 
     dispatch_events = {
         c
         for c in REGISTRY.values()
-        if c.__module__ == "shared.events.dispatch" and "complaint_id" in c.model_fields
+        if topic_of(c) == DISPATCH_EVENTS and "complaint_id" in c.model_fields
     }
     missing = {c.event_type for c in dispatch_events - {WorkOrderIssued}} - set(DISPATCH_LABELS)
     assert not missing, f"no timeline words for {missing}"
