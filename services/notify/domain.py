@@ -25,6 +25,7 @@ import yaml
 
 from shared.deadlines import limit_words
 from shared.events import (
+    NO_RESIDENT,
     ArbitrationRequested,
     Audience,
     CaseEscalated,
@@ -337,7 +338,10 @@ def _supervised(e: CaseSupervised, f: Facts) -> list[Message]:
 
 
 def _receipt(e: ComplaintFiled, f: Facts) -> list[Message]:
-    """The receipt, with the promise (the time limit and when it runs out) when intake made one."""
+    """The receipt, with the promise (the time limit and when it runs out) when intake made one;
+    none for a matter no resident filed (随手做: a grid worker fixed it on the spot)."""
+    if e.resident_ref == NO_RESIDENT:
+        return []
     if e.promised_due_at is None or e.time_limit is None:
         return _resident("complaint_receipt")(e, f)
     return _resident(
