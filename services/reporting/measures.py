@@ -200,6 +200,12 @@ CASE_COUNTS = (
     Count(
         "handled", "计时件数", f"count(*) FILTER (WHERE {_HANDLED})", "有派单和办结反馈时间的诉求"
     ),
+    Count(
+        "fixed_on_spot",
+        "随手做量",
+        "count(*) FILTER (WHERE c.on_spot_at IS NOT NULL)",
+        "网格员/网格长当场解决、立案即办结、不派单的问题（随手做）",
+    ),
 )
 ORDER_COUNTS: tuple[Count, ...] = (
     Count(
@@ -259,7 +265,31 @@ ORDER_COUNTS: tuple[Count, ...] = (
     ),
 )
 ORDER_COUNTS += tuple(Count(*count) for count in governance_counts(_ORDER))  # 社区治理
-COUNTS = {count.name: count for count in (*CASE_COUNTS, *ORDER_COUNTS)}
+# Over the patrols (巡查) of the grid workers and heads, by where they walked and when they began.
+PATROL_COUNTS = (
+    Count("patrols", "巡查次数", "count(*)", "网格员/网格长记录的巡查（每日巡）"),
+    Count(
+        "patrol_findings",
+        "巡查发现问题数",
+        "coalesce(sum(c.findings), 0)",
+        "巡查中发现并记录的问题（及时记），含当场解决的",
+    ),
+    Count(
+        "patrol_fixed",
+        "巡查中当场解决数",
+        "coalesce(sum(c.fixed_on_spot), 0)",
+        "巡查发现、当场解决的问题（随手做）",
+    ),
+)
+COUNTS = {count.name: count for count in (*CASE_COUNTS, *ORDER_COUNTS, *PATROL_COUNTS)}
+# A patrol read as a row of `cases` (alias c), so that the cube's dimensions and filters apply
+# to it: where it was walked, the month it began in; the grid patrol's channel, no category,
+# type or unit.
+_PATROLS_AS_CASES = (
+    "(SELECT p.*, p.started_at AS filed_at, NULL::text AS category,"
+    " NULL::text AS type, 'grid_patrol'::text AS channel, NULL::text AS lead_responder_id"
+    " FROM patrols p)"
+)
 
 
 # --- configuration ----------------------------------------------------------------------------
@@ -433,25 +463,34 @@ def _cube_sql(group_by: list[str], where: CubeFilter, tz_param: str) -> tuple[st
     def keys(which: int) -> list[str]:
         return [DIMENSIONS[d][which].format(month=month) + f" AS {d}" for d in group_by]
 
-    zero_orders = [f"0 AS {c.name}" for c in ORDER_COUNTS]
-    zero_cases = [f"0 AS {c.name}" for c in CASE_COUNTS]
-    case_counts = [f"{c.sql} AS {c.name}" for c in CASE_COUNTS]
-    order_counts = [f"{c.sql} AS {c.name}" for c in ORDER_COUNTS]
+    def counted(own: tuple[Count, ...]) -> list[str]:
+        """Each count's column in a part: its own counts, zero for the others'."""
+        return [
+            f"{c.sql} AS {c.name}" if c in own else f"0 AS {c.name}"
+            for c in (*CASE_COUNTS, *ORDER_COUNTS, *PATROL_COUNTS)
+        ]
+
     group = f" GROUP BY {', '.join(str(i + 1) for i in range(len(group_by)))}" if group_by else ""
     case_part = (
-        f"SELECT {', '.join([*keys(0), *case_counts, *zero_orders])} FROM cases c "
+        f"SELECT {', '.join([*keys(0), *counted(CASE_COUNTS)])} FROM cases c "
         f"WHERE {' AND '.join(common + case_only)}{group}"
     )
     order_part = (
-        f"SELECT {', '.join([*keys(1), *zero_cases, *order_counts])} "
+        f"SELECT {', '.join([*keys(1), *counted(ORDER_COUNTS)])} "
         f"FROM case_work_orders o JOIN cases c USING (complaint_id) "
         f"WHERE {' AND '.join(common + order_only)}{group}"
+    )
+    # (a unit's filter leaves the patrols out: nobody's unit walked them)
+    patrol_only = ["false"] if case_only else []
+    patrol_part = (
+        f"SELECT {', '.join([*keys(0), *counted(PATROL_COUNTS)])} FROM {_PATROLS_AS_CASES} c "
+        f"WHERE {' AND '.join(common + patrol_only)}{group}"
     )
     totals = ", ".join(f"sum({c}) AS {c}" for c in COUNTS)
     outer_keys = ", ".join(group_by)
     sql = (
         f"SELECT {outer_keys + ', ' if outer_keys else ''}{totals} "
-        f"FROM ({case_part} UNION ALL {order_part}) parts"
+        f"FROM ({case_part} UNION ALL {order_part} UNION ALL {patrol_part}) parts"
         + (f" GROUP BY {outer_keys} ORDER BY {outer_keys}" if outer_keys else "")
     )
     return sql, args
