@@ -1,6 +1,6 @@
 """The grid's rounds in public: the matters grid workers fixed on the spot (随手做公示), beside
-the board 督办墙 (which shows what is still open). Its answer's models live here: the API's
-schemas module is at the size a reader takes in at once."""
+the board 督办墙 (which shows what is still open), and their patrols (巡查记录). The answers'
+models live here: the API's schemas module is at the size a reader takes in at once."""
 
 from __future__ import annotations
 
@@ -90,3 +90,54 @@ async def get_on_spot(
     if format == "csv":
         return csv_response([i.model_dump() for i in items], "onspot", config)
     return OnSpotPage(items=items, total=total, limit=size, offset=offset)
+
+
+class PatrolItem(BaseModel):
+    """A patrol (巡查) as the public sees it: who walked which grid when, how much was found
+    and fixed there (what was found stays with intake and the recurring places)."""
+
+    patrol_id: UUID
+    area_code: str | None = Field(description="巡查的网格或社区 The grid (or community) walked")
+    area_name: str | None
+    community_name: str | None
+    patroller: str | None = Field(description="巡查人（网格员/网格长） Who walked it")
+    started_at: datetime
+    ended_at: datetime | None
+    findings: int = Field(description="发现问题数 Matters found")
+    fixed_on_spot: int = Field(description="当场解决数（随手做） Fixed on the spot")
+
+
+class PatrolPage(BaseModel):
+    items: list[PatrolItem]
+    total: int
+    limit: int | None
+    offset: int
+
+
+@router.get(
+    "/patrols",
+    response_model=PatrolPage,
+    summary="巡查记录：网格员每日巡 Grid workers' patrols",
+    description=(
+        "公开展示：巡查人、网格、时间、发现与当场解决的问题数。按开始时间倒序。"
+        " Public: who walked which grid when, how many matters were found and fixed there."
+        " The latest first."
+    ),
+    responses={200: CSV_RESPONSE},
+)
+async def get_patrols(
+    pool: Pool,
+    config: Config,
+    area_code: AreaCode = None,
+    since: Annotated[datetime | None, Query(description="起始时间（含） Began at or after")] = None,
+    limit: Limit = None,
+    offset: Offset = 0,
+    format: Format = "json",
+) -> PatrolPage | Response:
+    size = page_size(format, limit)
+    async with pool.acquire() as conn:
+        total, rows = await store.patrols(conn, area_code, since, size, offset)
+    items = [PatrolItem.model_validate(row) for row in rows]
+    if format == "csv":
+        return csv_response([i.model_dump() for i in items], "patrols", config)
+    return PatrolPage(items=items, total=total, limit=size, offset=offset)

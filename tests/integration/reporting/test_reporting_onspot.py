@@ -170,6 +170,7 @@ async def test_fixes_and_patrols_are_shown_counted_and_found_again_live(
             "/board/onspot", params={"area_code": HUIXIANSHAN, "format": "csv"}
         )
         definitions = (await client.get("/measures/definitions")).json()
+        walks = (await client.get("/patrols", params={"area_code": GRID_1})).json()
 
     # The public list: what was done and by whom, the place to the building, no resident.
     assert {i["case_number"] for i in public["items"]} == {
@@ -193,6 +194,13 @@ async def test_fixes_and_patrols_are_shown_counted_and_found_again_live(
     by_month = {r["key"]["month"]: r["counts"]["patrols"] for r in monthly}
     assert sum(by_month.values()) == 3 and len(by_month) >= 2, "70, 35 and 0 days ago"
     assert "on_spot" in {d["name"] for d in definitions["measures"]}
+
+    # The patrols, the latest first: who walked, how much was found and fixed.
+    assert walks["total"] == 3
+    assert [w["patrol_id"] for w in walks["items"]] == [p["patrol_id"] for p in reversed(patrols)]
+    latest = walks["items"][0]
+    assert (latest["patroller"], latest["findings"], latest["fixed_on_spot"]) == ("李网格", 2, 1)
+    assert latest["area_name"] == "会仙山社区第一网格（玫城丽都小区）"
 
     # The lamp found out on three patrols in two months or more: a recurring place with no
     # resident's complaint behind it.
