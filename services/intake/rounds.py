@@ -10,7 +10,7 @@ from uuid import UUID
 
 from services.intake import store
 from services.intake.app import Intake, Saved, catalogue_classifier
-from services.intake.domain import decisions
+from services.intake.domain import onspot
 from services.intake.domain.catalogue import Catalogue
 from services.intake.domain.commands import FixOnSpot, RecordPatrol
 from services.intake.domain.model import fold
@@ -41,7 +41,7 @@ async def fix_on_spot(
     )
     sequence = await store.next_case_sequence(conn)
     now = datetime.now(UTC)
-    filing = decisions.OnSpotFiling(
+    filing = onspot.OnSpotFiling(
         complaint_id=uuid.uuid4(),
         case_number=case_number(sequence, now),
         filed_at=now,
@@ -51,7 +51,7 @@ async def fix_on_spot(
         actor=actor,
         patrol_id=patrol_id,
     )
-    new_events = decisions.fix_on_spot(command, filing)
+    new_events = onspot.fix_on_spot(command, filing)
     stream = store.stream_of(filing.complaint_id)
     recorded = await intake.events.append(conn, stream, new_events, causation, 0)
     state = fold(new_events)
@@ -134,7 +134,7 @@ async def record_patrol(
                 case_number=number,
             )
         )
-    patrol = decisions.record_patrol(patrol_id, command, findings, actor, commands.now())
+    patrol = onspot.record_patrol(patrol_id, command, findings, actor, commands.now())
     await intake.events.append(conn, store.patrol_stream(patrol_id), [patrol], causation, 0)
     return patrol, fixed
 

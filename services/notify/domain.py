@@ -25,7 +25,6 @@ import yaml
 
 from shared.deadlines import limit_words
 from shared.events import (
-    NO_RESIDENT,
     ArbitrationRequested,
     Audience,
     CaseEscalated,
@@ -33,12 +32,9 @@ from shared.events import (
     ComplaintAnswered,
     ComplaintClosed,
     ComplaintDispatched,
-    ComplaintFiled,
-    ComplaintMerged,
     ComplaintRedoRequested,
     ComplaintResolved,
     ComplaintSigned,
-    ComplaintUnmerged,
     ComplaintWithdrawn,
     DeliberationConcluded,
     DeliberationRequested,
@@ -58,6 +54,7 @@ from shared.events import (
     labels,
 )
 from shared.events.area import like_patterns, within
+from shared.events.complaint import NO_RESIDENT, ComplaintFiled, ComplaintMerged, ComplaintUnmerged
 
 TEMPLATES = Path(__file__).with_name("templates.yaml")
 CHINA = ZoneInfo("Asia/Shanghai")
@@ -338,9 +335,8 @@ def _supervised(e: CaseSupervised, f: Facts) -> list[Message]:
 
 
 def _receipt(e: ComplaintFiled, f: Facts) -> list[Message]:
-    """The receipt, with the promise (the time limit and when it runs out) when intake made one;
-    none for a matter no resident filed (随手做: a grid worker fixed it on the spot)."""
-    if e.resident_ref == NO_RESIDENT:
+    """The receipt, with the promise (the time limit and when it runs out) when intake made one."""
+    if e.resident_ref == NO_RESIDENT:  # 随手做: a grid worker's own fix, no resident to tell
         return []
     if e.promised_due_at is None or e.time_limit is None:
         return _resident("complaint_receipt")(e, f)

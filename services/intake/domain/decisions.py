@@ -18,16 +18,12 @@ from services.intake.domain.commands import (
     CallBack,
     ConsentToNotices,
     FileComplaint,
-    FixOnSpot,
     Reclassify,
-    RecordPatrol,
 )
 from services.intake.domain.model import Complaint, evolve
 from services.intake.domain.privacy import mask_phone
 from shared import commands
 from shared.events import (
-    NO_RESIDENT,
-    Channel,
     ComplaintAnswered,
     ComplaintCallbackRecorded,
     ComplaintClassified,
@@ -47,9 +43,6 @@ from shared.events import (
     Event,
     NoticeConsentRecorded,
     NoticeConsentWithdrawn,
-    OnSpotFixRecorded,
-    PatrolFinding,
-    PatrolRecorded,
     RatedVia,
     Satisfaction,
     TriageBreached,
@@ -530,83 +523,3 @@ def withdraw_notice_consent(
     if not homes or (area_code is not None and area_code not in homes):
         return []
     return [NoticeConsentWithdrawn(resident_ref=resident, area_code=area_code, withdrawn_at=now)]
-
-
-# --- 随手做 and 巡查 ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class OnSpotFiling:
-    """What intake knows when a matter fixed on the spot is filed, besides the command."""
-
-    complaint_id: UUID
-    case_number: str
-    filed_at: datetime
-    type: ComplaintType
-    category: str
-    classified_by: str
-    actor: str
-    patrol_id: UUID | None = None
-
-
-def fix_on_spot(command: FixOnSpot, filing: OnSpotFiling) -> list[Event]:
-    """A matter a grid worker fixed on the spot (随手做): filed by the grid's patrol channel with
-    no resident behind it, classified, and closed by the fix in the same breath. Its
-    classification leaves it "filed", not "classified": nothing waits for a dispatch."""
-    return [
-        ComplaintFiled(
-            complaint_id=filing.complaint_id,
-            case_number=filing.case_number,
-            channel=Channel.GRID_PATROL,
-            text=command.text,
-            category=filing.category,
-            area_code=command.area_code,
-            address=command.address,
-            resident_ref=NO_RESIDENT,
-            masked_phone=None,
-            filed_at=filing.filed_at,
-        ),
-        ComplaintClassified(
-            complaint_id=filing.complaint_id,
-            status=S.FILED,
-            type=filing.type,
-            category=filing.category,
-            confidence=1.0,
-            type_confidence=1.0,
-            classified_by=filing.classified_by,
-            needs_triage=False,
-            area_code=command.area_code,
-            occurred_at=filing.filed_at,
-        ),
-        OnSpotFixRecorded(
-            complaint_id=filing.complaint_id,
-            status=S.CLOSED,
-            done=command.done,
-            media_urls=command.media_urls,
-            worker=command.worker,
-            patrol_id=filing.patrol_id,
-            actor=filing.actor,
-            occurred_at=filing.filed_at,
-        ),
-    ]
-
-
-def record_patrol(
-    patrol_id: UUID,
-    command: RecordPatrol,
-    findings: list[PatrolFinding],
-    actor: str,
-    now: datetime,
-) -> PatrolRecorded:
-    """The patrol as it was walked; `findings` say what became of each matter found."""
-    return PatrolRecorded(
-        patrol_id=patrol_id,
-        area_code=command.area_code,
-        patroller=command.patroller,
-        started_at=command.started_at,
-        ended_at=command.ended_at or now,
-        note=command.note,
-        findings=findings,
-        actor=actor,
-        recorded_at=now,
-    )

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from services.intake.domain import commands, decisions, model, words
+from services.intake.domain import commands, model, onspot, words
 from services.notify import domain as notify
 from services.reporting import projections, rounds
 from shared.envelope import Envelope
@@ -42,8 +42,8 @@ def fix(**overrides: object) -> commands.FixOnSpot:
     return commands.FixOnSpot.model_validate(body)
 
 
-def filing(patrol_id: uuid.UUID | None = None) -> decisions.OnSpotFiling:
-    return decisions.OnSpotFiling(
+def filing(patrol_id: uuid.UUID | None = None) -> onspot.OnSpotFiling:
+    return onspot.OnSpotFiling(
         complaint_id=uuid.uuid4(),
         case_number="JS-20261124-000042",
         filed_at=NOW,
@@ -56,7 +56,7 @@ def filing(patrol_id: uuid.UUID | None = None) -> decisions.OnSpotFiling:
 
 
 def test_a_fix_on_the_spot_is_filed_classified_and_closed_with_no_resident_behind_it():
-    filed, classified, fixed = decisions.fix_on_spot(fix(), filing())
+    filed, classified, fixed = onspot.fix_on_spot(fix(), filing())
     assert isinstance(filed, ComplaintFiled) and isinstance(fixed, OnSpotFixRecorded)
     assert filed.channel is Channel.GRID_PATROL and filed.resident_ref == NO_RESIDENT
     assert filed.masked_phone is None and "138 1234 5678" not in filed.text
@@ -72,7 +72,7 @@ def test_a_fix_on_the_spot_is_filed_classified_and_closed_with_no_resident_behin
 
 
 def test_nothing_of_a_fix_is_sealed_and_nobody_is_sent_a_receipt():
-    filed, _, _ = decisions.fix_on_spot(fix(), filing())
+    filed, _, _ = onspot.fix_on_spot(fix(), filing())
     assert not needs_sealing(filed), "no resident's words, no resident's key"
     facts = notify.learn(None, filed)
     assert facts is not None and notify.messages_for(filed, facts) == []
@@ -106,13 +106,13 @@ def test_a_patrol_ends_after_it_began_and_names_its_time_zone():
     with pytest.raises(ValidationError):
         commands.RecordPatrol.model_validate({**body, "started_at": "2026-11-24T09:00:00"})
     walked = commands.RecordPatrol.model_validate(body)
-    patrol = decisions.record_patrol(uuid.uuid4(), walked, [], "channel:grid_patrol", NOW)
+    patrol = onspot.record_patrol(uuid.uuid4(), walked, [], "channel:grid_patrol", NOW)
     assert patrol.ended_at == NOW and patrol.findings == []
 
 
 def test_reporting_reads_a_fix_into_its_case_and_a_patrol_into_its_findings():
     patrol_id = uuid.uuid4()
-    _, _, fixed = decisions.fix_on_spot(fix(), filing(patrol_id))
+    _, _, fixed = onspot.fix_on_spot(fix(), filing(patrol_id))
     env = Envelope(fixed, uuid.uuid4(), "/jiesu/intake", NOW, uuid.uuid4(), sequence=2)
     written = projections.project(env)
     [case] = [w for w in written if w.table == "cases"]
@@ -141,7 +141,7 @@ def test_reporting_reads_a_fix_into_its_case_and_a_patrol_into_its_findings():
             case_number="JS-20261124-000042",
         ),
     ]
-    patrol = decisions.record_patrol(patrol_id, walked, found, "channel:grid_patrol", NOW)
+    patrol = onspot.record_patrol(patrol_id, walked, found, "channel:grid_patrol", NOW)
     env = Envelope(patrol, uuid.uuid4(), "/jiesu/intake", NOW, uuid.uuid4(), sequence=0)
     writes = projections.project(env)
     assert [w.table for w in writes] == ["patrols", "patrol_findings", "patrol_findings"]
