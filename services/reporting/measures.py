@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from services.reporting import store
+from services.reporting import rounds, store
 from services.reporting.governance import governance_counts
 from services.reporting.store import sql_within
 from shared.db import Connection
@@ -200,12 +200,7 @@ CASE_COUNTS = (
     Count(
         "handled", "计时件数", f"count(*) FILTER (WHERE {_HANDLED})", "有派单和办结反馈时间的诉求"
     ),
-    Count(
-        "fixed_on_spot",
-        "随手做量",
-        "count(*) FILTER (WHERE c.on_spot_at IS NOT NULL)",
-        "网格员/网格长当场解决、立案即办结、不派单的问题（随手做）",
-    ),
+    Count(*rounds.FIXED_ON_SPOT),
 )
 ORDER_COUNTS: tuple[Count, ...] = (
     Count(
@@ -265,31 +260,8 @@ ORDER_COUNTS: tuple[Count, ...] = (
     ),
 )
 ORDER_COUNTS += tuple(Count(*count) for count in governance_counts(_ORDER))  # 社区治理
-# Over the patrols (巡查) of the grid workers and heads, by where they walked and when they began.
-PATROL_COUNTS = (
-    Count("patrols", "巡查次数", "count(*)", "网格员/网格长记录的巡查（每日巡）"),
-    Count(
-        "patrol_findings",
-        "巡查发现问题数",
-        "coalesce(sum(c.findings), 0)",
-        "巡查中发现并记录的问题（及时记），含当场解决的",
-    ),
-    Count(
-        "patrol_fixed",
-        "巡查中当场解决数",
-        "coalesce(sum(c.fixed_on_spot), 0)",
-        "巡查发现、当场解决的问题（随手做）",
-    ),
-)
+PATROL_COUNTS = tuple(Count(*count) for count in rounds.PATROL_COUNTS)
 COUNTS = {count.name: count for count in (*CASE_COUNTS, *ORDER_COUNTS, *PATROL_COUNTS)}
-# A patrol read as a row of `cases` (alias c), so that the cube's dimensions and filters apply
-# to it: where it was walked, the month it began in; the grid patrol's channel, no category,
-# type or unit.
-_PATROLS_AS_CASES = (
-    "(SELECT p.*, p.started_at AS filed_at, NULL::text AS category,"
-    " NULL::text AS type, 'grid_patrol'::text AS channel, NULL::text AS lead_responder_id"
-    " FROM patrols p)"
-)
 
 
 # --- configuration ----------------------------------------------------------------------------
@@ -483,7 +455,7 @@ def _cube_sql(group_by: list[str], where: CubeFilter, tz_param: str) -> tuple[st
     # (a unit's filter leaves the patrols out: nobody's unit walked them)
     patrol_only = ["false"] if case_only else []
     patrol_part = (
-        f"SELECT {', '.join([*keys(0), *counted(PATROL_COUNTS)])} FROM {_PATROLS_AS_CASES} c "
+        f"SELECT {', '.join([*keys(0), *counted(PATROL_COUNTS)])} FROM {rounds.PATROLS_AS_CASES} c "
         f"WHERE {' AND '.join(common + patrol_only)}{group}"
     )
     totals = ", ".join(f"sum({c}) AS {c}" for c in COUNTS)

@@ -1,7 +1,8 @@
 """The grid's rounds in the read models: a case fixed on the spot (随手做) and the model
 "patrols" (巡查: each patrol, and each matter found on it, where it was found). A place found
 again and again on patrol is a recurring place even when no resident complained
-(services/reporting/insights.py); the patrol measures count these rows (measures.py)."""
+(services/reporting/insights.py); the patrol measures count these rows (measures.py, with
+the counts declared here)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,38 @@ from shared.envelope import Envelope
 from shared.events import Event, FindingOutcome, OnSpotFixRecorded, PatrolRecorded
 
 TABLES = ("patrols", "patrol_findings")
+
+# The counts of the rounds in the measures' cube (services/reporting/measures.py): name, label,
+# SQL over a row `c`, definition. 随手做 is counted over the cases, the patrols over this model.
+FIXED_ON_SPOT = (
+    "fixed_on_spot",
+    "随手做量",
+    "count(*) FILTER (WHERE c.on_spot_at IS NOT NULL)",
+    "网格员/网格长当场解决、立案即办结、不派单的问题（随手做）",
+)
+PATROL_COUNTS = (
+    ("patrols", "巡查次数", "count(*)", "网格员/网格长记录的巡查（每日巡）"),
+    (
+        "patrol_findings",
+        "巡查发现问题数",
+        "coalesce(sum(c.findings), 0)",
+        "巡查中发现并记录的问题（及时记），含当场解决的",
+    ),
+    (
+        "patrol_fixed",
+        "巡查中当场解决数",
+        "coalesce(sum(c.fixed_on_spot), 0)",
+        "巡查发现、当场解决的问题（随手做）",
+    ),
+)
+# A patrol read as a row of `cases` (alias c), so that the cube's dimensions and filters apply
+# to it: where it was walked, the month it began in; the grid patrol's channel, no category,
+# type or unit.
+PATROLS_AS_CASES = (
+    "(SELECT p.*, p.started_at AS filed_at, NULL::text AS category,"
+    " NULL::text AS type, 'grid_patrol'::text AS channel, NULL::text AS lead_responder_id"
+    " FROM patrols p)"
+)
 
 
 def on_spot_columns(e: OnSpotFixRecorded) -> dict[str, Any]:
