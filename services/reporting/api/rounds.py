@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from services.reporting import store
+from services.reporting import round_lists
 from services.reporting.api.csv import CSV_RESPONSE, csv_response
 from services.reporting.api.deps import AreaCode, Config, Format, Limit, Pool, page_size
 from shared.apikeys import PUBLIC
@@ -85,7 +85,7 @@ async def get_on_spot(
 ) -> OnSpotPage | Response:
     size = page_size(format, limit)
     async with pool.acquire() as conn:
-        total, rows = await store.on_spot(conn, area_code, since, size, offset)
+        total, rows = await round_lists.on_spot(conn, area_code, since, size, offset)
     items = [on_spot_item(row) for row in rows]
     if format == "csv":
         return csv_response([i.model_dump() for i in items], "onspot", config)
@@ -136,7 +136,7 @@ async def get_patrols(
 ) -> PatrolPage | Response:
     size = page_size(format, limit)
     async with pool.acquire() as conn:
-        total, rows = await store.patrols(conn, area_code, since, size, offset)
+        total, rows = await round_lists.patrols(conn, area_code, since, size, offset)
     items = [PatrolItem.model_validate(row) for row in rows]
     if format == "csv":
         return csv_response([i.model_dump() for i in items], "patrols", config)
