@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from shared.consumer import DependencyUnavailable
 from shared.envelope import Envelope
-from shared.events import ComplaintCallbackRecorded, ComplaintFiled, Event, Sealed
+from shared.events import NO_RESIDENT, ComplaintCallbackRecorded, ComplaintFiled, Event, Sealed
 from shared.privacy import REDACTED_TEXT
 
 _WORDS_INFO = b"jiesu complaint words v1"
@@ -135,12 +135,13 @@ SEALINGS: dict[type[Event], Sealing] = {
 
 
 def needs_sealing(event: Event) -> bool:
-    """An event of a sealed type with something of the resident's in it, not sealed yet."""
+    """An event of a sealed type with something of the resident's in it, not sealed yet (a
+    matter no resident filed, 随手做, holds nobody's words)."""
     sealing = SEALINGS.get(type(event))
     return (
         sealing is not None
         and getattr(event, "sealed", None) is None
-        and getattr(event, "resident_ref", None) is not None
+        and getattr(event, "resident_ref", None) not in (None, NO_RESIDENT)
         and any(getattr(event, name) not in (None, "", [], {}) for name in sealing.fields)
     )
 

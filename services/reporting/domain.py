@@ -29,9 +29,11 @@ from shared.events import (
     NotificationFailed,
     NotificationOutcome,
     NotificationRedriven,
+    OnSpotFixRecorded,
     WorkOrderIssued,
     labels,
 )
+from shared.events.area import enclosing
 
 
 class CaseStatus(StrEnum):
@@ -207,6 +209,7 @@ LIFECYCLE_LABELS = {
     "ComplaintCallbackRecorded": "回访",
     "ComplaintRedoRequested": "重办",
     "ComplaintClosed": "办结",
+    "OnSpotFixRecorded": "随手做，当场解决",
 }
 
 
@@ -225,6 +228,7 @@ LIFECYCLE: tuple[type[Event], ...] = (
     ComplaintCallbackRecorded,
     ComplaintRedoRequested,
     ComplaintClosed,
+    OnSpotFixRecorded,
 )
 
 
@@ -341,3 +345,16 @@ def summarise_dispatch(event: Any) -> str:
         f"：{detail}" if detail else "",
     ]
     return "".join(parts)
+
+
+def place_columns(area_code: str | None) -> dict[str, Any]:
+    """A read-model row's place: the finest code known, and its enclosing levels."""
+    levels = enclosing(area_code)
+    return {
+        "area_code": area_code,
+        "district_code": levels.district,
+        "street_code": levels.street,
+        "community_code": levels.community,
+        "grid_code": levels.grid,
+        "place_code": levels.place,
+    }

@@ -8,7 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from services.reporting.measures import _EXCLUDED, DIMENSIONS, MeasuresConfig
-from services.reporting.store import Where, area_names, category_names
+from services.reporting.store import Where, area_names, category_names, sql_within
 from shared.db import Connection
 
 _VALID = f"c.filed_at IS NOT NULL AND c.category IS NOT NULL AND NOT {_EXCLUDED}"
@@ -108,7 +108,8 @@ async def recurring(
     category: str | None = None,
 ) -> list[dict[str, Any]]:
     """Places (a building, else a grid) where the same category comes back: again and again,
-    or in the same season of different years. Each comes with its evidence."""
+    or in the same season of different years, in residents' matters or on grid workers'
+    patrols. Each comes with its evidence."""
     rules = config.insights.recurring
     tz = ZoneInfo(config.timezone)
     where = Where(
@@ -118,15 +119,39 @@ async def recurring(
         "c.filed_at <= $2",
         args=[as_of - timedelta(days=rules.lookback_days), as_of],
     )
-    where.within(area)
-    where.add("c.category = {}", category)
+    # What patrols found and only noted (a finding fixed or reported is a case already)
+    # counts too: a place found again and again recurs even when no resident complained.
+    found = Where(
+        "f.outcome = 'noted'",
+        "f.place_code IS NOT NULL",
+        "f.category IS NOT NULL",
+        "f.found_at >= $1",
+        "f.found_at <= $2",
+    )
+    if area:
+        at = where.param(area)
+        where.clauses.append(sql_within(at))
+        found.clauses.append(sql_within(at, "f"))
+    if category:
+        at = where.param(category)
+        where.clauses.append(f"c.category = {at}")
+        found.clauses.append(f"f.category = {at}")
     rows = await conn.fetch(
         f"""
         SELECT place_code, category, complaint_id, case_number, filed_at, area_code,
-               street_code, community_code
+               street_code, community_code, on_patrol
         FROM (
-            SELECT c.*, count(*) OVER (PARTITION BY c.place_code, c.category) AS n
-            FROM cases c{where.sql}
+            SELECT m.*, count(*) OVER (PARTITION BY m.place_code, m.category) AS n
+            FROM (
+                SELECT c.place_code, c.category, c.complaint_id, c.case_number, c.filed_at,
+                       c.area_code, c.street_code, c.community_code,
+                       c.patrol_id IS NOT NULL AS on_patrol
+                FROM cases c{where.sql}
+                UNION ALL
+                SELECT f.place_code, f.category, NULL, NULL, f.found_at, f.area_code,
+                       f.street_code, f.community_code, true
+                FROM patrol_findings f{found.sql}
+            ) m
         ) c WHERE n >= 2 ORDER BY place_code, category, filed_at
         """,
         *where.args,
@@ -161,6 +186,7 @@ async def recurring(
                 "category": cat,
                 "category_name": categories.get(cat),
                 "cases": len(cases),
+                "found_on_patrol": sum(r["on_patrol"] for r in cases),
                 "months": months,
                 "first_at": cases[0]["filed_at"],
                 "last_at": cases[-1]["filed_at"],
@@ -171,6 +197,7 @@ async def recurring(
                         "case_number": r["case_number"],
                         "complaint_id": r["complaint_id"],
                         "filed_at": r["filed_at"],
+                        "on_patrol": r["on_patrol"],
                     }
                     for r in cases[-20:]
                 ],

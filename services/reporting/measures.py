@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from services.reporting import store
+from services.reporting import rounds, store
 from services.reporting.governance import governance_counts
 from services.reporting.store import sql_within
 from shared.db import Connection
@@ -200,6 +200,7 @@ CASE_COUNTS = (
     Count(
         "handled", "计时件数", f"count(*) FILTER (WHERE {_HANDLED})", "有派单和办结反馈时间的诉求"
     ),
+    Count(*rounds.FIXED_ON_SPOT),
 )
 ORDER_COUNTS: tuple[Count, ...] = (
     Count(
@@ -259,7 +260,8 @@ ORDER_COUNTS: tuple[Count, ...] = (
     ),
 )
 ORDER_COUNTS += tuple(Count(*count) for count in governance_counts(_ORDER))  # 社区治理
-COUNTS = {count.name: count for count in (*CASE_COUNTS, *ORDER_COUNTS)}
+PATROL_COUNTS = tuple(Count(*count) for count in rounds.PATROL_COUNTS)
+COUNTS = {count.name: count for count in (*CASE_COUNTS, *ORDER_COUNTS, *PATROL_COUNTS)}
 
 
 # --- configuration ----------------------------------------------------------------------------
@@ -433,25 +435,34 @@ def _cube_sql(group_by: list[str], where: CubeFilter, tz_param: str) -> tuple[st
     def keys(which: int) -> list[str]:
         return [DIMENSIONS[d][which].format(month=month) + f" AS {d}" for d in group_by]
 
-    zero_orders = [f"0 AS {c.name}" for c in ORDER_COUNTS]
-    zero_cases = [f"0 AS {c.name}" for c in CASE_COUNTS]
-    case_counts = [f"{c.sql} AS {c.name}" for c in CASE_COUNTS]
-    order_counts = [f"{c.sql} AS {c.name}" for c in ORDER_COUNTS]
+    def counted(own: tuple[Count, ...]) -> list[str]:
+        """Each count's column in a part: its own counts, zero for the others'."""
+        return [
+            f"{c.sql} AS {c.name}" if c in own else f"0 AS {c.name}"
+            for c in (*CASE_COUNTS, *ORDER_COUNTS, *PATROL_COUNTS)
+        ]
+
     group = f" GROUP BY {', '.join(str(i + 1) for i in range(len(group_by)))}" if group_by else ""
     case_part = (
-        f"SELECT {', '.join([*keys(0), *case_counts, *zero_orders])} FROM cases c "
+        f"SELECT {', '.join([*keys(0), *counted(CASE_COUNTS)])} FROM cases c "
         f"WHERE {' AND '.join(common + case_only)}{group}"
     )
     order_part = (
-        f"SELECT {', '.join([*keys(1), *zero_cases, *order_counts])} "
+        f"SELECT {', '.join([*keys(1), *counted(ORDER_COUNTS)])} "
         f"FROM case_work_orders o JOIN cases c USING (complaint_id) "
         f"WHERE {' AND '.join(common + order_only)}{group}"
+    )
+    # (a unit's filter leaves the patrols out: nobody's unit walked them)
+    patrol_only = ["false"] if case_only else []
+    patrol_part = (
+        f"SELECT {', '.join([*keys(0), *counted(PATROL_COUNTS)])} FROM {rounds.PATROLS_AS_CASES} c "
+        f"WHERE {' AND '.join(common + patrol_only)}{group}"
     )
     totals = ", ".join(f"sum({c}) AS {c}" for c in COUNTS)
     outer_keys = ", ".join(group_by)
     sql = (
         f"SELECT {outer_keys + ', ' if outer_keys else ''}{totals} "
-        f"FROM ({case_part} UNION ALL {order_part}) parts"
+        f"FROM ({case_part} UNION ALL {order_part} UNION ALL {patrol_part}) parts"
         + (f" GROUP BY {outer_keys} ORDER BY {outer_keys}" if outer_keys else "")
     )
     return sql, args

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from services.reporting import council, domain
+from services.reporting import council, domain, rounds
 from services.reporting.ballots import BALLOT_TABLES, BALLOTS
 from services.reporting.upsert import NO_SEQUENCE, Upsert
 from shared.envelope import Envelope
@@ -50,6 +50,7 @@ from shared.events import (
     NotificationOutcome,
     NotificationRedriven,
     NotificationsRecorded,
+    OnSpotFixRecorded,
     OrderClock,
     SlaBreached,
     WorkOrderCancelled,
@@ -61,7 +62,6 @@ from shared.events import (
     WorkOrderStarted,
     WorkOrderUrged,
 )
-from shared.events.area import enclosing
 
 Project = Callable[[Any, Envelope], list[Upsert]]
 SCHEMA_DIR = Path(__file__).with_name("schema")
@@ -79,25 +79,13 @@ def _order(work_order_id: UUID, **policies: Any) -> Upsert:
     return Upsert("case_work_orders", {"work_order_id": work_order_id}, **policies)
 
 
-def _place(area_code: str | None) -> dict[str, Any]:
-    levels = enclosing(area_code)
-    return {
-        "area_code": area_code,
-        "district_code": levels.district,
-        "street_code": levels.street,
-        "community_code": levels.community,
-        "grid_code": levels.grid,
-        "place_code": levels.place,
-    }
-
-
 # --- model "cases": complaints and work orders ---------------------------------------------
 
 
 def _filed(e: ComplaintFiled, env: Envelope) -> list[Upsert]:
     s = _seq(env)
     registers: dict[str, tuple[int, Mapping[str, Any]]] = {
-        "area_seq": (s, _place(e.area_code)),
+        "area_seq": (s, domain.place_columns(e.area_code)),
         "status_seq": (s, {"status": e.status.value, "status_at": e.filed_at}),
     }
     if e.category:
@@ -146,13 +134,16 @@ def _lifecycle(e: Any, env: Envelope) -> list[Upsert]:
             registers["type_seq"] = (s, {"type": e.type.value})
         if e.category is not None:
             registers["category_seq"] = (s, {"category": e.category})
-        registers["area_seq"] = (s, _place(e.area_code))
+        registers["area_seq"] = (s, domain.place_columns(e.area_code))
     if type(e) is ComplaintRedoRequested:
         greatest["redo_count"] = e.redo_count
     elif type(e) is ComplaintAnswered:
         once["answered_at"] = e.occurred_at
     elif type(e) is ComplaintClosed:
         greatest["closed_at"] = e.occurred_at
+    elif type(e) is OnSpotFixRecorded:
+        greatest["closed_at"] = e.occurred_at
+        once.update(rounds.on_spot_columns(e))
     elif type(e) is ComplaintCallbackRecorded and e.contacted:
         rating = {
             "rated_at": e.occurred_at,
@@ -569,7 +560,7 @@ MODELS: dict[str, Model] = {
         Model(
             "cases",
             "案件与工单（督办墙、统计指标、排名、热点）",
-            5,  # v5: who dispatched by hand (业委会派单), 双报到 duties
+            6,  # v6: 随手做 (fixed on the spot: when, what was done, by whom, on which patrol)
             ("cases", "case_work_orders"),
             CASES,
         ),
@@ -585,6 +576,9 @@ MODELS: dict[str, Model] = {
         Model("ballots", "征求意见与表决", 1, BALLOT_TABLES, BALLOTS, appended=BALLOT_TABLES[1:]),
         Model("city", "区域、承办单位与类别名称", 2, ("areas", "responders", "categories"), CITY),
         Model("meetings", "社区大党委与联席会议", 1, council.TABLES, council.MEETINGS),
+        Model(
+            "patrols", "网格巡查与发现", 1, rounds.TABLES, rounds.PATROLS, appended=rounds.TABLES
+        ),
     )
 }
 

@@ -23,6 +23,7 @@ from shared.events.base import (
 )
 from shared.events.committees import CaseHandDispatched, CommunityCalled  # --- committee ---
 from shared.events.complaint import (
+    NO_RESIDENT,
     Channel,
     ComplaintAnswered,
     ComplaintCallbackRecorded,
@@ -45,10 +46,14 @@ from shared.events.complaint import (
     DuplicateCandidate,
     DuplicateDismissed,
     DuplicateSuspected,
+    FindingOutcome,
     IntakeCatalogueLoaded,
     NoticeChannel,
     NoticeConsentRecorded,
     NoticeConsentWithdrawn,
+    OnSpotFixRecorded,
+    PatrolFinding,
+    PatrolRecorded,
     RatedVia,
     ResidentErased,
     Satisfaction,
@@ -118,6 +123,7 @@ from shared.events.notification import (
 )
 
 __all__ = [
+    "NO_RESIDENT",
     "REGISTRY",
     "AgendaAssignment",
     "AgendaDecided",
@@ -181,6 +187,7 @@ __all__ = [
     "ExtensionApproved",
     "ExtensionRefused",
     "ExtensionRequested",
+    "FindingOutcome",
     "HouseholdVoted",
     "HouseholdsRegistered",
     "IntakeCatalogueLoaded",
@@ -196,7 +203,10 @@ __all__ = [
     "NotificationOutcome",
     "NotificationRedriven",
     "NotificationsRecorded",
+    "OnSpotFixRecorded",
     "OrderClock",
+    "PatrolFinding",
+    "PatrolRecorded",
     "RatedVia",
     "ResidentErased",
     "ResponderRole",

@@ -506,3 +506,78 @@ class NoticeConsentWithdrawn(Event):
     @property
     def subject(self) -> str:
         return self.resident_ref
+
+
+# --- onspot ---
+
+# The resident reference of a matter no resident filed (随手做: a grid worker's own finding,
+# fixed on the spot): nobody to send a receipt to, call back or erase, nothing to seal.
+NO_RESIDENT = "-"
+
+
+class OnSpotFixRecorded(Event):
+    """A grid worker or grid head fixed the matter on the spot (随手做) and filed it already
+    done: the fix is recorded, the case closed at once and never dispatched. The filing
+    before it names no resident (`resident_ref` is NO_RESIDENT)."""
+
+    event_type = "OnSpotFixRecorded"
+    version = 1
+
+    complaint_id: UUID
+    status: ComplaintStatus = Field(description="办结 Closed: nothing is left to do")
+    done: str = Field(
+        description="当场做了什么 What was done on the spot",
+        examples=["已清理楼道堆放的杂物，并提醒住户不要在楼道内给电动车充电"],
+    )
+    media_urls: list[str] = Field(
+        default_factory=list, description="处置前后照片链接 Photos of before and after"
+    )
+    worker: str | None = Field(
+        None, description="处置人（网格员/网格长）姓名 Who fixed it", examples=["李网格"]
+    )
+    patrol_id: UUID | None = Field(None, description="发现于哪次巡查 The patrol it was found on")
+    actor: str
+    occurred_at: datetime
+
+
+class FindingOutcome(StrEnum):
+    """What became of a matter found on patrol (巡查发现)."""
+
+    FIXED_ON_SPOT = "fixed_on_spot"  # 随手做：当场解决，立案即办结
+    REPORTED = "reported"  # 已上报：另行受理、派单办理（见 case_number）
+    NOTED = "noted"  # 已记录：待跟进（及时记）
+
+
+class PatrolFinding(BaseModel):
+    """One matter found on a patrol: where, what, and what became of it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    finding_id: UUID
+    area_code: str = Field(description="发现地点的区划代码 Where it was found (to the building)")
+    category: str | None = Field(None, description="诉求类别代码 Category code")
+    text: str = Field(description="发现的问题 What was found")
+    outcome: FindingOutcome
+    complaint_id: UUID | None = Field(
+        None, description="随手做或上报的诉求 The case it became (fixed on spot or reported)"
+    )
+    case_number: str | None = None
+
+
+class PatrolRecorded(Event):
+    """A grid worker's or grid head's patrol (巡查: 每日巡、及时记) was recorded: who walked
+    where and when, and every matter found on the way with what became of it. A matter found
+    again and again on patrol is a recurring place even when no resident complained."""
+
+    event_type = "PatrolRecorded"
+    version = 1
+
+    patrol_id: UUID
+    area_code: str = Field(description="巡查的网格或社区 The grid (or community) walked")
+    patroller: str = Field(description="巡查人姓名 Who walked it", examples=["李网格"])
+    started_at: datetime
+    ended_at: datetime
+    note: str | None = Field(None, description="巡查记录 Notes of the walk")
+    findings: list[PatrolFinding] = Field(default_factory=list)
+    actor: str
+    recorded_at: datetime

@@ -101,6 +101,12 @@ FIELDS: dict[str, str] = {
     "registration_id": "双报到登记编号 The 双报到 registration (unit or cadre)",
     "registration_ids": "双报到登记编号列表 The 双报到 registrations called in",
     "cadre": "报到干部姓名 The registered cadre's name",
+    "done": "当场做了什么（随手做） What was done on the spot",
+    "worker": "处置人（网格员/网格长） Who fixed it",
+    "patroller": "巡查人（网格员/网格长） Who walked the patrol",
+    "findings": "巡查发现的问题 The matters found on the walk",
+    "outcome": "处置结果 What became of it",
+    "media_urls": "图片/视频链接 Photo and video links",
 }
 
 # The suffix rules for names not in FIELDS: when, which ids.
@@ -123,6 +129,7 @@ ENUMS: dict[str, Mapping[Any, str]] = {
     "AreaLevel": labels.AREA_LEVEL,
     "NoticeKind": labels.NOTICE_KIND,
     "NoticeChannel": labels.NOTICE_CHANNEL,
+    "FindingOutcome": labels.FINDING_OUTCOME,
 }
 
 

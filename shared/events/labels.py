@@ -16,6 +16,7 @@ from shared.events.complaint import (
     Channel,
     ComplaintStatus,
     ComplaintType,
+    FindingOutcome,
     NoticeChannel,
     RatedVia,
     Satisfaction,
@@ -101,6 +102,11 @@ NOTICE_CHANNEL: dict[NoticeChannel, str] = {
     NoticeChannel.SMS: "短信",
     NoticeChannel.WECHAT: "微信",
     NoticeChannel.EMAIL: "电子邮件",
+}
+FINDING_OUTCOME: dict[FindingOutcome, str] = {
+    FindingOutcome.FIXED_ON_SPOT: "随手做（当场解决）",
+    FindingOutcome.REPORTED: "已上报办理",
+    FindingOutcome.NOTED: "已记录待跟进",
 }
 # The rungs of the escalation ladder, as `CaseEscalated.from_level` / `to_level` name them.
 ESCALATION_LEVEL: dict[str, str] = {

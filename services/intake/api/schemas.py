@@ -19,7 +19,14 @@ from services.intake.domain.catalogue import Catalogue, CatalogueFile
 from services.intake.domain.commands import PHONE_PATTERN, Contact, NoticeContact
 from services.intake.domain.decisions import to_triage
 from services.intake.domain.model import Complaint
-from shared.events import ComplaintStatus, ComplaintType, Satisfaction, labels
+from shared.events import (
+    ComplaintStatus,
+    ComplaintType,
+    FindingOutcome,
+    PatrolRecorded,
+    Satisfaction,
+    labels,
+)
 from shared.eventstore import RecordedEvent
 from shared.privacy import FreeText
 from shared.sealing import FETCH_MOST, SEALINGS, WordsKey
@@ -530,4 +537,44 @@ def rating_recorded(state: Complaint, level: Satisfaction) -> dict[str, Any]:
         "status": state.status.value,
         "status_label": state.label,
         "message": ratings.thanks(state.case_number, level, redone),
+    }
+
+
+class PatrolFindingView(BaseModel):
+    finding_id: UUID
+    area_code: str
+    category: str | None
+    text: str
+    outcome: FindingOutcome = Field(description="随手做 / 已上报 / 已记录 What became of it")
+    outcome_label: str
+    complaint_id: UUID | None
+    case_number: str | None
+
+
+class PatrolView(BaseModel):
+    """A patrol as recorded (巡查记录), with the 随手做 cases it made."""
+
+    patrol_id: UUID
+    area_code: str
+    patroller: str
+    started_at: datetime
+    ended_at: datetime
+    note: str | None
+    findings: list[PatrolFindingView]
+    fixed_on_spot: int = Field(description="当场解决（随手做）件数 Matters fixed on the spot")
+    recorded_at: datetime
+
+
+def patrol_view(patrol: PatrolRecorded) -> dict[str, Any]:
+    findings = [
+        {
+            **f.model_dump(mode="json"),
+            "outcome_label": labels.FINDING_OUTCOME[f.outcome],
+        }
+        for f in patrol.findings
+    ]
+    return {
+        **patrol.model_dump(mode="json", include=set(PatrolView.model_fields) - {"findings"}),
+        "findings": findings,
+        "fixed_on_spot": sum(f.outcome is FindingOutcome.FIXED_ON_SPOT for f in patrol.findings),
     }

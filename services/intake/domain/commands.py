@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -189,4 +190,95 @@ class WithdrawNoticeConsent(_Command):
     def _one_way_to_name_the_resident(self) -> WithdrawNoticeConsent:
         if (self.phone is None) == (self.resident_ref is None):
             raise ValueError("须且只能提供 phone 或 resident_ref 之一 Give phone or resident_ref")
+        return self
+
+
+# --- 随手做 and 巡查: what grid workers and heads file ------------------------------------------
+
+
+class FixOnSpot(_Command):
+    """A matter a grid worker or grid head found and fixed on the spot (随手做): filed already
+    done, closed at once, never dispatched. No resident is behind it."""
+
+    text: FreeText = Field(min_length=2, max_length=2000, description="发现的问题 What was found")
+    done: FreeText = Field(
+        min_length=2, max_length=1000, description="当场做了什么 What was done on the spot"
+    )
+    type: ComplaintType | None = Field(None, description="诉求类型 Type, if known")
+    category: str | None = Field(
+        None, pattern=CATEGORY_PATTERN, description="诉求类别代码 Category code, if known"
+    )
+    area_code: str = Field(
+        pattern=AREA_PATTERN,
+        description="区划代码 Area code (community[-grid[-building[-unit]]])",
+    )
+    address: FreeText = Field(min_length=1, max_length=200, description="地点 Where")
+    media_urls: list[Annotated[str, Field(pattern=MEDIA_URL, max_length=2000)]] = Field(
+        default_factory=list, max_length=9, description="处置前后照片链接 Photos (http/https)"
+    )
+    worker: str | None = Field(
+        None, min_length=1, max_length=20, description="处置人姓名 Who fixed it (网格员/网格长)"
+    )
+
+
+class Finding(_Command):
+    """One matter found on a patrol: fixed on the spot (随手做), reported by the case number of
+    the complaint filed for it, or noted to be followed up (及时记)."""
+
+    text: FreeText = Field(min_length=2, max_length=2000, description="发现的问题 What was found")
+    area_code: str = Field(
+        pattern=AREA_PATTERN, description="发现地点的区划代码 Where (inside the patrol's area)"
+    )
+    address: FreeText = Field(min_length=1, max_length=200, description="地点 Where")
+    category: str | None = Field(
+        None, pattern=CATEGORY_PATTERN, description="诉求类别代码 Category code, if known"
+    )
+    type: ComplaintType | None = Field(None, description="诉求类型 Type, if known")
+    done: FreeText | None = Field(
+        None,
+        min_length=2,
+        max_length=1000,
+        description="当场解决时：做了什么（随手做） What was done, when fixed on the spot",
+    )
+    media_urls: list[Annotated[str, Field(pattern=MEDIA_URL, max_length=2000)]] = Field(
+        default_factory=list, max_length=9, description="照片链接 Photos (http/https)"
+    )
+    case_number: str | None = Field(
+        None,
+        pattern=r"^JS-\d{8}-\d{6,}$",
+        description="已上报时：另行受理的诉求编号 The case filed for it, when reported",
+    )
+
+    @model_validator(mode="after")
+    def _fixed_or_reported(self) -> Finding:
+        if self.done is not None and self.case_number is not None:
+            raise ValueError(
+                "当场解决（done）与上报（case_number）只能选其一 Fixed on the spot or reported, not both"
+            )
+        return self
+
+
+class RecordPatrol(_Command):
+    """A patrol (巡查) as the grid worker or head records it: who walked where, when, and what
+    was found on the way."""
+
+    area_code: str = Field(
+        pattern=AREA_PATTERN, description="巡查的网格或社区 The grid (or community) walked"
+    )
+    patroller: str = Field(min_length=1, max_length=20, description="巡查人姓名 Who walked it")
+    started_at: datetime = Field(description="开始时间 When the walk began")
+    ended_at: datetime | None = Field(None, description="结束时间（默认现在） When it ended")
+    note: FreeText | None = Field(None, max_length=1000, description="巡查记录 Notes")
+    findings: list[Finding] = Field(
+        default_factory=list, max_length=50, description="发现的问题 What was found"
+    )
+
+    @model_validator(mode="after")
+    def _in_order(self) -> RecordPatrol:
+        if self.started_at.tzinfo is None or (
+            self.ended_at is not None and self.ended_at.tzinfo is None
+        ):
+            raise ValueError("时间须带时区 Times need a time zone (e.g. +08:00)")
+        if self.ended_at is not None and self.ended_at < self.started_at:
+            raise ValueError("结束时间早于开始时间 The walk ends before it began")
         return self

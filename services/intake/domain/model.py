@@ -35,6 +35,7 @@ from shared.events import (
     DuplicateDismissed,
     DuplicateSuspected,
     Event,
+    OnSpotFixRecorded,
     TriageBreached,
     TriageWarned,
     labels,
@@ -207,6 +208,8 @@ _EVOLVE: dict[type[Event], Callable[[Any, Any], Complaint]] = {
     ComplaintCallbackRecorded: _called_back,
     ComplaintRedoRequested: _redo,
     ComplaintClosed: _unchanged,
+    # the photos of the fix are the matter's media: no resident sent any
+    OnSpotFixRecorded: lambda s, e: replace(s, media_urls=tuple(e.media_urls)),
     ComplaintRedacted: _redacted,
     ComplaintProgressed: _progress,
     TriageWarned: lambda s, e: replace(s, triage_clock="warned"),

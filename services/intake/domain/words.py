@@ -8,6 +8,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from shared.events import (
+    NO_RESIDENT,
     ComplaintAnswered,
     ComplaintCallbackRecorded,
     ComplaintClassified,
@@ -21,11 +22,13 @@ from shared.events import (
     ComplaintRedoRequested,
     ComplaintResolved,
     ComplaintSigned,
+    ComplaintStatus,
     ComplaintUnmerged,
     ComplaintWithdrawn,
     DuplicateDismissed,
     DuplicateSuspected,
     Event,
+    OnSpotFixRecorded,
     RatedVia,
     TriageBreached,
     TriageWarned,
@@ -44,10 +47,14 @@ def describe(event: Event) -> str:
     match event:
         case ComplaintFiled(promised_due_at=datetime() as due):
             return f"诉求已受理，编号 {event.case_number}，将于 {in_china(due)} 前办理反馈"
+        case ComplaintFiled() if event.resident_ref == NO_RESIDENT:
+            return f"网格员巡查发现，编号 {event.case_number}"
         case ComplaintFiled():
             return f"诉求已受理，编号 {event.case_number}"
         case ComplaintClassified(needs_triage=True):
             return "已受理，等待工作人员分类"
+        case ComplaintClassified() if event.status is ComplaintStatus.FILED:
+            return f"已分类为「{labels.TYPE[event.type]}」，无需派单"
         case ComplaintClassified():
             return f"已分类为「{labels.TYPE[event.type]}」，等待派单"
         case ComplaintReclassified():
@@ -87,6 +94,9 @@ def describe(event: Event) -> str:
             return f"诉求人不满意，已重新办理（第 {event.redo_count} 次重办）"
         case ComplaintClosed():
             return "诉求已办结"
+        case OnSpotFixRecorded():
+            by = event.worker or "网格员"
+            return f"{by}随手做，已当场解决并办结：{event.done}"
         case ComplaintRedacted():
             return "诉求人已要求删除个人信息"
         case ComplaintProgressed():

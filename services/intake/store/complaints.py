@@ -298,3 +298,13 @@ async def merged_into_count(conn: Connection, complaint_id: UUID) -> int:
         "SELECT count(*) FROM complaints WHERE merged_into = $1 AND status = 'merged'", complaint_id
     )
     return count
+
+
+async def next_case_sequence(conn: Connection) -> int:
+    """The next case sequence number (for a filing that looks for no duplicates: 随手做)."""
+    sequence: int = await conn.fetchval("SELECT nextval('case_number_seq')")
+    return sequence
+
+
+def patrol_stream(patrol_id: UUID) -> str:
+    return f"patrol-{patrol_id}"

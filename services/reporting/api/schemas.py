@@ -118,6 +118,29 @@ class Open311(BaseModel):
     long: float | None
 
 
+class OnSpot(BaseModel):
+    """随手做: fixed on the spot by a grid worker or head, closed at once, never dispatched."""
+
+    label: str = "随手做"
+    done: str | None = Field(description="当场做了什么 What was done")
+    worker: str | None = Field(description="处置人（网格员/网格长） Who fixed it")
+    fixed_at: datetime
+    photos: int = Field(0, description="照片张数 How many photos")
+    patrol_id: UUID | None = Field(None, description="发现于哪次巡查 The patrol it was found on")
+
+
+def on_spot(row: dict[str, Any]) -> OnSpot | None:
+    if row.get("on_spot_at") is None:
+        return None
+    return OnSpot(
+        done=row.get("on_spot_done"),
+        worker=row.get("on_spot_by"),
+        fixed_at=row["on_spot_at"],
+        photos=row.get("on_spot_photos") or 0,
+        patrol_id=row.get("patrol_id"),
+    )
+
+
 class CaseSummary(BaseModel):
     complaint_id: UUID
     case_number: str | None
@@ -143,6 +166,9 @@ class CaseSummary(BaseModel):
         None, description="满意/基本满意/不满意 satisfied | basically_satisfied | unsatisfied"
     )
     rated_via: str | None = Field(None, description="评价方式 callback | sms | wechat | link")
+    on_spot: OnSpot | None = Field(
+        None, description="随手做：当场解决，未派单 Fixed on the spot by a grid worker"
+    )
 
 
 class Case(CaseSummary):
@@ -174,6 +200,7 @@ def _summary_fields(row: dict[str, Any]) -> dict[str, Any]:
         "status_label": domain.STATUS_LABELS[status],
         "lead_responder": lead,
         "deadline": row.get("lead_due_at"),
+        "on_spot": on_spot(row),
     }
 
 
@@ -411,9 +438,12 @@ class HotspotPage(BaseModel):
 
 
 class Evidence(BaseModel):
-    case_number: str | None
-    complaint_id: UUID
-    filed_at: datetime
+    case_number: str | None = Field(
+        description="受理编号（巡查中仅记录的问题无编号） None: noted on patrol"
+    )
+    complaint_id: UUID | None
+    filed_at: datetime = Field(description="受理或巡查发现时间 Filed, or found on patrol")
+    on_patrol: bool = Field(False, description="巡查中发现 Found on a grid worker's patrol")
 
 
 class RecurringProblem(BaseModel):
@@ -422,7 +452,8 @@ class RecurringProblem(BaseModel):
     community_name: str | None
     category: str
     category_name: str | None
-    cases: int
+    cases: int = Field(description="诉求与巡查发现合计 Matters and patrol findings together")
+    found_on_patrol: int = Field(0, description="其中巡查发现的 Of them, found on patrol")
     months: list[str]
     first_at: datetime
     last_at: datetime

@@ -42,6 +42,12 @@ CREATE TABLE IF NOT EXISTS cases (
     redo_count          integer,
     answered_at         timestamptz,
     closed_at           timestamptz,
+    -- 随手做: a grid worker fixed it on the spot (ComplaintFixedOnSpot); never dispatched
+    on_spot_at          timestamptz,
+    on_spot_done        text,          -- what was done (a staff member's words, public)
+    on_spot_by          text,          -- the grid worker's or head's name
+    on_spot_photos      integer,
+    patrol_id           uuid,          -- the patrol it was found on
     -- dispatch's view: the current lead order, the case's state and its ladder
     lead_work_order_id  uuid,
     lead_responder_id   text,

@@ -212,3 +212,14 @@ class TriageBreachedPayload(_TriageClock):
     """分类超时 The complaint waited past its triage limit."""
 
     event_type = "TriageBreached"
+
+
+# --- onspot ---
+
+
+class OnSpotFixRecordedPayload(_StatusOnly):
+    """随手做 A grid worker fixed it on the spot; closed, never dispatched (what was done, and
+    the photos, left out)."""
+
+    event_type = "OnSpotFixRecorded"
+    worker: str | None = Field(None, description="处置人（网格员/网格长） Who fixed it")

@@ -258,6 +258,7 @@ async def test_the_agendas_of_a_community_and_of_the_district(reporting: Reporti
         "ballots",
         "city",
         "meetings",
+        "patrols",
     }
 
 

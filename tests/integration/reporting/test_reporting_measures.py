@@ -125,6 +125,8 @@ YUSHAN_COUNTS = {
     # community governance: none of these matters was dispatched by a committee or called in
     "committee_dispatches": 0, "community_calls": 0, "community_calls_answered": 0,
     "community_call_response_hours": 0.0, "registered_duties": 0,
+    # no grid worker's fix or patrol among the stories
+    "fixed_on_spot": 0, "patrols": 0, "patrol_findings": 0, "patrol_fixed": 0,
 }  # fmt: skip
 NO_GOVERNANCE = {
     "committee_dispatches": 0,
@@ -147,6 +149,9 @@ YUSHAN_VALUES = {
     "settled_in_community_share": 0.5,  # A of A and B
     "settled_within_community_share": 0.5,
     **NO_GOVERNANCE,
+    "on_spot": 0,
+    "patrols": 0,
+    "patrol_findings": 0,
 }
 JINSHUI_VALUES = {
     "volume": 2,
@@ -164,6 +169,9 @@ JINSHUI_VALUES = {
     "settled_in_community_share": 0.0,
     "settled_within_community_share": 0.0,
     **NO_GOVERNANCE,
+    "on_spot": 0,
+    "patrols": 0,
+    "patrol_findings": 0,
 }
 
 
