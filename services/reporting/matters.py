@@ -9,16 +9,21 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from pydantic import BaseModel, Field
+
 from services.reporting.upsert import NO_SEQUENCE, Upsert
 from shared.db import Connection
 from shared.envelope import Envelope
 from shared.events import (
     Event,
+    MatterKind,
+    MatterStatus,
     ServiceMatterBreached,
     ServiceMatterCompleted,
     ServiceMatterOpened,
     ServiceMatterProgressed,
     ServiceMatterWarned,
+    labels,
 )
 from shared.events.area import enclosing
 
@@ -123,3 +128,58 @@ async def on_time(conn: Connection, area: str | None, as_of: datetime) -> dict[s
     due = counts.get("due") or 0
     rate = counts["done_on_time"] / due if due else None
     return counts | {"on_time_rate": rate}
+
+
+# --- what the board answers ---------------------------------------------------------------
+
+
+class BoardMatter(BaseModel):
+    """A 政务事项 on the board: kind, community, named person, deadline, status (no applicant)."""
+
+    matter_id: UUID
+    kind: str
+    kind_label: str = Field(description="事项类别 低保申请 | 尊老金发放 | 独生子女费申领 | 代办")
+    title: str
+    community_code: str
+    community_name: str | None
+    person: str = Field(description="专人 The named person")
+    time_limit: str
+    due_at: datetime
+    opened_at: datetime
+    status: str
+    status_label: str
+    completed_at: datetime | None
+    on_time: bool | None
+    overdue: bool
+    seconds_left: float | None = Field(description="距时限秒数（办结后为空）")
+
+
+class MattersOnTime(BaseModel):
+    """政务事项按时办结率: done in time ÷ matters done or past their deadline."""
+
+    due: int
+    done: int
+    done_on_time: int
+    overdue: int
+    open: int
+    on_time_rate: float | None
+
+
+class BoardMatters(BaseModel):
+    as_of: datetime
+    items: list[BoardMatter]
+    measures: MattersOnTime
+
+
+def board_matter(row: dict[str, Any]) -> BoardMatter:
+    kind, status = MatterKind(row["kind"]), MatterStatus(row["status"] or "open")
+    return BoardMatter(
+        **{k: row[k] for k in ("matter_id", "kind", "title", "community_code", "community_name")},
+        **{k: row[k] for k in ("person", "time_limit", "due_at", "opened_at", "status")},
+        kind_label=labels.MATTER_KIND[kind],
+        status_label=labels.MATTER_STATUS[status],
+        completed_at=row["completed_at"],
+        on_time=row["on_time"],
+        overdue=bool(row["overdue"]),
+        seconds_left=None if status is MatterStatus.DONE else row["seconds_left"],
+    )

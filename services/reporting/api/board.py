@@ -20,7 +20,8 @@ from services.reporting.api.deps import (
     moment,
     page_size,
 )
-from services.reporting.api.schemas import BoardMatters, BoardPage, MattersOnTime
+from services.reporting.api.schemas import BoardPage
+from services.reporting.matters import BoardMatters, MattersOnTime
 from shared.apikeys import PUBLIC
 from shared.http import Offset
 
@@ -100,6 +101,6 @@ async def get_board_matters(
         counts = await matters.on_time(conn, area_code, when)
     return BoardMatters(
         as_of=when,
-        items=[schemas.board_matter(row) for row in rows],
+        items=[matters.board_matter(row) for row in rows],
         measures=MattersOnTime(**counts),
     )

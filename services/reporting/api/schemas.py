@@ -13,7 +13,7 @@ from services.reporting import domain
 from services.reporting.api.csv import csv_response
 from services.reporting.measures import COUNTS, Composite, MeasuresConfig, RankingGroup
 from services.reporting.projections import Model
-from shared.events import AgendaAssignment, CostShare, MatterKind, MatterStatus, labels
+from shared.events import AgendaAssignment, CostShare
 from shared.events.area import no_finer_than_building
 
 
@@ -280,58 +280,6 @@ class BoardPage(BaseModel):
     overdue_on_page: int
     limit: int | None
     offset: int
-
-
-class BoardMatter(BaseModel):
-    """A 政务事项 on the board: kind, community, named person, deadline, status (no applicant)."""
-
-    matter_id: UUID
-    kind: str
-    kind_label: str = Field(description="事项类别 低保申请 | 尊老金发放 | 独生子女费申领 | 代办")
-    title: str
-    community_code: str
-    community_name: str | None
-    person: str = Field(description="专人 The named person")
-    time_limit: str
-    due_at: datetime
-    opened_at: datetime
-    status: str
-    status_label: str
-    completed_at: datetime | None
-    on_time: bool | None
-    overdue: bool
-    seconds_left: float | None = Field(description="距时限秒数（办结后为空）")
-
-
-class MattersOnTime(BaseModel):
-    """政务事项按时办结率: done in time ÷ matters done or past their deadline."""
-
-    due: int
-    done: int
-    done_on_time: int
-    overdue: int
-    open: int
-    on_time_rate: float | None
-
-
-class BoardMatters(BaseModel):
-    as_of: datetime
-    items: list[BoardMatter]
-    measures: MattersOnTime
-
-
-def board_matter(row: dict[str, Any]) -> BoardMatter:
-    kind, status = MatterKind(row["kind"]), MatterStatus(row["status"] or "open")
-    return BoardMatter(
-        **{k: row[k] for k in ("matter_id", "kind", "title", "community_code", "community_name")},
-        **{k: row[k] for k in ("person", "time_limit", "due_at", "opened_at", "status")},
-        kind_label=labels.MATTER_KIND[kind],
-        status_label=labels.MATTER_STATUS[status],
-        completed_at=row["completed_at"],
-        on_time=row["on_time"],
-        overdue=bool(row["overdue"]),
-        seconds_left=None if status is MatterStatus.DONE else row["seconds_left"],
-    )
 
 
 def _signer(signed_by: str | None) -> str | None:

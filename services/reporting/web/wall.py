@@ -85,7 +85,7 @@ async def _board(conn: Connection, filters: Filters) -> dict[str, Any]:
     matter_rows = await matters.board(conn, filters.area, False, now, MOST_ROWS)
     return {
         "as_of": now,
-        "matters": [schemas.board_matter(row) for row in matter_rows],
+        "matters": [matters.board_matter(row) for row in matter_rows],
         "total": total,
         "shown": len(items),
         "overdue": sum(i.overdue for i in items),
