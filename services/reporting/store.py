@@ -398,9 +398,7 @@ async def board(
 # The board's wake-up: the live consumer's batch transaction notifies this channel when it
 # wrote a table the board reads (delivered at commit, once per batch, never on a rollback).
 BOARD_CHANNEL = "jiesu_board"
-BOARD_TABLES = frozenset(
-    {"cases", "case_work_orders", "areas", "responders", "categories", "service_matters"}
-)
+BOARD_TABLES = frozenset({"cases", "case_work_orders", "areas", "responders", "categories"})
 
 
 def touches_board(grouped: Grouped) -> bool:
