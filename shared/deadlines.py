@@ -57,11 +57,17 @@ class PriorityTier(StrEnum):
 
 
 class ClockName(StrEnum):
-    """A work order's separate clocks."""
+    """A work order's separate clocks, and the one clock of a 政务事项."""
 
     SIGN = "sign"  # 签收
     CONTACT = "contact"  # 联系诉求人
     FEEDBACK = "feedback"  # 办理反馈
+    GROUP_REPLY = "group_reply"  # 居民微信群内公开回复 (seed 002: 1小时内在群内公开回复)
+    MATTER = "matter"  # 政务事项限时办理 (低保申请、尊老金发放…)
+
+
+# The clocks a work order's steps run (a group reply and a 政务事项 have one clock each).
+STEP_CLOCKS = (ClockName.SIGN, ClockName.CONTACT, ClockName.FEEDBACK)
 
 
 class StepLimits(BaseModel):
@@ -73,7 +79,7 @@ class StepLimits(BaseModel):
     feedback: Duration | None = None
 
     def limit(self, clock: ClockName) -> str | None:
-        value: str | None = getattr(self, clock.value)
+        value: str | None = getattr(self, clock.value, None)
         return value
 
     def over(self, base: StepLimits) -> StepLimits:
@@ -96,6 +102,16 @@ _SPECIAL_DEFAULTS = {
     "deliberation": StepLimits(sign="1d", feedback="15d"),
     "committee_dispatch": StepLimits(sign="4h", feedback="24h"),
     "community_call": StepLimits(sign="2h", feedback="3d"),
+}
+
+
+# 政务事项 (seed 002: 低保申请、尊老金发放、独生子女费申领…明确专人限时办理; 政务代办站).
+DEFAULT_MATTER_LIMITS = {
+    "subsistence_allowance": "20wd",  # 低保申请
+    "elderly_allowance": "10wd",  # 尊老金发放
+    "only_child_allowance": "10wd",  # 独生子女费申领
+    "proxy": "5wd",  # 代办
+    "other": "10wd",
 }
 
 
@@ -130,15 +146,34 @@ class TimeLimits(BaseModel):
     community_call: StepLimits = _SPECIAL_DEFAULTS["community_call"]
     # Returns (退单) in one round before the street arbitrates instead of the catalogue.
     returns_before_arbitration: int = Field(2, ge=1, le=10)
+    group_reply: Duration = Field(
+        "1h",
+        description=(
+            "居民微信群诉求的公开回复时限（值班的两委成员）Public reply to a message in a "
+            "community's residents' WeChat group, by the member on duty"
+        ),
+    )
+    matters: dict[str, Duration] = Field(
+        default_factory=lambda: dict(DEFAULT_MATTER_LIMITS),
+        description=(
+            "政务事项按类别的办理时限（未列出的类别用 other）Time limit of each kind of "
+            "administrative matter handled for residents (other: any kind not listed)"
+        ),
+    )
 
     @model_validator(mode="after")
     def _every_tier(self) -> TimeLimits:
         for name, default in _SPECIAL_DEFAULTS.items():
             setattr(self, name, getattr(self, name).over(default))
+        self.matters = DEFAULT_MATTER_LIMITS | self.matters
         for tier in PriorityTier:
             given = self.tiers.get(tier)
             self.tiers[tier] = given.over(DEFAULT_TIERS[tier]) if given else DEFAULT_TIERS[tier]
         return self
+
+    def for_matter(self, kind: str) -> str:
+        """The time limit of a 政务事项 of this kind."""
+        return self.matters.get(kind) or self.matters["other"]
 
     def for_order(self, tier: PriorityTier, category: str | None, purpose: str) -> StepLimits:
         """The limits of one work order: by what it is for, then category, then tier."""

@@ -47,6 +47,7 @@ _TOPIC_OF_MODULE = {
     "shared.events.council": DISPATCH_EVENTS,
     "shared.events.ballots": DISPATCH_EVENTS,  # dispatch's consultations and ballots
     "shared.events.committees": DISPATCH_EVENTS,  # 业委会派单, 社区点单
+    "shared.events.matters": DISPATCH_EVENTS,  # 政务事项, dispatch's too
     "shared.events.notification": NOTIFICATION_EVENTS,
 }
 

@@ -17,7 +17,7 @@ from uuid import UUID
 
 from services.dispatch import store
 from services.dispatch.app import CaseChange, Dispatch, NoCityModel
-from services.dispatch.domain import orders
+from services.dispatch.domain import orders, rota
 from services.dispatch.domain.case import Case
 from services.dispatch.domain.rules import Rules
 from shared.commands import now
@@ -26,6 +26,7 @@ from shared.envelope import Envelope
 from shared.events import (
     ComplaintClassified,
     ComplaintClosed,
+    ComplaintFiled,
     ComplaintMerged,
     ComplaintReclassified,
     ComplaintRedoRequested,
@@ -66,6 +67,22 @@ def _classified(e: ComplaintClassified) -> Reaction | None:
         e.complaint_id,
         lambda case, rules, at: orders.first_dispatch(
             case, e.complaint_id, e.category, e.area_code, _routing(rules), at
+        ),
+    )
+
+
+def _filed(e: ComplaintFiled) -> Reaction | None:
+    """A message in a community's residents' WeChat group: the member on duty must reply in
+    the group within the hour (its handling is routed when it is classified, as any other)."""
+    group = e.wechat_group
+    if group is None:
+        return None
+    # The rota is the group's community's, wherever in it the resident says the matter is.
+    area = e.area_code if e.area_code.startswith(group) else group
+    return Reaction(
+        e.complaint_id,
+        lambda case, rules, at: rota.group_message(
+            case, e.complaint_id, area, e.filed_at, _routing(rules), at
         ),
     )
 
@@ -115,6 +132,7 @@ def _stop(reason: Callable[[Any], str]) -> Callable[[Any], Reaction]:
 
 # What each complaint event type means for its case (None: nothing, as the event stands).
 REACTIONS: dict[type[Event], Callable[[Any], Reaction | None]] = {
+    ComplaintFiled: _filed,
     ComplaintClassified: _classified,
     ComplaintReclassified: _reclassified,
     ComplaintRedoRequested: _redo,

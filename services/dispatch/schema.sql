@@ -150,3 +150,16 @@ CREATE TABLE IF NOT EXISTS ballot_tokens (
     issued_at    timestamptz NOT NULL,
     UNIQUE (ballot_id, household_id)
 );
+
+-- 政务事项 (seed 002: 低保申请、尊老金发放…明确专人限时办理), one row per matter (the fold of its
+-- stream): the staff's own list and the community's. No applicant data is ever stored here.
+CREATE TABLE IF NOT EXISTS service_matters (
+    matter_id      uuid PRIMARY KEY,
+    community_code text        NOT NULL,
+    responder_id   text        NOT NULL,
+    status         text        NOT NULL,
+    due_at         timestamptz NOT NULL,
+    updated_at     timestamptz NOT NULL,
+    data           jsonb       NOT NULL
+);
+CREATE INDEX IF NOT EXISTS service_matters_place ON service_matters (community_code, status);

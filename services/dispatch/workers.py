@@ -21,9 +21,9 @@ from uuid import UUID
 
 from prometheus_client import Counter, Gauge
 
-from services.dispatch import store, store_ballots
+from services.dispatch import matter_app, matter_store, store, store_ballots
 from services.dispatch.app import Dispatch, DispatchRuntime, NoCityModel
-from services.dispatch.domain import ballots
+from services.dispatch.domain import ballots, service_matters
 from services.dispatch.domain.case import then
 from services.dispatch.domain.deadlines import Timer, fire, timers
 from services.dispatch.domain.rules import Rules
@@ -112,7 +112,8 @@ async def fire_due(conn: Connection, dispatch: Dispatch, batch: int = 100) -> in
                 continue
             try:
                 async with conn.transaction():  # a savepoint per case
-                    settled += await _fire_case(conn, dispatch, rules, complaint_id, due)
+                    fire_one = _fire_matter if _of_matter(due) else _fire_case
+                    settled += await fire_one(conn, dispatch, rules, complaint_id, due)
             except ConcurrencyError:
                 # A command changed the case meanwhile; its rows wait for the next round.
                 log.info("timers: case %s changed while firing; retrying later", complaint_id)
@@ -193,6 +194,32 @@ async def close_due_ballots(conn: Connection, dispatch: Dispatch, batch: int = 1
                 log.exception("timers: ballot %s could not close", ballot_id)
                 TIMER_FAILURES.inc()
     return closed
+
+
+def _of_matter(due: list[Timer]) -> bool:
+    """A 政务事项's timers (its id stands for case and order): its stream is a matter's."""
+    return all(t.clock is ClockName.MATTER for t in due)
+
+
+async def _fire_matter(
+    conn: Connection, dispatch: Dispatch, rules: Rules, matter_id: UUID, due: list[Timer]
+) -> int:
+    matter, history = await matter_store.load_matter(conn, dispatch.events, matter_id)
+    moment = now()
+    fired: list[Event] = []
+    for timer in sorted(due, key=lambda t: t.fire_at):
+        if matter is not None:
+            fired += service_matters.fire(
+                service_matters.fold(fired, matter) or matter, timer, moment, rules
+            )
+    if fired and matter is not None:
+        opened = history[0] if history else None
+        cause = _cause(opened)
+        matter = await matter_app.save_matter(dispatch, conn, matter, fired, cause)
+        for event in fired:
+            TIMERS_FIRED.labels(event.event_type).inc()
+    await store.drop_timers(conn, [t for t in due if t not in service_matters.timers(matter)])
+    return len(due)
 
 
 class TimerAlarm:

@@ -304,11 +304,12 @@ DISPATCH_LABELS = {
     "AgendaItemRaised": "议事：提交区县大党委联席会议",
     "CaseHandDispatched": "业委会派单",
     "CommunityCalled": "社区点单",
+    "GroupReplyPosted": "值班人员在居民微信群内公开回复",
 }
 
 
 _WHO = ("responder_name", "responder_id", "dispatcher_name", "committee_id")
-_DETAILS = ("report", "reason", "note", "decision", "topic", "verdict", "minutes")
+_DETAILS = ("report", "reason", "note", "decision", "topic", "verdict", "minutes", "reply")
 
 
 @cache

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 from services.reporting import council, domain, rounds
 from services.reporting.ballots import BALLOT_TABLES, BALLOTS
+from services.reporting.matters import MATTERS
+from services.reporting.model import SCHEMA_DIR as SCHEMA_DIR  # re-exported
+from services.reporting.model import Model as Model  # re-exported
 from services.reporting.upsert import NO_SEQUENCE, Upsert
 from shared.envelope import Envelope
 from shared.events import (
@@ -44,6 +45,7 @@ from shared.events import (
     DeliberationRequested,
     Event,
     ExtensionApproved,
+    GroupReplyPosted,
     NotificationAbandoned,
     NotificationDelivered,
     NotificationFailed,
@@ -64,7 +66,6 @@ from shared.events import (
 )
 
 Project = Callable[[Any, Envelope], list[Upsert]]
-SCHEMA_DIR = Path(__file__).with_name("schema")
 
 
 def _seq(envelope: Envelope) -> int:
@@ -296,6 +297,8 @@ CASES: dict[type[Event], Project] = {
     WorkOrderResolved: _step("resolved_at", "resolved_at", report="report"),
     WorkOrderReturned: _step("returned_at", "returned_at", return_reason="reason"),
     WorkOrderCancelled: _step("cancelled_at", "cancelled_at"),
+    # The member on duty's public reply in the residents' WeChat group ends the group-reply order.
+    GroupReplyPosted: _step("resolved_at", "replied_at", report="reply"),
     ExtensionApproved: _extended,
     SlaBreached: _breached,
     WorkOrderUrged: _urged,
@@ -538,22 +541,6 @@ def _city_columns(table: str, value: dict[str, Any]) -> dict[str, Any]:
 CITY: dict[type[Event], Project] = {CityModelChanged: _city}
 
 
-@dataclass(frozen=True, slots=True)
-class Model:
-    name: str
-    label: str
-    version: int  # bump when the tables' shape changes: the model is then rebuilt
-    tables: tuple[str, ...]
-    projections: Mapping[type[Event], Project]
-    # Tables whose every row is one event's (keyed by it, written `once`): a rebuild copies
-    # them into its fresh tables instead of upserting them.
-    appended: tuple[str, ...] = ()
-
-    @property
-    def schema(self) -> Path:
-        return SCHEMA_DIR / f"{self.name}.sql"
-
-
 MODELS: dict[str, Model] = {
     model.name: model
     for model in (
@@ -574,6 +561,7 @@ MODELS: dict[str, Model] = {
         ),
         Model("agenda", "议事清单", 2, ("agenda_items",), AGENDA),  # v2: ballot, 联合出资
         Model("ballots", "征求意见与表决", 1, BALLOT_TABLES, BALLOTS, appended=BALLOT_TABLES[1:]),
+        Model("matters", "政务事项（督办墙）", 1, ("service_matters",), MATTERS),
         Model("city", "区域、承办单位与类别名称", 2, ("areas", "responders", "categories"), CITY),
         Model("meetings", "社区大党委与联席会议", 1, council.TABLES, council.MEETINGS),
         Model(

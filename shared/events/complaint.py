@@ -96,6 +96,12 @@ class ComplaintFiled(Event):
     # (`time_limit`, e.g. "7d"), until dispatch sets the order's own deadline.
     promised_due_at: datetime | None = None
     time_limit: str | None = None
+    # Posted in a community's residents' WeChat group (居民微信群, seed 002; channel wechat):
+    # the group's community. The member on duty must reply in the group within the hour.
+    wechat_group: str | None = Field(
+        None,
+        description="居民微信群所属社区的区划代码 The community whose residents' group it was posted in",
+    )
     # Sealed filings (shared/sealing.py) carry text, address, coordinates, attributes and media
     # here; the clear fields then hold a placeholder, the public place to the building, None,
     # {} and []. Readers open it with the resident's words key; once erased, nobody can.

@@ -566,3 +566,30 @@ class AgendaItemRaised(Event):
 
 # --- committee ---
 # 业委会派单 and 社区点单 are dispatch's too, on the same topic: shared/events/committees.py.
+
+
+# --- ballot ---
+# Consultations and ballots (征求意见、表决) and cost sharing (联合出资) are dispatch's too, on
+# the same topic: their contracts are in shared/events/ballots.py (this module is long enough).
+
+
+# --- rota ---
+# The residents' WeChat group on a duty rota (seed 002: 居民微信群安排“两委”班子成员24小时轮班
+# 值守…1小时内在群内公开回复群众诉求). The 政务事项 on the 督办墙 are in shared/events/matters.py.
+
+
+class GroupReplyPosted(Event):
+    """The member on duty replied in public in the residents' WeChat group (群内公开回复):
+    their group-reply order is done; the case goes on with whoever handles the demand."""
+
+    event_type = "GroupReplyPosted"
+    version = 1
+
+    work_order_id: UUID
+    complaint_id: UUID
+    responder_id: str
+    responder_name: str
+    community_code: str = Field(description="微信群所属社区 The group's community")
+    reply: str = Field(description="群内公开回复的内容 The reply as posted in the group")
+    actor: str
+    replied_at: datetime

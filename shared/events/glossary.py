@@ -125,6 +125,8 @@ ENUMS: dict[str, Mapping[Any, str]] = {
     "ResponderRole": labels.ROLE,
     "Audience": labels.AUDIENCE,
     "ClockName": labels.CLOCK,
+    "MatterKind": labels.MATTER_KIND,
+    "MatterStatus": labels.MATTER_STATUS,
     "PriorityTier": labels.TIER,
     "AreaLevel": labels.AREA_LEVEL,
     "NoticeKind": labels.NOTICE_KIND,

@@ -22,6 +22,7 @@ from shared.events.complaint import (
     Satisfaction,
 )
 from shared.events.dispatch import ResponderRole
+from shared.events.matters import MatterKind, MatterStatus
 from shared.events.notification import Audience, NoticeKind
 
 STATUS: dict[ComplaintStatus, str] = {
@@ -73,10 +74,24 @@ AUDIENCE: dict[Audience, str] = {
     Audience.SUPERVISOR: "督办单位",
     Audience.SUBSCRIBER: "订阅方",
 }
+MATTER_KIND: dict[MatterKind, str] = {
+    MatterKind.SUBSISTENCE_ALLOWANCE: "低保申请",
+    MatterKind.ELDERLY_ALLOWANCE: "尊老金发放",
+    MatterKind.ONLY_CHILD_ALLOWANCE: "独生子女费申领",
+    MatterKind.PROXY: "代办",
+    MatterKind.OTHER: "其他政务事项",
+}
+MATTER_STATUS: dict[MatterStatus, str] = {
+    MatterStatus.OPEN: "已受理",
+    MatterStatus.IN_PROGRESS: "办理中",
+    MatterStatus.DONE: "已办结",
+}
 CLOCK: dict[ClockName, str] = {
     ClockName.SIGN: "签收",
     ClockName.CONTACT: "联系诉求人",
     ClockName.FEEDBACK: "办理反馈",
+    ClockName.GROUP_REPLY: "群内公开回复",
+    ClockName.MATTER: "政务事项办理",
 }
 TIER: dict[PriorityTier, str] = {
     PriorityTier.EMERGENCY: "紧急",

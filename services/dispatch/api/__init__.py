@@ -3,7 +3,16 @@ consultations and ballots, and the city model's administration. Each module's ro
 
 from __future__ import annotations
 
-from services.dispatch.api import admin, agenda, ballots, cases, community, meetings, orders
+from services.dispatch.api import (
+    admin,
+    agenda,
+    ballots,
+    cases,
+    community,
+    matters,
+    meetings,
+    orders,
+)
 
 routers = [
     orders.router,
@@ -12,5 +21,6 @@ routers = [
     meetings.router,
     ballots.router,
     community.router,
+    matters.router,
     admin.router,
 ]

@@ -32,6 +32,7 @@ from services.dispatch.api.deps import (
 from services.dispatch.api.schemas import (
     Body,
     Explanation,
+    GroupReply,
     HandDispatch,
     Note,
     OptionalNote,
@@ -45,7 +46,7 @@ from services.dispatch.api.schemas import (
     order_view,
 )
 from services.dispatch.auth import Caller
-from services.dispatch.domain import community, orders, supervision
+from services.dispatch.domain import community, orders, rota, supervision
 from services.dispatch.domain.case import Case, Purpose
 from services.dispatch.domain.case import WorkOrder as Order
 from services.dispatch.domain.rules import NotAllowed, Rules
@@ -177,6 +178,18 @@ def resolve_order(
     case: Case, order: Order, rules: Rules, command: Report, caller: Caller
 ) -> list[Event]:
     return orders.resolve(case, order, command.report, caller.actor, now())
+
+
+@order_command(
+    "reply",
+    "群内公开回复 Record the public reply in the residents' WeChat group",
+    GroupReply,
+    _holder,
+)
+def reply_in_group(
+    case: Case, order: Order, rules: Rules, command: GroupReply, caller: Caller
+) -> list[Event]:
+    return rota.post_reply(case, order, command.reply, caller.actor, now(), rules)
 
 
 @order_command("return", "退单 Return: not this unit's business", ReturnOrder, _holder)

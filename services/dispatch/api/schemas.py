@@ -16,7 +16,14 @@ from services.dispatch.domain.city import CityFile, RuleIn
 from services.dispatch.domain.rules import Rules
 from shared.commands import now
 from shared.deadlines import CalendarYear, Duration, StepLimits
-from shared.events import AgendaAssignment, BallotTally, CityModelLoaded, CostShare
+from shared.events import (
+    AgendaAssignment,
+    BallotTally,
+    CityModelLoaded,
+    CostShare,
+    MatterKind,
+)
+from shared.events.area import PATTERN as AREA_PATTERN
 from shared.privacy import FreeText
 
 
@@ -50,6 +57,14 @@ class Reason(Body):
 class Report(Body):
     report: FreeText = Field(
         min_length=2, max_length=4000, description="办理结果 What was done (反馈)"
+    )
+
+
+class GroupReply(Body):
+    reply: FreeText = Field(
+        min_length=2,
+        max_length=2000,
+        description="群内公开回复的内容 The reply as posted in the residents' WeChat group",
     )
 
 
@@ -481,3 +496,63 @@ class VoteAccepted(Described):
     title: str
     choice: str
     cast_at: str
+
+
+# --- 政务事项 ------------------------------------------------------------------------------------
+
+
+class OpenMatter(Body):
+    kind: MatterKind = Field(
+        description="事项类别 低保申请 | 尊老金发放 | 独生子女费申领 | 代办 | 其他"
+    )
+    title: FreeText = Field(
+        min_length=2,
+        max_length=80,
+        description="公开标题，勿含申请人姓名、证件号、门牌 Public title: no applicant data",
+    )
+    area_code: str = Field(pattern=AREA_PATTERN, description="所属社区（或更细，只公示到社区）")
+    responder_id: str | None = Field(
+        None, description="专人（承办人员编号），缺省为本人 The staff member; the caller by default"
+    )
+    person: str | None = Field(
+        None, max_length=40, description="专人姓名（缺省取其登记的责任人）The named person"
+    )
+
+
+class MatterResult(Body):
+    result: FreeText = Field(min_length=2, max_length=1000, description="办理结果 What was done")
+
+
+class MatterStep(BaseModel):
+    note: str
+    at: datetime
+
+
+class ServiceMatter(BaseModel):
+    """A 政务事项 as dispatch shows it to staff (the board shows the same, without the steps' words)."""
+
+    matter_id: UUID
+    kind: MatterKind
+    kind_label: str
+    title: str
+    community_code: str
+    community_name: str
+    responder_id: str
+    person: str
+    time_limit: str
+    due_at: datetime
+    warn_at: datetime
+    status: str
+    status_label: str
+    steps: list[MatterStep]
+    warned: bool
+    breached: bool
+    result: str | None
+    completed_at: datetime | None
+    on_time: bool | None
+    opened_at: datetime
+    updated_at: datetime
+
+
+class ServiceMatterPage(BaseModel):
+    matters: list[ServiceMatter]

@@ -34,6 +34,7 @@ from shared.events import (
     ExtensionApproved,
     ExtensionRefused,
     ExtensionRequested,
+    GroupReplyPosted,
     OrderClock,
     ResponderRole,
     SlaBreached,
@@ -89,6 +90,7 @@ class Purpose(StrEnum):
     DELIBERATION = "deliberation"  # 议事分流
     COMMITTEE = "committee"  # 业委会派单: the committee's queue, until it dispatches by hand
     COMMUNITY_CALL = "community_call"  # 社区点单、部门响应
+    GROUP_REPLY = "group_reply"  # 居民微信群值班回复
 
 
 PURPOSE_LABELS = {
@@ -101,6 +103,7 @@ PURPOSE_LABELS = {
     Purpose.DELIBERATION: "议事分流",
     Purpose.COMMITTEE: "业委会派单",
     Purpose.COMMUNITY_CALL: "社区点单",
+    Purpose.GROUP_REPLY: "微信群值班回复",
 }
 # Only what the catalogue chose may be returned: a street's ruling, a whistle, a supervising
 # order, a deliberation's decision and a community's call bind the unit (and the district
@@ -206,6 +209,11 @@ class Case:
     @property
     def open_orders(self) -> list[WorkOrder]:
         return [o for o in self.orders if o.is_open]
+
+    @property
+    def handling_orders(self) -> list[WorkOrder]:
+        """Open orders that handle the demand (a group reply answers it in public only)."""
+        return [o for o in self.open_orders if o.purpose is not Purpose.GROUP_REPLY]
 
     @property
     def status(self) -> str:
@@ -372,7 +380,7 @@ def _finished(status: OrderStatus, at: str) -> Callable[[WorkOrder, Any], WorkOr
             clocks=_stop(o, list(ClockName), moment),
             extension=None,
             updated_at=moment,
-            report=getattr(e, "report", o.report),
+            report=getattr(e, "report", getattr(e, "reply", o.report)),
             returned_reason=e.reason if isinstance(e, WorkOrderReturned) else o.returned_reason,
         )
 
@@ -441,6 +449,7 @@ _EVOLVE: dict[type[Event], Callable[[Any, Any], Case]] = {
     WorkOrderReturned: _returned,
     WorkOrderCancelled: _on_order(_finished(OrderStatus.CANCELLED, "cancelled_at")),
     WorkOrderUrged: _on_order(lambda o, e: replace(o, urged=o.urged + 1)),
+    GroupReplyPosted: _on_order(_finished(OrderStatus.RESOLVED, "replied_at")),
     SlaWarned: _on_order(_clock_marked("warned_for")),
     SlaBreached: _on_order(_clock_marked("breached_for")),
     CaseResolved: lambda c, e: replace(c, resolved_at=e.resolved_at),

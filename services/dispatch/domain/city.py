@@ -6,9 +6,7 @@ versions (each version is recorded as events), and the index used for routing.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import re
 from dataclasses import dataclass
@@ -17,6 +15,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from services.dispatch.domain.city_csv import CSV_COLUMNS as CSV_COLUMNS  # re-exported
+from services.dispatch.domain.city_csv import read_csv as read_csv  # re-exported
+from services.dispatch.domain.duty import DutyShiftIn, Rota, rota_problems
 from services.dispatch.domain.governance import RegistrationIn, governance_problems
 from services.dispatch.domain.people import (
     PEOPLE_LABELS,
@@ -50,6 +51,7 @@ class ResponderKind(StrEnum):
     UNIT_HEAD = "unit_head"  # 单元长
     BUILDING_MANAGER = "building_manager"  # 物业楼管员
     DEVELOPER = "developer"  # 开发建设单位 (保修期内的房屋质量问题)
+    COMMITTEE_MEMBER = "committee_member"  # 社区“两委”成员: 值班、专人办理
 
 
 KIND_LABELS = {
@@ -65,6 +67,7 @@ KIND_LABELS = {
     # --- people ---
     **{ResponderKind(kind): label for kind, label in PEOPLE_LABELS.items()},
     ResponderKind.DEVELOPER: "开发建设单位",
+    ResponderKind.COMMITTEE_MEMBER: "社区两委成员",
 }
 
 
@@ -164,6 +167,7 @@ SECTIONS: dict[str, tuple[str, type[BaseModel]]] = {
     "categories": ("code", CategoryIn),
     "catalogue": ("id", RuleIn),
     "registrations": ("id", RegistrationIn),
+    "duty_rota": ("id", DutyShiftIn),
 }
 SETTINGS = ("city", "time_limits")
 
@@ -178,6 +182,7 @@ class CityFile(BaseModel):
     categories: list[CategoryIn] = Field(min_length=1)
     catalogue: list[RuleIn] = Field(default_factory=list)
     registrations: list[RegistrationIn] = Field(default_factory=list)  # 双报到
+    duty_rota: list[DutyShiftIn] = Field(default_factory=list)  # 居民微信群值班表 (duty.py)
     time_limits: TimeLimits = Field(default_factory=TimeLimits)
 
     @model_validator(mode="before")
@@ -235,6 +240,7 @@ class CityFile(BaseModel):
                 problems.append(
                     f"rule {rule.id}: escalate_to {rule.escalate_to} is not a department"
                 )
+        problems += rota_problems(self.duty_rota, codes, {r.id: r.areas for r in self.responders})
         for code in self.time_limits.categories:
             if code not in categories:
                 problems.append(f"time_limits: unknown category {code}")
@@ -291,60 +297,6 @@ def assign_compounds(responders: list[Any], compounds: list[CompoundIn]) -> list
             "give it another area or remove it"
         )
     return units
-
-
-# ---------------------------------------------------------------------------------------------
-# CSV sections, as a city's own spreadsheets export them
-# ---------------------------------------------------------------------------------------------
-
-CSV_COLUMNS = {
-    "areas": ("code", "name", "level", "parent"),
-    "responders": ("id", "name", "kind", "areas", "person", "company"),
-    "compounds": ("area", "property_company", "owners_committee", "developer"),
-    "people": ("id", "kind", "person", "areas", "company", "name"),
-    "categories": ("code", "name", "priority"),
-    "catalogue": ("id", "category", "scope", "lead", "co", "priority", "escalate_to", "dispatcher"),
-    "registrations": ("id", "community", "unit", "person", "title"),
-}
-CSV_REQUIRED = {
-    "areas": ("code", "name", "level"),
-    "responders": ("id", "name", "kind", "areas"),
-    "compounds": ("area",),
-    "people": ("id", "kind", "person", "areas"),
-    "categories": ("code", "name"),
-    "catalogue": ("id", "category", "scope", "lead"),
-}
-# Cells holding several values, separated by ; | or whitespace.
-CSV_LISTS = {("responders", "areas"), ("people", "areas"), ("catalogue", "co")}
-
-
-def read_csv(section: str, text: str) -> list[dict[str, Any]]:
-    """A CSV section as rows ready for validation (header names and cells trimmed)."""
-    if section not in CSV_COLUMNS:
-        raise ValueError(
-            f"没有名为 {section} 的表 Unknown section; one of {', '.join(CSV_COLUMNS)}"
-        )
-    try:
-        lines = list(csv.reader(io.StringIO(text.lstrip("\ufeff"), newline="")))
-    except csv.Error as error:
-        raise ValueError(f"{section}.csv 格式有误 Malformed CSV: {error}") from None
-    header = [name.strip() for name in (lines[0] if lines else [])]
-    missing = [c for c in CSV_REQUIRED.get(section, ("id",)) if c not in header]
-    if missing:
-        raise ValueError(f"{section}.csv 缺少列 missing columns: {', '.join(missing)}")
-    rows = []
-    for cells in lines[1:]:
-        cleaned: dict[str, Any] = {}
-        for name, value in zip(header, cells, strict=False):
-            if not name or not value.strip():
-                continue
-            if (section, name) in CSV_LISTS:
-                cleaned[name] = [v for v in re.split(r"[;|\s]+", value.strip()) if v]
-            else:
-                cleaned[name] = value.strip()
-        if cleaned:
-            rows.append(cleaned)
-    return rows
 
 
 # ---------------------------------------------------------------------------------------------
@@ -450,6 +402,7 @@ class CityModel:
         self.rules = {(rule.category, rule.scope): rule for rule in city.catalogue}
         self.rules_by_id = {rule.id: rule for rule in city.catalogue}
         self.categories = {c.code: c for c in city.categories}
+        self.rota = Rota(city.duty_rota)
 
     def ancestors(self, area_code: str) -> list[str]:
         """The area and every area above it, narrowest first.

@@ -51,8 +51,9 @@ def first_dispatch(
     rules: Rules,
     now: datetime,
 ) -> list[Event]:
-    """Route a complaint nobody is handling yet; nothing if someone already is."""
-    if case is not None and (case.open_orders or case.arbitration or case.resolved_at):
+    """Route a complaint nobody is handling yet; nothing if someone already is (the member on
+    duty answering a WeChat group message in public is not handling it)."""
+    if case is not None and (case.handling_orders or case.arbitration or case.resolved_at):
         return []
     decision = route(rules.model, category, area_code)
     return orders_for(
@@ -61,7 +62,7 @@ def first_dispatch(
         complaint_id=complaint_id,
         category=category,
         area_code=area_code,
-        purpose=Purpose.DISPATCH if case is None else Purpose.REROUTE,
+        purpose=Purpose.DISPATCH if case is None or case.lead_id is None else Purpose.REROUTE,
         now=now,
         round=case.round if case else 1,
     )
@@ -103,7 +104,7 @@ def reclassified(
     now: datetime,
 ) -> list[Event]:
     """A new category after dispatch sends the case to whoever the catalogue names for it."""
-    if case is None or not case.orders:
+    if case is None or case.lead_id is None:
         return first_dispatch(case, complaint_id, category, area_code, rules, now)
     if (
         case.resolved_at

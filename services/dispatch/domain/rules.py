@@ -26,7 +26,14 @@ from services.dispatch.domain.case import (
 from services.dispatch.domain.city import CityModel, Responder, RoutingDecision
 from services.dispatch.domain.governance import RegistrationIn
 from shared import commands
-from shared.deadlines import ClockName, PriorityTier, WorkCalendar, deadline, warn_time
+from shared.deadlines import (
+    STEP_CLOCKS,
+    ClockName,
+    PriorityTier,
+    WorkCalendar,
+    deadline,
+    warn_time,
+)
 from shared.events import Event, OrderClock, ResponderRole, WorkOrderIssued
 
 
@@ -86,7 +93,7 @@ class Rules:
         limits = self.model.time_limits
         steps = limits.for_order(priority, category, purpose.value)
         clocks = []
-        for name in ClockName:
+        for name in STEP_CLOCKS:
             if name is ClockName.CONTACT and role is not LEAD:
                 continue  # the lead speaks to the resident (首接负责)
             limit = steps.limit(name)
@@ -131,8 +138,10 @@ def issue(
     task: str | None = None,
     feedback_due: datetime | None = None,
     registration: RegistrationIn | None = None,
+    clocks: list[OrderClock] | None = None,
 ) -> WorkOrderIssued:
-    clocks = rules.clocks(
+    """A work order with the clocks its purpose and priority give it (or `clocks`)."""
+    clocks = clocks or rules.clocks(
         priority=priority,
         category=category,
         purpose=purpose,

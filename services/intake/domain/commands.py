@@ -73,11 +73,32 @@ class FileComplaint(_Command):
         default_factory=list, max_length=9, description="图片/视频链接（http/https） Media links"
     )
     contact: Contact
+    wechat_group: str | None = Field(
+        None,
+        pattern=r"^\d{12}$",
+        description=(
+            "居民微信群所属社区（渠道 wechat）：值班人员须1小时内在群内公开回复 The community "
+            "whose residents' WeChat group it was posted in (channel wechat): the member on duty "
+            "replies in the group within the hour"
+        ),
+    )
 
     @model_validator(mode="after")
     def _both_coordinates_or_none(self) -> FileComplaint:
         if (self.latitude is None) != (self.longitude is None):
             raise ValueError("latitude and longitude must be given together (经纬度须同时提供)")
+        return self
+
+    @model_validator(mode="after")
+    def _a_group_of_its_community(self) -> FileComplaint:
+        if self.wechat_group is None:
+            return self
+        if self.channel is not Channel.WECHAT:
+            raise ValueError("居民微信群的诉求须经 wechat 渠道 wechat_group needs channel wechat")
+        if not self.area_code.startswith(self.wechat_group):
+            raise ValueError(
+                "诉求区域须在该微信群所属社区内 area_code must lie in the group's community"
+            )
         return self
 
 

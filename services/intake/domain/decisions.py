@@ -130,6 +130,7 @@ def file_complaint(command: FileComplaint, filing: Filing) -> list[Event]:
             media_urls=command.media_urls,
             promised_due_at=filing.promised_due_at,
             time_limit=filing.time_limit,
+            wechat_group=command.wechat_group,
         ),
         ComplaintClassified(
             complaint_id=filing.complaint_id,

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from services.reporting import store
+from services.reporting import matters, store
 from services.reporting.api import schemas
 from services.reporting.api.csv import CSV_RESPONSE, csv_response
 from services.reporting.api.deps import (
@@ -21,6 +21,7 @@ from services.reporting.api.deps import (
     page_size,
 )
 from services.reporting.api.schemas import BoardPage
+from services.reporting.matters import BoardMatters, MattersOnTime
 from shared.apikeys import PUBLIC
 from shared.http import Offset
 
@@ -74,4 +75,32 @@ async def get_board(
         overdue_on_page=sum(i.overdue for i in items),
         limit=size,
         offset=offset,
+    )
+
+
+@router.get(
+    "/board/matters",
+    response_model=BoardMatters,
+    summary="督办墙·政务事项：低保申请、尊老金发放、独生子女费申领、代办的专人、时限与进度 The "
+    "administrative matters on the board, with their on-time rate",
+    description=(
+        "公开展示，不含申请人信息，地点只到社区。超期的排在最前，其余按时限先后。"
+        "Public: no applicant data, no place finer than the community. Overdue first."
+    ),
+)
+async def get_board_matters(
+    pool: Pool,
+    area_code: AreaCode = None,
+    include_done: Annotated[bool, Query(description="含已办结事项")] = False,
+    as_of: AsOf = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 200,
+) -> BoardMatters:
+    when = moment(as_of)
+    async with pool.acquire() as conn:
+        rows = await matters.board(conn, area_code, include_done, when, limit)
+        counts = await matters.on_time(conn, area_code, when)
+    return BoardMatters(
+        as_of=when,
+        items=[matters.board_matter(row) for row in rows],
+        measures=MattersOnTime(**counts),
     )

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from sse_starlette.sse import EventSourceResponse
 
-from services.reporting import measures, store
+from services.reporting import matters, measures, store
 from services.reporting.adapters.board_feed import BoardFeed
 from services.reporting.api import schemas
 from services.reporting.api.deps import Config, Pool
@@ -82,8 +82,10 @@ async def _board(conn: Connection, filters: Filters) -> dict[str, Any]:
             items, key=lambda i: (i.street_name, i.community_name)
         )
     ]
+    matter_rows = await matters.board(conn, filters.area, False, now, MOST_ROWS)
     return {
         "as_of": now,
+        "matters": [matters.board_matter(row) for row in matter_rows],
         "total": total,
         "shown": len(items),
         "overdue": sum(i.overdue for i in items),

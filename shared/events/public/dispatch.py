@@ -326,3 +326,16 @@ class CommunityCalledPayload(PublicPayload):
     community_code: AreaCode
     responder_ids: UnitIds
     called_at: At
+
+
+# --- rota ---
+
+
+class GroupReplyPostedPayload(OfWorkOrder):
+    """群内已回复 The member on duty replied in the residents' WeChat group (the reply's
+    wording left out, as a report's is)."""
+
+    event_type = "GroupReplyPosted"
+    responder_name: UnitName
+    community_code: AreaCode
+    replied_at: At

@@ -22,6 +22,7 @@ SECTIONS = (
     "categories",
     "catalogue",
     "registrations",
+    "duty_rota",
 )
 
 

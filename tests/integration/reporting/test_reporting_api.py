@@ -256,6 +256,7 @@ async def test_the_agendas_of_a_community_and_of_the_district(reporting: Reporti
         "timeline",
         "agenda",
         "ballots",
+        "matters",
         "city",
         "meetings",
         "patrols",

@@ -127,6 +127,7 @@ YUSHAN_COUNTS = {
     "community_call_response_hours": 0.0, "registered_duties": 0,
     # no grid worker's fix or patrol among the stories
     "fixed_on_spot": 0, "patrols": 0, "patrol_findings": 0, "patrol_fixed": 0,
+    "group_replies_due": 0, "group_replied_on_time": 0,  # no message came by a residents' group
 }  # fmt: skip
 NO_GOVERNANCE = {
     "committee_dispatches": 0,
@@ -152,6 +153,7 @@ YUSHAN_VALUES = {
     "on_spot": 0,
     "patrols": 0,
     "patrol_findings": 0,
+    "group_reply_on_time_rate": None,
 }
 JINSHUI_VALUES = {
     "volume": 2,
@@ -172,6 +174,7 @@ JINSHUI_VALUES = {
     "on_spot": 0,
     "patrols": 0,
     "patrol_findings": 0,
+    "group_reply_on_time_rate": None,
 }
 
 

@@ -564,7 +564,8 @@ def test_a_first_version_is_every_item_put(body):
     changes = changes_between(None, body)
     assert {c.op for c in changes} == {"put"}
     assert len(changes) == 2 + sum(
-        len(body[s]) for s in ("areas", "responders", "categories", "catalogue", "registrations")
+        len(body[s])
+        for s in ("areas", "responders", "categories", "catalogue", "registrations", "duty_rota")
     )
 
 
