@@ -70,7 +70,6 @@ _DUE = (
     f"({_KEPT_ORDER} AND o.cancelled_at IS NULL AND (o.resolved_at IS NOT NULL OR o.due_at <= $1))"
 )
 # A resident's message in the community's WeChat group, answered by the member on duty.
-_GROUP_REPLY = f"({_ORDER} AND o.purpose = 'group_reply' AND o.cancelled_at IS NULL)"
 _HANDLED = f"({_KEPT} AND c.resolved_at IS NOT NULL AND c.dispatched_at IS NOT NULL)"
 
 
@@ -253,18 +252,6 @@ ORDER_COUNTS: tuple[Count, ...] = (
         "按期办结",
         f"count(*) FILTER (WHERE {_DUE} AND o.resolved_at <= o.due_at)",
         "在办理时限内反馈",
-    ),
-    Count(
-        "group_replies_due",
-        "应回复群诉求量",
-        f"count(*) FILTER (WHERE {_GROUP_REPLY} AND (o.resolved_at IS NOT NULL OR o.due_at <= $1))",
-        "居民微信群诉求：值班人员已回复或1小时时限已到的（seed 002）",
-    ),
-    Count(
-        "group_replied_on_time",
-        "群内按时回复",
-        f"count(*) FILTER (WHERE {_GROUP_REPLY} AND o.resolved_at <= o.due_at)",
-        "值班人员在时限（1小时）内于群内公开回复",
     ),
     Count(
         "overdue_orders",
