@@ -420,6 +420,17 @@ def conclude_deliberation(
     return events + completion(then(case, events), now)
 
 
+def assignment(order: WorkOrderIssued) -> AgendaAssignment:
+    """A duty as its decision records it: the unit, the task and the order it became."""
+    return AgendaAssignment(
+        responder_id=order.responder_id,
+        responder_name=order.responder_name,
+        task=order.task or "",
+        due_at=order.due_at,
+        work_order_id=order.work_order_id,
+    )
+
+
 def assign(
     item: AgendaItem,
     case: Case,
@@ -434,17 +445,7 @@ def assign(
     what (联合出资)."""
     decide(item, decision, [], actor, now)  # the stage check, before any order
     case_events = conclude_deliberation(case, item.item_id, decision, duties, now, rules)
-    assignments = [
-        AgendaAssignment(
-            responder_id=e.responder_id,
-            responder_name=e.responder_name,
-            task=e.task or "",
-            due_at=e.due_at,
-            work_order_id=e.work_order_id,
-        )
-        for e in case_events
-        if isinstance(e, WorkOrderIssued)
-    ]
+    assignments = [assignment(e) for e in case_events if isinstance(e, WorkOrderIssued)]
     return decide(item, decision, assignments, actor, now, cost_shares), case_events
 
 

@@ -18,7 +18,7 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID, uuid4
 
-from services.dispatch.domain.agenda import committee_of
+from services.dispatch.domain.agenda import assignment, committee_of
 from services.dispatch.domain.case import CO, LEAD, Case, Purpose, occurred_at
 from services.dispatch.domain.city import CityModel, Responder
 from services.dispatch.domain.rules import (
@@ -32,7 +32,6 @@ from services.dispatch.domain.rules import (
 )
 from shared.deadlines import PriorityTier
 from shared.events import (
-    AgendaAssignment,
     CommunityCouncilConstituted,
     CouncilAgendaEdited,
     CouncilAgendaPrepared,
@@ -445,16 +444,7 @@ def decide(
         case_id=case_id,
         opened_case=opened,
         decision=decision,
-        duties=[
-            AgendaAssignment(
-                responder_id=o.responder_id,
-                responder_name=o.responder_name,
-                task=o.task or "",
-                due_at=o.due_at,
-                work_order_id=o.work_order_id,
-            )
-            for o in orders
-        ],
+        duties=[assignment(o) for o in orders],
         actor=actor,
         decided_at=now,
     )
