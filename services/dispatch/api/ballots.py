@@ -27,11 +27,13 @@ from services.dispatch.domain import agenda, ballots
 from services.dispatch.domain.rules import IllegalTransition, NotAllowed, Rules
 from shared.apikeys import PUBLIC, hash_key
 from shared.commands import causation_of, now
+from shared.db import Connection
 from shared.deadlines import Duration
 from shared.events import Event
 from shared.events.area import PATTERN as AREA_PATTERN
 from shared.events.area import AreaLevel, like_patterns
-from shared.http import Answer, Call, Offset, Problem
+from shared.http import Answer, Call, Offset, Problem, once
+from shared.idempotency import IdempotencyKey
 from shared.privacy import FreeText
 
 router = APIRouter()
@@ -156,12 +158,19 @@ async def get_register(
     response_model=BallotView,
     responses=REFUSALS,
 )
-async def open_ballot(command: OpenBallot, request: Request, caller: AnyCaller) -> JSONResponse:
+async def open_ballot(
+    command: OpenBallot,
+    request: Request,
+    caller: AnyCaller,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
     """The community committee or the area's supervisors (for an agenda item: those who run
-    it). The roll is the area's registered households as they are now."""
+    it). The roll is the area's registered households as they are now. An `Idempotency-Key`
+    makes a retried opening the same ballot."""
     dispatch = dispatch_of(request)
     at = now()
-    async with request.app.state.runtime.pool.acquire() as conn, conn.transaction():
+
+    async def produce(conn: Connection) -> Answer:
         rules = await dispatch.rules(conn)
         _known(rules, command.area_code)
         _may_run(caller, command.area_code, rules)
@@ -210,7 +219,16 @@ async def open_ballot(command: OpenBallot, request: Request, caller: AnyCaller) 
             _, history = await store.load_case(conn, dispatch.events, item.complaint_id)
             causation = causation_of(history)
         ballot = await dispatch.save_ballot(conn, None, events, causation)
-    return JSONResponse(store_ballots.ballot_json(ballot), status_code=201)
+        return 201, store_ballots.ballot_json(ballot)
+
+    return await once(
+        request,
+        caller.key.key_id,
+        "ballot",
+        idempotency_key,
+        command.model_dump(mode="json"),
+        produce,
+    )
 
 
 @router.get(
