@@ -348,7 +348,7 @@ async def enter_vote(call: Call[Caller, EnterVote]) -> Answer:
     method = ballots.Method(command.method)
 
     def decide(ballot: ballots.Ballot, rules: Rules) -> list[Event]:
-        if not _readable(caller, ballot.opened.area_code, rules):
+        if not may_enter_at(caller, ballot.opened.area_code, command.household_id, rules):
             raise Problem(404, f"表决 {call.target} 不存在，或不在你的辖区 Not found, or not yours")
         ballots.may_enter(caller, command.household_id, method, rules.model)
         return ballots.cast(
@@ -414,6 +414,14 @@ def _readable(caller: Caller, area_code: str, rules: Rules) -> bool:
     """Supervisors of the area and the units serving it (the committees, the heads)."""
     return caller.supervises(rules.model, area_code) or ballots.serves(
         caller, area_code, rules.model
+    )
+
+
+def may_enter_at(caller: Caller, area_code: str, household: str, rules: Rules) -> bool:
+    """Who may bring a vote to a ballot of `area_code`: those who read it, and the units of the
+    household's own building (a 楼栋长 or 单元长 at the door, in a compound's ballot)."""
+    return _readable(caller, area_code, rules) or ballots.serves(
+        caller, ballots.unit_of(household), rules.model
     )
 
 

@@ -10,6 +10,7 @@ from uuid import uuid4
 
 import pytest
 
+from services.dispatch.api.ballots import may_enter_at
 from services.dispatch.auth import ApiKey, Caller, Role, caller_for
 from services.dispatch.domain import ballots, community
 from services.dispatch.domain.ballots import Method
@@ -44,6 +45,16 @@ def test_a_district_wide_department_cannot_enter_a_vote_door_to_door() -> None:
 def test_the_buildings_own_people_still_collect_votes_door_to_door() -> None:
     for insider in ("grid-huixianshan-1", "head-meicheng-b02", "property-meicheng"):
         ballots.may_enter(unit(insider), HOUSEHOLD, Method.DOOR_TO_DOOR, MODEL)
+
+
+def test_a_building_head_brings_votes_from_its_doors_to_a_compound_wide_ballot() -> None:
+    head = unit("head-meicheng-b02")
+    compound = "370124001001-G01"
+    assert may_enter_at(head, compound, HOUSEHOLD, RULES)
+    ballots.may_enter(head, HOUSEHOLD, Method.DOOR_TO_DOOR, MODEL)
+    # not a household of another building, nor a ballot it has no household in
+    assert not may_enter_at(head, compound, "370124001001-G01-B01-U1/101", RULES)
+    assert not may_enter_at(unit("grid-cuiping-1"), compound, HOUSEHOLD, RULES)
 
 
 # --- 业委会派单: to a unit serving the case's area ----------------------------------------------
