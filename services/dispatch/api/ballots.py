@@ -27,11 +27,13 @@ from services.dispatch.domain import agenda, ballots
 from services.dispatch.domain.rules import IllegalTransition, NotAllowed, Rules
 from shared.apikeys import PUBLIC, hash_key
 from shared.commands import causation_of, now
+from shared.db import Connection
 from shared.deadlines import Duration
 from shared.events import Event
 from shared.events.area import PATTERN as AREA_PATTERN
 from shared.events.area import AreaLevel, like_patterns
-from shared.http import Answer, Call, Offset, Problem
+from shared.http import Answer, Call, Offset, Problem, once
+from shared.idempotency import IdempotencyKey
 from shared.privacy import FreeText
 
 router = APIRouter()
@@ -156,12 +158,19 @@ async def get_register(
     response_model=BallotView,
     responses=REFUSALS,
 )
-async def open_ballot(command: OpenBallot, request: Request, caller: AnyCaller) -> JSONResponse:
+async def open_ballot(
+    command: OpenBallot,
+    request: Request,
+    caller: AnyCaller,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
     """The community committee or the area's supervisors (for an agenda item: those who run
-    it). The roll is the area's registered households as they are now."""
+    it). The roll is the area's registered households as they are now. An `Idempotency-Key`
+    makes a retried opening the same ballot."""
     dispatch = dispatch_of(request)
     at = now()
-    async with request.app.state.runtime.pool.acquire() as conn, conn.transaction():
+
+    async def produce(conn: Connection) -> Answer:
         rules = await dispatch.rules(conn)
         _known(rules, command.area_code)
         _may_run(caller, command.area_code, rules)
@@ -210,7 +219,16 @@ async def open_ballot(command: OpenBallot, request: Request, caller: AnyCaller) 
             _, history = await store.load_case(conn, dispatch.events, item.complaint_id)
             causation = causation_of(history)
         ballot = await dispatch.save_ballot(conn, None, events, causation)
-    return JSONResponse(store_ballots.ballot_json(ballot), status_code=201)
+        return 201, store_ballots.ballot_json(ballot)
+
+    return await once(
+        request,
+        caller.key.key_id,
+        "ballot",
+        idempotency_key,
+        command.model_dump(mode="json"),
+        produce,
+    )
 
 
 @router.get(
@@ -330,7 +348,7 @@ async def enter_vote(call: Call[Caller, EnterVote]) -> Answer:
     method = ballots.Method(command.method)
 
     def decide(ballot: ballots.Ballot, rules: Rules) -> list[Event]:
-        if not _readable(caller, ballot.opened.area_code, rules):
+        if not may_enter_at(caller, ballot.opened.area_code, command.household_id, rules):
             raise Problem(404, f"表决 {call.target} 不存在，或不在你的辖区 Not found, or not yours")
         ballots.may_enter(caller, command.household_id, method, rules.model)
         return ballots.cast(
@@ -396,6 +414,14 @@ def _readable(caller: Caller, area_code: str, rules: Rules) -> bool:
     """Supervisors of the area and the units serving it (the committees, the heads)."""
     return caller.supervises(rules.model, area_code) or ballots.serves(
         caller, area_code, rules.model
+    )
+
+
+def may_enter_at(caller: Caller, area_code: str, household: str, rules: Rules) -> bool:
+    """Who may bring a vote to a ballot of `area_code`: those who read it, and the units of the
+    household's own building (a 楼栋长 or 单元长 at the door, in a compound's ballot)."""
+    return _readable(caller, area_code, rules) or ballots.serves(
+        caller, ballots.unit_of(household), rules.model
     )
 
 

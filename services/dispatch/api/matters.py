@@ -4,15 +4,22 @@ its completion; the public board shows it (reporting). No applicant data is take
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated
-from uuid import UUID
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
 from services.dispatch import matter_app, matter_store
-from services.dispatch.api.deps import REFUSALS, AnyCaller, answer, dispatch_of, runtime_of
+from services.dispatch.api.deps import (
+    REFUSALS,
+    AnyCaller,
+    answer,
+    dispatch_of,
+    register_command,
+    runtime_of,
+)
 from services.dispatch.api.schemas import (
     MatterResult,
     Note,
@@ -25,10 +32,12 @@ from services.dispatch.domain import service_matters
 from services.dispatch.domain.city import CityModel
 from services.dispatch.domain.rules import IllegalTransition, NotAllowed, Rules
 from shared.commands import now
+from shared.db import Connection
 from shared.envelope import Causation
 from shared.events import Event
 from shared.events.area import AreaLevel
-from shared.http import Problem
+from shared.http import Answer, Call, Problem, once
+from shared.idempotency import IdempotencyKey
 
 router = APIRouter()
 MATTERS = "政务事项 Administrative matters (督办墙)"
@@ -60,12 +69,19 @@ def _allowed(caller: Caller, matter: service_matters.Matter, rules: Rules) -> No
     summary="受理政务事项 Open an administrative matter with a named person and a time limit",
     responses=REFUSALS,
 )
-async def open_matter(command: OpenMatter, request: Request, caller: AnyCaller) -> JSONResponse:
+async def open_matter(
+    command: OpenMatter,
+    request: Request,
+    caller: AnyCaller,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """An `Idempotency-Key` makes a retried opening the same matter (one row on the wall)."""
     dispatch = dispatch_of(request)
     responder_id = command.responder_id or (caller.responder.id if caller.responder else None)
     if responder_id is None:
         raise Problem(422, "请指明专人 responder_id Name the staff member", field="responder_id")
-    async with runtime_of(request).pool.acquire() as conn, conn.transaction():
+
+    async def produce(conn: Connection) -> Answer:
         rules = await dispatch.rules(conn)
         community = rules.model.enclosing(command.area_code, AreaLevel.COMMUNITY)
         if community is None or not _staff_of(caller, rules.model, community):
@@ -84,61 +100,63 @@ async def open_matter(command: OpenMatter, request: Request, caller: AnyCaller) 
         except IllegalTransition as refusal:
             raise Problem(422, str(refusal)) from None
         matter = await matter_app.save_matter(dispatch, conn, None, [opened], Causation.start())
-    assert matter is not None
-    response = answer(matter_store.matter_json(matter))
-    response.status_code = 201
-    return response
+        assert matter is not None
+        return 201, jsonable_encoder(matter_store.matter_json(matter))
+
+    return await once(
+        request,
+        caller.key.key_id,
+        "matter",
+        idempotency_key,
+        command.model_dump(mode="json"),
+        produce,
+    )
 
 
-async def _change(
-    request: Request,
-    caller: Caller,
-    matter_id: UUID,
-    decide: Callable[[service_matters.Matter], list[Event]],
-) -> JSONResponse:
+def _change(
+    call: Call[Caller, Any], decide: Callable[[service_matters.Matter], list[Event]]
+) -> Awaitable[service_matters.Matter]:
     def checked(matter: service_matters.Matter, rules: Rules) -> list[Event]:
-        _allowed(caller, matter, rules)
+        _allowed(call.caller, matter, rules)
         return decide(matter)
 
-    async with runtime_of(request).pool.acquire() as conn, conn.transaction():
-        matter = await matter_app.change_matter(dispatch_of(request), conn, matter_id, checked)
-    return answer(matter_store.matter_json(matter))
+    return matter_app.change_matter(dispatch_of(call.request), call.conn, call.target, checked)
 
 
-@router.post(
+async def progress_matter(call: Call[Caller, Note]) -> Answer:
+    caller, note = call.caller, call.body.note
+    matter = await _change(call, lambda m: service_matters.progress(m, note, caller.actor, now()))
+    return 200, jsonable_encoder(matter_store.matter_json(matter))
+
+
+register_command(
+    router,
     "/matters/{matter_id}/progress",
-    response_model=ServiceMatter,
+    Note,
+    progress_matter,
+    name="progress_matter",
     tags=[MATTERS],
     summary="公开进度 Record a step of the matter (材料已收齐、已报审…)",
-    responses=REFUSALS,
-)
-async def progress_matter(
-    matter_id: UUID, command: Note, request: Request, caller: AnyCaller
-) -> JSONResponse:
-    return await _change(
-        request,
-        caller,
-        matter_id,
-        lambda m: service_matters.progress(m, command.note, caller.actor, now()),
-    )
-
-
-@router.post(
-    "/matters/{matter_id}/complete",
     response_model=ServiceMatter,
+)
+
+
+async def complete_matter(call: Call[Caller, MatterResult]) -> Answer:
+    caller, result = call.caller, call.body.result
+    matter = await _change(call, lambda m: service_matters.complete(m, result, caller.actor, now()))
+    return 200, jsonable_encoder(matter_store.matter_json(matter))
+
+
+register_command(
+    router,
+    "/matters/{matter_id}/complete",
+    MatterResult,
+    complete_matter,
+    name="complete_matter",
     tags=[MATTERS],
     summary="办结 The matter is done",
-    responses=REFUSALS,
+    response_model=ServiceMatter,
 )
-async def complete_matter(
-    matter_id: UUID, command: MatterResult, request: Request, caller: AnyCaller
-) -> JSONResponse:
-    return await _change(
-        request,
-        caller,
-        matter_id,
-        lambda m: service_matters.complete(m, command.result, caller.actor, now()),
-    )
 
 
 @router.get(

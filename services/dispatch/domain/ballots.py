@@ -21,7 +21,7 @@ from typing import Any
 from uuid import UUID
 
 from services.dispatch.domain.agenda import AgendaItem, Stage, committee_of
-from services.dispatch.domain.city import CityModel, ResponderKind
+from services.dispatch.domain.city import CityModel, Level, ResponderKind
 from services.dispatch.domain.rules import Acting, IllegalTransition, NotAllowed
 from shared.events import (
     BallotClosed,
@@ -400,6 +400,9 @@ def may_enter(acting: Acting, household: str, method: Method, model: CityModel) 
         if unit_kind in _COMMITTEES and serves(acting, unit, model):
             return
         raise NotAllowed("纸质选票须由社区居委会或业委会录入 Paper votes: the committees only")
-    if serves(acting, unit, model):
+    # The building's own people (网格员、楼栋长、物业…), not a department or utility "serving"
+    # the whole district, which could otherwise cast any household's vote as collected.
+    local = acting.responder is not None and acting.responder.level == Level.COMMUNITY
+    if local and serves(acting, unit, model):
         return
     raise NotAllowed("只有服务该楼栋的工作人员可以入户收票 Not a unit serving this building")

@@ -67,6 +67,10 @@ def dispatch_by_hand(
             raise IllegalTransition(
                 "区县政府只兜底，不接业委会派单 The district government is not dispatched to"
             )
+        if not any(rules.model.within(case.area_code, a) for a in rules.model.served[unit.id]):
+            raise IllegalTransition(
+                f"{unit.name}不服务本案所在区域，请另选承办单位 It does not serve the case's area"
+            )
     holding = {o.responder.id for o in case.open_orders if o.work_order_id != order.work_order_id}
     co = [unit for unit in co if unit.id not in holding]
     chosen = CaseHandDispatched(

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -170,6 +171,7 @@ async def consent_to_notices(
     command: ConsentToNotices, request: Request, key: ChannelKey, correlation: Correlation
 ) -> JSONResponse:
     intake, settings = intake_of(request), runtime_of(request).settings
+    may_handle_consent(key, command.area_code)
     building = enclosing(command.area_code).building
     if building not in (await catalogue_of(request)).areas:
         raise Problem(422, f"未知的楼栋 {building} Unknown building")
@@ -184,7 +186,7 @@ async def consent_to_notices(
             correlation,
         )
         homes = await store.homes_of(conn, resident)
-    return answer(schemas.notice_consent(resident, bool(events), homes))
+    return answer(schemas.notice_consent(resident, bool(events), homes_seen_by(key, homes)))
 
 
 @router.post(
@@ -203,6 +205,7 @@ async def withdraw_notice_consent(
     pepper = runtime_of(request).settings.resident_pepper
     resident = command.resident_ref or resident_ref(command.phone or "", pepper)
     area = command.area_code
+    may_handle_consent(key, area)
     async with runtime_of(request).pool.acquire() as conn, conn.transaction():
         events = await intake_of(request).consent(
             conn,
@@ -211,7 +214,25 @@ async def withdraw_notice_consent(
             correlation,
         )
         homes = await store.homes_of(conn, resident)
-    return answer(schemas.notice_consent(resident, bool(events), homes))
+    return answer(schemas.notice_consent(resident, bool(events), homes_seen_by(key, homes)))
+
+
+def may_handle_consent(key: ApiKey, area_code: str | None) -> None:
+    """A staff key registers and withdraws consents for homes in its own area only (a
+    withdrawal from every home, `area_code` None, is for keys of the whole city)."""
+    if not key.covers(area_code):
+        raise Problem(
+            403,
+            "住处不在本密钥的区域；工作人员须写明本区域内的住处"
+            " The home is outside this key's area (staff name a home in their area)",
+            field="area_code",
+        )
+
+
+def homes_seen_by(key: ApiKey, homes: Mapping[str, list[str]]) -> dict[str, list[str]]:
+    """The resident's homes a key may be told of: a staff key learns none outside its area
+    (a phone number must not tell a street where someone lives in another street)."""
+    return {home: channels for home, channels in homes.items() if key.covers(home)}
 
 
 @router.post(

@@ -17,6 +17,7 @@ from services.reporting.api.csv import CSV_RESPONSE, csv_response
 from services.reporting.api.deps import MONTH, AreaCode, Config, Format, Limit, Pool, page_size
 from shared.apikeys import PUBLIC
 from shared.events import BallotTally
+from shared.events.area import no_finer_than_building
 from shared.http import Offset, Problem
 
 
@@ -73,9 +74,12 @@ class TurnoutRow(BaseModel):
 def ballot_result(row: dict[str, Any]) -> BallotResult:
     cast = int(row["cast_so_far"] or 0)
     eligible = row.get("eligible")
+    area = row.get("area_code")
     return BallotResult.model_validate(
         {
             **row,
+            # A ballot of one unit (单元) is shown at its building: nothing finer in public.
+            "area_code": no_finer_than_building(area) if area else None,
             "cast": cast,
             "turnout": round(cast / eligible, 4) if eligible else None,
             "by_method": row.get("by_method") or {},

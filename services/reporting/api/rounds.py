@@ -137,7 +137,15 @@ async def get_patrols(
     size = page_size(format, limit)
     async with pool.acquire() as conn:
         total, rows = await round_lists.patrols(conn, area_code, since, size, offset)
-    items = [PatrolItem.model_validate(row) for row in rows]
+    items = [
+        PatrolItem.model_validate(
+            {
+                **row,
+                "area_code": no_finer_than_building(row["area_code"]) if row["area_code"] else None,
+            }
+        )
+        for row in rows
+    ]
     if format == "csv":
         return csv_response([i.model_dump() for i in items], "patrols", config)
     return PatrolPage(items=items, total=total, limit=size, offset=offset)
