@@ -338,14 +338,15 @@ class Dispatch:
     async def register_households(
         self, conn: Connection, area_code: str, households: list[str], actor: str
     ) -> HouseholdsRegistered:
-        """户册: the area's households, replacing its last register."""
+        """户册: the area's households, replacing its last register; the event names each by its
+        reference, the doors stay in dispatch's table."""
+        refs = await store_ballots.save_register(conn, area_code, households, at := now())
         event = HouseholdsRegistered(
-            area_code=area_code, households=households, actor=actor, registered_at=now()
+            area_code=area_code, households=refs, actor=actor, registered_at=at
         )
         await self.events.append(
             conn, store.register_stream(area_code), [event], Causation.start(), None
         )
-        await store_ballots.save_register(conn, area_code, households, event.registered_at)
         return event
 
     async def save_ballot(

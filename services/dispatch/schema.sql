@@ -116,13 +116,16 @@ CREATE TABLE IF NOT EXISTS council_meetings (
 CREATE INDEX IF NOT EXISTS council_meetings_community ON council_meetings (community_code, held_at);
 
 -- Household registers (户册) per area: one row per household, replaced with each load
--- (HouseholdsRegistered events). A household is `<unit code>/<door>`; no names.
+-- (HouseholdsRegistered events). A household is `<unit code>/<door>`; no names. Its `ref`
+-- (`<unit code>/<random>`) is what every event names instead: the door stays here.
 CREATE TABLE IF NOT EXISTS households (
     household_id  text PRIMARY KEY,
     area_code     text        NOT NULL,  -- the register it came with
     unit_code     text        NOT NULL,
     registered_at timestamptz NOT NULL
 );
+ALTER TABLE households ADD COLUMN IF NOT EXISTS ref text;
+CREATE UNIQUE INDEX IF NOT EXISTS households_ref ON households (ref);
 CREATE INDEX IF NOT EXISTS households_register ON households (area_code);
 CREATE INDEX IF NOT EXISTS households_unit ON households (unit_code text_pattern_ops);
 

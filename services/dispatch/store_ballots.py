@@ -16,30 +16,54 @@ from shared.eventstore import EventStore
 
 async def save_register(
     conn: Connection, area_code: str, households: list[str], at: datetime
-) -> None:
-    """The area's register becomes `households` (a household moves with its newest register)."""
+) -> list[str]:
+    """The area's register becomes `households` (a household moves with its newest register);
+    answers each household's reference, in order: a household keeps the one it had."""
     await conn.execute("DELETE FROM households WHERE area_code = $1", area_code)
-    await conn.execute(
+    rows = await conn.fetch(
         """
-        INSERT INTO households (household_id, area_code, unit_code, registered_at)
-        SELECT h, $2, split_part(h, '/', 1), $3 FROM unnest($1::text[]) AS h
+        INSERT INTO households (household_id, area_code, unit_code, registered_at, ref)
+        SELECT h, $2, split_part(h, '/', 1), $3, r
+        FROM unnest($1::text[], $4::text[]) AS t(h, r)
         ON CONFLICT (household_id) DO UPDATE SET
-            area_code = excluded.area_code, registered_at = excluded.registered_at
+            area_code = excluded.area_code, registered_at = excluded.registered_at,
+            ref = coalesce(households.ref, excluded.ref)
+        RETURNING household_id, ref
         """,
         households,
         area_code,
         at,
+        [ballots.new_ref(h) for h in households],
     )
+    refs = {row["household_id"]: row["ref"] for row in rows}
+    return [refs[h] for h in households]
 
 
 async def households_within(conn: Connection, area_code: str) -> list[str]:
-    """Every registered household whose unit lies in `area_code`, in a stable order."""
+    """The reference of every registered household whose unit lies in `area_code`, in a stable
+    order."""
     rows = await conn.fetch(
-        "SELECT household_id FROM households WHERE unit_code LIKE ANY ($1::text[]) "
-        "ORDER BY household_id",
+        "SELECT ref FROM households WHERE unit_code LIKE ANY ($1::text[]) ORDER BY household_id",
         like_patterns(area_code),
     )
-    return [row["household_id"] for row in rows]
+    return [row["ref"] for row in rows]
+
+
+async def refs_of(conn: Connection, households: list[str]) -> dict[str, str]:
+    """Household (`<unit code>/<door>`) → its reference, for those registered."""
+    rows = await conn.fetch(
+        "SELECT household_id, ref FROM households WHERE household_id = ANY ($1::text[])",
+        households,
+    )
+    return {row["household_id"]: row["ref"] for row in rows}
+
+
+async def doors_of(conn: Connection, refs: list[str]) -> dict[str, str]:
+    """A household's reference → the household (`<unit code>/<door>`), for staff's answers."""
+    rows = await conn.fetch(
+        "SELECT household_id, ref FROM households WHERE ref = ANY ($1::text[])", refs
+    )
+    return {row["ref"]: row["household_id"] for row in rows}
 
 
 async def register_of(conn: Connection, area_code: str) -> tuple[int, datetime | None]:

@@ -34,14 +34,17 @@ class CostShare(BaseModel):
 class HouseholdsRegistered(Event):
     """户册: the households of an area as staff loaded them (no names); replaces the area's last.
 
-    A household is `<unit area code>/<door>` (e.g. 370124001001-G01-B02-U1/602): one vote each.
+    Events name a household by its reference `<unit area code>/h<random>`, never by its door:
+    the doors stay in dispatch's own table. One vote each.
     """
 
     event_type = "HouseholdsRegistered"
     version = 1
 
     area_code: str
-    households: list[str] = Field(description="户号 Household ids, unit code / door")
+    households: list[str] = Field(
+        description="户的代号（单元编码/随机码，不含门牌） Household references, no door numbers"
+    )
     actor: str
     registered_at: datetime
 
@@ -66,7 +69,7 @@ class BallotOpened(Event):
     majority_at_least: bool = Field(
         description="true: 达到即可（以上）; false: 须超过（过半数） Reached, or exceeded"
     )
-    roll: list[str] = Field(description="户册：有表决权的户 The households on the roll")
+    roll: list[str] = Field(description="户册：有表决权的户（代号） The households' references")
     cost_shares: list[CostShare] = Field(
         default_factory=list, description="方案中的出资安排 Who pays, as proposed"
     )
@@ -83,7 +86,7 @@ class BallotTokensIssued(Event):
     version = 1
 
     ballot_id: UUID
-    households: list[str]
+    households: list[str] = Field(description="户的代号 The households' references")
     actor: str
     issued_at: datetime
 
@@ -95,7 +98,7 @@ class HouseholdVoted(Event):
     version = 1
 
     ballot_id: UUID
-    household_id: str
+    household_ref: str = Field(description="户的代号（不含门牌） The household's reference")
     choice: str
     method: str = Field(description="link 链接 | paper 纸质选票 | door_to_door 入户")
     actor: str

@@ -49,9 +49,12 @@ _BY_NAME: dict[str, Any] = {
     "item_key": "case:7c2f5a0e-3b1d-4e8a-9f64-1d2c3b4a5e6f",
     "case_id": "7c2f5a0e-3b1d-4e8a-9f64-1d2c3b4a5e6f",
     # --- ballot ---
-    "household_id": "370124001001-G01-B02-U1/602",
-    "households": ["370124001001-G01-B02-U1/602", "370124001001-G01-B02-U1/502"],
-    "roll": ["370124001001-G01-B02-U1/602", "370124001001-G01-B02-U1/502"],
+    "household_ref": "370124001001-G01-B02-U1/h3f9a1c0d2e4b",
+    "households": [
+        "370124001001-G01-B02-U1/h3f9a1c0d2e4b",
+        "370124001001-G01-B02-U1/h8c2e5a7b9d10",
+    ],
+    "roll": ["370124001001-G01-B02-U1/h3f9a1c0d2e4b", "370124001001-G01-B02-U1/h8c2e5a7b9d10"],
     "kind": "consultation",
     "proposal": "拆除广场假山及水池，改建休闲座椅和乒乓球台",
     "options": ["同意", "不同意"],

@@ -85,8 +85,8 @@ FIELDS: dict[str, str] = {
     "send_at": "发送时间（为空则立即） When it is sent (none: at once)",
     # --- ballot ---
     "ballot_id": "表决/征求意见编号 The ballot's id",
-    "household_id": "户号（单元编码/门牌，不含姓名） A household: unit code / door, no name",
-    "households": "户号列表 Household ids (unit code / door)",
+    "household_ref": "户的代号（单元编码/随机码，不含门牌） A household's reference, no door",
+    "households": "户的代号列表 Household references (unit code / random, no door)",
     "choice": "所选选项 The option chosen",
     "title": "名称 The title",
     "proposal": "表决事项 What was put to the households",

@@ -288,22 +288,28 @@ async def issue_links(
     dispatch = dispatch_of(request)
     issued: list[str] = []
 
-    def decide(ballot: ballots.Ballot, rules: Rules) -> list[Event]:
-        ballots.must_run(caller, ballot.opened.area_code, rules.model)
-        events = ballots.issue_tokens(ballot, command.households, caller.actor, now())
-        issued[:] = [h for e in events for h in getattr(e, "households", [])]
-        return events
-
     async with request.app.state.runtime.pool.acquire() as conn, conn.transaction():
+        wanted = None
+        if command.households is not None:  # doors → references (an unknown one is refused)
+            refs = await store_ballots.refs_of(conn, command.households)
+            wanted = [refs.get(h, h) for h in command.households]
+
+        def decide(ballot: ballots.Ballot, rules: Rules) -> list[Event]:
+            ballots.must_run(caller, ballot.opened.area_code, rules.model)
+            events = ballots.issue_tokens(ballot, wanted, caller.actor, now())
+            issued[:] = [h for e in events for h in getattr(e, "households", [])]
+            return events
+
         await dispatch.change_ballot(conn, ballot_id, decide)
-        links = [(household, secrets.token_urlsafe(24)) for household in issued]
+        links = [(ref, secrets.token_urlsafe(24)) for ref in issued]
         await store_ballots.save_tokens(
-            conn, ballot_id, [(h, hash_key(t)) for h, t in links], now()
+            conn, ballot_id, [(ref, hash_key(t)) for ref, t in links], now()
         )
+        doors = await store_ballots.doors_of(conn, issued)
     return answer(
         {
             "ballot_id": str(ballot_id),
-            "links": [{"household_id": h, "token": t} for h, t in links],
+            "links": [{"household_id": doors.get(ref, ref), "token": t} for ref, t in links],
         }
     )
 
@@ -346,14 +352,16 @@ async def enter_vote(call: Call[Caller, EnterVote]) -> Answer:
     """A paper ballot entered by a committee, or a vote a head collected at the door."""
     command, caller = call.body, call.caller
     method = ballots.Method(command.method)
+    door = command.household_id
+    ref = (await store_ballots.refs_of(call.conn, [door])).get(door)
 
     def decide(ballot: ballots.Ballot, rules: Rules) -> list[Event]:
-        if not may_enter_at(caller, ballot.opened.area_code, command.household_id, rules):
+        if not may_enter_at(caller, ballot.opened.area_code, door, rules):
             raise Problem(404, f"表决 {call.target} 不存在，或不在你的辖区 Not found, or not yours")
-        ballots.may_enter(caller, command.household_id, method, rules.model)
-        return ballots.cast(
-            ballot, command.household_id, command.choice, method, caller.actor, now()
-        )
+        ballots.may_enter(caller, door, method, rules.model)
+        if ref is None:
+            raise IllegalTransition(f"{door} 不在户册中 Not on the roll")
+        return ballots.cast(ballot, ref, command.choice, method, caller.actor, now())
 
     ballot = await dispatch_of(call.request).change_ballot(call.conn, call.target, decide)
     return 200, store_ballots.ballot_json(ballot)

@@ -2,7 +2,9 @@
 
 The roll is the households registered for the area (户册, loaded by staff: a unit's area code
 and a door number, never a name), frozen into the ballot when it opens: one vote per household
-on the roll is then provable from the ballot's own stream. A household that has voted cannot
+on the roll is then provable from the ballot's own stream. Events name a household by its
+reference (`<unit code>/h<random>`, `new_ref`), never by its door: the doors stay in dispatch's
+table, so a reader of dispatch.events cannot tell which flat voted what. A household that has voted cannot
 vote again (its second vote is refused, by whatever way it comes), so a paper ballot and a link
 cannot both count. The result decides the agenda item the ballot was opened for.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -77,6 +80,12 @@ def household_id(unit_code: str, door: str) -> str:
     return f"{unit_code}/{door}"
 
 
+def new_ref(household: str) -> str:
+    """A household's reference in events: its unit and a random part, never its door (a vote
+    on dispatch.events must not say which flat chose what)."""
+    return f"{unit_of(household)}/h{secrets.token_hex(6)}"
+
+
 def unit_of(household: str) -> str:
     return household.rsplit("/", 1)[0]
 
@@ -132,7 +141,7 @@ class Ballot:
 
 def _cast(ballot: Ballot, e: HouseholdVoted) -> Ballot:
     vote = Vote(e.choice, Method(e.method), e.actor, e.cast_at)
-    return replace(ballot, votes={**ballot.votes, e.household_id: vote})
+    return replace(ballot, votes={**ballot.votes, e.household_ref: vote})
 
 
 _EVOLVE: dict[type[Event], Callable[[Any, Any], Ballot]] = {
@@ -270,7 +279,7 @@ def cast(
     return [
         HouseholdVoted(
             ballot_id=ballot.ballot_id,
-            household_id=household,
+            household_ref=household,
             choice=choice,
             method=method.value,
             actor=actor,

@@ -228,6 +228,9 @@ async def test_the_rockery_is_removed_by_a_ballot_of_the_households_and_paid_for
     ]
     types = [t for t, _ in mine]
     assert types.count("HouseholdVoted") == 5 and "BallotClosed" in types
+    # …and never their doors: a vote names the household's reference, the doors stay in dispatch.
+    votes = [d for t, d in mine if t == "HouseholdVoted"]
+    assert all("/h" in v["household_ref"] and "/602" not in json.dumps(v) for v in votes)
     [(_, decided_event)] = [(t, d) for t, d in mine if t == "AgendaDecided"]
     assert decided_event["cost_shares"][1]["note"] == "从公共维修资金列支"
     [(_, closed_event)] = [(t, d) for t, d in mine if t == "BallotClosed"]
