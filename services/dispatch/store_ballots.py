@@ -17,9 +17,9 @@ from shared.eventstore import EventStore
 async def save_register(
     conn: Connection, area_code: str, households: list[str], at: datetime
 ) -> list[str]:
-    """The area's register becomes `households` (a household moves with its newest register);
-    answers each household's reference, in order: a household keeps the one it had."""
-    await conn.execute("DELETE FROM households WHERE area_code = $1", area_code)
+    """The area's register becomes `households`: every household in the area not listed leaves
+    (one loaded before under a narrower register too); answers each household's reference, in
+    order: a household keeps the one it had, so a ballot's roll still knows it after a reload."""
     rows = await conn.fetch(
         """
         INSERT INTO households (household_id, area_code, unit_code, registered_at, ref)
@@ -34,6 +34,12 @@ async def save_register(
         area_code,
         at,
         [ballots.new_ref(h) for h in households],
+    )
+    await conn.execute(
+        "DELETE FROM households WHERE unit_code LIKE ANY ($1::text[]) "
+        "AND NOT (household_id = ANY ($2::text[]))",
+        like_patterns(area_code),
+        households,
     )
     refs = {row["household_id"]: row["ref"] for row in rows}
     return [refs[h] for h in households]
