@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from services.reporting import store
 from services.reporting.api.csv import CSV_RESPONSE, csv_response
 from services.reporting.api.deps import MONTH, AreaCode, Config, Format, Limit, Pool, page_size
+from shared.answers import problem
 from shared.apikeys import PUBLIC
 from shared.events import BallotTally
 from shared.events.area import no_finer_than_building
@@ -146,6 +147,7 @@ async def get_turnout(
     "/ballots/{ballot_id}",
     response_model=BallotResult,
     summary="一次征求意见或表决的结果 One ballot's public result",
+    responses=problem(404, "没有这次征求意见或表决 No such ballot"),
 )
 async def get_ballot(ballot_id: UUID, pool: Pool) -> BallotResult:
     async with pool.acquire() as conn:
