@@ -63,7 +63,7 @@ fmt: install
 	$(BIN)/ruff format .
 
 ## End-to-end latency and rate, event-store and relay rates, SLA timers, notify under a slow gateway,
-## filing against a grown store; tables + bench-results/*.json.
+## filing against a grown store, storage per complaint; tables + bench-results/*.json.
 bench: install
 	$(BIN)/python -m tests.bench.latency $(BENCH_ARGS)
 	$(BIN)/python -m tests.bench.store
@@ -71,6 +71,7 @@ bench: install
 	$(BIN)/python -m tests.bench.notify
 	$(BIN)/python -m tests.bench.rebuild
 	$(BIN)/python -m tests.bench.filing
+	$(BIN)/python -m tests.bench.storage
 
 ## Refresh the committed JSON-Schema snapshots of the versioned contracts (new contracts, new
 ## versions, new optional properties; a breaking change is refused, older versions' snapshots
