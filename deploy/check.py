@@ -76,6 +76,8 @@ def manifests(folder: Path = K8S) -> tuple[list[Manifest], list[str]]:
     that is not reproduced here)."""
     faults: list[str] = []
     kustomization = yaml.safe_load((folder / "kustomization.yaml").read_text(encoding="utf-8"))
+    if kustomization.get("kind") != "Kustomization":
+        faults.append("kustomization.yaml: not a Kustomization")
     unknown = set(kustomization) - KUSTOMIZATION_FIELDS
     if unknown:
         faults.append(f"kustomization.yaml: fields this check does not apply: {sorted(unknown)}")
@@ -115,9 +117,11 @@ def _kustomize(
     for entry in labels:
         metadata.setdefault("labels", {}).update(entry.get("pairs", {}))
     for container in containers(resource):
-        image = images.get(container.get("image", "").split(":")[0])
+        name, _, tag = container.get("image", "").partition(":")
+        image = images.get(name)
         if image is not None:
-            container["image"] = f"{image.get('newName', image['name'])}:{image['newTag']}"
+            name, tag = image.get("newName", name), image.get("newTag", tag)
+            container["image"] = f"{name}:{tag}" if tag else name
 
 
 def containers(resource: dict[str, Any]) -> list[dict[str, Any]]:
@@ -147,7 +151,10 @@ def kubernetes_faults(
 
 
 def faults() -> list[str]:
-    found, shape = manifests()
+    try:
+        found, shape = manifests()
+    except yaml.YAMLError as error:
+        return [f"deploy/k8s: not YAML: {error}"]
     return compose_faults() + shape + kubernetes_faults(found)
 
 
@@ -157,7 +164,8 @@ def main() -> None:
         print(fault)
     if found:
         sys.exit(1)
-    print(f"deploy: docker-compose.yml and deploy/k8s/ valid (Kubernetes {KUBERNETES_VERSIONS})")
+    versions = ", ".join(KUBERNETES_VERSIONS)
+    print(f"deploy: docker-compose.yml and deploy/k8s/ valid (Kubernetes {versions})")
 
 
 if __name__ == "__main__":
