@@ -140,6 +140,27 @@ def test_a_compose_file_against_the_compose_specification_fails(tmp_path: Path) 
     assert any("restart_policy" in fault for fault in faults), faults
 
 
+KUBECTL = shutil.which("kubectl")
+
+
+@pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
+def test_what_the_check_validates_is_what_kubectl_kustomize_emits() -> None:
+    """The check reproduces kustomize for the fields the kustomization uses; where kubectl is
+    there (it builds the kustomization offline), the two agree object for object."""
+    assert KUBECTL is not None
+    built = subprocess.run(
+        [KUBECTL, "kustomize", str(K8S)], capture_output=True, text=True, timeout=120, check=True
+    ).stdout
+    emitted = {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all(built) if d}
+    found, _ = check.manifests()
+    ours = {
+        (m.resource["kind"], m.resource["metadata"]["name"]): m.resource
+        for m in found
+        if m.source not in check.BY_HAND
+    }
+    assert ours == emitted
+
+
 def test_the_check_applies_the_kustomizations_namespace_and_image() -> None:
     found, _ = check.manifests()
     for manifest in found:
