@@ -335,3 +335,9 @@ def test_compose_runs_each_service_as_production_accepts_it_in_several_processes
         assert "ports" not in worker  # replicas cannot share a host port
         for same in ("command", "environment", "healthcheck", "depends_on", "image"):
             assert worker[same] == defined[same], same
+        # Prometheus (profile observability) scrapes each replica by compose's DNS for the name.
+        scrape = yaml.safe_load((REPO / "deploy" / "prometheus" / "prometheus.yml").read_text())
+        [job] = [job for job in scrape["scrape_configs"] if job["job_name"] == service]
+        assert job["dns_sd_configs"] == [
+            {"names": [f"{service}-worker"], "type": "A", "port": int(port)}
+        ]
