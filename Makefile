@@ -57,6 +57,7 @@ lint: install
 	$(BIN)/lint-imports
 	$(BIN)/python -m shared.events.snapshots --check
 	$(BIN)/python -m shared.asyncapi --check
+	$(BIN)/python -m deploy.check  # docker-compose.yml and deploy/k8s/ against their schemas, offline
 
 fmt: install
 	$(BIN)/ruff check --fix .
