@@ -539,6 +539,7 @@ class _CommitOnRevoke(ConsumerRebalanceListener):
         name = self.batches.consumer.name
         self.revoked_at = time.monotonic()
         CONSUMER_REBALANCES.labels(name, "revoked").inc()
+        CONSUMER_ASSIGNED.labels(name).set(0)  # eager rebalancing: all of them, until assigned
         log.info("%s: rebalance: %d partitions revoked", name, len(revoked))
         await self.batches.commit()
         forget_lag(name, revoked)
