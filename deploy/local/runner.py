@@ -214,7 +214,12 @@ class Stack:
             # Spans as OTLP/JSON lines, unless OTEL_EXPORTER_OTLP_ENDPOINT names a collector.
             "TRACES_FILE": str((self.traces / f"{worker}.jsonl").resolve()),
             # Which worker a span came from (its service name is the service's).
-            "OTEL_RESOURCE_ATTRIBUTES": f"service.instance.id={worker}",
+            "OTEL_RESOURCE_ATTRIBUTES": ",".join(
+                filter(
+                    None,
+                    [os.environ.get("OTEL_RESOURCE_ATTRIBUTES"), f"service.instance.id={worker}"],
+                )
+            ),
             "NOTIFY_SMS_GATEWAY_URL": f"http://127.0.0.1:{self.config.sink_port}/sms",
             "NOTIFY_WECHAT_GATEWAY_URL": f"http://127.0.0.1:{self.config.sink_port}/wechat",
             "NOTIFY_SMS_API_KEY": GATEWAY_KEY,

@@ -232,10 +232,11 @@ async def record_outcomes(
 
 async def record_sent(
     conn: Connection, outcomes: list[tuple[UUID, int, str, str | None, datetime | None]]
-) -> set[UUID]:
+) -> set[tuple[UUID, int]]:
     """The outcomes of sends, each (notification id, the claim's attempt, status, error, retry
     at), recorded only where that claim still holds the row: still `sending`, at that attempt.
-    Returns the ids recorded.
+    Returns the (id, attempt) pairs recorded (one process may hold a stale claim's outcome
+    and the current one's of the same message in one batch).
 
     Why: a claim is a lease. A sender that outlives its lease (a stalled or stopping worker)
     finds the row claimed again by another worker, which sends it again under the same
@@ -250,7 +251,7 @@ async def record_sent(
              AS o(notification_id, attempt, status, error, retry_at)
         WHERE d.notification_id = o.notification_id
           AND d.status = 'sending' AND d.attempts = o.attempt
-        RETURNING d.notification_id
+        RETURNING d.notification_id, d.attempts
         """,
         [o[0] for o in outcomes],
         [o[1] for o in outcomes],
@@ -258,7 +259,7 @@ async def record_sent(
         [o[3] for o in outcomes],
         [o[4] for o in outcomes],
     )
-    return {row["notification_id"] for row in rows}
+    return {(row["notification_id"], row["attempts"]) for row in rows}
 
 
 async def deliveries_of(conn: Connection, complaint_id: UUID) -> list[dict[str, Any]]:

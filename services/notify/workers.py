@@ -395,7 +395,7 @@ class Recorder:
                 conn, [(r.notification_id, r.attempt, st, e, r.retry_at) for r, st, e in sent]
             )
             # A claim that outlived its lease: the row's new claimer records it instead.
-            batch = [o for o in batch if o.recorded.notification_id in held]
+            batch = [o for o in batch if (o.recorded.notification_id, o.recorded.attempt) in held]
             if not batch:
                 return
             for outcome in batch:

@@ -66,7 +66,13 @@ async def test_only_the_current_claim_of_a_message_records_its_outcome(pool):
             == "sending"
         )
 
-    await recorder.record([delivered(notification_id, complaint_id, attempt=2)])  # B
+    # B's outcome, and A's once more in the same batch (one process held both claims).
+    await recorder.record(
+        [
+            delivered(notification_id, complaint_id, attempt=1),
+            delivered(notification_id, complaint_id, attempt=2),
+        ]
+    )
     await recorder.record([delivered(notification_id, complaint_id, attempt=2)])  # B, again
     async with pool.acquire() as conn:
         outcomes = await conn.fetch(
@@ -78,3 +84,4 @@ async def test_only_the_current_claim_of_a_message_records_its_outcome(pool):
         )
     assert status == "delivered"
     assert len(outcomes) == 1
+    assert outcomes[0]["o"]["attempt"] == 2
