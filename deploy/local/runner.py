@@ -351,6 +351,8 @@ class Stack:
         stopped first, the topics recreated, then the services started again: their relays
         notice the lost records and re-drive, their inboxes absorb the repeats."""
         backoff = dict.fromkeys(self.services, 0.0)
+        # Dead workers and when each may start again: one worker's backoff holds up no other.
+        restart_at: dict[str, float] = {}
         while not stop.is_set():
             await woken(stop, 0.5)
             if stop.is_set():
@@ -361,21 +363,27 @@ class Stack:
                 self.postgres.start()
                 await wait_for_postgres(self.server_url)
             if self.broker is not None and not self.broker.alive():
+                restart_at.clear()  # every worker is started afresh
                 await self._recover_broker()
                 continue
             for worker, child in self.services.items():
                 if child.alive():
                     continue
-                self.service_restarts[worker] += 1
-                log.warning(
-                    "%s exited (code %s); restarting it",
-                    worker,
-                    child.process and child.process.returncode,
-                )
-                if child.uptime() >= STEADY_AFTER_S:
-                    backoff[worker] = 0.0  # it ran well before: not a crash loop
-                await asyncio.sleep(backoff[worker])
-                backoff[worker] = min(backoff[worker] * 2 or 0.5, 10.0)
+                if worker not in restart_at:
+                    self.service_restarts[worker] += 1
+                    if child.uptime() >= STEADY_AFTER_S:
+                        backoff[worker] = 0.0  # it ran well before: not a crash loop
+                    log.warning(
+                        "%s exited (code %s); restarting it in %.1fs",
+                        worker,
+                        child.process and child.process.returncode,
+                        backoff[worker],
+                    )
+                    restart_at[worker] = time.monotonic() + backoff[worker]
+                    backoff[worker] = min(backoff[worker] * 2 or 0.5, 10.0)
+                if time.monotonic() < restart_at[worker]:
+                    continue
+                del restart_at[worker]
                 await wait_for_port_free(self.config.port(worker))
                 child.start()
                 self._write_state()
