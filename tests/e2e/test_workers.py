@@ -27,7 +27,7 @@ from tests.support import examples
 pytestmark = pytest.mark.e2e
 
 WORKERS = {"dispatch": 3, "notify": 3, "reporting": 2}
-LOAD = 150
+LOAD = 120
 # Sanitation complaints get clocks of seconds, so their warnings and breaches fire while the
 # workers are killed and rebalanced (the other categories keep the demo's hours).
 FAST_CATEGORY = "sanitation"
@@ -333,7 +333,9 @@ async def test_nothing_is_lost_or_doubled_in_a_rebalance_storm(stack):
 
     async def storm() -> None:
         for round_, victim in enumerate(victims):
-            os.kill(stack.pid(victim), signal.SIGKILL if round_ % 3 == 2 else signal.SIGTERM)
+            # The last leaves by SIGTERM: the group need not wait out a dead member's session
+            # before the last complaints can settle.
+            os.kill(stack.pid(victim), signal.SIGKILL if round_ % 3 == 1 else signal.SIGTERM)
             await asyncio.sleep(3.0)
         storm_over.set()
 
