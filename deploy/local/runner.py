@@ -499,5 +499,5 @@ def print_banner(stack: Stack) -> None:
     elif endpoint := os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
         console.print(f"Traces:   {endpoint} (OTLP)")
     else:
-        console.print(f"Traces:   {stack.traces}/<service>.jsonl (OTLP JSON lines)")
+        console.print(f"Traces:   {stack.traces}/<worker>.jsonl (OTLP JSON lines)")
     console.print("Ctrl-C or `make down` stops everything.  Ctrl-C 或 `make down` 停止全部。")
