@@ -36,9 +36,10 @@ $(ASYNCAPI_CHECK)/node_modules/.installed: $(ASYNCAPI_CHECK)/package-lock.json
 	npm ci --prefix $(ASYNCAPI_CHECK) --no-audit --no-fund --ignore-scripts --loglevel=error
 	touch $@
 
-## Run the platform on its embedded defaults (or DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS).
+## Run the platform on its embedded defaults (or DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS);
+## WORKERS=dispatch=3,notify=3,reporting=2 runs several processes of those services.
 up: install
-	$(BIN)/python -m deploy.local up
+	$(BIN)/python -m deploy.local up $(if $(WORKERS),--workers $(WORKERS))
 
 down:
 	@if [ -x $(BIN)/python ]; then $(BIN)/python -m deploy.local down; else echo "nothing to stop"; fi
