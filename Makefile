@@ -63,7 +63,8 @@ fmt: install
 	$(BIN)/ruff format .
 
 ## End-to-end latency and rate, event-store and relay rates, SLA timers, notify under a slow gateway,
-## filing against a grown store; tables + bench-results/*.json.
+## filing against a grown store, 1-2-3 workers per service and the rebalance pause;
+## tables + bench-results/*.json.
 bench: install
 	$(BIN)/python -m tests.bench.latency $(BENCH_ARGS)
 	$(BIN)/python -m tests.bench.store
@@ -71,6 +72,7 @@ bench: install
 	$(BIN)/python -m tests.bench.notify
 	$(BIN)/python -m tests.bench.rebuild
 	$(BIN)/python -m tests.bench.filing
+	$(BIN)/python -m tests.bench.workers
 
 ## Refresh the committed JSON-Schema snapshots of the versioned contracts (new contracts, new
 ## versions, new optional properties; a breaking change is refused, older versions' snapshots
