@@ -56,7 +56,7 @@ from tests.bench.worker_group import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-console = Console()
+console = Console(width=120)
 SESSION_TIMEOUT_S = 6.0  # KAFKA_SESSION_TIMEOUT_S's default, which the workers run with
 CPU_NOTE = (
     "2 cores shared by Postgres, the broker, the workers and the harness: a third worker has "
@@ -259,6 +259,14 @@ def summarize_drain(runs: dict[int, list[dict[str, Any]]]) -> dict[str, Any]:
             )
         }  # fmt: skip
         summary[str(workers)]["ratio_to_1"] = summary[str(workers)]["events_per_s"]["median"] / one
+        # Each repeat ran 1, 2, 3 workers one after the other: a ratio within a repeat shares
+        # the machine's mood of those minutes, which the medians of separate runs do not.
+        summary[str(workers)]["pair_ratios_to_1"] = spread(
+            [
+                r["events_per_s"] / b["events_per_s"]
+                for r, b in zip(rs, runs[min(runs)], strict=True)
+            ]
+        )
     return summary
 
 
@@ -278,7 +286,8 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
         title=f"drain a backlog of {results['complaints']:,} complaints' records, by workers "
         f"(medians of {args.repeats}, min–max)"
     )
-    for column in ("service", "workers", "events/s", "complaints/s", "× 1 worker", "CPU ms/event"):
+    columns = ("service", "workers", "events/s", "complaints/s", "× 1 worker", "× 1, pairs")
+    for column in (*columns, "CPU ms/event"):
         table.add_column(column, justify="right")
     for service, data in results["drain"].items():
         for workers in args.workers:
@@ -290,6 +299,7 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
                 f"{rate['median']:,.0f} ({rate['min']:,.0f}–{rate['max']:,.0f})",
                 f"{row['complaints_per_s']['median']:,.0f}",
                 f"{row['ratio_to_1']:.2f}",
+                f"{row['pair_ratios_to_1']['median']:.2f}",
                 f"{row['worker_cpu_ms_per_event']['median']:.2f}",
             )
     console.print(table)
