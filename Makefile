@@ -36,9 +36,10 @@ $(ASYNCAPI_CHECK)/node_modules/.installed: $(ASYNCAPI_CHECK)/package-lock.json
 	npm ci --prefix $(ASYNCAPI_CHECK) --no-audit --no-fund --ignore-scripts --loglevel=error
 	touch $@
 
-## Run the platform on its embedded defaults (or DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS).
+## Run the platform on its embedded defaults (or DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS);
+## WORKERS=dispatch=3,notify=3,reporting=2 runs several processes of those services.
 up: install
-	$(BIN)/python -m deploy.local up
+	$(BIN)/python -m deploy.local up $(if $(WORKERS),--workers $(WORKERS))
 
 down:
 	@if [ -x $(BIN)/python ]; then $(BIN)/python -m deploy.local down; else echo "nothing to stop"; fi
@@ -57,13 +58,15 @@ lint: install
 	$(BIN)/lint-imports
 	$(BIN)/python -m shared.events.snapshots --check
 	$(BIN)/python -m shared.asyncapi --check
+	$(BIN)/python -m deploy.check  # docker-compose.yml and deploy/k8s/ against their schemas, offline
 
 fmt: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
 ## End-to-end latency and rate, event-store and relay rates, SLA timers, notify under a slow gateway,
-## filing against a grown store, a Beijing-size city; tables + bench-results/*.json.
+## filing against a grown store, storage per complaint, 1-2-3 workers per service and the
+## rebalance pause, a Beijing-size city; tables + bench-results/*.json.
 bench: install
 	$(BIN)/python -m tests.bench.latency $(BENCH_ARGS)
 	$(BIN)/python -m tests.bench.store
@@ -71,6 +74,8 @@ bench: install
 	$(BIN)/python -m tests.bench.notify
 	$(BIN)/python -m tests.bench.rebuild
 	$(BIN)/python -m tests.bench.filing
+	$(BIN)/python -m tests.bench.storage
+	$(BIN)/python -m tests.bench.workers
 	$(BIN)/python -m tests.bench.city
 
 ## Refresh the committed JSON-Schema snapshots of the versioned contracts (new contracts, new

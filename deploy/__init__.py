@@ -1,1 +1,1 @@
-"""Deployment: the local runner (deploy.local), Kubernetes manifests and sizing notes."""
+"""Deployment: the local runner (deploy.local), manifests and their check (deploy.check), sizing."""

@@ -14,17 +14,20 @@ from typing import Any, Protocol
 import aiokafka
 import asyncpg
 from aiokafka import AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.consumer.fetcher import Fetcher
 from aiokafka.errors import KafkaError
 
 from shared.db import Connection
 from shared.envelope import Envelope, Headers, from_kafka
 from shared.events import Event, UndecodableEvent, UnknownEventType, wire_types
 from shared.eventstore import EventStore, RecordedEvent
+from shared.kafka_pacing import pace
 from shared.metrics import (
+    CONSUMER_ASSIGNED,
     CONSUMER_BATCH_RECORDS,
     CONSUMER_LAG,
     CONSUMER_MESSAGES,
+    CONSUMER_REBALANCE_PAUSE,
+    CONSUMER_REBALANCES,
     CONSUMER_RETRIES,
     HANDLER_DURATION,
 )
@@ -368,69 +371,6 @@ def forget_lag(consumer: str, partitions: Iterable[Any]) -> None:
             CONSUMER_LAG.remove(consumer, tp.topic, str(tp.partition))
 
 
-class _PacedFetcher(Fetcher):
-    """aiokafka's fetcher, asking the broker to wait `busy_ms` for records while they flow and
-    `idle_ms` once none came for `idle_after_s`.
-
-    Why: the embedded Tansu does not answer a fetch over several partitions promptly when
-    records arrive (measured: about 800 ms per record with a 2,000 ms wait over six partitions,
-    2 ms over one), so a consumer must ask often to pass records on quickly (25 ms: 40 fetches a
-    second per consumer). At rest that asking was most of the broker's idle CPU. Once records
-    flow again, the next fetch is short; the first record after a quiet spell waits at most
-    `idle_ms`.
-    """
-
-    busy_ms: int
-    idle_ms: int
-    idle_after_s: float
-    last_records: float
-
-    @property  # read by every fetch request the fetcher builds
-    def _fetch_max_wait_ms(self) -> int:
-        quiet = time.monotonic() - self.last_records >= self.idle_after_s
-        return self.idle_ms if quiet else self.busy_ms
-
-    @_fetch_max_wait_ms.setter
-    def _fetch_max_wait_ms(self, value: int) -> None:
-        self.busy_ms = value
-
-    async def _proc_fetch_request(self, assignment: Any, node_id: Any, request: Any) -> bool:
-        woken: bool = await super()._proc_fetch_request(assignment, node_id, request)
-        if woken:  # records (or an error to raise) for the consumer
-            self.last_records = time.monotonic()
-        return woken
-
-    @classmethod
-    def pace(cls, fetcher: Fetcher, busy_ms: int, idle_ms: int, idle_after_s: float) -> None:
-        """Turn a started fetcher into a paced one (its fetch loop is already running and reads
-        the wait anew for every request)."""
-        fetcher.__class__ = cls
-        assert isinstance(fetcher, cls)
-        fetcher.busy_ms, fetcher.idle_ms, fetcher.idle_after_s = busy_ms, idle_ms, idle_after_s
-        fetcher.last_records = time.monotonic()
-
-
-class _PacedConsumer(aiokafka.AIOKafkaConsumer):
-    busy_ms: int
-    idle_ms: int
-    idle_after_s: float
-
-    async def start(self) -> None:
-        await super().start()
-        _PacedFetcher.pace(self._fetcher, self.busy_ms, self.idle_ms, self.idle_after_s)
-
-
-def pace(
-    consumer: aiokafka.AIOKafkaConsumer, busy_ms: int, idle_ms: int, idle_after_s: float
-) -> None:
-    """Make a consumer not yet started fetch with `busy_ms` waits while records flow and
-    `idle_ms` after `idle_after_s` without any (see _PacedFetcher)."""
-    consumer.__class__ = _PacedConsumer
-    assert isinstance(consumer, _PacedConsumer)
-    consumer.busy_ms, consumer.idle_ms, consumer.idle_after_s = busy_ms, idle_ms, idle_after_s
-    consumer._fetch_max_wait_ms = busy_ms  # what start() gives the fetcher
-
-
 # How long aiokafka's fetch loop sleeps when nothing wakes it (its default, 200 ms, is five
 # wakeups a second per consumer at rest). A fetch's answer, a consumed buffer, a new
 # assignment and a metadata refresh all wake it before; the timeout is only a backstop.
@@ -587,14 +527,36 @@ class BatchConsumer:
 
 
 class _CommitOnRevoke(ConsumerRebalanceListener):
-    """Before partitions go to another member, commit what was handled of them."""
+    """Before partitions go to another member, commit what was handled of them. Each revoke
+    and assignment is logged and counted; the time from this member's revoke to its next
+    assignment (its pause: it handles nothing meanwhile) goes into a histogram."""
 
     def __init__(self, batches: BatchConsumer) -> None:
         self.batches = batches
+        self.revoked_at: float | None = None
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
+        name = self.batches.consumer.name
+        self.revoked_at = time.monotonic()
+        CONSUMER_REBALANCES.labels(name, "revoked").inc()
+        CONSUMER_ASSIGNED.labels(name).set(0)  # eager rebalancing: all of them, until assigned
+        log.info("%s: rebalance: %d partitions revoked", name, len(revoked))
         await self.batches.commit()
-        forget_lag(self.batches.consumer.name, revoked)
+        forget_lag(name, revoked)
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
+        name = self.batches.consumer.name
         self.batches.forget(assigned)
+        CONSUMER_REBALANCES.labels(name, "assigned").inc()
+        CONSUMER_ASSIGNED.labels(name).set(len(assigned))
+        paused = None if self.revoked_at is None else time.monotonic() - self.revoked_at
+        if paused is not None:
+            CONSUMER_REBALANCE_PAUSE.labels(name).observe(paused)
+            self.revoked_at = None
+        log.info(
+            "%s: rebalance: %d partitions assigned (%s)%s",
+            name,
+            len(assigned),
+            ", ".join(sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned)),
+            "" if paused is None else f" after a pause of {paused:.2f}s",
+        )

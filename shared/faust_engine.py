@@ -12,7 +12,8 @@ import aiokafka
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-from shared.consumer import ConsumedRecord, IdempotentConsumer, heartbeat_ms, pace, show_lag
+from shared.consumer import ConsumedRecord, IdempotentConsumer, heartbeat_ms, show_lag
+from shared.kafka_pacing import pace
 from shared.settings import ServiceSettings
 
 

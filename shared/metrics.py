@@ -52,6 +52,20 @@ CONSUMER_LAG = Gauge(
     "Records on the partition after what the consumer handled (highwater − position), per batch",
     ["consumer", "topic", "partition"],
 )
+CONSUMER_REBALANCES = Counter(
+    "jiesu_consumer_rebalances_total",
+    "Partitions taken from (revoked) or given to (assigned) this member, by rebalance",
+    ["consumer", "event"],
+)
+CONSUMER_ASSIGNED = Gauge(
+    "jiesu_consumer_assigned_partitions", "Partitions this member holds now", ["consumer"]
+)
+CONSUMER_REBALANCE_PAUSE = Histogram(
+    "jiesu_consumer_rebalance_pause_seconds",
+    "From this member's revoke to its next assignment: the time it handled nothing",
+    ["consumer"],
+    buckets=(0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 60.0),
+)
 HANDLER_DURATION = Histogram(
     "jiesu_handler_duration_seconds",
     "Time to handle one batch of records (its transaction, or the one-by-one fallback)",

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 
-from deploy.local.runner import StackConfig, run
+from deploy.local.runner import WORKER_PORT_BASE, StackConfig, parse_workers, run
 
 
 def _alive(pid: int) -> bool:
@@ -102,6 +102,16 @@ def main() -> int:
     up.add_argument("--pg-port", type=int, help="embedded Postgres port (default 55432)")
     up.add_argument("--db-prefix", help="service databases are <prefix>_<service> (default jiesu)")
     up.add_argument("--fast-unsafe-db", action="store_true", help="fsync off (tests only)")
+    up.add_argument(
+        "--workers",
+        type=parse_workers,
+        help="processes per service, e.g. dispatch=3,notify=3,reporting=2 (default 1 each)",
+    )
+    up.add_argument(
+        "--worker-port-base",
+        type=int,
+        help=f"further workers' ports: base + 10 * service index + n - 1 (default {WORKER_PORT_BASE})",
+    )
     commands.add_parser("down", help="stop everything `up` started")
     commands.add_parser("status", help="what is running")
     commands.add_parser("env", help="the running platform's settings as shell exports")
@@ -124,6 +134,8 @@ def main() -> int:
         pg_port=args.pg_port,
         db_prefix=args.db_prefix,
         durable=not args.fast_unsafe_db,
+        workers=args.workers,
+        worker_port_base=args.worker_port_base,
     )
     return asyncio.run(run(config))
 

@@ -124,8 +124,10 @@ class Child:
         self.user = user
         self.cwd = cwd
         self.process: subprocess.Popen[bytes] | None = None
+        self.started = 0.0  # time.monotonic() at the last start
 
     def start(self) -> None:
+        self.started = time.monotonic()
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_file, "ab") as log:
             self.process = subprocess.Popen(
@@ -145,6 +147,10 @@ class Child:
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
+
+    def uptime(self) -> float:
+        """Seconds since the last start."""
+        return time.monotonic() - self.started
 
     async def stop(self, timeout: float = 15.0) -> None:
         if self.process is None or self.process.poll() is not None:

@@ -30,6 +30,13 @@ from shared.waits import woken
 log = logging.getLogger("jiesu.runner")
 
 SERVICES = ("intake", "dispatch", "notify", "reporting")
+# Workers after a service's first: <service>-<n> on WORKER_PORT_BASE + 10 * (the service's
+# place in SERVICES) + n - 1, e.g. dispatch-2 on 8111, notify-3 on 8122, reporting-2 on 8131;
+# the first keeps the service's own port (8001-8004), so every URL in the README stays right.
+WORKER_PORT_BASE = 8100
+MAX_WORKERS = 10
+# A worker that ran this long before it died is restarted at once again (no backoff).
+STEADY_AFTER_S = 30.0
 DEMO_CITY = Path(__file__).with_name("demo_city.yaml")
 DEMO_DIRECTORY = Path(__file__).with_name("demo_directory.yaml")
 SINK_SECRET = "whsec_ZGV2LW9ubHktbG9jYWwtc2luay1zZWNyZXQ="  # base64("dev-only-local-sink-secret")
@@ -52,6 +59,10 @@ class StackConfig:
     seed: bool = True
     durable: bool = True
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Processes per service (default 1 each): they share their topics' partitions in one
+    # consumer group, elect one relay per store, and share timers and deliveries.
+    workers: dict[str, int] = field(default_factory=dict)
+    worker_port_base: int = WORKER_PORT_BASE
 
     @classmethod
     def from_environment(cls, **overrides: object) -> StackConfig:
@@ -64,12 +75,49 @@ class StackConfig:
                 setattr(config, name, value)
         return config
 
-    def port(self, service: str) -> int:
-        return self.port_base + SERVICES.index(service)
+    def port(self, worker: str) -> int:
+        """A worker's HTTP port: `intake` (a service's first worker) or `dispatch-2`."""
+        service, number = service_of(worker), worker_number(worker)
+        if number == 1:
+            return self.port_base + SERVICES.index(service)
+        return self.worker_port_base + 10 * SERVICES.index(service) + number - 1
+
+    def worker_names(self, service: str) -> list[str]:
+        count = self.workers.get(service, 1)
+        return [service, *(f"{service}-{n}" for n in range(2, count + 1))]
+
+    def all_workers(self) -> list[str]:
+        return [name for service in SERVICES for name in self.worker_names(service)]
 
     @property
     def state_file(self) -> Path:
         return self.state_dir / "stack.json"
+
+
+def service_of(worker: str) -> str:
+    return worker.partition("-")[0]
+
+
+def worker_number(worker: str) -> int:
+    _, _, number = worker.partition("-")
+    return int(number) if number else 1
+
+
+def parse_workers(text: str) -> dict[str, int]:
+    """`dispatch=3,notify=3,reporting=2` as {service: processes}."""
+    workers: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        service, _, count = part.partition("=")
+        service = service.strip()
+        if service not in SERVICES or not count.strip().isdigit():
+            raise ValueError(
+                f"--workers {part!r}: 应为 服务=数量 expected service=count, "
+                f"service one of {', '.join(SERVICES)}"
+            )
+        if not 1 <= int(count) <= MAX_WORKERS:
+            raise ValueError(f"--workers {part!r}: 1 to {MAX_WORKERS} workers per service")
+        workers[service] = int(count)
+    return workers
 
 
 class Stack:
@@ -86,7 +134,8 @@ class Stack:
         )
         self.bootstrap = config.kafka_bootstrap or f"127.0.0.1:{config.broker_port}"
         self.broker_restarts = 0
-        self.service_restarts: dict[str, int] = dict.fromkeys(SERVICES, 0)
+        # Restarts by worker (`dispatch`, `dispatch-2`, ...).
+        self.service_restarts: dict[str, int] = dict.fromkeys(config.all_workers(), 0)
         self.ready = False
 
     # -- starting -------------------------------------------------------------------------
@@ -153,16 +202,24 @@ class Stack:
     def _database_url(self, service: str) -> str:
         return with_database(self.server_url, f"{self.config.db_prefix}_{service}")
 
-    def _service_env(self, service: str) -> dict[str, str]:
+    def _service_env(self, worker: str) -> dict[str, str]:
+        service = service_of(worker)
         prefix = service.upper()
         env = {
             **os.environ,
             "PYTHONUNBUFFERED": "1",
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
             f"{prefix}_DATABASE_URL": self._database_url(service),
-            f"{prefix}_PORT": str(self.config.port(service)),
+            f"{prefix}_PORT": str(self.config.port(worker)),
             # Spans as OTLP/JSON lines, unless OTEL_EXPORTER_OTLP_ENDPOINT names a collector.
-            "TRACES_FILE": str((self.traces / f"{service}.jsonl").resolve()),
+            "TRACES_FILE": str((self.traces / f"{worker}.jsonl").resolve()),
+            # Which worker a span came from (its service name is the service's).
+            "OTEL_RESOURCE_ATTRIBUTES": ",".join(
+                filter(
+                    None,
+                    [os.environ.get("OTEL_RESOURCE_ATTRIBUTES"), f"service.instance.id={worker}"],
+                )
+            ),
             "NOTIFY_SMS_GATEWAY_URL": f"http://127.0.0.1:{self.config.sink_port}/sms",
             "NOTIFY_WECHAT_GATEWAY_URL": f"http://127.0.0.1:{self.config.sink_port}/wechat",
             "NOTIFY_SMS_API_KEY": GATEWAY_KEY,
@@ -184,38 +241,41 @@ class Stack:
         env.pop("DATABASE_URL", None)
         return env
 
-    def _service_child(self, service: str) -> Child:
+    def _service_child(self, worker: str) -> Child:
         return Child(
-            service,
-            [sys.executable, "-m", f"services.{service}.main"],
-            self.logs / f"{service}.log",
-            env=self._service_env(service),
+            worker,
+            [sys.executable, "-m", f"services.{service_of(worker)}.main"],
+            self.logs / f"{worker}.log",
+            env=self._service_env(worker),
         )
 
     async def _start_services(self) -> None:
-        for service in SERVICES:
-            await wait_for_port_free(self.config.port(service))
-            child = self._service_child(service)
+        """Every worker of every service at once: two workers of a service starting together
+        is what they must survive anyway (schema under an advisory lock, one relay leader)."""
+        workers = self.config.all_workers()
+        for worker in workers:
+            await wait_for_port_free(self.config.port(worker))
+            child = self._service_child(worker)
             child.start()
-            self.services[service] = child
+            self.services[worker] = child
         self._write_state()
-        await asyncio.gather(*(self.wait_ready(service) for service in SERVICES))
+        await asyncio.gather(*(self.wait_ready(worker) for worker in workers))
 
-    async def wait_ready(self, service: str, timeout: float = 90.0) -> None:
-        url = f"http://127.0.0.1:{self.config.port(service)}/readyz"
+    async def wait_ready(self, worker: str, timeout: float = 90.0) -> None:
+        url = f"http://127.0.0.1:{self.config.port(worker)}/readyz"
         deadline = time.monotonic() + timeout
         async with httpx.AsyncClient(timeout=2) as client:
             while True:
-                child = self.services[service]
+                child = self.services[worker]
                 if not child.alive():
-                    raise RuntimeError(f"{service} exited during start-up; see {child.log_file}")
+                    raise RuntimeError(f"{worker} exited during start-up; see {child.log_file}")
                 with contextlib.suppress(httpx.HTTPError):
                     if (await client.get(url)).status_code == 200:
-                        log.info("%s is ready", service)
+                        log.info("%s is ready", worker)
                         return
                 if time.monotonic() > deadline:
                     raise TimeoutError(
-                        f"{service} not ready after {timeout:.0f}s; see {child.log_file}"
+                        f"{worker} not ready after {timeout:.0f}s; see {child.log_file}"
                     )
                 await asyncio.sleep(0.3)
 
@@ -290,7 +350,9 @@ class Stack:
         """Restart what dies. A dead embedded broker comes back empty, so the services are
         stopped first, the topics recreated, then the services started again: their relays
         notice the lost records and re-drive, their inboxes absorb the repeats."""
-        backoff = dict.fromkeys(SERVICES, 0.0)
+        backoff = dict.fromkeys(self.services, 0.0)
+        # Dead workers and when each may start again: one worker's backoff holds up no other.
+        restart_at: dict[str, float] = {}
         while not stop.is_set():
             await woken(stop, 0.5)
             if stop.is_set():
@@ -301,20 +363,28 @@ class Stack:
                 self.postgres.start()
                 await wait_for_postgres(self.server_url)
             if self.broker is not None and not self.broker.alive():
+                restart_at.clear()  # every worker is started afresh
                 await self._recover_broker()
                 continue
-            for service, child in self.services.items():
+            for worker, child in self.services.items():
                 if child.alive():
                     continue
-                self.service_restarts[service] += 1
-                log.warning(
-                    "%s exited (code %s); restarting it",
-                    service,
-                    child.process and child.process.returncode,
-                )
-                await asyncio.sleep(backoff[service])
-                backoff[service] = min(backoff[service] * 2 or 0.5, 10.0)
-                await wait_for_port_free(self.config.port(service))
+                if worker not in restart_at:
+                    self.service_restarts[worker] += 1
+                    if child.uptime() >= STEADY_AFTER_S:
+                        backoff[worker] = 0.0  # it ran well before: not a crash loop
+                    log.warning(
+                        "%s exited (code %s); restarting it in %.1fs",
+                        worker,
+                        child.process and child.process.returncode,
+                        backoff[worker],
+                    )
+                    restart_at[worker] = time.monotonic() + backoff[worker]
+                    backoff[worker] = min(backoff[worker] * 2 or 0.5, 10.0)
+                if time.monotonic() < restart_at[worker]:
+                    continue
+                del restart_at[worker]
+                await wait_for_port_free(self.config.port(worker))
                 child.start()
                 self._write_state()
             if self.sink is not None and not self.sink.alive():
@@ -352,6 +422,7 @@ class Stack:
             "urls": self.urls(),
             "database_url": self.server_url,
             "databases": {service: self._database_url(service) for service in SERVICES},
+            "workers": {service: self.config.worker_names(service) for service in SERVICES},
             "kafka_bootstrap_servers": self.bootstrap,
             "broker_restarts": self.broker_restarts,
             "service_restarts": self.service_restarts,
@@ -361,7 +432,9 @@ class Stack:
         tmp.replace(self.config.state_file)
 
     def urls(self) -> dict[str, str]:
-        urls = {s: f"http://127.0.0.1:{self.config.port(s)}" for s in SERVICES}
+        """Each service's first worker by the service's name, then the further workers."""
+        urls = {w: f"http://127.0.0.1:{self.config.port(w)}" for w in self.config.all_workers()}
+        urls = {**{s: urls.pop(s) for s in SERVICES}, **urls}
         urls["webhook-sink"] = f"http://127.0.0.1:{self.config.sink_port}/messages"
         return urls
 
@@ -403,7 +476,7 @@ def print_banner(stack: Stack) -> None:
     table.add_column("URL")
     table.add_column("API docs")
     for name, url in stack.urls().items():
-        table.add_row(name, url, f"{url}/docs" if name in SERVICES else "")
+        table.add_row(name, url, f"{url}/docs" if service_of(name) in SERVICES else "")
     console = Console()
     console.print(table)
     reporting = stack.urls()["reporting"]
@@ -426,5 +499,5 @@ def print_banner(stack: Stack) -> None:
     elif endpoint := os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
         console.print(f"Traces:   {endpoint} (OTLP)")
     else:
-        console.print(f"Traces:   {stack.traces}/<service>.jsonl (OTLP JSON lines)")
+        console.print(f"Traces:   {stack.traces}/<worker>.jsonl (OTLP JSON lines)")
     console.print("Ctrl-C or `make down` stops everything.  Ctrl-C 或 `make down` 停止全部。")

@@ -230,6 +230,38 @@ async def record_outcomes(
     )
 
 
+async def record_sent(
+    conn: Connection, outcomes: list[tuple[UUID, int, str, str | None, datetime | None]]
+) -> set[tuple[UUID, int]]:
+    """The outcomes of sends, each (notification id, the claim's attempt, status, error, retry
+    at), recorded only where that claim still holds the row: still `sending`, at that attempt.
+    Returns the (id, attempt) pairs recorded (one process may hold a stale claim's outcome
+    and the current one's of the same message in one batch).
+
+    Why: a claim is a lease. A sender that outlives its lease (a stalled or stopping worker)
+    finds the row claimed again by another worker, which sends it again under the same
+    idempotency key and records what came of it; the stale claim's outcome is dropped, so each
+    delivery is recorded once however many workers sent it."""
+    rows = await conn.fetch(
+        """
+        UPDATE deliveries d
+        SET status = o.status, last_error = o.error,
+            next_attempt_at = coalesce(o.retry_at, d.next_attempt_at), updated_at = now()
+        FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::timestamptz[])
+             AS o(notification_id, attempt, status, error, retry_at)
+        WHERE d.notification_id = o.notification_id
+          AND d.status = 'sending' AND d.attempts = o.attempt
+        RETURNING d.notification_id, d.attempts
+        """,
+        [o[0] for o in outcomes],
+        [o[1] for o in outcomes],
+        [o[2] for o in outcomes],
+        [o[3] for o in outcomes],
+        [o[4] for o in outcomes],
+    )
+    return {(row["notification_id"], row["attempts"]) for row in rows}
+
+
 async def deliveries_of(conn: Connection, complaint_id: UUID) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         "SELECT notification_id, audience, recipient, channel, endpoint, template, status, "

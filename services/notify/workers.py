@@ -390,13 +390,14 @@ class Recorder:
 
     async def record(self, batch: list[Outcome]) -> None:
         async with self.runtime.pool.acquire() as conn, conn.transaction():
-            await store.record_outcomes(
-                conn,
-                [
-                    (o.recorded.notification_id, o.status, o.error, o.recorded.retry_at)
-                    for o in batch
-                ],
+            sent = [(o.recorded, o.status, o.error) for o in batch]
+            held = await store.record_sent(
+                conn, [(r.notification_id, r.attempt, st, e, r.retry_at) for r, st, e in sent]
             )
+            # A claim that outlived its lease: the row's new claimer records it instead.
+            batch = [o for o in batch if (o.recorded.notification_id, o.recorded.attempt) in held]
+            if not batch:
+                return
             for outcome in batch:
                 if outcome.disable:
                     await store.set_subscription_status(

@@ -59,7 +59,7 @@ from shared.topics import (
     TopicSpec,
 )
 from tests.bench.common import write_results
-from tests.bench.loadgen import KeepAliveClient
+from tests.bench.loadgen import KeepAliveClient, on_schedule
 from tests.bench.null import NullStack
 from tests.bench.profile import Profiler
 from tests.support import examples
@@ -456,13 +456,7 @@ async def _run_rate(
                 }
             )
 
-        start = time.perf_counter()
-        tasks = []
-        for index in range(total):
-            delay = start + index / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(submit(index)))
+        tasks = [asyncio.create_task(submit(i)) async for i in on_schedule(total, rate)]
         await asyncio.gather(*tasks)
     finally:
         await client.aclose()

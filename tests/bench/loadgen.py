@@ -10,10 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
 
 Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+async def on_schedule(count: int, per_s: float) -> AsyncIterator[int]:
+    """0 … count-1, each at its time on a fixed schedule of `per_s` a second (open loop: a late
+    one is not made up for by waiting less for the rest, it is sent at once)."""
+    start = time.perf_counter()
+    for index in range(count):
+        delay = start + index / per_s - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        yield index
 
 
 class ClosedEarly(Exception):

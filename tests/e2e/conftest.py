@@ -91,10 +91,13 @@ def stack_env() -> dict[str, str]:
 
 @asynccontextmanager
 async def running_stack(
-    pg_server_url: str, state_dir: Path, stack_env: dict[str, str]
+    pg_server_url: str,
+    state_dir: Path,
+    stack_env: dict[str, str],
+    workers: dict[str, int] | None = None,
 ) -> AsyncIterator[RunningStack]:
-    """The platform started by the local runner in `state_dir`, stopped and its databases
-    dropped on leaving."""
+    """The platform started by the local runner in `state_dir` (with `workers` processes of
+    the services named there), stopped and its databases dropped on leaving."""
     prefix = f"e2e_{uuid.uuid4().hex[:8]}"
     env = {
         **os.environ,
@@ -125,6 +128,15 @@ async def running_stack(
         "--db-prefix",
         prefix,
     ]
+    if workers:
+        # Further workers take ports base + 10 * service index + n - 1: a block of its own.
+        taken = {sink, smtp, broker, *range(base, base + len(SERVICES))}
+        while True:
+            block = _free_port_block(10 * len(SERVICES))
+            if not taken & set(range(block, block + 10 * len(SERVICES))):
+                break
+        argv += ["--workers", ",".join(f"{s}={n}" for s, n in workers.items())]
+        argv += ["--worker-port-base", str(block)]
 
     def start() -> subprocess.Popen[bytes]:
         with open(state_dir / "runner.log", "wb") as log:

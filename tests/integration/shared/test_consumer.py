@@ -21,8 +21,6 @@ from shared.consumer import (
     HandlerContext,
     IdempotentConsumer,
     KafkaDeadLetters,
-    _PacedFetcher,
-    pace,
 )
 from shared.db import apply_schema, create_pool, wal_flushed
 from shared.envelope import Envelope, to_kafka
@@ -30,6 +28,7 @@ from shared.events import ComplaintFiled
 from shared.eventstore import SCHEMA, EventStore
 from shared.faust_engine import attach_consumer, make_faust_app
 from shared.kafka import make_producer
+from shared.kafka_pacing import _PacedFetcher, pace
 from shared.topics import dlq
 from tests.integration.kafka_helpers import new_topic, read_topic, settings_for
 from tests.support import examples
