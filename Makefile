@@ -66,7 +66,7 @@ fmt: install
 
 ## End-to-end latency and rate, event-store and relay rates, SLA timers, notify under a slow gateway,
 ## filing against a grown store, storage per complaint, 1-2-3 workers per service and the
-## rebalance pause; tables + bench-results/*.json.
+## rebalance pause, a Beijing-size city; tables + bench-results/*.json.
 bench: install
 	$(BIN)/python -m tests.bench.latency $(BENCH_ARGS)
 	$(BIN)/python -m tests.bench.store
@@ -76,6 +76,7 @@ bench: install
 	$(BIN)/python -m tests.bench.filing
 	$(BIN)/python -m tests.bench.storage
 	$(BIN)/python -m tests.bench.workers
+	$(BIN)/python -m tests.bench.city
 
 ## Refresh the committed JSON-Schema snapshots of the versioned contracts (new contracts, new
 ## versions, new optional properties; a breaking change is refused, older versions' snapshots

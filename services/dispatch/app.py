@@ -24,6 +24,7 @@ from services.dispatch.domain.city import (
     CityFile,
     apply_changes,
     changes_between,
+    parts_of,
 )
 from services.dispatch.domain.deadlines import timers
 from services.dispatch.domain.rules import IllegalTransition, NotAllowed, Rules
@@ -45,8 +46,6 @@ from shared.eventstore import EventStore, RecordedEvent
 from shared.http import Problem
 from shared.runtime import ServiceRuntime
 
-# A new city version's changes travel in parts of this many items (one Kafka message each).
-CITY_PART_SIZE = 500
 # City-model versions are numbered one after another: loads are serialised by this lock.
 _CITY_LOCK = 0x6A6965_63697479
 
@@ -444,7 +443,7 @@ class Dispatch:
         reason: str,
     ) -> CityModelLoaded:
         at = now()
-        parts = [changes[i : i + CITY_PART_SIZE] for i in range(0, len(changes), CITY_PART_SIZE)]
+        parts = parts_of(changes)
         events: list[Event] = [
             CityModelChanged(
                 catalogue_version=version,

@@ -25,6 +25,16 @@ CREATE TABLE IF NOT EXISTS catalogues (
     loaded_at timestamptz NOT NULL DEFAULT now()
 );
 
+-- The parts of a version of dispatch's city model whose last part has not arrived: applied
+-- all at once when it does (store/city.py). A Beijing-size city is ~400 parts; rewriting the
+-- whole catalogue at every part made following it quadratic.
+CREATE TABLE IF NOT EXISTS catalogue_parts (
+    version integer NOT NULL,
+    part    integer NOT NULL,
+    changes jsonb   NOT NULL,
+    PRIMARY KEY (version, part)
+);
+
 -- Every complaint's current state (the fold of its stream), written in the same transaction
 -- as its events: the triage queue, duplicate search, Open311 and the resident's lookup read it.
 CREATE TABLE IF NOT EXISTS complaints (

@@ -501,8 +501,8 @@ _PARTS = 1_000_000  # changes per event, at most: orders one event's changes aft
 def _city(e: CityModelChanged, env: Envelope) -> list[Upsert]:
     writes = []
     for index, change in enumerate(e.changes):
-        if change.section not in _CITY_SECTIONS:
-            continue
+        if change.section not in _CITY_SECTIONS or change.op == "order":
+            continue  # (a section's new order names no item: the read models keep none)
         table, key = _CITY_SECTIONS[change.section]
         value = change.value if isinstance(change.value, dict) else {}
         seq = max(_seq(env), 0) * _PARTS + index

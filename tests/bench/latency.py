@@ -390,16 +390,29 @@ class Probes:
     platform: Platform
 
 
-async def run_rate(probes: Probes, rate: float, seconds: float, marker: str) -> dict[str, Any]:
+async def run_rate(
+    probes: Probes,
+    rate: float,
+    seconds: float,
+    marker: str,
+    request: Callable[[int], dict[str, Any]] = examples.complaint_request,
+) -> dict[str, Any]:
+    """Complaints filed at `rate` for `seconds`, each body `request(index)` (the demo city's
+    situations unless given: tests/bench/city.py files into a generated city)."""
     conn = await asyncpg.connect(probes.reporting_db)
     try:
-        return await _run_rate(conn, probes, rate, seconds, marker)
+        return await _run_rate(conn, probes, rate, seconds, marker, request)
     finally:
         await conn.close()
 
 
 async def _run_rate(
-    conn: asyncpg.Connection, probes: Probes, rate: float, seconds: float, marker: str
+    conn: asyncpg.Connection,
+    probes: Probes,
+    rate: float,
+    seconds: float,
+    marker: str,
+    request: Callable[[int], dict[str, Any]],
 ) -> dict[str, Any]:
     meter, counts, bootstrap = probes.meter, probes.counts, probes.bootstrap
     total = int(rate * seconds)
@@ -421,7 +434,7 @@ async def _run_rate(
 
         async def submit(index: int) -> None:
             nonlocal errors
-            body = examples.complaint_request(index)
+            body = request(index)
             body["address"] += f"（{marker}-{index}）"
             sent_at = time.time()
             started = time.perf_counter()

@@ -4,6 +4,7 @@ numbered as the stores number them, so that measures can be computed by hand."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -79,6 +80,9 @@ class Story:
     filed_at: datetime
     type: ComplaintType = ComplaintType.HELP
     id: uuid.UUID = field(default_factory=uuid.uuid4)
+    # the city's units (id → name, kind) and category names: the demo city's unless given
+    units: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: UNITS)
+    categories: Mapping[str, str] = field(default_factory=lambda: CATEGORIES)
     envelopes: list[Envelope] = field(default_factory=list)
     _positions: dict[str, int] = field(default_factory=dict)
 
@@ -142,7 +146,7 @@ class Story:
         purpose: str = "dispatch",
         **extra: Any,
     ) -> Order:
-        responder = UNITS[unit]
+        responder = self.units[unit]
         event = WorkOrderIssued(
             work_order_id=uuid.uuid4(),
             complaint_id=self.id,
@@ -163,7 +167,7 @@ class Story:
                 OrderClock(name=name, due_at=at + limit, warn_at=at + limit * 0.8)
                 for name, limit in (("sign", sign), ("contact", contact), ("feedback", feedback))
             ],
-            category_name=CATEGORIES[self.category],
+            category_name=self.categories[self.category],
             **extra,
         )
         self.emit("dispatch", event, at)

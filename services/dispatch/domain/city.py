@@ -268,6 +268,13 @@ def assign_compounds(responders: list[Any], compounds: list[CompoundIn]) -> list
     any other unit of that kind (物业更换: a compound has one property company at a time)."""
     units = [ResponderIn.model_validate(r).model_dump(mode="json") for r in responders]
     by_id = {unit["id"]: unit for unit in units}
+    # Each unit's areas as an ordered set, and who holds each (kind, area): a city lists tens
+    # of thousands of compounds, and a scan of every unit for each of them is quadratic.
+    areas_of = {unit["id"]: dict.fromkeys(unit["areas"]) for unit in units}
+    holders: dict[tuple[str, str], list[str]] = {}
+    for unit in units:
+        for area in unit["areas"]:
+            holders.setdefault((unit["kind"], area), []).append(unit["id"])
     for compound in compounds:
         for kind, unit_id in (
             (ResponderKind.PROPERTY_COMPANY, compound.property_company),
@@ -280,16 +287,13 @@ def assign_compounds(responders: list[Any], compounds: list[CompoundIn]) -> list
                 raise ValueError(f"compound {compound.area}: unknown responder {unit_id}")
             if by_id[unit_id]["kind"] != kind.value:
                 raise ValueError(f"compound {compound.area}: {unit_id} is not a {kind.value}")
-            for unit in units:
-                if (
-                    unit["kind"] == kind.value
-                    and unit["id"] != unit_id
-                    and compound.area in unit["areas"]
-                ):
-                    unit["areas"] = [a for a in unit["areas"] if a != compound.area]
-            chosen = by_id[unit_id]
-            if compound.area not in chosen["areas"]:
-                chosen["areas"] = [*chosen["areas"], compound.area]
+            for other in holders.get((kind.value, compound.area), []):
+                if other != unit_id:
+                    areas_of[other].pop(compound.area, None)
+            areas_of[unit_id].setdefault(compound.area)
+            holders[(kind.value, compound.area)] = [unit_id]
+    for unit in units:
+        unit["areas"] = list(areas_of[unit["id"]])
     left = [unit["id"] for unit in units if not unit["areas"]]
     if left:
         raise ValueError(
@@ -312,6 +316,11 @@ class Change:
     value: Any = None
 
 
+CITY_PART_SIZE = 500  # changes in one CityModelChanged, at most
+CITY_PART_BYTES = 400_000  # and about this much JSON (UTF-8 Chinese names take 3 bytes a char)
+ORDER_PIECE = 2000  # keys in one piece of a section's new order
+
+
 def changes_between(old: dict[str, Any] | None, new: dict[str, Any]) -> list[Change]:
     """Every item that differs between two bodies, in a stable order, and a section's new order
     when it moved (the order matters: the first unit of a kind serving an area is chosen)."""
@@ -330,8 +339,29 @@ def changes_between(old: dict[str, Any] | None, new: dict[str, Any]) -> list[Cha
         changes += [Change(section, "remove", k) for k in before if k not in after]
         as_applied = [k for k in before if k in after] + [k for k in after if k not in before]
         if as_applied != list(after):
-            changes.append(Change(section, "order", section, list(after)))
+            # In pieces, last first: each puts its keys before the rest, so the first piece
+            # ends up first (apply_changes). One list of a large city's 70,000 unit ids would
+            # not fit one broker message.
+            order = list(after)
+            pieces = [order[i : i + ORDER_PIECE] for i in range(0, len(order), ORDER_PIECE)]
+            changes += [Change(section, "order", section, piece) for piece in reversed(pieces)]
     return changes
+
+
+def parts_of(changes: list[Change]) -> list[list[Change]]:
+    """The changes in parts (one `CityModelChanged` each) of at most CITY_PART_SIZE changes and
+    about CITY_PART_BYTES of JSON: a broker takes messages of 1 MB at most."""
+    parts: list[list[Change]] = []
+    part: list[Change] = []
+    size = 0
+    for change in changes:
+        weight = len(json.dumps(change.value, ensure_ascii=False)) + len(change.key) + 40
+        if part and (len(part) == CITY_PART_SIZE or size + weight > CITY_PART_BYTES):
+            parts.append(part)
+            part, size = [], 0
+        part.append(change)
+        size += weight
+    return [*parts, part] if part else parts
 
 
 def apply_changes(body: dict[str, Any] | None, changes: list[Change]) -> dict[str, Any]:

@@ -27,8 +27,10 @@ CSV_REQUIRED = {
     "catalogue": ("id", "category", "scope", "lead"),
     "duty_rota": ("id", "community", "responder", "start", "end"),
 }
-# Cells holding several values, separated by ; | or whitespace.
+# Cells holding several values, separated by ; | or whitespace (a category's `keywords`: the
+# words intake classifies by, as a YAML city's list).
 CSV_LISTS = {
+    ("categories", "keywords"),
     ("responders", "areas"),
     ("people", "areas"),
     ("catalogue", "co"),

@@ -16,37 +16,55 @@ from shared.cache import Freshness
 from shared.db import Connection
 from shared.deadlines import CalendarYear, TimeLimits, WorkCalendar
 from shared.events import CityModelChanged
+from shared.events.dispatch import CityChange
 
 log = logging.getLogger(__name__)
 
 
-# A version whose parts have not all arrived is kept (its next part builds on it) without a
-# checksum, and is not used until its last part makes it whole (CatalogueCache).
+# A version whose last part made an unusable catalogue is kept without a checksum, and is not
+# used (CatalogueCache): the next version builds on it.
 UNFINISHED = ""
 
 
 async def follow_city(conn: Connection, event: CityModelChanged) -> None:
-    """One part of a version of dispatch's city model, projected onto intake's catalogue: the
-    version's row, built on the newest row at or below it (repeats change nothing)."""
+    """One part of a version of dispatch's city model. The parts before the last are kept as
+    they come; the last applies them all, in order, to the newest version below it, as the
+    version's row of intake's catalogue. A part of a version already followed changes nothing
+    (redelivered after the version was whole)."""
+    version = event.catalogue_version
+    if await conn.fetchval("SELECT 1 FROM catalogues WHERE version = $1", version):
+        return
+    if event.part < event.parts:
+        await conn.execute(
+            "INSERT INTO catalogue_parts (version, part, changes) VALUES ($1, $2, $3) "
+            "ON CONFLICT (version, part) DO NOTHING",
+            version,
+            event.part,
+            [change.model_dump(mode="json") for change in event.changes],
+        )
+        return
     base = await conn.fetchval(
-        "SELECT body FROM catalogues WHERE version <= $1 ORDER BY version DESC LIMIT 1",
-        event.catalogue_version,
+        "SELECT body FROM catalogues WHERE version < $1 ORDER BY version DESC LIMIT 1", version
     )
-    body = follow_changes(base, event.changes)
+    earlier = await conn.fetch(
+        "SELECT changes FROM catalogue_parts WHERE version = $1 AND part < $2 ORDER BY part",
+        version,
+        event.part,
+    )
+    changes = [CityChange.model_validate(c) for row in earlier for c in row["changes"]]
+    body = follow_changes(base, [*changes, *event.changes])
     checksum = UNFINISHED
-    if event.part == event.parts:
-        try:
-            checksum = CatalogueFile.model_validate(body).checksum()
-        except ValidationError as error:
-            log.error("city model version %s not usable: %s", event.catalogue_version, error)
+    try:
+        checksum = CatalogueFile.model_validate(body).checksum()
+    except ValidationError as error:
+        log.error("city model version %s not usable: %s", version, error)
     await conn.execute(
-        "INSERT INTO catalogues (version, checksum, body) VALUES ($1, $2, $3) "
-        "ON CONFLICT (version) DO UPDATE "
-        "SET checksum = EXCLUDED.checksum, body = EXCLUDED.body, loaded_at = now()",
-        event.catalogue_version,
+        "INSERT INTO catalogues (version, checksum, body) VALUES ($1, $2, $3)",
+        version,
         checksum,
         body,
     )
+    await conn.execute("DELETE FROM catalogue_parts WHERE version <= $1", version)
 
 
 class CatalogueCache(Freshness):

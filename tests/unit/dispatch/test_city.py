@@ -1,4 +1,5 @@
 import copy
+import json
 import re
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from services.dispatch.domain.city import (
     apply_changes,
     assign_compounds,
     changes_between,
+    parts_of,
     read_csv,
     route,
 )
@@ -900,3 +902,28 @@ def test_excluding_a_unit_that_is_not_the_lead_changes_nothing_but_the_reason(mo
     plain = route(model, "roof-leak", LEAK_UNIT)
     passed = route(model, "roof-leak", LEAK_UNIT, exclude=frozenset({"dept-fire"}))
     assert (passed.lead, passed.co, passed.rule_id) == (plain.lead, plain.co, plain.rule_id)
+
+
+# --- a large city's versions as parts ----------------------------------------------------------
+
+
+def test_a_long_new_order_travels_in_pieces_that_apply_in_the_order_given():
+    units = [{"id": f"u{i:05d}", "kind": "grid_worker"} for i in range(5000)]
+    before = {"responders": units}
+    after = {"responders": [units[-1], *units[:-1]]}  # the last unit moves to the front
+    changes = changes_between(before, after)
+    pieces = [c for c in changes if c.op == "order"]
+    assert len(pieces) == 3 and all(len(c.value) <= 2000 for c in pieces)
+    assert [u["id"] for u in apply_changes(before, changes)["responders"]] == [
+        u["id"] for u in after["responders"]
+    ]
+
+
+def test_parts_stay_under_the_broker_s_message_size():
+    names = [{"code": f"1101010{i:05d}", "name": "很长的社区名称" * 40} for i in range(1000)]
+    changes = changes_between(None, {"areas": names})
+    parts = parts_of(changes)
+    assert len(parts) > 1 and [c for part in parts for c in part] == changes
+    for part in parts:
+        assert len(json.dumps([c.value for c in part], ensure_ascii=False).encode()) < 1_000_000
+    assert all(len(part) <= 500 for part in parts_of(changes * 20))
