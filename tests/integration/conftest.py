@@ -82,6 +82,10 @@ def short_group_sessions() -> Iterator[None]:
         yield
 
 
+# The tests' brokers keep nothing (memory only). Asked to stop, Tansu now and then takes 5 s
+# to go (a wait of its own, with or without clients); after this it is killed instead.
+BROKER_STOP_S = 0.5
+
 # A server stops in about a second (its consumer leaves the group, its pools close); one that
 # takes this long is stuck, and what its tasks wait on is shown rather than waited out.
 STOP_WITHIN_S = 20.0
@@ -229,7 +233,7 @@ async def dispatch_server(
             response = await client.put("/admin/city", json=city)
             assert response.status_code == 200, response.text
         yield running
-    await broker.stop()
+    await broker.stop(timeout=BROKER_STOP_S)
     await drop_database(database_url)
 
 
@@ -326,7 +330,7 @@ async def notify_running(
                 url, database_url, f"127.0.0.1:{port}", app.state.runtime, gateways, gateway_url
             )
     smtp.stop()
-    await broker.stop()
+    await broker.stop(timeout=BROKER_STOP_S)
     await drop_database(database_url)
 
 

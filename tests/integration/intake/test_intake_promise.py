@@ -23,7 +23,7 @@ from shared.db import drop_database, with_database
 from shared.deadlines import CalendarYear, TimeLimits, WorkCalendar, deadline
 from shared.events import CalendarLoaded, CityChange, CityModelChanged
 from shared.topics import DISPATCH_EVENTS
-from tests.integration.conftest import FAST, load_demo_catalogue, serving
+from tests.integration.conftest import BROKER_STOP_S, FAST, load_demo_catalogue, serving
 from tests.integration.kafka_helpers import publish_events
 from tests.support import examples
 
@@ -101,7 +101,7 @@ async def intake(
             assert await cache.current(conn) is not None
         cache.ttl_s = life
         yield {"url": url, "runtime": runtime, "limits": TimeLimits.model_validate(limits)}
-    await broker.stop()
+    await broker.stop(timeout=BROKER_STOP_S)
     await drop_database(database_url)
 
 

@@ -31,7 +31,7 @@ from shared.eventstore import EventStore
 from shared.privacy import REDACTED_TEXT
 from shared.sealing import IntakeKeys, Keyring, KeysUnavailable, WordsKey, seal_event
 from tests.integration.cli import run_cli
-from tests.integration.conftest import serving
+from tests.integration.conftest import BROKER_STOP_S, serving
 from tests.integration.gateways import Gateways
 from tests.integration.gateways import create_app as create_gateways
 from tests.support import examples, histories
@@ -586,7 +586,7 @@ async def test_reporting_rebuilds_at_start_a_model_an_older_release_built(
         assert models["agenda"]["rebuilt_at"] and models["city"]["rebuilt_at"]
         assert page["total"] == 80  # the old row is gone, the stores' cases are there
     finally:
-        await broker.stop()
+        await broker.stop(timeout=BROKER_STOP_S)
         await drop_database(reporting_url)
 
 
