@@ -105,6 +105,8 @@ async def running_stack(
         # Short leases and backoffs so interrupted deliveries are retried within the test.
         "NOTIFY_DELIVERY_LEASE_S": "5",
         "NOTIFY_RETRY_SCHEDULE": "0.5s,1s,2s,4s,8s,15s",
+        # Consumer groups join in half this and drop a killed member after it (default 6 s).
+        "KAFKA_SESSION_TIMEOUT_S": "2",
         **stack_env,
     }
     env.pop("KAFKA_BOOTSTRAP_SERVERS", None)  # the stack's own broker, so tests can kill it

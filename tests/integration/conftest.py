@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -59,12 +59,32 @@ class IntakeServer:
         return body
 
 
+# The embedded broker completes a consumer group's join half a session timeout after it
+# began (waiting for other members), and evicts a killed member after a whole one: with the
+# default 6 s every service start in a test waited 3 s for its consumer. 2 s here (heartbeats
+# every 0.67 s); a member that misses them only re-joins, its records redelivered and skipped.
+GROUP_SESSION_S = 2.0
+
 FAST = {
     "relay_poll_interval_s": 0.2,
     "consumer_backoff_initial_s": 0.01,
     "consumer_backoff_max_s": 0.05,
+    "kafka_session_timeout_s": GROUP_SESSION_S,
 }
 
+
+@pytest.fixture(scope="package", autouse=True)
+def short_group_sessions() -> Iterator[None]:
+    """GROUP_SESSION_S for every service these tests start, in this process or as a child
+    (unit tests keep the default: they check it)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("KAFKA_SESSION_TIMEOUT_S", str(GROUP_SESSION_S))
+        yield
+
+
+# The tests' brokers keep nothing (memory only). Asked to stop, Tansu now and then takes 5 s
+# to go (a wait of its own, with or without clients); after this it is killed instead.
+BROKER_STOP_S = 0.5
 
 # A server stops in about a second (its consumer leaves the group, its pools close); one that
 # takes this long is stuck, and what its tasks wait on is shown rather than waited out.
@@ -213,7 +233,7 @@ async def dispatch_server(
             response = await client.put("/admin/city", json=city)
             assert response.status_code == 200, response.text
         yield running
-    await broker.stop()
+    await broker.stop(timeout=BROKER_STOP_S)
     await drop_database(database_url)
 
 
@@ -310,7 +330,7 @@ async def notify_running(
                 url, database_url, f"127.0.0.1:{port}", app.state.runtime, gateways, gateway_url
             )
     smtp.stop()
-    await broker.stop()
+    await broker.stop(timeout=BROKER_STOP_S)
     await drop_database(database_url)
 
 

@@ -27,6 +27,7 @@ from services.reporting.main import create_app as create_reporting_app
 from services.reporting.settings import ReportingSettings
 from shared.db import connect, drop_database, with_database
 from tests.integration.conftest import (
+    BROKER_STOP_S,
     FAST,
     DispatchServer,
     NotifyServer,
@@ -88,7 +89,7 @@ async def own_services(
             finally:
                 await conn.close()
             yield {"intake": intake_url, "reporting": reporting_url, "reporting-staff": staff}
-    await broker.stop()
+    await broker.stop(timeout=BROKER_STOP_S)
     await drop_database(intake_db)
     await drop_database(reporting_db)
 

@@ -41,6 +41,7 @@ from shared.deadlines import ClockName
 from shared.envelope import Causation
 from shared.eventstore import SCHEMA as EVENTSTORE_SCHEMA
 from shared.eventstore import EventStore
+from tests.integration.conftest import BROKER_STOP_S
 from tests.integration.process import REPO
 
 CASES = 60
@@ -122,7 +123,7 @@ async def drill(pg_server_url, tmp_path):
     }
     yield dispatch, pool, env
     await pool.close()
-    await broker.stop()
+    await broker.stop(timeout=BROKER_STOP_S)
     await drop_database(database_url)
 
 

@@ -23,7 +23,7 @@ from shared.db import drop_database, with_database
 from shared.deadlines import CalendarYear, TimeLimits, WorkCalendar, deadline
 from shared.events import CalendarLoaded, CityChange, CityModelChanged
 from shared.topics import DISPATCH_EVENTS
-from tests.integration.conftest import FAST, load_demo_catalogue, serving
+from tests.integration.conftest import BROKER_STOP_S, FAST, load_demo_catalogue, serving
 from tests.integration.kafka_helpers import publish_events
 from tests.support import examples
 
@@ -94,9 +94,14 @@ async def intake(
                 break
             await asyncio.sleep(0.1)
         assert heard == 2, "intake did not follow dispatch's time limits and calendar"
-        await asyncio.sleep(5.1)  # the promise cache's life
+        # The promise cache reads them now, not at the end of its life (5 s).
+        cache = runtime.app.promises
+        life, cache.ttl_s = cache.ttl_s, 0.0
+        async with runtime.pool.acquire() as conn:
+            assert await cache.current(conn) is not None
+        cache.ttl_s = life
         yield {"url": url, "runtime": runtime, "limits": TimeLimits.model_validate(limits)}
-    await broker.stop()
+    await broker.stop(timeout=BROKER_STOP_S)
     await drop_database(database_url)
 
 

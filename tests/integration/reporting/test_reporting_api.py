@@ -16,7 +16,7 @@ from services.reporting import auth
 from services.reporting.main import create_app
 from services.reporting.settings import ReportingSettings
 from shared.db import connect, drop_database, with_database
-from tests.integration.conftest import FAST, serving
+from tests.integration.conftest import BROKER_STOP_S, FAST, serving
 from tests.integration.reporting.test_reporting_measures import (
     AS_OF,
     YUSHAN,
@@ -67,7 +67,7 @@ async def reporting(
         finally:
             await conn.close()
         yield Reporting(url, database_url, stories)
-    await broker.stop()
+    await broker.stop(timeout=BROKER_STOP_S)
     await drop_database(database_url)
 
 

@@ -21,7 +21,14 @@ from services.reporting.main import create_app
 from services.reporting.settings import ReportingSettings
 from shared.db import drop_database, with_database
 from shared.topics import COMPLAINT_EVENTS, DISPATCH_EVENTS
-from tests.integration.conftest import FAST, IntakeServer, demo_city_changed, serving, until
+from tests.integration.conftest import (
+    BROKER_STOP_S,
+    FAST,
+    IntakeServer,
+    demo_city_changed,
+    serving,
+    until,
+)
 from tests.integration.kafka_helpers import publish_events
 from tests.support.examples import READER
 
@@ -57,7 +64,7 @@ async def reporting(
     async with serving(create_app(settings), settings.port) as url:
         await publish_events(bootstrap, DISPATCH_EVENTS, [demo_city_changed()])
         yield Live(url, bootstrap)
-    await broker.stop()
+    await broker.stop(timeout=BROKER_STOP_S)
     await drop_database(database_url)
 
 

@@ -30,7 +30,7 @@ from shared.events import (
     ServiceMatterProgressed,
     WorkOrderIssued,
 )
-from tests.integration.conftest import FAST, serving
+from tests.integration.conftest import BROKER_STOP_S, FAST, serving
 from tests.support import examples
 from tests.support.reporting_story import project_all
 
@@ -186,7 +186,7 @@ async def reporting(
         finally:
             await conn.close()
         yield Reporting(url)
-    await broker.stop()
+    await broker.stop(timeout=BROKER_STOP_S)
     await drop_database(database_url)
 
 
