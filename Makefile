@@ -45,8 +45,11 @@ down:
 	@if [ -x $(BIN)/python ]; then $(BIN)/python -m deploy.local down; else echo "nothing to stop"; fi
 
 ## Lint, then every test (unit, integration, end-to-end) against real Postgres and a real broker.
+## Two test processes share the modules (a module stays in one: its fixtures start once), each
+## with its own Postgres, broker and port range (tests/conftest.py). TEST_WORKERS=0 runs serially.
+TEST_WORKERS ?= 2
 test: install lint test-tools
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-fast: install
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)

@@ -26,6 +26,22 @@ from shared import telemetry
 from shared.db import apply_schema, create_pool, drop_database, ensure_database, with_database
 from shared.eventstore import SCHEMA
 
+# Where the parallel test processes' port ranges lie: below Linux's default ephemeral range.
+PORTS_LOW, PORTS_TOP = 10_000, 32_000
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (`make test` runs two processes), each process looks for free ports
+    in a range of its own (deploy/local/processes.py), so two never race for one port; each
+    also starts its own Postgres and broker (the session fixtures below)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = os.environ.get("PYTEST_XDIST_WORKER_COUNT", "")
+    if worker.startswith("gw") and count.isdigit() and "JIESU_PORT_RANGE" not in os.environ:
+        index, span = int(worker[2:]), (PORTS_TOP - PORTS_LOW) // int(count)
+        low = PORTS_LOW + index * span
+        # a block of ports (an e2e stack's workers) may run up to 50 past its first port
+        os.environ["JIESU_PORT_RANGE"] = f"{low}-{low + span - 100}"
+
 
 @pytest.fixture(scope="session")
 async def pg_server_url() -> AsyncIterator[str]:

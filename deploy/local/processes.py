@@ -43,17 +43,28 @@ def _ephemeral_start() -> int:
         return 32768
 
 
+def _port_range() -> tuple[int, int]:
+    """Where free ports are looked for: JIESU_PORT_RANGE ("low-high") when set — parallel test
+    processes each take a range of their own, so two never race for one port — else from 10000
+    to the ephemeral range."""
+    given = os.environ.get("JIESU_PORT_RANGE", "")
+    low, _, high = given.partition("-")
+    if low.isdigit() and high.isdigit():
+        return int(low), int(high)
+    return 10_000, _ephemeral_start()
+
+
 def free_port() -> int:
     """A port free now to listen on, below the ephemeral range. A port the kernel hands out
     for a bind to port 0 comes from that range, so any outgoing connection (a client of the
     processes just started) may take it before our server binds it: the bench once saw
     dispatch exit at start-up with "address already in use" that way."""
-    top = _ephemeral_start()
+    low, top = _port_range()
     for _ in range(1000):
-        port = random.randrange(10_000, top)
+        port = random.randrange(low, top)
         if port_is_free(port):
             return port
-    raise RuntimeError(f"no free port between 10000 and {top}")
+    raise RuntimeError(f"no free port between {low} and {top}")
 
 
 def free_ports(count: int, avoid: range = range(0)) -> list[int]:
