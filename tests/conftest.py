@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 import pytest
+from _pytest.nodes import NodeId
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -41,6 +42,20 @@ def pytest_configure(config: pytest.Config) -> None:
         low = PORTS_LOW + index * span
         # a block of ports (an e2e stack's workers) may run up to 50 past its first port
         os.environ["JIESU_PORT_RANGE"] = f"{low}-{low + span - 100}"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """schemathesis makes one item per API operation (`test_x[GET /path]`) but gives them all
+    the test function's node id; pytest-xdist schedules by node id and would run only the first
+    operation of each. Each item gets its operation in its id."""
+    for item in items:
+        label = getattr(item, "operation_label", None)
+        if isinstance(label, str) and not item.nodeid.endswith("]"):
+            unique = f"{item.nodeid}[{label}]"
+            if isinstance(getattr(item, "_id", None), NodeId):  # pytest ≥ 9.2
+                item._id = NodeId.parse(unique)
+            else:
+                item._nodeid = unique
 
 
 @pytest.fixture(scope="session")

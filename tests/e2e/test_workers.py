@@ -145,6 +145,20 @@ async def fetch(stack: RunningStack, service: str, query: str, *args: Any) -> li
         await conn.close()
 
 
+async def fetch_together(
+    stack: RunningStack, service: str, *queries: tuple[str, Any]
+) -> list[list[asyncpg.Record]]:
+    """Several reads of one database as of one moment (a repeatable-read transaction): a table
+    and the events that record its changes are compared as they stood together, not as a
+    message delivered between two reads would leave them."""
+    conn = await asyncpg.connect(stack.database_url(service))
+    try:
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            return [await conn.fetch(query, *args) for query, *args in queries]
+    finally:
+        await conn.close()
+
+
 async def settled(stack: RunningStack, ids: list[str]) -> bool:
     """Every complaint dispatched and in reporting with all its orders, every message of it
     delivered (or given up), reporting showing each, and no clock due that has not fired."""
@@ -176,12 +190,15 @@ async def settled(stack: RunningStack, ids: list[str]) -> bool:
     deliveries = await fetch(
         stack,
         "notify",
-        "SELECT event_id, status FROM deliveries WHERE complaint_id = ANY($1::uuid[])",
+        "SELECT event_id, complaint_id::text AS complaint_id, audience, status FROM deliveries "
+        "WHERE complaint_id = ANY($1::uuid[])",
         ids,
     )
     if (
         late
         or {r["id"] for r in asking} - {d["event_id"] for d in deliveries}
+        # each resident's receipt, asked for by intake's filing, not by dispatch
+        or set(ids) - {d["complaint_id"] for d in deliveries if d["audience"] == "resident"}
         or any(d["status"] not in TERMINAL for d in deliveries)
     ):
         return False
@@ -249,22 +266,22 @@ async def assert_once_each(stack: RunningStack, ids: list[str]) -> dict[str, int
     climbs = Counter((d["complaint_id"], d["to_level"]) for t, d in data if t == "CaseEscalated")
     assert not climbs or max(climbs.values()) == 1, "a case climbed a rung twice"
 
-    deliveries = await fetch(
+    deliveries, outcomes = await fetch_together(
         stack,
         "notify",
-        "SELECT notification_id::text AS id, event_id::text AS event_id, complaint_id::text AS "
-        "complaint_id, audience, template, channel, status FROM deliveries "
-        "WHERE complaint_id = ANY($1::uuid[])",
-        ids,
-    )
-    outcomes = await fetch(
-        stack,
-        "notify",
-        "SELECT o->>'notification_id' AS id, o->>'attempt' AS attempt, o->>'at' AS at, "
-        "global_position FROM events, jsonb_array_elements(data->'outcomes') o "
-        "WHERE type = 'NotificationsRecorded' AND data->>'complaint_id' = ANY($1::text[]) "
-        "AND o->>'outcome' = 'delivered'",
-        ids,
+        (
+            "SELECT notification_id::text AS id, event_id::text AS event_id, complaint_id::text "
+            "AS complaint_id, audience, template, channel, status FROM deliveries "
+            "WHERE complaint_id = ANY($1::uuid[])",
+            ids,
+        ),
+        (
+            "SELECT o->>'notification_id' AS id, o->>'attempt' AS attempt, o->>'at' AS at, "
+            "global_position FROM events, jsonb_array_elements(data->'outcomes') o "
+            "WHERE type = 'NotificationsRecorded' AND data->>'complaint_id' = ANY($1::text[]) "
+            "AND o->>'outcome' = 'delivered'",
+            ids,
+        ),
     )
     recorded = Counter(o["id"] for o in outcomes)
     delivered = {d["id"] for d in deliveries if d["status"] == "delivered"}

@@ -224,12 +224,17 @@ async def test_the_rockery_is_removed_by_a_ballot_of_the_households_and_paid_for
     ]
 
     # On the bus: the votes name households, never a person; the closing carries the result.
-    records = await read_topic(server.bootstrap, DISPATCH_EVENTS, 1, to_end=True)
-    mine = [
-        (dict(r.headers)["ce_type"].decode(), json.loads(r.value))
-        for r in records
-        if ballot["ballot_id"] in r.value.decode() or item["item_id"] in r.value.decode()
-    ]
+    # (The relay publishes after the answer: read until the decision is there.)
+    async def published() -> list[tuple[str, Any]]:
+        records = await read_topic(server.bootstrap, DISPATCH_EVENTS, 1, to_end=True)
+        mine = [
+            (dict(r.headers)["ce_type"].decode(), json.loads(r.value))
+            for r in records
+            if ballot["ballot_id"] in r.value.decode() or item["item_id"] in r.value.decode()
+        ]
+        return mine if any(t == "AgendaDecided" for t, _ in mine) else []
+
+    mine = await until(published, timeout=30, what="the decision on dispatch.events")
     types = [t for t, _ in mine]
     assert types.count("HouseholdVoted") == 5 and "BallotClosed" in types
     # …and never their doors: a vote names the household's reference, the doors stay in dispatch.
