@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
 import asyncpg
@@ -117,6 +117,14 @@ _PUBLISHED_COLUMNS = (
 )
 
 
+class _Versioned(Protocol):
+    @property
+    def version(self) -> int: ...
+
+
+Folded = TypeVar("Folded", bound=_Versioned)  # a state folded from its own stream
+
+
 class EventStore:
     """One service's store. Every method takes the connection, so appends join the caller's transaction.
 
@@ -143,6 +151,25 @@ class EventStore:
         return await self.append_streams(
             conn, [(stream, events, causation)], expected={stream: expected_position}
         )
+
+    async def append_folded(
+        self,
+        conn: Connection,
+        before: Folded | None,
+        new_events: Sequence[Event],
+        causation: Causation,
+        evolve: Callable[[Folded | None, Event], Folded],
+        stream_of: Callable[[Folded], str],
+    ) -> Folded:
+        """`before` with `new_events` folded in, the events appended to its stream after
+        `before`'s version (0: the stream must be new). No events: nothing is appended."""
+        after = before
+        for event in new_events:
+            after = evolve(after, event)
+        assert after is not None
+        expected = before.version if before is not None else 0
+        await self.append(conn, stream_of(after), new_events, causation, expected)
+        return after
 
     async def append_streams(
         self,

@@ -191,16 +191,13 @@ class Dispatch:
         new_events: list[Event],
         causation: Causation,
     ) -> agenda.AgendaItem:
-        item = before
-        for event in new_events:
-            item = agenda.evolve(item, event)
-        assert item is not None
-        await self.events.append(
+        item = await self.events.append_folded(
             conn,
-            store.agenda_stream(item.item_id),
+            before,
             new_events,
             causation,
-            before.version if before else 0,
+            agenda.evolve,
+            lambda i: store.agenda_stream(i.item_id),
         )
         await store.save_item_view(conn, item)
         return item
@@ -355,16 +352,15 @@ class Dispatch:
         new_events: list[Event],
         causation: Causation,
     ) -> ballots.Ballot:
-        ballot = before
-        for event in new_events:
-            ballot = ballots.evolve(ballot, event)
-        assert ballot is not None
+        ballot = await self.events.append_folded(
+            conn,
+            before,
+            new_events,
+            causation,
+            ballots.evolve,
+            lambda b: store.ballot_stream(b.ballot_id),
+        )
         if new_events:
-            stream, expected = (
-                store.ballot_stream(ballot.ballot_id),
-                before.version if before else 0,
-            )
-            await self.events.append(conn, stream, new_events, causation, expected)
             await store_ballots.save_ballot_view(conn, ballot)
         return ballot
 

@@ -29,16 +29,15 @@ async def save_matter(
     """Append `new_events` after `before`; rewrite its timers and its view."""
     if not new_events:
         return before
-    after = service_matters.fold(new_events, before)
-    assert after is not None
-    await store.sync_timers(conn, service_matters.timers(before), service_matters.timers(after))
-    await dispatch.events.append(
+    after = await dispatch.events.append_folded(
         conn,
-        matter_store.matter_stream(after.matter_id),
+        before,
         new_events,
         causation,
-        before.version if before else 0,
+        service_matters.evolve,
+        lambda m: matter_store.matter_stream(m.matter_id),
     )
+    await store.sync_timers(conn, service_matters.timers(before), service_matters.timers(after))
     await matter_store.save_matter_view(conn, after)
     return after
 

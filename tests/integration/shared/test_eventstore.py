@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import random
 import uuid
@@ -74,6 +75,37 @@ async def test_appending_to_many_streams_at_once_puts_each_at_its_end_in_the_giv
         assert [r.to_envelope().event for r in await store.read_stream(conn, "m-1")][1:] == [b, c]
         with pytest.raises(RuntimeError):
             await store.append_streams(conn, batch)  # type: ignore[arg-type]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Counted:
+    """A state folded from its stream: how many events, and its version."""
+
+    seen: int
+    version: int
+
+
+def _count(state: _Counted | None, _event: object) -> _Counted:
+    return _Counted((state.seen if state else 0) + 1, (state.version if state else 0) + 1)
+
+
+async def test_a_folded_state_appends_after_its_version_and_nothing_for_no_events(pool, store):
+    filed = examples.complaint_filed()
+    issued = examples.work_order_issued(filed.complaint_id)
+    stream = lambda _: "s-folded"  # noqa: E731
+    async with pool.acquire() as conn, conn.transaction():
+        first = await store.append_folded(conn, None, [filed], Causation.start(), _count, stream)
+        second = await store.append_folded(conn, first, [issued], Causation.start(), _count, stream)
+        same = await store.append_folded(conn, second, [], Causation.start(), _count, stream)
+    assert (first, second, same) == (_Counted(1, 1), _Counted(2, 2), _Counted(2, 2))
+    async with pool.acquire() as conn:
+        assert [r.position for r in await store.read_stream(conn, "s-folded")] == [0, 1]
+    # A state read before another writer appended is refused, and nothing is written.
+    with pytest.raises(ConcurrencyError):
+        async with pool.acquire() as conn, conn.transaction():
+            await store.append_folded(conn, first, [issued], Causation.start(), _count, stream)
+    async with pool.acquire() as conn:
+        assert len(await store.read_stream(conn, "s-folded")) == 2
 
 
 async def test_append_refuses_to_run_outside_a_transaction(pool, store):
