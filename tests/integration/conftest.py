@@ -27,6 +27,8 @@ from services.intake.settings import IntakeSettings
 from services.notify import auth as notify_auth
 from services.notify.main import create_app as create_notify_app
 from services.notify.settings import NotifySettings
+from services.reporting.main import create_app as create_reporting_app
+from services.reporting.settings import ReportingSettings
 from shared.db import drop_database, with_database
 from shared.events import CityChange, CityModelChanged, Event
 from shared.runtime import ServiceRuntime, http_server
@@ -234,6 +236,23 @@ async def dispatch_server(
             assert response.status_code == 200, response.text
         yield running
     await broker.stop(timeout=BROKER_STOP_S)
+    await drop_database(database_url)
+
+
+@pytest.fixture(scope="module")
+async def reporting_beside_dispatch(
+    dispatch_server: DispatchServer, pg_server_url: str
+) -> AsyncIterator[str]:
+    """Reporting consuming the module's broker: dispatch's events reach it as they are relayed."""
+    database_url = with_database(pg_server_url, f"t_reporting_{uuid.uuid4().hex[:8]}")
+    settings = ReportingSettings(
+        database_url=database_url,
+        kafka_bootstrap_servers=dispatch_server.bootstrap,
+        port=free_port(),
+        **FAST,
+    )
+    async with serving(create_reporting_app(settings), settings.port) as url:
+        yield url
     await drop_database(database_url)
 
 

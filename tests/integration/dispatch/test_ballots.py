@@ -7,19 +7,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from deploy.local.processes import free_port
-from services.reporting.main import create_app as create_reporting_app
-from services.reporting.settings import ReportingSettings
-from shared.db import drop_database, with_database
 from shared.topics import DISPATCH_EVENTS
-from tests.integration.conftest import FAST, DispatchServer, serving, until
+from tests.integration.conftest import DispatchServer, until
 from tests.integration.dispatch.test_dispatch_api import act, routed
 from tests.integration.kafka_helpers import read_topic
 from tests.support.examples import READER
@@ -45,18 +40,9 @@ REGISTER = "\n".join(
 
 
 @pytest.fixture(scope="module")
-async def reporting(dispatch_server: DispatchServer, pg_server_url: str) -> AsyncIterator[str]:
+async def reporting(reporting_beside_dispatch: str) -> str:
     """Reporting reading dispatch's topic: the ballots' public results and their turnout."""
-    database_url = with_database(pg_server_url, f"t_ballot_reporting_{uuid.uuid4().hex[:8]}")
-    settings = ReportingSettings(
-        database_url=database_url,
-        kafka_bootstrap_servers=dispatch_server.bootstrap,
-        port=free_port(),
-        **FAST,
-    )
-    async with serving(create_reporting_app(settings), settings.port) as url:
-        yield url
-    await drop_database(database_url)
+    return reporting_beside_dispatch
 
 
 async def reported(url: str, path: str, ready: Any, headers: dict[str, str] | None = None) -> Any:

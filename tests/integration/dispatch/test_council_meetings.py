@@ -6,10 +6,7 @@ on residents' suggestions (征集) that opens a case of its own; the quarterly d
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,13 +14,9 @@ import httpx
 import pytest
 import yaml
 
-from deploy.local.processes import free_port
 from deploy.local.runner import DEMO_CITY
 from services.dispatch.domain.meetings import add_months
-from services.reporting.main import create_app as create_reporting_app
-from services.reporting.settings import ReportingSettings
-from shared.db import drop_database, with_database
-from tests.integration.conftest import FAST, DispatchServer, serving
+from tests.integration.conftest import DispatchServer, until
 from tests.integration.dispatch.test_dispatch_api import act, routed
 from tests.support.examples import READER
 
@@ -74,29 +67,9 @@ async def get(server: DispatchServer, key: str, path: str, **params: Any) -> Any
     return response.json()
 
 
-async def until(check: Any, timeout: float = 30.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = await check()
-        if found:
-            return found
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"never: {what}")
-
-
 @pytest.fixture(scope="module")
-async def reporting_url(dispatch_server: DispatchServer, pg_server_url: str) -> AsyncIterator[str]:
-    """Reporting consuming the module's broker: dispatch's events reach it as they are relayed."""
-    database_url = with_database(pg_server_url, f"t_reporting_council_{uuid.uuid4().hex[:8]}")
-    settings = ReportingSettings(
-        database_url=database_url,
-        kafka_bootstrap_servers=dispatch_server.bootstrap,
-        port=free_port(),
-        **FAST,
-    )
-    async with serving(create_reporting_app(settings), settings.port) as url:
-        yield url
-    await drop_database(database_url)
+async def reporting_url(reporting_beside_dispatch: str) -> str:
+    return reporting_beside_dispatch
 
 
 async def test_the_quarterly_meeting_takes_up_the_property_certificates_and_its_duties_are_done(
